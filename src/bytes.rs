@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Bounds-checked little-endian reads and writes on byte slices.
+//!
+//! Every offset that comes from disk goes through these helpers, so a bad
+//! offset becomes an [`Error::Truncated`] carrying the absolute position
+//! instead of a panic. `base` is the absolute offset of `buf[0]` in the file,
+//! used only for error messages.
+
+use crate::error::{truncated, Result};
+
+/// Returns `buf[off..off + len]`, or an error naming `what` and the absolute
+/// offset `base + off`.
+pub fn slice<'a>(
+    buf: &'a [u8],
+    base: u64,
+    off: usize,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a [u8]> {
+    off.checked_add(len)
+        .and_then(|end| buf.get(off..end))
+        .ok_or_else(|| truncated(what, base + off as u64, len as u64, base + buf.len() as u64))
+}
+
+/// Reads a little-endian `u16` at `off`.
+pub fn u16_at(buf: &[u8], base: u64, off: usize, what: &'static str) -> Result<u16> {
+    let b = slice(buf, base, off, 2, what)?;
+    Ok(u16::from_le_bytes([b[0], b[1]]))
+}
+
+/// Reads a little-endian `u32` at `off`.
+pub fn u32_at(buf: &[u8], base: u64, off: usize, what: &'static str) -> Result<u32> {
+    let b = slice(buf, base, off, 4, what)?;
+    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Reads a little-endian `i32` at `off`.
+pub fn i32_at(buf: &[u8], base: u64, off: usize, what: &'static str) -> Result<i32> {
+    u32_at(buf, base, off, what).map(|v| v as i32)
+}
+
+/// Reads a little-endian `u64` at `off`.
+pub fn u64_at(buf: &[u8], base: u64, off: usize, what: &'static str) -> Result<u64> {
+    let b = slice(buf, base, off, 8, what)?;
+    Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
+/// Writes a little-endian `u32` at `off`; panics if out of range (callers
+/// write only into buffers whose layout they already validated).
+pub fn put_u32(buf: &mut [u8], off: usize, v: u32) {
+    buf[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Writes a little-endian `u16` at `off` (same contract as [`put_u32`]).
+pub fn put_u16(buf: &mut [u8], off: usize, v: u16) {
+    buf[off..off + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Writes a little-endian `u64` at `off` (same contract as [`put_u32`]).
+pub fn put_u64(buf: &mut [u8], off: usize, v: u64) {
+    buf[off..off + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Lower-case hex of a byte slice.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_bounds_checked_with_absolute_offsets() {
+        let buf = [1u8, 0, 0, 0, 2];
+        assert_eq!(u32_at(&buf, 0, 0, "x").unwrap(), 1);
+        let e = u32_at(&buf, 0x1000, 2, "cell header").unwrap_err();
+        assert!(e.to_string().contains("0x1002"), "{e}");
+        // Overflowing offsets do not panic.
+        assert!(slice(&buf, 0, usize::MAX, 2, "x").is_err());
+    }
+}

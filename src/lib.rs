@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! ntrescue: inspect and repair the RDP/NLA registry state of a detached
+//! Windows system disk.
+#![forbid(unsafe_code)]
+
+pub mod bytes;
+pub mod error;
+pub mod regf;
+
+pub use error::{Error, ErrorClass, Result};

@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The Windows registry hive file format (regf): one module per on-disk
+//! structure.
+
+pub mod base_block;
