@@ -8,3 +8,11 @@ pub mod error;
 pub mod regf;
 
 pub use error::{Error, ErrorClass, Result};
+pub mod digest;
+pub mod exit;
+pub mod inspect;
+pub mod rdp;
+pub mod render;
+pub mod report;
+pub mod source;
+pub mod timefmt;

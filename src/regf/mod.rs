@@ -3,3 +3,5 @@
 //! structure.
 
 pub mod base_block;
+pub mod cell;
+pub mod key;

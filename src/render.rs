@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Human renderer for the report model (the JSON renderer is serde).
+
+use std::fmt::Write;
+
+use crate::rdp::{KeyState, ValueState};
+use crate::report::{InspectReport, Nla};
+
+/// Terminal styling: colour only when asked for (TTY and no `NO_COLOR`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    /// Emit ANSI colours.
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    /// Bold.
+    pub fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    /// Red.
+    pub fn bad(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+    /// Green.
+    pub fn good(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    /// Yellow.
+    pub fn warn(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    /// Colours a verdict.
+    pub fn nla(&self, n: Nla) -> String {
+        match n {
+            Nla::Required => self.warn(n.text()),
+            Nla::Off => self.good(n.text()),
+            _ => self.bad(n.text()),
+        }
+    }
+}
+
+fn key_note(k: &KeyState) -> Option<String> {
+    match k {
+        KeyState::Present { .. } => None,
+        KeyState::Missing { missing } => Some(format!("key missing ('{missing}')")),
+        KeyState::Unreadable { error } => Some(format!("UNREADABLE: {error}")),
+    }
+}
+
+/// Renders `inspect` for a terminal.
+pub fn inspect(r: &InspectReport, st: Style) -> String {
+    let mut o = String::new();
+    let h = &r.system;
+    let bb = &h.base_block;
+    let _ = writeln!(o, "{} {}", st.bold("SYSTEM hive:"), h.file.path);
+    let _ = writeln!(o, "  size {} bytes, sha256 {}", h.file.size, h.file.sha256);
+    for l in &h.logs {
+        let _ = writeln!(
+            o,
+            "  log  {} ({} bytes, sha256 {})",
+            l.path, l.size, l.sha256
+        );
+    }
+    let state = if bb.dirty {
+        st.bad("DIRTY")
+    } else {
+        st.good("clean")
+    };
+    let _ = writeln!(
+        o,
+        "  regf {} | sequence {}/{} | {} | checksum {} | last written {}",
+        bb.version,
+        bb.sequence1,
+        bb.sequence2,
+        state,
+        if bb.checksum_valid { "ok" } else { "BAD" },
+        bb.last_written.as_deref().unwrap_or("(not recorded)")
+    );
+    let _ = writeln!(
+        o,
+        "  hive bins {:#x} bytes | structure {}",
+        bb.hive_bins_size,
+        if h.structure.ok {
+            format!(
+                "ok ({} bins, {} cells)",
+                h.structure.bins, h.structure.used_cells
+            )
+        } else {
+            st.bad("FAILED")
+        }
+    );
+    if let Some(sw) = &r.software {
+        let w = &sw.windows;
+        let product = [
+            &w.product_name,
+            &w.display_version,
+            &w.current_build.as_ref().map(|b| format!("build {b}")),
+        ]
+        .iter()
+        .filter_map(|x| x.as_deref())
+        .collect::<Vec<_>>()
+        .join(" ");
+        if !product.is_empty() {
+            let _ = writeln!(o, "{} {product}", st.bold("Windows:"));
+        }
+    }
+    if let Some(c) = &r.computer_name {
+        let _ = writeln!(o, "{} {c}", st.bold("Computer name:"));
+    }
+    let sel = r
+        .select
+        .values
+        .iter()
+        .map(|v| format!("{}={}", v.name, v.state.display()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let _ = writeln!(
+        o,
+        "{} {sel} -> boots {}",
+        st.bold("Select:"),
+        r.select.boot_control_set.as_deref().unwrap_or("(unknown)")
+    );
+    let _ = writeln!(o);
+    let names = [
+        "fDenyTSConnections",
+        "SecurityLayer",
+        "UserAuthentication",
+        "fAllowSecProtocolNegotiation",
+        "PortNumber",
+        "MinEncryptionLevel",
+    ];
+    let _ = write!(o, "{:<15}", "control set");
+    let short = [
+        "fDenyTS",
+        "SecLayer",
+        "UserAuth",
+        "fAllowSecNeg",
+        "Port",
+        "MinEnc",
+    ];
+    for s in short {
+        let _ = write!(o, " {s:>12}");
+    }
+    let _ = writeln!(o, "  verdict");
+    for s in &r.control_sets {
+        let label = if s.roles.is_empty() {
+            s.name.clone()
+        } else {
+            format!("{}*", s.name)
+        };
+        let _ = write!(o, "{label:<15}");
+        for n in names {
+            let cell = s.value(n).map(|v| v.state.display()).unwrap_or_default();
+            let _ = write!(o, " {cell:>12}");
+        }
+        let rdp = match s.rdp_enabled {
+            Some(true) => "RDP on",
+            Some(false) => "RDP denied",
+            None => "RDP ?",
+        };
+        let _ = writeln!(o, "  {}, {rdp}", st.nla(s.nla));
+        for note in [key_note(&s.terminal_server), key_note(&s.rdp_tcp)]
+            .into_iter()
+            .flatten()
+        {
+            let _ = writeln!(o, "{:<15} {}", "", st.warn(&note));
+        }
+        for v in &s.values {
+            if let ValueState::Unreadable { error } = &v.state {
+                let _ = writeln!(o, "{:<15} {}: {}", "", v.name, st.bad(error));
+            }
+        }
+    }
+    let _ = writeln!(
+        o,
+        "  (* = named by Select: {})",
+        r.control_sets
+            .iter()
+            .filter(|s| !s.roles.is_empty())
+            .map(|s| format!("{} {}", s.name, s.roles.join("/")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(sw) = &r.software {
+        if !sw.overrides.is_empty() {
+            let vals = sw
+                .policy_values
+                .iter()
+                .filter(|v| matches!(v.state, ValueState::Present { .. }))
+                .map(|v| format!("{}={}", v.name, v.state.display()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let _ = writeln!(o, "{} {vals} (overrides SYSTEM)", st.bold("Group Policy:"));
+        }
+    }
+    let v = &r.verdict;
+    let _ = writeln!(
+        o,
+        "\n{} all sets: {} | boot set: {} | effective: {} | RDP {}",
+        st.bold("Verdict:"),
+        st.nla(v.nla),
+        st.nla(v.boot_set_nla),
+        st.nla(v.effective_nla),
+        match v.rdp_enabled {
+            Some(true) => "allowed",
+            Some(false) => "DENIED (fDenyTSConnections=1)",
+            None => "unknown",
+        }
+    );
+    for w in &r.warnings {
+        let _ = writeln!(o, "{} {w}", st.warn("warning:"));
+    }
+    o
+}

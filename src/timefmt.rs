@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! UTC date formatting for FILETIMEs and the clock, without a date crate.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// 100-ns intervals between 1601-01-01 and 1970-01-01.
+const FILETIME_UNIX_EPOCH: u64 = 116_444_736_000_000_000;
+
+/// Converts days since 1970-01-01 to (year, month, day) in the proleptic
+/// Gregorian calendar (the well-known "civil from days" algorithm).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn format_unix(secs: i64, sep_date_time: char, compact: bool) -> String {
+    let (y, mo, d) = civil(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    let (h, mi, s) = (t / 3600, (t % 3600) / 60, t % 60);
+    if compact {
+        format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+    } else {
+        format!("{y:04}-{mo:02}-{d:02}{sep_date_time}{h:02}:{mi:02}:{s:02}Z")
+    }
+}
+
+/// ISO-8601 UTC text of a FILETIME, or `None` for 0 (Windows 8.1+ leaves
+/// the hive timestamp at 0).
+pub fn filetime_iso(ft: u64) -> Option<String> {
+    if ft == 0 {
+        return None;
+    }
+    let secs = (ft as i128 - FILETIME_UNIX_EPOCH as i128) / 10_000_000;
+    Some(format_unix(secs as i64, 'T', false))
+}
+
+/// Seconds since the Unix epoch now.
+pub fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// ISO-8601 UTC text of the current time.
+pub fn now_iso() -> String {
+    format_unix(now_unix(), 'T', false)
+}
+
+/// Compact UTC text of the current time for directory names (`20261124T021500Z`).
+pub fn now_compact() -> String {
+    format_unix(now_unix(), 'T', true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(format_unix(0, 'T', false), "1970-01-01T00:00:00Z");
+        assert_eq!(format_unix(951_782_400, 'T', false), "2000-02-29T00:00:00Z");
+        // 2012-04-07T13:05:14Z, the win7 corpus hive's timestamp.
+        assert_eq!(
+            filetime_iso(129_782_775_140_000_000).as_deref(),
+            Some("2012-04-07T13:05:14Z")
+        );
+        assert_eq!(filetime_iso(0), None);
+    }
+}
