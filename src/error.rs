@@ -97,7 +97,7 @@ pub enum Error {
         detail: String,
     },
 
-    /// Valid data that this tool does not handle.
+    /// Valid data that this tool does not handle (exit code "refused").
     #[error("unsupported {what} at byte offset {offset:#x}: {detail}")]
     Unsupported {
         /// What is unsupported.
@@ -158,7 +158,7 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::InFile { source, .. } => source.class(),
-            Error::Refused(_) => ErrorClass::Refused,
+            Error::Refused(_) | Error::Unsupported { .. } => ErrorClass::Refused,
             Error::NotFound(_) => ErrorClass::NotFound,
             Error::RolledBack(_) => ErrorClass::RolledBack,
             Error::RollbackFailed(_) => ErrorClass::RollbackFailed,

@@ -8,11 +8,15 @@ pub mod error;
 pub mod regf;
 
 pub use error::{Error, ErrorClass, Result};
+pub mod backup;
+pub mod commit;
 pub mod digest;
 pub mod exit;
+pub mod fix;
 pub mod inspect;
 pub mod rdp;
 pub mod render;
 pub mod report;
 pub mod source;
 pub mod timefmt;
+pub mod verify;

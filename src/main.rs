@@ -32,6 +32,20 @@ fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     print(&(serde_json::to_string_pretty(v)? + "\n"))
 }
 
+/// Prints `report` as JSON or as the text `human` renders.
+fn emit<T: serde::Serialize>(
+    as_json: bool,
+    report: &T,
+    human: impl FnOnce() -> String,
+) -> Result<(), ntrescue::Error> {
+    let r = if as_json {
+        json(report)
+    } else {
+        print(&human())
+    };
+    r.map_err(|e| ntrescue::Error::io("writing output", std::io::Error::other(e)))
+}
+
 fn run(cli: Cli) -> Result<Exit, ntrescue::Error> {
     match cli.command {
         Command::Inspect {
@@ -49,7 +63,47 @@ fn run(cli: Cli) -> Result<Exit, ntrescue::Error> {
             }
             Ok(Exit::Success)
         }
-        Command::Nla { .. } | Command::Restore { .. } => todo!(),
+        Command::Nla {
+            action,
+            source,
+            dry_run,
+            output,
+            backup_dir,
+            json: as_json,
+        } => {
+            let located = ntrescue::source::locate(&source)?;
+            if output.is_some() && located.kind != ntrescue::source::SourceKind::HiveFile {
+                return Err(ntrescue::Error::Refused(
+                    "--output is for hive-file sources; a mounted tree is fixed in place".into(),
+                ));
+            }
+            let mode = match action {
+                cli::NlaAction::Disable => ntrescue::fix::NlaMode::Disable,
+                cli::NlaAction::Enable => ntrescue::fix::NlaMode::Enable,
+            };
+            let opts = ntrescue::fix::FixOptions {
+                dry_run,
+                output,
+                backup_root: backup_dir,
+            };
+            let report = ntrescue::fix::nla(&located, mode, &opts)?;
+            emit(as_json, &report, || ntrescue::render::fix(&report, style()))?;
+            Ok(match report.outcome {
+                ntrescue::fix::Outcome::Refused => Exit::Refused,
+                _ => Exit::Success,
+            })
+        }
+        Command::Restore {
+            backup,
+            force,
+            json: as_json,
+        } => {
+            let report = ntrescue::backup::restore(&backup, force)?;
+            emit(as_json, &report, || {
+                ntrescue::render::restore(&report, style())
+            })?;
+            Ok(Exit::Success)
+        }
     }
 }
 

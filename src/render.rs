@@ -220,3 +220,105 @@ pub fn inspect(r: &InspectReport, st: Style) -> String {
     }
     o
 }
+
+/// Renders a fix report.
+pub fn fix(r: &crate::fix::FixReport, st: Style) -> String {
+    use crate::fix::Outcome;
+    let mut o = String::new();
+    let _ = writeln!(o, "{} {}", st.bold(r.command), r.hive.path);
+    if !r.changes.is_empty() {
+        let head = match r.outcome {
+            Outcome::Written => "Changed:",
+            _ => "Plan (dry run, nothing written):",
+        };
+        let _ = writeln!(o, "{}", st.bold(head));
+        for c in &r.changes {
+            let _ = writeln!(
+                o,
+                "  {:<14} {:<30} {} -> {}   (file offset {:#x})",
+                c.control_set, c.value, c.old, c.new, c.file_offset
+            );
+        }
+    }
+    if !r.already_set.is_empty() {
+        let _ = writeln!(o, "Already set: {}", r.already_set.join(", "));
+    }
+    for x in &r.refusals {
+        let _ = writeln!(
+            o,
+            "{} {}: {}",
+            st.warn("Left unchanged:"),
+            x.control_set,
+            x.reason
+        );
+    }
+    match r.outcome {
+        Outcome::NothingToDo => {
+            let _ = writeln!(o, "{}", st.good("Nothing to do: every value already has the wanted data. Nothing written, no backup made."));
+        }
+        Outcome::Refused => {
+            let _ = writeln!(
+                o,
+                "{}",
+                st.bad("Refused: no control set could be changed. Nothing written.")
+            );
+        }
+        Outcome::DryRun => {
+            if let (Some(s), Some(h)) = (r.sequence_after, &r.planned_sha256) {
+                let _ = writeln!(
+                    o,
+                    "Would write: sequence {}/{} -> {s}/{s}, result sha256 {h}",
+                    r.sequence_before[0], r.sequence_before[1]
+                );
+            }
+        }
+        Outcome::Written => {
+            if let Some(b) = &r.backup {
+                let _ = writeln!(o, "{} {b}", st.bold("Backup:"));
+            }
+            if let (Some(w), Some(t)) = (&r.write, &r.target) {
+                let _ = writeln!(
+                    o,
+                    "{} {} bytes in {} ranges to {t}; sequence {}/{} -> {s}/{s}; sha256 {}",
+                    st.good("Written and verified:"),
+                    w.bytes,
+                    w.ranges,
+                    r.sequence_before[0],
+                    r.sequence_before[1],
+                    w.after_sha256,
+                    s = r.sequence_after.unwrap_or_default()
+                );
+            }
+        }
+    }
+    for c in &r.checks {
+        let _ = writeln!(o, "  check: {c}");
+    }
+    for w in &r.warnings {
+        let _ = writeln!(o, "{} {w}", st.warn("warning:"));
+    }
+    o
+}
+
+/// Renders a restore report.
+pub fn restore(r: &crate::backup::RestoreReport, st: Style) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} {} (made for: {})",
+        st.bold("restore"),
+        r.backup,
+        r.operation
+    );
+    for f in &r.files {
+        let _ = writeln!(o, "  {:<10} {} (sha256 {})", f.action, f.path, f.sha256);
+    }
+    if r.forced {
+        let _ = writeln!(
+            o,
+            "{}",
+            st.warn("--force: files that had changed since the write were overwritten")
+        );
+    }
+    o
+}

@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The one write protocol every fix goes through.
+//!
+//! Given the original bytes of a hive file and the planned new bytes (already
+//! verified in memory by the caller), [`write_verified`]:
+//! 1. writes only the byte ranges that differ: the body first, the base
+//!    block (first 4096 bytes) last, with a flush to stable storage after
+//!    each phase (Windows' own order: seq1++, body, seq2++);
+//! 2. reads the whole file back from the storage and requires its SHA-256 to
+//!    equal the plan's, then runs the caller's independent re-check;
+//! 3. on any failure after the first byte was written, writes the original
+//!    bytes of the same ranges back, flushes, reads back and checks the
+//!    original SHA-256: [`Error::RolledBack`] when that succeeds,
+//!    [`Error::RollbackFailed`] (naming the backup) when it does not.
+//!
+//! The caller must have written the backup bundle before calling this.
+//! Storage is abstracted by [`HiveStore`], so a file on a mounted volume and
+//! a file inside a raw NTFS volume use the same protocol.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::digest::sha256_hex;
+use crate::error::{Error, Result};
+use crate::regf::base_block::BASE_BLOCK_SIZE;
+
+/// Where a hive file's bytes live, opened for writing.
+pub trait HiveStore {
+    /// Human description (path, or device + file).
+    fn describe(&self) -> String;
+    /// Writes `data` at byte `offset` of the hive file.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+    /// Flushes everything written so far to stable storage.
+    fn sync(&mut self) -> Result<()>;
+    /// Reads the whole hive file back from the storage.
+    fn read_back(&mut self) -> Result<Vec<u8>>;
+}
+
+/// A regular file (a hive file, or a file on a mounted volume), written in
+/// place: same inode, so an NTFS file keeps its security descriptor.
+pub struct FileStore {
+    path: PathBuf,
+    file: File,
+}
+
+impl FileStore {
+    /// Opens `path` for in-place writing (never truncates or creates).
+    /// A read-only file or file system is a refusal, not an error.
+    pub fn open(path: &Path) -> Result<Self> {
+        match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(file) => Ok(FileStore {
+                path: path.to_path_buf(),
+                file,
+            }),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::PermissionDenied
+                    || e.raw_os_error() == Some(30) /* EROFS */ =>
+            {
+                Err(Error::Refused(format!(
+                    "{} cannot be opened for writing ({e}): the target is read-only",
+                    path.display()
+                )))
+            }
+            Err(e) => Err(Error::io(format!("opening {} for writing", path.display()), e)),
+        }
+    }
+}
+
+impl HiveStore for FileStore {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let ctx = || format!("writing {} at byte offset {offset:#x}", self.path.display());
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| self.file.write_all(data))
+            .map_err(|e| Error::io(ctx(), e))
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io(format!("flushing {}", self.path.display()), e))
+    }
+
+    fn read_back(&mut self) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| self.file.read_to_end(&mut buf))
+            .map_err(|e| Error::io(format!("reading back {}", self.path.display()), e))?;
+        Ok(buf)
+    }
+}
+
+/// Byte ranges where `a` and `b` differ (same length), adjacent bytes merged.
+pub fn diff_ranges(a: &[u8], b: &[u8]) -> Vec<Range<usize>> {
+    debug_assert_eq!(a.len(), b.len());
+    let mut out: Vec<Range<usize>> = Vec::new();
+    // Compare 4 KiB pages first: cheap on multi-MB hives where few bytes change.
+    for (page, (pa, pb)) in a.chunks(4096).zip(b.chunks(4096)).enumerate() {
+        if pa == pb {
+            continue;
+        }
+        let base = page * 4096;
+        for (i, (x, y)) in pa.iter().zip(pb).enumerate() {
+            if x != y {
+                let at = base + i;
+                match out.last_mut() {
+                    Some(r) if r.end == at => r.end = at + 1,
+                    _ => out.push(at..at + 1),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What a verified write did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct WriteStats {
+    /// Byte ranges written.
+    pub ranges: usize,
+    /// Bytes written.
+    pub bytes: u64,
+    /// SHA-256 read back from the storage after the write.
+    pub after_sha256: String,
+}
+
+/// Test-only fault injection (debug builds only): `NTRESCUE_FAULT` names a
+/// point where the write fails on purpose, to prove the rollback.
+pub fn fault(point: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var("NTRESCUE_FAULT").is_ok_and(|v| v == point)
+}
+
+fn split_phases(ranges: &[Range<usize>]) -> (Vec<Range<usize>>, Vec<Range<usize>>) {
+    let mut body = Vec::new();
+    let mut head = Vec::new();
+    for r in ranges {
+        if r.end <= BASE_BLOCK_SIZE {
+            head.push(r.clone());
+        } else if r.start >= BASE_BLOCK_SIZE {
+            body.push(r.clone());
+        } else {
+            head.push(r.start..BASE_BLOCK_SIZE);
+            body.push(BASE_BLOCK_SIZE..r.end);
+        }
+    }
+    (body, head)
+}
+
+fn write_phases(
+    store: &mut dyn HiveStore,
+    src: &[u8],
+    ranges: &[Range<usize>],
+    inject: bool,
+) -> Result<()> {
+    let (body, head) = split_phases(ranges);
+    for r in &body {
+        store.write_at(r.start as u64, &src[r.clone()])?;
+    }
+    store.sync()?;
+    if inject && fault("after-body") {
+        return Err(Error::Invalid {
+            what: "injected fault",
+            offset: 0,
+            detail: "NTRESCUE_FAULT=after-body".into(),
+        });
+    }
+    for r in &head {
+        store.write_at(r.start as u64, &src[r.clone()])?;
+    }
+    store.sync()
+}
+
+/// Writes `new` over `original` in `store` and verifies it (see the module
+/// docs). `verify` re-checks the bytes read back with an independent parser.
+/// `backup` names the bundle holding the original, for error messages.
+pub fn write_verified(
+    store: &mut dyn HiveStore,
+    original: &[u8],
+    new: &[u8],
+    verify: &dyn Fn(&[u8]) -> Result<()>,
+    backup: &Path,
+) -> Result<WriteStats> {
+    if original.len() != new.len() {
+        return Err(Error::Unsupported {
+            what: "in-place write",
+            offset: original.len() as u64,
+            detail: format!(
+                "the hive would change size ({} -> {} bytes)",
+                original.len(),
+                new.len()
+            ),
+        });
+    }
+    let ranges = diff_ranges(original, new);
+    let expected = sha256_hex(new);
+    let attempt = |store: &mut dyn HiveStore| -> Result<String> {
+        if fault("after-backup") {
+            return Err(Error::Invalid {
+                what: "injected fault",
+                offset: 0,
+                detail: "NTRESCUE_FAULT=after-backup".into(),
+            });
+        }
+        write_phases(store, new, &ranges, true)?;
+        if fault("corrupt-after-write") {
+            // Simulate the storage returning different bytes than written.
+            let at = ranges.first().map_or(BASE_BLOCK_SIZE, |r| r.start);
+            store.write_at(at as u64, &[new[at] ^ 0xFF])?;
+            store.sync()?;
+        }
+        let back = store.read_back()?;
+        let got = sha256_hex(&back);
+        if got != expected {
+            return Err(Error::Invalid {
+                what: "read-back",
+                offset: diff_ranges(new, &back[..new.len().min(back.len())])
+                    .first()
+                    .map_or(0, |r| r.start as u64),
+                detail: format!("sha256 {got} read back, {expected} planned"),
+            });
+        }
+        verify(&back)?;
+        Ok(got)
+    };
+    match attempt(store) {
+        Ok(after_sha256) => Ok(WriteStats {
+            ranges: ranges.len(),
+            bytes: ranges.iter().map(|r| r.len() as u64).sum(),
+            after_sha256,
+        }),
+        Err(cause) => Err(rollback(store, original, &ranges, cause, backup)),
+    }
+}
+
+fn rollback(
+    store: &mut dyn HiveStore,
+    original: &[u8],
+    ranges: &[Range<usize>],
+    cause: Error,
+    backup: &Path,
+) -> Error {
+    let what = store.describe();
+    let restored = write_phases(store, original, ranges, false).and_then(|_| store.read_back());
+    match restored {
+        Ok(back) if back == original => Error::RolledBack(format!(
+            "{what}: {cause}; the original bytes were written back and verified (sha256 {})",
+            sha256_hex(original)
+        )),
+        Ok(_) => Error::RollbackFailed(format!(
+            "{what}: {cause}; after writing the original bytes back the file still differs: \
+             restore it with `ntrescue restore {}`",
+            backup.display()
+        )),
+        Err(e) => Error::RollbackFailed(format!(
+            "{what}: {cause}; rollback failed too ({e}): restore with `ntrescue restore {}`",
+            backup.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An in-memory store that can be told to corrupt what it returns.
+    struct Mem {
+        data: Vec<u8>,
+        corrupt_reads: bool,
+    }
+
+    impl HiveStore for Mem {
+        fn describe(&self) -> String {
+            "mem".into()
+        }
+        fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+            self.data[offset as usize..offset as usize + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+        fn sync(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn read_back(&mut self) -> Result<Vec<u8>> {
+            let mut d = self.data.clone();
+            if self.corrupt_reads && d != vec![0u8; d.len()] {
+                d[5000] ^= 1;
+            }
+            Ok(d)
+        }
+    }
+
+    #[test]
+    fn diff_merges_adjacent_bytes() {
+        let a = vec![0u8; 10000];
+        let mut b = a.clone();
+        b[10] = 1;
+        b[11] = 1;
+        b[9000] = 2;
+        assert_eq!(diff_ranges(&a, &b), vec![10..12, 9000..9001]);
+    }
+
+    #[test]
+    fn writes_body_then_header_and_verifies() {
+        let orig = vec![0u8; 8192];
+        let mut new = orig.clone();
+        new[4] = 9;
+        new[5000] = 7;
+        let mut m = Mem {
+            data: orig.clone(),
+            corrupt_reads: false,
+        };
+        let st = write_verified(&mut m, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap();
+        assert_eq!((st.ranges, st.bytes), (2, 2));
+        assert_eq!(m.data, new);
+    }
+
+    /// Prove the rollback: a store that reads back wrong bytes makes the
+    /// write fail, and the original bytes are put back.
+    #[test]
+    fn mismatch_rolls_back() {
+        let orig = vec![0u8; 8192];
+        let mut new = orig.clone();
+        new[4] = 9;
+        let mut m = Mem {
+            data: orig.clone(),
+            corrupt_reads: true,
+        };
+        let e = write_verified(&mut m, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap_err();
+        assert!(matches!(e, Error::RolledBack(_)), "{e}");
+        assert_eq!(m.data, orig);
+    }
+
+    #[test]
+    fn failed_recheck_rolls_back() {
+        let orig = vec![0u8; 8192];
+        let mut new = orig.clone();
+        new[6000] = 1;
+        let mut m = Mem {
+            data: orig.clone(),
+            corrupt_reads: false,
+        };
+        let bad = |_: &[u8]| Err(Error::Refused("recheck".into()));
+        let e = write_verified(&mut m, &orig, &new, &bad, Path::new("b")).unwrap_err();
+        assert!(matches!(e, Error::RolledBack(_)));
+        assert_eq!(m.data, orig);
+    }
+}
