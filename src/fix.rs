@@ -344,6 +344,16 @@ pub fn nla(located: &Located, mode: NlaMode, opts: &FixOptions) -> Result<FixRep
         stats.bins, stats.keys, stats.values
     ));
     let reader = Reader::new(original).map_err(|e| e.in_file(&path))?;
+    if reader
+        .control_sets()
+        .map_err(|e| e.in_file(&path))?
+        .is_empty()
+    {
+        return Err(Error::NotFound(format!(
+            "{} has no ControlSetNNN key: it is not a SYSTEM hive",
+            path.display()
+        )));
+    }
     let names: Vec<&str> = NLA_VALUES.to_vec();
     let plan = plan_rdp_tcp(&reader, &names, mode.value()).map_err(|e| e.in_file(&path))?;
     report.changes = plan.changes;

@@ -222,6 +222,9 @@ pub fn inspect_loaded(
         (Some(b), None) => warnings.push(format!("Select names {b}, which does not exist")),
         _ => {}
     }
+    if sets.is_empty() {
+        warnings.push("no ControlSetNNN key: this is not a SYSTEM hive".into());
+    }
     for s in &sets {
         if let crate::rdp::KeyState::Missing { missing } = &s.rdp_tcp {
             warnings.push(format!(

@@ -13,6 +13,7 @@ pub mod commit;
 pub mod digest;
 pub mod exit;
 pub mod fix;
+pub mod guard;
 pub mod inspect;
 pub mod rdp;
 pub mod render;

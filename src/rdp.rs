@@ -202,29 +202,33 @@ impl<'a> Reader<'a> {
 
     /// Looks up `path` (backslash-separated, from the root) with both readers.
     pub fn key(&self, path: &str) -> KeyLookup<'a> {
-        let ours = self.root().and_then(|r| r.subpath(path));
-        let theirs: Option<Result<(), String>> = match self.nt.root_key_node() {
-            Err(e) => Some(Err(e.to_string())),
-            Ok(root) => {
-                if path.is_empty() {
-                    Some(Ok(()))
-                } else {
-                    root.subpath(path)
-                        .map(|r| r.map(|_| ()).map_err(|e| e.to_string()))
-                }
-            }
+        // Our navigator first: nt-hive only ever sees cells we have already
+        // validated, and runs inside a panic guard on top of that.
+        let ours = match self.root().and_then(|r| r.subpath(path)) {
+            Err(e) => return KeyLookup::Unreadable(e.to_string()),
+            Ok(o) => o,
         };
+        let theirs = crate::guard::contain("nt-hive", || -> Result<bool, String> {
+            let root = self.nt.root_key_node().map_err(|e| e.to_string())?;
+            if path.is_empty() {
+                return Ok(true);
+            }
+            match root.subpath(path) {
+                None => Ok(false),
+                Some(r) => r.map(|_| true).map_err(|e| e.to_string()),
+            }
+        })
+        .and_then(|r| r);
         match (ours, theirs) {
-            (Err(e), _) => KeyLookup::Unreadable(e.to_string()),
-            (_, Some(Err(e))) => KeyLookup::Unreadable(format!("nt-hive: {e}")),
-            (Ok(Ok(k)), Some(Ok(()))) => KeyLookup::Found(k),
-            (Ok(Err(missing)), None) => KeyLookup::Missing(missing),
-            (Ok(Ok(k)), None) => KeyLookup::Unreadable(format!(
+            (_, Err(e)) => KeyLookup::Unreadable(format!("nt-hive: {e}")),
+            (Ok(k), Ok(true)) => KeyLookup::Found(k),
+            (Err(missing), Ok(false)) => KeyLookup::Missing(missing),
+            (Ok(k), Ok(false)) => KeyLookup::Unreadable(format!(
                 "key found at byte offset {:#x} by a full scan, but not by nt-hive's sorted lookup \
                  (subkey list out of order?)",
                 k.abs()
             )),
-            (Ok(Err(missing)), Some(Ok(()))) => KeyLookup::Unreadable(format!(
+            (Err(missing), Ok(true)) => KeyLookup::Unreadable(format!(
                 "nt-hive finds the key but a full scan misses '{missing}'"
             )),
         }
@@ -314,10 +318,14 @@ impl<'a> Reader<'a> {
         let mut sets = Vec::new();
         for k in self.root()?.subkeys()? {
             let name = k.name()?;
-            if name.len() == 13 && names_equal(&name[..10], "ControlSet") {
-                if let Ok(n) = name[10..].parse::<u32>() {
-                    sets.push((n, name));
-                }
+            let number = name
+                .get(..10)
+                .filter(|p| names_equal(p, "ControlSet"))
+                .and_then(|_| name.get(10..))
+                .filter(|d| d.len() == 3 && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse::<u32>().ok());
+            if let Some(n) = number {
+                sets.push((n, name));
             }
         }
         sets.sort();

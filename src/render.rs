@@ -173,8 +173,18 @@ pub fn inspect(r: &InspectReport, st: Style) -> String {
         {
             let _ = writeln!(o, "{:<15} {}", "", st.warn(&note));
         }
+        let key_errors: Vec<&String> = [&s.terminal_server, &s.rdp_tcp]
+            .into_iter()
+            .filter_map(|k| match k {
+                KeyState::Unreadable { error } => Some(error),
+                _ => None,
+            })
+            .collect();
         for v in &s.values {
             if let ValueState::Unreadable { error } = &v.state {
+                if key_errors.contains(&error) {
+                    continue;
+                }
                 let _ = writeln!(o, "{:<15} {}: {}", "", v.name, st.bad(error));
             }
         }

@@ -62,9 +62,16 @@ pub fn full_check(bytes: &[u8]) -> Result<CheckStats> {
     let bins = walk_bins(bytes, bb.hive_bins_size)?;
     let view = HiveView::new(bytes)?;
     let ours = walk_tree(Key::root(view)?)?;
-    let hive = nt_hive::Hive::without_validation(bytes)?;
     let (mut keys, mut values) = (0, 0);
-    nt_walk(&hive.root_key_node()?, 0, &mut keys, &mut values)?;
+    crate::guard::contain("nt-hive walk", || -> Result<()> {
+        let hive = nt_hive::Hive::without_validation(bytes)?;
+        nt_walk(&hive.root_key_node()?, 0, &mut keys, &mut values)
+    })
+    .map_err(|e| Error::Invalid {
+        what: "hive tree",
+        offset: 0,
+        detail: e,
+    })??;
     if (keys, values) != (ours.keys, ours.values) {
         return Err(Error::Invalid {
             what: "hive tree",
@@ -113,7 +120,13 @@ pub fn verify_edit(
     original_stats: &CheckStats,
 ) -> Result<Vec<String>> {
     let mut done = Vec::new();
-    nt_hive::Hive::new(new)?;
+    crate::guard::contain("nt-hive", || nt_hive::Hive::new(new).map(|_| ())).map_err(|e| {
+        Error::Invalid {
+            what: "hive",
+            offset: 0,
+            detail: e,
+        }
+    })??;
     let bb = BaseBlock::parse(new)?;
     if bb.is_dirty() {
         return Err(Error::Invalid {

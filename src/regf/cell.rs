@@ -108,10 +108,15 @@ impl<'a> HiveView<'a> {
         }
         let size = i32_at(self.bytes, 0, abs, "cell size")?;
         if size >= 0 {
+            let detail = if size == 0 {
+                format!("{what} points at a cell with size 0 (not a cell)")
+            } else {
+                format!("{what} points at a free cell (size {size})")
+            };
             return Err(Error::Invalid {
                 what,
                 offset: abs as u64,
-                detail: format!("{what} points at a free cell (size {size})"),
+                detail,
             });
         }
         let len = size.unsigned_abs() as usize;

@@ -1,0 +1,508 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Core: inspect and the NLA fix on hive files, against the real corpus,
+//! cross-checked with hivex and regipy.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+const RDP: &str = r"Control\Terminal Server\WinStations\RDP-Tcp";
+const NLA: [&str; 3] = [
+    "SecurityLayer",
+    "UserAuthentication",
+    "fAllowSecProtocolNegotiation",
+];
+
+/// SYSTEM hives (not logs) listed in the manifest.
+fn system_rows() -> Vec<HashMap<String, String>> {
+    manifest()
+        .into_iter()
+        .filter(|r| r["path"].starts_with("system/") && r["kind"] == "regf-hive")
+        .collect()
+}
+
+fn inspect_json(path: &Path) -> Value {
+    let r = run_in(
+        path.parent().unwrap(),
+        &["inspect", "--json", path.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "inspect {}: {}", path.display(), r.stderr);
+    r.json()
+}
+
+fn set<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["control_sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in report"))
+}
+
+fn value<'a>(set: &'a Value, name: &str) -> &'a Value {
+    set["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap()
+}
+
+/// Parses the manifest's `rdp_values`:
+/// `ControlSet001:{SecurityLayer=1,...}; ControlSet002:<no RDP-Tcp key: ...>`.
+fn manifest_rdp(s: &str) -> Vec<(String, Result<Vec<(String, String)>, String>)> {
+    s.split("; ")
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let (set, rest) = part.split_once(':').unwrap();
+            let parsed =
+                if let Some(body) = rest.strip_prefix('{').and_then(|b| b.strip_suffix('}')) {
+                    Ok(body
+                        .split(',')
+                        .map(|kv| {
+                            let (k, v) = kv.split_once('=').unwrap();
+                            (k.to_string(), v.to_string())
+                        })
+                        .collect())
+                } else {
+                    Err(rest.to_string())
+                };
+            (set.to_string(), parsed)
+        })
+        .collect()
+}
+
+/// Every SYSTEM hive of the corpus: inspect reports exactly what
+/// MANIFEST.tsv (computed by independent Python readers) says.
+#[test]
+fn inspect_matches_manifest_for_every_corpus_system_hive() {
+    let rows = system_rows();
+    assert!(rows.len() >= 5, "expected the corpus SYSTEM hives");
+    for row in rows {
+        let path = corpus_file(&row["path"]);
+        let rep = inspect_json(&path);
+        let ctx = &row["path"];
+        let bb = &rep["system"]["base_block"];
+        assert_eq!(bb["sequence1"].to_string(), row["seq_primary"], "{ctx}");
+        assert_eq!(bb["sequence2"].to_string(), row["seq_secondary"], "{ctx}");
+        assert_eq!(bb["dirty"], row["dirty"] == "DIRTY", "{ctx}");
+        assert_eq!(bb["checksum_valid"], row["checksum_ok"] == "yes", "{ctx}");
+        assert_eq!(rep["system"]["file"]["sha256"], row["sha256"], "{ctx}");
+        let sets: Vec<&str> = rep["control_sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(sets.join(","), row["control_sets"], "{ctx}");
+        let mut sel: Vec<String> = rep["select"]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| format!("{}={}", v["name"].as_str().unwrap(), v["data"]))
+            .collect();
+        sel.sort();
+        assert_eq!(sel.join(","), row["select"], "{ctx}");
+        for (set_name, expect) in manifest_rdp(&row["rdp_values"]) {
+            let s = set(&rep, &set_name);
+            match expect {
+                Ok(values) => {
+                    assert_eq!(s["rdp_tcp"]["state"], "present", "{ctx} {set_name}");
+                    for (k, v) in values {
+                        let got = value(s, &k);
+                        if v == "<absent>" {
+                            assert_eq!(got["state"], "missing", "{ctx} {set_name} {k}");
+                        } else {
+                            assert_eq!(got["state"], "present", "{ctx} {set_name} {k}");
+                            assert_eq!(got["data"].to_string(), v, "{ctx} {set_name} {k}");
+                        }
+                    }
+                }
+                Err(why) if why.contains("missing") => {
+                    assert_eq!(s["rdp_tcp"]["state"], "missing", "{ctx} {set_name}: {why}");
+                }
+                Err(why) => {
+                    assert_eq!(
+                        s["rdp_tcp"]["state"], "unreadable",
+                        "{ctx} {set_name}: {why}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The corrupt XP hive: damaged keys are reported unreadable, never absent.
+#[test]
+fn corruption_is_unreadable_not_absent() {
+    let row = manifest()
+        .into_iter()
+        .find(|r| r["path"].starts_with("other/malformed/"))
+        .unwrap();
+    let rep = inspect_json(&corpus_file(&row["path"]));
+    for (set_name, expect) in manifest_rdp(&row["rdp_values"]) {
+        assert!(expect.is_err());
+        let s = set(&rep, &set_name);
+        assert_eq!(s["rdp_tcp"]["state"], "unreadable", "{set_name}");
+        assert_eq!(s["nla"], "unknown");
+        for v in s["values"].as_array().unwrap() {
+            assert_eq!(v["state"], "unreadable", "{set_name} {}", v["name"]);
+        }
+    }
+    assert_eq!(rep["system"]["structure"]["ok"], false);
+    // And no fix is attempted on it.
+    let t = tmp();
+    let h = copy_to(&corpus_file(&row["path"]), t.path(), "SYSTEM");
+    let before = sha256_file(&h);
+    let r = run_in(t.path(), &["nla", "disable", "SYSTEM"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("structure check"), "{}", r.stderr);
+    assert_eq!(sha256_file(&h), before);
+}
+
+fn clean_with_nla_values() -> Vec<PathBuf> {
+    system_rows()
+        .into_iter()
+        .filter(|r| {
+            r["dirty"] == "clean"
+                && r["rdp_values"].contains("SecurityLayer=")
+                && !r["rdp_values"].contains("<absent>")
+        })
+        .map(|r| corpus_file(&r["path"]))
+        .collect()
+}
+
+/// `nla disable` on a copy of each clean corpus hive: hivex and regipy read
+/// 0/0/0 in every control set; only the 4-byte data fields and the base
+/// block differ; the base block is clean with a valid checksum.
+#[test]
+fn disable_on_clean_corpus_hives_is_minimal_and_peers_agree() {
+    let hives = clean_with_nla_values();
+    assert!(!hives.is_empty());
+    for src in hives {
+        let t = tmp();
+        let h = copy_to(&src, t.path(), "SYSTEM");
+        let r = run_in(
+            t.path(),
+            &["nla", "disable", "SYSTEM", "--json", "--backup-dir", "bk"],
+        );
+        assert_eq!(r.code, 0, "{}: {}", src.display(), r.stderr);
+        let rep = r.json();
+        assert_eq!(rep["outcome"], "written");
+        let sets: Vec<String> = inspect_json(&src)["control_sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect();
+        let mut reqs = Vec::new();
+        for s in &sets {
+            let key = format!(r"\{s}\{RDP}");
+            for v in NLA {
+                assert_eq!(hivex_dword(&h, &key, v), Some(0), "hivex {s} {v}");
+                reqs.push((key.clone(), v));
+            }
+        }
+        let reqs_ref: Vec<(&str, &str)> = reqs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        for line in regipy_dwords(&h, &reqs_ref) {
+            assert!(line.ends_with("|0"), "regipy: {line}");
+        }
+        // Byte diff: only the header (0..512) and the planned 4-byte fields.
+        let a = std::fs::read(&src).unwrap();
+        let b = std::fs::read(&h).unwrap();
+        assert_eq!(a.len(), b.len());
+        let allowed: Vec<(usize, usize)> = rep["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let o = c["file_offset"].as_u64().unwrap() as usize;
+                (o, o + 4)
+            })
+            .collect();
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            if x != y {
+                assert!(
+                    i < 512 || allowed.iter().any(|&(s, e)| s <= i && i < e),
+                    "byte {i:#x} changed"
+                );
+            }
+        }
+        let (s1, s2, ok) = base_block(&h);
+        let (o1, _, _) = base_block(&src);
+        assert!(
+            s1 == s2 && ok && s1 == o1 + 1,
+            "base block {s1}/{s2} checksum {ok}"
+        );
+        // hivexml walks the whole hive.
+        peer("hivexml", &[h.to_str().unwrap()]);
+    }
+}
+
+/// Dirty hives are refused and left byte-identical, logs included.
+#[test]
+fn dirty_hives_are_refused_and_untouched() {
+    for row in system_rows().into_iter().filter(|r| r["dirty"] == "DIRTY") {
+        let t = tmp();
+        let src = corpus_file(&row["path"]);
+        let h = copy_to(&src, t.path(), "SYSTEM");
+        for ext in ["LOG1", "LOG2"] {
+            let log = src.with_file_name(format!(
+                "{}.{ext}",
+                src.file_name().unwrap().to_str().unwrap()
+            ));
+            if log.exists() {
+                copy_to(&log, t.path(), &format!("SYSTEM.{ext}"));
+            }
+        }
+        let before: Vec<String> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| sha256_file(&e.unwrap().path()))
+            .collect();
+        let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
+        assert_eq!(r.code, 3, "{}: {}", row["path"], r.stderr);
+        assert!(r.stderr.contains("dirty"), "{}", r.stderr);
+        assert_eq!(r.json()["error"]["kind"], "refused");
+        let after: Vec<String> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| sha256_file(&e.unwrap().path()))
+            .collect();
+        assert_eq!(before, after);
+        assert!(
+            !t.path().join("ntrescue-backups").exists(),
+            "no backup for a refusal"
+        );
+        let _ = h;
+    }
+}
+
+/// Hives without the values (XP) or without RDP-Tcp are refused per set;
+/// nothing is written.
+#[test]
+fn missing_values_or_key_refuse_without_writing() {
+    for rel in [
+        "system/winxpsp3-x86__bitcurator__SYSTEM",
+        "system/win10-10240-minimal__qthivex__SYSTEM",
+    ] {
+        let t = tmp();
+        let h = copy_to(&corpus_file(rel), t.path(), "SYSTEM");
+        let before = sha256_file(&h);
+        let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
+        assert_eq!(r.code, 3, "{rel}: {}", r.stdout);
+        let rep = r.json();
+        assert_eq!(rep["outcome"], "refused");
+        assert!(!rep["refusals"].as_array().unwrap().is_empty());
+        assert_eq!(sha256_file(&h), before);
+    }
+}
+
+/// Malformed, special and non-regf inputs: a clear error or a correct read,
+/// never a panic, never a write.
+#[test]
+fn malformed_special_and_non_regf_never_panic_or_write() {
+    let mut files = Vec::new();
+    for dir in ["other/malformed", "other/special", "other/not-regf"] {
+        for e in std::fs::read_dir(corpus().join(dir)).unwrap() {
+            files.push(e.unwrap().path());
+        }
+    }
+    assert!(files.len() > 20);
+    for src in files {
+        let t = tmp();
+        let h = copy_to(&src, t.path(), "SYSTEM");
+        let before = sha256_file(&h);
+        let r = run_in(t.path(), &["inspect", "SYSTEM"]);
+        assert!(
+            matches!(r.code, 0 | 1 | 3),
+            "{}: exit {}",
+            src.display(),
+            r.code
+        );
+        if r.code != 0 {
+            assert!(
+                r.stderr.contains("SYSTEM"),
+                "error names the file: {}",
+                r.stderr
+            );
+        }
+        let r = run_in(t.path(), &["nla", "disable", "SYSTEM"]);
+        assert!(
+            matches!(r.code, 0 | 1 | 3 | 5),
+            "{}: exit {}",
+            src.display(),
+            r.code
+        );
+        assert_eq!(sha256_file(&h), before, "{} was modified", src.display());
+    }
+    // A non-regf file names the offset of the bad signature.
+    let r = run_in(
+        Path::new("/"),
+        &[
+            "inspect",
+            corpus_file("other/not-regf/win9x__dfwinreg__SYSTEM.DAT")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("byte offset 0x0"), "{}", r.stderr);
+}
+
+/// Read-only proof: inspect works on a 0444 hive in a 0555 directory and
+/// leaves it byte-identical.
+#[test]
+fn inspect_reads_a_read_only_hive_without_changing_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tmp();
+    let dir = t.path().join("ro");
+    std::fs::create_dir(&dir).unwrap();
+    let h = copy_to(
+        &corpus_file("system/win7sp1-x86__regipy__SYSTEM"),
+        &dir,
+        "SYSTEM",
+    );
+    let before = sha256_file(&h);
+    let mtime = std::fs::metadata(&h).unwrap().modified().unwrap();
+    std::fs::set_permissions(&h, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let r = run_in(t.path(), &["inspect", "ro/SYSTEM", "--json"]);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["verdict"]["nla"], "off");
+    assert_eq!(sha256_file(&h), before);
+    assert_eq!(std::fs::metadata(&h).unwrap().modified().unwrap(), mtime);
+}
+
+/// Idempotence and restore: a second disable writes nothing (hash and mtime
+/// unchanged); restore returns the original sha256; a second restore is a
+/// no-op; a target changed after the write is refused unless --force.
+#[test]
+fn idempotent_rerun_and_restore_round_trip() {
+    let src = corpus_file("system/win7sp1-x86__regipy__SYSTEM");
+    let t = tmp();
+    let h = copy_to(&src, t.path(), "SYSTEM");
+    let original = sha256_file(&h);
+    let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let bundle = r.json()["backup"].as_str().unwrap().to_string();
+    let after = sha256_file(&h);
+    let mtime = std::fs::metadata(&h).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
+    assert_eq!(r.code, 0);
+    let rep = r.json();
+    assert_eq!(rep["outcome"], "nothing-to-do");
+    assert!(rep["backup"].is_null());
+    assert_eq!(sha256_file(&h), after);
+    assert_eq!(std::fs::metadata(&h).unwrap().modified().unwrap(), mtime);
+    assert_eq!(
+        std::fs::read_dir(t.path().join("ntrescue-backups"))
+            .unwrap()
+            .count(),
+        1
+    );
+
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(t.path().join(&bundle).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["schema"], "ntrescue-backup/v1");
+    assert_eq!(manifest["before_sha256"], original);
+    assert_eq!(manifest["expected_after_sha256"], after);
+
+    let r = run_in(t.path(), &["restore", &bundle]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sha256_file(&h), original);
+    let r = run_in(t.path(), &["restore", &bundle, "--json"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.json()["files"][0]["action"], "unchanged");
+
+    // Changed after the write: refused, then forced.
+    let r = run_in(t.path(), &["nla", "enable", "SYSTEM", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let enabled = sha256_file(&h);
+    let r = run_in(t.path(), &["restore", &bundle]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(sha256_file(&h), enabled);
+    let r = run_in(t.path(), &["restore", &bundle, "--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sha256_file(&h), original);
+}
+
+/// A failure injected between backup and verification rolls the file back to
+/// its original bytes and exits 4 (test-only hook, debug builds).
+#[test]
+fn injected_failures_roll_back() {
+    let src = corpus_file("system/win7sp1-x86__regipy__SYSTEM");
+    for point in ["after-backup", "after-body", "corrupt-after-write"] {
+        let t = tmp();
+        let h = copy_to(&src, t.path(), "SYSTEM");
+        let original = sha256_file(&h);
+        let r = run_env(
+            t.path(),
+            &["nla", "disable", "SYSTEM", "--json"],
+            &[("NTRESCUE_FAULT", point)],
+        );
+        assert_eq!(r.code, 4, "{point}: {}", r.stderr);
+        assert_eq!(r.json()["error"]["kind"], "rolled-back");
+        assert_eq!(sha256_file(&h), original, "{point}: not rolled back");
+        // The backup exists and holds the original.
+        let bundle = std::fs::read_dir(t.path().join("ntrescue-backups"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert_eq!(sha256_file(&bundle.join("SYSTEM")), original);
+    }
+}
+
+/// Dry run and --output: nothing written in place.
+#[test]
+fn dry_run_and_output_leave_the_source_alone() {
+    let src = corpus_file("system/win7sp1-x86__regipy__SYSTEM");
+    let t = tmp();
+    let h = copy_to(&src, t.path(), "SYSTEM");
+    let original = sha256_file(&h);
+    let r = run_in(
+        t.path(),
+        &["nla", "disable", "SYSTEM", "--dry-run", "--json"],
+    );
+    assert_eq!(r.code, 0);
+    let rep = r.json();
+    assert_eq!(rep["outcome"], "dry-run");
+    assert_eq!(rep["changes"].as_array().unwrap().len(), 4);
+    assert_eq!(rep["changes"][0]["old"], 1);
+    assert_eq!(sha256_file(&h), original);
+    assert!(!t.path().join("ntrescue-backups").exists());
+
+    let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--output", "OUT"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sha256_file(&h), original);
+    let out = t.path().join("OUT");
+    for s in ["ControlSet001", "ControlSet002"] {
+        for v in NLA {
+            assert_eq!(hivex_dword(&out, &format!(r"\{s}\{RDP}"), v), Some(0));
+        }
+    }
+    // --output never overwrites.
+    let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--output", "OUT"]);
+    assert_eq!(r.code, 1);
+}
+
+/// Exit codes and usage errors are as documented.
+#[test]
+fn usage_errors_and_not_found() {
+    let t = tmp();
+    assert_eq!(run_in(t.path(), &["frobnicate"]).code, 2);
+    assert_eq!(run_in(t.path(), &["inspect"]).code, 2);
+    std::fs::create_dir_all(t.path().join("Windows/System32/config")).unwrap();
+    let r = run_in(t.path(), &["inspect", ".", "--json"]);
+    assert_eq!(r.code, 5);
+    assert_eq!(r.json()["error"]["kind"], "not-found");
+    let help = run_in(t.path(), &["--help"]);
+    assert!(help.stdout.contains("Exit codes"));
+}

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Integration tests: one binary, one module per area. They run the real
+//! `ntrescue` binary against real hives (`../shared/corpus`), generated
+//! fixtures and real NTFS images, and cross-check results with independent
+//! tools (hivex, regipy, sleuthkit). A missing peer tool fails the test.
+
+mod util;
+
+mod core;

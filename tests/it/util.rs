@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Shared helpers: run the binary, find the corpus, call peer tools.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+
+/// The `ntrescue` binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ntrescue")
+}
+
+/// `../shared/corpus` (or `$NTRESCUE_CORPUS`).
+pub fn corpus() -> PathBuf {
+    std::env::var_os("NTRESCUE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
+}
+
+/// A file of the corpus; panics with a clear message when absent.
+pub fn corpus_file(rel: &str) -> PathBuf {
+    let p = corpus().join(rel);
+    assert!(
+        p.exists(),
+        "corpus file {} is missing (is ../shared beside the repo?)",
+        p.display()
+    );
+    p
+}
+
+/// Result of one run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+fn finish(out: Output) -> Run {
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        !r.stderr.contains("panicked"),
+        "ntrescue panicked:\n{}",
+        r.stderr
+    );
+    r
+}
+
+/// Runs ntrescue with `args` in `cwd`.
+pub fn run_in(cwd: &Path, args: &[&str]) -> Run {
+    run_env(cwd, args, &[])
+}
+
+/// Runs ntrescue with extra environment variables.
+pub fn run_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .current_dir(cwd)
+        .env_remove("NTRESCUE_FAULT")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    finish(c.output().expect("run ntrescue"))
+}
+
+/// SHA-256 of a file.
+pub fn sha256_file(p: &Path) -> String {
+    let data = std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+    hex(&Sha256::digest(&data))
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Fails the test when a peer tool is not installed (never a silent skip).
+pub fn require_tool(name: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "peer tool `{name}` is not installed: run .ci/run (or install it) before the tests"
+    );
+}
+
+/// Runs a peer command; returns stdout, panics with stderr on failure.
+pub fn peer(cmd: &str, args: &[&str]) -> String {
+    require_tool(cmd);
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `hivexget HIVE KEY VALUE` as a number.
+pub fn hivex_dword(hive: &Path, key: &str, value: &str) -> Option<u32> {
+    require_tool("hivexget");
+    let out = Command::new("hivexget")
+        .arg(hive)
+        .arg(key)
+        .arg(value)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// Reads DWORDs with regipy (an independent Python reader): returns one
+/// line "key|value|data" per request, data "absent" when missing.
+pub fn regipy_dwords(hive: &Path, reqs: &[(&str, &str)]) -> Vec<String> {
+    let script = r#"
+import sys, json
+from regipy.registry import RegistryHive
+h = RegistryHive(sys.argv[1])
+for key, name in json.loads(sys.argv[2]):
+    try:
+        k = h.get_key(key)
+        v = k.get_value(name)
+        print(f"{key}|{name}|{'absent' if v is None else v}")
+    except Exception as e:
+        print(f"{key}|{name}|absent")
+"#;
+    let reqs_json = serde_json::to_string(reqs).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(hive)
+        .arg(&reqs_json)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "regipy failed (pip install regipy): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// A fresh temporary directory.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// Copies `src` into `dir` as `name` (writable).
+pub fn copy_to(src: &Path, dir: &Path, name: &str) -> PathBuf {
+    let dest = dir.join(name);
+    std::fs::copy(src, &dest).unwrap();
+    let mut perm = std::fs::metadata(&dest).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&dest, perm).unwrap();
+    dest
+}
+
+/// Rows of `../shared/corpus/MANIFEST.tsv` as maps.
+pub fn manifest() -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(corpus_file("MANIFEST.tsv")).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    lines
+        .map(|l| {
+            head.iter()
+                .zip(l.split('\t').chain(std::iter::repeat("")))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Independent base-block check: (seq1, seq2, checksum valid) computed here.
+pub fn base_block(p: &Path) -> (u32, u32, bool) {
+    let d = std::fs::read(p).unwrap();
+    let w = |o: usize| u32::from_le_bytes(d[o..o + 4].try_into().unwrap());
+    let mut x = 0u32;
+    for o in (0..508).step_by(4) {
+        x ^= w(o);
+    }
+    let x = match x {
+        0 => 1,
+        0xFFFF_FFFF => 0xFFFF_FFFE,
+        v => v,
+    };
+    (w(4), w(8), x == w(508))
+}
