@@ -53,7 +53,10 @@ fn value<'a>(set: &'a Value, name: &str) -> &'a Value {
 
 /// Parses the manifest's `rdp_values`:
 /// `ControlSet001:{SecurityLayer=1,...}; ControlSet002:<no RDP-Tcp key: ...>`.
-fn manifest_rdp(s: &str) -> Vec<(String, Result<Vec<(String, String)>, String>)> {
+/// A control set's expected values, or why there are none.
+type Expected = Result<Vec<(String, String)>, String>;
+
+fn manifest_rdp(s: &str) -> Vec<(String, Expected)> {
     s.split("; ")
         .filter(|p| !p.is_empty())
         .map(|part| {
