@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! A mounted Windows tree: a real NTFS volume made with mkntfs, mounted with
+//! ntfs-3g; inspect, disable and restore run through the mount, and the
+//! result is checked from outside it (ntfscat + hivex, ntfsfix).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// An ntfs-3g mount of an NTFS image file, unmounted (and waited for) on drop.
+struct Mount {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Mount {
+    fn new(image: &Path, dir: &Path) -> Mount {
+        require_tool("ntfs-3g");
+        std::fs::create_dir_all(dir).unwrap();
+        // no_detach: the daemon stays our child, so we can wait for it to
+        // flush after umount (a file-backed fuse umount returns early).
+        let child = Command::new("ntfs-3g")
+            .args(["-o", "no_detach"])
+            .arg(image)
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ntfs-3g");
+        let m = Mount {
+            dir: dir.to_path_buf(),
+            child: Some(child),
+        };
+        let start = Instant::now();
+        let target = std::fs::canonicalize(dir).unwrap();
+        loop {
+            let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+            if mounts
+                .lines()
+                .any(|l| l.split(' ').nth(1) == Some(target.to_str().unwrap()))
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "ntfs-3g did not mount {}",
+                image.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        m
+    }
+
+    fn unmount(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("umount").arg(&self.dir).status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        self.unmount();
+    }
+}
+
+fn make_volume(dir: &Path, hive: &Path) -> PathBuf {
+    require_tool("mkntfs");
+    let img = dir.join("vol.img");
+    let f = std::fs::File::create(&img).unwrap();
+    f.set_len(64 << 20).unwrap();
+    peer(
+        "mkntfs",
+        &["-F", "-Q", "-q", "-L", "Windows", img.to_str().unwrap()],
+    );
+    let mut m = Mount::new(&img, &dir.join("mnt"));
+    let cfg = m.dir.join("Windows/System32/config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::copy(hive, cfg.join("SYSTEM")).unwrap();
+    m.unmount();
+    img
+}
+
+fn ntfscat(img: &Path, path: &str, out: &Path) {
+    require_tool("ntfscat");
+    let o = Command::new("ntfscat").arg(img).arg(path).output().unwrap();
+    assert!(
+        o.status.success(),
+        "ntfscat: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::write(out, o.stdout).unwrap();
+}
+
+#[test]
+fn inspect_disable_restore_through_an_ntfs3g_mount() {
+    let src = corpus_file("system/win7sp1-x86__regipy__SYSTEM");
+    let t = tmp();
+    let img = make_volume(t.path(), &src);
+    let original = sha256_file(&src);
+    let mnt = t.path().join("mnt");
+    let bundle;
+    {
+        let _m = Mount::new(&img, &mnt);
+        // Inspect through the mount reports what the hive file reports.
+        let r = run_in(t.path(), &["inspect", "mnt", "--json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let rep = r.json();
+        assert_eq!(rep["source"]["kind"], "mounted-tree");
+        assert_eq!(rep["system"]["file"]["sha256"], original);
+        assert_eq!(rep["verdict"]["nla"], "off");
+
+        // The default backup directory on the volume being repaired is refused.
+        let r = run_in(&mnt, &["nla", "disable", "."]);
+        assert_eq!(r.code, 3, "{}", r.stderr);
+        assert!(r.stderr.contains("backup"), "{}", r.stderr);
+
+        let r = run_in(
+            t.path(),
+            &["nla", "disable", "mnt", "--json", "--backup-dir", "bk"],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        bundle = r.json()["backup"].as_str().unwrap().to_string();
+        assert!(bundle.starts_with("bk/"));
+    }
+    // Check the edit from outside, after a full unmount.
+    let out = t.path().join("extracted");
+    ntfscat(&img, "/Windows/System32/config/SYSTEM", &out);
+    for set in ["ControlSet001", "ControlSet002"] {
+        for v in [
+            "SecurityLayer",
+            "UserAuthentication",
+            "fAllowSecProtocolNegotiation",
+        ] {
+            let key = format!(r"\{set}\Control\Terminal Server\WinStations\RDP-Tcp");
+            assert_eq!(hivex_dword(&out, &key, v), Some(0), "{set} {v}");
+        }
+    }
+    peer("ntfsfix", &["-n", img.to_str().unwrap()]);
+    {
+        let _m = Mount::new(&img, &mnt);
+        let r = run_in(t.path(), &["restore", &bundle]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    ntfscat(&img, "/Windows/System32/config/SYSTEM", &out);
+    assert_eq!(sha256_file(&out), original);
+}
