@@ -12,6 +12,7 @@ pub mod backup;
 pub mod commit;
 pub mod digest;
 pub mod exit;
+pub mod extent_store;
 pub mod fix;
 pub mod guard;
 pub mod inspect;

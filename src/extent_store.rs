@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Writing a file that lives inside a raw NTFS volume, without a file
+//! system driver: the hive file's byte ranges are mapped through its data
+//! runs (extents) to absolute device offsets, and only the sectors that
+//! contain changed bytes are rewritten (read-modify-write of whole logical
+//! sectors, as block devices require). NTFS metadata is never touched: the
+//! file keeps its size, clusters, timestamps and security descriptor.
+
+use std::fs::File;
+
+use crate::commit::HiveStore;
+use crate::error::{Error, Result};
+
+/// One contiguous piece of a file on the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Extent {
+    /// Offset in the file.
+    pub file_offset: u64,
+    /// Length in bytes.
+    pub length: u64,
+    /// Absolute offset on the device (disk or image).
+    pub device_offset: u64,
+}
+
+/// Maps `len` bytes at file offset `off` to device ranges. Every byte must be
+/// covered by an allocated extent (sparse holes, compressed or resident data
+/// have no extents and are refused here).
+pub fn map(extents: &[Extent], off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
+    let mut out = Vec::new();
+    let mut pos = off;
+    let end = off
+        .checked_add(len)
+        .ok_or_else(|| Error::Refused("range overflows".into()))?;
+    while pos < end {
+        let e = extents
+            .iter()
+            .find(|e| e.file_offset <= pos && pos < e.file_offset + e.length)
+            .ok_or_else(|| {
+                Error::Refused(format!(
+                    "file byte {pos:#x} has no allocated cluster on the device (sparse, compressed or resident data): \
+                     it cannot be written in place; use a mounted path instead"
+                ))
+            })?;
+        let take = (e.file_offset + e.length).min(end) - pos;
+        out.push((e.device_offset + (pos - e.file_offset), take));
+        pos += take;
+    }
+    Ok(out)
+}
+
+/// A hive file inside a raw volume, opened for writing.
+pub struct ExtentStore {
+    device: File,
+    name: String,
+    extents: Vec<Extent>,
+    file_size: u64,
+    sector: u64,
+}
+
+impl ExtentStore {
+    /// Wraps a device already opened for writing (the caller runs the
+    /// preflight checks and opens it exclusively).
+    pub fn new(
+        device: File,
+        name: String,
+        extents: Vec<Extent>,
+        file_size: u64,
+        sector: u32,
+    ) -> Self {
+        ExtentStore {
+            device,
+            name,
+            extents,
+            file_size,
+            sector: u64::from(sector.max(512)),
+        }
+    }
+
+    #[cfg(unix)]
+    fn pread(&self, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(&self.device, buf, at)
+    }
+
+    #[cfg(unix)]
+    fn pwrite(&self, buf: &[u8], at: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.device, buf, at)
+    }
+
+    #[cfg(windows)]
+    fn pread(&self, mut buf: &mut [u8], mut at: u64) -> std::io::Result<()> {
+        use std::os::windows::fs::FileExt;
+        while !buf.is_empty() {
+            let n = self.device.seek_read(buf, at)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            buf = &mut buf[n..];
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    #[cfg(windows)]
+    fn pwrite(&self, mut buf: &[u8], mut at: u64) -> std::io::Result<()> {
+        use std::os::windows::fs::FileExt;
+        while !buf.is_empty() {
+            let n = self.device.seek_write(buf, at)?;
+            buf = &buf[n..];
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    /// The extents.
+    pub fn extents(&self) -> &[Extent] {
+        &self.extents
+    }
+}
+
+impl HiveStore for ExtentStore {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let mut done = 0usize;
+        for (dev, len) in map(&self.extents, offset, data.len() as u64)? {
+            let piece = &data[done..done + len as usize];
+            // Whole logical sectors around the piece.
+            let start = dev / self.sector * self.sector;
+            let end = (dev + len).div_ceil(self.sector) * self.sector;
+            let mut buf = vec![0u8; (end - start) as usize];
+            let ctx = |what: &str| format!("{what} {} at device byte offset {start:#x}", self.name);
+            self.pread(&mut buf, start)
+                .map_err(|e| Error::io(ctx("reading"), e))?;
+            let at = (dev - start) as usize;
+            buf[at..at + piece.len()].copy_from_slice(piece);
+            self.pwrite(&buf, start)
+                .map_err(|e| Error::io(ctx("writing"), e))?;
+            done += len as usize;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.device
+            .sync_all()
+            .map_err(|e| Error::io(format!("flushing the device of {}", self.name), e))
+    }
+
+    fn read_back(&mut self) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.file_size as usize];
+        let mut pos = 0u64;
+        for (dev, len) in map(&self.extents, 0, self.file_size)? {
+            let buf = &mut out[pos as usize..(pos + len) as usize];
+            self.pread(buf, dev).map_err(|e| {
+                Error::io(
+                    format!("reading back {} at device byte offset {dev:#x}", self.name),
+                    e,
+                )
+            })?;
+            pos += len;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn ext(f: u64, l: u64, d: u64) -> Extent {
+        Extent {
+            file_offset: f,
+            length: l,
+            device_offset: d,
+        }
+    }
+
+    #[test]
+    fn maps_across_extents_and_refuses_holes() {
+        let e = [ext(0, 4096, 8192), ext(4096, 4096, 40960)];
+        assert_eq!(
+            map(&e, 4090, 10).unwrap(),
+            vec![(8192 + 4090, 6), (40960, 4)]
+        );
+        assert!(map(&e, 8190, 4).is_err());
+    }
+
+    /// Writes land in the right device sectors, whole sectors are rewritten
+    /// and every other byte of the device is unchanged.
+    #[test]
+    fn writes_only_the_touched_sectors() {
+        let mut f = tempfile::tempfile().unwrap();
+        let img: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
+        f.write_all(&img).unwrap();
+        let extents = vec![ext(0, 4096, 16384), ext(4096, 4096, 4096)];
+        let mut s = ExtentStore::new(f.try_clone().unwrap(), "t".into(), extents, 8192, 512);
+        s.write_at(4094, &[0xAA, 0xBB, 0xCC, 0xDD]).unwrap();
+        s.sync().unwrap();
+        let mut now = Vec::new();
+        use std::io::{Read, Seek};
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut now).unwrap();
+        let diff: Vec<usize> = (0..img.len()).filter(|&i| img[i] != now[i]).collect();
+        assert_eq!(diff, vec![4096, 4097, 16384 + 4094, 16384 + 4095]);
+        let back = s.read_back().unwrap();
+        assert_eq!(&back[4094..4098], &[0xAA, 0xBB, 0xCC, 0xDD]);
+        assert_eq!(&back[..4094], &img[16384..16384 + 4094]);
+    }
+}
