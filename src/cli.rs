@@ -46,6 +46,10 @@ pub enum Command {
         /// Where to create the backup bundle [default: ./ntrescue-backups].
         #[arg(long, value_name = "DIR")]
         backup_dir: Option<PathBuf>,
+        /// Proceed on a dirty hive whose transaction logs are missing; what
+        /// they held is lost either way, and the hive is written clean.
+        #[arg(long)]
+        allow_dirty_without_logs: bool,
         /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,

@@ -55,6 +55,11 @@ pub struct FixOptions {
     pub output: Option<PathBuf>,
     /// Backup bundle root (default `./ntrescue-backups`).
     pub backup_root: Option<PathBuf>,
+    /// Proceed on a dirty hive that has no transaction logs beside it
+    /// (whatever the missing logs held is lost either way); the hive is then
+    /// written clean. Never applies when logs are present or the base block
+    /// checksum is bad.
+    pub allow_dirty_without_logs: bool,
 }
 
 /// How a fix ended.
@@ -317,7 +322,18 @@ pub fn nla(located: &Located, mode: NlaMode, opts: &FixOptions) -> Result<FixRep
         checks: Vec::new(),
         warnings: Vec::new(),
     };
-    if bb.is_dirty() {
+    let opt_in = bb.is_dirty()
+        && bb.checksum_valid()
+        && hive.logs.is_empty()
+        && opts.allow_dirty_without_logs;
+    if opt_in {
+        report.warnings.push(format!(
+            "SYSTEM is dirty (sequence numbers {} and {} differ) and no transaction logs were found: \
+             proceeding as asked (--allow-dirty-without-logs); changes that lived only in the missing logs are lost, \
+             and the hive is written clean",
+            bb.seq1, bb.seq2
+        ));
+    } else if bb.is_dirty() {
         let why = if bb.checksum_valid() {
             format!("its sequence numbers {} and {} differ", bb.seq1, bb.seq2)
         } else {
@@ -326,9 +342,14 @@ pub fn nla(located: &Located, mode: NlaMode, opts: &FixOptions) -> Result<FixRep
         return Err(Error::Refused(format!(
             "SYSTEM is dirty ({why}): Windows has changes for it in the transaction logs ({}) that it \
              replays at load time, and an edit would be lost or would corrupt the hive. Boot the VM \
-             once and shut it down cleanly, or load and unload the hive on a Windows helper, then retry",
+             once and shut it down cleanly, or load and unload the hive on a Windows helper, then retry{}",
             if hive.logs.is_empty() { "none found beside it".to_string() } else {
                 hive.logs.iter().map(|l| l.path.display().to_string()).collect::<Vec<_>>().join(", ")
+            },
+            if hive.logs.is_empty() && bb.checksum_valid() {
+                " (or, if the logs are really gone, accept that loss with --allow-dirty-without-logs)"
+            } else {
+                ""
             }
         ))
         .in_file(&path));

@@ -69,6 +69,7 @@ fn run(cli: Cli) -> Result<Exit, ntrescue::Error> {
             dry_run,
             output,
             backup_dir,
+            allow_dirty_without_logs,
             json: as_json,
         } => {
             let located = ntrescue::source::locate(&source)?;
@@ -85,6 +86,7 @@ fn run(cli: Cli) -> Result<Exit, ntrescue::Error> {
                 dry_run,
                 output,
                 backup_root: backup_dir,
+                allow_dirty_without_logs,
             };
             let report = ntrescue::fix::nla(&located, mode, &opts)?;
             emit(as_json, &report, || ntrescue::render::fix(&report, style()))?;

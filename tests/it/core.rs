@@ -509,3 +509,42 @@ fn usage_errors_and_not_found() {
     let help = run_in(t.path(), &["--help"]);
     assert!(help.stdout.contains("Exit codes"));
 }
+
+/// A dirty hive with no logs: refused by default, fixed with the explicit
+/// opt-in, and then written clean with a higher sequence number.
+#[test]
+fn dirty_without_logs_needs_the_opt_in() {
+    let src = corpus_file("system/win10-1903-x64-dirty-nologs__regipy__SYSTEM_WIN_10_1709");
+    let t = tmp();
+    let h = copy_to(&src, t.path(), "SYSTEM");
+    let before = sha256_file(&h);
+    let r = run_in(t.path(), &["nla", "disable", "SYSTEM"]);
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stderr.contains("--allow-dirty-without-logs"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sha256_file(&h), before);
+    let r = run_in(
+        t.path(),
+        &[
+            "nla",
+            "disable",
+            "SYSTEM",
+            "--allow-dirty-without-logs",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.json()["warnings"][0].as_str().unwrap().contains("lost"));
+    let (s1, s2, ok) = base_block(&h);
+    assert!(s1 == s2 && s1 == 4318 && ok);
+    let key = r"\ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp";
+    for v in NLA {
+        assert_eq!(hivex_dword(&h, key, v), Some(0));
+    }
+    for line in regipy_dwords(&h, &NLA.map(|v| (key, v))) {
+        assert!(line.ends_with("|0"), "{line}");
+    }
+}
