@@ -36,6 +36,15 @@ pub trait HiveStore {
     fn sync(&mut self) -> Result<()>;
     /// Reads the whole hive file back from the storage.
     fn read_back(&mut self) -> Result<Vec<u8>>;
+    /// Changes the file's length (growth is zero-filled). Stores that cannot
+    /// resize (a file inside a raw NTFS volume) refuse.
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        Err(Error::Refused(format!(
+            "{} would have to change size to {len:#x} bytes, which this target cannot do in place; \
+             use a mounted path instead",
+            self.describe()
+        )))
+    }
 }
 
 /// A regular file (a hive file, or a file on a mounted volume), written in
@@ -85,6 +94,15 @@ impl HiveStore for FileStore {
         self.file
             .sync_all()
             .map_err(|e| Error::io(format!("flushing {}", self.path.display()), e))
+    }
+
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        self.file.set_len(len).map_err(|e| {
+            Error::io(
+                format!("resizing {} to {len:#x} bytes", self.path.display()),
+                e,
+            )
+        })
     }
 
     fn read_back(&mut self) -> Result<Vec<u8>> {
@@ -187,19 +205,35 @@ pub fn write_verified(
     verify: &dyn Fn(&[u8]) -> Result<()>,
     backup: &Path,
 ) -> Result<WriteStats> {
-    if original.len() != new.len() {
+    if new.len() < original.len() {
         return Err(Error::Unsupported {
             what: "in-place write",
-            offset: original.len() as u64,
+            offset: new.len() as u64,
             detail: format!(
-                "the hive would change size ({} -> {} bytes)",
+                "the hive file would shrink ({} -> {} bytes)",
                 original.len(),
                 new.len()
             ),
         });
     }
-    let ranges = diff_ranges(original, new);
+    // A longer result (a replayed hive that grew) is compared against the
+    // original padded with the zeros the resize adds.
+    let grows = new.len() > original.len();
+    let padded;
+    let base = if grows {
+        let mut p = original.to_vec();
+        p.resize(new.len(), 0);
+        padded = p;
+        &padded[..]
+    } else {
+        original
+    };
+    let ranges = diff_ranges(base, new);
     let expected = sha256_hex(new);
+    // Resize first: a store that cannot grow refuses before any byte is written.
+    if grows {
+        store.set_len(new.len() as u64)?;
+    }
     let attempt = |store: &mut dyn HiveStore| -> Result<String> {
         if fault("after-backup") {
             return Err(Error::Invalid {
@@ -235,19 +269,45 @@ pub fn write_verified(
             bytes: ranges.iter().map(|r| r.len() as u64).sum(),
             after_sha256,
         }),
-        Err(cause) => Err(rollback(store, original, &ranges, cause, backup)),
+        Err(cause) => Err(rollback(
+            store,
+            base,
+            original.len(),
+            &ranges,
+            cause,
+            backup,
+        )),
     }
 }
 
+/// Writes `base[ranges]` back, truncates to `len` when the write grew the
+/// file, and checks the result equals `base[..len]`.
 fn rollback(
     store: &mut dyn HiveStore,
-    original: &[u8],
+    base: &[u8],
+    len: usize,
     ranges: &[Range<usize>],
     cause: Error,
     backup: &Path,
 ) -> Error {
     let what = store.describe();
-    let restored = write_phases(store, original, ranges, false).and_then(|_| store.read_back());
+    let original = &base[..len];
+    // Bytes past the original length go away with the truncation; only the
+    // ranges inside it are written back.
+    let inside: Vec<Range<usize>> = ranges
+        .iter()
+        .filter(|r| r.start < len)
+        .map(|r| r.start..r.end.min(len))
+        .collect();
+    let restored = write_phases(store, base, &inside, false)
+        .and_then(|_| {
+            if base.len() > len {
+                store.set_len(len as u64).and_then(|_| store.sync())
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|_| store.read_back());
     match restored {
         Ok(back) if back == original => Error::RolledBack(format!(
             "{what}: {cause}; the original bytes were written back and verified (sha256 {})",
@@ -333,6 +393,66 @@ mod tests {
         };
         let e = write_verified(&mut m, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap_err();
         assert!(matches!(e, Error::RolledBack(_)), "{e}");
+        assert_eq!(m.data, orig);
+    }
+
+    impl Mem {
+        fn grow_ok(&mut self, len: u64) {
+            self.data.resize(len as usize, 0);
+        }
+    }
+
+    /// A store that can resize: growth is written and rolled back by
+    /// truncating to the original length.
+    struct Growable(Mem);
+
+    impl HiveStore for Growable {
+        fn describe(&self) -> String {
+            "growable".into()
+        }
+        fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+            self.0.write_at(offset, data)
+        }
+        fn sync(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn read_back(&mut self) -> Result<Vec<u8>> {
+            self.0.read_back()
+        }
+        fn set_len(&mut self, len: u64) -> Result<()> {
+            self.0.grow_ok(len);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn growth_is_written_and_rolled_back() {
+        let orig = vec![1u8; 8192];
+        let mut new = orig.clone();
+        new.resize(12288, 0);
+        new[10000] = 5;
+        new[4] = 2;
+        let mut g = Growable(Mem {
+            data: orig.clone(),
+            corrupt_reads: false,
+        });
+        write_verified(&mut g, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap();
+        assert_eq!(g.0.data, new);
+        let mut g = Growable(Mem {
+            data: orig.clone(),
+            corrupt_reads: false,
+        });
+        let bad = |_: &[u8]| Err(Error::Refused("recheck".into()));
+        let e = write_verified(&mut g, &orig, &new, &bad, Path::new("b")).unwrap_err();
+        assert!(matches!(e, Error::RolledBack(_)), "{e}");
+        assert_eq!(g.0.data, orig);
+        // A store that cannot resize refuses before writing anything.
+        let mut m = Mem {
+            data: orig.clone(),
+            corrupt_reads: false,
+        };
+        let e = write_verified(&mut m, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e}");
         assert_eq!(m.data, orig);
     }
 
