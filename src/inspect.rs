@@ -289,36 +289,15 @@ pub fn inspect_loaded(
 }
 
 /// Reads the hives of `located` (read-only) and reports.
-///
-/// Hashing (the largest single cost on a multi-MB hive) runs on a second
-/// thread while the hives are parsed.
 pub fn inspect(located: &Located) -> Result<InspectReport> {
-    let system = LoadedHive::read_unhashed(&located.system)?;
+    let system = LoadedHive::read(&located.system)?;
     let software = match &located.software {
-        Some(p) => Some(LoadedHive::read_unhashed(p)?),
+        Some(p) => Some(LoadedHive::read(p)?),
         None => None,
     };
     let source = SourceInfo {
         kind: located.kind,
         path: located.input.display().to_string(),
     };
-    let all: Vec<&LoadedHive> = std::iter::once(&system).chain(software.as_ref()).collect();
-    let (hashes, report) = std::thread::scope(|s| {
-        let hasher = s.spawn(|| LoadedHive::hash_all(&all));
-        let report = inspect_loaded(source, &system, software.as_ref());
-        (hasher.join().expect("hash thread"), report)
-    });
-    let mut report = report?;
-    let mut it = hashes.into_iter();
-    let mut fill = |h: &mut HiveReport| {
-        h.file.sha256 = it.next().unwrap_or_default();
-        for l in &mut h.logs {
-            l.sha256 = it.next().unwrap_or_default();
-        }
-    };
-    fill(&mut report.system);
-    if let Some(sw) = &mut report.software {
-        fill(&mut sw.hive);
-    }
-    Ok(report)
+    inspect_loaded(source, &system, software.as_ref())
 }

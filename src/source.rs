@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::digest::sha256_hex;
+use crate::digest::read_hashed;
 use crate::error::{Error, Result};
 
 /// The kind of source, as reported.
@@ -62,22 +62,16 @@ pub struct LoadedFile {
 }
 
 impl LoadedFile {
-    /// Reads a file (opened read-only) and hashes it.
+    /// Reads a file (opened read-only), hashing it while it is read.
     pub fn read(path: &Path) -> Result<Self> {
-        let mut f = Self::read_unhashed(path)?;
-        f.sha256 = sha256_hex(&f.bytes);
-        Ok(f)
-    }
-
-    /// Reads a file (opened read-only); `sha256` is left empty for the
-    /// caller to fill (see [`LoadedHive::hash_all`]).
-    pub fn read_unhashed(path: &Path) -> Result<Self> {
-        let bytes =
-            fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let ctx = |e| Error::io(format!("reading {}", path.display()), e);
+        let f = fs::File::open(path).map_err(ctx)?;
+        let len = f.metadata().map_err(ctx)?.len();
+        let (bytes, sha256) = read_hashed(f, len, &path.display().to_string())?;
         Ok(LoadedFile {
             path: path.to_path_buf(),
             bytes,
-            sha256: String::new(),
+            sha256,
         })
     }
 }
@@ -92,38 +86,16 @@ pub struct LoadedHive {
 }
 
 impl LoadedHive {
-    /// Reads a hive and its logs, hashed.
+    /// Reads a hive and its logs.
     pub fn read(paths: &HivePaths) -> Result<Self> {
-        let mut h = Self::read_unhashed(paths)?;
-        for f in h.files_mut() {
-            f.sha256 = sha256_hex(&f.bytes);
-        }
-        Ok(h)
-    }
-
-    /// Reads a hive and its logs without hashing them.
-    pub fn read_unhashed(paths: &HivePaths) -> Result<Self> {
         Ok(LoadedHive {
-            primary: LoadedFile::read_unhashed(&paths.primary)?,
+            primary: LoadedFile::read(&paths.primary)?,
             logs: paths
                 .logs
                 .iter()
-                .map(|p| LoadedFile::read_unhashed(p))
+                .map(|p| LoadedFile::read(p))
                 .collect::<Result<_>>()?,
         })
-    }
-
-    fn files_mut(&mut self) -> impl Iterator<Item = &mut LoadedFile> {
-        std::iter::once(&mut self.primary).chain(self.logs.iter_mut())
-    }
-
-    /// SHA-256 of every file of `hives`, in order (primary, then logs).
-    pub fn hash_all(hives: &[&LoadedHive]) -> Vec<String> {
-        hives
-            .iter()
-            .flat_map(|h| std::iter::once(&h.primary).chain(h.logs.iter()))
-            .map(|f| sha256_hex(&f.bytes))
-            .collect()
     }
 }
 
