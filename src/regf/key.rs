@@ -29,22 +29,22 @@ pub const BIG_DATA_THRESHOLD: u32 = 16344;
 pub const MAX_DEPTH: usize = 512;
 
 // nk field offsets within the cell data (spec "Key node").
-const NK_FLAGS: usize = 2;
-const NK_TIMESTAMP: usize = 4;
-const NK_SUBKEY_COUNT: usize = 20;
-const NK_SUBKEY_LIST: usize = 28;
-const NK_VALUE_COUNT: usize = 36;
-const NK_VALUE_LIST: usize = 40;
-const NK_NAME_LEN: usize = 72;
-const NK_NAME: usize = 76;
+pub(crate) const NK_FLAGS: usize = 2;
+pub(crate) const NK_TIMESTAMP: usize = 4;
+pub(crate) const NK_SUBKEY_COUNT: usize = 20;
+pub(crate) const NK_SUBKEY_LIST: usize = 28;
+pub(crate) const NK_VALUE_COUNT: usize = 36;
+pub(crate) const NK_VALUE_LIST: usize = 40;
+pub(crate) const NK_NAME_LEN: usize = 72;
+pub(crate) const NK_NAME: usize = 76;
 // vk field offsets within the cell data (spec "Key value").
-const VK_NAME_LEN: usize = 2;
-const VK_DATA_SIZE: usize = 4;
+pub(crate) const VK_NAME_LEN: usize = 2;
+pub(crate) const VK_DATA_SIZE: usize = 4;
 /// Offset of the vk data-offset field, which holds inline data.
 pub const VK_DATA_OFFSET: usize = 8;
-const VK_TYPE: usize = 12;
-const VK_FLAGS: usize = 16;
-const VK_NAME: usize = 20;
+pub(crate) const VK_TYPE: usize = 12;
+pub(crate) const VK_FLAGS: usize = 16;
+pub(crate) const VK_NAME: usize = 20;
 
 /// Registry value types (spec "Data types").
 pub mod reg_type {

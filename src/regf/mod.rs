@@ -4,4 +4,5 @@
 
 pub mod base_block;
 pub mod cell;
+pub mod edit;
 pub mod key;
