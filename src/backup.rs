@@ -7,7 +7,7 @@
 //! original names and `manifest.json` (written last: a bundle without a
 //! manifest is incomplete and is never restored).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::commit::{write_verified, FileStore, HiveStore};
 use crate::digest::sha256_hex;
+use crate::engine::{Change, HiveName};
 use crate::error::{Error, Result};
-use crate::source::LoadedFile;
+use crate::source::LoadedHive;
 use crate::timefmt::{now_compact, now_iso};
 
 /// Schema tag of `manifest.json`.
@@ -25,25 +26,6 @@ pub const MANIFEST_SCHEMA: &str = "ntrescue-backup/v1";
 pub const MANIFEST_NAME: &str = "manifest.json";
 /// Default bundle root, relative to the working directory.
 pub const DEFAULT_ROOT: &str = "ntrescue-backups";
-
-/// One planned value change, as recorded and reported.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
-    /// Hive ("SYSTEM").
-    pub hive: String,
-    /// Control set name.
-    pub control_set: String,
-    /// Key path inside the hive.
-    pub key: String,
-    /// Value name.
-    pub value: String,
-    /// Absolute file offset of the 4 data bytes.
-    pub file_offset: u64,
-    /// Old DWORD.
-    pub old: u32,
-    /// New DWORD.
-    pub new: u32,
-}
 
 /// A file saved in the bundle.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,6 +53,21 @@ pub enum TargetInfo {
     },
 }
 
+/// One edited hive in a bundle.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HiveBackup {
+    /// SYSTEM / SOFTWARE.
+    pub name: HiveName,
+    /// The edited file.
+    pub target: TargetInfo,
+    /// Saved files: the hive first, then its logs.
+    pub files: Vec<SavedFile>,
+    /// SHA-256 of the hive before the write.
+    pub before_sha256: String,
+    /// SHA-256 the hive has after the write.
+    pub expected_after_sha256: String,
+}
+
 /// `manifest.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Manifest {
@@ -84,16 +81,10 @@ pub struct Manifest {
     pub operation: String,
     /// The source the operator gave.
     pub source: String,
-    /// The edited file.
-    pub target: TargetInfo,
-    /// Saved files (the hive first).
-    pub files: Vec<SavedFile>,
+    /// The edited hives.
+    pub hives: Vec<HiveBackup>,
     /// Planned changes.
     pub changes: Vec<Change>,
-    /// SHA-256 of the hive before the write.
-    pub before_sha256: String,
-    /// SHA-256 the hive has after the write.
-    pub expected_after_sha256: String,
 }
 
 fn io(ctx: String) -> impl FnOnce(std::io::Error) -> Error {
@@ -117,45 +108,56 @@ fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Creates a bundle under `root` holding `hive` and `logs`, with `manifest`
-/// (its `files` are filled in here). Every file is written, flushed and read
-/// back against its hash; the manifest is written last. Returns the bundle
-/// directory.
+/// Creates a bundle under `root` holding every hive of `hives` with its
+/// logs, and `manifest` (its `hives` are filled in here). Every file is
+/// written, flushed and read back against its hash; the manifest is written
+/// last. Returns the bundle directory.
 pub fn create(
     root: &Path,
     manifest: &mut Manifest,
-    hive: &LoadedFile,
-    logs: &[LoadedFile],
+    hives: Vec<(HiveBackup, &LoadedHive)>,
 ) -> Result<PathBuf> {
     fs::create_dir_all(root).map_err(io(format!("creating {}", root.display())))?;
-    let id =
-        &sha256_hex(format!("{}{}{}", hive.sha256, now_iso(), std::process::id()).as_bytes())[..8];
+    let seed: String = hives
+        .iter()
+        .map(|(h, _)| h.before_sha256.as_str())
+        .collect();
+    let id = &sha256_hex(format!("{seed}{}{}", now_iso(), std::process::id()).as_bytes())[..8];
     let dir = root.join(format!("{}-{id}", now_compact()));
     fs::create_dir(&dir).map_err(io(format!("creating {}", dir.display())))?;
-    manifest.files.clear();
-    for (role, f) in std::iter::once(("hive", hive)).chain(logs.iter().map(|l| ("log", l))) {
-        let name = f
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| role.to_string());
-        let dest = dir.join(&name);
-        write_synced(&dest, &f.bytes)?;
-        let back = fs::read(&dest).map_err(io(format!("reading back {}", dest.display())))?;
-        if sha256_hex(&back) != f.sha256 {
-            return Err(Error::Invalid {
-                what: "backup copy",
-                offset: 0,
-                detail: format!("{} does not read back as written", dest.display()),
+    manifest.hives.clear();
+    for (mut hb, loaded) in hives {
+        let sub = hb.name.as_str();
+        fs::create_dir(dir.join(sub)).map_err(io(format!("creating {}/{sub}", dir.display())))?;
+        for (role, f) in
+            std::iter::once(("hive", &loaded.primary)).chain(loaded.logs.iter().map(|l| ("log", l)))
+        {
+            let name = f
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| role.to_string());
+            let rel = format!("{sub}/{name}");
+            let dest = dir.join(&rel);
+            write_synced(&dest, &f.bytes)?;
+            let back = fs::read(&dest).map_err(io(format!("reading back {}", dest.display())))?;
+            if sha256_hex(&back) != f.sha256 {
+                return Err(Error::Invalid {
+                    what: "backup copy",
+                    offset: 0,
+                    detail: format!("{} does not read back as written", dest.display()),
+                });
+            }
+            hb.files.push(SavedFile {
+                role: role.into(),
+                original_path: absolute(&f.path),
+                backup_name: rel,
+                size: f.bytes.len() as u64,
+                sha256: f.sha256.clone(),
             });
         }
-        manifest.files.push(SavedFile {
-            role: role.into(),
-            original_path: absolute(&f.path),
-            backup_name: name,
-            size: f.bytes.len() as u64,
-            sha256: f.sha256.clone(),
-        });
+        sync_dir(&dir.join(sub))?;
+        manifest.hives.push(hb);
     }
     let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
     write_synced(&dir.join(MANIFEST_NAME), &json)?;
@@ -173,18 +175,15 @@ pub fn absolute(p: &Path) -> String {
 }
 
 /// A fresh manifest with the common fields filled in.
-pub fn new_manifest(operation: &str, source: &str, target: TargetInfo) -> Manifest {
+pub fn new_manifest(operation: &str, source: &str) -> Manifest {
     Manifest {
         schema: MANIFEST_SCHEMA.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         created: now_iso(),
         operation: operation.into(),
         source: source.into(),
-        target,
-        files: Vec::new(),
+        hives: Vec::new(),
         changes: Vec::new(),
-        before_sha256: String::new(),
-        expected_after_sha256: String::new(),
     }
 }
 
@@ -236,49 +235,47 @@ pub struct RestoreReport {
 /// `force`.
 pub fn restore(dir: &Path, force: bool) -> Result<RestoreReport> {
     let m = load(dir)?;
-    let TargetInfo::File { path: target } = &m.target;
-    // 1. Every saved file must be intact.
-    let mut saved = Vec::new();
-    for f in &m.files {
-        let p = dir.join(&f.backup_name);
-        let bytes = fs::read(&p).map_err(io(format!("reading {}", p.display())))?;
-        if sha256_hex(&bytes) != f.sha256 || bytes.len() as u64 != f.size {
-            return Err(Error::Refused(format!(
-                "backup file {} does not match its manifest hash: the bundle is damaged",
-                p.display()
-            )));
-        }
-        saved.push((f, bytes));
-    }
-    // 2. Decide for every file before writing anything.
+    // 1. Every saved file must be intact; decide for every file before
+    //    writing anything.
     let mut plan = Vec::new();
     let mut forced = false;
-    for (f, bytes) in &saved {
-        let path = PathBuf::from(&f.original_path);
-        let current = fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
-        let cur_sha = sha256_hex(&current);
-        if cur_sha == f.sha256 {
-            plan.push((path, current, None));
-            continue;
-        }
-        let expected_now = if f.role == "hive" && &f.original_path == target {
-            m.expected_after_sha256.clone()
-        } else {
-            f.sha256.clone()
-        };
-        if cur_sha != expected_now {
-            if !force {
+    for h in &m.hives {
+        let TargetInfo::File { path: target } = &h.target;
+        for f in &h.files {
+            let p = dir.join(&f.backup_name);
+            let bytes = fs::read(&p).map_err(io(format!("reading {}", p.display())))?;
+            if sha256_hex(&bytes) != f.sha256 || bytes.len() as u64 != f.size {
                 return Err(Error::Refused(format!(
-                    "{} changed since ntrescue wrote it (sha256 {cur_sha}, expected {expected_now}); \
-                     restoring would discard those changes. Re-run with --force to restore anyway",
-                    path.display()
+                    "backup file {} does not match its manifest hash: the bundle is damaged",
+                    p.display()
                 )));
             }
-            forced = true;
+            let path = PathBuf::from(&f.original_path);
+            let current = fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+            let cur_sha = sha256_hex(&current);
+            if cur_sha == f.sha256 {
+                plan.push((path, current, None));
+                continue;
+            }
+            let expected_now = if f.role == "hive" && &f.original_path == target {
+                h.expected_after_sha256.clone()
+            } else {
+                f.sha256.clone()
+            };
+            if cur_sha != expected_now {
+                if !force {
+                    return Err(Error::Refused(format!(
+                        "{} changed since ntrescue wrote it (sha256 {cur_sha}, expected {expected_now}); \
+                         restoring would discard those changes. Re-run with --force to restore anyway",
+                        path.display()
+                    )));
+                }
+                forced = true;
+            }
+            plan.push((path, current, Some(bytes)));
         }
-        plan.push((path, current, Some(bytes)));
     }
-    // 3. Write back, verified, one file at a time.
+    // 2. Write back, verified, one file at a time.
     let mut files = Vec::new();
     for (path, current, want) in plan {
         let Some(want) = want else {
@@ -290,19 +287,14 @@ pub fn restore(dir: &Path, force: bool) -> Result<RestoreReport> {
             continue;
         };
         let mut store = FileStore::open(&path)?;
-        if current.len() == want.len() {
-            write_verified(&mut store, &current, want, &|_| Ok(()), dir)?;
+        if current.len() <= want.len() {
+            write_verified(&mut store, &current, &want, &|_| Ok(()), dir)?;
         } else {
-            // Size differs (only with --force): rewrite whole, then check.
-            store.write_at(0, want)?;
-            let f = OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(io(format!("opening {}", path.display())))?;
-            f.set_len(want.len() as u64)
-                .map_err(io(format!("truncating {}", path.display())))?;
+            // The file grew since the backup: rewrite it whole, then cut it.
+            store.write_at(0, &want)?;
+            store.set_len(want.len() as u64)?;
             store.sync()?;
-            if store.read_back()? != *want {
+            if store.read_back()? != want {
                 return Err(Error::RollbackFailed(format!(
                     "{} does not read back as the backup after restore",
                     path.display()
@@ -312,7 +304,7 @@ pub fn restore(dir: &Path, force: bool) -> Result<RestoreReport> {
         files.push(RestoredFile {
             path: path.display().to_string(),
             action: "restored",
-            sha256: sha256_hex(want),
+            sha256: sha256_hex(&want),
         });
     }
     Ok(RestoreReport {

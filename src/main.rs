@@ -73,16 +73,11 @@ fn run(cli: Cli) -> Result<Exit, ntrescue::Error> {
             json: as_json,
         } => {
             let located = ntrescue::source::locate(&source)?;
-            if output.is_some() && located.kind != ntrescue::source::SourceKind::HiveFile {
-                return Err(ntrescue::Error::Refused(
-                    "--output is for hive-file sources; a mounted tree is fixed in place".into(),
-                ));
-            }
             let mode = match action {
                 cli::NlaAction::Disable => ntrescue::fix::NlaMode::Disable,
                 cli::NlaAction::Enable => ntrescue::fix::NlaMode::Enable,
             };
-            let opts = ntrescue::fix::FixOptions {
+            let opts = ntrescue::engine::EditOptions {
                 dry_run,
                 output,
                 backup_root: backup_dir,

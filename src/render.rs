@@ -231,11 +231,25 @@ pub fn inspect(r: &InspectReport, st: Style) -> String {
     o
 }
 
-/// Renders a fix report.
-pub fn fix(r: &crate::fix::FixReport, st: Style) -> String {
-    use crate::fix::Outcome;
+fn data_text(v: &Option<serde_json::Value>) -> String {
+    match v {
+        None => "(absent)".into(),
+        Some(serde_json::Value::String(s)) => format!("{s:?}"),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Renders an edit report (every fix command).
+pub fn fix(r: &crate::engine::EditReport, st: Style) -> String {
+    use crate::engine::{ChangeKind, Outcome};
     let mut o = String::new();
-    let _ = writeln!(o, "{} {}", st.bold(r.command), r.hive.path);
+    let files = r
+        .hives
+        .iter()
+        .map(|h| h.file.path.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(o, "{} {files}", st.bold(&r.command));
     if !r.changes.is_empty() {
         let head = match r.outcome {
             Outcome::Written => "Changed:",
@@ -243,10 +257,26 @@ pub fn fix(r: &crate::fix::FixReport, st: Style) -> String {
         };
         let _ = writeln!(o, "{}", st.bold(head));
         for c in &r.changes {
+            let new = match c.action {
+                ChangeKind::Delete => "(deleted)".to_string(),
+                _ => data_text(&c.new),
+            };
+            let how = match c.action {
+                ChangeKind::Change => String::new(),
+                ChangeKind::Create => " [created]".into(),
+                ChangeKind::Delete => " [deleted]".into(),
+            };
+            let at = c
+                .file_offset
+                .map(|o| format!("   (file offset {o:#x})"))
+                .unwrap_or_default();
             let _ = writeln!(
                 o,
-                "  {:<14} {:<30} {} -> {}   (file offset {:#x})",
-                c.control_set, c.value, c.old, c.new, c.file_offset
+                "  {:<8} {:<14} {:<30} {} -> {new}{how}{at}",
+                c.hive.as_str(),
+                c.control_set,
+                c.value,
+                data_text(&c.old)
             );
         }
     }
@@ -264,40 +294,54 @@ pub fn fix(r: &crate::fix::FixReport, st: Style) -> String {
     }
     match r.outcome {
         Outcome::NothingToDo => {
-            let _ = writeln!(o, "{}", st.good("Nothing to do: every value already has the wanted data. Nothing written, no backup made."));
+            let _ = writeln!(
+                o,
+                "{}",
+                st.good("Nothing to do: every value already has the wanted data. Nothing written, no backup made.")
+            );
         }
         Outcome::Refused => {
             let _ = writeln!(
                 o,
                 "{}",
-                st.bad("Refused: no control set could be changed. Nothing written.")
+                st.bad("Refused: nothing could be changed. Nothing written.")
             );
         }
-        Outcome::DryRun => {
-            if let (Some(s), Some(h)) = (r.sequence_after, &r.planned_sha256) {
-                let _ = writeln!(
-                    o,
-                    "Would write: sequence {}/{} -> {s}/{s}, result sha256 {h}",
-                    r.sequence_before[0], r.sequence_before[1]
-                );
-            }
-        }
-        Outcome::Written => {
+        Outcome::DryRun | Outcome::Written => {
             if let Some(b) = &r.backup {
                 let _ = writeln!(o, "{} {b}", st.bold("Backup:"));
             }
-            if let (Some(w), Some(t)) = (&r.write, &r.target) {
-                let _ = writeln!(
-                    o,
-                    "{} {} bytes in {} ranges to {t}; sequence {}/{} -> {s}/{s}; sha256 {}",
-                    st.good("Written and verified:"),
-                    w.bytes,
-                    w.ranges,
-                    r.sequence_before[0],
-                    r.sequence_before[1],
-                    w.after_sha256,
-                    s = r.sequence_after.unwrap_or_default()
+            for h in &r.hives {
+                let (Some(s), Some(sha)) = (h.sequence_after, &h.planned_sha256) else {
+                    continue;
+                };
+                let seq = format!(
+                    "sequence {}/{} -> {s}/{s}",
+                    h.sequence_before[0], h.sequence_before[1]
                 );
+                match (&h.write, &h.target) {
+                    (Some(w), Some(t)) => {
+                        let _ = writeln!(
+                            o,
+                            "{} {}: {} bytes in {} ranges to {t}; {seq}; sha256 {}",
+                            st.good("Written and verified:"),
+                            h.name.as_str(),
+                            w.bytes,
+                            w.ranges,
+                            w.after_sha256
+                        );
+                    }
+                    _ => {
+                        let _ = writeln!(
+                            o,
+                            "Would write {}: {seq}, result sha256 {sha}",
+                            h.name.as_str()
+                        );
+                    }
+                }
+                if h.appended_bins > 0 {
+                    let _ = writeln!(o, "  ({} hive bin(s) appended)", h.appended_bins);
+                }
             }
         }
     }

@@ -4,10 +4,8 @@
 
 use std::ops::Range;
 
-use crate::backup::Change;
 use crate::commit::diff_ranges;
 use crate::error::{Error, Result};
-use crate::rdp::Reader;
 use crate::regf::base_block::{BaseBlock, HEADER_SIZE};
 use crate::regf::cell::{walk_bins, HiveView};
 use crate::regf::key::{walk_tree, Key, MAX_DEPTH};
@@ -89,35 +87,129 @@ pub fn full_check(bytes: &[u8]) -> Result<CheckStats> {
     })
 }
 
-fn key_values(bytes: &[u8], path: &str) -> Result<Vec<(String, u32, Vec<u8>)>> {
-    let view = HiveView::new(bytes)?;
-    let key = Key::root(view)?
-        .subpath(path)?
-        .map_err(|m| Error::Invalid {
-            what: "key",
-            offset: 0,
-            detail: format!("{path}: '{m}' missing"),
-        })?;
-    key.values()?
+/// What a value must be after an edit: `Some((type, data))`, or `None`
+/// for deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect {
+    /// Key path from the hive root.
+    pub key: String,
+    /// Value name.
+    pub value: String,
+    /// Type and data after the edit; `None` = deleted.
+    pub after: Option<(u32, Vec<u8>)>,
+}
+
+type Vals = Vec<(String, u32, Vec<u8>)>;
+
+fn read_values(k: &Key<'_>) -> Result<Vals> {
+    k.values()?
         .into_iter()
         .map(|v| Ok((v.name()?, v.data_type()?, v.data()?)))
         .collect()
 }
 
-/// Checks that `new` is `original` with exactly `changes` applied:
+fn upper(s: &str) -> String {
+    s.chars().flat_map(char::to_uppercase).collect()
+}
+
+/// Walks `before` and `after` in lock step and requires them to hold the
+/// same keys (same names, same order) and the same values (names, types,
+/// data, order), except for the values named in `expects`, which must have
+/// their expected content (created ones appear, deleted ones are gone).
+pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Result<()> {
+    use std::collections::HashMap;
+    let mut touched: HashMap<String, Vec<&Expect>> = HashMap::new();
+    for e in expects {
+        touched
+            .entry(upper(e.key.trim_matches('\\')))
+            .or_default()
+            .push(e);
+    }
+    let vb = HiveView::new(before)?;
+    let va = HiveView::new(after)?;
+    let mut stack = vec![(String::new(), Key::root(vb)?, Key::root(va)?, 0usize)];
+    let mismatch = |path: &str, detail: String| Error::Invalid {
+        what: "edited hive",
+        offset: 0,
+        detail: format!("key '{path}': {detail}"),
+    };
+    while let Some((path, kb, ka, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(mismatch(&path, "nested too deep".into()));
+        }
+        if kb.name()? != ka.name()? {
+            return Err(mismatch(&path, "key name changed".into()));
+        }
+        let (b, a) = (read_values(&kb)?, read_values(&ka)?);
+        match touched.get(&upper(&path)) {
+            None => {
+                if b != a {
+                    return Err(mismatch(
+                        &path,
+                        "values changed that were not planned".into(),
+                    ));
+                }
+            }
+            Some(exps) => {
+                let mut want: Vals = b.clone();
+                for e in exps {
+                    let pos = want
+                        .iter()
+                        .position(|(n, _, _)| upper(n) == upper(&e.value));
+                    match (&e.after, pos) {
+                        (Some((t, d)), Some(i)) => {
+                            want[i].1 = *t;
+                            want[i].2 = d.clone();
+                        }
+                        (Some((t, d)), None) => want.push((e.value.clone(), *t, d.clone())),
+                        (None, Some(i)) => {
+                            want.remove(i);
+                        }
+                        (None, None) => {}
+                    }
+                }
+                let key = |v: &(String, u32, Vec<u8>)| (upper(&v.0), v.1, v.2.clone());
+                let mut w: Vec<_> = want.iter().map(key).collect();
+                let mut g: Vec<_> = a.iter().map(key).collect();
+                w.sort();
+                g.sort();
+                if w != g {
+                    return Err(mismatch(&path, "values differ from the plan".into()));
+                }
+            }
+        }
+        let (sb, sa) = (kb.subkeys()?, ka.subkeys()?);
+        if sb.len() != sa.len() {
+            return Err(mismatch(&path, "subkeys added or removed".into()));
+        }
+        for (cb, ca) in sb.into_iter().zip(sa) {
+            let name = cb.name()?;
+            let child = if path.is_empty() {
+                name
+            } else {
+                format!("{path}\\{name}")
+            };
+            stack.push((child, cb, ca, depth + 1));
+        }
+    }
+    Ok(())
+}
+
+/// Verifies that `new` is `base` with exactly `expects` applied:
 /// - `nt-hive` opens it strictly (clean base block, valid checksum);
-/// - only the base block header and the changed 4-byte fields differ;
-/// - both readers read every changed value as its new DWORD;
-/// - every other value of each touched key is unchanged;
-/// - the full structural check passes with the same key and value counts
-///   as `original_stats`.
+/// - for in-place edits (`inplace` = the changed 4-byte fields), only the
+///   base block header and those fields differ, byte for byte;
+/// - a lock-step walk of both trees finds only the planned differences;
+/// - the full structural check passes, with both readers agreeing, and the
+///   same number of keys as before.
 ///
 /// Returns the list of checks passed, for the report.
 pub fn verify_edit(
-    original: &[u8],
+    base: &[u8],
     new: &[u8],
-    changes: &[Change],
-    original_stats: &CheckStats,
+    expects: &[Expect],
+    inplace: Option<&[u64]>,
+    base_stats: &CheckStats,
 ) -> Result<Vec<String>> {
     let mut done = Vec::new();
     crate::guard::contain("nt-hive", || nt_hive::Hive::new(new).map(|_| ())).map_err(|e| {
@@ -132,90 +224,53 @@ pub fn verify_edit(
         return Err(Error::Invalid {
             what: "base block",
             offset: 0,
-            detail: "written hive is not clean".into(),
+            detail: "the planned hive is not clean".into(),
         });
     }
     done.push(format!(
         "nt-hive opens the hive strictly (sequence {}/{}, checksum valid)",
         bb.seq1, bb.seq2
     ));
-
-    let allowed: Vec<Range<usize>> = std::iter::once(0..HEADER_SIZE)
-        .chain(
-            changes
-                .iter()
-                .map(|c| c.file_offset as usize..c.file_offset as usize + 4),
-        )
-        .collect();
-    if original.len() != new.len() {
-        return Err(Error::Invalid {
-            what: "hive size",
-            offset: original.len() as u64,
-            detail: "an in-place edit changed the file size".into(),
-        });
-    }
-    for r in diff_ranges(original, new) {
-        if !allowed.iter().any(|a| a.start <= r.start && r.end <= a.end) {
+    if let Some(offsets) = inplace {
+        if base.len() != new.len() {
             return Err(Error::Invalid {
-                what: "edit",
-                offset: r.start as u64,
-                detail: format!(
-                    "bytes {:#x}..{:#x} changed outside the planned fields",
-                    r.start, r.end
-                ),
+                what: "hive size",
+                offset: base.len() as u64,
+                detail: "an in-place edit changed the file size".into(),
             });
         }
-    }
-    done.push("only the base block and the planned 4-byte value fields differ".into());
-
-    let reader = Reader::new(new)?;
-    for c in changes {
-        let key = reader.key(&c.key);
-        let got = reader.value(&key, &c.key, &c.value);
-        if got.dword() != Some(c.new) {
-            return Err(Error::Invalid {
-                what: "written value",
-                offset: c.file_offset,
-                detail: format!("{}\\{} reads {:?}, planned {}", c.key, c.value, got, c.new),
-            });
+        let allowed: Vec<Range<usize>> = std::iter::once(0..HEADER_SIZE)
+            .chain(offsets.iter().map(|&o| o as usize..o as usize + 4))
+            .collect();
+        for r in diff_ranges(base, new) {
+            if !allowed.iter().any(|a| a.start <= r.start && r.end <= a.end) {
+                return Err(Error::Invalid {
+                    what: "edit",
+                    offset: r.start as u64,
+                    detail: format!(
+                        "bytes {:#x}..{:#x} changed outside the planned fields",
+                        r.start, r.end
+                    ),
+                });
+            }
         }
+        done.push("only the base block and the planned 4-byte value fields differ".into());
     }
+    semantic_compare(base, new, expects)?;
     done.push(format!(
-        "both readers read all {} changed values back",
-        changes.len()
+        "a lock-step walk of the whole tree finds exactly the {} planned value changes",
+        expects.len()
     ));
-
-    let mut keys: Vec<&str> = changes.iter().map(|c| c.key.as_str()).collect();
-    keys.dedup();
-    for k in keys {
-        let before = key_values(original, k)?;
-        let after = key_values(new, k)?;
-        let changed = |n: &str| changes.iter().any(|c| c.key == k && c.value == n);
-        let same = before.len() == after.len()
-            && before
-                .iter()
-                .zip(&after)
-                .all(|(b, a)| b.0 == a.0 && (changed(&b.0) || b == a));
-        if !same {
-            return Err(Error::Invalid {
-                what: "key values",
-                offset: 0,
-                detail: format!("{k}: a value that was not planned changed"),
-            });
-        }
-    }
-    done.push("every other value of each touched key is unchanged".into());
-
     let stats = full_check(new)?;
-    if &stats != original_stats {
+    if stats.keys != base_stats.keys {
         return Err(Error::Invalid {
             what: "hive tree",
             offset: 0,
-            detail: format!("structure changed: {original_stats:?} before, {stats:?} after"),
+            detail: format!("{} keys before, {} after", base_stats.keys, stats.keys),
         });
     }
     done.push(format!(
-        "full walk by both readers: {} bins, {} keys, {} values, as before",
+        "full walk by both readers: {} bins, {} keys, {} values",
         stats.bins, stats.keys, stats.values
     ));
     Ok(done)

@@ -413,8 +413,10 @@ fn idempotent_rerun_and_restore_round_trip() {
     )
     .unwrap();
     assert_eq!(manifest["schema"], "ntrescue-backup/v1");
-    assert_eq!(manifest["before_sha256"], original);
-    assert_eq!(manifest["expected_after_sha256"], after);
+    assert_eq!(manifest["hives"][0]["name"], "SYSTEM");
+    assert_eq!(manifest["hives"][0]["before_sha256"], original);
+    assert_eq!(manifest["hives"][0]["expected_after_sha256"], after);
+    assert_eq!(manifest["changes"].as_array().unwrap().len(), 4);
 
     let r = run_in(t.path(), &["restore", &bundle]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -459,7 +461,7 @@ fn injected_failures_roll_back() {
             .unwrap()
             .unwrap()
             .path();
-        assert_eq!(sha256_file(&bundle.join("SYSTEM")), original);
+        assert_eq!(sha256_file(&bundle.join("SYSTEM/SYSTEM")), original);
     }
 }
 

@@ -1,0 +1,894 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The edit engine every fix goes through.
+//!
+//! A *recipe* looks at the hives (as Windows would load them) and returns
+//! *units* of operations, e.g. one unit per control set. The engine:
+//! 1. loads the hives and prepares each one: a dirty hive is refused (or,
+//!    with the explicit opt-in and no logs present, taken as it is); every
+//!    hive passes the full structure check by both readers;
+//! 2. resolves every operation against both readers; a unit where any
+//!    operation cannot be done (key missing, value unreadable, creation not
+//!    allowed...) is left alone as a whole and reported;
+//! 3. applies the rest with [`HiveEdit`], rewrites the base block clean with
+//!    seq = 1 + the highest sequence number seen, and verifies the result in
+//!    memory: strict re-parse by nt-hive, a lock-step walk of the whole tree
+//!    against the original (only the planned values differ), the full
+//!    structure check, and — for pure in-place changes — a byte diff limited
+//!    to the changed 4-byte fields and the base block;
+//! 4. unless `--dry-run`: writes the backup bundle (all hives and logs), then
+//!    each hive through [`crate::commit::write_verified`]; if a later hive
+//!    fails, the ones already written are rolled back too.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backup::{self, HiveBackup, TargetInfo};
+use crate::commit::{write_verified, FileStore, HiveStore, WriteStats};
+use crate::digest::sha256_hex;
+use crate::error::{Error, Result};
+use crate::rdp::{data_json, KeyLookup, Reader, ValueState};
+use crate::regf::base_block::{self, BaseBlock, BASE_BLOCK_SIZE, OFF_TIMESTAMP};
+use crate::regf::edit::HiveEdit;
+use crate::regf::key::{reg_type, BIG_DATA_THRESHOLD, VK_DATA_INLINE, VK_DATA_OFFSET};
+use crate::report::{FileInfo, SourceInfo, Tool, SCHEMA, TOOL};
+use crate::source::{HivePaths, LoadedFile, LoadedHive, Located, SourceKind};
+use crate::verify::{full_check, verify_edit, CheckStats, Expect};
+
+/// Which hive an operation targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HiveName {
+    /// `Windows\System32\config\SYSTEM`.
+    System,
+    /// `Windows\System32\config\SOFTWARE`.
+    Software,
+}
+
+impl HiveName {
+    /// "SYSTEM" / "SOFTWARE".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HiveName::System => "SYSTEM",
+            HiveName::Software => "SOFTWARE",
+        }
+    }
+}
+
+/// What to do to a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Give it this type and data.
+    Set {
+        /// Registry type.
+        ty: u32,
+        /// Raw data.
+        data: Vec<u8>,
+    },
+    /// Remove it.
+    Delete,
+}
+
+/// One value operation.
+#[derive(Clone, Debug)]
+pub struct Op {
+    /// Hive.
+    pub hive: HiveName,
+    /// Key path from the hive root.
+    pub key: String,
+    /// Value name ("" = default value).
+    pub value: String,
+    /// What to do.
+    pub action: Action,
+    /// Whether a missing value may be created.
+    pub create: bool,
+}
+
+impl Op {
+    /// A REG_DWORD set.
+    pub fn dword(hive: HiveName, key: impl Into<String>, value: &str, v: u32, create: bool) -> Op {
+        Op {
+            hive,
+            key: key.into(),
+            value: value.into(),
+            action: Action::Set {
+                ty: reg_type::DWORD,
+                data: v.to_le_bytes().to_vec(),
+            },
+            create,
+        }
+    }
+}
+
+/// Operations applied together or not at all.
+#[derive(Clone, Debug)]
+pub struct Unit {
+    /// Label for reports ("ControlSet001", "policy").
+    pub label: String,
+    /// Its operations.
+    pub ops: Vec<Op>,
+}
+
+/// How a value changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// An existing value gets new data.
+    Change,
+    /// A missing value is created.
+    Create,
+    /// A value is removed.
+    Delete,
+}
+
+/// One value change, as planned, reported and recorded in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Hive.
+    pub hive: HiveName,
+    /// Unit label (usually the control set).
+    pub control_set: String,
+    /// Key path inside the hive.
+    pub key: String,
+    /// Value name.
+    pub value: String,
+    /// Change, create or delete.
+    pub action: ChangeKind,
+    /// Old type name, when the value existed.
+    pub old_type: Option<String>,
+    /// Old data (number for DWORD/QWORD, string, list, or hex).
+    pub old: Option<serde_json::Value>,
+    /// New type name, unless deleted.
+    pub new_type: Option<String>,
+    /// New data.
+    pub new: Option<serde_json::Value>,
+    /// Absolute file offset of the 4 data bytes, for in-place inline changes.
+    pub file_offset: Option<u64>,
+}
+
+/// A unit left alone, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Refusal {
+    /// Unit label.
+    pub control_set: String,
+    /// Value concerned, if one.
+    pub value: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// How an edit ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Everything already as wanted: nothing written, no backup.
+    NothingToDo,
+    /// `--dry-run`: planned and verified in memory, nothing written.
+    DryRun,
+    /// Written and verified.
+    Written,
+    /// Nothing could be changed (see `refusals`); nothing written.
+    Refused,
+}
+
+/// Options shared by every edit command.
+#[derive(Clone, Debug, Default)]
+pub struct EditOptions {
+    /// Plan only.
+    pub dry_run: bool,
+    /// Write the edited SYSTEM hive to this new file instead of in place.
+    pub output: Option<PathBuf>,
+    /// Backup bundle root (default `./ntrescue-backups`).
+    pub backup_root: Option<PathBuf>,
+    /// Proceed on a dirty hive with no logs beside it (see README).
+    pub allow_dirty_without_logs: bool,
+}
+
+/// Per-hive part of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct HiveOutcome {
+    /// SYSTEM / SOFTWARE.
+    pub name: HiveName,
+    /// The file before.
+    pub file: FileInfo,
+    /// Base-block sequence numbers before.
+    pub sequence_before: [u32; 2],
+    /// Sequence number written to both fields.
+    pub sequence_after: Option<u32>,
+    /// Hive bins appended by the edit.
+    pub appended_bins: u32,
+    /// SHA-256 of the planned result.
+    pub planned_sha256: Option<String>,
+    /// The file written.
+    pub target: Option<String>,
+    /// What the write did.
+    pub write: Option<WriteStats>,
+}
+
+/// What an edit command prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct EditReport {
+    /// Schema tag.
+    pub schema: &'static str,
+    /// Tool.
+    pub tool: Tool,
+    /// The command ("nla disable", "set"...).
+    pub command: String,
+    /// Source.
+    pub source: SourceInfo,
+    /// `--dry-run` given.
+    pub dry_run: bool,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Planned or applied changes.
+    pub changes: Vec<Change>,
+    /// `Unit\Value` names already as wanted.
+    pub already_set: Vec<String>,
+    /// Units left alone.
+    pub refusals: Vec<Refusal>,
+    /// Hives involved.
+    pub hives: Vec<HiveOutcome>,
+    /// Backup bundle directory.
+    pub backup: Option<String>,
+    /// Checks passed.
+    pub checks: Vec<String>,
+    /// Things the operator should know.
+    pub warnings: Vec<String>,
+}
+
+/// The hives a recipe reads, as Windows would load them.
+pub struct Views<'a> {
+    /// SYSTEM.
+    pub system: Option<&'a Reader<'a>>,
+    /// SOFTWARE, when present and asked for.
+    pub software: Option<&'a Reader<'a>>,
+}
+
+impl<'a> Views<'a> {
+    /// The reader of a hive.
+    pub fn get(&self, h: HiveName) -> Option<&'a Reader<'a>> {
+        match h {
+            HiveName::System => self.system,
+            HiveName::Software => self.software,
+        }
+    }
+}
+
+/// Which hives a command needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    /// SYSTEM must exist.
+    pub system: bool,
+    /// SOFTWARE must exist (true) or is optional (false, read when present).
+    pub software_required: bool,
+    /// Load SOFTWARE at all.
+    pub software: bool,
+}
+
+/// A hive ready to edit.
+struct Prepared {
+    name: HiveName,
+    files: LoadedHive,
+    /// The image the edit starts from (the primary as Windows loads it).
+    base: Vec<u8>,
+    bb: BaseBlock,
+    max_seq: u32,
+    stats: CheckStats,
+}
+
+/// Highest sequence number in the primary and in the base blocks of the
+/// logs that parse as valid regf headers.
+pub fn max_sequence_seen(primary: &BaseBlock, logs: &[LoadedFile]) -> u32 {
+    logs.iter()
+        .filter_map(|l| BaseBlock::parse(&l.bytes).ok())
+        .filter(|b| b.checksum_valid() && b.sequences_match())
+        .map(|b| b.seq1)
+        .chain([primary.seq1, primary.seq2])
+        .max()
+        .unwrap_or(0)
+}
+
+fn prepare(
+    name: HiveName,
+    files: LoadedHive,
+    opts: &EditOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Prepared> {
+    let path = files.primary.path.clone();
+    let bytes = &files.primary.bytes;
+    let bb = BaseBlock::parse(bytes).map_err(|e| e.in_file(&path))?;
+    bb.validate_primary().map_err(|e| e.in_file(&path))?;
+    let hive = name.as_str();
+    if bb.is_dirty() {
+        let opt_in = bb.checksum_valid() && files.logs.is_empty() && opts.allow_dirty_without_logs;
+        if !opt_in {
+            let why = if bb.checksum_valid() {
+                format!("its sequence numbers {} and {} differ", bb.seq1, bb.seq2)
+            } else {
+                "its base-block checksum is wrong".into()
+            };
+            let logs = if files.logs.is_empty() {
+                "none found beside it".to_string()
+            } else {
+                files
+                    .logs
+                    .iter()
+                    .map(|l| l.path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let hint = if files.logs.is_empty() && bb.checksum_valid() {
+                " (or, if the logs are really gone, accept that loss with --allow-dirty-without-logs)"
+            } else {
+                ""
+            };
+            return Err(Error::Refused(format!(
+                "{hive} is dirty ({why}): Windows has changes for it in the transaction logs ({logs}) that it \
+                 replays at load time, and an edit would be lost or would corrupt the hive. Boot the VM \
+                 once and shut it down cleanly, or load and unload the hive on a Windows helper, then retry{hint}"
+            ))
+            .in_file(&path));
+        }
+        warnings.push(format!(
+            "{hive} is dirty (sequence numbers {} and {} differ) and no transaction logs were found: proceeding \
+             as asked (--allow-dirty-without-logs); changes that lived only in the missing logs are lost, and the \
+             hive is written clean",
+            bb.seq1, bb.seq2
+        ));
+    }
+    let stats = full_check(bytes).map_err(|e| {
+        Error::Refused(format!(
+            "the hive failed the structure check, nothing will be written: {e}"
+        ))
+        .in_file(&path)
+    })?;
+    Ok(Prepared {
+        name,
+        base: bytes.clone(),
+        max_seq: max_sequence_seen(&bb, &files.logs),
+        bb,
+        stats,
+        files,
+    })
+}
+
+/// One resolved operation.
+struct Resolved {
+    op: Op,
+    change: Change,
+    expect: Expect,
+}
+
+fn value_data(state: &ValueState) -> Option<(u32, serde_json::Value)> {
+    match state {
+        ValueState::Present {
+            type_code, data, ..
+        } => Some((*type_code, data.clone())),
+        _ => None,
+    }
+}
+
+/// Resolves a unit; `Err(refusal)` when any operation cannot be done.
+fn resolve_unit(
+    views: &Views<'_>,
+    unit: &Unit,
+    already: &mut Vec<String>,
+) -> std::result::Result<Vec<Resolved>, Refusal> {
+    let refuse = |value: Option<&str>, reason: String| Refusal {
+        control_set: unit.label.clone(),
+        value: value.map(String::from),
+        reason,
+    };
+    let mut out = Vec::new();
+    let mut done = Vec::new();
+    for op in &unit.ops {
+        let Some(r) = views.get(op.hive) else {
+            return Err(refuse(
+                Some(&op.value),
+                format!("the {} hive was not found", op.hive.as_str()),
+            ));
+        };
+        let key = match r.key(&op.key) {
+            KeyLookup::Found(k) => k,
+            KeyLookup::Missing(m) => {
+                return Err(refuse(
+                    Some(&op.value),
+                    format!(
+                        "key {}\\{} is missing ('{m}'); ntrescue does not create keys",
+                        op.hive.as_str(),
+                        op.key
+                    ),
+                ))
+            }
+            KeyLookup::Unreadable(e) => {
+                return Err(refuse(
+                    Some(&op.value),
+                    format!("key {} is unreadable: {e}", op.key),
+                ))
+            }
+        };
+        let state = r.value(&KeyLookup::Found(key), &op.key, &op.value);
+        if let ValueState::Unreadable { error } = &state {
+            return Err(refuse(
+                Some(&op.value),
+                format!("value {} is unreadable: {error}", op.value),
+            ));
+        }
+        let old = value_data(&state);
+        let vk = key.value(&op.value).ok().flatten();
+        if let Some(v) = &vk {
+            if v.raw_data_size().unwrap_or(0) & !VK_DATA_INLINE > BIG_DATA_THRESHOLD {
+                return Err(refuse(
+                    Some(&op.value),
+                    format!(
+                        "value {} holds big data; editing it is not supported",
+                        op.value
+                    ),
+                ));
+            }
+        }
+        let name = vk
+            .as_ref()
+            .and_then(|v| v.name().ok())
+            .unwrap_or_else(|| op.value.clone());
+        let label = format!(r"{}\{}", unit.label, name);
+        match &op.action {
+            Action::Set { ty, data } => {
+                if data.len() > BIG_DATA_THRESHOLD as usize {
+                    return Err(refuse(
+                        Some(&op.value),
+                        format!(
+                            "{} bytes of data need big-data storage; not supported",
+                            data.len()
+                        ),
+                    ));
+                }
+                let new_json = data_json(*ty, data);
+                if let Some((oty, _)) = &old {
+                    let same = vk
+                        .as_ref()
+                        .and_then(|v| v.data().ok())
+                        .is_some_and(|d| d == *data)
+                        && *oty == *ty;
+                    if same {
+                        done.push(label);
+                        continue;
+                    }
+                } else if !op.create {
+                    return Err(refuse(
+                        Some(&op.value),
+                        format!(
+                            "value {} is missing and this command does not create values",
+                            op.value
+                        ),
+                    ));
+                }
+                let inline_both = *ty == reg_type::DWORD
+                    && data.len() == 4
+                    && vk
+                        .as_ref()
+                        .and_then(|v| v.inline_dword().ok().flatten())
+                        .is_some();
+                out.push(Resolved {
+                    change: Change {
+                        hive: op.hive,
+                        control_set: unit.label.clone(),
+                        key: op.key.clone(),
+                        value: name,
+                        action: if old.is_some() {
+                            ChangeKind::Change
+                        } else {
+                            ChangeKind::Create
+                        },
+                        old_type: old.as_ref().map(|(t, _)| reg_type::name(*t)),
+                        old: old.map(|(_, d)| d),
+                        new_type: Some(reg_type::name(*ty)),
+                        new: Some(new_json),
+                        file_offset: if inline_both {
+                            vk.map(|v| v.abs_of(VK_DATA_OFFSET))
+                        } else {
+                            None
+                        },
+                    },
+                    expect: Expect {
+                        key: op.key.clone(),
+                        value: op.value.clone(),
+                        after: Some((*ty, data.clone())),
+                    },
+                    op: op.clone(),
+                });
+            }
+            Action::Delete => {
+                let Some((oty, odata)) = old else {
+                    done.push(label);
+                    continue;
+                };
+                out.push(Resolved {
+                    change: Change {
+                        hive: op.hive,
+                        control_set: unit.label.clone(),
+                        key: op.key.clone(),
+                        value: name,
+                        action: ChangeKind::Delete,
+                        old_type: Some(reg_type::name(oty)),
+                        old: Some(odata),
+                        new_type: None,
+                        new: None,
+                        file_offset: None,
+                    },
+                    expect: Expect {
+                        key: op.key.clone(),
+                        value: op.value.clone(),
+                        after: None,
+                    },
+                    op: op.clone(),
+                });
+            }
+        }
+    }
+    already.extend(done);
+    Ok(out)
+}
+
+/// Applies the resolved operations of one hive and returns the new image.
+fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32)> {
+    let mut edit = HiveEdit::new(p.base.clone())?;
+    for r in ops {
+        let key_rel = {
+            let view = crate::regf::cell::HiveView::new(edit.bytes())?;
+            crate::regf::key::Key::root(view)?
+                .subpath(&r.op.key)?
+                .map_err(|m| Error::Invalid {
+                    what: "key",
+                    offset: 0,
+                    detail: format!("{} vanished during the edit ('{m}')", r.op.key),
+                })?
+                .offset()
+        };
+        match &r.op.action {
+            Action::Set { ty, data } => {
+                edit.set_value(key_rel, &r.op.value, *ty, data)?;
+            }
+            Action::Delete => {
+                edit.delete_value(key_rel, &r.op.value)?;
+            }
+        }
+    }
+    let appended = edit.appended_bins();
+    let bins = edit.hive_bins_size();
+    let mut new = edit.into_bytes();
+    // Keep any slack the file had past the bins.
+    if new.len() < p.base.len() {
+        new.extend_from_slice(&p.base[new.len()..]);
+    }
+    let seq = p
+        .max_seq
+        .checked_add(1)
+        .ok_or_else(|| Error::Refused("sequence number would overflow".into()))?;
+    let header = &mut new[..BASE_BLOCK_SIZE];
+    let ts = u64::from_le_bytes(
+        header[OFF_TIMESTAMP..OFF_TIMESTAMP + 8]
+            .try_into()
+            .expect("8 bytes"),
+    );
+    if ts != 0 {
+        let now = crate::timefmt::now_unix().max(0) as u64 * 10_000_000 + 116_444_736_000_000_000;
+        crate::bytes::put_u64(header, OFF_TIMESTAMP, now);
+    }
+    base_block::set_clean(header, seq, bins);
+    Ok((new, appended))
+}
+
+#[cfg(unix)]
+fn same_device(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_device(a: &Path, b: &Path) -> bool {
+    let root = |p: &Path| {
+        std::path::absolute(p)
+            .ok()
+            .and_then(|p| p.components().next().map(|c| c.as_os_str().to_owned()))
+    };
+    root(a) == root(b)
+}
+
+fn write_new_file(out: &Path, data: &[u8]) -> Result<()> {
+    let mut f =
+        File::create_new(out).map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(format!("writing {}", out.display()), e))
+}
+
+/// Runs `recipe` on `located`.
+pub fn run(
+    located: &Located,
+    command: &str,
+    needs: Needs,
+    opts: &EditOptions,
+    recipe: &dyn Fn(&Views<'_>) -> Result<Vec<Unit>>,
+) -> Result<EditReport> {
+    let mut warnings = Vec::new();
+    let mut prepared: Vec<Prepared> = Vec::new();
+    let mut load = |name: HiveName, paths: &HivePaths, warnings: &mut Vec<String>| -> Result<()> {
+        let files = LoadedHive::read(paths)?;
+        prepared.push(prepare(name, files, opts, warnings)?);
+        Ok(())
+    };
+    if needs.system {
+        load(HiveName::System, &located.system, &mut warnings)?;
+    }
+    if needs.software {
+        match &located.software {
+            Some(p) => load(HiveName::Software, p, &mut warnings)?,
+            None if needs.software_required => {
+                return Err(Error::NotFound("no SOFTWARE hive beside SYSTEM".into()));
+            }
+            None => {}
+        }
+    }
+    let mut checks: Vec<String> = prepared
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: structure check before planning: {} bins, {} keys, {} values, both readers agree",
+                p.name.as_str(),
+                p.stats.bins,
+                p.stats.keys,
+                p.stats.values
+            )
+        })
+        .collect();
+    let readers: Vec<(HiveName, Reader<'_>)> = prepared
+        .iter()
+        .map(|p| {
+            Ok((
+                p.name,
+                Reader::new(&p.base).map_err(|e| e.in_file(&p.files.primary.path))?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let find = |h: HiveName| readers.iter().find(|(n, _)| *n == h).map(|(_, r)| r);
+    let views = Views {
+        system: find(HiveName::System),
+        software: find(HiveName::Software),
+    };
+    let units = recipe(&views)?;
+    let mut resolved = Vec::new();
+    let mut already = Vec::new();
+    let mut refusals = Vec::new();
+    for u in &units {
+        match resolve_unit(&views, u, &mut already) {
+            Ok(r) => resolved.extend(r),
+            Err(refusal) => {
+                warnings.push(format!(
+                    "{}: left unchanged: {}",
+                    refusal.control_set, refusal.reason
+                ));
+                refusals.push(refusal);
+            }
+        }
+    }
+    let mut report = EditReport {
+        schema: SCHEMA,
+        tool: TOOL,
+        command: command.to_string(),
+        source: SourceInfo {
+            kind: located.kind,
+            path: located.input.display().to_string(),
+        },
+        dry_run: opts.dry_run,
+        outcome: Outcome::Refused,
+        changes: resolved.iter().map(|r| r.change.clone()).collect(),
+        already_set: already,
+        refusals,
+        hives: prepared
+            .iter()
+            .map(|p| HiveOutcome {
+                name: p.name,
+                file: FileInfo::from(&p.files.primary),
+                sequence_before: [p.bb.seq1, p.bb.seq2],
+                sequence_after: None,
+                appended_bins: 0,
+                planned_sha256: None,
+                target: None,
+                write: None,
+            })
+            .collect(),
+        backup: None,
+        checks: Vec::new(),
+        warnings,
+    };
+    if resolved.is_empty() {
+        report.outcome = if report.refusals.is_empty() {
+            Outcome::NothingToDo
+        } else {
+            Outcome::Refused
+        };
+        report.checks = checks;
+        return Ok(report);
+    }
+
+    // Plan and verify each touched hive in memory.
+    let mut planned: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, p) in prepared.iter().enumerate() {
+        let mine: Vec<&Resolved> = resolved.iter().filter(|r| r.op.hive == p.name).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let path = &p.files.primary.path;
+        let (new, appended) = apply(p, &mine).map_err(|e| e.in_file(path))?;
+        let expects: Vec<Expect> = mine.iter().map(|r| r.expect.clone()).collect();
+        let inplace: Option<Vec<u64>> = mine.iter().map(|r| r.change.file_offset).collect();
+        let done =
+            verify_edit(&p.base, &new, &expects, inplace.as_deref(), &p.stats).map_err(|e| {
+                Error::Refused(format!(
+                    "the planned hive failed verification in memory, nothing written: {e}"
+                ))
+                .in_file(path)
+            })?;
+        checks.extend(
+            done.into_iter()
+                .map(|c| format!("{}: in memory: {c}", p.name.as_str())),
+        );
+        let h = &mut report.hives[i];
+        h.sequence_after = Some(p.max_seq + 1);
+        h.appended_bins = appended;
+        h.planned_sha256 = Some(sha256_hex(&new));
+        planned.push((i, new));
+    }
+    report.checks = checks;
+    if opts.dry_run {
+        report.outcome = Outcome::DryRun;
+        return Ok(report);
+    }
+
+    let verify_for = |i: usize| {
+        let p = &prepared[i];
+        let expects: Vec<Expect> = resolved
+            .iter()
+            .filter(|r| r.op.hive == p.name)
+            .map(|r| r.expect.clone())
+            .collect();
+        let inplace: Option<Vec<u64>> = resolved
+            .iter()
+            .filter(|r| r.op.hive == p.name)
+            .map(|r| r.change.file_offset)
+            .collect();
+        move |back: &[u8]| {
+            verify_edit(&p.base, back, &expects, inplace.as_deref(), &p.stats).map(|_| ())
+        }
+    };
+
+    if let Some(out) = &opts.output {
+        if located.kind != SourceKind::HiveFile
+            || planned.len() != 1
+            || prepared[planned[0].0].name != HiveName::System
+        {
+            return Err(Error::Refused(
+                "--output writes one edited SYSTEM hive file; it is for hive-file sources and SYSTEM-only edits".into(),
+            ));
+        }
+        let (i, new) = &planned[0];
+        write_new_file(out, new)?;
+        let back = std::fs::read(out)
+            .map_err(|e| Error::io(format!("reading back {}", out.display()), e))?;
+        verify_for(*i)(&back).map_err(|e| e.in_file(out))?;
+        let h = &mut report.hives[*i];
+        h.target = Some(out.display().to_string());
+        h.write = Some(WriteStats {
+            ranges: 1,
+            bytes: new.len() as u64,
+            after_sha256: sha256_hex(new),
+        });
+        report
+            .checks
+            .push("read back from the new file: same sha256, re-verified".into());
+        report.outcome = Outcome::Written;
+        return Ok(report);
+    }
+
+    // In place. Preflight: backup location, writable targets unchanged since read.
+    let explicit_root = opts.backup_root.is_some();
+    let root = opts
+        .backup_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(backup::DEFAULT_ROOT));
+    let mut stores: Vec<FileStore> = Vec::new();
+    for (i, _) in &planned {
+        let p = &prepared[*i];
+        let path = &p.files.primary.path;
+        if located.kind == SourceKind::MountedTree && !explicit_root {
+            let probe = if root.exists() {
+                root.clone()
+            } else {
+                PathBuf::from(".")
+            };
+            if same_device(&probe, path) {
+                return Err(Error::Refused(format!(
+                    "the default backup directory {} is on the volume being repaired; give --backup-dir on another disk",
+                    root.display()
+                )));
+            }
+        }
+        let mut store = FileStore::open(path)?;
+        if store.read_back()? != p.files.primary.bytes {
+            return Err(Error::Refused(format!(
+                "{} changed while ntrescue was planning; nothing written",
+                path.display()
+            )));
+        }
+        stores.push(store);
+    }
+    let mut manifest = backup::new_manifest(command, &located.input.display().to_string());
+    manifest.changes = report.changes.clone();
+    let mut saved = Vec::new();
+    for (i, new) in &planned {
+        let p = &prepared[*i];
+        saved.push((
+            HiveBackup {
+                name: p.name,
+                target: TargetInfo::File {
+                    path: backup::absolute(&p.files.primary.path),
+                },
+                files: Vec::new(),
+                before_sha256: p.files.primary.sha256.clone(),
+                expected_after_sha256: sha256_hex(new),
+            },
+            &p.files,
+        ));
+    }
+    let dir = backup::create(&root, &mut manifest, saved)?;
+    report.backup = Some(dir.display().to_string());
+
+    let mut written: Vec<usize> = Vec::new();
+    for (k, (i, new)) in planned.iter().enumerate() {
+        let p = &prepared[*i];
+        let verify = verify_for(*i);
+        match write_verified(&mut stores[k], &p.files.primary.bytes, new, &verify, &dir) {
+            Ok(stats) => {
+                let h = &mut report.hives[*i];
+                h.target = Some(stores[k].describe());
+                h.write = Some(stats);
+                written.push(k);
+            }
+            Err(e) => {
+                // Undo the hives already written, newest first.
+                let mut notes = Vec::new();
+                for &w in written.iter().rev() {
+                    let (wi, wnew) = &planned[w];
+                    let orig = &prepared[*wi].files.primary.bytes;
+                    match write_verified(&mut stores[w], wnew, orig, &|_| Ok(()), &dir) {
+                        Ok(_) => notes.push(format!("{} restored", prepared[*wi].name.as_str())),
+                        Err(e2) => {
+                            return Err(Error::RollbackFailed(format!(
+                                "{e}; restoring {} failed too ({e2}): run `ntrescue restore {}`",
+                                prepared[*wi].name.as_str(),
+                                dir.display()
+                            )))
+                        }
+                    }
+                }
+                return Err(match e {
+                    Error::RolledBack(m) if !notes.is_empty() => {
+                        Error::RolledBack(format!("{m}; {}", notes.join(", ")))
+                    }
+                    other => other,
+                });
+            }
+        }
+    }
+    report
+        .checks
+        .push("read back from disk: sha256 equals the plan; re-verified by both readers".into());
+    report.outcome = Outcome::Written;
+    Ok(report)
+}
