@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use ntrescue::exit::EXIT_CODES_HELP;
 
-/// Inspect and repair the RDP/NLA registry state of a detached Windows disk.
+/// Inspect and repair the registry of a detached Windows system disk.
 ///
 /// SOURCE is a SYSTEM hive file (its .LOG1/.LOG2 are found beside it) or the
 /// root of a mounted Windows volume (or its config directory).
@@ -17,6 +17,27 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Options shared by every command that writes.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Print the plan (set, value, old -> new), verify it in memory, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the edited SYSTEM hive to this new file instead of in place (hive-file sources).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Where to create the backup bundle [default: ./ntrescue-backups].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Proceed on a dirty hive whose transaction logs are missing; what they
+    /// held is lost either way, and the hive is written clean.
+    #[arg(long)]
+    pub allow_dirty_without_logs: bool,
+    /// Print one JSON document (schema ntrescue/v1) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Subcommands.
@@ -33,26 +54,82 @@ pub enum Command {
     /// Turn Network Level Authentication off (0/0/0) or back on (1/1/1) in every control set.
     Nla {
         /// disable: SecurityLayer, UserAuthentication, fAllowSecProtocolNegotiation = 0;
-        /// enable: = 1.
+        /// enable: = 1. Missing values are created.
         action: NlaAction,
         /// Hive file or mounted Windows tree.
         source: PathBuf,
-        /// Print the plan (set, value, old -> new) and write nothing.
+        /// Also remove Group Policy values in SOFTWARE that would override the fix.
         #[arg(long)]
-        dry_run: bool,
-        /// Write the edited hive to this new file instead of in place (hive-file sources).
-        #[arg(long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Where to create the backup bundle [default: ./ntrescue-backups].
-        #[arg(long, value_name = "DIR")]
-        backup_dir: Option<PathBuf>,
-        /// Proceed on a dirty hive whose transaction logs are missing; what
-        /// they held is lost either way, and the hive is written clean.
+        include_policy: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Remote Desktop fixes.
+    Rdp {
+        #[command(subcommand)]
+        action: RdpAction,
+    },
+    /// Set a service's start type in every control set (e.g. disable a driver that crashes the boot).
+    Service {
+        /// Hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Service (or driver) key name under Services.
+        name: String,
+        /// New start type.
+        #[arg(long, value_enum)]
+        start: StartType,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Read a key or a value (read-only).
+    Get {
+        /// Hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Key path starting with SYSTEM\ or SOFTWARE\ (CurrentControlSet is resolved through Select).
+        path: String,
+        /// Value name (all values and subkeys when omitted).
+        value: Option<String>,
+        /// Expand CurrentControlSet to every control set.
         #[arg(long)]
-        allow_dirty_without_logs: bool,
+        all_control_sets: bool,
         /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Set (or create) a value.
+    Set {
+        /// Hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Key path starting with SYSTEM\ or SOFTWARE\ (the key must exist).
+        path: String,
+        /// Value name.
+        value: String,
+        /// Value type.
+        #[arg(long = "type", value_enum)]
+        ty: ValueType,
+        /// Data: a number (decimal or 0x-hex), a string, hex bytes for binary;
+        /// repeat for each multi-sz item.
+        #[arg(long, required = true, allow_hyphen_values = true)]
+        data: Vec<String>,
+        /// Apply to CurrentControlSet in every control set.
+        #[arg(long)]
+        all_control_sets: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Delete a value.
+    DeleteValue {
+        /// Hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Key path starting with SYSTEM\ or SOFTWARE\.
+        path: String,
+        /// Value name.
+        value: String,
+        /// Apply to CurrentControlSet in every control set.
+        #[arg(long)]
+        all_control_sets: bool,
+        #[command(flatten)]
+        edit: EditArgs,
     },
     /// Put a backup bundle back byte-for-byte.
     Restore {
@@ -67,6 +144,34 @@ pub enum Command {
     },
 }
 
+/// `rdp` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RdpAction {
+    /// Allow RDP connections: fDenyTSConnections = 0 in every control set, TermService not disabled.
+    Enable {
+        /// Hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Also remove a Group Policy fDenyTSConnections that denies RDP.
+        #[arg(long)]
+        include_policy: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Set the RDP listener port (PortNumber) in every control set.
+    Port {
+        /// Hive file or mounted Windows tree.
+        source: PathBuf,
+        /// New TCP port.
+        #[arg(long, conflicts_with = "reset", required_unless_present = "reset")]
+        set: Option<u16>,
+        /// Back to the default, 3389.
+        #[arg(long)]
+        reset: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
 /// NLA direction.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum NlaAction {
@@ -74,4 +179,43 @@ pub enum NlaAction {
     Disable,
     /// SecurityLayer=1, UserAuthentication=1, fAllowSecProtocolNegotiation=1.
     Enable,
+}
+
+/// Service start types.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StartType {
+    /// 0: loaded by the boot loader.
+    Boot,
+    /// 1: loaded during kernel initialisation.
+    System,
+    /// 2: started automatically.
+    Automatic,
+    /// 3: started on demand.
+    Manual,
+    /// 4: never started.
+    Disabled,
+}
+
+impl StartType {
+    /// The `Start` DWORD.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+}
+
+/// Value types for `set`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ValueType {
+    /// REG_DWORD
+    Dword,
+    /// REG_QWORD
+    Qword,
+    /// REG_SZ
+    Sz,
+    /// REG_EXPAND_SZ
+    ExpandSz,
+    /// REG_MULTI_SZ
+    MultiSz,
+    /// REG_BINARY
+    Binary,
 }

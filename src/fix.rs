@@ -2,9 +2,10 @@
 //! Rescue recipes: what each fix changes, expressed as units of value
 //! operations for [`crate::engine`].
 
-use crate::engine::{self, EditOptions, EditReport, HiveName, Needs, Op, Unit, Views};
+use crate::engine::{self, Action, EditOptions, EditReport, HiveName, Needs, Op, Unit, Views};
 use crate::error::Result;
-use crate::rdp::{Reader, NLA_VALUES, RDP_TCP_PATH};
+use crate::rdp::{Reader, NLA_VALUES, POLICY_PATH, RDP_TCP_PATH, TS_PATH};
+use crate::regpath::RegPath;
 use crate::source::Located;
 
 pub use crate::engine::Outcome;
@@ -83,5 +84,217 @@ pub fn nla(located: &Located, mode: NlaMode, opts: &EditOptions) -> Result<EditR
     };
     engine::run(located, mode.command(), needs, opts, &|v| {
         nla_units(v, mode, false)
+    })
+}
+
+/// Units that remove Group Policy values in SOFTWARE that contradict
+/// `want` (they would override the SYSTEM values just set). Values that
+/// agree are left alone.
+fn policy_units(
+    views: &Views<'_>,
+    names: &[&str],
+    contradicts: &dyn Fn(&str, u32) -> bool,
+) -> Vec<Unit> {
+    let Some(sw) = views.software else {
+        return Vec::new();
+    };
+    let key = sw.key(POLICY_PATH);
+    let ops: Vec<Op> = names
+        .iter()
+        .filter(|n| {
+            let state = sw.value(&key, POLICY_PATH, n);
+            match state.dword() {
+                Some(v) => contradicts(n, v),
+                // A policy value that is not a DWORD is odd; remove it too.
+                None => matches!(state, crate::rdp::ValueState::Present { .. }),
+            }
+        })
+        .map(|n| Op {
+            hive: HiveName::Software,
+            key: POLICY_PATH.into(),
+            value: n.to_string(),
+            action: Action::Delete,
+            create: false,
+        })
+        .collect();
+    if ops.is_empty() {
+        Vec::new()
+    } else {
+        vec![Unit {
+            label: "policy".into(),
+            ops,
+        }]
+    }
+}
+
+/// Needs of a recipe that may touch SOFTWARE.
+fn needs(include_policy: bool) -> Needs {
+    Needs {
+        system: true,
+        software: include_policy,
+        software_required: include_policy,
+    }
+}
+
+/// `nla disable|enable` with value creation, optionally removing the Group
+/// Policy values that would override it (`include_policy`).
+pub fn nla_full(
+    located: &Located,
+    mode: NlaMode,
+    include_policy: bool,
+    opts: &EditOptions,
+) -> Result<EditReport> {
+    engine::run(located, mode.command(), needs(include_policy), opts, &|v| {
+        let mut units = nla_units(v, mode, true)?;
+        if include_policy {
+            let want = mode.value();
+            units.extend(policy_units(v, &NLA_VALUES, &|_, cur| {
+                (cur != 0) != (want != 0)
+            }));
+        }
+        Ok(units)
+    })
+}
+
+/// Start type of the RDP service that ntrescue restores when it is disabled
+/// (3 = manual, the Windows Server default).
+pub const TERMSERVICE_START_DEFAULT: u32 = 3;
+
+/// `rdp enable`: `fDenyTSConnections = 0` in every control set, the
+/// TermService start type set back to manual if it is disabled, and with
+/// `include_policy` the policy `fDenyTSConnections` removed if it denies.
+pub fn rdp_enable(
+    located: &Located,
+    include_policy: bool,
+    opts: &EditOptions,
+) -> Result<EditReport> {
+    engine::run(located, "rdp enable", needs(include_policy), opts, &|v| {
+        let system = v.system.expect("SYSTEM is loaded");
+        let mut units = Vec::new();
+        for set in control_sets(system)? {
+            let mut ops = vec![Op::dword(
+                HiveName::System,
+                format!(r"{set}\{TS_PATH}"),
+                "fDenyTSConnections",
+                0,
+                true,
+            )];
+            let svc = format!(r"{set}\Services\TermService");
+            let key = system.key(&svc);
+            if system.value(&key, &svc, "Start").dword() == Some(SERVICE_DISABLED) {
+                ops.push(Op::dword(
+                    HiveName::System,
+                    svc,
+                    "Start",
+                    TERMSERVICE_START_DEFAULT,
+                    false,
+                ));
+            }
+            units.push(Unit { label: set, ops });
+        }
+        if include_policy {
+            units.extend(policy_units(v, &["fDenyTSConnections"], &|_, cur| cur != 0));
+        }
+        Ok(units)
+    })
+}
+
+/// The RDP listener's default TCP port.
+pub const RDP_DEFAULT_PORT: u32 = 3389;
+
+/// `rdp port`: RDP-Tcp `PortNumber` in every control set.
+pub fn rdp_port(located: &Located, port: u16, opts: &EditOptions) -> Result<EditReport> {
+    let no_policy = needs(false);
+    let mut report = engine::run(located, "rdp port", no_policy, opts, &|v| {
+        let system = v.system.expect("SYSTEM is loaded");
+        Ok(control_sets(system)?
+            .into_iter()
+            .map(|set| Unit {
+                ops: vec![Op::dword(
+                    HiveName::System,
+                    format!(r"{set}\{RDP_TCP_PATH}"),
+                    "PortNumber",
+                    u32::from(port),
+                    true,
+                )],
+                label: set,
+            })
+            .collect())
+    })?;
+    if u32::from(port) != RDP_DEFAULT_PORT {
+        report.warnings.push(format!(
+            "the Windows Firewall must allow TCP {port} for RDP to be reachable on it"
+        ));
+    }
+    Ok(report)
+}
+
+/// Service start types (`Services\<name>\Start`).
+pub const SERVICE_DISABLED: u32 = 4;
+
+/// `service NAME --start TYPE`: `Services\NAME\Start` in every control set.
+/// A set without the service key is refused for that set.
+pub fn service_start(
+    located: &Located,
+    name: &str,
+    start: u32,
+    opts: &EditOptions,
+) -> Result<EditReport> {
+    let command = format!("service {name}");
+    engine::run(located, &command, needs(false), opts, &|v| {
+        let system = v.system.expect("SYSTEM is loaded");
+        Ok(control_sets(system)?
+            .into_iter()
+            .map(|set| Unit {
+                ops: vec![Op::dword(
+                    HiveName::System,
+                    format!(r"{set}\Services\{name}"),
+                    "Start",
+                    start,
+                    true,
+                )],
+                label: set,
+            })
+            .collect())
+    })
+}
+
+/// `set` / `delete-value` on an operator path.
+pub fn set_value(
+    located: &Located,
+    path: &RegPath,
+    value: &str,
+    action: Action,
+    all_control_sets: bool,
+    opts: &EditOptions,
+) -> Result<EditReport> {
+    let command = match action {
+        Action::Set { .. } => "set",
+        Action::Delete => "delete-value",
+    };
+    let n = Needs {
+        system: true,
+        software: path.hive == HiveName::Software,
+        software_required: path.hive == HiveName::Software,
+    };
+    engine::run(located, command, n, opts, &|v| {
+        Ok(path
+            .resolve(v.system, all_control_sets)?
+            .into_iter()
+            .map(|(label, key)| Unit {
+                label: if label.is_empty() {
+                    path.hive.as_str().to_string()
+                } else {
+                    label
+                },
+                ops: vec![Op {
+                    hive: path.hive,
+                    key,
+                    value: value.to_string(),
+                    action: action.clone(),
+                    create: true,
+                }],
+            })
+            .collect())
     })
 }

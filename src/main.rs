@@ -7,11 +7,16 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
+use ntrescue::engine::{Action, EditOptions, EditReport, Outcome};
 use ntrescue::exit::Exit;
-use ntrescue::render::Style;
+use ntrescue::fix;
+use ntrescue::regpath::{encode, DataType, RegPath};
+use ntrescue::render::{self, Style};
 use ntrescue::report::{SCHEMA, TOOL};
+use ntrescue::source::locate;
+use ntrescue::Error;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, EditArgs, RdpAction, ValueType};
 
 fn style() -> Style {
     Style {
@@ -20,16 +25,12 @@ fn style() -> Style {
     }
 }
 
-fn print(text: &str) -> anyhow::Result<()> {
+fn print(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
+        r => r,
     }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    print(&(serde_json::to_string_pretty(v)? + "\n"))
 }
 
 /// Prints `report` as JSON or as the text `human` renders.
@@ -37,68 +38,160 @@ fn emit<T: serde::Serialize>(
     as_json: bool,
     report: &T,
     human: impl FnOnce() -> String,
-) -> Result<(), ntrescue::Error> {
-    let r = if as_json {
-        json(report)
+) -> Result<(), Error> {
+    let text = if as_json {
+        serde_json::to_string_pretty(report).expect("report serialises") + "\n"
     } else {
-        print(&human())
+        human()
     };
-    r.map_err(|e| ntrescue::Error::io("writing output", std::io::Error::other(e)))
+    print(&text).map_err(|e| Error::io("writing output", e))
 }
 
-fn run(cli: Cli) -> Result<Exit, ntrescue::Error> {
+fn options(e: &EditArgs) -> EditOptions {
+    EditOptions {
+        dry_run: e.dry_run,
+        output: e.output.clone(),
+        backup_root: e.backup_dir.clone(),
+        allow_dirty_without_logs: e.allow_dirty_without_logs,
+    }
+}
+
+fn edited(e: &EditArgs, report: Result<EditReport, Error>) -> Result<Exit, Error> {
+    let report = report?;
+    emit(e.json, &report, || render::fix(&report, style()))?;
+    Ok(match report.outcome {
+        Outcome::Refused => Exit::Refused,
+        _ => Exit::Success,
+    })
+}
+
+fn data_type(t: ValueType) -> DataType {
+    match t {
+        ValueType::Dword => DataType::Dword,
+        ValueType::Qword => DataType::Qword,
+        ValueType::Sz => DataType::Sz,
+        ValueType::ExpandSz => DataType::ExpandSz,
+        ValueType::MultiSz => DataType::MultiSz,
+        ValueType::Binary => DataType::Binary,
+    }
+}
+
+fn run(cli: Cli) -> Result<Exit, Error> {
     match cli.command {
-        Command::Inspect {
-            source,
-            json: as_json,
-        } => {
-            let located = ntrescue::source::locate(&source)?;
-            let report = ntrescue::inspect::inspect(&located)?;
-            if as_json {
-                json(&report)
-                    .map_err(|e| ntrescue::Error::io("writing output", std::io::Error::other(e)))?;
-            } else {
-                print(&ntrescue::render::inspect(&report, style()))
-                    .map_err(|e| ntrescue::Error::io("writing output", std::io::Error::other(e)))?;
-            }
+        Command::Inspect { source, json } => {
+            let report = ntrescue::inspect::inspect(&locate(&source)?)?;
+            emit(json, &report, || render::inspect(&report, style()))?;
             Ok(Exit::Success)
         }
         Command::Nla {
             action,
             source,
-            dry_run,
-            output,
-            backup_dir,
-            allow_dirty_without_logs,
-            json: as_json,
+            include_policy,
+            edit,
         } => {
-            let located = ntrescue::source::locate(&source)?;
             let mode = match action {
-                cli::NlaAction::Disable => ntrescue::fix::NlaMode::Disable,
-                cli::NlaAction::Enable => ntrescue::fix::NlaMode::Enable,
+                cli::NlaAction::Disable => fix::NlaMode::Disable,
+                cli::NlaAction::Enable => fix::NlaMode::Enable,
             };
-            let opts = ntrescue::engine::EditOptions {
-                dry_run,
-                output,
-                backup_root: backup_dir,
-                allow_dirty_without_logs,
+            edited(
+                &edit,
+                fix::nla_full(&locate(&source)?, mode, include_policy, &options(&edit)),
+            )
+        }
+        Command::Rdp {
+            action:
+                RdpAction::Enable {
+                    source,
+                    include_policy,
+                    edit,
+                },
+        } => edited(
+            &edit,
+            fix::rdp_enable(&locate(&source)?, include_policy, &options(&edit)),
+        ),
+        Command::Rdp {
+            action: RdpAction::Port {
+                source, set, edit, ..
+            },
+        } => {
+            let port = set.unwrap_or(fix::RDP_DEFAULT_PORT as u16);
+            edited(
+                &edit,
+                fix::rdp_port(&locate(&source)?, port, &options(&edit)),
+            )
+        }
+        Command::Service {
+            source,
+            name,
+            start,
+            edit,
+        } => edited(
+            &edit,
+            fix::service_start(&locate(&source)?, &name, start.code(), &options(&edit)),
+        ),
+        Command::Get {
+            source,
+            path,
+            value,
+            all_control_sets,
+            json,
+        } => {
+            let path = RegPath::parse(&path)?;
+            let report =
+                ntrescue::get::get(&locate(&source)?, &path, value.as_deref(), all_control_sets)?;
+            emit(json, &report, || render::get(&report, style()))?;
+            Ok(Exit::Success)
+        }
+        Command::Set {
+            source,
+            path,
+            value,
+            ty,
+            data,
+            all_control_sets,
+            edit,
+        } => {
+            let path = RegPath::parse(&path)?;
+            let dt = data_type(ty);
+            let action = Action::Set {
+                ty: dt.code(),
+                data: encode(dt, &data)?,
             };
-            let report = ntrescue::fix::nla(&located, mode, &opts)?;
-            emit(as_json, &report, || ntrescue::render::fix(&report, style()))?;
-            Ok(match report.outcome {
-                ntrescue::fix::Outcome::Refused => Exit::Refused,
-                _ => Exit::Success,
-            })
+            let r = fix::set_value(
+                &locate(&source)?,
+                &path,
+                &value,
+                action,
+                all_control_sets,
+                &options(&edit),
+            );
+            edited(&edit, r)
+        }
+        Command::DeleteValue {
+            source,
+            path,
+            value,
+            all_control_sets,
+            edit,
+        } => {
+            let path = RegPath::parse(&path)?;
+            let r = fix::set_value(
+                &locate(&source)?,
+                &path,
+                &value,
+                Action::Delete,
+                all_control_sets,
+                &options(&edit),
+            );
+            edited(&edit, r)
         }
         Command::Restore {
             backup,
             force,
-            json: as_json,
+            json,
         } => {
             let report = ntrescue::backup::restore(&backup, force)?;
-            emit(as_json, &report, || {
-                ntrescue::render::restore(&report, style())
-            })?;
+            emit(json, &report, || render::restore(&report, style()))?;
             Ok(Exit::Success)
         }
     }
@@ -107,8 +200,15 @@ fn run(cli: Cli) -> Result<Exit, ntrescue::Error> {
 fn wants_json(cli: &Cli) -> bool {
     match &cli.command {
         Command::Inspect { json, .. }
-        | Command::Nla { json, .. }
+        | Command::Get { json, .. }
         | Command::Restore { json, .. } => *json,
+        Command::Nla { edit, .. }
+        | Command::Service { edit, .. }
+        | Command::Set { edit, .. }
+        | Command::DeleteValue { edit, .. }
+        | Command::Rdp {
+            action: RdpAction::Enable { edit, .. } | RdpAction::Port { edit, .. },
+        } => edit.json,
     }
 }
 
@@ -120,11 +220,12 @@ fn main() -> ExitCode {
         Err(err) => {
             let exit = Exit::of(err.class());
             if as_json {
-                let _ = json(&serde_json::json!({
+                let doc = serde_json::json!({
                     "schema": SCHEMA,
                     "tool": TOOL,
                     "error": { "kind": exit.name(), "exit_code": exit.code(), "message": err.to_string() },
-                }));
+                });
+                let _ = print(&(doc.to_string() + "\n"));
             }
             eprintln!("ntrescue: error: {err}");
             exit

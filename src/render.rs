@@ -376,3 +376,36 @@ pub fn restore(r: &crate::backup::RestoreReport, st: Style) -> String {
     }
     o
 }
+
+/// Renders a `get` report.
+pub fn get(r: &crate::get::GetReport, st: Style) -> String {
+    let mut o = String::new();
+    for e in &r.entries {
+        let _ = writeln!(o, "{}", st.bold(&format!("{}\\{}", r.hive.as_str(), e.key)));
+        if let Some(n) = key_note(&e.state) {
+            let _ = writeln!(o, "  {}", st.warn(&n));
+        }
+        for v in &e.values {
+            let ty = match &v.state {
+                ValueState::Present { type_name, .. } => type_name.as_str(),
+                _ => "",
+            };
+            let name = if v.name.is_empty() {
+                "(Default)"
+            } else {
+                &v.name
+            };
+            let _ = writeln!(o, "  {name:<32} {ty:<14} {}", v.state.display());
+            if let ValueState::Unreadable { error } = &v.state {
+                let _ = writeln!(o, "    {}", st.bad(error));
+            }
+        }
+        for s in &e.subkeys {
+            let _ = writeln!(o, "  [{s}]");
+        }
+    }
+    for w in &r.warnings {
+        let _ = writeln!(o, "{} {w}", st.warn("warning:"));
+    }
+    o
+}

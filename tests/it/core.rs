@@ -282,24 +282,69 @@ fn dirty_hives_are_refused_and_untouched() {
     }
 }
 
-/// Hives without the values (XP) or without RDP-Tcp are refused per set;
+/// A hive without the RDP-Tcp key is refused (keys are never invented);
 /// nothing is written.
 #[test]
-fn missing_values_or_key_refuse_without_writing() {
-    for rel in [
-        "system/winxpsp3-x86__bitcurator__SYSTEM",
-        "system/win10-10240-minimal__qthivex__SYSTEM",
-    ] {
-        let t = tmp();
-        let h = copy_to(&corpus_file(rel), t.path(), "SYSTEM");
-        let before = sha256_file(&h);
-        let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
-        assert_eq!(r.code, 3, "{rel}: {}", r.stdout);
-        let rep = r.json();
-        assert_eq!(rep["outcome"], "refused");
-        assert!(!rep["refusals"].as_array().unwrap().is_empty());
-        assert_eq!(sha256_file(&h), before);
+fn missing_rdp_tcp_key_is_refused_without_writing() {
+    let t = tmp();
+    let h = copy_to(
+        &corpus_file("system/win10-10240-minimal__qthivex__SYSTEM"),
+        t.path(),
+        "SYSTEM",
+    );
+    let before = sha256_file(&h);
+    let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    let rep = r.json();
+    assert_eq!(rep["outcome"], "refused");
+    assert!(rep["refusals"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("missing"));
+    assert_eq!(sha256_file(&h), before);
+    assert!(!t.path().join("ntrescue-backups").exists());
+}
+
+/// Windows XP's RDP-Tcp has none of the three values: `nla disable`
+/// creates all three in both control sets; hivex, regipy, hivexml and
+/// regfexport read the result.
+#[test]
+fn xp_values_are_created_in_both_control_sets() {
+    let t = tmp();
+    let h = copy_to(
+        &corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM"),
+        t.path(),
+        "SYSTEM",
+    );
+    let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rep = r.json();
+    assert_eq!(rep["changes"].as_array().unwrap().len(), 6);
+    assert!(rep["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["action"] == "create"));
+    let mut reqs = Vec::new();
+    for set in ["ControlSet001", "ControlSet002"] {
+        let key = format!(r"\{set}\{RDP}");
+        for v in NLA {
+            assert_eq!(hivex_dword(&h, &key, v), Some(0), "{set} {v}");
+        }
+        reqs.push(key);
     }
+    let pairs: Vec<(&str, &str)> = reqs
+        .iter()
+        .flat_map(|k| NLA.map(|v| (k.as_str(), v)))
+        .collect();
+    for line in regipy_dwords(&h, &pairs) {
+        assert!(line.ends_with("|0"), "regipy: {line}");
+    }
+    peer("hivexml", &[h.to_str().unwrap()]);
+    peer("regfexport", &[h.to_str().unwrap()]);
+    // Idempotent: a rerun writes nothing.
+    let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
+    assert_eq!(r.json()["outcome"], "nothing-to-do");
 }
 
 /// Malformed, special and non-regf inputs: a clear error or a correct read,
