@@ -3,3 +3,4 @@
 //! structure.
 
 pub mod base_block;
+pub mod marvin32;
