@@ -3,4 +3,5 @@
 //! structure.
 
 pub mod base_block;
+pub mod log;
 pub mod marvin32;
