@@ -2,7 +2,7 @@
 //! Bounds-checked little-endian reads and writes on byte slices.
 //!
 //! Every offset that comes from disk goes through these helpers, so a bad
-//! offset becomes an [`Error::Truncated`] carrying the absolute position
+//! offset becomes an [`Error::Truncated`](crate::Error::Truncated) carrying the absolute position
 //! instead of a panic. `base` is the absolute offset of `buf[0]` in the file,
 //! used only for error messages.
 

@@ -6,3 +6,5 @@ pub mod base_block;
 pub mod cell;
 pub mod edit;
 pub mod key;
+pub mod log;
+pub mod marvin32;

@@ -8,4 +8,5 @@ mod util;
 
 mod core;
 mod edit;
+mod logs;
 mod mounted;
