@@ -30,11 +30,12 @@ use crate::commit::{write_verified, FileStore, HiveStore, WriteStats};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::rdp::{data_json, KeyLookup, Reader, ValueState};
+use crate::reconcile::reconcile;
 use crate::regf::base_block::{self, BaseBlock, BASE_BLOCK_SIZE, OFF_TIMESTAMP};
 use crate::regf::edit::HiveEdit;
 use crate::regf::key::{reg_type, BIG_DATA_THRESHOLD, VK_DATA_INLINE, VK_DATA_OFFSET};
 use crate::report::{FileInfo, SourceInfo, Tool, SCHEMA, TOOL};
-use crate::source::{HivePaths, LoadedFile, LoadedHive, Located, SourceKind};
+use crate::source::{HivePaths, LoadedHive, Located, SourceKind};
 use crate::verify::{full_check, verify_edit, CheckStats, Expect};
 
 /// Which hive an operation targets.
@@ -278,18 +279,6 @@ struct Prepared {
     stats: CheckStats,
 }
 
-/// Highest sequence number in the primary and in the base blocks of the
-/// logs that parse as valid regf headers.
-pub fn max_sequence_seen(primary: &BaseBlock, logs: &[LoadedFile]) -> u32 {
-    logs.iter()
-        .filter_map(|l| BaseBlock::parse(&l.bytes).ok())
-        .filter(|b| b.checksum_valid() && b.sequences_match())
-        .map(|b| b.seq1)
-        .chain([primary.seq1, primary.seq2])
-        .max()
-        .unwrap_or(0)
-}
-
 fn prepare(
     name: HiveName,
     files: LoadedHive,
@@ -297,48 +286,68 @@ fn prepare(
     warnings: &mut Vec<String>,
 ) -> Result<Prepared> {
     let path = files.primary.path.clone();
-    let bytes = &files.primary.bytes;
-    let bb = BaseBlock::parse(bytes).map_err(|e| e.in_file(&path))?;
+    let bb = BaseBlock::parse(&files.primary.bytes).map_err(|e| e.in_file(&path))?;
     bb.validate_primary().map_err(|e| e.in_file(&path))?;
     let hive = name.as_str();
-    if bb.is_dirty() {
-        let opt_in = bb.checksum_valid() && files.logs.is_empty() && opts.allow_dirty_without_logs;
-        if !opt_in {
-            let why = if bb.checksum_valid() {
-                format!("its sequence numbers {} and {} differ", bb.seq1, bb.seq2)
-            } else {
-                "its base-block checksum is wrong".into()
+    // Refuses a primary whose base block is unusable.
+    let rec = reconcile(&files)?;
+    let base = match (rec.image, &rec.replay) {
+        (Some(image), Some(r)) => {
+            let first = r.applied.first().map_or(0, |a| a.sequence);
+            let last = r.last_sequence.unwrap_or(first);
+            let logs: Vec<&str> = {
+                let mut l: Vec<&str> = r.applied.iter().map(|a| a.log.as_str()).collect();
+                l.dedup();
+                l
             };
-            let logs = if files.logs.is_empty() {
-                "none found beside it".to_string()
-            } else {
-                files
-                    .logs
-                    .iter()
-                    .map(|l| l.path.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let hint = if files.logs.is_empty() && bb.checksum_valid() {
-                " (or, if the logs are really gone, accept that loss with --allow-dirty-without-logs)"
-            } else {
-                ""
-            };
-            return Err(Error::Refused(format!(
-                "{hive} is dirty ({why}): Windows has changes for it in the transaction logs ({logs}) that it \
-                 replays at load time, and an edit would be lost or would corrupt the hive. Boot the VM \
-                 once and shut it down cleanly, or load and unload the hive on a Windows helper, then retry{hint}"
-            ))
-            .in_file(&path));
+            warnings.push(format!(
+                "{hive} was dirty (sequence numbers {} and {} differ): replayed {} log entries ({first}..{last}) \
+                 from {} in memory exactly as Windows would, then edited; the hive is written reconciled and clean, \
+                 the logs are left untouched",
+                bb.seq1,
+                bb.seq2,
+                r.applied.len(),
+                logs.join(", ")
+            ));
+            if let Some(why) = &r.stopped {
+                warnings.push(format!(
+                    "{hive}: log replay stopped early, as Windows' would: {why}"
+                ));
+            }
+            image
         }
-        warnings.push(format!(
-            "{hive} is dirty (sequence numbers {} and {} differ) and no transaction logs were found: proceeding \
-             as asked (--allow-dirty-without-logs); changes that lived only in the missing logs are lost, and the \
-             hive is written clean",
-            bb.seq1, bb.seq2
-        ));
-    }
-    let stats = full_check(bytes).map_err(|e| {
+        (_, Some(r)) => {
+            // Dirty, and nothing Windows would replay.
+            let why = r
+                .stopped
+                .clone()
+                .unwrap_or_else(|| "no usable log entries".into());
+            let opt_in = bb.checksum_valid() && opts.allow_dirty_without_logs;
+            if !opt_in {
+                let logs = if files.logs.is_empty() {
+                    "no transaction logs were found beside it".to_string()
+                } else {
+                    format!("its transaction logs hold nothing Windows would replay ({why})")
+                };
+                return Err(Error::Refused(format!(
+                    "{hive} is dirty (sequence numbers {} and {} differ) and {logs}: whatever Windows had not \
+                     yet written to it is lost. Boot the VM once and shut it down cleanly, or load and unload \
+                     the hive on a Windows helper; or accept that loss with --allow-dirty-without-logs",
+                    bb.seq1, bb.seq2
+                ))
+                .in_file(&path));
+            }
+            warnings.push(format!(
+                "{hive} is dirty (sequence numbers {} and {} differ) and nothing could be replayed ({why}): \
+                 proceeding as asked (--allow-dirty-without-logs); whatever lived only in the missing logs is \
+                 lost, and the hive is written clean",
+                bb.seq1, bb.seq2
+            ));
+            files.primary.bytes.clone()
+        }
+        (_, None) => files.primary.bytes.clone(),
+    };
+    let stats = full_check(&base).map_err(|e| {
         Error::Refused(format!(
             "the hive failed the structure check, nothing will be written: {e}"
         ))
@@ -346,8 +355,8 @@ fn prepare(
     })?;
     Ok(Prepared {
         name,
-        base: bytes.clone(),
-        max_seq: max_sequence_seen(&bb, &files.logs),
+        base,
+        max_seq: rec.max_sequence_seen,
         bb,
         stats,
         files,
@@ -559,9 +568,13 @@ fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32)> {
     let appended = edit.appended_bins();
     let bins = edit.hive_bins_size();
     let mut new = edit.into_bytes();
-    // Keep any slack the file had past the bins.
+    // Keep any slack the file had past the bins (never shrink the file).
     if new.len() < p.base.len() {
         new.extend_from_slice(&p.base[new.len()..]);
+    }
+    let file = &p.files.primary.bytes;
+    if new.len() < file.len() {
+        new.extend_from_slice(&file[new.len()..]);
     }
     let seq = p
         .max_seq

@@ -8,6 +8,7 @@ use crate::rdp::{
     NamedValue, Reader, ValueState, NLA_VALUES, POLICY_PATH, POLICY_VALUES, RDP_TCP_EXTRA,
     RDP_TCP_PATH, TS_PATH,
 };
+use crate::reconcile::reconcile;
 use crate::regf::base_block::BaseBlock;
 use crate::regf::cell::walk_bins;
 use crate::report::*;
@@ -47,6 +48,7 @@ pub fn hive_report(h: &LoadedHive) -> Result<(HiveReport, BaseBlock)> {
             logs: h.logs.iter().map(FileInfo::from).collect(),
             base_block: BaseBlockInfo::from(&bb),
             structure,
+            max_sequence_seen: None,
         },
         bb,
     ))
@@ -154,9 +156,18 @@ fn string_value(r: &Reader<'_>, path: &str, name: &str) -> Option<String> {
     }
 }
 
-fn software_report(h: &LoadedHive) -> Result<SoftwareReport> {
-    let (hive, _) = hive_report(h)?;
-    let r = Reader::new(&h.primary.bytes).map_err(|e| e.in_file(&h.primary.path))?;
+fn software_report(h: &LoadedHive, warnings: &mut Vec<String>) -> Result<SoftwareReport> {
+    let (mut hive, _) = hive_report(h)?;
+    let rec = match reconcile(h) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warnings.push(format!("SOFTWARE: cannot replay its logs: {e}"));
+            None
+        }
+    };
+    hive.max_sequence_seen = rec.as_ref().map(|r| r.max_sequence_seen);
+    let bytes = rec.as_ref().map_or(&h.primary.bytes[..], |r| r.bytes(h));
+    let r = Reader::new(bytes).map_err(|e| e.in_file(&h.primary.path))?;
     let cv = r"Microsoft\Windows NT\CurrentVersion";
     let windows = WindowsInfo {
         product_name: string_value(&r, cv, "ProductName"),
@@ -180,6 +191,43 @@ fn software_report(h: &LoadedHive) -> Result<SoftwareReport> {
     })
 }
 
+/// Reported values whose data differ between the stored and replayed views.
+fn replay_changes(stored: &[ControlSetReport], after: &[ControlSetReport]) -> Vec<ReplayChange> {
+    let mut out = Vec::new();
+    for a in after {
+        let s = stored.iter().find(|s| s.name == a.name);
+        for v in &a.values {
+            let before = s
+                .and_then(|s| s.value(&v.name))
+                .map_or(ValueState::Missing, |x| x.state.clone());
+            let same = match (&before, &v.state) {
+                (
+                    ValueState::Present {
+                        type_code: t1,
+                        data: d1,
+                        ..
+                    },
+                    ValueState::Present {
+                        type_code: t2,
+                        data: d2,
+                        ..
+                    },
+                ) => t1 == t2 && d1 == d2,
+                (x, y) => x == y,
+            };
+            if !same {
+                out.push(ReplayChange {
+                    control_set: a.name.clone(),
+                    value: v.name.clone(),
+                    stored: before,
+                    after: v.state.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Builds the inspect report for already-loaded hives.
 pub fn inspect_loaded(
     source: SourceInfo,
@@ -190,18 +238,70 @@ pub fn inspect_loaded(
     let (hive, bb) = hive_report(system)?;
     let r = Reader::new(&system.primary.bytes).map_err(|e| e.in_file(path))?;
     let select = select_info(&r);
-    let sets = control_sets(&r, &select).map_err(|e| e.in_file(path))?;
+    let stored_sets = control_sets(&r, &select).map_err(|e| e.in_file(path))?;
     let mut warnings = Vec::new();
+    let mut hive = hive;
+    let rec = match reconcile(system) {
+        Ok(rec) => Some(rec),
+        Err(e) => {
+            warnings.push(format!("cannot replay the transaction logs: {e}"));
+            None
+        }
+    };
+    hive.max_sequence_seen = rec.as_ref().map(|r| r.max_sequence_seen);
+    let after_replay = match &rec {
+        Some(rec) => match (&rec.replay, &rec.image) {
+            (Some(info), Some(image)) => {
+                let ra = Reader::new(image).map_err(|e| e.in_file(path))?;
+                let sel = select_info(&ra);
+                let sets_after = control_sets(&ra, &sel).map_err(|e| e.in_file(path))?;
+                let changed_values = replay_changes(&stored_sets, &sets_after);
+                Some(AfterReplay {
+                    replayed: true,
+                    replay: info.clone(),
+                    select: sel,
+                    control_sets: sets_after,
+                    changed_values,
+                })
+            }
+            (Some(info), None) => Some(AfterReplay {
+                replayed: false,
+                replay: info.clone(),
+                select: select.clone(),
+                control_sets: stored_sets.clone(),
+                changed_values: Vec::new(),
+            }),
+            _ => None,
+        },
+        None => None,
+    };
+    // The verdict describes what Windows will load.
+    let (sets, verdict_source) = match &after_replay {
+        Some(a) if a.replayed => (a.control_sets.clone(), "after-replay"),
+        _ => (stored_sets.clone(), "stored"),
+    };
+    let select = match &after_replay {
+        Some(a) if a.replayed => a.select.clone(),
+        _ => select,
+    };
     if bb.is_dirty() {
         let why = if bb.checksum_valid() {
             format!("sequence numbers {} and {} differ", bb.seq1, bb.seq2)
         } else {
             "its base-block checksum is wrong".to_string()
         };
-        warnings.push(if system.logs.is_empty() {
-            format!("SYSTEM is dirty ({why}) and no transaction logs were found beside it: values are shown as stored; changes Windows had not yet written are lost")
-        } else {
-            format!("SYSTEM is dirty ({why}): values are shown as stored in the primary file; Windows replays the transaction logs over them when it loads the hive")
+        warnings.push(match after_replay.as_ref().map(|a| (a.replayed, a.replay.applied.len())) {
+            Some((true, n)) => format!(
+                "SYSTEM is dirty ({why}): Windows replays {n} log entries when it loads it; the verdict describes \
+                 the hive after that replay (after_replay), control_sets shows it as stored"
+            ),
+            _ if system.logs.is_empty() => format!(
+                "SYSTEM is dirty ({why}) and no transaction logs were found beside it: values are shown as stored; \
+                 changes Windows had not yet written are lost"
+            ),
+            _ => format!(
+                "SYSTEM is dirty ({why}) and its logs hold nothing Windows would replay: values are shown as stored"
+            ),
         });
     }
     if !hive.structure.ok {
@@ -241,7 +341,7 @@ pub fn inspect_loaded(
         )
     });
     let software = match software {
-        Some(h) => Some(software_report(h)?),
+        Some(h) => Some(software_report(h, &mut warnings)?),
         None => None,
     };
     let boot_nla = boot_set.map_or(Nla::Unknown, |s| s.nla);
@@ -282,7 +382,9 @@ pub fn inspect_loaded(
         },
         select,
         computer_name,
-        control_sets: sets,
+        control_sets: stored_sets,
+        after_replay,
+        verdict_source,
         software,
         warnings,
     })

@@ -19,6 +19,7 @@ pub mod get;
 pub mod guard;
 pub mod inspect;
 pub mod rdp;
+pub mod reconcile;
 pub mod regpath;
 pub mod render;
 pub mod report;

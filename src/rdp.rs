@@ -255,7 +255,7 @@ impl<'a> Reader<'a> {
             },
             (Ok(None), Ok(None)) => ValueState::Missing,
             (Ok(Some((ty, data, offset))), Ok(Some((nty, ndata))))
-                if ty == nty && data == ndata =>
+                if nty.is_none_or(|t| t == ty) && ndata.as_ref().is_none_or(|d| *d == data) =>
             {
                 ValueState::Present {
                     type_name: reg_type::name(ty),
@@ -267,14 +267,22 @@ impl<'a> Reader<'a> {
             (ours, theirs) => ValueState::Unreadable {
                 error: format!(
                     "readers disagree: ours {}, nt-hive {}",
-                    describe(&ours.ok().flatten().map(|(t, d, _)| (t, d))),
+                    describe(&ours.ok().flatten().map(|(t, d, _)| (Some(t), Some(d)))),
                     describe(&theirs.ok().flatten())
                 ),
             },
         }
     }
 
-    fn nt_value(&self, path: &str, name: &str) -> Result<Option<(u32, Vec<u8>)>, String> {
+    /// nt-hive's reading: type (`None` when nt-hive does not know the type
+    /// code) and data (`None` for a form nt-hive cannot read, see
+    /// [`crate::verify::nt_data`]).
+    #[allow(clippy::type_complexity)]
+    fn nt_value(
+        &self,
+        path: &str,
+        name: &str,
+    ) -> Result<Option<(Option<u32>, Option<Vec<u8>>)>, String> {
         let root = self.nt.root_key_node().map_err(|e| e.to_string())?;
         let key = if path.is_empty() {
             root
@@ -292,11 +300,9 @@ impl<'a> Reader<'a> {
         if !name_ok {
             return Err("nt-hive returned a value with another name".into());
         }
-        let ty = v.data_type().map(|t| t as u32).unwrap_or(u32::MAX);
-        let data = v
-            .data()
-            .and_then(|d| d.into_vec())
-            .map_err(|e| e.to_string())?;
+        let ty = v.data_type().ok().map(|t| t as u32);
+        let data =
+            crate::verify::nt_data(&v, self.nt.minor_version()).map_err(|e| e.to_string())?;
         Ok(Some((ty, data)))
     }
 
@@ -333,9 +339,13 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn describe(v: &Option<(u32, Vec<u8>)>) -> String {
+fn describe(v: &Option<(Option<u32>, Option<Vec<u8>>)>) -> String {
     match v {
         None => "absent".into(),
-        Some((t, d)) => format!("{} {}", reg_type::name(*t), crate::bytes::hex(d)),
+        Some((t, d)) => format!(
+            "{} {}",
+            t.map_or("(unknown type)".into(), reg_type::name),
+            d.as_deref().map_or("(unread)".into(), crate::bytes::hex)
+        ),
     }
 }

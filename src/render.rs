@@ -211,6 +211,54 @@ pub fn inspect(r: &InspectReport, st: Style) -> String {
             let _ = writeln!(o, "{} {vals} (overrides SYSTEM)", st.bold("Group Policy:"));
         }
     }
+    if let Some(a) = &r.after_replay {
+        let info = &a.replay;
+        if a.replayed {
+            let first = info.applied.first().map_or(0, |x| x.sequence);
+            let _ = writeln!(
+                o,
+                "\n{} {} entries ({first}..{}) from {}; hive bins {:#x}",
+                st.bold("After log replay (what Windows loads):"),
+                info.applied.len(),
+                info.last_sequence.unwrap_or(first),
+                {
+                    let mut l: Vec<&str> = info.applied.iter().map(|x| x.log.as_str()).collect();
+                    l.dedup();
+                    l.join(", ")
+                },
+                info.hive_bins_size
+            );
+            for s in &a.control_sets {
+                let cells: Vec<String> = names
+                    .iter()
+                    .map(|n| s.value(n).map(|v| v.state.display()).unwrap_or_default())
+                    .collect();
+                let _ = writeln!(o, "  {:<15} {}  {}", s.name, cells.join(" "), st.nla(s.nla));
+            }
+            if a.changed_values.is_empty() {
+                let _ = writeln!(o, "  the replay changes none of the values above");
+            }
+            for c in &a.changed_values {
+                let _ = writeln!(
+                    o,
+                    "  replay changes {} {}: {} -> {}",
+                    c.control_set,
+                    c.value,
+                    c.stored.display(),
+                    c.after.display()
+                );
+            }
+        } else {
+            let _ = writeln!(
+                o,
+                "\n{} nothing Windows would replay",
+                st.bold("Log replay:")
+            );
+        }
+        if let Some(why) = &info.stopped {
+            let _ = writeln!(o, "  replay stops: {why}");
+        }
+    }
     let v = &r.verdict;
     let _ = writeln!(
         o,

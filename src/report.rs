@@ -145,6 +145,37 @@ pub struct HiveReport {
     pub base_block: BaseBlockInfo,
     /// Structure check.
     pub structure: StructureInfo,
+    /// Highest sequence number in the primary, any valid log base block or
+    /// log entry (a write must go above it); null if the logs could not be read.
+    pub max_sequence_seen: Option<u32>,
+}
+
+/// A reported value whose data the log replay changes.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayChange {
+    /// Control set.
+    pub control_set: String,
+    /// Value name.
+    pub value: String,
+    /// As stored in the primary file.
+    pub stored: crate::rdp::ValueState,
+    /// As Windows will load it.
+    pub after: crate::rdp::ValueState,
+}
+
+/// A dirty hive as Windows will load it, after replaying its logs.
+#[derive(Clone, Debug, Serialize)]
+pub struct AfterReplay {
+    /// Whether any log data was applied.
+    pub replayed: bool,
+    /// What was applied, why replay stopped, what each log holds.
+    pub replay: crate::reconcile::ReplayInfo,
+    /// `Select` after replay.
+    pub select: SelectInfo,
+    /// Control sets after replay.
+    pub control_sets: Vec<ControlSetReport>,
+    /// Reported values the replay changes.
+    pub changed_values: Vec<ReplayChange>,
 }
 
 /// NLA state.
@@ -288,8 +319,12 @@ pub struct InspectReport {
     pub select: SelectInfo,
     /// `ComputerName` of the boot control set.
     pub computer_name: Option<String>,
-    /// Every control set.
+    /// Every control set, as stored in the primary file.
     pub control_sets: Vec<ControlSetReport>,
+    /// For a dirty hive: the same after log replay (what Windows loads).
+    pub after_replay: Option<AfterReplay>,
+    /// Which view the verdict describes: "stored" or "after-replay".
+    pub verdict_source: &'static str,
     /// SOFTWARE hive, when found.
     pub software: Option<SoftwareReport>,
     /// Verdicts.

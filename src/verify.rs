@@ -21,8 +21,23 @@ pub struct CheckStats {
     pub values: u64,
 }
 
+/// A value's data as nt-hive reads it, or `None` where nt-hive cannot read
+/// the form: hives older than format 1.4 store data over 16344 bytes in one
+/// cell, while nt-hive always expects a big-data (`db`) record there. Our
+/// navigator reads both forms; for those values it is the only reader.
+pub(crate) fn nt_data(
+    v: &nt_hive::KeyValue<&[u8]>,
+    minor: u32,
+) -> std::result::Result<Option<Vec<u8>>, nt_hive::NtHiveError> {
+    if minor < 4 && v.data_size() & 0x7FFF_FFFF > crate::regf::key::BIG_DATA_THRESHOLD {
+        return Ok(None);
+    }
+    v.data()?.into_vec().map(Some)
+}
+
 fn nt_walk(
     key: &nt_hive::KeyNode<&[u8]>,
+    minor: u32,
     depth: usize,
     keys: &mut u64,
     values: &mut u64,
@@ -40,13 +55,13 @@ fn nt_walk(
         for v in vals? {
             let v = v?;
             v.name()?;
-            v.data()?.into_vec()?;
+            nt_data(&v, minor)?;
             *values += 1;
         }
     }
     if let Some(subs) = key.subkeys() {
         for k in subs? {
-            nt_walk(&k?, depth + 1, keys, values)?;
+            nt_walk(&k?, minor, depth + 1, keys, values)?;
         }
     }
     Ok(())
@@ -63,7 +78,13 @@ pub fn full_check(bytes: &[u8]) -> Result<CheckStats> {
     let (mut keys, mut values) = (0, 0);
     crate::guard::contain("nt-hive walk", || -> Result<()> {
         let hive = nt_hive::Hive::without_validation(bytes)?;
-        nt_walk(&hive.root_key_node()?, 0, &mut keys, &mut values)
+        nt_walk(
+            &hive.root_key_node()?,
+            hive.minor_version(),
+            0,
+            &mut keys,
+            &mut values,
+        )
     })
     .map_err(|e| Error::Invalid {
         what: "hive tree",

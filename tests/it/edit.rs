@@ -5,36 +5,10 @@
 //! exactly the planned values; the full-walk tools (hivexml, regfexport)
 //! must accept it.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use crate::util::*;
-
-type Tree = BTreeMap<String, BTreeMap<String, String>>;
-
-/// hivex's view: key path (upper case) -> value name (upper case) -> data line.
-fn hivex_tree(hive: &Path) -> Tree {
-    let text = peer("hivexregedit", &["--export", hive.to_str().unwrap(), "\\"]);
-    let mut t = Tree::new();
-    let mut cur = String::new();
-    for line in text.lines() {
-        if let Some(k) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            cur = k.trim_start_matches('\\').to_uppercase();
-            t.entry(cur.clone()).or_default();
-        } else if let Some((name, data)) = line.split_once('=') {
-            let name = if name == "@" {
-                String::new()
-            } else {
-                name.trim_matches('"').to_string()
-            };
-            t.entry(cur.clone())
-                .or_default()
-                .insert(name.to_uppercase(), data.to_string());
-        }
-    }
-    t
-}
 
 /// regipy's view, same shape.
 fn regipy_tree(hive: &Path) -> Tree {
@@ -95,26 +69,6 @@ fn nthive_tree(hive: &Path) -> Tree {
     let mut t = Tree::new();
     walk(&h.root_key_node().unwrap(), String::new(), &mut t);
     t
-}
-
-/// Differences between two trees as (key, value) pairs.
-fn changed(a: &Tree, b: &Tree) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    assert_eq!(
-        a.keys().collect::<Vec<_>>(),
-        b.keys().collect::<Vec<_>>(),
-        "keys added or removed"
-    );
-    for (k, va) in a {
-        let vb = &b[k];
-        for n in va.keys().chain(vb.keys()) {
-            if va.get(n) != vb.get(n) && !out.contains(&(k.clone(), n.clone())) {
-                out.push((k.clone(), n.clone()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn ok(r: Run) -> serde_json::Value {

@@ -7,6 +7,7 @@
 mod util;
 
 mod core;
+mod dirty;
 mod edit;
 mod logs;
 mod mounted;

@@ -2,6 +2,7 @@
 //! Shared helpers: run the binary, find the corpus, call peer tools.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -212,4 +213,49 @@ pub fn base_block(p: &Path) -> (u32, u32, bool) {
         v => v,
     };
     (w(4), w(8), x == w(508))
+}
+
+pub type Tree = BTreeMap<String, BTreeMap<String, String>>;
+
+/// hivex's view: key path (upper case) -> value name (upper case) -> data line.
+pub fn hivex_tree(hive: &Path) -> Tree {
+    let text = peer("hivexregedit", &["--export", hive.to_str().unwrap(), "\\"]);
+    let mut t = Tree::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        if let Some(k) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            cur = k.trim_start_matches('\\').to_uppercase();
+            t.entry(cur.clone()).or_default();
+        } else if let Some((name, data)) = line.split_once('=') {
+            let name = if name == "@" {
+                String::new()
+            } else {
+                name.trim_matches('"').to_string()
+            };
+            t.entry(cur.clone())
+                .or_default()
+                .insert(name.to_uppercase(), data.to_string());
+        }
+    }
+    t
+}
+
+/// Differences between two trees as (key, value) pairs.
+pub fn changed(a: &Tree, b: &Tree) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "keys added or removed"
+    );
+    for (k, va) in a {
+        let vb = &b[k];
+        for n in va.keys().chain(vb.keys()) {
+            if va.get(n) != vb.get(n) && !out.contains(&(k.clone(), n.clone())) {
+                out.push((k.clone(), n.clone()));
+            }
+        }
+    }
+    out.sort();
+    out
 }
