@@ -245,6 +245,8 @@ pub struct Views<'a> {
     pub system: Option<&'a Reader<'a>>,
     /// SOFTWARE, when present and asked for.
     pub software: Option<&'a Reader<'a>>,
+    /// Warnings a recipe wants the operator to read.
+    pub notes: std::cell::RefCell<Vec<String>>,
 }
 
 impl<'a> Views<'a> {
@@ -673,8 +675,10 @@ pub fn run(
     let views = Views {
         system: find(HiveName::System),
         software: find(HiveName::Software),
+        notes: Default::default(),
     };
     let units = recipe(&views)?;
+    warnings.extend(views.notes.take());
     let mut resolved = Vec::new();
     let mut already = Vec::new();
     let mut refusals = Vec::new();

@@ -127,12 +127,30 @@ fn policy_units(
     }
 }
 
-/// Needs of a recipe that may touch SOFTWARE.
+/// Needs of a recipe that may touch SOFTWARE (read when present, so the
+/// operator can be warned about overriding policies).
 fn needs(include_policy: bool) -> Needs {
     Needs {
         system: true,
-        software: include_policy,
+        software: true,
         software_required: include_policy,
+    }
+}
+
+/// Adds the policy units, or only a warning naming them without
+/// `--include-policy`.
+fn with_policy(views: &Views<'_>, include: bool, units: &mut Vec<Unit>, policy: Vec<Unit>) {
+    if include {
+        units.extend(policy);
+        return;
+    }
+    for u in policy {
+        let names: Vec<&str> = u.ops.iter().map(|o| o.value.as_str()).collect();
+        views.notes.borrow_mut().push(format!(
+            "Group Policy in SOFTWARE\\{POLICY_PATH} sets {} and will override this fix; \
+             re-run with --include-policy to remove those values",
+            names.join(", ")
+        ));
     }
 }
 
@@ -146,12 +164,9 @@ pub fn nla_full(
 ) -> Result<EditReport> {
     engine::run(located, mode.command(), needs(include_policy), opts, &|v| {
         let mut units = nla_units(v, mode, true)?;
-        if include_policy {
-            let want = mode.value();
-            units.extend(policy_units(v, &NLA_VALUES, &|_, cur| {
-                (cur != 0) != (want != 0)
-            }));
-        }
+        let want = mode.value();
+        let policy = policy_units(v, &NLA_VALUES, &|_, cur| (cur != 0) != (want != 0));
+        with_policy(v, include_policy, &mut units, policy);
         Ok(units)
     })
 }
@@ -192,9 +207,8 @@ pub fn rdp_enable(
             }
             units.push(Unit { label: set, ops });
         }
-        if include_policy {
-            units.extend(policy_units(v, &["fDenyTSConnections"], &|_, cur| cur != 0));
-        }
+        let policy = policy_units(v, &["fDenyTSConnections"], &|_, cur| cur != 0);
+        with_policy(v, include_policy, &mut units, policy);
         Ok(units)
     })
 }

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod exit;
 pub mod extent_store;
 pub mod fix;
+pub mod fixtures;
 pub mod get;
 pub mod guard;
 pub mod inspect;

@@ -3,6 +3,7 @@
 //! structure.
 
 pub mod base_block;
+pub mod build;
 pub mod cell;
 pub mod edit;
 pub mod key;

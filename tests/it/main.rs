@@ -9,5 +9,6 @@ mod util;
 mod core;
 mod dirty;
 mod edit;
+mod fixtures;
 mod logs;
 mod mounted;

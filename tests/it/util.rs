@@ -230,7 +230,10 @@ pub fn hivex_tree(hive: &Path) -> Tree {
             let name = if name == "@" {
                 String::new()
             } else {
-                name.trim_matches('"').to_string()
+                // .reg quoting escapes backslashes and quotes.
+                name.trim_matches('"')
+                    .replace(r"\\", r"\")
+                    .replace(r#"\""#, "\"")
             };
             t.entry(cur.clone())
                 .or_default()
@@ -258,4 +261,38 @@ pub fn changed(a: &Tree, b: &Tree) -> Vec<(String, String)> {
     }
     out.sort();
     out
+}
+
+/// Asserts two trees are equal, printing only the differing entries.
+pub fn assert_same_tree<V: PartialEq + std::fmt::Debug>(
+    got: &BTreeMap<String, BTreeMap<String, V>>,
+    want: &BTreeMap<String, BTreeMap<String, V>>,
+    ctx: &str,
+) {
+    let mut diffs = Vec::new();
+    for k in got.keys().chain(want.keys()) {
+        match (got.get(k), want.get(k)) {
+            (Some(g), Some(w)) => {
+                for n in g.keys().chain(w.keys()) {
+                    if g.get(n) != w.get(n) {
+                        diffs.push(format!("{k}\\{n}: got {:?}, want {:?}", g.get(n), w.get(n)));
+                    }
+                }
+            }
+            (g, w) => diffs.push(format!(
+                "key {k}: in got {}, in want {}",
+                g.is_some(),
+                w.is_some()
+            )),
+        }
+    }
+    diffs.sort();
+    diffs.dedup();
+    let shown = diffs.len().min(10);
+    assert!(
+        diffs.is_empty(),
+        "{ctx}: {} differences, first {shown}:\n{}",
+        diffs.len(),
+        diffs[..shown].join("\n")
+    );
 }
