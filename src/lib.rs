@@ -11,6 +11,7 @@ pub use error::{Error, ErrorClass, Result};
 pub mod backup;
 pub mod commit;
 pub mod digest;
+pub mod disk;
 pub mod engine;
 pub mod exit;
 pub mod extent_store;

@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Raw disks and NTFS volumes: find Windows and its hives without mounting
+//! anything. Everything here opens devices and images read-only; the one
+//! writable path is [`crate::extent_store::ExtentStore`], opened by the
+//! edit engine after its preflight checks.
+
+pub mod ntfs_volume;
+pub mod os;
+pub mod partition;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::extent_store::Extent;
+use crate::regf::log::find_log_files;
+use ntfs_volume::{FileLocation, Volume, VolumeFacts};
+use partition::{Partition, Table, TableKind};
+
+/// Directory of the hives inside a Windows volume.
+pub const CONFIG_DIR: &str = r"Windows\System32\config";
+/// BitLocker's boot-sector OEM id.
+const BITLOCKER_OEM: &[u8; 8] = b"-FVE-FS-";
+/// NTFS boot-sector OEM id.
+const NTFS_OEM: &[u8; 8] = b"NTFS    ";
+
+/// A disk, partition or image, opened read-only.
+pub struct Disk {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    /// Logical sector size.
+    pub sector_size: u32,
+}
+
+impl Disk {
+    /// Opens `path` read-only.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file =
+            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let size =
+            os::size_of(&file).map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
+        Ok(Disk {
+            path: path.to_path_buf(),
+            file,
+            size,
+            sector_size: os::logical_sector_size(path),
+        })
+    }
+
+    /// The path given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Reads `len` bytes at `off` (bounded by the disk size).
+    pub fn read(&self, off: u64, len: usize) -> Result<Vec<u8>> {
+        if off.checked_add(len as u64).is_none_or(|e| e > self.size) {
+            return Err(Error::Truncated {
+                what: "disk read",
+                offset: off,
+                needed: len as u64,
+                len: self.size,
+            });
+        }
+        let mut buf = vec![0u8; len];
+        os::read_exact_at(&self.file, &mut buf, off).map_err(|e| {
+            Error::io(
+                format!("reading {} at byte offset {off:#x}", self.path.display()),
+                e,
+            )
+        })?;
+        Ok(buf)
+    }
+
+    /// The partition table.
+    pub fn table(&self) -> Result<Table> {
+        partition::parse(&mut |o, l| self.read(o, l), self.size).map_err(|e| e.in_file(&self.path))
+    }
+
+    fn reopen(&self) -> Result<File> {
+        self.file
+            .try_clone()
+            .map_err(|e| Error::io(format!("opening {}", self.path.display()), e))
+    }
+}
+
+/// What a partition holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct PartitionSummary {
+    /// The partition.
+    pub partition: Partition,
+    /// "ntfs", "bitlocker" or "other".
+    pub filesystem: &'static str,
+    /// NTFS facts when readable.
+    pub volume: Option<VolumeFacts>,
+    /// Whether `Windows\System32\config\SYSTEM` exists on it.
+    pub has_windows: bool,
+    /// An error met while reading it.
+    pub error: Option<String>,
+}
+
+/// A Windows installation on a disk.
+#[derive(Clone, Debug, Serialize)]
+pub struct WindowsVolume {
+    /// The disk or image.
+    pub disk: PathBuf,
+    /// Partition table kind.
+    pub table: TableKind,
+    /// The partition.
+    pub partition: Partition,
+    /// Volume facts.
+    pub volume: VolumeFacts,
+    /// The SYSTEM hive.
+    pub system: FileLocation,
+    /// Its logs.
+    pub system_logs: Vec<FileLocation>,
+    /// The SOFTWARE hive.
+    pub software: Option<FileLocation>,
+    /// Its logs.
+    pub software_logs: Vec<FileLocation>,
+    /// `hiberfil.sys` header signature when it holds an active image
+    /// (hibernation or Fast Startup).
+    pub hibernation: Option<String>,
+}
+
+fn filesystem_of(disk: &Disk, p: &Partition) -> &'static str {
+    match disk.read(p.start, 512) {
+        Ok(b) if &b[3..11] == NTFS_OEM => "ntfs",
+        Ok(b) if &b[3..11] == BITLOCKER_OEM => "bitlocker",
+        _ => "other",
+    }
+}
+
+fn hive_with_logs(
+    vol: &mut Volume,
+    listing: &[String],
+    name: &str,
+) -> Result<Option<(FileLocation, Vec<FileLocation>)>> {
+    let Some(real) = listing.iter().find(|n| n.eq_ignore_ascii_case(name)) else {
+        return Ok(None);
+    };
+    let path = format!(r"{CONFIG_DIR}\{real}");
+    let Some(rec) = vol.find(&path)? else {
+        return Ok(None);
+    };
+    let hive = vol.locate(rec, &path)?;
+    let mut logs = Vec::new();
+    for (_, log) in find_log_files(listing, real).iter() {
+        let lp = format!(r"{CONFIG_DIR}\{log}");
+        if let Some(r) = vol.find(&lp)? {
+            logs.push(vol.locate(r, &lp)?);
+        }
+    }
+    Ok(Some((hive, logs)))
+}
+
+/// Active-hibernation check: the first bytes of `hiberfil.sys`.
+fn hibernation(disk: &Disk, vol: &mut Volume) -> Result<Option<String>> {
+    let Some(rec) = vol.find("hiberfil.sys")? else {
+        return Ok(None);
+    };
+    let loc = vol.locate(rec, "hiberfil.sys")?;
+    let head = match loc.extents.first() {
+        Some(e) if e.file_offset == 0 => disk.read(e.device_offset, 8.min(e.length as usize))?,
+        _ => return Ok(None), // empty, sparse or resident: no image
+    };
+    let sig = String::from_utf8_lossy(&head[..4.min(head.len())]).to_string();
+    Ok(match sig.to_ascii_uppercase().as_str() {
+        "HIBR" | "WAKE" | "RSTR" => Some(sig),
+        _ => None,
+    })
+}
+
+fn open_volume(disk: &Disk, p: &Partition) -> Result<Volume> {
+    Volume::open(disk.reopen()?, p.start, p.length)
+}
+
+/// Looks at every partition.
+pub fn scan(disk: &Disk) -> Result<(Table, Vec<PartitionSummary>)> {
+    let table = disk.table()?;
+    let mut out = Vec::new();
+    for p in &table.partitions {
+        let fs = filesystem_of(disk, p);
+        let mut s = PartitionSummary {
+            partition: p.clone(),
+            filesystem: fs,
+            volume: None,
+            has_windows: false,
+            error: None,
+        };
+        if fs == "ntfs" {
+            match open_volume(disk, p).and_then(|mut v| {
+                Ok((
+                    v.facts()?,
+                    v.find(&format!(r"{CONFIG_DIR}\SYSTEM"))?.is_some(),
+                ))
+            }) {
+                Ok((facts, win)) => {
+                    s.volume = Some(facts);
+                    s.has_windows = win;
+                }
+                Err(e) => s.error = Some(e.to_string()),
+            }
+        }
+        out.push(s);
+    }
+    Ok((table, out))
+}
+
+/// Finds the Windows installation: the partition `partition` (1-based), or
+/// the only partition holding `Windows\System32\config\SYSTEM`. Several
+/// candidates without `partition` are refused with the list; BitLocker
+/// volumes are named.
+pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume> {
+    let (table, parts) = scan(disk)?;
+    let chosen = match partition {
+        Some(n) => parts
+            .iter()
+            .find(|s| s.partition.number == n)
+            .ok_or_else(|| {
+                Error::NotFound(format!("{} has no partition {n}", disk.path.display()))
+            })?,
+        None => {
+            let wins: Vec<&PartitionSummary> = parts.iter().filter(|s| s.has_windows).collect();
+            match wins.as_slice() {
+                [one] => *one,
+                [] => {
+                    let locked: Vec<String> = parts
+                        .iter()
+                        .filter(|s| s.filesystem == "bitlocker")
+                        .map(|s| format!("partition {}", s.partition.number))
+                        .collect();
+                    if !locked.is_empty() {
+                        return Err(Error::Refused(format!(
+                            "{} is BitLocker-encrypted ({}): unlock it first (e.g. dislocker) and give the unlocked volume",
+                            disk.path.display(),
+                            locked.join(", ")
+                        )));
+                    }
+                    return Err(Error::NotFound(format!(
+                        "no partition of {} holds {CONFIG_DIR}\\SYSTEM",
+                        disk.path.display()
+                    )));
+                }
+                many => {
+                    let list: Vec<String> = many
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "partition {} ({} bytes at {:#x})",
+                                s.partition.number, s.partition.length, s.partition.start
+                            )
+                        })
+                        .collect();
+                    return Err(Error::Refused(format!(
+                        "several partitions hold Windows: {}; choose one with --partition N",
+                        list.join(", ")
+                    )));
+                }
+            }
+        }
+    };
+    if chosen.filesystem == "bitlocker" {
+        return Err(Error::Refused(format!(
+            "partition {} is BitLocker-encrypted: unlock it first (e.g. dislocker) and give the unlocked volume",
+            chosen.partition.number
+        )));
+    }
+    let mut vol = open_volume(disk, &chosen.partition).map_err(|e| e.in_file(&disk.path))?;
+    let facts = vol.facts()?;
+    let listing = vol.list(CONFIG_DIR)?;
+    let Some((system, system_logs)) = hive_with_logs(&mut vol, &listing, "SYSTEM")? else {
+        return Err(Error::NotFound(format!(
+            "partition {} of {} has no {CONFIG_DIR}\\SYSTEM",
+            chosen.partition.number,
+            disk.path.display()
+        )));
+    };
+    let (software, software_logs) = match hive_with_logs(&mut vol, &listing, "SOFTWARE")? {
+        Some((h, l)) => (Some(h), l),
+        None => (None, Vec::new()),
+    };
+    let hib = hibernation(disk, &mut vol)?;
+    Ok(WindowsVolume {
+        disk: disk.path.clone(),
+        table: table.kind,
+        partition: chosen.partition.clone(),
+        volume: facts,
+        system,
+        system_logs,
+        software,
+        software_logs,
+        hibernation: hib,
+    })
+}
+
+/// Reads a file by its extents (zeros for holes), hashing it on the way.
+pub fn read_file(disk: &Disk, loc: &FileLocation) -> Result<(Vec<u8>, String)> {
+    if loc.resident {
+        // Tiny files (an empty log): through the NTFS driver.
+        return Err(Error::Unsupported {
+            what: "resident file",
+            offset: 0,
+            detail: format!("{} is resident; read it with read_resident", loc.path),
+        });
+    }
+    struct ExtentReader<'a> {
+        disk: &'a Disk,
+        extents: &'a [Extent],
+        pos: u64,
+        size: u64,
+    }
+    impl Read for ExtentReader<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos >= self.size {
+                return Ok(0);
+            }
+            let max = ((self.size - self.pos) as usize).min(buf.len());
+            match self
+                .extents
+                .iter()
+                .find(|e| e.file_offset <= self.pos && self.pos < e.file_offset + e.length)
+            {
+                Some(e) => {
+                    let n = max.min((e.file_offset + e.length - self.pos) as usize);
+                    os::read_exact_at(
+                        &self.disk.file,
+                        &mut buf[..n],
+                        e.device_offset + (self.pos - e.file_offset),
+                    )?;
+                    self.pos += n as u64;
+                    Ok(n)
+                }
+                None => {
+                    // A hole: zeros up to the next extent.
+                    let next = self
+                        .extents
+                        .iter()
+                        .map(|e| e.file_offset)
+                        .filter(|&o| o > self.pos)
+                        .min()
+                        .unwrap_or(self.size);
+                    let n = max.min((next - self.pos) as usize);
+                    buf[..n].fill(0);
+                    self.pos += n as u64;
+                    Ok(n)
+                }
+            }
+        }
+    }
+    let r = ExtentReader {
+        disk,
+        extents: &loc.extents,
+        pos: 0,
+        size: loc.size,
+    };
+    crate::digest::read_hashed(r, loc.size, &loc.path)
+}
+
+/// Reads a resident file through the NTFS driver.
+pub fn read_resident(disk: &Disk, part: &Partition, loc: &FileLocation) -> Result<Vec<u8>> {
+    open_volume(disk, part)?.read_via_crate(loc.mft_record)
+}
+
+/// Whether `path` looks like a disk or volume rather than a hive file:
+/// a block device, or a file without the `regf` signature.
+pub fn is_disk_source(path: &Path) -> bool {
+    if os::is_block_device(path) {
+        return true;
+    }
+    let mut head = [0u8; 4];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head != b"regf"
+}
