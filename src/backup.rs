@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::commit::{write_verified, FileStore, HiveStore};
+use crate::commit::write_verified;
 use crate::digest::sha256_hex;
 use crate::engine::{Change, HiveName};
 use crate::error::{Error, Result};
 use crate::source::LoadedHive;
+use crate::target::{open_store, read_current, TargetInfo};
 use crate::timefmt::{now_compact, now_iso};
 
 /// Schema tag of `manifest.json`.
@@ -32,8 +33,10 @@ pub const DEFAULT_ROOT: &str = "ntrescue-backups";
 pub struct SavedFile {
     /// "hive" or "log".
     pub role: String,
-    /// Where it came from (absolute path).
+    /// Where it came from (for messages).
     pub original_path: String,
+    /// Where it lives, to write it back to exactly the same place.
+    pub target: TargetInfo,
     /// File name inside the bundle.
     pub backup_name: String,
     /// Size in bytes.
@@ -42,24 +45,11 @@ pub struct SavedFile {
     pub sha256: String,
 }
 
-/// Where the edited hive lives, so restore writes back to exactly it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum TargetInfo {
-    /// A regular file (hive file or file on a mounted volume).
-    File {
-        /// Absolute path.
-        path: String,
-    },
-}
-
 /// One edited hive in a bundle.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HiveBackup {
     /// SYSTEM / SOFTWARE.
     pub name: HiveName,
-    /// The edited file.
-    pub target: TargetInfo,
     /// Saved files: the hive first, then its logs.
     pub files: Vec<SavedFile>,
     /// SHA-256 of the hive before the write.
@@ -132,11 +122,11 @@ pub fn create(
         for (role, f) in
             std::iter::once(("hive", &loaded.primary)).chain(loaded.logs.iter().map(|l| ("log", l)))
         {
-            let name = f
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| role.to_string());
+            let name = if f.name.is_empty() {
+                role.to_string()
+            } else {
+                f.name.clone()
+            };
             let rel = format!("{sub}/{name}");
             let dest = dir.join(&rel);
             write_synced(&dest, &f.bytes)?;
@@ -150,7 +140,8 @@ pub fn create(
             }
             hb.files.push(SavedFile {
                 role: role.into(),
-                original_path: absolute(&f.path),
+                original_path: f.path.display().to_string(),
+                target: f.origin.target(),
                 backup_name: rel,
                 size: f.bytes.len() as u64,
                 sha256: f.sha256.clone(),
@@ -240,7 +231,6 @@ pub fn restore(dir: &Path, force: bool) -> Result<RestoreReport> {
     let mut plan = Vec::new();
     let mut forced = false;
     for h in &m.hives {
-        let TargetInfo::File { path: target } = &h.target;
         for f in &h.files {
             let p = dir.join(&f.backup_name);
             let bytes = fs::read(&p).map_err(io(format!("reading {}", p.display())))?;
@@ -250,14 +240,14 @@ pub fn restore(dir: &Path, force: bool) -> Result<RestoreReport> {
                     p.display()
                 )));
             }
-            let path = PathBuf::from(&f.original_path);
-            let current = fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+            let path = f.target.describe();
+            let current = read_current(&f.target)?;
             let cur_sha = sha256_hex(&current);
             if cur_sha == f.sha256 {
-                plan.push((path, current, None));
+                plan.push((f.target.clone(), current, None));
                 continue;
             }
-            let expected_now = if f.role == "hive" && &f.original_path == target {
+            let expected_now = if f.role == "hive" {
                 h.expected_after_sha256.clone()
             } else {
                 f.sha256.clone()
@@ -267,28 +257,29 @@ pub fn restore(dir: &Path, force: bool) -> Result<RestoreReport> {
                     return Err(Error::Refused(format!(
                         "{} changed since ntrescue wrote it (sha256 {cur_sha}, expected {expected_now}); \
                          restoring would discard those changes. Re-run with --force to restore anyway",
-                        path.display()
+                                                path
                     )));
                 }
                 forced = true;
             }
-            plan.push((path, current, Some(bytes)));
+            plan.push((f.target.clone(), current, Some(bytes)));
         }
     }
     // 2. Write back, verified, one file at a time.
     let mut files = Vec::new();
-    for (path, current, want) in plan {
+    for (target, current, want) in plan {
+        let path = target.describe();
         let Some(want) = want else {
             files.push(RestoredFile {
-                path: path.display().to_string(),
+                path: path.clone(),
                 action: "unchanged",
                 sha256: sha256_hex(&current),
             });
             continue;
         };
-        let mut store = FileStore::open(&path)?;
+        let mut store = open_store(&target)?;
         if current.len() <= want.len() {
-            write_verified(&mut store, &current, &want, &|_| Ok(()), dir)?;
+            write_verified(store.as_mut(), &current, &want, &|_| Ok(()), dir)?;
         } else {
             // The file grew since the backup: rewrite it whole, then cut it.
             store.write_at(0, &want)?;
@@ -296,13 +287,12 @@ pub fn restore(dir: &Path, force: bool) -> Result<RestoreReport> {
             store.sync()?;
             if store.read_back()? != want {
                 return Err(Error::RollbackFailed(format!(
-                    "{} does not read back as the backup after restore",
-                    path.display()
+                    "{path} does not read back as the backup after restore"
                 )));
             }
         }
         files.push(RestoredFile {
-            path: path.display().to_string(),
+            path,
             action: "restored",
             sha256: sha256_hex(&want),
         });

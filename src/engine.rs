@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backup::{self, HiveBackup, TargetInfo};
-use crate::commit::{write_verified, FileStore, HiveStore, WriteStats};
+use crate::backup::{self, HiveBackup};
+use crate::commit::{write_verified, HiveStore, WriteStats};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::rdp::{data_json, KeyLookup, Reader, ValueState};
@@ -36,6 +36,7 @@ use crate::regf::edit::HiveEdit;
 use crate::regf::key::{reg_type, BIG_DATA_THRESHOLD, VK_DATA_INLINE, VK_DATA_OFFSET};
 use crate::report::{FileInfo, SourceInfo, Tool, SCHEMA, TOOL};
 use crate::source::{HivePaths, LoadedHive, Located, SourceKind};
+use crate::target::open_store;
 use crate::verify::{full_check, verify_edit, CheckStats, Expect};
 
 /// Which hive an operation targets.
@@ -643,7 +644,13 @@ pub fn run(
     }
     if needs.software {
         match &located.software {
-            Some(p) => load(HiveName::Software, p, &mut warnings)?,
+            Some(p) if needs.software_required => load(HiveName::Software, p, &mut warnings)?,
+            // Read only for warnings: a damaged SOFTWARE does not stop a SYSTEM fix.
+            Some(p) => {
+                if let Err(e) = load(HiveName::Software, p, &mut warnings) {
+                    warnings.push(format!("SOFTWARE hive ignored: {e}"));
+                }
+            }
             None if needs.software_required => {
                 return Err(Error::NotFound("no SOFTWARE hive beside SYSTEM".into()));
             }
@@ -819,7 +826,7 @@ pub fn run(
         .backup_root
         .clone()
         .unwrap_or_else(|| PathBuf::from(backup::DEFAULT_ROOT));
-    let mut stores: Vec<FileStore> = Vec::new();
+    let mut stores: Vec<Box<dyn HiveStore>> = Vec::new();
     for (i, _) in &planned {
         let p = &prepared[*i];
         let path = &p.files.primary.path;
@@ -836,7 +843,9 @@ pub fn run(
                 )));
             }
         }
-        let mut store = FileStore::open(path)?;
+        // Preflight checks and the write handle (raw volumes: not mounted,
+        // not dirty, not hibernated, file writable in place).
+        let mut store = open_store(&p.files.primary.origin.target())?;
         if store.read_back()? != p.files.primary.bytes {
             return Err(Error::Refused(format!(
                 "{} changed while ntrescue was planning; nothing written",
@@ -853,9 +862,6 @@ pub fn run(
         saved.push((
             HiveBackup {
                 name: p.name,
-                target: TargetInfo::File {
-                    path: backup::absolute(&p.files.primary.path),
-                },
                 files: Vec::new(),
                 before_sha256: p.files.primary.sha256.clone(),
                 expected_after_sha256: sha256_hex(new),
@@ -870,7 +876,13 @@ pub fn run(
     for (k, (i, new)) in planned.iter().enumerate() {
         let p = &prepared[*i];
         let verify = verify_for(*i);
-        match write_verified(&mut stores[k], &p.files.primary.bytes, new, &verify, &dir) {
+        match write_verified(
+            stores[k].as_mut(),
+            &p.files.primary.bytes,
+            new,
+            &verify,
+            &dir,
+        ) {
             Ok(stats) => {
                 let h = &mut report.hives[*i];
                 h.target = Some(stores[k].describe());
@@ -883,7 +895,7 @@ pub fn run(
                 for &w in written.iter().rev() {
                     let (wi, wnew) = &planned[w];
                     let orig = &prepared[*wi].files.primary.bytes;
-                    match write_verified(&mut stores[w], wnew, orig, &|_| Ok(()), &dir) {
+                    match write_verified(stores[w].as_mut(), wnew, orig, &|_| Ok(()), &dir) {
                         Ok(_) => notes.push(format!("{} restored", prepared[*wi].name.as_str())),
                         Err(e2) => {
                             return Err(Error::RollbackFailed(format!(

@@ -23,8 +23,8 @@ pub struct Extent {
 }
 
 /// Maps `len` bytes at file offset `off` to device ranges. Every byte must be
-/// covered by an allocated extent (sparse holes, compressed or resident data
-/// have no extents and are refused here).
+/// covered by an allocated extent (sparse holes, bytes past the valid data
+/// length, compressed or resident data have no extents and are refused here).
 pub fn map(extents: &[Extent], off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
     let mut out = Vec::new();
     let mut pos = off;

@@ -341,7 +341,14 @@ pub fn inspect_loaded(
         )
     });
     let software = match software {
-        Some(h) => Some(software_report(h, &mut warnings)?),
+        // SOFTWARE is optional: a damaged one is reported, not fatal.
+        Some(h) => match software_report(h, &mut warnings) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warnings.push(format!("SOFTWARE hive ignored: {e}"));
+                None
+            }
+        },
         None => None,
     };
     let boot_nla = boot_set.map_or(Nla::Unknown, |s| s.nla);

@@ -26,5 +26,6 @@ pub mod regpath;
 pub mod render;
 pub mod report;
 pub mod source;
+pub mod target;
 pub mod timefmt;
 pub mod verify;

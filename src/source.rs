@@ -26,15 +26,95 @@ pub enum SourceKind {
     HiveFile,
     /// A directory tree (mounted Windows volume or config directory).
     MountedTree,
+    /// A whole disk (block device or image) with a partition table.
+    Disk,
+    /// A single NTFS volume (partition device or image), no table.
+    Volume,
+}
+
+/// A file to read: a regular file, or a file inside a raw NTFS volume.
+#[derive(Clone, Debug)]
+pub enum FileRef {
+    /// A regular file.
+    Path(PathBuf),
+    /// A file inside a raw NTFS volume.
+    Ntfs {
+        /// The disk or image.
+        disk: PathBuf,
+        /// The partition holding the volume.
+        partition: crate::disk::partition::Partition,
+        /// The volume's serial number.
+        serial: u64,
+        /// The file's location.
+        loc: crate::disk::ntfs_volume::FileLocation,
+    },
+}
+
+impl FileRef {
+    /// A name for messages: the path, or `disk:pN:\\path\\in\\volume`.
+    pub fn display(&self) -> PathBuf {
+        match self {
+            FileRef::Path(p) => p.clone(),
+            FileRef::Ntfs {
+                disk,
+                partition,
+                loc,
+                ..
+            } => PathBuf::from(format!(
+                "{}:p{}:\\{}",
+                disk.display(),
+                partition.number,
+                loc.path
+            )),
+        }
+    }
+
+    /// The file's own name (`SYSTEM.LOG1`).
+    pub fn name(&self) -> String {
+        match self {
+            FileRef::Path(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            FileRef::Ntfs { loc, .. } => {
+                loc.path.rsplit('\\').next().unwrap_or_default().to_string()
+            }
+        }
+    }
+
+    /// Where to write it back.
+    pub fn target(&self) -> crate::target::TargetInfo {
+        match self {
+            FileRef::Path(p) => crate::target::TargetInfo::File {
+                path: crate::backup::absolute(p),
+            },
+            FileRef::Ntfs {
+                disk,
+                partition,
+                serial,
+                loc,
+            } => crate::target::TargetInfo::Ntfs {
+                device: crate::backup::absolute(disk),
+                partition: partition.number,
+                partition_offset: partition.start,
+                partition_length: partition.length,
+                volume_serial: *serial,
+                path: loc.path.clone(),
+                mft_record: loc.mft_record,
+                size: loc.size,
+                extents: loc.extents.clone(),
+            },
+        }
+    }
 }
 
 /// A hive and the transaction logs found beside it.
 #[derive(Clone, Debug)]
 pub struct HivePaths {
     /// The primary hive file.
-    pub primary: PathBuf,
+    pub primary: FileRef,
     /// `.LOG`, `.LOG1`, `.LOG2` (whichever exist), in that order.
-    pub logs: Vec<PathBuf>,
+    pub logs: Vec<FileRef>,
 }
 
 /// Where the hives of a source are.
@@ -48,13 +128,19 @@ pub struct Located {
     pub system: HivePaths,
     /// The SOFTWARE hive, when present.
     pub software: Option<HivePaths>,
+    /// For disk and volume sources: the Windows volume found.
+    pub windows: Option<crate::disk::WindowsVolume>,
 }
 
 /// A file read into memory, with its hash.
 #[derive(Clone, Debug)]
 pub struct LoadedFile {
-    /// Where it was read from.
+    /// Where it was read from (for messages).
     pub path: PathBuf,
+    /// Its own file name.
+    pub name: String,
+    /// Where it lives, for writing back.
+    pub origin: FileRef,
     /// Its bytes.
     pub bytes: Vec<u8>,
     /// SHA-256 of `bytes`, lower-case hex.
@@ -63,13 +149,35 @@ pub struct LoadedFile {
 
 impl LoadedFile {
     /// Reads a file (opened read-only), hashing it while it is read.
-    pub fn read(path: &Path) -> Result<Self> {
-        let ctx = |e| Error::io(format!("reading {}", path.display()), e);
-        let f = fs::File::open(path).map_err(ctx)?;
-        let len = f.metadata().map_err(ctx)?.len();
-        let (bytes, sha256) = read_hashed(f, len, &path.display().to_string())?;
+    pub fn read(r: &FileRef) -> Result<Self> {
+        let path = r.display();
+        let (bytes, sha256) = match r {
+            FileRef::Path(p) => {
+                let ctx = |e| Error::io(format!("reading {}", p.display()), e);
+                let f = fs::File::open(p).map_err(ctx)?;
+                let len = f.metadata().map_err(ctx)?.len();
+                read_hashed(f, len, &p.display().to_string())?
+            }
+            FileRef::Ntfs {
+                disk,
+                partition,
+                loc,
+                ..
+            } => {
+                let d = crate::disk::Disk::open(disk)?;
+                if loc.resident {
+                    let b = crate::disk::read_resident(&d, partition, loc)?;
+                    let h = crate::digest::sha256_hex(&b);
+                    (b, h)
+                } else {
+                    crate::disk::read_file(&d, loc)?
+                }
+            }
+        };
         Ok(LoadedFile {
-            path: path.to_path_buf(),
+            path,
+            name: r.name(),
+            origin: r.clone(),
             bytes,
             sha256,
         })
@@ -93,7 +201,7 @@ impl LoadedHive {
             logs: paths
                 .logs
                 .iter()
-                .map(|p| LoadedFile::read(p))
+                .map(LoadedFile::read)
                 .collect::<Result<_>>()?,
         })
     }
@@ -144,16 +252,72 @@ pub fn find_logs(primary: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn hive_paths(primary: PathBuf) -> Result<HivePaths> {
-    let logs = find_logs(&primary)?;
-    Ok(HivePaths { primary, logs })
+    let logs = find_logs(&primary)?
+        .into_iter()
+        .map(FileRef::Path)
+        .collect();
+    Ok(HivePaths {
+        primary: FileRef::Path(primary),
+        logs,
+    })
+}
+
+fn ntfs_paths(
+    disk: &Path,
+    w: &crate::disk::WindowsVolume,
+    hive: &crate::disk::ntfs_volume::FileLocation,
+    logs: &[crate::disk::ntfs_volume::FileLocation],
+) -> HivePaths {
+    let r = |loc: &crate::disk::ntfs_volume::FileLocation| FileRef::Ntfs {
+        disk: disk.to_path_buf(),
+        partition: w.partition.clone(),
+        serial: w.volume.serial,
+        loc: loc.clone(),
+    };
+    HivePaths {
+        primary: r(hive),
+        logs: logs.iter().map(r).collect(),
+    }
+}
+
+/// A disk or volume source: finds Windows on it (partition `partition`, or
+/// the only one holding Windows) without mounting anything.
+pub fn locate_disk(input: &Path, partition: Option<u32>) -> Result<Located> {
+    let disk = crate::disk::Disk::open(input)?;
+    let w = crate::disk::find_windows(&disk, partition)?;
+    let kind = if w.table == crate::disk::partition::TableKind::None {
+        SourceKind::Volume
+    } else {
+        SourceKind::Disk
+    };
+    let system = ntfs_paths(input, &w, &w.system, &w.system_logs);
+    let software = w
+        .software
+        .as_ref()
+        .map(|s| ntfs_paths(input, &w, s, &w.software_logs));
+    Ok(Located {
+        kind,
+        input: input.to_path_buf(),
+        system,
+        software,
+        windows: Some(w),
+    })
 }
 
 /// Detects what `input` is and where its hives are.
 pub fn locate(input: &Path) -> Result<Located> {
+    locate_with(input, None)
+}
+
+/// [`locate`], choosing partition `partition` of a disk.
+pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
     let meta =
         fs::metadata(input).map_err(|e| Error::io(format!("opening {}", input.display()), e))?;
     if meta.is_dir() {
         return locate_tree(input);
+    }
+    if crate::disk::is_disk_source(input) {
+        return locate_disk(input, partition);
     }
     let primary = input.to_path_buf();
     let mut software = None;
@@ -172,6 +336,7 @@ pub fn locate(input: &Path) -> Result<Located> {
         input: input.to_path_buf(),
         system: hive_paths(primary)?,
         software,
+        windows: None,
     })
 }
 
@@ -210,6 +375,7 @@ fn locate_tree(root: &Path) -> Result<Located> {
         input: root.to_path_buf(),
         system: hive_paths(system)?,
         software,
+        windows: None,
     })
 }
 
@@ -227,13 +393,8 @@ mod tests {
         }
         let l = locate(t.path()).unwrap();
         assert_eq!(l.kind, SourceKind::MountedTree);
-        assert!(l.system.primary.ends_with("system"));
-        let logs: Vec<_> = l
-            .system
-            .logs
-            .iter()
-            .map(|p| p.file_name().unwrap().to_owned())
-            .collect();
+        assert_eq!(l.system.primary.name(), "system");
+        let logs: Vec<_> = l.system.logs.iter().map(|p| p.name()).collect();
         assert_eq!(logs, ["system.log1", "SYSTEM.LOG2"]);
         assert!(l.software.is_some());
     }

@@ -164,7 +164,7 @@ fn hive_with_logs(
 }
 
 /// Active-hibernation check: the first bytes of `hiberfil.sys`.
-fn hibernation(disk: &Disk, vol: &mut Volume) -> Result<Option<String>> {
+pub fn hibernation_of(disk: &Disk, vol: &mut Volume) -> Result<Option<String>> {
     let Some(rec) = vol.find("hiberfil.sys")? else {
         return Ok(None);
     };
@@ -289,7 +289,7 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
         Some((h, l)) => (Some(h), l),
         None => (None, Vec::new()),
     };
-    let hib = hibernation(disk, &mut vol)?;
+    let hib = hibernation_of(disk, &mut vol)?;
     Ok(WindowsVolume {
         disk: disk.path.clone(),
         table: table.kind,
@@ -371,15 +371,21 @@ pub fn read_resident(disk: &Disk, part: &Partition, loc: &FileLocation) -> Resul
     open_volume(disk, part)?.read_via_crate(loc.mft_record)
 }
 
-/// Whether `path` looks like a disk or volume rather than a hive file:
-/// a block device, or a file without the `regf` signature.
+/// Whether `path` looks like a disk or volume rather than a hive file: a
+/// block device, or a file starting with an MBR/GPT (boot signature at
+/// byte 510) or an NTFS or BitLocker boot sector. Anything else is treated
+/// as a hive file (and reported as "not a registry hive" if it is not one).
 pub fn is_disk_source(path: &Path) -> bool {
     if os::is_block_device(path) {
         return true;
     }
-    let mut head = [0u8; 4];
-    File::open(path)
+    let mut head = [0u8; 512];
+    if File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && &head != b"regf"
+        .is_err()
+        || &head[..4] == b"regf"
+    {
+        return false;
+    }
+    head[510..512] == [0x55, 0xAA] || &head[3..11] == NTFS_OEM || &head[3..11] == BITLOCKER_OEM
 }

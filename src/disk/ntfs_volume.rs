@@ -112,8 +112,11 @@ pub struct FileLocation {
     pub compressed: bool,
     /// EFS-encrypted.
     pub encrypted: bool,
-    /// Sparse.
+    /// Sparse (holes read as zeros and cannot be written in place).
     pub sparse: bool,
+    /// Valid data length (NTFS "initialized size"): bytes past it read as
+    /// zeros and cannot be written in place.
+    pub valid_length: u64,
 }
 
 impl FileLocation {
@@ -125,8 +128,6 @@ impl FileLocation {
             "it is NTFS-compressed"
         } else if self.encrypted {
             "it is EFS-encrypted"
-        } else if self.sparse {
-            "it is sparse"
         } else {
             return None;
         };
@@ -230,6 +231,7 @@ impl Volume {
             compressed: false,
             encrypted: false,
             sparse: false,
+            valid_length: 0,
         };
         let cluster = u64::from(self.ntfs.cluster_size());
         // The attribute list, if any, names every piece of $DATA.
@@ -276,6 +278,11 @@ impl Volume {
                 loc.sparse |= flags.contains(NtfsAttributeFlags::SPARSE);
                 if first {
                     loc.size = a.value_length();
+                    loc.valid_length = if a.is_resident() {
+                        loc.size
+                    } else {
+                        initialized_size(&mut self.fs, a.position().value().map(|p| p.get()))?
+                    };
                     first = false;
                 }
                 if a.is_resident() {
@@ -311,14 +318,15 @@ impl Volume {
                 )));
             }
         }
-        // Clip the last extent to the data size; merge adjacent extents.
+        // Clip the extents to the valid data length; merge adjacent ones.
+        let end = loc.size.min(loc.valid_length);
         let mut merged: Vec<Extent> = Vec::new();
         for e in loc.extents.drain(..) {
-            if e.file_offset >= loc.size {
+            if e.file_offset >= end {
                 break;
             }
             let e = Extent {
-                length: e.length.min(loc.size - e.file_offset),
+                length: e.length.min(end - e.file_offset),
                 ..e
             };
             match merged.last_mut() {
@@ -334,7 +342,32 @@ impl Volume {
         loc.extents = merged;
         Ok(loc)
     }
+}
 
+/// The initialized size of a non-resident attribute whose header is at
+/// `pos` (volume-relative): bytes 0x38..0x40 of the header (NTFS
+/// non-resident attribute header). A field that straddles a sector's
+/// last two bytes would hold the update-sequence number on disk, not the
+/// value; it is then taken as 0, which makes any write refused.
+fn initialized_size(fs: &mut BufReader<Region>, pos: Option<u64>) -> Result<u64> {
+    {
+        const OFF_INITIALIZED: u64 = 0x38;
+        let Some(at) = pos.and_then(|p| p.checked_add(OFF_INITIALIZED)) else {
+            return Ok(0);
+        };
+        if at % 512 > 502 {
+            return Ok(0);
+        }
+        let mut b = [0u8; 8];
+        fs.seek(SeekFrom::Start(at))
+            .map_err(|e| Error::io("reading an MFT record", e))?;
+        fs.read_exact(&mut b)
+            .map_err(|e| Error::io("reading an MFT record", e))?;
+        Ok(u64::from_le_bytes(b))
+    }
+}
+
+impl Volume {
     /// Reads a resident or small file whole through the crate.
     pub fn read_via_crate(&mut self, rec: u64) -> Result<Vec<u8>> {
         let file = self.ntfs.file(&mut self.fs, rec).map_err(nerr)?;
