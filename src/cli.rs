@@ -9,14 +9,19 @@ use ntrescue::exit::EXIT_CODES_HELP;
 
 /// Inspect and repair the registry of a detached Windows system disk.
 ///
-/// SOURCE is a SYSTEM hive file (its .LOG1/.LOG2 are found beside it) or the
-/// root of a mounted Windows volume (or its config directory).
+/// SOURCE is a whole disk (block device or raw image, GPT or MBR), one NTFS
+/// partition (device or image), a SYSTEM hive file (its .LOG1/.LOG2 are
+/// found beside it), or the root of a mounted Windows volume (or its config
+/// directory). Disks and volumes are read without mounting anything.
 #[derive(Debug, Parser)]
 #[command(name = "ntrescue", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// On a disk with several Windows partitions, the one to use (1-based, as the OS numbers them).
+    #[arg(long, global = true, value_name = "N")]
+    pub partition: Option<u32>,
 }
 
 /// Options shared by every command that writes.
@@ -45,9 +50,20 @@ pub struct EditArgs {
 pub enum Command {
     /// Report hive facts and the RDP/NLA state of every control set (read-only).
     Inspect {
-        /// Hive file or mounted Windows tree.
+        /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
+        /// Also hash the whole source (device or image) for evidence records.
+        #[arg(long)]
+        hash_source: bool,
         /// Print one JSON document (schema ntrescue/v1) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List disks and partitions and which hold Windows (read-only).
+    Locate {
+        /// Disks or images to look at [default: this machine's block devices, except the one holding /].
+        paths: Vec<PathBuf>,
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -56,7 +72,7 @@ pub enum Command {
         /// disable: SecurityLayer, UserAuthentication, fAllowSecProtocolNegotiation = 0;
         /// enable: = 1. Missing values are created.
         action: NlaAction,
-        /// Hive file or mounted Windows tree.
+        /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
         /// Also remove Group Policy values in SOFTWARE that would override the fix.
         #[arg(long)]
@@ -71,7 +87,7 @@ pub enum Command {
     },
     /// Set a service's start type in every control set (e.g. disable a driver that crashes the boot).
     Service {
-        /// Hive file or mounted Windows tree.
+        /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
         /// Service (or driver) key name under Services.
         name: String,
@@ -83,7 +99,7 @@ pub enum Command {
     },
     /// Read a key or a value (read-only).
     Get {
-        /// Hive file or mounted Windows tree.
+        /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
         /// Key path starting with SYSTEM\ or SOFTWARE\ (CurrentControlSet is resolved through Select).
         path: String,
@@ -98,7 +114,7 @@ pub enum Command {
     },
     /// Set (or create) a value.
     Set {
-        /// Hive file or mounted Windows tree.
+        /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
         /// Key path starting with SYSTEM\ or SOFTWARE\ (the key must exist).
         path: String,
@@ -119,7 +135,7 @@ pub enum Command {
     },
     /// Delete a value.
     DeleteValue {
-        /// Hive file or mounted Windows tree.
+        /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
         /// Key path starting with SYSTEM\ or SOFTWARE\.
         path: String,
@@ -149,7 +165,7 @@ pub enum Command {
 pub enum RdpAction {
     /// Allow RDP connections: fDenyTSConnections = 0 in every control set, TermService not disabled.
     Enable {
-        /// Hive file or mounted Windows tree.
+        /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
         /// Also remove a Group Policy fDenyTSConnections that denies RDP.
         #[arg(long)]
@@ -159,7 +175,7 @@ pub enum RdpAction {
     },
     /// Set the RDP listener port (PortNumber) in every control set.
     Port {
-        /// Hive file or mounted Windows tree.
+        /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
         /// New TCP port.
         #[arg(long, conflicts_with = "reset", required_unless_present = "reset")]

@@ -83,3 +83,33 @@ mod tests {
         assert!(read_hashed(&data[..], data.len() as u64 - 1, "x").is_err());
     }
 }
+
+/// SHA-256 of a whole file or device, reading 4 MiB at a time; `progress`
+/// is called with (bytes done, total).
+pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Result<String> {
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let total = crate::disk::os::size_of(&f)
+        .map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
+    // `size_of` seeks a clone, which shares the file position: rewind.
+    std::io::Seek::rewind(&mut f)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 4 << 20];
+    let mut done = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| {
+            Error::io(
+                format!("reading {} at byte offset {done:#x}", path.display()),
+                e,
+            )
+        })?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        done += n as u64;
+        progress(done, total);
+    }
+    Ok(crate::bytes::hex(&h.finalize()))
+}

@@ -379,6 +379,8 @@ pub fn inspect_loaded(
         tool: TOOL,
         command: "inspect",
         source,
+        source_sha256: None,
+        disk: None,
         system: hive,
         verdict: Verdict {
             nla: Nla::combine(sets.iter().map(|s| s.nla)),
@@ -408,5 +410,28 @@ pub fn inspect(located: &Located) -> Result<InspectReport> {
         kind: located.kind,
         path: located.input.display().to_string(),
     };
-    inspect_loaded(source, &system, software.as_ref())
+    let mut report = inspect_loaded(source, &system, software.as_ref())?;
+    if let Some(w) = &located.windows {
+        let mounted = crate::disk::os::mounts_of(&located.input);
+        if w.volume.dirty {
+            report.warnings.push(
+                "the NTFS volume is marked dirty: a write would be refused until chkdsk repairs it"
+                    .into(),
+            );
+        }
+        if let Some(sig) = &w.hibernation {
+            report.warnings.push(format!("hiberfil.sys holds an active hibernation image ('{sig}'): a write would be refused"));
+        }
+        if !mounted.is_empty() {
+            report.warnings.push(format!(
+                "the disk is mounted ({}): a write would be refused",
+                mounted.join(", ")
+            ));
+        }
+        report.disk = Some(DiskFacts {
+            windows: w.clone(),
+            mounted,
+        });
+    }
+    Ok(report)
 }

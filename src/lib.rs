@@ -20,6 +20,7 @@ pub mod fixtures;
 pub mod get;
 pub mod guard;
 pub mod inspect;
+pub mod locate;
 pub mod rdp;
 pub mod reconcile;
 pub mod regpath;

@@ -13,7 +13,7 @@ use ntrescue::fix;
 use ntrescue::regpath::{encode, DataType, RegPath};
 use ntrescue::render::{self, Style};
 use ntrescue::report::{SCHEMA, TOOL};
-use ntrescue::source::locate;
+use ntrescue::source::locate_with;
 use ntrescue::Error;
 
 use cli::{Cli, Command, EditArgs, RdpAction, ValueType};
@@ -77,11 +77,50 @@ fn data_type(t: ValueType) -> DataType {
 }
 
 fn run(cli: Cli) -> Result<Exit, Error> {
+    let part = cli.partition;
+    let locate = |p: &std::path::Path| locate_with(p, part);
     match cli.command {
-        Command::Inspect { source, json } => {
-            let report = ntrescue::inspect::inspect(&locate(&source)?)?;
+        Command::Inspect {
+            source,
+            hash_source,
+            json,
+        } => {
+            let mut report = ntrescue::inspect::inspect(&locate(&source)?)?;
+            if hash_source {
+                let show = !json && std::io::stderr().is_terminal();
+                let mut last = 0u64;
+                let sha = ntrescue::digest::hash_source(&source, &mut |done, total| {
+                    if show && (done - last >= 64 << 20 || done == total) {
+                        last = done;
+                        eprint!(
+                            "\rhashing {}: {:>3}% ",
+                            source.display(),
+                            done * 100 / total.max(1)
+                        );
+                    }
+                })?;
+                if show {
+                    eprintln!();
+                }
+                report.source_sha256 = Some(sha);
+            }
             emit(json, &report, || render::inspect(&report, style()))?;
             Ok(Exit::Success)
+        }
+        Command::Locate { paths, json } => {
+            let report = ntrescue::locate::locate(&paths);
+            emit(json, &report, || render::locate(&report, style()))?;
+            Ok(
+                if report
+                    .disks
+                    .iter()
+                    .any(|d| d.partitions.iter().any(|p| p.windows.is_some()))
+                {
+                    Exit::Success
+                } else {
+                    Exit::NotFound
+                },
+            )
         }
         Command::Nla {
             action,
@@ -200,6 +239,7 @@ fn run(cli: Cli) -> Result<Exit, Error> {
 fn wants_json(cli: &Cli) -> bool {
     match &cli.command {
         Command::Inspect { json, .. }
+        | Command::Locate { json, .. }
         | Command::Get { json, .. }
         | Command::Restore { json, .. } => *json,
         Command::Nla { edit, .. }

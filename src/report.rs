@@ -313,6 +313,11 @@ pub struct InspectReport {
     pub command: &'static str,
     /// What was opened.
     pub source: SourceInfo,
+    /// SHA-256 of the whole source (`--hash-source`), for evidence records.
+    pub source_sha256: Option<String>,
+    /// For disk and volume sources: partition, volume and file locations,
+    /// and the safety facts (dirty volume, hibernation, mounts).
+    pub disk: Option<DiskFacts>,
     /// SYSTEM hive facts.
     pub system: HiveReport,
     /// `Select`.
@@ -331,4 +336,14 @@ pub struct InspectReport {
     pub verdict: Verdict,
     /// Things the operator should know.
     pub warnings: Vec<String>,
+}
+
+/// Disk facts in an inspect report.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiskFacts {
+    /// The Windows volume found.
+    #[serde(flatten)]
+    pub windows: crate::disk::WindowsVolume,
+    /// Mount points using the disk (a write would be refused).
+    pub mounted: Vec<String>,
 }
