@@ -61,29 +61,6 @@ pub fn read_hashed(mut src: impl Read, len: u64, what: &str) -> Result<(Vec<u8>,
     Ok((buf, sha))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_input() {
-        assert_eq!(
-            sha256_hex(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-    }
-
-    #[test]
-    fn pipeline_equals_one_shot_and_checks_length() {
-        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i * 7) as u8).collect();
-        let (b, h) = read_hashed(&data[..], data.len() as u64, "x").unwrap();
-        assert_eq!(b, data);
-        assert_eq!(h, sha256_hex(&data));
-        assert!(read_hashed(&data[..], data.len() as u64 + 1, "x").is_err());
-        assert!(read_hashed(&data[..], data.len() as u64 - 1, "x").is_err());
-    }
-}
-
 /// SHA-256 of a whole file or device, reading 4 MiB at a time; `progress`
 /// is called with (bytes done, total).
 pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Result<String> {
@@ -112,4 +89,27 @@ pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -
         progress(done, total);
     }
     Ok(crate::bytes::hex(&h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_input() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn pipeline_equals_one_shot_and_checks_length() {
+        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i * 7) as u8).collect();
+        let (b, h) = read_hashed(&data[..], data.len() as u64, "x").unwrap();
+        assert_eq!(b, data);
+        assert_eq!(h, sha256_hex(&data));
+        assert!(read_hashed(&data[..], data.len() as u64 + 1, "x").is_err());
+        assert!(read_hashed(&data[..], data.len() as u64 - 1, "x").is_err());
+    }
 }
