@@ -8,6 +8,7 @@ mod util;
 
 mod core;
 mod dirty;
+mod disk;
 mod edit;
 mod fixtures;
 mod logs;

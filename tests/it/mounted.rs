@@ -4,68 +4,9 @@
 //! result is checked from outside it (ntfscat + hivex, ntfsfix).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use crate::util::*;
-
-/// An ntfs-3g mount of an NTFS image file, unmounted (and waited for) on drop.
-struct Mount {
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Mount {
-    fn new(image: &Path, dir: &Path) -> Mount {
-        require_tool("ntfs-3g");
-        std::fs::create_dir_all(dir).unwrap();
-        // no_detach: the daemon stays our child, so we can wait for it to
-        // flush after umount (a file-backed fuse umount returns early).
-        let child = Command::new("ntfs-3g")
-            .args(["-o", "no_detach"])
-            .arg(image)
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("ntfs-3g");
-        let m = Mount {
-            dir: dir.to_path_buf(),
-            child: Some(child),
-        };
-        let start = Instant::now();
-        let target = std::fs::canonicalize(dir).unwrap();
-        loop {
-            let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
-            if mounts
-                .lines()
-                .any(|l| l.split(' ').nth(1) == Some(target.to_str().unwrap()))
-            {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "ntfs-3g did not mount {}",
-                image.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        m
-    }
-
-    fn unmount(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("umount").arg(&self.dir).status();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        self.unmount();
-    }
-}
 
 fn make_volume(dir: &Path, hive: &Path) -> PathBuf {
     require_tool("mkntfs");

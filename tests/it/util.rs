@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -295,4 +296,62 @@ pub fn assert_same_tree<V: PartialEq + std::fmt::Debug>(
         diffs.len(),
         diffs[..shown].join("\n")
     );
+}
+
+/// An ntfs-3g mount of an NTFS image file, unmounted (and waited for) on drop.
+pub struct Mount {
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Mount {
+    pub fn new(image: &Path, dir: &Path) -> Mount {
+        require_tool("ntfs-3g");
+        std::fs::create_dir_all(dir).unwrap();
+        // no_detach: the daemon stays our child, so we can wait for it to
+        // flush after umount (a file-backed fuse umount returns early).
+        let child = Command::new("ntfs-3g")
+            .args(["-o", "no_detach"])
+            .arg(image)
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ntfs-3g");
+        let m = Mount {
+            dir: dir.to_path_buf(),
+            child: Some(child),
+        };
+        let start = Instant::now();
+        let target = std::fs::canonicalize(dir).unwrap();
+        loop {
+            let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+            if mounts
+                .lines()
+                .any(|l| l.split(' ').nth(1) == Some(target.to_str().unwrap()))
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "ntfs-3g did not mount {}",
+                image.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        m
+    }
+
+    pub fn unmount(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("umount").arg(&self.dir).status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        self.unmount();
+    }
 }

@@ -1,0 +1,612 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Raw disks and NTFS volumes, no mount: real images built at test time
+//! (mkntfs + ntfs-3g, and the shared `make-windows-disk` for fragmented
+//! layouts), checked from outside with sleuthkit (`ifind`/`icat`), hivex,
+//! `ntfsfix` and byte comparisons of the whole image.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+const RDP: &str = r"\Control\Terminal Server\WinStations\RDP-Tcp";
+const NLA: [&str; 3] = [
+    "SecurityLayer",
+    "UserAuthentication",
+    "fAllowSecProtocolNegotiation",
+];
+const WIN7: &str = "system/win7sp1-x86__regipy__SYSTEM";
+const WIN10: &str = "system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B";
+
+fn sh(cmd: &str, args: &[&str]) {
+    require_tool(cmd);
+    let o = Command::new(cmd).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A bare NTFS volume image holding `files` (path inside, source), copied
+/// without holes (as Windows writes hives), plus `extra` written inside.
+fn volume(
+    dir: &Path,
+    name: &str,
+    mb: u64,
+    cluster: u32,
+    hidden: u64,
+    files: &[(&str, PathBuf)],
+    extra: &[(&str, Vec<u8>)],
+) -> PathBuf {
+    let img = dir.join(name);
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(mb << 20)
+        .unwrap();
+    let c = cluster.to_string();
+    let p = hidden.to_string();
+    sh(
+        "mkntfs",
+        &[
+            "-F",
+            "-Q",
+            "-q",
+            "-c",
+            &c,
+            "-s",
+            "512",
+            "-p",
+            &p,
+            "-H",
+            "255",
+            "-S",
+            "63",
+            "-L",
+            "Windows",
+            img.to_str().unwrap(),
+        ],
+    );
+    let mut m = Mount::new(&img, &dir.join(format!("{name}.mnt")));
+    for (inside, src) in files {
+        let dest = m.dir.join(inside);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        sh(
+            "cp",
+            &[
+                "--sparse=never",
+                src.to_str().unwrap(),
+                dest.to_str().unwrap(),
+            ],
+        );
+    }
+    for (inside, data) in extra {
+        std::fs::write(m.dir.join(inside), data).unwrap();
+    }
+    m.unmount();
+    img
+}
+
+/// Wraps a volume image into a disk image: GPT (or MBR) with the volume as
+/// partition 1 at 1 MiB.
+fn disk(dir: &Path, name: &str, vol: &Path, gpt: bool) -> PathBuf {
+    let vlen = std::fs::metadata(vol).unwrap().len();
+    let img = dir.join(name);
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(vlen + (2 << 20))
+        .unwrap();
+    let script = if gpt {
+        format!(
+            "label: gpt\nstart=2048, size={}, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n",
+            vlen / 512
+        )
+    } else {
+        format!(
+            "label: dos\nstart=2048, size={}, type=7, bootable\n",
+            vlen / 512
+        )
+    };
+    require_tool("sfdisk");
+    let mut c = Command::new("sfdisk")
+        .args(["-q", img.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(c.wait().unwrap().success());
+    let mut out = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
+    out.seek(SeekFrom::Start(1 << 20)).unwrap();
+    std::io::copy(&mut std::fs::File::open(vol).unwrap(), &mut out).unwrap();
+    img
+}
+
+/// The shared image builder (fragmented layouts, attribute lists).
+fn shared_disk(dir: &Path, name: &str, args: &[&str], hive: &str) -> PathBuf {
+    let tool = corpus().join("../tools/make-windows-disk");
+    assert!(tool.exists(), "{} is missing", tool.display());
+    let img = dir.join(name);
+    let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    a.push(corpus_file(hive).display().to_string());
+    a.push(img.display().to_string());
+    let o = Command::new(&tool).args(&a).output().unwrap();
+    assert!(
+        o.status.success(),
+        "make-windows-disk: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    img
+}
+
+/// Extracts `path` from partition at sector `start` with sleuthkit.
+fn icat(img: &Path, start: u64, path: &str, out: &Path) {
+    require_tool("icat");
+    let s = start.to_string();
+    let inode = peer("ifind", &["-o", &s, "-n", path, img.to_str().unwrap()]);
+    let o = Command::new("icat")
+        .args(["-o", &s, img.to_str().unwrap(), inode.trim()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::fs::write(out, o.stdout).unwrap();
+}
+
+/// `ntfsfix --no-action` on the volume at `offset` (through a read-only loop device).
+fn ntfsfix_clean(img: &Path, offset: u64, len: u64) {
+    let lo = peer(
+        "losetup",
+        &[
+            "-f",
+            "--show",
+            "-r",
+            "-o",
+            &offset.to_string(),
+            "--sizelimit",
+            &len.to_string(),
+            img.to_str().unwrap(),
+        ],
+    );
+    let lo = lo.trim().to_string();
+    let o = Command::new("ntfsfix").args(["-n", &lo]).output().unwrap();
+    let _ = Command::new("losetup").args(["-d", &lo]).status();
+    assert!(
+        o.status.success(),
+        "ntfsfix -n: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+fn ok(r: Run) -> Value {
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    r.json()
+}
+
+/// Sectors (512 bytes) where two files differ.
+fn changed_sectors(a: &Path, b: &Path) -> Vec<u64> {
+    let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    assert_eq!(x.len(), y.len());
+    let mut s: Vec<u64> = x
+        .chunks(512)
+        .zip(y.chunks(512))
+        .enumerate()
+        .filter(|(_, (p, q))| p != q)
+        .map(|(i, _)| i as u64)
+        .collect();
+    s.dedup();
+    s
+}
+
+/// Fix a disk image in raw mode and check it from outside: inspect equals
+/// the hive-file report; `icat` + hivex read 0/0/0 in every set; only a few
+/// sectors of the image change; ntfsfix finds the volume clean; restore
+/// returns the original image byte for byte.
+fn fix_and_check(t: &Path, img: &Path, hive_src: &Path, max_sectors: usize) {
+    let orig = sha256_file(img);
+    let pristine = t.join("pristine.img");
+    std::fs::copy(img, &pristine).unwrap();
+    let raw = ok(run_in(t, &["inspect", img.to_str().unwrap(), "--json"]));
+    let file = ok(run_in(
+        t,
+        &["inspect", hive_src.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(
+        raw["system"]["file"]["sha256"],
+        file["system"]["file"]["sha256"]
+    );
+    assert_eq!(
+        raw["control_sets"],
+        file["control_sets"]
+            .as_array()
+            .map(|a| Value::from(a.clone()))
+            .unwrap()
+    );
+    assert_eq!(raw["select"]["values"], file["select"]["values"]);
+    let part = &raw["disk"]["partition"];
+    let (start, len) = (
+        part["start"].as_u64().unwrap(),
+        part["length"].as_u64().unwrap(),
+    );
+
+    let rep = ok(run_in(
+        t,
+        &[
+            "nla",
+            "disable",
+            img.to_str().unwrap(),
+            "--backup-dir",
+            "bk",
+            "--json",
+        ],
+    ));
+    assert_eq!(rep["outcome"], "written");
+    let out = t.join("extracted");
+    icat(img, start / 512, "/Windows/System32/config/SYSTEM", &out);
+    let sets: Vec<String> = raw["control_sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    for s in &sets {
+        for v in NLA {
+            assert_eq!(
+                hivex_dword(&out, &format!(r"\{s}{RDP}"), v),
+                Some(0),
+                "{s} {v}"
+            );
+        }
+    }
+    let sectors = changed_sectors(&pristine, img);
+    assert!(
+        !sectors.is_empty() && sectors.len() <= max_sectors,
+        "{} sectors changed: {sectors:?}",
+        sectors.len()
+    );
+    ntfsfix_clean(img, start, len);
+    ok(run_in(
+        t,
+        &["restore", rep["backup"].as_str().unwrap(), "--json"],
+    ));
+    assert_eq!(
+        sha256_file(img),
+        orig,
+        "restore gives back the original image"
+    );
+}
+
+#[test]
+fn gpt_contiguous_volume_fix_verify_restore() {
+    let t = tmp();
+    let img = shared_disk(t.path(), "gpt.img", &[], WIN7);
+    fix_and_check(t.path(), &img, &corpus_file(WIN7), 5);
+}
+
+#[test]
+fn mbr_with_extra_partitions_and_fragmented_hive() {
+    let t = tmp();
+    let img = shared_disk(
+        t.path(),
+        "mbr.img",
+        &["--mbr", "--extra-parts", "--fragment"],
+        WIN7,
+    );
+    let r = ok(run_in(
+        t.path(),
+        &["inspect", img.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(
+        r["disk"]["partition"]["number"], 2,
+        "Windows is on the second partition"
+    );
+    assert!(
+        r["disk"]["system"]["extents"].as_array().unwrap().len() > 1,
+        "fragmented"
+    );
+    fix_and_check(t.path(), &img, &corpus_file(WIN7), 5);
+}
+
+/// 4 KiB chunks force `$DATA` into extension records behind a non-resident
+/// `$ATTRIBUTE_LIST`.
+#[test]
+fn heavily_fragmented_hive_with_attribute_list() {
+    let t = tmp();
+    let img = shared_disk(
+        t.path(),
+        "frag.img",
+        &["--fragment", "--chunk", "4K", "--size", "160M"],
+        WIN7,
+    );
+    let r = ok(run_in(
+        t.path(),
+        &["inspect", img.to_str().unwrap(), "--json"],
+    ));
+    assert!(r["disk"]["system"]["extents"].as_array().unwrap().len() > 500);
+    fix_and_check(t.path(), &img, &corpus_file(WIN7), 5);
+}
+
+#[test]
+fn cluster_size_64k_in_a_gpt_disk() {
+    let t = tmp();
+    let vol = volume(
+        t.path(),
+        "vol.img",
+        96,
+        65536,
+        2048,
+        &[(r"Windows/System32/config/SYSTEM", corpus_file(WIN7))],
+        &[],
+    );
+    let img = disk(t.path(), "disk.img", &vol, true);
+    let r = ok(run_in(
+        t.path(),
+        &["inspect", img.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(r["disk"]["volume"]["cluster_size"], 65536);
+    fix_and_check(t.path(), &img, &corpus_file(WIN7), 5);
+}
+
+/// The dirty Windows 10 hive with its logs, on a bare NTFS volume: replayed
+/// in memory and written back reconciled and clean through the data runs;
+/// the logs on the volume are untouched.
+#[test]
+fn dirty_hive_on_a_raw_volume_is_replayed_and_fixed() {
+    let t = tmp();
+    let d = t.path();
+    let src = corpus_file(WIN10);
+    let log = |e: &str| PathBuf::from(format!("{}.{e}", src.display()));
+    let vol = volume(
+        d,
+        "vol.img",
+        64,
+        4096,
+        0,
+        &[
+            (r"Windows/System32/config/SYSTEM", src.clone()),
+            (r"Windows/System32/config/SYSTEM.LOG1", log("LOG1")),
+            (r"Windows/System32/config/SYSTEM.LOG2", log("LOG2")),
+        ],
+        &[],
+    );
+    let orig = sha256_file(&vol);
+    let r = ok(run_in(d, &["inspect", vol.to_str().unwrap(), "--json"]));
+    assert_eq!(r["source"]["kind"], "volume");
+    assert_eq!(r["verdict_source"], "after-replay");
+    let rep = ok(run_in(
+        d,
+        &[
+            "nla",
+            "disable",
+            vol.to_str().unwrap(),
+            "--backup-dir",
+            "bk",
+            "--json",
+        ],
+    ));
+    assert_eq!(rep["hives"][0]["sequence_after"], 2131);
+    let out = d.join("SYSTEM.out");
+    icat(&vol, 0, "/Windows/System32/config/SYSTEM", &out);
+    let (s1, s2, okc) = base_block(&out);
+    assert!(s1 == 2131 && s2 == 2131 && okc);
+    for v in NLA {
+        assert_eq!(
+            hivex_dword(&out, &format!(r"\ControlSet001{RDP}"), v),
+            Some(0)
+        );
+    }
+    for e in ["LOG1", "LOG2"] {
+        let o = d.join(e);
+        icat(&vol, 0, &format!("/Windows/System32/config/SYSTEM.{e}"), &o);
+        assert_eq!(sha256_file(&o), sha256_file(&log(e)), "{e} untouched");
+    }
+    ok(run_in(
+        d,
+        &["restore", rep["backup"].as_str().unwrap(), "--json"],
+    ));
+    assert_eq!(sha256_file(&vol), orig);
+}
+
+/// Each preflight refusal: exit 3, a message that says why, nothing written.
+#[test]
+fn preflight_refusals_write_nothing() {
+    let t = tmp();
+    let d = t.path();
+    let sys = [(r"Windows/System32/config/SYSTEM", corpus_file(WIN7))];
+    let refused = |img: &Path, want: &str| {
+        let before = sha256_file(img);
+        let r = run_in(
+            d,
+            &[
+                "nla",
+                "disable",
+                img.to_str().unwrap(),
+                "--backup-dir",
+                "bk",
+            ],
+        );
+        assert_eq!(r.code, 3, "{want}: {}", r.stderr);
+        assert!(
+            r.stderr.to_lowercase().contains(want),
+            "{want}: {}",
+            r.stderr
+        );
+        assert_eq!(sha256_file(img), before, "{want}: image changed");
+    };
+
+    // Hibernated (or Fast Startup): an active hiberfil.sys header.
+    let mut hib = b"HIBR".to_vec();
+    hib.resize(64 << 10, 0);
+    let v = volume(d, "hib.img", 48, 4096, 0, &sys, &[("hiberfil.sys", hib)]);
+    let r = ok(run_in(d, &["inspect", v.to_str().unwrap(), "--json"]));
+    assert_eq!(r["disk"]["hibernation"], "HIBR");
+    refused(&v, "hibernation");
+
+    // Mounted: the volume image is mounted with ntfs-3g.
+    let v = volume(d, "m.img", 48, 4096, 0, &sys, &[]);
+    {
+        let _m = Mount::new(&v, &d.join("live"));
+        refused(&v, "mounted");
+    }
+
+    // BitLocker: the boot sector says -FVE-FS-.
+    let b = d.join("bl.img");
+    std::fs::copy(&v, &b).unwrap();
+    let mut f = std::fs::OpenOptions::new().write(true).open(&b).unwrap();
+    f.seek(SeekFrom::Start(3)).unwrap();
+    f.write_all(b"-FVE-FS-").unwrap();
+    drop(f);
+    let r = run_in(d, &["inspect", b.to_str().unwrap()]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("BitLocker"), "{}", r.stderr);
+
+    // Read-only image: a read-only bind mount of its directory.
+    let rodir = d.join("ro");
+    std::fs::create_dir(&rodir).unwrap();
+    std::fs::copy(&v, rodir.join("v.img")).unwrap();
+    sh(
+        "mount",
+        &["--bind", rodir.to_str().unwrap(), rodir.to_str().unwrap()],
+    );
+    sh("mount", &["-o", "remount,bind,ro", rodir.to_str().unwrap()]);
+    let img = rodir.join("v.img");
+    let r1 = run_in(d, &["inspect", img.to_str().unwrap(), "--json"]);
+    let before = sha256_file(&img);
+    let r2 = run_in(
+        d,
+        &[
+            "nla",
+            "disable",
+            img.to_str().unwrap(),
+            "--backup-dir",
+            "bk",
+        ],
+    );
+    sh("umount", &[rodir.to_str().unwrap()]);
+    assert_eq!(r1.code, 0, "inspect works read-only: {}", r1.stderr);
+    assert_eq!(r2.code, 3, "{}", r2.stderr);
+    assert!(r2.stderr.contains("read-only"), "{}", r2.stderr);
+    assert_eq!(sha256_file(&img), before);
+
+    // Truncated image: a clear error, no panic.
+    let tr = d.join("trunc.img");
+    std::fs::copy(&v, &tr).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tr)
+        .unwrap()
+        .set_len(3 << 20)
+        .unwrap();
+    let r = run_in(d, &["inspect", tr.to_str().unwrap()]);
+    assert!(matches!(r.code, 1 | 3 | 5), "{}", r.stderr);
+    assert!(r.stderr.contains("trunc.img"), "{}", r.stderr);
+}
+
+/// Two partitions holding Windows: refused with the list unless
+/// `--partition` names one.
+#[test]
+fn several_windows_partitions_need_partition() {
+    let t = tmp();
+    let d = t.path();
+    let img = shared_disk(d, "two.img", &["--mbr", "--extra-parts"], WIN7);
+    // Put a second Windows on partition 1 (the "System Reserved" volume) by
+    // copying the hive tree into it with ntfs-3g through a loop device.
+    let lo = peer(
+        "losetup",
+        &[
+            "-f",
+            "--show",
+            "-o",
+            "1048576",
+            "--sizelimit",
+            "52428800",
+            img.to_str().unwrap(),
+        ],
+    );
+    let lo = lo.trim().to_string();
+    {
+        let m = Mount::new(Path::new(&lo), &d.join("p1"));
+        let cfg = m.dir.join("Windows/System32/config");
+        std::fs::create_dir_all(&cfg).unwrap();
+        std::fs::copy(
+            corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM"),
+            cfg.join("SYSTEM"),
+        )
+        .unwrap();
+    }
+    sh("losetup", &["-d", &lo]);
+    let r = run_in(d, &["inspect", img.to_str().unwrap()]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("partition 1")
+            && r.stderr.contains("partition 2")
+            && r.stderr.contains("--partition"),
+        "{}",
+        r.stderr
+    );
+    let r = ok(run_in(
+        d,
+        &[
+            "inspect",
+            img.to_str().unwrap(),
+            "--partition",
+            "1",
+            "--json",
+        ],
+    ));
+    assert_eq!(r["computer_name"], "M57-PAT");
+    let l = ok(run_in(d, &["locate", img.to_str().unwrap(), "--json"]));
+    let parts = l["disks"][0]["partitions"].as_array().unwrap();
+    assert_eq!(parts.iter().filter(|p| p["has_windows"] == true).count(), 2);
+}
+
+/// The corpus NTFS samples: a Windows-formatted volume with a config
+/// directory but no hive is "nothing found"; a volume without Windows too;
+/// single boot sectors give a clear error, never a panic.
+#[test]
+fn corpus_ntfs_samples() {
+    let t = tmp();
+    let d = t.path();
+    let raw = d.join("dfvfs.raw");
+    sh(
+        "qemu-img",
+        &[
+            "convert",
+            "-O",
+            "raw",
+            corpus_file("ntfs/dfvfs__windows_volume.qcow2")
+                .to_str()
+                .unwrap(),
+            raw.to_str().unwrap(),
+        ],
+    );
+    let r = run_in(d, &["inspect", raw.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(r.json()["error"]["kind"], "not-found");
+    let r = run_in(
+        d,
+        &[
+            "inspect",
+            corpus_file("ntfs/colinfinck-ntfs__testfs1")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    for e in std::fs::read_dir(corpus().join("ntfs/boot_sectors")).unwrap() {
+        let p = e.unwrap().path();
+        let r = run_in(d, &["inspect", p.to_str().unwrap()]);
+        assert!(matches!(r.code, 1 | 3 | 5), "{}: {}", p.display(), r.stderr);
+        assert!(
+            r.stderr.contains(p.file_name().unwrap().to_str().unwrap())
+                || r.stderr.contains("byte offset"),
+            "{}",
+            r.stderr
+        );
+    }
+}
