@@ -412,6 +412,82 @@ fn dirty_hive_on_a_raw_volume_is_replayed_and_fixed() {
     assert_eq!(sha256_file(&vol), orig);
 }
 
+/// Recipes that create values, on a raw image (the Windows XP hive lacks the
+/// NLA values): cells are allocated inside the file's existing size; reruns
+/// write nothing.
+#[test]
+fn recipes_with_value_creation_on_a_raw_image() {
+    let t = tmp();
+    let d = t.path();
+    let xp = corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM");
+    let vol = volume(
+        d,
+        "vol.img",
+        48,
+        4096,
+        2048,
+        &[(r"Windows/System32/config/SYSTEM", xp)],
+        &[],
+    );
+    let img = disk(d, "disk.img", &vol, false);
+    let i = img.to_str().unwrap();
+    let rep = ok(run_in(
+        d,
+        &["nla", "disable", i, "--backup-dir", "bk", "--json"],
+    ));
+    assert_eq!(rep["changes"].as_array().unwrap().len(), 6);
+    ok(run_in(
+        d,
+        &["rdp", "enable", i, "--backup-dir", "bk", "--json"],
+    ));
+    ok(run_in(
+        d,
+        &[
+            "service",
+            i,
+            "Tcpip",
+            "--start",
+            "manual",
+            "--backup-dir",
+            "bk",
+            "--json",
+        ],
+    ));
+    let out = d.join("SYSTEM.out");
+    icat(&img, 2048, "/Windows/System32/config/SYSTEM", &out);
+    for s in ["ControlSet001", "ControlSet002"] {
+        for v in NLA {
+            assert_eq!(
+                hivex_dword(&out, &format!(r"\{s}{RDP}"), v),
+                Some(0),
+                "{s} {v}"
+            );
+        }
+        assert_eq!(
+            hivex_dword(
+                &out,
+                &format!(r"\{s}\Control\Terminal Server"),
+                "fDenyTSConnections"
+            ),
+            Some(0)
+        );
+        assert_eq!(
+            hivex_dword(&out, &format!(r"\{s}\Services\Tcpip"), "Start"),
+            Some(3)
+        );
+    }
+    peer("hivexml", &[out.to_str().unwrap()]);
+    peer("regfexport", &[out.to_str().unwrap()]);
+    let sha = sha256_file(&img);
+    for args in [
+        vec!["nla", "disable", i, "--json"],
+        vec!["rdp", "enable", i, "--json"],
+    ] {
+        assert_eq!(ok(run_in(d, &args))["outcome"], "nothing-to-do");
+    }
+    assert_eq!(sha256_file(&img), sha);
+}
+
 /// Each preflight refusal: exit 3, a message that says why, nothing written.
 #[test]
 fn preflight_refusals_write_nothing() {
@@ -446,6 +522,14 @@ fn preflight_refusals_write_nothing() {
     let r = ok(run_in(d, &["inspect", v.to_str().unwrap(), "--json"]));
     assert_eq!(r["disk"]["hibernation"], "HIBR");
     refused(&v, "hibernation");
+
+    // Dirty NTFS volume: the $Volume dirty flag set.
+    let dv = d.join("dirty.img");
+    std::fs::copy(&v, &dv).unwrap();
+    set_volume_dirty(&dv);
+    let r = ok(run_in(d, &["inspect", dv.to_str().unwrap(), "--json"]));
+    assert_eq!(r["disk"]["volume"]["dirty"], true);
+    refused(&dv, "dirty");
 
     // Mounted: the volume image is mounted with ntfs-3g.
     let v = volume(d, "m.img", 48, 4096, 0, &sys, &[]);
@@ -505,6 +589,30 @@ fn preflight_refusals_write_nothing() {
     let r = run_in(d, &["inspect", tr.to_str().unwrap()]);
     assert!(matches!(r.code, 1 | 3 | 5), "{}", r.stderr);
     assert!(r.stderr.contains("trunc.img"), "{}", r.stderr);
+}
+
+/// Sets the dirty flag of a bare NTFS volume image: MFT record 3 ($Volume),
+/// attribute 0x70 ($VOLUME_INFORMATION), flags at value offset 0x0A.
+fn set_volume_dirty(img: &Path) {
+    let mut b = std::fs::read(img).unwrap();
+    let u16at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let cluster = u16at(&b, 0x0B) * b[0x0D] as usize;
+    let mft = u64::from_le_bytes(b[0x30..0x38].try_into().unwrap()) as usize * cluster;
+    let rec = mft + 3 * 1024;
+    assert_eq!(&b[rec..rec + 4], b"FILE");
+    let mut a = rec + u16at(&b, rec + 0x14);
+    loop {
+        let ty = u32::from_le_bytes(b[a..a + 4].try_into().unwrap());
+        assert_ne!(ty, 0xFFFF_FFFF, "no $VOLUME_INFORMATION");
+        if ty == 0x70 {
+            let flags = a + u16at(&b, a + 0x14) + 0x0A;
+            assert!((flags - rec) % 512 < 510, "flags under a fix-up");
+            b[flags] |= 1;
+            break;
+        }
+        a += u32::from_le_bytes(b[a + 4..a + 8].try_into().unwrap()) as usize;
+    }
+    std::fs::write(img, b).unwrap();
 }
 
 /// Two partitions holding Windows: refused with the list unless

@@ -89,3 +89,55 @@ fn inspect_disable_restore_through_an_ntfs3g_mount() {
     ntfscat(&img, "/Windows/System32/config/SYSTEM", &out);
     assert_eq!(sha256_file(&out), original);
 }
+
+/// The dirty Windows 10 hive with its logs through an ntfs-3g mount:
+/// replayed, fixed, written clean; logs untouched.
+#[test]
+fn dirty_hive_through_a_mount() {
+    let t = tmp();
+    let src = corpus_file("system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B");
+    let img = t.path().join("vol.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    peer(
+        "mkntfs",
+        &["-F", "-Q", "-q", "-L", "Windows", img.to_str().unwrap()],
+    );
+    let mnt = t.path().join("mnt");
+    let _m = Mount::new(&img, &mnt);
+    let cfg = mnt.join("Windows/System32/config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::copy(&src, cfg.join("SYSTEM")).unwrap();
+    for e in ["LOG1", "LOG2"] {
+        std::fs::copy(
+            format!("{}.{e}", src.display()),
+            cfg.join(format!("SYSTEM.{e}")),
+        )
+        .unwrap();
+    }
+    let logs = [
+        sha256_file(&cfg.join("SYSTEM.LOG1")),
+        sha256_file(&cfg.join("SYSTEM.LOG2")),
+    ];
+    let r = run_in(
+        t.path(),
+        &["nla", "disable", "mnt", "--backup-dir", "bk", "--json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (s1, s2, ok) = base_block(&cfg.join("SYSTEM"));
+    assert!(s1 == 2131 && s2 == 2131 && ok);
+    assert_eq!(
+        [
+            sha256_file(&cfg.join("SYSTEM.LOG1")),
+            sha256_file(&cfg.join("SYSTEM.LOG2"))
+        ],
+        logs
+    );
+    let key = r"\ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp";
+    assert_eq!(
+        hivex_dword(&cfg.join("SYSTEM"), key, "UserAuthentication"),
+        Some(0)
+    );
+}
