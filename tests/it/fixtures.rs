@@ -240,3 +240,25 @@ fn include_policy_on_the_demo_tree() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(hivex_dword(&sw, policy, "UserAuthentication"), Some(1));
 }
+
+/// The demo disk image (built by hive-fixtures/make-demo-disk.sh): a GPT
+/// disk whose NTFS partition holds exactly the demo tree's hives and logs.
+#[test]
+fn demo_disk_holds_the_demo_tree() {
+    let t = tmp();
+    let img = t.path().join("demo-disk.img");
+    let out = Command::new("gzip").arg("-dc").arg(dir().join("demo-disk.img.gz")).output().expect("gzip");
+    assert!(out.status.success());
+    std::fs::write(&img, out.stdout).unwrap();
+    let r = run_in(t.path(), &["inspect", img.to_str().unwrap(), "--json"]).json();
+    assert_eq!(r["source"]["kind"], "disk");
+    assert_eq!(r["disk"]["table"], "gpt");
+    assert_eq!(r["disk"]["partition"]["start"], 1 << 20);
+    let cfg = dir().join("demo-tree/Windows/System32/config");
+    assert_eq!(r["system"]["file"]["sha256"], sha256_file(&cfg.join("SYSTEM")));
+    assert_eq!(r["system"]["logs"][0]["sha256"], sha256_file(&cfg.join("SYSTEM.LOG1")));
+    assert_eq!(r["software"]["hive"]["file"]["sha256"], sha256_file(&cfg.join("SOFTWARE")));
+    let p = run_in(t.path(), &["nla", "disable", "--dry-run", img.to_str().unwrap(), "--json"]).json();
+    assert_eq!(p["outcome"], "dry-run");
+    assert_eq!(p["changes"].as_array().unwrap().len(), 6);
+}
