@@ -247,7 +247,11 @@ fn include_policy_on_the_demo_tree() {
 fn demo_disk_holds_the_demo_tree() {
     let t = tmp();
     let img = t.path().join("demo-disk.img");
-    let out = Command::new("gzip").arg("-dc").arg(dir().join("demo-disk.img.gz")).output().expect("gzip");
+    let out = Command::new("gzip")
+        .arg("-dc")
+        .arg(dir().join("demo-disk.img.gz"))
+        .output()
+        .expect("gzip");
     assert!(out.status.success());
     std::fs::write(&img, out.stdout).unwrap();
     let r = run_in(t.path(), &["inspect", img.to_str().unwrap(), "--json"]).json();
@@ -255,10 +259,29 @@ fn demo_disk_holds_the_demo_tree() {
     assert_eq!(r["disk"]["table"], "gpt");
     assert_eq!(r["disk"]["partition"]["start"], 1 << 20);
     let cfg = dir().join("demo-tree/Windows/System32/config");
-    assert_eq!(r["system"]["file"]["sha256"], sha256_file(&cfg.join("SYSTEM")));
-    assert_eq!(r["system"]["logs"][0]["sha256"], sha256_file(&cfg.join("SYSTEM.LOG1")));
-    assert_eq!(r["software"]["hive"]["file"]["sha256"], sha256_file(&cfg.join("SOFTWARE")));
-    let p = run_in(t.path(), &["nla", "disable", "--dry-run", img.to_str().unwrap(), "--json"]).json();
+    assert_eq!(
+        r["system"]["file"]["sha256"],
+        sha256_file(&cfg.join("SYSTEM"))
+    );
+    assert_eq!(
+        r["system"]["logs"][0]["sha256"],
+        sha256_file(&cfg.join("SYSTEM.LOG1"))
+    );
+    assert_eq!(
+        r["software"]["hive"]["file"]["sha256"],
+        sha256_file(&cfg.join("SOFTWARE"))
+    );
+    let p = run_in(
+        t.path(),
+        &[
+            "nla",
+            "disable",
+            "--dry-run",
+            img.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .json();
     assert_eq!(p["outcome"], "dry-run");
     assert_eq!(p["changes"].as_array().unwrap().len(), 6);
 }
