@@ -37,7 +37,7 @@ use crate::regf::key::{reg_type, BIG_DATA_THRESHOLD, VK_DATA_INLINE, VK_DATA_OFF
 use crate::report::{FileInfo, SourceInfo, Tool, SCHEMA, TOOL};
 use crate::source::{HivePaths, LoadedHive, Located, SourceKind};
 use crate::target::open_store;
-use crate::verify::{full_check, verify_edit, CheckStats, Expect};
+use crate::verify::{full_check, verify_edit, verify_written, CheckStats, Expect};
 
 /// Which hive an operation targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -271,12 +271,22 @@ pub struct Needs {
     pub software: bool,
 }
 
+impl Prepared {
+    /// The image the edit starts from: the replayed image of a dirty hive,
+    /// else the primary file's bytes (not copied).
+    fn base(&self) -> &[u8] {
+        self.replayed
+            .as_deref()
+            .unwrap_or(&self.files.primary.bytes)
+    }
+}
+
 /// A hive ready to edit.
 struct Prepared {
     name: HiveName,
     files: LoadedHive,
     /// The image the edit starts from (the primary as Windows loads it).
-    base: Vec<u8>,
+    replayed: Option<Vec<u8>>,
     bb: BaseBlock,
     max_seq: u32,
     stats: CheckStats,
@@ -317,7 +327,7 @@ fn prepare(
                     "{hive}: log replay stopped early, as Windows' would: {why}"
                 ));
             }
-            image
+            Some(image)
         }
         (_, Some(r)) => {
             // Dirty, and nothing Windows would replay.
@@ -346,11 +356,11 @@ fn prepare(
                  lost, and the hive is written clean",
                 bb.seq1, bb.seq2
             ));
-            files.primary.bytes.clone()
+            None
         }
-        (_, None) => files.primary.bytes.clone(),
+        (_, None) => None,
     };
-    let stats = full_check(&base).map_err(|e| {
+    let stats = full_check(base.as_deref().unwrap_or(&files.primary.bytes)).map_err(|e| {
         Error::Refused(format!(
             "the hive failed the structure check, nothing will be written: {e}"
         ))
@@ -358,7 +368,7 @@ fn prepare(
     })?;
     Ok(Prepared {
         name,
-        base,
+        replayed: base,
         max_seq: rec.max_sequence_seen,
         bb,
         stats,
@@ -546,7 +556,7 @@ fn resolve_unit(
 
 /// Applies the resolved operations of one hive and returns the new image.
 fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32)> {
-    let mut edit = HiveEdit::new(p.base.clone())?;
+    let mut edit = HiveEdit::new(p.base().to_vec())?;
     for r in ops {
         let key_rel = {
             let view = crate::regf::cell::HiveView::new(edit.bytes())?;
@@ -572,8 +582,8 @@ fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32)> {
     let bins = edit.hive_bins_size();
     let mut new = edit.into_bytes();
     // Keep any slack the file had past the bins (never shrink the file).
-    if new.len() < p.base.len() {
-        new.extend_from_slice(&p.base[new.len()..]);
+    if new.len() < p.base().len() {
+        new.extend_from_slice(&p.base()[new.len()..]);
     }
     let file = &p.files.primary.bytes;
     if new.len() < file.len() {
@@ -674,7 +684,7 @@ pub fn run(
         .map(|p| {
             Ok((
                 p.name,
-                Reader::new(&p.base).map_err(|e| e.in_file(&p.files.primary.path))?,
+                Reader::new(p.base()).map_err(|e| e.in_file(&p.files.primary.path))?,
             ))
         })
         .collect::<Result<_>>()?;
@@ -753,7 +763,7 @@ pub fn run(
         let expects: Vec<Expect> = mine.iter().map(|r| r.expect.clone()).collect();
         let inplace: Option<Vec<u64>> = mine.iter().map(|r| r.change.file_offset).collect();
         let done =
-            verify_edit(&p.base, &new, &expects, inplace.as_deref(), &p.stats).map_err(|e| {
+            verify_edit(p.base(), &new, &expects, inplace.as_deref(), &p.stats).map_err(|e| {
                 Error::Refused(format!(
                     "the planned hive failed verification in memory, nothing written: {e}"
                 ))
@@ -775,21 +785,17 @@ pub fn run(
         return Ok(report);
     }
 
+    // After a write, the bytes read back must hash to the plan (checked by
+    // write_verified), which was fully verified in memory above; they are
+    // then re-parsed strictly and the planned values re-read.
     let verify_for = |i: usize| {
-        let p = &prepared[i];
+        let name = prepared[i].name;
         let expects: Vec<Expect> = resolved
             .iter()
-            .filter(|r| r.op.hive == p.name)
+            .filter(|r| r.op.hive == name)
             .map(|r| r.expect.clone())
             .collect();
-        let inplace: Option<Vec<u64>> = resolved
-            .iter()
-            .filter(|r| r.op.hive == p.name)
-            .map(|r| r.change.file_offset)
-            .collect();
-        move |back: &[u8]| {
-            verify_edit(&p.base, back, &expects, inplace.as_deref(), &p.stats).map(|_| ())
-        }
+        move |back: &[u8]| verify_written(back, &expects)
     };
 
     if let Some(out) = &opts.output {

@@ -78,33 +78,44 @@ fn volume(device: &str, offset: u64, length: u64, serial: u64) -> Result<(Disk, 
     Ok((d, v))
 }
 
+/// An NTFS target located again: the disk, the volume (serial checked)
+/// and the file, which must still have the recorded record, size and runs.
+fn relocate(
+    t: &TargetInfo,
+) -> Result<Option<(Disk, Volume, crate::disk::ntfs_volume::FileLocation)>> {
+    let TargetInfo::Ntfs {
+        device,
+        partition_offset,
+        partition_length,
+        volume_serial,
+        path,
+        mft_record,
+        size,
+        extents,
+        ..
+    } = t
+    else {
+        return Ok(None);
+    };
+    let (d, mut v) = volume(device, *partition_offset, *partition_length, *volume_serial)?;
+    let loc = v.locate(*mft_record, path)?;
+    if loc.size != *size || &loc.extents != extents {
+        return Err(Error::Refused(format!(
+            "{device}: {path} (MFT record {mft_record}) no longer has the recorded size and data runs"
+        )));
+    }
+    Ok(Some((d, v, loc)))
+}
+
 /// Re-reads the target's current bytes. For an NTFS target the file is
 /// located again and must still have the recorded record, size and runs.
 pub fn read_current(t: &TargetInfo) -> Result<Vec<u8>> {
-    match t {
-        TargetInfo::File { path } => {
+    match (t, relocate(t)?) {
+        (_, Some((d, _, loc))) => Ok(disk::read_file(&d, &loc)?.0),
+        (TargetInfo::File { path }, None) => {
             std::fs::read(path).map_err(|e| Error::io(format!("reading {path}"), e))
         }
-        TargetInfo::Ntfs {
-            device,
-            partition_offset,
-            partition_length,
-            volume_serial,
-            path,
-            mft_record,
-            size,
-            extents,
-            ..
-        } => {
-            let (d, mut v) = volume(device, *partition_offset, *partition_length, *volume_serial)?;
-            let loc = v.locate(*mft_record, path)?;
-            if loc.size != *size || &loc.extents != extents {
-                return Err(Error::Refused(format!(
-                    "{device}: {path} (MFT record {mft_record}) no longer has the recorded size and data runs"
-                )));
-            }
-            Ok(disk::read_file(&d, &loc)?.0)
-        }
+        (TargetInfo::Ntfs { .. }, None) => unreachable!("relocate handles every NTFS target"),
     }
 }
 
@@ -118,17 +129,7 @@ pub fn read_current(t: &TargetInfo) -> Result<Vec<u8>> {
 pub fn open_store(t: &TargetInfo) -> Result<Box<dyn HiveStore>> {
     match t {
         TargetInfo::File { path } => Ok(Box::new(FileStore::open(&PathBuf::from(path))?)),
-        TargetInfo::Ntfs {
-            device,
-            partition_offset,
-            partition_length,
-            volume_serial,
-            path,
-            mft_record,
-            size,
-            extents,
-            ..
-        } => {
+        TargetInfo::Ntfs { device, .. } => {
             let dev = Path::new(device);
             let mounts = os::mounts_of(dev);
             if !mounts.is_empty() {
@@ -137,7 +138,7 @@ pub fn open_store(t: &TargetInfo) -> Result<Box<dyn HiveStore>> {
                     mounts.join(", ")
                 )));
             }
-            let (d, mut v) = volume(device, *partition_offset, *partition_length, *volume_serial)?;
+            let (d, mut v, loc) = relocate(t)?.expect("an NTFS target");
             let facts = v.facts()?;
             if facts.dirty {
                 return Err(Error::Refused(format!(
@@ -150,14 +151,8 @@ pub fn open_store(t: &TargetInfo) -> Result<Box<dyn HiveStore>> {
                      discard the edit. Boot Windows and shut it down fully (no Fast Startup), or remove the image first"
                 )));
             }
-            let loc = v.locate(*mft_record, path)?;
             if let Some(why) = loc.unwritable_reason() {
                 return Err(Error::Refused(why));
-            }
-            if loc.size != *size || &loc.extents != extents {
-                return Err(Error::Refused(format!(
-                    "{device}: {path} moved on the volume while ntrescue was planning"
-                )));
             }
             let file = os::open_for_write(dev).map_err(|e| match e.raw_os_error() {
                 Some(13) | Some(1) | Some(30) => Error::Refused(format!(
@@ -168,7 +163,7 @@ pub fn open_store(t: &TargetInfo) -> Result<Box<dyn HiveStore>> {
                 }
                 _ => Error::io(format!("opening {device} for writing"), e),
             })?;
-            let name = format!("{device}:{path}");
+            let name = format!("{device}:{}", loc.path);
             Ok(Box::new(ExtentStore::new(
                 file,
                 name,

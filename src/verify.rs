@@ -216,6 +216,47 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
     Ok(())
 }
 
+/// Re-check of bytes read back after a write whose SHA-256 already matched
+/// the fully verified plan: nt-hive opens them strictly (clean base block,
+/// valid checksum) and both readers read every planned value as planned.
+pub fn verify_written(back: &[u8], expects: &[Expect]) -> Result<()> {
+    crate::guard::contain("nt-hive", || nt_hive::Hive::new(back).map(|_| ())).map_err(|e| {
+        Error::Invalid {
+            what: "hive",
+            offset: 0,
+            detail: e,
+        }
+    })??;
+    let r = crate::rdp::Reader::new(back)?;
+    for e in expects {
+        let key = r.key(&e.key);
+        let state = r.value(&key, &e.key, &e.value);
+        let got = match (&state, &key) {
+            (crate::rdp::ValueState::Present { .. }, crate::rdp::KeyLookup::Found(k)) => {
+                let v = k.value(&e.value)?;
+                v.map(|v| Ok::<_, Error>((v.data_type()?, v.data()?)))
+                    .transpose()?
+            }
+            (crate::rdp::ValueState::Unreadable { error }, _) => {
+                return Err(Error::Invalid {
+                    what: "written value",
+                    offset: 0,
+                    detail: format!("{}\\{}: {error}", e.key, e.value),
+                })
+            }
+            _ => None,
+        };
+        if got != e.after {
+            return Err(Error::Invalid {
+                what: "written value",
+                offset: 0,
+                detail: format!("{}\\{} does not read back as planned", e.key, e.value),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Verifies that `new` is `base` with exactly `expects` applied:
 /// - `nt-hive` opens it strictly (clean base block, valid checksum);
 /// - for in-place edits (`inplace` = the changed 4-byte fields), only the
