@@ -55,6 +55,9 @@ pub struct ExtentStore {
     extents: Vec<Extent>,
     file_size: u64,
     sector: u64,
+    /// How to read the file back independently of this handle: re-open the
+    /// device and locate the file through NTFS again.
+    reread: Option<Box<dyn Fn() -> Result<Vec<u8>>>>,
 }
 
 impl ExtentStore {
@@ -73,7 +76,15 @@ impl ExtentStore {
             extents,
             file_size,
             sector: u64::from(sector.max(512)),
+            reread: None,
         }
+    }
+
+    /// Reads the file back with `reread` (a fresh open of the device and a
+    /// new lookup through NTFS) instead of through this handle's extents.
+    pub fn with_reread(mut self, reread: Box<dyn Fn() -> Result<Vec<u8>>>) -> Self {
+        self.reread = Some(reread);
+        self
     }
 
     #[cfg(unix)]
@@ -149,6 +160,9 @@ impl HiveStore for ExtentStore {
     }
 
     fn read_back(&mut self) -> Result<Vec<u8>> {
+        if let Some(r) = &self.reread {
+            return r();
+        }
         let mut out = vec![0u8; self.file_size as usize];
         let mut pos = 0u64;
         for (dev, len) in map(&self.extents, 0, self.file_size)? {

@@ -164,13 +164,11 @@ pub fn open_store(t: &TargetInfo) -> Result<Box<dyn HiveStore>> {
                 _ => Error::io(format!("opening {device} for writing"), e),
             })?;
             let name = format!("{device}:{}", loc.path);
-            Ok(Box::new(ExtentStore::new(
-                file,
-                name,
-                loc.extents,
-                loc.size,
-                d.sector_size,
-            )))
+            let again = t.clone();
+            Ok(Box::new(
+                ExtentStore::new(file, name, loc.extents, loc.size, d.sector_size)
+                    .with_reread(Box::new(move || read_current(&again))),
+            ))
         }
     }
 }
