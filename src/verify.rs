@@ -318,12 +318,19 @@ pub fn verify_edit(
         }
         done.push("only the base block and the planned 4-byte value fields differ".into());
     }
-    semantic_compare(base, new, expects)?;
+    // The lock-step comparison (our navigator only) runs on a second core
+    // while the full check (our walk, then nt-hive's) runs on this one.
+    let (compared, stats) = std::thread::scope(|sc| {
+        let cmp = sc.spawn(|| semantic_compare(base, new, expects));
+        let stats = full_check(new);
+        (cmp.join().expect("comparison thread"), stats)
+    });
+    compared?;
     done.push(format!(
         "a lock-step walk of the whole tree finds exactly the {} planned value changes",
         expects.len()
     ));
-    let stats = full_check(new)?;
+    let stats = stats?;
     if stats.keys != base_stats.keys {
         return Err(Error::Invalid {
             what: "hive tree",
