@@ -607,25 +607,6 @@ fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32)> {
     Ok((new, appended))
 }
 
-#[cfg(unix)]
-fn same_device(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev(),
-        _ => false,
-    }
-}
-
-#[cfg(not(unix))]
-fn same_device(a: &Path, b: &Path) -> bool {
-    let root = |p: &Path| {
-        std::path::absolute(p)
-            .ok()
-            .and_then(|p| p.components().next().map(|c| c.as_os_str().to_owned()))
-    };
-    root(a) == root(b)
-}
-
 fn write_new_file(out: &Path, data: &[u8]) -> Result<()> {
     let mut f =
         File::create_new(out).map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
@@ -842,7 +823,7 @@ pub fn run(
             } else {
                 PathBuf::from(".")
             };
-            if same_device(&probe, path) {
+            if crate::disk::os::same_filesystem(&probe, path) {
                 return Err(Error::Refused(format!(
                     "the default backup directory {} is on the volume being repaired; give --backup-dir on another disk",
                     root.display()

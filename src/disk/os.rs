@@ -198,3 +198,26 @@ pub fn block_devices() -> Vec<PathBuf> {
         Vec::new()
     }
 }
+
+/// Whether two paths are on the same file system (device). Used to keep the
+/// default backup directory off the volume being repaired.
+pub fn same_filesystem(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        // Compare drive prefixes (`D:`).
+        let root = |p: &Path| {
+            std::path::absolute(p)
+                .ok()
+                .and_then(|p| p.components().next().map(|c| c.as_os_str().to_owned()))
+        };
+        root(a) == root(b)
+    }
+}

@@ -13,7 +13,7 @@
 
 use crate::bytes::{slice, u16_at, u32_at};
 use crate::error::{Error, Result};
-use crate::regf::cell::{Cell, HiveView, NO_CELL};
+use crate::regf::cell::{Cell, HiveView};
 
 /// nk flag: name is stored as Latin-1 (`KEY_COMP_NAME`).
 pub const NK_COMP_NAME: u16 = 0x0020;
@@ -469,6 +469,3 @@ pub fn walk_tree(root: Key<'_>) -> Result<TreeStats> {
     }
     Ok(stats)
 }
-
-/// Convenience: the `NO_CELL` marker re-exported for callers.
-pub const NONE: u32 = NO_CELL;
