@@ -63,6 +63,8 @@ impl From<&LoadedFile> for FileInfo {
 /// Base block facts.
 #[derive(Clone, Debug, Serialize)]
 pub struct BaseBlockInfo {
+    /// The file signature (`regf`).
+    pub signature: &'static str,
     /// Primary sequence number.
     pub sequence1: u32,
     /// Secondary sequence number.
@@ -97,7 +99,8 @@ pub struct BaseBlockInfo {
 
 impl From<&BaseBlock> for BaseBlockInfo {
     fn from(b: &BaseBlock) -> Self {
-        BaseBlockInfo {
+                BaseBlockInfo {
+            signature: "regf",
             sequence1: b.seq1,
             sequence2: b.seq2,
             dirty: b.is_dirty(),
