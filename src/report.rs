@@ -99,7 +99,7 @@ pub struct BaseBlockInfo {
 
 impl From<&BaseBlock> for BaseBlockInfo {
     fn from(b: &BaseBlock) -> Self {
-                BaseBlockInfo {
+        BaseBlockInfo {
             signature: "regf",
             sequence1: b.seq1,
             sequence2: b.seq2,

@@ -133,6 +133,64 @@ fn upper(s: &str) -> String {
     s.chars().flat_map(char::to_uppercase).collect()
 }
 
+/// Checks one touched key: its values after the edit (`a`) must be its
+/// values before (`b`) with the planned changes applied, nothing else.
+fn check_planned_values(path: &str, b: &Vals, a: &Vals, exps: &[&Expect]) -> Result<()> {
+    let mut want: Vals = b.clone();
+    for e in exps {
+        let pos = want
+            .iter()
+            .position(|(n, _, _)| upper(n) == upper(&e.value));
+        match (&e.after, pos) {
+            (Some((t, d)), Some(i)) => {
+                want[i].1 = *t;
+                want[i].2 = d.clone();
+            }
+            (Some((t, d)), None) => want.push((e.value.clone(), *t, d.clone())),
+            (None, Some(i)) => {
+                want.remove(i);
+            }
+            (None, None) => {}
+        }
+    }
+    let key = |v: &(String, u32, Vec<u8>)| (upper(&v.0), v.1, v.2.clone());
+    let mut w: Vec<_> = want.iter().map(key).collect();
+    let mut g: Vec<_> = a.iter().map(key).collect();
+    w.sort();
+    g.sort();
+    if w != g {
+        return Err(Error::Invalid {
+            what: "edited hive",
+            offset: 0,
+            detail: format!("key '{path}': values differ from the plan"),
+        });
+    }
+    Ok(())
+}
+
+/// [`check_planned_values`] for every key named in `expects` only.
+fn check_touched_keys(base: &[u8], new: &[u8], expects: &[Expect]) -> Result<()> {
+    let (vb, va) = (HiveView::new(base)?, HiveView::new(new)?);
+    let mut keys: Vec<&str> = expects.iter().map(|e| e.key.as_str()).collect();
+    keys.sort_by_key(|k| upper(k));
+    keys.dedup_by_key(|k| upper(k));
+    for k in keys {
+        let missing = |m: String| Error::Invalid {
+            what: "edited hive",
+            offset: 0,
+            detail: format!("key '{k}': '{m}' missing"),
+        };
+        let kb = Key::root(vb)?.subpath(k)?.map_err(missing)?;
+        let ka = Key::root(va)?.subpath(k)?.map_err(missing)?;
+        let exps: Vec<&Expect> = expects
+            .iter()
+            .filter(|e| upper(&e.key) == upper(k))
+            .collect();
+        check_planned_values(k, &read_values(&kb)?, &read_values(&ka)?, &exps)?;
+    }
+    Ok(())
+}
+
 /// Walks `before` and `after` in lock step and requires them to hold the
 /// same keys (same names, same order) and the same values (names, types,
 /// data, order), except for the values named in `expects`, which must have
@@ -171,33 +229,7 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
                     ));
                 }
             }
-            Some(exps) => {
-                let mut want: Vals = b.clone();
-                for e in exps {
-                    let pos = want
-                        .iter()
-                        .position(|(n, _, _)| upper(n) == upper(&e.value));
-                    match (&e.after, pos) {
-                        (Some((t, d)), Some(i)) => {
-                            want[i].1 = *t;
-                            want[i].2 = d.clone();
-                        }
-                        (Some((t, d)), None) => want.push((e.value.clone(), *t, d.clone())),
-                        (None, Some(i)) => {
-                            want.remove(i);
-                        }
-                        (None, None) => {}
-                    }
-                }
-                let key = |v: &(String, u32, Vec<u8>)| (upper(&v.0), v.1, v.2.clone());
-                let mut w: Vec<_> = want.iter().map(key).collect();
-                let mut g: Vec<_> = a.iter().map(key).collect();
-                w.sort();
-                g.sort();
-                if w != g {
-                    return Err(mismatch(&path, "values differ from the plan".into()));
-                }
-            }
+            Some(exps) => check_planned_values(&path, &b, &a, exps)?,
         }
         let (sb, sa) = (kb.subkeys()?, ka.subkeys()?);
         if sb.len() != sa.len() {
@@ -317,6 +349,16 @@ pub fn verify_edit(
             }
         }
         done.push("only the base block and the planned 4-byte value fields differ".into());
+        // The tree is therefore the original's, byte for byte, but for those
+        // fields: check each touched key's values and re-read the planned
+        // values with both readers; no whole-tree walk is needed.
+        check_touched_keys(base, new, expects)?;
+        verify_written(new, expects)?;
+        done.push(format!(
+            "every other value of each touched key is unchanged; both readers read all {} planned values",
+            expects.len()
+        ));
+        return Ok(done);
     }
     // The lock-step comparison (our navigator only) runs on a second core
     // while the full check (our walk, then nt-hive's) runs on this one.
@@ -404,5 +446,46 @@ mod tests {
         bad_root[root..root + 2].copy_from_slice(b"zz");
         let e = full_check(&bad_root).unwrap_err().to_string();
         assert!(e.contains(&format!("{root:#x}")), "{e}");
+    }
+
+    /// The in-place fast path of `verify_edit` still fails on a stray byte
+    /// outside the planned fields, and on a wrong value inside one.
+    #[test]
+    fn in_place_verification_catches_stray_and_wrong_bytes() {
+        let base = corpus("other/special/nt-hive__testhive");
+        let view = HiveView::new(&base).unwrap();
+        let vk = Key::root(view)
+            .unwrap()
+            .subpath("data-test")
+            .unwrap()
+            .unwrap()
+            .value("dword")
+            .unwrap()
+            .unwrap();
+        let at = vk.abs_of(crate::regf::key::VK_DATA_OFFSET) as usize;
+        let stats = full_check(&base).unwrap();
+        let expects = [Expect {
+            key: "data-test".into(),
+            value: "dword".into(),
+            after: Some((
+                crate::regf::key::reg_type::DWORD,
+                7u32.to_le_bytes().to_vec(),
+            )),
+        }];
+        let plan = |v: u32| {
+            let mut n = base.clone();
+            n[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            let bins = BaseBlock::parse(&n).unwrap().hive_bins_size;
+            crate::regf::base_block::set_clean(&mut n[..4096], 99, bins);
+            n
+        };
+        let good = plan(7);
+        verify_edit(&base, &good, &expects, Some(&[at as u64]), &stats).unwrap();
+        let wrong = plan(8);
+        assert!(verify_edit(&base, &wrong, &expects, Some(&[at as u64]), &stats).is_err());
+        let mut stray = good.clone();
+        stray[at + 64] ^= 1;
+        let e = verify_edit(&base, &stray, &expects, Some(&[at as u64]), &stats).unwrap_err();
+        assert!(e.to_string().contains("outside the planned fields"), "{e}");
     }
 }
