@@ -205,6 +205,18 @@ pub fn write_verified(
     verify: &dyn Fn(&[u8]) -> Result<()>,
     backup: &Path,
 ) -> Result<WriteStats> {
+    write_verified_hashed(store, original, new, &sha256_hex(new), verify, backup)
+}
+
+/// [`write_verified`] with the SHA-256 of `new` already computed.
+pub fn write_verified_hashed(
+    store: &mut dyn HiveStore,
+    original: &[u8],
+    new: &[u8],
+    expected: &str,
+    verify: &dyn Fn(&[u8]) -> Result<()>,
+    backup: &Path,
+) -> Result<WriteStats> {
     if new.len() < original.len() {
         return Err(Error::Unsupported {
             what: "in-place write",
@@ -229,7 +241,7 @@ pub fn write_verified(
         original
     };
     let ranges = diff_ranges(base, new);
-    let expected = sha256_hex(new);
+    let expected = expected.to_string();
     // Resize first: a store that cannot grow refuses before any byte is written.
     if grows {
         store.set_len(new.len() as u64)?;

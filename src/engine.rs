@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::backup::{self, HiveBackup};
-use crate::commit::{write_verified, HiveStore, WriteStats};
+use crate::commit::{write_verified_hashed, HiveStore, WriteStats};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::rdp::{data_json, KeyLookup, Reader, ValueState};
@@ -798,7 +798,7 @@ pub fn run(
         h.write = Some(WriteStats {
             ranges: 1,
             bytes: new.len() as u64,
-            after_sha256: sha256_hex(new),
+            after_sha256: h.planned_sha256.clone().unwrap_or_default(),
         });
         report
             .checks
@@ -844,14 +844,14 @@ pub fn run(
     let mut manifest = backup::new_manifest(command, &located.input.display().to_string());
     manifest.changes = report.changes.clone();
     let mut saved = Vec::new();
-    for (i, new) in &planned {
+    for (i, _) in &planned {
         let p = &prepared[*i];
         saved.push((
             HiveBackup {
                 name: p.name,
                 files: Vec::new(),
                 before_sha256: p.files.primary.sha256.clone(),
-                expected_after_sha256: sha256_hex(new),
+                expected_after_sha256: report.hives[*i].planned_sha256.clone().unwrap_or_default(),
             },
             &p.files,
         ));
@@ -863,10 +863,12 @@ pub fn run(
     for (k, (i, new)) in planned.iter().enumerate() {
         let p = &prepared[*i];
         let verify = verify_for(*i);
-        match write_verified(
+        let planned_sha = report.hives[*i].planned_sha256.clone().unwrap_or_default();
+        match write_verified_hashed(
             stores[k].as_mut(),
             &p.files.primary.bytes,
             new,
+            &planned_sha,
             &verify,
             &dir,
         ) {
@@ -882,7 +884,14 @@ pub fn run(
                 for &w in written.iter().rev() {
                     let (wi, wnew) = &planned[w];
                     let orig = &prepared[*wi].files.primary.bytes;
-                    match write_verified(stores[w].as_mut(), wnew, orig, &|_| Ok(()), &dir) {
+                    match write_verified_hashed(
+                        stores[w].as_mut(),
+                        wnew,
+                        orig,
+                        &prepared[*wi].files.primary.sha256,
+                        &|_| Ok(()),
+                        &dir,
+                    ) {
                         Ok(_) => notes.push(format!("{} restored", prepared[*wi].name.as_str())),
                         Err(e2) => {
                             return Err(Error::RollbackFailed(format!(
