@@ -213,27 +213,32 @@ pub fn rdp_enable(
     })
 }
 
+/// One unit per control set, each setting REG_DWORD `value` to `data`
+/// under `ControlSetNNN\{key}` (created if missing; the key must exist).
+fn dword_in_every_set(views: &Views<'_>, key: &str, value: &str, data: u32) -> Result<Vec<Unit>> {
+    let system = views.system.expect("SYSTEM is loaded");
+    Ok(control_sets(system)?
+        .into_iter()
+        .map(|set| Unit {
+            ops: vec![Op::dword(
+                HiveName::System,
+                format!(r"{set}\{key}"),
+                value,
+                data,
+                true,
+            )],
+            label: set,
+        })
+        .collect())
+}
+
 /// The RDP listener's default TCP port.
 pub const RDP_DEFAULT_PORT: u32 = 3389;
 
 /// `rdp port`: RDP-Tcp `PortNumber` in every control set.
 pub fn rdp_port(located: &Located, port: u16, opts: &EditOptions) -> Result<EditReport> {
-    let no_policy = needs(false);
-    let mut report = engine::run(located, "rdp port", no_policy, opts, &|v| {
-        let system = v.system.expect("SYSTEM is loaded");
-        Ok(control_sets(system)?
-            .into_iter()
-            .map(|set| Unit {
-                ops: vec![Op::dword(
-                    HiveName::System,
-                    format!(r"{set}\{RDP_TCP_PATH}"),
-                    "PortNumber",
-                    u32::from(port),
-                    true,
-                )],
-                label: set,
-            })
-            .collect())
+    let mut report = engine::run(located, "rdp port", needs(false), opts, &|v| {
+        dword_in_every_set(v, RDP_TCP_PATH, "PortNumber", u32::from(port))
     })?;
     if u32::from(port) != RDP_DEFAULT_PORT {
         report.warnings.push(format!(
@@ -255,21 +260,9 @@ pub fn service_start(
     opts: &EditOptions,
 ) -> Result<EditReport> {
     let command = format!("service {name}");
+    let key = format!(r"Services\{name}");
     engine::run(located, &command, needs(false), opts, &|v| {
-        let system = v.system.expect("SYSTEM is loaded");
-        Ok(control_sets(system)?
-            .into_iter()
-            .map(|set| Unit {
-                ops: vec![Op::dword(
-                    HiveName::System,
-                    format!(r"{set}\Services\{name}"),
-                    "Start",
-                    start,
-                    true,
-                )],
-                label: set,
-            })
-            .collect())
+        dword_in_every_set(v, &key, "Start", start)
     })
 }
 
