@@ -7,6 +7,7 @@
 //! file keeps its size, clusters, timestamps and security descriptor.
 
 use std::fs::File;
+use std::sync::Arc;
 
 use crate::commit::HiveStore;
 use crate::error::{Error, Result};
@@ -50,7 +51,9 @@ pub fn map(extents: &[Extent], off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
 
 /// A hive file inside a raw volume, opened for writing.
 pub struct ExtentStore {
-    device: File,
+    /// Shared with other stores on the same device (one exclusive open per
+    /// device and process: [`crate::disk::os::open_for_write`]).
+    device: Arc<File>,
     name: String,
     extents: Vec<Extent>,
     file_size: u64,
@@ -64,14 +67,14 @@ impl ExtentStore {
     /// Wraps a device already opened for writing (the caller runs the
     /// preflight checks and opens it exclusively).
     pub fn new(
-        device: File,
+        device: impl Into<Arc<File>>,
         name: String,
         extents: Vec<Extent>,
         file_size: u64,
         sector: u32,
     ) -> Self {
         ExtentStore {
-            device,
+            device: device.into(),
             name,
             extents,
             file_size,
@@ -89,12 +92,12 @@ impl ExtentStore {
 
     #[cfg(unix)]
     fn pread(&self, buf: &mut [u8], at: u64) -> std::io::Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(&self.device, buf, at)
+        std::os::unix::fs::FileExt::read_exact_at(&*self.device, buf, at)
     }
 
     #[cfg(unix)]
     fn pwrite(&self, buf: &[u8], at: u64) -> std::io::Result<()> {
-        std::os::unix::fs::FileExt::write_all_at(&self.device, buf, at)
+        std::os::unix::fs::FileExt::write_all_at(&*self.device, buf, at)
     }
 
     #[cfg(windows)]

@@ -50,8 +50,11 @@ pub struct DiskReport {
     pub size: u64,
     /// Partition table.
     pub table: Option<TableKind>,
-    /// Logical sector size.
+    /// Sector size the partition table was parsed with (the device's
+    /// logical sector size when there is no table or it could not be read).
     pub sector_size: u32,
+    /// The device's logical sector size (512 for an image file).
+    pub logical_sector_size: u32,
     /// Mount points using it (a write would be refused).
     pub mounted: Vec<String>,
     /// Partitions.
@@ -113,6 +116,7 @@ pub fn locate(paths: &[PathBuf]) -> LocateReport {
             size: 0,
             table: None,
             sector_size: 512,
+            logical_sector_size: 512,
             mounted: os::mounts_of(&path),
             partitions: Vec::new(),
             notes: Vec::new(),
@@ -120,10 +124,12 @@ pub fn locate(paths: &[PathBuf]) -> LocateReport {
         match Disk::open(&path).and_then(|disk| {
             d.size = disk.size();
             d.sector_size = disk.sector_size;
+            d.logical_sector_size = disk.sector_size;
             scan(&disk)
         }) {
             Ok((table, parts)) => {
                 d.table = Some(table.kind);
+                d.sector_size = table.sector_size;
                 d.notes = table.warnings;
                 d.partitions = parts
                     .into_iter()

@@ -111,12 +111,20 @@ fn relocate(
 /// located again and must still have the recorded record, size and runs.
 pub fn read_current(t: &TargetInfo) -> Result<Vec<u8>> {
     match (t, relocate(t)?) {
-        (_, Some((d, _, loc))) => Ok(disk::read_file(&d, &loc)?.0),
+        (_, Some((d, _, loc))) => disk::read_file_bytes(&d, &loc),
         (TargetInfo::File { path }, None) => {
             std::fs::read(path).map_err(|e| Error::io(format!("reading {path}"), e))
         }
         (TargetInfo::Ntfs { .. }, None) => unreachable!("relocate handles every NTFS target"),
     }
+}
+
+/// Refuses (nothing written) a target that is read-only: a regular file
+/// without write permission bits, or a read-only block device. Root opens
+/// such targets for writing without complaint, so `open(O_RDWR)` failing is
+/// not the check.
+pub fn refuse_if_read_only(path: &Path) -> Result<()> {
+    os::refuse_if_read_only(path)
 }
 
 /// Preflight checks, then opens the target for in-place writing.
@@ -128,9 +136,14 @@ pub fn read_current(t: &TargetInfo) -> Result<Vec<u8>> {
 /// is read-only. Each refusal says what to do.
 pub fn open_store(t: &TargetInfo) -> Result<Box<dyn HiveStore>> {
     match t {
-        TargetInfo::File { path } => Ok(Box::new(FileStore::open(&PathBuf::from(path))?)),
+        TargetInfo::File { path } => {
+            let path = PathBuf::from(path);
+            refuse_if_read_only(&path)?;
+            Ok(Box::new(FileStore::open(&path)?))
+        }
         TargetInfo::Ntfs { device, .. } => {
             let dev = Path::new(device);
+            refuse_if_read_only(dev)?;
             let mounts = os::mounts_of(dev);
             if !mounts.is_empty() {
                 return Err(Error::Refused(format!(

@@ -83,7 +83,8 @@ impl Disk {
 
     /// The partition table.
     pub fn table(&self) -> Result<Table> {
-        partition::parse(&mut |o, l| self.read(o, l), self.size).map_err(|e| e.in_file(&self.path))
+        partition::parse(&mut |o, l| self.read(o, l), self.size, self.sector_size)
+            .map_err(|e| e.in_file(&self.path))
     }
 
     fn reopen(&self) -> Result<File> {
@@ -303,15 +304,70 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
     })
 }
 
-/// Reads a file by its extents (zeros for holes), hashing it on the way.
+/// Why the raw read path cannot give a file's logical bytes, if so:
+/// NTFS-compressed or EFS-encrypted data is not what its clusters hold.
+pub fn unreadable_reason(loc: &FileLocation) -> Option<String> {
+    let what = if loc.encrypted {
+        "EFS-encrypted"
+    } else if loc.compressed {
+        "NTFS-compressed"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{} is {what}; ntrescue reads it only through a mount (mount the volume and give the mounted path)",
+        loc.path
+    ))
+}
+
+/// Reads a file by its extents (zeros for holes), hashing it on the way. A
+/// resident file (a tiny or empty log) is the copy taken when it was
+/// located. Compressed and encrypted files are refused.
 pub fn read_file(disk: &Disk, loc: &FileLocation) -> Result<(Vec<u8>, String)> {
+    let (data, sha) = read_file_with(disk, loc, true)?;
+    Ok((data, sha.unwrap_or_default()))
+}
+
+/// [`read_file`] without the hash: for re-reads that are compared byte for
+/// byte with bytes already hashed (before and after a write).
+pub fn read_file_bytes(disk: &Disk, loc: &FileLocation) -> Result<Vec<u8>> {
+    Ok(read_file_with(disk, loc, false)?.0)
+}
+
+fn read_file_with(
+    disk: &Disk,
+    loc: &FileLocation,
+    hash: bool,
+) -> Result<(Vec<u8>, Option<String>)> {
+    if let Some(why) = unreadable_reason(loc) {
+        return Err(Error::Refused(why));
+    }
     if loc.resident {
-        // Tiny files (an empty log): through the NTFS driver.
-        return Err(Error::Unsupported {
-            what: "resident file",
-            offset: 0,
-            detail: format!("{} is resident; read it with read_resident", loc.path),
-        });
+        let data = loc
+            .resident_data
+            .clone()
+            .ok_or_else(|| Error::Unsupported {
+                what: "resident file",
+                offset: 0,
+                detail: format!(
+                    "{}: its resident data was not read when it was located",
+                    loc.path
+                ),
+            })?;
+        if data.len() as u64 != loc.size {
+            return Err(Error::Invalid {
+                what: "resident $DATA",
+                offset: 0,
+                detail: format!(
+                    "{}: {} bytes, but the attribute says {}",
+                    loc.path,
+                    data.len(),
+                    loc.size
+                ),
+            });
+        }
+        let sha = hash.then(|| crate::digest::sha256_hex(&data));
+        return Ok((data, sha));
     }
     struct ExtentReader<'a> {
         disk: &'a Disk,
@@ -357,13 +413,25 @@ pub fn read_file(disk: &Disk, loc: &FileLocation) -> Result<(Vec<u8>, String)> {
             }
         }
     }
-    let r = ExtentReader {
+    let mut r = ExtentReader {
         disk,
         extents: &loc.extents,
         pos: 0,
         size: loc.size,
     };
-    crate::digest::read_hashed(r, loc.size, &loc.path)
+    if hash {
+        let (data, sha) = crate::digest::read_hashed(r, loc.size, &loc.path)?;
+        return Ok((data, Some(sha)));
+    }
+    let len = usize::try_from(loc.size).map_err(|_| Error::Unsupported {
+        what: "file size",
+        offset: 0,
+        detail: format!("{} is too large for this platform", loc.path),
+    })?;
+    let mut data = vec![0u8; len];
+    r.read_exact(&mut data)
+        .map_err(|e| Error::io(format!("reading {}", loc.path), e))?;
+    Ok((data, None))
 }
 
 /// Reads a resident file through the NTFS driver.

@@ -117,6 +117,10 @@ pub struct FileLocation {
     /// Valid data length (NTFS "initialized size"): bytes past it read as
     /// zeros and cannot be written in place.
     pub valid_length: u64,
+    /// The bytes of a resident `$DATA` (at most one MFT record), copied when
+    /// the file was located; `None` for non-resident data.
+    #[serde(skip)]
+    pub resident_data: Option<Vec<u8>>,
 }
 
 impl FileLocation {
@@ -232,6 +236,7 @@ impl Volume {
             encrypted: false,
             sparse: false,
             valid_length: 0,
+            resident_data: None,
         };
         let cluster = u64::from(self.ntfs.cluster_size());
         // The attribute list, if any, names every piece of $DATA.
@@ -281,12 +286,35 @@ impl Volume {
                     loc.valid_length = if a.is_resident() {
                         loc.size
                     } else {
-                        initialized_size(&mut self.fs, a.position().value().map(|p| p.get()))?
+                        let record = piece_file.position().value().map(|p| p.get());
+                        let attr = a.position().value().map(|p| p.get());
+                        let (Some(record), Some(attr)) = (record, attr) else {
+                            return Err(Error::Ntfs(format!(
+                                "{path}: the MFT record or its $DATA attribute has no position"
+                            )));
+                        };
+                        let size = self.ntfs.file_record_size() as usize;
+                        let raw = read_record(&mut self.fs, record, size)?;
+                        // Offsets in messages are absolute device bytes.
+                        let abs = |p: u64| {
+                            self.offset.checked_add(p).ok_or_else(|| {
+                                Error::Ntfs(format!("{path}: MFT record offset overflows"))
+                            })
+                        };
+                        initialized_size(raw, abs(record)?, abs(attr)?)
+                            .map_err(|e| e.in_file(path))?
                     };
                     first = false;
                 }
                 if a.is_resident() {
                     loc.resident = true;
+                    let value = a.value(&mut self.fs).map_err(nerr)?;
+                    let ntfs::attribute_value::NtfsAttributeValue::Resident(r) = value else {
+                        return Err(Error::Ntfs(format!(
+                            "{path}: a resident $DATA without a resident value"
+                        )));
+                    };
+                    loc.resident_data = Some(r.data().to_vec());
                     break;
                 }
                 let value = a.value(&mut self.fs).map_err(nerr)?;
@@ -344,27 +372,103 @@ impl Volume {
     }
 }
 
-/// The initialized size of a non-resident attribute whose header is at
-/// `pos` (volume-relative): bytes 0x38..0x40 of the header (NTFS
-/// non-resident attribute header). A field that straddles a sector's
-/// last two bytes would hold the update-sequence number on disk, not the
-/// value; it is then taken as 0, which makes any write refused.
-fn initialized_size(fs: &mut BufReader<Region>, pos: Option<u64>) -> Result<u64> {
-    {
-        const OFF_INITIALIZED: u64 = 0x38;
-        let Some(at) = pos.and_then(|p| p.checked_add(OFF_INITIALIZED)) else {
-            return Ok(0);
-        };
-        if at % 512 > 502 {
-            return Ok(0);
-        }
-        let mut b = [0u8; 8];
-        fs.seek(SeekFrom::Start(at))
-            .map_err(|e| Error::io("reading an MFT record", e))?;
-        fs.read_exact(&mut b)
-            .map_err(|e| Error::io("reading an MFT record", e))?;
-        Ok(u64::from_le_bytes(b))
+/// NTFS update-sequence stride: the fix-up protects the last two bytes of
+/// every 512-byte block of a record, whatever the sector size.
+const USA_BLOCK: usize = 512;
+/// Offset of the initialized size in a non-resident attribute header.
+const OFF_INITIALIZED: usize = 0x38;
+
+/// Applies the update-sequence fix-up to a raw MFT record read at absolute
+/// (volume-relative) byte offset `at`: the last two bytes of each 512-byte
+/// block must hold the update sequence number and are replaced by the
+/// array's saved bytes. Any inconsistency is an error, never a guess.
+pub fn fix_up_record(mut rec: Vec<u8>, at: u64) -> Result<Vec<u8>> {
+    use crate::bytes::u16_at;
+    let bad = |off: usize, detail: String| Error::Invalid {
+        what: "MFT record update sequence",
+        offset: at.saturating_add(off as u64),
+        detail,
+    };
+    if rec.get(..4) != Some(b"FILE".as_slice()) {
+        return Err(Error::BadSignature {
+            what: "MFT record",
+            offset: at,
+            expected: "FILE",
+            found: rec.get(..4).unwrap_or(&rec).to_vec(),
+        });
     }
+    let usa = usize::from(u16_at(&rec, at, 4, "update sequence offset")?);
+    let count = usize::from(u16_at(&rec, at, 6, "update sequence count")?);
+    // The count includes the sequence number itself.
+    let blocks = count
+        .checked_sub(1)
+        .ok_or_else(|| bad(6, "update sequence count is 0".into()))?;
+    let usa_end = count
+        .checked_mul(2)
+        .and_then(|n| n.checked_add(usa))
+        .filter(|&e| e <= rec.len())
+        .ok_or_else(|| {
+            bad(
+                4,
+                format!("array of {count} entries at {usa:#x} exceeds the record"),
+            )
+        })?;
+    if blocks.checked_mul(USA_BLOCK).is_none_or(|n| n > rec.len()) {
+        return Err(bad(
+            6,
+            format!(
+                "{blocks} fix-up blocks exceed the {}-byte record",
+                rec.len()
+            ),
+        ));
+    }
+    let usn = [rec[usa], rec[usa + 1]];
+    for i in 0..blocks {
+        let fix = usa + 2 + 2 * i;
+        debug_assert!(fix + 2 <= usa_end);
+        let tail = (i + 1) * USA_BLOCK - 2;
+        if rec[tail..tail + 2] != usn {
+            return Err(bad(
+                tail,
+                format!(
+                    "block {i} ends in {:02x?}, not the update sequence number {usn:02x?} (torn write)",
+                    &rec[tail..tail + 2]
+                ),
+            ));
+        }
+        let saved = [rec[fix], rec[fix + 1]];
+        rec[tail..tail + 2].copy_from_slice(&saved);
+    }
+    Ok(rec)
+}
+
+/// The initialized size (valid data length) of the non-resident attribute
+/// whose header is at byte `attr`, inside the MFT record read raw at byte
+/// `record` (both absolute device offsets, or both volume-relative): bytes 0x38..0x40 of the header, read from the
+/// fixed-up record (the field may cross a 512-byte block end, where the raw
+/// record holds the update sequence number instead).
+fn initialized_size(raw: Vec<u8>, record: u64, attr: u64) -> Result<u64> {
+    let rec = fix_up_record(raw, record)?;
+    let off = attr
+        .checked_sub(record)
+        .and_then(|o| usize::try_from(o).ok())
+        .and_then(|o| o.checked_add(OFF_INITIALIZED))
+        .ok_or_else(|| Error::Invalid {
+            what: "attribute header",
+            offset: attr,
+            detail: format!("lies before its MFT record at {record:#x}"),
+        })?;
+    crate::bytes::u64_at(&rec, record, off, "attribute initialized size")
+}
+
+/// The raw bytes of the `size`-byte MFT record at volume byte `at` (as the
+/// crate reads it: one record's worth of contiguous bytes).
+fn read_record(fs: &mut BufReader<Region>, at: u64, size: usize) -> Result<Vec<u8>> {
+    let mut rec = vec![0u8; size];
+    fs.seek(SeekFrom::Start(at))
+        .and_then(|_| fs.read_exact(&mut rec))
+        .map_err(|e| Error::io(format!("reading the MFT record at byte offset {at:#x}"), e))?;
+    Ok(rec)
 }
 
 impl Volume {
@@ -382,5 +486,71 @@ impl Volume {
             .read_to_end(&mut out)
             .map_err(|e| Error::io("reading through the NTFS driver", e))?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USN: [u8; 2] = [0x12, 0x34];
+    const AT: u64 = 0x10_0000;
+
+    /// A 1024-byte MFT record (update sequence at 0x30, 2 blocks) whose
+    /// attribute header at 0x1C2 has its initialized size at 0x1FA..0x202,
+    /// across the first block's last two bytes, written as on disk.
+    fn record(value: u64) -> Vec<u8> {
+        let mut r = vec![0u8; 1024];
+        r[..4].copy_from_slice(b"FILE");
+        r[4..6].copy_from_slice(&0x30u16.to_le_bytes());
+        r[6..8].copy_from_slice(&3u16.to_le_bytes());
+        r[0x30..0x32].copy_from_slice(&USN);
+        r[0x1C2 + OFF_INITIALIZED..0x1C2 + OFF_INITIALIZED + 8]
+            .copy_from_slice(&value.to_le_bytes());
+        for (i, tail) in [0x1FEusize, 0x3FE].into_iter().enumerate() {
+            let saved = [r[tail], r[tail + 1]];
+            r[0x32 + 2 * i..0x34 + 2 * i].copy_from_slice(&saved);
+            r[tail..tail + 2].copy_from_slice(&USN);
+        }
+        r
+    }
+
+    #[test]
+    fn initialized_size_across_a_block_end_comes_from_the_fixed_up_record() {
+        let v = 0x1122_3344_5566_7788u64;
+        let raw = record(v);
+        // On disk the field holds the update sequence number in its middle.
+        assert_eq!(&raw[0x1FE..0x200], &USN);
+        assert_eq!(initialized_size(raw, AT, AT + 0x1C2).unwrap(), v);
+        // A field clear of the block end reads the same either way.
+        let mut r = record(0);
+        r[0x100 + OFF_INITIALIZED..0x100 + OFF_INITIALIZED + 8].copy_from_slice(&v.to_le_bytes());
+        assert_eq!(initialized_size(r, AT, AT + 0x100).unwrap(), v);
+    }
+
+    #[test]
+    fn a_bad_update_sequence_is_an_error_not_zero() {
+        // Torn write: the second block does not end in the sequence number.
+        let mut r = record(7);
+        r[0x3FE] ^= 0xFF;
+        let e = initialized_size(r, AT, AT + 0x1C2).unwrap_err().to_string();
+        assert!(e.contains("torn") && e.contains("0x1003fe"), "{e}");
+        // Count 0, and more blocks than the record holds.
+        let mut r = record(7);
+        r[6..8].copy_from_slice(&0u16.to_le_bytes());
+        assert!(initialized_size(r, AT, AT + 0x1C2).is_err());
+        let mut r = record(7);
+        r[6..8].copy_from_slice(&4u16.to_le_bytes());
+        assert!(initialized_size(r, AT, AT + 0x1C2).is_err());
+        // Array past the record's end.
+        let mut r = record(7);
+        r[4..6].copy_from_slice(&0x3FEu16.to_le_bytes());
+        assert!(initialized_size(r, AT, AT + 0x1C2).is_err());
+        // Not a FILE record; an attribute outside the record.
+        let mut r = record(7);
+        r[0] = b'B';
+        assert!(initialized_size(r, AT, AT + 0x1C2).is_err());
+        assert!(initialized_size(record(7), AT, AT - 8).is_err());
+        assert!(initialized_size(record(7), AT, AT + 1020).is_err());
     }
 }

@@ -239,10 +239,21 @@ fn mbr_entries(sector0: &[u8]) -> Vec<(u8, u32, u32)> {
         .collect()
 }
 
-/// Parses the partition table of a disk of `disk_len` bytes. `read(off,
-/// len)` reads bytes. A source with an NTFS (or BitLocker) boot sector at
-/// offset 0 and no table is a bare volume.
-pub fn parse(read: &mut ReadAt<'_>, disk_len: u64) -> Result<Table> {
+/// Parses the partition table of a disk of `disk_len` bytes whose logical
+/// sector size is `sector` (512 for an image file). `read(off, len)` reads
+/// bytes. MBR LBAs count logical sectors; a GPT is looked for at LBA 1 with
+/// `sector` first, then with the other common size (an image file does not
+/// say which it was made with). A source with an NTFS (or BitLocker) boot
+/// sector at offset 0 and no table is a bare volume.
+pub fn parse(read: &mut ReadAt<'_>, disk_len: u64, sector: u32) -> Result<Table> {
+    if !(512..=65536).contains(&sector) || !sector.is_power_of_two() {
+        return Err(Error::Invalid {
+            what: "logical sector size",
+            offset: 0,
+            detail: format!("{sector} bytes"),
+        });
+    }
+    let logical = u64::from(sector);
     let s0 = read(0, 512)?;
     let oem = &s0[3..11];
     if oem == b"NTFS    " || oem == b"-FVE-FS-" {
@@ -271,7 +282,9 @@ pub fn parse(read: &mut ReadAt<'_>, disk_len: u64) -> Result<Table> {
     let entries = mbr_entries(&s0);
     if entries.iter().any(|e| e.0 == MBR_TYPE_PROTECTIVE) {
         let mut warnings = Vec::new();
-        for sector in [512u64, 4096] {
+        let mut sizes = vec![logical];
+        sizes.extend([512u64, 4096].into_iter().filter(|&s| s != logical));
+        for sector in sizes {
             if disk_len < 2 * sector {
                 continue;
             }
@@ -310,7 +323,7 @@ pub fn parse(read: &mut ReadAt<'_>, disk_len: u64) -> Result<Table> {
         ));
     }
     let mut partitions = Vec::new();
-    let sector = 512u64;
+    let sector = logical;
     let mut ext = None;
     for (i, (ty, lba, count)) in entries.into_iter().enumerate() {
         if ty == 0 || count == 0 {
@@ -327,14 +340,26 @@ pub fn parse(read: &mut ReadAt<'_>, disk_len: u64) -> Result<Table> {
             u64::from(count),
             sector,
             disk_len,
-            MBR_TABLE + i * 16,
+            (MBR_TABLE + i * 16) as u64,
         )?);
     }
     // Logical partitions: the EBR chain, each link relative to the extended start.
     if let Some(ext_start) = ext {
         let mut ebr = ext_start;
         for n in 0..EBR_MAX {
-            let s = read(ebr * sector, 512)?;
+            let at = ebr.checked_mul(sector).ok_or_else(|| Error::Invalid {
+                what: "extended partition link",
+                offset: 0,
+                detail: format!("LBA {ebr} overflows"),
+            })?;
+            if at.checked_add(512).is_none_or(|e| e > disk_len) {
+                return Err(Error::Invalid {
+                    what: "extended partition link",
+                    offset: at,
+                    detail: format!("LBA {ebr} lies outside the disk ({disk_len} bytes)"),
+                });
+            }
+            let s = read(at, 512)?;
             if s[510..512] != MBR_SIGNATURE {
                 break;
             }
@@ -348,7 +373,7 @@ pub fn parse(read: &mut ReadAt<'_>, disk_len: u64) -> Result<Table> {
                     u64::from(count),
                     sector,
                     disk_len,
-                    (ebr * sector) as usize + MBR_TABLE,
+                    at + MBR_TABLE as u64,
                 )?);
             }
             let (nty, nlba, _) = e[1];
@@ -360,7 +385,7 @@ pub fn parse(read: &mut ReadAt<'_>, disk_len: u64) -> Result<Table> {
     }
     Ok(Table {
         kind: TableKind::Mbr,
-        sector_size: 512,
+        sector_size: sector as u32,
         partitions,
         warnings: Vec::new(),
     })
@@ -373,17 +398,22 @@ fn mbr_partition(
     count: u64,
     sector: u64,
     disk_len: u64,
-    at: usize,
+    at: u64,
 ) -> Result<Partition> {
-    let start = lba * sector;
-    let length = count * sector;
-    if start + length > disk_len {
+    let (Some(start), Some(length)) = (lba.checked_mul(sector), count.checked_mul(sector)) else {
         return Err(Error::Invalid {
             what: "MBR partition entry",
-            offset: at as u64,
+            offset: at,
+            detail: format!("sectors {lba} + {count} of {sector} bytes overflow"),
+        });
+    };
+    if start.checked_add(length).is_none_or(|e| e > disk_len) {
+        return Err(Error::Invalid {
+            what: "MBR partition entry",
+            offset: at,
             detail: format!(
-                "sectors {lba}..{} lie outside the disk ({disk_len} bytes)",
-                lba + count
+                "sectors {lba}..{} of {sector} bytes lie outside the disk ({disk_len} bytes)",
+                lba.saturating_add(count)
             ),
         });
     }
@@ -433,18 +463,41 @@ mod tests {
     #[test]
     fn mbr_partitions_and_bounds() {
         let d = mbr_disk();
-        let t = parse(&mut reader(&d), d.len() as u64).unwrap();
+        let t = parse(&mut reader(&d), d.len() as u64, 512).unwrap();
         assert_eq!(t.kind, TableKind::Mbr);
         assert_eq!(t.partitions[0].start, 1 << 20);
         assert_eq!(t.partitions[0].length, 2 << 20);
         let mut bad = d.clone();
         bad[MBR_TABLE + 12..MBR_TABLE + 16].copy_from_slice(&100_000u32.to_le_bytes());
-        let e = parse(&mut reader(&bad), bad.len() as u64)
+        let e = parse(&mut reader(&bad), bad.len() as u64, 512)
             .unwrap_err()
             .to_string();
         assert!(e.contains("0x1be"), "{e}");
         let mut none = d.clone();
         none[510] = 0;
-        assert!(parse(&mut reader(&none), none.len() as u64).is_err());
+        assert!(parse(&mut reader(&none), none.len() as u64, 512).is_err());
+    }
+
+    /// MBR LBAs count the disk's logical sectors: on a 4096-byte-sector disk
+    /// LBA 256 is byte 1 MiB, and the table reports the size it used.
+    #[test]
+    fn mbr_lbas_use_the_logical_sector_size() {
+        let mut d = vec![0u8; 8 << 20];
+        d[510] = 0x55;
+        d[511] = 0xAA;
+        let e = &mut d[MBR_TABLE..MBR_TABLE + 16];
+        e[4] = 0x07;
+        e[8..12].copy_from_slice(&256u32.to_le_bytes());
+        e[12..16].copy_from_slice(&1024u32.to_le_bytes());
+        let t = parse(&mut reader(&d), d.len() as u64, 4096).unwrap();
+        assert_eq!(t.sector_size, 4096);
+        assert_eq!(t.partitions[0].start, 1 << 20);
+        assert_eq!(t.partitions[0].length, 4 << 20);
+        let t = parse(&mut reader(&d), d.len() as u64, 512).unwrap();
+        assert_eq!((t.sector_size, t.partitions[0].start), (512, 256 * 512));
+        // Past the end with 4096-byte sectors.
+        d[MBR_TABLE + 12..MBR_TABLE + 16].copy_from_slice(&2000u32.to_le_bytes());
+        assert!(parse(&mut reader(&d), d.len() as u64, 4096).is_err());
+        assert!(parse(&mut reader(&d), d.len() as u64, 1000).is_err());
     }
 }

@@ -718,3 +718,455 @@ fn corpus_ntfs_samples() {
         );
     }
 }
+
+/// `nla disable` on `target`: exit 3, `want` in the message, and `watch`
+/// (the image) unchanged byte for byte.
+fn refused_unchanged(d: &Path, target: &str, watch: &Path, want: &str, extra: &[&str]) {
+    let before = sha256_file(watch);
+    let mut args = vec!["nla", "disable", target, "--backup-dir", "bk"];
+    args.extend_from_slice(extra);
+    let r = run_in(d, &args);
+    assert_eq!(r.code, 3, "{target}: {}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.to_lowercase().contains(want),
+        "{target}: expected {want:?} in: {}",
+        r.stderr
+    );
+    assert_eq!(sha256_file(watch), before, "{target}: image changed");
+}
+
+/// An image attached as a loop device whose *partition* is mounted (the
+/// loop device itself is not): the image file, the loop device and the
+/// partition device are all refused as mounted.
+#[test]
+fn image_with_a_mounted_loop_partition_is_refused() {
+    let t = tmp();
+    let d = t.path();
+    let vol = volume(
+        d,
+        "vol.img",
+        48,
+        4096,
+        2048,
+        &[(r"Windows/System32/config/SYSTEM", corpus_file(WIN7))],
+        &[],
+    );
+    let img = disk(d, "disk.img", &vol, true);
+    let lo = Loop::attach(&img, &[]).with_partitions();
+    let p1 = lo.part(1);
+    let m = Mount::new(Path::new(&p1), &d.join("mnt"));
+    assert!(m.dir.join("Windows/System32/config/SYSTEM").exists());
+    refused_unchanged(d, img.to_str().unwrap(), &img, "mounted", &[]);
+    refused_unchanged(d, &lo.dev, &img, "mounted", &[]);
+    refused_unchanged(d, &p1, &img, "mounted", &[]);
+    let l = ok(run_in(d, &["locate", img.to_str().unwrap(), "--json"]));
+    assert!(
+        l["disks"][0]["mounted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str() == Some(m.dir.to_str().unwrap())),
+        "{l}"
+    );
+}
+
+/// Root opens read-only targets for writing anyway: a mode-0444 image or
+/// hive file and a read-only loop device are refused before any write.
+#[test]
+fn read_only_targets_are_refused_even_for_root() {
+    let t = tmp();
+    let d = t.path();
+    let vol = volume(
+        d,
+        "vol.img",
+        48,
+        4096,
+        0,
+        &[(r"Windows/System32/config/SYSTEM", corpus_file(WIN7))],
+        &[],
+    );
+    let img = disk(d, "disk.img", &vol, true);
+    let ro = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o444)).unwrap();
+    };
+    ro(&img);
+    refused_unchanged(d, img.to_str().unwrap(), &img, "read-only", &[]);
+    let hive = copy_to(&corpus_file(WIN7), d, "SYSTEM");
+    ro(&hive);
+    refused_unchanged(d, hive.to_str().unwrap(), &hive, "read-only", &[]);
+    // The same volume, writable, through a read-only loop device.
+    let lo = Loop::attach(&vol, &["-r"]);
+    ok(run_in(d, &["inspect", &lo.dev, "--json"]));
+    refused_unchanged(d, &lo.dev, &vol, "read-only", &[]);
+}
+
+/// SYSTEM and SOFTWARE edited in one run on a block device: both stores
+/// share the one exclusive handle (a second O_EXCL open would be EBUSY).
+#[test]
+fn system_and_software_on_one_block_device() {
+    let t = tmp();
+    let d = t.path();
+    let gz = Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/demo-disk.img.gz");
+    let img = d.join("demo.img");
+    let o = Command::new("gzip").arg("-dc").arg(&gz).output().unwrap();
+    assert!(o.status.success(), "gzip -dc {}", gz.display());
+    std::fs::write(&img, o.stdout).unwrap();
+    let lo = Loop::attach(&img, &[]);
+    let dev = Path::new(&lo.dev);
+    let r = run_in(
+        d,
+        &[
+            "nla",
+            "disable",
+            "--include-policy",
+            &lo.dev,
+            "--backup-dir",
+            "bk",
+            "--json",
+        ],
+    );
+    let rep = ok(r);
+    assert_eq!(rep["outcome"], "written");
+    let hives: Vec<&str> = rep["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["hive"].as_str().unwrap())
+        .collect();
+    assert!(
+        hives.contains(&"SYSTEM") && hives.contains(&"SOFTWARE"),
+        "{hives:?}"
+    );
+    let sys = d.join("SYSTEM.out");
+    let sw = d.join("SOFTWARE.out");
+    icat(dev, 2048, "/Windows/System32/config/SYSTEM", &sys);
+    icat(dev, 2048, "/Windows/System32/config/SOFTWARE", &sw);
+    for s in ["ControlSet001", "ControlSet002"] {
+        for v in NLA {
+            assert_eq!(
+                hivex_dword(&sys, &format!(r"\{s}{RDP}"), v),
+                Some(0),
+                "{s} {v}"
+            );
+        }
+    }
+    let pol = r"\Policies\Microsoft\Windows NT\Terminal Services";
+    assert_eq!(
+        hivex_dword(&sw, pol, "UserAuthentication"),
+        None,
+        "policy value removed"
+    );
+    assert_eq!(hivex_dword(&sw, pol, "fDenyTSConnections"), Some(0));
+    // Restore puts both back, again through the block device.
+    ok(run_in(
+        d,
+        &["restore", rep["backup"].as_str().unwrap(), "--json"],
+    ));
+    icat(dev, 2048, "/Windows/System32/config/SOFTWARE", &sw);
+    assert_eq!(hivex_dword(&sw, pol, "UserAuthentication"), Some(1));
+}
+
+/// Empty SYSTEM.LOG1/LOG2 have resident `$DATA`: they are backed up, and
+/// restore (which re-reads every target) works on the raw volume.
+#[test]
+fn resident_logs_are_read_for_backup_and_restore() {
+    let t = tmp();
+    let d = t.path();
+    let vol = volume(
+        d,
+        "vol.img",
+        48,
+        4096,
+        0,
+        &[(r"Windows/System32/config/SYSTEM", corpus_file(WIN7))],
+        &[
+            (r"Windows/System32/config/SYSTEM.LOG1", Vec::new()),
+            (r"Windows/System32/config/SYSTEM.LOG2", Vec::new()),
+        ],
+    );
+    let orig = sha256_file(&vol);
+    let rep = ok(run_in(
+        d,
+        &[
+            "nla",
+            "disable",
+            vol.to_str().unwrap(),
+            "--backup-dir",
+            "bk",
+            "--json",
+        ],
+    ));
+    assert_eq!(rep["outcome"], "written");
+    assert_ne!(sha256_file(&vol), orig);
+    let bundle = PathBuf::from(rep["backup"].as_str().unwrap());
+    let bundle = if bundle.is_absolute() {
+        bundle
+    } else {
+        d.join(bundle)
+    };
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        m["hives"][0]["files"].as_array().unwrap().len(),
+        3,
+        "hive and both logs backed up: {m}"
+    );
+    let r = ok(run_in(d, &["restore", bundle.to_str().unwrap(), "--json"]));
+    assert!(r["files"].as_array().unwrap().len() == 3, "{r}");
+    assert_eq!(
+        sha256_file(&vol),
+        orig,
+        "restore gives back the original volume"
+    );
+}
+
+/// A hive NTFS-compressed by ntfs-3g: its clusters are not its bytes, so
+/// the raw path refuses it by name instead of parsing compressed data.
+#[test]
+fn compressed_hive_is_refused_on_the_raw_path() {
+    let t = tmp();
+    let d = t.path();
+    let vol = d.join("vol.img");
+    std::fs::File::create(&vol)
+        .unwrap()
+        .set_len(48 << 20)
+        .unwrap();
+    sh(
+        "mkntfs",
+        &[
+            "-F",
+            "-Q",
+            "-q",
+            "-c",
+            "4096",
+            "-s",
+            "512",
+            vol.to_str().unwrap(),
+        ],
+    );
+    {
+        let m = Mount::with_options(&vol, &d.join("mnt"), "compression");
+        let cfg = m.dir.join("Windows/System32/config");
+        std::fs::create_dir_all(&cfg).unwrap();
+        // FILE_ATTRIBUTE_COMPRESSED on the directory: new files in it are compressed.
+        let script = "import os,sys\np=sys.argv[1]\na=int.from_bytes(os.getxattr(p,'system.ntfs_attrib_be'),'big')\nos.setxattr(p,'system.ntfs_attrib_be',(a|0x800).to_bytes(4,'big'))\n";
+        peer("/usr/bin/python3", &["-c", script, cfg.to_str().unwrap()]);
+        std::fs::copy(corpus_file(WIN7), cfg.join("SYSTEM")).unwrap();
+        let a = peer(
+            "/usr/bin/python3",
+            &[
+                "-c",
+                "import os,sys\nprint(int.from_bytes(os.getxattr(sys.argv[1],'system.ntfs_attrib_be'),'big'))",
+                cfg.join("SYSTEM").to_str().unwrap(),
+            ],
+        );
+        assert!(
+            a.trim().parse::<u32>().unwrap() & 0x800 != 0,
+            "not compressed: {a}"
+        );
+    }
+    let r = run_in(d, &["inspect", vol.to_str().unwrap()]);
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(r"Windows\System32\config\SYSTEM")
+            && r.stderr.contains("NTFS-compressed")
+            && r.stderr.contains("only through a mount"),
+        "{}",
+        r.stderr
+    );
+    refused_unchanged(d, vol.to_str().unwrap(), &vol, "compressed", &[]);
+}
+
+/// A disk with 4096-byte logical sectors: GPT made by sfdisk with
+/// `sector-size: 4096`, NTFS with 4096-byte sectors. As an image file, and
+/// through 4096-byte-sector loop devices (GPT and MBR, whose LBAs count
+/// 4096-byte sectors), and the partition device reports its disk's sector
+/// size.
+#[test]
+fn disks_with_4096_byte_sectors() {
+    let t = tmp();
+    let d = t.path();
+    let hive = corpus_file(WIN7);
+    let vol = d.join("vol.img");
+    std::fs::File::create(&vol)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    sh(
+        "mkntfs",
+        &[
+            "-F",
+            "-Q",
+            "-q",
+            "-s",
+            "4096",
+            "-c",
+            "4096",
+            "-p",
+            "256",
+            "-H",
+            "255",
+            "-S",
+            "63",
+            "-L",
+            "Windows",
+            vol.to_str().unwrap(),
+        ],
+    );
+    {
+        let m = Mount::new(&vol, &d.join("mnt"));
+        let cfg = m.dir.join("Windows/System32/config");
+        std::fs::create_dir_all(&cfg).unwrap();
+        sh(
+            "cp",
+            &[
+                "--sparse=never",
+                hive.to_str().unwrap(),
+                cfg.join("SYSTEM").to_str().unwrap(),
+            ],
+        );
+    }
+    let make = |name: &str, label: &str| {
+        let img = d.join(name);
+        std::fs::File::create(&img)
+            .unwrap()
+            .set_len((64 << 20) + (2 << 20))
+            .unwrap();
+        let ty = if label == "gpt" {
+            "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
+        } else {
+            "7"
+        };
+        let script = format!(
+            "label: {label}\nsector-size: 4096\nstart=256, size={}, type={ty}\n",
+            (64 << 20) / 4096
+        );
+        // sfdisk takes the sector size from the device (on a plain file it
+        // recalculates the script for 512), so it runs on a 4096-byte loop device.
+        require_tool("sfdisk");
+        let lo = Loop::attach(&img, &["-b", "4096"]);
+        let mut c = Command::new("sfdisk")
+            .args(["-q", &lo.dev])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        // (It cannot make the kernel re-read a loop device without partscan:
+        // a warning on stderr, not a failure.)
+        assert!(
+            o.status.success(),
+            "sfdisk: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        drop(lo);
+        let head = std::fs::read(&img).unwrap();
+        if label == "gpt" {
+            assert_eq!(
+                &head[4096..4104],
+                b"EFI PART",
+                "GPT header at LBA 1 of 4096 bytes"
+            );
+        } else {
+            assert_eq!(
+                &head[446 + 8..446 + 12],
+                &256u32.to_le_bytes(),
+                "MBR start LBA"
+            );
+        }
+        let mut out = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
+        out.seek(SeekFrom::Start(1 << 20)).unwrap();
+        std::io::copy(&mut std::fs::File::open(&vol).unwrap(), &mut out).unwrap();
+        img
+    };
+    let gpt = make("gpt4k.img", "gpt");
+    let mbr = make("mbr4k.img", "dos");
+
+    // GPT image file: the table says 4096; everything else as usual.
+    let l = ok(run_in(d, &["locate", gpt.to_str().unwrap(), "--json"]));
+    assert_eq!(l["disks"][0]["table"], "gpt");
+    assert_eq!(l["disks"][0]["sector_size"], 4096, "{l}");
+    assert_eq!(l["disks"][0]["logical_sector_size"], 512, "an image file");
+    let r = ok(run_in(d, &["inspect", gpt.to_str().unwrap(), "--json"]));
+    assert_eq!(r["disk"]["volume"]["sector_size"], 4096);
+    assert_eq!(r["disk"]["partition"]["start"], 1 << 20);
+    let keep = d.join("gpt4k.orig");
+    std::fs::copy(&gpt, &keep).unwrap();
+    fix_and_check(d, &gpt, &hive, 5);
+
+    // Through a 4096-byte-sector loop device with its partition added.
+    std::fs::copy(&keep, &gpt).unwrap();
+    {
+        let lo = Loop::attach(&gpt, &["-b", "4096"]).with_partitions();
+        let l = ok(run_in(d, &["locate", &lo.dev, &lo.part(1), "--json"]));
+        assert_eq!(l["disks"][0]["sector_size"], 4096, "{l}");
+        assert_eq!(l["disks"][0]["logical_sector_size"], 4096, "{l}");
+        assert_eq!(
+            l["disks"][1]["logical_sector_size"], 4096,
+            "a partition has its disk's sector size: {l}"
+        );
+        let rep = ok(run_in(
+            d,
+            &[
+                "nla",
+                "disable",
+                &lo.part(1),
+                "--backup-dir",
+                "bk",
+                "--json",
+            ],
+        ));
+        assert_eq!(rep["outcome"], "written");
+        let out = d.join("p1.SYSTEM");
+        icat(
+            Path::new(&lo.part(1)),
+            0,
+            "/Windows/System32/config/SYSTEM",
+            &out,
+        );
+        for v in NLA {
+            assert_eq!(
+                hivex_dword(&out, &format!(r"\ControlSet001{RDP}"), v),
+                Some(0),
+                "{v}"
+            );
+        }
+    }
+
+    // MBR on a 4096-byte-sector device: LBA 256 is byte 1 MiB.
+    let lo = Loop::attach(&mbr, &["-b", "4096"]);
+    let l = ok(run_in(d, &["locate", &lo.dev, "--json"]));
+    assert_eq!(l["disks"][0]["table"], "mbr", "{l}");
+    assert_eq!(l["disks"][0]["sector_size"], 4096, "{l}");
+    let r = ok(run_in(d, &["inspect", &lo.dev, "--json"]));
+    assert_eq!(r["disk"]["partition"]["start"], 1 << 20);
+    assert_eq!(r["disk"]["partition"]["length"], 64 << 20);
+    let rep = ok(run_in(
+        d,
+        &["nla", "disable", &lo.dev, "--backup-dir", "bk", "--json"],
+    ));
+    assert_eq!(rep["outcome"], "written");
+    let out = d.join("mbr.SYSTEM");
+    icat(
+        Path::new(&lo.dev),
+        2048,
+        "/Windows/System32/config/SYSTEM",
+        &out,
+    );
+    for s in ["ControlSet001", "ControlSet002"] {
+        for v in NLA {
+            assert_eq!(
+                hivex_dword(&out, &format!(r"\{s}{RDP}"), v),
+                Some(0),
+                "{s} {v}"
+            );
+        }
+    }
+}

@@ -355,3 +355,90 @@ impl Drop for Mount {
         self.unmount();
     }
 }
+
+/// A loop device attached with `losetup -f --show ARGS IMAGE`, optionally
+/// with its partitions added (`partx -a`); partitions removed and the
+/// device detached on drop, whatever the test did.
+pub struct Loop {
+    pub dev: String,
+    partitions: bool,
+}
+
+impl Loop {
+    pub fn attach(image: &Path, args: &[&str]) -> Loop {
+        let mut a = vec!["-f", "--show"];
+        a.extend_from_slice(args);
+        a.push(image.to_str().unwrap());
+        let dev = peer("losetup", &a).trim().to_string();
+        assert!(dev.starts_with("/dev/loop"), "losetup printed {dev:?}");
+        Loop {
+            dev,
+            partitions: false,
+        }
+    }
+
+    /// Adds the partitions (`/dev/loopNpM`) and waits for partition 1's node.
+    pub fn with_partitions(mut self) -> Loop {
+        self.partitions = true;
+        peer("partx", &["-a", &self.dev]);
+        let p1 = self.part(1);
+        let start = Instant::now();
+        while !Path::new(&p1).exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{p1} did not appear"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self
+    }
+
+    /// The device node of partition `n`.
+    pub fn part(&self, n: u32) -> String {
+        format!("{}p{n}", self.dev)
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        if self.partitions {
+            let _ = Command::new("partx").args(["-d", &self.dev]).status();
+        }
+        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
+    }
+}
+
+impl Mount {
+    /// Like [`Mount::new`], with extra ntfs-3g options (e.g. `compression`).
+    pub fn with_options(image: &Path, dir: &Path, opts: &str) -> Mount {
+        require_tool("ntfs-3g");
+        std::fs::create_dir_all(dir).unwrap();
+        let child = Command::new("ntfs-3g")
+            .args(["-o", &format!("no_detach,{opts}")])
+            .arg(image)
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ntfs-3g");
+        let m = Mount {
+            dir: dir.to_path_buf(),
+            child: Some(child),
+        };
+        let start = Instant::now();
+        let target = std::fs::canonicalize(dir).unwrap();
+        while !std::fs::read_to_string("/proc/self/mounts")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some(target.to_str().unwrap()))
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "ntfs-3g did not mount {}",
+                image.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        m
+    }
+}
