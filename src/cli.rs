@@ -101,7 +101,7 @@ pub enum Command {
     Get {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
-        /// Key path starting with SYSTEM\ or SOFTWARE\ (CurrentControlSet is resolved through Select).
+        /// Key path starting with SYSTEM\ or SOFTWARE\ (CurrentControlSet is the set Select\Default boots, else Select\Current).
         path: String,
         /// Value name (all values and subkeys when omitted).
         value: Option<String>,

@@ -19,7 +19,8 @@ pub enum Exit {
     /// A write failed verification; the original bytes were restored and
     /// verified.
     RolledBack = 4,
-    /// No SYSTEM hive / Windows installation found in the source.
+    /// No SYSTEM hive / Windows installation found in the source, or the
+    /// hive given is not a SYSTEM hive (no `ControlSetNNN` key).
     NotFound = 5,
     /// A write failed verification AND the rollback failed: restore from the
     /// backup bundle named in the message.
@@ -65,5 +66,5 @@ Exit codes:
   2  usage error
   3  refused for safety (dirty hive, unsupported, target changed, read-only); nothing written
   4  verification failed; original bytes restored and verified
-  5  nothing found (no SYSTEM hive / no Windows installation)
+  5  nothing found (no SYSTEM hive / not a SYSTEM hive / no Windows installation)
   6  verification failed AND rollback failed: restore from the backup bundle";

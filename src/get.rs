@@ -6,8 +6,9 @@ use serde::Serialize;
 use crate::engine::HiveName;
 use crate::error::{Error, Result};
 use crate::rdp::{KeyLookup, KeyState, NamedValue, Reader};
+use crate::reconcile::{reconcile, Reconciled};
 use crate::regf::base_block::BaseBlock;
-use crate::regpath::RegPath;
+use crate::regpath::{current_control_set, RegPath};
 use crate::report::{FileInfo, SourceInfo, Tool, SCHEMA, TOOL};
 use crate::source::{LoadedHive, Located};
 
@@ -16,6 +17,9 @@ use crate::source::{LoadedHive, Located};
 pub struct GetEntry {
     /// Control set the path resolved through, if any.
     pub control_set: Option<String>,
+    /// For a `CurrentControlSet` path: the `Select` value that named the
+    /// set (`Select\Default`, or `Select\Current` when Default is absent).
+    pub resolved_from: Option<&'static str>,
     /// Key path inside the hive.
     pub key: String,
     /// Key state.
@@ -41,13 +45,72 @@ pub struct GetReport {
     pub hive: HiveName,
     /// Its file.
     pub file: FileInfo,
+    /// Which image was read: "stored" (the primary file as it is: a clean
+    /// hive, or a dirty one whose logs hold nothing to replay) or
+    /// "after-replay" (a dirty hive with its logs replayed in memory, as
+    /// Windows will load it; offsets then refer to that image).
+    pub view: &'static str,
     /// Keys read.
     pub entries: Vec<GetEntry>,
     /// Notes.
     pub warnings: Vec<String>,
 }
 
-/// Reads `path` (and `value`, if given) from the hives of `located`.
+/// [`GetReport::view`] of a primary read as stored.
+pub const VIEW_STORED: &str = "stored";
+/// [`GetReport::view`] of a dirty hive read after log replay.
+pub const VIEW_AFTER_REPLAY: &str = "after-replay";
+
+/// The hive as Windows will load it: the replayed image of a dirty hive,
+/// else the primary file. Notes what was read in `warnings`.
+fn loaded_view(
+    name: HiveName,
+    h: &LoadedHive,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<Reconciled>, &'static str)> {
+    let bb = BaseBlock::parse(&h.primary.bytes).map_err(|e| e.in_file(&h.primary.path))?;
+    let rec = match reconcile(h) {
+        Ok(r) => r,
+        Err(e) => {
+            if bb.is_dirty() {
+                warnings.push(format!(
+                    "{} is dirty and its logs cannot be replayed ({e}): shown as stored in the primary \
+                     file, which is not what Windows will load",
+                    name.as_str()
+                ));
+            }
+            return Ok((None, VIEW_STORED));
+        }
+    };
+    let view = match (&rec.replay, &rec.image) {
+        (Some(info), Some(_)) => {
+            warnings.push(format!(
+                "{} is dirty: shown after replaying {} log entries (to sequence {}), as Windows will load it",
+                name.as_str(),
+                info.applied.len(),
+                info.last_sequence.unwrap_or(bb.seq1)
+            ));
+            VIEW_AFTER_REPLAY
+        }
+        (Some(_), None) => {
+            warnings.push(format!(
+                "{} is dirty and {}: shown as stored in the primary file",
+                name.as_str(),
+                if h.logs.is_empty() {
+                    "no transaction logs were found beside it"
+                } else {
+                    "its logs hold nothing Windows would replay"
+                }
+            ));
+            VIEW_STORED
+        }
+        _ => VIEW_STORED,
+    };
+    Ok((Some(rec), view))
+}
+
+/// Reads `path` (and `value`, if given) from the hives of `located`, as
+/// Windows will load them (dirty hives after log replay).
 pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) -> Result<GetReport> {
     let system = LoadedHive::read(&located.system)?;
     let software = match (&located.software, path.hive) {
@@ -57,21 +120,41 @@ pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) ->
         }
         _ => None,
     };
-    let sys_reader =
-        Reader::new(&system.primary.bytes).map_err(|e| e.in_file(&system.primary.path))?;
-    let target = software.as_ref().unwrap_or(&system);
-    let reader = match &software {
-        Some(sw) => Reader::new(&sw.primary.bytes).map_err(|e| e.in_file(&sw.primary.path))?,
-        None => Reader::new(&system.primary.bytes)?,
-    };
     let mut warnings = Vec::new();
-    let bb = BaseBlock::parse(&target.primary.bytes)?;
-    if bb.is_dirty() {
-        warnings.push(format!(
-            "{} is dirty: shown as stored in the primary file; Windows replays its transaction logs when it loads it",
-            path.hive.as_str()
-        ));
+    let mut sys_notes = Vec::new();
+    let (sys_rec, sys_view) = loaded_view(HiveName::System, &system, &mut sys_notes)?;
+    let sys_bytes = sys_rec
+        .as_ref()
+        .map_or(&system.primary.bytes[..], |r| r.bytes(&system));
+    let sys_reader = Reader::new(sys_bytes).map_err(|e| e.in_file(&system.primary.path))?;
+    let sw_view = match &software {
+        Some(sw) => Some(loaded_view(HiveName::Software, sw, &mut warnings)?),
+        None => None,
+    };
+    // SYSTEM's state matters for a SYSTEM path, or when it resolved
+    // CurrentControlSet.
+    if software.is_none() || path.uses_current_control_set() {
+        warnings.extend(sys_notes);
     }
+    let target = software.as_ref().unwrap_or(&system);
+    let (reader, view) = match (&software, &sw_view) {
+        (Some(sw), Some((rec, view))) => {
+            let bytes = rec.as_ref().map_or(&sw.primary.bytes[..], |r| r.bytes(sw));
+            (
+                Reader::new(bytes).map_err(|e| e.in_file(&sw.primary.path))?,
+                *view,
+            )
+        }
+        _ => (
+            Reader::new(sys_bytes).map_err(|e| e.in_file(&system.primary.path))?,
+            sys_view,
+        ),
+    };
+    let resolved_from = if path.uses_current_control_set() && !all {
+        Some(current_control_set(&sys_reader)?.1)
+    } else {
+        None
+    };
     let mut entries = Vec::new();
     for (set, key_path) in path.resolve(Some(&sys_reader), all)? {
         let key = reader.key(&key_path);
@@ -107,6 +190,7 @@ pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) ->
         };
         entries.push(GetEntry {
             control_set: (!set.is_empty()).then_some(set),
+            resolved_from,
             key: key_path,
             state: key.state(),
             values,
@@ -123,6 +207,7 @@ pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) ->
         },
         hive: path.hive,
         file: FileInfo::from(&target.primary),
+        view,
         entries,
         warnings,
     })

@@ -3,10 +3,10 @@
 //! to bytes already read from read-only handles; nothing in this module can
 //! reach a write path.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rdp::{
-    NamedValue, Reader, ValueState, NLA_VALUES, POLICY_PATH, POLICY_VALUES, RDP_TCP_EXTRA,
-    RDP_TCP_PATH, TS_PATH,
+    KeyState, NamedValue, Reader, ValueState, NLA_VALUES, POLICY_PATH, POLICY_VALUES,
+    RDP_TCP_EXTRA, RDP_TCP_PATH, TS_PATH,
 };
 use crate::reconcile::reconcile;
 use crate::regf::base_block::BaseBlock;
@@ -54,36 +54,73 @@ pub fn hive_report(h: &LoadedHive) -> Result<(HiveReport, BaseBlock)> {
     ))
 }
 
-/// NLA verdict and RDP-enabled flag from a set of named values (control set
-/// values, possibly overlaid with policy values).
+/// The verdict for one control set (or the boot set with Group Policy
+/// values applied).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetVerdict {
+    /// NLA verdict.
+    pub nla: Nla,
+    /// RDP connections allowed (`fDenyTSConnections == 0`); `None` if unknown.
+    pub rdp_enabled: Option<bool>,
+    /// Why `nla` is unknown, when it is.
+    pub reason: Option<String>,
+}
+
+/// NLA verdict and RDP-enabled flag of a control set, from the state of its
+/// `RDP-Tcp` key and its named values (possibly overlaid with policy values).
 ///
-/// NLA is off when `UserAuthentication` is 0 or absent (Windows' default) or
-/// when `SecurityLayer` is 0 (the RDP security layer cannot carry NLA); it is
-/// required when `UserAuthentication` is non-zero and `SecurityLayer` is not
-/// 0. An unreadable or non-DWORD value makes the verdict unknown.
-pub fn verdict_of(values: &[NamedValue]) -> (Nla, Option<bool>) {
+/// Without a readable `RDP-Tcp` key there is no listener to judge: NLA is
+/// unknown ("no RDP-Tcp listener") and so is whether RDP is enabled — a
+/// missing key is never read as "values absent, so NLA off".
+///
+/// Otherwise NLA is off when `UserAuthentication` is 0 or absent (Windows'
+/// default) or when `SecurityLayer` is 0 (the RDP security layer cannot
+/// carry NLA); it is required when `UserAuthentication` is non-zero and
+/// `SecurityLayer` is not 0. An unreadable or non-DWORD value makes the
+/// verdict unknown.
+pub fn verdict_of(rdp_tcp: &KeyState, values: &[NamedValue]) -> SetVerdict {
+    let unknown = |reason: String| SetVerdict {
+        nla: Nla::Unknown,
+        rdp_enabled: None,
+        reason: Some(reason),
+    };
+    match rdp_tcp {
+        KeyState::Present { .. } => {}
+        KeyState::Missing { missing } => {
+            return unknown(format!("no RDP-Tcp listener ('{missing}' missing)"))
+        }
+        KeyState::Unreadable { error } => {
+            return unknown(format!("no RDP-Tcp listener (key unreadable: {error})"))
+        }
+    }
     let get = |n: &str| values.iter().find(|v| v.name == n).map(|v| &v.state);
-    let nla_states: Vec<_> = NLA_VALUES.iter().filter_map(|n| get(n)).collect();
-    let unreadable = nla_states.iter().any(|s| {
-        matches!(s, ValueState::Unreadable { .. })
-            || (matches!(s, ValueState::Present { .. }) && s.dword().is_none())
+    let rdp_enabled = get("fDenyTSConnections")
+        .and_then(ValueState::dword)
+        .map(|d| d == 0);
+    let bad = NLA_VALUES.iter().find_map(|n| match get(n) {
+        Some(ValueState::Unreadable { error }) => Some(format!("{n} unreadable: {error}")),
+        Some(s @ ValueState::Present { type_name, .. }) if s.dword().is_none() => {
+            Some(format!("{n} is {type_name}, not REG_DWORD"))
+        }
+        _ => None,
     });
     let sl = get("SecurityLayer").and_then(ValueState::dword);
     let ua_state = get("UserAuthentication");
     let ua = ua_state.and_then(ValueState::dword);
-    let nla = if unreadable {
-        Nla::Unknown
+    let (nla, reason) = if let Some(why) = bad {
+        (Nla::Unknown, Some(why))
     } else if sl == Some(0) || ua == Some(0) || matches!(ua_state, Some(ValueState::Missing)) {
-        Nla::Off
+        (Nla::Off, None)
     } else if ua.is_some() {
-        Nla::Required
+        (Nla::Required, None)
     } else {
-        Nla::Unknown
+        (Nla::Unknown, Some("UserAuthentication was not read".into()))
     };
-    let rdp = get("fDenyTSConnections")
-        .and_then(ValueState::dword)
-        .map(|d| d == 0);
-    (nla, rdp)
+    SetVerdict {
+        nla,
+        rdp_enabled,
+        reason,
+    }
 }
 
 fn select_info(r: &Reader<'_>) -> SelectInfo {
@@ -130,7 +167,7 @@ pub fn control_sets(r: &Reader<'_>, select: &SelectInfo) -> Result<Vec<ControlSe
         let (ts_state, mut values) = r.values(&ts_path, &SET_VALUES[..1]);
         let (rdp_state, rdp_values) = r.values(&rdp_path, &SET_VALUES[1..]);
         values.extend(rdp_values);
-        let (nla, rdp_enabled) = verdict_of(&values);
+        let v = verdict_of(&rdp_state, &values);
         out.push(ControlSetReport {
             roles: role_of(number),
             name,
@@ -138,8 +175,9 @@ pub fn control_sets(r: &Reader<'_>, select: &SelectInfo) -> Result<Vec<ControlSe
             terminal_server: ts_state,
             rdp_tcp: rdp_state,
             values,
-            nla,
-            rdp_enabled,
+            nla: v.nla,
+            nla_reason: v.reason,
+            rdp_enabled: v.rdp_enabled,
         });
     }
     Ok(out)
@@ -182,12 +220,20 @@ fn software_report(h: &LoadedHive, warnings: &mut Vec<String>) -> Result<Softwar
         .filter(|v| matches!(v.state, ValueState::Present { .. }))
         .map(|v| v.name.clone())
         .collect();
+    // A damaged policy value may hold an override: it is reported, never
+    // taken for "no policy".
+    let unreadable = policy_values
+        .iter()
+        .filter(|v| matches!(v.state, ValueState::Unreadable { .. }))
+        .map(|v| v.name.clone())
+        .collect();
     Ok(SoftwareReport {
         hive,
         windows,
         policy_key,
         policy_values,
         overrides,
+        unreadable,
     })
 }
 
@@ -284,6 +330,18 @@ pub fn inspect_loaded(
         Some(a) if a.replayed => a.select.clone(),
         _ => select,
     };
+    if sets.is_empty() {
+        // A valid regf file, but no control set to report on (a user,
+        // SAM, SOFTWARE... hive): nothing found (exit 5).
+        return Err(Error::NotFound(format!(
+            "{}: no ControlSetNNN key at the root{}: not a SYSTEM hive",
+            path.display(),
+            match select.key {
+                KeyState::Present { .. } => "",
+                _ => " and no Select key",
+            }
+        )));
+    }
     if bb.is_dirty() {
         let why = if bb.checksum_valid() {
             format!("sequence numbers {} and {} differ", bb.seq1, bb.seq2)
@@ -322,9 +380,6 @@ pub fn inspect_loaded(
         (Some(b), None) => warnings.push(format!("Select names {b}, which does not exist")),
         _ => {}
     }
-    if sets.is_empty() {
-        warnings.push("no ControlSetNNN key: this is not a SYSTEM hive".into());
-    }
     for s in &sets {
         if let crate::rdp::KeyState::Missing { missing } = &s.rdp_tcp {
             warnings.push(format!(
@@ -353,23 +408,41 @@ pub fn inspect_loaded(
     };
     let boot_nla = boot_set.map_or(Nla::Unknown, |s| s.nla);
     let (effective_nla, rdp_enabled, policy_overrides) = match (boot_set, &software) {
-        (Some(set), Some(sw)) if !sw.overrides.is_empty() => {
+        (Some(set), Some(sw)) if !sw.overrides.is_empty() || !sw.unreadable.is_empty() => {
+            // Present policy values win over SYSTEM; unreadable ones may, so
+            // they make what they govern unknown.
             let mut vals = set.values.clone();
-            for p in sw
-                .policy_values
-                .iter()
-                .filter(|p| matches!(p.state, ValueState::Present { .. }))
-            {
+            for p in sw.policy_values.iter().filter(|p| {
+                matches!(
+                    p.state,
+                    ValueState::Present { .. } | ValueState::Unreadable { .. }
+                )
+            }) {
                 if let Some(v) = vals.iter_mut().find(|v| v.name == p.name) {
                     v.state = p.state.clone();
                 }
             }
-            let (n, rdp) = verdict_of(&vals);
-            warnings.push(format!(
-                "Group Policy in SOFTWARE\\{POLICY_PATH} sets {}: it overrides the SYSTEM values",
-                sw.overrides.join(", ")
-            ));
-            (n, rdp, true)
+            let v = verdict_of(&set.rdp_tcp, &vals);
+            if !sw.overrides.is_empty() {
+                warnings.push(format!(
+                    "Group Policy in SOFTWARE\\{POLICY_PATH} sets {}: it overrides the SYSTEM values",
+                    sw.overrides.join(", ")
+                ));
+            }
+            if !sw.unreadable.is_empty() {
+                warnings.push(format!(
+                    "Group Policy value(s) {} in SOFTWARE\\{POLICY_PATH} cannot be read: \
+                     what they govern is unknown (effective verdict {}, RDP {})",
+                    sw.unreadable.join(", "),
+                    v.nla.text(),
+                    match v.rdp_enabled {
+                        Some(true) => "allowed",
+                        Some(false) => "denied",
+                        None => "unknown",
+                    }
+                ));
+            }
+            (v.nla, v.rdp_enabled, !sw.overrides.is_empty())
         }
         (Some(set), _) => (set.nla, set.rdp_enabled, false),
         (None, _) => (Nla::Unknown, None, false),
@@ -434,4 +507,249 @@ pub fn inspect(located: &Located) -> Result<InspectReport> {
         });
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{software, system, SystemVariant};
+    use crate::regf::build::build;
+    use crate::regf::key::reg_type;
+    use crate::source::{FileRef, LoadedFile};
+    use std::path::PathBuf;
+
+    const PRESENT: KeyState = KeyState::Present { offset: 0x1000 };
+
+    fn dw(name: &str, v: u32) -> NamedValue {
+        NamedValue {
+            name: name.into(),
+            state: ValueState::Present {
+                type_name: "REG_DWORD".into(),
+                type_code: reg_type::DWORD,
+                data: serde_json::json!(v),
+                offset: 0,
+            },
+        }
+    }
+
+    fn state(name: &str, state: ValueState) -> NamedValue {
+        NamedValue {
+            name: name.into(),
+            state,
+        }
+    }
+
+    /// fDenyTSConnections, then the three NLA values.
+    fn set(deny: u32, nla: [u32; 3]) -> Vec<NamedValue> {
+        let mut v = vec![dw("fDenyTSConnections", deny)];
+        v.extend(NLA_VALUES.iter().zip(nla).map(|(n, d)| dw(n, d)));
+        v
+    }
+
+    fn loaded(name: &str, bytes: Vec<u8>) -> LoadedHive {
+        LoadedHive {
+            primary: LoadedFile {
+                path: PathBuf::from(name),
+                name: name.into(),
+                origin: FileRef::Path(PathBuf::from(name)),
+                sha256: crate::digest::sha256_hex(&bytes),
+                bytes,
+            },
+            logs: Vec::new(),
+        }
+    }
+
+    fn source() -> SourceInfo {
+        SourceInfo {
+            kind: crate::source::SourceKind::HiveFile,
+            path: "SYSTEM".into(),
+        }
+    }
+
+    #[test]
+    fn verdict_of_one_set() {
+        let v = verdict_of(&PRESENT, &set(0, [0, 0, 0]));
+        assert_eq!(
+            (v.nla, v.rdp_enabled, v.reason),
+            (Nla::Off, Some(true), None)
+        );
+        for nla in [[1, 1, 1], [2, 1, 1], [2, 2, 2]] {
+            let v = verdict_of(&PRESENT, &set(0, nla));
+            assert_eq!(
+                (v.nla, v.rdp_enabled),
+                (Nla::Required, Some(true)),
+                "{nla:?}"
+            );
+        }
+        // SecurityLayer 0 cannot carry NLA; UserAuthentication absent is off.
+        assert_eq!(verdict_of(&PRESENT, &set(0, [0, 1, 1])).nla, Nla::Off);
+        let mut v = set(0, [2, 0, 1]);
+        v[2].state = ValueState::Missing;
+        assert_eq!(verdict_of(&PRESENT, &v).nla, Nla::Off);
+        // fDenyTSConnections 1: RDP disabled, NLA still judged.
+        let v = verdict_of(&PRESENT, &set(1, [2, 1, 1]));
+        assert_eq!((v.nla, v.rdp_enabled), (Nla::Required, Some(false)));
+    }
+
+    #[test]
+    fn unreadable_or_odd_values_make_the_verdict_unknown() {
+        let mut v = set(0, [2, 1, 1]);
+        v[2] = state(
+            "UserAuthentication",
+            ValueState::Unreadable {
+                error: "bad cell at byte offset 0x2040".into(),
+            },
+        );
+        let r = verdict_of(&PRESENT, &v);
+        assert_eq!(r.nla, Nla::Unknown);
+        assert!(r.reason.unwrap().contains("UserAuthentication unreadable"));
+        // A string where a DWORD belongs.
+        let mut v = set(0, [0, 0, 0]);
+        v[1] = state(
+            "SecurityLayer",
+            ValueState::Present {
+                type_name: "REG_SZ".into(),
+                type_code: reg_type::SZ,
+                data: serde_json::json!("0"),
+                offset: 0,
+            },
+        );
+        assert_eq!(verdict_of(&PRESENT, &v).nla, Nla::Unknown);
+        // fDenyTSConnections unreadable: RDP unknown.
+        let mut v = set(0, [0, 0, 0]);
+        v[0] = state(
+            "fDenyTSConnections",
+            ValueState::Unreadable { error: "x".into() },
+        );
+        assert_eq!(verdict_of(&PRESENT, &v).rdp_enabled, None);
+    }
+
+    #[test]
+    fn missing_or_unreadable_listener_key_is_unknown_not_off() {
+        // Values of a missing key read as missing: that is no listener, not
+        // "UserAuthentication absent, so NLA off".
+        let mut v = vec![dw("fDenyTSConnections", 0)];
+        v.extend(NLA_VALUES.iter().map(|n| state(n, ValueState::Missing)));
+        let missing = KeyState::Missing {
+            missing: "RDP-Tcp".into(),
+        };
+        let r = verdict_of(&missing, &v);
+        assert_eq!((r.nla, r.rdp_enabled), (Nla::Unknown, None));
+        assert!(r.reason.unwrap().contains("no RDP-Tcp listener"));
+        let unreadable = KeyState::Unreadable {
+            error: "bad subkey list at byte offset 0x3000".into(),
+        };
+        let r = verdict_of(&unreadable, &set(0, [0, 0, 0]));
+        assert_eq!((r.nla, r.rdp_enabled), (Nla::Unknown, None));
+        assert!(r.reason.unwrap().contains("0x3000"));
+    }
+
+    #[test]
+    fn combined_verdicts() {
+        use Nla::*;
+        assert_eq!(Nla::combine([Off, Off]), Off);
+        assert_eq!(Nla::combine([Required, Required, Required]), Required);
+        assert_eq!(Nla::combine([Off, Required]), Mixed);
+        assert_eq!(Nla::combine([Required, Off, Off]), Mixed);
+        assert_eq!(Nla::combine([Off, Unknown]), Unknown);
+        assert_eq!(Nla::combine([Mixed, Unknown]), Unknown);
+        assert_eq!(Nla::combine([Unknown, Off, Required]), Unknown);
+        assert_eq!(Nla::combine([]), Unknown);
+    }
+
+    #[test]
+    fn hive_without_rdp_tcp_reports_unknown() {
+        let sys = loaded("SYSTEM", build(&system(SystemVariant::NoRdpTcp)));
+        let r = inspect_loaded(source(), &sys, None).unwrap();
+        assert_eq!(r.control_sets.len(), 2);
+        for s in &r.control_sets {
+            assert!(matches!(s.rdp_tcp, KeyState::Missing { .. }));
+            assert_eq!((s.nla, s.rdp_enabled), (Nla::Unknown, None), "{}", s.name);
+            assert!(s
+                .nla_reason
+                .as_deref()
+                .unwrap()
+                .contains("no RDP-Tcp listener"));
+        }
+        let v = &r.verdict;
+        assert_eq!(
+            (v.nla, v.boot_set_nla, v.effective_nla, v.rdp_enabled),
+            (Nla::Unknown, Nla::Unknown, Nla::Unknown, None)
+        );
+        // Mixed across sets: one set off, one required.
+        let mut spec = system(SystemVariant::Modern);
+        let rdp = format!(r"ControlSet002\{RDP_TCP_PATH}");
+        let k = spec.root.find_mut(&rdp).unwrap();
+        for v in k
+            .values
+            .iter_mut()
+            .filter(|v| NLA_VALUES.contains(&&*v.name))
+        {
+            v.data = crate::regf::build::Data::Dword(0);
+        }
+        let r = inspect_loaded(source(), &loaded("SYSTEM", build(&spec)), None).unwrap();
+        assert_eq!(r.control_sets[0].nla, Nla::Required);
+        assert_eq!(r.control_sets[1].nla, Nla::Off);
+        assert_eq!(r.verdict.nla, Nla::Mixed);
+        assert_eq!(r.verdict.boot_set_nla, Nla::Required);
+    }
+
+    /// Corrupts value `name` of the key at `path` (its inline data size is
+    /// made impossible), so both readers fail on it.
+    fn corrupt_value(hive: &mut [u8], path: &str, name: &str) {
+        let r = Reader::new(hive).unwrap();
+        let key = r.key(path);
+        let ValueState::Present { offset, .. } = r.value(&key, path, name) else {
+            panic!("{path}\\{name} not present");
+        };
+        let o = offset as usize;
+        assert_eq!(&hive[o..o + 2], b"vk");
+        hive[o + 4..o + 8].copy_from_slice(&0x8000_0010u32.to_le_bytes());
+    }
+
+    #[test]
+    fn unreadable_policy_value_makes_the_effective_verdict_unknown() {
+        let sys = loaded("SYSTEM", build(&system(SystemVariant::Modern)));
+        let sw_clean = loaded("SOFTWARE", build(&software()));
+        // Clean: the policy (UserAuthentication 1) is applied, certain.
+        let r = inspect_loaded(source(), &sys, Some(&sw_clean)).unwrap();
+        assert_eq!(r.verdict.effective_nla, Nla::Required);
+        assert_eq!(r.verdict.rdp_enabled, Some(true));
+        assert!(r.software.as_ref().unwrap().unreadable.is_empty());
+
+        let mut bytes = build(&software());
+        corrupt_value(&mut bytes, POLICY_PATH, "UserAuthentication");
+        let sw = loaded("SOFTWARE", bytes);
+        let r = inspect_loaded(source(), &sys, Some(&sw)).unwrap();
+        let s = r.software.as_ref().unwrap();
+        assert_eq!(s.unreadable, ["UserAuthentication"]);
+        assert!(!s.overrides.contains(&"UserAuthentication".to_string()));
+        assert_eq!(r.verdict.effective_nla, Nla::Unknown);
+        // The SYSTEM verdicts are unaffected; fDenyTSConnections still reads.
+        assert_eq!(r.verdict.boot_set_nla, Nla::Required);
+        assert_eq!(r.verdict.rdp_enabled, Some(true));
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("UserAuthentication") && w.contains("cannot be read")),
+            "{:?}",
+            r.warnings
+        );
+
+        // An unreadable fDenyTSConnections policy makes RDP unknown.
+        let mut bytes = build(&software());
+        corrupt_value(&mut bytes, POLICY_PATH, "fDenyTSConnections");
+        let sw = loaded("SOFTWARE", bytes);
+        let r = inspect_loaded(source(), &sys, Some(&sw)).unwrap();
+        assert_eq!(r.verdict.rdp_enabled, None);
+        assert_eq!(r.verdict.effective_nla, Nla::Required);
+    }
+
+    #[test]
+    fn a_hive_without_control_sets_is_not_found() {
+        let sw = loaded("SOFTWARE", build(&software()));
+        let e = inspect_loaded(source(), &sw, None).unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::NotFound);
+        assert!(e.to_string().contains("not a SYSTEM hive"), "{e}");
+    }
 }

@@ -12,7 +12,7 @@ use ntrescue::exit::Exit;
 use ntrescue::fix;
 use ntrescue::regpath::{encode, DataType, RegPath};
 use ntrescue::render::{self, Style};
-use ntrescue::report::{SCHEMA, TOOL};
+use ntrescue::report::{RestoreOutput, SCHEMA, TOOL};
 use ntrescue::source::locate_with;
 use ntrescue::Error;
 
@@ -20,9 +20,19 @@ use cli::{Cli, Command, EditArgs, RdpAction, ValueType};
 
 fn style() -> Style {
     Style {
-        color: std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        color: std::io::stdout().is_terminal() && color_allowed(),
     }
+}
+
+/// Styling for what goes to stderr (warnings in human mode).
+fn err_style() -> Style {
+    Style {
+        color: std::io::stderr().is_terminal() && color_allowed(),
+    }
+}
+
+fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn print(text: &str) -> std::io::Result<()> {
@@ -33,18 +43,21 @@ fn print(text: &str) -> std::io::Result<()> {
     }
 }
 
-/// Prints `report` as JSON or as the text `human` renders.
+/// Prints `report` as JSON (its warnings inside the document), or as the
+/// text `human` renders on stdout with `warnings` on stderr.
 fn emit<T: serde::Serialize>(
     as_json: bool,
     report: &T,
+    warnings: &[String],
     human: impl FnOnce() -> String,
 ) -> Result<(), Error> {
-    let text = if as_json {
-        serde_json::to_string_pretty(report).expect("report serialises") + "\n"
-    } else {
-        human()
-    };
-    print(&text).map_err(|e| Error::io("writing output", e))
+    if as_json {
+        let text = serde_json::to_string_pretty(report).expect("report serialises") + "\n";
+        return print(&text).map_err(|e| Error::io("writing output", e));
+    }
+    print(&human()).map_err(|e| Error::io("writing output", e))?;
+    eprint!("{}", render::warnings(warnings, err_style()));
+    Ok(())
 }
 
 fn options(e: &EditArgs) -> EditOptions {
@@ -58,7 +71,9 @@ fn options(e: &EditArgs) -> EditOptions {
 
 fn edited(e: &EditArgs, report: Result<EditReport, Error>) -> Result<Exit, Error> {
     let report = report?;
-    emit(e.json, &report, || render::fix(&report, style()))?;
+    emit(e.json, &report, &report.warnings, || {
+        render::fix(&report, style())
+    })?;
     Ok(match report.outcome {
         Outcome::Refused => Exit::Refused,
         _ => Exit::Success,
@@ -104,12 +119,14 @@ fn run(cli: Cli) -> Result<Exit, Error> {
                 }
                 report.source_sha256 = Some(sha);
             }
-            emit(json, &report, || render::inspect(&report, style()))?;
+            emit(json, &report, &report.warnings, || {
+                render::inspect(&report, style())
+            })?;
             Ok(Exit::Success)
         }
         Command::Locate { paths, json } => {
             let report = ntrescue::locate::locate(&paths);
-            emit(json, &report, || render::locate(&report, style()))?;
+            emit(json, &report, &[], || render::locate(&report, style()))?;
             Ok(
                 if report
                     .disks
@@ -178,7 +195,9 @@ fn run(cli: Cli) -> Result<Exit, Error> {
             let path = RegPath::parse(&path)?;
             let report =
                 ntrescue::get::get(&locate(&source)?, &path, value.as_deref(), all_control_sets)?;
-            emit(json, &report, || render::get(&report, style()))?;
+            emit(json, &report, &report.warnings, || {
+                render::get(&report, style())
+            })?;
             Ok(Exit::Success)
         }
         Command::Set {
@@ -230,7 +249,9 @@ fn run(cli: Cli) -> Result<Exit, Error> {
             json,
         } => {
             let report = ntrescue::backup::restore(&backup, force)?;
-            emit(json, &report, || render::restore(&report, style()))?;
+            emit(json, &RestoreOutput::new(&report), &[], || {
+                render::restore(&report, style())
+            })?;
             Ok(Exit::Success)
         }
     }

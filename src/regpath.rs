@@ -4,12 +4,13 @@
 //! A path names the hive first: `SYSTEM\CurrentControlSet\Services\TermService`
 //! or `SOFTWARE\Policies\...` (an `HKLM\` / `HKEY_LOCAL_MACHINE\` prefix is
 //! accepted). An offline SYSTEM hive has no `CurrentControlSet`: it is
-//! resolved through `Select\Current` (falling back to `Default`), or
-//! expanded to every `ControlSetNNN` when asked.
+//! resolved through `Select\Default` — the set the boot loader boots, as
+//! `inspect` reports it — falling back to `Select\Current` only when
+//! `Default` is absent or 0, or expanded to every `ControlSetNNN` when asked.
 
 use crate::engine::HiveName;
 use crate::error::{Error, Result};
-use crate::rdp::Reader;
+use crate::rdp::{Reader, ValueState};
 use crate::regf::key::reg_type;
 
 /// A parsed operator path.
@@ -58,8 +59,13 @@ impl RegPath {
             .is_some_and(|p| p.eq_ignore_ascii_case("CurrentControlSet"))
     }
 
-    /// Concrete key paths: `CurrentControlSet` becomes the set named by
-    /// `Select\Current` (else `Default`), or every control set with `all`.
+    /// Whether the path goes through `CurrentControlSet` of SYSTEM.
+    pub fn uses_current_control_set(&self) -> bool {
+        self.hive == HiveName::System && self.uses_ccs()
+    }
+
+    /// Concrete key paths: `CurrentControlSet` becomes the set Windows
+    /// boots ([`current_control_set`]), or every control set with `all`.
     /// Returns (label, path) pairs; the label is the control set or "".
     pub fn resolve(&self, system: Option<&Reader<'_>>, all: bool) -> Result<Vec<(String, String)>> {
         if self.hive != HiveName::System || !self.uses_ccs() {
@@ -83,35 +89,57 @@ impl RegPath {
                 format!("{set}\\{tail}")
             }
         };
-        let sets = r.control_sets()?;
         if all {
-            return Ok(sets
+            return Ok(r
+                .control_sets()?
                 .into_iter()
                 .map(|(_, n)| (n.clone(), join(&n)))
                 .collect());
         }
-        let key = r.key("Select");
-        let pick = ["Current", "Default"]
-            .iter()
-            .filter_map(|v| r.value(&key, "Select", v).dword())
-            .find(|&n| n != 0)
-            .ok_or_else(|| {
-                Error::NotFound(
-                    "Select has no usable Current/Default value to resolve CurrentControlSet"
-                        .into(),
-                )
-            })?;
-        let set = sets
-            .into_iter()
-            .find(|(n, _)| *n == pick)
-            .map(|(_, name)| name)
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "Select names ControlSet{pick:03}, which does not exist"
-                ))
-            })?;
+        let (set, _) = current_control_set(r)?;
         Ok(vec![(set.clone(), join(&set))])
     }
+}
+
+/// The control set `CurrentControlSet` stands for in an offline SYSTEM
+/// hive, and the `Select` value that named it: `Select\Default` (the set
+/// the boot loader boots), or `Select\Current` when `Default` is absent or
+/// 0. An unreadable `Default` is refused rather than guessed around.
+pub fn current_control_set(r: &Reader<'_>) -> Result<(String, &'static str)> {
+    let key = r.key("Select");
+    let default = r.value(&key, "Select", "Default");
+    if let ValueState::Unreadable { error } = &default {
+        return Err(Error::Refused(format!(
+            "Select\\Default cannot be read ({error}): cannot tell which control set \
+             CurrentControlSet is; name the ControlSetNNN key or use --all-control-sets"
+        )));
+    }
+    let (pick, from) = match default.dword().filter(|&n| n != 0) {
+        Some(n) => (n, r"Select\Default"),
+        None => (
+            r.value(&key, "Select", "Current")
+                .dword()
+                .filter(|&n| n != 0)
+                .ok_or_else(|| {
+                    Error::NotFound(
+                        "Select has no usable Default/Current value to resolve CurrentControlSet"
+                            .into(),
+                    )
+                })?,
+            r"Select\Current",
+        ),
+    };
+    let set = r
+        .control_sets()?
+        .into_iter()
+        .find(|(n, _)| *n == pick)
+        .map(|(_, name)| name)
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "{from} names ControlSet{pick:03}, which does not exist"
+            ))
+        })?;
+    Ok((set, from))
 }
 
 /// Value types accepted by `set`.
@@ -227,6 +255,54 @@ mod tests {
             HiveName::Software
         );
         assert!(RegPath::parse(r"SAM\Domains").is_err());
+    }
+
+    /// The Modern fixture with `Select` set to the given Current/Default.
+    fn select_hive(current: u32, default: u32) -> Vec<u8> {
+        use crate::fixtures::{system, SystemVariant};
+        use crate::regf::build::{build, Data};
+        let mut spec = system(SystemVariant::Modern);
+        let sel = spec.root.find_mut("Select").unwrap();
+        for v in &mut sel.values {
+            match v.name.as_str() {
+                "Current" => v.data = Data::Dword(current),
+                "Default" => v.data = Data::Dword(default),
+                _ => {}
+            }
+        }
+        build(&spec)
+    }
+
+    #[test]
+    fn current_control_set_is_select_default_then_current() {
+        let p = RegPath::parse(r"SYSTEM\CurrentControlSet\Control").unwrap();
+        let hive = select_hive(1, 2);
+        let r = Reader::new(&hive).unwrap();
+        assert_eq!(
+            current_control_set(&r).unwrap(),
+            ("ControlSet002".to_string(), r"Select\Default")
+        );
+        assert_eq!(
+            p.resolve(Some(&r), false).unwrap(),
+            [(
+                "ControlSet002".to_string(),
+                r"ControlSet002\Control".to_string()
+            )]
+        );
+        assert_eq!(p.resolve(Some(&r), true).unwrap().len(), 2);
+        // Default 0: Current is used.
+        let hive = select_hive(2, 0);
+        let r = Reader::new(&hive).unwrap();
+        assert_eq!(
+            current_control_set(&r).unwrap(),
+            ("ControlSet002".to_string(), r"Select\Current")
+        );
+        // Default names a set that does not exist: not found, no fallback.
+        let hive = select_hive(1, 7);
+        let r = Reader::new(&hive).unwrap();
+        let e = current_control_set(&r).unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::NotFound);
+        assert!(e.to_string().contains("ControlSet007"), "{e}");
     }
 
     #[test]

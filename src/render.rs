@@ -55,7 +55,17 @@ fn key_note(k: &KeyState) -> Option<String> {
     }
 }
 
-/// Renders `inspect` for a terminal.
+/// Renders warnings, one `warning:` line each. In human mode they go to
+/// stderr (the report body goes to stdout); JSON keeps them in the document.
+pub fn warnings(ws: &[String], st: Style) -> String {
+    let mut o = String::new();
+    for w in ws {
+        let _ = writeln!(o, "{} {w}", st.warn("warning:"));
+    }
+    o
+}
+
+/// Renders `inspect` for a terminal (warnings: [`warnings`]).
 pub fn inspect(r: &InspectReport, st: Style) -> String {
     let mut o = String::new();
     if let Some(d) = &r.disk {
@@ -197,7 +207,12 @@ pub fn inspect(r: &InspectReport, st: Style) -> String {
             Some(false) => "RDP denied",
             None => "RDP ?",
         };
-        let _ = writeln!(o, "  {}, {rdp}", st.nla(s.nla));
+        let reason = s
+            .nla_reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        let _ = writeln!(o, "  {}{reason}, {rdp}", st.nla(s.nla));
         for note in [key_note(&s.terminal_server), key_note(&s.rdp_tcp)]
             .into_iter()
             .flatten()
@@ -304,9 +319,6 @@ pub fn inspect(r: &InspectReport, st: Style) -> String {
             None => "unknown",
         }
     );
-    for w in &r.warnings {
-        let _ = writeln!(o, "{} {w}", st.warn("warning:"));
-    }
     o
 }
 
@@ -318,7 +330,7 @@ fn data_text(v: &Option<serde_json::Value>) -> String {
     }
 }
 
-/// Renders an edit report (every fix command).
+/// Renders an edit report (every fix command; warnings: [`warnings`]).
 pub fn fix(r: &crate::engine::EditReport, st: Style) -> String {
     use crate::engine::{ChangeKind, Outcome};
     let mut o = String::new();
@@ -427,9 +439,6 @@ pub fn fix(r: &crate::engine::EditReport, st: Style) -> String {
     for c in &r.checks {
         let _ = writeln!(o, "  check: {c}");
     }
-    for w in &r.warnings {
-        let _ = writeln!(o, "{} {w}", st.warn("warning:"));
-    }
     o
 }
 
@@ -456,11 +465,26 @@ pub fn restore(r: &crate::backup::RestoreReport, st: Style) -> String {
     o
 }
 
-/// Renders a `get` report.
+/// Renders a `get` report (warnings: [`warnings`]).
 pub fn get(r: &crate::get::GetReport, st: Style) -> String {
     let mut o = String::new();
+    if r.view == crate::get::VIEW_AFTER_REPLAY {
+        let _ = writeln!(
+            o,
+            "{}",
+            st.bold("(view: after log replay, as Windows will load the hive)")
+        );
+    }
     for e in &r.entries {
-        let _ = writeln!(o, "{}", st.bold(&format!("{}\\{}", r.hive.as_str(), e.key)));
+        let via = match (&e.control_set, &e.resolved_from) {
+            (Some(set), Some(from)) => format!("   (CurrentControlSet = {set}, from {from})"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "{}{via}",
+            st.bold(&format!("{}\\{}", r.hive.as_str(), e.key))
+        );
         if let Some(n) = key_note(&e.state) {
             let _ = writeln!(o, "  {}", st.warn(&n));
         }
@@ -482,9 +506,6 @@ pub fn get(r: &crate::get::GetReport, st: Style) -> String {
         for s in &e.subkeys {
             let _ = writeln!(o, "  [{s}]");
         }
-    }
-    for w in &r.warnings {
-        let _ = writeln!(o, "{} {w}", st.warn("warning:"));
     }
     o
 }

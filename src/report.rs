@@ -251,7 +251,11 @@ pub struct ControlSetReport {
     pub values: Vec<NamedValue>,
     /// NLA verdict for this set.
     pub nla: Nla,
-    /// RDP connections allowed (fDenyTSConnections == 0); null if unknown.
+    /// Why `nla` is unknown (e.g. "no RDP-Tcp listener ('RDP-Tcp' missing)");
+    /// null otherwise.
+    pub nla_reason: Option<String>,
+    /// RDP connections allowed (fDenyTSConnections == 0); null if unknown,
+    /// and always null without a readable RDP-Tcp listener key.
     pub rdp_enabled: Option<bool>,
 }
 
@@ -288,6 +292,9 @@ pub struct SoftwareReport {
     pub policy_values: Vec<NamedValue>,
     /// Names of values present in the policy key (they override SYSTEM).
     pub overrides: Vec<String>,
+    /// Names of policy values that cannot be read (they may override
+    /// SYSTEM: what they govern is unknown).
+    pub unreadable: Vec<String>,
 }
 
 /// Overall verdict.
@@ -349,4 +356,30 @@ pub struct DiskFacts {
     pub windows: crate::disk::WindowsVolume,
     /// Mount points using the disk (a write would be refused).
     pub mounted: Vec<String>,
+}
+
+/// What `restore` prints: the common header plus the restore report.
+#[derive(Clone, Debug, Serialize)]
+pub struct RestoreOutput<'a> {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// Tool name and version.
+    pub tool: Tool,
+    /// "restore".
+    pub command: &'static str,
+    /// `backup`, `operation`, `files`, `forced`.
+    #[serde(flatten)]
+    pub report: &'a crate::backup::RestoreReport,
+}
+
+impl<'a> RestoreOutput<'a> {
+    /// Wraps `report`.
+    pub fn new(report: &'a crate::backup::RestoreReport) -> Self {
+        RestoreOutput {
+            schema: SCHEMA,
+            tool: TOOL,
+            command: "restore",
+            report,
+        }
+    }
 }

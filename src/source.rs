@@ -207,48 +207,63 @@ impl LoadedHive {
     }
 }
 
-/// Finds the entry of `dir` whose name equals `name` ignoring case.
+/// Names of the entries of `dir` (UTF-8 names only: a name that is not
+/// UTF-8 cannot match the ASCII names looked for). A missing directory
+/// lists nothing.
+fn listing(dir: &Path) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        if let Ok(n) = entry.file_name().into_string() {
+            names.push(n);
+        }
+    }
+    Ok(names)
+}
+
+/// Finds the entry of `dir` whose name equals `name` ignoring case: the
+/// exact spelling if it exists, else the first case-insensitive match in
+/// sorted order (never the directory's listing order).
 pub fn find_ci(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     let exact = dir.join(name);
     if exact.exists() {
         return Ok(Some(exact));
     }
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .eq_ignore_ascii_case(name)
-        {
-            return Ok(Some(entry.path()));
-        }
-    }
-    Ok(None)
+    Ok(listing(dir)?
+        .into_iter()
+        .filter(|n| n.eq_ignore_ascii_case(name))
+        .min()
+        .map(|n| dir.join(n)))
 }
 
-/// Log files of `primary`: `<name>.LOG`, `.LOG1`, `.LOG2`, matched
-/// case-insensitively (Windows writes upper case, copies and case-sensitive
-/// mounts may not).
+/// Log files of `primary`: `<name>.LOG`, `.LOG1`, `.LOG2` (in that order),
+/// chosen by the same rule as on a raw NTFS volume
+/// ([`crate::regf::log::find_log_files`]): exact spellings first (upper-,
+/// then lower-case extension, with the hive name as given, in lower and in
+/// upper case), then any case-insensitive match in sorted order. Windows
+/// writes upper case; copies and case-sensitive mounts may not, and may even
+/// hold two spellings of one log.
 pub fn find_logs(primary: &Path) -> Result<Vec<PathBuf>> {
-    let dir = primary.parent().unwrap_or(Path::new("."));
+    let dir = match primary.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let name = primary
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut logs = Vec::new();
-    for ext in ["LOG", "LOG1", "LOG2"] {
-        if let Some(p) = find_ci(dir, &format!("{name}.{ext}"))? {
-            if p.is_file() {
-                logs.push(p);
-            }
-        }
-    }
-    Ok(logs)
+    let found = crate::regf::log::find_log_files(&listing(dir)?, &name);
+    Ok([found.log, found.log1, found.log2]
+        .into_iter()
+        .flatten()
+        .map(|n| dir.join(n))
+        .filter(|p| p.is_file())
+        .collect())
 }
 
 fn hive_paths(primary: PathBuf) -> Result<HivePaths> {
@@ -397,6 +412,65 @@ mod tests {
         let logs: Vec<_> = l.system.logs.iter().map(|p| p.name()).collect();
         assert_eq!(logs, ["system.log1", "SYSTEM.LOG2"]);
         assert!(l.software.is_some());
+    }
+
+    /// Two spellings of one log: the choice follows the raw-NTFS rule
+    /// (exact spellings first), not the directory's listing order.
+    #[test]
+    fn log_choice_prefers_exact_spellings_like_the_ntfs_path() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        for f in [
+            "SYSTEM",
+            "SYSTEM.LOG1",
+            "system.log1",
+            "System",
+            "SyStEm.LoG2",
+        ] {
+            fs::write(d.join(f), b"x").unwrap();
+        }
+        // Many more case variants of SYSTEM.LOG1, so that listing order
+        // cannot pick the expected one by luck.
+        let base: Vec<char> = "system.log1".chars().collect();
+        for mask in (1u32..2048).step_by(37) {
+            let v: String = base
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if mask & (1 << i) != 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        *c
+                    }
+                })
+                .collect();
+            fs::write(d.join(v), b"x").unwrap();
+        }
+        let names = |primary: &str| -> Vec<String> {
+            find_logs(&d.join(primary))
+                .unwrap()
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        let listing = listing(d).unwrap();
+        for primary in ["SYSTEM", "System"] {
+            let want = crate::regf::log::find_log_files(&listing, primary);
+            let want: Vec<String> = [want.log, want.log1, want.log2]
+                .into_iter()
+                .flatten()
+                .collect();
+            assert_eq!(names(primary), want, "{primary}");
+        }
+        assert_eq!(names("SYSTEM"), ["SYSTEM.LOG1", "SyStEm.LoG2"]);
+        // "System": no System.LOG1 / system.LOG1, so SYSTEM.LOG1 (the
+        // upper-case spelling) wins over system.log1 and the others.
+        assert_eq!(names("System"), ["SYSTEM.LOG1", "SyStEm.LoG2"]);
+        // Only case variants of the hive name are found, deterministically.
+        assert_eq!(
+            find_ci(d, "sYsTeM.lOg2").unwrap(),
+            Some(d.join("SyStEm.LoG2"))
+        );
     }
 
     #[test]

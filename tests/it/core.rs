@@ -370,11 +370,14 @@ fn malformed_special_and_non_regf_never_panic_or_write() {
         let before = sha256_file(&h);
         let r = run_in(t.path(), &["inspect", "SYSTEM"]);
         assert!(
-            matches!(r.code, 0 | 1 | 3),
+            matches!(r.code, 0 | 1 | 3 | 5),
             "{}: exit {}",
             src.display(),
             r.code
         );
+        if r.code == 5 {
+            assert!(r.stderr.contains("not a SYSTEM hive"), "{}", r.stderr);
+        }
         if r.code != 0 {
             assert!(
                 r.stderr.contains("SYSTEM"),
@@ -474,7 +477,16 @@ fn idempotent_rerun_and_restore_round_trip() {
     assert_eq!(sha256_file(&h), original);
     let r = run_in(t.path(), &["restore", &bundle, "--json"]);
     assert_eq!(r.code, 0);
-    assert_eq!(r.json()["files"][0]["action"], "unchanged");
+    let rep = r.json();
+    assert_eq!(rep["files"][0]["action"], "unchanged");
+    // The common header every document has (docs/json-schema.md).
+    assert_eq!(rep["schema"], "ntrescue/v1");
+    assert_eq!(rep["tool"]["name"], "ntrescue");
+    assert_eq!(rep["tool"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(rep["command"], "restore");
+    assert_eq!(rep["backup"], bundle.as_str());
+    assert_eq!(rep["forced"], false);
+    assert!(rep["operation"].as_str().unwrap().contains("nla disable"));
 
     // Changed after the write: refused, then forced.
     let r = run_in(t.path(), &["nla", "enable", "SYSTEM", "--json"]);
@@ -599,5 +611,232 @@ fn dirty_without_logs_needs_the_opt_in() {
     }
     for line in regipy_dwords(&h, &NLA.map(|v| (key, v))) {
         assert!(line.ends_with("|0"), "{line}");
+    }
+}
+
+/// Valid regf hives that are not SYSTEM hives (user, SAM, SECURITY, BCD,
+/// SOFTWARE-like): inspect finds nothing (exit 5), in both output modes; a
+/// file that is not regf at all stays an error (exit 1).
+#[test]
+fn non_system_hives_are_not_found() {
+    let rows: Vec<_> = manifest()
+        .into_iter()
+        .filter(|r| {
+            (r["path"].starts_with("other/real/")
+                || r["path"].starts_with("other/dirty-with-logs/"))
+                && r["kind"] == "regf-hive"
+        })
+        .collect();
+    assert!(rows.len() >= 6, "expected the corpus user/SAM/... hives");
+    for row in rows {
+        let src = corpus_file(&row["path"]);
+        let ctx = &row["path"];
+        let r = run_in(Path::new("/"), &["inspect", src.to_str().unwrap()]);
+        assert_eq!(r.code, 5, "{ctx}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("not a SYSTEM hive"),
+            "{ctx}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(src.to_str().unwrap()),
+            "{ctx}: {}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty(), "{ctx}: {}", r.stdout);
+        let r = run_in(
+            Path::new("/"),
+            &["inspect", "--json", src.to_str().unwrap()],
+        );
+        assert_eq!(r.code, 5, "{ctx}");
+        let doc = r.json();
+        assert_eq!(doc["error"]["kind"], "not-found", "{ctx}");
+        assert_eq!(doc["error"]["exit_code"], 5, "{ctx}");
+    }
+    // A SOFTWARE-like fixture, too.
+    let sw = Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/software.hive");
+    let r = run_in(Path::new("/"), &["inspect", sw.to_str().unwrap()]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let r = run_in(
+        Path::new("/"),
+        &[
+            "inspect",
+            corpus_file("other/not-regf/win9x__dfwinreg__SYSTEM.DAT")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+}
+
+/// Human mode: warnings go to stderr, the report to stdout; with --json
+/// they stay inside the one document on stdout.
+#[test]
+fn human_warnings_go_to_stderr() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/system-no-rdp-tcp.hive");
+    let r = run_in(Path::new("/"), &["inspect", fixture.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("Verdict:"), "{}", r.stdout);
+    assert!(!r.stdout.contains("warning:"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("warning: ControlSet001: no RDP-Tcp listener key"),
+        "{}",
+        r.stderr
+    );
+    let r = run_in(
+        Path::new("/"),
+        &["inspect", "--json", fixture.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    assert!(r.json()["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("no RDP-Tcp listener key"));
+    // The same for an edit command's warnings.
+    let t = tmp();
+    copy_to(
+        &corpus_file("system/win10-1903-x64-dirty-nologs__regipy__SYSTEM_WIN_10_1709"),
+        t.path(),
+        "SYSTEM",
+    );
+    let r = run_in(
+        t.path(),
+        &[
+            "nla",
+            "disable",
+            "SYSTEM",
+            "--allow-dirty-without-logs",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("warning:"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("warning:") && r.stderr.contains("lost"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A control set without RDP-Tcp has no listener: NLA unknown and RDP
+/// unknown, never "NLA off, RDP enabled".
+#[test]
+fn missing_listener_is_unknown_not_off() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/system-no-rdp-tcp.hive");
+    let rep = inspect_json(&fixture);
+    for s in rep["control_sets"].as_array().unwrap() {
+        assert_eq!(s["rdp_tcp"]["state"], "missing");
+        assert_eq!(s["nla"], "unknown", "{}", s["name"]);
+        assert!(s["rdp_enabled"].is_null(), "{}", s["name"]);
+        assert!(s["nla_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no RDP-Tcp listener"));
+    }
+    let v = &rep["verdict"];
+    assert_eq!(v["nla"], "unknown");
+    assert_eq!(v["boot_set_nla"], "unknown");
+    assert_eq!(v["effective_nla"], "unknown");
+    assert!(v["rdp_enabled"].is_null());
+    let r = run_in(Path::new("/"), &["inspect", fixture.to_str().unwrap()]);
+    assert!(
+        r.stdout.contains("unknown (no RDP-Tcp listener"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("NLA off"), "{}", r.stdout);
+}
+
+/// Every ControlSetNNN key at the root of a hive, per hivex (`hivexsh ls`).
+fn hivex_control_sets(h: &Path) -> Vec<String> {
+    require_tool("hivexsh");
+    let out = std::process::Command::new("hivexsh")
+        .arg(h)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"ls\n")?;
+            c.wait_with_output()
+        })
+        .expect("hivexsh");
+    assert!(out.status.success(), "hivexsh {}", h.display());
+    let mut sets: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("controlset"))
+        .map(String::from)
+        .collect();
+    sets.sort();
+    sets
+}
+
+/// `nla enable` on the clean Windows 7 hive: 1/1/1 in both control sets,
+/// read back by hivex.
+#[test]
+fn nla_enable_on_win7_sets_one_in_both_control_sets() {
+    let t = tmp();
+    let h = copy_to(
+        &corpus_file("system/win7sp1-x86__regipy__SYSTEM"),
+        t.path(),
+        "SYSTEM",
+    );
+    let r = run_in(t.path(), &["nla", "enable", "SYSTEM", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["outcome"], "written");
+    assert_eq!(hivex_control_sets(&h), ["ControlSet001", "ControlSet002"]);
+    for s in ["ControlSet001", "ControlSet002"] {
+        for v in NLA {
+            assert_eq!(
+                hivex_dword(&h, &format!(r"\{s}\{RDP}"), v),
+                Some(1),
+                "{s} {v}"
+            );
+        }
+    }
+    assert_eq!(inspect_json(&h)["verdict"]["nla"], "required");
+}
+
+/// `nla disable` on the three-set and Current=2 fixtures: 0/0/0 in every
+/// control set (ControlSet003 included), read back by hivex.
+#[test]
+fn nla_disable_covers_every_control_set() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures");
+    for (stem, sets) in [
+        (
+            "system-cs003",
+            &["ControlSet001", "ControlSet002", "ControlSet003"][..],
+        ),
+        ("system-current2", &["ControlSet001", "ControlSet002"][..]),
+    ] {
+        let t = tmp();
+        let h = copy_to(&fixtures.join(format!("{stem}.hive")), t.path(), "SYSTEM");
+        assert_eq!(hivex_control_sets(&h), sets, "{stem}");
+        for s in sets {
+            for v in NLA {
+                assert_ne!(
+                    hivex_dword(&h, &format!(r"\{s}\{RDP}"), v),
+                    Some(0),
+                    "{stem} {s} {v} before"
+                );
+            }
+        }
+        let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
+        assert_eq!(r.code, 0, "{stem}: {}", r.stderr);
+        assert_eq!(r.json()["outcome"], "written", "{stem}");
+        for s in sets {
+            for v in NLA {
+                assert_eq!(
+                    hivex_dword(&h, &format!(r"\{s}\{RDP}"), v),
+                    Some(0),
+                    "{stem} {s} {v}"
+                );
+            }
+        }
+        assert_eq!(inspect_json(&h)["verdict"]["nla"], "off", "{stem}");
     }
 }

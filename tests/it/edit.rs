@@ -305,3 +305,189 @@ fn include_policy_without_a_policy_key_fixes_system_only() {
         .all(|c| c["hive"] == "SYSTEM"));
     assert_eq!(sha256_file(&sw), sw_sha);
 }
+
+/// A SYSTEM hive whose `Select` says Current=1, Default=2, with the two
+/// control sets told apart by TermService's Start (3 in 001, 2 in 002).
+fn current_differs_from_default(dir: &Path) -> std::path::PathBuf {
+    use ntrescue::fixtures::{system, SystemVariant};
+    use ntrescue::regf::build::{build, Data};
+    let mut spec = system(SystemVariant::Modern);
+    for v in &mut spec.root.find_mut("Select").unwrap().values {
+        match v.name.as_str() {
+            "Current" => v.data = Data::Dword(1),
+            "Default" => v.data = Data::Dword(2),
+            _ => {}
+        }
+    }
+    let ts = spec
+        .root
+        .find_mut(r"ControlSet002\Services\TermService")
+        .unwrap();
+    for v in &mut ts.values {
+        if v.name == "Start" {
+            v.data = Data::Dword(2);
+        }
+    }
+    let h = dir.join("SYSTEM");
+    std::fs::write(&h, build(&spec)).unwrap();
+    h
+}
+
+/// `CurrentControlSet` is the set that boots (`Select\Default`), not
+/// `Select\Current`, for `get`, `set --dry-run` and `set`; the output says
+/// which set it resolved; `--all-control-sets` covers both.
+#[test]
+fn current_control_set_resolves_through_select_default() {
+    let t = tmp();
+    let d = t.path();
+    let h = current_differs_from_default(d);
+    let key = r"\ControlSet001\Services\TermService";
+    assert_eq!(hivex_dword(&h, key, "Start"), Some(3), "fixture");
+    assert_eq!(
+        hivex_dword(&h, r"\ControlSet002\Services\TermService", "Start"),
+        Some(2),
+        "fixture"
+    );
+    let i = ok(run_in(d, &["inspect", "SYSTEM", "--json"]));
+    assert_eq!(i["select"]["boot_control_set"], "ControlSet002");
+
+    let ccs = r"SYSTEM\CurrentControlSet\Services\TermService";
+    let g = ok(run_in(d, &["get", "SYSTEM", ccs, "Start", "--json"]));
+    assert_eq!(g["entries"][0]["control_set"], "ControlSet002");
+    assert_eq!(g["entries"][0]["resolved_from"], r"Select\Default");
+    assert_eq!(
+        g["entries"][0]["key"],
+        r"ControlSet002\Services\TermService"
+    );
+    assert_eq!(g["entries"][0]["values"][0]["data"], 2);
+    let human = run_in(d, &["get", "SYSTEM", ccs, "Start"]);
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    assert!(
+        human
+            .stdout
+            .contains(r"(CurrentControlSet = ControlSet002, from Select\Default)"),
+        "{}",
+        human.stdout
+    );
+
+    let before = sha256_file(&h);
+    let set = |extra: &[&str]| {
+        let mut a = vec![
+            "set", "SYSTEM", ccs, "Start", "--type", "dword", "--data", "4", "--json",
+        ];
+        a.extend_from_slice(extra);
+        ok(run_in(d, &a))
+    };
+    let plan = set(&["--dry-run"]);
+    assert_eq!(plan["outcome"], "dry-run");
+    let changes = plan["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{plan}");
+    assert_eq!(changes[0]["control_set"], "ControlSet002");
+    assert_eq!(changes[0]["key"], r"ControlSet002\Services\TermService");
+    assert_eq!(changes[0]["old"], 2);
+    assert_eq!(sha256_file(&h), before);
+
+    let done = set(&["--backup-dir", "bk"]);
+    assert_eq!(done["outcome"], "written");
+    assert_eq!(hivex_dword(&h, key, "Start"), Some(3));
+    assert_eq!(
+        hivex_dword(&h, r"\ControlSet002\Services\TermService", "Start"),
+        Some(4)
+    );
+
+    let all = set(&["--all-control-sets", "--backup-dir", "bk"]);
+    let sets: Vec<&str> = all["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["control_set"].as_str().unwrap())
+        .collect();
+    assert_eq!(sets, ["ControlSet001"], "ControlSet002 already holds 4");
+    assert_eq!(all["already_set"][0], r"ControlSet002\Start");
+    for s in ["ControlSet001", "ControlSet002"] {
+        assert_eq!(
+            hivex_dword(&h, &format!(r"\{s}\Services\TermService"), "Start"),
+            Some(4),
+            "{s}"
+        );
+    }
+    let g = ok(run_in(
+        d,
+        &[
+            "get",
+            "SYSTEM",
+            ccs,
+            "Start",
+            "--all-control-sets",
+            "--json",
+        ],
+    ));
+    assert_eq!(g["entries"].as_array().unwrap().len(), 2);
+    assert!(g["entries"][0]["resolved_from"].is_null());
+}
+
+/// `get` on a dirty hive reads what Windows will load: the image after
+/// replaying its logs, and says so.
+#[test]
+fn get_reads_a_dirty_hive_after_log_replay() {
+    let t = tmp();
+    let d = t.path();
+    let name = "win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B";
+    for ext in ["", ".LOG1", ".LOG2"] {
+        copy_to(
+            &corpus_file(&format!("system/{name}{ext}")),
+            d,
+            &format!("SYSTEM{ext}"),
+        );
+    }
+    let before = sha256_file(&d.join("SYSTEM"));
+    let key = r"SYSTEM\ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp";
+    let g = ok(run_in(
+        d,
+        &["get", "SYSTEM", key, "SecurityLayer", "--json"],
+    ));
+    assert_eq!(g["view"], "after-replay");
+    let v = &g["entries"][0]["values"][0];
+    assert_eq!(v["state"], "present", "{g}");
+    assert_eq!(v["data"], 2);
+    // Same offset and data as inspect's after-replay view.
+    let i = ok(run_in(d, &["inspect", "SYSTEM", "--json"]));
+    assert_eq!(i["verdict_source"], "after-replay");
+    let after = i["after_replay"]["control_sets"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "SecurityLayer")
+        .unwrap()
+        .clone();
+    assert_eq!(v["offset"], after["offset"]);
+    assert_eq!(v["data"], after["data"]);
+    assert!(
+        g["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("after replaying")),
+        "{g}"
+    );
+    // Human mode says it too (stdout), the warning goes to stderr.
+    let r = run_in(d, &["get", "SYSTEM", key, "SecurityLayer"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("after log replay"), "{}", r.stdout);
+    assert!(r.stderr.contains("warning:"), "{}", r.stderr);
+    assert!(!r.stdout.contains("warning:"), "{}", r.stdout);
+    // A clean hive is read as stored.
+    let g = ok(run_in(
+        d,
+        &[
+            "get",
+            corpus_file("system/win7sp1-x86__regipy__SYSTEM")
+                .to_str()
+                .unwrap(),
+            r"SYSTEM\Select",
+            "--json",
+        ],
+    ));
+    assert_eq!(g["view"], "stored");
+    assert_eq!(sha256_file(&d.join("SYSTEM")), before, "get is read-only");
+}
