@@ -130,8 +130,9 @@ pub fn create(
             let rel = format!("{sub}/{name}");
             let dest = dir.join(&rel);
             write_synced(&dest, &f.bytes)?;
+            // Byte equality with the bytes whose SHA-256 the manifest records.
             let back = fs::read(&dest).map_err(io(format!("reading back {}", dest.display())))?;
-            if sha256_hex(&back) != f.sha256 {
+            if back != f.bytes {
                 return Err(Error::Invalid {
                     what: "backup copy",
                     offset: 0,

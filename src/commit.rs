@@ -171,6 +171,22 @@ fn split_phases(ranges: &[Range<usize>]) -> (Vec<Range<usize>>, Vec<Range<usize>
     (body, head)
 }
 
+/// Ranges closer than one sector are written as one (the bytes between
+/// them are written with the value they already have), so a sector is
+/// read-modified-written once, not once per changed field.
+const COALESCE_GAP: usize = 512;
+
+fn coalesce(ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end + COALESCE_GAP => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 fn write_phases(
     store: &mut dyn HiveStore,
     src: &[u8],
@@ -178,6 +194,7 @@ fn write_phases(
     inject: bool,
 ) -> Result<()> {
     let (body, head) = split_phases(ranges);
+    let (body, head) = (coalesce(body), coalesce(head));
     for r in &body {
         store.write_at(r.start as u64, &src[r.clone()])?;
     }
@@ -261,19 +278,29 @@ pub fn write_verified_hashed(
             store.write_at(at as u64, &[new[at] ^ 0xFF])?;
             store.sync()?;
         }
+        // Byte equality with the planned bytes, whose SHA-256 is `expected`:
+        // the same proof as hashing what was read back, without a second hash.
         let back = store.read_back()?;
-        let got = sha256_hex(&back);
-        if got != expected {
+        if back != new {
+            let offset = if back.len() == new.len() {
+                diff_ranges(new, &back)
+                    .first()
+                    .map_or(0, |r| r.start as u64)
+            } else {
+                back.len().min(new.len()) as u64
+            };
             return Err(Error::Invalid {
                 what: "read-back",
-                offset: diff_ranges(new, &back[..new.len().min(back.len())])
-                    .first()
-                    .map_or(0, |r| r.start as u64),
-                detail: format!("sha256 {got} read back, {expected} planned"),
+                offset,
+                detail: format!(
+                    "the {} bytes read back differ from the {} planned bytes (sha256 {expected})",
+                    back.len(),
+                    new.len()
+                ),
             });
         }
         verify(&back)?;
-        Ok(got)
+        Ok(expected.clone())
     };
     match attempt(store) {
         Ok(after_sha256) => Ok(WriteStats {
@@ -293,7 +320,52 @@ pub fn write_verified_hashed(
 }
 
 /// Writes `base[ranges]` back, truncates to `len` when the write grew the
-/// file, and checks the result equals `base[..len]`.
+/// file, flushes, and reads the result back: true when it equals `base[..len]`.
+fn put_back(
+    store: &mut dyn HiveStore,
+    base: &[u8],
+    len: usize,
+    ranges: &[Range<usize>],
+) -> Result<bool> {
+    // Bytes past the original length go away with the truncation; only the
+    // ranges inside it are written back.
+    let inside: Vec<Range<usize>> = ranges
+        .iter()
+        .filter(|r| r.start < len)
+        .map(|r| r.start..r.end.min(len))
+        .collect();
+    write_phases(store, base, &inside, false)?;
+    if base.len() > len {
+        store.set_len(len as u64)?;
+        store.sync()?;
+    }
+    Ok(store.read_back()? == base[..len])
+}
+
+/// Undoes a completed, verified write: `store` holds `written` and gets
+/// `original` back (the differing ranges, then a truncation if the write
+/// grew the file), read back and compared. Used when a later hive of the
+/// same fix fails, so the whole fix is undone.
+pub fn undo(store: &mut dyn HiveStore, written: &[u8], original: &[u8]) -> Result<()> {
+    let mut base = original.to_vec();
+    base.resize(written.len().max(original.len()), 0);
+    let mut now = written.to_vec();
+    now.resize(base.len(), 0);
+    let ranges = diff_ranges(&base, &now);
+    if put_back(store, &base, original.len(), &ranges)? {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            what: "undo",
+            offset: 0,
+            detail: format!(
+                "{} still differs from its original bytes after writing them back",
+                store.describe()
+            ),
+        })
+    }
+}
+
 fn rollback(
     store: &mut dyn HiveStore,
     base: &[u8],
@@ -303,35 +375,18 @@ fn rollback(
     backup: &Path,
 ) -> Error {
     let what = store.describe();
-    let original = &base[..len];
-    // Bytes past the original length go away with the truncation; only the
-    // ranges inside it are written back.
-    let inside: Vec<Range<usize>> = ranges
-        .iter()
-        .filter(|r| r.start < len)
-        .map(|r| r.start..r.end.min(len))
-        .collect();
-    let restored = write_phases(store, base, &inside, false)
-        .and_then(|_| {
-            if base.len() > len {
-                store.set_len(len as u64).and_then(|_| store.sync())
-            } else {
-                Ok(())
-            }
-        })
-        .and_then(|_| store.read_back());
-    match restored {
-        Ok(back) if back == original => Error::RolledBack(format!(
+    match put_back(store, base, len, ranges) {
+        Ok(true) => Error::RolledBack(format!(
             "{what}: {cause}; the original bytes were written back and verified (sha256 {})",
-            sha256_hex(original)
+            sha256_hex(&base[..len])
         )),
-        Ok(_) => Error::RollbackFailed(format!(
+        Ok(false) => Error::RollbackFailed(format!(
             "{what}: {cause}; after writing the original bytes back the file still differs: \
-             restore it with `ntrescue restore {}`",
+             restore it with `ntrescue restore --force {}`",
             backup.display()
         )),
         Err(e) => Error::RollbackFailed(format!(
-            "{what}: {cause}; rollback failed too ({e}): restore with `ntrescue restore {}`",
+            "{what}: {cause}; rollback failed too ({e}): restore with `ntrescue restore --force {}`",
             backup.display()
         )),
     }
@@ -466,6 +521,37 @@ mod tests {
         let e = write_verified(&mut m, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap_err();
         assert!(matches!(e, Error::Refused(_)), "{e}");
         assert_eq!(m.data, orig);
+    }
+
+    #[test]
+    fn undo_puts_back_a_grown_file() {
+        let orig = vec![1u8; 8192];
+        let mut new = orig.clone();
+        new.resize(12288, 0);
+        new[10000] = 5;
+        new[4] = 2;
+        let mut g = Growable(Mem {
+            data: orig.clone(),
+            corrupt_reads: false,
+        });
+        write_verified(&mut g, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap();
+        assert_eq!(g.0.data, new);
+        undo(&mut g, &new, &orig).unwrap();
+        assert_eq!(g.0.data, orig);
+        // A store that lies on read-back makes the undo fail loudly.
+        let mut m = Mem {
+            data: new[..8192].to_vec(),
+            corrupt_reads: true,
+        };
+        assert!(undo(&mut m, &new[..8192], &orig).is_err());
+    }
+
+    #[test]
+    fn ranges_within_a_sector_are_written_once() {
+        assert_eq!(
+            coalesce(vec![4..8, 8..12, 20..28, 508..512, 2000..2004]),
+            vec![4..512, 2000..2004]
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::rdp::{data_json, KeyLookup, Reader, ValueState};
 use crate::reconcile::reconcile;
-use crate::regf::base_block::{self, BaseBlock, BASE_BLOCK_SIZE, OFF_TIMESTAMP};
+use crate::regf::base_block::{self, BaseBlock, BASE_BLOCK_SIZE};
 use crate::regf::edit::HiveEdit;
 use crate::regf::key::{reg_type, BIG_DATA_THRESHOLD, VK_DATA_INLINE, VK_DATA_OFFSET};
 use crate::report::{FileInfo, SourceInfo, Tool, SCHEMA, TOOL};
@@ -593,17 +593,10 @@ fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32)> {
         .max_seq
         .checked_add(1)
         .ok_or_else(|| Error::Refused("sequence number would overflow".into()))?;
-    let header = &mut new[..BASE_BLOCK_SIZE];
-    let ts = u64::from_le_bytes(
-        header[OFF_TIMESTAMP..OFF_TIMESTAMP + 8]
-            .try_into()
-            .expect("8 bytes"),
-    );
-    if ts != 0 {
-        let now = crate::timefmt::now_unix().max(0) as u64 * 10_000_000 + 116_444_736_000_000_000;
-        crate::bytes::put_u64(header, OFF_TIMESTAMP, now);
-    }
-    base_block::set_clean(header, seq, bins);
+    // The last-written timestamp stays as it is: Windows 8.1+ no longer
+    // updates it, the first bin keeps a copy of it, and old-format logs are
+    // matched to the primary by it (hive-write-safety.md 2.1, 5.5).
+    base_block::set_clean(&mut new[..BASE_BLOCK_SIZE], seq, bins);
     Ok((new, appended))
 }
 
@@ -743,13 +736,19 @@ pub fn run(
         let (new, appended) = apply(p, &mine).map_err(|e| e.in_file(path))?;
         let expects: Vec<Expect> = mine.iter().map(|r| r.expect.clone()).collect();
         let inplace: Option<Vec<u64>> = mine.iter().map(|r| r.change.file_offset).collect();
-        let done =
-            verify_edit(p.base(), &new, &expects, inplace.as_deref(), &p.stats).map_err(|e| {
-                Error::Refused(format!(
-                    "the planned hive failed verification in memory, nothing written: {e}"
-                ))
-                .in_file(path)
-            })?;
+        // The planned bytes are hashed on the second core while they are
+        // verified (the hash goes into the manifest and the report).
+        let (done, sha) = std::thread::scope(|s| {
+            let hasher = s.spawn(|| sha256_hex(&new));
+            let done = verify_edit(p.base(), &new, &expects, inplace.as_deref(), &p.stats);
+            (done, hasher.join().expect("hash thread"))
+        });
+        let done = done.map_err(|e| {
+            Error::Refused(format!(
+                "the planned hive failed verification in memory, nothing written: {e}"
+            ))
+            .in_file(path)
+        })?;
         checks.extend(
             done.into_iter()
                 .map(|c| format!("{}: in memory: {c}", p.name.as_str())),
@@ -757,8 +756,29 @@ pub fn run(
         let h = &mut report.hives[i];
         h.sequence_after = Some(p.max_seq + 1);
         h.appended_bins = appended;
-        h.planned_sha256 = Some(sha256_hex(&new));
+        h.planned_sha256 = Some(sha);
         planned.push((i, new));
+    }
+    // A file inside a raw NTFS volume cannot grow (ntrescue never changes
+    // NTFS metadata): refuse a plan that needs more than the file holds now,
+    // before any backup or write, and in a dry run too.
+    for (i, new) in &planned {
+        let p = &prepared[*i];
+        if let crate::target::TargetInfo::Ntfs { size, path, .. } = p.files.primary.origin.target()
+        {
+            if new.len() as u64 > size {
+                let why = if p.replayed.is_some() {
+                    "after replaying its transaction logs the hive"
+                } else {
+                    "with the new values the hive"
+                };
+                return Err(Error::Refused(format!(
+                    "{path}: {why} needs {:#x} bytes but the file on the raw NTFS volume holds {size:#x}; \
+                     ntrescue never grows a file behind NTFS's back: mount the volume (ntfs-3g) and run on the mounted path",
+                    new.len()
+                )));
+            }
+        }
     }
     report.checks = checks;
     if opts.dry_run {
@@ -790,9 +810,23 @@ pub fn run(
         }
         let (i, new) = &planned[0];
         write_new_file(out, new)?;
-        let back = std::fs::read(out)
-            .map_err(|e| Error::io(format!("reading back {}", out.display()), e))?;
-        verify_for(*i)(&back).map_err(|e| e.in_file(out))?;
+        let checked = std::fs::read(out)
+            .map_err(|e| Error::io(format!("reading back {}", out.display()), e))
+            .and_then(|back| {
+                if back != *new {
+                    return Err(Error::Invalid {
+                        what: "read-back",
+                        offset: 0,
+                        detail: "the new file does not read back as written".into(),
+                    });
+                }
+                verify_for(*i)(&back)
+            });
+        if let Err(e) = checked {
+            // Never leave an unverified hive behind.
+            let _ = std::fs::remove_file(out);
+            return Err(e.in_file(out));
+        }
         let h = &mut report.hives[*i];
         h.target = Some(out.display().to_string());
         h.write = Some(WriteStats {
@@ -884,18 +918,14 @@ pub fn run(
                 for &w in written.iter().rev() {
                     let (wi, wnew) = &planned[w];
                     let orig = &prepared[*wi].files.primary.bytes;
-                    match write_verified_hashed(
-                        stores[w].as_mut(),
-                        wnew,
-                        orig,
-                        &prepared[*wi].files.primary.sha256,
-                        &|_| Ok(()),
-                        &dir,
-                    ) {
-                        Ok(_) => notes.push(format!("{} restored", prepared[*wi].name.as_str())),
+                    match crate::commit::undo(stores[w].as_mut(), wnew, orig) {
+                        Ok(()) => notes.push(format!(
+                            "{} was written, then put back and verified",
+                            prepared[*wi].name.as_str()
+                        )),
                         Err(e2) => {
                             return Err(Error::RollbackFailed(format!(
-                                "{e}; restoring {} failed too ({e2}): run `ntrescue restore {}`",
+                                "{e}; restoring {} failed too ({e2}): run `ntrescue restore --force {}`",
                                 prepared[*wi].name.as_str(),
                                 dir.display()
                             )))
@@ -903,9 +933,17 @@ pub fn run(
                     }
                 }
                 return Err(match e {
-                    Error::RolledBack(m) if !notes.is_empty() => {
-                        Error::RolledBack(format!("{m}; {}", notes.join(", ")))
-                    }
+                    Error::RollbackFailed(m) => Error::RollbackFailed(m),
+                    // Something was written and is now undone: the fix as a
+                    // whole was rolled back, whatever stopped the later hive.
+                    other if !notes.is_empty() => Error::RolledBack(format!(
+                        "{}; {}",
+                        match other {
+                            Error::RolledBack(m) => m,
+                            o => o.to_string(),
+                        },
+                        notes.join(", ")
+                    )),
                     other => other,
                 });
             }

@@ -941,7 +941,7 @@ impl Replay {
             for e in &log.chain {
                 self.apply_entry(log, e)?;
             }
-            stopped = match &log.chain_end {
+            let this = match &log.chain_end {
                 Some(ChainEnd::Bad { offset, reason }) => Some(format!(
                     "entry {} in {} at byte offset {offset:#x}: {reason}",
                     base_seq.wrapping_add(log.chain.len() as u32),
@@ -957,6 +957,16 @@ impl Replay {
                     log.name
                 )),
                 _ => None,
+            };
+            // Keep what stopped an earlier log in the report even when this
+            // one carries the sequence on.
+            stopped = match (stopped.take(), this) {
+                (Some(a), Some(b)) => Some(format!("{a}; then {b}")),
+                (Some(a), None) => Some(format!(
+                    "{a}; {} continued the sequence and was replayed to its end",
+                    log.name
+                )),
+                (None, b) => b,
             };
             if log.chain.is_empty() {
                 // Nothing from the first log: the next one cannot follow on.
