@@ -1170,3 +1170,71 @@ fn disks_with_4096_byte_sectors() {
         }
     }
 }
+
+/// A file inside a raw NTFS volume never grows: an edit that needs a new
+/// hive bin past the file's slack is refused before any backup or write,
+/// in a dry run as well.
+#[test]
+fn growth_past_the_file_is_refused_on_a_raw_volume() {
+    let t = tmp();
+    let d = t.path();
+    let xp = corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM");
+    let vol = volume(
+        d,
+        "vol.img",
+        48,
+        4096,
+        2048,
+        &[(r"Windows/System32/config/SYSTEM", xp)],
+        &[],
+    );
+    let img = disk(d, "disk.img", &vol, false);
+    let i = img.to_str().unwrap();
+    // 16,000 bytes of data need a 16 KiB cell, which no free cell of the XP
+    // hive holds: the first value takes a new bin in the file's 16 KiB of
+    // slack, the second would need the file to grow.
+    let data = "ab".repeat(16_000);
+    let set = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "set",
+            i,
+            r"SYSTEM\CurrentControlSet\Control\Terminal Server",
+            name,
+            "--type",
+            "binary",
+            "--data",
+            &data,
+            "--backup-dir",
+            "bk",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        run_in(d, &args)
+    };
+    let first = ok(set("Blob1", &[]));
+    assert_eq!(first["hives"][0]["appended_bins"], 1, "{first}");
+    std::fs::remove_dir_all(d.join("bk")).unwrap();
+    let before = sha256_file(&img);
+    for extra in [&["--dry-run"][..], &[][..]] {
+        let mut args = vec![
+            "set",
+            i,
+            r"SYSTEM\CurrentControlSet\Control\Terminal Server",
+            "Blob2",
+            "--type",
+            "binary",
+            "--data",
+            &data,
+            "--backup-dir",
+            "bk",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let r = run_in(d, &args);
+        assert_eq!(r.code, 3, "{extra:?}: {}{}", r.stdout, r.stderr);
+        let msg = format!("{}{}", r.stdout, r.stderr);
+        assert!(msg.contains("never grows a file"), "{msg}");
+        assert!(!d.join("bk").exists(), "no backup for a refused plan");
+        assert_eq!(sha256_file(&img), before);
+    }
+}

@@ -285,3 +285,38 @@ fn demo_disk_holds_the_demo_tree() {
     assert_eq!(p["outcome"], "dry-run");
     assert_eq!(p["changes"].as_array().unwrap().len(), 6);
 }
+
+/// The >= 30 MB benchmark hive (generated on demand, not committed): both
+/// peers walk it without error, and every RDP value inspect reports there is
+/// what hivex reads.
+#[test]
+fn large_benchmark_hive_is_read_by_peers() {
+    let t = tmp();
+    let hive = t.path().join("system-large.hive");
+    std::fs::write(&hive, build(&system(SystemVariant::Large))).unwrap();
+    let len = std::fs::metadata(&hive).unwrap().len();
+    assert!(len >= 30_000_000, "{len} bytes");
+    let h = hive.to_str().unwrap();
+    peer("hivexml", &[h]);
+    peer("regfexport", &[h]);
+    let r = run_in(t.path(), &["inspect", h, "--json"]).json();
+    let sets = r["control_sets"].as_array().unwrap();
+    assert!(sets.len() >= 2, "{r}");
+    let mut checked = 0;
+    for cs in sets {
+        let name = cs["name"].as_str().unwrap();
+        for v in cs["values"].as_array().unwrap() {
+            let (Some(n), Some(d)) = (v["name"].as_str(), v["data"].as_u64()) else {
+                continue;
+            };
+            let key = if n == "fDenyTSConnections" {
+                format!(r"\{name}\Control\Terminal Server")
+            } else {
+                format!(r"\{name}\Control\Terminal Server\WinStations\RDP-Tcp")
+            };
+            assert_eq!(hivex_dword(&hive, &key, n), Some(d as u32), "{name} {n}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "only {checked} values compared");
+}
