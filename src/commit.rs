@@ -347,11 +347,10 @@ fn put_back(
 /// grew the file), read back and compared. Used when a later hive of the
 /// same fix fails, so the whole fix is undone.
 pub fn undo(store: &mut dyn HiveStore, written: &[u8], original: &[u8]) -> Result<()> {
+    // A write never shrinks the file, so `written` is at least as long.
     let mut base = original.to_vec();
     base.resize(written.len().max(original.len()), 0);
-    let mut now = written.to_vec();
-    now.resize(base.len(), 0);
-    let ranges = diff_ranges(&base, &now);
+    let ranges = diff_ranges(&base[..written.len()], written);
     if put_back(store, &base, original.len(), &ranges)? {
         Ok(())
     } else {

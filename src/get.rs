@@ -121,8 +121,13 @@ pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) ->
         _ => None,
     };
     let mut warnings = Vec::new();
-    let mut sys_notes = Vec::new();
-    let (sys_rec, sys_view) = loaded_view(HiveName::System, &system, &mut sys_notes)?;
+    // SYSTEM is replayed only when it is read: for a SYSTEM path, or to
+    // resolve CurrentControlSet.
+    let (sys_rec, sys_view) = if software.is_none() || path.uses_current_control_set() {
+        loaded_view(HiveName::System, &system, &mut warnings)?
+    } else {
+        (None, VIEW_STORED)
+    };
     let sys_bytes = sys_rec
         .as_ref()
         .map_or(&system.primary.bytes[..], |r| r.bytes(&system));
@@ -131,11 +136,6 @@ pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) ->
         Some(sw) => Some(loaded_view(HiveName::Software, sw, &mut warnings)?),
         None => None,
     };
-    // SYSTEM's state matters for a SYSTEM path, or when it resolved
-    // CurrentControlSet.
-    if software.is_none() || path.uses_current_control_set() {
-        warnings.extend(sys_notes);
-    }
     let target = software.as_ref().unwrap_or(&system);
     let (reader, view) = match (&software, &sw_view) {
         (Some(sw), Some((rec, view))) => {

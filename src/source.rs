@@ -158,20 +158,9 @@ impl LoadedFile {
                 let len = f.metadata().map_err(ctx)?.len();
                 read_hashed(f, len, &p.display().to_string())?
             }
-            FileRef::Ntfs {
-                disk,
-                partition,
-                loc,
-                ..
-            } => {
-                let d = crate::disk::Disk::open(disk)?;
-                if loc.resident {
-                    let b = crate::disk::read_resident(&d, partition, loc)?;
-                    let h = crate::digest::sha256_hex(&b);
-                    (b, h)
-                } else {
-                    crate::disk::read_file(&d, loc)?
-                }
+            // A resident file's bytes were taken when it was located.
+            FileRef::Ntfs { disk, loc, .. } => {
+                crate::disk::read_file(&crate::disk::Disk::open(disk)?, loc)?
             }
         };
         Ok(LoadedFile {

@@ -119,14 +119,6 @@ pub fn read_current(t: &TargetInfo) -> Result<Vec<u8>> {
     }
 }
 
-/// Refuses (nothing written) a target that is read-only: a regular file
-/// without write permission bits, or a read-only block device. Root opens
-/// such targets for writing without complaint, so `open(O_RDWR)` failing is
-/// not the check.
-pub fn refuse_if_read_only(path: &Path) -> Result<()> {
-    os::refuse_if_read_only(path)
-}
-
 /// Preflight checks, then opens the target for in-place writing.
 ///
 /// Raw NTFS targets are refused when the device (or a partition of it, or a
@@ -138,12 +130,13 @@ pub fn open_store(t: &TargetInfo) -> Result<Box<dyn HiveStore>> {
     match t {
         TargetInfo::File { path } => {
             let path = PathBuf::from(path);
-            refuse_if_read_only(&path)?;
+            // Root opens a read-only target without complaint: check the bits.
+            os::refuse_if_read_only(&path)?;
             Ok(Box::new(FileStore::open(&path)?))
         }
         TargetInfo::Ntfs { device, .. } => {
             let dev = Path::new(device);
-            refuse_if_read_only(dev)?;
+            os::refuse_if_read_only(dev)?;
             let mounts = os::mounts_of(dev);
             if !mounts.is_empty() {
                 return Err(Error::Refused(format!(

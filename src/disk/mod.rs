@@ -434,11 +434,6 @@ fn read_file_with(
     Ok((data, None))
 }
 
-/// Reads a resident file through the NTFS driver.
-pub fn read_resident(disk: &Disk, part: &Partition, loc: &FileLocation) -> Result<Vec<u8>> {
-    open_volume(disk, part)?.read_via_crate(loc.mft_record)
-}
-
 /// Whether `path` looks like a disk or volume rather than a hive file: a
 /// block device, or a file starting with an MBR/GPT (boot signature at
 /// byte 510) or an NTFS or BitLocker boot sector. Anything else is treated

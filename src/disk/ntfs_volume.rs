@@ -471,24 +471,6 @@ fn read_record(fs: &mut BufReader<Region>, at: u64, size: usize) -> Result<Vec<u
     Ok(rec)
 }
 
-impl Volume {
-    /// Reads a resident or small file whole through the crate.
-    pub fn read_via_crate(&mut self, rec: u64) -> Result<Vec<u8>> {
-        let file = self.ntfs.file(&mut self.fs, rec).map_err(nerr)?;
-        let item = file
-            .data(&mut self.fs, "")
-            .ok_or_else(|| Error::Ntfs("no $DATA".into()))?
-            .map_err(nerr)?;
-        let attr = item.to_attribute().map_err(nerr)?;
-        let mut value = attr.value(&mut self.fs).map_err(nerr)?.attach(&mut self.fs);
-        let mut out = Vec::new();
-        value
-            .read_to_end(&mut out)
-            .map_err(|e| Error::io("reading through the NTFS driver", e))?;
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
