@@ -1216,21 +1216,7 @@ fn growth_past_the_file_is_refused_on_a_raw_volume() {
     std::fs::remove_dir_all(d.join("bk")).unwrap();
     let before = sha256_file(&img);
     for extra in [&["--dry-run"][..], &[][..]] {
-        let mut args = vec![
-            "set",
-            i,
-            r"SYSTEM\CurrentControlSet\Control\Terminal Server",
-            "Blob2",
-            "--type",
-            "binary",
-            "--data",
-            &data,
-            "--backup-dir",
-            "bk",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        let r = run_in(d, &args);
+        let r = set("Blob2", extra);
         assert_eq!(r.code, 3, "{extra:?}: {}{}", r.stdout, r.stderr);
         let msg = format!("{}{}", r.stdout, r.stderr);
         assert!(msg.contains("never grows a file"), "{msg}");
