@@ -306,40 +306,7 @@ pub struct Mount {
 
 impl Mount {
     pub fn new(image: &Path, dir: &Path) -> Mount {
-        require_tool("ntfs-3g");
-        std::fs::create_dir_all(dir).unwrap();
-        // no_detach: the daemon stays our child, so we can wait for it to
-        // flush after umount (a file-backed fuse umount returns early).
-        let child = Command::new("ntfs-3g")
-            .args(["-o", "no_detach"])
-            .arg(image)
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("ntfs-3g");
-        let m = Mount {
-            dir: dir.to_path_buf(),
-            child: Some(child),
-        };
-        let start = Instant::now();
-        let target = std::fs::canonicalize(dir).unwrap();
-        loop {
-            let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
-            if mounts
-                .lines()
-                .any(|l| l.split(' ').nth(1) == Some(target.to_str().unwrap()))
-            {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "ntfs-3g did not mount {}",
-                image.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        m
+        Mount::with_options(image, dir, "")
     }
 
     pub fn unmount(&mut self) {
@@ -413,8 +380,15 @@ impl Mount {
     pub fn with_options(image: &Path, dir: &Path, opts: &str) -> Mount {
         require_tool("ntfs-3g");
         std::fs::create_dir_all(dir).unwrap();
+        // no_detach: the daemon stays our child, so we can wait for it to
+        // flush after umount (a file-backed fuse umount returns early).
+        let o = if opts.is_empty() {
+            "no_detach".to_string()
+        } else {
+            format!("no_detach,{opts}")
+        };
         let child = Command::new("ntfs-3g")
-            .args(["-o", &format!("no_detach,{opts}")])
+            .args(["-o", &o])
             .arg(image)
             .arg(dir)
             .stdout(std::process::Stdio::null())
