@@ -177,9 +177,9 @@ pub enum RdpAction {
     Port {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
-        /// New TCP port.
+        /// New TCP port (1-65535).
         #[arg(long, conflicts_with = "reset", required_unless_present = "reset")]
-        set: Option<u16>,
+        set: Option<std::num::NonZeroU16>,
         /// Back to the default, 3389.
         #[arg(long)]
         reset: bool,

@@ -33,7 +33,7 @@ use crate::rdp::{data_json, KeyLookup, Reader, ValueState};
 use crate::reconcile::reconcile;
 use crate::regf::base_block::{self, BaseBlock, BASE_BLOCK_SIZE};
 use crate::regf::edit::HiveEdit;
-use crate::regf::key::{reg_type, BIG_DATA_THRESHOLD, VK_DATA_INLINE, VK_DATA_OFFSET};
+use crate::regf::key::{reg_type, BIG_DATA_THRESHOLD, VK_DATA_OFFSET};
 use crate::report::{FileInfo, SourceInfo, Tool, SCHEMA, TOOL};
 use crate::source::{HivePaths, LoadedHive, Located, SourceKind};
 use crate::target::open_store;
@@ -439,18 +439,9 @@ fn resolve_unit(
             ));
         }
         let old = value_data(&state);
+        // A value that holds big data may be replaced by smaller data or
+        // deleted: the writer frees its record, segment list and segments.
         let vk = key.value(&op.value).ok().flatten();
-        if let Some(v) = &vk {
-            if v.raw_data_size().unwrap_or(0) & !VK_DATA_INLINE > BIG_DATA_THRESHOLD {
-                return Err(refuse(
-                    Some(&op.value),
-                    format!(
-                        "value {} holds big data; editing it is not supported",
-                        op.value
-                    ),
-                ));
-            }
-        }
         let name = vk
             .as_ref()
             .and_then(|v| v.name().ok())

@@ -2,6 +2,8 @@
 //! Rescue recipes: what each fix changes, expressed as units of value
 //! operations for [`crate::engine`].
 
+use std::num::NonZeroU16;
+
 use crate::engine::{self, Action, EditOptions, EditReport, HiveName, Needs, Op, Unit, Views};
 use crate::error::Result;
 use crate::rdp::{Reader, NLA_VALUES, POLICY_PATH, RDP_TCP_PATH, TS_PATH};
@@ -233,14 +235,18 @@ fn dword_in_every_set(views: &Views<'_>, key: &str, value: &str, data: u32) -> R
 }
 
 /// The RDP listener's default TCP port.
-pub const RDP_DEFAULT_PORT: u32 = 3389;
+pub const RDP_DEFAULT_PORT: NonZeroU16 = match NonZeroU16::new(3389) {
+    Some(p) => p,
+    None => unreachable!(),
+};
 
-/// `rdp port`: RDP-Tcp `PortNumber` in every control set.
-pub fn rdp_port(located: &Located, port: u16, opts: &EditOptions) -> Result<EditReport> {
+/// `rdp port`: RDP-Tcp `PortNumber` in every control set. Port 0 is not a
+/// port a listener can bind, so the type rules it out.
+pub fn rdp_port(located: &Located, port: NonZeroU16, opts: &EditOptions) -> Result<EditReport> {
     let mut report = engine::run(located, "rdp port", needs(false), opts, &|v| {
-        dword_in_every_set(v, RDP_TCP_PATH, "PortNumber", u32::from(port))
+        dword_in_every_set(v, RDP_TCP_PATH, "PortNumber", u32::from(port.get()))
     })?;
-    if u32::from(port) != RDP_DEFAULT_PORT {
+    if port != RDP_DEFAULT_PORT {
         report.warnings.push(format!(
             "the Windows Firewall must allow TCP {port} for RDP to be reachable on it"
         ));

@@ -170,7 +170,7 @@ fn run(cli: Cli) -> Result<Exit, Error> {
                 source, set, edit, ..
             },
         } => {
-            let port = set.unwrap_or(fix::RDP_DEFAULT_PORT as u16);
+            let port = set.unwrap_or(fix::RDP_DEFAULT_PORT);
             edited(
                 &edit,
                 fix::rdp_port(&locate(&source)?, port, &options(&edit)),

@@ -29,7 +29,9 @@ pub(crate) fn nt_data(
     v: &nt_hive::KeyValue<&[u8]>,
     minor: u32,
 ) -> std::result::Result<Option<Vec<u8>>, nt_hive::NtHiveError> {
-    if minor < 4 && v.data_size() & 0x7FFF_FFFF > crate::regf::key::BIG_DATA_THRESHOLD {
+    if minor < crate::regf::cell::BIG_DATA_MIN_MINOR
+        && v.data_size() & 0x7FFF_FFFF > crate::regf::key::BIG_DATA_THRESHOLD
+    {
         return Ok(None);
     }
     v.data()?.into_vec().map(Some)

@@ -21,6 +21,9 @@ pub const HBIN_ALIGN: usize = 4096;
 pub const CELL_ALIGN: usize = 8;
 /// "No cell" marker in offset fields.
 pub const NO_CELL: u32 = u32::MAX;
+/// First regf minor version with big-data (`db`) records (spec: "Big data",
+/// hive version 1.4+).
+pub const BIG_DATA_MIN_MINOR: u32 = 4;
 
 /// End offset of the hive bins data, checked against the data length.
 fn bins_end(bytes: &[u8], hive_bins_size: u32) -> Result<usize> {
@@ -41,6 +44,7 @@ pub struct HiveView<'a> {
     bytes: &'a [u8],
     bins_end: usize,
     root: u32,
+    big_data_records: bool,
 }
 
 /// One allocated cell.
@@ -73,7 +77,14 @@ impl<'a> HiveView<'a> {
             bytes,
             bins_end,
             root: bb.root_cell,
+            big_data_records: bb.minor >= BIG_DATA_MIN_MINOR,
         })
+    }
+
+    /// Whether data over 16,344 bytes is stored as a big-data (`db`) record
+    /// (format 1.4 and later); older hives keep it in one cell.
+    pub fn big_data_records(&self) -> bool {
+        self.big_data_records
     }
 
     /// The whole file.

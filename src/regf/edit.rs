@@ -244,7 +244,10 @@ impl HiveEdit {
             return Ok(());
         }
         let data_abs = Self::abs(off) + 4;
-        if size > BIG_DATA_THRESHOLD && self.bytes.get(data_abs..data_abs + 2) == Some(b"db") {
+        if self.view()?.big_data_records()
+            && size > BIG_DATA_THRESHOLD
+            && self.bytes.get(data_abs..data_abs + 2) == Some(b"db")
+        {
             let segs = u16_at(&self.bytes, 0, data_abs + 2, "big data segments")? as usize;
             let list = u32_at(&self.bytes, 0, data_abs + 4, "big data list")?;
             for i in 0..segs {
@@ -538,6 +541,11 @@ mod tests {
         let mut e = HiveEdit::new(testhive()).unwrap();
         let size0 = e.hive_bins_size();
         let k = key_rel(e.bytes(), "data-test");
+        let list_of = |bytes: &[u8]| {
+            let view = HiveView::new(bytes).unwrap();
+            Key::at(view, k).unwrap().value_list().unwrap().unwrap().0
+        };
+        let list0 = list_of(e.bytes());
         for i in 0..400 {
             e.set_value(
                 k,
@@ -549,6 +557,9 @@ mod tests {
         }
         assert!(e.appended_bins() > 0);
         assert!(e.hive_bins_size() > size0);
+        // The list moved and its old cell was freed.
+        assert_ne!(list_of(e.bytes()), list0);
+        assert!(i32_at(e.bytes(), 0, HiveEdit::abs(list0), "x").unwrap() > 0);
         let bb = BaseBlock::parse(e.bytes()).unwrap();
         assert_eq!(bb.hive_bins_size, e.hive_bins_size());
         full_check(e.bytes()).unwrap();
@@ -562,10 +573,9 @@ mod tests {
         );
     }
 
-    /// The first free cell of each bin, as (absolute offset, size).
-    fn first_free_cells(bytes: &[u8]) -> Vec<(usize, usize)> {
-        let bb = BaseBlock::parse(bytes).unwrap();
-        let end = BASE_BLOCK_SIZE + bb.hive_bins_size as usize;
+    /// Every free cell as (absolute offset, size).
+    fn free_cells(bytes: &[u8], bins_size: u32) -> Vec<(usize, usize)> {
+        let end = BASE_BLOCK_SIZE + bins_size as usize;
         let mut out = Vec::new();
         let mut bin = BASE_BLOCK_SIZE;
         while bin < end {
@@ -575,7 +585,6 @@ mod tests {
                 let raw = i32_at(bytes, 0, c, "x").unwrap();
                 if raw > 0 {
                     out.push((c, raw as usize));
-                    break;
                 }
                 c += raw.unsigned_abs() as usize;
             }
@@ -584,12 +593,42 @@ mod tests {
         out
     }
 
+    /// A cell never straddles a bin boundary: with a free cell ending one
+    /// bin and another starting the next, a request that only their sum
+    /// could hold appends a new bin; the bins stay tiled.
+    #[test]
+    fn cells_never_straddle_a_bin_boundary() {
+        let mut e = HiveEdit::new(testhive()).unwrap();
+        // Bin A: allocated cell, then a 1024-byte free cell at its end.
+        e.append_bin(HBIN_ALIGN - HBIN_HEADER_SIZE - 1024).unwrap();
+        // Bin B: a 3000-byte cell at its start, freed, then the rest free.
+        let b_first = e.append_bin(3000).unwrap();
+        e.free(b_first).unwrap();
+        let b_start = HiveEdit::abs(b_first) - HBIN_HEADER_SIZE;
+        let cells = free_cells(e.bytes(), e.hive_bins_size());
+        assert!(cells.contains(&(b_start - 1024, 1024)), "A ends free");
+        assert!(
+            cells.contains(&(b_start + HBIN_HEADER_SIZE, 3000)),
+            "B starts free"
+        );
+        let largest = cells.iter().map(|c| c.1).max().unwrap();
+        let need = 1024 + 3000;
+        assert!(largest < need, "only the two cells together would fit");
+        let bins = e.appended_bins();
+        let end = BASE_BLOCK_SIZE + e.hive_bins_size() as usize;
+        let rel = e.alloc(need - 4, None).unwrap();
+        assert_eq!(e.appended_bins(), bins + 1);
+        assert_eq!(HiveEdit::abs(rel), end + HBIN_HEADER_SIZE, "in the new bin");
+        walk_bins(e.bytes(), e.hive_bins_size()).unwrap();
+        full_check(e.bytes()).unwrap();
+    }
+
     /// Exact fit takes the whole cell; a request 8 bytes smaller splits off
     /// an 8-byte free cell (the minimum); the bins stay tiled.
     #[test]
     fn split_rules() {
         let mut e = HiveEdit::new(testhive()).unwrap();
-        let cells = first_free_cells(e.bytes());
+        let cells = free_cells(e.bytes(), e.hive_bins_size());
         let &(at, len) = cells.iter().find(|c| c.1 >= 32).expect("a free cell");
         let rel = e.alloc(len - 4, Some(at)).unwrap();
         assert_eq!(BASE_BLOCK_SIZE + rel as usize, at);

@@ -391,7 +391,10 @@ impl<'a> Value<'a> {
             return Ok(Vec::new());
         }
         let cell = self.view.cell(self.u32(VK_DATA_OFFSET)?, "value data")?;
-        if size > BIG_DATA_THRESHOLD && cell.data.get(..2) == Some(b"db") {
+        if self.view.big_data_records()
+            && size > BIG_DATA_THRESHOLD
+            && cell.data.get(..2) == Some(b"db")
+        {
             return self.big_data(cell, size);
         }
         Ok(slice(cell.data, cell.abs_of(0), 0, size as usize, "value data")?.to_vec())

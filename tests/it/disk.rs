@@ -415,11 +415,16 @@ fn dirty_hive_on_a_raw_volume_is_replayed_and_fixed() {
 /// Recipes that create values, on a raw image (the Windows XP hive lacks the
 /// NLA values): cells are allocated inside the file's existing size; reruns
 /// write nothing.
+/// Every recipe and the general editor on a raw image (XP hive: the NLA
+/// values are created): icat's copy differs from the original in exactly
+/// the named values (hivex's whole-hive export), hivexml/regfexport accept
+/// it, and every rerun writes nothing.
 #[test]
 fn recipes_with_value_creation_on_a_raw_image() {
     let t = tmp();
     let d = t.path();
     let xp = corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM");
+    let before = hivex_tree(&xp);
     let vol = volume(
         d,
         "vol.img",
@@ -431,30 +436,56 @@ fn recipes_with_value_creation_on_a_raw_image() {
     );
     let img = disk(d, "disk.img", &vol, false);
     let i = img.to_str().unwrap();
-    let rep = ok(run_in(
-        d,
-        &["nla", "disable", i, "--backup-dir", "bk", "--json"],
-    ));
-    assert_eq!(rep["changes"].as_array().unwrap().len(), 6);
-    ok(run_in(
-        d,
-        &["rdp", "enable", i, "--backup-dir", "bk", "--json"],
-    ));
-    ok(run_in(
-        d,
-        &[
-            "service",
-            i,
-            "Tcpip",
-            "--start",
-            "manual",
-            "--backup-dir",
-            "bk",
-            "--json",
+    let tcpip = r"SYSTEM\CurrentControlSet\Services\Tcpip";
+    let edits: Vec<Vec<&str>> = vec![
+        vec!["nla", "disable", i],
+        vec!["rdp", "enable", i],
+        vec!["rdp", "port", i, "--set", "3390"],
+        vec!["service", i, "Tcpip", "--start", "manual"],
+        vec![
+            "set", i, tcpip, "NtrQword", "--type", "qword", "--data", "7",
         ],
-    ));
+        vec![
+            "set",
+            i,
+            tcpip,
+            "DisplayName",
+            "--type",
+            "sz",
+            "--data",
+            "TCP",
+        ],
+        vec!["delete-value", i, tcpip, "Group"],
+    ];
+    let mut first = Vec::new();
+    for e in &edits {
+        let args = [&e[..], &["--backup-dir", "bk", "--json"]].concat();
+        let rep = ok(run_in(d, &args));
+        assert_eq!(rep["outcome"], "written", "{e:?}");
+        first.push(rep["changes"].as_array().unwrap().len());
+    }
+    assert_eq!(first, [6, 2, 2, 2, 1, 1, 1], "changes per edit");
     let out = d.join("SYSTEM.out");
     icat(&img, 2048, "/Windows/System32/config/SYSTEM", &out);
+    let mut want = Vec::new();
+    for s in ["CONTROLSET001", "CONTROLSET002"] {
+        let rdp = format!(r"{s}\CONTROL\TERMINAL SERVER\WINSTATIONS\RDP-TCP");
+        for v in NLA.iter().chain(&["PortNumber"]) {
+            want.push((rdp.clone(), v.to_uppercase()));
+        }
+        want.push((
+            format!(r"{s}\CONTROL\TERMINAL SERVER"),
+            "FDENYTSCONNECTIONS".into(),
+        ));
+        want.push((format!(r"{s}\SERVICES\TCPIP"), "START".into()));
+    }
+    // CurrentControlSet is ControlSet001 on this hive.
+    for v in ["NTRQWORD", "DISPLAYNAME", "GROUP"] {
+        want.push((r"CONTROLSET001\SERVICES\TCPIP".into(), v.into()));
+    }
+    want.sort();
+    let after = hivex_tree(&out);
+    assert_eq!(changed(&before, &after), want);
     for s in ["ControlSet001", "ControlSet002"] {
         for v in NLA {
             assert_eq!(
@@ -464,28 +495,28 @@ fn recipes_with_value_creation_on_a_raw_image() {
             );
         }
         assert_eq!(
-            hivex_dword(
-                &out,
-                &format!(r"\{s}\Control\Terminal Server"),
-                "fDenyTSConnections"
-            ),
-            Some(0)
+            hivex_dword(&out, &format!(r"\{s}{RDP}"), "PortNumber"),
+            Some(3390)
         );
         assert_eq!(
             hivex_dword(&out, &format!(r"\{s}\Services\Tcpip"), "Start"),
             Some(3)
         );
     }
+    let tcp = &after[r"CONTROLSET001\SERVICES\TCPIP"];
+    assert_eq!(tcp["NTRQWORD"], "hex(b):07,00,00,00,00,00,00,00");
+    assert_eq!(
+        tcp["DISPLAYNAME"], "hex(1):54,00,43,00,50,00,00,00",
+        "REG_SZ \"TCP\""
+    );
     peer("hivexml", &[out.to_str().unwrap()]);
     peer("regfexport", &[out.to_str().unwrap()]);
     let sha = sha256_file(&img);
-    for args in [
-        vec!["nla", "disable", i, "--json"],
-        vec!["rdp", "enable", i, "--json"],
-    ] {
-        assert_eq!(ok(run_in(d, &args))["outcome"], "nothing-to-do");
+    for e in &edits {
+        let args = [&e[..], &["--json"]].concat();
+        assert_eq!(ok(run_in(d, &args))["outcome"], "nothing-to-do", "{e:?}");
     }
-    assert_eq!(sha256_file(&img), sha);
+    assert_eq!(sha256_file(&img), sha, "reruns write nothing");
 }
 
 /// Each preflight refusal: exit 3, a message that says why, nothing written.

@@ -21,7 +21,9 @@ for e in h.recurse_subkeys(as_json=False):
     path = e.path.strip('\\').upper()
     out.setdefault(path, {})
     for v in e.values or []:
-        out[path][(v.name or '').upper()] = f"{v.value_type}:{v.value!r}"
+        # regipy names the unnamed (default) value '(default)'.
+        name = '' if v.name in (None, '(default)') else v.name
+        out[path][name.upper()] = f"{v.value_type}:{v.value!r}"
 print(json.dumps(out))
 "#;
     let out = Command::new("python3")
@@ -76,87 +78,284 @@ fn ok(r: Run) -> serde_json::Value {
     r.json()
 }
 
-/// Change in place, create in free space, create strings / multi-strings /
-/// binary, delete, and create enough to append hive bins: all three readers
-/// see exactly the planned differences and nothing else.
+/// `set` under `key` of the hive file `SYSTEM` in `d`; returns the report.
+fn set_in(d: &Path, key: &str, v: &str, ty: &str, data: &[&str]) -> serde_json::Value {
+    let mut args = vec!["set", "SYSTEM", key, v, "--type", ty, "--json"];
+    for x in data {
+        args.push("--data");
+        args.push(x);
+    }
+    ok(run_in(d, &args))
+}
+
+/// The three readers' views of one hive.
+fn three_trees(h: &Path) -> [Tree; 3] {
+    [hivex_tree(h), regipy_tree(h), nthive_tree(h)]
+}
+
+/// The key (other than the root and `skip`) with the fewest values, all
+/// named: the battery deletes every one of them.
+fn key_to_empty(t: &Tree, skip: &str) -> Option<(String, Vec<String>)> {
+    t.iter()
+        .filter(|(k, vs)| !k.is_empty() && *k != skip && !vs.is_empty() && !vs.contains_key(""))
+        .min_by_key(|(_, vs)| vs.len())
+        .map(|(k, vs)| (k.clone(), vs.keys().cloned().collect()))
+}
+
+/// Every kind of edit on the hive file `d/SYSTEM`, under `key` (a path
+/// below the root, e.g. `Select`) whose existing REG_DWORD `existing` is
+/// changed in place: values created in free space (qword, expand-sz, sz,
+/// multi-sz, binary), one deleted, a key's only value deleted, and enough
+/// data to append hive bins. All three readers must see exactly those
+/// differences and the planned data; hivexml and regfexport must accept
+/// the result.
+fn edit_battery(d: &Path, key: &str, existing: &str) {
+    let h = d.join("SYSTEM");
+    let before = three_trees(&h);
+    let path = format!(r"SYSTEM\{key}");
+    let up = key.to_uppercase();
+    let mut want = vec![(up.clone(), existing.to_uppercase())];
+
+    let rep = set_in(d, &path, existing, "dword", &["0x7ee7"]);
+    assert_eq!(rep["changes"][0]["action"], "change", "{rep}");
+    assert!(rep["changes"][0]["file_offset"].is_u64(), "in-place change");
+    let created: [(&str, &str, &[&str]); 5] = [
+        ("NtrQword", "qword", &["0x1122334455667788"]),
+        (
+            "NtrExpand",
+            "expand-sz",
+            &[r"%SystemRoot%\system32\ntr.dll"],
+        ),
+        ("NtrString", "sz", &["Grüße, world"]),
+        ("NtrMulti", "multi-sz", &["one", "two"]),
+        ("NtrBinary", "binary", &["ab"; 1]),
+    ];
+    for (name, ty, data) in created {
+        let data: Vec<String> = if ty == "binary" {
+            vec!["ab".repeat(3000)]
+        } else {
+            data.iter().map(|x| x.to_string()).collect()
+        };
+        let data: Vec<&str> = data.iter().map(String::as_str).collect();
+        let rep = set_in(d, &path, name, ty, &data);
+        assert_eq!(rep["changes"][0]["action"], "create", "{rep}");
+        want.push((up.clone(), name.to_uppercase()));
+    }
+    let del = |k: &str, v: &str| {
+        ok(run_in(
+            d,
+            &[
+                "delete-value",
+                "SYSTEM",
+                &format!(r"SYSTEM\{k}"),
+                v,
+                "--json",
+            ],
+        ))
+    };
+    // Created then deleted: no difference left.
+    set_in(d, &path, "NtrGone", "sz", &["short-lived"]);
+    del(key, "NtrGone");
+    // A key's values deleted down to the last one (on nt-hive's testhive
+    // that key holds big-data values).
+    let (lone_key, lone_values) = key_to_empty(&before[2], &up).expect("a key with values");
+    for name in lone_values {
+        assert_eq!(del(&lone_key, &name)["changes"][0]["action"], "delete");
+        want.push((lone_key.clone(), name));
+    }
+
+    let mut appended = 0;
+    for i in 0..400 {
+        let name = format!("NtrFiller{i:03}");
+        let rep = set_in(d, &path, &name, "binary", &[&"5a".repeat(16_000)]);
+        want.push((up.clone(), name.to_uppercase()));
+        appended += rep["hives"][0]["appended_bins"].as_u64().unwrap();
+        if appended > 0 {
+            break;
+        }
+    }
+    assert!(appended > 0, "enough data to append hive bins");
+
+    let after = three_trees(&h);
+    want.sort();
+    for (i, reader) in ["hivex", "regipy", "nt-hive"].iter().enumerate() {
+        assert_eq!(changed(&before[i], &after[i]), want, "{reader}");
+        assert!(
+            after[i][&lone_key].is_empty(),
+            "{reader}: key kept, no values"
+        );
+        assert!(!after[i][&up].contains_key("NTRGONE"), "{reader}");
+    }
+    // The data each reader sees, in its own notation.
+    let [hx, rg, nt] = &after;
+    let v = |t: &Tree, n: &str| t[&up][n].clone();
+    assert_eq!(v(hx, "NTRQWORD"), "hex(b):88,77,66,55,44,33,22,11");
+    assert_eq!(v(nt, "NTRQWORD"), "Some(RegQWord):8877665544332211");
+    assert!(v(rg, "NTRQWORD").contains(&0x1122_3344_5566_7788u64.to_string()));
+    let utf16 = |s: &str| -> String {
+        let b: Vec<u8> = s
+            .encode_utf16()
+            .chain([0])
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        hex(&b)
+    };
+    let expand = r"%SystemRoot%\system32\ntr.dll";
+    assert_eq!(
+        v(nt, "NTREXPAND"),
+        format!("Some(RegExpandSZ):{}", utf16(expand))
+    );
+    assert!(v(hx, "NTREXPAND").starts_with("hex(2):25,00,53,00"));
+    assert!(
+        v(rg, "NTREXPAND").contains("REG_EXPAND_SZ"),
+        "{}",
+        v(rg, "NTREXPAND")
+    );
+    assert!(v(rg, "NTREXPAND").contains(&expand.replace('\\', r"\\")));
+    let commas = |h: String| {
+        h.as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(
+        v(hx, "NTRSTRING"),
+        format!("hex(1):{}", commas(utf16("Grüße, world")))
+    );
+    assert!(
+        v(rg, "NTRMULTI").contains("'one', 'two'"),
+        "{}",
+        v(rg, "NTRMULTI")
+    );
+    assert!(v(hx, &existing.to_uppercase()).contains("00007ee7"));
+    peer("hivexml", &[h.to_str().unwrap()]);
+    peer("regfexport", &[h.to_str().unwrap()]);
+    let (s1, s2, sum) = base_block(&h);
+    assert!(s1 == s2 && sum);
+}
+
 #[test]
-fn general_edits_are_exact_for_three_readers() {
+fn every_edit_kind_on_nt_hive_testhive() {
     let t = tmp();
-    let h = copy_to(
+    copy_to(
         &corpus_file("other/special/nt-hive__testhive"),
         t.path(),
         "SYSTEM",
     );
-    let before = (hivex_tree(&h), regipy_tree(&h), nthive_tree(&h));
+    edit_battery(t.path(), "data-test", "dword");
+}
+
+#[test]
+fn every_edit_kind_on_windows_xp_system() {
+    let t = tmp();
+    copy_to(
+        &corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM"),
+        t.path(),
+        "SYSTEM",
+    );
+    edit_battery(t.path(), "Select", "Failed");
+}
+
+#[test]
+fn every_edit_kind_on_windows_10_minimal_system() {
+    let t = tmp();
+    copy_to(
+        &corpus_file("system/win10-10240-minimal__qthivex__SYSTEM"),
+        t.path(),
+        "SYSTEM",
+    );
+    edit_battery(t.path(), "Select", "Failed");
+}
+
+#[test]
+fn every_edit_kind_on_the_generated_fixture() {
+    let t = tmp();
+    copy_to(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/system-modern.hive"),
+        t.path(),
+        "SYSTEM",
+    );
+    edit_battery(t.path(), "Select", "Failed");
+}
+
+/// Data over 16,344 bytes needs a big-data record: refused, nothing
+/// written. Exactly 16,344 bytes fit one cell. A value that holds big data
+/// (nt-hive's testhive, and a hive written by Windows) can be replaced by
+/// small data or deleted; the readers agree and the full walks pass.
+#[test]
+fn big_data_is_refused_when_new_and_freed_when_replaced_or_deleted() {
+    let t = tmp();
     let d = t.path();
-    let set = |v: &str, ty: &str, data: &[&str]| {
-        let mut args = vec![
+    let h = copy_to(&corpus_file("other/special/nt-hive__testhive"), d, "SYSTEM");
+    let before = three_trees(&h);
+    let sha = sha256_file(&h);
+    let r = run_in(
+        d,
+        &[
             "set",
             "SYSTEM",
             r"SYSTEM\data-test",
-            v,
+            "NtrBig",
             "--type",
-            ty,
-            "--json",
-        ];
-        for x in data {
-            args.push("--data");
-            args.push(x);
-        }
-        ok(run_in(d, &args))
-    };
-    let rep = set("dword", "dword", &["7"]);
-    assert_eq!(rep["changes"][0]["action"], "change");
-    assert!(rep["changes"][0]["file_offset"].is_u64(), "in-place change");
-    let rep = set("NewDword", "dword", &["0x2a"]);
-    assert_eq!(rep["changes"][0]["action"], "create");
-    set("NewString", "sz", &["Grüße, world"]);
-    set("NewMulti", "multi-sz", &["one", "two"]);
-    set("NewBinary", "binary", &[&"ab".repeat(3000)]);
+            "binary",
+            "--data",
+            &"00".repeat(16_345),
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("big-data"), "{}", r.stderr);
+    assert_eq!(sha256_file(&h), sha, "nothing written");
+    set_in(
+        d,
+        r"SYSTEM\data-test",
+        "NtrBig",
+        "binary",
+        &[&"11".repeat(16_344)],
+    );
+    // C holds 16,345 bytes in a big-data record.
+    let rep = set_in(d, r"SYSTEM\big-data-test", "C", "dword", &["1"]);
+    assert_eq!(rep["changes"][0]["old_type"], "REG_BINARY", "{rep}");
+    let after = three_trees(&h);
+    let want = vec![
+        ("BIG-DATA-TEST".to_string(), "C".to_string()),
+        ("DATA-TEST".to_string(), "NTRBIG".to_string()),
+    ];
+    for (i, reader) in ["hivex", "regipy", "nt-hive"].iter().enumerate() {
+        assert_eq!(changed(&before[i], &after[i]), want, "{reader}");
+    }
+    assert_eq!(after[0]["BIG-DATA-TEST"]["C"], "dword:00000001");
+    assert_eq!(
+        after[2]["DATA-TEST"]["NTRBIG"].len(),
+        "Some(RegBinary):".len() + 32_688
+    );
+    peer("hivexml", &[h.to_str().unwrap()]);
+    peer("regfexport", &[h.to_str().unwrap()]);
+
+    // Big data written by Windows: the default value replaced, `v` deleted.
+    let h = copy_to(&corpus_file("other/special/yarp__BigDataHive"), d, "SYSTEM");
+    let before = three_trees(&h);
+    set_in(d, r"SYSTEM\key_with_bigdata", "", "dword", &["5"]);
     ok(run_in(
         d,
         &[
             "delete-value",
             "SYSTEM",
-            r"SYSTEM\data-test",
-            "qword",
+            r"SYSTEM\key_with_bigdata",
+            "v",
             "--json",
         ],
     ));
-    let mut appended = 0;
-    for i in 0..60 {
-        let rep = set(&format!("Filler{i:02}"), "binary", &[&"5a".repeat(1000)]);
-        appended += rep["hives"][0]["appended_bins"].as_u64().unwrap();
+    let after = three_trees(&h);
+    let k = "KEY_WITH_BIGDATA".to_string();
+    let want = vec![(k.clone(), String::new()), (k.clone(), "V".to_string())];
+    for (i, reader) in ["hivex", "regipy", "nt-hive"].iter().enumerate() {
+        assert_eq!(changed(&before[i], &after[i]), want, "{reader}");
+        assert_eq!(after[i][&k].len(), 1, "{reader}");
     }
-    assert!(appended > 0, "enough data to append hive bins");
-
-    let after = (hivex_tree(&h), regipy_tree(&h), nthive_tree(&h));
-    let mut want: Vec<(String, String)> = [
-        "DWORD",
-        "NEWDWORD",
-        "NEWSTRING",
-        "NEWMULTI",
-        "NEWBINARY",
-        "QWORD",
-    ]
-    .iter()
-    .map(|v| ("DATA-TEST".to_string(), v.to_string()))
-    .chain((0..60).map(|i| ("DATA-TEST".to_string(), format!("FILLER{i:02}"))))
-    .collect();
-    want.sort();
-    assert_eq!(changed(&before.0, &after.0), want, "hivex");
-    assert_eq!(changed(&before.1, &after.1), want, "regipy");
-    assert_eq!(changed(&before.2, &after.2), want, "nt-hive");
-    assert!(
-        after.0["DATA-TEST"]["NEWDWORD"].contains("2a"),
-        "{}",
-        after.0["DATA-TEST"]["NEWDWORD"]
-    );
-    assert!(!after.2["DATA-TEST"].contains_key("QWORD"));
+    assert_eq!(after[0][&k][""], "dword:00000005");
     peer("hivexml", &[h.to_str().unwrap()]);
     peer("regfexport", &[h.to_str().unwrap()]);
-    let (s1, s2, sum) = base_block(&h);
-    assert!(s1 == s2 && sum);
 }
 
 /// The rescue recipes on the XP hive: exactly the values they name change
@@ -219,6 +418,11 @@ fn recipes_change_exactly_what_they_name() {
         assert_eq!(ok(run_in(d, &args))["outcome"], "nothing-to-do", "{args:?}");
         assert_eq!(sha256_file(&h), sha);
     }
+    // Port 0 is not a port: a usage error, nothing written.
+    let sha = sha256_file(&h);
+    let r = run_in(d, &["rdp", "port", "SYSTEM", "--set", "0", "--json"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(sha256_file(&h), sha);
     ok(run_in(d, &["rdp", "port", "SYSTEM", "--reset", "--json"]));
     assert_eq!(
         hivex_dword(
@@ -304,6 +508,105 @@ fn include_policy_without_a_policy_key_fixes_system_only() {
         .iter()
         .all(|c| c["hive"] == "SYSTEM"));
     assert_eq!(sha256_file(&sw), sw_sha);
+}
+
+/// SYSTEM with RDP denied in both sets and TermService disabled in
+/// ControlSet001 only, beside a SOFTWARE whose policy also denies RDP.
+fn rdp_denied_everywhere(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use ntrescue::fixtures::{software, system, SystemVariant};
+    use ntrescue::regf::build::{build, Data, KeySpec};
+    fn put(k: &mut KeySpec, name: &str, data: u32) {
+        let v = k.values.iter_mut().find(|v| v.name == name).unwrap();
+        v.data = Data::Dword(data);
+    }
+    let mut spec = system(SystemVariant::Modern);
+    for cs in ["ControlSet001", "ControlSet002"] {
+        let ts = spec
+            .root
+            .find_mut(&format!(r"{cs}\Control\Terminal Server"));
+        put(ts.unwrap(), "fDenyTSConnections", 1);
+    }
+    let svc = spec.root.find_mut(r"ControlSet001\Services\TermService");
+    put(svc.unwrap(), "Start", 4);
+    let mut sw = software();
+    let policy = sw
+        .root
+        .find_mut(r"Policies\Microsoft\Windows NT\Terminal Services");
+    put(policy.unwrap(), "fDenyTSConnections", 1);
+    let (h, s) = (dir.join("SYSTEM"), dir.join("SOFTWARE"));
+    std::fs::write(&h, build(&spec)).unwrap();
+    std::fs::write(&s, build(&sw)).unwrap();
+    (h, s)
+}
+
+/// `rdp enable` allows connections in every set and turns a disabled
+/// TermService back to manual (3), only where it is disabled; a denying
+/// Group Policy is named in a warning and left alone unless
+/// `--include-policy`, which removes just that policy value. Reruns write
+/// nothing; hivex sees exactly those changes.
+#[test]
+fn rdp_enable_restores_the_service_and_removes_a_denying_policy() {
+    let t = tmp();
+    let d = t.path();
+    let (h, sw) = rdp_denied_everywhere(d);
+    let (before_h, before_sw) = (hivex_tree(&h), hivex_tree(&sw));
+    let sw_sha = sha256_file(&sw);
+    let rep = ok(run_in(d, &["rdp", "enable", "SYSTEM", "--json"]));
+    assert_eq!(rep["outcome"], "written");
+    assert!(
+        rep["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("--include-policy")),
+        "{rep}"
+    );
+    assert_eq!(sha256_file(&sw), sw_sha, "policy left alone");
+    let ts = |cs: &str| {
+        (
+            format!(r"{cs}\CONTROL\TERMINAL SERVER"),
+            "FDENYTSCONNECTIONS".into(),
+        )
+    };
+    let want = vec![
+        ts("CONTROLSET001"),
+        (r"CONTROLSET001\SERVICES\TERMSERVICE".into(), "START".into()),
+        ts("CONTROLSET002"),
+    ];
+    let after_h = hivex_tree(&h);
+    assert_eq!(changed(&before_h, &after_h), want);
+    assert_eq!(
+        hivex_dword(&h, r"\ControlSet001\Services\TermService", "Start"),
+        Some(3)
+    );
+    for cs in ["ControlSet001", "ControlSet002"] {
+        let key = format!(r"\{cs}\Control\Terminal Server");
+        assert_eq!(hivex_dword(&h, &key, "fDenyTSConnections"), Some(0));
+    }
+
+    let rep = ok(run_in(
+        d,
+        &["rdp", "enable", "SYSTEM", "--include-policy", "--json"],
+    ));
+    assert_eq!(rep["outcome"], "written");
+    let changes = rep["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{rep}");
+    assert_eq!(changes[0]["hive"], "SOFTWARE");
+    assert_eq!(changes[0]["action"], "delete");
+    assert_eq!(hivex_tree(&h), after_h, "SYSTEM already fixed");
+    let policy = r"POLICIES\MICROSOFT\WINDOWS NT\TERMINAL SERVICES".to_string();
+    assert_eq!(
+        changed(&before_sw, &hivex_tree(&sw)),
+        vec![(policy, "FDENYTSCONNECTIONS".to_string())]
+    );
+
+    let shas = (sha256_file(&h), sha256_file(&sw));
+    let rep = ok(run_in(
+        d,
+        &["rdp", "enable", "SYSTEM", "--include-policy", "--json"],
+    ));
+    assert_eq!(rep["outcome"], "nothing-to-do");
+    assert_eq!((sha256_file(&h), sha256_file(&sw)), shas);
 }
 
 /// A SYSTEM hive whose `Select` says Current=1, Default=2, with the two
