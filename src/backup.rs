@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::WriteAccess;
 use crate::commit::write_verified;
 use crate::digest::sha256_hex;
 use crate::engine::{Change, HiveName};
@@ -103,6 +104,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// written, flushed and read back against its hash; the manifest is written
 /// last. Returns the bundle directory.
 pub fn create(
+    _: &WriteAccess,
     root: &Path,
     manifest: &mut Manifest,
     hives: Vec<(HiveBackup, &LoadedHive)>,
@@ -225,7 +227,7 @@ pub struct RestoreReport {
 /// Puts the bundle in `dir` back byte-for-byte. Refuses (nothing written)
 /// when a target no longer holds the state recorded after the write, unless
 /// `force`.
-pub fn restore(dir: &Path, force: bool) -> Result<RestoreReport> {
+pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreReport> {
     let m = load(dir)?;
     // 1. Every saved file must be intact; decide for every file before
     //    writing anything.
@@ -278,7 +280,7 @@ pub fn restore(dir: &Path, force: bool) -> Result<RestoreReport> {
             });
             continue;
         };
-        let mut store = open_store(&target)?;
+        let mut store = open_store(access, &target)?;
         if current.len() <= want.len() {
             write_verified(store.as_mut(), &current, &want, &|_| Ok(()), dir)?;
         } else {

@@ -22,6 +22,9 @@ pub struct Cli {
     /// On a disk with several Windows partitions, the one to use (1-based, as the OS numbers them).
     #[arg(long, global = true, value_name = "N")]
     pub partition: Option<u32>,
+    /// Forensic mode: never write anything (edits are refused unless --dry-run; restore is refused).
+    #[arg(long, global = true, env = "NTRESCUE_READ_ONLY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub read_only: bool,
 }
 
 /// Options shared by every command that writes.

@@ -22,6 +22,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::access::WriteAccess;
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::regf::base_block::BASE_BLOCK_SIZE;
@@ -57,7 +58,7 @@ pub struct FileStore {
 impl FileStore {
     /// Opens `path` for in-place writing (never truncates or creates).
     /// A read-only file or file system is a refusal, not an error.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(_: &WriteAccess, path: &Path) -> Result<Self> {
         match OpenOptions::new().read(true).write(true).open(path) {
             Ok(file) => Ok(FileStore {
                 path: path.to_path_buf(),

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::WriteAccess;
 use crate::backup::{self, HiveBackup};
 use crate::commit::{write_verified_hashed, HiveStore, WriteStats};
 use crate::digest::sha256_hex;
@@ -186,6 +187,9 @@ pub struct EditOptions {
     pub backup_root: Option<PathBuf>,
     /// Proceed on a dirty hive with no logs beside it (see README).
     pub allow_dirty_without_logs: bool,
+    /// Permission to write; `None` (read-only mode, and the default) allows
+    /// only dry runs.
+    pub write: Option<WriteAccess>,
 }
 
 /// Per-hive part of the report.
@@ -591,7 +595,7 @@ fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32)> {
     Ok((new, appended))
 }
 
-fn write_new_file(out: &Path, data: &[u8]) -> Result<()> {
+fn write_new_file(_: &WriteAccess, out: &Path, data: &[u8]) -> Result<()> {
     let mut f =
         File::create_new(out).map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
     f.write_all(data)
@@ -776,6 +780,9 @@ pub fn run(
         report.outcome = Outcome::DryRun;
         return Ok(report);
     }
+    let Some(access) = opts.write.as_ref() else {
+        return Err(WriteAccess::refused(&format!("`{command}`")));
+    };
 
     // After a write, the bytes read back must hash to the plan (checked by
     // write_verified), which was fully verified in memory above; they are
@@ -800,7 +807,7 @@ pub fn run(
             ));
         }
         let (i, new) = &planned[0];
-        write_new_file(out, new)?;
+        write_new_file(access, out, new)?;
         let checked = std::fs::read(out)
             .map_err(|e| Error::io(format!("reading back {}", out.display()), e))
             .and_then(|back| {
@@ -857,7 +864,7 @@ pub fn run(
         }
         // Preflight checks and the write handle (raw volumes: not mounted,
         // not dirty, not hibernated, file writable in place).
-        let mut store = open_store(&p.files.primary.origin.target())?;
+        let mut store = open_store(access, &p.files.primary.origin.target())?;
         if store.read_back()? != p.files.primary.bytes {
             return Err(Error::Refused(format!(
                 "{} changed while ntrescue was planning; nothing written",
@@ -881,7 +888,7 @@ pub fn run(
             &p.files,
         ));
     }
-    let dir = backup::create(&root, &mut manifest, saved)?;
+    let dir = backup::create(access, &root, &mut manifest, saved)?;
     report.backup = Some(dir.display().to_string());
 
     let mut written: Vec<usize> = Vec::new();

@@ -8,6 +8,7 @@ pub mod error;
 pub mod regf;
 
 pub use error::{Error, ErrorClass, Result};
+pub mod access;
 pub mod backup;
 pub mod commit;
 pub mod digest;

@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
+use ntrescue::access::WriteAccess;
 use ntrescue::engine::{Action, EditOptions, EditReport, Outcome};
 use ntrescue::exit::Exit;
 use ntrescue::fix;
@@ -60,12 +61,13 @@ fn emit<T: serde::Serialize>(
     Ok(())
 }
 
-fn options(e: &EditArgs) -> EditOptions {
+fn edit_options(e: &EditArgs, write: Option<WriteAccess>) -> EditOptions {
     EditOptions {
         dry_run: e.dry_run,
         output: e.output.clone(),
         backup_root: e.backup_dir.clone(),
         allow_dirty_without_logs: e.allow_dirty_without_logs,
+        write,
     }
 }
 
@@ -94,6 +96,9 @@ fn data_type(t: ValueType) -> DataType {
 fn run(cli: Cli) -> Result<Exit, Error> {
     let part = cli.partition;
     let locate = |p: &std::path::Path| locate_with(p, part);
+    // The only place a write permission is made: never in read-only mode.
+    let write = (!cli.read_only).then(WriteAccess::grant);
+    let options = |e: &EditArgs| edit_options(e, write);
     match cli.command {
         Command::Inspect {
             source,
@@ -248,7 +253,8 @@ fn run(cli: Cli) -> Result<Exit, Error> {
             force,
             json,
         } => {
-            let report = ntrescue::backup::restore(&backup, force)?;
+            let access = write.ok_or_else(|| WriteAccess::refused("`restore`"))?;
+            let report = ntrescue::backup::restore(&access, &backup, force)?;
             emit(json, &RestoreOutput::new(&report), &[], || {
                 render::restore(&report, style())
             })?;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::WriteAccess;
 use crate::commit::{FileStore, HiveStore};
 use crate::disk::{self, ntfs_volume::Volume, os, Disk};
 use crate::error::{Error, Result};
@@ -126,13 +127,13 @@ pub fn read_current(t: &TargetInfo) -> Result<Vec<u8>> {
 /// marked dirty, when Windows is hibernated (or used Fast Startup), when the
 /// file is resident/compressed/encrypted/sparse, or when the device or image
 /// is read-only. Each refusal says what to do.
-pub fn open_store(t: &TargetInfo) -> Result<Box<dyn HiveStore>> {
+pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveStore>> {
     match t {
         TargetInfo::File { path } => {
             let path = PathBuf::from(path);
             // Root opens a read-only target without complaint: check the bits.
             os::refuse_if_read_only(&path)?;
-            Ok(Box::new(FileStore::open(&path)?))
+            Ok(Box::new(FileStore::open(access, &path)?))
         }
         TargetInfo::Ntfs { device, .. } => {
             let dev = Path::new(device);
@@ -160,7 +161,7 @@ pub fn open_store(t: &TargetInfo) -> Result<Box<dyn HiveStore>> {
             if let Some(why) = loc.unwritable_reason() {
                 return Err(Error::Refused(why));
             }
-            let file = os::open_for_write(dev).map_err(|e| match e.raw_os_error() {
+            let file = os::open_for_write(access, dev).map_err(|e| match e.raw_os_error() {
                 Some(13) | Some(1) | Some(30) => Error::Refused(format!(
                     "{device} cannot be opened for writing ({e}): the device or image is read-only"
                 )),

@@ -9,6 +9,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
+use crate::access::WriteAccess;
+
 /// Reads up to `buf.len()` bytes at absolute offset `at`.
 pub fn read_at(f: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
     #[cfg(unix)]
@@ -253,7 +255,7 @@ pub fn mounts_of(path: &Path) -> Vec<String> {
 /// second `O_EXCL` open by the same process fails with `EBUSY`, so editing
 /// SYSTEM and SOFTWARE on one disk needs the shared handle). Files are
 /// opened afresh each time.
-pub fn open_for_write(path: &Path) -> std::io::Result<Arc<File>> {
+pub fn open_for_write(_: &WriteAccess, path: &Path) -> std::io::Result<Arc<File>> {
     if !is_block_device(path) {
         return std::fs::OpenOptions::new()
             .read(true)

@@ -500,6 +500,80 @@ fn idempotent_rerun_and_restore_round_trip() {
     assert_eq!(sha256_file(&h), original);
 }
 
+/// Forensic mode (`--read-only` or `NTRESCUE_READ_ONLY=1`): every command
+/// that would write is refused (exit 3) with nothing written and no backup
+/// bundle made; dry runs, inspect and get work; a rerun with nothing to do
+/// still reports so; restore is refused too.
+#[test]
+fn read_only_mode_cannot_write() {
+    let t = tmp();
+    let d = t.path();
+    let h = copy_to(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/system-modern.hive"),
+        d,
+        "SYSTEM",
+    );
+    let original = sha256_file(&h);
+    let ro = [("NTRESCUE_READ_ONLY", "1")];
+    let refused = |r: Run| {
+        assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("read-only mode"), "{}", r.stderr);
+        assert_eq!(sha256_file(&h), original);
+        assert!(!d.join("ntrescue-backups").exists(), "no bundle");
+    };
+    refused(run_in(d, &["--read-only", "nla", "disable", "SYSTEM"]));
+    refused(run_in(d, &["nla", "disable", "SYSTEM", "--read-only"]));
+    refused(run_env(d, &["rdp", "port", "SYSTEM", "--set", "3390"], &ro));
+    refused(run_env(
+        d,
+        &[
+            "set",
+            "SYSTEM",
+            r"SYSTEM\Select",
+            "X",
+            "--type",
+            "dword",
+            "--data",
+            "1",
+        ],
+        &ro,
+    ));
+    refused(run_env(
+        d,
+        &["delete-value", "SYSTEM", r"SYSTEM\Select", "Failed"],
+        &ro,
+    ));
+    refused(run_env(
+        d,
+        &["nla", "disable", "SYSTEM", "--output", "new.hive"],
+        &ro,
+    ));
+    assert!(!d.join("new.hive").exists());
+    let plan = run_env(d, &["nla", "disable", "SYSTEM", "--dry-run", "--json"], &ro);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert_eq!(plan.json()["outcome"], "dry-run");
+    let i = run_env(d, &["inspect", "SYSTEM", "--json"], &ro);
+    assert_eq!(i.code, 0, "{}", i.stderr);
+    let g = run_env(d, &["get", "SYSTEM", r"SYSTEM\Select", "--json"], &ro);
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    // "0" and "false" leave writing allowed.
+    let r = run_env(
+        d,
+        &["nla", "disable", "SYSTEM", "--json"],
+        &[("NTRESCUE_READ_ONLY", "0")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let bundle = r.json()["backup"].as_str().unwrap().to_string();
+    let fixed = sha256_file(&h);
+    assert_ne!(fixed, original);
+    let again = run_env(d, &["nla", "disable", "SYSTEM", "--json"], &ro);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()["outcome"], "nothing-to-do");
+    let r = run_in(d, &["--read-only", "restore", &bundle]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(sha256_file(&h), fixed);
+}
+
 /// A failure injected between backup and verification rolls the file back to
 /// its original bytes and exits 4 (test-only hook, debug builds).
 #[test]
