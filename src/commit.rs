@@ -65,15 +65,17 @@ impl FileStore {
                 file,
             }),
             Err(e)
-                if e.kind() == std::io::ErrorKind::PermissionDenied
-                    || e.raw_os_error() == Some(30) /* EROFS */ =>
+                if crate::disk::os::open_failure(&e) == crate::disk::os::OpenFailure::ReadOnly =>
             {
                 Err(Error::Refused(format!(
                     "{} cannot be opened for writing ({e}): the target is read-only",
                     path.display()
                 )))
             }
-            Err(e) => Err(Error::io(format!("opening {} for writing", path.display()), e)),
+            Err(e) => Err(Error::io(
+                format!("opening {} for writing", path.display()),
+                e,
+            )),
         }
     }
 }

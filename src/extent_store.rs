@@ -90,39 +90,12 @@ impl ExtentStore {
         self
     }
 
-    #[cfg(unix)]
     fn pread(&self, buf: &mut [u8], at: u64) -> std::io::Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(&*self.device, buf, at)
+        crate::disk::os::read_exact_at(&self.device, buf, at)
     }
 
-    #[cfg(unix)]
     fn pwrite(&self, buf: &[u8], at: u64) -> std::io::Result<()> {
-        std::os::unix::fs::FileExt::write_all_at(&*self.device, buf, at)
-    }
-
-    #[cfg(windows)]
-    fn pread(&self, mut buf: &mut [u8], mut at: u64) -> std::io::Result<()> {
-        use std::os::windows::fs::FileExt;
-        while !buf.is_empty() {
-            let n = self.device.seek_read(buf, at)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            buf = &mut buf[n..];
-            at += n as u64;
-        }
-        Ok(())
-    }
-
-    #[cfg(windows)]
-    fn pwrite(&self, mut buf: &[u8], mut at: u64) -> std::io::Result<()> {
-        use std::os::windows::fs::FileExt;
-        while !buf.is_empty() {
-            let n = self.device.seek_write(buf, at)?;
-            buf = &buf[n..];
-            at += n as u64;
-        }
-        Ok(())
+        crate::disk::os::write_all_at(&self.device, buf, at)
     }
 
     /// The extents.

@@ -138,7 +138,12 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
         TargetInfo::Ntfs { device, .. } => {
             let dev = Path::new(device);
             os::refuse_if_read_only(dev)?;
-            let mounts = os::mounts_of(dev);
+            let mounts = os::mount_check(dev).map_err(|why| {
+                Error::Refused(format!(
+                    "{device}: cannot tell whether it is mounted ({why}); ntrescue writes raw volumes only when it \
+                     can see that nothing uses them: give the mounted Windows tree instead"
+                ))
+            })?;
             if !mounts.is_empty() {
                 return Err(Error::Refused(format!(
                     "{device} is mounted ({}): unmount it first; ntrescue writes raw volumes only when nothing else uses them",
@@ -161,14 +166,14 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
             if let Some(why) = loc.unwritable_reason() {
                 return Err(Error::Refused(why));
             }
-            let file = os::open_for_write(access, dev).map_err(|e| match e.raw_os_error() {
-                Some(13) | Some(1) | Some(30) => Error::Refused(format!(
+            let file = os::open_for_write(access, dev).map_err(|e| match os::open_failure(&e) {
+                os::OpenFailure::ReadOnly => Error::Refused(format!(
                     "{device} cannot be opened for writing ({e}): the device or image is read-only"
                 )),
-                Some(16) => {
+                os::OpenFailure::Busy => {
                     Error::Refused(format!("{device} is busy ({e}): something holds it open"))
                 }
-                _ => Error::io(format!("opening {device} for writing"), e),
+                os::OpenFailure::Other => Error::io(format!("opening {device} for writing"), e),
             })?;
             let name = format!("{device}:{}", loc.path);
             let again = t.clone();

@@ -34,6 +34,9 @@ pub struct Disk {
     size: u64,
     /// Logical sector size.
     pub sector_size: u32,
+    /// Whether the OS reported `sector_size` (a block device) rather than
+    /// it being assumed (an image file).
+    sector_size_exact: bool,
 }
 
 impl Disk {
@@ -43,11 +46,13 @@ impl Disk {
             File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
         let size =
             os::size_of(&file).map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
+        let sector = os::logical_sector_size(path);
         Ok(Disk {
             path: path.to_path_buf(),
             file,
             size,
-            sector_size: os::logical_sector_size(path),
+            sector_size: sector.unwrap_or(512),
+            sector_size_exact: sector.is_some(),
         })
     }
 
@@ -83,8 +88,13 @@ impl Disk {
 
     /// The partition table.
     pub fn table(&self) -> Result<Table> {
-        partition::parse(&mut |o, l| self.read(o, l), self.size, self.sector_size)
-            .map_err(|e| e.in_file(&self.path))
+        partition::parse(
+            &mut |o, l| self.read(o, l),
+            self.size,
+            self.sector_size,
+            self.sector_size_exact,
+        )
+        .map_err(|e| e.in_file(&self.path))
     }
 
     fn reopen(&self) -> Result<File> {

@@ -36,6 +36,60 @@ pub fn read_exact_at(f: &File, mut buf: &mut [u8], mut at: u64) -> std::io::Resu
     Ok(())
 }
 
+/// Writes all of `buf` at absolute offset `at`.
+pub fn write_all_at(f: &File, mut buf: &[u8], mut at: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::write_at(f, buf, at)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_write(f, buf, at)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        buf = &buf[n..];
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Why opening a device or image for writing failed, as far as the
+/// operator needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenFailure {
+    /// The device, image or file system is read-only (or not ours to write).
+    ReadOnly,
+    /// Something else holds it open exclusively.
+    Busy,
+    /// Any other I/O error.
+    Other,
+}
+
+/// Classifies an error from [`open_for_write`].
+pub fn open_failure(e: &std::io::Error) -> OpenFailure {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        return OpenFailure::ReadOnly;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // EPERM, EROFS; EBUSY (O_EXCL on a mounted or held block device).
+        match e.raw_os_error() {
+            Some(1) | Some(30) => return OpenFailure::ReadOnly,
+            Some(16) => return OpenFailure::Busy,
+            _ => {}
+        }
+    }
+    #[cfg(windows)]
+    {
+        // ERROR_WRITE_PROTECT; ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION.
+        match e.raw_os_error() {
+            Some(19) => return OpenFailure::ReadOnly,
+            Some(32) | Some(33) => return OpenFailure::Busy,
+            _ => {}
+        }
+    }
+    OpenFailure::Other
+}
+
 /// Whether `path` is a block device.
 pub fn is_block_device(path: &Path) -> bool {
     #[cfg(unix)]
@@ -87,9 +141,10 @@ fn queue_owner(dir: &Path) -> Option<&Path> {
     }
 }
 
-/// Logical sector size of a block device (512 when unknown or a file). A
-/// partition has no queue of its own: its disk's is used.
-pub fn logical_sector_size(path: &Path) -> u32 {
+/// Logical sector size of a block device, or `None` for a file or when the
+/// OS does not say (callers then assume 512). A partition has no queue of
+/// its own: its disk's is used.
+pub fn logical_sector_size(path: &Path) -> Option<u32> {
     #[cfg(target_os = "linux")]
     {
         if let Some(dir) = sysfs_dir(path) {
@@ -98,12 +153,12 @@ pub fn logical_sector_size(path: &Path) -> u32 {
                 .and_then(|s| s.trim().parse::<u32>().ok())
                 .filter(|v| v.is_power_of_two() && *v >= 512)
             {
-                return v;
+                return Some(v);
             }
         }
     }
     let _ = path;
-    512
+    None
 }
 
 /// Refuses a write target that is read-only by its permissions or by the
@@ -185,12 +240,21 @@ fn stacked_on(dir: &Path, holder: bool, out: &mut Vec<((u64, u64), String, bool)
 /// named "held by /dev/NAME". Linux: `/proc/self/mountinfo` matched by
 /// major:minor and by source path, plus sysfs for loop backing files,
 /// partitions and holders.
+///
+/// When the mount state cannot be read (no `/proc/self/mountinfo`, or an OS
+/// where this check is not implemented) the list holds one entry starting
+/// with "unknown", so it is never mistaken for "not mounted"; writers use
+/// [`mount_check`] and refuse.
 pub fn mounts_of(path: &Path) -> Vec<String> {
+    mount_check(path).unwrap_or_else(|why| vec![format!("unknown: {why}")])
+}
+
+/// [`mounts_of`], with `Err(why)` when the mount state cannot be known.
+pub fn mount_check(path: &Path) -> std::result::Result<Vec<String>, String> {
     #[cfg(target_os = "linux")]
     {
-        let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-            return Vec::new();
-        };
+        let info = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| format!("cannot read /proc/self/mountinfo ({e})"))?;
         let mut devs: Vec<((u64, u64), String, bool)> = Vec::new();
         if let Some(dir) = sysfs_dir(path) {
             stacked_on(&dir, false, &mut devs, 0);
@@ -238,12 +302,12 @@ pub fn mounts_of(path: &Path) -> Vec<String> {
             }
         }
         out.dedup();
-        out
+        Ok(out)
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = path;
-        Vec::new()
+        Err("the mount-state check is implemented for Linux only".into())
     }
 }
 

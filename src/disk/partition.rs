@@ -243,9 +243,12 @@ fn mbr_entries(sector0: &[u8]) -> Vec<(u8, u32, u32)> {
 /// sector size is `sector` (512 for an image file). `read(off, len)` reads
 /// bytes. MBR LBAs count logical sectors; a GPT is looked for at LBA 1 with
 /// `sector` first, then with the other common size (an image file does not
-/// say which it was made with). A source with an NTFS (or BitLocker) boot
-/// sector at offset 0 and no table is a bare volume.
-pub fn parse(read: &mut ReadAt<'_>, disk_len: u64, sector: u32) -> Result<Table> {
+/// say which it was made with). `exact` says `sector` is the device's own
+/// (a block device); when it is only assumed (an image file) and no MBR
+/// partition holds a volume at 512-byte LBAs, 4096-byte LBAs are tried. A
+/// source with an NTFS (or BitLocker) boot sector at offset 0 and no table
+/// is a bare volume.
+pub fn parse(read: &mut ReadAt<'_>, disk_len: u64, sector: u32, exact: bool) -> Result<Table> {
     if !(512..=65536).contains(&sector) || !sector.is_power_of_two() {
         return Err(Error::Invalid {
             what: "logical sector size",
@@ -322,10 +325,59 @@ pub fn parse(read: &mut ReadAt<'_>, disk_len: u64, sector: u32) -> Result<Table>
             "a protective MBR but no GPT header (checked 512- and 4096-byte sectors)".into(),
         ));
     }
+    let partitions = mbr_partitions(read, &entries, logical, disk_len);
+    if !exact && logical == 512 {
+        // An image file has no sector size of its own. A 4Kn disk's MBR
+        // counts 4096-byte sectors: when no partition starts with a volume
+        // at 512-byte LBAs but one does at 4096-byte LBAs, the image is of
+        // such a disk.
+        let at_512 = match &partitions {
+            Ok(parts) => holds_volume(read, parts),
+            Err(_) => false,
+        };
+        if !at_512 {
+            if let Ok(parts) = mbr_partitions(read, &entries, 4096, disk_len) {
+                if holds_volume(read, &parts) {
+                    return Ok(Table {
+                        kind: TableKind::Mbr,
+                        sector_size: 4096,
+                        partitions: parts,
+                        warnings: vec![
+                            "MBR LBAs read as 4096-byte sectors: no partition holds a volume at 512-byte LBAs \
+                             (an image of a 4Kn disk)"
+                                .into(),
+                        ],
+                    });
+                }
+            }
+        }
+    }
+    Ok(Table {
+        kind: TableKind::Mbr,
+        sector_size: logical as u32,
+        partitions: partitions?,
+        warnings: Vec::new(),
+    })
+}
+
+/// Whether any of `parts` starts with an NTFS or BitLocker boot sector.
+fn holds_volume(read: &mut ReadAt<'_>, parts: &[Partition]) -> bool {
+    parts.iter().any(|p| {
+        read(p.start, 512).is_ok_and(|b| &b[3..11] == b"NTFS    " || &b[3..11] == b"-FVE-FS-")
+    })
+}
+
+/// The primary and logical partitions of an MBR whose LBAs count `sector`
+/// bytes.
+fn mbr_partitions(
+    read: &mut ReadAt<'_>,
+    entries: &[(u8, u32, u32)],
+    sector: u64,
+    disk_len: u64,
+) -> Result<Vec<Partition>> {
     let mut partitions = Vec::new();
-    let sector = logical;
     let mut ext = None;
-    for (i, (ty, lba, count)) in entries.into_iter().enumerate() {
+    for (i, &(ty, lba, count)) in entries.iter().enumerate() {
         if ty == 0 || count == 0 {
             continue;
         }
@@ -383,12 +435,7 @@ pub fn parse(read: &mut ReadAt<'_>, disk_len: u64, sector: u32) -> Result<Table>
             ebr = ext_start + u64::from(nlba);
         }
     }
-    Ok(Table {
-        kind: TableKind::Mbr,
-        sector_size: sector as u32,
-        partitions,
-        warnings: Vec::new(),
-    })
+    Ok(partitions)
 }
 
 fn mbr_partition(
@@ -463,19 +510,51 @@ mod tests {
     #[test]
     fn mbr_partitions_and_bounds() {
         let d = mbr_disk();
-        let t = parse(&mut reader(&d), d.len() as u64, 512).unwrap();
+        let t = parse(&mut reader(&d), d.len() as u64, 512, true).unwrap();
         assert_eq!(t.kind, TableKind::Mbr);
         assert_eq!(t.partitions[0].start, 1 << 20);
         assert_eq!(t.partitions[0].length, 2 << 20);
         let mut bad = d.clone();
         bad[MBR_TABLE + 12..MBR_TABLE + 16].copy_from_slice(&100_000u32.to_le_bytes());
-        let e = parse(&mut reader(&bad), bad.len() as u64, 512)
+        let e = parse(&mut reader(&bad), bad.len() as u64, 512, true)
             .unwrap_err()
             .to_string();
         assert!(e.contains("0x1be"), "{e}");
         let mut none = d.clone();
         none[510] = 0;
-        assert!(parse(&mut reader(&none), none.len() as u64, 512).is_err());
+        assert!(parse(&mut reader(&none), none.len() as u64, 512, true).is_err());
+    }
+
+    /// An image file has no sector size: when no MBR partition holds a
+    /// volume at 512-byte LBAs but one does at 4096-byte LBAs (a 4Kn disk's
+    /// image), the table is read with 4096 and says so; a volume at the
+    /// 512-byte place, or a device that reports 512, keeps 512.
+    #[test]
+    fn image_of_a_4kn_mbr_disk_is_detected_by_its_volume() {
+        let mut d = vec![0u8; 8 << 20];
+        d[510] = 0x55;
+        d[511] = 0xAA;
+        let e = &mut d[MBR_TABLE..MBR_TABLE + 16];
+        e[4] = 0x07;
+        e[8..12].copy_from_slice(&256u32.to_le_bytes());
+        e[12..16].copy_from_slice(&1024u32.to_le_bytes());
+        let mut img = d.clone();
+        img[(1 << 20) + 3..(1 << 20) + 11].copy_from_slice(b"NTFS    ");
+        let t = parse(&mut reader(&img), img.len() as u64, 512, false).unwrap();
+        assert_eq!((t.sector_size, t.partitions[0].start), (4096, 1 << 20));
+        assert_eq!(t.partitions[0].length, 4 << 20);
+        assert!(
+            t.warnings[0].contains("4096-byte sectors"),
+            "{:?}",
+            t.warnings
+        );
+        let t = parse(&mut reader(&img), img.len() as u64, 512, true).unwrap();
+        assert_eq!((t.sector_size, t.partitions[0].start), (512, 256 * 512));
+        let mut img = d.clone();
+        img[256 * 512 + 3..256 * 512 + 11].copy_from_slice(b"NTFS    ");
+        let t = parse(&mut reader(&img), img.len() as u64, 512, false).unwrap();
+        assert_eq!((t.sector_size, t.partitions[0].start), (512, 256 * 512));
+        assert!(t.warnings.is_empty());
     }
 
     /// MBR LBAs count the disk's logical sectors: on a 4096-byte-sector disk
@@ -489,15 +568,15 @@ mod tests {
         e[4] = 0x07;
         e[8..12].copy_from_slice(&256u32.to_le_bytes());
         e[12..16].copy_from_slice(&1024u32.to_le_bytes());
-        let t = parse(&mut reader(&d), d.len() as u64, 4096).unwrap();
+        let t = parse(&mut reader(&d), d.len() as u64, 4096, true).unwrap();
         assert_eq!(t.sector_size, 4096);
         assert_eq!(t.partitions[0].start, 1 << 20);
         assert_eq!(t.partitions[0].length, 4 << 20);
-        let t = parse(&mut reader(&d), d.len() as u64, 512).unwrap();
+        let t = parse(&mut reader(&d), d.len() as u64, 512, true).unwrap();
         assert_eq!((t.sector_size, t.partitions[0].start), (512, 256 * 512));
         // Past the end with 4096-byte sectors.
         d[MBR_TABLE + 12..MBR_TABLE + 16].copy_from_slice(&2000u32.to_le_bytes());
-        assert!(parse(&mut reader(&d), d.len() as u64, 4096).is_err());
-        assert!(parse(&mut reader(&d), d.len() as u64, 1000).is_err());
+        assert!(parse(&mut reader(&d), d.len() as u64, 4096, true).is_err());
+        assert!(parse(&mut reader(&d), d.len() as u64, 1000, true).is_err());
     }
 }

@@ -1171,6 +1171,17 @@ fn disks_with_4096_byte_sectors() {
         }
     }
 
+    // The MBR image *file* says nothing of its sector size: the volume is
+    // found at 4096-byte LBAs, and the table says it used them.
+    let m = mbr.to_str().unwrap();
+    let l = ok(run_in(d, &["locate", m, "--json"]));
+    assert_eq!(l["disks"][0]["table"], "mbr", "{l}");
+    assert_eq!(l["disks"][0]["sector_size"], 4096, "{l}");
+    assert_eq!(l["disks"][0]["logical_sector_size"], 512, "an image file");
+    let r = ok(run_in(d, &["inspect", m, "--json"]));
+    assert_eq!(r["disk"]["partition"]["start"], 1 << 20);
+    assert_eq!(r["disk"]["partition"]["length"], 64 << 20);
+
     // MBR on a 4096-byte-sector device: LBA 256 is byte 1 MiB.
     let lo = Loop::attach(&mbr, &["-b", "4096"]);
     let l = ok(run_in(d, &["locate", &lo.dev, "--json"]));
