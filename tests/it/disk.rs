@@ -579,6 +579,7 @@ fn preflight_refusals_write_nothing() {
     let r = run_in(d, &["inspect", b.to_str().unwrap()]);
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("BitLocker"), "{}", r.stderr);
+    refused_unchanged(d, b.to_str().unwrap(), &b, "bitlocker", &[]);
 
     // Read-only image: a read-only bind mount of its directory.
     let rodir = d.join("ro");
@@ -799,6 +800,53 @@ fn image_with_a_mounted_loop_partition_is_refused() {
             .any(|p| p.as_str() == Some(m.dir.to_str().unwrap())),
         "{l}"
     );
+}
+
+/// A block device another process holds open with `O_EXCL` (as mkfs, a
+/// RAID or a hypervisor would) is refused as busy; once released, the same
+/// fix goes through.
+#[test]
+fn device_held_open_exclusively_is_refused() {
+    let t = tmp();
+    let d = t.path();
+    let vol = volume(
+        d,
+        "vol.img",
+        48,
+        4096,
+        2048,
+        &[(r"Windows/System32/config/SYSTEM", corpus_file(WIN7))],
+        &[],
+    );
+    let img = disk(d, "disk.img", &vol, true);
+    let lo = Loop::attach(&img, &[]);
+    // The holder prints a line once it has the device, then waits for stdin.
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL); print('held', flush=True); sys.stdin.read()",
+            &lo.dev,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "held");
+    refused_unchanged(d, &lo.dev, &img, "busy", &[]);
+    assert!(!d.join("bk").exists(), "no backup before the refusal");
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    let rep = ok(run_in(
+        d,
+        &["nla", "disable", &lo.dev, "--backup-dir", "bk", "--json"],
+    ));
+    assert_eq!(rep["outcome"], "written");
 }
 
 /// Root opens read-only targets for writing anyway: a mode-0444 image or
