@@ -47,16 +47,14 @@ impl Reconciled {
     }
 }
 
-/// The logs of `h` as recovery input.
+/// The logs of `h` as recovery input, each named by its own file name
+/// (`SYSTEM.LOG1`) whether it was read from a file system or from inside a
+/// raw volume, so that replay reports read the same for every source.
 pub fn log_inputs(h: &LoadedHive) -> Vec<LogInput<'_>> {
     h.logs
         .iter()
         .map(|l| LogInput {
-            name: l
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: l.name.clone(),
             bytes: &l.bytes,
         })
         .collect()
