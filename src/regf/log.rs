@@ -278,7 +278,9 @@ pub struct Recovery {
     /// Entries replayed, in order.
     pub applied: Vec<AppliedEntry>,
     /// Why replay ended early or did not happen, for a dirty primary; `None`
-    /// when it ran to the natural end of the logs (or was not needed).
+    /// when it ran to the natural end of the logs (or was not needed). A
+    /// log whose entries end at a bad one keeps its reason here whether the
+    /// next log then carries the sequence on or cannot follow.
     pub stopped: Option<String>,
     /// Every log handed in, in input order.
     pub logs: Vec<LogSummary>,
@@ -926,13 +928,18 @@ impl Replay {
                 let next = last.wrapping_add(1);
                 if base_seq != next {
                     if seq_precedes(next, base_seq) {
-                        stopped = Some(format!(
+                        let gap = format!(
                             "{} starts at sequence {base_seq} but the last applied entry is {last}: \
                              entries {next}..{} are missing, so {} is not replayed",
                             log.name,
                             base_seq.wrapping_sub(1),
                             log.name
-                        ));
+                        );
+                        // What ended the previous log stays in the report.
+                        stopped = Some(match stopped.take() {
+                            Some(earlier) => format!("{earlier}; then {gap}"),
+                            None => gap,
+                        });
                     }
                     // Otherwise its entries are older ones, already applied.
                     break;

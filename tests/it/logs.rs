@@ -426,6 +426,70 @@ fn system_b_max_sequence_seen() {
     assert_eq!(max_sequence_seen(&set.primary, &[]).unwrap(), 1622);
 }
 
+fn le32(b: &[u8], off: usize) -> usize {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap()) as usize
+}
+
+/// SYSTEM_B's logs with one entry damaged (regf spec, new format, notes 7
+/// and 8; hive-write-safety.md §3.3): a bad hash ends a log's entries, the
+/// entries before it stay applied, and the other log is used only if its
+/// first entry is last applied + 1. Either way the report keeps what
+/// stopped LOG1.
+#[test]
+fn bad_entry_in_log1_then_log2() {
+    let dir = corpus_dir();
+    let clean = system_b(&dir).recover().unwrap();
+    let (last_seq, last_off) = *clean.logs[0].entries.last().unwrap();
+    assert_eq!(last_seq, 2110);
+    let last_off = last_off as usize;
+    // Hash-2 sits at bytes 32..40 of an entry header.
+    const HASH2: usize = 32;
+
+    // LOG1 ends with a torn copy of entry 2111 (LOG2's first entry, one
+    // byte of its Hash-2 flipped) right after its last good entry, as if
+    // Windows had failed writing 2111 there and written it to LOG2 instead.
+    // LOG1 stops at it; LOG2 starts at 2110 + 1, so it resumes the replay
+    // and the result is the undamaged replay's.
+    let mut set = system_b(&dir);
+    let end = last_off + le32(&set.logs[0].1, last_off + 4);
+    let log2 = &set.logs[1].1;
+    let mut torn = log2[512..512 + le32(log2, 512 + 4)].to_vec();
+    torn[HASH2] ^= 0x01;
+    set.logs[0].1[end..end + torn.len()].copy_from_slice(&torn);
+    let r = set.recover().unwrap();
+    assert_eq!(sequences(&r), (2107..=2130).collect::<Vec<_>>());
+    assert!(r.applied[4..].iter().all(|a| a.log.ends_with(".LOG2")));
+    assert!(r.hive == clean.hive, "LOG2 resumed over a different image");
+    assert_eq!(r.logs[0].entries, clean.logs[0].entries);
+    let stopped = r.stopped.unwrap();
+    let log1_stop = format!(
+        "entry 2111 in {} at byte offset {end:#x}: Hash-2",
+        set.logs[0].0
+    );
+    assert!(stopped.contains(&log1_stop), "{stopped}");
+    assert!(stopped.contains("continued the sequence"), "{stopped}");
+
+    // Entry 2110 itself damaged: LOG1 stops after 2109, LOG2 (2111..) cannot
+    // follow, so nothing of it is replayed; the report names both reasons.
+    let mut set = system_b(&dir);
+    set.logs[0].1[last_off + HASH2] ^= 0x01;
+    let r = set.recover().unwrap();
+    assert_eq!(sequences(&r), (2107..=2109).collect::<Vec<_>>());
+    assert_eq!(r.last_sequence, Some(2109));
+    let stopped = r.stopped.unwrap();
+    let log1_stop = format!(
+        "entry 2110 in {} at byte offset {last_off:#x}: Hash-2",
+        set.logs[0].0
+    );
+    assert!(stopped.contains(&log1_stop), "{stopped}");
+    assert!(
+        stopped.contains("entries 2110..2110 are missing"),
+        "{stopped}"
+    );
+    // LOG2's entries were not replayed but are still sequence numbers seen.
+    assert_eq!(r.max_sequence_seen, 2130);
+}
+
 /// Other real dirty hives with new-format logs: the replay runs to the end
 /// and the result walks completely.
 #[test]
