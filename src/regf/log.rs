@@ -30,11 +30,11 @@
 //!   - the new format (`HvLE` entries, Windows 8.1 and later) is preferred,
 //!     `.LOG1`/`.LOG2` before `.LOG`, as yarp's `recover_auto` does;
 //!   - new-format logs are ordered by their base sequence number (with
-//!     wrap-around); the first log applied is the earliest whose base
-//!     sequence is at least the primary's secondary sequence number; every
-//!     entry must carry the next sequence number and pass all checks, and
-//!     replay stops at the first one that does not (entries before it stay
-//!     applied); the next log is used only if its base sequence is
+//!     wrap-around, see below); the first log applied is the earliest whose
+//!     base sequence is at least the primary's secondary sequence number;
+//!     every entry must carry the next sequence number and pass all checks,
+//!     and replay stops at the first one that does not (entries before it
+//!     stay applied); the next log is used only if its base sequence is
 //!     last + 1;
 //!   - each page goes to file offset 4096 + its offset, the image grows to
 //!     the entry's hive-bins size, and only flag bit 0 is taken from the
@@ -51,6 +51,27 @@
 //!
 //! Every offset and size read from a log is checked before use; malformed
 //! logs are reported, never trusted, and never cause a panic.
+//!
+//! # Sequence numbers and wrap-around
+//!
+//! Sequence numbers are 32-bit and wrap from 0xFFFFFFFF to 0. What the
+//! sources say, and what ntrescue does where they are silent:
+//!
+//! - Entries follow as N, N + 1, ... and a second log continues at last + 1;
+//!   both are taken modulo 2^32 (yarp: `c_uint32(last + 1)`), so a run may
+//!   pass from 0xFFFFFFFF to 0.
+//! - Logs are ordered "by base sequence, allowing for wrap-around"
+//!   (hive-write-safety.md §6 step 6; yarp `is_starting_log`): `a` comes
+//!   before `b` when `b - a` (mod 2^32) is 1..=0x7FFFFFFF. This order is
+//!   only defined when no two logs start at the same number and all start
+//!   within 0x7FFFFFFF of the earliest; otherwise (a tie, two starts 2^31
+//!   apart, or three spread around the circle) recovery is **refused**
+//!   rather than guessing which log Windows takes first.
+//! - A log is eligible when its base sequence is "equal to or greater than"
+//!   the primary's secondary sequence number (spec note 5). Nothing says
+//!   whether Windows compares these two with wrap-around (yarp compares
+//!   plain integers). When the plain and the wrap-around comparison
+//!   disagree, recovery is **refused**.
 
 use crate::error::{Error, Result};
 use crate::regf::base_block::{
@@ -775,6 +796,68 @@ fn seq_precedes(a: u32, b: u32) -> bool {
     d != 0 && d <= 0x7FFF_FFFF
 }
 
+fn base_list(logs: &[&ParsedLog]) -> String {
+    let starts: Vec<String> = logs
+        .iter()
+        .map(|l| format!("{} starts at {:#x}", l.name, l.base_sequence().unwrap_or(0)))
+        .collect();
+    starts.join(", ")
+}
+
+/// Sorts usable logs by base sequence number in wrap-around order, or
+/// refuses when that order is not defined (module docs, "Sequence numbers
+/// and wrap-around"): the earliest start must have every other one less
+/// than 2^31 after it, and no two logs may start at the same number.
+fn order_by_sequence(logs: &mut [&ParsedLog]) -> Result<()> {
+    let starts: Vec<u32> = logs.iter().filter_map(|l| l.base_sequence()).collect();
+    let earliest = starts
+        .iter()
+        .copied()
+        .find(|&m| starts.iter().all(|&s| s.wrapping_sub(m) <= 0x7FFF_FFFF));
+    let Some(earliest) = earliest else {
+        return Err(Error::Refused(format!(
+            "the transaction logs start at sequence numbers too far apart to be ordered across \
+             the wrap past 0xffffffff ({}); which one Windows replays first is not known, \
+             ntrescue does not guess",
+            base_list(logs)
+        )));
+    };
+    logs.sort_by_key(|l| l.base_sequence().unwrap_or(0).wrapping_sub(earliest));
+    if let Some(w) = logs
+        .windows(2)
+        .find(|w| w[0].base_sequence() == w[1].base_sequence())
+    {
+        return Err(Error::Refused(format!(
+            "{} and {} both start at sequence number {}: which one holds the earlier entries is \
+             not known, ntrescue does not guess",
+            w[0].name,
+            w[1].name,
+            w[0].base_sequence().unwrap_or(0)
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `log` starts at or after the primary's secondary sequence number
+/// (spec note 5). Refuses when that depends on whether the numbers are
+/// compared as plain integers or with wrap-around (module docs).
+fn at_or_after(log: &ParsedLog, secondary: u32) -> Result<bool> {
+    let Some(start) = log.base_sequence() else {
+        return Ok(false);
+    };
+    let plain = start >= secondary;
+    let wrapped = start == secondary || seq_precedes(secondary, start);
+    if plain != wrapped {
+        return Err(Error::Refused(format!(
+            "{} starts at sequence number {start:#x} and the primary's secondary sequence number is \
+             {secondary:#x}: whether Windows replays it depends on how it compares numbers across \
+             the wrap past 0xffffffff, which is not known; ntrescue does not guess",
+            log.name
+        )));
+    }
+    Ok(plain)
+}
+
 // ---------------------------------------------------------------------------
 // Recovery
 // ---------------------------------------------------------------------------
@@ -895,20 +978,17 @@ impl Replay {
     ) -> Result<Option<String>> {
         // Earlier entries first (spec "Multiple transaction log files", new
         // format); either file may hold them.
-        logs.sort_by(|a, b| {
-            let (a, b) = (a.base_sequence(), b.base_sequence());
-            match (a, b) {
-                (Some(a), Some(b)) if seq_precedes(a, b) => std::cmp::Ordering::Less,
-                (Some(a), Some(b)) if seq_precedes(b, a) => std::cmp::Ordering::Greater,
-                _ => std::cmp::Ordering::Equal,
-            }
-        });
+        order_by_sequence(&mut logs)?;
         // The first log must not start before the primary's secondary
         // sequence number (spec notes 5 and 7; yarp `NotEligibleException`).
-        let Some(first) = logs
-            .iter()
-            .position(|l| l.base_sequence().is_some_and(|s| s >= primary.seq2))
-        else {
+        let mut first = None;
+        for (i, l) in logs.iter().enumerate() {
+            if at_or_after(l, primary.seq2)? {
+                first = Some(i);
+                break;
+            }
+        }
+        let Some(first) = first else {
             let seqs: Vec<String> = logs
                 .iter()
                 .map(|l| format!("{} starts at {}", l.name, l.base_sequence().unwrap_or(0)))
@@ -1618,20 +1698,117 @@ mod tests {
     }
 
     #[test]
-    fn sequence_numbers_wrap_around() {
+    fn seq_precedes_allows_for_wrap_around() {
         assert!(seq_precedes(1, 2) && !seq_precedes(2, 1) && !seq_precedes(2, 2));
         assert!(seq_precedes(u32::MAX, 0) && seq_precedes(u32::MAX, 1));
-        let p = primary(0, u32::MAX, 2);
-        let logs = [
-            ("H.LOG2", log(1, &[spec(1, 2, 0, 3)])),
-            (
-                "H.LOG1",
-                log(u32::MAX, &[spec(u32::MAX, 2, 0, 1), spec(0, 2, 1, 2)]),
+        assert!(seq_precedes(0, 0x7FFF_FFFF) && !seq_precedes(0x7FFF_FFFF, 0));
+        // Exactly 2^31 apart: neither comes first.
+        assert!(!seq_precedes(0, 0x8000_0000) && !seq_precedes(0x8000_0000, 0));
+    }
+
+    fn refused(r: Result<Recovery>, want: &str) {
+        match r {
+            Err(Error::Refused(m)) => assert!(m.contains(want), "{m}"),
+            Err(e) => panic!("expected a refusal naming {want:?}, got {e}"),
+            Ok(r) => panic!(
+                "expected a refusal naming {want:?}, got {:?} applied, stopped {:?}",
+                applied(&r),
+                r.stopped
             ),
+        }
+    }
+
+    /// Primary 0xFFFFFFFF/0xFFFFFFFE; LOG1 holds entry 0xFFFFFFFF, LOG2 (given
+    /// first) entries 0 and 1. In wrap-around order LOG1 comes first, is
+    /// eligible whichever way 0xFFFFFFFF is compared with 0xFFFFFFFE, and
+    /// LOG2 continues at 0xFFFFFFFF + 1 = 0: all three entries apply and the
+    /// image ends at sequence 1.
+    #[test]
+    fn replay_runs_across_the_wrap() {
+        let p = primary(u32::MAX, u32::MAX - 1, 2);
+        let logs = [
+            ("H.LOG2", log(0, &[spec(0, 2, 1, 2), spec(1, 2, 0, 3)])),
+            ("H.LOG1", log(u32::MAX, &[spec(u32::MAX, 2, 0, 1)])),
         ];
         let r = recover(&p, &inputs(&logs)).unwrap();
-        let seqs: Vec<u32> = r.applied.iter().map(|a| a.sequence).collect();
-        assert_eq!(seqs, [u32::MAX, 0, 1]);
+        let want: Vec<(String, u32)> = [("H.LOG1", u32::MAX), ("H.LOG2", 0), ("H.LOG2", 1)]
+            .iter()
+            .map(|&(n, s)| (n.to_string(), s))
+            .collect();
+        assert_eq!(applied(&r), want);
+        assert_eq!((r.stopped.clone(), r.last_sequence), (None, Some(1)));
+        assert_eq!((marker(&r.hive, 0), marker(&r.hive, 1)), (3, 2));
+        let bb = BaseBlock::parse(&r.hive).unwrap();
+        assert_eq!((bb.seq1, bb.seq2), (1, 1));
+    }
+
+    /// Whether a log starts "at or after" the primary's secondary sequence
+    /// number depends on the comparison once the numbers wrap: refused.
+    #[test]
+    fn eligibility_that_depends_on_the_wrap_is_refused() {
+        // Secondary 0 after the wrap; LOG1 starts at 0xFFFFFFFE, before it in
+        // wrap order but above it as a plain integer (yarp would replay it).
+        let p = primary(1, 0, 2);
+        let logs = [
+            (
+                "H.LOG1",
+                log(
+                    u32::MAX - 1,
+                    &[spec(u32::MAX - 1, 2, 0, 1), spec(u32::MAX, 2, 0, 2)],
+                ),
+            ),
+            ("H.LOG2", log(0, &[spec(0, 2, 1, 3), spec(1, 2, 0, 4)])),
+        ];
+        refused(
+            recover(&p, &inputs(&logs)),
+            "H.LOG1 starts at sequence number 0xfffffffe",
+        );
+        // Secondary 0xFFFFFFFE; the only log starts at 0, after it in wrap
+        // order but below it as a plain integer.
+        let p = primary(u32::MAX, u32::MAX - 1, 2);
+        let logs = [("H.LOG2", log(0, &[spec(0, 2, 1, 3)]))];
+        refused(
+            recover(&p, &inputs(&logs)),
+            "secondary sequence number is 0xfffffffe",
+        );
+        // Far from the wrap both comparisons agree: a log below the
+        // secondary sequence number is simply not eligible, one at it is.
+        let p = primary(0x8000_0001, 0x8000_0000, 2);
+        let logs = [("H.LOG1", log(5, &[spec(5, 2, 0, 1)]))];
+        let r = recover(&p, &inputs(&logs)).unwrap();
+        assert!(!r.replayed() && r.stopped.unwrap().contains("no log holds entries"));
+        let logs = [("H.LOG1", log(0x8000_0000, &[spec(0x8000_0000, 2, 0, 1)]))];
+        assert_eq!(
+            recover(&p, &inputs(&logs)).unwrap().last_sequence,
+            Some(0x8000_0000)
+        );
+    }
+
+    /// Logs whose order is not defined by wrap-around order are refused:
+    /// starts exactly 2^31 apart, equal starts, and three starts spread round
+    /// the circle (each before the next, the last before the first).
+    #[test]
+    fn log_order_the_wrap_leaves_undefined_is_refused() {
+        let p = primary(3, 2, 2);
+        let apart = [
+            ("H.LOG1", log(2, &[spec(2, 2, 0, 1)])),
+            ("H.LOG2", log(0x8000_0002, &[spec(0x8000_0002, 2, 0, 2)])),
+        ];
+        refused(recover(&p, &inputs(&apart)), "too far apart");
+        let tie = [
+            ("H.LOG1", log(2, &[spec(2, 2, 0, 1)])),
+            ("H.LOG2", log(2, &[spec(2, 2, 0, 2), spec(3, 2, 0, 3)])),
+        ];
+        refused(
+            recover(&p, &inputs(&tie)),
+            "H.LOG1 and H.LOG2 both start at sequence number 2",
+        );
+        let circle = [
+            ("H.LOG", log(2, &[spec(2, 2, 0, 1)])),
+            ("H.A", log(0x6000_0000, &[spec(0x6000_0000, 2, 0, 2)])),
+            ("H.B", log(0xC000_0000, &[spec(0xC000_0000, 2, 0, 3)])),
+        ];
+        refused(recover(&p, &inputs(&circle)), "too far apart");
     }
 
     /// Prove that the highest sequence number counts entries anywhere in a
