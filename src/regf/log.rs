@@ -44,7 +44,7 @@
 //! - After a replay the in-memory base block gets seq1 = seq2 = the last
 //!   applied sequence number, the new hive-bins size, file type 0 and a fresh
 //!   checksum, like yarp's `save_recovered_hive`. The writer later raises the
-//!   sequence number to 1 + [`max_sequence_seen`].
+//!   sequence number to [`SequencesSeen::next_clean`]: 1 + the highest seen.
 //! - Every hive bin is then checked. Windows would replace an invalid bin by
 //!   an empty dummy bin (dropping its cells); ntrescue refuses instead, since
 //!   writing such a hive back would make that loss permanent.
@@ -72,6 +72,10 @@
 //!   whether Windows compares these two with wrap-around (yarp compares
 //!   plain integers). When the plain and the wrap-around comparison
 //!   disagree, recovery is **refused**.
+//! - A hive written clean gets 1 + the highest number seen (§5.5, §6 step 8)
+//!   so that every entry left in a log is older. Near the wrap no number is
+//!   above all of them both as a plain integer and in wrap-around order, so
+//!   the writer is **refused** there ([`SequencesSeen::next_clean`]).
 
 use crate::error::{Error, Result};
 use crate::regf::base_block::{
@@ -307,9 +311,9 @@ pub struct Recovery {
     pub logs: Vec<LogSummary>,
     /// Sequence number of the last replayed entry.
     pub last_sequence: Option<u32>,
-    /// Highest sequence number in the primary, in any valid log base block
-    /// or in any valid log entry (see [`max_sequence_seen`]).
-    pub max_sequence_seen: u32,
+    /// The sequence numbers in the primary, in every valid log base block
+    /// and in every valid log entry (see [`sequences_seen`]).
+    pub sequences_seen: SequencesSeen,
 }
 
 impl Recovery {
@@ -527,15 +531,14 @@ impl ParsedLog<'_> {
         self.base.as_ref().map(|b| b.seq1)
     }
 
-    /// Highest sequence number in the valid base block or in any valid entry.
-    fn max_sequence(&self) -> Option<u32> {
+    /// The sequence numbers of the valid base block and of every valid entry.
+    fn sequences(&self) -> impl Iterator<Item = u32> + '_ {
         let entries = self.chain.iter().map(|e| e.sequence);
         let remnants = self.remnants.iter().map(|&(s, _)| s);
         self.base_sequence()
             .into_iter()
             .chain(entries)
             .chain(remnants)
-            .max()
     }
 
     fn summary(&self) -> LogSummary {
@@ -872,24 +875,75 @@ fn primary_base_block(primary: &[u8]) -> Result<BaseBlock> {
     })
 }
 
-/// Highest sequence number found in the primary's base block (both fields),
-/// in any valid log base block, or in any valid log entry, wherever it sits
-/// in a log.
-///
-/// A writer that marks a hive clean sets both sequence numbers to one more
-/// than this, so that no entry left in a log can ever be taken for a newer
-/// one (hive-write-safety.md §6 step 8). Works on clean and dirty hives; the
-/// primary only needs a `regf` signature.
-pub fn max_sequence_seen(primary: &[u8], logs: &[LogInput]) -> Result<u32> {
-    let base = BaseBlock::parse(primary)?;
-    let parsed: Vec<ParsedLog> = logs.iter().map(parse_log).collect();
-    Ok(max_sequence(&base, &parsed))
+/// The lowest and the highest sequence number (as plain 32-bit integers)
+/// found in the primary's base block (both fields), in any valid log base
+/// block, or in any valid log entry, wherever it sits in a log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SequencesSeen {
+    /// Lowest number seen.
+    pub lowest: u32,
+    /// Highest number seen (what reports call "max sequence seen").
+    pub highest: u32,
 }
 
-fn max_sequence(base: &BaseBlock, logs: &[ParsedLog]) -> u32 {
-    logs.iter()
-        .filter_map(ParsedLog::max_sequence)
-        .fold(base.seq1.max(base.seq2), u32::max)
+impl SequencesSeen {
+    /// The sequence number a writer puts in both fields of a hive it writes
+    /// clean: 1 + the highest number seen, so that no entry left in a log
+    /// can ever be taken for a newer one (hive-write-safety.md §5.5, §6 step
+    /// 8).
+    ///
+    /// That guarantee needs the new number to be above every number seen
+    /// however Windows compares them: as plain integers (as yarp checks a
+    /// log's eligibility) and in wrap-around order (as logs are ordered).
+    /// It is only then returned. The spec says nothing about sequence
+    /// numbers that wrap past 0xFFFFFFFF, so when the highest is 0xFFFFFFFF
+    /// (one more wraps to 0) or the numbers seen span 2^31 - 1 or more (they
+    /// straddle the wrap, or a log holds a stray entry), this refuses
+    /// instead of picking a number: Windows itself can reconcile such a hive.
+    pub fn next_clean(&self) -> Result<u32> {
+        let advice = "ntrescue will not pick one: boot the VM once and shut it down cleanly, or \
+                      load and unload the hive on a Windows helper, so that Windows reconciles it";
+        let Some(next) = self.highest.checked_add(1) else {
+            return Err(Error::Refused(format!(
+                "the highest sequence number in the hive and its logs is {:#x}: one more wraps to \
+                 0, and the spec does not say how Windows compares a wrapped number with the \
+                 entries left in the logs; {advice}",
+                self.highest
+            )));
+        };
+        if !seq_precedes(self.lowest, next) {
+            return Err(Error::Refused(format!(
+                "the sequence numbers in the hive and its logs run from {:#x} to {:#x}: so far \
+                 apart that they wrap past 0xffffffff, and no new number is above all of them both \
+                 as a plain number and in wrap-around order; {advice}",
+                self.lowest, self.highest
+            )));
+        }
+        Ok(next)
+    }
+}
+
+/// The sequence numbers of `primary` and `logs` (see [`SequencesSeen`]).
+/// Works on clean and dirty hives; the primary only needs a `regf`
+/// signature.
+pub fn sequences_seen(primary: &[u8], logs: &[LogInput]) -> Result<SequencesSeen> {
+    let base = BaseBlock::parse(primary)?;
+    let parsed: Vec<ParsedLog> = logs.iter().map(parse_log).collect();
+    Ok(seen(&base, &parsed))
+}
+
+fn seen(base: &BaseBlock, logs: &[ParsedLog]) -> SequencesSeen {
+    let all = logs.iter().flat_map(ParsedLog::sequences);
+    all.fold(
+        SequencesSeen {
+            lowest: base.seq1.min(base.seq2),
+            highest: base.seq1.max(base.seq2),
+        },
+        |s, n| SequencesSeen {
+            lowest: s.lowest.min(n),
+            highest: s.highest.max(n),
+        },
+    )
 }
 
 /// The in-memory image being recovered.
@@ -1176,7 +1230,7 @@ pub fn recover(primary: &[u8], logs: &[LogInput]) -> Result<Recovery> {
         stopped: None,
         logs: parsed.iter().map(ParsedLog::summary).collect(),
         last_sequence: None,
-        max_sequence_seen: max_sequence(&base, &parsed),
+        sequences_seen: seen(&base, &parsed),
     };
     if !base.is_dirty() {
         recovery.hive = primary.to_vec();
@@ -1442,7 +1496,7 @@ mod tests {
         assert_eq!(r.hive, p);
         // The log's entries are still reported and counted.
         assert_eq!(r.logs[0].entries, [(7, 512)]);
-        assert_eq!(r.max_sequence_seen, 7);
+        assert_eq!(r.sequences_seen.highest, 7);
     }
 
     /// Prove that the log with the earlier entries is replayed first, even
@@ -1554,7 +1608,7 @@ mod tests {
         let r = recover(&p, &inputs(&logs)).unwrap();
         assert_eq!(applied(&r), [("H.LOG1".to_string(), 2)]);
         assert!(r.stopped.unwrap().contains("entries 3..3 are missing"));
-        assert_eq!(r.max_sequence_seen, 4);
+        assert_eq!(r.sequences_seen.highest, 4);
     }
 
     /// NewDirtyHive2's case: LOG1 starts below the primary's secondary
@@ -1722,9 +1776,10 @@ mod tests {
     /// first) entries 0 and 1. In wrap-around order LOG1 comes first, is
     /// eligible whichever way 0xFFFFFFFF is compared with 0xFFFFFFFE, and
     /// LOG2 continues at 0xFFFFFFFF + 1 = 0: all three entries apply and the
-    /// image ends at sequence 1.
+    /// image ends at sequence 1. Writing it clean is refused: no number is
+    /// above 0xFFFFFFFF, 0 and 1 both as a plain integer and in wrap order.
     #[test]
-    fn replay_runs_across_the_wrap() {
+    fn replay_runs_across_the_wrap_but_a_clean_write_is_refused() {
         let p = primary(u32::MAX, u32::MAX - 1, 2);
         let logs = [
             ("H.LOG2", log(0, &[spec(0, 2, 1, 2), spec(1, 2, 0, 3)])),
@@ -1740,6 +1795,18 @@ mod tests {
         assert_eq!((marker(&r.hive, 0), marker(&r.hive, 1)), (3, 2));
         let bb = BaseBlock::parse(&r.hive).unwrap();
         assert_eq!((bb.seq1, bb.seq2), (1, 1));
+        assert_eq!(
+            r.sequences_seen,
+            SequencesSeen {
+                lowest: 0,
+                highest: u32::MAX
+            }
+        );
+        let e = r.sequences_seen.next_clean().unwrap_err();
+        assert!(
+            matches!(&e, Error::Refused(m) if m.contains("0xffffffff: one more wraps")),
+            "{e}"
+        );
     }
 
     /// Whether a log starts "at or after" the primary's secondary sequence
@@ -1811,6 +1878,33 @@ mod tests {
         refused(recover(&p, &inputs(&circle)), "too far apart");
     }
 
+    /// 1 + the highest sequence number seen, only when it is above every
+    /// number seen as a plain integer and in wrap-around order.
+    #[test]
+    fn next_clean_sequence_is_above_everything_seen_or_refused() {
+        let next = |lowest, highest| SequencesSeen { lowest, highest }.next_clean();
+        assert_eq!(next(1621, 2130).unwrap(), 2131);
+        assert_eq!(next(7, 7).unwrap(), 8);
+        assert_eq!(next(u32::MAX - 1, u32::MAX - 1).unwrap(), u32::MAX);
+        assert_eq!(next(1, 0x7FFF_FFFF).unwrap(), 0x8000_0000);
+        for (lowest, highest, why) in [
+            (0, 0x7FFF_FFFF, "run from 0x0 to 0x7fffffff"),
+            (5, 0xFFFF_FFF0, "run from 0x5 to 0xfffffff0"),
+            (u32::MAX, u32::MAX, "0xffffffff: one more wraps"),
+            (0, u32::MAX, "0xffffffff: one more wraps"),
+        ] {
+            let e = next(lowest, highest).unwrap_err();
+            assert!(matches!(&e, Error::Refused(m) if m.contains(why)), "{e}");
+        }
+        // The span counts every number seen: the primary's, each log base
+        // block's and each entry's.
+        let p = primary(6, 6, 2);
+        let logs = [("H.LOG1", log(0xF000_0000, &[]))];
+        let seen = sequences_seen(&p, &inputs(&logs)).unwrap();
+        assert_eq!((seen.lowest, seen.highest), (6, 0xF000_0000));
+        assert!(seen.next_clean().is_err());
+    }
+
     /// Prove that the highest sequence number counts entries anywhere in a
     /// log, including valid ones after a damaged entry.
     #[test]
@@ -1820,14 +1914,14 @@ mod tests {
         let second = SECTOR + entry(&spec(2, 2, 0, 1)).len();
         l[second + 100] ^= 1;
         let logs = [("H.LOG1", l)];
-        assert_eq!(max_sequence_seen(&p, &inputs(&logs)).unwrap(), 9);
+        assert_eq!(sequences_seen(&p, &inputs(&logs)).unwrap().highest, 9);
         let r = recover(&p, &inputs(&logs)).unwrap();
         assert_eq!(r.logs[0].entries.len(), 1);
         assert_eq!(
             r.logs[0].remnants.iter().map(|e| e.0).collect::<Vec<_>>(),
             [9]
         );
-        assert_eq!(max_sequence_seen(&p, &[]).unwrap(), 3);
+        assert_eq!(sequences_seen(&p, &[]).unwrap().highest, 3);
     }
 
     /// Truncate and corrupt a valid log set in many ways, including header
@@ -1850,7 +1944,7 @@ mod tests {
                 },
             ];
             let _ = recover(&p, &logs);
-            let _ = max_sequence_seen(&p, &logs);
+            let _ = sequences_seen(&p, &logs);
         };
         for cut in (0..good.len()).step_by(37) {
             run(&good[..cut], &old[..cut.min(old.len())]);

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use ntrescue::bytes::put_u32;
+use ntrescue::regf::base_block::{set_clean, FILE_TYPE_LOG_NEW, HEADER_SIZE, OFF_FILE_TYPE};
 use ntrescue::regf::log::{recover, LogInput};
 use serde_json::Value;
 
@@ -629,4 +631,36 @@ fn dirty_hive_without_logs_on_a_raw_volume_and_a_mount() {
         changed(&hivex_tree(&corpus_file(rel)), &hivex_tree(&written)),
         want
     );
+}
+
+/// A clean hive (Windows' recovered NewDirtyHive1, 6/6) beside a valid,
+/// empty new-format LOG1 whose base block says 0xF0000000: 1 + the highest
+/// (0xF0000001) is below 6 in wrap-around order, so no sequence number is
+/// above both as a plain integer and with wrap-around, and `set` is refused
+/// with nothing written. Without that log the same edit is written at 7.
+#[test]
+fn sequence_numbers_across_the_wrap_refuse_a_write() {
+    let t = tmp();
+    let d = t.path();
+    let windows = corpus_file("other/yarp-logsets/NewDirtyHive1/RecoveredHive_Windows10");
+    let h = copy_to(&windows, d, "HIVE");
+    let mut log = std::fs::read(&h).unwrap()[..HEADER_SIZE].to_vec();
+    put_u32(&mut log, OFF_FILE_TYPE, FILE_TYPE_LOG_NEW);
+    let bins = u32::from_le_bytes(log[40..44].try_into().unwrap());
+    set_clean(&mut log, 0xF000_0000, bins);
+    std::fs::write(d.join("HIVE.LOG1"), &log).unwrap();
+    let set = [
+        "set", "HIVE", "SYSTEM", "Mark", "--type", "dword", "--data", "1", "--json",
+    ];
+    let before = sha256_file(&h);
+    let r = run_in(d, &set);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("run from 0x6 to 0xf0000000"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sha256_file(&h), before);
+    std::fs::remove_file(d.join("HIVE.LOG1")).unwrap();
+    assert_eq!(ok(run_in(d, &set))["hives"][0]["sequence_after"], 7);
 }

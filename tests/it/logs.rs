@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ntrescue::regf::base_block::{BaseBlock, BASE_BLOCK_SIZE};
-use ntrescue::regf::log::{max_sequence_seen, recover, LogFormat, LogInput, Recovery};
+use ntrescue::regf::log::{recover, sequences_seen, LogFormat, LogInput, Recovery};
 use ntrescue::Error;
 use sha2::{Digest, Sha256};
 
@@ -177,7 +177,7 @@ fn new_dirty_hive1_matches_what_windows_10_recovered() {
     assert!(r.applied[1..].iter().all(|a| a.log == "NewDirtyHive.LOG2"));
     assert_eq!(r.stopped, None);
     assert_eq!(r.last_sequence, Some(5));
-    assert_eq!(r.max_sequence_seen, 5);
+    assert_eq!(r.sequences_seen.highest, 5);
 
     // Everything after the base block, hive bins and slack alike, is
     // byte-identical to Windows' own result (the check yarp's test suite makes).
@@ -339,7 +339,7 @@ fn entries_in_unusable_logs_still_count_as_seen() {
         r.logs[1].remnants.iter().map(|e| e.0).collect::<Vec<_>>(),
         [3, 4, 5]
     );
-    assert_eq!(r.max_sequence_seen, 5);
+    assert_eq!(r.sequences_seen.highest, 5);
 }
 
 /// yarp's `BadBaseBlockHive`: the primary's base-block checksum is wrong.
@@ -386,7 +386,7 @@ fn system_b_replays_24_entries() {
     assert!(!r.applied[4..].iter().any(name));
     assert_eq!(r.stopped, None);
     assert_eq!(r.last_sequence, Some(2130));
-    assert_eq!(r.max_sequence_seen, 2130);
+    assert_eq!(r.sequences_seen.highest, 2130);
     assert_eq!(r.applied.first().unwrap().hive_bins_size, 0xBD3000);
     assert_eq!(r.applied.last().unwrap().hive_bins_size, 0xC02000);
 
@@ -419,11 +419,11 @@ fn system_b_max_sequence_seen() {
     let dir = corpus_dir();
     let set = system_b(&dir);
     assert_eq!(
-        max_sequence_seen(&set.primary, &set.inputs()).unwrap(),
+        sequences_seen(&set.primary, &set.inputs()).unwrap().highest,
         2130
     );
     // Without logs only the primary counts.
-    assert_eq!(max_sequence_seen(&set.primary, &[]).unwrap(), 1622);
+    assert_eq!(sequences_seen(&set.primary, &[]).unwrap().highest, 1622);
 }
 
 fn le32(b: &[u8], off: usize) -> usize {
@@ -487,7 +487,7 @@ fn bad_entry_in_log1_then_log2() {
         "{stopped}"
     );
     // LOG2's entries were not replayed but are still sequence numbers seen.
-    assert_eq!(r.max_sequence_seen, 2130);
+    assert_eq!(r.sequences_seen.highest, 2130);
 }
 
 /// Other real dirty hives with new-format logs: the replay runs to the end
@@ -520,7 +520,7 @@ fn user_hives_replay_and_walk() {
     assert_eq!(sequences(&r), (566..=588).collect::<Vec<_>>());
     assert!(r.applied.iter().all(|a| a.log.ends_with(".LOG1")));
     assert_eq!(r.stopped, None);
-    assert_eq!(r.max_sequence_seen, 588);
+    assert_eq!(r.sequences_seen.highest, 588);
     let bb = BaseBlock::parse(&r.hive).unwrap();
     assert_eq!(bb.hive_bins_size, 0xE2000);
     walk(&r.hive).unwrap();
@@ -541,7 +541,7 @@ fn dirty_hive_without_logs_reports_nothing_applied() {
     assert_eq!(r.last_sequence, None);
     assert!(r.stopped.as_deref().unwrap().contains("no transaction log"));
     assert!(r.hive == primary);
-    assert_eq!(r.max_sequence_seen, 4317);
+    assert_eq!(r.sequences_seen.highest, 4317);
 }
 
 /// A clean hive is returned unchanged even when logs are supplied.
@@ -559,5 +559,5 @@ fn clean_hive_is_not_replayed() {
     assert!(!r.primary_dirty && !r.replayed() && r.stopped.is_none());
     assert!(r.hive == clean);
     assert_eq!(r.logs[0].entries.len(), 3);
-    assert_eq!(r.max_sequence_seen, 6);
+    assert_eq!(r.sequences_seen.highest, 6);
 }
