@@ -418,6 +418,24 @@ fn system_path(key: &str) -> String {
     }
 }
 
+/// SYSTEM_B with its logs on a raw volume and through a mount: inspect's
+/// whole report (after-replay view, replay details per log and entry,
+/// verdict, warnings) is the hive file's, with 24 entries replayed to 2130
+/// as yarp replays them.
+#[test]
+fn inspect_after_replay_is_the_same_on_every_path() {
+    let rel = "system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B";
+    let w = ThreeWays::new(rel, 64);
+    let d = w.dir();
+    let results = w.each(|s| s.norm_json(ok(run_in(d, &["inspect", s.arg, "--json"]))));
+    assert_alike(&results, rel);
+    let a = &results[0]["after_replay"];
+    assert_eq!(a["replayed"], true);
+    assert_eq!(a["replay"]["applied"].as_array().unwrap().len(), 24);
+    assert_eq!(a["replay"]["last_sequence"], 2130);
+    assert_eq!(a["replay"]["applied"][0]["log"], "SYSTEM.LOG1");
+}
+
 /// yarp's log sets as `Windows\System32\config\SYSTEM` (+ logs) in an NTFS
 /// volume, read raw and through an ntfs-3g mount, behave as the hive file:
 /// `get` reads the after-replay view, and where Windows recovered the set
