@@ -35,6 +35,7 @@ use crate::reconcile::reconcile;
 use crate::regf::base_block::{self, BaseBlock, BASE_BLOCK_SIZE};
 use crate::regf::edit::HiveEdit;
 use crate::regf::key::{reg_type, BIG_DATA_THRESHOLD, VK_DATA_OFFSET};
+use crate::regf::log::SequencesSeen;
 use crate::report::{FileInfo, SourceInfo, Tool, SCHEMA, TOOL};
 use crate::source::{HivePaths, LoadedHive, Located, SourceKind};
 use crate::target::open_store;
@@ -292,7 +293,7 @@ struct Prepared {
     /// The image the edit starts from (the primary as Windows loads it).
     replayed: Option<Vec<u8>>,
     bb: BaseBlock,
-    max_seq: u32,
+    seen: SequencesSeen,
     stats: CheckStats,
 }
 
@@ -373,7 +374,7 @@ fn prepare(
     Ok(Prepared {
         name,
         replayed: base,
-        max_seq: rec.max_sequence_seen,
+        seen: rec.sequences_seen,
         bb,
         stats,
         files,
@@ -549,8 +550,11 @@ fn resolve_unit(
     Ok(out)
 }
 
-/// Applies the resolved operations of one hive and returns the new image.
-fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32)> {
+/// Applies the resolved operations of one hive; returns the new image, the
+/// number of hive bins appended and the sequence number it is written with
+/// (refused when none is safe, see [`SequencesSeen::next_clean`]).
+fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
+    let seq = p.seen.next_clean()?;
     let mut edit = HiveEdit::new(p.base().to_vec())?;
     for r in ops {
         let key_rel = {
@@ -584,15 +588,11 @@ fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32)> {
     if new.len() < file.len() {
         new.extend_from_slice(&file[new.len()..]);
     }
-    let seq = p
-        .max_seq
-        .checked_add(1)
-        .ok_or_else(|| Error::Refused("sequence number would overflow".into()))?;
     // The last-written timestamp stays as it is: Windows 8.1+ no longer
     // updates it, the first bin keeps a copy of it, and old-format logs are
     // matched to the primary by it (hive-write-safety.md 2.1, 5.5).
     base_block::set_clean(&mut new[..BASE_BLOCK_SIZE], seq, bins);
-    Ok((new, appended))
+    Ok((new, appended, seq))
 }
 
 fn write_new_file(_: &WriteAccess, out: &Path, data: &[u8]) -> Result<()> {
@@ -728,7 +728,7 @@ pub fn run(
             continue;
         }
         let path = &p.files.primary.path;
-        let (new, appended) = apply(p, &mine).map_err(|e| e.in_file(path))?;
+        let (new, appended, seq) = apply(p, &mine).map_err(|e| e.in_file(path))?;
         let expects: Vec<Expect> = mine.iter().map(|r| r.expect.clone()).collect();
         let inplace: Option<Vec<u64>> = mine.iter().map(|r| r.change.file_offset).collect();
         // The planned bytes are hashed on the second core while they are
@@ -749,7 +749,7 @@ pub fn run(
                 .map(|c| format!("{}: in memory: {c}", p.name.as_str())),
         );
         let h = &mut report.hives[i];
-        h.sequence_after = Some(p.max_seq + 1);
+        h.sequence_after = Some(seq);
         h.appended_bins = appended;
         h.planned_sha256 = Some(sha);
         planned.push((i, new));

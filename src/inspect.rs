@@ -203,7 +203,7 @@ fn software_report(h: &LoadedHive, warnings: &mut Vec<String>) -> Result<Softwar
             None
         }
     };
-    hive.max_sequence_seen = rec.as_ref().map(|r| r.max_sequence_seen);
+    hive.max_sequence_seen = rec.as_ref().map(|r| r.sequences_seen.highest);
     let bytes = rec.as_ref().map_or(&h.primary.bytes[..], |r| r.bytes(h));
     let r = Reader::new(bytes).map_err(|e| e.in_file(&h.primary.path))?;
     let cv = r"Microsoft\Windows NT\CurrentVersion";
@@ -294,7 +294,7 @@ pub fn inspect_loaded(
             None
         }
     };
-    hive.max_sequence_seen = rec.as_ref().map(|r| r.max_sequence_seen);
+    hive.max_sequence_seen = rec.as_ref().map(|r| r.sequences_seen.highest);
     let after_replay = match &rec {
         Some(rec) => match (&rec.replay, &rec.image) {
             (Some(info), Some(image)) => {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::regf::base_block::BaseBlock;
-use crate::regf::log::{self, AppliedEntry, LogInput, LogSummary};
+use crate::regf::log::{self, AppliedEntry, LogInput, LogSummary, SequencesSeen};
 use crate::source::LoadedHive;
 
 /// What the replay did, for reports.
@@ -35,9 +35,9 @@ pub struct Reconciled {
     pub image: Option<Vec<u8>>,
     /// Replay details for a dirty hive (`None` for a clean one).
     pub replay: Option<ReplayInfo>,
-    /// Highest sequence number in the primary, any valid log base block or
-    /// any valid log entry.
-    pub max_sequence_seen: u32,
+    /// Sequence numbers in the primary, in every valid log base block and in
+    /// every valid log entry (a write goes one above the highest).
+    pub sequences_seen: SequencesSeen,
 }
 
 impl Reconciled {
@@ -47,16 +47,14 @@ impl Reconciled {
     }
 }
 
-/// The logs of `h` as recovery input.
+/// The logs of `h` as recovery input, each named by its own file name
+/// (`SYSTEM.LOG1`) whether it was read from a file system or from inside a
+/// raw volume, so that replay reports read the same for every source.
 pub fn log_inputs(h: &LoadedHive) -> Vec<LogInput<'_>> {
     h.logs
         .iter()
         .map(|l| LogInput {
-            name: l
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: l.name.clone(),
             bytes: &l.bytes,
         })
         .collect()
@@ -73,8 +71,7 @@ pub fn reconcile(h: &LoadedHive) -> Result<Reconciled> {
         return Ok(Reconciled {
             image: None,
             replay: None,
-            max_sequence_seen: log::max_sequence_seen(bytes, &inputs)
-                .map_err(|e| e.in_file(path))?,
+            sequences_seen: log::sequences_seen(bytes, &inputs).map_err(|e| e.in_file(path))?,
         });
     }
     let rec = log::recover(bytes, &inputs).map_err(|e| e.in_file(path))?;
@@ -89,6 +86,6 @@ pub fn reconcile(h: &LoadedHive) -> Result<Reconciled> {
             hive_bins_size: after.hive_bins_size,
         }),
         image: replayed.then_some(rec.hive),
-        max_sequence_seen: rec.max_sequence_seen,
+        sequences_seen: rec.sequences_seen,
     })
 }

@@ -30,11 +30,11 @@
 //!   - the new format (`HvLE` entries, Windows 8.1 and later) is preferred,
 //!     `.LOG1`/`.LOG2` before `.LOG`, as yarp's `recover_auto` does;
 //!   - new-format logs are ordered by their base sequence number (with
-//!     wrap-around); the first log applied is the earliest whose base
-//!     sequence is at least the primary's secondary sequence number; every
-//!     entry must carry the next sequence number and pass all checks, and
-//!     replay stops at the first one that does not (entries before it stay
-//!     applied); the next log is used only if its base sequence is
+//!     wrap-around, see below); the first log applied is the earliest whose
+//!     base sequence is at least the primary's secondary sequence number;
+//!     every entry must carry the next sequence number and pass all checks,
+//!     and replay stops at the first one that does not (entries before it
+//!     stay applied); the next log is used only if its base sequence is
 //!     last + 1;
 //!   - each page goes to file offset 4096 + its offset, the image grows to
 //!     the entry's hive-bins size, and only flag bit 0 is taken from the
@@ -44,13 +44,38 @@
 //! - After a replay the in-memory base block gets seq1 = seq2 = the last
 //!   applied sequence number, the new hive-bins size, file type 0 and a fresh
 //!   checksum, like yarp's `save_recovered_hive`. The writer later raises the
-//!   sequence number to 1 + [`max_sequence_seen`].
+//!   sequence number to [`SequencesSeen::next_clean`]: 1 + the highest seen.
 //! - Every hive bin is then checked. Windows would replace an invalid bin by
 //!   an empty dummy bin (dropping its cells); ntrescue refuses instead, since
 //!   writing such a hive back would make that loss permanent.
 //!
 //! Every offset and size read from a log is checked before use; malformed
 //! logs are reported, never trusted, and never cause a panic.
+//!
+//! # Sequence numbers and wrap-around
+//!
+//! Sequence numbers are 32-bit and wrap from 0xFFFFFFFF to 0. What the
+//! sources say, and what ntrescue does where they are silent:
+//!
+//! - Entries follow as N, N + 1, ... and a second log continues at last + 1;
+//!   both are taken modulo 2^32 (yarp: `c_uint32(last + 1)`), so a run may
+//!   pass from 0xFFFFFFFF to 0.
+//! - Logs are ordered "by base sequence, allowing for wrap-around"
+//!   (hive-write-safety.md §6 step 6; yarp `is_starting_log`): `a` comes
+//!   before `b` when `b - a` (mod 2^32) is 1..=0x7FFFFFFF. This order is
+//!   only defined when no two logs start at the same number and all start
+//!   within 0x7FFFFFFF of the earliest; otherwise (a tie, two starts 2^31
+//!   apart, or three spread around the circle) recovery is **refused**
+//!   rather than guessing which log Windows takes first.
+//! - A log is eligible when its base sequence is "equal to or greater than"
+//!   the primary's secondary sequence number (spec note 5). Nothing says
+//!   whether Windows compares these two with wrap-around (yarp compares
+//!   plain integers). When the plain and the wrap-around comparison
+//!   disagree, recovery is **refused**.
+//! - A hive written clean gets 1 + the highest number seen (§5.5, §6 step 8)
+//!   so that every entry left in a log is older. Near the wrap no number is
+//!   above all of them both as a plain integer and in wrap-around order, so
+//!   the writer is **refused** there ([`SequencesSeen::next_clean`]).
 
 use crate::error::{Error, Result};
 use crate::regf::base_block::{
@@ -278,15 +303,17 @@ pub struct Recovery {
     /// Entries replayed, in order.
     pub applied: Vec<AppliedEntry>,
     /// Why replay ended early or did not happen, for a dirty primary; `None`
-    /// when it ran to the natural end of the logs (or was not needed).
+    /// when it ran to the natural end of the logs (or was not needed). A
+    /// log whose entries end at a bad one keeps its reason here whether the
+    /// next log then carries the sequence on or cannot follow.
     pub stopped: Option<String>,
     /// Every log handed in, in input order.
     pub logs: Vec<LogSummary>,
     /// Sequence number of the last replayed entry.
     pub last_sequence: Option<u32>,
-    /// Highest sequence number in the primary, in any valid log base block
-    /// or in any valid log entry (see [`max_sequence_seen`]).
-    pub max_sequence_seen: u32,
+    /// The sequence numbers in the primary, in every valid log base block
+    /// and in every valid log entry (see [`sequences_seen`]).
+    pub sequences_seen: SequencesSeen,
 }
 
 impl Recovery {
@@ -504,15 +531,14 @@ impl ParsedLog<'_> {
         self.base.as_ref().map(|b| b.seq1)
     }
 
-    /// Highest sequence number in the valid base block or in any valid entry.
-    fn max_sequence(&self) -> Option<u32> {
+    /// The sequence numbers of the valid base block and of every valid entry.
+    fn sequences(&self) -> impl Iterator<Item = u32> + '_ {
         let entries = self.chain.iter().map(|e| e.sequence);
         let remnants = self.remnants.iter().map(|&(s, _)| s);
         self.base_sequence()
             .into_iter()
             .chain(entries)
             .chain(remnants)
-            .max()
     }
 
     fn summary(&self) -> LogSummary {
@@ -773,6 +799,68 @@ fn seq_precedes(a: u32, b: u32) -> bool {
     d != 0 && d <= 0x7FFF_FFFF
 }
 
+fn base_list(logs: &[&ParsedLog]) -> String {
+    let starts: Vec<String> = logs
+        .iter()
+        .map(|l| format!("{} starts at {:#x}", l.name, l.base_sequence().unwrap_or(0)))
+        .collect();
+    starts.join(", ")
+}
+
+/// Sorts usable logs by base sequence number in wrap-around order, or
+/// refuses when that order is not defined (module docs, "Sequence numbers
+/// and wrap-around"): the earliest start must have every other one less
+/// than 2^31 after it, and no two logs may start at the same number.
+fn order_by_sequence(logs: &mut [&ParsedLog]) -> Result<()> {
+    let starts: Vec<u32> = logs.iter().filter_map(|l| l.base_sequence()).collect();
+    let earliest = starts
+        .iter()
+        .copied()
+        .find(|&m| starts.iter().all(|&s| s.wrapping_sub(m) <= 0x7FFF_FFFF));
+    let Some(earliest) = earliest else {
+        return Err(Error::Refused(format!(
+            "the transaction logs start at sequence numbers too far apart to be ordered across \
+             the wrap past 0xffffffff ({}); which one Windows replays first is not known, \
+             ntrescue does not guess",
+            base_list(logs)
+        )));
+    };
+    logs.sort_by_key(|l| l.base_sequence().unwrap_or(0).wrapping_sub(earliest));
+    if let Some(w) = logs
+        .windows(2)
+        .find(|w| w[0].base_sequence() == w[1].base_sequence())
+    {
+        return Err(Error::Refused(format!(
+            "{} and {} both start at sequence number {}: which one holds the earlier entries is \
+             not known, ntrescue does not guess",
+            w[0].name,
+            w[1].name,
+            w[0].base_sequence().unwrap_or(0)
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `log` starts at or after the primary's secondary sequence number
+/// (spec note 5). Refuses when that depends on whether the numbers are
+/// compared as plain integers or with wrap-around (module docs).
+fn at_or_after(log: &ParsedLog, secondary: u32) -> Result<bool> {
+    let Some(start) = log.base_sequence() else {
+        return Ok(false);
+    };
+    let plain = start >= secondary;
+    let wrapped = start == secondary || seq_precedes(secondary, start);
+    if plain != wrapped {
+        return Err(Error::Refused(format!(
+            "{} starts at sequence number {start:#x} and the primary's secondary sequence number is \
+             {secondary:#x}: whether Windows replays it depends on how it compares numbers across \
+             the wrap past 0xffffffff, which is not known; ntrescue does not guess",
+            log.name
+        )));
+    }
+    Ok(plain)
+}
+
 // ---------------------------------------------------------------------------
 // Recovery
 // ---------------------------------------------------------------------------
@@ -787,24 +875,75 @@ fn primary_base_block(primary: &[u8]) -> Result<BaseBlock> {
     })
 }
 
-/// Highest sequence number found in the primary's base block (both fields),
-/// in any valid log base block, or in any valid log entry, wherever it sits
-/// in a log.
-///
-/// A writer that marks a hive clean sets both sequence numbers to one more
-/// than this, so that no entry left in a log can ever be taken for a newer
-/// one (hive-write-safety.md §6 step 8). Works on clean and dirty hives; the
-/// primary only needs a `regf` signature.
-pub fn max_sequence_seen(primary: &[u8], logs: &[LogInput]) -> Result<u32> {
-    let base = BaseBlock::parse(primary)?;
-    let parsed: Vec<ParsedLog> = logs.iter().map(parse_log).collect();
-    Ok(max_sequence(&base, &parsed))
+/// The lowest and the highest sequence number (as plain 32-bit integers)
+/// found in the primary's base block (both fields), in any valid log base
+/// block, or in any valid log entry, wherever it sits in a log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SequencesSeen {
+    /// Lowest number seen.
+    pub lowest: u32,
+    /// Highest number seen (what reports call "max sequence seen").
+    pub highest: u32,
 }
 
-fn max_sequence(base: &BaseBlock, logs: &[ParsedLog]) -> u32 {
-    logs.iter()
-        .filter_map(ParsedLog::max_sequence)
-        .fold(base.seq1.max(base.seq2), u32::max)
+impl SequencesSeen {
+    /// The sequence number a writer puts in both fields of a hive it writes
+    /// clean: 1 + the highest number seen, so that no entry left in a log
+    /// can ever be taken for a newer one (hive-write-safety.md §5.5, §6 step
+    /// 8).
+    ///
+    /// That guarantee needs the new number to be above every number seen
+    /// however Windows compares them: as plain integers (as yarp checks a
+    /// log's eligibility) and in wrap-around order (as logs are ordered).
+    /// It is only then returned. The spec says nothing about sequence
+    /// numbers that wrap past 0xFFFFFFFF, so when the highest is 0xFFFFFFFF
+    /// (one more wraps to 0) or the numbers seen span 2^31 - 1 or more (they
+    /// straddle the wrap, or a log holds a stray entry), this refuses
+    /// instead of picking a number: Windows itself can reconcile such a hive.
+    pub fn next_clean(&self) -> Result<u32> {
+        let advice = "ntrescue will not pick one: boot the VM once and shut it down cleanly, or \
+                      load and unload the hive on a Windows helper, so that Windows reconciles it";
+        let Some(next) = self.highest.checked_add(1) else {
+            return Err(Error::Refused(format!(
+                "the highest sequence number in the hive and its logs is {:#x}: one more wraps to \
+                 0, and the spec does not say how Windows compares a wrapped number with the \
+                 entries left in the logs; {advice}",
+                self.highest
+            )));
+        };
+        if !seq_precedes(self.lowest, next) {
+            return Err(Error::Refused(format!(
+                "the sequence numbers in the hive and its logs run from {:#x} to {:#x}: so far \
+                 apart that they wrap past 0xffffffff, and no new number is above all of them both \
+                 as a plain number and in wrap-around order; {advice}",
+                self.lowest, self.highest
+            )));
+        }
+        Ok(next)
+    }
+}
+
+/// The sequence numbers of `primary` and `logs` (see [`SequencesSeen`]).
+/// Works on clean and dirty hives; the primary only needs a `regf`
+/// signature.
+pub fn sequences_seen(primary: &[u8], logs: &[LogInput]) -> Result<SequencesSeen> {
+    let base = BaseBlock::parse(primary)?;
+    let parsed: Vec<ParsedLog> = logs.iter().map(parse_log).collect();
+    Ok(seen(&base, &parsed))
+}
+
+fn seen(base: &BaseBlock, logs: &[ParsedLog]) -> SequencesSeen {
+    let all = logs.iter().flat_map(ParsedLog::sequences);
+    all.fold(
+        SequencesSeen {
+            lowest: base.seq1.min(base.seq2),
+            highest: base.seq1.max(base.seq2),
+        },
+        |s, n| SequencesSeen {
+            lowest: s.lowest.min(n),
+            highest: s.highest.max(n),
+        },
+    )
 }
 
 /// The in-memory image being recovered.
@@ -893,20 +1032,17 @@ impl Replay {
     ) -> Result<Option<String>> {
         // Earlier entries first (spec "Multiple transaction log files", new
         // format); either file may hold them.
-        logs.sort_by(|a, b| {
-            let (a, b) = (a.base_sequence(), b.base_sequence());
-            match (a, b) {
-                (Some(a), Some(b)) if seq_precedes(a, b) => std::cmp::Ordering::Less,
-                (Some(a), Some(b)) if seq_precedes(b, a) => std::cmp::Ordering::Greater,
-                _ => std::cmp::Ordering::Equal,
-            }
-        });
+        order_by_sequence(&mut logs)?;
         // The first log must not start before the primary's secondary
         // sequence number (spec notes 5 and 7; yarp `NotEligibleException`).
-        let Some(first) = logs
-            .iter()
-            .position(|l| l.base_sequence().is_some_and(|s| s >= primary.seq2))
-        else {
+        let mut first = None;
+        for (i, l) in logs.iter().enumerate() {
+            if at_or_after(l, primary.seq2)? {
+                first = Some(i);
+                break;
+            }
+        }
+        let Some(first) = first else {
             let seqs: Vec<String> = logs
                 .iter()
                 .map(|l| format!("{} starts at {}", l.name, l.base_sequence().unwrap_or(0)))
@@ -926,13 +1062,18 @@ impl Replay {
                 let next = last.wrapping_add(1);
                 if base_seq != next {
                     if seq_precedes(next, base_seq) {
-                        stopped = Some(format!(
+                        let gap = format!(
                             "{} starts at sequence {base_seq} but the last applied entry is {last}: \
                              entries {next}..{} are missing, so {} is not replayed",
                             log.name,
                             base_seq.wrapping_sub(1),
                             log.name
-                        ));
+                        );
+                        // What ended the previous log stays in the report.
+                        stopped = Some(match stopped.take() {
+                            Some(earlier) => format!("{earlier}; then {gap}"),
+                            None => gap,
+                        });
                     }
                     // Otherwise its entries are older ones, already applied.
                     break;
@@ -1089,7 +1230,7 @@ pub fn recover(primary: &[u8], logs: &[LogInput]) -> Result<Recovery> {
         stopped: None,
         logs: parsed.iter().map(ParsedLog::summary).collect(),
         last_sequence: None,
-        max_sequence_seen: max_sequence(&base, &parsed),
+        sequences_seen: seen(&base, &parsed),
     };
     if !base.is_dirty() {
         recovery.hive = primary.to_vec();
@@ -1355,7 +1496,7 @@ mod tests {
         assert_eq!(r.hive, p);
         // The log's entries are still reported and counted.
         assert_eq!(r.logs[0].entries, [(7, 512)]);
-        assert_eq!(r.max_sequence_seen, 7);
+        assert_eq!(r.sequences_seen.highest, 7);
     }
 
     /// Prove that the log with the earlier entries is replayed first, even
@@ -1467,7 +1608,7 @@ mod tests {
         let r = recover(&p, &inputs(&logs)).unwrap();
         assert_eq!(applied(&r), [("H.LOG1".to_string(), 2)]);
         assert!(r.stopped.unwrap().contains("entries 3..3 are missing"));
-        assert_eq!(r.max_sequence_seen, 4);
+        assert_eq!(r.sequences_seen.highest, 4);
     }
 
     /// NewDirtyHive2's case: LOG1 starts below the primary's secondary
@@ -1611,20 +1752,157 @@ mod tests {
     }
 
     #[test]
-    fn sequence_numbers_wrap_around() {
+    fn seq_precedes_allows_for_wrap_around() {
         assert!(seq_precedes(1, 2) && !seq_precedes(2, 1) && !seq_precedes(2, 2));
         assert!(seq_precedes(u32::MAX, 0) && seq_precedes(u32::MAX, 1));
-        let p = primary(0, u32::MAX, 2);
-        let logs = [
-            ("H.LOG2", log(1, &[spec(1, 2, 0, 3)])),
-            (
-                "H.LOG1",
-                log(u32::MAX, &[spec(u32::MAX, 2, 0, 1), spec(0, 2, 1, 2)]),
+        assert!(seq_precedes(0, 0x7FFF_FFFF) && !seq_precedes(0x7FFF_FFFF, 0));
+        // Exactly 2^31 apart: neither comes first.
+        assert!(!seq_precedes(0, 0x8000_0000) && !seq_precedes(0x8000_0000, 0));
+    }
+
+    fn refused(r: Result<Recovery>, want: &str) {
+        match r {
+            Err(Error::Refused(m)) => assert!(m.contains(want), "{m}"),
+            Err(e) => panic!("expected a refusal naming {want:?}, got {e}"),
+            Ok(r) => panic!(
+                "expected a refusal naming {want:?}, got {:?} applied, stopped {:?}",
+                applied(&r),
+                r.stopped
             ),
+        }
+    }
+
+    /// Primary 0xFFFFFFFF/0xFFFFFFFE; LOG1 holds entry 0xFFFFFFFF, LOG2 (given
+    /// first) entries 0 and 1. In wrap-around order LOG1 comes first, is
+    /// eligible whichever way 0xFFFFFFFF is compared with 0xFFFFFFFE, and
+    /// LOG2 continues at 0xFFFFFFFF + 1 = 0: all three entries apply and the
+    /// image ends at sequence 1. Writing it clean is refused: no number is
+    /// above 0xFFFFFFFF, 0 and 1 both as a plain integer and in wrap order.
+    #[test]
+    fn replay_runs_across_the_wrap_but_a_clean_write_is_refused() {
+        let p = primary(u32::MAX, u32::MAX - 1, 2);
+        let logs = [
+            ("H.LOG2", log(0, &[spec(0, 2, 1, 2), spec(1, 2, 0, 3)])),
+            ("H.LOG1", log(u32::MAX, &[spec(u32::MAX, 2, 0, 1)])),
         ];
         let r = recover(&p, &inputs(&logs)).unwrap();
-        let seqs: Vec<u32> = r.applied.iter().map(|a| a.sequence).collect();
-        assert_eq!(seqs, [u32::MAX, 0, 1]);
+        let want: Vec<(String, u32)> = [("H.LOG1", u32::MAX), ("H.LOG2", 0), ("H.LOG2", 1)]
+            .iter()
+            .map(|&(n, s)| (n.to_string(), s))
+            .collect();
+        assert_eq!(applied(&r), want);
+        assert_eq!((r.stopped.clone(), r.last_sequence), (None, Some(1)));
+        assert_eq!((marker(&r.hive, 0), marker(&r.hive, 1)), (3, 2));
+        let bb = BaseBlock::parse(&r.hive).unwrap();
+        assert_eq!((bb.seq1, bb.seq2), (1, 1));
+        assert_eq!(
+            r.sequences_seen,
+            SequencesSeen {
+                lowest: 0,
+                highest: u32::MAX
+            }
+        );
+        let e = r.sequences_seen.next_clean().unwrap_err();
+        assert!(
+            matches!(&e, Error::Refused(m) if m.contains("0xffffffff: one more wraps")),
+            "{e}"
+        );
+    }
+
+    /// Whether a log starts "at or after" the primary's secondary sequence
+    /// number depends on the comparison once the numbers wrap: refused.
+    #[test]
+    fn eligibility_that_depends_on_the_wrap_is_refused() {
+        // Secondary 0 after the wrap; LOG1 starts at 0xFFFFFFFE, before it in
+        // wrap order but above it as a plain integer (yarp would replay it).
+        let p = primary(1, 0, 2);
+        let logs = [
+            (
+                "H.LOG1",
+                log(
+                    u32::MAX - 1,
+                    &[spec(u32::MAX - 1, 2, 0, 1), spec(u32::MAX, 2, 0, 2)],
+                ),
+            ),
+            ("H.LOG2", log(0, &[spec(0, 2, 1, 3), spec(1, 2, 0, 4)])),
+        ];
+        refused(
+            recover(&p, &inputs(&logs)),
+            "H.LOG1 starts at sequence number 0xfffffffe",
+        );
+        // Secondary 0xFFFFFFFE; the only log starts at 0, after it in wrap
+        // order but below it as a plain integer.
+        let p = primary(u32::MAX, u32::MAX - 1, 2);
+        let logs = [("H.LOG2", log(0, &[spec(0, 2, 1, 3)]))];
+        refused(
+            recover(&p, &inputs(&logs)),
+            "secondary sequence number is 0xfffffffe",
+        );
+        // Far from the wrap both comparisons agree: a log below the
+        // secondary sequence number is simply not eligible, one at it is.
+        let p = primary(0x8000_0001, 0x8000_0000, 2);
+        let logs = [("H.LOG1", log(5, &[spec(5, 2, 0, 1)]))];
+        let r = recover(&p, &inputs(&logs)).unwrap();
+        assert!(!r.replayed() && r.stopped.unwrap().contains("no log holds entries"));
+        let logs = [("H.LOG1", log(0x8000_0000, &[spec(0x8000_0000, 2, 0, 1)]))];
+        assert_eq!(
+            recover(&p, &inputs(&logs)).unwrap().last_sequence,
+            Some(0x8000_0000)
+        );
+    }
+
+    /// Logs whose order is not defined by wrap-around order are refused:
+    /// starts exactly 2^31 apart, equal starts, and three starts spread round
+    /// the circle (each before the next, the last before the first).
+    #[test]
+    fn log_order_the_wrap_leaves_undefined_is_refused() {
+        let p = primary(3, 2, 2);
+        let apart = [
+            ("H.LOG1", log(2, &[spec(2, 2, 0, 1)])),
+            ("H.LOG2", log(0x8000_0002, &[spec(0x8000_0002, 2, 0, 2)])),
+        ];
+        refused(recover(&p, &inputs(&apart)), "too far apart");
+        let tie = [
+            ("H.LOG1", log(2, &[spec(2, 2, 0, 1)])),
+            ("H.LOG2", log(2, &[spec(2, 2, 0, 2), spec(3, 2, 0, 3)])),
+        ];
+        refused(
+            recover(&p, &inputs(&tie)),
+            "H.LOG1 and H.LOG2 both start at sequence number 2",
+        );
+        let circle = [
+            ("H.LOG", log(2, &[spec(2, 2, 0, 1)])),
+            ("H.A", log(0x6000_0000, &[spec(0x6000_0000, 2, 0, 2)])),
+            ("H.B", log(0xC000_0000, &[spec(0xC000_0000, 2, 0, 3)])),
+        ];
+        refused(recover(&p, &inputs(&circle)), "too far apart");
+    }
+
+    /// 1 + the highest sequence number seen, only when it is above every
+    /// number seen as a plain integer and in wrap-around order.
+    #[test]
+    fn next_clean_sequence_is_above_everything_seen_or_refused() {
+        let next = |lowest, highest| SequencesSeen { lowest, highest }.next_clean();
+        assert_eq!(next(1621, 2130).unwrap(), 2131);
+        assert_eq!(next(7, 7).unwrap(), 8);
+        assert_eq!(next(u32::MAX - 1, u32::MAX - 1).unwrap(), u32::MAX);
+        assert_eq!(next(1, 0x7FFF_FFFF).unwrap(), 0x8000_0000);
+        for (lowest, highest, why) in [
+            (0, 0x7FFF_FFFF, "run from 0x0 to 0x7fffffff"),
+            (5, 0xFFFF_FFF0, "run from 0x5 to 0xfffffff0"),
+            (u32::MAX, u32::MAX, "0xffffffff: one more wraps"),
+            (0, u32::MAX, "0xffffffff: one more wraps"),
+        ] {
+            let e = next(lowest, highest).unwrap_err();
+            assert!(matches!(&e, Error::Refused(m) if m.contains(why)), "{e}");
+        }
+        // The span counts every number seen: the primary's, each log base
+        // block's and each entry's.
+        let p = primary(6, 6, 2);
+        let logs = [("H.LOG1", log(0xF000_0000, &[]))];
+        let seen = sequences_seen(&p, &inputs(&logs)).unwrap();
+        assert_eq!((seen.lowest, seen.highest), (6, 0xF000_0000));
+        assert!(seen.next_clean().is_err());
     }
 
     /// Prove that the highest sequence number counts entries anywhere in a
@@ -1636,14 +1914,14 @@ mod tests {
         let second = SECTOR + entry(&spec(2, 2, 0, 1)).len();
         l[second + 100] ^= 1;
         let logs = [("H.LOG1", l)];
-        assert_eq!(max_sequence_seen(&p, &inputs(&logs)).unwrap(), 9);
+        assert_eq!(sequences_seen(&p, &inputs(&logs)).unwrap().highest, 9);
         let r = recover(&p, &inputs(&logs)).unwrap();
         assert_eq!(r.logs[0].entries.len(), 1);
         assert_eq!(
             r.logs[0].remnants.iter().map(|e| e.0).collect::<Vec<_>>(),
             [9]
         );
-        assert_eq!(max_sequence_seen(&p, &[]).unwrap(), 3);
+        assert_eq!(sequences_seen(&p, &[]).unwrap().highest, 3);
     }
 
     /// Truncate and corrupt a valid log set in many ways, including header
@@ -1666,7 +1944,7 @@ mod tests {
                 },
             ];
             let _ = recover(&p, &logs);
-            let _ = max_sequence_seen(&p, &logs);
+            let _ = sequences_seen(&p, &logs);
         };
         for cut in (0..good.len()).step_by(37) {
             run(&good[..cut], &old[..cut.min(old.len())]);

@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use ntrescue::bytes::put_u32;
+use ntrescue::regf::base_block::{set_clean, FILE_TYPE_LOG_NEW, HEADER_SIZE, OFF_FILE_TYPE};
 use ntrescue::regf::log::{recover, LogInput};
+use serde_json::Value;
 
 use crate::util::*;
 
@@ -16,20 +19,26 @@ const NLA: [&str; 3] = [
     "fAllowSecProtocolNegotiation",
 ];
 
-/// Copies `rel` (and its .LOG1/.LOG2) into `dir` as `name` / `name.LOGn`.
-fn copy_set(rel: &str, dir: &Path, name: &str) -> PathBuf {
+/// `rel` and the .LOG1/.LOG2 beside it, as (name given to the copy, file):
+/// `SYSTEM`, `SYSTEM.LOG1`, `SYSTEM.LOG2`.
+fn set_members(rel: &str) -> Vec<(String, PathBuf)> {
     let src = corpus_file(rel);
-    let h = copy_to(&src, dir, name);
+    let mut out = vec![("SYSTEM".to_string(), src.clone())];
     for ext in ["LOG1", "LOG2"] {
-        let log = src.with_file_name(format!(
-            "{}.{ext}",
-            src.file_name().unwrap().to_str().unwrap()
-        ));
+        let log = PathBuf::from(format!("{}.{ext}", src.display()));
         if log.exists() {
-            copy_to(&log, dir, &format!("{name}.{ext}"));
+            out.push((format!("SYSTEM.{ext}"), log));
         }
     }
-    h
+    out
+}
+
+/// Copies `rel` (and its .LOG1/.LOG2) into `dir` as `name` / `name.LOGn`.
+fn copy_set(rel: &str, dir: &Path, name: &str) -> PathBuf {
+    for (n, src) in set_members(rel) {
+        copy_to(&src, dir, &n.replacen("SYSTEM", name, 1));
+    }
+    dir.join(name)
 }
 
 fn replayed(h: &Path) -> Vec<u8> {
@@ -250,4 +259,426 @@ fn dirty_user_hives_with_logs_replay_and_walk() {
         assert!(s1 == s2 && ok, "{rel}");
         peer("hivexml", &[h.to_str().unwrap()]);
     }
+}
+
+/// Where SYSTEM sits in a Windows volume.
+const CONFIG: &str = "Windows/System32/config";
+
+/// How the binary is given a hive set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    /// The hive file, its logs beside it.
+    File,
+    /// A bare NTFS volume image, read raw.
+    Raw,
+    /// A copy of that volume mounted with ntfs-3g.
+    Mount,
+}
+
+/// One way of giving the binary a hive set.
+struct Source {
+    way: Way,
+    /// The source argument, relative to the test directory.
+    arg: &'static str,
+    /// How the binary names the SYSTEM file in its messages.
+    hive: &'static str,
+    /// Files a refused run must leave unchanged.
+    watch: Vec<PathBuf>,
+}
+
+impl Source {
+    /// `text` with this source's name for SYSTEM replaced, so that messages
+    /// compare across sources.
+    fn norm(&self, text: &str) -> String {
+        text.replace(self.hive, "<SYSTEM>")
+    }
+
+    /// A JSON report without what names the source, its strings normalised.
+    fn norm_json(&self, mut v: Value) -> Value {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("source");
+            o.remove("disk");
+        }
+        let escaped = serde_json::to_string(self.hive).unwrap();
+        let text = v
+            .to_string()
+            .replace(&escaped[1..escaped.len() - 1], "<SYSTEM>");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn hashes(&self) -> Vec<String> {
+        self.watch.iter().map(|p| sha256_file(p)).collect()
+    }
+}
+
+/// A corpus hive set three ways: copied into `file/` (a hive file with its
+/// logs beside it), as `Windows\System32\config\SYSTEM` (+ `.LOG1`/`.LOG2`)
+/// in a bare NTFS volume image read raw, and a copy of that volume mounted
+/// with ntfs-3g (each way can be written to without the others seeing it).
+struct ThreeWays {
+    t: tempfile::TempDir,
+    vol: PathBuf,
+    mounted: PathBuf,
+}
+
+impl ThreeWays {
+    fn new(rel: &str, mb: u64) -> ThreeWays {
+        let t = tmp();
+        let members = set_members(rel);
+        let file = t.path().join("file");
+        std::fs::create_dir(&file).unwrap();
+        for (name, src) in &members {
+            copy_to(src, &file, name);
+        }
+        let inside: Vec<String> = members
+            .iter()
+            .map(|(n, _)| format!("{CONFIG}/{n}"))
+            .collect();
+        let files: Vec<(&str, PathBuf)> = inside
+            .iter()
+            .zip(&members)
+            .map(|(i, (_, src))| (i.as_str(), src.clone()))
+            .collect();
+        let vol = volume(t.path(), "vol.img", mb, 4096, 0, &files, &[]);
+        let mounted = t.path().join("mounted.img");
+        std::fs::copy(&vol, &mounted).unwrap();
+        ThreeWays { t, vol, mounted }
+    }
+
+    fn dir(&self) -> &Path {
+        self.t.path()
+    }
+
+    /// Runs `f` on the hive file, the raw volume, then through the mount;
+    /// returns the results in that order.
+    fn each<T>(&self, f: impl Fn(&Source) -> T) -> Vec<T> {
+        let d = self.dir();
+        let in_dir = |dir: &Path| -> Vec<PathBuf> {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            v.sort();
+            v
+        };
+        let mut out = vec![
+            f(&Source {
+                way: Way::File,
+                arg: "file/SYSTEM",
+                hive: "file/SYSTEM",
+                watch: in_dir(&d.join("file")),
+            }),
+            f(&Source {
+                way: Way::Raw,
+                arg: "vol.img",
+                hive: r"vol.img:p1:\Windows\System32\config\SYSTEM",
+                watch: vec![self.vol.clone()],
+            }),
+        ];
+        let _m = Mount::new(&self.mounted, &d.join("mnt"));
+        out.push(f(&Source {
+            way: Way::Mount,
+            arg: "mnt",
+            hive: "mnt/Windows/System32/config/SYSTEM",
+            watch: in_dir(&d.join("mnt").join(CONFIG)),
+        }));
+        out
+    }
+
+    /// A copy of SYSTEM as `s` holds it now (raw: extracted with icat).
+    fn system_now(&self, s: &Source) -> PathBuf {
+        let d = self.dir();
+        let out = d.join(format!("{:?}.SYSTEM", s.way));
+        match s.way {
+            Way::File => std::fs::copy(d.join("file/SYSTEM"), &out)
+                .map(drop)
+                .unwrap(),
+            Way::Raw => icat(&self.vol, 0, &format!("/{CONFIG}/SYSTEM"), &out),
+            Way::Mount => std::fs::copy(d.join("mnt").join(CONFIG).join("SYSTEM"), &out)
+                .map(drop)
+                .unwrap(),
+        }
+        out
+    }
+}
+
+/// Asserts that every source gave what the hive file gave.
+fn assert_alike<T: PartialEq + std::fmt::Debug>(results: &[T], what: &str) {
+    for (way, r) in [Way::Raw, Way::Mount].iter().zip(&results[1..]) {
+        assert_eq!(r, &results[0], "{what}: {way:?} differs from the hive file");
+    }
+}
+
+/// `SYSTEM\key` (the root for "").
+fn system_path(key: &str) -> String {
+    if key.is_empty() {
+        "SYSTEM".into()
+    } else {
+        format!(r"SYSTEM\{key}")
+    }
+}
+
+/// SYSTEM_B with its logs on a raw volume and through a mount: inspect's
+/// whole report (after-replay view, replay details per log and entry,
+/// verdict, warnings) is the hive file's, with 24 entries replayed to 2130
+/// as yarp replays them.
+#[test]
+fn inspect_after_replay_is_the_same_on_every_path() {
+    let rel = "system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B";
+    let w = ThreeWays::new(rel, 64);
+    let d = w.dir();
+    let results = w.each(|s| s.norm_json(ok(run_in(d, &["inspect", s.arg, "--json"]))));
+    assert_alike(&results, rel);
+    let a = &results[0]["after_replay"];
+    assert_eq!(a["replayed"], true);
+    assert_eq!(a["replay"]["applied"].as_array().unwrap().len(), 24);
+    assert_eq!(a["replay"]["last_sequence"], 2130);
+    assert_eq!(a["replay"]["applied"][0]["log"], "SYSTEM.LOG1");
+}
+
+/// yarp's log sets as `Windows\System32\config\SYSTEM` (+ logs) in an NTFS
+/// volume, read raw and through an ntfs-3g mount, behave as the hive file:
+/// `get` reads the after-replay view, and where Windows recovered the set
+/// itself (NewDirtyHive1: Windows 10, new format; OldDirtyHive: Windows 7,
+/// old format) every key the logs touch reads exactly as in Windows' file.
+/// NewDirtyHive2 has no Windows result: only its LOG2 (3..5) applies, as
+/// yarp's `test_dirty_new2` expects. These are not SYSTEM hives, so inspect
+/// exits 5 everywhere. `set` replays, edits and writes the same bytes on
+/// every path: clean at 1 + the last entry (Windows 10 wrote 6/6 too), with
+/// Windows' tree plus the one value.
+#[test]
+fn yarp_log_sets_on_raw_volumes_and_mounts() {
+    let new_keys: &[&str] = &["", "Key3", r"Key3\Key3_1", r"Key3\Key3_2", r"Key3\Key3_3"];
+    let cases = [
+        (
+            "NewDirtyHive1/NewDirtyHive",
+            Some("NewDirtyHive1/RecoveredHive_Windows10"),
+            new_keys,
+            "replaying 4 log entries (to sequence 5)",
+        ),
+        (
+            "NewDirtyHive2/NewDirtyHive",
+            None,
+            new_keys,
+            "replaying 3 log entries (to sequence 5)",
+        ),
+        (
+            "OldDirtyHive/OldDirtyHive",
+            Some("OldDirtyHive/RecoveredHive_Windows7"),
+            // The root, and the keys the log removes a subkey from, changes
+            // a value of and adds a subkey to.
+            &[
+                "",
+                "key_with_many_subkeys",
+                r"key_with_many_subkeys\4500",
+                r"key_with_many_subkeys\5000",
+            ],
+            "replaying 1 log entries (to sequence 5)",
+        ),
+    ];
+    for (set, windows, keys, replay) in cases {
+        let w = ThreeWays::new(&format!("other/yarp-logsets/{set}"), 8);
+        let d = w.dir();
+        let results = w.each(|s| {
+            let views: Vec<Value> = keys
+                .iter()
+                .map(|k| {
+                    let g = ok(run_in(d, &["get", s.arg, &system_path(k), "--json"]));
+                    assert_eq!(g["view"], "after-replay", "{set} {:?} {k}", s.way);
+                    let warning = g["warnings"][0].as_str().unwrap_or_default();
+                    assert!(warning.contains(replay), "{set} {:?}: {warning}", s.way);
+                    g["entries"].clone()
+                })
+                .collect();
+            let i = run_in(d, &["inspect", s.arg]);
+            assert_eq!(i.code, 5, "{set} {:?}: {}", s.way, i.stderr);
+            assert!(i.stderr.contains("not a SYSTEM hive"), "{}", i.stderr);
+            let bk = format!("bk-{:?}", s.way);
+            let r = ok(run_in(
+                d,
+                &[
+                    "set",
+                    s.arg,
+                    "SYSTEM",
+                    "NtrescueMark",
+                    "--type",
+                    "dword",
+                    "--data",
+                    "5",
+                    "--backup-dir",
+                    &bk,
+                    "--json",
+                ],
+            ));
+            assert_eq!(r["outcome"], "written", "{set} {:?}", s.way);
+            assert_eq!(r["hives"][0]["sequence_after"], 6, "{set} {:?}", s.way);
+            let out = w.system_now(s);
+            (views, r["changes"].clone(), sha256_file(&out))
+        });
+        assert_alike(&results, set);
+        let written = d.join("File.SYSTEM");
+        assert_eq!(base_block(&written), (6, 6, true), "{set}");
+        let Some(windows) = windows else { continue };
+        let windows = corpus_file(&format!("other/yarp-logsets/{windows}"));
+        let win = windows.to_str().unwrap();
+        for (k, entries) in keys.iter().zip(&results[0].0) {
+            let g = ok(run_in(d, &["get", win, &system_path(k), "--json"]));
+            assert_eq!(
+                &g["entries"], entries,
+                "{set}: {k} differs from Windows' recovery"
+            );
+        }
+        assert_eq!(
+            changed(&hivex_tree(&windows), &hivex_tree(&written)),
+            vec![(String::new(), "NTRESCUEMARK".to_string())],
+            "{set}"
+        );
+    }
+}
+
+/// yarp's sets whose logs Windows could not use (BadLogHive1-3: no log
+/// has a valid base block or dirty vector) or whose primary base block is
+/// broken (BadBaseBlockHive), on a raw volume and through a mount: `set` is
+/// refused (exit 3) with the message the hive file gets and nothing
+/// written; `get` and inspect answer as for the hive file (the stored view,
+/// with the same warning, where they can read it at all).
+#[test]
+fn unusable_yarp_log_sets_are_refused_alike_on_raw_volumes_and_mounts() {
+    for set in [
+        "BadLogHive1/BadLogHive",
+        "BadLogHive2/BadLogHive",
+        "BadLogHive3/BadLogHive",
+        "BadBaseBlockHive/BadBaseBlockHive",
+    ] {
+        let w = ThreeWays::new(&format!("other/yarp-logsets/{set}"), 8);
+        let d = w.dir();
+        let results = w.each(|s| {
+            let before = s.hashes();
+            let r = run_in(
+                d,
+                &[
+                    "set",
+                    s.arg,
+                    "SYSTEM",
+                    "Mark",
+                    "--type",
+                    "dword",
+                    "--data",
+                    "1",
+                    "--backup-dir",
+                    "bk",
+                ],
+            );
+            assert_eq!(r.code, 3, "{set} {:?}: {}", s.way, r.stderr);
+            assert_eq!(s.hashes(), before, "{set} {:?}: written", s.way);
+            let g = run_in(d, &["get", s.arg, "SYSTEM", "--json"]);
+            let i = run_in(d, &["inspect", s.arg]);
+            (
+                s.norm(&r.stderr),
+                g.code,
+                s.norm_json(g.json()),
+                i.code,
+                s.norm(&i.stderr),
+            )
+        });
+        assert_alike(&results, set);
+        let (refusal, get_code, get, _, _) = &results[0];
+        if set.starts_with("BadLog") {
+            assert!(
+                refusal.contains("no transaction log is usable"),
+                "{refusal}"
+            );
+            assert_eq!((*get_code, &get["view"]), (0, &Value::from("stored")));
+        }
+    }
+}
+
+/// A dirty SYSTEM hive whose logs were not kept (4317/4316), on a raw volume
+/// and through a mount: inspect reports what it reports for the hive file
+/// (nothing replayed, values as stored); `nla disable` is refused by
+/// default with nothing written, and with `--allow-dirty-without-logs`
+/// writes the same bytes on every path: clean at 1 + the highest sequence
+/// number (4318), the three values 0 and nothing else changed (hivex).
+#[test]
+fn dirty_hive_without_logs_on_a_raw_volume_and_a_mount() {
+    let rel = "system/win10-1903-x64-dirty-nologs__regipy__SYSTEM_WIN_10_1709";
+    let w = ThreeWays::new(rel, 48);
+    let d = w.dir();
+    let results = w.each(|s| {
+        let mut rep = ok(run_in(d, &["inspect", s.arg, "--json"]));
+        rep["system"]["file"]["path"] = Value::Null;
+        let before = s.hashes();
+        let r = run_in(
+            d,
+            &["nla", "disable", s.arg, "--backup-dir", "bk", "--json"],
+        );
+        assert_eq!(r.code, 3, "{:?}: {}", s.way, r.stderr);
+        assert_eq!(s.hashes(), before, "{:?}: written", s.way);
+        let refusal = s.norm(&r.stderr);
+        let bk = format!("bk-{:?}", s.way);
+        let args = [
+            "nla",
+            "disable",
+            s.arg,
+            "--allow-dirty-without-logs",
+            "--backup-dir",
+            &bk,
+            "--json",
+        ];
+        let done = ok(run_in(d, &args));
+        assert_eq!(done["outcome"], "written", "{:?}", s.way);
+        assert_eq!(done["hives"][0]["sequence_after"], 4318, "{:?}", s.way);
+        (s.norm_json(rep), refusal, sha256_file(&w.system_now(s)))
+    });
+    assert_alike(&results, rel);
+    let (rep, refusal, _) = &results[0];
+    assert_eq!(rep["verdict_source"], "stored");
+    assert_eq!(rep["after_replay"]["replayed"], false);
+    let stopped = rep["after_replay"]["replay"]["stopped"].as_str().unwrap();
+    assert!(stopped.contains("no transaction log"), "{stopped}");
+    assert!(refusal.contains("--allow-dirty-without-logs"), "{refusal}");
+    let written = d.join("File.SYSTEM");
+    assert_eq!(base_block(&written), (4318, 4318, true));
+    let key = RDP.trim_start_matches('\\').to_uppercase();
+    let mut want: Vec<(String, String)> = NLA
+        .iter()
+        .map(|v| (key.clone(), v.to_uppercase()))
+        .collect();
+    want.sort();
+    assert_eq!(
+        changed(&hivex_tree(&corpus_file(rel)), &hivex_tree(&written)),
+        want
+    );
+}
+
+/// A clean hive (Windows' recovered NewDirtyHive1, 6/6) beside a valid,
+/// empty new-format LOG1 whose base block says 0xF0000000: 1 + the highest
+/// (0xF0000001) is below 6 in wrap-around order, so no sequence number is
+/// above both as a plain integer and with wrap-around, and `set` is refused
+/// with nothing written. Without that log the same edit is written at 7.
+#[test]
+fn sequence_numbers_across_the_wrap_refuse_a_write() {
+    let t = tmp();
+    let d = t.path();
+    let windows = corpus_file("other/yarp-logsets/NewDirtyHive1/RecoveredHive_Windows10");
+    let h = copy_to(&windows, d, "HIVE");
+    let mut log = std::fs::read(&h).unwrap()[..HEADER_SIZE].to_vec();
+    put_u32(&mut log, OFF_FILE_TYPE, FILE_TYPE_LOG_NEW);
+    let bins = u32::from_le_bytes(log[40..44].try_into().unwrap());
+    set_clean(&mut log, 0xF000_0000, bins);
+    std::fs::write(d.join("HIVE.LOG1"), &log).unwrap();
+    let set = [
+        "set", "HIVE", "SYSTEM", "Mark", "--type", "dword", "--data", "1", "--json",
+    ];
+    let before = sha256_file(&h);
+    let r = run_in(d, &set);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("run from 0x6 to 0xf0000000"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sha256_file(&h), before);
+    std::fs::remove_file(d.join("HIVE.LOG1")).unwrap();
+    assert_eq!(ok(run_in(d, &set))["hives"][0]["sequence_after"], 7);
 }

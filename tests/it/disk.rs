@@ -21,75 +21,6 @@ const NLA: [&str; 3] = [
 const WIN7: &str = "system/win7sp1-x86__regipy__SYSTEM";
 const WIN10: &str = "system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B";
 
-fn sh(cmd: &str, args: &[&str]) {
-    require_tool(cmd);
-    let o = Command::new(cmd).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// A bare NTFS volume image holding `files` (path inside, source), copied
-/// without holes (as Windows writes hives), plus `extra` written inside.
-fn volume(
-    dir: &Path,
-    name: &str,
-    mb: u64,
-    cluster: u32,
-    hidden: u64,
-    files: &[(&str, PathBuf)],
-    extra: &[(&str, Vec<u8>)],
-) -> PathBuf {
-    let img = dir.join(name);
-    std::fs::File::create(&img)
-        .unwrap()
-        .set_len(mb << 20)
-        .unwrap();
-    let c = cluster.to_string();
-    let p = hidden.to_string();
-    sh(
-        "mkntfs",
-        &[
-            "-F",
-            "-Q",
-            "-q",
-            "-c",
-            &c,
-            "-s",
-            "512",
-            "-p",
-            &p,
-            "-H",
-            "255",
-            "-S",
-            "63",
-            "-L",
-            "Windows",
-            img.to_str().unwrap(),
-        ],
-    );
-    let mut m = Mount::new(&img, &dir.join(format!("{name}.mnt")));
-    for (inside, src) in files {
-        let dest = m.dir.join(inside);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        sh(
-            "cp",
-            &[
-                "--sparse=never",
-                src.to_str().unwrap(),
-                dest.to_str().unwrap(),
-            ],
-        );
-    }
-    for (inside, data) in extra {
-        std::fs::write(m.dir.join(inside), data).unwrap();
-    }
-    m.unmount();
-    img
-}
-
 /// Wraps a volume image into a disk image: GPT (or MBR) with the volume as
 /// partition 1 at 1 MiB.
 fn disk(dir: &Path, name: &str, vol: &Path, gpt: bool) -> PathBuf {
@@ -145,19 +76,6 @@ fn shared_disk(dir: &Path, name: &str, args: &[&str], hive: &str) -> PathBuf {
     img
 }
 
-/// Extracts `path` from partition at sector `start` with sleuthkit.
-fn icat(img: &Path, start: u64, path: &str, out: &Path) {
-    require_tool("icat");
-    let s = start.to_string();
-    let inode = peer("ifind", &["-o", &s, "-n", path, img.to_str().unwrap()]);
-    let o = Command::new("icat")
-        .args(["-o", &s, img.to_str().unwrap(), inode.trim()])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    std::fs::write(out, o.stdout).unwrap();
-}
-
 /// `ntfsfix --no-action` on the volume at `offset` (through a read-only loop device).
 fn ntfsfix_clean(img: &Path, offset: u64, len: u64) {
     let lo = peer(
@@ -181,11 +99,6 @@ fn ntfsfix_clean(img: &Path, offset: u64, len: u64) {
         "ntfsfix -n: {}",
         String::from_utf8_lossy(&o.stdout)
     );
-}
-
-fn ok(r: Run) -> Value {
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    r.json()
 }
 
 /// Sectors (512 bytes) where two files differ.

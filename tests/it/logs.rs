@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ntrescue::regf::base_block::{BaseBlock, BASE_BLOCK_SIZE};
-use ntrescue::regf::log::{max_sequence_seen, recover, LogFormat, LogInput, Recovery};
+use ntrescue::regf::log::{recover, sequences_seen, LogFormat, LogInput, Recovery};
 use ntrescue::Error;
 use sha2::{Digest, Sha256};
 
@@ -177,7 +177,7 @@ fn new_dirty_hive1_matches_what_windows_10_recovered() {
     assert!(r.applied[1..].iter().all(|a| a.log == "NewDirtyHive.LOG2"));
     assert_eq!(r.stopped, None);
     assert_eq!(r.last_sequence, Some(5));
-    assert_eq!(r.max_sequence_seen, 5);
+    assert_eq!(r.sequences_seen.highest, 5);
 
     // Everything after the base block, hive bins and slack alike, is
     // byte-identical to Windows' own result (the check yarp's test suite makes).
@@ -339,7 +339,7 @@ fn entries_in_unusable_logs_still_count_as_seen() {
         r.logs[1].remnants.iter().map(|e| e.0).collect::<Vec<_>>(),
         [3, 4, 5]
     );
-    assert_eq!(r.max_sequence_seen, 5);
+    assert_eq!(r.sequences_seen.highest, 5);
 }
 
 /// yarp's `BadBaseBlockHive`: the primary's base-block checksum is wrong.
@@ -386,7 +386,7 @@ fn system_b_replays_24_entries() {
     assert!(!r.applied[4..].iter().any(name));
     assert_eq!(r.stopped, None);
     assert_eq!(r.last_sequence, Some(2130));
-    assert_eq!(r.max_sequence_seen, 2130);
+    assert_eq!(r.sequences_seen.highest, 2130);
     assert_eq!(r.applied.first().unwrap().hive_bins_size, 0xBD3000);
     assert_eq!(r.applied.last().unwrap().hive_bins_size, 0xC02000);
 
@@ -419,11 +419,75 @@ fn system_b_max_sequence_seen() {
     let dir = corpus_dir();
     let set = system_b(&dir);
     assert_eq!(
-        max_sequence_seen(&set.primary, &set.inputs()).unwrap(),
+        sequences_seen(&set.primary, &set.inputs()).unwrap().highest,
         2130
     );
     // Without logs only the primary counts.
-    assert_eq!(max_sequence_seen(&set.primary, &[]).unwrap(), 1622);
+    assert_eq!(sequences_seen(&set.primary, &[]).unwrap().highest, 1622);
+}
+
+fn le32(b: &[u8], off: usize) -> usize {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap()) as usize
+}
+
+/// SYSTEM_B's logs with one entry damaged (regf spec, new format, notes 7
+/// and 8; hive-write-safety.md §3.3): a bad hash ends a log's entries, the
+/// entries before it stay applied, and the other log is used only if its
+/// first entry is last applied + 1. Either way the report keeps what
+/// stopped LOG1.
+#[test]
+fn bad_entry_in_log1_then_log2() {
+    let dir = corpus_dir();
+    let clean = system_b(&dir).recover().unwrap();
+    let (last_seq, last_off) = *clean.logs[0].entries.last().unwrap();
+    assert_eq!(last_seq, 2110);
+    let last_off = last_off as usize;
+    // Hash-2 sits at bytes 32..40 of an entry header.
+    const HASH2: usize = 32;
+
+    // LOG1 ends with a torn copy of entry 2111 (LOG2's first entry, one
+    // byte of its Hash-2 flipped) right after its last good entry, as if
+    // Windows had failed writing 2111 there and written it to LOG2 instead.
+    // LOG1 stops at it; LOG2 starts at 2110 + 1, so it resumes the replay
+    // and the result is the undamaged replay's.
+    let mut set = system_b(&dir);
+    let end = last_off + le32(&set.logs[0].1, last_off + 4);
+    let log2 = &set.logs[1].1;
+    let mut torn = log2[512..512 + le32(log2, 512 + 4)].to_vec();
+    torn[HASH2] ^= 0x01;
+    set.logs[0].1[end..end + torn.len()].copy_from_slice(&torn);
+    let r = set.recover().unwrap();
+    assert_eq!(sequences(&r), (2107..=2130).collect::<Vec<_>>());
+    assert!(r.applied[4..].iter().all(|a| a.log.ends_with(".LOG2")));
+    assert!(r.hive == clean.hive, "LOG2 resumed over a different image");
+    assert_eq!(r.logs[0].entries, clean.logs[0].entries);
+    let stopped = r.stopped.unwrap();
+    let log1_stop = format!(
+        "entry 2111 in {} at byte offset {end:#x}: Hash-2",
+        set.logs[0].0
+    );
+    assert!(stopped.contains(&log1_stop), "{stopped}");
+    assert!(stopped.contains("continued the sequence"), "{stopped}");
+
+    // Entry 2110 itself damaged: LOG1 stops after 2109, LOG2 (2111..) cannot
+    // follow, so nothing of it is replayed; the report names both reasons.
+    let mut set = system_b(&dir);
+    set.logs[0].1[last_off + HASH2] ^= 0x01;
+    let r = set.recover().unwrap();
+    assert_eq!(sequences(&r), (2107..=2109).collect::<Vec<_>>());
+    assert_eq!(r.last_sequence, Some(2109));
+    let stopped = r.stopped.unwrap();
+    let log1_stop = format!(
+        "entry 2110 in {} at byte offset {last_off:#x}: Hash-2",
+        set.logs[0].0
+    );
+    assert!(stopped.contains(&log1_stop), "{stopped}");
+    assert!(
+        stopped.contains("entries 2110..2110 are missing"),
+        "{stopped}"
+    );
+    // LOG2's entries were not replayed but are still sequence numbers seen.
+    assert_eq!(r.sequences_seen.highest, 2130);
 }
 
 /// Other real dirty hives with new-format logs: the replay runs to the end
@@ -456,7 +520,7 @@ fn user_hives_replay_and_walk() {
     assert_eq!(sequences(&r), (566..=588).collect::<Vec<_>>());
     assert!(r.applied.iter().all(|a| a.log.ends_with(".LOG1")));
     assert_eq!(r.stopped, None);
-    assert_eq!(r.max_sequence_seen, 588);
+    assert_eq!(r.sequences_seen.highest, 588);
     let bb = BaseBlock::parse(&r.hive).unwrap();
     assert_eq!(bb.hive_bins_size, 0xE2000);
     walk(&r.hive).unwrap();
@@ -477,7 +541,7 @@ fn dirty_hive_without_logs_reports_nothing_applied() {
     assert_eq!(r.last_sequence, None);
     assert!(r.stopped.as_deref().unwrap().contains("no transaction log"));
     assert!(r.hive == primary);
-    assert_eq!(r.max_sequence_seen, 4317);
+    assert_eq!(r.sequences_seen.highest, 4317);
 }
 
 /// A clean hive is returned unchanged even when logs are supplied.
@@ -495,5 +559,5 @@ fn clean_hive_is_not_replayed() {
     assert!(!r.primary_dirty && !r.replayed() && r.stopped.is_none());
     assert!(r.hive == clean);
     assert_eq!(r.logs[0].entries.len(), 3);
-    assert_eq!(r.max_sequence_seen, 6);
+    assert_eq!(r.sequences_seen.highest, 6);
 }

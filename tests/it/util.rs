@@ -82,6 +82,12 @@ pub fn run_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     finish(c.output().expect("run ntrescue"))
 }
 
+/// The JSON report of a run that must succeed.
+pub fn ok(r: Run) -> serde_json::Value {
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    r.json()
+}
+
 /// SHA-256 of a file.
 pub fn sha256_file(p: &Path) -> String {
     let data = std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
@@ -296,6 +302,89 @@ pub fn assert_same_tree<V: PartialEq + std::fmt::Debug>(
         diffs.len(),
         diffs[..shown].join("\n")
     );
+}
+
+/// Runs a peer command that prints nothing useful; panics with its stderr on failure.
+pub fn sh(cmd: &str, args: &[&str]) {
+    require_tool(cmd);
+    let o = Command::new(cmd).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A bare NTFS volume image holding `files` (path inside, source), copied
+/// without holes (as Windows writes hives), plus `extra` written inside.
+pub fn volume(
+    dir: &Path,
+    name: &str,
+    mb: u64,
+    cluster: u32,
+    hidden: u64,
+    files: &[(&str, PathBuf)],
+    extra: &[(&str, Vec<u8>)],
+) -> PathBuf {
+    let img = dir.join(name);
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(mb << 20)
+        .unwrap();
+    let c = cluster.to_string();
+    let p = hidden.to_string();
+    sh(
+        "mkntfs",
+        &[
+            "-F",
+            "-Q",
+            "-q",
+            "-c",
+            &c,
+            "-s",
+            "512",
+            "-p",
+            &p,
+            "-H",
+            "255",
+            "-S",
+            "63",
+            "-L",
+            "Windows",
+            img.to_str().unwrap(),
+        ],
+    );
+    let mut m = Mount::new(&img, &dir.join(format!("{name}.mnt")));
+    for (inside, src) in files {
+        let dest = m.dir.join(inside);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        sh(
+            "cp",
+            &[
+                "--sparse=never",
+                src.to_str().unwrap(),
+                dest.to_str().unwrap(),
+            ],
+        );
+    }
+    for (inside, data) in extra {
+        std::fs::write(m.dir.join(inside), data).unwrap();
+    }
+    m.unmount();
+    img
+}
+
+/// Extracts `path` from partition at sector `start` with sleuthkit.
+pub fn icat(img: &Path, start: u64, path: &str, out: &Path) {
+    require_tool("icat");
+    let s = start.to_string();
+    let inode = peer("ifind", &["-o", &s, "-n", path, img.to_str().unwrap()]);
+    let o = Command::new("icat")
+        .args(["-o", &s, img.to_str().unwrap(), inode.trim()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::fs::write(out, o.stdout).unwrap();
 }
 
 /// An ntfs-3g mount of an NTFS image file, unmounted (and waited for) on drop.
