@@ -64,9 +64,11 @@
 //!   (hive-write-safety.md §6 step 6; yarp `is_starting_log`): `a` comes
 //!   before `b` when `b - a` (mod 2^32) is 1..=0x7FFFFFFF. This order is
 //!   only defined when no two logs start at the same number and all start
-//!   within 0x7FFFFFFF of the earliest; otherwise (a tie, two starts 2^31
-//!   apart, or three spread around the circle) recovery is **refused**
-//!   rather than guessing which log Windows takes first.
+//!   within 0x7FFFFFFF of the earliest; otherwise (a tie between two logs
+//!   that both hold entries, two starts 2^31 apart, or three spread around
+//!   the circle) recovery is **refused** rather than guessing which log
+//!   Windows takes first. A log without entries that ties with one holding
+//!   them adds nothing and goes second.
 //! - A log is eligible when its base sequence is "equal to or greater than"
 //!   the primary's secondary sequence number (spec note 5). Nothing says
 //!   whether Windows compares these two with wrap-around (yarp compares
@@ -810,7 +812,8 @@ fn base_list(logs: &[&ParsedLog]) -> String {
 /// Sorts usable logs by base sequence number in wrap-around order, or
 /// refuses when that order is not defined (module docs, "Sequence numbers
 /// and wrap-around"): the earliest start must have every other one less
-/// than 2^31 after it, and no two logs may start at the same number.
+/// than 2^31 after it, and no two logs holding entries may start at the
+/// same number.
 fn order_by_sequence(logs: &mut [&ParsedLog]) -> Result<()> {
     let starts: Vec<u32> = logs.iter().filter_map(|l| l.base_sequence()).collect();
     let earliest = starts
@@ -825,11 +828,20 @@ fn order_by_sequence(logs: &mut [&ParsedLog]) -> Result<()> {
             base_list(logs)
         )));
     };
-    logs.sort_by_key(|l| l.base_sequence().unwrap_or(0).wrapping_sub(earliest));
-    if let Some(w) = logs
-        .windows(2)
-        .find(|w| w[0].base_sequence() == w[1].base_sequence())
-    {
+    // Among logs that start at the same number, one without entries adds
+    // nothing (a log Windows reset but has not written to yet): the one
+    // holding entries goes first. Two that both hold entries are refused.
+    logs.sort_by_key(|l| {
+        (
+            l.base_sequence().unwrap_or(0).wrapping_sub(earliest),
+            l.chain.is_empty(),
+        )
+    });
+    if let Some(w) = logs.windows(2).find(|w| {
+        w[0].base_sequence() == w[1].base_sequence()
+            && !w[0].chain.is_empty()
+            && !w[1].chain.is_empty()
+    }) {
         return Err(Error::Refused(format!(
             "{} and {} both start at sequence number {}: which one holds the earlier entries is \
              not known, ntrescue does not guess",
@@ -1870,6 +1882,20 @@ mod tests {
             recover(&p, &inputs(&tie)),
             "H.LOG1 and H.LOG2 both start at sequence number 2",
         );
+        // A tie with a log that holds no entries (reset, not yet written)
+        // is no ambiguity: the entries are replayed, whichever is given first.
+        for empty_first in [true, false] {
+            let mut tie = vec![
+                ("H.LOG1", log(2, &[])),
+                ("H.LOG2", log(2, &[spec(2, 2, 0, 2), spec(3, 2, 0, 3)])),
+            ];
+            if !empty_first {
+                tie.reverse();
+            }
+            let r = recover(&p, &inputs(&tie)).unwrap();
+            assert_eq!(r.last_sequence, Some(3), "empty first: {empty_first}");
+            assert_eq!(r.stopped, None);
+        }
         let circle = [
             ("H.LOG", log(2, &[spec(2, 2, 0, 1)])),
             ("H.A", log(0x6000_0000, &[spec(0x6000_0000, 2, 0, 2)])),
