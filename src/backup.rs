@@ -99,6 +99,25 @@ fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether the file at `path` holds exactly `want`, compared a chunk at a
+/// time (no second copy of a large hive in memory).
+fn reads_back_as(path: &Path, want: &[u8]) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    if f.metadata()?.len() != want.len() as u64 {
+        return Ok(false);
+    }
+    let mut buf = vec![0u8; (1 << 20).min(want.len().max(1))];
+    for chunk in want.chunks(buf.len()) {
+        let got = &mut buf[..chunk.len()];
+        f.read_exact(got)?;
+        if got != chunk {
+            return Ok(false);
+        }
+    }
+    Ok(f.read(&mut [0u8; 1])? == 0)
+}
+
 /// Creates a bundle under `root` holding every hive of `hives` with its
 /// logs, and `manifest` (its `hives` are filled in here). Every file is
 /// written, flushed and read back against its hash; the manifest is written
@@ -133,8 +152,9 @@ pub fn create(
             let dest = dir.join(&rel);
             write_synced(&dest, &f.bytes)?;
             // Byte equality with the bytes whose SHA-256 the manifest records.
-            let back = fs::read(&dest).map_err(io(format!("reading back {}", dest.display())))?;
-            if back != f.bytes {
+            let same = reads_back_as(&dest, &f.bytes)
+                .map_err(io(format!("reading back {}", dest.display())))?;
+            if !same {
                 return Err(Error::Invalid {
                     what: "backup copy",
                     offset: 0,
@@ -288,7 +308,7 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
             store.write_at(0, &want)?;
             store.set_len(want.len() as u64)?;
             store.sync()?;
-            if store.read_back()? != want {
+            if store.differs_from(&want)?.is_some() {
                 return Err(Error::RollbackFailed(format!(
                     "{path} does not read back as the backup after restore"
                 )));

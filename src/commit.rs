@@ -35,8 +35,11 @@ pub trait HiveStore {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
     /// Flushes everything written so far to stable storage.
     fn sync(&mut self) -> Result<()>;
-    /// Reads the whole hive file back from the storage.
-    fn read_back(&mut self) -> Result<Vec<u8>>;
+    /// Reads the hive file back from the storage and compares it with
+    /// `want`: the first byte offset where they differ (the shorter length
+    /// when only the lengths differ), `None` when they are equal. Reads a
+    /// chunk at a time, so no second copy of the hive is held.
+    fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>>;
     /// Changes the file's length (growth is zero-filled). Stores that cannot
     /// resize (a file inside a raw NTFS volume) refuse.
     fn set_len(&mut self, len: u64) -> Result<()> {
@@ -108,13 +111,48 @@ impl HiveStore for FileStore {
         })
     }
 
-    fn read_back(&mut self) -> Result<Vec<u8>> {
-        let mut buf = Vec::new();
+    fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>> {
         self.file
             .seek(SeekFrom::Start(0))
-            .and_then(|_| self.file.read_to_end(&mut buf))
-            .map_err(|e| Error::io(format!("reading back {}", self.path.display()), e))?;
-        Ok(buf)
+            .and_then(|_| first_difference(&mut self.file, want))
+            .map_err(|e| Error::io(format!("reading back {}", self.path.display()), e))
+    }
+}
+
+/// Chunk size of [`first_difference`].
+const COMPARE_CHUNK: usize = 1 << 20;
+
+/// Reads `src` to its end, comparing with `want` a chunk at a time: the
+/// first offset where they differ (the shorter length when one is a prefix
+/// of the other), or `None` when they are equal.
+pub fn first_difference(mut src: impl Read, want: &[u8]) -> std::io::Result<Option<u64>> {
+    let mut buf = vec![0u8; COMPARE_CHUNK.min(want.len()).max(1)];
+    let mut pos = 0usize;
+    loop {
+        let mut n = 0;
+        while n < buf.len() {
+            match src.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            return Ok((pos != want.len()).then_some(pos as u64));
+        }
+        let expect = &want[pos.min(want.len())..(pos + n).min(want.len())];
+        if let Some(i) = buf[..expect.len()]
+            .iter()
+            .zip(expect)
+            .position(|(a, b)| a != b)
+        {
+            return Ok(Some((pos + i) as u64));
+        }
+        if expect.len() < n {
+            return Ok(Some(want.len() as u64));
+        }
+        pos += n;
     }
 }
 
@@ -283,26 +321,18 @@ pub fn write_verified_hashed(
         }
         // Byte equality with the planned bytes, whose SHA-256 is `expected`:
         // the same proof as hashing what was read back, without a second hash.
-        let back = store.read_back()?;
-        if back != new {
-            let offset = if back.len() == new.len() {
-                diff_ranges(new, &back)
-                    .first()
-                    .map_or(0, |r| r.start as u64)
-            } else {
-                back.len().min(new.len()) as u64
-            };
+        if let Some(offset) = store.differs_from(new)? {
             return Err(Error::Invalid {
                 what: "read-back",
                 offset,
                 detail: format!(
-                    "the {} bytes read back differ from the {} planned bytes (sha256 {expected})",
-                    back.len(),
+                    "the bytes read back differ from the {} planned bytes (sha256 {expected}) from byte {offset:#x} on",
                     new.len()
                 ),
             });
         }
-        verify(&back)?;
+        // What is stored is byte for byte `new`: re-parsing `new` re-parses it.
+        verify(new)?;
         Ok(expected.clone())
     };
     match attempt(store) {
@@ -342,7 +372,7 @@ fn put_back(
         store.set_len(len as u64)?;
         store.sync()?;
     }
-    Ok(store.read_back()? == base[..len])
+    Ok(store.differs_from(&base[..len])?.is_none())
 }
 
 /// Undoes a completed, verified write: `store` holds `written` and gets
@@ -415,13 +445,37 @@ mod tests {
         fn sync(&mut self) -> Result<()> {
             Ok(())
         }
-        fn read_back(&mut self) -> Result<Vec<u8>> {
+        fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>> {
             let mut d = self.data.clone();
             if self.corrupt_reads && d != vec![0u8; d.len()] {
                 d[5000] ^= 1;
             }
-            Ok(d)
+            Ok(first_difference(&d[..], want).unwrap())
         }
+    }
+
+    /// Equal, a byte changed (also past the first chunk), shorter, longer.
+    #[test]
+    fn first_difference_finds_the_offset() {
+        let want: Vec<u8> = (0..3 * COMPARE_CHUNK as u32 + 5).map(|i| i as u8).collect();
+        assert_eq!(first_difference(&want[..], &want).unwrap(), None);
+        for at in [0, 7, COMPARE_CHUNK + 3, want.len() - 1] {
+            let mut got = want.clone();
+            got[at] ^= 0x55;
+            assert_eq!(first_difference(&got[..], &want).unwrap(), Some(at as u64));
+        }
+        let short = &want[..COMPARE_CHUNK + 1];
+        assert_eq!(
+            first_difference(short, &want).unwrap(),
+            Some(short.len() as u64)
+        );
+        let mut long = want.clone();
+        long.push(0);
+        assert_eq!(
+            first_difference(&long[..], &want).unwrap(),
+            Some(want.len() as u64)
+        );
+        assert_eq!(first_difference(&[][..], &[]).unwrap(), None);
     }
 
     #[test]
@@ -485,8 +539,8 @@ mod tests {
         fn sync(&mut self) -> Result<()> {
             Ok(())
         }
-        fn read_back(&mut self) -> Result<Vec<u8>> {
-            self.0.read_back()
+        fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>> {
+            self.0.differs_from(want)
         }
         fn set_len(&mut self, len: u64) -> Result<()> {
             self.0.grow_ok(len);

@@ -555,7 +555,8 @@ fn resolve_unit(
 /// (refused when none is safe, see [`SequencesSeen::next_clean`]).
 fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
     let seq = p.seen.next_clean()?;
-    let mut edit = HiveEdit::new(p.base().to_vec())?;
+    // `prepare` ran the full structure check on exactly these bytes.
+    let mut edit = HiveEdit::after_full_check(p.base().to_vec())?;
     for r in ops {
         let key_rel = {
             let view = crate::regf::cell::HiveView::new(edit.bytes())?;
@@ -865,7 +866,7 @@ pub fn run(
         // Preflight checks and the write handle (raw volumes: not mounted,
         // not dirty, not hibernated, file writable in place).
         let mut store = open_store(access, &p.files.primary.origin.target())?;
-        if store.read_back()? != p.files.primary.bytes {
+        if store.differs_from(&p.files.primary.bytes)?.is_some() {
             return Err(Error::Refused(format!(
                 "{} changed while ntrescue was planning; nothing written",
                 path.display()

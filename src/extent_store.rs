@@ -49,6 +49,9 @@ pub fn map(extents: &[Extent], off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
     Ok(out)
 }
 
+/// Compares a file with the given bytes: the first differing offset.
+pub type Recheck = Box<dyn Fn(&[u8]) -> Result<Option<u64>>>;
+
 /// A hive file inside a raw volume, opened for writing.
 pub struct ExtentStore {
     /// Shared with other stores on the same device (one exclusive open per
@@ -58,9 +61,9 @@ pub struct ExtentStore {
     extents: Vec<Extent>,
     file_size: u64,
     sector: u64,
-    /// How to read the file back independently of this handle: re-open the
-    /// device and locate the file through NTFS again.
-    reread: Option<Box<dyn Fn() -> Result<Vec<u8>>>>,
+    /// How to compare the file with given bytes independently of this
+    /// handle: re-open the device and locate the file through NTFS again.
+    recheck: Option<Recheck>,
 }
 
 impl ExtentStore {
@@ -79,14 +82,14 @@ impl ExtentStore {
             extents,
             file_size,
             sector: u64::from(sector.max(512)),
-            reread: None,
+            recheck: None,
         }
     }
 
-    /// Reads the file back with `reread` (a fresh open of the device and a
+    /// Compares the file with `recheck` (a fresh open of the device and a
     /// new lookup through NTFS) instead of through this handle's extents.
-    pub fn with_reread(mut self, reread: Box<dyn Fn() -> Result<Vec<u8>>>) -> Self {
-        self.reread = Some(reread);
+    pub fn with_recheck(mut self, recheck: Recheck) -> Self {
+        self.recheck = Some(recheck);
         self
     }
 
@@ -135,23 +138,43 @@ impl HiveStore for ExtentStore {
             .map_err(|e| Error::io(format!("flushing the device of {}", self.name), e))
     }
 
-    fn read_back(&mut self) -> Result<Vec<u8>> {
-        if let Some(r) = &self.reread {
-            return r();
+    fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>> {
+        if let Some(r) = &self.recheck {
+            return r(want);
         }
-        let mut out = vec![0u8; self.file_size as usize];
-        let mut pos = 0u64;
-        for (dev, len) in map(&self.extents, 0, self.file_size)? {
-            let buf = &mut out[pos as usize..(pos + len) as usize];
-            self.pread(buf, dev).map_err(|e| {
-                Error::io(
-                    format!("reading back {} at device byte offset {dev:#x}", self.name),
-                    e,
-                )
-            })?;
-            pos += len;
+        let pieces = map(&self.extents, 0, self.file_size)?;
+        let reader = Pieces {
+            store: self,
+            pieces: &pieces,
+            next: 0,
+            within: 0,
+        };
+        crate::commit::first_difference(reader, want)
+            .map_err(|e| Error::io(format!("reading back {}", self.name), e))
+    }
+}
+
+/// The file's bytes in order, read from its device ranges.
+struct Pieces<'a> {
+    store: &'a ExtentStore,
+    pieces: &'a [(u64, u64)],
+    next: usize,
+    within: u64,
+}
+
+impl std::io::Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(&(dev, len)) = self.pieces.get(self.next) else {
+            return Ok(0);
+        };
+        let n = (len - self.within).min(buf.len() as u64) as usize;
+        self.store.pread(&mut buf[..n], dev + self.within)?;
+        self.within += n as u64;
+        if self.within == len {
+            self.next += 1;
+            self.within = 0;
         }
-        Ok(out)
+        Ok(n)
     }
 }
 
@@ -195,8 +218,11 @@ mod tests {
         f.read_to_end(&mut now).unwrap();
         let diff: Vec<usize> = (0..img.len()).filter(|&i| img[i] != now[i]).collect();
         assert_eq!(diff, vec![4096, 4097, 16384 + 4094, 16384 + 4095]);
-        let back = s.read_back().unwrap();
-        assert_eq!(&back[4094..4098], &[0xAA, 0xBB, 0xCC, 0xDD]);
-        assert_eq!(&back[..4094], &img[16384..16384 + 4094]);
+        let mut want = img[16384..16384 + 4096].to_vec();
+        want.extend_from_slice(&img[4096..8192]);
+        want[4094..4098].copy_from_slice(&[0xAA, 0xBB, 0xCC, 0xDD]);
+        assert_eq!(s.differs_from(&want).unwrap(), None);
+        want[5000] ^= 1;
+        assert_eq!(s.differs_from(&want).unwrap(), Some(5000));
     }
 }

@@ -110,6 +110,19 @@ fn relocate(
 
 /// Re-reads the target's current bytes. For an NTFS target the file is
 /// located again and must still have the recorded record, size and runs.
+/// Compares the target's current bytes (located afresh, as
+/// [`read_current`] does) with `want`, a chunk at a time: the first
+/// differing offset, or `None`.
+pub fn differs_from_current(t: &TargetInfo, want: &[u8]) -> Result<Option<u64>> {
+    match (t, relocate(t)?) {
+        (_, Some((d, _, loc))) => disk::first_difference(&d, &loc, want),
+        (TargetInfo::File { path }, None) => std::fs::File::open(path)
+            .and_then(|f| crate::commit::first_difference(f, want))
+            .map_err(|e| Error::io(format!("reading {path}"), e)),
+        (TargetInfo::Ntfs { .. }, None) => unreachable!("relocate handles every NTFS target"),
+    }
+}
+
 pub fn read_current(t: &TargetInfo) -> Result<Vec<u8>> {
     match (t, relocate(t)?) {
         (_, Some((d, _, loc))) => disk::read_file_bytes(&d, &loc),
@@ -179,7 +192,7 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
             let again = t.clone();
             Ok(Box::new(
                 ExtentStore::new(file, name, loc.extents, loc.size, d.sector_size)
-                    .with_reread(Box::new(move || read_current(&again))),
+                    .with_recheck(Box::new(move |want| differs_from_current(&again, want))),
             ))
         }
     }

@@ -74,21 +74,31 @@ fn nt_walk(
 /// walks must count the same keys and values.
 pub fn full_check(bytes: &[u8]) -> Result<CheckStats> {
     let bb = BaseBlock::parse(bytes)?;
-    let bins = walk_bins(bytes, bb.hive_bins_size)?;
-    let view = HiveView::new(bytes)?;
-    let ours = walk_tree(Key::root(view)?)?;
-    let (mut keys, mut values) = (0, 0);
-    crate::guard::contain("nt-hive walk", || -> Result<()> {
-        let hive = nt_hive::Hive::without_validation(bytes)?;
-        nt_walk(
-            &hive.root_key_node()?,
-            hive.minor_version(),
-            0,
-            &mut keys,
-            &mut values,
-        )
-    })
-    .map_err(|e| Error::Invalid {
+    // The two readers are independent: nt-hive walks on the second core
+    // while the bins and our navigator's walk run here.
+    let (ours, theirs) = std::thread::scope(|s| {
+        let nt = s.spawn(|| {
+            let (mut keys, mut values) = (0, 0);
+            crate::guard::contain("nt-hive walk", || -> Result<()> {
+                let hive = nt_hive::Hive::without_validation(bytes)?;
+                nt_walk(
+                    &hive.root_key_node()?,
+                    hive.minor_version(),
+                    0,
+                    &mut keys,
+                    &mut values,
+                )
+            })
+            .map(|r| r.map(|()| (keys, values)))
+        });
+        let ours = walk_bins(bytes, bb.hive_bins_size).and_then(|bins| {
+            let view = HiveView::new(bytes)?;
+            Ok((bins, walk_tree(Key::root(view)?)?))
+        });
+        (ours, nt.join().expect("nt-hive walk thread"))
+    });
+    let (bins, ours) = ours?;
+    let (keys, values) = theirs.map_err(|e| Error::Invalid {
         what: "hive tree",
         offset: 0,
         detail: e,

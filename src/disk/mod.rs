@@ -344,18 +344,42 @@ pub fn read_file_bytes(disk: &Disk, loc: &FileLocation) -> Result<Vec<u8>> {
     Ok(read_file_with(disk, loc, false)?.0)
 }
 
-fn read_file_with(
-    disk: &Disk,
-    loc: &FileLocation,
-    hash: bool,
-) -> Result<(Vec<u8>, Option<String>)> {
+/// Compares a file's current bytes with `want`, a chunk at a time, as
+/// [`read_file`] would read them: the first differing offset, or `None`.
+pub fn first_difference(disk: &Disk, loc: &FileLocation, want: &[u8]) -> Result<Option<u64>> {
     if let Some(why) = unreadable_reason(loc) {
         return Err(Error::Refused(why));
     }
-    if loc.resident {
+    let r = FileReader::open(disk, loc)?;
+    crate::commit::first_difference(r, want)
+        .map_err(|e| Error::io(format!("reading back {}", loc.path), e))
+}
+
+/// A located file's bytes in order: a resident file's copy, or its extents
+/// read from the disk (zeros for holes).
+enum FileReader<'a> {
+    Resident(std::io::Cursor<&'a [u8]>),
+    Extents {
+        disk: &'a Disk,
+        extents: &'a [Extent],
+        pos: u64,
+        size: u64,
+    },
+}
+
+impl<'a> FileReader<'a> {
+    fn open(disk: &'a Disk, loc: &'a FileLocation) -> Result<Self> {
+        if !loc.resident {
+            return Ok(FileReader::Extents {
+                disk,
+                extents: &loc.extents,
+                pos: 0,
+                size: loc.size,
+            });
+        }
         let data = loc
             .resident_data
-            .clone()
+            .as_deref()
             .ok_or_else(|| Error::Unsupported {
                 what: "resident file",
                 offset: 0,
@@ -376,59 +400,65 @@ fn read_file_with(
                 ),
             });
         }
-        let sha = hash.then(|| crate::digest::sha256_hex(&data));
-        return Ok((data, sha));
+        Ok(FileReader::Resident(std::io::Cursor::new(data)))
     }
-    struct ExtentReader<'a> {
-        disk: &'a Disk,
-        extents: &'a [Extent],
-        pos: u64,
-        size: u64,
-    }
-    impl Read for ExtentReader<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            if self.pos >= self.size {
-                return Ok(0);
+}
+
+impl Read for FileReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let (disk, extents, pos, size) = match self {
+            FileReader::Resident(c) => return c.read(buf),
+            FileReader::Extents {
+                disk,
+                extents,
+                pos,
+                size,
+            } => (disk, extents, pos, size),
+        };
+        if *pos >= *size {
+            return Ok(0);
+        }
+        let max = ((*size - *pos) as usize).min(buf.len());
+        match extents
+            .iter()
+            .find(|e| e.file_offset <= *pos && *pos < e.file_offset + e.length)
+        {
+            Some(e) => {
+                let n = max.min((e.file_offset + e.length - *pos) as usize);
+                os::read_exact_at(
+                    &disk.file,
+                    &mut buf[..n],
+                    e.device_offset + (*pos - e.file_offset),
+                )?;
+                *pos += n as u64;
+                Ok(n)
             }
-            let max = ((self.size - self.pos) as usize).min(buf.len());
-            match self
-                .extents
-                .iter()
-                .find(|e| e.file_offset <= self.pos && self.pos < e.file_offset + e.length)
-            {
-                Some(e) => {
-                    let n = max.min((e.file_offset + e.length - self.pos) as usize);
-                    os::read_exact_at(
-                        &self.disk.file,
-                        &mut buf[..n],
-                        e.device_offset + (self.pos - e.file_offset),
-                    )?;
-                    self.pos += n as u64;
-                    Ok(n)
-                }
-                None => {
-                    // A hole: zeros up to the next extent.
-                    let next = self
-                        .extents
-                        .iter()
-                        .map(|e| e.file_offset)
-                        .filter(|&o| o > self.pos)
-                        .min()
-                        .unwrap_or(self.size);
-                    let n = max.min((next - self.pos) as usize);
-                    buf[..n].fill(0);
-                    self.pos += n as u64;
-                    Ok(n)
-                }
+            None => {
+                // A hole: zeros up to the next extent.
+                let next = extents
+                    .iter()
+                    .map(|e| e.file_offset)
+                    .filter(|&o| o > *pos)
+                    .min()
+                    .unwrap_or(*size);
+                let n = max.min((next - *pos) as usize);
+                buf[..n].fill(0);
+                *pos += n as u64;
+                Ok(n)
             }
         }
     }
-    let mut r = ExtentReader {
-        disk,
-        extents: &loc.extents,
-        pos: 0,
-        size: loc.size,
-    };
+}
+
+fn read_file_with(
+    disk: &Disk,
+    loc: &FileLocation,
+    hash: bool,
+) -> Result<(Vec<u8>, Option<String>)> {
+    if let Some(why) = unreadable_reason(loc) {
+        return Err(Error::Refused(why));
+    }
+    let mut r = FileReader::open(disk, loc)?;
     if hash {
         let (data, sha) = crate::digest::read_hashed(r, loc.size, &loc.path)?;
         return Ok((data, Some(sha)));

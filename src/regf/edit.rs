@@ -62,11 +62,22 @@ impl HiveEdit {
     pub fn new(bytes: Vec<u8>) -> Result<Self> {
         let bb = BaseBlock::parse(&bytes)?;
         walk_bins(&bytes, bb.hive_bins_size)?;
-        Ok(HiveEdit {
+        Ok(Self::walked(bytes, &bb))
+    }
+
+    /// Takes an image whose bins the caller has just walked: `full_check`
+    /// passed on exactly these bytes (the edit engine's preflight).
+    pub(crate) fn after_full_check(bytes: Vec<u8>) -> Result<Self> {
+        let bb = BaseBlock::parse(&bytes)?;
+        Ok(Self::walked(bytes, &bb))
+    }
+
+    fn walked(bytes: Vec<u8>, bb: &BaseBlock) -> Self {
+        HiveEdit {
             bins_end: BASE_BLOCK_SIZE + bb.hive_bins_size as usize,
             bytes,
             appended_bins: 0,
-        })
+        }
     }
 
     /// The image.
