@@ -142,12 +142,12 @@ pub fn first_difference(mut src: impl Read, want: &[u8]) -> std::io::Result<Opti
             return Ok((pos != want.len()).then_some(pos as u64));
         }
         let expect = &want[pos.min(want.len())..(pos + n).min(want.len())];
-        if let Some(i) = buf[..expect.len()]
-            .iter()
-            .zip(expect)
-            .position(|(a, b)| a != b)
-        {
-            return Ok(Some((pos + i) as u64));
+        let got = &buf[..expect.len()];
+        // A slice compare first (memcmp); the offset is looked for only on
+        // a mismatch.
+        if got != expect {
+            let i = got.iter().zip(expect).position(|(a, b)| a != b);
+            return Ok(Some((pos + i.unwrap_or(0)) as u64));
         }
         if expect.len() < n {
             return Ok(Some(want.len() as u64));

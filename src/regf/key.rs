@@ -169,9 +169,13 @@ impl<'a> Key<'a> {
     /// The key's name.
     pub fn name(&self) -> Result<String> {
         let flags = u16_at(self.cell.data, self.abs(), NK_FLAGS, "key node flags")?;
+        Ok(decode_name(self.raw_name()?, flags & NK_COMP_NAME != 0))
+    }
+
+    /// The stored name bytes (bounds checked, not decoded).
+    pub fn raw_name(&self) -> Result<&'a [u8]> {
         let len = u16_at(self.cell.data, self.abs(), NK_NAME_LEN, "key name length")? as usize;
-        let raw = slice(self.cell.data, self.abs(), NK_NAME, len, "key name")?;
-        Ok(decode_name(raw, flags & NK_COMP_NAME != 0))
+        slice(self.cell.data, self.abs(), NK_NAME, len, "key name")
     }
 
     /// Number of values, as stored in the nk.
@@ -335,20 +339,24 @@ impl<'a> Value<'a> {
     /// The value's name ("" for the default value).
     pub fn name(&self) -> Result<String> {
         let flags = u16_at(self.cell.data, self.abs_of(0), VK_FLAGS, "value flags")?;
+        Ok(decode_name(self.raw_name()?, flags & VK_COMP_NAME != 0))
+    }
+
+    /// The stored name bytes (bounds checked, not decoded).
+    pub fn raw_name(&self) -> Result<&'a [u8]> {
         let len = u16_at(
             self.cell.data,
             self.abs_of(0),
             VK_NAME_LEN,
             "value name length",
         )?;
-        let raw = slice(
+        slice(
             self.cell.data,
             self.abs_of(0),
             VK_NAME,
             len as usize,
             "value name",
-        )?;
-        Ok(decode_name(raw, flags & VK_COMP_NAME != 0))
+        )
     }
 
     /// The value's type.
@@ -368,6 +376,21 @@ impl<'a> Value<'a> {
 
     /// The value's data bytes (inline, one cell, or big data).
     pub fn data(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.data_pieces(&mut |p| out.extend_from_slice(p))?;
+        Ok(out)
+    }
+
+    /// Checks that the value's data is where its fields say (every bound
+    /// [`Value::data`] checks) without copying it; returns its length.
+    pub fn check_data(&self) -> Result<usize> {
+        let mut n = 0;
+        self.data_pieces(&mut |p| n += p.len())?;
+        Ok(n)
+    }
+
+    /// Hands the data to `f` in order, one slice per cell it lives in.
+    fn data_pieces(&self, f: &mut dyn FnMut(&[u8])) -> Result<()> {
         let raw = self.raw_data_size()?;
         let size = raw & !VK_DATA_INLINE;
         if raw & VK_DATA_INLINE != 0 {
@@ -378,52 +401,60 @@ impl<'a> Value<'a> {
                     detail: format!("{size} bytes cannot be stored inline (max 4)"),
                 });
             }
-            return Ok(slice(
+            f(slice(
                 self.cell.data,
                 self.abs_of(0),
                 VK_DATA_OFFSET,
                 size as usize,
                 "value",
-            )?
-            .to_vec());
+            )?);
+            return Ok(());
         }
         if size == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let cell = self.view.cell(self.u32(VK_DATA_OFFSET)?, "value data")?;
         if self.view.big_data_records()
             && size > BIG_DATA_THRESHOLD
             && cell.data.get(..2) == Some(b"db")
         {
-            return self.big_data(cell, size);
+            return self.big_data(cell, size, f);
         }
-        Ok(slice(cell.data, cell.abs_of(0), 0, size as usize, "value data")?.to_vec())
+        f(slice(
+            cell.data,
+            cell.abs_of(0),
+            0,
+            size as usize,
+            "value data",
+        )?);
+        Ok(())
     }
 
-    fn big_data(&self, db: Cell<'a>, size: u32) -> Result<Vec<u8>> {
+    fn big_data(&self, db: Cell<'a>, size: u32, f: &mut dyn FnMut(&[u8])) -> Result<()> {
         let base = db.abs_of(0);
         let segments = u16_at(db.data, base, 2, "big data segment count")? as usize;
         let list = self
             .view
             .cell(u32_at(db.data, base, 4, "big data list")?, "big data list")?;
-        let mut out = Vec::with_capacity(size as usize);
+        let mut got = 0usize;
         for i in 0..segments {
             let seg_rel = u32_at(list.data, list.abs_of(0), i * 4, "big data segment")?;
             let seg = self.view.cell(seg_rel, "big data segment")?;
-            let want = (size as usize - out.len()).min(BIG_DATA_THRESHOLD as usize);
-            out.extend_from_slice(slice(seg.data, seg.abs_of(0), 0, want, "big data segment")?);
-            if out.len() == size as usize {
+            let want = (size as usize - got).min(BIG_DATA_THRESHOLD as usize);
+            f(slice(seg.data, seg.abs_of(0), 0, want, "big data segment")?);
+            got += want;
+            if got == size as usize {
                 break;
             }
         }
-        if out.len() != size as usize {
+        if got != size as usize {
             return Err(Error::Invalid {
                 what: "big data",
                 offset: base,
-                detail: format!("{segments} segments hold {} of {size} bytes", out.len()),
+                detail: format!("{segments} segments hold {got} of {size} bytes"),
             });
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Reads an inline REG_DWORD: `Some(v)` when the value is type 4 with
@@ -459,11 +490,13 @@ pub fn walk_tree(root: Key<'_>) -> Result<TreeStats> {
                 detail: format!("deeper than {MAX_DEPTH} levels (a cycle?)"),
             });
         }
-        k.name()?;
+        // Names decode whatever their bytes are; reading them checks their
+        // bounds. Data is checked where it lives, not copied.
+        k.raw_name()?;
         stats.keys += 1;
         for v in k.values()? {
-            v.name()?;
-            v.data()?;
+            v.raw_name()?;
+            v.check_data()?;
             stats.values += 1;
         }
         for sub in k.subkeys()? {
