@@ -118,66 +118,124 @@ fn reads_back_as(path: &Path, want: &[u8]) -> std::io::Result<bool> {
     Ok(f.read(&mut [0u8; 1])? == 0)
 }
 
-/// Creates a bundle under `root` holding every hive of `hives` with its
-/// logs, and `manifest` (its `hives` are filled in here). Every file is
-/// written, flushed and read back against its hash; the manifest is written
-/// last. Returns the bundle directory.
-pub fn create(
+/// A bundle whose copies are written and verified but whose manifest is
+/// not yet: not restorable until [`Copies::finish`] writes it. Made before
+/// the plan is final so the copies are flushed while the plan is checked.
+#[derive(Debug)]
+pub struct Copies {
+    root: PathBuf,
+    root_created: bool,
+    dir: PathBuf,
+    files: Vec<(HiveName, Vec<SavedFile>)>,
+}
+
+/// Writes every hive of `hives` with its logs into a new bundle directory
+/// under `root`: each file written, flushed and read back against the bytes
+/// whose SHA-256 the manifest will record.
+pub fn write_copies(
     _: &WriteAccess,
     root: &Path,
-    manifest: &mut Manifest,
-    hives: Vec<(HiveBackup, &LoadedHive)>,
-) -> Result<PathBuf> {
+    hives: &[(HiveName, &LoadedHive)],
+) -> Result<Copies> {
+    let root_created = !root.exists();
     fs::create_dir_all(root).map_err(io(format!("creating {}", root.display())))?;
     let seed: String = hives
         .iter()
-        .map(|(h, _)| h.before_sha256.as_str())
+        .map(|(_, h)| h.primary.sha256.as_str())
         .collect();
     let id = &sha256_hex(format!("{seed}{}{}", now_iso(), std::process::id()).as_bytes())[..8];
     let dir = root.join(format!("{}-{id}", now_compact()));
     fs::create_dir(&dir).map_err(io(format!("creating {}", dir.display())))?;
-    manifest.hives.clear();
-    for (mut hb, loaded) in hives {
-        let sub = hb.name.as_str();
-        fs::create_dir(dir.join(sub)).map_err(io(format!("creating {}/{sub}", dir.display())))?;
-        for (role, f) in
-            std::iter::once(("hive", &loaded.primary)).chain(loaded.logs.iter().map(|l| ("log", l)))
-        {
-            let name = if f.name.is_empty() {
-                role.to_string()
-            } else {
-                f.name.clone()
-            };
-            let rel = format!("{sub}/{name}");
-            let dest = dir.join(&rel);
-            write_synced(&dest, &f.bytes)?;
-            // Byte equality with the bytes whose SHA-256 the manifest records.
-            let same = reads_back_as(&dest, &f.bytes)
-                .map_err(io(format!("reading back {}", dest.display())))?;
-            if !same {
-                return Err(Error::Invalid {
-                    what: "backup copy",
-                    offset: 0,
-                    detail: format!("{} does not read back as written", dest.display()),
+    let mut copies = Copies {
+        root: root.to_path_buf(),
+        root_created,
+        dir,
+        files: Vec::new(),
+    };
+    match copies.write(hives) {
+        Ok(()) => Ok(copies),
+        Err(e) => {
+            copies.discard();
+            Err(e)
+        }
+    }
+}
+
+impl Copies {
+    fn write(&mut self, hives: &[(HiveName, &LoadedHive)]) -> Result<()> {
+        let dir = &self.dir;
+        for (name, loaded) in hives {
+            let sub = name.as_str();
+            fs::create_dir(dir.join(sub))
+                .map_err(io(format!("creating {}/{sub}", dir.display())))?;
+            let mut saved = Vec::new();
+            for (role, f) in std::iter::once(("hive", &loaded.primary))
+                .chain(loaded.logs.iter().map(|l| ("log", l)))
+            {
+                let name = if f.name.is_empty() {
+                    role.to_string()
+                } else {
+                    f.name.clone()
+                };
+                let rel = format!("{sub}/{name}");
+                let dest = dir.join(&rel);
+                write_synced(&dest, &f.bytes)?;
+                // Byte equality with the bytes whose SHA-256 the manifest records.
+                let same = reads_back_as(&dest, &f.bytes)
+                    .map_err(io(format!("reading back {}", dest.display())))?;
+                if !same {
+                    return Err(Error::Invalid {
+                        what: "backup copy",
+                        offset: 0,
+                        detail: format!("{} does not read back as written", dest.display()),
+                    });
+                }
+                saved.push(SavedFile {
+                    role: role.into(),
+                    original_path: f.path.display().to_string(),
+                    target: f.origin.target(),
+                    backup_name: rel,
+                    size: f.bytes.len() as u64,
+                    sha256: f.sha256.clone(),
                 });
             }
-            hb.files.push(SavedFile {
-                role: role.into(),
-                original_path: f.path.display().to_string(),
-                target: f.origin.target(),
-                backup_name: rel,
-                size: f.bytes.len() as u64,
-                sha256: f.sha256.clone(),
-            });
+            sync_dir(&dir.join(sub))?;
+            self.files.push((*name, saved));
         }
-        sync_dir(&dir.join(sub))?;
-        manifest.hives.push(hb);
+        Ok(())
     }
-    let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
-    write_synced(&dir.join(MANIFEST_NAME), &json)?;
-    sync_dir(&dir)?;
-    sync_dir(root)?;
-    Ok(dir)
+
+    /// Writes `manifest` (its `hives` filled in from `hives` and the saved
+    /// files), flushed last: the bundle is complete. Returns its directory.
+    pub fn finish(self, manifest: &mut Manifest, hives: Vec<HiveBackup>) -> Result<PathBuf> {
+        manifest.hives.clear();
+        for mut hb in hives {
+            let Some((_, files)) = self.files.iter().find(|(n, _)| *n == hb.name) else {
+                return Err(Error::Invalid {
+                    what: "backup bundle",
+                    offset: 0,
+                    detail: format!("no copy of {} was written", hb.name.as_str()),
+                });
+            };
+            hb.files = files.clone();
+            manifest.hives.push(hb);
+        }
+        let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+        write_synced(&self.dir.join(MANIFEST_NAME), &json)?;
+        sync_dir(&self.dir)?;
+        sync_dir(&self.root)?;
+        Ok(self.dir)
+    }
+
+    /// Removes the unfinished bundle (the plan was refused after the copies
+    /// were made), and the bundle root if this run created it and it is
+    /// empty. Best effort: a leftover has no manifest and is not restorable.
+    pub fn discard(self) {
+        let _ = fs::remove_dir_all(&self.dir);
+        if self.root_created {
+            let _ = fs::remove_dir(&self.root);
+        }
+    }
 }
 
 /// Absolute form of a path (for the manifest), without resolving links.

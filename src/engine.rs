@@ -604,6 +604,114 @@ fn write_new_file(_: &WriteAccess, out: &Path, data: &[u8]) -> Result<()> {
         .map_err(|e| Error::io(format!("writing {}", out.display()), e))
 }
 
+/// Plans and verifies each touched hive in memory: the new bytes per
+/// hive (index into `prepared`), with the report's per-hive fields and
+/// `checks` filled in. A raw-volume file that would have to grow is refused.
+fn plan_hives(
+    prepared: &[Prepared],
+    resolved: &[Resolved],
+    hives: &mut [HiveOutcome],
+    checks: &mut Vec<String>,
+) -> Result<Vec<(usize, Vec<u8>)>> {
+    let mut planned: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, p) in prepared.iter().enumerate() {
+        let mine: Vec<&Resolved> = resolved.iter().filter(|r| r.op.hive == p.name).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let path = &p.files.primary.path;
+        let (new, appended, seq) = apply(p, &mine).map_err(|e| e.in_file(path))?;
+        let expects: Vec<Expect> = mine.iter().map(|r| r.expect.clone()).collect();
+        let inplace: Option<Vec<u64>> = mine.iter().map(|r| r.change.file_offset).collect();
+        // The planned bytes are hashed on the second core while they are
+        // verified (the hash goes into the manifest and the report).
+        let (done, sha) = std::thread::scope(|s| {
+            let hasher = s.spawn(|| sha256_hex(&new));
+            let done = verify_edit(p.base(), &new, &expects, inplace.as_deref(), &p.stats);
+            (done, hasher.join().expect("hash thread"))
+        });
+        let done = done.map_err(|e| {
+            Error::Refused(format!(
+                "the planned hive failed verification in memory, nothing written: {e}"
+            ))
+            .in_file(path)
+        })?;
+        checks.extend(
+            done.into_iter()
+                .map(|c| format!("{}: in memory: {c}", p.name.as_str())),
+        );
+        let h = &mut hives[i];
+        h.sequence_after = Some(seq);
+        h.appended_bins = appended;
+        h.planned_sha256 = Some(sha);
+        planned.push((i, new));
+    }
+    // A file inside a raw NTFS volume cannot grow (ntrescue never changes
+    // NTFS metadata): refuse a plan that needs more than the file holds now,
+    // before any write (an unfinished backup bundle is removed), and in a
+    // dry run too.
+    for (i, new) in &planned {
+        let p = &prepared[*i];
+        if let crate::target::TargetInfo::Ntfs { size, path, .. } = p.files.primary.origin.target()
+        {
+            if new.len() as u64 > size {
+                let why = if p.replayed.is_some() {
+                    "after replaying its transaction logs the hive"
+                } else {
+                    "with the new values the hive"
+                };
+                return Err(Error::Refused(format!(
+                    "{path}: {why} needs {:#x} bytes but the file on the raw NTFS volume holds {size:#x}; \
+                     ntrescue never grows a file behind NTFS's back: mount the volume (ntfs-3g) and run on the mounted path",
+                    new.len()
+                )));
+            }
+        }
+    }
+    Ok(planned)
+}
+
+/// `--output`: the one edited SYSTEM hive written to a new file, read back
+/// and re-verified with `verify`; the source is not touched. The new file
+/// is removed if it does not verify.
+fn write_output(
+    access: &WriteAccess,
+    located: &Located,
+    prepared: &[Prepared],
+    planned: &[(usize, Vec<u8>)],
+    out: &Path,
+    verify: &dyn Fn(&[u8]) -> Result<()>,
+) -> Result<()> {
+    if located.kind != SourceKind::HiveFile
+        || planned.len() != 1
+        || prepared[planned[0].0].name != HiveName::System
+    {
+        return Err(Error::Refused(
+            "--output writes one edited SYSTEM hive file; it is for hive-file sources and SYSTEM-only edits".into(),
+        ));
+    }
+    let new = &planned[0].1;
+    write_new_file(access, out, new)?;
+    let checked = std::fs::read(out)
+        .map_err(|e| Error::io(format!("reading back {}", out.display()), e))
+        .and_then(|back| {
+            if back != *new {
+                return Err(Error::Invalid {
+                    what: "read-back",
+                    offset: 0,
+                    detail: "the new file does not read back as written".into(),
+                });
+            }
+            verify(&back)
+        });
+    if let Err(e) = checked {
+        // Never leave an unverified hive behind.
+        let _ = std::fs::remove_file(out);
+        return Err(e.in_file(out));
+    }
+    Ok(())
+}
+
 /// Runs `recipe` on `located`.
 pub fn run(
     located: &Located,
@@ -721,73 +829,9 @@ pub fn run(
         return Ok(report);
     }
 
-    // Plan and verify each touched hive in memory.
-    let mut planned: Vec<(usize, Vec<u8>)> = Vec::new();
-    for (i, p) in prepared.iter().enumerate() {
-        let mine: Vec<&Resolved> = resolved.iter().filter(|r| r.op.hive == p.name).collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let path = &p.files.primary.path;
-        let (new, appended, seq) = apply(p, &mine).map_err(|e| e.in_file(path))?;
-        let expects: Vec<Expect> = mine.iter().map(|r| r.expect.clone()).collect();
-        let inplace: Option<Vec<u64>> = mine.iter().map(|r| r.change.file_offset).collect();
-        // The planned bytes are hashed on the second core while they are
-        // verified (the hash goes into the manifest and the report).
-        let (done, sha) = std::thread::scope(|s| {
-            let hasher = s.spawn(|| sha256_hex(&new));
-            let done = verify_edit(p.base(), &new, &expects, inplace.as_deref(), &p.stats);
-            (done, hasher.join().expect("hash thread"))
-        });
-        let done = done.map_err(|e| {
-            Error::Refused(format!(
-                "the planned hive failed verification in memory, nothing written: {e}"
-            ))
-            .in_file(path)
-        })?;
-        checks.extend(
-            done.into_iter()
-                .map(|c| format!("{}: in memory: {c}", p.name.as_str())),
-        );
-        let h = &mut report.hives[i];
-        h.sequence_after = Some(seq);
-        h.appended_bins = appended;
-        h.planned_sha256 = Some(sha);
-        planned.push((i, new));
-    }
-    // A file inside a raw NTFS volume cannot grow (ntrescue never changes
-    // NTFS metadata): refuse a plan that needs more than the file holds now,
-    // before any backup or write, and in a dry run too.
-    for (i, new) in &planned {
-        let p = &prepared[*i];
-        if let crate::target::TargetInfo::Ntfs { size, path, .. } = p.files.primary.origin.target()
-        {
-            if new.len() as u64 > size {
-                let why = if p.replayed.is_some() {
-                    "after replaying its transaction logs the hive"
-                } else {
-                    "with the new values the hive"
-                };
-                return Err(Error::Refused(format!(
-                    "{path}: {why} needs {:#x} bytes but the file on the raw NTFS volume holds {size:#x}; \
-                     ntrescue never grows a file behind NTFS's back: mount the volume (ntfs-3g) and run on the mounted path",
-                    new.len()
-                )));
-            }
-        }
-    }
-    report.checks = checks;
-    if opts.dry_run {
-        report.outcome = Outcome::DryRun;
-        return Ok(report);
-    }
-    let Some(access) = opts.write.as_ref() else {
-        return Err(WriteAccess::refused(&format!("`{command}`")));
-    };
-
     // After a write, the bytes read back must hash to the plan (checked by
-    // write_verified), which was fully verified in memory above; they are
-    // then re-parsed strictly and the planned values re-read.
+    // write_verified), which was fully verified in memory; they are then
+    // re-parsed strictly and the planned values re-read.
     let verify_for = |i: usize| {
         let name = prepared[i].name;
         let expects: Vec<Expect> = resolved
@@ -797,58 +841,59 @@ pub fn run(
             .collect();
         move |back: &[u8]| verify_written(back, &expects)
     };
-
-    if let Some(out) = &opts.output {
-        if located.kind != SourceKind::HiveFile
-            || planned.len() != 1
-            || prepared[planned[0].0].name != HiveName::System
-        {
-            return Err(Error::Refused(
-                "--output writes one edited SYSTEM hive file; it is for hive-file sources and SYSTEM-only edits".into(),
-            ));
-        }
-        let (i, new) = &planned[0];
-        write_new_file(access, out, new)?;
-        let checked = std::fs::read(out)
-            .map_err(|e| Error::io(format!("reading back {}", out.display()), e))
-            .and_then(|back| {
-                if back != *new {
-                    return Err(Error::Invalid {
-                        what: "read-back",
-                        offset: 0,
-                        detail: "the new file does not read back as written".into(),
-                    });
-                }
-                verify_for(*i)(&back)
+    let in_place = !opts.dry_run && opts.output.is_none();
+    let access = match (&opts.write, in_place) {
+        (Some(a), true) => a,
+        _ => {
+            // Dry run, --output, or read-only: the plan is made and verified
+            // in memory first.
+            let planned = plan_hives(&prepared, &resolved, &mut report.hives, &mut checks)?;
+            report.checks = checks;
+            if opts.dry_run {
+                report.outcome = Outcome::DryRun;
+                return Ok(report);
+            }
+            let Some(access) = opts.write.as_ref() else {
+                return Err(WriteAccess::refused(&format!("`{command}`")));
+            };
+            let out = opts.output.as_ref().expect("--output: the only other case");
+            write_output(
+                access,
+                located,
+                &prepared,
+                &planned,
+                out,
+                &verify_for(planned[0].0),
+            )?;
+            let (i, new) = &planned[0];
+            let h = &mut report.hives[*i];
+            h.target = Some(out.display().to_string());
+            h.write = Some(WriteStats {
+                ranges: 1,
+                bytes: new.len() as u64,
+                after_sha256: h.planned_sha256.clone().unwrap_or_default(),
             });
-        if let Err(e) = checked {
-            // Never leave an unverified hive behind.
-            let _ = std::fs::remove_file(out);
-            return Err(e.in_file(out));
+            report
+                .checks
+                .push("read back from the new file: same sha256, re-verified".into());
+            report.outcome = Outcome::Written;
+            return Ok(report);
         }
-        let h = &mut report.hives[*i];
-        h.target = Some(out.display().to_string());
-        h.write = Some(WriteStats {
-            ranges: 1,
-            bytes: new.len() as u64,
-            after_sha256: h.planned_sha256.clone().unwrap_or_default(),
-        });
-        report
-            .checks
-            .push("read back from the new file: same sha256, re-verified".into());
-        report.outcome = Outcome::Written;
-        return Ok(report);
-    }
+    };
 
-    // In place. Preflight: backup location, writable targets unchanged since read.
+    // In place. Preflight first: backup location, each target writable and
+    // unchanged since it was read.
+    let touched: Vec<usize> = (0..prepared.len())
+        .filter(|&i| resolved.iter().any(|r| r.op.hive == prepared[i].name))
+        .collect();
     let explicit_root = opts.backup_root.is_some();
     let root = opts
         .backup_root
         .clone()
         .unwrap_or_else(|| PathBuf::from(backup::DEFAULT_ROOT));
     let mut stores: Vec<Box<dyn HiveStore>> = Vec::new();
-    for (i, _) in &planned {
-        let p = &prepared[*i];
+    for &i in &touched {
+        let p = &prepared[i];
         let path = &p.files.primary.path;
         if located.kind == SourceKind::MountedTree && !explicit_root {
             let probe = if root.exists() {
@@ -874,22 +919,42 @@ pub fn run(
         }
         stores.push(store);
     }
+    // The backup copies are written and flushed on the second core while
+    // the plan is made and verified in memory; the bundle is completed (its
+    // manifest written) only once the plan has passed, and removed if it
+    // does not. Either way nothing has touched the target yet.
+    let to_save: Vec<(HiveName, &LoadedHive)> = touched
+        .iter()
+        .map(|&i| (prepared[i].name, &prepared[i].files))
+        .collect();
+    let (planned, copies) = std::thread::scope(|s| {
+        let copier = s.spawn(|| backup::write_copies(access, &root, &to_save));
+        let planned = plan_hives(&prepared, &resolved, &mut report.hives, &mut checks);
+        (planned, copier.join().expect("backup thread"))
+    });
+    let planned = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            if let Ok(c) = copies {
+                c.discard();
+            }
+            return Err(e);
+        }
+    };
+    let copies = copies?;
+    report.checks = checks;
     let mut manifest = backup::new_manifest(command, &located.input.display().to_string());
     manifest.changes = report.changes.clone();
-    let mut saved = Vec::new();
-    for (i, _) in &planned {
-        let p = &prepared[*i];
-        saved.push((
-            HiveBackup {
-                name: p.name,
-                files: Vec::new(),
-                before_sha256: p.files.primary.sha256.clone(),
-                expected_after_sha256: report.hives[*i].planned_sha256.clone().unwrap_or_default(),
-            },
-            &p.files,
-        ));
-    }
-    let dir = backup::create(access, &root, &mut manifest, saved)?;
+    let saved: Vec<HiveBackup> = planned
+        .iter()
+        .map(|(i, _)| HiveBackup {
+            name: prepared[*i].name,
+            files: Vec::new(),
+            before_sha256: prepared[*i].files.primary.sha256.clone(),
+            expected_after_sha256: report.hives[*i].planned_sha256.clone().unwrap_or_default(),
+        })
+        .collect();
+    let dir = copies.finish(&mut manifest, saved)?;
     report.backup = Some(dir.display().to_string());
 
     let mut written: Vec<usize> = Vec::new();
