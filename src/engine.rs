@@ -895,7 +895,11 @@ pub fn run(
     for &i in &touched {
         let p = &prepared[i];
         let path = &p.files.primary.path;
-        if located.kind == SourceKind::MountedTree && !explicit_root {
+        // A mounted Windows tree, or a hive file given by its path inside
+        // one: the default bundle location must not be on that volume.
+        let on_windows_volume = located.kind == SourceKind::MountedTree
+            || (located.kind == SourceKind::HiveFile && crate::source::in_windows_config(path));
+        if on_windows_volume && !explicit_root {
             let probe = if root.exists() {
                 root.clone()
             } else {

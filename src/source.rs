@@ -196,6 +196,17 @@ impl LoadedHive {
     }
 }
 
+/// Whether `path` names a file in a `Windows\System32\config` directory
+/// (any case): a hive given by its path inside a Windows volume's tree.
+pub fn in_windows_config(path: &Path) -> bool {
+    let parts: Vec<String> = std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().to_ascii_lowercase())
+        .collect();
+    parts.len() >= 4 && parts[parts.len() - 4..parts.len() - 1] == ["windows", "system32", "config"]
+}
+
 /// Names of the entries of `dir` (UTF-8 names only: a name that is not
 /// UTF-8 cannot match the ASCII names looked for). A missing directory
 /// lists nothing.
@@ -386,6 +397,19 @@ fn locate_tree(root: &Path) -> Result<Located> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_config_paths_are_recognised_in_any_case() {
+        assert!(in_windows_config(Path::new(
+            "/mnt/win/Windows/System32/config/SYSTEM"
+        )));
+        assert!(in_windows_config(Path::new(
+            "/mnt/WINDOWS/system32/CONFIG/software"
+        )));
+        assert!(!in_windows_config(Path::new("/case/SYSTEM")));
+        assert!(!in_windows_config(Path::new("/x/System32/config/SYSTEM")));
+        assert!(!in_windows_config(Path::new("config/SYSTEM")));
+    }
 
     #[test]
     fn finds_logs_and_tree_case_insensitively() {

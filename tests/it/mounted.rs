@@ -58,6 +58,12 @@ fn inspect_disable_restore_through_an_ntfs3g_mount() {
         let r = run_in(&mnt, &["nla", "disable", "."]);
         assert_eq!(r.code, 3, "{}", r.stderr);
         assert!(r.stderr.contains("backup"), "{}", r.stderr);
+        // So is the hive file given by its path inside the mount.
+        let cfg = mnt.join("Windows/System32/config");
+        let r = run_in(&cfg, &["nla", "disable", "SYSTEM"]);
+        assert_eq!(r.code, 3, "{}", r.stderr);
+        assert!(r.stderr.contains("backup directory"), "{}", r.stderr);
+        assert!(!cfg.join("ntrescue-backups").exists());
 
         let r = run_in(
             t.path(),
