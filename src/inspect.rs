@@ -11,6 +11,7 @@ use crate::rdp::{
 use crate::reconcile::reconcile;
 use crate::regf::base_block::BaseBlock;
 use crate::regf::cell::walk_bins;
+use crate::regf::diff::diff_trees;
 use crate::report::*;
 use crate::source::{LoadedHive, Located};
 
@@ -302,12 +303,22 @@ pub fn inspect_loaded(
                 let sel = select_info(&ra);
                 let sets_after = control_sets(&ra, &sel).map_err(|e| e.in_file(path))?;
                 let changed_values = replay_changes(&stored_sets, &sets_after);
+                let tree_changes = match diff_trees(&system.primary.bytes, image) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        warnings.push(format!(
+                            "cannot compare the whole tree as stored with the tree after replay: {e}"
+                        ));
+                        None
+                    }
+                };
                 Some(AfterReplay {
                     replayed: true,
                     replay: info.clone(),
                     select: sel,
                     control_sets: sets_after,
                     changed_values,
+                    tree_changes,
                 })
             }
             (Some(info), None) => Some(AfterReplay {
@@ -316,6 +327,7 @@ pub fn inspect_loaded(
                 select: select.clone(),
                 control_sets: stored_sets.clone(),
                 changed_values: Vec::new(),
+                tree_changes: None,
             }),
             _ => None,
         },

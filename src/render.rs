@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use crate::rdp::{KeyState, ValueState};
+use crate::regf::diff::ValueChange;
 use crate::report::{InspectReport, Nla};
 
 /// Terminal styling: colour only when asked for (TTY and no `NO_COLOR`).
@@ -293,6 +294,36 @@ pub fn inspect(r: &InspectReport, st: Style) -> String {
                     c.stored.display(),
                     c.after.display()
                 );
+            }
+            if let Some(t) = &a.tree_changes {
+                let _ = writeln!(
+                    o,
+                    "  over the whole tree the replay adds {} keys, removes {}, and adds, removes or changes {} values",
+                    t.keys_added.len(),
+                    t.keys_removed.len(),
+                    t.values.len()
+                );
+                const SHOWN: usize = 10;
+                for v in t.values.iter().take(SHOWN) {
+                    let name = if v.value.is_empty() {
+                        "(Default)"
+                    } else {
+                        &v.value
+                    };
+                    let what = match v.change {
+                        ValueChange::Added => "added",
+                        ValueChange::Removed => "removed",
+                        ValueChange::Changed => "changed",
+                    };
+                    let _ = writeln!(o, "    {what:<8} {}\\{name}", v.key);
+                }
+                if t.values.len() > SHOWN {
+                    let _ = writeln!(
+                        o,
+                        "    ... {} more (--json lists every one)",
+                        t.values.len() - SHOWN
+                    );
+                }
             }
         } else {
             let _ = writeln!(

@@ -179,6 +179,9 @@ pub struct AfterReplay {
     pub control_sets: Vec<ControlSetReport>,
     /// Reported values the replay changes.
     pub changed_values: Vec<ReplayChange>,
+    /// Every key and value the replay adds, removes or changes, over the
+    /// whole tree (`None` when the stored tree cannot be walked).
+    pub tree_changes: Option<crate::regf::diff::TreeDiff>,
 }
 
 /// NLA state.

@@ -5,6 +5,7 @@
 pub mod base_block;
 pub mod build;
 pub mod cell;
+pub mod diff;
 pub mod edit;
 pub mod key;
 pub mod log;

@@ -682,3 +682,68 @@ fn sequence_numbers_across_the_wrap_refuse_a_write() {
     std::fs::remove_file(d.join("HIVE.LOG1")).unwrap();
     assert_eq!(ok(run_in(d, &set))["hives"][0]["sequence_after"], 7);
 }
+
+/// `inspect` on SYSTEM_B lists every key and value the replay adds,
+/// removes or changes over the whole tree: the same set hivex finds by
+/// exporting the stored hive and the replayed image and comparing them.
+#[test]
+fn inspect_lists_every_change_the_replay_makes() {
+    let t = tmp();
+    let h = copy_set(
+        "system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B",
+        t.path(),
+        "SYSTEM",
+    );
+    let after = t.path().join("replayed");
+    std::fs::write(&after, replayed(&h)).unwrap();
+    let (a, b) = (hivex_tree(&h), hivex_tree(&after));
+    let mut want_keys: Vec<String> = b.keys().filter(|k| !a.contains_key(*k)).cloned().collect();
+    let mut want_values = Vec::new();
+    let none = std::collections::BTreeMap::new();
+    for k in a
+        .keys()
+        .chain(b.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let (va, vb) = (a.get(k).unwrap_or(&none), b.get(k).unwrap_or(&none));
+        for n in va
+            .keys()
+            .chain(vb.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            if va.get(n) != vb.get(n) {
+                want_values.push((k.clone(), n.clone()));
+            }
+        }
+    }
+    let r = run_in(t.path(), &["inspect", "SYSTEM", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let tc = &r.json()["after_replay"]["tree_changes"];
+    let mut got_keys: Vec<String> = tc["keys_added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_uppercase())
+        .collect();
+    let mut got_values: Vec<(String, String)> = tc["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["key"].as_str().unwrap().to_uppercase(),
+                v["value"].as_str().unwrap().to_uppercase(),
+            )
+        })
+        .collect();
+    for v in [&mut want_keys, &mut got_keys] {
+        v.sort();
+    }
+    want_values.sort();
+    got_values.sort();
+    assert!(!want_values.is_empty(), "SYSTEM_B's replay changes values");
+    assert_eq!(got_keys, want_keys, "keys added");
+    assert!(tc["keys_removed"].as_array().unwrap().is_empty());
+    assert_eq!(got_values.len(), want_values.len());
+    assert_eq!(got_values, want_values, "values added, removed or changed");
+}
