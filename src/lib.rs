@@ -31,3 +31,31 @@ pub mod source;
 pub mod target;
 pub mod timefmt;
 pub mod verify;
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A file of `../shared/corpus` (the third-party corpus beside the repo).
+    pub fn corpus(rel: &str) -> Vec<u8> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/corpus")
+            .join(rel);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// nt-hive's own test hive.
+    pub fn testhive() -> Vec<u8> {
+        corpus("other/special/nt-hive__testhive")
+    }
+
+    /// Relative offset of the key at `path` below the root of `bytes`.
+    pub fn key_rel(bytes: &[u8], path: &str) -> u32 {
+        let view = crate::regf::cell::HiveView::new(bytes).unwrap();
+        crate::regf::key::Key::root(view)
+            .unwrap()
+            .subpath(path)
+            .unwrap()
+            .unwrap()
+            .offset()
+    }
+}

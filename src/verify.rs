@@ -405,12 +405,7 @@ mod tests {
     use crate::bytes::put_u32;
     use crate::regf::base_block::{BaseBlock, BASE_BLOCK_SIZE};
 
-    fn corpus(rel: &str) -> Vec<u8> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/corpus")
-            .join(rel);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
+    use crate::testing::corpus;
 
     /// Prove our navigator and nt-hive walk the same tree: nt-hive's own
     /// test hive (big data, every value type, a key with many subkeys).

@@ -525,12 +525,9 @@ mod tests {
         assert!(parse(&mut reader(&none), none.len() as u64, 512, true).is_err());
     }
 
-    /// An image file has no sector size: when no MBR partition holds a
-    /// volume at 512-byte LBAs but one does at 4096-byte LBAs (a 4Kn disk's
-    /// image), the table is read with 4096 and says so; a volume at the
-    /// 512-byte place, or a device that reports 512, keeps 512.
-    #[test]
-    fn image_of_a_4kn_mbr_disk_is_detected_by_its_volume() {
+    /// An 8 MiB MBR disk with one NTFS-type partition at LBA 256, 1024
+    /// sectors long.
+    fn mbr_lba_256_count_1024() -> Vec<u8> {
         let mut d = vec![0u8; 8 << 20];
         d[510] = 0x55;
         d[511] = 0xAA;
@@ -538,6 +535,16 @@ mod tests {
         e[4] = 0x07;
         e[8..12].copy_from_slice(&256u32.to_le_bytes());
         e[12..16].copy_from_slice(&1024u32.to_le_bytes());
+        d
+    }
+
+    /// An image file has no sector size: when no MBR partition holds a
+    /// volume at 512-byte LBAs but one does at 4096-byte LBAs (a 4Kn disk's
+    /// image), the table is read with 4096 and says so; a volume at the
+    /// 512-byte place, or a device that reports 512, keeps 512.
+    #[test]
+    fn image_of_a_4kn_mbr_disk_is_detected_by_its_volume() {
+        let d = mbr_lba_256_count_1024();
         let mut img = d.clone();
         img[(1 << 20) + 3..(1 << 20) + 11].copy_from_slice(b"NTFS    ");
         let t = parse(&mut reader(&img), img.len() as u64, 512, false).unwrap();
@@ -561,13 +568,7 @@ mod tests {
     /// LBA 256 is byte 1 MiB, and the table reports the size it used.
     #[test]
     fn mbr_lbas_use_the_logical_sector_size() {
-        let mut d = vec![0u8; 8 << 20];
-        d[510] = 0x55;
-        d[511] = 0xAA;
-        let e = &mut d[MBR_TABLE..MBR_TABLE + 16];
-        e[4] = 0x07;
-        e[8..12].copy_from_slice(&256u32.to_le_bytes());
-        e[12..16].copy_from_slice(&1024u32.to_le_bytes());
+        let mut d = mbr_lba_256_count_1024();
         let t = parse(&mut reader(&d), d.len() as u64, 4096, true).unwrap();
         assert_eq!(t.sector_size, 4096);
         assert_eq!(t.partitions[0].start, 1 << 20);

@@ -140,11 +140,7 @@ mod tests {
     use crate::regf::edit::HiveEdit;
     use crate::regf::key::reg_type;
 
-    fn testhive() -> Vec<u8> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/corpus/other/special/nt-hive__testhive");
-        std::fs::read(p).unwrap()
-    }
+    use crate::testing::{key_rel, testhive};
 
     /// Same image: nothing. A value changed, one added, one deleted: each
     /// reported once, by path and kind, whatever the case of the names.
@@ -153,12 +149,7 @@ mod tests {
         let h = testhive();
         assert!(diff_trees(&h, &h).unwrap().is_empty());
         let mut e = HiveEdit::new(h.clone()).unwrap();
-        let k = Key::root(HiveView::new(e.bytes()).unwrap())
-            .unwrap()
-            .subpath("data-test")
-            .unwrap()
-            .unwrap()
-            .offset();
+        let k = key_rel(e.bytes(), "data-test");
         e.set_value(k, "DWORD", reg_type::DWORD, &9u32.to_le_bytes())
             .unwrap();
         e.set_value(k, "Brand-New", reg_type::SZ, b"x\0").unwrap();

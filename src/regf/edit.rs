@@ -465,21 +465,7 @@ mod tests {
     use crate::regf::key::reg_type;
     use crate::verify::full_check;
 
-    fn testhive() -> Vec<u8> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/corpus/other/special/nt-hive__testhive");
-        std::fs::read(p).unwrap()
-    }
-
-    fn key_rel(bytes: &[u8], path: &str) -> u32 {
-        let view = HiveView::new(bytes).unwrap();
-        Key::root(view)
-            .unwrap()
-            .subpath(path)
-            .unwrap()
-            .unwrap()
-            .offset()
-    }
+    use crate::testing::{key_rel, testhive};
 
     fn read(bytes: &[u8], path: &str, name: &str) -> Option<(u32, Vec<u8>)> {
         let view = HiveView::new(bytes).unwrap();

@@ -680,13 +680,10 @@ fn refused_unchanged(d: &Path, target: &str, watch: &Path, want: &str, extra: &[
     assert_eq!(sha256_file(watch), before, "{target}: image changed");
 }
 
-/// An image attached as a loop device whose *partition* is mounted (the
-/// loop device itself is not): the image file, the loop device and the
-/// partition device are all refused as mounted.
-#[test]
-fn image_with_a_mounted_loop_partition_is_refused() {
-    let t = tmp();
-    let d = t.path();
+/// A GPT disk image `d/disk.img` whose NTFS partition (48 MiB, 4 KiB
+/// clusters, boot sector saying 2048 hidden sectors) holds the Windows 7
+/// SYSTEM hive.
+fn win7_gpt_disk(d: &Path) -> PathBuf {
     let vol = volume(
         d,
         "vol.img",
@@ -696,7 +693,17 @@ fn image_with_a_mounted_loop_partition_is_refused() {
         &[(r"Windows/System32/config/SYSTEM", corpus_file(WIN7))],
         &[],
     );
-    let img = disk(d, "disk.img", &vol, true);
+    disk(d, "disk.img", &vol, true)
+}
+
+/// An image attached as a loop device whose *partition* is mounted (the
+/// loop device itself is not): the image file, the loop device and the
+/// partition device are all refused as mounted.
+#[test]
+fn image_with_a_mounted_loop_partition_is_refused() {
+    let t = tmp();
+    let d = t.path();
+    let img = win7_gpt_disk(d);
     let lo = Loop::attach(&img, &[]).with_partitions();
     let p1 = lo.part(1);
     let m = Mount::new(Path::new(&p1), &d.join("mnt"));
@@ -722,16 +729,7 @@ fn image_with_a_mounted_loop_partition_is_refused() {
 fn device_held_open_exclusively_is_refused() {
     let t = tmp();
     let d = t.path();
-    let vol = volume(
-        d,
-        "vol.img",
-        48,
-        4096,
-        2048,
-        &[(r"Windows/System32/config/SYSTEM", corpus_file(WIN7))],
-        &[],
-    );
-    let img = disk(d, "disk.img", &vol, true);
+    let img = win7_gpt_disk(d);
     let lo = Loop::attach(&img, &[]);
     // The holder prints a line once it has the device, then waits for stdin.
     let mut holder = Command::new("python3")
@@ -920,24 +918,8 @@ fn resident_logs_are_read_for_backup_and_restore() {
 fn compressed_hive_is_refused_on_the_raw_path() {
     let t = tmp();
     let d = t.path();
-    let vol = d.join("vol.img");
-    std::fs::File::create(&vol)
-        .unwrap()
-        .set_len(48 << 20)
-        .unwrap();
-    sh(
-        "mkntfs",
-        &[
-            "-F",
-            "-Q",
-            "-q",
-            "-c",
-            "4096",
-            "-s",
-            "512",
-            vol.to_str().unwrap(),
-        ],
-    );
+    // An empty volume; the hive goes in through a compressing mount.
+    let vol = volume(d, "vol.img", 48, 4096, 0, &[], &[]);
     {
         let m = Mount::with_options(&vol, &d.join("mnt"), "compression");
         let cfg = m.dir.join("Windows/System32/config");
