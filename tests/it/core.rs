@@ -914,3 +914,41 @@ fn nla_disable_covers_every_control_set() {
         assert_eq!(inspect_json(&h)["verdict"]["nla"], "off", "{stem}");
     }
 }
+
+/// A partial fix: ControlSet002 has no RDP-Tcp key, ControlSet001 has. The
+/// fix writes 001, leaves 002 alone as a whole, exits 0 with `refusals`
+/// naming 002 (what a runbook checks, README); hivex sees 0/0/0 in 001 only.
+#[test]
+fn a_set_without_the_listener_key_is_left_alone_and_reported() {
+    use ntrescue::fixtures::{system, SystemVariant};
+    use ntrescue::regf::build::build;
+    let t = tmp();
+    let mut spec = system(SystemVariant::Modern);
+    let ws = spec
+        .root
+        .find_mut(r"ControlSet002\Control\Terminal Server\WinStations")
+        .unwrap();
+    ws.subkeys.retain(|k| k.name != "RDP-Tcp");
+    let h = t.path().join("SYSTEM");
+    std::fs::write(&h, build(&spec)).unwrap();
+    let before = hivex_tree(&h);
+    let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rep = r.json();
+    assert_eq!(rep["outcome"], "written");
+    let refusals = rep["refusals"].as_array().unwrap();
+    assert_eq!(refusals.len(), 1, "{rep}");
+    assert_eq!(refusals[0]["control_set"], "ControlSet002");
+    assert!(refusals[0]["reason"].as_str().unwrap().contains("RDP-Tcp"));
+    let rdp = r"CONTROLSET001\CONTROL\TERMINAL SERVER\WINSTATIONS\RDP-TCP";
+    let mut want: Vec<(String, String)> = [
+        "SECURITYLAYER",
+        "USERAUTHENTICATION",
+        "FALLOWSECPROTOCOLNEGOTIATION",
+    ]
+    .iter()
+    .map(|v| (rdp.to_string(), v.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(changed(&before, &hivex_tree(&h)), want);
+}
