@@ -294,7 +294,10 @@ struct Prepared {
     replayed: Option<Vec<u8>>,
     bb: BaseBlock,
     seen: SequencesSeen,
-    stats: CheckStats,
+    /// The full structure check of the base image; `None` for a hive read
+    /// only for warnings (SOFTWARE without `--include-policy`), which is
+    /// checked only if it ends up edited.
+    stats: Option<CheckStats>,
 }
 
 fn prepare(
@@ -302,6 +305,7 @@ fn prepare(
     files: LoadedHive,
     opts: &EditOptions,
     warnings: &mut Vec<String>,
+    check: bool,
 ) -> Result<Prepared> {
     let path = files.primary.path.clone();
     let bb = BaseBlock::parse(&files.primary.bytes).map_err(|e| e.in_file(&path))?;
@@ -365,12 +369,12 @@ fn prepare(
         }
         (_, None) => None,
     };
-    let stats = full_check(base.as_deref().unwrap_or(&files.primary.bytes)).map_err(|e| {
-        Error::Refused(format!(
-            "the hive failed the structure check, nothing will be written: {e}"
-        ))
-        .in_file(&path)
-    })?;
+    let image = base.as_deref().unwrap_or(&files.primary.bytes);
+    let stats = if check {
+        Some(structure_check(image, &path)?)
+    } else {
+        None
+    };
     Ok(Prepared {
         name,
         replayed: base,
@@ -379,6 +383,27 @@ fn prepare(
         stats,
         files,
     })
+}
+
+/// The full structure check before an edit; a failure refuses the edit.
+fn structure_check(image: &[u8], path: &Path) -> Result<CheckStats> {
+    full_check(image).map_err(|e| {
+        Error::Refused(format!(
+            "the hive failed the structure check, nothing will be written: {e}"
+        ))
+        .in_file(path)
+    })
+}
+
+/// The report line for a passed structure check.
+fn check_line(name: HiveName, st: &CheckStats) -> String {
+    format!(
+        "{}: structure check before planning: {} bins, {} keys, {} values, both readers agree",
+        name.as_str(),
+        st.bins,
+        st.keys,
+        st.values
+    )
 }
 
 /// One resolved operation.
@@ -555,7 +580,8 @@ fn resolve_unit(
 /// (refused when none is safe, see [`SequencesSeen::next_clean`]).
 fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
     let seq = p.seen.next_clean()?;
-    // `prepare` ran the full structure check on exactly these bytes.
+    // The full structure check ran on exactly these bytes (`prepare`, or
+    // `plan_hives` for a hive first read only for warnings).
     let mut edit = HiveEdit::after_full_check(p.base().to_vec())?;
     for r in ops {
         let key_rel = {
@@ -620,6 +646,14 @@ fn plan_hives(
             continue;
         }
         let path = &p.files.primary.path;
+        let stats = match &p.stats {
+            Some(st) => st.clone(),
+            None => {
+                let st = structure_check(p.base(), path)?;
+                checks.push(check_line(p.name, &st));
+                st
+            }
+        };
         let (new, appended, seq) = apply(p, &mine).map_err(|e| e.in_file(path))?;
         let expects: Vec<Expect> = mine.iter().map(|r| r.expect.clone()).collect();
         let inplace: Option<Vec<u64>> = mine.iter().map(|r| r.change.file_offset).collect();
@@ -627,7 +661,7 @@ fn plan_hives(
         // verified (the hash goes into the manifest and the report).
         let (done, sha) = std::thread::scope(|s| {
             let hasher = s.spawn(|| sha256_hex(&new));
-            let done = verify_edit(p.base(), &new, &expects, inplace.as_deref(), &p.stats);
+            let done = verify_edit(p.base(), &new, &expects, inplace.as_deref(), &stats);
             (done, hasher.join().expect("hash thread"))
         });
         let done = done.map_err(|e| {
@@ -722,20 +756,25 @@ pub fn run(
 ) -> Result<EditReport> {
     let mut warnings = Vec::new();
     let mut prepared: Vec<Prepared> = Vec::new();
-    let mut load = |name: HiveName, paths: &HivePaths, warnings: &mut Vec<String>| -> Result<()> {
+    let mut load = |name: HiveName,
+                    paths: &HivePaths,
+                    warnings: &mut Vec<String>,
+                    check: bool|
+     -> Result<()> {
         let files = LoadedHive::read(paths)?;
-        prepared.push(prepare(name, files, opts, warnings)?);
+        prepared.push(prepare(name, files, opts, warnings, check)?);
         Ok(())
     };
     if needs.system {
-        load(HiveName::System, &located.system, &mut warnings)?;
+        load(HiveName::System, &located.system, &mut warnings, true)?;
     }
     if needs.software {
         match &located.software {
-            Some(p) if needs.software_required => load(HiveName::Software, p, &mut warnings)?,
-            // Read only for warnings: a damaged SOFTWARE does not stop a SYSTEM fix.
+            Some(p) if needs.software_required => load(HiveName::Software, p, &mut warnings, true)?,
+            // Read only for warnings: a damaged SOFTWARE does not stop a
+            // SYSTEM fix, and a large one is not walked whole for nothing.
             Some(p) => {
-                if let Err(e) = load(HiveName::Software, p, &mut warnings) {
+                if let Err(e) = load(HiveName::Software, p, &mut warnings, false) {
                     warnings.push(format!("SOFTWARE hive ignored: {e}"));
                 }
             }
@@ -747,14 +786,12 @@ pub fn run(
     }
     let mut checks: Vec<String> = prepared
         .iter()
-        .map(|p| {
-            format!(
-                "{}: structure check before planning: {} bins, {} keys, {} values, both readers agree",
-                p.name.as_str(),
-                p.stats.bins,
-                p.stats.keys,
-                p.stats.values
-            )
+        .map(|p| match &p.stats {
+            Some(st) => check_line(p.name, st),
+            None => format!(
+                "{}: read for Group Policy warnings only (checked in full only if it is edited)",
+                p.name.as_str()
+            ),
         })
         .collect();
     let readers: Vec<(HiveName, Reader<'_>)> = prepared
