@@ -26,6 +26,14 @@ pub const CONFIG_DIR: &str = r"Windows\System32\config";
 const BITLOCKER_OEM: &[u8; 8] = b"-FVE-FS-";
 /// NTFS boot-sector OEM id.
 const NTFS_OEM: &[u8; 8] = b"NTFS    ";
+/// exFAT boot sector file system name (offset 3).
+const EXFAT_OEM: &[u8; 8] = b"EXFAT   ";
+/// ReFS boot sector file system name (offset 3).
+const REFS_OEM: &[u8; 8] = b"ReFS\0\0\0\0";
+/// FAT32 `BS_FilSysType` at offset 82, FAT12/16 at offset 54 (Microsoft FAT
+/// specification, boot sector): "FAT32   ", "FAT16   ", "FAT12   ".
+const FAT32_TYPE_AT: usize = 82;
+const FAT16_TYPE_AT: usize = 54;
 
 /// A disk, partition or image, opened read-only.
 pub struct Disk {
@@ -109,7 +117,8 @@ impl Disk {
 pub struct PartitionSummary {
     /// The partition.
     pub partition: Partition,
-    /// "ntfs", "bitlocker" or "other".
+    /// "ntfs", "bitlocker", "fat" (an EFI system partition), "exfat",
+    /// "refs", "none" (an all-zero first sector, e.g. the MSR) or "other".
     pub filesystem: &'static str,
     /// NTFS facts when readable.
     pub volume: Option<VolumeFacts>,
@@ -144,10 +153,25 @@ pub struct WindowsVolume {
 }
 
 fn filesystem_of(disk: &Disk, p: &Partition) -> &'static str {
-    match disk.read(p.start, 512) {
-        Ok(b) if &b[3..11] == NTFS_OEM => "ntfs",
-        Ok(b) if &b[3..11] == BITLOCKER_OEM => "bitlocker",
-        _ => "other",
+    let Ok(b) = disk.read(p.start, 512) else {
+        return "other";
+    };
+    let oem = &b[3..11];
+    let fat = |at: usize| b[at..at + 3] == *b"FAT" && b[510..512] == [0x55, 0xAA];
+    if oem == NTFS_OEM {
+        "ntfs"
+    } else if oem == BITLOCKER_OEM {
+        "bitlocker"
+    } else if oem == EXFAT_OEM {
+        "exfat"
+    } else if oem == REFS_OEM {
+        "refs"
+    } else if fat(FAT32_TYPE_AT) || fat(FAT16_TYPE_AT) {
+        "fat"
+    } else if b.iter().all(|&x| x == 0) {
+        "none"
+    } else {
+        "other"
     }
 }
 
@@ -491,4 +515,53 @@ pub fn is_disk_source(path: &Path) -> bool {
         return false;
     }
     head[510..512] == [0x55, 0xAA] || &head[3..11] == NTFS_OEM || &head[3..11] == BITLOCKER_OEM
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first sector names the file system: NTFS, BitLocker, FAT32 and
+    /// FAT16 (by `BS_FilSysType`), exFAT, ReFS, all zeros, or other.
+    #[test]
+    fn file_systems_are_told_by_their_boot_sector() {
+        // (bytes placed in the first sector at their offsets, expected name)
+        type Case<'a> = (&'a [(usize, &'a [u8])], &'a str);
+        let cases: [Case; 9] = [
+            (&[(3, NTFS_OEM)], "ntfs"),
+            (&[(3, BITLOCKER_OEM)], "bitlocker"),
+            (
+                &[(3, b"MSDOS5.0"), (82, b"FAT32   "), (510, &[0x55, 0xAA])],
+                "fat",
+            ),
+            (
+                &[(3, b"mkfs.fat"), (54, b"FAT16   "), (510, &[0x55, 0xAA])],
+                "fat",
+            ),
+            (&[(3, b"MSDOS5.0"), (82, b"FAT32   ")], "other"),
+            (&[(3, EXFAT_OEM)], "exfat"),
+            (&[(3, REFS_OEM)], "refs"),
+            (&[], "none"),
+            (&[(0, &[0xEB])], "other"),
+        ];
+        let t = tempfile::tempdir().unwrap();
+        for (i, (fields, want)) in cases.iter().enumerate() {
+            let mut img = vec![0u8; 4096];
+            for (at, bytes) in fields.iter() {
+                img[*at..*at + bytes.len()].copy_from_slice(bytes);
+            }
+            let path = t.path().join(format!("{i}.img"));
+            std::fs::write(&path, &img).unwrap();
+            let disk = Disk::open(&path).unwrap();
+            let p = Partition {
+                number: 1,
+                start: 0,
+                length: 4096,
+                type_id: String::new(),
+                type_name: "",
+                name: String::new(),
+            };
+            assert_eq!(filesystem_of(&disk, &p), *want, "case {i}");
+        }
+    }
 }

@@ -225,6 +225,44 @@ fn mbr_with_extra_partitions_and_fragmented_hive() {
     fix_and_check(t.path(), &img, &corpus_file(WIN7), 5);
 }
 
+/// The usual layout of a Windows system disk: EFI system partition (FAT),
+/// MSR (no file system), Windows, and an NTFS Recovery partition after it.
+/// Only the Windows partition holds the hive, so it is picked without
+/// `--partition`; locate names every partition's file system.
+#[test]
+fn gpt_with_esp_msr_and_recovery_partitions() {
+    let t = tmp();
+    let img = shared_disk(t.path(), "gpt.img", &["--extra-parts"], WIN7);
+    let i = img.to_str().unwrap();
+    let l = ok(run_in(t.path(), &["locate", i, "--json"]));
+    let parts = l["disks"][0]["partitions"].as_array().unwrap();
+    let fs: Vec<(&str, bool)> = parts
+        .iter()
+        .map(|p| {
+            (
+                p["filesystem"].as_str().unwrap(),
+                p["has_windows"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fs,
+        [
+            ("none", false),
+            ("none", false),
+            ("ntfs", true),
+            ("ntfs", false)
+        ],
+        "ESP (left unformatted by the builder), MSR, Windows, Recovery: {l}"
+    );
+    let r = ok(run_in(t.path(), &["inspect", i, "--json"]));
+    assert_eq!(
+        r["disk"]["partition"]["number"], 3,
+        "Windows after ESP and MSR"
+    );
+    fix_and_check(t.path(), &img, &corpus_file(WIN7), 5);
+}
+
 /// 4 KiB chunks force `$DATA` into extension records behind a non-resident
 /// `$ATTRIBUTE_LIST`.
 #[test]
