@@ -141,7 +141,13 @@ pub fn locate(paths: &[PathBuf]) -> LocateReport {
                     })
                     .collect();
             }
-            Err(e) => d.notes.push(e.to_string()),
+            Err(e) => match crate::disk::container_format(&path) {
+                Some(what) => d.notes.push(format!(
+                    "{what}, not a raw image: convert it (qemu-img convert -O raw) or attach it \
+                     read-only (qemu-nbd --read-only) and give the result"
+                )),
+                None => d.notes.push(e.to_string()),
+            },
         }
         disks.push(d);
     }

@@ -334,6 +334,18 @@ pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
     if crate::disk::is_disk_source(input) {
         return locate_disk(input, partition);
     }
+    if let Some(what) = crate::disk::container_format(input) {
+        return Err(Error::Unsupported {
+            what: "disk image format",
+            offset: 0,
+            detail: format!(
+                "{} is {what}, not a raw image: convert it (qemu-img convert -O raw {} disk.raw) \
+                 or attach it read-only (qemu-nbd --read-only -c /dev/nbd0 ...) and give the raw image or device",
+                input.display(),
+                input.display()
+            ),
+        });
+    }
     let primary = input.to_path_buf();
     let mut software = None;
     let is_system = primary

@@ -498,6 +498,29 @@ fn read_file_with(
     Ok((data, None))
 }
 
+/// Virtual-disk container formats, by the signature at byte 0: their
+/// sectors are not stored in order, so they must be converted (or attached
+/// read-only) first.
+const CONTAINERS: [(&[u8], &str); 5] = [
+    (b"QFI\xfb", "a qcow2 virtual disk"),
+    (b"vhdxfile", "a VHDX virtual disk"),
+    (b"KDMV", "a VMDK (sparse) virtual disk"),
+    (b"conectix", "a dynamic VHD virtual disk"),
+    (b"# Disk DescriptorFile", "a VMDK descriptor"),
+];
+
+/// When `path` is a virtual-disk container (qcow2, VHDX, sparse VMDK,
+/// dynamic VHD) rather than a raw image, what it is. A fixed VHD is a raw
+/// image with a footer and needs nothing.
+pub fn container_format(path: &Path) -> Option<&'static str> {
+    let mut head = [0u8; 64];
+    let n = File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
+    CONTAINERS
+        .iter()
+        .find(|(sig, _)| n >= sig.len() && head.starts_with(sig))
+        .map(|(_, what)| *what)
+}
+
 /// Whether `path` looks like a disk or volume rather than a hive file: a
 /// block device, or a file starting with an MBR/GPT (boot signature at
 /// byte 510) or an NTFS or BitLocker boot sector. Anything else is treated

@@ -679,6 +679,25 @@ fn corpus_ntfs_samples() {
     let r = run_in(d, &["inspect", raw.to_str().unwrap(), "--json"]);
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert_eq!(r.json()["error"]["kind"], "not-found");
+    // The qcow2 file itself: named as a container, with how to convert it.
+    let q = corpus_file("ntfs/dfvfs__windows_volume.qcow2");
+    let r = run_in(d, &["inspect", q.to_str().unwrap()]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("qcow2") && r.stderr.contains("qemu-img convert"),
+        "{}",
+        r.stderr
+    );
+    let l = run_in(d, &["locate", q.to_str().unwrap(), "--json"]);
+    assert_eq!(l.code, 5, "nothing found: {}", l.stderr);
+    let l = l.json();
+    assert!(
+        l["disks"][0]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("qcow2"),
+        "{l}"
+    );
     let r = run_in(
         d,
         &[
