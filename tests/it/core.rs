@@ -78,6 +78,48 @@ fn manifest_rdp(s: &str) -> Vec<(String, Expected)> {
         .collect()
 }
 
+/// The manifest's `after_log_replay` ("[applied ...; seq now A/B; Select
+/// k=v,...] ControlSetNNN:{k=v,...}"), when it has one, against inspect's
+/// after-replay view: final sequence numbers, Select and the RDP values.
+fn after_replay_matches(rep: &Value, text: &str, ctx: &str) {
+    let Some(rest) = text.strip_prefix('[') else {
+        assert!(rep["after_replay"].is_null() || text.is_empty(), "{ctx}");
+        return;
+    };
+    let (head, sets) = rest.split_once("] ").unwrap();
+    let a = &rep["after_replay"];
+    assert_eq!(a["replayed"], true, "{ctx}");
+    let seq = head
+        .split("; ")
+        .find_map(|p| p.strip_prefix("seq now "))
+        .unwrap();
+    let last = a["replay"]["last_sequence"].to_string();
+    assert_eq!(seq, format!("{last}/{last}"), "{ctx}");
+    let select = head
+        .split("; ")
+        .find_map(|p| p.strip_prefix("Select "))
+        .unwrap();
+    let mut got: Vec<String> = a["select"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| format!("{}={}", v["name"].as_str().unwrap(), v["data"]))
+        .collect();
+    got.sort();
+    assert_eq!(got.join(","), select, "{ctx}");
+    for (set_name, expect) in manifest_rdp(sets) {
+        let s = a["control_sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == set_name.as_str())
+            .unwrap_or_else(|| panic!("{ctx}: {set_name} after replay"));
+        for (k, v) in expect.unwrap() {
+            assert_eq!(value(s, &k)["data"].to_string(), v, "{ctx} {set_name} {k}");
+        }
+    }
+}
+
 /// Every SYSTEM hive of the corpus: inspect reports exactly what
 /// MANIFEST.tsv (computed by independent Python readers) says.
 #[test]
@@ -94,6 +136,21 @@ fn inspect_matches_manifest_for_every_corpus_system_hive() {
         assert_eq!(bb["dirty"], row["dirty"] == "DIRTY", "{ctx}");
         assert_eq!(bb["checksum_valid"], row["checksum_ok"] == "yes", "{ctx}");
         assert_eq!(rep["system"]["file"]["sha256"], row["sha256"], "{ctx}");
+        assert_eq!(
+            rep["system"]["file"]["size"].to_string(),
+            row["size"],
+            "{ctx}"
+        );
+        assert_eq!(bb["version"], row["regf_version"].as_str(), "{ctx}");
+        assert_eq!(row["regf_type"], "primary", "{ctx}");
+        assert_eq!(bb["file_type"], 0, "{ctx}");
+        if let Some(n) = row["notes"]
+            .split(' ')
+            .find_map(|w| w.strip_prefix("hbins_size="))
+        {
+            assert_eq!(bb["hive_bins_size"].to_string(), n, "{ctx}");
+        }
+        after_replay_matches(&rep, &row["after_log_replay"], ctx);
         let sets: Vec<&str> = rep["control_sets"]
             .as_array()
             .unwrap()
