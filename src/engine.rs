@@ -949,6 +949,16 @@ pub fn run(
                 )));
             }
         }
+        if on_windows_volume {
+            if let Some(sig) = crate::source::hibernation_beside(path) {
+                return Err(Error::Refused(format!(
+                    "hiberfil.sys beside {} holds an active hibernation image ('{sig}'): Windows would resume \
+                     from it and discard the edit. Boot Windows and shut it down fully (no Fast Startup), or \
+                     remove the image first",
+                    path.display()
+                )));
+            }
+        }
         // Preflight checks and the write handle (raw volumes: not mounted,
         // not dirty, not hibernated, file writable in place).
         let mut store = open_store(access, &p.files.primary.origin.target())?;

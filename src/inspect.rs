@@ -496,6 +496,11 @@ pub fn inspect(located: &Located) -> Result<InspectReport> {
         path: located.input.display().to_string(),
     };
     let mut report = inspect_loaded(source, &system, software.as_ref())?;
+    if let Some(sig) = crate::source::hibernation_beside(&system.primary.path) {
+        report.warnings.push(format!(
+            "hiberfil.sys holds an active hibernation image ('{sig}'): Windows would resume from it; a write would be refused"
+        ));
+    }
     if let Some(w) = &located.windows {
         let mounted = crate::disk::os::mounts_of(&located.input);
         if w.volume.dirty {

@@ -147,3 +147,54 @@ fn dirty_hive_through_a_mount() {
         Some(0)
     );
 }
+
+/// A Windows tree whose root holds an active hibernation image (as a
+/// Windows rescue host mounts a disk that used Fast Startup): inspect
+/// warns; a fix through the tree or through the hive's own path is refused
+/// with nothing written; once the image is inactive the fix goes through.
+#[test]
+fn active_hiberfil_in_a_tree_refuses_writes() {
+    let t = tmp();
+    let root = t.path().join("win");
+    let cfg = root.join("Windows/System32/config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let h = copy_to(
+        &corpus_file("system/win7sp1-x86__regipy__SYSTEM"),
+        &cfg,
+        "SYSTEM",
+    );
+    let mut image = b"HIBR".to_vec();
+    image.resize(8192, 0x11);
+    std::fs::write(root.join("hiberfil.sys"), &image).unwrap();
+    let sha = sha256_file(&h);
+    let i = run_in(t.path(), &["inspect", "win", "--json"]);
+    assert_eq!(i.code, 0, "{}", i.stderr);
+    assert!(
+        i.json()["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("hiberfil.sys")),
+        "{}",
+        i.stdout
+    );
+    for src in ["win", "win/Windows/System32/config/SYSTEM"] {
+        let r = run_in(
+            t.path(),
+            &["nla", "disable", src, "--backup-dir", "bk", "--json"],
+        );
+        assert_eq!(r.code, 3, "{src}: {}", r.stderr);
+        assert!(r.stdout.contains("hibernation"), "{src}: {}", r.stdout);
+        assert_eq!(sha256_file(&h), sha, "{src}");
+        assert!(!t.path().join("bk").exists(), "{src}: no backup");
+    }
+    // Windows clears the header on a full boot: then the fix is written.
+    image[..4].copy_from_slice(&[0; 4]);
+    std::fs::write(root.join("hiberfil.sys"), &image).unwrap();
+    let r = run_in(
+        t.path(),
+        &["nla", "disable", "win", "--backup-dir", "bk", "--json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_ne!(sha256_file(&h), sha);
+}
