@@ -73,10 +73,10 @@ pub fn inspect(r: &InspectReport, st: Style) -> String {
         let w = &d.windows;
         let _ = writeln!(
             o,
-            "{} {} ({:?} table) partition {} at byte {:#x}, {} bytes; NTFS {} serial {:016X} label {}{}",
+            "{} {} ({} table) partition {} at byte {:#x}, {} bytes; NTFS {} serial {:016X} label {}{}",
             st.bold("Disk:"),
             w.disk.display(),
-            w.table,
+            w.table.label(),
             w.partition.number,
             w.partition.start,
             w.partition.length,
@@ -87,9 +87,10 @@ pub fn inspect(r: &InspectReport, st: Style) -> String {
         );
         let _ = writeln!(
             o,
-            "  SYSTEM: MFT record {}, {} data runs{}",
+            "  SYSTEM: MFT record {}, {} data run{}{}",
             w.system.mft_record,
             w.system.extents.len(),
+            if w.system.extents.len() == 1 { "" } else { "s" },
             if w.hibernation.is_some() {
                 st.bad("; hiberfil.sys holds an active image")
             } else {
@@ -551,10 +552,7 @@ pub fn locate(r: &crate::locate::LocateReport, st: Style) -> String {
         );
     }
     for d in &r.disks {
-        let table = d
-            .table
-            .map(|t| format!("{t:?}"))
-            .unwrap_or_else(|| "?".into());
+        let table = d.table.map_or("unknown", |t| t.label());
         let _ = writeln!(
             o,
             "{} {} bytes, {table} table, {}-byte sectors",

@@ -37,6 +37,17 @@ pub enum TableKind {
     None,
 }
 
+impl TableKind {
+    /// How the table is named to an operator.
+    pub fn label(self) -> &'static str {
+        match self {
+            TableKind::Gpt => "GPT",
+            TableKind::Mbr => "MBR",
+            TableKind::None => "no",
+        }
+    }
+}
+
 /// One partition.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Partition {
