@@ -497,6 +497,19 @@ pub fn restore(r: &crate::backup::RestoreReport, st: Style) -> String {
     o
 }
 
+/// Longest value text `get` prints on a terminal line; `--json` has it all.
+const VALUE_TEXT_MAX: usize = 200;
+
+/// `text`, cut to [`VALUE_TEXT_MAX`] characters with a note of its length.
+fn shorten(text: &str) -> String {
+    let n = text.chars().count();
+    if n <= VALUE_TEXT_MAX {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(VALUE_TEXT_MAX).collect();
+    format!("{head}... ({n} characters; --json has all of it)")
+}
+
 /// Renders a `get` report (warnings: [`warnings`]).
 pub fn get(r: &crate::get::GetReport, st: Style) -> String {
     let mut o = String::new();
@@ -530,7 +543,7 @@ pub fn get(r: &crate::get::GetReport, st: Style) -> String {
             } else {
                 &v.name
             };
-            let _ = writeln!(o, "  {name:<32} {ty:<14} {}", v.state.display());
+            let _ = writeln!(o, "  {name:<32} {ty:<14} {}", shorten(&v.state.display()));
             if let ValueState::Unreadable { error } = &v.state {
                 let _ = writeln!(o, "    {}", st.bad(error));
             }
@@ -633,4 +646,25 @@ pub fn locate(r: &crate::locate::LocateReport, st: Style) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Short value text is printed whole; long text is cut at the limit
+    /// and says how long it was.
+    #[test]
+    fn long_value_text_is_shortened() {
+        assert_eq!(shorten("0x2a"), "0x2a");
+        let exact = "a".repeat(VALUE_TEXT_MAX);
+        assert_eq!(shorten(&exact), exact);
+        let long = "é".repeat(VALUE_TEXT_MAX + 50);
+        let s = shorten(&long);
+        assert!(s.starts_with(&"é".repeat(VALUE_TEXT_MAX)));
+        assert!(
+            s.ends_with("... (250 characters; --json has all of it)"),
+            "{s}"
+        );
+    }
 }
