@@ -294,10 +294,8 @@ struct Prepared {
     replayed: Option<Vec<u8>>,
     bb: BaseBlock,
     seen: SequencesSeen,
-    /// The full structure check of the base image; `None` for a hive read
-    /// only for warnings (SOFTWARE without `--include-policy`), which is
-    /// checked only if it ends up edited.
-    stats: Option<CheckStats>,
+    /// Read only for warnings (SOFTWARE without `--include-policy`).
+    warnings_only: bool,
 }
 
 fn prepare(
@@ -305,7 +303,7 @@ fn prepare(
     files: LoadedHive,
     opts: &EditOptions,
     warnings: &mut Vec<String>,
-    check: bool,
+    warnings_only: bool,
 ) -> Result<Prepared> {
     let path = files.primary.path.clone();
     let bb = BaseBlock::parse(&files.primary.bytes).map_err(|e| e.in_file(&path))?;
@@ -369,18 +367,13 @@ fn prepare(
         }
         (_, None) => None,
     };
-    let image = base.as_deref().unwrap_or(&files.primary.bytes);
-    let stats = if check {
-        Some(structure_check(image, &path)?)
-    } else {
-        None
-    };
+
     Ok(Prepared {
         name,
         replayed: base,
         seen: rec.sequences_seen,
         bb,
-        stats,
+        warnings_only,
         files,
     })
 }
@@ -580,8 +573,7 @@ fn resolve_unit(
 /// (refused when none is safe, see [`SequencesSeen::next_clean`]).
 fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
     let seq = p.seen.next_clean()?;
-    // The full structure check ran on exactly these bytes (`prepare`, or
-    // `plan_hives` for a hive first read only for warnings).
+    // `plan_hives` ran the full structure check on exactly these bytes.
     let mut edit = HiveEdit::after_full_check(p.base().to_vec())?;
     for r in ops {
         let key_rel = {
@@ -646,14 +638,8 @@ fn plan_hives(
             continue;
         }
         let path = &p.files.primary.path;
-        let stats = match &p.stats {
-            Some(st) => st.clone(),
-            None => {
-                let st = structure_check(p.base(), path)?;
-                checks.push(check_line(p.name, &st));
-                st
-            }
-        };
+        let stats = structure_check(p.base(), path)?;
+        checks.push(check_line(p.name, &stats));
         let (new, appended, seq) = apply(p, &mine).map_err(|e| e.in_file(path))?;
         let expects: Vec<Expect> = mine.iter().map(|r| r.expect.clone()).collect();
         let inplace: Option<Vec<u64>> = mine.iter().map(|r| r.change.file_offset).collect();
@@ -756,25 +742,29 @@ pub fn run(
 ) -> Result<EditReport> {
     let mut warnings = Vec::new();
     let mut prepared: Vec<Prepared> = Vec::new();
+    // The full structure check of a hive runs once it is known to be
+    // edited (`plan_hives`), beside the backup copies being written.
     let mut load = |name: HiveName,
                     paths: &HivePaths,
                     warnings: &mut Vec<String>,
-                    check: bool|
+                    warnings_only: bool|
      -> Result<()> {
         let files = LoadedHive::read(paths)?;
-        prepared.push(prepare(name, files, opts, warnings, check)?);
+        prepared.push(prepare(name, files, opts, warnings, warnings_only)?);
         Ok(())
     };
     if needs.system {
-        load(HiveName::System, &located.system, &mut warnings, true)?;
+        load(HiveName::System, &located.system, &mut warnings, false)?;
     }
     if needs.software {
         match &located.software {
-            Some(p) if needs.software_required => load(HiveName::Software, p, &mut warnings, true)?,
+            Some(p) if needs.software_required => {
+                load(HiveName::Software, p, &mut warnings, false)?
+            }
             // Read only for warnings: a damaged SOFTWARE does not stop a
             // SYSTEM fix, and a large one is not walked whole for nothing.
             Some(p) => {
-                if let Err(e) = load(HiveName::Software, p, &mut warnings, false) {
+                if let Err(e) = load(HiveName::Software, p, &mut warnings, true) {
                     warnings.push(format!("SOFTWARE hive ignored: {e}"));
                 }
             }
@@ -786,12 +776,12 @@ pub fn run(
     }
     let mut checks: Vec<String> = prepared
         .iter()
-        .map(|p| match &p.stats {
-            Some(st) => check_line(p.name, st),
-            None => format!(
+        .filter(|p| p.warnings_only)
+        .map(|p| {
+            format!(
                 "{}: read for Group Policy warnings only (checked in full only if it is edited)",
                 p.name.as_str()
-            ),
+            )
         })
         .collect();
     let readers: Vec<(HiveName, Reader<'_>)> = prepared
@@ -860,6 +850,15 @@ pub fn run(
         report.outcome = if report.refusals.is_empty() {
             Outcome::NothingToDo
         } else {
+            // Say whether the refusals come from a damaged hive.
+            for p in prepared.iter().filter(|p| !p.warnings_only) {
+                if let Err(e) = full_check(p.base()) {
+                    report.warnings.push(format!(
+                        "{}: the hive fails the full structure check: {e}",
+                        p.name.as_str()
+                    ));
+                }
+            }
             Outcome::Refused
         };
         report.checks = checks;
