@@ -573,7 +573,8 @@ fn resolve_unit(
 /// (refused when none is safe, see [`SequencesSeen::next_clean`]).
 fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
     let seq = p.seen.next_clean()?;
-    // `plan_hives` ran the full structure check on exactly these bytes.
+    // `plan_hives` runs the full structure check on exactly these bytes
+    // and keeps the edit only if it passes.
     let mut edit = HiveEdit::after_full_check(p.base().to_vec())?;
     for r in ops {
         let key_rel = {
@@ -638,24 +639,42 @@ fn plan_hives(
             continue;
         }
         let path = &p.files.primary.path;
-        let stats = structure_check(p.base(), path)?;
-        checks.push(check_line(p.name, &stats));
-        let (new, appended, seq) = apply(p, &mine).map_err(|e| e.in_file(path))?;
         let expects: Vec<Expect> = mine.iter().map(|r| r.expect.clone()).collect();
         let inplace: Option<Vec<u64>> = mine.iter().map(|r| r.change.file_offset).collect();
-        // The planned bytes are hashed on the second core while they are
-        // verified (the hash goes into the manifest and the report).
-        let (done, sha) = std::thread::scope(|s| {
-            let hasher = s.spawn(|| sha256_hex(&new));
-            let done = verify_edit(p.base(), &new, &expects, inplace.as_deref(), &stats);
-            (done, hasher.join().expect("hash thread"))
-        });
-        let done = done.map_err(|e| {
-            Error::Refused(format!(
-                "the planned hive failed verification in memory, nothing written: {e}"
-            ))
-            .in_file(path)
-        })?;
+        // Edit, then verify the planned bytes while they are hashed on
+        // another core (the hash goes into the manifest and the report).
+        let plan = |base_stats: Option<&CheckStats>| -> Result<_> {
+            let (new, appended, seq) = apply(p, &mine).map_err(|e| e.in_file(path))?;
+            let (done, sha) = std::thread::scope(|s| {
+                let hasher = s.spawn(|| sha256_hex(&new));
+                let done = verify_edit(p.base(), &new, &expects, inplace.as_deref(), base_stats);
+                (done, hasher.join().expect("hash thread"))
+            });
+            let done = done.map_err(|e| {
+                Error::Refused(format!(
+                    "the planned hive failed verification in memory, nothing written: {e}"
+                ))
+                .in_file(path)
+            })?;
+            Ok((new, appended, seq, done, sha))
+        };
+        // An in-place plan is verified without the original's walk, so the
+        // structure check runs beside it; its edit is kept only if the check
+        // passes. Any other plan needs the check's counts first.
+        let (stats, planned_one) = if inplace.is_some() {
+            std::thread::scope(|s| {
+                let check = s.spawn(|| structure_check(p.base(), path));
+                let one = plan(None);
+                (check.join().expect("structure check thread"), one)
+            })
+        } else {
+            let stats = structure_check(p.base(), path)?;
+            let one = plan(Some(&stats));
+            (Ok(stats), one)
+        };
+        let stats = stats?;
+        checks.push(check_line(p.name, &stats));
+        let (new, appended, seq, done, sha) = planned_one?;
         checks.extend(
             done.into_iter()
                 .map(|c| format!("{}: in memory: {c}", p.name.as_str())),

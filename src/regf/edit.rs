@@ -65,8 +65,10 @@ impl HiveEdit {
         Ok(Self::walked(bytes, &bb))
     }
 
-    /// Takes an image whose bins the caller has just walked: `full_check`
-    /// passed on exactly these bytes (the edit engine's preflight).
+    /// Takes an image without walking its bins: the caller runs
+    /// `full_check` on exactly these bytes (the edit engine, beside an
+    /// in-place edit) and keeps the result only if it passes. The editor's
+    /// reads are bounds-checked either way.
     pub(crate) fn after_full_check(bytes: Vec<u8>) -> Result<Self> {
         let bb = BaseBlock::parse(&bytes)?;
         Ok(Self::walked(bytes, &bb))
