@@ -1009,3 +1009,36 @@ fn a_set_without_the_listener_key_is_left_alone_and_reported() {
     want.sort();
     assert_eq!(changed(&before, &hivex_tree(&h)), want);
 }
+
+/// A hive whose RDP values read fine but whose last bin is broken: the
+/// in-place plan is made beside the structure check, and the failed check
+/// refuses it (exit 3), with nothing written and no backup bundle.
+#[test]
+fn a_broken_bin_elsewhere_refuses_the_fix() {
+    let t = tmp();
+    let h = copy_to(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/system-modern.hive"),
+        t.path(),
+        "SYSTEM",
+    );
+    let mut b = std::fs::read(&h).unwrap();
+    let last_bin = b.len() - 4096;
+    assert_eq!(&b[last_bin..last_bin + 4], b"hbin");
+    b[last_bin..last_bin + 4].copy_from_slice(b"xxxx");
+    std::fs::write(&h, &b).unwrap();
+    let before = sha256_file(&h);
+    let plan = run_in(
+        t.path(),
+        &["nla", "disable", "SYSTEM", "--dry-run", "--json"],
+    );
+    assert_eq!(plan.code, 3, "{}", plan.stderr);
+    let r = run_in(
+        t.path(),
+        &["nla", "disable", "SYSTEM", "--backup-dir", "bk"],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("structure check"), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("{last_bin:#x}")), "{}", r.stderr);
+    assert_eq!(sha256_file(&h), before);
+    assert!(!t.path().join("bk").exists(), "no bundle left behind");
+}
