@@ -78,6 +78,18 @@ fn manifest_rdp(s: &str) -> Vec<(String, Expected)> {
         .collect()
 }
 
+/// A report's `select` values as the manifest writes them: "k=v,..." sorted.
+fn select_text(select: &Value) -> String {
+    let mut v: Vec<String> = select["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| format!("{}={}", v["name"].as_str().unwrap(), v["data"]))
+        .collect();
+    v.sort();
+    v.join(",")
+}
+
 /// The manifest's `after_log_replay` ("[applied ...; seq now A/B; Select
 /// k=v,...] ControlSetNNN:{k=v,...}"), when it has one, against inspect's
 /// after-replay view: final sequence numbers, Select and the RDP values.
@@ -99,14 +111,7 @@ fn after_replay_matches(rep: &Value, text: &str, ctx: &str) {
         .split("; ")
         .find_map(|p| p.strip_prefix("Select "))
         .unwrap();
-    let mut got: Vec<String> = a["select"]["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| format!("{}={}", v["name"].as_str().unwrap(), v["data"]))
-        .collect();
-    got.sort();
-    assert_eq!(got.join(","), select, "{ctx}");
+    assert_eq!(select_text(&a["select"]), select, "{ctx}");
     for (set_name, expect) in manifest_rdp(sets) {
         let s = a["control_sets"]
             .as_array()
@@ -158,14 +163,7 @@ fn inspect_matches_manifest_for_every_corpus_system_hive() {
             .map(|s| s["name"].as_str().unwrap())
             .collect();
         assert_eq!(sets.join(","), row["control_sets"], "{ctx}");
-        let mut sel: Vec<String> = rep["select"]["values"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| format!("{}={}", v["name"].as_str().unwrap(), v["data"]))
-            .collect();
-        sel.sort();
-        assert_eq!(sel.join(","), row["select"], "{ctx}");
+        assert_eq!(select_text(&rep["select"]), row["select"], "{ctx}");
         for (set_name, expect) in manifest_rdp(&row["rdp_values"]) {
             let s = set(&rep, &set_name);
             match expect {
