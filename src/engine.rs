@@ -391,7 +391,7 @@ fn structure_check(image: &[u8], path: &Path) -> Result<CheckStats> {
 /// The report line for a passed structure check.
 fn check_line(name: HiveName, st: &CheckStats) -> String {
     format!(
-        "{}: structure check before planning: {} bins, {} keys, {} values, both readers agree",
+        "{}: full structure check: {} bins, {} keys, {} values, both readers agree",
         name.as_str(),
         st.bins,
         st.keys,
@@ -575,7 +575,7 @@ fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
     let seq = p.seen.next_clean()?;
     // `plan_hives` runs the full structure check on exactly these bytes
     // and keeps the edit only if it passes.
-    let mut edit = HiveEdit::after_full_check(p.base().to_vec())?;
+    let mut edit = HiveEdit::unwalked(p.base().to_vec())?;
     for r in ops {
         let key_rel = {
             let view = crate::regf::cell::HiveView::new(edit.bytes())?;

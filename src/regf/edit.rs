@@ -69,7 +69,7 @@ impl HiveEdit {
     /// `full_check` on exactly these bytes (the edit engine, beside an
     /// in-place edit) and keeps the result only if it passes. The editor's
     /// reads are bounds-checked either way.
-    pub(crate) fn after_full_check(bytes: Vec<u8>) -> Result<Self> {
+    pub(crate) fn unwalked(bytes: Vec<u8>) -> Result<Self> {
         let bb = BaseBlock::parse(&bytes)?;
         Ok(Self::walked(bytes, &bb))
     }
