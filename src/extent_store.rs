@@ -64,6 +64,8 @@ pub struct ExtentStore {
     /// How to compare the file with given bytes independently of this
     /// handle: re-open the device and locate the file through NTFS again.
     recheck: Option<Recheck>,
+    /// Whether anything has been written through this handle.
+    written: bool,
 }
 
 impl ExtentStore {
@@ -83,11 +85,13 @@ impl ExtentStore {
             file_size,
             sector: u64::from(sector.max(512)),
             recheck: None,
+            written: false,
         }
     }
 
-    /// Compares the file with `recheck` (a fresh open of the device and a
-    /// new lookup through NTFS) instead of through this handle's extents.
+    /// After the first write, compares the file with `recheck` (a fresh open
+    /// of the device and a new lookup through NTFS) instead of through this
+    /// handle's extents.
     pub fn with_recheck(mut self, recheck: Recheck) -> Self {
         self.recheck = Some(recheck);
         self
@@ -113,6 +117,7 @@ impl HiveStore for ExtentStore {
     }
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        self.written = true;
         let mut done = 0usize;
         for (dev, len) in map(&self.extents, offset, data.len() as u64)? {
             let piece = &data[done..done + len as usize];
@@ -139,41 +144,73 @@ impl HiveStore for ExtentStore {
     }
 
     fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>> {
-        if let Some(r) = &self.recheck {
+        // Once written, the file is read back independently (a fresh open
+        // and lookup); before, through the extents just located.
+        if let (true, Some(r)) = (self.written, &self.recheck) {
             return r(want);
         }
-        let pieces = map(&self.extents, 0, self.file_size)?;
-        let reader = Pieces {
-            store: self,
-            pieces: &pieces,
-            next: 0,
-            within: 0,
-        };
+        let reader = ExtentReader::new(&self.device, &self.extents, self.file_size);
         crate::commit::first_difference(reader, want)
             .map_err(|e| Error::io(format!("reading back {}", self.name), e))
     }
 }
 
-/// The file's bytes in order, read from its device ranges.
-struct Pieces<'a> {
-    store: &'a ExtentStore,
-    pieces: &'a [(u64, u64)],
-    next: usize,
-    within: u64,
+/// A file's bytes in order, read from `file` through its extents (zeros
+/// where no extent maps: a hole).
+pub struct ExtentReader<'a> {
+    file: &'a File,
+    extents: &'a [Extent],
+    pos: u64,
+    size: u64,
 }
 
-impl std::io::Read for Pieces<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let Some(&(dev, len)) = self.pieces.get(self.next) else {
-            return Ok(0);
-        };
-        let n = (len - self.within).min(buf.len() as u64) as usize;
-        self.store.pread(&mut buf[..n], dev + self.within)?;
-        self.within += n as u64;
-        if self.within == len {
-            self.next += 1;
-            self.within = 0;
+impl<'a> ExtentReader<'a> {
+    /// Reads the `size`-byte file mapped by `extents` on `file`.
+    pub fn new(file: &'a File, extents: &'a [Extent], size: u64) -> Self {
+        ExtentReader {
+            file,
+            extents,
+            pos: 0,
+            size,
         }
+    }
+}
+
+impl std::io::Read for ExtentReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.size {
+            return Ok(0);
+        }
+        let max = ((self.size - self.pos) as usize).min(buf.len());
+        let pos = self.pos;
+        let n = match self
+            .extents
+            .iter()
+            .find(|e| e.file_offset <= pos && pos < e.file_offset + e.length)
+        {
+            Some(e) => {
+                let n = max.min((e.file_offset + e.length - pos) as usize);
+                crate::disk::os::read_exact_at(
+                    self.file,
+                    &mut buf[..n],
+                    e.device_offset + (pos - e.file_offset),
+                )?;
+                n
+            }
+            None => {
+                let next = self
+                    .extents
+                    .iter()
+                    .map(|e| e.file_offset)
+                    .filter(|&o| o > pos)
+                    .min()
+                    .unwrap_or(self.size);
+                let n = max.min((next - pos) as usize);
+                buf[..n].fill(0);
+                n
+            }
+        };
+        self.pos += n as u64;
         Ok(n)
     }
 }

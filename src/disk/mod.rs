@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::extent_store::Extent;
+use crate::extent_store::ExtentReader;
 use crate::regf::log::find_log_files;
 use ntfs_volume::{FileLocation, Volume, VolumeFacts};
 use partition::{Partition, Table, TableKind};
@@ -383,23 +383,17 @@ pub fn first_difference(disk: &Disk, loc: &FileLocation, want: &[u8]) -> Result<
 /// read from the disk (zeros for holes).
 enum FileReader<'a> {
     Resident(std::io::Cursor<&'a [u8]>),
-    Extents {
-        disk: &'a Disk,
-        extents: &'a [Extent],
-        pos: u64,
-        size: u64,
-    },
+    Extents(ExtentReader<'a>),
 }
 
 impl<'a> FileReader<'a> {
     fn open(disk: &'a Disk, loc: &'a FileLocation) -> Result<Self> {
         if !loc.resident {
-            return Ok(FileReader::Extents {
-                disk,
-                extents: &loc.extents,
-                pos: 0,
-                size: loc.size,
-            });
+            return Ok(FileReader::Extents(ExtentReader::new(
+                &disk.file,
+                &loc.extents,
+                loc.size,
+            )));
         }
         let data = loc
             .resident_data
@@ -430,46 +424,9 @@ impl<'a> FileReader<'a> {
 
 impl Read for FileReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let (disk, extents, pos, size) = match self {
-            FileReader::Resident(c) => return c.read(buf),
-            FileReader::Extents {
-                disk,
-                extents,
-                pos,
-                size,
-            } => (disk, extents, pos, size),
-        };
-        if *pos >= *size {
-            return Ok(0);
-        }
-        let max = ((*size - *pos) as usize).min(buf.len());
-        match extents
-            .iter()
-            .find(|e| e.file_offset <= *pos && *pos < e.file_offset + e.length)
-        {
-            Some(e) => {
-                let n = max.min((e.file_offset + e.length - *pos) as usize);
-                os::read_exact_at(
-                    &disk.file,
-                    &mut buf[..n],
-                    e.device_offset + (*pos - e.file_offset),
-                )?;
-                *pos += n as u64;
-                Ok(n)
-            }
-            None => {
-                // A hole: zeros up to the next extent.
-                let next = extents
-                    .iter()
-                    .map(|e| e.file_offset)
-                    .filter(|&o| o > *pos)
-                    .min()
-                    .unwrap_or(*size);
-                let n = max.min((next - *pos) as usize);
-                buf[..n].fill(0);
-                *pos += n as u64;
-                Ok(n)
-            }
+        match self {
+            FileReader::Resident(c) => c.read(buf),
+            FileReader::Extents(r) => r.read(buf),
         }
     }
 }
