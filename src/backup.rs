@@ -211,6 +211,7 @@ impl Copies {
         manifest.hives.clear();
         for mut hb in hives {
             let Some((_, files)) = self.files.iter().find(|(n, _)| *n == hb.name) else {
+                self.discard();
                 return Err(Error::Invalid {
                     what: "backup bundle",
                     offset: 0,
@@ -221,10 +222,18 @@ impl Copies {
             manifest.hives.push(hb);
         }
         let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
-        write_synced(&self.dir.join(MANIFEST_NAME), &json)?;
-        sync_dir(&self.dir)?;
-        sync_dir(&self.root)?;
-        Ok(self.dir)
+        let done = write_synced(&self.dir.join(MANIFEST_NAME), &json)
+            .and_then(|()| sync_dir(&self.dir))
+            .and_then(|()| sync_dir(&self.root));
+        match done {
+            Ok(()) => Ok(self.dir),
+            Err(e) => {
+                // Nothing has touched the target yet: a bundle without its
+                // manifest could not be restored from, so it goes.
+                self.discard();
+                Err(e)
+            }
+        }
     }
 
     /// Removes the unfinished bundle (the plan was refused after the copies

@@ -209,9 +209,8 @@ pub fn in_windows_config(path: &Path) -> bool {
 
 /// For a hive file inside a Windows tree (`<root>/Windows/System32/config/NAME`),
 /// the signature of an active hibernation image in `<root>/hiberfil.sys`
-/// ("HIBR", "WAKE" or "RSTR": Windows hibernated or used Fast Startup, and
-/// would resume from it and discard an edit). `None` when the file is
-/// absent, empty or inactive, or the hive is not inside a Windows tree.
+/// ([`crate::disk::active_hibernation`]). `None` when the file is absent,
+/// empty or inactive, or the hive is not inside a Windows tree.
 pub fn hibernation_beside(hive: &Path) -> Option<String> {
     if !in_windows_config(hive) {
         return None;
@@ -225,8 +224,7 @@ pub fn hibernation_beside(hive: &Path) -> Option<String> {
     let hib = find_ci(root, "hiberfil.sys").ok()??;
     let mut head = [0u8; 4];
     std::io::Read::read_exact(&mut fs::File::open(hib).ok()?, &mut head).ok()?;
-    let sig = String::from_utf8_lossy(&head).to_string();
-    matches!(sig.to_ascii_uppercase().as_str(), "HIBR" | "WAKE" | "RSTR").then_some(sig)
+    crate::disk::active_hibernation(&head)
 }
 
 /// Names of the entries of `dir` (UTF-8 names only: a name that is not

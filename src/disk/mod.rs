@@ -208,11 +208,15 @@ pub fn hibernation_of(disk: &Disk, vol: &mut Volume) -> Result<Option<String>> {
         Some(e) if e.file_offset == 0 => disk.read(e.device_offset, 8.min(e.length as usize))?,
         _ => return Ok(None), // empty, sparse or resident: no image
     };
+    Ok(active_hibernation(&head))
+}
+
+/// The signature at the start of a `hiberfil.sys` when it holds an active
+/// image ("HIBR", "WAKE" or "RSTR", any case: Windows hibernated or used
+/// Fast Startup and would resume from it), `None` otherwise.
+pub fn active_hibernation(head: &[u8]) -> Option<String> {
     let sig = String::from_utf8_lossy(&head[..4.min(head.len())]).to_string();
-    Ok(match sig.to_ascii_uppercase().as_str() {
-        "HIBR" | "WAKE" | "RSTR" => Some(sig),
-        _ => None,
-    })
+    matches!(sig.to_ascii_uppercase().as_str(), "HIBR" | "WAKE" | "RSTR").then_some(sig)
 }
 
 fn open_volume(disk: &Disk, p: &Partition) -> Result<Volume> {
