@@ -548,17 +548,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn growth_is_written_and_rolled_back() {
+    /// An 8 KiB file, its plan grown to 12 KiB (two bytes changed), and a
+    /// resizable store holding the original.
+    fn growth() -> (Vec<u8>, Vec<u8>, Growable) {
         let orig = vec![1u8; 8192];
         let mut new = orig.clone();
         new.resize(12288, 0);
         new[10000] = 5;
         new[4] = 2;
-        let mut g = Growable(Mem {
+        let g = Growable(Mem {
             data: orig.clone(),
             corrupt_reads: false,
         });
+        (orig, new, g)
+    }
+
+    #[test]
+    fn growth_is_written_and_rolled_back() {
+        let (orig, new, mut g) = growth();
         write_verified(&mut g, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap();
         assert_eq!(g.0.data, new);
         let mut g = Growable(Mem {
@@ -581,15 +588,7 @@ mod tests {
 
     #[test]
     fn undo_puts_back_a_grown_file() {
-        let orig = vec![1u8; 8192];
-        let mut new = orig.clone();
-        new.resize(12288, 0);
-        new[10000] = 5;
-        new[4] = 2;
-        let mut g = Growable(Mem {
-            data: orig.clone(),
-            corrupt_reads: false,
-        });
+        let (orig, new, mut g) = growth();
         write_verified(&mut g, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap();
         assert_eq!(g.0.data, new);
         undo(&mut g, &new, &orig).unwrap();

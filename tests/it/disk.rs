@@ -76,6 +76,14 @@ fn shared_disk(dir: &Path, name: &str, args: &[&str], hive: &str) -> PathBuf {
     img
 }
 
+/// `nla disable TARGET --backup-dir bk --json` run in `d`; must succeed.
+fn disabled(d: &Path, target: &str) -> Value {
+    ok(run_in(
+        d,
+        &["nla", "disable", target, "--backup-dir", "bk", "--json"],
+    ))
+}
+
 /// `ntfsfix --no-action` on the volume at `offset` (through a read-only loop device).
 fn ntfsfix_clean(img: &Path, offset: u64, len: u64) {
     let lo = peer(
@@ -147,17 +155,7 @@ fn fix_and_check(t: &Path, img: &Path, hive_src: &Path, max_sectors: usize) {
         part["length"].as_u64().unwrap(),
     );
 
-    let rep = ok(run_in(
-        t,
-        &[
-            "nla",
-            "disable",
-            img.to_str().unwrap(),
-            "--backup-dir",
-            "bk",
-            "--json",
-        ],
-    ));
+    let rep = disabled(t, img.to_str().unwrap());
     assert_eq!(rep["outcome"], "written");
     let out = t.join("extracted");
     icat(img, start / 512, "/Windows/System32/config/SYSTEM", &out);
@@ -329,17 +327,7 @@ fn dirty_hive_on_a_raw_volume_is_replayed_and_fixed() {
     let r = ok(run_in(d, &["inspect", vol.to_str().unwrap(), "--json"]));
     assert_eq!(r["source"]["kind"], "volume");
     assert_eq!(r["verdict_source"], "after-replay");
-    let rep = ok(run_in(
-        d,
-        &[
-            "nla",
-            "disable",
-            vol.to_str().unwrap(),
-            "--backup-dir",
-            "bk",
-            "--json",
-        ],
-    ));
+    let rep = disabled(d, vol.to_str().unwrap());
     assert_eq!(rep["hives"][0]["sequence_after"], 2131);
     let out = d.join("SYSTEM.out");
     icat(&vol, 0, "/Windows/System32/config/SYSTEM", &out);
@@ -810,10 +798,7 @@ fn device_held_open_exclusively_is_refused() {
     assert!(!d.join("bk").exists(), "no backup before the refusal");
     drop(holder.stdin.take());
     holder.wait().unwrap();
-    let rep = ok(run_in(
-        d,
-        &["nla", "disable", &lo.dev, "--backup-dir", "bk", "--json"],
-    ));
+    let rep = disabled(d, &lo.dev);
     assert_eq!(rep["outcome"], "written");
 }
 
@@ -933,17 +918,7 @@ fn resident_logs_are_read_for_backup_and_restore() {
         ],
     );
     let orig = sha256_file(&vol);
-    let rep = ok(run_in(
-        d,
-        &[
-            "nla",
-            "disable",
-            vol.to_str().unwrap(),
-            "--backup-dir",
-            "bk",
-            "--json",
-        ],
-    ));
+    let rep = disabled(d, vol.to_str().unwrap());
     assert_eq!(rep["outcome"], "written");
     assert_ne!(sha256_file(&vol), orig);
     let bundle = PathBuf::from(rep["backup"].as_str().unwrap());
@@ -1143,17 +1118,7 @@ fn disks_with_4096_byte_sectors() {
             l["disks"][1]["logical_sector_size"], 4096,
             "a partition has its disk's sector size: {l}"
         );
-        let rep = ok(run_in(
-            d,
-            &[
-                "nla",
-                "disable",
-                &lo.part(1),
-                "--backup-dir",
-                "bk",
-                "--json",
-            ],
-        ));
+        let rep = disabled(d, &lo.part(1));
         assert_eq!(rep["outcome"], "written");
         let out = d.join("p1.SYSTEM");
         icat(
@@ -1190,10 +1155,7 @@ fn disks_with_4096_byte_sectors() {
     let r = ok(run_in(d, &["inspect", &lo.dev, "--json"]));
     assert_eq!(r["disk"]["partition"]["start"], 1 << 20);
     assert_eq!(r["disk"]["partition"]["length"], 64 << 20);
-    let rep = ok(run_in(
-        d,
-        &["nla", "disable", &lo.dev, "--backup-dir", "bk", "--json"],
-    ));
+    let rep = disabled(d, &lo.dev);
     assert_eq!(rep["outcome"], "written");
     let out = d.join("mbr.SYSTEM");
     icat(
