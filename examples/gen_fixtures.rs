@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use ntrescue::fixtures::build::{build, HiveSpec};
 use ntrescue::fixtures::{empty_log, software, system, SystemVariant};
-use ntrescue::regf::build::{build, HiveSpec};
 
 fn write(path: &Path, bytes: &[u8]) {
     if let Some(dir) = path.parent() {

@@ -1,36 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! ntrescue: inspect and repair the RDP/NLA registry state of a detached
 //! Windows system disk.
+//!
+//! The folders are layers; a module imports only from its own layer or the
+//! ones listed below it (checked by `scripts/check-layout`, run in CI):
+//!
+//! | layer       | owns |
+//! |-------------|------|
+//! | `cli`       | argument parsing, operator input, exit codes, printing |
+//! | `render`    | the human renderer (JSON is serde of the models) |
+//! | `commands`  | read-only assemblers of reports: inspect, get, locate |
+//! | `recipes`   | what each fix changes (RDP key paths and value names) |
+//! | `write`     | the write protocol, one step per file |
+//! | `report`    | serde models shared by commands and renderers |
+//! | `hive`      | the hive as Windows loads it, read by two readers |
+//! | `storage`   | where a hive's bytes live: OS, disks, volumes, files |
+//! | `format`    | pure on-disk formats: bytes in, values out |
+//! | `util`, `error` | bytes, digests, time, panic guard; the error type |
 #![forbid(unsafe_code)]
 
-pub mod bytes;
+pub mod cli;
+pub mod commands;
 pub mod error;
-pub mod regf;
-
-pub use error::{Error, ErrorClass, Result};
-pub mod access;
-pub mod backup;
-pub mod commit;
-pub mod digest;
-pub mod disk;
-pub mod engine;
-pub mod exit;
-pub mod extent_store;
-pub mod fix;
+#[cfg(feature = "fixtures")]
 pub mod fixtures;
-pub mod get;
-pub mod guard;
-pub mod inspect;
-pub mod locate;
-pub mod rdp;
-pub mod reconcile;
-pub mod regpath;
+pub mod format;
+pub mod hive;
+pub mod recipes;
 pub mod render;
 pub mod report;
-pub mod source;
-pub mod target;
-pub mod timefmt;
-pub mod verify;
+pub mod storage;
+pub mod util;
+pub mod write;
+
+pub use error::{Error, ErrorClass, Result};
 
 /// Helpers shared by the unit tests.
 #[cfg(test)]
@@ -50,8 +53,8 @@ pub(crate) mod testing {
 
     /// Relative offset of the key at `path` below the root of `bytes`.
     pub fn key_rel(bytes: &[u8], path: &str) -> u32 {
-        let view = crate::regf::cell::HiveView::new(bytes).unwrap();
-        crate::regf::key::Key::root(view)
+        let view = crate::format::regf::cell::HiveView::new(bytes).unwrap();
+        crate::format::regf::key::Key::root(view)
             .unwrap()
             .subpath(path)
             .unwrap()

@@ -975,8 +975,8 @@ fn nla_disable_covers_every_control_set() {
 /// naming 002 (what a runbook checks, README); hivex sees 0/0/0 in 001 only.
 #[test]
 fn a_set_without_the_listener_key_is_left_alone_and_reported() {
+    use ntrescue::fixtures::build::build;
     use ntrescue::fixtures::{system, SystemVariant};
-    use ntrescue::regf::build::build;
     let t = tmp();
     let mut spec = system(SystemVariant::Modern);
     let ws = spec

@@ -5,9 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use ntrescue::bytes::put_u32;
-use ntrescue::regf::base_block::{set_clean, FILE_TYPE_LOG_NEW, HEADER_SIZE, OFF_FILE_TYPE};
-use ntrescue::regf::log::{recover, LogInput};
+use ntrescue::format::regf::base_block::{
+    set_clean, FILE_TYPE_LOG_NEW, HEADER_SIZE, OFF_FILE_TYPE,
+};
+use ntrescue::format::regf::log::{recover, LogInput};
+use ntrescue::util::bytes::put_u32;
 use serde_json::Value;
 
 use crate::util::*;

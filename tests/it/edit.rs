@@ -513,8 +513,8 @@ fn include_policy_without_a_policy_key_fixes_system_only() {
 /// SYSTEM with RDP denied in both sets and TermService disabled in
 /// ControlSet001 only, beside a SOFTWARE whose policy also denies RDP.
 fn rdp_denied_everywhere(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use ntrescue::fixtures::build::{build, Data, KeySpec};
     use ntrescue::fixtures::{software, system, SystemVariant};
-    use ntrescue::regf::build::{build, Data, KeySpec};
     fn put(k: &mut KeySpec, name: &str, data: u32) {
         let v = k.values.iter_mut().find(|v| v.name == name).unwrap();
         v.data = Data::Dword(data);
@@ -612,8 +612,8 @@ fn rdp_enable_restores_the_service_and_removes_a_denying_policy() {
 /// A SYSTEM hive whose `Select` says Current=1, Default=2, with the two
 /// control sets told apart by TermService's Start (3 in 001, 2 in 002).
 fn current_differs_from_default(dir: &Path) -> std::path::PathBuf {
+    use ntrescue::fixtures::build::{build, Data};
     use ntrescue::fixtures::{system, SystemVariant};
-    use ntrescue::regf::build::{build, Data};
     let mut spec = system(SystemVariant::Modern);
     for v in &mut spec.root.find_mut("Select").unwrap().values {
         match v.name.as_str() {

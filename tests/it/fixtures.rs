@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ntrescue::fixtures::build::{build, Data, HiveSpec, KeySpec};
 use ntrescue::fixtures::{empty_log, software, system, SystemVariant};
-use ntrescue::regf::build::{build, Data, HiveSpec, KeySpec};
 use serde_json::Value;
 
 use crate::util::*;

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use ntrescue::regf::base_block::{BaseBlock, BASE_BLOCK_SIZE};
-use ntrescue::regf::log::{recover, sequences_seen, LogFormat, LogInput, Recovery};
+use ntrescue::format::regf::base_block::{BaseBlock, BASE_BLOCK_SIZE};
+use ntrescue::format::regf::log::{recover, sequences_seen, LogFormat, LogInput, Recovery};
 use ntrescue::Error;
 use sha2::{Digest, Sha256};
 
@@ -381,7 +381,7 @@ fn system_b_replays_24_entries() {
     let r = set.recover().unwrap();
 
     assert_eq!(sequences(&r), (2107..=2130).collect::<Vec<_>>());
-    let name = |a: &ntrescue::regf::log::AppliedEntry| a.log.ends_with(".LOG1");
+    let name = |a: &ntrescue::format::regf::log::AppliedEntry| a.log.ends_with(".LOG1");
     assert!(r.applied[..4].iter().all(name));
     assert!(!r.applied[4..].iter().any(name));
     assert_eq!(r.stopped, None);

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Command-line definition (clap derive). Only parsing lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::cli::exit::EXIT_CODES_HELP;
+
+/// Inspect and repair the registry of a detached Windows system disk.
+///
+/// SOURCE is a whole disk (block device or raw image, GPT or MBR), one NTFS
+/// partition (device or image), a SYSTEM hive file (its .LOG1/.LOG2 are
+/// found beside it), or the root of a mounted Windows volume (or its config
+/// directory). Disks and volumes are read without mounting anything.
+#[derive(Debug, Parser)]
+#[command(name = "ntrescue", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// On a disk with several Windows partitions, the one to use (1-based, as the OS numbers them).
+    #[arg(long, global = true, value_name = "N")]
+    pub partition: Option<u32>,
+    /// Forensic mode: never write anything (edits are refused unless --dry-run; restore is refused).
+    #[arg(long, global = true, env = "NTRESCUE_READ_ONLY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub read_only: bool,
+}
+
+/// Options shared by every command that writes.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Print the plan (set, value, old -> new), verify it in memory, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the edited SYSTEM hive to this new file instead of in place (hive-file sources).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Where to create the backup bundle [default: ./ntrescue-backups].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Proceed on a dirty hive whose transaction logs are missing; what they
+    /// held is lost either way, and the hive is written clean.
+    #[arg(long)]
+    pub allow_dirty_without_logs: bool,
+    /// Print one JSON document (schema ntrescue/v1) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Report hive facts and the RDP/NLA state of every control set (read-only).
+    Inspect {
+        /// Disk, volume, hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Also hash the whole source (device or image) for evidence records.
+        #[arg(long)]
+        hash_source: bool,
+        /// Print one JSON document (schema ntrescue/v1) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List disks and partitions and which hold Windows (read-only).
+    Locate {
+        /// Disks or images to look at [default: this machine's block devices, except the one holding /].
+        paths: Vec<PathBuf>,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn Network Level Authentication off (0/0/0) or back on (1/1/1) in every control set.
+    Nla {
+        /// disable: SecurityLayer, UserAuthentication, fAllowSecProtocolNegotiation = 0;
+        /// enable: = 1. Missing values are created.
+        action: NlaAction,
+        /// Disk, volume, hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Also remove Group Policy values in SOFTWARE that would override the fix.
+        #[arg(long)]
+        include_policy: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Remote Desktop fixes.
+    Rdp {
+        #[command(subcommand)]
+        action: RdpAction,
+    },
+    /// Set a service's start type in every control set (e.g. disable a driver that crashes the boot).
+    Service {
+        /// Disk, volume, hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Service (or driver) key name under Services.
+        name: String,
+        /// New start type.
+        #[arg(long, value_enum)]
+        start: StartType,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Read a key or a value (read-only).
+    Get {
+        /// Disk, volume, hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Key path starting with SYSTEM\ or SOFTWARE\ (CurrentControlSet is the set Select\Default boots, else Select\Current).
+        path: String,
+        /// Value name (all values and subkeys when omitted).
+        value: Option<String>,
+        /// Expand CurrentControlSet to every control set.
+        #[arg(long)]
+        all_control_sets: bool,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set (or create) a value.
+    Set {
+        /// Disk, volume, hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Key path starting with SYSTEM\ or SOFTWARE\ (the key must exist).
+        path: String,
+        /// Value name.
+        value: String,
+        /// Value type.
+        #[arg(long = "type", value_enum)]
+        ty: ValueType,
+        /// Data: a number (decimal or 0x-hex), a string, hex bytes for binary;
+        /// repeat for each multi-sz item.
+        #[arg(long, required = true, allow_hyphen_values = true)]
+        data: Vec<String>,
+        /// Apply to CurrentControlSet in every control set.
+        #[arg(long)]
+        all_control_sets: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Delete a value.
+    DeleteValue {
+        /// Disk, volume, hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Key path starting with SYSTEM\ or SOFTWARE\.
+        path: String,
+        /// Value name.
+        value: String,
+        /// Apply to CurrentControlSet in every control set.
+        #[arg(long)]
+        all_control_sets: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Put a backup bundle back byte-for-byte.
+    Restore {
+        /// The bundle directory (holds manifest.json).
+        backup: PathBuf,
+        /// Restore even if the target no longer matches the state recorded after the write.
+        #[arg(long)]
+        force: bool,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rdp` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RdpAction {
+    /// Allow RDP connections: fDenyTSConnections = 0 in every control set, TermService not disabled.
+    Enable {
+        /// Disk, volume, hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Also remove a Group Policy fDenyTSConnections that denies RDP.
+        #[arg(long)]
+        include_policy: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Set the RDP listener port (PortNumber) in every control set.
+    Port {
+        /// Disk, volume, hive file or mounted Windows tree.
+        source: PathBuf,
+        /// New TCP port (1-65535).
+        #[arg(long, conflicts_with = "reset", required_unless_present = "reset")]
+        set: Option<std::num::NonZeroU16>,
+        /// Back to the default, 3389.
+        #[arg(long)]
+        reset: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
+/// NLA direction.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NlaAction {
+    /// SecurityLayer=0, UserAuthentication=0, fAllowSecProtocolNegotiation=0.
+    Disable,
+    /// SecurityLayer=1, UserAuthentication=1, fAllowSecProtocolNegotiation=1.
+    Enable,
+}
+
+/// Service start types.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StartType {
+    /// 0: loaded by the boot loader.
+    Boot,
+    /// 1: loaded during kernel initialisation.
+    System,
+    /// 2: started automatically.
+    Automatic,
+    /// 3: started on demand.
+    Manual,
+    /// 4: never started.
+    Disabled,
+}
+
+impl StartType {
+    /// The `Start` DWORD.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+}
+
+/// Value types for `set`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ValueType {
+    /// REG_DWORD
+    Dword,
+    /// REG_QWORD
+    Qword,
+    /// REG_SZ
+    Sz,
+    /// REG_EXPAND_SZ
+    ExpandSz,
+    /// REG_MULTI_SZ
+    MultiSz,
+    /// REG_BINARY
+    Binary,
+}

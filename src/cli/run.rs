@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Runs one parsed command line: operator input turned into library values,
+//! the library called, its report printed (JSON or human), the exit code.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use crate::cli::args::{Cli, Command, EditArgs, NlaAction, RdpAction, ValueType};
+use crate::cli::exit::Exit;
+use crate::error::Error;
+use crate::hive::path::{encode, DataType, RegPath};
+use crate::recipes;
+use crate::render::{self, Style};
+use crate::report::{SCHEMA, TOOL};
+use crate::storage::access::WriteAccess;
+use crate::storage::source::{locate_with, Located};
+use crate::write::backup::RestoreOutput;
+use crate::write::engine::{Action, EditOptions, EditReport, Outcome};
+
+fn style() -> Style {
+    Style {
+        color: std::io::stdout().is_terminal() && color_allowed(),
+    }
+}
+
+/// Styling for what goes to stderr (warnings in human mode).
+fn err_style() -> Style {
+    Style {
+        color: std::io::stderr().is_terminal() && color_allowed(),
+    }
+}
+
+fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+/// Prints `report` as JSON (its warnings inside the document), or as the
+/// text `human` renders on stdout with `warnings` on stderr.
+fn emit<T: serde::Serialize>(
+    as_json: bool,
+    report: &T,
+    warnings: &[String],
+    human: impl FnOnce() -> String,
+) -> Result<(), Error> {
+    if as_json {
+        let text = serde_json::to_string_pretty(report).expect("report serialises") + "\n";
+        return print(&text).map_err(|e| Error::io("writing output", e));
+    }
+    print(&human()).map_err(|e| Error::io("writing output", e))?;
+    eprint!("{}", render::warnings(warnings, err_style()));
+    Ok(())
+}
+
+fn edit_options(e: &EditArgs, write: Option<WriteAccess>) -> EditOptions {
+    EditOptions {
+        dry_run: e.dry_run,
+        output: e.output.clone(),
+        backup_root: e.backup_dir.clone(),
+        allow_dirty_without_logs: e.allow_dirty_without_logs,
+        write,
+    }
+}
+
+fn edited(e: &EditArgs, report: Result<EditReport, Error>) -> Result<Exit, Error> {
+    let report = report?;
+    emit(e.json, &report, &report.warnings, || {
+        render::fix(&report, style())
+    })?;
+    Ok(match report.outcome {
+        Outcome::Refused => Exit::Refused,
+        _ => Exit::Success,
+    })
+}
+
+fn data_type(t: ValueType) -> DataType {
+    match t {
+        ValueType::Dword => DataType::Dword,
+        ValueType::Qword => DataType::Qword,
+        ValueType::Sz => DataType::Sz,
+        ValueType::ExpandSz => DataType::ExpandSz,
+        ValueType::MultiSz => DataType::MultiSz,
+        ValueType::Binary => DataType::Binary,
+    }
+}
+
+/// `inspect`, with the optional hash of the whole source (progress on a
+/// terminal's stderr).
+fn inspect(located: &Located, source: &Path, hash_source: bool, json: bool) -> Result<Exit, Error> {
+    let mut report = crate::commands::inspect::inspect(located)?;
+    if hash_source {
+        let show = !json && std::io::stderr().is_terminal();
+        let mut last = 0u64;
+        let sha = crate::storage::source::hash_source(source, &mut |done, total| {
+            if show && (done - last >= 64 << 20 || done == total) {
+                last = done;
+                eprint!(
+                    "\rhashing {}: {:>3}% ",
+                    source.display(),
+                    done * 100 / total.max(1)
+                );
+            }
+        })?;
+        if show {
+            eprintln!();
+        }
+        report.source_sha256 = Some(sha);
+    }
+    emit(json, &report, &report.warnings, || {
+        render::inspect(&report, style())
+    })?;
+    Ok(Exit::Success)
+}
+
+fn locate(paths: &[std::path::PathBuf], json: bool) -> Result<Exit, Error> {
+    let report = crate::commands::locate::locate(paths);
+    emit(json, &report, &[], || render::locate(&report, style()))?;
+    let found = report
+        .disks
+        .iter()
+        .any(|d| d.partitions.iter().any(|p| p.windows.is_some()));
+    Ok(if found { Exit::Success } else { Exit::NotFound })
+}
+
+/// Runs `cli.command`; errors become the exit code they are classed as.
+fn dispatch(cli: Cli) -> Result<Exit, Error> {
+    let part = cli.partition;
+    let locate_source = |p: &Path| locate_with(p, part);
+    // The only place a write permission is made: never in read-only mode.
+    let write = (!cli.read_only).then(WriteAccess::grant);
+    let options = |e: &EditArgs| edit_options(e, write);
+    match cli.command {
+        Command::Inspect {
+            source,
+            hash_source,
+            json,
+        } => inspect(&locate_source(&source)?, &source, hash_source, json),
+        Command::Locate { paths, json } => locate(&paths, json),
+        Command::Nla {
+            action,
+            source,
+            include_policy,
+            edit,
+        } => {
+            let mode = match action {
+                NlaAction::Disable => recipes::NlaMode::Disable,
+                NlaAction::Enable => recipes::NlaMode::Enable,
+            };
+            let located = locate_source(&source)?;
+            edited(
+                &edit,
+                recipes::nla_full(&located, mode, include_policy, &options(&edit)),
+            )
+        }
+        Command::Rdp {
+            action:
+                RdpAction::Enable {
+                    source,
+                    include_policy,
+                    edit,
+                },
+        } => {
+            let located = locate_source(&source)?;
+            edited(
+                &edit,
+                recipes::rdp_enable(&located, include_policy, &options(&edit)),
+            )
+        }
+        Command::Rdp {
+            action: RdpAction::Port {
+                source, set, edit, ..
+            },
+        } => {
+            let port = set.unwrap_or(recipes::RDP_DEFAULT_PORT);
+            let located = locate_source(&source)?;
+            edited(&edit, recipes::rdp_port(&located, port, &options(&edit)))
+        }
+        Command::Service {
+            source,
+            name,
+            start,
+            edit,
+        } => {
+            let located = locate_source(&source)?;
+            let r = recipes::service_start(&located, &name, start.code(), &options(&edit));
+            edited(&edit, r)
+        }
+        Command::Get {
+            source,
+            path,
+            value,
+            all_control_sets,
+            json,
+        } => {
+            let path = RegPath::parse(&path)?;
+            let located = locate_source(&source)?;
+            let report =
+                crate::commands::get::get(&located, &path, value.as_deref(), all_control_sets)?;
+            emit(json, &report, &report.warnings, || {
+                render::get(&report, style())
+            })?;
+            Ok(Exit::Success)
+        }
+        Command::Set {
+            source,
+            path,
+            value,
+            ty,
+            data,
+            all_control_sets,
+            edit,
+        } => {
+            let path = RegPath::parse(&path)?;
+            let dt = data_type(ty);
+            let action = Action::Set {
+                ty: dt.code(),
+                data: encode(dt, &data)?,
+            };
+            let located = locate_source(&source)?;
+            let r = recipes::set_value(
+                &located,
+                &path,
+                &value,
+                action,
+                all_control_sets,
+                &options(&edit),
+            );
+            edited(&edit, r)
+        }
+        Command::DeleteValue {
+            source,
+            path,
+            value,
+            all_control_sets,
+            edit,
+        } => {
+            let path = RegPath::parse(&path)?;
+            let located = locate_source(&source)?;
+            let r = recipes::set_value(
+                &located,
+                &path,
+                &value,
+                Action::Delete,
+                all_control_sets,
+                &options(&edit),
+            );
+            edited(&edit, r)
+        }
+        Command::Restore {
+            backup,
+            force,
+            json,
+        } => {
+            let access = write.ok_or_else(|| WriteAccess::refused("`restore`"))?;
+            let report = crate::write::backup::restore(&access, &backup, force)?;
+            emit(json, &RestoreOutput::new(&report), &[], || {
+                render::restore(&report, style())
+            })?;
+            Ok(Exit::Success)
+        }
+    }
+}
+
+fn wants_json(cli: &Cli) -> bool {
+    match &cli.command {
+        Command::Inspect { json, .. }
+        | Command::Locate { json, .. }
+        | Command::Get { json, .. }
+        | Command::Restore { json, .. } => *json,
+        Command::Nla { edit, .. }
+        | Command::Service { edit, .. }
+        | Command::Set { edit, .. }
+        | Command::DeleteValue { edit, .. }
+        | Command::Rdp {
+            action: RdpAction::Enable { edit, .. } | RdpAction::Port { edit, .. },
+        } => edit.json,
+    }
+}
+
+/// Runs the command line: prints its report (or its error, as a JSON
+/// document too under `--json`) and returns the exit code.
+pub fn run(cli: Cli) -> Exit {
+    let as_json = wants_json(&cli);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            let exit = Exit::of(err.class());
+            if as_json {
+                let doc = serde_json::json!({
+                    "schema": SCHEMA,
+                    "tool": TOOL,
+                    "error": { "kind": exit.name(), "exit_code": exit.code(), "message": err.to_string() },
+                });
+                let _ = print(&(doc.to_string() + "\n"));
+            }
+            eprintln!("ntrescue: error: {err}");
+            exit
+        }
+    }
+}

@@ -1,0 +1,772 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! `inspect`: the read-only report. Everything here takes shared references
+//! to bytes already read from read-only handles; nothing in this module can
+//! reach a write path.
+
+use crate::error::{Error, Result};
+use crate::format::regf::base_block::BaseBlock;
+use crate::format::regf::cell::walk_bins;
+use crate::format::regf::diff::diff_trees;
+use crate::hive::reader::{
+    KeyState, NamedValue, Reader, ValueState, NLA_VALUES, POLICY_PATH, POLICY_VALUES,
+    RDP_TCP_EXTRA, RDP_TCP_PATH, TS_PATH,
+};
+use crate::hive::reconcile::reconcile;
+use crate::report::*;
+use crate::storage::source::{LoadedHive, Located};
+
+/// Order of the values in a control-set report.
+pub const SET_VALUES: [&str; 6] = [
+    "fDenyTSConnections",
+    NLA_VALUES[0],
+    NLA_VALUES[1],
+    NLA_VALUES[2],
+    RDP_TCP_EXTRA[0],
+    RDP_TCP_EXTRA[1],
+];
+
+/// File facts, base block and structure check of a loaded hive.
+pub fn hive_report(h: &LoadedHive) -> Result<(HiveReport, BaseBlock)> {
+    let bb = BaseBlock::parse(&h.primary.bytes).map_err(|e| e.in_file(&h.primary.path))?;
+    let structure = match walk_bins(&h.primary.bytes, bb.hive_bins_size) {
+        Ok(s) => StructureInfo {
+            ok: true,
+            bins: s.bins,
+            used_cells: s.used_cells,
+            free_cells: s.free_cells,
+            free_bytes: s.free_bytes,
+            error: None,
+        },
+        Err(e) => StructureInfo {
+            ok: false,
+            error: Some(e.to_string()),
+            ..Default::default()
+        },
+    };
+    Ok((
+        HiveReport {
+            file: FileInfo::from(&h.primary),
+            logs: h.logs.iter().map(FileInfo::from).collect(),
+            base_block: BaseBlockInfo::from(&bb),
+            structure,
+            max_sequence_seen: None,
+        },
+        bb,
+    ))
+}
+
+/// The verdict for one control set (or the boot set with Group Policy
+/// values applied).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetVerdict {
+    /// NLA verdict.
+    pub nla: Nla,
+    /// RDP connections allowed (`fDenyTSConnections == 0`); `None` if unknown.
+    pub rdp_enabled: Option<bool>,
+    /// Why `nla` is unknown, when it is.
+    pub reason: Option<String>,
+}
+
+/// NLA verdict and RDP-enabled flag of a control set, from the state of its
+/// `RDP-Tcp` key and its named values (possibly overlaid with policy values).
+///
+/// Without a readable `RDP-Tcp` key there is no listener to judge: NLA is
+/// unknown ("no RDP-Tcp listener") and so is whether RDP is enabled — a
+/// missing key is never read as "values absent, so NLA off".
+///
+/// Otherwise NLA is off when `UserAuthentication` is 0 or absent (Windows'
+/// default) or when `SecurityLayer` is 0 (the RDP security layer cannot
+/// carry NLA); it is required when `UserAuthentication` is non-zero and
+/// `SecurityLayer` is not 0. An unreadable or non-DWORD value makes the
+/// verdict unknown.
+pub fn verdict_of(rdp_tcp: &KeyState, values: &[NamedValue]) -> SetVerdict {
+    let unknown = |reason: String| SetVerdict {
+        nla: Nla::Unknown,
+        rdp_enabled: None,
+        reason: Some(reason),
+    };
+    match rdp_tcp {
+        KeyState::Present { .. } => {}
+        KeyState::Missing { missing } => {
+            return unknown(format!("no RDP-Tcp listener ('{missing}' missing)"))
+        }
+        KeyState::Unreadable { error } => {
+            return unknown(format!("no RDP-Tcp listener (key unreadable: {error})"))
+        }
+    }
+    let get = |n: &str| values.iter().find(|v| v.name == n).map(|v| &v.state);
+    let rdp_enabled = get("fDenyTSConnections")
+        .and_then(ValueState::dword)
+        .map(|d| d == 0);
+    let bad = NLA_VALUES.iter().find_map(|n| match get(n) {
+        Some(ValueState::Unreadable { error }) => Some(format!("{n} unreadable: {error}")),
+        Some(s @ ValueState::Present { type_name, .. }) if s.dword().is_none() => {
+            Some(format!("{n} is {type_name}, not REG_DWORD"))
+        }
+        _ => None,
+    });
+    let sl = get("SecurityLayer").and_then(ValueState::dword);
+    let ua_state = get("UserAuthentication");
+    let ua = ua_state.and_then(ValueState::dword);
+    let (nla, reason) = if let Some(why) = bad {
+        (Nla::Unknown, Some(why))
+    } else if sl == Some(0) || ua == Some(0) || matches!(ua_state, Some(ValueState::Missing)) {
+        (Nla::Off, None)
+    } else if ua.is_some() {
+        (Nla::Required, None)
+    } else {
+        (Nla::Unknown, Some("UserAuthentication was not read".into()))
+    };
+    SetVerdict {
+        nla,
+        rdp_enabled,
+        reason,
+    }
+}
+
+fn select_info(r: &Reader<'_>) -> SelectInfo {
+    let (key, values) = r.values("Select", &["Current", "Default", "Failed", "LastKnownGood"]);
+    let get = |n: &str| {
+        values
+            .iter()
+            .find(|v| v.name == n)
+            .and_then(|v| v.state.dword())
+    };
+    let boot = get("Default")
+        .filter(|&d| d != 0)
+        .or(get("Current").filter(|&c| c != 0));
+    SelectInfo {
+        key,
+        boot_control_set: boot.map(|n| format!("ControlSet{n:03}")),
+        values,
+    }
+}
+
+/// Reads every control set's RDP state.
+pub fn control_sets(r: &Reader<'_>, select: &SelectInfo) -> Result<Vec<ControlSetReport>> {
+    let role_of = |n: u32| -> Vec<&'static str> {
+        [
+            ("Current", "current"),
+            ("Default", "default"),
+            ("LastKnownGood", "last-known-good"),
+            ("Failed", "failed"),
+        ]
+        .iter()
+        .filter(|(v, _)| {
+            select
+                .values
+                .iter()
+                .any(|x| x.name == *v && x.state.dword() == Some(n))
+        })
+        .map(|(_, role)| *role)
+        .collect()
+    };
+    let mut out = Vec::new();
+    for (number, name) in r.control_sets()? {
+        let ts_path = format!(r"{name}\{TS_PATH}");
+        let rdp_path = format!(r"{name}\{RDP_TCP_PATH}");
+        let (ts_state, mut values) = r.values(&ts_path, &SET_VALUES[..1]);
+        let (rdp_state, rdp_values) = r.values(&rdp_path, &SET_VALUES[1..]);
+        values.extend(rdp_values);
+        let v = verdict_of(&rdp_state, &values);
+        out.push(ControlSetReport {
+            roles: role_of(number),
+            name,
+            number,
+            terminal_server: ts_state,
+            rdp_tcp: rdp_state,
+            values,
+            nla: v.nla,
+            nla_reason: v.reason,
+            rdp_enabled: v.rdp_enabled,
+        });
+    }
+    Ok(out)
+}
+
+fn string_value(r: &Reader<'_>, path: &str, name: &str) -> Option<String> {
+    let key = r.key(path);
+    match r.value(&key, path, name) {
+        ValueState::Present { data, .. } => Some(match data {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+fn software_report(h: &LoadedHive, warnings: &mut Vec<String>) -> Result<SoftwareReport> {
+    let (mut hive, _) = hive_report(h)?;
+    let rec = match reconcile(h) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warnings.push(format!("SOFTWARE: cannot replay its logs: {e}"));
+            None
+        }
+    };
+    hive.max_sequence_seen = rec.as_ref().map(|r| r.sequences_seen.highest);
+    let bytes = rec.as_ref().map_or(&h.primary.bytes[..], |r| r.bytes(h));
+    let r = Reader::new(bytes).map_err(|e| e.in_file(&h.primary.path))?;
+    let cv = r"Microsoft\Windows NT\CurrentVersion";
+    let windows = WindowsInfo {
+        product_name: string_value(&r, cv, "ProductName"),
+        display_version: string_value(&r, cv, "DisplayVersion")
+            .or_else(|| string_value(&r, cv, "ReleaseId")),
+        current_build: string_value(&r, cv, "CurrentBuild"),
+        installation_type: string_value(&r, cv, "InstallationType"),
+    };
+    let (policy_key, policy_values) = r.values(POLICY_PATH, &POLICY_VALUES);
+    let overrides = policy_values
+        .iter()
+        .filter(|v| matches!(v.state, ValueState::Present { .. }))
+        .map(|v| v.name.clone())
+        .collect();
+    // A damaged policy value may hold an override: it is reported, never
+    // taken for "no policy".
+    let unreadable = policy_values
+        .iter()
+        .filter(|v| matches!(v.state, ValueState::Unreadable { .. }))
+        .map(|v| v.name.clone())
+        .collect();
+    Ok(SoftwareReport {
+        hive,
+        windows,
+        policy_key,
+        policy_values,
+        overrides,
+        unreadable,
+    })
+}
+
+/// Reported values whose data differ between the stored and replayed views.
+fn replay_changes(stored: &[ControlSetReport], after: &[ControlSetReport]) -> Vec<ReplayChange> {
+    let mut out = Vec::new();
+    for a in after {
+        let s = stored.iter().find(|s| s.name == a.name);
+        for v in &a.values {
+            let before = s
+                .and_then(|s| s.value(&v.name))
+                .map_or(ValueState::Missing, |x| x.state.clone());
+            let same = match (&before, &v.state) {
+                (
+                    ValueState::Present {
+                        type_code: t1,
+                        data: d1,
+                        ..
+                    },
+                    ValueState::Present {
+                        type_code: t2,
+                        data: d2,
+                        ..
+                    },
+                ) => t1 == t2 && d1 == d2,
+                (x, y) => x == y,
+            };
+            if !same {
+                out.push(ReplayChange {
+                    control_set: a.name.clone(),
+                    value: v.name.clone(),
+                    stored: before,
+                    after: v.state.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Builds the inspect report for already-loaded hives.
+pub fn inspect_loaded(
+    source: SourceInfo,
+    system: &LoadedHive,
+    software: Option<&LoadedHive>,
+) -> Result<InspectReport> {
+    let path = &system.primary.path;
+    let (hive, bb) = hive_report(system)?;
+    let r = Reader::new(&system.primary.bytes).map_err(|e| e.in_file(path))?;
+    let select = select_info(&r);
+    let stored_sets = control_sets(&r, &select).map_err(|e| e.in_file(path))?;
+    let mut warnings = Vec::new();
+    let mut hive = hive;
+    let rec = match reconcile(system) {
+        Ok(rec) => Some(rec),
+        Err(e) => {
+            warnings.push(format!("cannot replay the transaction logs: {e}"));
+            None
+        }
+    };
+    hive.max_sequence_seen = rec.as_ref().map(|r| r.sequences_seen.highest);
+    let after_replay = match &rec {
+        Some(rec) => match (&rec.replay, &rec.image) {
+            (Some(info), Some(image)) => {
+                let ra = Reader::new(image).map_err(|e| e.in_file(path))?;
+                let sel = select_info(&ra);
+                let sets_after = control_sets(&ra, &sel).map_err(|e| e.in_file(path))?;
+                let changed_values = replay_changes(&stored_sets, &sets_after);
+                let tree_changes = match diff_trees(&system.primary.bytes, image) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        warnings.push(format!(
+                            "cannot compare the whole tree as stored with the tree after replay: {e}"
+                        ));
+                        None
+                    }
+                };
+                Some(AfterReplay {
+                    replayed: true,
+                    replay: info.clone(),
+                    select: sel,
+                    control_sets: sets_after,
+                    changed_values,
+                    tree_changes,
+                })
+            }
+            (Some(info), None) => Some(AfterReplay {
+                replayed: false,
+                replay: info.clone(),
+                select: select.clone(),
+                control_sets: stored_sets.clone(),
+                changed_values: Vec::new(),
+                tree_changes: None,
+            }),
+            _ => None,
+        },
+        None => None,
+    };
+    // The verdict describes what Windows will load.
+    let (sets, verdict_source) = match &after_replay {
+        Some(a) if a.replayed => (a.control_sets.clone(), "after-replay"),
+        _ => (stored_sets.clone(), "stored"),
+    };
+    let select = match &after_replay {
+        Some(a) if a.replayed => a.select.clone(),
+        _ => select,
+    };
+    if sets.is_empty() {
+        // A valid regf file, but no control set to report on (a user,
+        // SAM, SOFTWARE... hive): nothing found (exit 5).
+        return Err(Error::NotFound(format!(
+            "{}: no ControlSetNNN key at the root{}: not a SYSTEM hive",
+            path.display(),
+            match select.key {
+                KeyState::Present { .. } => "",
+                _ => " and no Select key",
+            }
+        )));
+    }
+    if bb.is_dirty() {
+        let why = if bb.checksum_valid() {
+            format!("sequence numbers {} and {} differ", bb.seq1, bb.seq2)
+        } else {
+            "its base-block checksum is wrong".to_string()
+        };
+        warnings.push(match after_replay.as_ref().map(|a| (a.replayed, a.replay.applied.len())) {
+            Some((true, n)) => format!(
+                "SYSTEM is dirty ({why}): Windows replays {n} log entries when it loads it; the verdict describes \
+                 the hive after that replay (after_replay), control_sets shows it as stored"
+            ),
+            _ if system.logs.is_empty() => format!(
+                "SYSTEM is dirty ({why}) and no transaction logs were found beside it: values are shown as stored; \
+                 changes Windows had not yet written are lost"
+            ),
+            _ => format!(
+                "SYSTEM is dirty ({why}) and its logs hold nothing Windows would replay: values are shown as stored"
+            ),
+        });
+    }
+    if !hive.structure.ok {
+        warnings.push(format!(
+            "structure check failed: {}",
+            hive.structure.error.as_deref().unwrap_or("")
+        ));
+    }
+    let boot = select.boot_control_set.clone();
+    let boot_set = boot
+        .as_deref()
+        .and_then(|b| sets.iter().find(|s| s.name.eq_ignore_ascii_case(b)));
+    match (&boot, boot_set) {
+        (None, _) => warnings.push(
+            "Select has no usable Default/Current value: cannot tell which control set boots"
+                .into(),
+        ),
+        (Some(b), None) => warnings.push(format!("Select names {b}, which does not exist")),
+        _ => {}
+    }
+    for s in &sets {
+        if let crate::hive::reader::KeyState::Missing { missing } = &s.rdp_tcp {
+            warnings.push(format!(
+                "{}: no RDP-Tcp listener key ('{missing}' missing)",
+                s.name
+            ));
+        }
+    }
+    let computer_name = boot_set.and_then(|s| {
+        string_value(
+            &r,
+            &format!(r"{}\Control\ComputerName\ComputerName", s.name),
+            "ComputerName",
+        )
+    });
+    let software = match software {
+        // SOFTWARE is optional: a damaged one is reported, not fatal.
+        Some(h) => match software_report(h, &mut warnings) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warnings.push(format!("SOFTWARE hive ignored: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let boot_nla = boot_set.map_or(Nla::Unknown, |s| s.nla);
+    let (effective_nla, rdp_enabled, policy_overrides) = match (boot_set, &software) {
+        (Some(set), Some(sw)) if !sw.overrides.is_empty() || !sw.unreadable.is_empty() => {
+            // Present policy values win over SYSTEM; unreadable ones may, so
+            // they make what they govern unknown.
+            let mut vals = set.values.clone();
+            for p in sw.policy_values.iter().filter(|p| {
+                matches!(
+                    p.state,
+                    ValueState::Present { .. } | ValueState::Unreadable { .. }
+                )
+            }) {
+                if let Some(v) = vals.iter_mut().find(|v| v.name == p.name) {
+                    v.state = p.state.clone();
+                }
+            }
+            let v = verdict_of(&set.rdp_tcp, &vals);
+            if !sw.overrides.is_empty() {
+                warnings.push(format!(
+                    "Group Policy in SOFTWARE\\{POLICY_PATH} sets {}: it overrides the SYSTEM values",
+                    sw.overrides.join(", ")
+                ));
+            }
+            if !sw.unreadable.is_empty() {
+                warnings.push(format!(
+                    "Group Policy value(s) {} in SOFTWARE\\{POLICY_PATH} cannot be read: \
+                     what they govern is unknown (effective verdict {}, RDP {})",
+                    sw.unreadable.join(", "),
+                    v.nla.text(),
+                    match v.rdp_enabled {
+                        Some(true) => "allowed",
+                        Some(false) => "denied",
+                        None => "unknown",
+                    }
+                ));
+            }
+            (v.nla, v.rdp_enabled, !sw.overrides.is_empty())
+        }
+        (Some(set), _) => (set.nla, set.rdp_enabled, false),
+        (None, _) => (Nla::Unknown, None, false),
+    };
+    Ok(InspectReport {
+        schema: SCHEMA,
+        tool: TOOL,
+        command: "inspect",
+        source,
+        source_sha256: None,
+        disk: None,
+        system: hive,
+        verdict: Verdict {
+            nla: Nla::combine(sets.iter().map(|s| s.nla)),
+            boot_set_nla: boot_nla,
+            effective_nla,
+            rdp_enabled,
+            policy_overrides,
+        },
+        select,
+        computer_name,
+        control_sets: stored_sets,
+        after_replay,
+        verdict_source,
+        software,
+        warnings,
+    })
+}
+
+/// Reads the hives of `located` (read-only) and reports.
+pub fn inspect(located: &Located) -> Result<InspectReport> {
+    let system = LoadedHive::read(&located.system)?;
+    let software = match &located.software {
+        Some(p) => Some(LoadedHive::read(p)?),
+        None => None,
+    };
+    let source = SourceInfo {
+        kind: located.kind,
+        path: located.input.display().to_string(),
+    };
+    let mut report = inspect_loaded(source, &system, software.as_ref())?;
+    if let Some(sig) = crate::storage::source::hibernation_beside(&system.primary.path) {
+        report.warnings.push(format!(
+            "hiberfil.sys holds an active hibernation image ('{sig}'): Windows would resume from it; a write would be refused"
+        ));
+    }
+    if let Some(w) = &located.windows {
+        let mounted = crate::storage::os::mounts_of(&located.input);
+        if w.volume.dirty {
+            report.warnings.push(
+                "the NTFS volume is marked dirty: a write would be refused until chkdsk repairs it"
+                    .into(),
+            );
+        }
+        if let Some(sig) = &w.hibernation {
+            report.warnings.push(format!("hiberfil.sys holds an active hibernation image ('{sig}'): a write would be refused"));
+        }
+        if !mounted.is_empty() {
+            report.warnings.push(format!(
+                "the disk is mounted ({}): a write would be refused",
+                mounted.join(", ")
+            ));
+        }
+        report.disk = Some(DiskFacts {
+            windows: w.clone(),
+            mounted,
+        });
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::build::build;
+    use crate::fixtures::{software, system, SystemVariant};
+    use crate::format::regf::key::reg_type;
+    use crate::storage::source::{FileRef, LoadedFile};
+    use std::path::PathBuf;
+
+    const PRESENT: KeyState = KeyState::Present { offset: 0x1000 };
+
+    fn dw(name: &str, v: u32) -> NamedValue {
+        NamedValue {
+            name: name.into(),
+            state: ValueState::Present {
+                type_name: "REG_DWORD".into(),
+                type_code: reg_type::DWORD,
+                data: serde_json::json!(v),
+                offset: 0,
+            },
+        }
+    }
+
+    fn state(name: &str, state: ValueState) -> NamedValue {
+        NamedValue {
+            name: name.into(),
+            state,
+        }
+    }
+
+    /// fDenyTSConnections, then the three NLA values.
+    fn set(deny: u32, nla: [u32; 3]) -> Vec<NamedValue> {
+        let mut v = vec![dw("fDenyTSConnections", deny)];
+        v.extend(NLA_VALUES.iter().zip(nla).map(|(n, d)| dw(n, d)));
+        v
+    }
+
+    fn loaded(name: &str, bytes: Vec<u8>) -> LoadedHive {
+        LoadedHive {
+            primary: LoadedFile {
+                path: PathBuf::from(name),
+                name: name.into(),
+                origin: FileRef::Path(PathBuf::from(name)),
+                sha256: crate::util::digest::sha256_hex(&bytes),
+                bytes,
+            },
+            logs: Vec::new(),
+        }
+    }
+
+    fn source() -> SourceInfo {
+        SourceInfo {
+            kind: crate::storage::source::SourceKind::HiveFile,
+            path: "SYSTEM".into(),
+        }
+    }
+
+    #[test]
+    fn verdict_of_one_set() {
+        let v = verdict_of(&PRESENT, &set(0, [0, 0, 0]));
+        assert_eq!(
+            (v.nla, v.rdp_enabled, v.reason),
+            (Nla::Off, Some(true), None)
+        );
+        for nla in [[1, 1, 1], [2, 1, 1], [2, 2, 2]] {
+            let v = verdict_of(&PRESENT, &set(0, nla));
+            assert_eq!(
+                (v.nla, v.rdp_enabled),
+                (Nla::Required, Some(true)),
+                "{nla:?}"
+            );
+        }
+        // SecurityLayer 0 cannot carry NLA; UserAuthentication absent is off.
+        assert_eq!(verdict_of(&PRESENT, &set(0, [0, 1, 1])).nla, Nla::Off);
+        let mut v = set(0, [2, 0, 1]);
+        v[2].state = ValueState::Missing;
+        assert_eq!(verdict_of(&PRESENT, &v).nla, Nla::Off);
+        // fDenyTSConnections 1: RDP disabled, NLA still judged.
+        let v = verdict_of(&PRESENT, &set(1, [2, 1, 1]));
+        assert_eq!((v.nla, v.rdp_enabled), (Nla::Required, Some(false)));
+    }
+
+    #[test]
+    fn unreadable_or_odd_values_make_the_verdict_unknown() {
+        let mut v = set(0, [2, 1, 1]);
+        v[2] = state(
+            "UserAuthentication",
+            ValueState::Unreadable {
+                error: "bad cell at byte offset 0x2040".into(),
+            },
+        );
+        let r = verdict_of(&PRESENT, &v);
+        assert_eq!(r.nla, Nla::Unknown);
+        assert!(r.reason.unwrap().contains("UserAuthentication unreadable"));
+        // A string where a DWORD belongs.
+        let mut v = set(0, [0, 0, 0]);
+        v[1] = state(
+            "SecurityLayer",
+            ValueState::Present {
+                type_name: "REG_SZ".into(),
+                type_code: reg_type::SZ,
+                data: serde_json::json!("0"),
+                offset: 0,
+            },
+        );
+        assert_eq!(verdict_of(&PRESENT, &v).nla, Nla::Unknown);
+        // fDenyTSConnections unreadable: RDP unknown.
+        let mut v = set(0, [0, 0, 0]);
+        v[0] = state(
+            "fDenyTSConnections",
+            ValueState::Unreadable { error: "x".into() },
+        );
+        assert_eq!(verdict_of(&PRESENT, &v).rdp_enabled, None);
+    }
+
+    #[test]
+    fn missing_or_unreadable_listener_key_is_unknown_not_off() {
+        // Values of a missing key read as missing: that is no listener, not
+        // "UserAuthentication absent, so NLA off".
+        let mut v = vec![dw("fDenyTSConnections", 0)];
+        v.extend(NLA_VALUES.iter().map(|n| state(n, ValueState::Missing)));
+        let missing = KeyState::Missing {
+            missing: "RDP-Tcp".into(),
+        };
+        let r = verdict_of(&missing, &v);
+        assert_eq!((r.nla, r.rdp_enabled), (Nla::Unknown, None));
+        assert!(r.reason.unwrap().contains("no RDP-Tcp listener"));
+        let unreadable = KeyState::Unreadable {
+            error: "bad subkey list at byte offset 0x3000".into(),
+        };
+        let r = verdict_of(&unreadable, &set(0, [0, 0, 0]));
+        assert_eq!((r.nla, r.rdp_enabled), (Nla::Unknown, None));
+        assert!(r.reason.unwrap().contains("0x3000"));
+    }
+
+    #[test]
+    fn combined_verdicts() {
+        use Nla::*;
+        assert_eq!(Nla::combine([Off, Off]), Off);
+        assert_eq!(Nla::combine([Required, Required, Required]), Required);
+        assert_eq!(Nla::combine([Off, Required]), Mixed);
+        assert_eq!(Nla::combine([Required, Off, Off]), Mixed);
+        assert_eq!(Nla::combine([Off, Unknown]), Unknown);
+        assert_eq!(Nla::combine([Mixed, Unknown]), Unknown);
+        assert_eq!(Nla::combine([Unknown, Off, Required]), Unknown);
+        assert_eq!(Nla::combine([]), Unknown);
+    }
+
+    #[test]
+    fn hive_without_rdp_tcp_reports_unknown() {
+        let sys = loaded("SYSTEM", build(&system(SystemVariant::NoRdpTcp)));
+        let r = inspect_loaded(source(), &sys, None).unwrap();
+        assert_eq!(r.control_sets.len(), 2);
+        for s in &r.control_sets {
+            assert!(matches!(s.rdp_tcp, KeyState::Missing { .. }));
+            assert_eq!((s.nla, s.rdp_enabled), (Nla::Unknown, None), "{}", s.name);
+            assert!(s
+                .nla_reason
+                .as_deref()
+                .unwrap()
+                .contains("no RDP-Tcp listener"));
+        }
+        let v = &r.verdict;
+        assert_eq!(
+            (v.nla, v.boot_set_nla, v.effective_nla, v.rdp_enabled),
+            (Nla::Unknown, Nla::Unknown, Nla::Unknown, None)
+        );
+        // Mixed across sets: one set off, one required.
+        let mut spec = system(SystemVariant::Modern);
+        let rdp = format!(r"ControlSet002\{RDP_TCP_PATH}");
+        let k = spec.root.find_mut(&rdp).unwrap();
+        for v in k
+            .values
+            .iter_mut()
+            .filter(|v| NLA_VALUES.contains(&&*v.name))
+        {
+            v.data = crate::fixtures::build::Data::Dword(0);
+        }
+        let r = inspect_loaded(source(), &loaded("SYSTEM", build(&spec)), None).unwrap();
+        assert_eq!(r.control_sets[0].nla, Nla::Required);
+        assert_eq!(r.control_sets[1].nla, Nla::Off);
+        assert_eq!(r.verdict.nla, Nla::Mixed);
+        assert_eq!(r.verdict.boot_set_nla, Nla::Required);
+    }
+
+    /// Corrupts value `name` of the key at `path` (its inline data size is
+    /// made impossible), so both readers fail on it.
+    fn corrupt_value(hive: &mut [u8], path: &str, name: &str) {
+        let r = Reader::new(hive).unwrap();
+        let key = r.key(path);
+        let ValueState::Present { offset, .. } = r.value(&key, path, name) else {
+            panic!("{path}\\{name} not present");
+        };
+        let o = offset as usize;
+        assert_eq!(&hive[o..o + 2], b"vk");
+        hive[o + 4..o + 8].copy_from_slice(&0x8000_0010u32.to_le_bytes());
+    }
+
+    #[test]
+    fn unreadable_policy_value_makes_the_effective_verdict_unknown() {
+        let sys = loaded("SYSTEM", build(&system(SystemVariant::Modern)));
+        let sw_clean = loaded("SOFTWARE", build(&software()));
+        // Clean: the policy (UserAuthentication 1) is applied, certain.
+        let r = inspect_loaded(source(), &sys, Some(&sw_clean)).unwrap();
+        assert_eq!(r.verdict.effective_nla, Nla::Required);
+        assert_eq!(r.verdict.rdp_enabled, Some(true));
+        assert!(r.software.as_ref().unwrap().unreadable.is_empty());
+
+        let mut bytes = build(&software());
+        corrupt_value(&mut bytes, POLICY_PATH, "UserAuthentication");
+        let sw = loaded("SOFTWARE", bytes);
+        let r = inspect_loaded(source(), &sys, Some(&sw)).unwrap();
+        let s = r.software.as_ref().unwrap();
+        assert_eq!(s.unreadable, ["UserAuthentication"]);
+        assert!(!s.overrides.contains(&"UserAuthentication".to_string()));
+        assert_eq!(r.verdict.effective_nla, Nla::Unknown);
+        // The SYSTEM verdicts are unaffected; fDenyTSConnections still reads.
+        assert_eq!(r.verdict.boot_set_nla, Nla::Required);
+        assert_eq!(r.verdict.rdp_enabled, Some(true));
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("UserAuthentication") && w.contains("cannot be read")),
+            "{:?}",
+            r.warnings
+        );
+
+        // An unreadable fDenyTSConnections policy makes RDP unknown.
+        let mut bytes = build(&software());
+        corrupt_value(&mut bytes, POLICY_PATH, "fDenyTSConnections");
+        let sw = loaded("SOFTWARE", bytes);
+        let r = inspect_loaded(source(), &sys, Some(&sw)).unwrap();
+        assert_eq!(r.verdict.rdp_enabled, None);
+        assert_eq!(r.verdict.effective_nla, Nla::Required);
+    }
+
+    #[test]
+    fn a_hive_without_control_sets_is_not_found() {
+        let sw = loaded("SOFTWARE", build(&software()));
+        let e = inspect_loaded(source(), &sw, None).unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::NotFound);
+        assert!(e.to_string().contains("not a SYSTEM hive"), "{e}");
+    }
+}

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! `locate`: which disks and partitions hold Windows, with the facts an
+//! operator checks before a repair. Read-only.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::format::partition::TableKind;
+use crate::report::{Tool, SCHEMA, TOOL};
+use crate::storage::disk::{scan, Disk, PartitionSummary};
+use crate::storage::os;
+
+/// Windows facts of one partition.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WindowsFacts {
+    /// `ComputerName` of the boot control set.
+    pub computer_name: Option<String>,
+    /// ProductName.
+    pub product_name: Option<String>,
+    /// DisplayVersion.
+    pub display_version: Option<String>,
+    /// CurrentBuild.
+    pub current_build: Option<String>,
+    /// NLA verdict (what Windows enforces).
+    pub nla: Option<crate::report::Nla>,
+    /// SYSTEM hive dirty.
+    pub system_dirty: bool,
+    /// `hiberfil.sys` holds an active image.
+    pub hibernation: Option<String>,
+    /// A problem reading the hives.
+    pub error: Option<String>,
+}
+
+/// One partition.
+#[derive(Clone, Debug, Serialize)]
+pub struct PartitionReport {
+    /// What it holds.
+    #[serde(flatten)]
+    pub summary: PartitionSummary,
+    /// Windows facts, for partitions that hold Windows.
+    pub windows: Option<WindowsFacts>,
+}
+
+/// One disk.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiskReport {
+    /// Device or image.
+    pub path: String,
+    /// Size, bytes.
+    pub size: u64,
+    /// Partition table.
+    pub table: Option<TableKind>,
+    /// Sector size the partition table was parsed with (the device's
+    /// logical sector size when there is no table or it could not be read).
+    pub sector_size: u32,
+    /// The device's logical sector size (512 for an image file).
+    pub logical_sector_size: u32,
+    /// Mount points using it (a write would be refused).
+    pub mounted: Vec<String>,
+    /// Partitions.
+    pub partitions: Vec<PartitionReport>,
+    /// Table warnings or the error that stopped the scan.
+    pub notes: Vec<String>,
+}
+
+/// What `locate` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct LocateReport {
+    /// Schema tag.
+    pub schema: &'static str,
+    /// Tool.
+    pub tool: Tool,
+    /// "locate".
+    pub command: &'static str,
+    /// Disks looked at.
+    pub disks: Vec<DiskReport>,
+}
+
+fn windows_facts(path: &Path, number: u32) -> WindowsFacts {
+    let mut f = WindowsFacts::default();
+    let located = match crate::storage::source::locate_disk(path, Some(number)) {
+        Ok(l) => l,
+        Err(e) => {
+            f.error = Some(e.to_string());
+            return f;
+        }
+    };
+    f.hibernation = located.windows.as_ref().and_then(|w| w.hibernation.clone());
+    match crate::commands::inspect::inspect(&located) {
+        Ok(r) => {
+            f.computer_name = r.computer_name;
+            f.nla = Some(r.verdict.effective_nla);
+            f.system_dirty = r.system.base_block.dirty;
+            if let Some(sw) = r.software {
+                f.product_name = sw.windows.product_name;
+                f.display_version = sw.windows.display_version;
+                f.current_build = sw.windows.current_build;
+            }
+        }
+        Err(e) => f.error = Some(e.to_string()),
+    }
+    f
+}
+
+/// Looks at `paths`, or at this machine's block devices when empty.
+pub fn locate(paths: &[PathBuf]) -> LocateReport {
+    let targets = if paths.is_empty() {
+        os::block_devices()
+    } else {
+        paths.to_vec()
+    };
+    let mut disks = Vec::new();
+    for path in targets {
+        let mut d = DiskReport {
+            path: path.display().to_string(),
+            size: 0,
+            table: None,
+            sector_size: 512,
+            logical_sector_size: 512,
+            mounted: os::mounts_of(&path),
+            partitions: Vec::new(),
+            notes: Vec::new(),
+        };
+        match Disk::open(&path).and_then(|disk| {
+            d.size = disk.size();
+            d.sector_size = disk.sector_size;
+            d.logical_sector_size = disk.sector_size;
+            scan(&disk)
+        }) {
+            Ok((table, parts)) => {
+                d.table = Some(table.kind);
+                d.sector_size = table.sector_size;
+                d.notes = table.warnings;
+                d.partitions = parts
+                    .into_iter()
+                    .map(|s| PartitionReport {
+                        windows: s
+                            .has_windows
+                            .then(|| windows_facts(&path, s.partition.number)),
+                        summary: s,
+                    })
+                    .collect();
+            }
+            Err(e) => match crate::storage::disk::container_format(&path) {
+                Some(what) => d.notes.push(format!(
+                    "{what}, not a raw image: convert it (qemu-img convert -O raw) or attach it \
+                     read-only (qemu-nbd --read-only) and give the result"
+                )),
+                None => d.notes.push(e.to_string()),
+            },
+        }
+        disks.push(d);
+    }
+    LocateReport {
+        schema: SCHEMA,
+        tool: TOOL,
+        command: "locate",
+        disks,
+    }
+}

@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The read-only commands: each assembles one report.
+
+pub mod get;
+pub mod inspect;
+pub mod locate;

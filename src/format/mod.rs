@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Pure on-disk formats: bytes in, values out. No files, no policy.
+
+pub mod partition;
+pub mod regf;

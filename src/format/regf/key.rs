@@ -1,0 +1,507 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Key nodes (`nk`), values (`vk`), value lists and subkey lists
+//! (`li`/`lf`/`lh`/`ri`), read with their cell offsets so an editor can patch
+//! them.
+//!
+//! Sources: regf specification, "Key node", "Key value", "Subkeys list",
+//! "Index root", "Value list", "Big data" (lines 250-599 at commit 88e878de);
+//! hive-write-safety.md §2.4-2.7.
+//!
+//! Subkey lookups scan the list linearly rather than binary-searching it, so
+//! a list that is not sorted the way Windows sorts it still finds the key: a
+//! key that exists is never reported missing because of the list order.
+
+use crate::error::{Error, Result};
+use crate::format::regf::cell::{Cell, HiveView};
+use crate::util::bytes::{slice, u16_at, u32_at};
+
+/// nk flag: name is stored as Latin-1 (`KEY_COMP_NAME`).
+pub const NK_COMP_NAME: u16 = 0x0020;
+/// vk flag: name is stored as Latin-1 (`VALUE_COMP_NAME`).
+pub const VK_COMP_NAME: u16 = 0x0001;
+/// Bit 31 of a vk data size: data sits in the data-offset field.
+pub const VK_DATA_INLINE: u32 = 0x8000_0000;
+/// Largest data stored in one cell; bigger data uses a `db` record (spec:
+/// "Big data", hive version 1.4+).
+pub const BIG_DATA_THRESHOLD: u32 = 16344;
+/// Deepest key nesting accepted when walking a tree (Windows limits key
+/// depth to 512).
+pub const MAX_DEPTH: usize = 512;
+
+// nk field offsets within the cell data (spec "Key node").
+pub(crate) const NK_FLAGS: usize = 2;
+pub(crate) const NK_TIMESTAMP: usize = 4;
+pub(crate) const NK_SUBKEY_COUNT: usize = 20;
+pub(crate) const NK_SUBKEY_LIST: usize = 28;
+pub(crate) const NK_VALUE_COUNT: usize = 36;
+pub(crate) const NK_VALUE_LIST: usize = 40;
+pub(crate) const NK_NAME_LEN: usize = 72;
+pub(crate) const NK_NAME: usize = 76;
+// vk field offsets within the cell data (spec "Key value").
+pub(crate) const VK_NAME_LEN: usize = 2;
+pub(crate) const VK_DATA_SIZE: usize = 4;
+/// Offset of the vk data-offset field, which holds inline data.
+pub const VK_DATA_OFFSET: usize = 8;
+pub(crate) const VK_TYPE: usize = 12;
+pub(crate) const VK_FLAGS: usize = 16;
+pub(crate) const VK_NAME: usize = 20;
+
+/// Registry value types (spec "Data types").
+pub mod reg_type {
+    /// REG_NONE
+    pub const NONE: u32 = 0;
+    /// REG_SZ
+    pub const SZ: u32 = 1;
+    /// REG_EXPAND_SZ
+    pub const EXPAND_SZ: u32 = 2;
+    /// REG_BINARY
+    pub const BINARY: u32 = 3;
+    /// REG_DWORD
+    pub const DWORD: u32 = 4;
+    /// REG_DWORD_BIG_ENDIAN
+    pub const DWORD_BIG_ENDIAN: u32 = 5;
+    /// REG_LINK
+    pub const LINK: u32 = 6;
+    /// REG_MULTI_SZ
+    pub const MULTI_SZ: u32 = 7;
+    /// REG_QWORD
+    pub const QWORD: u32 = 11;
+
+    /// Name of a type, as regedit shows it.
+    pub fn name(ty: u32) -> String {
+        match ty {
+            NONE => "REG_NONE".into(),
+            SZ => "REG_SZ".into(),
+            EXPAND_SZ => "REG_EXPAND_SZ".into(),
+            BINARY => "REG_BINARY".into(),
+            DWORD => "REG_DWORD".into(),
+            DWORD_BIG_ENDIAN => "REG_DWORD_BIG_ENDIAN".into(),
+            LINK => "REG_LINK".into(),
+            MULTI_SZ => "REG_MULTI_SZ".into(),
+            8 => "REG_RESOURCE_LIST".into(),
+            9 => "REG_FULL_RESOURCE_DESCRIPTOR".into(),
+            10 => "REG_RESOURCE_REQUIREMENTS_LIST".into(),
+            QWORD => "REG_QWORD".into(),
+            other => format!("type {other:#x}"),
+        }
+    }
+}
+
+/// A key node.
+#[derive(Clone, Copy)]
+pub struct Key<'a> {
+    view: HiveView<'a>,
+    cell: Cell<'a>,
+}
+
+/// A value record.
+#[derive(Clone, Copy)]
+pub struct Value<'a> {
+    view: HiveView<'a>,
+    cell: Cell<'a>,
+}
+
+fn decode_name(raw: &[u8], latin1: bool) -> String {
+    if latin1 {
+        raw.iter().map(|&b| b as char).collect()
+    } else {
+        let units: Vec<u16> = raw
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16_lossy(&units)
+    }
+}
+
+/// Case-insensitive name comparison as the registry does it (upper-case).
+pub fn names_equal(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.eq_ignore_ascii_case(b)
+        || a.chars()
+            .flat_map(char::to_uppercase)
+            .eq(b.chars().flat_map(char::to_uppercase))
+}
+
+impl<'a> Key<'a> {
+    /// The root key named by the base block.
+    pub fn root(view: HiveView<'a>) -> Result<Self> {
+        Key::at(view, view.root_cell())
+    }
+
+    /// The key node at relative cell offset `rel`.
+    pub fn at(view: HiveView<'a>, rel: u32) -> Result<Self> {
+        let cell = view.cell(rel, "key node")?;
+        let sig = slice(cell.data, cell.abs_of(0), 0, NK_NAME, "key node")?;
+        if &sig[..2] != b"nk" {
+            return Err(Error::BadSignature {
+                what: "key node",
+                offset: cell.abs_of(0),
+                expected: "nk",
+                found: sig[..2].to_vec(),
+            });
+        }
+        Ok(Key { view, cell })
+    }
+
+    fn u32(&self, off: usize) -> Result<u32> {
+        u32_at(self.cell.data, self.cell.abs_of(0), off, "key node field")
+    }
+
+    /// Relative offset of this key's cell.
+    pub fn offset(&self) -> u32 {
+        self.cell.rel
+    }
+
+    /// Absolute file offset of the cell data.
+    pub fn abs(&self) -> u64 {
+        self.cell.abs_of(0)
+    }
+
+    /// Last-write FILETIME.
+    pub fn timestamp(&self) -> Result<u64> {
+        crate::util::bytes::u64_at(
+            self.cell.data,
+            self.cell.abs_of(0),
+            NK_TIMESTAMP,
+            "key node",
+        )
+    }
+
+    /// The key's name.
+    pub fn name(&self) -> Result<String> {
+        let flags = u16_at(self.cell.data, self.abs(), NK_FLAGS, "key node flags")?;
+        Ok(decode_name(self.raw_name()?, flags & NK_COMP_NAME != 0))
+    }
+
+    /// The stored name bytes (bounds checked, not decoded).
+    pub fn raw_name(&self) -> Result<&'a [u8]> {
+        let len = u16_at(self.cell.data, self.abs(), NK_NAME_LEN, "key name length")? as usize;
+        slice(self.cell.data, self.abs(), NK_NAME, len, "key name")
+    }
+
+    /// Number of values, as stored in the nk.
+    pub fn value_count(&self) -> Result<u32> {
+        self.u32(NK_VALUE_COUNT)
+    }
+
+    /// All subkeys, in list order.
+    pub fn subkeys(&self) -> Result<Vec<Key<'a>>> {
+        let count = self.u32(NK_SUBKEY_COUNT)?;
+        let list = self.u32(NK_SUBKEY_LIST)?;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(count as usize);
+        self.collect_list(list, &mut out, true)?;
+        if out.len() != count as usize {
+            return Err(Error::Invalid {
+                what: "subkey count",
+                offset: self.abs() + NK_SUBKEY_COUNT as u64,
+                detail: format!("key says {count} subkeys, its lists hold {}", out.len()),
+            });
+        }
+        Ok(out)
+    }
+
+    fn collect_list(&self, rel: u32, out: &mut Vec<Key<'a>>, allow_ri: bool) -> Result<()> {
+        let cell = self.view.cell(rel, "subkey list")?;
+        let base = cell.abs_of(0);
+        let hdr = slice(cell.data, base, 0, 4, "subkey list header")?;
+        let n = u16_at(hdr, base, 2, "subkey list count")? as usize;
+        let (stride, nested) = match &hdr[..2] {
+            b"li" => (4, false),
+            b"lf" | b"lh" => (8, false),
+            b"ri" if allow_ri => (4, true),
+            other => {
+                return Err(Error::BadSignature {
+                    what: "subkey list",
+                    offset: base,
+                    expected: if allow_ri { "li/lf/lh/ri" } else { "li/lf/lh" },
+                    found: other.to_vec(),
+                })
+            }
+        };
+        for i in 0..n {
+            let off = 4 + i * stride;
+            let child = u32_at(cell.data, base, off, "subkey list element")?;
+            if nested {
+                self.collect_list(child, out, false)?;
+            } else {
+                out.push(Key::at(self.view, child)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The subkey called `name` (case-insensitive), if any.
+    pub fn subkey(&self, name: &str) -> Result<Option<Key<'a>>> {
+        for k in self.subkeys()? {
+            if names_equal(&k.name()?, name) {
+                return Ok(Some(k));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Relative offset and capacity (slots) of the value list cell, if any.
+    pub fn value_list(&self) -> Result<Option<(u32, u32)>> {
+        let count = self.value_count()?;
+        if count == 0 {
+            return Ok(None);
+        }
+        let rel = self.u32(NK_VALUE_LIST)?;
+        let cell = self.view.cell(rel, "value list")?;
+        Ok(Some((rel, (cell.data.len() / 4) as u32)))
+    }
+
+    /// All values, in list order.
+    pub fn values(&self) -> Result<Vec<Value<'a>>> {
+        let count = self.value_count()? as usize;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let rel = self.u32(NK_VALUE_LIST)?;
+        let list = self.view.cell(rel, "value list")?;
+        let base = list.abs_of(0);
+        if count.checked_mul(4).is_none_or(|n| n > list.data.len()) {
+            return Err(Error::Invalid {
+                what: "value count",
+                offset: self.abs() + NK_VALUE_COUNT as u64,
+                detail: format!(
+                    "{count} values do not fit the {}-byte value list at {base:#x}",
+                    list.data.len()
+                ),
+            });
+        }
+        (0..count)
+            .map(|i| {
+                Value::at(
+                    self.view,
+                    u32_at(list.data, base, i * 4, "value list element")?,
+                )
+            })
+            .collect()
+    }
+
+    /// The value called `name` (case-insensitive; "" is the default value).
+    pub fn value(&self, name: &str) -> Result<Option<Value<'a>>> {
+        for v in self.values()? {
+            if names_equal(&v.name()?, name) {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Follows a backslash-separated path of subkeys. Returns `Ok(Err(name))`
+    /// with the first missing component when the path does not exist.
+    pub fn subpath(&self, path: &str) -> Result<std::result::Result<Key<'a>, String>> {
+        let mut k = *self;
+        for part in path.split('\\').filter(|p| !p.is_empty()) {
+            match k.subkey(part)? {
+                Some(next) => k = next,
+                None => return Ok(Err(part.to_string())),
+            }
+        }
+        Ok(Ok(k))
+    }
+}
+
+impl<'a> Value<'a> {
+    /// The value record at relative cell offset `rel`.
+    pub fn at(view: HiveView<'a>, rel: u32) -> Result<Self> {
+        let cell = view.cell(rel, "value")?;
+        let sig = slice(cell.data, cell.abs_of(0), 0, VK_NAME, "value")?;
+        if &sig[..2] != b"vk" {
+            return Err(Error::BadSignature {
+                what: "value",
+                offset: cell.abs_of(0),
+                expected: "vk",
+                found: sig[..2].to_vec(),
+            });
+        }
+        Ok(Value { view, cell })
+    }
+
+    fn u32(&self, off: usize) -> Result<u32> {
+        u32_at(self.cell.data, self.cell.abs_of(0), off, "value field")
+    }
+
+    /// Relative offset of the vk cell.
+    pub fn offset(&self) -> u32 {
+        self.cell.rel
+    }
+
+    /// Absolute file offset of field `off` of the vk record.
+    pub fn abs_of(&self, off: usize) -> u64 {
+        self.cell.abs_of(off)
+    }
+
+    /// The value's name ("" for the default value).
+    pub fn name(&self) -> Result<String> {
+        let flags = u16_at(self.cell.data, self.abs_of(0), VK_FLAGS, "value flags")?;
+        Ok(decode_name(self.raw_name()?, flags & VK_COMP_NAME != 0))
+    }
+
+    /// The stored name bytes (bounds checked, not decoded).
+    pub fn raw_name(&self) -> Result<&'a [u8]> {
+        let len = u16_at(
+            self.cell.data,
+            self.abs_of(0),
+            VK_NAME_LEN,
+            "value name length",
+        )?;
+        slice(
+            self.cell.data,
+            self.abs_of(0),
+            VK_NAME,
+            len as usize,
+            "value name",
+        )
+    }
+
+    /// The value's type.
+    pub fn data_type(&self) -> Result<u32> {
+        self.u32(VK_TYPE)
+    }
+
+    /// Raw data-size field (bit 31 = inline).
+    pub fn raw_data_size(&self) -> Result<u32> {
+        self.u32(VK_DATA_SIZE)
+    }
+
+    /// Whether the data lives in the data-offset field.
+    pub fn is_inline(&self) -> Result<bool> {
+        Ok(self.raw_data_size()? & VK_DATA_INLINE != 0)
+    }
+
+    /// The value's data bytes (inline, one cell, or big data).
+    pub fn data(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.data_pieces(&mut |p| out.extend_from_slice(p))?;
+        Ok(out)
+    }
+
+    /// Checks that the value's data is where its fields say (every bound
+    /// [`Value::data`] checks) without copying it; returns its length.
+    pub fn check_data(&self) -> Result<usize> {
+        let mut n = 0;
+        self.data_pieces(&mut |p| n += p.len())?;
+        Ok(n)
+    }
+
+    /// Hands the data to `f` in order, one slice per cell it lives in.
+    fn data_pieces(&self, f: &mut dyn FnMut(&[u8])) -> Result<()> {
+        let raw = self.raw_data_size()?;
+        let size = raw & !VK_DATA_INLINE;
+        if raw & VK_DATA_INLINE != 0 {
+            if size > 4 {
+                return Err(Error::Invalid {
+                    what: "inline value data size",
+                    offset: self.abs_of(VK_DATA_SIZE),
+                    detail: format!("{size} bytes cannot be stored inline (max 4)"),
+                });
+            }
+            f(slice(
+                self.cell.data,
+                self.abs_of(0),
+                VK_DATA_OFFSET,
+                size as usize,
+                "value",
+            )?);
+            return Ok(());
+        }
+        if size == 0 {
+            return Ok(());
+        }
+        let cell = self.view.cell(self.u32(VK_DATA_OFFSET)?, "value data")?;
+        if self.view.big_data_records()
+            && size > BIG_DATA_THRESHOLD
+            && cell.data.get(..2) == Some(b"db")
+        {
+            return self.big_data(cell, size, f);
+        }
+        f(slice(
+            cell.data,
+            cell.abs_of(0),
+            0,
+            size as usize,
+            "value data",
+        )?);
+        Ok(())
+    }
+
+    fn big_data(&self, db: Cell<'a>, size: u32, f: &mut dyn FnMut(&[u8])) -> Result<()> {
+        let base = db.abs_of(0);
+        let segments = u16_at(db.data, base, 2, "big data segment count")? as usize;
+        let list = self
+            .view
+            .cell(u32_at(db.data, base, 4, "big data list")?, "big data list")?;
+        let mut got = 0usize;
+        for i in 0..segments {
+            let seg_rel = u32_at(list.data, list.abs_of(0), i * 4, "big data segment")?;
+            let seg = self.view.cell(seg_rel, "big data segment")?;
+            let want = (size as usize - got).min(BIG_DATA_THRESHOLD as usize);
+            f(slice(seg.data, seg.abs_of(0), 0, want, "big data segment")?);
+            got += want;
+            if got == size as usize {
+                break;
+            }
+        }
+        if got != size as usize {
+            return Err(Error::Invalid {
+                what: "big data",
+                offset: base,
+                detail: format!("{segments} segments hold {got} of {size} bytes"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads an inline REG_DWORD: `Some(v)` when the value is type 4 with
+    /// data size exactly 0x80000004 (how Windows stores every DWORD).
+    pub fn inline_dword(&self) -> Result<Option<u32>> {
+        if self.data_type()? == reg_type::DWORD && self.raw_data_size()? == VK_DATA_INLINE | 4 {
+            Ok(Some(self.u32(VK_DATA_OFFSET)?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Totals from a full tree walk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeStats {
+    /// Keys visited (root included).
+    pub keys: u64,
+    /// Values whose data was read.
+    pub values: u64,
+}
+
+/// Walks every key and value below `root`, reading every name and every
+/// value's data. Fails on the first structural error, with its offset.
+pub fn walk_tree(root: Key<'_>) -> Result<TreeStats> {
+    let mut stats = TreeStats::default();
+    let mut stack = vec![(root, 0usize)];
+    while let Some((k, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(Error::Invalid {
+                what: "key nesting",
+                offset: k.abs(),
+                detail: format!("deeper than {MAX_DEPTH} levels (a cycle?)"),
+            });
+        }
+        // Names decode whatever their bytes are; reading them checks their
+        // bounds. Data is checked where it lives, not copied.
+        k.raw_name()?;
+        stats.keys += 1;
+        for v in k.values()? {
+            v.raw_name()?;
+            v.check_data()?;
+            stats.values += 1;
+        }
+        for sub in k.subkeys()? {
+            stack.push((sub, depth + 1));
+        }
+    }
+    Ok(stats)
+}

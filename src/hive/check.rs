@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Independent checks of a hive image: our structural walk, a full walk
+//! through `nt-hive`, and the before/after comparison a write must pass.
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::format::regf::base_block::{BaseBlock, HEADER_SIZE};
+use crate::format::regf::cell::{walk_bins, HiveView};
+use crate::format::regf::key::{walk_tree, Key, MAX_DEPTH};
+use crate::write::commit::diff_ranges;
+
+/// Totals of a full check.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CheckStats {
+    /// Hive bins.
+    pub bins: u32,
+    /// Keys walked.
+    pub keys: u64,
+    /// Values read.
+    pub values: u64,
+}
+
+/// A value's data as nt-hive reads it, or `None` where nt-hive cannot read
+/// the form: hives older than format 1.4 store data over 16344 bytes in one
+/// cell, while nt-hive always expects a big-data (`db`) record there. Our
+/// navigator reads both forms; for those values it is the only reader.
+pub(crate) fn nt_data(
+    v: &nt_hive::KeyValue<&[u8]>,
+    minor: u32,
+) -> std::result::Result<Option<Vec<u8>>, nt_hive::NtHiveError> {
+    if minor < crate::format::regf::cell::BIG_DATA_MIN_MINOR
+        && v.data_size() & 0x7FFF_FFFF > crate::format::regf::key::BIG_DATA_THRESHOLD
+    {
+        return Ok(None);
+    }
+    v.data()?.into_vec().map(Some)
+}
+
+fn nt_walk(
+    key: &nt_hive::KeyNode<&[u8]>,
+    minor: u32,
+    depth: usize,
+    keys: &mut u64,
+    values: &mut u64,
+) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(Error::Invalid {
+            what: "key nesting",
+            offset: 0,
+            detail: format!("nt-hive walk deeper than {MAX_DEPTH} levels"),
+        });
+    }
+    *keys += 1;
+    key.name()?;
+    if let Some(vals) = key.values() {
+        for v in vals? {
+            let v = v?;
+            v.name()?;
+            nt_data(&v, minor)?;
+            *values += 1;
+        }
+    }
+    if let Some(subs) = key.subkeys() {
+        for k in subs? {
+            nt_walk(&k?, minor, depth + 1, keys, values)?;
+        }
+    }
+    Ok(())
+}
+
+/// Full structural check: bins and cells, every key and value through our
+/// navigator, and every key and value again through `nt-hive`; the two
+/// walks must count the same keys and values.
+pub fn full_check(bytes: &[u8]) -> Result<CheckStats> {
+    let bb = BaseBlock::parse(bytes)?;
+    // The two readers are independent: nt-hive walks on the second core
+    // while the bins and our navigator's walk run here.
+    let (ours, theirs) = std::thread::scope(|s| {
+        let nt = s.spawn(|| {
+            let (mut keys, mut values) = (0, 0);
+            crate::util::guard::contain("nt-hive walk", || -> Result<()> {
+                let hive = nt_hive::Hive::without_validation(bytes)?;
+                nt_walk(
+                    &hive.root_key_node()?,
+                    hive.minor_version(),
+                    0,
+                    &mut keys,
+                    &mut values,
+                )
+            })
+            .map(|r| r.map(|()| (keys, values)))
+        });
+        let ours = walk_bins(bytes, bb.hive_bins_size).and_then(|bins| {
+            let view = HiveView::new(bytes)?;
+            Ok((bins, walk_tree(Key::root(view)?)?))
+        });
+        (ours, nt.join().expect("nt-hive walk thread"))
+    });
+    let (bins, ours) = ours?;
+    let (keys, values) = theirs.map_err(|e| Error::Invalid {
+        what: "hive tree",
+        offset: 0,
+        detail: e,
+    })??;
+    if (keys, values) != (ours.keys, ours.values) {
+        return Err(Error::Invalid {
+            what: "hive tree",
+            offset: 0,
+            detail: format!(
+                "readers disagree: our walk finds {} keys/{} values, nt-hive {keys}/{values}",
+                ours.keys, ours.values
+            ),
+        });
+    }
+    Ok(CheckStats {
+        bins: bins.bins,
+        keys,
+        values,
+    })
+}
+
+/// What a value must be after an edit: `Some((type, data))`, or `None`
+/// for deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect {
+    /// Key path from the hive root.
+    pub key: String,
+    /// Value name.
+    pub value: String,
+    /// Type and data after the edit; `None` = deleted.
+    pub after: Option<(u32, Vec<u8>)>,
+}
+
+type Vals = Vec<(String, u32, Vec<u8>)>;
+
+fn read_values(k: &Key<'_>) -> Result<Vals> {
+    k.values()?
+        .into_iter()
+        .map(|v| Ok((v.name()?, v.data_type()?, v.data()?)))
+        .collect()
+}
+
+fn upper(s: &str) -> String {
+    s.chars().flat_map(char::to_uppercase).collect()
+}
+
+/// Checks one touched key: its values after the edit (`a`) must be its
+/// values before (`b`) with the planned changes applied, nothing else.
+fn check_planned_values(path: &str, b: &Vals, a: &Vals, exps: &[&Expect]) -> Result<()> {
+    let mut want: Vals = b.clone();
+    for e in exps {
+        let pos = want
+            .iter()
+            .position(|(n, _, _)| upper(n) == upper(&e.value));
+        match (&e.after, pos) {
+            (Some((t, d)), Some(i)) => {
+                want[i].1 = *t;
+                want[i].2 = d.clone();
+            }
+            (Some((t, d)), None) => want.push((e.value.clone(), *t, d.clone())),
+            (None, Some(i)) => {
+                want.remove(i);
+            }
+            (None, None) => {}
+        }
+    }
+    let key = |v: &(String, u32, Vec<u8>)| (upper(&v.0), v.1, v.2.clone());
+    let mut w: Vec<_> = want.iter().map(key).collect();
+    let mut g: Vec<_> = a.iter().map(key).collect();
+    w.sort();
+    g.sort();
+    if w != g {
+        return Err(Error::Invalid {
+            what: "edited hive",
+            offset: 0,
+            detail: format!("key '{path}': values differ from the plan"),
+        });
+    }
+    Ok(())
+}
+
+/// [`check_planned_values`] for every key named in `expects` only.
+fn check_touched_keys(base: &[u8], new: &[u8], expects: &[Expect]) -> Result<()> {
+    let (vb, va) = (HiveView::new(base)?, HiveView::new(new)?);
+    let mut keys: Vec<&str> = expects.iter().map(|e| e.key.as_str()).collect();
+    keys.sort_by_key(|k| upper(k));
+    keys.dedup_by_key(|k| upper(k));
+    for k in keys {
+        let missing = |m: String| Error::Invalid {
+            what: "edited hive",
+            offset: 0,
+            detail: format!("key '{k}': '{m}' missing"),
+        };
+        let kb = Key::root(vb)?.subpath(k)?.map_err(missing)?;
+        let ka = Key::root(va)?.subpath(k)?.map_err(missing)?;
+        let exps: Vec<&Expect> = expects
+            .iter()
+            .filter(|e| upper(&e.key) == upper(k))
+            .collect();
+        check_planned_values(k, &read_values(&kb)?, &read_values(&ka)?, &exps)?;
+    }
+    Ok(())
+}
+
+/// Walks `before` and `after` in lock step and requires them to hold the
+/// same keys (same names, same order) and the same values (names, types,
+/// data, order), except for the values named in `expects`, which must have
+/// their expected content (created ones appear, deleted ones are gone).
+pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Result<()> {
+    use std::collections::HashMap;
+    let mut touched: HashMap<String, Vec<&Expect>> = HashMap::new();
+    for e in expects {
+        touched
+            .entry(upper(e.key.trim_matches('\\')))
+            .or_default()
+            .push(e);
+    }
+    let vb = HiveView::new(before)?;
+    let va = HiveView::new(after)?;
+    let mut stack = vec![(String::new(), Key::root(vb)?, Key::root(va)?, 0usize)];
+    let mismatch = |path: &str, detail: String| Error::Invalid {
+        what: "edited hive",
+        offset: 0,
+        detail: format!("key '{path}': {detail}"),
+    };
+    while let Some((path, kb, ka, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(mismatch(&path, "nested too deep".into()));
+        }
+        if kb.name()? != ka.name()? {
+            return Err(mismatch(&path, "key name changed".into()));
+        }
+        let (b, a) = (read_values(&kb)?, read_values(&ka)?);
+        match touched.get(&upper(&path)) {
+            None => {
+                if b != a {
+                    return Err(mismatch(
+                        &path,
+                        "values changed that were not planned".into(),
+                    ));
+                }
+            }
+            Some(exps) => check_planned_values(&path, &b, &a, exps)?,
+        }
+        let (sb, sa) = (kb.subkeys()?, ka.subkeys()?);
+        if sb.len() != sa.len() {
+            return Err(mismatch(&path, "subkeys added or removed".into()));
+        }
+        for (cb, ca) in sb.into_iter().zip(sa) {
+            let name = cb.name()?;
+            let child = if path.is_empty() {
+                name
+            } else {
+                format!("{path}\\{name}")
+            };
+            stack.push((child, cb, ca, depth + 1));
+        }
+    }
+    Ok(())
+}
+
+/// Re-check of bytes read back after a write whose SHA-256 already matched
+/// the fully verified plan: nt-hive opens them strictly (clean base block,
+/// valid checksum) and both readers read every planned value as planned.
+pub fn verify_written(back: &[u8], expects: &[Expect]) -> Result<()> {
+    crate::util::guard::contain("nt-hive", || nt_hive::Hive::new(back).map(|_| ())).map_err(
+        |e| Error::Invalid {
+            what: "hive",
+            offset: 0,
+            detail: e,
+        },
+    )??;
+    let r = crate::hive::reader::Reader::new(back)?;
+    for e in expects {
+        let key = r.key(&e.key);
+        let state = r.value(&key, &e.key, &e.value);
+        let got = match (&state, &key) {
+            (
+                crate::hive::reader::ValueState::Present { .. },
+                crate::hive::reader::KeyLookup::Found(k),
+            ) => {
+                let v = k.value(&e.value)?;
+                v.map(|v| Ok::<_, Error>((v.data_type()?, v.data()?)))
+                    .transpose()?
+            }
+            (crate::hive::reader::ValueState::Unreadable { error }, _) => {
+                return Err(Error::Invalid {
+                    what: "written value",
+                    offset: 0,
+                    detail: format!("{}\\{}: {error}", e.key, e.value),
+                })
+            }
+            _ => None,
+        };
+        if got != e.after {
+            return Err(Error::Invalid {
+                what: "written value",
+                offset: 0,
+                detail: format!("{}\\{} does not read back as planned", e.key, e.value),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Verifies that `new` is `base` with exactly `expects` applied:
+/// - `nt-hive` opens it strictly (clean base block, valid checksum);
+/// - for in-place edits (`inplace` = the changed 4-byte fields), only the
+///   base block header and those fields differ, byte for byte;
+/// - a lock-step walk of both trees finds only the planned differences;
+/// - the full structural check passes, with both readers agreeing, and the
+///   same number of keys as before (`base_stats`, the original's check; an
+///   in-place edit does not need it and may pass `None`, so its check can
+///   run beside this one).
+///
+/// Returns the list of checks passed, for the report.
+pub fn verify_edit(
+    base: &[u8],
+    new: &[u8],
+    expects: &[Expect],
+    inplace: Option<&[u64]>,
+    base_stats: Option<&CheckStats>,
+) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    crate::util::guard::contain("nt-hive", || nt_hive::Hive::new(new).map(|_| ())).map_err(
+        |e| Error::Invalid {
+            what: "hive",
+            offset: 0,
+            detail: e,
+        },
+    )??;
+    let bb = BaseBlock::parse(new)?;
+    if bb.is_dirty() {
+        return Err(Error::Invalid {
+            what: "base block",
+            offset: 0,
+            detail: "the planned hive is not clean".into(),
+        });
+    }
+    done.push(format!(
+        "nt-hive opens the hive strictly (sequence {}/{}, checksum valid)",
+        bb.seq1, bb.seq2
+    ));
+    if let Some(offsets) = inplace {
+        if base.len() != new.len() {
+            return Err(Error::Invalid {
+                what: "hive size",
+                offset: base.len() as u64,
+                detail: "an in-place edit changed the file size".into(),
+            });
+        }
+        let allowed: Vec<Range<usize>> = std::iter::once(0..HEADER_SIZE)
+            .chain(offsets.iter().map(|&o| o as usize..o as usize + 4))
+            .collect();
+        for r in diff_ranges(base, new) {
+            if !allowed.iter().any(|a| a.start <= r.start && r.end <= a.end) {
+                return Err(Error::Invalid {
+                    what: "edit",
+                    offset: r.start as u64,
+                    detail: format!(
+                        "bytes {:#x}..{:#x} changed outside the planned fields",
+                        r.start, r.end
+                    ),
+                });
+            }
+        }
+        done.push("only the base block and the planned 4-byte value fields differ".into());
+        // The tree is therefore the original's, byte for byte, but for those
+        // fields: check each touched key's values and re-read the planned
+        // values with both readers; no whole-tree walk is needed.
+        check_touched_keys(base, new, expects)?;
+        verify_written(new, expects)?;
+        done.push(format!(
+            "every other value of each touched key is unchanged; both readers read all {} planned values",
+            expects.len()
+        ));
+        return Ok(done);
+    }
+    // The lock-step comparison (our navigator only) runs on a second core
+    // while the full check (our walk, then nt-hive's) runs on this one.
+    let (compared, stats) = std::thread::scope(|sc| {
+        let cmp = sc.spawn(|| semantic_compare(base, new, expects));
+        let stats = full_check(new);
+        (cmp.join().expect("comparison thread"), stats)
+    });
+    compared?;
+    done.push(format!(
+        "a lock-step walk of the whole tree finds exactly the {} planned value changes",
+        expects.len()
+    ));
+    let stats = stats?;
+    let base_stats = base_stats.ok_or_else(|| Error::Invalid {
+        what: "edit verification",
+        offset: 0,
+        detail:
+            "a rewritten hive is compared with the original's structure check, which is missing"
+                .into(),
+    })?;
+    if stats.keys != base_stats.keys {
+        return Err(Error::Invalid {
+            what: "hive tree",
+            offset: 0,
+            detail: format!("{} keys before, {} after", base_stats.keys, stats.keys),
+        });
+    }
+    done.push(format!(
+        "full walk by both readers: {} bins, {} keys, {} values",
+        stats.bins, stats.keys, stats.values
+    ));
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::regf::base_block::{BaseBlock, BASE_BLOCK_SIZE};
+    use crate::util::bytes::put_u32;
+
+    use crate::testing::corpus;
+
+    /// Prove our navigator and nt-hive walk the same tree: nt-hive's own
+    /// test hive (big data, every value type, a key with many subkeys).
+    #[test]
+    fn both_readers_walk_the_same_tree() {
+        let h = corpus("other/special/nt-hive__testhive");
+        let s = full_check(&h).unwrap();
+        assert!(s.keys > 500 && s.values > 10, "{s:?}");
+        let view = HiveView::new(&h).unwrap();
+        let root = Key::root(view).unwrap();
+        let k = root
+            .subkey("DATA-TEST")
+            .unwrap()
+            .expect("case-insensitive lookup");
+        assert_eq!(k.name().unwrap(), "data-test");
+        let dword = k.value("dword").unwrap().unwrap();
+        assert_eq!(dword.inline_dword().unwrap(), Some(42));
+        let big = k
+            .values()
+            .unwrap()
+            .into_iter()
+            .find(|v| v.data().unwrap().len() > 16344);
+        assert!(big.is_some(), "big data value read through the db record");
+    }
+
+    /// A damaged bin header, a zero-size cell and a broken nk signature are
+    /// each reported with the offset of the damage.
+    #[test]
+    fn damage_is_located() {
+        let h = corpus("other/special/nt-hive__testhive");
+        let bb = BaseBlock::parse(&h).unwrap();
+
+        let mut bad_bin = h.clone();
+        bad_bin[BASE_BLOCK_SIZE + 4096..BASE_BLOCK_SIZE + 4100].copy_from_slice(b"XXXX");
+        let e = full_check(&bad_bin).unwrap_err().to_string();
+        assert!(e.contains(&format!("{:#x}", BASE_BLOCK_SIZE + 4096)), "{e}");
+
+        let mut zero = h.clone();
+        put_u32(&mut zero, BASE_BLOCK_SIZE + 32, 0);
+        let e = full_check(&zero).unwrap_err().to_string();
+        assert!(e.contains(&format!("{:#x}", BASE_BLOCK_SIZE + 32)), "{e}");
+
+        let mut bad_root = h.clone();
+        let root = BASE_BLOCK_SIZE + bb.root_cell as usize + 4;
+        bad_root[root..root + 2].copy_from_slice(b"zz");
+        let e = full_check(&bad_root).unwrap_err().to_string();
+        assert!(e.contains(&format!("{root:#x}")), "{e}");
+    }
+
+    /// The in-place fast path of `verify_edit` still fails on a stray byte
+    /// outside the planned fields, and on a wrong value inside one.
+    #[test]
+    fn in_place_verification_catches_stray_and_wrong_bytes() {
+        let base = corpus("other/special/nt-hive__testhive");
+        let view = HiveView::new(&base).unwrap();
+        let vk = Key::root(view)
+            .unwrap()
+            .subpath("data-test")
+            .unwrap()
+            .unwrap()
+            .value("dword")
+            .unwrap()
+            .unwrap();
+        let at = vk.abs_of(crate::format::regf::key::VK_DATA_OFFSET) as usize;
+        let stats = full_check(&base).unwrap();
+        let expects = [Expect {
+            key: "data-test".into(),
+            value: "dword".into(),
+            after: Some((
+                crate::format::regf::key::reg_type::DWORD,
+                7u32.to_le_bytes().to_vec(),
+            )),
+        }];
+        let plan = |v: u32| {
+            let mut n = base.clone();
+            n[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            let bins = BaseBlock::parse(&n).unwrap().hive_bins_size;
+            crate::format::regf::base_block::set_clean(&mut n[..4096], 99, bins);
+            n
+        };
+        let good = plan(7);
+        verify_edit(&base, &good, &expects, Some(&[at as u64]), Some(&stats)).unwrap();
+        let wrong = plan(8);
+        assert!(verify_edit(&base, &wrong, &expects, Some(&[at as u64]), Some(&stats)).is_err());
+        let mut stray = good.clone();
+        stray[at + 64] ^= 1;
+        let e = verify_edit(&base, &stray, &expects, Some(&[at as u64]), Some(&stats)).unwrap_err();
+        assert!(e.to_string().contains("outside the planned fields"), "{e}");
+    }
+}

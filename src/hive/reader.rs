@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Reads the RDP / NLA state out of a SYSTEM hive (and the Group Policy
+//! copies out of a SOFTWARE hive).
+//!
+//! Every key and value is read twice, by two independent readers: our own
+//! cell navigator ([`crate::format::regf::key`], which also yields the byte offsets
+//! an edit needs and scans subkey lists linearly) and the `nt-hive` crate
+//! (which binary-searches them, as Windows does). A value is reported
+//! `present` or `missing` only when both agree; any error or disagreement is
+//! reported `unreadable` with the reason. Corruption is never reported as
+//! "absent".
+//!
+//! Where the values live (hive-write-safety.md §4): `ControlSetNNN\Control\
+//! Terminal Server` (`fDenyTSConnections`) and `...\WinStations\RDP-Tcp`
+//! (the rest). The offline file has no `CurrentControlSet`; `Select` says
+//! which set is which.
+
+use serde::Serialize;
+
+use crate::format::regf::cell::HiveView;
+use crate::format::regf::key::{names_equal, reg_type, Key};
+
+/// Path of the Terminal Server key inside a control set.
+pub const TS_PATH: &str = r"Control\Terminal Server";
+/// Path of the RDP listener key inside a control set.
+pub const RDP_TCP_PATH: &str = r"Control\Terminal Server\WinStations\RDP-Tcp";
+/// Group Policy key in the SOFTWARE hive.
+pub const POLICY_PATH: &str = r"Policies\Microsoft\Windows NT\Terminal Services";
+/// The three values Microsoft's NLA workaround sets (0/0/0 off, 1/1/1 on).
+pub const NLA_VALUES: [&str; 3] = [
+    "SecurityLayer",
+    "UserAuthentication",
+    "fAllowSecProtocolNegotiation",
+];
+/// Other RDP-Tcp values reported.
+pub const RDP_TCP_EXTRA: [&str; 2] = ["PortNumber", "MinEncryptionLevel"];
+/// Values looked for in the policy key.
+pub const POLICY_VALUES: [&str; 4] = [
+    "fDenyTSConnections",
+    "UserAuthentication",
+    "SecurityLayer",
+    "fAllowSecProtocolNegotiation",
+];
+
+/// State of a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum KeyState {
+    /// The key exists.
+    Present {
+        /// Absolute file offset of the key's nk cell data.
+        offset: u64,
+    },
+    /// The key (or a parent) does not exist.
+    Missing {
+        /// The first path component that is missing.
+        missing: String,
+    },
+    /// The key could not be read.
+    Unreadable {
+        /// Why.
+        error: String,
+    },
+}
+
+/// State of a value.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum ValueState {
+    /// The value exists and both readers agree on it.
+    Present {
+        /// Type name (`REG_DWORD`...).
+        #[serde(rename = "type")]
+        type_name: String,
+        /// Numeric type.
+        type_code: u32,
+        /// The data: a number for DWORD/QWORD, a string for strings, hex otherwise.
+        data: serde_json::Value,
+        /// Absolute file offset of the vk cell data.
+        offset: u64,
+    },
+    /// The value does not exist (both readers agree).
+    Missing,
+    /// The value, or its key, could not be read, or the readers disagree.
+    Unreadable {
+        /// Why.
+        error: String,
+    },
+}
+
+impl ValueState {
+    /// The DWORD data, if the value is a present REG_DWORD.
+    pub fn dword(&self) -> Option<u32> {
+        match self {
+            ValueState::Present {
+                type_code: reg_type::DWORD,
+                data,
+                ..
+            } => data.as_u64().map(|v| v as u32),
+            _ => None,
+        }
+    }
+
+    /// Short text for tables.
+    pub fn display(&self) -> String {
+        match self {
+            ValueState::Present {
+                data, type_code, ..
+            } => match data {
+                serde_json::Value::String(s) if *type_code != reg_type::BINARY => s.clone(),
+                other => other.to_string(),
+            },
+            ValueState::Missing => "(absent)".into(),
+            ValueState::Unreadable { .. } => "(UNREADABLE)".into(),
+        }
+    }
+}
+
+/// A named value and its state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NamedValue {
+    /// Value name.
+    pub name: String,
+    /// Its state.
+    #[serde(flatten)]
+    pub state: ValueState,
+}
+
+/// Renders value data for the report.
+pub fn data_json(ty: u32, data: &[u8]) -> serde_json::Value {
+    use serde_json::Value as J;
+    let utf16 = |d: &[u8]| -> String {
+        let u: Vec<u16> = d
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16_lossy(&u)
+            .trim_end_matches('\0')
+            .to_string()
+    };
+    match (ty, data.len()) {
+        (reg_type::DWORD, 4) => J::from(u32::from_le_bytes(data.try_into().unwrap())),
+        (reg_type::DWORD_BIG_ENDIAN, 4) => J::from(u32::from_be_bytes(data.try_into().unwrap())),
+        (reg_type::QWORD, 8) => J::from(u64::from_le_bytes(data.try_into().unwrap())),
+        (reg_type::SZ | reg_type::EXPAND_SZ, _) => J::from(utf16(data)),
+        (reg_type::MULTI_SZ, _) => J::from(
+            utf16(data)
+                .split('\0')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        ),
+        _ => J::from(crate::util::bytes::hex(data)),
+    }
+}
+
+/// Both readers over one hive image.
+pub struct Reader<'a> {
+    view: HiveView<'a>,
+    nt: nt_hive::Hive<&'a [u8]>,
+}
+
+/// Result of looking a key up with both readers.
+pub enum KeyLookup<'a> {
+    /// Found by both.
+    Found(Key<'a>),
+    /// Missing per both.
+    Missing(String),
+    /// Error or disagreement.
+    Unreadable(String),
+}
+
+impl<'a> KeyLookup<'a> {
+    /// The state to report.
+    pub fn state(&self) -> KeyState {
+        match self {
+            KeyLookup::Found(k) => KeyState::Present { offset: k.abs() },
+            KeyLookup::Missing(m) => KeyState::Missing { missing: m.clone() },
+            KeyLookup::Unreadable(e) => KeyState::Unreadable { error: e.clone() },
+        }
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// Opens both readers over `bytes` (a primary hive image, possibly
+    /// dirty: the header is not required to be clean here).
+    pub fn new(bytes: &'a [u8]) -> crate::Result<Self> {
+        let view = HiveView::new(bytes)?;
+        let nt = nt_hive::Hive::without_validation(bytes)?;
+        Ok(Reader { view, nt })
+    }
+
+    /// Our navigator's view.
+    pub fn view(&self) -> HiveView<'a> {
+        self.view
+    }
+
+    /// The root key (our navigator).
+    pub fn root(&self) -> crate::Result<Key<'a>> {
+        Key::root(self.view)
+    }
+
+    /// Looks up `path` (backslash-separated, from the root) with both readers.
+    pub fn key(&self, path: &str) -> KeyLookup<'a> {
+        // Our navigator first: nt-hive only ever sees cells we have already
+        // validated, and runs inside a panic guard on top of that.
+        let ours = match self.root().and_then(|r| r.subpath(path)) {
+            Err(e) => return KeyLookup::Unreadable(e.to_string()),
+            Ok(o) => o,
+        };
+        let theirs = crate::util::guard::contain("nt-hive", || -> Result<bool, String> {
+            let root = self.nt.root_key_node().map_err(|e| e.to_string())?;
+            if path.is_empty() {
+                return Ok(true);
+            }
+            match root.subpath(path) {
+                None => Ok(false),
+                Some(r) => r.map(|_| true).map_err(|e| e.to_string()),
+            }
+        })
+        .and_then(|r| r);
+        match (ours, theirs) {
+            (_, Err(e)) => KeyLookup::Unreadable(format!("nt-hive: {e}")),
+            (Ok(k), Ok(true)) => KeyLookup::Found(k),
+            (Err(missing), Ok(false)) => KeyLookup::Missing(missing),
+            (Ok(k), Ok(false)) => KeyLookup::Unreadable(format!(
+                "key found at byte offset {:#x} by a full scan, but not by nt-hive's sorted lookup \
+                 (subkey list out of order?)",
+                k.abs()
+            )),
+            (Err(missing), Ok(true)) => KeyLookup::Unreadable(format!(
+                "nt-hive finds the key but a full scan misses '{missing}'"
+            )),
+        }
+    }
+
+    /// Reads value `name` of the key at `path` (already looked up as `key`).
+    pub fn value(&self, key: &KeyLookup<'a>, path: &str, name: &str) -> ValueState {
+        let k = match key {
+            KeyLookup::Found(k) => k,
+            KeyLookup::Missing(_) => return ValueState::Missing,
+            KeyLookup::Unreadable(e) => return ValueState::Unreadable { error: e.clone() },
+        };
+        let ours = k.value(name).and_then(|v| match v {
+            None => Ok(None),
+            Some(v) => Ok(Some((v.data_type()?, v.data()?, v.abs_of(0)))),
+        });
+        let theirs = self.nt_value(path, name);
+        match (ours, theirs) {
+            (Err(e), _) => ValueState::Unreadable {
+                error: e.to_string(),
+            },
+            (_, Err(e)) => ValueState::Unreadable {
+                error: format!("nt-hive: {e}"),
+            },
+            (Ok(None), Ok(None)) => ValueState::Missing,
+            (Ok(Some((ty, data, offset))), Ok(Some((nty, ndata))))
+                if nty.is_none_or(|t| t == ty) && ndata.as_ref().is_none_or(|d| *d == data) =>
+            {
+                ValueState::Present {
+                    type_name: reg_type::name(ty),
+                    type_code: ty,
+                    data: data_json(ty, &data),
+                    offset,
+                }
+            }
+            (ours, theirs) => ValueState::Unreadable {
+                error: format!(
+                    "readers disagree: ours {}, nt-hive {}",
+                    describe(&ours.ok().flatten().map(|(t, d, _)| (Some(t), Some(d)))),
+                    describe(&theirs.ok().flatten())
+                ),
+            },
+        }
+    }
+
+    /// nt-hive's reading: type (`None` when nt-hive does not know the type
+    /// code) and data (`None` for a form nt-hive cannot read, see
+    /// [`crate::hive::check::nt_data`]).
+    #[allow(clippy::type_complexity)]
+    fn nt_value(
+        &self,
+        path: &str,
+        name: &str,
+    ) -> Result<Option<(Option<u32>, Option<Vec<u8>>)>, String> {
+        let root = self.nt.root_key_node().map_err(|e| e.to_string())?;
+        let key = if path.is_empty() {
+            root
+        } else {
+            match root.subpath(path) {
+                None => return Ok(None),
+                Some(k) => k.map_err(|e| e.to_string())?,
+            }
+        };
+        let Some(v) = key.value(name) else {
+            return Ok(None);
+        };
+        let v = v.map_err(|e| e.to_string())?;
+        let name_ok = v.name().map(|n| n == *name).map_err(|e| e.to_string())?;
+        if !name_ok {
+            return Err("nt-hive returned a value with another name".into());
+        }
+        let ty = v.data_type().ok().map(|t| t as u32);
+        let data =
+            crate::hive::check::nt_data(&v, self.nt.minor_version()).map_err(|e| e.to_string())?;
+        Ok(Some((ty, data)))
+    }
+
+    /// Reads several values of one key.
+    pub fn values(&self, path: &str, names: &[&str]) -> (KeyState, Vec<NamedValue>) {
+        let key = self.key(path);
+        let vals = names
+            .iter()
+            .map(|n| NamedValue {
+                name: n.to_string(),
+                state: self.value(&key, path, n),
+            })
+            .collect();
+        (key.state(), vals)
+    }
+
+    /// Names of the root's `ControlSetNNN` subkeys with their numbers, sorted.
+    pub fn control_sets(&self) -> crate::Result<Vec<(u32, String)>> {
+        let mut sets = Vec::new();
+        for k in self.root()?.subkeys()? {
+            let name = k.name()?;
+            let number = name
+                .get(..10)
+                .filter(|p| names_equal(p, "ControlSet"))
+                .and_then(|_| name.get(10..))
+                .filter(|d| d.len() == 3 && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse::<u32>().ok());
+            if let Some(n) = number {
+                sets.push((n, name));
+            }
+        }
+        sets.sort();
+        Ok(sets)
+    }
+}
+
+fn describe(v: &Option<(Option<u32>, Option<Vec<u8>>)>) -> String {
+    match v {
+        None => "absent".into(),
+        Some((t, d)) => format!(
+            "{} {}",
+            t.map_or("(unknown type)".into(), reg_type::name),
+            d.as_deref()
+                .map_or("(unread)".into(), crate::util::bytes::hex)
+        ),
+    }
+}

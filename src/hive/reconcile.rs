@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The hive as Windows will load it.
+//!
+//! A clean primary is what Windows loads; its logs are ignored (only their
+//! sequence numbers matter, for the next write). A dirty primary is replayed
+//! from its logs in memory exactly as Windows does it ([`crate::format::regf::log`]).
+//! Nothing here writes.
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::format::regf::base_block::BaseBlock;
+use crate::format::regf::log::{self, AppliedEntry, LogInput, LogSummary, SequencesSeen};
+use crate::storage::source::LoadedHive;
+
+/// What the replay did, for reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayInfo {
+    /// Entries applied, in order.
+    pub applied: Vec<AppliedEntry>,
+    /// Why replay stopped early (Windows stops at the same place), if it did.
+    pub stopped: Option<String>,
+    /// What each log holds.
+    pub logs: Vec<LogSummary>,
+    /// Sequence number of the last applied entry.
+    pub last_sequence: Option<u32>,
+    /// Hive-bins size after replay.
+    pub hive_bins_size: u32,
+}
+
+/// A hive reconciled with its logs.
+pub struct Reconciled {
+    /// The image after replay, when log data was applied (`None`: the
+    /// primary file's bytes are what Windows loads).
+    pub image: Option<Vec<u8>>,
+    /// Replay details for a dirty hive (`None` for a clean one).
+    pub replay: Option<ReplayInfo>,
+    /// Sequence numbers in the primary, in every valid log base block and in
+    /// every valid log entry (a write goes one above the highest).
+    pub sequences_seen: SequencesSeen,
+}
+
+impl Reconciled {
+    /// The bytes Windows will load.
+    pub fn bytes<'a>(&'a self, hive: &'a LoadedHive) -> &'a [u8] {
+        self.image.as_deref().unwrap_or(&hive.primary.bytes)
+    }
+}
+
+/// The logs of `h` as recovery input, each named by its own file name
+/// (`SYSTEM.LOG1`) whether it was read from a file system or from inside a
+/// raw volume, so that replay reports read the same for every source.
+pub fn log_inputs(h: &LoadedHive) -> Vec<LogInput<'_>> {
+    h.logs
+        .iter()
+        .map(|l| LogInput {
+            name: l.name.clone(),
+            bytes: &l.bytes,
+        })
+        .collect()
+}
+
+/// Reconciles `h`. A primary whose base block is unusable is refused
+/// (Windows would rebuild it from a log; ntrescue does not guess).
+pub fn reconcile(h: &LoadedHive) -> Result<Reconciled> {
+    let path = &h.primary.path;
+    let bytes = &h.primary.bytes;
+    let bb = BaseBlock::parse(bytes).map_err(|e| e.in_file(path))?;
+    let inputs = log_inputs(h);
+    if !bb.is_dirty() {
+        return Ok(Reconciled {
+            image: None,
+            replay: None,
+            sequences_seen: log::sequences_seen(bytes, &inputs).map_err(|e| e.in_file(path))?,
+        });
+    }
+    let rec = log::recover(bytes, &inputs).map_err(|e| e.in_file(path))?;
+    let after = BaseBlock::parse(&rec.hive).map_err(|e| e.in_file(path))?;
+    let replayed = rec.replayed();
+    Ok(Reconciled {
+        replay: Some(ReplayInfo {
+            applied: rec.applied,
+            stopped: rec.stopped,
+            logs: rec.logs,
+            last_sequence: rec.last_sequence,
+            hive_bins_size: after.hive_bins_size,
+        }),
+        image: replayed.then_some(rec.hive),
+        sequences_seen: rec.sequences_seen,
+    })
+}

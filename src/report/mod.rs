@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The report model shared by the human and JSON renderers.
+//!
+//! The JSON form is this model serialised with serde; `docs/json-schema.md`
+//! documents it field by field. Its top-level `schema` is
+//! [`SCHEMA`]; fields are only ever added within a schema version.
+
+use serde::Serialize;
+
+use crate::format::regf::base_block::BaseBlock;
+use crate::hive::reader::{KeyState, NamedValue};
+use crate::storage::source::{LoadedFile, SourceKind};
+use crate::util::time::filetime_iso;
+
+/// Version tag of the JSON documents ntrescue prints.
+pub const SCHEMA: &str = "ntrescue/v1";
+
+/// Name and version of the tool.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tool {
+    /// "ntrescue".
+    pub name: &'static str,
+    /// Crate version.
+    pub version: &'static str,
+}
+
+/// This build's [`Tool`].
+pub const TOOL: Tool = Tool {
+    name: "ntrescue",
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+/// What was opened.
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceInfo {
+    /// Kind of source.
+    pub kind: SourceKind,
+    /// The path given.
+    pub path: String,
+}
+
+/// A file's identity.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileInfo {
+    /// Path.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, lower-case hex.
+    pub sha256: String,
+}
+
+impl From<&LoadedFile> for FileInfo {
+    fn from(f: &LoadedFile) -> Self {
+        FileInfo {
+            path: f.path.display().to_string(),
+            size: f.bytes.len() as u64,
+            sha256: f.sha256.clone(),
+        }
+    }
+}
+
+/// Base block facts.
+#[derive(Clone, Debug, Serialize)]
+pub struct BaseBlockInfo {
+    /// The file signature (`regf`).
+    pub signature: &'static str,
+    /// Primary sequence number.
+    pub sequence1: u32,
+    /// Secondary sequence number.
+    pub sequence2: u32,
+    /// Dirty: sequence numbers differ or checksum invalid.
+    pub dirty: bool,
+    /// Stored checksum equals the computed one.
+    pub checksum_valid: bool,
+    /// Stored checksum.
+    pub checksum_stored: u32,
+    /// Computed checksum.
+    pub checksum_computed: u32,
+    /// Last-written time (ISO-8601 UTC), null when the field is 0.
+    pub last_written: Option<String>,
+    /// Raw FILETIME.
+    pub last_written_filetime: u64,
+    /// "major.minor".
+    pub version: String,
+    /// What the minor version means.
+    pub format: &'static str,
+    /// File type field (0 = primary).
+    pub file_type: u32,
+    /// Hive bins data size.
+    pub hive_bins_size: u32,
+    /// Root cell offset (relative to 4096).
+    pub root_cell_offset: u32,
+    /// Flags field.
+    pub flags: u32,
+    /// File name embedded in the base block.
+    pub embedded_file_name: String,
+}
+
+impl From<&BaseBlock> for BaseBlockInfo {
+    fn from(b: &BaseBlock) -> Self {
+        BaseBlockInfo {
+            signature: "regf",
+            sequence1: b.seq1,
+            sequence2: b.seq2,
+            dirty: b.is_dirty(),
+            checksum_valid: b.checksum_valid(),
+            checksum_stored: b.checksum,
+            checksum_computed: b.computed_checksum,
+            last_written: filetime_iso(b.timestamp),
+            last_written_filetime: b.timestamp,
+            version: format!("{}.{}", b.major, b.minor),
+            format: b.format_name(),
+            file_type: b.file_type,
+            hive_bins_size: b.hive_bins_size,
+            root_cell_offset: b.root_cell,
+            flags: b.flags,
+            embedded_file_name: b.file_name.clone(),
+        }
+    }
+}
+
+/// Result of the structural walk of bins and cells.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StructureInfo {
+    /// Whether every bin and cell checked out.
+    pub ok: bool,
+    /// Hive bins.
+    pub bins: u32,
+    /// Allocated cells.
+    pub used_cells: u64,
+    /// Free cells.
+    pub free_cells: u64,
+    /// Bytes in free cells.
+    pub free_bytes: u64,
+    /// The first error found, with its byte offset.
+    pub error: Option<String>,
+}
+
+/// One hive file with its logs.
+#[derive(Clone, Debug, Serialize)]
+pub struct HiveReport {
+    /// The primary file.
+    pub file: FileInfo,
+    /// Transaction logs found beside it.
+    pub logs: Vec<FileInfo>,
+    /// Base block.
+    pub base_block: BaseBlockInfo,
+    /// Structure check.
+    pub structure: StructureInfo,
+    /// Highest sequence number in the primary, any valid log base block or
+    /// log entry (a write must go above it); null if the logs could not be read.
+    pub max_sequence_seen: Option<u32>,
+}
+
+/// A reported value whose data the log replay changes.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayChange {
+    /// Control set.
+    pub control_set: String,
+    /// Value name.
+    pub value: String,
+    /// As stored in the primary file.
+    pub stored: crate::hive::reader::ValueState,
+    /// As Windows will load it.
+    pub after: crate::hive::reader::ValueState,
+}
+
+/// A dirty hive as Windows will load it, after replaying its logs.
+#[derive(Clone, Debug, Serialize)]
+pub struct AfterReplay {
+    /// Whether any log data was applied.
+    pub replayed: bool,
+    /// What was applied, why replay stopped, what each log holds.
+    pub replay: crate::hive::reconcile::ReplayInfo,
+    /// `Select` after replay.
+    pub select: SelectInfo,
+    /// Control sets after replay.
+    pub control_sets: Vec<ControlSetReport>,
+    /// Reported values the replay changes.
+    pub changed_values: Vec<ReplayChange>,
+    /// Every key and value the replay adds, removes or changes, over the
+    /// whole tree (`None` when the stored tree cannot be walked).
+    pub tree_changes: Option<crate::format::regf::diff::TreeDiff>,
+}
+
+/// NLA state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Nla {
+    /// Network Level Authentication is required.
+    Required,
+    /// NLA is not required.
+    Off,
+    /// Control sets disagree.
+    Mixed,
+    /// Values unreadable or incomplete.
+    Unknown,
+}
+
+impl Nla {
+    /// Combines several verdicts: all equal → that one, else mixed
+    /// (unknown wins over everything).
+    pub fn combine(items: impl IntoIterator<Item = Nla>) -> Nla {
+        let mut acc: Option<Nla> = None;
+        for n in items {
+            acc = Some(match (acc, n) {
+                (_, Nla::Unknown) | (Some(Nla::Unknown), _) => Nla::Unknown,
+                (None, n) => n,
+                (Some(a), n) if a == n => a,
+                _ => Nla::Mixed,
+            });
+        }
+        acc.unwrap_or(Nla::Unknown)
+    }
+
+    /// Text for humans.
+    pub fn text(self) -> &'static str {
+        match self {
+            Nla::Required => "NLA required",
+            Nla::Off => "NLA off",
+            Nla::Mixed => "mixed",
+            Nla::Unknown => "unknown",
+        }
+    }
+}
+
+/// `SYSTEM\Select`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SelectInfo {
+    /// State of the Select key.
+    pub key: KeyState,
+    /// Current, Default, Failed, LastKnownGood.
+    pub values: Vec<NamedValue>,
+    /// The control set Windows boots by default (`Default`, else `Current`).
+    pub boot_control_set: Option<String>,
+}
+
+/// One control set.
+#[derive(Clone, Debug, Serialize)]
+pub struct ControlSetReport {
+    /// `ControlSet001`...
+    pub name: String,
+    /// The number.
+    pub number: u32,
+    /// Which `Select` values name this set (current, default, last-known-good, failed).
+    pub roles: Vec<&'static str>,
+    /// `Control\Terminal Server`.
+    pub terminal_server: KeyState,
+    /// `Control\Terminal Server\WinStations\RDP-Tcp`.
+    pub rdp_tcp: KeyState,
+    /// fDenyTSConnections, SecurityLayer, UserAuthentication,
+    /// fAllowSecProtocolNegotiation, PortNumber, MinEncryptionLevel.
+    pub values: Vec<NamedValue>,
+    /// NLA verdict for this set.
+    pub nla: Nla,
+    /// Why `nla` is unknown (e.g. "no RDP-Tcp listener ('RDP-Tcp' missing)");
+    /// null otherwise.
+    pub nla_reason: Option<String>,
+    /// RDP connections allowed (fDenyTSConnections == 0); null if unknown,
+    /// and always null without a readable RDP-Tcp listener key.
+    pub rdp_enabled: Option<bool>,
+}
+
+impl ControlSetReport {
+    /// The named value's state.
+    pub fn value(&self, name: &str) -> Option<&NamedValue> {
+        self.values.iter().find(|v| v.name == name)
+    }
+}
+
+/// Windows version facts from SOFTWARE.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WindowsInfo {
+    /// ProductName.
+    pub product_name: Option<String>,
+    /// DisplayVersion (or ReleaseId).
+    pub display_version: Option<String>,
+    /// CurrentBuild.
+    pub current_build: Option<String>,
+    /// InstallationType ("Server", "Client").
+    pub installation_type: Option<String>,
+}
+
+/// The SOFTWARE hive's relevant content.
+#[derive(Clone, Debug, Serialize)]
+pub struct SoftwareReport {
+    /// File facts.
+    pub hive: HiveReport,
+    /// Windows version.
+    pub windows: WindowsInfo,
+    /// `Policies\Microsoft\Windows NT\Terminal Services`.
+    pub policy_key: KeyState,
+    /// Its values; present ones override the SYSTEM values.
+    pub policy_values: Vec<NamedValue>,
+    /// Names of values present in the policy key (they override SYSTEM).
+    pub overrides: Vec<String>,
+    /// Names of policy values that cannot be read (they may override
+    /// SYSTEM: what they govern is unknown).
+    pub unreadable: Vec<String>,
+}
+
+/// Overall verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    /// Combined over every control set: required / off / mixed / unknown.
+    pub nla: Nla,
+    /// The boot control set's verdict.
+    pub boot_set_nla: Nla,
+    /// What Windows will enforce, Group Policy included.
+    pub effective_nla: Nla,
+    /// RDP allowed in the boot set, policy included; null if unknown.
+    pub rdp_enabled: Option<bool>,
+    /// Whether a Group Policy value overrides the SYSTEM values.
+    pub policy_overrides: bool,
+}
+
+/// What `inspect` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct InspectReport {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// Tool name and version.
+    pub tool: Tool,
+    /// "inspect".
+    pub command: &'static str,
+    /// What was opened.
+    pub source: SourceInfo,
+    /// SHA-256 of the whole source (`--hash-source`), for evidence records.
+    pub source_sha256: Option<String>,
+    /// For disk and volume sources: partition, volume and file locations,
+    /// and the safety facts (dirty volume, hibernation, mounts).
+    pub disk: Option<DiskFacts>,
+    /// SYSTEM hive facts.
+    pub system: HiveReport,
+    /// `Select`.
+    pub select: SelectInfo,
+    /// `ComputerName` of the boot control set.
+    pub computer_name: Option<String>,
+    /// Every control set, as stored in the primary file.
+    pub control_sets: Vec<ControlSetReport>,
+    /// For a dirty hive: the same after log replay (what Windows loads).
+    pub after_replay: Option<AfterReplay>,
+    /// Which view the verdict describes: "stored" or "after-replay".
+    pub verdict_source: &'static str,
+    /// SOFTWARE hive, when found.
+    pub software: Option<SoftwareReport>,
+    /// Verdicts.
+    pub verdict: Verdict,
+    /// Things the operator should know.
+    pub warnings: Vec<String>,
+}
+
+/// Disk facts in an inspect report.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiskFacts {
+    /// The Windows volume found.
+    #[serde(flatten)]
+    pub windows: crate::storage::disk::WindowsVolume,
+    /// Mount points using the disk (a write would be refused).
+    pub mounted: Vec<String>,
+}

@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Raw disks and NTFS volumes: find Windows and its hives without mounting
+//! anything. Everything here opens devices and images read-only; the one
+//! writable path is [`crate::storage::extent::ExtentStore`], opened by the
+//! edit engine after its preflight checks.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::format::partition::{self, Partition, Table, TableKind};
+use crate::format::regf::log::find_log_files;
+use crate::storage::extent::ExtentReader;
+use crate::storage::ntfs::{FileLocation, Volume, VolumeFacts};
+use crate::storage::os;
+
+/// Directory of the hives inside a Windows volume.
+pub const CONFIG_DIR: &str = r"Windows\System32\config";
+/// BitLocker's boot-sector OEM id.
+const BITLOCKER_OEM: &[u8; 8] = b"-FVE-FS-";
+/// NTFS boot-sector OEM id.
+const NTFS_OEM: &[u8; 8] = b"NTFS    ";
+/// exFAT boot sector file system name (offset 3).
+const EXFAT_OEM: &[u8; 8] = b"EXFAT   ";
+/// ReFS boot sector file system name (offset 3).
+const REFS_OEM: &[u8; 8] = b"ReFS\0\0\0\0";
+/// FAT32 `BS_FilSysType` at offset 82, FAT12/16 at offset 54 (Microsoft FAT
+/// specification, boot sector): "FAT32   ", "FAT16   ", "FAT12   ".
+const FAT32_TYPE_AT: usize = 82;
+const FAT16_TYPE_AT: usize = 54;
+
+/// A disk, partition or image, opened read-only.
+pub struct Disk {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    /// Logical sector size.
+    pub sector_size: u32,
+    /// Whether the OS reported `sector_size` (a block device) rather than
+    /// it being assumed (an image file).
+    sector_size_exact: bool,
+}
+
+impl Disk {
+    /// Opens `path` read-only.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file =
+            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let size =
+            os::size_of(&file).map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
+        let sector = os::logical_sector_size(path);
+        Ok(Disk {
+            path: path.to_path_buf(),
+            file,
+            size,
+            sector_size: sector.unwrap_or(512),
+            sector_size_exact: sector.is_some(),
+        })
+    }
+
+    /// The path given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Reads `len` bytes at `off` (bounded by the disk size).
+    pub fn read(&self, off: u64, len: usize) -> Result<Vec<u8>> {
+        if off.checked_add(len as u64).is_none_or(|e| e > self.size) {
+            return Err(Error::Truncated {
+                what: "disk read",
+                offset: off,
+                needed: len as u64,
+                len: self.size,
+            });
+        }
+        let mut buf = vec![0u8; len];
+        os::read_exact_at(&self.file, &mut buf, off).map_err(|e| {
+            Error::io(
+                format!("reading {} at byte offset {off:#x}", self.path.display()),
+                e,
+            )
+        })?;
+        Ok(buf)
+    }
+
+    /// The partition table.
+    pub fn table(&self) -> Result<Table> {
+        partition::parse(
+            &mut |o, l| self.read(o, l),
+            self.size,
+            self.sector_size,
+            self.sector_size_exact,
+        )
+        .map_err(|e| e.in_file(&self.path))
+    }
+
+    fn reopen(&self) -> Result<File> {
+        self.file
+            .try_clone()
+            .map_err(|e| Error::io(format!("opening {}", self.path.display()), e))
+    }
+}
+
+/// What a partition holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct PartitionSummary {
+    /// The partition.
+    pub partition: Partition,
+    /// "ntfs", "bitlocker", "fat" (an EFI system partition), "exfat",
+    /// "refs", "none" (an all-zero first sector, e.g. the MSR) or "other".
+    pub filesystem: &'static str,
+    /// NTFS facts when readable.
+    pub volume: Option<VolumeFacts>,
+    /// Whether `Windows\System32\config\SYSTEM` exists on it.
+    pub has_windows: bool,
+    /// An error met while reading it.
+    pub error: Option<String>,
+}
+
+/// A Windows installation on a disk.
+#[derive(Clone, Debug, Serialize)]
+pub struct WindowsVolume {
+    /// The disk or image.
+    pub disk: PathBuf,
+    /// Partition table kind.
+    pub table: TableKind,
+    /// The partition.
+    pub partition: Partition,
+    /// Volume facts.
+    pub volume: VolumeFacts,
+    /// The SYSTEM hive.
+    pub system: FileLocation,
+    /// Its logs.
+    pub system_logs: Vec<FileLocation>,
+    /// The SOFTWARE hive.
+    pub software: Option<FileLocation>,
+    /// Its logs.
+    pub software_logs: Vec<FileLocation>,
+    /// `hiberfil.sys` header signature when it holds an active image
+    /// (hibernation or Fast Startup).
+    pub hibernation: Option<String>,
+}
+
+fn filesystem_of(disk: &Disk, p: &Partition) -> &'static str {
+    let Ok(b) = disk.read(p.start, 512) else {
+        return "other";
+    };
+    let oem = &b[3..11];
+    let fat = |at: usize| b[at..at + 3] == *b"FAT" && b[510..512] == [0x55, 0xAA];
+    if oem == NTFS_OEM {
+        "ntfs"
+    } else if oem == BITLOCKER_OEM {
+        "bitlocker"
+    } else if oem == EXFAT_OEM {
+        "exfat"
+    } else if oem == REFS_OEM {
+        "refs"
+    } else if fat(FAT32_TYPE_AT) || fat(FAT16_TYPE_AT) {
+        "fat"
+    } else if b.iter().all(|&x| x == 0) {
+        "none"
+    } else {
+        "other"
+    }
+}
+
+fn hive_with_logs(
+    vol: &mut Volume,
+    listing: &[String],
+    name: &str,
+) -> Result<Option<(FileLocation, Vec<FileLocation>)>> {
+    let Some(real) = listing.iter().find(|n| n.eq_ignore_ascii_case(name)) else {
+        return Ok(None);
+    };
+    let path = format!(r"{CONFIG_DIR}\{real}");
+    let Some(rec) = vol.find(&path)? else {
+        return Ok(None);
+    };
+    let hive = vol.locate(rec, &path)?;
+    let mut logs = Vec::new();
+    for (_, log) in find_log_files(listing, real).iter() {
+        let lp = format!(r"{CONFIG_DIR}\{log}");
+        if let Some(r) = vol.find(&lp)? {
+            logs.push(vol.locate(r, &lp)?);
+        }
+    }
+    Ok(Some((hive, logs)))
+}
+
+/// Active-hibernation check: the first bytes of `hiberfil.sys`.
+pub fn hibernation_of(disk: &Disk, vol: &mut Volume) -> Result<Option<String>> {
+    let Some(rec) = vol.find("hiberfil.sys")? else {
+        return Ok(None);
+    };
+    let loc = vol.locate(rec, "hiberfil.sys")?;
+    let head = match loc.extents.first() {
+        Some(e) if e.file_offset == 0 => disk.read(e.device_offset, 8.min(e.length as usize))?,
+        _ => return Ok(None), // empty, sparse or resident: no image
+    };
+    Ok(active_hibernation(&head))
+}
+
+/// The signature at the start of a `hiberfil.sys` when it holds an active
+/// image ("HIBR", "WAKE" or "RSTR", any case: Windows hibernated or used
+/// Fast Startup and would resume from it), `None` otherwise.
+pub fn active_hibernation(head: &[u8]) -> Option<String> {
+    let sig = String::from_utf8_lossy(&head[..4.min(head.len())]).to_string();
+    matches!(sig.to_ascii_uppercase().as_str(), "HIBR" | "WAKE" | "RSTR").then_some(sig)
+}
+
+fn open_volume(disk: &Disk, p: &Partition) -> Result<Volume> {
+    Volume::open(disk.reopen()?, p.start, p.length)
+}
+
+/// Looks at every partition.
+pub fn scan(disk: &Disk) -> Result<(Table, Vec<PartitionSummary>)> {
+    let table = disk.table()?;
+    let mut out = Vec::new();
+    for p in &table.partitions {
+        let fs = filesystem_of(disk, p);
+        let mut s = PartitionSummary {
+            partition: p.clone(),
+            filesystem: fs,
+            volume: None,
+            has_windows: false,
+            error: None,
+        };
+        if fs == "ntfs" {
+            match open_volume(disk, p).and_then(|mut v| {
+                Ok((
+                    v.facts()?,
+                    v.find(&format!(r"{CONFIG_DIR}\SYSTEM"))?.is_some(),
+                ))
+            }) {
+                Ok((facts, win)) => {
+                    s.volume = Some(facts);
+                    s.has_windows = win;
+                }
+                Err(e) => s.error = Some(e.to_string()),
+            }
+        }
+        out.push(s);
+    }
+    Ok((table, out))
+}
+
+/// Finds the Windows installation: the partition `partition` (1-based), or
+/// the only partition holding `Windows\System32\config\SYSTEM`. Several
+/// candidates without `partition` are refused with the list; BitLocker
+/// volumes are named.
+pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume> {
+    let (table, parts) = scan(disk)?;
+    let chosen = match partition {
+        Some(n) => parts
+            .iter()
+            .find(|s| s.partition.number == n)
+            .ok_or_else(|| {
+                Error::NotFound(format!("{} has no partition {n}", disk.path.display()))
+            })?,
+        None => {
+            let wins: Vec<&PartitionSummary> = parts.iter().filter(|s| s.has_windows).collect();
+            match wins.as_slice() {
+                [one] => *one,
+                [] => {
+                    let locked: Vec<String> = parts
+                        .iter()
+                        .filter(|s| s.filesystem == "bitlocker")
+                        .map(|s| format!("partition {}", s.partition.number))
+                        .collect();
+                    if !locked.is_empty() {
+                        return Err(Error::Refused(format!(
+                            "{} is BitLocker-encrypted ({}): unlock it first (e.g. dislocker) and give the unlocked volume",
+                            disk.path.display(),
+                            locked.join(", ")
+                        )));
+                    }
+                    return Err(Error::NotFound(format!(
+                        "no partition of {} holds {CONFIG_DIR}\\SYSTEM",
+                        disk.path.display()
+                    )));
+                }
+                many => {
+                    let list: Vec<String> = many
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "partition {} ({} bytes at {:#x})",
+                                s.partition.number, s.partition.length, s.partition.start
+                            )
+                        })
+                        .collect();
+                    return Err(Error::Refused(format!(
+                        "several partitions hold Windows: {}; choose one with --partition N",
+                        list.join(", ")
+                    )));
+                }
+            }
+        }
+    };
+    if chosen.filesystem == "bitlocker" {
+        return Err(Error::Refused(format!(
+            "partition {} is BitLocker-encrypted: unlock it first (e.g. dislocker) and give the unlocked volume",
+            chosen.partition.number
+        )));
+    }
+    let mut vol = open_volume(disk, &chosen.partition).map_err(|e| e.in_file(&disk.path))?;
+    let facts = vol.facts()?;
+    let listing = vol.list(CONFIG_DIR)?;
+    let Some((system, system_logs)) = hive_with_logs(&mut vol, &listing, "SYSTEM")? else {
+        return Err(Error::NotFound(format!(
+            "partition {} of {} has no {CONFIG_DIR}\\SYSTEM",
+            chosen.partition.number,
+            disk.path.display()
+        )));
+    };
+    let (software, software_logs) = match hive_with_logs(&mut vol, &listing, "SOFTWARE")? {
+        Some((h, l)) => (Some(h), l),
+        None => (None, Vec::new()),
+    };
+    let hib = hibernation_of(disk, &mut vol)?;
+    Ok(WindowsVolume {
+        disk: disk.path.clone(),
+        table: table.kind,
+        partition: chosen.partition.clone(),
+        volume: facts,
+        system,
+        system_logs,
+        software,
+        software_logs,
+        hibernation: hib,
+    })
+}
+
+/// Why the raw read path cannot give a file's logical bytes, if so:
+/// NTFS-compressed or EFS-encrypted data is not what its clusters hold.
+pub fn unreadable_reason(loc: &FileLocation) -> Option<String> {
+    let what = if loc.encrypted {
+        "EFS-encrypted"
+    } else if loc.compressed {
+        "NTFS-compressed"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{} is {what}; ntrescue reads it only through a mount (mount the volume and give the mounted path)",
+        loc.path
+    ))
+}
+
+/// Reads a file by its extents (zeros for holes), hashing it on the way. A
+/// resident file (a tiny or empty log) is the copy taken when it was
+/// located. Compressed and encrypted files are refused.
+pub fn read_file(disk: &Disk, loc: &FileLocation) -> Result<(Vec<u8>, String)> {
+    let (data, sha) = read_file_with(disk, loc, true)?;
+    Ok((data, sha.unwrap_or_default()))
+}
+
+/// [`read_file`] without the hash: for re-reads that are compared byte for
+/// byte with bytes already hashed (before and after a write).
+pub fn read_file_bytes(disk: &Disk, loc: &FileLocation) -> Result<Vec<u8>> {
+    Ok(read_file_with(disk, loc, false)?.0)
+}
+
+/// Compares a file's current bytes with `want`, a chunk at a time, as
+/// [`read_file`] would read them: the first differing offset, or `None`.
+pub fn first_difference(disk: &Disk, loc: &FileLocation, want: &[u8]) -> Result<Option<u64>> {
+    if let Some(why) = unreadable_reason(loc) {
+        return Err(Error::Refused(why));
+    }
+    let r = FileReader::open(disk, loc)?;
+    crate::write::commit::first_difference(r, want)
+        .map_err(|e| Error::io(format!("reading back {}", loc.path), e))
+}
+
+/// A located file's bytes in order: a resident file's copy, or its extents
+/// read from the disk (zeros for holes).
+enum FileReader<'a> {
+    Resident(std::io::Cursor<&'a [u8]>),
+    Extents(ExtentReader<'a>),
+}
+
+impl<'a> FileReader<'a> {
+    fn open(disk: &'a Disk, loc: &'a FileLocation) -> Result<Self> {
+        if !loc.resident {
+            return Ok(FileReader::Extents(ExtentReader::new(
+                &disk.file,
+                &loc.extents,
+                loc.size,
+            )));
+        }
+        let data = loc
+            .resident_data
+            .as_deref()
+            .ok_or_else(|| Error::Unsupported {
+                what: "resident file",
+                offset: 0,
+                detail: format!(
+                    "{}: its resident data was not read when it was located",
+                    loc.path
+                ),
+            })?;
+        if data.len() as u64 != loc.size {
+            return Err(Error::Invalid {
+                what: "resident $DATA",
+                offset: 0,
+                detail: format!(
+                    "{}: {} bytes, but the attribute says {}",
+                    loc.path,
+                    data.len(),
+                    loc.size
+                ),
+            });
+        }
+        Ok(FileReader::Resident(std::io::Cursor::new(data)))
+    }
+}
+
+impl Read for FileReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            FileReader::Resident(c) => c.read(buf),
+            FileReader::Extents(r) => r.read(buf),
+        }
+    }
+}
+
+fn read_file_with(
+    disk: &Disk,
+    loc: &FileLocation,
+    hash: bool,
+) -> Result<(Vec<u8>, Option<String>)> {
+    if let Some(why) = unreadable_reason(loc) {
+        return Err(Error::Refused(why));
+    }
+    let mut r = FileReader::open(disk, loc)?;
+    if hash {
+        let (data, sha) = crate::util::digest::read_hashed(r, loc.size, &loc.path)?;
+        return Ok((data, Some(sha)));
+    }
+    let len = usize::try_from(loc.size).map_err(|_| Error::Unsupported {
+        what: "file size",
+        offset: 0,
+        detail: format!("{} is too large for this platform", loc.path),
+    })?;
+    let mut data = vec![0u8; len];
+    r.read_exact(&mut data)
+        .map_err(|e| Error::io(format!("reading {}", loc.path), e))?;
+    Ok((data, None))
+}
+
+/// Virtual-disk container formats, by the signature at byte 0: their
+/// sectors are not stored in order, so they must be converted (or attached
+/// read-only) first.
+const CONTAINERS: [(&[u8], &str); 5] = [
+    (b"QFI\xfb", "a qcow2 virtual disk"),
+    (b"vhdxfile", "a VHDX virtual disk"),
+    (b"KDMV", "a VMDK (sparse) virtual disk"),
+    (b"conectix", "a dynamic VHD virtual disk"),
+    (b"# Disk DescriptorFile", "a VMDK descriptor"),
+];
+
+/// When `path` is a virtual-disk container (qcow2, VHDX, sparse VMDK,
+/// dynamic VHD) rather than a raw image, what it is. A fixed VHD is a raw
+/// image with a footer and needs nothing.
+pub fn container_format(path: &Path) -> Option<&'static str> {
+    let mut head = [0u8; 64];
+    let n = File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
+    CONTAINERS
+        .iter()
+        .find(|(sig, _)| n >= sig.len() && head.starts_with(sig))
+        .map(|(_, what)| *what)
+}
+
+/// Whether `path` looks like a disk or volume rather than a hive file: a
+/// block device, or a file starting with an MBR/GPT (boot signature at
+/// byte 510) or an NTFS or BitLocker boot sector. Anything else is treated
+/// as a hive file (and reported as "not a registry hive" if it is not one).
+pub fn is_disk_source(path: &Path) -> bool {
+    if os::is_block_device(path) {
+        return true;
+    }
+    let mut head = [0u8; 512];
+    if File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_err()
+        || &head[..4] == b"regf"
+    {
+        return false;
+    }
+    head[510..512] == [0x55, 0xAA] || &head[3..11] == NTFS_OEM || &head[3..11] == BITLOCKER_OEM
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first sector names the file system: NTFS, BitLocker, FAT32 and
+    /// FAT16 (by `BS_FilSysType`), exFAT, ReFS, all zeros, or other.
+    #[test]
+    fn file_systems_are_told_by_their_boot_sector() {
+        // (bytes placed in the first sector at their offsets, expected name)
+        type Case<'a> = (&'a [(usize, &'a [u8])], &'a str);
+        let cases: [Case; 9] = [
+            (&[(3, NTFS_OEM)], "ntfs"),
+            (&[(3, BITLOCKER_OEM)], "bitlocker"),
+            (
+                &[(3, b"MSDOS5.0"), (82, b"FAT32   "), (510, &[0x55, 0xAA])],
+                "fat",
+            ),
+            (
+                &[(3, b"mkfs.fat"), (54, b"FAT16   "), (510, &[0x55, 0xAA])],
+                "fat",
+            ),
+            (&[(3, b"MSDOS5.0"), (82, b"FAT32   ")], "other"),
+            (&[(3, EXFAT_OEM)], "exfat"),
+            (&[(3, REFS_OEM)], "refs"),
+            (&[], "none"),
+            (&[(0, &[0xEB])], "other"),
+        ];
+        let t = tempfile::tempdir().unwrap();
+        for (i, (fields, want)) in cases.iter().enumerate() {
+            let mut img = vec![0u8; 4096];
+            for (at, bytes) in fields.iter() {
+                img[*at..*at + bytes.len()].copy_from_slice(bytes);
+            }
+            let path = t.path().join(format!("{i}.img"));
+            std::fs::write(&path, &img).unwrap();
+            let disk = Disk::open(&path).unwrap();
+            let p = Partition {
+                number: 1,
+                start: 0,
+                length: 4096,
+                type_id: String::new(),
+                type_name: "",
+                name: String::new(),
+            };
+            assert_eq!(filesystem_of(&disk, &p), *want, "case {i}");
+        }
+    }
+}

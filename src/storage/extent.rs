@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Writing a file that lives inside a raw NTFS volume, without a file
+//! system driver: the hive file's byte ranges are mapped through its data
+//! runs (extents) to absolute device offsets, and only the sectors that
+//! contain changed bytes are rewritten (read-modify-write of whole logical
+//! sectors, as block devices require). NTFS metadata is never touched: the
+//! file keeps its size, clusters, timestamps and security descriptor.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::write::commit::HiveStore;
+
+/// One contiguous piece of a file on the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Extent {
+    /// Offset in the file.
+    pub file_offset: u64,
+    /// Length in bytes.
+    pub length: u64,
+    /// Absolute offset on the device (disk or image).
+    pub device_offset: u64,
+}
+
+/// Maps `len` bytes at file offset `off` to device ranges. Every byte must be
+/// covered by an allocated extent (sparse holes, bytes past the valid data
+/// length, compressed or resident data have no extents and are refused here).
+pub fn map(extents: &[Extent], off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
+    let mut out = Vec::new();
+    let mut pos = off;
+    let end = off
+        .checked_add(len)
+        .ok_or_else(|| Error::Refused("range overflows".into()))?;
+    while pos < end {
+        let e = extents
+            .iter()
+            .find(|e| e.file_offset <= pos && pos < e.file_offset + e.length)
+            .ok_or_else(|| {
+                Error::Refused(format!(
+                    "file byte {pos:#x} has no allocated cluster on the device (sparse, compressed or resident data): \
+                     it cannot be written in place; use a mounted path instead"
+                ))
+            })?;
+        let take = (e.file_offset + e.length).min(end) - pos;
+        out.push((e.device_offset + (pos - e.file_offset), take));
+        pos += take;
+    }
+    Ok(out)
+}
+
+/// Compares a file with the given bytes: the first differing offset.
+pub type Recheck = Box<dyn Fn(&[u8]) -> Result<Option<u64>>>;
+
+/// A hive file inside a raw volume, opened for writing.
+pub struct ExtentStore {
+    /// Shared with other stores on the same device (one exclusive open per
+    /// device and process: [`crate::storage::os::open_for_write`]).
+    device: Arc<File>,
+    name: String,
+    extents: Vec<Extent>,
+    file_size: u64,
+    sector: u64,
+    /// How to compare the file with given bytes independently of this
+    /// handle: re-open the device and locate the file through NTFS again.
+    recheck: Option<Recheck>,
+    /// Whether anything has been written through this handle.
+    written: bool,
+}
+
+impl ExtentStore {
+    /// Wraps a device already opened for writing (the caller runs the
+    /// preflight checks and opens it exclusively).
+    pub fn new(
+        device: impl Into<Arc<File>>,
+        name: String,
+        extents: Vec<Extent>,
+        file_size: u64,
+        sector: u32,
+    ) -> Self {
+        ExtentStore {
+            device: device.into(),
+            name,
+            extents,
+            file_size,
+            sector: u64::from(sector.max(512)),
+            recheck: None,
+            written: false,
+        }
+    }
+
+    /// After the first write, compares the file with `recheck` (a fresh open
+    /// of the device and a new lookup through NTFS) instead of through this
+    /// handle's extents.
+    pub fn with_recheck(mut self, recheck: Recheck) -> Self {
+        self.recheck = Some(recheck);
+        self
+    }
+
+    fn pread(&self, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+        crate::storage::os::read_exact_at(&self.device, buf, at)
+    }
+
+    fn pwrite(&self, buf: &[u8], at: u64) -> std::io::Result<()> {
+        crate::storage::os::write_all_at(&self.device, buf, at)
+    }
+
+    /// The extents.
+    pub fn extents(&self) -> &[Extent] {
+        &self.extents
+    }
+}
+
+impl HiveStore for ExtentStore {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        self.written = true;
+        let mut done = 0usize;
+        for (dev, len) in map(&self.extents, offset, data.len() as u64)? {
+            let piece = &data[done..done + len as usize];
+            // Whole logical sectors around the piece.
+            let start = dev / self.sector * self.sector;
+            let end = (dev + len).div_ceil(self.sector) * self.sector;
+            let mut buf = vec![0u8; (end - start) as usize];
+            let ctx = |what: &str| format!("{what} {} at device byte offset {start:#x}", self.name);
+            self.pread(&mut buf, start)
+                .map_err(|e| Error::io(ctx("reading"), e))?;
+            let at = (dev - start) as usize;
+            buf[at..at + piece.len()].copy_from_slice(piece);
+            self.pwrite(&buf, start)
+                .map_err(|e| Error::io(ctx("writing"), e))?;
+            done += len as usize;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.device
+            .sync_all()
+            .map_err(|e| Error::io(format!("flushing the device of {}", self.name), e))
+    }
+
+    fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>> {
+        // Once written, the file is read back independently (a fresh open
+        // and lookup); before, through the extents just located.
+        if let (true, Some(r)) = (self.written, &self.recheck) {
+            return r(want);
+        }
+        let reader = ExtentReader::new(&self.device, &self.extents, self.file_size);
+        crate::write::commit::first_difference(reader, want)
+            .map_err(|e| Error::io(format!("reading back {}", self.name), e))
+    }
+}
+
+/// A file's bytes in order, read from `file` through its extents (zeros
+/// where no extent maps: a hole).
+pub struct ExtentReader<'a> {
+    file: &'a File,
+    extents: &'a [Extent],
+    pos: u64,
+    size: u64,
+}
+
+impl<'a> ExtentReader<'a> {
+    /// Reads the `size`-byte file mapped by `extents` on `file`.
+    pub fn new(file: &'a File, extents: &'a [Extent], size: u64) -> Self {
+        ExtentReader {
+            file,
+            extents,
+            pos: 0,
+            size,
+        }
+    }
+}
+
+impl std::io::Read for ExtentReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.size {
+            return Ok(0);
+        }
+        let max = ((self.size - self.pos) as usize).min(buf.len());
+        let pos = self.pos;
+        let n = match self
+            .extents
+            .iter()
+            .find(|e| e.file_offset <= pos && pos < e.file_offset + e.length)
+        {
+            Some(e) => {
+                let n = max.min((e.file_offset + e.length - pos) as usize);
+                crate::storage::os::read_exact_at(
+                    self.file,
+                    &mut buf[..n],
+                    e.device_offset + (pos - e.file_offset),
+                )?;
+                n
+            }
+            None => {
+                let next = self
+                    .extents
+                    .iter()
+                    .map(|e| e.file_offset)
+                    .filter(|&o| o > pos)
+                    .min()
+                    .unwrap_or(self.size);
+                let n = max.min((next - pos) as usize);
+                buf[..n].fill(0);
+                n
+            }
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn ext(f: u64, l: u64, d: u64) -> Extent {
+        Extent {
+            file_offset: f,
+            length: l,
+            device_offset: d,
+        }
+    }
+
+    #[test]
+    fn maps_across_extents_and_refuses_holes() {
+        let e = [ext(0, 4096, 8192), ext(4096, 4096, 40960)];
+        assert_eq!(
+            map(&e, 4090, 10).unwrap(),
+            vec![(8192 + 4090, 6), (40960, 4)]
+        );
+        assert!(map(&e, 8190, 4).is_err());
+    }
+
+    /// Writes land in the right device sectors, whole sectors are rewritten
+    /// and every other byte of the device is unchanged.
+    #[test]
+    fn writes_only_the_touched_sectors() {
+        let mut f = tempfile::tempfile().unwrap();
+        let img: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
+        f.write_all(&img).unwrap();
+        let extents = vec![ext(0, 4096, 16384), ext(4096, 4096, 4096)];
+        let mut s = ExtentStore::new(f.try_clone().unwrap(), "t".into(), extents, 8192, 512);
+        s.write_at(4094, &[0xAA, 0xBB, 0xCC, 0xDD]).unwrap();
+        s.sync().unwrap();
+        let mut now = Vec::new();
+        use std::io::{Read, Seek};
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut now).unwrap();
+        let diff: Vec<usize> = (0..img.len()).filter(|&i| img[i] != now[i]).collect();
+        assert_eq!(diff, vec![4096, 4097, 16384 + 4094, 16384 + 4095]);
+        let mut want = img[16384..16384 + 4096].to_vec();
+        want.extend_from_slice(&img[4096..8192]);
+        want[4094..4098].copy_from_slice(&[0xAA, 0xBB, 0xCC, 0xDD]);
+        assert_eq!(s.differs_from(&want).unwrap(), None);
+        want[5000] ^= 1;
+        assert_eq!(s.differs_from(&want).unwrap(), Some(5000));
+    }
+}

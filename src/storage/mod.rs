@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Where a hive's bytes live: the OS layer, raw disks and NTFS volumes,
+//! source discovery (hive file, mounted tree, disk), loading and hashing,
+//! and the write handles behind the preflight checks.
+
+pub mod access;
+pub mod disk;
+pub mod extent;
+pub mod ntfs;
+pub mod os;
+pub mod source;
+pub mod target;

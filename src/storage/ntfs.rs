@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! An NTFS volume read without mounting it, through the `ntfs` crate: path
+//! lookup through the directory indexes (case-insensitive, NTFS's own
+//! upcase table), a file's data runs as absolute device extents (including
+//! `$DATA` split across extension records behind `$ATTRIBUTE_LIST`), the
+//! volume's identity and dirty flag, and the hibernation-file header.
+//!
+//! Cost is proportional to what is read: the boot sector, a few MFT records
+//! and index blocks, then the file's clusters, one positioned read per run
+//! (perf-notes.md: a small buffer for metadata, big positioned reads for
+//! data).
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+
+use ntfs::indexes::NtfsFileNameIndex;
+use ntfs::structured_values::{NtfsAttributeList, NtfsVolumeFlags};
+use ntfs::{Ntfs, NtfsAttributeFlags, NtfsAttributeType, NtfsFile};
+
+use crate::error::{Error, Result};
+use crate::storage::extent::Extent;
+
+/// Buffer for metadata reads (a large buffer is refilled on every seek).
+const META_BUFFER: usize = 4096;
+
+fn nerr(e: ntfs::NtfsError) -> Error {
+    Error::Ntfs(e.to_string())
+}
+
+/// A byte range of a device or image, read through `Read + Seek`, never
+/// past its end.
+pub struct Region {
+    file: File,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl Region {
+    /// The range `start .. start + len` of `file`.
+    pub fn new(file: File, start: u64, len: u64) -> Self {
+        Region {
+            file,
+            start,
+            len,
+            pos: 0,
+        }
+    }
+}
+
+impl Read for Region {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.len.saturating_sub(self.pos);
+        let n = (buf.len() as u64).min(left) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        let got = crate::storage::os::read_at(&self.file, &mut buf[..n], self.start + self.pos)?;
+        self.pos += got as u64;
+        Ok(got)
+    }
+}
+
+impl Seek for Region {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let new = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+        };
+        self.pos = new.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek out of range")
+        })?;
+        Ok(self.pos)
+    }
+}
+
+/// Facts about an NTFS volume.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VolumeFacts {
+    /// Volume serial number (boot sector), as Windows shows it: `XXXX-XXXX`
+    /// is its low 32 bits.
+    pub serial: u64,
+    /// Label.
+    pub label: Option<String>,
+    /// NTFS version "3.1".
+    pub version: String,
+    /// `$Volume` dirty flag: an unclean shutdown that chkdsk must repair.
+    pub dirty: bool,
+    /// Cluster size, bytes.
+    pub cluster_size: u32,
+    /// Sector size, bytes.
+    pub sector_size: u16,
+    /// Volume size, bytes.
+    pub size: u64,
+}
+
+/// Where a file's data lives.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FileLocation {
+    /// Path as given (`Windows\System32\config\SYSTEM`).
+    pub path: String,
+    /// MFT record number.
+    pub mft_record: u64,
+    /// Data size, bytes.
+    pub size: u64,
+    /// Allocated extents in absolute device bytes (sparse holes have none).
+    pub extents: Vec<Extent>,
+    /// `$DATA` is resident in the MFT record.
+    pub resident: bool,
+    /// NTFS-compressed.
+    pub compressed: bool,
+    /// EFS-encrypted.
+    pub encrypted: bool,
+    /// Sparse (holes read as zeros and cannot be written in place).
+    pub sparse: bool,
+    /// Valid data length (NTFS "initialized size"): bytes past it read as
+    /// zeros and cannot be written in place.
+    pub valid_length: u64,
+    /// The bytes of a resident `$DATA` (at most one MFT record), copied when
+    /// the file was located; `None` for non-resident data.
+    #[serde(skip)]
+    pub resident_data: Option<Vec<u8>>,
+}
+
+impl FileLocation {
+    /// Why this file cannot be written in place through its data runs, if so.
+    pub fn unwritable_reason(&self) -> Option<String> {
+        let why = if self.resident {
+            "its data is resident in the MFT record"
+        } else if self.compressed {
+            "it is NTFS-compressed"
+        } else if self.encrypted {
+            "it is EFS-encrypted"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "{} cannot be written in place because {why}; use a mounted path instead",
+            self.path
+        ))
+    }
+}
+
+/// An opened NTFS volume.
+pub struct Volume {
+    ntfs: Ntfs,
+    fs: BufReader<Region>,
+    /// Absolute byte offset of the volume on the device.
+    pub offset: u64,
+}
+
+impl Volume {
+    /// Opens the NTFS volume at `offset .. offset + len` of `file`.
+    pub fn open(file: File, offset: u64, len: u64) -> Result<Self> {
+        let mut fs = BufReader::with_capacity(META_BUFFER, Region::new(file, offset, len));
+        let mut ntfs = Ntfs::new(&mut fs).map_err(nerr)?;
+        ntfs.read_upcase_table(&mut fs).map_err(nerr)?;
+        Ok(Volume { ntfs, fs, offset })
+    }
+
+    /// Identity and state.
+    pub fn facts(&mut self) -> Result<VolumeFacts> {
+        let info = self.ntfs.volume_info(&mut self.fs).map_err(nerr)?;
+        let label = match self.ntfs.volume_name(&mut self.fs) {
+            Some(Ok(n)) => Some(n.name().to_string_lossy()),
+            _ => None,
+        };
+        Ok(VolumeFacts {
+            serial: self.ntfs.serial_number(),
+            label,
+            version: format!("{}.{}", info.major_version(), info.minor_version()),
+            dirty: info.flags().contains(NtfsVolumeFlags::IS_DIRTY),
+            cluster_size: self.ntfs.cluster_size(),
+            sector_size: self.ntfs.sector_size(),
+            size: self.ntfs.size(),
+        })
+    }
+
+    /// Finds `path` (backslash- or slash-separated, case-insensitive).
+    pub fn find(&mut self, path: &str) -> Result<Option<u64>> {
+        let mut dir = self.ntfs.root_directory(&mut self.fs).map_err(nerr)?;
+        let parts: Vec<&str> = path.split(['\\', '/']).filter(|p| !p.is_empty()).collect();
+        for (i, part) in parts.iter().enumerate() {
+            let index = dir.directory_index(&mut self.fs).map_err(nerr)?;
+            let mut finder = index.finder();
+            let Some(entry) = NtfsFileNameIndex::find(&mut finder, &self.ntfs, &mut self.fs, part)
+            else {
+                return Ok(None);
+            };
+            let entry = entry.map_err(nerr)?;
+            let file = entry.to_file(&self.ntfs, &mut self.fs).map_err(nerr)?;
+            if i + 1 == parts.len() {
+                return Ok(Some(file.file_record_number()));
+            }
+            if !file.is_directory() {
+                return Ok(None);
+            }
+            dir = file;
+        }
+        Ok(Some(dir.file_record_number()))
+    }
+
+    /// Names in the directory at `path` (for log discovery).
+    pub fn list(&mut self, path: &str) -> Result<Vec<String>> {
+        let Some(rec) = self.find(path)? else {
+            return Ok(Vec::new());
+        };
+        let dir = self.ntfs.file(&mut self.fs, rec).map_err(nerr)?;
+        let index = dir.directory_index(&mut self.fs).map_err(nerr)?;
+        let mut entries = index.entries();
+        let mut names = Vec::new();
+        while let Some(e) = entries.next(&mut self.fs) {
+            let e = e.map_err(nerr)?;
+            if let Some(Ok(key)) = e.key() {
+                // Skip DOS (8.3) names; keep Win32 and POSIX names.
+                if key.namespace() != ntfs::structured_values::NtfsFileNamespace::Dos {
+                    names.push(key.name().to_string_lossy());
+                }
+            }
+        }
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Where the unnamed `$DATA` stream of MFT record `rec` lives.
+    pub fn locate(&mut self, rec: u64, path: &str) -> Result<FileLocation> {
+        let file = self.ntfs.file(&mut self.fs, rec).map_err(nerr)?;
+        let mut loc = FileLocation {
+            path: path.to_string(),
+            mft_record: rec,
+            size: 0,
+            extents: Vec::new(),
+            resident: false,
+            compressed: false,
+            encrypted: false,
+            sparse: false,
+            valid_length: 0,
+            resident_data: None,
+        };
+        let cluster = u64::from(self.ntfs.cluster_size());
+        // The attribute list, if any, names every piece of $DATA.
+        let mut list = None;
+        for a in file.attributes_raw() {
+            let a = a.map_err(nerr)?;
+            if a.ty().map_err(nerr)? == NtfsAttributeType::AttributeList {
+                list = Some(
+                    a.structured_value::<_, NtfsAttributeList>(&mut self.fs)
+                        .map_err(nerr)?,
+                );
+            }
+        }
+        let mut pieces: Vec<(u64 /*vcn*/, NtfsFile<'_>)> = Vec::new();
+        if let Some(list) = &list {
+            let mut entries = list.entries();
+            while let Some(e) = entries.next(&mut self.fs) {
+                let e = e.map_err(nerr)?;
+                if e.ty().map_err(nerr)? == NtfsAttributeType::Data && e.name_length() == 0 {
+                    let f = e.to_file(&self.ntfs, &mut self.fs).map_err(nerr)?;
+                    let vcn = u64::try_from(e.lowest_vcn().value()).map_err(|_| {
+                        Error::Ntfs(format!("{path}: negative VCN in the attribute list"))
+                    })?;
+                    pieces.push((vcn, f));
+                }
+            }
+        }
+        if pieces.is_empty() {
+            pieces.push((0, file));
+        }
+        pieces.sort_by_key(|p| p.0);
+        let mut first = true;
+        for (vcn, piece_file) in &pieces {
+            let mut found = false;
+            for a in piece_file.attributes_raw() {
+                let a = a.map_err(nerr)?;
+                if a.ty().map_err(nerr)? != NtfsAttributeType::Data || a.name_length() != 0 {
+                    continue;
+                }
+                found = true;
+                let flags = a.flags();
+                loc.compressed |= flags.contains(NtfsAttributeFlags::COMPRESSED);
+                loc.encrypted |= flags.contains(NtfsAttributeFlags::ENCRYPTED);
+                loc.sparse |= flags.contains(NtfsAttributeFlags::SPARSE);
+                if first {
+                    loc.size = a.value_length();
+                    loc.valid_length = if a.is_resident() {
+                        loc.size
+                    } else {
+                        let record = piece_file.position().value().map(|p| p.get());
+                        let attr = a.position().value().map(|p| p.get());
+                        let (Some(record), Some(attr)) = (record, attr) else {
+                            return Err(Error::Ntfs(format!(
+                                "{path}: the MFT record or its $DATA attribute has no position"
+                            )));
+                        };
+                        let size = self.ntfs.file_record_size() as usize;
+                        let raw = read_record(&mut self.fs, record, size)?;
+                        // Offsets in messages are absolute device bytes.
+                        let abs = |p: u64| {
+                            self.offset.checked_add(p).ok_or_else(|| {
+                                Error::Ntfs(format!("{path}: MFT record offset overflows"))
+                            })
+                        };
+                        initialized_size(raw, abs(record)?, abs(attr)?)
+                            .map_err(|e| e.in_file(path))?
+                    };
+                    first = false;
+                }
+                if a.is_resident() {
+                    loc.resident = true;
+                    let value = a.value(&mut self.fs).map_err(nerr)?;
+                    let ntfs::attribute_value::NtfsAttributeValue::Resident(r) = value else {
+                        return Err(Error::Ntfs(format!(
+                            "{path}: a resident $DATA without a resident value"
+                        )));
+                    };
+                    loc.resident_data = Some(r.data().to_vec());
+                    break;
+                }
+                let value = a.value(&mut self.fs).map_err(nerr)?;
+                let ntfs::attribute_value::NtfsAttributeValue::NonResident(nr) = value else {
+                    return Err(Error::Ntfs(format!("{path}: unexpected $DATA value kind")));
+                };
+                let mut pos = vcn
+                    .checked_mul(cluster)
+                    .ok_or_else(|| Error::Ntfs("VCN overflows".into()))?;
+                for run in nr.data_runs() {
+                    let run = run.map_err(nerr)?;
+                    let len = run.allocated_size();
+                    if let Some(p) = run.data_position().value() {
+                        loc.extents.push(Extent {
+                            file_offset: pos,
+                            length: len,
+                            device_offset: self.offset + p.get(),
+                        });
+                    } else {
+                        loc.sparse = true;
+                    }
+                    pos += len;
+                }
+                break;
+            }
+            if !found {
+                return Err(Error::Ntfs(format!(
+                    "{path}: an attribute-list entry names a $DATA piece that is not there"
+                )));
+            }
+        }
+        // Clip the extents to the valid data length; merge adjacent ones.
+        let end = loc.size.min(loc.valid_length);
+        let mut merged: Vec<Extent> = Vec::new();
+        for e in loc.extents.drain(..) {
+            if e.file_offset >= end {
+                break;
+            }
+            let e = Extent {
+                length: e.length.min(end - e.file_offset),
+                ..e
+            };
+            match merged.last_mut() {
+                Some(m)
+                    if m.file_offset + m.length == e.file_offset
+                        && m.device_offset + m.length == e.device_offset =>
+                {
+                    m.length += e.length
+                }
+                _ => merged.push(e),
+            }
+        }
+        loc.extents = merged;
+        Ok(loc)
+    }
+}
+
+/// NTFS update-sequence stride: the fix-up protects the last two bytes of
+/// every 512-byte block of a record, whatever the sector size.
+const USA_BLOCK: usize = 512;
+/// Offset of the initialized size in a non-resident attribute header.
+const OFF_INITIALIZED: usize = 0x38;
+
+/// Applies the update-sequence fix-up to a raw MFT record read at absolute
+/// (volume-relative) byte offset `at`: the last two bytes of each 512-byte
+/// block must hold the update sequence number and are replaced by the
+/// array's saved bytes. Any inconsistency is an error, never a guess.
+pub fn fix_up_record(mut rec: Vec<u8>, at: u64) -> Result<Vec<u8>> {
+    use crate::util::bytes::u16_at;
+    let bad = |off: usize, detail: String| Error::Invalid {
+        what: "MFT record update sequence",
+        offset: at.saturating_add(off as u64),
+        detail,
+    };
+    if rec.get(..4) != Some(b"FILE".as_slice()) {
+        return Err(Error::BadSignature {
+            what: "MFT record",
+            offset: at,
+            expected: "FILE",
+            found: rec.get(..4).unwrap_or(&rec).to_vec(),
+        });
+    }
+    let usa = usize::from(u16_at(&rec, at, 4, "update sequence offset")?);
+    let count = usize::from(u16_at(&rec, at, 6, "update sequence count")?);
+    // The count includes the sequence number itself.
+    let blocks = count
+        .checked_sub(1)
+        .ok_or_else(|| bad(6, "update sequence count is 0".into()))?;
+    let usa_end = count
+        .checked_mul(2)
+        .and_then(|n| n.checked_add(usa))
+        .filter(|&e| e <= rec.len())
+        .ok_or_else(|| {
+            bad(
+                4,
+                format!("array of {count} entries at {usa:#x} exceeds the record"),
+            )
+        })?;
+    if blocks.checked_mul(USA_BLOCK).is_none_or(|n| n > rec.len()) {
+        return Err(bad(
+            6,
+            format!(
+                "{blocks} fix-up blocks exceed the {}-byte record",
+                rec.len()
+            ),
+        ));
+    }
+    let usn = [rec[usa], rec[usa + 1]];
+    for i in 0..blocks {
+        let fix = usa + 2 + 2 * i;
+        debug_assert!(fix + 2 <= usa_end);
+        let tail = (i + 1) * USA_BLOCK - 2;
+        if rec[tail..tail + 2] != usn {
+            return Err(bad(
+                tail,
+                format!(
+                    "block {i} ends in {:02x?}, not the update sequence number {usn:02x?} (torn write)",
+                    &rec[tail..tail + 2]
+                ),
+            ));
+        }
+        let saved = [rec[fix], rec[fix + 1]];
+        rec[tail..tail + 2].copy_from_slice(&saved);
+    }
+    Ok(rec)
+}
+
+/// The initialized size (valid data length) of the non-resident attribute
+/// whose header is at byte `attr`, inside the MFT record read raw at byte
+/// `record` (both absolute device offsets, or both volume-relative): bytes 0x38..0x40 of the header, read from the
+/// fixed-up record (the field may cross a 512-byte block end, where the raw
+/// record holds the update sequence number instead).
+fn initialized_size(raw: Vec<u8>, record: u64, attr: u64) -> Result<u64> {
+    let rec = fix_up_record(raw, record)?;
+    let off = attr
+        .checked_sub(record)
+        .and_then(|o| usize::try_from(o).ok())
+        .and_then(|o| o.checked_add(OFF_INITIALIZED))
+        .ok_or_else(|| Error::Invalid {
+            what: "attribute header",
+            offset: attr,
+            detail: format!("lies before its MFT record at {record:#x}"),
+        })?;
+    crate::util::bytes::u64_at(&rec, record, off, "attribute initialized size")
+}
+
+/// The raw bytes of the `size`-byte MFT record at volume byte `at` (as the
+/// crate reads it: one record's worth of contiguous bytes).
+fn read_record(fs: &mut BufReader<Region>, at: u64, size: usize) -> Result<Vec<u8>> {
+    let mut rec = vec![0u8; size];
+    fs.seek(SeekFrom::Start(at))
+        .and_then(|_| fs.read_exact(&mut rec))
+        .map_err(|e| Error::io(format!("reading the MFT record at byte offset {at:#x}"), e))?;
+    Ok(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USN: [u8; 2] = [0x12, 0x34];
+    const AT: u64 = 0x10_0000;
+
+    /// A 1024-byte MFT record (update sequence at 0x30, 2 blocks) whose
+    /// attribute header at 0x1C2 has its initialized size at 0x1FA..0x202,
+    /// across the first block's last two bytes, written as on disk.
+    fn record(value: u64) -> Vec<u8> {
+        let mut r = vec![0u8; 1024];
+        r[..4].copy_from_slice(b"FILE");
+        r[4..6].copy_from_slice(&0x30u16.to_le_bytes());
+        r[6..8].copy_from_slice(&3u16.to_le_bytes());
+        r[0x30..0x32].copy_from_slice(&USN);
+        r[0x1C2 + OFF_INITIALIZED..0x1C2 + OFF_INITIALIZED + 8]
+            .copy_from_slice(&value.to_le_bytes());
+        for (i, tail) in [0x1FEusize, 0x3FE].into_iter().enumerate() {
+            let saved = [r[tail], r[tail + 1]];
+            r[0x32 + 2 * i..0x34 + 2 * i].copy_from_slice(&saved);
+            r[tail..tail + 2].copy_from_slice(&USN);
+        }
+        r
+    }
+
+    #[test]
+    fn initialized_size_across_a_block_end_comes_from_the_fixed_up_record() {
+        let v = 0x1122_3344_5566_7788u64;
+        let raw = record(v);
+        // On disk the field holds the update sequence number in its middle.
+        assert_eq!(&raw[0x1FE..0x200], &USN);
+        assert_eq!(initialized_size(raw, AT, AT + 0x1C2).unwrap(), v);
+        // A field clear of the block end reads the same either way.
+        let mut r = record(0);
+        r[0x100 + OFF_INITIALIZED..0x100 + OFF_INITIALIZED + 8].copy_from_slice(&v.to_le_bytes());
+        assert_eq!(initialized_size(r, AT, AT + 0x100).unwrap(), v);
+    }
+
+    #[test]
+    fn a_bad_update_sequence_is_an_error_not_zero() {
+        // Torn write: the second block does not end in the sequence number.
+        let mut r = record(7);
+        r[0x3FE] ^= 0xFF;
+        let e = initialized_size(r, AT, AT + 0x1C2).unwrap_err().to_string();
+        assert!(e.contains("torn") && e.contains("0x1003fe"), "{e}");
+        // Count 0, and more blocks than the record holds.
+        let mut r = record(7);
+        r[6..8].copy_from_slice(&0u16.to_le_bytes());
+        assert!(initialized_size(r, AT, AT + 0x1C2).is_err());
+        let mut r = record(7);
+        r[6..8].copy_from_slice(&4u16.to_le_bytes());
+        assert!(initialized_size(r, AT, AT + 0x1C2).is_err());
+        // Array past the record's end.
+        let mut r = record(7);
+        r[4..6].copy_from_slice(&0x3FEu16.to_le_bytes());
+        assert!(initialized_size(r, AT, AT + 0x1C2).is_err());
+        // Not a FILE record; an attribute outside the record.
+        let mut r = record(7);
+        r[0] = b'B';
+        assert!(initialized_size(r, AT, AT + 0x1C2).is_err());
+        assert!(initialized_size(record(7), AT, AT - 8).is_err());
+        assert!(initialized_size(record(7), AT, AT + 1020).is_err());
+    }
+}

@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! What the operator points ntrescue at, and where the hives are in it.
+//!
+//! Accepted sources (auto-detected):
+//! - a hive file (`.../SYSTEM`): its `.LOG`/`.LOG1`/`.LOG2` are looked up
+//!   beside it case-insensitively, and a `SOFTWARE` hive beside it is read too;
+//! - a directory: the root of a mounted Windows volume (an ntfs-3g mount or
+//!   `D:\`), where `Windows\System32\config\SYSTEM` is resolved
+//!   case-insensitively, or a `config` directory itself.
+//!
+//! Everything here opens files read-only.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+
+use crate::error::{Error, Result};
+use crate::util::digest::read_hashed;
+
+/// The kind of source, as reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// A bare hive file.
+    HiveFile,
+    /// A directory tree (mounted Windows volume or config directory).
+    MountedTree,
+    /// A whole disk (block device or image) with a partition table.
+    Disk,
+    /// A single NTFS volume (partition device or image), no table.
+    Volume,
+}
+
+/// A file to read: a regular file, or a file inside a raw NTFS volume.
+#[derive(Clone, Debug)]
+pub enum FileRef {
+    /// A regular file.
+    Path(PathBuf),
+    /// A file inside a raw NTFS volume.
+    Ntfs {
+        /// The disk or image.
+        disk: PathBuf,
+        /// The partition holding the volume.
+        partition: crate::format::partition::Partition,
+        /// The volume's serial number.
+        serial: u64,
+        /// The file's location.
+        loc: crate::storage::ntfs::FileLocation,
+    },
+}
+
+impl FileRef {
+    /// A name for messages: the path, or `disk:pN:\\path\\in\\volume`.
+    pub fn display(&self) -> PathBuf {
+        match self {
+            FileRef::Path(p) => p.clone(),
+            FileRef::Ntfs {
+                disk,
+                partition,
+                loc,
+                ..
+            } => PathBuf::from(format!(
+                "{}:p{}:\\{}",
+                disk.display(),
+                partition.number,
+                loc.path
+            )),
+        }
+    }
+
+    /// The file's own name (`SYSTEM.LOG1`).
+    pub fn name(&self) -> String {
+        match self {
+            FileRef::Path(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            FileRef::Ntfs { loc, .. } => {
+                loc.path.rsplit('\\').next().unwrap_or_default().to_string()
+            }
+        }
+    }
+
+    /// Where to write it back.
+    pub fn target(&self) -> crate::storage::target::TargetInfo {
+        match self {
+            FileRef::Path(p) => crate::storage::target::TargetInfo::File {
+                path: crate::write::backup::absolute(p),
+            },
+            FileRef::Ntfs {
+                disk,
+                partition,
+                serial,
+                loc,
+            } => crate::storage::target::TargetInfo::Ntfs {
+                device: crate::write::backup::absolute(disk),
+                partition: partition.number,
+                partition_offset: partition.start,
+                partition_length: partition.length,
+                volume_serial: *serial,
+                path: loc.path.clone(),
+                mft_record: loc.mft_record,
+                size: loc.size,
+                extents: loc.extents.clone(),
+            },
+        }
+    }
+}
+
+/// A hive and the transaction logs found beside it.
+#[derive(Clone, Debug)]
+pub struct HivePaths {
+    /// The primary hive file.
+    pub primary: FileRef,
+    /// `.LOG`, `.LOG1`, `.LOG2` (whichever exist), in that order.
+    pub logs: Vec<FileRef>,
+}
+
+/// Where the hives of a source are.
+#[derive(Clone, Debug)]
+pub struct Located {
+    /// Kind of source.
+    pub kind: SourceKind,
+    /// The path the operator gave.
+    pub input: PathBuf,
+    /// The SYSTEM hive (or the hive file given).
+    pub system: HivePaths,
+    /// The SOFTWARE hive, when present.
+    pub software: Option<HivePaths>,
+    /// For disk and volume sources: the Windows volume found.
+    pub windows: Option<crate::storage::disk::WindowsVolume>,
+}
+
+/// A file read into memory, with its hash.
+#[derive(Clone, Debug)]
+pub struct LoadedFile {
+    /// Where it was read from (for messages).
+    pub path: PathBuf,
+    /// Its own file name.
+    pub name: String,
+    /// Where it lives, for writing back.
+    pub origin: FileRef,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes`, lower-case hex.
+    pub sha256: String,
+}
+
+impl LoadedFile {
+    /// Reads a file (opened read-only), hashing it while it is read.
+    pub fn read(r: &FileRef) -> Result<Self> {
+        let path = r.display();
+        let (bytes, sha256) = match r {
+            FileRef::Path(p) => {
+                let ctx = |e| Error::io(format!("reading {}", p.display()), e);
+                let f = fs::File::open(p).map_err(ctx)?;
+                let len = f.metadata().map_err(ctx)?.len();
+                read_hashed(f, len, &p.display().to_string())?
+            }
+            // A resident file's bytes were taken when it was located.
+            FileRef::Ntfs { disk, loc, .. } => {
+                crate::storage::disk::read_file(&crate::storage::disk::Disk::open(disk)?, loc)?
+            }
+        };
+        Ok(LoadedFile {
+            path,
+            name: r.name(),
+            origin: r.clone(),
+            bytes,
+            sha256,
+        })
+    }
+}
+
+/// A hive and its logs, read into memory.
+#[derive(Clone, Debug)]
+pub struct LoadedHive {
+    /// The primary file.
+    pub primary: LoadedFile,
+    /// Its logs.
+    pub logs: Vec<LoadedFile>,
+}
+
+impl LoadedHive {
+    /// Reads a hive and its logs.
+    pub fn read(paths: &HivePaths) -> Result<Self> {
+        Ok(LoadedHive {
+            primary: LoadedFile::read(&paths.primary)?,
+            logs: paths
+                .logs
+                .iter()
+                .map(LoadedFile::read)
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// Whether `path` names a file in a `Windows\System32\config` directory
+/// (any case): a hive given by its path inside a Windows volume's tree.
+pub fn in_windows_config(path: &Path) -> bool {
+    let parts: Vec<String> = std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().to_ascii_lowercase())
+        .collect();
+    parts.len() >= 4 && parts[parts.len() - 4..parts.len() - 1] == ["windows", "system32", "config"]
+}
+
+/// For a hive file inside a Windows tree (`<root>/Windows/System32/config/NAME`),
+/// the signature of an active hibernation image in `<root>/hiberfil.sys`
+/// ([`crate::storage::disk::active_hibernation`]). `None` when the file is absent,
+/// empty or inactive, or the hive is not inside a Windows tree.
+pub fn hibernation_beside(hive: &Path) -> Option<String> {
+    if !in_windows_config(hive) {
+        return None;
+    }
+    let root = hive.parent()?.parent()?.parent()?.parent()?;
+    let root = if root.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        root
+    };
+    let hib = find_ci(root, "hiberfil.sys").ok()??;
+    let mut head = [0u8; 4];
+    std::io::Read::read_exact(&mut fs::File::open(hib).ok()?, &mut head).ok()?;
+    crate::storage::disk::active_hibernation(&head)
+}
+
+/// Names of the entries of `dir` (UTF-8 names only: a name that is not
+/// UTF-8 cannot match the ASCII names looked for). A missing directory
+/// lists nothing.
+fn listing(dir: &Path) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        if let Ok(n) = entry.file_name().into_string() {
+            names.push(n);
+        }
+    }
+    Ok(names)
+}
+
+/// Finds the entry of `dir` whose name equals `name` ignoring case: the
+/// exact spelling if it exists, else the first case-insensitive match in
+/// sorted order (never the directory's listing order).
+pub fn find_ci(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
+    let exact = dir.join(name);
+    if exact.exists() {
+        return Ok(Some(exact));
+    }
+    Ok(listing(dir)?
+        .into_iter()
+        .filter(|n| n.eq_ignore_ascii_case(name))
+        .min()
+        .map(|n| dir.join(n)))
+}
+
+/// Log files of `primary`: `<name>.LOG`, `.LOG1`, `.LOG2` (in that order),
+/// chosen by the same rule as on a raw NTFS volume
+/// ([`crate::format::regf::log::find_log_files`]): exact spellings first (upper-,
+/// then lower-case extension, with the hive name as given, in lower and in
+/// upper case), then any case-insensitive match in sorted order. Windows
+/// writes upper case; copies and case-sensitive mounts may not, and may even
+/// hold two spellings of one log.
+pub fn find_logs(primary: &Path) -> Result<Vec<PathBuf>> {
+    let dir = match primary.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = primary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let found = crate::format::regf::log::find_log_files(&listing(dir)?, &name);
+    Ok([found.log, found.log1, found.log2]
+        .into_iter()
+        .flatten()
+        .map(|n| dir.join(n))
+        .filter(|p| p.is_file())
+        .collect())
+}
+
+fn hive_paths(primary: PathBuf) -> Result<HivePaths> {
+    let logs = find_logs(&primary)?
+        .into_iter()
+        .map(FileRef::Path)
+        .collect();
+    Ok(HivePaths {
+        primary: FileRef::Path(primary),
+        logs,
+    })
+}
+
+fn ntfs_paths(
+    disk: &Path,
+    w: &crate::storage::disk::WindowsVolume,
+    hive: &crate::storage::ntfs::FileLocation,
+    logs: &[crate::storage::ntfs::FileLocation],
+) -> HivePaths {
+    let r = |loc: &crate::storage::ntfs::FileLocation| FileRef::Ntfs {
+        disk: disk.to_path_buf(),
+        partition: w.partition.clone(),
+        serial: w.volume.serial,
+        loc: loc.clone(),
+    };
+    HivePaths {
+        primary: r(hive),
+        logs: logs.iter().map(r).collect(),
+    }
+}
+
+/// A disk or volume source: finds Windows on it (partition `partition`, or
+/// the only one holding Windows) without mounting anything.
+pub fn locate_disk(input: &Path, partition: Option<u32>) -> Result<Located> {
+    let disk = crate::storage::disk::Disk::open(input)?;
+    let w = crate::storage::disk::find_windows(&disk, partition)?;
+    let kind = if w.table == crate::format::partition::TableKind::None {
+        SourceKind::Volume
+    } else {
+        SourceKind::Disk
+    };
+    let system = ntfs_paths(input, &w, &w.system, &w.system_logs);
+    let software = w
+        .software
+        .as_ref()
+        .map(|s| ntfs_paths(input, &w, s, &w.software_logs));
+    Ok(Located {
+        kind,
+        input: input.to_path_buf(),
+        system,
+        software,
+        windows: Some(w),
+    })
+}
+
+/// Detects what `input` is and where its hives are.
+pub fn locate(input: &Path) -> Result<Located> {
+    locate_with(input, None)
+}
+
+/// [`locate`], choosing partition `partition` of a disk.
+pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
+    let meta =
+        fs::metadata(input).map_err(|e| Error::io(format!("opening {}", input.display()), e))?;
+    if meta.is_dir() {
+        return locate_tree(input);
+    }
+    if crate::storage::disk::is_disk_source(input) {
+        return locate_disk(input, partition);
+    }
+    if let Some(what) = crate::storage::disk::container_format(input) {
+        return Err(Error::Unsupported {
+            what: "disk image format",
+            offset: 0,
+            detail: format!(
+                "{} is {what}, not a raw image: convert it (qemu-img convert -O raw {} disk.raw) \
+                 or attach it read-only (qemu-nbd --read-only -c /dev/nbd0 ...) and give the raw image or device",
+                input.display(),
+                input.display()
+            ),
+        });
+    }
+    let primary = input.to_path_buf();
+    let mut software = None;
+    let is_system = primary
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().eq_ignore_ascii_case("SYSTEM"));
+    if is_system {
+        if let Some(dir) = primary.parent() {
+            if let Some(sw) = find_ci(dir, "SOFTWARE")?.filter(|p| p.is_file()) {
+                software = Some(hive_paths(sw)?);
+            }
+        }
+    }
+    Ok(Located {
+        kind: SourceKind::HiveFile,
+        input: input.to_path_buf(),
+        system: hive_paths(primary)?,
+        software,
+        windows: None,
+    })
+}
+
+fn locate_tree(root: &Path) -> Result<Located> {
+    // A config directory given directly, or the root of a Windows volume.
+    let config = if find_ci(root, "SYSTEM")?.is_some_and(|p| p.is_file()) {
+        Some(root.to_path_buf())
+    } else {
+        let mut dir = Some(root.to_path_buf());
+        for part in ["Windows", "System32", "config"] {
+            dir = match dir {
+                Some(d) => find_ci(&d, part)?.filter(|p| p.is_dir()),
+                None => None,
+            };
+        }
+        dir
+    };
+    let Some(config) = config else {
+        return Err(Error::NotFound(format!(
+            "{} has no Windows\\System32\\config directory (is this the Windows volume?)",
+            root.display()
+        )));
+    };
+    let Some(system) = find_ci(&config, "SYSTEM")?.filter(|p| p.is_file()) else {
+        return Err(Error::NotFound(format!(
+            "{} exists but holds no SYSTEM hive",
+            config.display()
+        )));
+    };
+    let software = match find_ci(&config, "SOFTWARE")?.filter(|p| p.is_file()) {
+        Some(p) => Some(hive_paths(p)?),
+        None => None,
+    };
+    Ok(Located {
+        kind: SourceKind::MountedTree,
+        input: root.to_path_buf(),
+        system: hive_paths(system)?,
+        software,
+        windows: None,
+    })
+}
+
+/// SHA-256 of a whole file or device, reading 4 MiB at a time; `progress`
+/// is called with (bytes done, total).
+pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Result<String> {
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let total = crate::storage::os::size_of(&f)
+        .map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
+    // `size_of` seeks a clone, which shares the file position: rewind.
+    std::io::Seek::rewind(&mut f)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 4 << 20];
+    let mut done = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| {
+            Error::io(
+                format!("reading {} at byte offset {done:#x}", path.display()),
+                e,
+            )
+        })?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        done += n as u64;
+        progress(done, total);
+    }
+    Ok(crate::util::bytes::hex(&h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_config_paths_are_recognised_in_any_case() {
+        assert!(in_windows_config(Path::new(
+            "/mnt/win/Windows/System32/config/SYSTEM"
+        )));
+        assert!(in_windows_config(Path::new(
+            "/mnt/WINDOWS/system32/CONFIG/software"
+        )));
+        assert!(!in_windows_config(Path::new("/case/SYSTEM")));
+        assert!(!in_windows_config(Path::new("/x/System32/config/SYSTEM")));
+        assert!(!in_windows_config(Path::new("config/SYSTEM")));
+    }
+
+    #[test]
+    fn finds_logs_and_tree_case_insensitively() {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("WINDOWS/system32/Config");
+        fs::create_dir_all(&cfg).unwrap();
+        for f in ["system", "system.log1", "SYSTEM.LOG2", "Software"] {
+            fs::write(cfg.join(f), b"x").unwrap();
+        }
+        let l = locate(t.path()).unwrap();
+        assert_eq!(l.kind, SourceKind::MountedTree);
+        assert_eq!(l.system.primary.name(), "system");
+        let logs: Vec<_> = l.system.logs.iter().map(|p| p.name()).collect();
+        assert_eq!(logs, ["system.log1", "SYSTEM.LOG2"]);
+        assert!(l.software.is_some());
+    }
+
+    /// Two spellings of one log: the choice follows the raw-NTFS rule
+    /// (exact spellings first), not the directory's listing order.
+    #[test]
+    fn log_choice_prefers_exact_spellings_like_the_ntfs_path() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        for f in [
+            "SYSTEM",
+            "SYSTEM.LOG1",
+            "system.log1",
+            "System",
+            "SyStEm.LoG2",
+        ] {
+            fs::write(d.join(f), b"x").unwrap();
+        }
+        // Many more case variants of SYSTEM.LOG1, so that listing order
+        // cannot pick the expected one by luck.
+        let base: Vec<char> = "system.log1".chars().collect();
+        for mask in (1u32..2048).step_by(37) {
+            let v: String = base
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if mask & (1 << i) != 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        *c
+                    }
+                })
+                .collect();
+            fs::write(d.join(v), b"x").unwrap();
+        }
+        let names = |primary: &str| -> Vec<String> {
+            find_logs(&d.join(primary))
+                .unwrap()
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        let listing = listing(d).unwrap();
+        for primary in ["SYSTEM", "System"] {
+            let want = crate::format::regf::log::find_log_files(&listing, primary);
+            let want: Vec<String> = [want.log, want.log1, want.log2]
+                .into_iter()
+                .flatten()
+                .collect();
+            assert_eq!(names(primary), want, "{primary}");
+        }
+        assert_eq!(names("SYSTEM"), ["SYSTEM.LOG1", "SyStEm.LoG2"]);
+        // "System": no System.LOG1 / system.LOG1, so SYSTEM.LOG1 (the
+        // upper-case spelling) wins over system.log1 and the others.
+        assert_eq!(names("System"), ["SYSTEM.LOG1", "SyStEm.LoG2"]);
+        // Only case variants of the hive name are found, deterministically.
+        assert_eq!(
+            find_ci(d, "sYsTeM.lOg2").unwrap(),
+            Some(d.join("SyStEm.LoG2"))
+        );
+    }
+
+    #[test]
+    fn tree_without_system_is_not_found() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.path().join("Windows/System32/config")).unwrap();
+        let e = locate(t.path()).unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::NotFound);
+        let e = locate(&t.path().join("Windows")).unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::NotFound);
+    }
+}

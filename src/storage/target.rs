@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Where a hive file lives, and the only way to open it for writing.
+//!
+//! A target is a regular file (a hive file, or a file on a mounted volume)
+//! or a file inside a raw NTFS volume, identified by its device, partition,
+//! volume serial, MFT record and data runs. [`open_store`] runs the
+//! preflight checks and opens the target for writing; it is called only by
+//! the edit engine and by restore, never by `inspect` or `locate`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::storage::access::WriteAccess;
+use crate::storage::disk::{self, Disk};
+use crate::storage::extent::{Extent, ExtentStore};
+use crate::storage::ntfs::Volume;
+use crate::storage::os;
+use crate::write::commit::{FileStore, HiveStore};
+
+/// Where a file lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TargetInfo {
+    /// A regular file.
+    File {
+        /// Absolute path.
+        path: String,
+    },
+    /// A file inside a raw NTFS volume.
+    Ntfs {
+        /// The disk, partition or image.
+        device: String,
+        /// Partition number (1-based; 1 for a bare volume).
+        partition: u32,
+        /// Absolute byte offset of the volume.
+        partition_offset: u64,
+        /// Volume length, bytes.
+        partition_length: u64,
+        /// NTFS volume serial number.
+        volume_serial: u64,
+        /// Path inside the volume.
+        path: String,
+        /// MFT record number.
+        mft_record: u64,
+        /// File size, bytes.
+        size: u64,
+        /// Data runs as absolute device extents.
+        extents: Vec<Extent>,
+    },
+}
+
+impl TargetInfo {
+    /// Human name.
+    pub fn describe(&self) -> String {
+        match self {
+            TargetInfo::File { path } => path.clone(),
+            TargetInfo::Ntfs {
+                device,
+                partition,
+                path,
+                ..
+            } => format!("{device} partition {partition}: {path}"),
+        }
+    }
+}
+
+fn volume(device: &str, offset: u64, length: u64, serial: u64) -> Result<(Disk, Volume)> {
+    let d = Disk::open(Path::new(device))?;
+    let file =
+        std::fs::File::open(device).map_err(|e| Error::io(format!("opening {device}"), e))?;
+    let mut v = Volume::open(file, offset, length).map_err(|e| e.in_file(device))?;
+    let facts = v.facts()?;
+    if facts.serial != serial {
+        return Err(Error::Refused(format!(
+            "{device}: the NTFS volume at byte offset {offset:#x} has serial {:#x}, not {serial:#x}: not the same volume",
+            facts.serial
+        )));
+    }
+    Ok((d, v))
+}
+
+/// An NTFS target located again: the disk, the volume (serial checked)
+/// and the file, which must still have the recorded record, size and runs.
+fn relocate(t: &TargetInfo) -> Result<Option<(Disk, Volume, crate::storage::ntfs::FileLocation)>> {
+    let TargetInfo::Ntfs {
+        device,
+        partition_offset,
+        partition_length,
+        volume_serial,
+        path,
+        mft_record,
+        size,
+        extents,
+        ..
+    } = t
+    else {
+        return Ok(None);
+    };
+    let (d, mut v) = volume(device, *partition_offset, *partition_length, *volume_serial)?;
+    let loc = v.locate(*mft_record, path)?;
+    if loc.size != *size || &loc.extents != extents {
+        return Err(Error::Refused(format!(
+            "{device}: {path} (MFT record {mft_record}) no longer has the recorded size and data runs"
+        )));
+    }
+    Ok(Some((d, v, loc)))
+}
+
+/// Re-reads the target's current bytes. For an NTFS target the file is
+/// located again and must still have the recorded record, size and runs.
+/// Compares the target's current bytes (located afresh, as
+/// [`read_current`] does) with `want`, a chunk at a time: the first
+/// differing offset, or `None`.
+pub fn differs_from_current(t: &TargetInfo, want: &[u8]) -> Result<Option<u64>> {
+    match (t, relocate(t)?) {
+        (_, Some((d, _, loc))) => disk::first_difference(&d, &loc, want),
+        (TargetInfo::File { path }, None) => std::fs::File::open(path)
+            .and_then(|f| crate::write::commit::first_difference(f, want))
+            .map_err(|e| Error::io(format!("reading {path}"), e)),
+        (TargetInfo::Ntfs { .. }, None) => unreachable!("relocate handles every NTFS target"),
+    }
+}
+
+pub fn read_current(t: &TargetInfo) -> Result<Vec<u8>> {
+    match (t, relocate(t)?) {
+        (_, Some((d, _, loc))) => disk::read_file_bytes(&d, &loc),
+        (TargetInfo::File { path }, None) => {
+            std::fs::read(path).map_err(|e| Error::io(format!("reading {path}"), e))
+        }
+        (TargetInfo::Ntfs { .. }, None) => unreachable!("relocate handles every NTFS target"),
+    }
+}
+
+/// Preflight checks, then opens the target for in-place writing.
+///
+/// Raw NTFS targets are refused when the device (or a partition of it, or a
+/// loop device over the image) is mounted or held open, when the volume is
+/// marked dirty, when Windows is hibernated (or used Fast Startup), when the
+/// file is resident/compressed/encrypted/sparse, or when the device or image
+/// is read-only. Each refusal says what to do.
+pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveStore>> {
+    match t {
+        TargetInfo::File { path } => {
+            let path = PathBuf::from(path);
+            // Root opens a read-only target without complaint: check the bits.
+            os::refuse_if_read_only(&path)?;
+            Ok(Box::new(FileStore::open(access, &path)?))
+        }
+        TargetInfo::Ntfs { device, .. } => {
+            let dev = Path::new(device);
+            os::refuse_if_read_only(dev)?;
+            let mounts = os::mount_check(dev).map_err(|why| {
+                Error::Refused(format!(
+                    "{device}: cannot tell whether it is mounted ({why}); ntrescue writes raw volumes only when it \
+                     can see that nothing uses them: give the mounted Windows tree instead"
+                ))
+            })?;
+            if !mounts.is_empty() {
+                return Err(Error::Refused(format!(
+                    "{device} is mounted ({}): unmount it first; ntrescue writes raw volumes only when nothing else uses them",
+                    mounts.join(", ")
+                )));
+            }
+            let (d, mut v, loc) = relocate(t)?.expect("an NTFS target");
+            let facts = v.facts()?;
+            if facts.dirty {
+                return Err(Error::Refused(format!(
+                    "{device}: the NTFS volume is marked dirty (unclean shutdown): let Windows or chkdsk repair it first"
+                )));
+            }
+            if let Some(sig) = disk::hibernation_of(&d, &mut v)? {
+                return Err(Error::Refused(format!(
+                    "{device}: hiberfil.sys holds an active hibernation image ('{sig}'): Windows would resume from it and \
+                     discard the edit. Boot Windows and shut it down fully (no Fast Startup), or remove the image first"
+                )));
+            }
+            if let Some(why) = loc.unwritable_reason() {
+                return Err(Error::Refused(why));
+            }
+            let file = os::open_for_write(access, dev).map_err(|e| match os::open_failure(&e) {
+                os::OpenFailure::ReadOnly => Error::Refused(format!(
+                    "{device} cannot be opened for writing ({e}): the device or image is read-only"
+                )),
+                os::OpenFailure::Busy => {
+                    Error::Refused(format!("{device} is busy ({e}): something holds it open"))
+                }
+                os::OpenFailure::Other => Error::io(format!("opening {device} for writing"), e),
+            })?;
+            let name = format!("{device}:{}", loc.path);
+            let again = t.clone();
+            Ok(Box::new(
+                ExtentStore::new(file, name, loc.extents, loc.size, d.sector_size)
+                    .with_recheck(Box::new(move |want| differs_from_current(&again, want))),
+            ))
+        }
+    }
+}

@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Backup bundles: byte-for-byte copies of a hive and its logs plus a
+//! schema-versioned `manifest.json`, written and flushed before the first
+//! byte of the target changes; and `restore`, which puts them back.
+//!
+//! Layout: `<root>/<UTC time>-<short id>/` holding the files under their
+//! original names and `manifest.json` (written last: a bundle without a
+//! manifest is incomplete and is never restored).
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::report::{Tool, SCHEMA, TOOL};
+use crate::storage::access::WriteAccess;
+use crate::storage::source::LoadedHive;
+use crate::storage::target::{open_store, read_current, TargetInfo};
+use crate::util::digest::sha256_hex;
+use crate::util::time::{now_compact, now_iso};
+use crate::write::commit::write_verified;
+use crate::write::engine::{Change, HiveName};
+
+/// Schema tag of `manifest.json`.
+pub const MANIFEST_SCHEMA: &str = "ntrescue-backup/v1";
+/// Name of the manifest inside a bundle.
+pub const MANIFEST_NAME: &str = "manifest.json";
+/// Default bundle root, relative to the working directory.
+pub const DEFAULT_ROOT: &str = "ntrescue-backups";
+
+/// A file saved in the bundle.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SavedFile {
+    /// "hive" or "log".
+    pub role: String,
+    /// Where it came from (for messages).
+    pub original_path: String,
+    /// Where it lives, to write it back to exactly the same place.
+    pub target: TargetInfo,
+    /// File name inside the bundle.
+    pub backup_name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the saved bytes.
+    pub sha256: String,
+}
+
+/// One edited hive in a bundle.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HiveBackup {
+    /// SYSTEM / SOFTWARE.
+    pub name: HiveName,
+    /// Saved files: the hive first, then its logs.
+    pub files: Vec<SavedFile>,
+    /// SHA-256 of the hive before the write.
+    pub before_sha256: String,
+    /// SHA-256 the hive has after the write.
+    pub expected_after_sha256: String,
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_SCHEMA`].
+    pub schema: String,
+    /// ntrescue version that wrote it.
+    pub tool_version: String,
+    /// When (UTC).
+    pub created: String,
+    /// The operation, e.g. "nla disable".
+    pub operation: String,
+    /// The source the operator gave.
+    pub source: String,
+    /// The edited hives.
+    pub hives: Vec<HiveBackup>,
+    /// Planned changes.
+    pub changes: Vec<Change>,
+}
+
+fn io(ctx: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::io(ctx, e)
+}
+
+fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = File::create_new(path).map_err(io(format!("creating {}", path.display())))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .map_err(io(format!("writing {}", path.display())))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    // Persist the directory entries themselves (POSIX); not possible on Windows.
+    if cfg!(unix) {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(format!("flushing directory {}", dir.display())))?;
+    }
+    Ok(())
+}
+
+/// Whether the file at `path` holds exactly `want`, compared a chunk at a
+/// time (no second copy of a large hive in memory).
+fn reads_back_as(path: &Path, want: &[u8]) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    if f.metadata()?.len() != want.len() as u64 {
+        return Ok(false);
+    }
+    let mut buf = vec![0u8; (1 << 20).min(want.len().max(1))];
+    for chunk in want.chunks(buf.len()) {
+        let got = &mut buf[..chunk.len()];
+        f.read_exact(got)?;
+        if got != chunk {
+            return Ok(false);
+        }
+    }
+    Ok(f.read(&mut [0u8; 1])? == 0)
+}
+
+/// A bundle whose copies are written and verified but whose manifest is
+/// not yet: not restorable until [`Copies::finish`] writes it. Made before
+/// the plan is final so the copies are flushed while the plan is checked.
+#[derive(Debug)]
+pub struct Copies {
+    root: PathBuf,
+    root_created: bool,
+    dir: PathBuf,
+    files: Vec<(HiveName, Vec<SavedFile>)>,
+}
+
+/// Writes every hive of `hives` with its logs into a new bundle directory
+/// under `root`: each file written, flushed and read back against the bytes
+/// whose SHA-256 the manifest will record.
+pub fn write_copies(
+    _: &WriteAccess,
+    root: &Path,
+    hives: &[(HiveName, &LoadedHive)],
+) -> Result<Copies> {
+    let root_created = !root.exists();
+    fs::create_dir_all(root).map_err(io(format!("creating {}", root.display())))?;
+    let seed: String = hives
+        .iter()
+        .map(|(_, h)| h.primary.sha256.as_str())
+        .collect();
+    let id = &sha256_hex(format!("{seed}{}{}", now_iso(), std::process::id()).as_bytes())[..8];
+    let dir = root.join(format!("{}-{id}", now_compact()));
+    fs::create_dir(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    let mut copies = Copies {
+        root: root.to_path_buf(),
+        root_created,
+        dir,
+        files: Vec::new(),
+    };
+    match copies.write(hives) {
+        Ok(()) => Ok(copies),
+        Err(e) => {
+            copies.discard();
+            Err(e)
+        }
+    }
+}
+
+impl Copies {
+    fn write(&mut self, hives: &[(HiveName, &LoadedHive)]) -> Result<()> {
+        let dir = &self.dir;
+        for (name, loaded) in hives {
+            let sub = name.as_str();
+            fs::create_dir(dir.join(sub))
+                .map_err(io(format!("creating {}/{sub}", dir.display())))?;
+            let mut saved = Vec::new();
+            for (role, f) in std::iter::once(("hive", &loaded.primary))
+                .chain(loaded.logs.iter().map(|l| ("log", l)))
+            {
+                let name = if f.name.is_empty() {
+                    role.to_string()
+                } else {
+                    f.name.clone()
+                };
+                let rel = format!("{sub}/{name}");
+                let dest = dir.join(&rel);
+                write_synced(&dest, &f.bytes)?;
+                // Byte equality with the bytes whose SHA-256 the manifest records.
+                let same = reads_back_as(&dest, &f.bytes)
+                    .map_err(io(format!("reading back {}", dest.display())))?;
+                if !same {
+                    return Err(Error::Invalid {
+                        what: "backup copy",
+                        offset: 0,
+                        detail: format!("{} does not read back as written", dest.display()),
+                    });
+                }
+                saved.push(SavedFile {
+                    role: role.into(),
+                    original_path: f.path.display().to_string(),
+                    target: f.origin.target(),
+                    backup_name: rel,
+                    size: f.bytes.len() as u64,
+                    sha256: f.sha256.clone(),
+                });
+            }
+            sync_dir(&dir.join(sub))?;
+            self.files.push((*name, saved));
+        }
+        Ok(())
+    }
+
+    /// Writes `manifest` (its `hives` filled in from `hives` and the saved
+    /// files), flushed last: the bundle is complete. Returns its directory.
+    pub fn finish(self, manifest: &mut Manifest, hives: Vec<HiveBackup>) -> Result<PathBuf> {
+        manifest.hives.clear();
+        for mut hb in hives {
+            let Some((_, files)) = self.files.iter().find(|(n, _)| *n == hb.name) else {
+                self.discard();
+                return Err(Error::Invalid {
+                    what: "backup bundle",
+                    offset: 0,
+                    detail: format!("no copy of {} was written", hb.name.as_str()),
+                });
+            };
+            hb.files = files.clone();
+            manifest.hives.push(hb);
+        }
+        let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+        let done = write_synced(&self.dir.join(MANIFEST_NAME), &json)
+            .and_then(|()| sync_dir(&self.dir))
+            .and_then(|()| sync_dir(&self.root));
+        match done {
+            Ok(()) => Ok(self.dir),
+            Err(e) => {
+                // Nothing has touched the target yet: a bundle without its
+                // manifest could not be restored from, so it goes.
+                self.discard();
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes the unfinished bundle (the plan was refused after the copies
+    /// were made), and the bundle root if this run created it and it is
+    /// empty. Best effort: a leftover has no manifest and is not restorable.
+    pub fn discard(self) {
+        let _ = fs::remove_dir_all(&self.dir);
+        if self.root_created {
+            let _ = fs::remove_dir(&self.root);
+        }
+    }
+}
+
+/// Absolute form of a path (for the manifest), without resolving links.
+pub fn absolute(p: &Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// A fresh manifest with the common fields filled in.
+pub fn new_manifest(operation: &str, source: &str) -> Manifest {
+    Manifest {
+        schema: MANIFEST_SCHEMA.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        created: now_iso(),
+        operation: operation.into(),
+        source: source.into(),
+        hives: Vec::new(),
+        changes: Vec::new(),
+    }
+}
+
+/// Reads and checks a bundle's manifest.
+pub fn load(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_NAME);
+    let text = fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+    let m: Manifest = serde_json::from_slice(&text).map_err(|e| Error::Invalid {
+        what: "backup manifest",
+        offset: e.column() as u64,
+        detail: format!("{}: {e}", path.display()),
+    })?;
+    if m.schema != MANIFEST_SCHEMA {
+        return Err(Error::Unsupported {
+            what: "backup manifest schema",
+            offset: 0,
+            detail: format!("{} (this ntrescue reads {MANIFEST_SCHEMA})", m.schema),
+        });
+    }
+    Ok(m)
+}
+
+/// What happened to one file during restore.
+#[derive(Clone, Debug, Serialize)]
+pub struct RestoredFile {
+    /// Target path.
+    pub path: String,
+    /// "restored", "unchanged" (already equal to the backup).
+    pub action: &'static str,
+    /// SHA-256 of the file now.
+    pub sha256: String,
+}
+
+/// What `restore` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct RestoreReport {
+    /// Bundle directory.
+    pub backup: String,
+    /// Operation the bundle was made for.
+    pub operation: String,
+    /// Per file.
+    pub files: Vec<RestoredFile>,
+    /// Whether `--force` was needed and given.
+    pub forced: bool,
+}
+
+/// Puts the bundle in `dir` back byte-for-byte. Refuses (nothing written)
+/// when a target no longer holds the state recorded after the write, unless
+/// `force`.
+pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreReport> {
+    let m = load(dir)?;
+    // 1. Every saved file must be intact; decide for every file before
+    //    writing anything.
+    let mut plan = Vec::new();
+    let mut forced = false;
+    for h in &m.hives {
+        for f in &h.files {
+            let p = dir.join(&f.backup_name);
+            let bytes = fs::read(&p).map_err(io(format!("reading {}", p.display())))?;
+            if sha256_hex(&bytes) != f.sha256 || bytes.len() as u64 != f.size {
+                return Err(Error::Refused(format!(
+                    "backup file {} does not match its manifest hash: the bundle is damaged",
+                    p.display()
+                )));
+            }
+            let path = f.target.describe();
+            let current = read_current(&f.target)?;
+            let cur_sha = sha256_hex(&current);
+            if cur_sha == f.sha256 {
+                plan.push((f.target.clone(), current, None));
+                continue;
+            }
+            let expected_now = if f.role == "hive" {
+                h.expected_after_sha256.clone()
+            } else {
+                f.sha256.clone()
+            };
+            if cur_sha != expected_now {
+                if !force {
+                    return Err(Error::Refused(format!(
+                        "{} changed since ntrescue wrote it (sha256 {cur_sha}, expected {expected_now}); \
+                         restoring would discard those changes. Re-run with --force to restore anyway",
+                                                path
+                    )));
+                }
+                forced = true;
+            }
+            plan.push((f.target.clone(), current, Some(bytes)));
+        }
+    }
+    // 2. Write back, verified, one file at a time.
+    let mut files = Vec::new();
+    for (target, current, want) in plan {
+        let path = target.describe();
+        let Some(want) = want else {
+            files.push(RestoredFile {
+                path: path.clone(),
+                action: "unchanged",
+                sha256: sha256_hex(&current),
+            });
+            continue;
+        };
+        let mut store = open_store(access, &target)?;
+        if current.len() <= want.len() {
+            write_verified(store.as_mut(), &current, &want, &|_| Ok(()), dir)?;
+        } else {
+            // The file grew since the backup: rewrite it whole, then cut it.
+            store.write_at(0, &want)?;
+            store.set_len(want.len() as u64)?;
+            store.sync()?;
+            if store.differs_from(&want)?.is_some() {
+                return Err(Error::RollbackFailed(format!(
+                    "{path} does not read back as the backup after restore"
+                )));
+            }
+        }
+        files.push(RestoredFile {
+            path,
+            action: "restored",
+            sha256: sha256_hex(&want),
+        });
+    }
+    Ok(RestoreReport {
+        backup: dir.display().to_string(),
+        operation: m.operation,
+        files,
+        forced,
+    })
+}
+
+/// What `restore` prints: the common header plus the restore report.
+#[derive(Clone, Debug, Serialize)]
+pub struct RestoreOutput<'a> {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// Tool name and version.
+    pub tool: Tool,
+    /// "restore".
+    pub command: &'static str,
+    /// `backup`, `operation`, `files`, `forced`.
+    #[serde(flatten)]
+    pub report: &'a RestoreReport,
+}
+
+impl<'a> RestoreOutput<'a> {
+    /// Wraps `report`.
+    pub fn new(report: &'a RestoreReport) -> Self {
+        RestoreOutput {
+            schema: SCHEMA,
+            tool: TOOL,
+            command: "restore",
+            report,
+        }
+    }
+}

@@ -1,0 +1,627 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The one write protocol every fix goes through.
+//!
+//! Given the original bytes of a hive file and the planned new bytes (already
+//! verified in memory by the caller), [`write_verified`]:
+//! 1. writes only the byte ranges that differ: the body first, the base
+//!    block (first 4096 bytes) last, with a flush to stable storage after
+//!    each phase (Windows' own order: seq1++, body, seq2++);
+//! 2. reads the whole file back from the storage and requires its SHA-256 to
+//!    equal the plan's, then runs the caller's independent re-check;
+//! 3. on any failure after the first byte was written, writes the original
+//!    bytes of the same ranges back, flushes, reads back and checks the
+//!    original SHA-256: [`Error::RolledBack`] when that succeeds,
+//!    [`Error::RollbackFailed`] (naming the backup) when it does not.
+//!
+//! The caller must have written the backup bundle before calling this.
+//! Storage is abstracted by [`HiveStore`], so a file on a mounted volume and
+//! a file inside a raw NTFS volume use the same protocol.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::format::regf::base_block::BASE_BLOCK_SIZE;
+use crate::storage::access::WriteAccess;
+use crate::util::digest::sha256_hex;
+
+/// Where a hive file's bytes live, opened for writing.
+pub trait HiveStore {
+    /// Human description (path, or device + file).
+    fn describe(&self) -> String;
+    /// Writes `data` at byte `offset` of the hive file.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+    /// Flushes everything written so far to stable storage.
+    fn sync(&mut self) -> Result<()>;
+    /// Reads the hive file back from the storage and compares it with
+    /// `want`: the first byte offset where they differ (the shorter length
+    /// when only the lengths differ), `None` when they are equal. Reads a
+    /// chunk at a time, so no second copy of the hive is held.
+    fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>>;
+    /// Changes the file's length (growth is zero-filled). Stores that cannot
+    /// resize (a file inside a raw NTFS volume) refuse.
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        Err(Error::Refused(format!(
+            "{} would have to change size to {len:#x} bytes, which this target cannot do in place; \
+             use a mounted path instead",
+            self.describe()
+        )))
+    }
+}
+
+/// A regular file (a hive file, or a file on a mounted volume), written in
+/// place: same inode, so an NTFS file keeps its security descriptor.
+pub struct FileStore {
+    path: PathBuf,
+    file: File,
+}
+
+impl FileStore {
+    /// Opens `path` for in-place writing (never truncates or creates).
+    /// A read-only file or file system is a refusal, not an error.
+    pub fn open(_: &WriteAccess, path: &Path) -> Result<Self> {
+        match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(file) => Ok(FileStore {
+                path: path.to_path_buf(),
+                file,
+            }),
+            Err(e)
+                if crate::storage::os::open_failure(&e)
+                    == crate::storage::os::OpenFailure::ReadOnly =>
+            {
+                Err(Error::Refused(format!(
+                    "{} cannot be opened for writing ({e}): the target is read-only",
+                    path.display()
+                )))
+            }
+            Err(e) => Err(Error::io(
+                format!("opening {} for writing", path.display()),
+                e,
+            )),
+        }
+    }
+}
+
+impl HiveStore for FileStore {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let ctx = || format!("writing {} at byte offset {offset:#x}", self.path.display());
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| self.file.write_all(data))
+            .map_err(|e| Error::io(ctx(), e))
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io(format!("flushing {}", self.path.display()), e))
+    }
+
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        self.file.set_len(len).map_err(|e| {
+            Error::io(
+                format!("resizing {} to {len:#x} bytes", self.path.display()),
+                e,
+            )
+        })
+    }
+
+    fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>> {
+        self.file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| first_difference(&mut self.file, want))
+            .map_err(|e| Error::io(format!("reading back {}", self.path.display()), e))
+    }
+}
+
+/// Chunk size of [`first_difference`].
+const COMPARE_CHUNK: usize = 1 << 20;
+
+/// Reads `src` to its end, comparing with `want` a chunk at a time: the
+/// first offset where they differ (the shorter length when one is a prefix
+/// of the other), or `None` when they are equal.
+pub fn first_difference(mut src: impl Read, want: &[u8]) -> std::io::Result<Option<u64>> {
+    let mut buf = vec![0u8; COMPARE_CHUNK.min(want.len()).max(1)];
+    let mut pos = 0usize;
+    loop {
+        let mut n = 0;
+        while n < buf.len() {
+            match src.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            return Ok((pos != want.len()).then_some(pos as u64));
+        }
+        let expect = &want[pos.min(want.len())..(pos + n).min(want.len())];
+        let got = &buf[..expect.len()];
+        // A slice compare first (memcmp); the offset is looked for only on
+        // a mismatch.
+        if got != expect {
+            let i = got.iter().zip(expect).position(|(a, b)| a != b);
+            return Ok(Some((pos + i.unwrap_or(0)) as u64));
+        }
+        if expect.len() < n {
+            return Ok(Some(want.len() as u64));
+        }
+        pos += n;
+    }
+}
+
+/// Byte ranges where `a` and `b` differ (same length), adjacent bytes merged.
+pub fn diff_ranges(a: &[u8], b: &[u8]) -> Vec<Range<usize>> {
+    debug_assert_eq!(a.len(), b.len());
+    let mut out: Vec<Range<usize>> = Vec::new();
+    // Compare 4 KiB pages first: cheap on multi-MB hives where few bytes change.
+    for (page, (pa, pb)) in a.chunks(4096).zip(b.chunks(4096)).enumerate() {
+        if pa == pb {
+            continue;
+        }
+        let base = page * 4096;
+        for (i, (x, y)) in pa.iter().zip(pb).enumerate() {
+            if x != y {
+                let at = base + i;
+                match out.last_mut() {
+                    Some(r) if r.end == at => r.end = at + 1,
+                    _ => out.push(at..at + 1),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What a verified write did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct WriteStats {
+    /// Byte ranges written.
+    pub ranges: usize,
+    /// Bytes written.
+    pub bytes: u64,
+    /// SHA-256 read back from the storage after the write.
+    pub after_sha256: String,
+}
+
+/// Test-only fault injection (debug builds only): `NTRESCUE_FAULT` names a
+/// point where the write fails on purpose, to prove the rollback.
+pub fn fault(point: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var("NTRESCUE_FAULT").is_ok_and(|v| v == point)
+}
+
+fn split_phases(ranges: &[Range<usize>]) -> (Vec<Range<usize>>, Vec<Range<usize>>) {
+    let mut body = Vec::new();
+    let mut head = Vec::new();
+    for r in ranges {
+        if r.end <= BASE_BLOCK_SIZE {
+            head.push(r.clone());
+        } else if r.start >= BASE_BLOCK_SIZE {
+            body.push(r.clone());
+        } else {
+            head.push(r.start..BASE_BLOCK_SIZE);
+            body.push(BASE_BLOCK_SIZE..r.end);
+        }
+    }
+    (body, head)
+}
+
+/// Ranges closer than one sector are written as one (the bytes between
+/// them are written with the value they already have), so a sector is
+/// read-modified-written once, not once per changed field.
+const COALESCE_GAP: usize = 512;
+
+fn coalesce(ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end + COALESCE_GAP => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+fn write_phases(
+    store: &mut dyn HiveStore,
+    src: &[u8],
+    ranges: &[Range<usize>],
+    inject: bool,
+) -> Result<()> {
+    let (body, head) = split_phases(ranges);
+    let (body, head) = (coalesce(body), coalesce(head));
+    for r in &body {
+        store.write_at(r.start as u64, &src[r.clone()])?;
+    }
+    store.sync()?;
+    if inject && fault("after-body") {
+        return Err(Error::Invalid {
+            what: "injected fault",
+            offset: 0,
+            detail: "NTRESCUE_FAULT=after-body".into(),
+        });
+    }
+    for r in &head {
+        store.write_at(r.start as u64, &src[r.clone()])?;
+    }
+    store.sync()
+}
+
+/// Writes `new` over `original` in `store` and verifies it (see the module
+/// docs). `verify` re-checks the bytes read back with an independent parser.
+/// `backup` names the bundle holding the original, for error messages.
+pub fn write_verified(
+    store: &mut dyn HiveStore,
+    original: &[u8],
+    new: &[u8],
+    verify: &dyn Fn(&[u8]) -> Result<()>,
+    backup: &Path,
+) -> Result<WriteStats> {
+    write_verified_hashed(store, original, new, &sha256_hex(new), verify, backup)
+}
+
+/// [`write_verified`] with the SHA-256 of `new` already computed.
+pub fn write_verified_hashed(
+    store: &mut dyn HiveStore,
+    original: &[u8],
+    new: &[u8],
+    expected: &str,
+    verify: &dyn Fn(&[u8]) -> Result<()>,
+    backup: &Path,
+) -> Result<WriteStats> {
+    if new.len() < original.len() {
+        return Err(Error::Unsupported {
+            what: "in-place write",
+            offset: new.len() as u64,
+            detail: format!(
+                "the hive file would shrink ({} -> {} bytes)",
+                original.len(),
+                new.len()
+            ),
+        });
+    }
+    // A longer result (a replayed hive that grew) is compared against the
+    // original padded with the zeros the resize adds.
+    let grows = new.len() > original.len();
+    let padded;
+    let base = if grows {
+        let mut p = original.to_vec();
+        p.resize(new.len(), 0);
+        padded = p;
+        &padded[..]
+    } else {
+        original
+    };
+    let ranges = diff_ranges(base, new);
+    let expected = expected.to_string();
+    // Resize first: a store that cannot grow refuses before any byte is written.
+    if grows {
+        store.set_len(new.len() as u64)?;
+    }
+    let attempt = |store: &mut dyn HiveStore| -> Result<String> {
+        if fault("after-backup") {
+            return Err(Error::Invalid {
+                what: "injected fault",
+                offset: 0,
+                detail: "NTRESCUE_FAULT=after-backup".into(),
+            });
+        }
+        write_phases(store, new, &ranges, true)?;
+        if fault("corrupt-after-write") {
+            // Simulate the storage returning different bytes than written.
+            let at = ranges.first().map_or(BASE_BLOCK_SIZE, |r| r.start);
+            store.write_at(at as u64, &[new[at] ^ 0xFF])?;
+            store.sync()?;
+        }
+        // Byte equality with the planned bytes, whose SHA-256 is `expected`:
+        // the same proof as hashing what was read back, without a second hash.
+        if let Some(offset) = store.differs_from(new)? {
+            return Err(Error::Invalid {
+                what: "read-back",
+                offset,
+                detail: format!(
+                    "the bytes read back differ from the {} planned bytes (sha256 {expected}) from byte {offset:#x} on",
+                    new.len()
+                ),
+            });
+        }
+        // What is stored is byte for byte `new`: re-parsing `new` re-parses it.
+        verify(new)?;
+        Ok(expected.clone())
+    };
+    match attempt(store) {
+        Ok(after_sha256) => Ok(WriteStats {
+            ranges: ranges.len(),
+            bytes: ranges.iter().map(|r| r.len() as u64).sum(),
+            after_sha256,
+        }),
+        Err(cause) => Err(rollback(
+            store,
+            base,
+            original.len(),
+            &ranges,
+            cause,
+            backup,
+        )),
+    }
+}
+
+/// Writes `base[ranges]` back, truncates to `len` when the write grew the
+/// file, flushes, and reads the result back: true when it equals `base[..len]`.
+fn put_back(
+    store: &mut dyn HiveStore,
+    base: &[u8],
+    len: usize,
+    ranges: &[Range<usize>],
+) -> Result<bool> {
+    // Bytes past the original length go away with the truncation; only the
+    // ranges inside it are written back.
+    let inside: Vec<Range<usize>> = ranges
+        .iter()
+        .filter(|r| r.start < len)
+        .map(|r| r.start..r.end.min(len))
+        .collect();
+    write_phases(store, base, &inside, false)?;
+    if base.len() > len {
+        store.set_len(len as u64)?;
+        store.sync()?;
+    }
+    Ok(store.differs_from(&base[..len])?.is_none())
+}
+
+/// Undoes a completed, verified write: `store` holds `written` and gets
+/// `original` back (the differing ranges, then a truncation if the write
+/// grew the file), read back and compared. Used when a later hive of the
+/// same fix fails, so the whole fix is undone.
+pub fn undo(store: &mut dyn HiveStore, written: &[u8], original: &[u8]) -> Result<()> {
+    // A write never shrinks the file, so `written` is at least as long.
+    let mut base = original.to_vec();
+    base.resize(written.len().max(original.len()), 0);
+    let ranges = diff_ranges(&base[..written.len()], written);
+    if put_back(store, &base, original.len(), &ranges)? {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            what: "undo",
+            offset: 0,
+            detail: format!(
+                "{} still differs from its original bytes after writing them back",
+                store.describe()
+            ),
+        })
+    }
+}
+
+fn rollback(
+    store: &mut dyn HiveStore,
+    base: &[u8],
+    len: usize,
+    ranges: &[Range<usize>],
+    cause: Error,
+    backup: &Path,
+) -> Error {
+    let what = store.describe();
+    match put_back(store, base, len, ranges) {
+        Ok(true) => Error::RolledBack(format!(
+            "{what}: {cause}; the original bytes were written back and verified (sha256 {})",
+            sha256_hex(&base[..len])
+        )),
+        Ok(false) => Error::RollbackFailed(format!(
+            "{what}: {cause}; after writing the original bytes back the file still differs: \
+             restore it with `ntrescue restore --force {}`",
+            backup.display()
+        )),
+        Err(e) => Error::RollbackFailed(format!(
+            "{what}: {cause}; rollback failed too ({e}): restore with `ntrescue restore --force {}`",
+            backup.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An in-memory store that can be told to corrupt what it returns.
+    struct Mem {
+        data: Vec<u8>,
+        corrupt_reads: bool,
+    }
+
+    impl HiveStore for Mem {
+        fn describe(&self) -> String {
+            "mem".into()
+        }
+        fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+            self.data[offset as usize..offset as usize + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+        fn sync(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>> {
+            let mut d = self.data.clone();
+            if self.corrupt_reads && d != vec![0u8; d.len()] {
+                d[5000] ^= 1;
+            }
+            Ok(first_difference(&d[..], want).unwrap())
+        }
+    }
+
+    /// Equal, a byte changed (also past the first chunk), shorter, longer.
+    #[test]
+    fn first_difference_finds_the_offset() {
+        let want: Vec<u8> = (0..3 * COMPARE_CHUNK as u32 + 5).map(|i| i as u8).collect();
+        assert_eq!(first_difference(&want[..], &want).unwrap(), None);
+        for at in [0, 7, COMPARE_CHUNK + 3, want.len() - 1] {
+            let mut got = want.clone();
+            got[at] ^= 0x55;
+            assert_eq!(first_difference(&got[..], &want).unwrap(), Some(at as u64));
+        }
+        let short = &want[..COMPARE_CHUNK + 1];
+        assert_eq!(
+            first_difference(short, &want).unwrap(),
+            Some(short.len() as u64)
+        );
+        let mut long = want.clone();
+        long.push(0);
+        assert_eq!(
+            first_difference(&long[..], &want).unwrap(),
+            Some(want.len() as u64)
+        );
+        assert_eq!(first_difference(&[][..], &[]).unwrap(), None);
+    }
+
+    #[test]
+    fn diff_merges_adjacent_bytes() {
+        let a = vec![0u8; 10000];
+        let mut b = a.clone();
+        b[10] = 1;
+        b[11] = 1;
+        b[9000] = 2;
+        assert_eq!(diff_ranges(&a, &b), vec![10..12, 9000..9001]);
+    }
+
+    #[test]
+    fn writes_body_then_header_and_verifies() {
+        let orig = vec![0u8; 8192];
+        let mut new = orig.clone();
+        new[4] = 9;
+        new[5000] = 7;
+        let mut m = Mem {
+            data: orig.clone(),
+            corrupt_reads: false,
+        };
+        let st = write_verified(&mut m, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap();
+        assert_eq!((st.ranges, st.bytes), (2, 2));
+        assert_eq!(m.data, new);
+    }
+
+    /// Prove the rollback: a store that reads back wrong bytes makes the
+    /// write fail, and the original bytes are put back.
+    #[test]
+    fn mismatch_rolls_back() {
+        let orig = vec![0u8; 8192];
+        let mut new = orig.clone();
+        new[4] = 9;
+        let mut m = Mem {
+            data: orig.clone(),
+            corrupt_reads: true,
+        };
+        let e = write_verified(&mut m, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap_err();
+        assert!(matches!(e, Error::RolledBack(_)), "{e}");
+        assert_eq!(m.data, orig);
+    }
+
+    impl Mem {
+        fn grow_ok(&mut self, len: u64) {
+            self.data.resize(len as usize, 0);
+        }
+    }
+
+    /// A store that can resize: growth is written and rolled back by
+    /// truncating to the original length.
+    struct Growable(Mem);
+
+    impl HiveStore for Growable {
+        fn describe(&self) -> String {
+            "growable".into()
+        }
+        fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+            self.0.write_at(offset, data)
+        }
+        fn sync(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>> {
+            self.0.differs_from(want)
+        }
+        fn set_len(&mut self, len: u64) -> Result<()> {
+            self.0.grow_ok(len);
+            Ok(())
+        }
+    }
+
+    /// An 8 KiB file, its plan grown to 12 KiB (two bytes changed), and a
+    /// resizable store holding the original.
+    fn growth() -> (Vec<u8>, Vec<u8>, Growable) {
+        let orig = vec![1u8; 8192];
+        let mut new = orig.clone();
+        new.resize(12288, 0);
+        new[10000] = 5;
+        new[4] = 2;
+        let g = Growable(Mem {
+            data: orig.clone(),
+            corrupt_reads: false,
+        });
+        (orig, new, g)
+    }
+
+    #[test]
+    fn growth_is_written_and_rolled_back() {
+        let (orig, new, mut g) = growth();
+        write_verified(&mut g, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap();
+        assert_eq!(g.0.data, new);
+        let mut g = Growable(Mem {
+            data: orig.clone(),
+            corrupt_reads: false,
+        });
+        let bad = |_: &[u8]| Err(Error::Refused("recheck".into()));
+        let e = write_verified(&mut g, &orig, &new, &bad, Path::new("b")).unwrap_err();
+        assert!(matches!(e, Error::RolledBack(_)), "{e}");
+        assert_eq!(g.0.data, orig);
+        // A store that cannot resize refuses before writing anything.
+        let mut m = Mem {
+            data: orig.clone(),
+            corrupt_reads: false,
+        };
+        let e = write_verified(&mut m, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e}");
+        assert_eq!(m.data, orig);
+    }
+
+    #[test]
+    fn undo_puts_back_a_grown_file() {
+        let (orig, new, mut g) = growth();
+        write_verified(&mut g, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap();
+        assert_eq!(g.0.data, new);
+        undo(&mut g, &new, &orig).unwrap();
+        assert_eq!(g.0.data, orig);
+        // A store that lies on read-back makes the undo fail loudly.
+        let mut m = Mem {
+            data: new[..8192].to_vec(),
+            corrupt_reads: true,
+        };
+        assert!(undo(&mut m, &new[..8192], &orig).is_err());
+    }
+
+    #[test]
+    fn ranges_within_a_sector_are_written_once() {
+        assert_eq!(
+            coalesce(vec![4..8, 8..12, 20..28, 508..512, 2000..2004]),
+            vec![4..512, 2000..2004]
+        );
+    }
+
+    #[test]
+    fn failed_recheck_rolls_back() {
+        let orig = vec![0u8; 8192];
+        let mut new = orig.clone();
+        new[6000] = 1;
+        let mut m = Mem {
+            data: orig.clone(),
+            corrupt_reads: false,
+        };
+        let bad = |_: &[u8]| Err(Error::Refused("recheck".into()));
+        let e = write_verified(&mut m, &orig, &new, &bad, Path::new("b")).unwrap_err();
+        assert!(matches!(e, Error::RolledBack(_)));
+        assert_eq!(m.data, orig);
+    }
+}
