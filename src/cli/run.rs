@@ -15,7 +15,10 @@ use crate::report::{SCHEMA, TOOL};
 use crate::storage::access::WriteAccess;
 use crate::storage::source::{locate_with, Located};
 use crate::write::backup::RestoreOutput;
-use crate::write::engine::{Action, EditOptions, EditReport, Outcome};
+use crate::write::outcome::EditReport;
+use crate::write::outcome::Outcome;
+use crate::write::plan::Action;
+use crate::write::plan::EditOptions;
 
 fn style() -> Style {
     Style {

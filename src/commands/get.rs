@@ -5,12 +5,12 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::regf::base_block::BaseBlock;
+use crate::hive::name::HiveName;
 use crate::hive::path::{current_control_set, RegPath};
 use crate::hive::reader::{KeyLookup, KeyState, NamedValue, Reader};
 use crate::hive::reconcile::{reconcile, Reconciled};
 use crate::report::{FileInfo, SourceInfo, Tool, SCHEMA, TOOL};
 use crate::storage::source::{LoadedHive, Located};
-use crate::write::engine::HiveName;
 
 /// One key read.
 #[derive(Clone, Debug, Serialize)]

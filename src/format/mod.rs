@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! Pure on-disk formats: bytes in, values out. No files, no policy.
 
+pub mod nthive;
 pub mod partition;
 pub mod regf;

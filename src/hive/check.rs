@@ -2,13 +2,11 @@
 //! Independent checks of a hive image: our structural walk, a full walk
 //! through `nt-hive`, and the before/after comparison a write must pass.
 
-use std::ops::Range;
-
 use crate::error::{Error, Result};
-use crate::format::regf::base_block::{BaseBlock, HEADER_SIZE};
+use crate::format::nthive::walk_counts;
+use crate::format::regf::base_block::BaseBlock;
 use crate::format::regf::cell::{walk_bins, HiveView};
 use crate::format::regf::key::{walk_tree, Key, MAX_DEPTH};
-use crate::write::commit::diff_ranges;
 
 /// Totals of a full check.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -21,54 +19,6 @@ pub struct CheckStats {
     pub values: u64,
 }
 
-/// A value's data as nt-hive reads it, or `None` where nt-hive cannot read
-/// the form: hives older than format 1.4 store data over 16344 bytes in one
-/// cell, while nt-hive always expects a big-data (`db`) record there. Our
-/// navigator reads both forms; for those values it is the only reader.
-pub(crate) fn nt_data(
-    v: &nt_hive::KeyValue<&[u8]>,
-    minor: u32,
-) -> std::result::Result<Option<Vec<u8>>, nt_hive::NtHiveError> {
-    if minor < crate::format::regf::cell::BIG_DATA_MIN_MINOR
-        && v.data_size() & 0x7FFF_FFFF > crate::format::regf::key::BIG_DATA_THRESHOLD
-    {
-        return Ok(None);
-    }
-    v.data()?.into_vec().map(Some)
-}
-
-fn nt_walk(
-    key: &nt_hive::KeyNode<&[u8]>,
-    minor: u32,
-    depth: usize,
-    keys: &mut u64,
-    values: &mut u64,
-) -> Result<()> {
-    if depth > MAX_DEPTH {
-        return Err(Error::Invalid {
-            what: "key nesting",
-            offset: 0,
-            detail: format!("nt-hive walk deeper than {MAX_DEPTH} levels"),
-        });
-    }
-    *keys += 1;
-    key.name()?;
-    if let Some(vals) = key.values() {
-        for v in vals? {
-            let v = v?;
-            v.name()?;
-            nt_data(&v, minor)?;
-            *values += 1;
-        }
-    }
-    if let Some(subs) = key.subkeys() {
-        for k in subs? {
-            nt_walk(&k?, minor, depth + 1, keys, values)?;
-        }
-    }
-    Ok(())
-}
-
 /// Full structural check: bins and cells, every key and value through our
 /// navigator, and every key and value again through `nt-hive`; the two
 /// walks must count the same keys and values.
@@ -77,20 +27,7 @@ pub fn full_check(bytes: &[u8]) -> Result<CheckStats> {
     // The two readers are independent: nt-hive walks on the second core
     // while the bins and our navigator's walk run here.
     let (ours, theirs) = std::thread::scope(|s| {
-        let nt = s.spawn(|| {
-            let (mut keys, mut values) = (0, 0);
-            crate::util::guard::contain("nt-hive walk", || -> Result<()> {
-                let hive = nt_hive::Hive::without_validation(bytes)?;
-                nt_walk(
-                    &hive.root_key_node()?,
-                    hive.minor_version(),
-                    0,
-                    &mut keys,
-                    &mut values,
-                )
-            })
-            .map(|r| r.map(|()| (keys, values)))
-        });
+        let nt = s.spawn(|| walk_counts(bytes));
         let ours = walk_bins(bytes, bb.hive_bins_size).and_then(|bins| {
             let view = HiveView::new(bytes)?;
             Ok((bins, walk_tree(Key::root(view)?)?))
@@ -132,22 +69,22 @@ pub struct Expect {
     pub after: Option<(u32, Vec<u8>)>,
 }
 
-type Vals = Vec<(String, u32, Vec<u8>)>;
+pub(crate) type Vals = Vec<(String, u32, Vec<u8>)>;
 
-fn read_values(k: &Key<'_>) -> Result<Vals> {
+pub(crate) fn read_values(k: &Key<'_>) -> Result<Vals> {
     k.values()?
         .into_iter()
         .map(|v| Ok((v.name()?, v.data_type()?, v.data()?)))
         .collect()
 }
 
-fn upper(s: &str) -> String {
+pub(crate) fn upper(s: &str) -> String {
     s.chars().flat_map(char::to_uppercase).collect()
 }
 
 /// Checks one touched key: its values after the edit (`a`) must be its
 /// values before (`b`) with the planned changes applied, nothing else.
-fn check_planned_values(path: &str, b: &Vals, a: &Vals, exps: &[&Expect]) -> Result<()> {
+pub(crate) fn check_planned_values(path: &str, b: &Vals, a: &Vals, exps: &[&Expect]) -> Result<()> {
     let mut want: Vals = b.clone();
     for e in exps {
         let pos = want
@@ -176,29 +113,6 @@ fn check_planned_values(path: &str, b: &Vals, a: &Vals, exps: &[&Expect]) -> Res
             offset: 0,
             detail: format!("key '{path}': values differ from the plan"),
         });
-    }
-    Ok(())
-}
-
-/// [`check_planned_values`] for every key named in `expects` only.
-fn check_touched_keys(base: &[u8], new: &[u8], expects: &[Expect]) -> Result<()> {
-    let (vb, va) = (HiveView::new(base)?, HiveView::new(new)?);
-    let mut keys: Vec<&str> = expects.iter().map(|e| e.key.as_str()).collect();
-    keys.sort_by_key(|k| upper(k));
-    keys.dedup_by_key(|k| upper(k));
-    for k in keys {
-        let missing = |m: String| Error::Invalid {
-            what: "edited hive",
-            offset: 0,
-            detail: format!("key '{k}': '{m}' missing"),
-        };
-        let kb = Key::root(vb)?.subpath(k)?.map_err(missing)?;
-        let ka = Key::root(va)?.subpath(k)?.map_err(missing)?;
-        let exps: Vec<&Expect> = expects
-            .iter()
-            .filter(|e| upper(&e.key) == upper(k))
-            .collect();
-        check_planned_values(k, &read_values(&kb)?, &read_values(&ka)?, &exps)?;
     }
     Ok(())
 }
@@ -260,162 +174,12 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
     Ok(())
 }
 
-/// Re-check of bytes read back after a write whose SHA-256 already matched
-/// the fully verified plan: nt-hive opens them strictly (clean base block,
-/// valid checksum) and both readers read every planned value as planned.
-pub fn verify_written(back: &[u8], expects: &[Expect]) -> Result<()> {
-    crate::util::guard::contain("nt-hive", || nt_hive::Hive::new(back).map(|_| ())).map_err(
-        |e| Error::Invalid {
-            what: "hive",
-            offset: 0,
-            detail: e,
-        },
-    )??;
-    let r = crate::hive::reader::Reader::new(back)?;
-    for e in expects {
-        let key = r.key(&e.key);
-        let state = r.value(&key, &e.key, &e.value);
-        let got = match (&state, &key) {
-            (
-                crate::hive::reader::ValueState::Present { .. },
-                crate::hive::reader::KeyLookup::Found(k),
-            ) => {
-                let v = k.value(&e.value)?;
-                v.map(|v| Ok::<_, Error>((v.data_type()?, v.data()?)))
-                    .transpose()?
-            }
-            (crate::hive::reader::ValueState::Unreadable { error }, _) => {
-                return Err(Error::Invalid {
-                    what: "written value",
-                    offset: 0,
-                    detail: format!("{}\\{}: {error}", e.key, e.value),
-                })
-            }
-            _ => None,
-        };
-        if got != e.after {
-            return Err(Error::Invalid {
-                what: "written value",
-                offset: 0,
-                detail: format!("{}\\{} does not read back as planned", e.key, e.value),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Verifies that `new` is `base` with exactly `expects` applied:
-/// - `nt-hive` opens it strictly (clean base block, valid checksum);
-/// - for in-place edits (`inplace` = the changed 4-byte fields), only the
-///   base block header and those fields differ, byte for byte;
-/// - a lock-step walk of both trees finds only the planned differences;
-/// - the full structural check passes, with both readers agreeing, and the
-///   same number of keys as before (`base_stats`, the original's check; an
-///   in-place edit does not need it and may pass `None`, so its check can
-///   run beside this one).
-///
-/// Returns the list of checks passed, for the report.
-pub fn verify_edit(
-    base: &[u8],
-    new: &[u8],
-    expects: &[Expect],
-    inplace: Option<&[u64]>,
-    base_stats: Option<&CheckStats>,
-) -> Result<Vec<String>> {
-    let mut done = Vec::new();
-    crate::util::guard::contain("nt-hive", || nt_hive::Hive::new(new).map(|_| ())).map_err(
-        |e| Error::Invalid {
-            what: "hive",
-            offset: 0,
-            detail: e,
-        },
-    )??;
-    let bb = BaseBlock::parse(new)?;
-    if bb.is_dirty() {
-        return Err(Error::Invalid {
-            what: "base block",
-            offset: 0,
-            detail: "the planned hive is not clean".into(),
-        });
-    }
-    done.push(format!(
-        "nt-hive opens the hive strictly (sequence {}/{}, checksum valid)",
-        bb.seq1, bb.seq2
-    ));
-    if let Some(offsets) = inplace {
-        if base.len() != new.len() {
-            return Err(Error::Invalid {
-                what: "hive size",
-                offset: base.len() as u64,
-                detail: "an in-place edit changed the file size".into(),
-            });
-        }
-        let allowed: Vec<Range<usize>> = std::iter::once(0..HEADER_SIZE)
-            .chain(offsets.iter().map(|&o| o as usize..o as usize + 4))
-            .collect();
-        for r in diff_ranges(base, new) {
-            if !allowed.iter().any(|a| a.start <= r.start && r.end <= a.end) {
-                return Err(Error::Invalid {
-                    what: "edit",
-                    offset: r.start as u64,
-                    detail: format!(
-                        "bytes {:#x}..{:#x} changed outside the planned fields",
-                        r.start, r.end
-                    ),
-                });
-            }
-        }
-        done.push("only the base block and the planned 4-byte value fields differ".into());
-        // The tree is therefore the original's, byte for byte, but for those
-        // fields: check each touched key's values and re-read the planned
-        // values with both readers; no whole-tree walk is needed.
-        check_touched_keys(base, new, expects)?;
-        verify_written(new, expects)?;
-        done.push(format!(
-            "every other value of each touched key is unchanged; both readers read all {} planned values",
-            expects.len()
-        ));
-        return Ok(done);
-    }
-    // The lock-step comparison (our navigator only) runs on a second core
-    // while the full check (our walk, then nt-hive's) runs on this one.
-    let (compared, stats) = std::thread::scope(|sc| {
-        let cmp = sc.spawn(|| semantic_compare(base, new, expects));
-        let stats = full_check(new);
-        (cmp.join().expect("comparison thread"), stats)
-    });
-    compared?;
-    done.push(format!(
-        "a lock-step walk of the whole tree finds exactly the {} planned value changes",
-        expects.len()
-    ));
-    let stats = stats?;
-    let base_stats = base_stats.ok_or_else(|| Error::Invalid {
-        what: "edit verification",
-        offset: 0,
-        detail:
-            "a rewritten hive is compared with the original's structure check, which is missing"
-                .into(),
-    })?;
-    if stats.keys != base_stats.keys {
-        return Err(Error::Invalid {
-            what: "hive tree",
-            offset: 0,
-            detail: format!("{} keys before, {} after", base_stats.keys, stats.keys),
-        });
-    }
-    done.push(format!(
-        "full walk by both readers: {} bins, {} keys, {} values",
-        stats.bins, stats.keys, stats.values
-    ));
-    Ok(done)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::format::regf::base_block::{BaseBlock, BASE_BLOCK_SIZE};
     use crate::util::bytes::put_u32;
+    use crate::write::verify::verify_edit;
 
     use crate::testing::corpus;
 

@@ -4,6 +4,7 @@
 //! registry paths and `CurrentControlSet`.
 
 pub mod check;
+pub mod name;
 pub mod path;
 pub mod reader;
 pub mod reconcile;

@@ -10,8 +10,8 @@
 
 use crate::error::{Error, Result};
 use crate::format::regf::key::reg_type;
+use crate::hive::name::HiveName;
 use crate::hive::reader::{Reader, ValueState};
-use crate::write::engine::HiveName;
 
 /// A parsed operator path.
 #[derive(Clone, Debug, PartialEq, Eq)]

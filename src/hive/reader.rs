@@ -17,6 +17,7 @@
 
 use serde::Serialize;
 
+use crate::format::nthive::NtHive;
 use crate::format::regf::cell::HiveView;
 use crate::format::regf::key::{names_equal, reg_type, Key};
 
@@ -157,7 +158,7 @@ pub fn data_json(ty: u32, data: &[u8]) -> serde_json::Value {
 /// Both readers over one hive image.
 pub struct Reader<'a> {
     view: HiveView<'a>,
-    nt: nt_hive::Hive<&'a [u8]>,
+    nt: NtHive<'a>,
 }
 
 /// Result of looking a key up with both readers.
@@ -186,7 +187,7 @@ impl<'a> Reader<'a> {
     /// dirty: the header is not required to be clean here).
     pub fn new(bytes: &'a [u8]) -> crate::Result<Self> {
         let view = HiveView::new(bytes)?;
-        let nt = nt_hive::Hive::without_validation(bytes)?;
+        let nt = NtHive::open(bytes)?;
         Ok(Reader { view, nt })
     }
 
@@ -208,17 +209,7 @@ impl<'a> Reader<'a> {
             Err(e) => return KeyLookup::Unreadable(e.to_string()),
             Ok(o) => o,
         };
-        let theirs = crate::util::guard::contain("nt-hive", || -> Result<bool, String> {
-            let root = self.nt.root_key_node().map_err(|e| e.to_string())?;
-            if path.is_empty() {
-                return Ok(true);
-            }
-            match root.subpath(path) {
-                None => Ok(false),
-                Some(r) => r.map(|_| true).map_err(|e| e.to_string()),
-            }
-        })
-        .and_then(|r| r);
+        let theirs = self.nt.key_exists(path);
         match (ours, theirs) {
             (_, Err(e)) => KeyLookup::Unreadable(format!("nt-hive: {e}")),
             (Ok(k), Ok(true)) => KeyLookup::Found(k),
@@ -245,7 +236,7 @@ impl<'a> Reader<'a> {
             None => Ok(None),
             Some(v) => Ok(Some((v.data_type()?, v.data()?, v.abs_of(0)))),
         });
-        let theirs = self.nt_value(path, name);
+        let theirs = self.nt.value(path, name);
         match (ours, theirs) {
             (Err(e), _) => ValueState::Unreadable {
                 error: e.to_string(),
@@ -272,38 +263,6 @@ impl<'a> Reader<'a> {
                 ),
             },
         }
-    }
-
-    /// nt-hive's reading: type (`None` when nt-hive does not know the type
-    /// code) and data (`None` for a form nt-hive cannot read, see
-    /// [`crate::hive::check::nt_data`]).
-    #[allow(clippy::type_complexity)]
-    fn nt_value(
-        &self,
-        path: &str,
-        name: &str,
-    ) -> Result<Option<(Option<u32>, Option<Vec<u8>>)>, String> {
-        let root = self.nt.root_key_node().map_err(|e| e.to_string())?;
-        let key = if path.is_empty() {
-            root
-        } else {
-            match root.subpath(path) {
-                None => return Ok(None),
-                Some(k) => k.map_err(|e| e.to_string())?,
-            }
-        };
-        let Some(v) = key.value(name) else {
-            return Ok(None);
-        };
-        let v = v.map_err(|e| e.to_string())?;
-        let name_ok = v.name().map(|n| n == *name).map_err(|e| e.to_string())?;
-        if !name_ok {
-            return Err("nt-hive returned a value with another name".into());
-        }
-        let ty = v.data_type().ok().map(|t| t as u32);
-        let data =
-            crate::hive::check::nt_data(&v, self.nt.minor_version()).map_err(|e| e.to_string())?;
-        Ok(Some((ty, data)))
     }
 
     /// Reads several values of one key.

@@ -5,14 +5,20 @@
 use std::num::NonZeroU16;
 
 use crate::error::Result;
+use crate::hive::name::HiveName;
 use crate::hive::path::RegPath;
 use crate::hive::reader::{Reader, NLA_VALUES, POLICY_PATH, RDP_TCP_PATH, TS_PATH};
 use crate::storage::source::Located;
-use crate::write::engine::{
-    self, Action, EditOptions, EditReport, HiveName, Needs, Op, Unit, Views,
-};
+use crate::write::engine::{self};
+use crate::write::outcome::EditReport;
+use crate::write::plan::Action;
+use crate::write::plan::EditOptions;
+use crate::write::plan::Needs;
+use crate::write::plan::Op;
+use crate::write::plan::Unit;
+use crate::write::plan::Views;
 
-pub use crate::write::engine::Outcome;
+pub use crate::write::outcome::Outcome;
 
 /// Direction of the NLA fix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

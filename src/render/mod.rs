@@ -363,8 +363,9 @@ fn data_text(v: &Option<serde_json::Value>) -> String {
 }
 
 /// Renders an edit report (every fix command; warnings: [`warnings`]).
-pub fn fix(r: &crate::write::engine::EditReport, st: Style) -> String {
-    use crate::write::engine::{ChangeKind, Outcome};
+pub fn fix(r: &crate::write::outcome::EditReport, st: Style) -> String {
+    use crate::write::outcome::ChangeKind;
+    use crate::write::outcome::Outcome;
     let mut o = String::new();
     let files = r
         .hives

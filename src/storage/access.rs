@@ -2,7 +2,7 @@
 //! Permission to write, as a value.
 //!
 //! Every function that can change a byte on disk — opening a target for
-//! writing ([`crate::storage::target::open_store`], [`crate::write::commit::FileStore::open`],
+//! writing ([`crate::storage::target::open_store`], [`crate::storage::store::FileStore::open`],
 //! [`crate::storage::os::open_for_write`]), creating a backup bundle, writing
 //! `--output` — takes a [`WriteAccess`]. `inspect`, `locate` and `get` never
 //! receive one, and with `--read-only` (or `NTRESCUE_READ_ONLY=1`) the

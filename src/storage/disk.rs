@@ -376,7 +376,7 @@ pub fn first_difference(disk: &Disk, loc: &FileLocation, want: &[u8]) -> Result<
         return Err(Error::Refused(why));
     }
     let r = FileReader::open(disk, loc)?;
-    crate::write::commit::first_difference(r, want)
+    crate::storage::store::first_difference(r, want)
         .map_err(|e| Error::io(format!("reading back {}", loc.path), e))
 }
 

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::write::commit::HiveStore;
+use crate::storage::store::HiveStore;
 
 /// One contiguous piece of a file on the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -150,7 +150,7 @@ impl HiveStore for ExtentStore {
             return r(want);
         }
         let reader = ExtentReader::new(&self.device, &self.extents, self.file_size);
-        crate::write::commit::first_difference(reader, want)
+        crate::storage::store::first_difference(reader, want)
             .map_err(|e| Error::io(format!("reading back {}", self.name), e))
     }
 }

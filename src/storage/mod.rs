@@ -9,4 +9,5 @@ pub mod extent;
 pub mod ntfs;
 pub mod os;
 pub mod source;
+pub mod store;
 pub mod target;

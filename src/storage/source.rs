@@ -88,7 +88,7 @@ impl FileRef {
     pub fn target(&self) -> crate::storage::target::TargetInfo {
         match self {
             FileRef::Path(p) => crate::storage::target::TargetInfo::File {
-                path: crate::write::backup::absolute(p),
+                path: crate::storage::source::absolute(p),
             },
             FileRef::Ntfs {
                 disk,
@@ -96,7 +96,7 @@ impl FileRef {
                 serial,
                 loc,
             } => crate::storage::target::TargetInfo::Ntfs {
-                device: crate::write::backup::absolute(disk),
+                device: crate::storage::source::absolute(disk),
                 partition: partition.number,
                 partition_offset: partition.start,
                 partition_length: partition.length,
@@ -456,6 +456,14 @@ pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -
         progress(done, total);
     }
     Ok(crate::util::bytes::hex(&h.finalize()))
+}
+
+/// Absolute form of a path (for the manifest), without resolving links.
+pub fn absolute(p: &Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ use crate::storage::disk::{self, Disk};
 use crate::storage::extent::{Extent, ExtentStore};
 use crate::storage::ntfs::Volume;
 use crate::storage::os;
-use crate::write::commit::{FileStore, HiveStore};
+use crate::storage::store::FileStore;
+use crate::storage::store::HiveStore;
 
 /// Where a file lives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,7 +118,7 @@ pub fn differs_from_current(t: &TargetInfo, want: &[u8]) -> Result<Option<u64>> 
     match (t, relocate(t)?) {
         (_, Some((d, _, loc))) => disk::first_difference(&d, &loc, want),
         (TargetInfo::File { path }, None) => std::fs::File::open(path)
-            .and_then(|f| crate::write::commit::first_difference(f, want))
+            .and_then(|f| crate::storage::store::first_difference(f, want))
             .map_err(|e| Error::io(format!("reading {path}"), e)),
         (TargetInfo::Ntfs { .. }, None) => unreachable!("relocate handles every NTFS target"),
     }

@@ -6,6 +6,8 @@
 //! instead of a panic. `base` is the absolute offset of `buf[0]` in the file,
 //! used only for error messages.
 
+use std::ops::Range;
+
 use crate::error::{truncated, Result};
 
 /// Returns `buf[off..off + len]`, or an error naming `what` and the absolute
@@ -69,6 +71,29 @@ pub fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// Byte ranges where `a` and `b` differ (same length), adjacent bytes merged.
+pub fn diff_ranges(a: &[u8], b: &[u8]) -> Vec<Range<usize>> {
+    debug_assert_eq!(a.len(), b.len());
+    let mut out: Vec<Range<usize>> = Vec::new();
+    // Compare 4 KiB pages first: cheap on multi-MB hives where few bytes change.
+    for (page, (pa, pb)) in a.chunks(4096).zip(b.chunks(4096)).enumerate() {
+        if pa == pb {
+            continue;
+        }
+        let base = page * 4096;
+        for (i, (x, y)) in pa.iter().zip(pb).enumerate() {
+            if x != y {
+                let at = base + i;
+                match out.last_mut() {
+                    Some(r) if r.end == at => r.end = at + 1,
+                    _ => out.push(at..at + 1),
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::hive::name::HiveName;
 use crate::report::{Tool, SCHEMA, TOOL};
 use crate::storage::access::WriteAccess;
 use crate::storage::source::LoadedHive;
@@ -21,7 +22,7 @@ use crate::storage::target::{open_store, read_current, TargetInfo};
 use crate::util::digest::sha256_hex;
 use crate::util::time::{now_compact, now_iso};
 use crate::write::commit::write_verified;
-use crate::write::engine::{Change, HiveName};
+use crate::write::outcome::Change;
 
 /// Schema tag of `manifest.json`.
 pub const MANIFEST_SCHEMA: &str = "ntrescue-backup/v1";
@@ -246,14 +247,6 @@ impl Copies {
             let _ = fs::remove_dir(&self.root);
         }
     }
-}
-
-/// Absolute form of a path (for the manifest), without resolving links.
-pub fn absolute(p: &Path) -> String {
-    std::path::absolute(p)
-        .unwrap_or_else(|_| p.to_path_buf())
-        .display()
-        .to_string()
 }
 
 /// A fresh manifest with the common fields filled in.

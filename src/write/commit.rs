@@ -17,179 +17,16 @@
 //! Storage is abstracted by [`HiveStore`], so a file on a mounted volume and
 //! a file inside a raw NTFS volume use the same protocol.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::format::regf::base_block::BASE_BLOCK_SIZE;
-use crate::storage::access::WriteAccess;
+use crate::hive::name::HiveName;
+use crate::storage::store::HiveStore;
+use crate::util::bytes::diff_ranges;
 use crate::util::digest::sha256_hex;
-
-/// Where a hive file's bytes live, opened for writing.
-pub trait HiveStore {
-    /// Human description (path, or device + file).
-    fn describe(&self) -> String;
-    /// Writes `data` at byte `offset` of the hive file.
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
-    /// Flushes everything written so far to stable storage.
-    fn sync(&mut self) -> Result<()>;
-    /// Reads the hive file back from the storage and compares it with
-    /// `want`: the first byte offset where they differ (the shorter length
-    /// when only the lengths differ), `None` when they are equal. Reads a
-    /// chunk at a time, so no second copy of the hive is held.
-    fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>>;
-    /// Changes the file's length (growth is zero-filled). Stores that cannot
-    /// resize (a file inside a raw NTFS volume) refuse.
-    fn set_len(&mut self, len: u64) -> Result<()> {
-        Err(Error::Refused(format!(
-            "{} would have to change size to {len:#x} bytes, which this target cannot do in place; \
-             use a mounted path instead",
-            self.describe()
-        )))
-    }
-}
-
-/// A regular file (a hive file, or a file on a mounted volume), written in
-/// place: same inode, so an NTFS file keeps its security descriptor.
-pub struct FileStore {
-    path: PathBuf,
-    file: File,
-}
-
-impl FileStore {
-    /// Opens `path` for in-place writing (never truncates or creates).
-    /// A read-only file or file system is a refusal, not an error.
-    pub fn open(_: &WriteAccess, path: &Path) -> Result<Self> {
-        match OpenOptions::new().read(true).write(true).open(path) {
-            Ok(file) => Ok(FileStore {
-                path: path.to_path_buf(),
-                file,
-            }),
-            Err(e)
-                if crate::storage::os::open_failure(&e)
-                    == crate::storage::os::OpenFailure::ReadOnly =>
-            {
-                Err(Error::Refused(format!(
-                    "{} cannot be opened for writing ({e}): the target is read-only",
-                    path.display()
-                )))
-            }
-            Err(e) => Err(Error::io(
-                format!("opening {} for writing", path.display()),
-                e,
-            )),
-        }
-    }
-}
-
-impl HiveStore for FileStore {
-    fn describe(&self) -> String {
-        self.path.display().to_string()
-    }
-
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
-        let ctx = || format!("writing {} at byte offset {offset:#x}", self.path.display());
-        self.file
-            .seek(SeekFrom::Start(offset))
-            .and_then(|_| self.file.write_all(data))
-            .map_err(|e| Error::io(ctx(), e))
-    }
-
-    fn sync(&mut self) -> Result<()> {
-        self.file
-            .sync_all()
-            .map_err(|e| Error::io(format!("flushing {}", self.path.display()), e))
-    }
-
-    fn set_len(&mut self, len: u64) -> Result<()> {
-        self.file.set_len(len).map_err(|e| {
-            Error::io(
-                format!("resizing {} to {len:#x} bytes", self.path.display()),
-                e,
-            )
-        })
-    }
-
-    fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>> {
-        self.file
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| first_difference(&mut self.file, want))
-            .map_err(|e| Error::io(format!("reading back {}", self.path.display()), e))
-    }
-}
-
-/// Chunk size of [`first_difference`].
-const COMPARE_CHUNK: usize = 1 << 20;
-
-/// Reads `src` to its end, comparing with `want` a chunk at a time: the
-/// first offset where they differ (the shorter length when one is a prefix
-/// of the other), or `None` when they are equal.
-pub fn first_difference(mut src: impl Read, want: &[u8]) -> std::io::Result<Option<u64>> {
-    let mut buf = vec![0u8; COMPARE_CHUNK.min(want.len()).max(1)];
-    let mut pos = 0usize;
-    loop {
-        let mut n = 0;
-        while n < buf.len() {
-            match src.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if n == 0 {
-            return Ok((pos != want.len()).then_some(pos as u64));
-        }
-        let expect = &want[pos.min(want.len())..(pos + n).min(want.len())];
-        let got = &buf[..expect.len()];
-        // A slice compare first (memcmp); the offset is looked for only on
-        // a mismatch.
-        if got != expect {
-            let i = got.iter().zip(expect).position(|(a, b)| a != b);
-            return Ok(Some((pos + i.unwrap_or(0)) as u64));
-        }
-        if expect.len() < n {
-            return Ok(Some(want.len() as u64));
-        }
-        pos += n;
-    }
-}
-
-/// Byte ranges where `a` and `b` differ (same length), adjacent bytes merged.
-pub fn diff_ranges(a: &[u8], b: &[u8]) -> Vec<Range<usize>> {
-    debug_assert_eq!(a.len(), b.len());
-    let mut out: Vec<Range<usize>> = Vec::new();
-    // Compare 4 KiB pages first: cheap on multi-MB hives where few bytes change.
-    for (page, (pa, pb)) in a.chunks(4096).zip(b.chunks(4096)).enumerate() {
-        if pa == pb {
-            continue;
-        }
-        let base = page * 4096;
-        for (i, (x, y)) in pa.iter().zip(pb).enumerate() {
-            if x != y {
-                let at = base + i;
-                match out.last_mut() {
-                    Some(r) if r.end == at => r.end = at + 1,
-                    _ => out.push(at..at + 1),
-                }
-            }
-        }
-    }
-    out
-}
-
-/// What a verified write did.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct WriteStats {
-    /// Byte ranges written.
-    pub ranges: usize,
-    /// Bytes written.
-    pub bytes: u64,
-    /// SHA-256 read back from the storage after the write.
-    pub after_sha256: String,
-}
+use crate::write::outcome::WriteStats;
 
 /// Test-only fault injection (debug builds only): `NTRESCUE_FAULT` names a
 /// point where the write fails on purpose, to prove the rollback.
@@ -425,9 +262,91 @@ fn rollback(
     }
 }
 
+/// One hive's planned write: the plan and the store it goes through travel
+/// together.
+pub(crate) struct PlannedWrite<'a> {
+    /// Index of the hive in the prepared list (and the report).
+    pub(crate) index: usize,
+    /// SYSTEM / SOFTWARE.
+    pub(crate) name: HiveName,
+    /// The file's bytes as read.
+    pub(crate) original: &'a [u8],
+    /// The verified plan.
+    pub(crate) new: Vec<u8>,
+    /// SHA-256 of `new`.
+    pub(crate) planned_sha256: String,
+    /// Where it is written.
+    pub(crate) store: Box<dyn HiveStore>,
+}
+
+/// Writes every planned hive in turn through [`write_verified_hashed`],
+/// re-checking each read-back with `verify`. When one fails, the hives
+/// already written are put back (newest first) and verified:
+/// [`Error::RolledBack`] naming them, or [`Error::RollbackFailed`] when one
+/// cannot be put back. Returns each hive's write statistics, in order.
+pub(crate) fn commit_all(
+    writes: &mut [PlannedWrite<'_>],
+    verify: &dyn Fn(usize, &[u8]) -> Result<()>,
+    backup: &Path,
+) -> Result<Vec<WriteStats>> {
+    let mut stats = Vec::new();
+    for k in 0..writes.len() {
+        let w = &mut writes[k];
+        let index = w.index;
+        let check = |back: &[u8]| verify(index, back);
+        match write_verified_hashed(
+            w.store.as_mut(),
+            w.original,
+            &w.new,
+            &w.planned_sha256,
+            &check,
+            backup,
+        ) {
+            Ok(s) => stats.push(s),
+            Err(e) => return Err(undo_written(&mut writes[..k], e, backup)),
+        }
+    }
+    Ok(stats)
+}
+
+/// After `failed`, puts back the hives in `written`, newest first.
+fn undo_written(written: &mut [PlannedWrite<'_>], failed: Error, backup: &Path) -> Error {
+    let mut notes = Vec::new();
+    for w in written.iter_mut().rev() {
+        match undo(w.store.as_mut(), &w.new, w.original) {
+            Ok(()) => notes.push(format!(
+                "{} was written, then put back and verified",
+                w.name.as_str()
+            )),
+            Err(e2) => {
+                return Error::RollbackFailed(format!(
+                    "{failed}; restoring {} failed too ({e2}): run `ntrescue restore --force {}`",
+                    w.name.as_str(),
+                    backup.display()
+                ))
+            }
+        }
+    }
+    match failed {
+        Error::RollbackFailed(m) => Error::RollbackFailed(m),
+        // Something was written and is now undone: the fix as a whole was
+        // rolled back, whatever stopped the later hive.
+        other if !notes.is_empty() => Error::RolledBack(format!(
+            "{}; {}",
+            match other {
+                Error::RolledBack(m) => m,
+                o => o.to_string(),
+            },
+            notes.join(", ")
+        )),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::store::first_difference;
 
     /// An in-memory store that can be told to corrupt what it returns.
     struct Mem {
@@ -453,30 +372,6 @@ mod tests {
             }
             Ok(first_difference(&d[..], want).unwrap())
         }
-    }
-
-    /// Equal, a byte changed (also past the first chunk), shorter, longer.
-    #[test]
-    fn first_difference_finds_the_offset() {
-        let want: Vec<u8> = (0..3 * COMPARE_CHUNK as u32 + 5).map(|i| i as u8).collect();
-        assert_eq!(first_difference(&want[..], &want).unwrap(), None);
-        for at in [0, 7, COMPARE_CHUNK + 3, want.len() - 1] {
-            let mut got = want.clone();
-            got[at] ^= 0x55;
-            assert_eq!(first_difference(&got[..], &want).unwrap(), Some(at as u64));
-        }
-        let short = &want[..COMPARE_CHUNK + 1];
-        assert_eq!(
-            first_difference(short, &want).unwrap(),
-            Some(short.len() as u64)
-        );
-        let mut long = want.clone();
-        long.push(0);
-        assert_eq!(
-            first_difference(&long[..], &want).unwrap(),
-            Some(want.len() as u64)
-        );
-        assert_eq!(first_difference(&[][..], &[]).unwrap(), None);
     }
 
     #[test]

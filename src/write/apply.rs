@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Step 3 of an edit: the new bytes of each touched hive, made in memory
+//! and verified there before anything is written.
+
+use crate::error::{Error, Result};
+use crate::format::regf::base_block::{self, BASE_BLOCK_SIZE};
+use crate::format::regf::cell::HiveView;
+use crate::format::regf::edit::HiveEdit;
+use crate::format::regf::key::Key;
+use crate::hive::check::{CheckStats, Expect};
+use crate::storage::target::TargetInfo;
+use crate::util::digest::sha256_hex;
+use crate::write::outcome::HiveOutcome;
+use crate::write::plan::{Action, Resolved};
+use crate::write::prepare::{check_line, structure_check, Prepared};
+use crate::write::verify::verify_edit;
+
+/// The new bytes of each touched hive, by its index in the prepared list.
+pub(crate) type Planned = Vec<(usize, Vec<u8>)>;
+
+/// Applies the resolved operations of one hive; returns the new image, the
+/// number of hive bins appended and the sequence number it is written with
+/// (refused when none is safe, see [`SequencesSeen::next_clean`]).
+fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
+    let seq = p.seen.next_clean()?;
+    // `plan_hives` runs the full structure check on exactly these bytes
+    // and keeps the edit only if it passes.
+    let mut edit = HiveEdit::unwalked(p.base().to_vec())?;
+    for r in ops {
+        let key_rel = {
+            let view = HiveView::new(edit.bytes())?;
+            Key::root(view)?
+                .subpath(&r.op.key)?
+                .map_err(|m| Error::Invalid {
+                    what: "key",
+                    offset: 0,
+                    detail: format!("{} vanished during the edit ('{m}')", r.op.key),
+                })?
+                .offset()
+        };
+        match &r.op.action {
+            Action::Set { ty, data } => {
+                edit.set_value(key_rel, &r.op.value, *ty, data)?;
+            }
+            Action::Delete => {
+                edit.delete_value(key_rel, &r.op.value)?;
+            }
+        }
+    }
+    let appended = edit.appended_bins();
+    let bins = edit.hive_bins_size();
+    let mut new = edit.into_bytes();
+    // Keep any slack the file had past the bins (never shrink the file).
+    if new.len() < p.base().len() {
+        new.extend_from_slice(&p.base()[new.len()..]);
+    }
+    let file = &p.files.primary.bytes;
+    if new.len() < file.len() {
+        new.extend_from_slice(&file[new.len()..]);
+    }
+    // The last-written timestamp stays as it is: Windows 8.1+ no longer
+    // updates it, the first bin keeps a copy of it, and old-format logs are
+    // matched to the primary by it (hive-write-safety.md 2.1, 5.5).
+    base_block::set_clean(&mut new[..BASE_BLOCK_SIZE], seq, bins);
+    Ok((new, appended, seq))
+}
+
+/// Plans and verifies each touched hive in memory: the new bytes per
+/// hive (index into `prepared`), with the report's per-hive fields and
+/// `checks` filled in. A raw-volume file that would have to grow is refused.
+pub(crate) fn plan_hives(
+    prepared: &[Prepared],
+    resolved: &[Resolved],
+    hives: &mut [HiveOutcome],
+    checks: &mut Vec<String>,
+) -> Result<Planned> {
+    let mut planned: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, p) in prepared.iter().enumerate() {
+        let mine: Vec<&Resolved> = resolved.iter().filter(|r| r.op.hive == p.name).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let path = &p.files.primary.path;
+        let expects: Vec<Expect> = mine.iter().map(|r| r.expect.clone()).collect();
+        let inplace: Option<Vec<u64>> = mine.iter().map(|r| r.change.file_offset).collect();
+        // Edit, then verify the planned bytes while they are hashed on
+        // another core (the hash goes into the manifest and the report).
+        let plan = |base_stats: Option<&CheckStats>| -> Result<_> {
+            let (new, appended, seq) = apply(p, &mine).map_err(|e| e.in_file(path))?;
+            let (done, sha) = std::thread::scope(|s| {
+                let hasher = s.spawn(|| sha256_hex(&new));
+                let done = verify_edit(p.base(), &new, &expects, inplace.as_deref(), base_stats);
+                (done, hasher.join().expect("hash thread"))
+            });
+            let done = done.map_err(|e| {
+                Error::Refused(format!(
+                    "the planned hive failed verification in memory, nothing written: {e}"
+                ))
+                .in_file(path)
+            })?;
+            Ok((new, appended, seq, done, sha))
+        };
+        // An in-place plan is verified without the original's walk, so the
+        // structure check runs beside it; its edit is kept only if the check
+        // passes. Any other plan needs the check's counts first.
+        let (stats, planned_one) = if inplace.is_some() {
+            std::thread::scope(|s| {
+                let check = s.spawn(|| structure_check(p.base(), path));
+                let one = plan(None);
+                (check.join().expect("structure check thread"), one)
+            })
+        } else {
+            let stats = structure_check(p.base(), path)?;
+            let one = plan(Some(&stats));
+            (Ok(stats), one)
+        };
+        let stats = stats?;
+        checks.push(check_line(p.name, &stats));
+        let (new, appended, seq, done, sha) = planned_one?;
+        checks.extend(
+            done.into_iter()
+                .map(|c| format!("{}: in memory: {c}", p.name.as_str())),
+        );
+        let h = &mut hives[i];
+        h.sequence_after = Some(seq);
+        h.appended_bins = appended;
+        h.planned_sha256 = Some(sha);
+        planned.push((i, new));
+    }
+    // A file inside a raw NTFS volume cannot grow (ntrescue never changes
+    // NTFS metadata): refuse a plan that needs more than the file holds now,
+    // before any write (an unfinished backup bundle is removed), and in a
+    // dry run too.
+    for (i, new) in &planned {
+        let p = &prepared[*i];
+        if let TargetInfo::Ntfs { size, path, .. } = p.files.primary.origin.target() {
+            if new.len() as u64 > size {
+                let why = if p.replayed.is_some() {
+                    "after replaying its transaction logs the hive"
+                } else {
+                    "with the new values the hive"
+                };
+                return Err(Error::Refused(format!(
+                    "{path}: {why} needs {:#x} bytes but the file on the raw NTFS volume holds {size:#x}; \
+                     ntrescue never grows a file behind NTFS's back: mount the volume (ntfs-3g) and run on the mounted path",
+                    new.len()
+                )));
+            }
+        }
+    }
+    Ok(planned)
+}

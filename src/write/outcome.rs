@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! What an edit reports: the planned changes, the units left alone, each
+//! hive's before/after, how it ended. `EditReport` is the JSON document of
+//! every fix command (docs/json-schema.md) and the manifest's change list.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hive::name::HiveName;
+use crate::report::{FileInfo, SourceInfo, Tool};
+
+/// How a value changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// An existing value gets new data.
+    Change,
+    /// A missing value is created.
+    Create,
+    /// A value is removed.
+    Delete,
+}
+
+/// One value change, as planned, reported and recorded in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Hive.
+    pub hive: HiveName,
+    /// Unit label (usually the control set).
+    pub control_set: String,
+    /// Key path inside the hive.
+    pub key: String,
+    /// Value name.
+    pub value: String,
+    /// Change, create or delete.
+    pub action: ChangeKind,
+    /// Old type name, when the value existed.
+    pub old_type: Option<String>,
+    /// Old data (number for DWORD/QWORD, string, list, or hex).
+    pub old: Option<serde_json::Value>,
+    /// New type name, unless deleted.
+    pub new_type: Option<String>,
+    /// New data.
+    pub new: Option<serde_json::Value>,
+    /// Absolute file offset of the 4 data bytes, for in-place inline changes.
+    pub file_offset: Option<u64>,
+}
+
+/// A unit left alone, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Refusal {
+    /// Unit label.
+    pub control_set: String,
+    /// Value concerned, if one.
+    pub value: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// How an edit ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Everything already as wanted: nothing written, no backup.
+    NothingToDo,
+    /// `--dry-run`: planned and verified in memory, nothing written.
+    DryRun,
+    /// Written and verified.
+    Written,
+    /// Nothing could be changed (see `refusals`); nothing written.
+    Refused,
+}
+
+/// Per-hive part of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct HiveOutcome {
+    /// SYSTEM / SOFTWARE.
+    pub name: HiveName,
+    /// The file before.
+    pub file: FileInfo,
+    /// Base-block sequence numbers before.
+    pub sequence_before: [u32; 2],
+    /// Sequence number written to both fields.
+    pub sequence_after: Option<u32>,
+    /// Hive bins appended by the edit.
+    pub appended_bins: u32,
+    /// SHA-256 of the planned result.
+    pub planned_sha256: Option<String>,
+    /// The file written.
+    pub target: Option<String>,
+    /// What the write did.
+    pub write: Option<WriteStats>,
+}
+
+/// What an edit command prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct EditReport {
+    /// Schema tag.
+    pub schema: &'static str,
+    /// Tool.
+    pub tool: Tool,
+    /// The command ("nla disable", "set"...).
+    pub command: String,
+    /// Source.
+    pub source: SourceInfo,
+    /// `--dry-run` given.
+    pub dry_run: bool,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Planned or applied changes.
+    pub changes: Vec<Change>,
+    /// `Unit\Value` names already as wanted.
+    pub already_set: Vec<String>,
+    /// Units left alone.
+    pub refusals: Vec<Refusal>,
+    /// Hives involved.
+    pub hives: Vec<HiveOutcome>,
+    /// Backup bundle directory.
+    pub backup: Option<String>,
+    /// Checks passed.
+    pub checks: Vec<String>,
+    /// Things the operator should know.
+    pub warnings: Vec<String>,
+}
+
+/// What a verified write did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct WriteStats {
+    /// Byte ranges written.
+    pub ranges: usize,
+    /// Bytes written.
+    pub bytes: u64,
+    /// SHA-256 read back from the storage after the write.
+    pub after_sha256: String,
+}

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Step 4 of an in-place edit, before any byte is written: where the backup
+//! bundle goes, and each target opened for writing after its preflight
+//! checks (mounted or held open, hibernated, dirty volume, read-only,
+//! changed since it was read).
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::storage::access::WriteAccess;
+use crate::storage::source::{hibernation_beside, in_windows_config, Located, SourceKind};
+use crate::storage::store::HiveStore;
+use crate::storage::target::open_store;
+use crate::write::backup;
+use crate::write::prepare::Prepared;
+
+/// A hive to be written, with the store it will be written through.
+pub(crate) struct Target {
+    /// Index of the hive in the prepared list.
+    pub(crate) index: usize,
+    /// Its write handle, opened after the preflight checks.
+    pub(crate) store: Box<dyn HiveStore>,
+}
+
+/// The backup root: `--backup-dir`, or the default, which must not be on
+/// the volume being repaired when that volume is a mounted Windows tree (or
+/// a hive file given by its path inside one).
+pub(crate) fn backup_root(
+    located: &Located,
+    explicit: Option<&PathBuf>,
+    prepared: &[Prepared],
+    touched: &[usize],
+) -> Result<PathBuf> {
+    let root = explicit
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(backup::DEFAULT_ROOT));
+    if explicit.is_some() {
+        return Ok(root);
+    }
+    for &i in touched {
+        let path = &prepared[i].files.primary.path;
+        if on_windows_volume(located, path) {
+            let probe = if root.exists() {
+                root.clone()
+            } else {
+                PathBuf::from(".")
+            };
+            if crate::storage::os::same_filesystem(&probe, path) {
+                return Err(Error::Refused(format!(
+                    "the default backup directory {} is on the volume being repaired; give --backup-dir on another disk",
+                    root.display()
+                )));
+            }
+        }
+    }
+    Ok(root)
+}
+
+/// A mounted Windows tree, or a hive file given by its path inside one.
+fn on_windows_volume(located: &Located, path: &std::path::Path) -> bool {
+    located.kind == SourceKind::MountedTree
+        || (located.kind == SourceKind::HiveFile && in_windows_config(path))
+}
+
+/// Opens each touched hive for writing, after its preflight checks; the
+/// file must still hold the bytes that were read and planned from.
+pub(crate) fn open_targets(
+    access: &WriteAccess,
+    located: &Located,
+    prepared: &[Prepared],
+    touched: &[usize],
+) -> Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    for &i in touched {
+        let p = &prepared[i];
+        let path = &p.files.primary.path;
+        if on_windows_volume(located, path) {
+            if let Some(sig) = hibernation_beside(path) {
+                return Err(Error::Refused(format!(
+                    "hiberfil.sys beside {} holds an active hibernation image ('{sig}'): Windows would resume \
+                     from it and discard the edit. Boot Windows and shut it down fully (no Fast Startup), or \
+                     remove the image first",
+                    path.display()
+                )));
+            }
+        }
+        // Preflight checks and the write handle (raw volumes: not mounted,
+        // not dirty, not hibernated, file writable in place).
+        let mut store = open_store(access, &p.files.primary.origin.target())?;
+        if store.differs_from(&p.files.primary.bytes)?.is_some() {
+            return Err(Error::Refused(format!(
+                "{} changed while ntrescue was planning; nothing written",
+                path.display()
+            )));
+        }
+        targets.push(Target { index: i, store });
+    }
+    Ok(targets)
+}

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Verification of a planned hive before it is written, and of the bytes
+//! read back after: strict re-open by nt-hive, the byte diff of an in-place
+//! plan, the lock-step compare and the full structure check.
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::format::nthive::open_strict;
+use crate::format::regf::base_block::{BaseBlock, HEADER_SIZE};
+use crate::format::regf::cell::HiveView;
+use crate::format::regf::key::Key;
+use crate::hive::check::{
+    check_planned_values, full_check, read_values, semantic_compare, upper, CheckStats, Expect,
+};
+use crate::hive::reader::{KeyLookup, Reader, ValueState};
+use crate::util::bytes::diff_ranges;
+
+/// [`check_planned_values`] for every key named in `expects` only.
+fn check_touched_keys(base: &[u8], new: &[u8], expects: &[Expect]) -> Result<()> {
+    let (vb, va) = (HiveView::new(base)?, HiveView::new(new)?);
+    let mut keys: Vec<&str> = expects.iter().map(|e| e.key.as_str()).collect();
+    keys.sort_by_key(|k| upper(k));
+    keys.dedup_by_key(|k| upper(k));
+    for k in keys {
+        let missing = |m: String| Error::Invalid {
+            what: "edited hive",
+            offset: 0,
+            detail: format!("key '{k}': '{m}' missing"),
+        };
+        let kb = Key::root(vb)?.subpath(k)?.map_err(missing)?;
+        let ka = Key::root(va)?.subpath(k)?.map_err(missing)?;
+        let exps: Vec<&Expect> = expects
+            .iter()
+            .filter(|e| upper(&e.key) == upper(k))
+            .collect();
+        check_planned_values(k, &read_values(&kb)?, &read_values(&ka)?, &exps)?;
+    }
+    Ok(())
+}
+
+/// Re-check of bytes read back after a write whose SHA-256 already matched
+/// the fully verified plan: nt-hive opens them strictly (clean base block,
+/// valid checksum) and both readers read every planned value as planned.
+pub fn verify_written(back: &[u8], expects: &[Expect]) -> Result<()> {
+    open_strict(back)?;
+    let r = Reader::new(back)?;
+    for e in expects {
+        let key = r.key(&e.key);
+        let state = r.value(&key, &e.key, &e.value);
+        let got = match (&state, &key) {
+            (ValueState::Present { .. }, KeyLookup::Found(k)) => {
+                let v = k.value(&e.value)?;
+                v.map(|v| Ok::<_, Error>((v.data_type()?, v.data()?)))
+                    .transpose()?
+            }
+            (ValueState::Unreadable { error }, _) => {
+                return Err(Error::Invalid {
+                    what: "written value",
+                    offset: 0,
+                    detail: format!("{}\\{}: {error}", e.key, e.value),
+                })
+            }
+            _ => None,
+        };
+        if got != e.after {
+            return Err(Error::Invalid {
+                what: "written value",
+                offset: 0,
+                detail: format!("{}\\{} does not read back as planned", e.key, e.value),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Verifies that `new` is `base` with exactly `expects` applied:
+/// - `nt-hive` opens it strictly (clean base block, valid checksum);
+/// - for in-place edits (`inplace` = the changed 4-byte fields), only the
+///   base block header and those fields differ, byte for byte;
+/// - a lock-step walk of both trees finds only the planned differences;
+/// - the full structural check passes, with both readers agreeing, and the
+///   same number of keys as before (`base_stats`, the original's check; an
+///   in-place edit does not need it and may pass `None`, so its check can
+///   run beside this one).
+///
+/// Returns the list of checks passed, for the report.
+pub fn verify_edit(
+    base: &[u8],
+    new: &[u8],
+    expects: &[Expect],
+    inplace: Option<&[u64]>,
+    base_stats: Option<&CheckStats>,
+) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    open_strict(new)?;
+    let bb = BaseBlock::parse(new)?;
+    if bb.is_dirty() {
+        return Err(Error::Invalid {
+            what: "base block",
+            offset: 0,
+            detail: "the planned hive is not clean".into(),
+        });
+    }
+    done.push(format!(
+        "nt-hive opens the hive strictly (sequence {}/{}, checksum valid)",
+        bb.seq1, bb.seq2
+    ));
+    if let Some(offsets) = inplace {
+        if base.len() != new.len() {
+            return Err(Error::Invalid {
+                what: "hive size",
+                offset: base.len() as u64,
+                detail: "an in-place edit changed the file size".into(),
+            });
+        }
+        let allowed: Vec<Range<usize>> = std::iter::once(0..HEADER_SIZE)
+            .chain(offsets.iter().map(|&o| o as usize..o as usize + 4))
+            .collect();
+        for r in diff_ranges(base, new) {
+            if !allowed.iter().any(|a| a.start <= r.start && r.end <= a.end) {
+                return Err(Error::Invalid {
+                    what: "edit",
+                    offset: r.start as u64,
+                    detail: format!(
+                        "bytes {:#x}..{:#x} changed outside the planned fields",
+                        r.start, r.end
+                    ),
+                });
+            }
+        }
+        done.push("only the base block and the planned 4-byte value fields differ".into());
+        // The tree is therefore the original's, byte for byte, but for those
+        // fields: check each touched key's values and re-read the planned
+        // values with both readers; no whole-tree walk is needed.
+        check_touched_keys(base, new, expects)?;
+        verify_written(new, expects)?;
+        done.push(format!(
+            "every other value of each touched key is unchanged; both readers read all {} planned values",
+            expects.len()
+        ));
+        return Ok(done);
+    }
+    // The lock-step comparison (our navigator only) runs on a second core
+    // while the full check (our walk, then nt-hive's) runs on this one.
+    let (compared, stats) = std::thread::scope(|sc| {
+        let cmp = sc.spawn(|| semantic_compare(base, new, expects));
+        let stats = full_check(new);
+        (cmp.join().expect("comparison thread"), stats)
+    });
+    compared?;
+    done.push(format!(
+        "a lock-step walk of the whole tree finds exactly the {} planned value changes",
+        expects.len()
+    ));
+    let stats = stats?;
+    let base_stats = base_stats.ok_or_else(|| Error::Invalid {
+        what: "edit verification",
+        offset: 0,
+        detail:
+            "a rewritten hive is compared with the original's structure check, which is missing"
+                .into(),
+    })?;
+    if stats.keys != base_stats.keys {
+        return Err(Error::Invalid {
+            what: "hive tree",
+            offset: 0,
+            detail: format!("{} keys before, {} after", base_stats.keys, stats.keys),
+        });
+    }
+    done.push(format!(
+        "full walk by both readers: {} bins, {} keys, {} values",
+        stats.bins, stats.keys, stats.values
+    ));
+    Ok(done)
+}
