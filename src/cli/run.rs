@@ -132,68 +132,142 @@ fn locate(paths: &[std::path::PathBuf], json: bool) -> Result<Exit, Error> {
     Ok(if found { Exit::Success } else { Exit::NotFound })
 }
 
+/// `nla disable|enable`.
+fn nla(
+    action: NlaAction,
+    located: &Located,
+    include_policy: bool,
+    opts: &EditOptions,
+) -> Result<EditReport, Error> {
+    let mode = match action {
+        NlaAction::Disable => recipes::NlaMode::Disable,
+        NlaAction::Enable => recipes::NlaMode::Enable,
+    };
+    recipes::nla_full(located, mode, include_policy, opts)
+}
+
+/// `get`: a key or value, read-only.
+fn get(
+    located: &Located,
+    path: &RegPath,
+    value: Option<&str>,
+    all_control_sets: bool,
+    json: bool,
+) -> Result<Exit, Error> {
+    let report = crate::commands::get::get(located, path, value, all_control_sets)?;
+    emit(json, &report, &report.warnings, || {
+        render::get(&report, style())
+    })?;
+    Ok(Exit::Success)
+}
+
+/// `restore`: only with a write permission.
+fn restore(
+    backup: &Path,
+    force: bool,
+    json: bool,
+    write: Option<WriteAccess>,
+) -> Result<Exit, Error> {
+    let access = write.ok_or_else(|| WriteAccess::refused("`restore`"))?;
+    let report = crate::write::backup::restore(&access, backup, force)?;
+    emit(json, &RestoreOutput::new(&report), &[], || {
+        render::restore(&report, style())
+    })?;
+    Ok(Exit::Success)
+}
+
+/// The value `set` and `delete-value` change, as given.
+struct ValueTarget<'a> {
+    source: &'a Path,
+    path: &'a str,
+    value: &'a str,
+    all_control_sets: bool,
+}
+
+/// `set` (with `data`) and `delete-value` (without): the path is checked
+/// first, then the data, then the source is opened.
+fn edit_value(
+    locate: &dyn Fn(&Path) -> Result<Located, Error>,
+    t: ValueTarget<'_>,
+    data: Option<(ValueType, &[String])>,
+    e: &EditArgs,
+    opts: &EditOptions,
+) -> Result<Exit, Error> {
+    let path = RegPath::parse(t.path)?;
+    let action = match data {
+        Some((ty, data)) => {
+            let dt = data_type(ty);
+            Action::Set {
+                ty: dt.code(),
+                data: encode(dt, data)?,
+            }
+        }
+        None => Action::Delete,
+    };
+    let located = locate(t.source)?;
+    let r = recipes::set_value(&located, &path, t.value, action, t.all_control_sets, opts);
+    edited(e, r)
+}
+
+/// `rdp enable` and `rdp port`.
+fn rdp(
+    action: RdpAction,
+    locate: &dyn Fn(&Path) -> Result<Located, Error>,
+    opts: &dyn Fn(&EditArgs) -> EditOptions,
+) -> Result<Exit, Error> {
+    match action {
+        RdpAction::Enable {
+            source,
+            include_policy,
+            edit: e,
+        } => edited(
+            &e,
+            recipes::rdp_enable(&locate(&source)?, include_policy, &opts(&e)),
+        ),
+        RdpAction::Port {
+            source,
+            set,
+            edit: e,
+            ..
+        } => {
+            let port = set.unwrap_or(recipes::RDP_DEFAULT_PORT);
+            edited(&e, recipes::rdp_port(&locate(&source)?, port, &opts(&e)))
+        }
+    }
+}
+
 /// Runs `cli.command`; errors become the exit code they are classed as.
 fn dispatch(cli: Cli) -> Result<Exit, Error> {
     let part = cli.partition;
-    let locate_source = |p: &Path| locate_with(p, part);
+    let locate = |p: &Path| locate_with(p, part);
     // The only place a write permission is made: never in read-only mode.
     let write = (!cli.read_only).then(WriteAccess::grant);
-    let options = |e: &EditArgs| edit_options(e, write);
+    let opts = |e: &EditArgs| edit_options(e, write);
     match cli.command {
         Command::Inspect {
             source,
             hash_source,
             json,
-        } => inspect(&locate_source(&source)?, &source, hash_source, json),
-        Command::Locate { paths, json } => locate(&paths, json),
+        } => inspect(&locate(&source)?, &source, hash_source, json),
+        Command::Locate { paths, json } => self::locate(&paths, json),
         Command::Nla {
             action,
             source,
             include_policy,
-            edit,
-        } => {
-            let mode = match action {
-                NlaAction::Disable => recipes::NlaMode::Disable,
-                NlaAction::Enable => recipes::NlaMode::Enable,
-            };
-            let located = locate_source(&source)?;
-            edited(
-                &edit,
-                recipes::nla_full(&located, mode, include_policy, &options(&edit)),
-            )
-        }
-        Command::Rdp {
-            action:
-                RdpAction::Enable {
-                    source,
-                    include_policy,
-                    edit,
-                },
-        } => {
-            let located = locate_source(&source)?;
-            edited(
-                &edit,
-                recipes::rdp_enable(&located, include_policy, &options(&edit)),
-            )
-        }
-        Command::Rdp {
-            action: RdpAction::Port {
-                source, set, edit, ..
-            },
-        } => {
-            let port = set.unwrap_or(recipes::RDP_DEFAULT_PORT);
-            let located = locate_source(&source)?;
-            edited(&edit, recipes::rdp_port(&located, port, &options(&edit)))
-        }
+            edit: e,
+        } => edited(
+            &e,
+            nla(action, &locate(&source)?, include_policy, &opts(&e)),
+        ),
+        Command::Rdp { action } => rdp(action, &locate, &opts),
         Command::Service {
             source,
             name,
             start,
-            edit,
+            edit: e,
         } => {
-            let located = locate_source(&source)?;
-            let r = recipes::service_start(&located, &name, start.code(), &options(&edit));
-            edited(&edit, r)
+            let r = recipes::service_start(&locate(&source)?, &name, start.code(), &opts(&e));
+            edited(&e, r)
         }
         Command::Get {
             source,
@@ -203,13 +277,13 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
             json,
         } => {
             let path = RegPath::parse(&path)?;
-            let located = locate_source(&source)?;
-            let report =
-                crate::commands::get::get(&located, &path, value.as_deref(), all_control_sets)?;
-            emit(json, &report, &report.warnings, || {
-                render::get(&report, style())
-            })?;
-            Ok(Exit::Success)
+            get(
+                &locate(&source)?,
+                &path,
+                value.as_deref(),
+                all_control_sets,
+                json,
+            )
         }
         Command::Set {
             source,
@@ -218,56 +292,36 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
             ty,
             data,
             all_control_sets,
-            edit,
+            edit: e,
         } => {
-            let path = RegPath::parse(&path)?;
-            let dt = data_type(ty);
-            let action = Action::Set {
-                ty: dt.code(),
-                data: encode(dt, &data)?,
-            };
-            let located = locate_source(&source)?;
-            let r = recipes::set_value(
-                &located,
-                &path,
-                &value,
-                action,
+            let target = ValueTarget {
+                source: &source,
+                path: &path,
+                value: &value,
                 all_control_sets,
-                &options(&edit),
-            );
-            edited(&edit, r)
+            };
+            edit_value(&locate, target, Some((ty, &data)), &e, &opts(&e))
         }
         Command::DeleteValue {
             source,
             path,
             value,
             all_control_sets,
-            edit,
+            edit: e,
         } => {
-            let path = RegPath::parse(&path)?;
-            let located = locate_source(&source)?;
-            let r = recipes::set_value(
-                &located,
-                &path,
-                &value,
-                Action::Delete,
+            let target = ValueTarget {
+                source: &source,
+                path: &path,
+                value: &value,
                 all_control_sets,
-                &options(&edit),
-            );
-            edited(&edit, r)
+            };
+            edit_value(&locate, target, None, &e, &opts(&e))
         }
         Command::Restore {
             backup,
             force,
             json,
-        } => {
-            let access = write.ok_or_else(|| WriteAccess::refused("`restore`"))?;
-            let report = crate::write::backup::restore(&access, &backup, force)?;
-            emit(json, &RestoreOutput::new(&report), &[], || {
-                render::restore(&report, style())
-            })?;
-            Ok(Exit::Success)
-        }
+        } => restore(&backup, force, json, write),
     }
 }
 

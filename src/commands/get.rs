@@ -109,6 +109,45 @@ fn loaded_view(
     Ok((Some(rec), view))
 }
 
+/// The named value of a found key, or all its values and subkey names.
+fn read_key(
+    reader: &Reader<'_>,
+    key: &KeyLookup<'_>,
+    key_path: &str,
+    value: Option<&str>,
+) -> Result<(Vec<NamedValue>, Vec<String>)> {
+    Ok(match (key, value) {
+        (KeyLookup::Found(_), Some(v)) => (
+            vec![NamedValue {
+                name: v.to_string(),
+                state: reader.value(key, &key_path, v),
+            }],
+            Vec::new(),
+        ),
+        (KeyLookup::Found(k), None) => {
+            let names: Vec<String> = k
+                .values()?
+                .iter()
+                .map(|v| v.name())
+                .collect::<Result<_>>()?;
+            let vals = names
+                .iter()
+                .map(|n| NamedValue {
+                    name: n.clone(),
+                    state: reader.value(key, &key_path, n),
+                })
+                .collect();
+            let subs = k
+                .subkeys()?
+                .iter()
+                .map(|s| s.name())
+                .collect::<Result<_>>()?;
+            (vals, subs)
+        }
+        _ => (Vec::new(), Vec::new()),
+    })
+}
+
 /// Reads `path` (and `value`, if given) from the hives of `located`, as
 /// Windows will load them (dirty hives after log replay).
 pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) -> Result<GetReport> {
@@ -158,36 +197,7 @@ pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) ->
     let mut entries = Vec::new();
     for (set, key_path) in path.resolve(Some(&sys_reader), all)? {
         let key = reader.key(&key_path);
-        let (values, subkeys) = match (&key, value) {
-            (KeyLookup::Found(_), Some(v)) => (
-                vec![NamedValue {
-                    name: v.to_string(),
-                    state: reader.value(&key, &key_path, v),
-                }],
-                Vec::new(),
-            ),
-            (KeyLookup::Found(k), None) => {
-                let names: Vec<String> = k
-                    .values()?
-                    .iter()
-                    .map(|v| v.name())
-                    .collect::<Result<_>>()?;
-                let vals = names
-                    .iter()
-                    .map(|n| NamedValue {
-                        name: n.clone(),
-                        state: reader.value(&key, &key_path, n),
-                    })
-                    .collect();
-                let subs = k
-                    .subkeys()?
-                    .iter()
-                    .map(|s| s.name())
-                    .collect::<Result<_>>()?;
-                (vals, subs)
-            }
-            _ => (Vec::new(), Vec::new()),
-        };
+        let (values, subkeys) = read_key(&reader, &key, &key_path, value)?;
         entries.push(GetEntry {
             control_set: (!set.is_empty()).then_some(set),
             resolved_from,

@@ -12,6 +12,7 @@ use crate::hive::reader::{
     RDP_TCP_EXTRA, RDP_TCP_PATH, TS_PATH,
 };
 use crate::hive::reconcile::reconcile;
+use crate::hive::reconcile::Reconciled;
 use crate::report::*;
 use crate::storage::source::{LoadedHive, Located};
 
@@ -275,34 +276,23 @@ fn replay_changes(stored: &[ControlSetReport], after: &[ControlSetReport]) -> Ve
     out
 }
 
-/// Builds the inspect report for already-loaded hives.
-pub fn inspect_loaded(
-    source: SourceInfo,
+/// What Windows loads after replaying a dirty hive's logs (`None` for a
+/// clean hive, or when the logs could not be read).
+fn after_replay(
     system: &LoadedHive,
-    software: Option<&LoadedHive>,
-) -> Result<InspectReport> {
+    rec: Option<&Reconciled>,
+    select: &SelectInfo,
+    stored_sets: &[ControlSetReport],
+    warnings: &mut Vec<String>,
+) -> Result<Option<AfterReplay>> {
     let path = &system.primary.path;
-    let (hive, bb) = hive_report(system)?;
-    let r = Reader::new(&system.primary.bytes).map_err(|e| e.in_file(path))?;
-    let select = select_info(&r);
-    let stored_sets = control_sets(&r, &select).map_err(|e| e.in_file(path))?;
-    let mut warnings = Vec::new();
-    let mut hive = hive;
-    let rec = match reconcile(system) {
-        Ok(rec) => Some(rec),
-        Err(e) => {
-            warnings.push(format!("cannot replay the transaction logs: {e}"));
-            None
-        }
-    };
-    hive.max_sequence_seen = rec.as_ref().map(|r| r.sequences_seen.highest);
-    let after_replay = match &rec {
+    Ok(match rec {
         Some(rec) => match (&rec.replay, &rec.image) {
             (Some(info), Some(image)) => {
                 let ra = Reader::new(image).map_err(|e| e.in_file(path))?;
                 let sel = select_info(&ra);
                 let sets_after = control_sets(&ra, &sel).map_err(|e| e.in_file(path))?;
-                let changed_values = replay_changes(&stored_sets, &sets_after);
+                let changed_values = replay_changes(stored_sets, &sets_after);
                 let tree_changes = match diff_trees(&system.primary.bytes, image) {
                     Ok(d) => Some(d),
                     Err(e) => {
@@ -325,101 +315,54 @@ pub fn inspect_loaded(
                 replayed: false,
                 replay: info.clone(),
                 select: select.clone(),
-                control_sets: stored_sets.clone(),
+                control_sets: stored_sets.to_vec(),
                 changed_values: Vec::new(),
                 tree_changes: None,
             }),
             _ => None,
         },
         None => None,
-    };
-    // The verdict describes what Windows will load.
-    let (sets, verdict_source) = match &after_replay {
-        Some(a) if a.replayed => (a.control_sets.clone(), "after-replay"),
-        _ => (stored_sets.clone(), "stored"),
-    };
-    let select = match &after_replay {
-        Some(a) if a.replayed => a.select.clone(),
-        _ => select,
-    };
-    if sets.is_empty() {
-        // A valid regf file, but no control set to report on (a user,
-        // SAM, SOFTWARE... hive): nothing found (exit 5).
-        return Err(Error::NotFound(format!(
-            "{}: no ControlSetNNN key at the root{}: not a SYSTEM hive",
-            path.display(),
-            match select.key {
-                KeyState::Present { .. } => "",
-                _ => " and no Select key",
-            }
-        )));
+    })
+}
+
+/// The warning for a dirty SYSTEM hive: what the verdict describes.
+fn dirty_warning(
+    bb: &BaseBlock,
+    after_replay: Option<&AfterReplay>,
+    system: &LoadedHive,
+) -> Option<String> {
+    if !bb.is_dirty() {
+        return None;
     }
-    if bb.is_dirty() {
-        let why = if bb.checksum_valid() {
-            format!("sequence numbers {} and {} differ", bb.seq1, bb.seq2)
-        } else {
-            "its base-block checksum is wrong".to_string()
-        };
-        warnings.push(match after_replay.as_ref().map(|a| (a.replayed, a.replay.applied.len())) {
-            Some((true, n)) => format!(
-                "SYSTEM is dirty ({why}): Windows replays {n} log entries when it loads it; the verdict describes \
-                 the hive after that replay (after_replay), control_sets shows it as stored"
-            ),
-            _ if system.logs.is_empty() => format!(
-                "SYSTEM is dirty ({why}) and no transaction logs were found beside it: values are shown as stored; \
-                 changes Windows had not yet written are lost"
-            ),
-            _ => format!(
-                "SYSTEM is dirty ({why}) and its logs hold nothing Windows would replay: values are shown as stored"
-            ),
-        });
-    }
-    if !hive.structure.ok {
-        warnings.push(format!(
-            "structure check failed: {}",
-            hive.structure.error.as_deref().unwrap_or("")
-        ));
-    }
-    let boot = select.boot_control_set.clone();
-    let boot_set = boot
-        .as_deref()
-        .and_then(|b| sets.iter().find(|s| s.name.eq_ignore_ascii_case(b)));
-    match (&boot, boot_set) {
-        (None, _) => warnings.push(
-            "Select has no usable Default/Current value: cannot tell which control set boots"
-                .into(),
+    let why = if bb.checksum_valid() {
+        format!("sequence numbers {} and {} differ", bb.seq1, bb.seq2)
+    } else {
+        "its base-block checksum is wrong".to_string()
+    };
+    Some(match after_replay.as_ref().map(|a| (a.replayed, a.replay.applied.len())) {
+        Some((true, n)) => format!(
+            "SYSTEM is dirty ({why}): Windows replays {n} log entries when it loads it; the verdict describes \
+             the hive after that replay (after_replay), control_sets shows it as stored"
         ),
-        (Some(b), None) => warnings.push(format!("Select names {b}, which does not exist")),
-        _ => {}
-    }
-    for s in &sets {
-        if let crate::hive::reader::KeyState::Missing { missing } = &s.rdp_tcp {
-            warnings.push(format!(
-                "{}: no RDP-Tcp listener key ('{missing}' missing)",
-                s.name
-            ));
-        }
-    }
-    let computer_name = boot_set.and_then(|s| {
-        string_value(
-            &r,
-            &format!(r"{}\Control\ComputerName\ComputerName", s.name),
-            "ComputerName",
-        )
-    });
-    let software = match software {
-        // SOFTWARE is optional: a damaged one is reported, not fatal.
-        Some(h) => match software_report(h, &mut warnings) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                warnings.push(format!("SOFTWARE hive ignored: {e}"));
-                None
-            }
-        },
-        None => None,
-    };
-    let boot_nla = boot_set.map_or(Nla::Unknown, |s| s.nla);
-    let (effective_nla, rdp_enabled, policy_overrides) = match (boot_set, &software) {
+        _ if system.logs.is_empty() => format!(
+            "SYSTEM is dirty ({why}) and no transaction logs were found beside it: values are shown as stored; \
+             changes Windows had not yet written are lost"
+        ),
+        _ => format!(
+            "SYSTEM is dirty ({why}) and its logs hold nothing Windows would replay: values are shown as stored"
+        ),
+    })
+}
+
+/// The verdict of the boot set with Group Policy applied: (NLA, RDP
+/// allowed, whether policy overrides SYSTEM). Present policy values win over
+/// SYSTEM; unreadable ones may, so they make what they govern unknown.
+fn effective(
+    boot_set: Option<&ControlSetReport>,
+    software: Option<&SoftwareReport>,
+    warnings: &mut Vec<String>,
+) -> (Nla, Option<bool>, bool) {
+    match (boot_set, software) {
         (Some(set), Some(sw)) if !sw.overrides.is_empty() || !sw.unreadable.is_empty() => {
             // Present policy values win over SYSTEM; unreadable ones may, so
             // they make what they govern unknown.
@@ -458,7 +401,113 @@ pub fn inspect_loaded(
         }
         (Some(set), _) => (set.nla, set.rdp_enabled, false),
         (None, _) => (Nla::Unknown, None, false),
+    }
+}
+
+/// The control set that boots (per Select), with warnings when Select
+/// names none or a missing one, and for each set without an RDP-Tcp key.
+fn boot_set<'a>(
+    select: &SelectInfo,
+    sets: &'a [ControlSetReport],
+    warnings: &mut Vec<String>,
+) -> Option<&'a ControlSetReport> {
+    let boot = select.boot_control_set.clone();
+    let boot_set = boot
+        .as_deref()
+        .and_then(|b| sets.iter().find(|s| s.name.eq_ignore_ascii_case(b)));
+    match (&boot, boot_set) {
+        (None, _) => warnings.push(
+            "Select has no usable Default/Current value: cannot tell which control set boots"
+                .into(),
+        ),
+        (Some(b), None) => warnings.push(format!("Select names {b}, which does not exist")),
+        _ => {}
+    }
+    for s in sets {
+        if let crate::hive::reader::KeyState::Missing { missing } = &s.rdp_tcp {
+            warnings.push(format!(
+                "{}: no RDP-Tcp listener key ('{missing}' missing)",
+                s.name
+            ));
+        }
+    }
+    boot_set
+}
+
+/// Builds the inspect report for already-loaded hives.
+pub fn inspect_loaded(
+    source: SourceInfo,
+    system: &LoadedHive,
+    software: Option<&LoadedHive>,
+) -> Result<InspectReport> {
+    let path = &system.primary.path;
+    let (hive, bb) = hive_report(system)?;
+    let r = Reader::new(&system.primary.bytes).map_err(|e| e.in_file(path))?;
+    let select = select_info(&r);
+    let stored_sets = control_sets(&r, &select).map_err(|e| e.in_file(path))?;
+    let mut warnings = Vec::new();
+    let mut hive = hive;
+    let rec = match reconcile(system) {
+        Ok(rec) => Some(rec),
+        Err(e) => {
+            warnings.push(format!("cannot replay the transaction logs: {e}"));
+            None
+        }
     };
+    hive.max_sequence_seen = rec.as_ref().map(|r| r.sequences_seen.highest);
+    let after_replay = after_replay(system, rec.as_ref(), &select, &stored_sets, &mut warnings)?;
+    // The verdict describes what Windows will load.
+    let (sets, verdict_source) = match &after_replay {
+        Some(a) if a.replayed => (a.control_sets.clone(), "after-replay"),
+        _ => (stored_sets.clone(), "stored"),
+    };
+    let select = match &after_replay {
+        Some(a) if a.replayed => a.select.clone(),
+        _ => select,
+    };
+    if sets.is_empty() {
+        // A valid regf file, but no control set to report on (a user,
+        // SAM, SOFTWARE... hive): nothing found (exit 5).
+        return Err(Error::NotFound(format!(
+            "{}: no ControlSetNNN key at the root{}: not a SYSTEM hive",
+            path.display(),
+            match select.key {
+                KeyState::Present { .. } => "",
+                _ => " and no Select key",
+            }
+        )));
+    }
+    if let Some(w) = dirty_warning(&bb, after_replay.as_ref(), system) {
+        warnings.push(w);
+    }
+    if !hive.structure.ok {
+        warnings.push(format!(
+            "structure check failed: {}",
+            hive.structure.error.as_deref().unwrap_or("")
+        ));
+    }
+    let boot_set = boot_set(&select, &sets, &mut warnings);
+    let computer_name = boot_set.and_then(|s| {
+        string_value(
+            &r,
+            &format!(r"{}\Control\ComputerName\ComputerName", s.name),
+            "ComputerName",
+        )
+    });
+    let software = match software {
+        // SOFTWARE is optional: a damaged one is reported, not fatal.
+        Some(h) => match software_report(h, &mut warnings) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warnings.push(format!("SOFTWARE hive ignored: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let boot_nla = boot_set.map_or(Nla::Unknown, |s| s.nla);
+    let (effective_nla, rdp_enabled, policy_overrides) =
+        effective(boot_set, software.as_ref(), &mut warnings);
     Ok(InspectReport {
         schema: SCHEMA,
         tool: TOOL,

@@ -199,9 +199,22 @@ fn gpt_at(
             detail: format!("stored {ecrc:#010x}, computed {:#010x}", crc32(&arr)),
         });
     }
+    let parts = gpt_entries(&arr, arr_off, count as usize, esize, sector, disk_len)?;
+    Ok((parts, backup_lba))
+}
+
+/// The used entries of a GPT entry array read from `arr_off`.
+fn gpt_entries(
+    arr: &[u8],
+    arr_off: u64,
+    count: usize,
+    esize: usize,
+    sector: u64,
+    disk_len: u64,
+) -> Result<Vec<Partition>> {
     let mut parts = Vec::new();
-    for i in 0..count as usize {
-        let e = slice(&arr, arr_off, i * esize, esize, "GPT entry")?;
+    for i in 0..count {
+        let e = slice(arr, arr_off, i * esize, esize, "GPT entry")?;
         if e[..16].iter().all(|&b| b == 0) {
             continue;
         }
@@ -234,7 +247,7 @@ fn gpt_at(
             name: String::from_utf16_lossy(&name),
         });
     }
-    Ok((parts, backup_lba))
+    Ok(parts)
 }
 
 fn mbr_entries(sector0: &[u8]) -> Vec<(u8, u32, u32)> {
@@ -248,6 +261,52 @@ fn mbr_entries(sector0: &[u8]) -> Vec<(u8, u32, u32)> {
             )
         })
         .collect()
+}
+
+/// A GPT behind a protective MBR: LBA 1 at `logical` bytes first, then at
+/// the other common sector size; the backup header in the last sector when
+/// the primary is damaged.
+fn parse_gpt(read: &mut ReadAt<'_>, logical: u64, disk_len: u64) -> Result<Table> {
+    let mut warnings = Vec::new();
+    let mut sizes = vec![logical];
+    sizes.extend([512u64, 4096].into_iter().filter(|&s| s != logical));
+    for sector in sizes {
+        if disk_len < 2 * sector {
+            continue;
+        }
+        match gpt_at(read, 1, sector, disk_len) {
+            Ok((partitions, _)) => {
+                return Ok(Table {
+                    kind: TableKind::Gpt,
+                    sector_size: sector as u32,
+                    partitions,
+                    warnings,
+                })
+            }
+            Err(Error::BadSignature { .. }) => continue,
+            Err(e) => {
+                // Primary damaged: try the backup header in the last sector.
+                let last = disk_len / sector - 1;
+                match gpt_at(read, last, sector, disk_len) {
+                    Ok((partitions, _)) => {
+                        warnings.push(format!(
+                            "primary GPT header damaged ({e}); the backup header was used"
+                        ));
+                        return Ok(Table {
+                            kind: TableKind::Gpt,
+                            sector_size: sector as u32,
+                            partitions,
+                            warnings,
+                        });
+                    }
+                    Err(_) => return Err(e),
+                }
+            }
+        }
+    }
+    Err(Error::NotFound(
+        "a protective MBR but no GPT header (checked 512- and 4096-byte sectors)".into(),
+    ))
 }
 
 /// Parses the partition table of a disk of `disk_len` bytes whose logical
@@ -295,46 +354,7 @@ pub fn parse(read: &mut ReadAt<'_>, disk_len: u64, sector: u32, exact: bool) -> 
     }
     let entries = mbr_entries(&s0);
     if entries.iter().any(|e| e.0 == MBR_TYPE_PROTECTIVE) {
-        let mut warnings = Vec::new();
-        let mut sizes = vec![logical];
-        sizes.extend([512u64, 4096].into_iter().filter(|&s| s != logical));
-        for sector in sizes {
-            if disk_len < 2 * sector {
-                continue;
-            }
-            match gpt_at(read, 1, sector, disk_len) {
-                Ok((partitions, _)) => {
-                    return Ok(Table {
-                        kind: TableKind::Gpt,
-                        sector_size: sector as u32,
-                        partitions,
-                        warnings,
-                    })
-                }
-                Err(Error::BadSignature { .. }) => continue,
-                Err(e) => {
-                    // Primary damaged: try the backup header in the last sector.
-                    let last = disk_len / sector - 1;
-                    match gpt_at(read, last, sector, disk_len) {
-                        Ok((partitions, _)) => {
-                            warnings.push(format!(
-                                "primary GPT header damaged ({e}); the backup header was used"
-                            ));
-                            return Ok(Table {
-                                kind: TableKind::Gpt,
-                                sector_size: sector as u32,
-                                partitions,
-                                warnings,
-                            });
-                        }
-                        Err(_) => return Err(e),
-                    }
-                }
-            }
-        }
-        return Err(Error::NotFound(
-            "a protective MBR but no GPT header (checked 512- and 4096-byte sectors)".into(),
-        ));
+        return parse_gpt(read, logical, disk_len);
     }
     let partitions = mbr_partitions(read, &entries, logical, disk_len);
     if !exact && logical == 512 {

@@ -15,7 +15,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 
 use ntfs::indexes::NtfsFileNameIndex;
 use ntfs::structured_values::{NtfsAttributeList, NtfsVolumeFlags};
-use ntfs::{Ntfs, NtfsAttributeFlags, NtfsAttributeType, NtfsFile};
+use ntfs::{Ntfs, NtfsAttribute, NtfsAttributeFlags, NtfsAttributeType, NtfsFile};
 
 use crate::error::{Error, Result};
 use crate::storage::extent::Extent;
@@ -240,33 +240,7 @@ impl Volume {
         };
         let cluster = u64::from(self.ntfs.cluster_size());
         // The attribute list, if any, names every piece of $DATA.
-        let mut list = None;
-        for a in file.attributes_raw() {
-            let a = a.map_err(nerr)?;
-            if a.ty().map_err(nerr)? == NtfsAttributeType::AttributeList {
-                list = Some(
-                    a.structured_value::<_, NtfsAttributeList>(&mut self.fs)
-                        .map_err(nerr)?,
-                );
-            }
-        }
-        let mut pieces: Vec<(u64 /*vcn*/, NtfsFile<'_>)> = Vec::new();
-        if let Some(list) = &list {
-            let mut entries = list.entries();
-            while let Some(e) = entries.next(&mut self.fs) {
-                let e = e.map_err(nerr)?;
-                if e.ty().map_err(nerr)? == NtfsAttributeType::Data && e.name_length() == 0 {
-                    let f = e.to_file(&self.ntfs, &mut self.fs).map_err(nerr)?;
-                    let vcn = u64::try_from(e.lowest_vcn().value()).map_err(|_| {
-                        Error::Ntfs(format!("{path}: negative VCN in the attribute list"))
-                    })?;
-                    pieces.push((vcn, f));
-                }
-            }
-        }
-        if pieces.is_empty() {
-            pieces.push((0, file));
-        }
+        let mut pieces = data_pieces(&self.ntfs, &mut self.fs, file, path)?;
         pieces.sort_by_key(|p| p.0);
         let mut first = true;
         for (vcn, piece_file) in &pieces {
@@ -286,23 +260,7 @@ impl Volume {
                     loc.valid_length = if a.is_resident() {
                         loc.size
                     } else {
-                        let record = piece_file.position().value().map(|p| p.get());
-                        let attr = a.position().value().map(|p| p.get());
-                        let (Some(record), Some(attr)) = (record, attr) else {
-                            return Err(Error::Ntfs(format!(
-                                "{path}: the MFT record or its $DATA attribute has no position"
-                            )));
-                        };
-                        let size = self.ntfs.file_record_size() as usize;
-                        let raw = read_record(&mut self.fs, record, size)?;
-                        // Offsets in messages are absolute device bytes.
-                        let abs = |p: u64| {
-                            self.offset.checked_add(p).ok_or_else(|| {
-                                Error::Ntfs(format!("{path}: MFT record offset overflows"))
-                            })
-                        };
-                        initialized_size(raw, abs(record)?, abs(attr)?)
-                            .map_err(|e| e.in_file(path))?
+                        valid_length(&self.ntfs, &mut self.fs, self.offset, piece_file, &a, path)?
                     };
                     first = false;
                 }
@@ -331,12 +289,16 @@ impl Volume {
                         loc.extents.push(Extent {
                             file_offset: pos,
                             length: len,
-                            device_offset: self.offset + p.get(),
+                            device_offset: self.offset.checked_add(p.get()).ok_or_else(|| {
+                                Error::Ntfs(format!("{path}: a data run's position overflows"))
+                            })?,
                         });
                     } else {
                         loc.sparse = true;
                     }
-                    pos += len;
+                    pos = pos.checked_add(len).ok_or_else(|| {
+                        Error::Ntfs(format!("{path}: the data runs' length overflows"))
+                    })?;
                 }
                 break;
             }
@@ -348,28 +310,101 @@ impl Volume {
         }
         // Clip the extents to the valid data length; merge adjacent ones.
         let end = loc.size.min(loc.valid_length);
-        let mut merged: Vec<Extent> = Vec::new();
-        for e in loc.extents.drain(..) {
-            if e.file_offset >= end {
-                break;
-            }
-            let e = Extent {
-                length: e.length.min(end - e.file_offset),
-                ..e
-            };
-            match merged.last_mut() {
-                Some(m)
-                    if m.file_offset + m.length == e.file_offset
-                        && m.device_offset + m.length == e.device_offset =>
-                {
-                    m.length += e.length
-                }
-                _ => merged.push(e),
-            }
-        }
-        loc.extents = merged;
+        loc.extents = clip_and_merge(std::mem::take(&mut loc.extents), end);
         Ok(loc)
     }
+}
+
+/// The valid data length of a non-resident attribute `a` of `file`, read
+/// from the attribute header (the `ntfs` crate keeps it private).
+fn valid_length(
+    ntfs: &Ntfs,
+    fs: &mut BufReader<Region>,
+    offset: u64,
+    file: &NtfsFile<'_>,
+    a: &NtfsAttribute<'_, '_>,
+    path: &str,
+) -> Result<u64> {
+    let record = file.position().value().map(|p| p.get());
+    let attr = a.position().value().map(|p| p.get());
+    let (Some(record), Some(attr)) = (record, attr) else {
+        return Err(Error::Ntfs(format!(
+            "{path}: the MFT record or its $DATA attribute has no position"
+        )));
+    };
+    let size = ntfs.file_record_size() as usize;
+    let raw = read_record(fs, record, size)?;
+    // Offsets in messages are absolute device bytes.
+    let abs = |p: u64| {
+        offset
+            .checked_add(p)
+            .ok_or_else(|| Error::Ntfs(format!("{path}: MFT record offset overflows")))
+    };
+    initialized_size(raw, abs(record)?, abs(attr)?).map_err(|e| e.in_file(path))
+}
+
+/// The pieces of a file's unnamed `$DATA`, each with its lowest VCN: from
+/// the attribute list when there is one (the pieces may sit in extension
+/// records), else the base record alone.
+fn data_pieces<'n>(
+    ntfs: &'n Ntfs,
+    fs: &mut BufReader<Region>,
+    file: NtfsFile<'n>,
+    path: &str,
+) -> Result<Vec<(u64, NtfsFile<'n>)>> {
+    let mut list = None;
+    for a in file.attributes_raw() {
+        let a = a.map_err(nerr)?;
+        if a.ty().map_err(nerr)? == NtfsAttributeType::AttributeList {
+            list = Some(
+                a.structured_value::<_, NtfsAttributeList>(fs)
+                    .map_err(nerr)?,
+            );
+        }
+    }
+    let mut pieces: Vec<(u64 /*vcn*/, NtfsFile<'_>)> = Vec::new();
+    if let Some(list) = &list {
+        let mut entries = list.entries();
+        while let Some(e) = entries.next(fs) {
+            let e = e.map_err(nerr)?;
+            if e.ty().map_err(nerr)? == NtfsAttributeType::Data && e.name_length() == 0 {
+                let f = e.to_file(ntfs, fs).map_err(nerr)?;
+                let vcn = u64::try_from(e.lowest_vcn().value()).map_err(|_| {
+                    Error::Ntfs(format!("{path}: negative VCN in the attribute list"))
+                })?;
+                pieces.push((vcn, f));
+            }
+        }
+    }
+    if pieces.is_empty() {
+        pieces.push((0, file));
+    }
+    Ok(pieces)
+}
+
+/// `extents` (in file order) clipped to the first `end` bytes, adjacent
+/// ones merged.
+fn clip_and_merge(extents: Vec<Extent>, end: u64) -> Vec<Extent> {
+    let mut merged: Vec<Extent> = Vec::new();
+    for e in extents {
+        if e.file_offset >= end {
+            break;
+        }
+        let e = Extent {
+            length: e.length.min(end - e.file_offset),
+            ..e
+        };
+        match merged.last_mut() {
+            Some(m)
+                if m.file_offset + m.length == e.file_offset
+                    && m.device_offset + m.length == e.device_offset =>
+            {
+                m.length += e.length
+            }
+            _ => merged.push(e),
+        }
+    }
+    merged
 }
 
 /// NTFS update-sequence stride: the fix-up protects the last two bytes of

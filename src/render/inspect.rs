@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! `inspect` for a terminal.
+
+use std::fmt::Write;
+
+use super::{key_note, Style};
+use crate::format::regf::diff::TreeDiff;
+use crate::format::regf::diff::ValueChange;
+use crate::hive::reader::{KeyState, ValueState};
+use crate::report::{ControlSetReport, InspectReport};
+
+/// Renders `inspect` for a terminal (warnings: [`super::warnings`]).
+pub fn inspect(r: &InspectReport, st: Style) -> String {
+    let mut o = String::new();
+    disk(&mut o, r, st);
+    hive(&mut o, r, st);
+    windows(&mut o, r, st);
+    let _ = writeln!(o);
+    table(&mut o, r, st);
+    policy(&mut o, r, st);
+    replay(&mut o, r, st);
+    verdict(&mut o, r, st);
+    o
+}
+
+/// The values of each control set's row, in table order.
+const NAMES: [&str; 6] = [
+    "fDenyTSConnections",
+    "SecurityLayer",
+    "UserAuthentication",
+    "fAllowSecProtocolNegotiation",
+    "PortNumber",
+    "MinEncryptionLevel",
+];
+/// Their column headings.
+const SHORT: [&str; 6] = [
+    "fDenyTS",
+    "SecLayer",
+    "UserAuth",
+    "fAllowSecNeg",
+    "Port",
+    "MinEnc",
+];
+
+/// The disk and volume a raw source was read from; the source hash.
+fn disk(o: &mut String, r: &InspectReport, st: Style) {
+    if let Some(d) = &r.disk {
+        let w = &d.windows;
+        let _ = writeln!(
+            o,
+            "{} {} ({} table) partition {} at byte {:#x}, {} bytes; NTFS {} serial {:016X} label {}{}",
+            st.bold("Disk:"),
+            w.disk.display(),
+            w.table.label(),
+            w.partition.number,
+            w.partition.start,
+            w.partition.length,
+            w.volume.version,
+            w.volume.serial,
+            w.volume.label.as_deref().unwrap_or("(none)"),
+            if w.volume.dirty { st.bad(" DIRTY") } else { String::new() }
+        );
+        let _ = writeln!(
+            o,
+            "  SYSTEM: MFT record {}, {} data run{}{}",
+            w.system.mft_record,
+            w.system.extents.len(),
+            if w.system.extents.len() == 1 { "" } else { "s" },
+            if w.hibernation.is_some() {
+                st.bad("; hiberfil.sys holds an active image")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if let Some(sha) = &r.source_sha256 {
+        let _ = writeln!(o, "{} sha256 {sha}", st.bold("Source:"));
+    }
+}
+
+/// The SYSTEM hive file, its logs and base block.
+fn hive(o: &mut String, r: &InspectReport, st: Style) {
+    let h = &r.system;
+    let bb = &h.base_block;
+    let _ = writeln!(o, "{} {}", st.bold("SYSTEM hive:"), h.file.path);
+    let _ = writeln!(o, "  size {} bytes, sha256 {}", h.file.size, h.file.sha256);
+    for l in &h.logs {
+        let _ = writeln!(
+            o,
+            "  log  {} ({} bytes, sha256 {})",
+            l.path, l.size, l.sha256
+        );
+    }
+    let state = if bb.dirty {
+        st.bad("DIRTY")
+    } else {
+        st.good("clean")
+    };
+    let _ = writeln!(
+        o,
+        "  regf {} | sequence {}/{} | {} | checksum {} | last written {}",
+        bb.version,
+        bb.sequence1,
+        bb.sequence2,
+        state,
+        if bb.checksum_valid { "ok" } else { "BAD" },
+        bb.last_written.as_deref().unwrap_or("(not recorded)")
+    );
+    let _ = writeln!(
+        o,
+        "  hive bins {:#x} bytes | structure {}",
+        bb.hive_bins_size,
+        if h.structure.ok {
+            format!(
+                "ok ({} bins, {} cells)",
+                h.structure.bins, h.structure.used_cells
+            )
+        } else {
+            st.bad("FAILED")
+        }
+    );
+}
+
+/// Windows version, computer name, Select.
+fn windows(o: &mut String, r: &InspectReport, st: Style) {
+    if let Some(sw) = &r.software {
+        let w = &sw.windows;
+        let product = [
+            &w.product_name,
+            &w.display_version,
+            &w.current_build.as_ref().map(|b| format!("build {b}")),
+        ]
+        .iter()
+        .filter_map(|x| x.as_deref())
+        .collect::<Vec<_>>()
+        .join(" ");
+        if !product.is_empty() {
+            let _ = writeln!(o, "{} {product}", st.bold("Windows:"));
+        }
+    }
+    if let Some(c) = &r.computer_name {
+        let _ = writeln!(o, "{} {c}", st.bold("Computer name:"));
+    }
+    let sel = r
+        .select
+        .values
+        .iter()
+        .map(|v| format!("{}={}", v.name, v.state.display()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let _ = writeln!(
+        o,
+        "{} {sel} -> boots {}",
+        st.bold("Select:"),
+        r.select.boot_control_set.as_deref().unwrap_or("(unknown)")
+    );
+}
+
+/// One row per control set.
+fn table(o: &mut String, r: &InspectReport, st: Style) {
+    let _ = write!(o, "{:<15}", "control set");
+    for s in SHORT {
+        let _ = write!(o, " {s:>12}");
+    }
+    let _ = writeln!(o, "  verdict");
+    for s in &r.control_sets {
+        set_row(o, s, st);
+    }
+    let _ = writeln!(
+        o,
+        "  (* = named by Select: {})",
+        r.control_sets
+            .iter()
+            .filter(|s| !s.roles.is_empty())
+            .map(|s| format!("{} {}", s.name, s.roles.join("/")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+/// One control set's row, with its key and value problems below it.
+fn set_row(o: &mut String, s: &ControlSetReport, st: Style) {
+    let label = if s.roles.is_empty() {
+        s.name.clone()
+    } else {
+        format!("{}*", s.name)
+    };
+    let _ = write!(o, "{label:<15}");
+    for n in NAMES {
+        let cell = s.value(n).map(|v| v.state.display()).unwrap_or_default();
+        let _ = write!(o, " {cell:>12}");
+    }
+    let rdp = match s.rdp_enabled {
+        Some(true) => "RDP on",
+        Some(false) => "RDP denied",
+        None => "RDP ?",
+    };
+    let reason = s
+        .nla_reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    let _ = writeln!(o, "  {}{reason}, {rdp}", st.nla(s.nla));
+    for note in [key_note(&s.terminal_server), key_note(&s.rdp_tcp)]
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(o, "{:<15} {}", "", st.warn(&note));
+    }
+    let key_errors: Vec<&String> = [&s.terminal_server, &s.rdp_tcp]
+        .into_iter()
+        .filter_map(|k| match k {
+            KeyState::Unreadable { error } => Some(error),
+            _ => None,
+        })
+        .collect();
+    for v in &s.values {
+        if let ValueState::Unreadable { error } = &v.state {
+            if key_errors.contains(&error) {
+                continue;
+            }
+            let _ = writeln!(o, "{:<15} {}: {}", "", v.name, st.bad(error));
+        }
+    }
+}
+
+/// Group Policy values that override SYSTEM.
+fn policy(o: &mut String, r: &InspectReport, st: Style) {
+    if let Some(sw) = &r.software {
+        if !sw.overrides.is_empty() {
+            let vals = sw
+                .policy_values
+                .iter()
+                .filter(|v| matches!(v.state, ValueState::Present { .. }))
+                .map(|v| format!("{}={}", v.name, v.state.display()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let _ = writeln!(o, "{} {vals} (overrides SYSTEM)", st.bold("Group Policy:"));
+        }
+    }
+}
+
+/// What Windows loads after replaying a dirty hive's logs.
+fn replay(o: &mut String, r: &InspectReport, st: Style) {
+    if let Some(a) = &r.after_replay {
+        let info = &a.replay;
+        if a.replayed {
+            let first = info.applied.first().map_or(0, |x| x.sequence);
+            let _ = writeln!(
+                o,
+                "\n{} {} entries ({first}..{}) from {}; hive bins {:#x}",
+                st.bold("After log replay (what Windows loads):"),
+                info.applied.len(),
+                info.last_sequence.unwrap_or(first),
+                {
+                    let mut l: Vec<&str> = info.applied.iter().map(|x| x.log.as_str()).collect();
+                    l.dedup();
+                    l.join(", ")
+                },
+                info.hive_bins_size
+            );
+            for s in &a.control_sets {
+                let cells: Vec<String> = NAMES
+                    .iter()
+                    .map(|n| s.value(n).map(|v| v.state.display()).unwrap_or_default())
+                    .collect();
+                let _ = writeln!(o, "  {:<15} {}  {}", s.name, cells.join(" "), st.nla(s.nla));
+            }
+            if a.changed_values.is_empty() {
+                let _ = writeln!(o, "  the replay changes none of the values above");
+            }
+            for c in &a.changed_values {
+                let _ = writeln!(
+                    o,
+                    "  replay changes {} {}: {} -> {}",
+                    c.control_set,
+                    c.value,
+                    c.stored.display(),
+                    c.after.display()
+                );
+            }
+            if let Some(t) = &a.tree_changes {
+                tree_changes(o, t);
+            }
+        } else {
+            let _ = writeln!(
+                o,
+                "\n{} nothing Windows would replay",
+                st.bold("Log replay:")
+            );
+        }
+        if let Some(why) = &info.stopped {
+            let _ = writeln!(o, "  replay stops: {why}");
+        }
+    }
+}
+
+/// The keys and values the replay changes over the whole tree (the first
+/// few; `--json` lists every one).
+fn tree_changes(o: &mut String, t: &TreeDiff) {
+    let _ = writeln!(
+            o,
+            "  over the whole tree the replay adds {} keys, removes {}, and adds, removes or changes {} values",
+            t.keys_added.len(),
+            t.keys_removed.len(),
+            t.values.len()
+        );
+    const SHOWN: usize = 10;
+    for v in t.values.iter().take(SHOWN) {
+        let name = if v.value.is_empty() {
+            "(Default)"
+        } else {
+            &v.value
+        };
+        let what = match v.change {
+            ValueChange::Added => "added",
+            ValueChange::Removed => "removed",
+            ValueChange::Changed => "changed",
+        };
+        let _ = writeln!(o, "    {what:<8} {}\\{name}", v.key);
+    }
+    if t.values.len() > SHOWN {
+        let _ = writeln!(
+            o,
+            "    ... {} more (--json lists every one)",
+            t.values.len() - SHOWN
+        );
+    }
+}
+
+/// The verdict line.
+fn verdict(o: &mut String, r: &InspectReport, st: Style) {
+    let v = &r.verdict;
+    let _ = writeln!(
+        o,
+        "\n{} all sets: {} | boot set: {} | effective: {} | RDP {}",
+        st.bold("Verdict:"),
+        st.nla(v.nla),
+        st.nla(v.boot_set_nla),
+        st.nla(v.effective_nla),
+        match v.rdp_enabled {
+            Some(true) => "allowed",
+            Some(false) => "DENIED (fDenyTSConnections=1)",
+            None => "unknown",
+        }
+    );
+}
