@@ -120,7 +120,7 @@ fn read_key(
         (KeyLookup::Found(_), Some(v)) => (
             vec![NamedValue {
                 name: v.to_string(),
-                state: reader.value(key, &key_path, v),
+                state: reader.value(key, key_path, v),
             }],
             Vec::new(),
         ),
@@ -134,7 +134,7 @@ fn read_key(
                 .iter()
                 .map(|n| NamedValue {
                     name: n.clone(),
-                    state: reader.value(key, &key_path, n),
+                    state: reader.value(key, key_path, n),
                 })
                 .collect();
             let subs = k

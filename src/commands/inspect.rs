@@ -7,12 +7,15 @@ use crate::error::{Error, Result};
 use crate::format::regf::base_block::BaseBlock;
 use crate::format::regf::cell::walk_bins;
 use crate::format::regf::diff::diff_trees;
-use crate::hive::reader::{
-    KeyState, NamedValue, Reader, ValueState, NLA_VALUES, POLICY_PATH, POLICY_VALUES,
-    RDP_TCP_EXTRA, RDP_TCP_PATH, TS_PATH,
-};
+use crate::hive::reader::{KeyState, NamedValue, Reader, ValueState};
 use crate::hive::reconcile::reconcile;
 use crate::hive::reconcile::Reconciled;
+use crate::recipes::paths::NLA_VALUES;
+use crate::recipes::paths::POLICY_PATH;
+use crate::recipes::paths::POLICY_VALUES;
+use crate::recipes::paths::RDP_TCP_EXTRA;
+use crate::recipes::paths::RDP_TCP_PATH;
+use crate::recipes::paths::TS_PATH;
 use crate::report::*;
 use crate::storage::source::{LoadedHive, Located};
 
