@@ -1,65 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! `get`: read any key or value (read-only, both readers).
 
-use serde::Serialize;
-
 use crate::error::{Error, Result};
 use crate::format::regf::base_block::BaseBlock;
 use crate::hive::name::HiveName;
 use crate::hive::path::{current_control_set, RegPath};
-use crate::hive::reader::{KeyLookup, KeyState, NamedValue, Reader};
+use crate::hive::reader::{KeyLookup, NamedValue, Reader};
 use crate::hive::reconcile::{reconcile, Reconciled};
-use crate::report::{FileInfo, SourceInfo, Tool, SCHEMA, TOOL};
+use crate::report::get::GetEntry;
+use crate::report::get::GetReport;
+use crate::report::View;
+use crate::report::{FileInfo, SourceInfo, SCHEMA, TOOL};
 use crate::storage::source::{LoadedHive, Located};
-
-/// One key read.
-#[derive(Clone, Debug, Serialize)]
-pub struct GetEntry {
-    /// Control set the path resolved through, if any.
-    pub control_set: Option<String>,
-    /// For a `CurrentControlSet` path: the `Select` value that named the
-    /// set (`Select\Default`, or `Select\Current` when Default is absent).
-    pub resolved_from: Option<&'static str>,
-    /// Key path inside the hive.
-    pub key: String,
-    /// Key state.
-    pub state: KeyState,
-    /// Values (all of them, or the one asked for).
-    pub values: Vec<NamedValue>,
-    /// Subkey names (when no value was asked for).
-    pub subkeys: Vec<String>,
-}
-
-/// What `get` prints.
-#[derive(Clone, Debug, Serialize)]
-pub struct GetReport {
-    /// Schema tag.
-    pub schema: &'static str,
-    /// Tool.
-    pub tool: Tool,
-    /// "get".
-    pub command: &'static str,
-    /// Source.
-    pub source: SourceInfo,
-    /// The hive read.
-    pub hive: HiveName,
-    /// Its file.
-    pub file: FileInfo,
-    /// Which image was read: "stored" (the primary file as it is: a clean
-    /// hive, or a dirty one whose logs hold nothing to replay) or
-    /// "after-replay" (a dirty hive with its logs replayed in memory, as
-    /// Windows will load it; offsets then refer to that image).
-    pub view: &'static str,
-    /// Keys read.
-    pub entries: Vec<GetEntry>,
-    /// Notes.
-    pub warnings: Vec<String>,
-}
-
-/// [`GetReport::view`] of a primary read as stored.
-pub const VIEW_STORED: &str = "stored";
-/// [`GetReport::view`] of a dirty hive read after log replay.
-pub const VIEW_AFTER_REPLAY: &str = "after-replay";
 
 /// The hive as Windows will load it: the replayed image of a dirty hive,
 /// else the primary file. Notes what was read in `warnings`.
@@ -67,7 +19,7 @@ fn loaded_view(
     name: HiveName,
     h: &LoadedHive,
     warnings: &mut Vec<String>,
-) -> Result<(Option<Reconciled>, &'static str)> {
+) -> Result<(Option<Reconciled>, View)> {
     let bb = BaseBlock::parse(&h.primary.bytes).map_err(|e| e.in_file(&h.primary.path))?;
     let rec = match reconcile(h) {
         Ok(r) => r,
@@ -79,7 +31,7 @@ fn loaded_view(
                     name.as_str()
                 ));
             }
-            return Ok((None, VIEW_STORED));
+            return Ok((None, View::Stored));
         }
     };
     let view = match (&rec.replay, &rec.image) {
@@ -90,7 +42,7 @@ fn loaded_view(
                 info.applied.len(),
                 info.last_sequence.unwrap_or(bb.seq1)
             ));
-            VIEW_AFTER_REPLAY
+            View::AfterReplay
         }
         (Some(_), None) => {
             warnings.push(format!(
@@ -102,9 +54,9 @@ fn loaded_view(
                     "its logs hold nothing Windows would replay"
                 }
             ));
-            VIEW_STORED
+            View::Stored
         }
-        _ => VIEW_STORED,
+        _ => View::Stored,
     };
     Ok((Some(rec), view))
 }
@@ -165,7 +117,7 @@ pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) ->
     let (sys_rec, sys_view) = if software.is_none() || path.uses_current_control_set() {
         loaded_view(HiveName::System, &system, &mut warnings)?
     } else {
-        (None, VIEW_STORED)
+        (None, View::Stored)
     };
     let sys_bytes = sys_rec
         .as_ref()

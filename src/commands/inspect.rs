@@ -461,8 +461,8 @@ pub fn inspect_loaded(
     let after_replay = after_replay(system, rec.as_ref(), &select, &stored_sets, &mut warnings)?;
     // The verdict describes what Windows will load.
     let (sets, verdict_source) = match &after_replay {
-        Some(a) if a.replayed => (a.control_sets.clone(), "after-replay"),
-        _ => (stored_sets.clone(), "stored"),
+        Some(a) if a.replayed => (a.control_sets.clone(), View::AfterReplay),
+        _ => (stored_sets.clone(), View::Stored),
     };
     let select = match &after_replay {
         Some(a) if a.replayed => a.select.clone(),

@@ -4,78 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-use crate::format::partition::TableKind;
-use crate::report::{Tool, SCHEMA, TOOL};
-use crate::storage::disk::{scan, Disk, PartitionSummary};
+use crate::report::locate::DiskReport;
+use crate::report::locate::LocateReport;
+use crate::report::locate::PartitionReport;
+use crate::report::locate::WindowsFacts;
+use crate::report::{SCHEMA, TOOL};
+use crate::storage::disk::{scan, Disk};
 use crate::storage::os;
-
-/// Windows facts of one partition.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct WindowsFacts {
-    /// `ComputerName` of the boot control set.
-    pub computer_name: Option<String>,
-    /// ProductName.
-    pub product_name: Option<String>,
-    /// DisplayVersion.
-    pub display_version: Option<String>,
-    /// CurrentBuild.
-    pub current_build: Option<String>,
-    /// NLA verdict (what Windows enforces).
-    pub nla: Option<crate::report::Nla>,
-    /// SYSTEM hive dirty.
-    pub system_dirty: bool,
-    /// `hiberfil.sys` holds an active image.
-    pub hibernation: Option<String>,
-    /// A problem reading the hives.
-    pub error: Option<String>,
-}
-
-/// One partition.
-#[derive(Clone, Debug, Serialize)]
-pub struct PartitionReport {
-    /// What it holds.
-    #[serde(flatten)]
-    pub summary: PartitionSummary,
-    /// Windows facts, for partitions that hold Windows.
-    pub windows: Option<WindowsFacts>,
-}
-
-/// One disk.
-#[derive(Clone, Debug, Serialize)]
-pub struct DiskReport {
-    /// Device or image.
-    pub path: String,
-    /// Size, bytes.
-    pub size: u64,
-    /// Partition table.
-    pub table: Option<TableKind>,
-    /// Sector size the partition table was parsed with (the device's
-    /// logical sector size when there is no table or it could not be read).
-    pub sector_size: u32,
-    /// The device's logical sector size (512 for an image file).
-    pub logical_sector_size: u32,
-    /// Mount points using it (a write would be refused).
-    pub mounted: Vec<String>,
-    /// Partitions.
-    pub partitions: Vec<PartitionReport>,
-    /// Table warnings or the error that stopped the scan.
-    pub notes: Vec<String>,
-}
-
-/// What `locate` prints.
-#[derive(Clone, Debug, Serialize)]
-pub struct LocateReport {
-    /// Schema tag.
-    pub schema: &'static str,
-    /// Tool.
-    pub tool: Tool,
-    /// "locate".
-    pub command: &'static str,
-    /// Disks looked at.
-    pub disks: Vec<DiskReport>,
-}
 
 fn windows_facts(path: &Path, number: u32) -> WindowsFacts {
     let mut f = WindowsFacts::default();

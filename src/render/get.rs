@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::{key_note, Style};
 use crate::hive::reader::ValueState;
+use crate::report::View;
 
 /// Longest value text `get` prints on a terminal line; `--json` has it all.
 const VALUE_TEXT_MAX: usize = 200;
@@ -20,9 +21,9 @@ fn shorten(text: &str) -> String {
 }
 
 /// Renders a `get` report (warnings: [`warnings`]).
-pub fn get(r: &crate::commands::get::GetReport, st: Style) -> String {
+pub fn get(r: &crate::report::get::GetReport, st: Style) -> String {
     let mut o = String::new();
-    if r.view == crate::commands::get::VIEW_AFTER_REPLAY {
+    if r.view == View::AfterReplay {
         let _ = writeln!(
             o,
             "{}",

@@ -4,9 +4,10 @@
 use std::fmt::Write;
 
 use super::Style;
+use crate::storage::disk::FileSystem;
 
 /// Renders `locate`.
-pub fn locate(r: &crate::commands::locate::LocateReport, st: Style) -> String {
+pub fn locate(r: &crate::report::locate::LocateReport, st: Style) -> String {
     let mut o = String::new();
     if r.disks.is_empty() {
         let _ = writeln!(
@@ -81,7 +82,7 @@ pub fn locate(r: &crate::commands::locate::LocateReport, st: Style) -> String {
                     let _ = writeln!(o, "      {} {e}", st.bad("error:"));
                 }
             }
-            if s.filesystem == "bitlocker" {
+            if s.filesystem == FileSystem::Bitlocker {
                 let _ = writeln!(
                     o,
                     "      {}",

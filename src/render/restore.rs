@@ -16,7 +16,13 @@ pub fn restore(r: &crate::write::backup::RestoreReport, st: Style) -> String {
         r.operation
     );
     for f in &r.files {
-        let _ = writeln!(o, "  {:<10} {} (sha256 {})", f.action, f.path, f.sha256);
+        let _ = writeln!(
+            o,
+            "  {:<10} {} (sha256 {})",
+            f.action.as_str(),
+            f.path,
+            f.sha256
+        );
     }
     if r.forced {
         let _ = writeln!(

@@ -7,6 +7,9 @@
 
 use serde::Serialize;
 
+pub mod get;
+pub mod locate;
+
 use crate::format::regf::base_block::BaseBlock;
 use crate::hive::reader::{KeyState, NamedValue};
 use crate::storage::source::{LoadedFile, SourceKind};
@@ -29,6 +32,17 @@ pub const TOOL: Tool = Tool {
     name: "ntrescue",
     version: env!("CARGO_PKG_VERSION"),
 };
+
+/// Which image of a hive a report describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum View {
+    /// The primary file as stored (a clean hive, or a dirty one with
+    /// nothing Windows would replay).
+    Stored,
+    /// A dirty hive after its logs were replayed, as Windows will load it.
+    AfterReplay,
+}
 
 /// What was opened.
 #[derive(Clone, Debug, Serialize)]
@@ -342,7 +356,7 @@ pub struct InspectReport {
     /// For a dirty hive: the same after log replay (what Windows loads).
     pub after_replay: Option<AfterReplay>,
     /// Which view the verdict describes: "stored" or "after-replay".
-    pub verdict_source: &'static str,
+    pub verdict_source: View,
     /// SOFTWARE hive, when found.
     pub software: Option<SoftwareReport>,
     /// Verdicts.

@@ -116,7 +116,7 @@ pub struct PartitionSummary {
     pub partition: Partition,
     /// "ntfs", "bitlocker", "fat" (an EFI system partition), "exfat",
     /// "refs", "none" (an all-zero first sector, e.g. the MSR) or "other".
-    pub filesystem: &'static str,
+    pub filesystem: FileSystem,
     /// NTFS facts when readable.
     pub volume: Option<VolumeFacts>,
     /// Whether `Windows\System32\config\SYSTEM` exists on it.
@@ -149,26 +149,73 @@ pub struct WindowsVolume {
     pub hibernation: Option<String>,
 }
 
-fn filesystem_of(disk: &Disk, p: &Partition) -> &'static str {
+/// What a partition's first sector says it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileSystem {
+    /// NTFS boot sector.
+    Ntfs,
+    /// A BitLocker-encrypted volume.
+    Bitlocker,
+    /// exFAT.
+    Exfat,
+    /// ReFS.
+    Refs,
+    /// FAT12/16/32 (an EFI system partition).
+    Fat,
+    /// All zeros (nothing formatted, or an MSR).
+    None,
+    /// Anything else, or unreadable.
+    Other,
+}
+
+impl FileSystem {
+    /// The name in reports ("ntfs", "bitlocker", ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileSystem::Ntfs => "ntfs",
+            FileSystem::Bitlocker => "bitlocker",
+            FileSystem::Exfat => "exfat",
+            FileSystem::Refs => "refs",
+            FileSystem::Fat => "fat",
+            FileSystem::None => "none",
+            FileSystem::Other => "other",
+        }
+    }
+}
+
+impl PartialEq<&str> for FileSystem {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for FileSystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn filesystem_of(disk: &Disk, p: &Partition) -> FileSystem {
     let Ok(b) = disk.read(p.start, 512) else {
-        return "other";
+        return FileSystem::Other;
     };
     let oem = &b[3..11];
     let fat = |at: usize| b[at..at + 3] == *b"FAT" && b[510..512] == [0x55, 0xAA];
     if oem == NTFS_OEM {
-        "ntfs"
+        FileSystem::Ntfs
     } else if oem == BITLOCKER_OEM {
-        "bitlocker"
+        FileSystem::Bitlocker
     } else if oem == EXFAT_OEM {
-        "exfat"
+        FileSystem::Exfat
     } else if oem == REFS_OEM {
-        "refs"
+        FileSystem::Refs
     } else if fat(FAT32_TYPE_AT) || fat(FAT16_TYPE_AT) {
-        "fat"
+        FileSystem::Fat
     } else if b.iter().all(|&x| x == 0) {
-        "none"
+        FileSystem::None
     } else {
-        "other"
+        FileSystem::Other
     }
 }
 
@@ -233,7 +280,7 @@ pub fn scan(disk: &Disk) -> Result<(Table, Vec<PartitionSummary>)> {
             has_windows: false,
             error: None,
         };
-        if fs == "ntfs" {
+        if fs == FileSystem::Ntfs {
             match open_volume(disk, p).and_then(|mut v| {
                 Ok((
                     v.facts()?,
@@ -272,7 +319,7 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
                 [] => {
                     let locked: Vec<String> = parts
                         .iter()
-                        .filter(|s| s.filesystem == "bitlocker")
+                        .filter(|s| s.filesystem == FileSystem::Bitlocker)
                         .map(|s| format!("partition {}", s.partition.number))
                         .collect();
                     if !locked.is_empty() {
@@ -305,7 +352,7 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
             }
         }
     };
-    if chosen.filesystem == "bitlocker" {
+    if chosen.filesystem == FileSystem::Bitlocker {
         return Err(Error::Refused(format!(
             "partition {} is BitLocker-encrypted: unlock it first (e.g. dislocker) and give the unlocked volume",
             chosen.partition.number

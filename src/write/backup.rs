@@ -31,11 +31,31 @@ pub const MANIFEST_NAME: &str = "manifest.json";
 /// Default bundle root, relative to the working directory.
 pub const DEFAULT_ROOT: &str = "ntrescue-backups";
 
+/// What a saved file is to its hive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileRole {
+    /// The primary hive file.
+    Hive,
+    /// A transaction log.
+    Log,
+}
+
+impl FileRole {
+    /// "hive" / "log".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileRole::Hive => "hive",
+            FileRole::Log => "log",
+        }
+    }
+}
+
 /// A file saved in the bundle.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SavedFile {
-    /// "hive" or "log".
-    pub role: String,
+    /// The hive file or one of its logs.
+    pub role: FileRole,
     /// Where it came from (for messages).
     pub original_path: String,
     /// Where it lives, to write it back to exactly the same place.
@@ -171,11 +191,11 @@ impl Copies {
             fs::create_dir(dir.join(sub))
                 .map_err(io(format!("creating {}/{sub}", dir.display())))?;
             let mut saved = Vec::new();
-            for (role, f) in std::iter::once(("hive", &loaded.primary))
-                .chain(loaded.logs.iter().map(|l| ("log", l)))
+            for (role, f) in std::iter::once((FileRole::Hive, &loaded.primary))
+                .chain(loaded.logs.iter().map(|l| (FileRole::Log, l)))
             {
                 let name = if f.name.is_empty() {
-                    role.to_string()
+                    role.as_str().to_string()
                 } else {
                     f.name.clone()
                 };
@@ -193,7 +213,7 @@ impl Copies {
                     });
                 }
                 saved.push(SavedFile {
-                    role: role.into(),
+                    role,
                     original_path: f.path.display().to_string(),
                     target: f.origin.target(),
                     backup_name: rel,
@@ -281,13 +301,33 @@ pub fn load(dir: &Path) -> Result<Manifest> {
     Ok(m)
 }
 
+/// What `restore` did to one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoreAction {
+    /// Written back from the bundle.
+    Restored,
+    /// Already equal to the backup: not written.
+    Unchanged,
+}
+
+impl RestoreAction {
+    /// "restored" / "unchanged".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoreAction::Restored => "restored",
+            RestoreAction::Unchanged => "unchanged",
+        }
+    }
+}
+
 /// What happened to one file during restore.
 #[derive(Clone, Debug, Serialize)]
 pub struct RestoredFile {
     /// Target path.
     pub path: String,
-    /// "restored", "unchanged" (already equal to the backup).
-    pub action: &'static str,
+    /// Restored, or unchanged (already equal to the backup).
+    pub action: RestoreAction,
     /// SHA-256 of the file now.
     pub sha256: String,
 }
@@ -331,7 +371,7 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
                 plan.push((f.target.clone(), current, None));
                 continue;
             }
-            let expected_now = if f.role == "hive" {
+            let expected_now = if f.role == FileRole::Hive {
                 h.expected_after_sha256.clone()
             } else {
                 f.sha256.clone()
@@ -356,7 +396,7 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
         let Some(want) = want else {
             files.push(RestoredFile {
                 path: path.clone(),
-                action: "unchanged",
+                action: RestoreAction::Unchanged,
                 sha256: sha256_hex(&current),
             });
             continue;
@@ -377,7 +417,7 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
         }
         files.push(RestoredFile {
             path,
-            action: "restored",
+            action: RestoreAction::Restored,
             sha256: sha256_hex(&want),
         });
     }
