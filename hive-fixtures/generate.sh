@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the committed fixtures in this directory from their
-# descriptions in src/fixtures.rs (built by src/regf/build.rs).
+# descriptions in src/fixtures/mod.rs (built by src/fixtures/build.rs).
 #   hive-fixtures/generate.sh            # the small committed fixtures
 #   hive-fixtures/generate.sh --large D  # the >= 30 MB benchmark hive into D
 set -euo pipefail

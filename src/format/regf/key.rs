@@ -369,11 +369,6 @@ impl<'a> Value<'a> {
         self.u32(VK_DATA_SIZE)
     }
 
-    /// Whether the data lives in the data-offset field.
-    pub fn is_inline(&self) -> Result<bool> {
-        Ok(self.raw_data_size()? & VK_DATA_INLINE != 0)
-    }
-
     /// The value's data bytes (inline, one cell, or big data).
     pub fn data(&self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
