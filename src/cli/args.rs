@@ -46,6 +46,10 @@ pub struct EditArgs {
     /// Print one JSON document (schema ntrescue/v1) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// If another run holds the lock on the target, wait up to this many
+    /// seconds for it instead of refusing at once.
+    #[arg(long, value_name = "SECONDS")]
+    pub wait: Option<u64>,
 }
 
 /// Subcommands.

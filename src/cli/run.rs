@@ -69,6 +69,7 @@ fn edit_options(e: &EditArgs, write: Option<WriteAccess>) -> EditOptions {
         backup_root: e.backup_dir.clone(),
         allow_dirty_without_logs: e.allow_dirty_without_logs,
         write,
+        wait: e.wait.map(std::time::Duration::from_secs),
     }
 }
 

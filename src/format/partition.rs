@@ -173,7 +173,7 @@ fn gpt_at(
     let count = u32_at(&hdr, off, 80, "GPT entry count")?;
     let esize = u32_at(&hdr, off, 84, "GPT entry size")? as usize;
     let ecrc = u32_at(&hdr, off, 88, "GPT entries CRC")?;
-    if count > GPT_MAX_ENTRIES || !(128..=4096).contains(&esize) || esize % 8 != 0 {
+    if count > GPT_MAX_ENTRIES || !(128..=4096).contains(&esize) || !esize.is_multiple_of(8) {
         return Err(Error::Invalid {
             what: "GPT entry array",
             offset: off + 80,

@@ -226,7 +226,7 @@ pub fn encode(ty: DataType, items: &[String]) -> Result<Vec<u8>> {
                 .chars()
                 .filter(|c| !matches!(c, ' ' | ',' | ':' | '-'))
                 .collect();
-            if hex.len() % 2 != 0 {
+            if !hex.len().is_multiple_of(2) {
                 return Err(bad(format!("'{s}' has an odd number of hex digits")));
             }
             (0..hex.len())

@@ -14,7 +14,7 @@ fn data_text(v: &Option<serde_json::Value>) -> String {
     }
 }
 
-/// Renders an edit report (every fix command; warnings: [`warnings`]).
+/// Renders an edit report (every fix command; warnings: [`super::warnings`]).
 pub fn fix(r: &EditReport, st: Style) -> String {
     let mut o = String::new();
     let files = r

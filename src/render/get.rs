@@ -20,7 +20,7 @@ fn shorten(text: &str) -> String {
     format!("{head}... ({n} characters; --json has all of it)")
 }
 
-/// Renders a `get` report (warnings: [`warnings`]).
+/// Renders a `get` report (warnings: [`super::warnings`]).
 pub fn get(r: &crate::report::get::GetReport, st: Style) -> String {
     let mut o = String::new();
     if r.view == View::AfterReplay {

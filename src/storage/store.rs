@@ -34,6 +34,23 @@ pub trait HiveStore {
     }
 }
 
+impl FileStore {
+    /// Creates `path` (it must not exist) for writing: a transaction log
+    /// beside a hive that has none.
+    pub fn create(_: &WriteAccess, path: &Path) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        Ok(FileStore {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+}
+
 impl HiveStore for FileStore {
     fn describe(&self) -> String {
         self.path.display().to_string()

@@ -8,15 +8,117 @@ use crate::format::regf::cell::HiveView;
 use crate::format::regf::edit::HiveEdit;
 use crate::format::regf::key::Key;
 use crate::hive::check::{CheckStats, Expect};
+use crate::storage::source::{FileRef, LoadedFile};
 use crate::storage::target::TargetInfo;
 use crate::util::digest::sha256_hex;
 use crate::write::outcome::HiveOutcome;
 use crate::write::plan::{Action, Resolved};
 use crate::write::prepare::{check_line, structure_check, Prepared};
+use crate::write::txlog::{self, LogFile, TxPlan};
 use crate::write::verify::verify_edit;
+use std::path::PathBuf;
 
-/// The new bytes of each touched hive, by its index in the prepared list.
-pub(crate) type Planned = Vec<(usize, Vec<u8>)>;
+/// Which log a transaction goes into.
+#[derive(Clone, Debug)]
+pub(crate) enum LogRef {
+    /// One of the hive's logs (index into its loaded logs).
+    Existing(usize),
+    /// A log created beside a hive on a file system that has none.
+    Create(PathBuf),
+}
+
+/// The transaction of one hive's in-place write.
+#[derive(Clone, Debug)]
+pub(crate) struct TxChoice {
+    /// The log content and the in-flight base block.
+    pub(crate) plan: TxPlan,
+    /// Which log.
+    pub(crate) log: LogRef,
+}
+
+/// One touched hive's planned bytes.
+pub(crate) struct PlannedHive {
+    /// Index in the prepared list.
+    pub(crate) index: usize,
+    /// The verified new image.
+    pub(crate) new: Vec<u8>,
+    /// Its transaction (absent for `--output`, which writes a new file).
+    pub(crate) tx: Option<TxChoice>,
+}
+
+/// The planned hives.
+pub(crate) type Planned = Vec<PlannedHive>;
+
+/// How many bytes a log can take without growing: `None` on a file system
+/// (it can grow); inside a raw NTFS volume, what its data runs hold from
+/// the start up to its valid data length (0 when it cannot be written in
+/// place at all).
+fn log_room(f: &LoadedFile) -> Option<u64> {
+    match &f.origin {
+        FileRef::Path(_) => None,
+        FileRef::Ntfs { loc, .. } => {
+            if loc.unwritable_reason().is_some() {
+                return Some(0);
+            }
+            let mut covered = 0u64;
+            for e in &loc.extents {
+                if e.file_offset != covered {
+                    break;
+                }
+                covered += e.length;
+            }
+            Some(covered.min(loc.valid_length).min(loc.size))
+        }
+    }
+}
+
+/// The transaction for writing `new` over `p`'s primary: through one of its
+/// logs, or a log created beside a hive on a file system that has none
+/// (emptied again once the write is done). A raw volume whose logs cannot
+/// hold the entry is refused: its files cannot grow.
+fn transaction(p: &Prepared, new: &[u8]) -> Result<TxChoice> {
+    let path = &p.files.primary.path;
+    let mut logs: Vec<LogFile<'_>> = p
+        .files
+        .logs
+        .iter()
+        .map(|l| LogFile {
+            name: l.name.clone(),
+            bytes: &l.bytes,
+            room: log_room(l),
+        })
+        .collect();
+    let created = match &p.files.primary.origin {
+        FileRef::Path(primary) if p.files.logs.is_empty() => {
+            let name = format!("{}.LOG1", p.files.primary.name);
+            logs.push(LogFile {
+                name: name.clone(),
+                bytes: &[],
+                room: None,
+            });
+            Some(primary.with_file_name(name))
+        }
+        _ => None,
+    };
+    let plan =
+        txlog::plan(&p.files.primary.bytes, p.base(), new, &logs).map_err(|e| e.in_file(path))?;
+    let Some(plan) = plan else {
+        let why = match &p.files.primary.origin {
+            FileRef::Ntfs { .. } => "no transaction log of it on the raw NTFS volume has room for the write \
+                 (ntrescue never grows a file behind NTFS's back): mount the volume (ntfs-3g) and run on \
+                 the mounted path",
+            FileRef::Path(_) => "no log can hold the transaction",
+        };
+        return Err(
+            Error::Refused(format!("{}: {why}; nothing written", p.name.as_str())).in_file(path),
+        );
+    };
+    let log = match created {
+        Some(path) if plan.log == p.files.logs.len() => LogRef::Create(path),
+        _ => LogRef::Existing(plan.log),
+    };
+    Ok(TxChoice { plan, log })
+}
 
 /// Applies the resolved operations of one hive; returns the new image, the
 /// number of hive bins appended and the sequence number it is written with
@@ -73,8 +175,9 @@ pub(crate) fn plan_hives(
     resolved: &[Resolved],
     hives: &mut [HiveOutcome],
     checks: &mut Vec<String>,
+    with_tx: bool,
 ) -> Result<Planned> {
-    let mut planned: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut planned: Planned = Vec::new();
     for (i, p) in prepared.iter().enumerate() {
         let mine: Vec<&Resolved> = resolved.iter().filter(|r| r.op.hive == p.name).collect();
         if mine.is_empty() {
@@ -125,13 +228,17 @@ pub(crate) fn plan_hives(
         h.sequence_after = Some(seq);
         h.appended_bins = appended;
         h.planned_sha256 = Some(sha);
-        planned.push((i, new));
+        planned.push(PlannedHive {
+            index: i,
+            new,
+            tx: None,
+        });
     }
     // A file inside a raw NTFS volume cannot grow (ntrescue never changes
     // NTFS metadata): refuse a plan that needs more than the file holds now,
     // before any write (an unfinished backup bundle is removed), and in a
     // dry run too.
-    for (i, new) in &planned {
+    for PlannedHive { index: i, new, .. } in &planned {
         let p = &prepared[*i];
         if let TargetInfo::Ntfs { size, path, .. } = p.files.primary.origin.target() {
             if new.len() as u64 > size {
@@ -148,5 +255,31 @@ pub(crate) fn plan_hives(
             }
         }
     }
+    if with_tx {
+        plan_transactions(prepared, &mut planned, checks)?;
+    }
     Ok(planned)
+}
+
+/// The transaction of each planned hive ([`crate::write::txlog`]), with its
+/// report line.
+fn plan_transactions(
+    prepared: &[Prepared],
+    planned: &mut Planned,
+    checks: &mut Vec<String>,
+) -> Result<()> {
+    for ph in planned.iter_mut() {
+        let p = &prepared[ph.index];
+        let tx = transaction(p, &ph.new)?;
+        checks.push(format!(
+            "{}: transaction: {} ({} bytes), then the base block in flight, the body, the \
+             completed base block; every stop in between loads as the original or the edited hive \
+             (checked by replaying each state)",
+            p.name.as_str(),
+            tx.plan.summary,
+            tx.plan.writes.iter().map(|w| w.bytes.len()).sum::<usize>()
+        ));
+        ph.tx = Some(tx);
+    }
+    Ok(())
 }

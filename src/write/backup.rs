@@ -66,6 +66,10 @@ pub struct SavedFile {
     pub size: u64,
     /// SHA-256 of the saved bytes.
     pub sha256: String,
+    /// SHA-256 the file has after the write, for a log the write changes
+    /// (its transaction entry); absent when the write leaves it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_after_sha256: Option<String>,
 }
 
 /// One edited hive in a bundle.
@@ -219,6 +223,7 @@ impl Copies {
                     backup_name: rel,
                     size: f.bytes.len() as u64,
                     sha256: f.sha256.clone(),
+                    expected_after_sha256: None,
                 });
             }
             sync_dir(&dir.join(sub))?;
@@ -229,7 +234,14 @@ impl Copies {
 
     /// Writes `manifest` (its `hives` filled in from `hives` and the saved
     /// files), flushed last: the bundle is complete. Returns its directory.
-    pub fn finish(self, manifest: &mut Manifest, hives: Vec<HiveBackup>) -> Result<PathBuf> {
+    /// `logs_after` names the logs the write changes (hive, file name, their
+    /// SHA-256 after the write).
+    pub fn finish(
+        self,
+        manifest: &mut Manifest,
+        hives: Vec<HiveBackup>,
+        logs_after: &[(HiveName, String, String)],
+    ) -> Result<PathBuf> {
         manifest.hives.clear();
         for mut hb in hives {
             let Some((_, files)) = self.files.iter().find(|(n, _)| *n == hb.name) else {
@@ -241,6 +253,13 @@ impl Copies {
                 });
             };
             hb.files = files.clone();
+            for f in &mut hb.files {
+                let name = f.backup_name.rsplit('/').next().unwrap_or_default();
+                f.expected_after_sha256 = logs_after
+                    .iter()
+                    .find(|(h, n, _)| *h == hb.name && n == name)
+                    .map(|(_, _, sha)| sha.clone());
+            }
             manifest.hives.push(hb);
         }
         let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
@@ -374,7 +393,9 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
             let expected_now = if f.role == FileRole::Hive {
                 h.expected_after_sha256.clone()
             } else {
-                f.sha256.clone()
+                f.expected_after_sha256
+                    .clone()
+                    .unwrap_or_else(|| f.sha256.clone())
             };
             if cur_sha != expected_now {
                 if !force {

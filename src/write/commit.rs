@@ -3,15 +3,23 @@
 //!
 //! Given the original bytes of a hive file and the planned new bytes (already
 //! verified in memory by the caller), [`write_verified`]:
-//! 1. writes only the byte ranges that differ: the body first, the base
-//!    block (first 4096 bytes) last, with a flush to stable storage after
-//!    each phase (Windows' own order: seq1++, body, seq2++);
-//! 2. reads the whole file back from the storage and requires its SHA-256 to
-//!    equal the plan's, then runs the caller's independent re-check;
-//! 3. on any failure after the first byte was written, writes the original
-//!    bytes of the same ranges back, flushes, reads back and checks the
-//!    original SHA-256: [`Error::RolledBack`] when that succeeds,
-//!    [`Error::RollbackFailed`] (naming the backup) when it does not.
+//! 1. with a transaction plan ([`crate::write::txlog`]): writes the log
+//!    entry into the hive's transaction log and flushes it, reads the log
+//!    back, then marks the primary's base block in flight (dirty, so that
+//!    a loader replays the new entry) and flushes;
+//! 2. writes only the byte ranges of the body that differ (growing the file
+//!    first when the hive grew), flushes, then the completed base block
+//!    (seq1 = seq2 = S, checksum last), flushes: Windows' own order, so a
+//!    stop at any point loads, through Windows' recovery, as the original or
+//!    the intended hive;
+//! 3. reads the whole file back from the storage and requires it to equal the
+//!    plan byte for byte, then runs the caller's independent re-check;
+//! 4. on any failure after the first byte was written, puts everything back
+//!    in an order that keeps the same guarantee: the in-flight base block
+//!    again, the original body, the original base block, then the log's
+//!    original bytes; flushes, reads back and compares: [`Error::RolledBack`]
+//!    when that succeeds, [`Error::RollbackFailed`] (naming the backup) when
+//!    it does not.
 //!
 //! The caller must have written the backup bundle before calling this.
 //! Storage is abstracted by [`HiveStore`], so a file on a mounted volume and
@@ -21,12 +29,13 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::format::regf::base_block::BASE_BLOCK_SIZE;
+use crate::format::regf::base_block::{self, BASE_BLOCK_SIZE};
 use crate::hive::name::HiveName;
 use crate::storage::store::HiveStore;
 use crate::util::bytes::diff_ranges;
 use crate::util::digest::sha256_hex;
 use crate::write::outcome::WriteStats;
+use crate::write::txlog::TxPlan;
 
 /// Test-only fault injection (debug builds only): `NTRESCUE_FAULT` names a
 /// point where the write fails on purpose, to prove the rollback.
@@ -66,6 +75,18 @@ fn coalesce(ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
     out
 }
 
+/// Sorted ranges with overlapping or touching ones merged.
+fn coalesce_overlaps(ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 fn write_phases(
     store: &mut dyn HiveStore,
     src: &[u8],
@@ -91,28 +112,76 @@ fn write_phases(
     store.sync()
 }
 
-/// Writes `new` over `original` in `store` and verifies it (see the module
-/// docs). `verify` re-checks the bytes read back with an independent parser.
-/// `backup` names the bundle holding the original, for error messages.
-pub fn write_verified(
-    store: &mut dyn HiveStore,
-    original: &[u8],
-    new: &[u8],
-    verify: &dyn Fn(&[u8]) -> Result<()>,
-    backup: &Path,
-) -> Result<WriteStats> {
-    write_verified_hashed(store, original, new, &sha256_hex(new), verify, backup)
+/// The transaction log of an in-place write: its plan, its bytes before,
+/// and the store it is written through.
+pub(crate) struct LogTarget<'a> {
+    /// What goes into the log, and the in-flight base block.
+    pub(crate) plan: TxPlan,
+    /// The log's bytes as read (empty for a log the write creates).
+    pub(crate) before: &'a [u8],
+    /// Where it is written.
+    pub(crate) store: Box<dyn HiveStore>,
+    /// The write created this log (the hive had none): emptied again once
+    /// every hive of the fix is written, so that no entry of it can ever be
+    /// replayed over a hive later restored from the bundle.
+    pub(crate) created: bool,
 }
 
-/// [`write_verified`] with the SHA-256 of `new` already computed.
-pub fn write_verified_hashed(
-    store: &mut dyn HiveStore,
-    original: &[u8],
-    new: &[u8],
-    expected: &str,
-    verify: &dyn Fn(&[u8]) -> Result<()>,
-    backup: &Path,
-) -> Result<WriteStats> {
+impl LogTarget<'_> {
+    /// Writes the plan's log bytes, each write flushed before the next (a
+    /// fresh log's base block goes last), and reads the log back.
+    fn write(&mut self) -> Result<()> {
+        if (self.before.len() as u64) < self.plan.log_len {
+            self.store.set_len(self.plan.log_len)?;
+        }
+        for w in &self.plan.writes {
+            self.store.write_at(w.at, &w.bytes)?;
+            self.store.sync()?;
+        }
+        let want = self.plan.apply(self.before);
+        if let Some(offset) = self.store.differs_from(&want)? {
+            return Err(Error::Invalid {
+                what: "log read-back",
+                offset,
+                detail: format!(
+                    "{} does not read back as written from byte {offset:#x} on",
+                    self.store.describe()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Puts the log's original bytes back (and its original length).
+    fn put_back(&mut self) -> Result<bool> {
+        let mut padded = self.before.to_vec();
+        padded.resize(padded.len().max(self.plan.log_len as usize), 0);
+        for w in &self.plan.writes {
+            let (a, b) = (w.at as usize, w.at as usize + w.bytes.len());
+            self.store.write_at(w.at, &padded[a..b])?;
+        }
+        self.store.sync()?;
+        if (self.before.len() as u64) < self.plan.log_len {
+            self.store.set_len(self.before.len() as u64)?;
+            self.store.sync()?;
+        }
+        Ok(self.store.differs_from(self.before)?.is_none())
+    }
+}
+
+fn injected(point: &'static str) -> Result<()> {
+    if fault(point) {
+        return Err(Error::Invalid {
+            what: "injected fault",
+            offset: 0,
+            detail: format!("NTRESCUE_FAULT={point}"),
+        });
+    }
+    Ok(())
+}
+
+/// An in-place write never shrinks a hive file.
+fn refuse_shrink(original: &[u8], new: &[u8]) -> Result<()> {
     if new.len() < original.len() {
         return Err(Error::Unsupported {
             what: "in-place write",
@@ -124,32 +193,80 @@ pub fn write_verified_hashed(
             ),
         });
     }
+    Ok(())
+}
+
+/// Writes `new` over `original` in `store` and verifies it (see the module
+/// docs). `verify` re-checks the bytes read back with an independent parser.
+/// `backup` names the bundle holding the original, for error messages.
+/// Without a log (restore, which puts a bundle's files back) the body and
+/// base block are written in the same order, without the log entry.
+pub fn write_verified(
+    store: &mut dyn HiveStore,
+    original: &[u8],
+    new: &[u8],
+    verify: &dyn Fn(&[u8]) -> Result<()>,
+    backup: &Path,
+) -> Result<WriteStats> {
+    write_verified_hashed(store, original, new, &sha256_hex(new), verify, backup, None)
+}
+
+/// [`write_verified`] with the SHA-256 of `new` already computed, and the
+/// transaction log when there is one.
+pub(crate) fn write_verified_hashed(
+    store: &mut dyn HiveStore,
+    original: &[u8],
+    new: &[u8],
+    expected: &str,
+    verify: &dyn Fn(&[u8]) -> Result<()>,
+    backup: &Path,
+    mut log: Option<&mut LogTarget<'_>>,
+) -> Result<WriteStats> {
+    refuse_shrink(original, new)?;
     // A longer result (a replayed hive that grew) is compared against the
     // original padded with the zeros the resize adds.
     let grows = new.len() > original.len();
-    let padded;
-    let base = if grows {
+    let base: std::borrow::Cow<'_, [u8]> = if grows {
         let mut p = original.to_vec();
         p.resize(new.len(), 0);
-        padded = p;
-        &padded[..]
+        p.into()
     } else {
-        original
+        original.into()
     };
-    let ranges = diff_ranges(base, new);
-    let expected = expected.to_string();
-    // Resize first: a store that cannot grow refuses before any byte is written.
-    if grows {
-        store.set_len(new.len() as u64)?;
+    let base = &base[..];
+    let mut ranges = diff_ranges(base, new);
+    let inflight = log.as_ref().map(|l| l.plan.inflight.clone());
+    if inflight.is_some() {
+        // The completed base block rewrites the whole in-flight sector.
+        ranges.insert(0, 0..base_block::HEADER_SIZE);
+        ranges = coalesce_overlaps(ranges);
     }
-    let attempt = |store: &mut dyn HiveStore| -> Result<String> {
-        if fault("after-backup") {
-            return Err(Error::Invalid {
-                what: "injected fault",
-                offset: 0,
-                detail: "NTRESCUE_FAULT=after-backup".into(),
-            });
+    let mut state = Progress::default();
+    let attempt = |store: &mut dyn HiveStore,
+                   log: &mut Option<&mut LogTarget<'_>>,
+                   state: &mut Progress|
+     -> Result<()> {
+        // Resize first: a store that cannot grow refuses before any byte is
+        // written (raw volumes are refused earlier, in the plan). Zeros past
+        // the hive bins are slack to every loader.
+        if grows {
+            store.set_len(new.len() as u64)?;
+            state.primary = true;
         }
+        // From here on a failure is rolled back and verified.
+        state.primary = true;
+        injected("after-backup")?;
+        if let Some(l) = log.as_deref_mut() {
+            state.log = true;
+            l.write()?;
+            injected("after-log")?;
+        }
+        if let Some(head) = &inflight {
+            state.primary = true;
+            store.write_at(0, head)?;
+            store.sync()?;
+        }
+        state.primary |= !ranges.is_empty();
         write_phases(store, new, &ranges, true)?;
         if fault("corrupt-after-write") {
             // Simulate the storage returning different bytes than written.
@@ -157,8 +274,7 @@ pub fn write_verified_hashed(
             store.write_at(at as u64, &[new[at] ^ 0xFF])?;
             store.sync()?;
         }
-        // Byte equality with the planned bytes, whose SHA-256 is `expected`:
-        // the same proof as hashing what was read back, without a second hash.
+        // Byte equality with the planned bytes, whose SHA-256 is `expected`.
         if let Some(offset) = store.differs_from(new)? {
             return Err(Error::Invalid {
                 what: "read-back",
@@ -170,59 +286,113 @@ pub fn write_verified_hashed(
             });
         }
         // What is stored is byte for byte `new`: re-parsing `new` re-parses it.
-        verify(new)?;
-        Ok(expected.clone())
+        verify(new)
     };
-    match attempt(store) {
-        Ok(after_sha256) => Ok(WriteStats {
+    match attempt(store, &mut log, &mut state) {
+        Ok(()) => Ok(WriteStats {
             ranges: ranges.len(),
             bytes: ranges.iter().map(|r| r.len() as u64).sum(),
-            after_sha256,
+            after_sha256: expected.to_string(),
         }),
-        Err(cause) => Err(rollback(
-            store,
-            base,
-            original.len(),
-            &ranges,
-            cause,
-            backup,
-        )),
+        Err(cause) => {
+            let undo = Undo {
+                base,
+                len: original.len(),
+                ranges: &ranges,
+                inflight: inflight.as_deref(),
+            };
+            Err(rollback(store, log, &undo, state, cause, backup))
+        }
     }
 }
 
-/// Writes `base[ranges]` back, truncates to `len` when the write grew the
-/// file, flushes, and reads the result back: true when it equals `base[..len]`.
-fn put_back(
-    store: &mut dyn HiveStore,
-    base: &[u8],
+/// How far a write got: what a rollback must put back.
+#[derive(Default, Clone, Copy)]
+struct Progress {
+    /// The log may have been written.
+    log: bool,
+    /// The primary may have been written.
+    primary: bool,
+}
+
+/// What putting a primary back needs.
+struct Undo<'a> {
+    /// The original bytes, padded to the written length.
+    base: &'a [u8],
+    /// The original length.
     len: usize,
-    ranges: &[Range<usize>],
-) -> Result<bool> {
-    // Bytes past the original length go away with the truncation; only the
-    // ranges inside it are written back.
-    let inside: Vec<Range<usize>> = ranges
-        .iter()
-        .filter(|r| r.start < len)
-        .map(|r| r.start..r.end.min(len))
-        .collect();
-    write_phases(store, base, &inside, false)?;
-    if base.len() > len {
-        store.set_len(len as u64)?;
+    /// The ranges that were written.
+    ranges: &'a [Range<usize>],
+    /// The in-flight base block, when the write had a log.
+    inflight: Option<&'a [u8]>,
+}
+
+/// Puts the primary's original bytes back: the in-flight base block first
+/// (so that, with the log entry, any stop still loads as the intended hive),
+/// the original body, the original length, the original base block;
+/// flushes, and reads back: true when it equals the original.
+fn put_back(store: &mut dyn HiveStore, u: &Undo<'_>) -> Result<bool> {
+    if let Some(head) = u.inflight {
+        store.write_at(0, head)?;
         store.sync()?;
     }
-    Ok(store.differs_from(&base[..len])?.is_none())
+    // Bytes past the original length go away with the truncation; only the
+    // ranges inside it are written back.
+    let inside: Vec<Range<usize>> = u
+        .ranges
+        .iter()
+        .filter(|r| r.start < u.len)
+        .map(|r| r.start..r.end.min(u.len))
+        .collect();
+    let (body, head) = split_phases(&inside);
+    for r in coalesce(body) {
+        store.write_at(r.start as u64, &u.base[r])?;
+    }
+    store.sync()?;
+    if u.base.len() > u.len {
+        store.set_len(u.len as u64)?;
+        store.sync()?;
+    }
+    let mut head = coalesce(head);
+    if u.inflight.is_some() {
+        // The in-flight block covered the first sector: put all of it back.
+        head.push(0..base_block::HEADER_SIZE);
+        head = coalesce(head);
+    }
+    for r in head {
+        store.write_at(r.start as u64, &u.base[r])?;
+    }
+    store.sync()?;
+    Ok(store.differs_from(&u.base[..u.len])?.is_none())
 }
 
 /// Undoes a completed, verified write: `store` holds `written` and gets
-/// `original` back (the differing ranges, then a truncation if the write
-/// grew the file), read back and compared. Used when a later hive of the
-/// same fix fails, so the whole fix is undone.
-pub fn undo(store: &mut dyn HiveStore, written: &[u8], original: &[u8]) -> Result<()> {
+/// `original` back (in the order of [`put_back`]), then the log its
+/// original bytes. Used when a later hive of the same fix fails, so the
+/// whole fix is undone.
+pub(crate) fn undo(
+    store: &mut dyn HiveStore,
+    written: &[u8],
+    original: &[u8],
+    log: Option<&mut LogTarget<'_>>,
+) -> Result<()> {
     // A write never shrinks the file, so `written` is at least as long.
     let mut base = original.to_vec();
     base.resize(written.len().max(original.len()), 0);
     let ranges = diff_ranges(&base[..written.len()], written);
-    if put_back(store, &base, original.len(), &ranges)? {
+    let inflight = log.as_ref().map(|l| l.plan.inflight.clone());
+    let u = Undo {
+        base: &base,
+        len: original.len(),
+        ranges: &ranges,
+        inflight: inflight.as_deref(),
+    };
+    let primary_ok = put_back(store, &u)?;
+    let log_ok = match log {
+        Some(l) => l.put_back()?,
+        None => true,
+    };
+    if primary_ok && log_ok {
         Ok(())
     } else {
         Err(Error::Invalid {
@@ -238,24 +408,37 @@ pub fn undo(store: &mut dyn HiveStore, written: &[u8], original: &[u8]) -> Resul
 
 fn rollback(
     store: &mut dyn HiveStore,
-    base: &[u8],
-    len: usize,
-    ranges: &[Range<usize>],
+    log: Option<&mut LogTarget<'_>>,
+    u: &Undo<'_>,
+    state: Progress,
     cause: Error,
     backup: &Path,
 ) -> Error {
+    if !state.primary && !state.log {
+        // Nothing was written: the cause stands as it is.
+        return cause;
+    }
     let what = store.describe();
-    match put_back(store, base, len, ranges) {
-        Ok(true) => Error::RolledBack(format!(
+    let primary = if state.primary {
+        put_back(store, u)
+    } else {
+        Ok(true)
+    };
+    let log = match (log, state.log) {
+        (Some(l), true) => l.put_back(),
+        _ => Ok(true),
+    };
+    match (primary, log) {
+        (Ok(true), Ok(true)) => Error::RolledBack(format!(
             "{what}: {cause}; the original bytes were written back and verified (sha256 {})",
-            sha256_hex(&base[..len])
+            sha256_hex(&u.base[..u.len])
         )),
-        Ok(false) => Error::RollbackFailed(format!(
-            "{what}: {cause}; after writing the original bytes back the file still differs: \
-             restore it with `ntrescue restore --force {}`",
+        (Ok(_), Ok(_)) => Error::RollbackFailed(format!(
+            "{what}: {cause}; after writing the original bytes back the file or its log still \
+             differs: restore it with `ntrescue restore --force {}`",
             backup.display()
         )),
-        Err(e) => Error::RollbackFailed(format!(
+        (Err(e), _) | (_, Err(e)) => Error::RollbackFailed(format!(
             "{what}: {cause}; rollback failed too ({e}): restore with `ntrescue restore --force {}`",
             backup.display()
         )),
@@ -277,6 +460,8 @@ pub(crate) struct PlannedWrite<'a> {
     pub(crate) planned_sha256: String,
     /// Where it is written.
     pub(crate) store: Box<dyn HiveStore>,
+    /// Its transaction log.
+    pub(crate) log: Option<LogTarget<'a>>,
 }
 
 /// Writes every planned hive in turn through [`write_verified_hashed`],
@@ -301,9 +486,18 @@ pub(crate) fn commit_all(
             &w.planned_sha256,
             &check,
             backup,
+            w.log.as_mut(),
         ) {
             Ok(s) => stats.push(s),
             Err(e) => return Err(undo_written(&mut writes[..k], e, backup)),
+        }
+    }
+    // Every primary is clean now: a log this write created holds nothing
+    // any loader needs.
+    for w in writes.iter_mut() {
+        if let Some(l) = w.log.as_mut().filter(|l| l.created) {
+            l.store.set_len(0)?;
+            l.store.sync()?;
         }
     }
     Ok(stats)
@@ -313,7 +507,7 @@ pub(crate) fn commit_all(
 fn undo_written(written: &mut [PlannedWrite<'_>], failed: Error, backup: &Path) -> Error {
     let mut notes = Vec::new();
     for w in written.iter_mut().rev() {
-        match undo(w.store.as_mut(), &w.new, w.original) {
+        match undo(w.store.as_mut(), &w.new, w.original, w.log.as_mut()) {
             Ok(()) => notes.push(format!(
                 "{} was written, then put back and verified",
                 w.name.as_str()
@@ -487,14 +681,14 @@ mod tests {
         let (orig, new, mut g) = growth();
         write_verified(&mut g, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap();
         assert_eq!(g.0.data, new);
-        undo(&mut g, &new, &orig).unwrap();
+        undo(&mut g, &new, &orig, None).unwrap();
         assert_eq!(g.0.data, orig);
         // A store that lies on read-back makes the undo fail loudly.
         let mut m = Mem {
             data: new[..8192].to_vec(),
             corrupt_reads: true,
         };
-        assert!(undo(&mut m, &new[..8192], &orig).is_err());
+        assert!(undo(&mut m, &new[..8192], &orig, None).is_err());
     }
 
     #[test]

@@ -28,9 +28,14 @@ use crate::hive::check::Expect;
 use crate::hive::name::HiveName;
 use crate::report::{FileInfo, SourceInfo, SCHEMA, TOOL};
 use crate::storage::access::WriteAccess;
+use crate::storage::lock::{lock, lock_path, TargetLock};
 use crate::storage::source::{LoadedHive, Located};
-use crate::write::apply::{plan_hives, Planned};
+use crate::storage::store::FileStore;
+use crate::storage::target::open_store;
+use crate::util::digest::sha256_hex;
+use crate::write::apply::{plan_hives, LogRef, Planned, TxChoice};
 use crate::write::backup::{self, HiveBackup};
+use crate::write::commit::LogTarget;
 use crate::write::commit::{commit_all, PlannedWrite};
 use crate::write::outcome::{EditReport, HiveOutcome, Outcome, WriteStats};
 use crate::write::output::write_output;
@@ -49,6 +54,9 @@ pub fn run(
     opts: &EditOptions,
     recipe: &dyn Fn(&Views<'_>) -> Result<Vec<Unit>>,
 ) -> Result<EditReport> {
+    // One writer at a time, from before the hives are read until the
+    // read-back (a dry run takes it too: it reports what the write would meet).
+    let _lock = lock_targets(located, needs, opts)?;
     let mut warnings = Vec::new();
     let prepared = load_hives(located, needs, opts, &mut warnings)?;
     let checks = warnings_only_lines(&prepared);
@@ -87,6 +95,18 @@ pub fn run(
         (Some(access), true) => edit.in_place(access, report, checks),
         _ => edit.planned_only(report, checks),
     }
+}
+
+/// Locks the files the command may write: SYSTEM's, and SOFTWARE's when
+/// the command reads it.
+fn lock_targets(located: &Located, needs: Needs, opts: &EditOptions) -> Result<TargetLock> {
+    let mut paths = vec![lock_path(&located.system.primary)];
+    if needs.software {
+        if let Some(sw) = &located.software {
+            paths.push(lock_path(&sw.primary));
+        }
+    }
+    lock(&paths, opts.wait)
 }
 
 /// The report before anything is planned: every hive as read.
@@ -167,7 +187,16 @@ impl Edit<'_> {
     /// Dry run, `--output`, or read-only: the plan is made and verified in
     /// memory first; then nothing is written, or the new file is.
     fn planned_only(&self, mut report: EditReport, mut checks: Vec<String>) -> Result<EditReport> {
-        let planned = plan_hives(self.prepared, self.resolved, &mut report.hives, &mut checks)?;
+        // A dry run of an in-place write plans its transaction too (it is
+        // refused where the write would be); `--output` writes a new file.
+        let with_tx = self.opts.output.is_none();
+        let planned = plan_hives(
+            self.prepared,
+            self.resolved,
+            &mut report.hives,
+            &mut checks,
+            with_tx,
+        )?;
         report.checks = checks;
         if self.opts.dry_run {
             report.outcome = Outcome::DryRun;
@@ -181,16 +210,16 @@ impl Edit<'_> {
             .output
             .as_ref()
             .expect("--output: the only other case");
-        let (i, new) = &planned[0];
+        let (i, new) = (planned[0].index, &planned[0].new);
         write_output(
             access,
             self.located,
             self.prepared,
             &planned,
             out,
-            &|back: &[u8]| self.verify_written(*i, back),
+            &|back: &[u8]| self.verify_written(i, back),
         )?;
-        let h = &mut report.hives[*i];
+        let h = &mut report.hives[i];
         h.target = Some(out.display().to_string());
         h.write = Some(WriteStats {
             ranges: 1,
@@ -223,7 +252,7 @@ impl Edit<'_> {
             self.plan_beside_backup(access, &root, &touched, &mut report, &mut checks)?;
         report.checks = checks;
         report.backup = Some(dir.display().to_string());
-        let mut writes = pair(planned, targets, self.prepared, &report)?;
+        let mut writes = pair(access, planned, targets, self.prepared, &report)?;
         let stats = commit_all(&mut writes, &|i, back| self.verify_written(i, back), &dir)?;
         for (w, st) in writes.iter().zip(stats) {
             let h = &mut report.hives[w.index];
@@ -255,7 +284,13 @@ impl Edit<'_> {
             .collect();
         let (planned, copies) = std::thread::scope(|s| {
             let copier = s.spawn(|| backup::write_copies(access, root, &to_save));
-            let planned = plan_hives(self.prepared, self.resolved, &mut report.hives, checks);
+            let planned = plan_hives(
+                self.prepared,
+                self.resolved,
+                &mut report.hives,
+                checks,
+                true,
+            );
             (planned, copier.join().expect("backup thread"))
         });
         let planned = match planned {
@@ -273,21 +308,42 @@ impl Edit<'_> {
         manifest.changes = report.changes.clone();
         let saved: Vec<HiveBackup> = planned
             .iter()
-            .map(|(i, _)| HiveBackup {
-                name: self.prepared[*i].name,
+            .map(|ph| HiveBackup {
+                name: self.prepared[ph.index].name,
                 files: Vec::new(),
-                before_sha256: self.prepared[*i].files.primary.sha256.clone(),
-                expected_after_sha256: report.hives[*i].planned_sha256.clone().unwrap_or_default(),
+                before_sha256: self.prepared[ph.index].files.primary.sha256.clone(),
+                expected_after_sha256: report.hives[ph.index]
+                    .planned_sha256
+                    .clone()
+                    .unwrap_or_default(),
             })
             .collect();
-        let dir = copies.finish(&mut manifest, saved)?;
+        // The logs the transactions write, and what they will hold.
+        let logs_after: Vec<(HiveName, String, String)> = planned
+            .iter()
+            .filter_map(|ph| {
+                let tx = ph.tx.as_ref()?;
+                let LogRef::Existing(k) = tx.log else {
+                    return None;
+                };
+                let f = &self.prepared[ph.index].files.logs[k];
+                Some((
+                    self.prepared[ph.index].name,
+                    f.name.clone(),
+                    sha256_hex(&tx.plan.apply(&f.bytes)),
+                ))
+            })
+            .collect();
+        let dir = copies.finish(&mut manifest, saved, &logs_after)?;
         Ok((planned, dir))
     }
 }
 
 /// Each planned hive with the store it is written through, matched by the
-/// hive's index (never by position).
+/// hive's index (never by position), and its transaction log opened for
+/// writing (unchanged since it was read, or created).
 fn pair<'p>(
+    access: &WriteAccess,
     planned: Planned,
     mut targets: Vec<Target>,
     prepared: &'p [Prepared],
@@ -295,7 +351,8 @@ fn pair<'p>(
 ) -> Result<Vec<PlannedWrite<'p>>> {
     planned
         .into_iter()
-        .map(|(i, new)| {
+        .map(|ph| {
+            let i = ph.index;
             let k = targets.iter().position(|t| t.index == i).ok_or_else(|| {
                 crate::Error::Refused(format!(
                     "{}: planned but not opened for writing; nothing written",
@@ -303,14 +360,49 @@ fn pair<'p>(
                 ))
             })?;
             let t = targets.swap_remove(k);
+            let log = match ph.tx {
+                Some(tx) => Some(open_log(access, &prepared[i], tx)?),
+                None => None,
+            };
             Ok(PlannedWrite {
                 index: i,
                 name: prepared[i].name,
                 original: &prepared[i].files.primary.bytes,
-                new,
+                new: ph.new,
                 planned_sha256: report.hives[i].planned_sha256.clone().unwrap_or_default(),
                 store: t.store,
+                log,
             })
         })
         .collect()
+}
+
+/// Opens the log a transaction goes into: an existing one after the same
+/// preflight checks as its hive, required unchanged since it was read; or a
+/// new one beside the hive.
+fn open_log<'p>(access: &WriteAccess, p: &'p Prepared, tx: TxChoice) -> Result<LogTarget<'p>> {
+    match tx.log {
+        LogRef::Existing(k) => {
+            let f = &p.files.logs[k];
+            let mut store = open_store(access, &f.origin.target())?;
+            if store.differs_from(&f.bytes)?.is_some() {
+                return Err(crate::Error::Refused(format!(
+                    "{} changed while ntrescue was planning; nothing written",
+                    f.path.display()
+                )));
+            }
+            Ok(LogTarget {
+                plan: tx.plan,
+                before: &f.bytes,
+                store,
+                created: false,
+            })
+        }
+        LogRef::Create(path) => Ok(LogTarget {
+            plan: tx.plan,
+            before: &[],
+            store: Box::new(FileStore::create(access, &path)?),
+            created: true,
+        }),
+    }
 }

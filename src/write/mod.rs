@@ -10,4 +10,5 @@ pub mod output;
 pub mod plan;
 pub mod preflight;
 pub mod prepare;
+pub mod txlog;
 pub mod verify;

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::hive::name::HiveName;
 use crate::storage::access::WriteAccess;
 use crate::storage::source::{Located, SourceKind};
+use crate::write::apply::PlannedHive;
 use crate::write::prepare::Prepared;
 
 fn write_new_file(_: &WriteAccess, out: &Path, data: &[u8]) -> Result<()> {
@@ -26,19 +27,19 @@ pub(crate) fn write_output(
     access: &WriteAccess,
     located: &Located,
     prepared: &[Prepared],
-    planned: &[(usize, Vec<u8>)],
+    planned: &[PlannedHive],
     out: &Path,
     verify: &dyn Fn(&[u8]) -> Result<()>,
 ) -> Result<()> {
     if located.kind != SourceKind::HiveFile
         || planned.len() != 1
-        || prepared[planned[0].0].name != HiveName::System
+        || prepared[planned[0].index].name != HiveName::System
     {
         return Err(Error::Refused(
             "--output writes one edited SYSTEM hive file; it is for hive-file sources and SYSTEM-only edits".into(),
         ));
     }
-    let new = &planned[0].1;
+    let new = &planned[0].new;
     write_new_file(access, out, new)?;
     let checked = std::fs::read(out)
         .map_err(|e| Error::io(format!("reading back {}", out.display()), e))

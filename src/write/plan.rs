@@ -337,4 +337,7 @@ pub struct EditOptions {
     /// Permission to write; `None` (read-only mode, and the default) allows
     /// only dry runs.
     pub write: Option<WriteAccess>,
+    /// How long to wait for another run's lock on the target (`None`:
+    /// refuse at once).
+    pub wait: Option<std::time::Duration>,
 }

@@ -104,9 +104,17 @@ fn dirty_system_b_is_replayed_then_fixed() {
     assert!(s1 == 2131 && s2 == 2131 && ok, "{s1}/{s2} {ok}");
     let bins = u32::from_le_bytes(std::fs::read(&h).unwrap()[40..44].try_into().unwrap());
     assert_eq!(bins, 0xC02000);
-    for (l, sha) in logs.iter().zip(&log_sha) {
-        assert_eq!(&sha256_file(l), sha, "{} changed", l.display());
-    }
+    // The transaction: LOG1 untouched, the new entry appended to LOG2,
+    // whose chain the replay ends in.
+    assert_eq!(sha256_file(&logs[0]), log_sha[0], "LOG1 changed");
+    assert_ne!(sha256_file(&logs[1]), log_sha[1], "LOG2 unchanged");
+    assert!(
+        rep["checks"].as_array().unwrap().iter().any(|c| c
+            .as_str()
+            .unwrap()
+            .contains("HvLE entry 2131 appended to SYSTEM.LOG2")),
+        "{rep}"
+    );
     for v in NLA {
         assert_eq!(hivex_dword(&h, RDP, v), Some(0));
     }
@@ -169,30 +177,49 @@ fn new_format_log_set_matches_windows_recovery_plus_the_edit() {
     );
 }
 
-/// Old-format (DIRT) logs: yarp's OldDirtyHive matches Windows 7's recovery.
+/// Old-format (DIRT) logs: yarp's OldDirtyHive. In place the write is
+/// refused, nothing written: its one log holds data the replay needs, and a
+/// dirty-vector log has no per-entry check, so no order of writes keeps
+/// every moment loadable as the original or the edit. `--output` writes the
+/// reconciled copy, equal to Windows 7's own recovery plus the value.
 #[test]
 fn old_format_log_set_matches_windows_recovery() {
     let t = tmp();
     let d = t.path();
-    let h = copy_set("other/yarp-logsets/OldDirtyHive/OldDirtyHive", d, "HIVE");
+    copy_set("other/yarp-logsets/OldDirtyHive/OldDirtyHive", d, "HIVE");
     let windows = corpus_file("other/yarp-logsets/OldDirtyHive/RecoveredHive_Windows7");
-    let r = run_in(
-        d,
-        &[
-            "set",
-            "HIVE",
-            "SYSTEM",
-            "NtrescueMark",
-            "--type",
-            "sz",
-            "--data",
-            "x",
-            "--json",
-        ],
+    let args = [
+        "set",
+        "HIVE",
+        "SYSTEM",
+        "NtrescueMark",
+        "--type",
+        "sz",
+        "--data",
+        "x",
+    ];
+    let before: Vec<String> = ["HIVE", "HIVE.LOG1"]
+        .iter()
+        .map(|f| sha256_file(&d.join(f)))
+        .collect();
+    let r = run_in(d, &args);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("loadable as the original"),
+        "{}",
+        r.stderr
     );
+    let after: Vec<String> = ["HIVE", "HIVE.LOG1"]
+        .iter()
+        .map(|f| sha256_file(&d.join(f)))
+        .collect();
+    assert_eq!(before, after, "nothing written");
+    let mut out = args.to_vec();
+    out.extend(["--output", "reconciled"]);
+    let r = run_in(d, &out);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
-        changed(&hivex_tree(&windows), &hivex_tree(&h)),
+        changed(&hivex_tree(&windows), &hivex_tree(&d.join("reconciled"))),
         vec![(String::new(), "NTRESCUEMARK".to_string())]
     );
 }
@@ -341,7 +368,7 @@ impl ThreeWays {
             .zip(&members)
             .map(|(i, (_, src))| (i.as_str(), src.clone()))
             .collect();
-        let vol = volume(t.path(), "vol.img", mb, 4096, 0, &files, &[]);
+        let vol = volume_exact(t.path(), "vol.img", mb, 4096, 0, &files, &[]);
         let mounted = t.path().join("mounted.img");
         std::fs::copy(&vol, &mounted).unwrap();
         ThreeWays { t, vol, mounted }
@@ -496,28 +523,39 @@ fn yarp_log_sets_on_raw_volumes_and_mounts() {
             assert_eq!(i.code, 5, "{set} {:?}: {}", s.way, i.stderr);
             assert!(i.stderr.contains("not a SYSTEM hive"), "{}", i.stderr);
             let bk = format!("bk-{:?}", s.way);
-            let r = ok(run_in(
-                d,
-                &[
-                    "set",
-                    s.arg,
-                    "SYSTEM",
-                    "NtrescueMark",
-                    "--type",
-                    "dword",
-                    "--data",
-                    "5",
-                    "--backup-dir",
-                    &bk,
-                    "--json",
-                ],
-            ));
+            let args = [
+                "set",
+                s.arg,
+                "SYSTEM",
+                "NtrescueMark",
+                "--type",
+                "dword",
+                "--data",
+                "5",
+                "--backup-dir",
+                &bk,
+                "--json",
+            ];
+            if set.starts_with("Old") {
+                // A dirty hive whose one old-format log the replay needs: no
+                // order of writes keeps every moment loadable as the original
+                // or the edit (a dirty-vector log has no per-entry check).
+                let before = s.hashes();
+                let r = run_in(d, &args);
+                assert_eq!(r.code, 3, "{set} {:?}: {}", s.way, r.stderr);
+                assert_eq!(s.hashes(), before, "{set} {:?}: written", s.way);
+                return (views, Value::Null, String::new());
+            }
+            let r = ok(run_in(d, &args));
             assert_eq!(r["outcome"], "written", "{set} {:?}", s.way);
             assert_eq!(r["hives"][0]["sequence_after"], 6, "{set} {:?}", s.way);
             let out = w.system_now(s);
             (views, r["changes"].clone(), sha256_file(&out))
         });
         assert_alike(&results, set);
+        if set.starts_with("Old") {
+            continue;
+        }
         let written = d.join("File.SYSTEM");
         assert_eq!(base_block(&written), (6, 6, true), "{set}");
         let Some(windows) = windows else { continue };
@@ -627,12 +665,27 @@ fn dirty_hive_without_logs_on_a_raw_volume_and_a_mount() {
             &bk,
             "--json",
         ];
+        if s.way == Way::Raw {
+            // No log inside the raw volume to hold the transaction, and a
+            // file there cannot grow: refused, nothing written.
+            let r = run_in(d, &args);
+            assert_eq!(r.code, 3, "{}", r.stderr);
+            assert!(r.stderr.contains("mounted path"), "{}", r.stderr);
+            assert_eq!(s.hashes(), before, "raw: written");
+            return (s.norm_json(rep), refusal, None);
+        }
         let done = ok(run_in(d, &args));
         assert_eq!(done["outcome"], "written", "{:?}", s.way);
         assert_eq!(done["hives"][0]["sequence_after"], 4318, "{:?}", s.way);
-        (s.norm_json(rep), refusal, sha256_file(&w.system_now(s)))
+        (
+            s.norm_json(rep),
+            refusal,
+            Some(sha256_file(&w.system_now(s))),
+        )
     });
-    assert_alike(&results, rel);
+    let reports: Vec<_> = results.iter().map(|(r, f, _)| (r, f)).collect();
+    assert_alike(&reports, rel);
+    assert_eq!(results[0].2, results[2].2, "file and mount write the same");
     let (rep, refusal, _) = &results[0];
     assert_eq!(rep["verdict_source"], "stored");
     assert_eq!(rep["after_replay"]["replayed"], false);

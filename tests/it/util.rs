@@ -317,6 +317,9 @@ pub fn sh(cmd: &str, args: &[&str]) {
 
 /// A bare NTFS volume image holding `files` (path inside, source), copied
 /// without holes (as Windows writes hives), plus `extra` written inside.
+/// Windows keeps every hive's .LOG1/.LOG2 allocated: a SYSTEM or SOFTWARE
+/// hive given without them gets two never-used (zeroed) 64 KiB logs, room
+/// for a write's transaction entry inside the raw volume.
 pub fn volume(
     dir: &Path,
     name: &str,
@@ -325,6 +328,33 @@ pub fn volume(
     hidden: u64,
     files: &[(&str, PathBuf)],
     extra: &[(&str, Vec<u8>)],
+) -> PathBuf {
+    volume_with(dir, name, mb, cluster, hidden, files, extra, true)
+}
+
+/// [`volume`] holding exactly `files` and `extra` (no logs added).
+pub fn volume_exact(
+    dir: &Path,
+    name: &str,
+    mb: u64,
+    cluster: u32,
+    hidden: u64,
+    files: &[(&str, PathBuf)],
+    extra: &[(&str, Vec<u8>)],
+) -> PathBuf {
+    volume_with(dir, name, mb, cluster, hidden, files, extra, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn volume_with(
+    dir: &Path,
+    name: &str,
+    mb: u64,
+    cluster: u32,
+    hidden: u64,
+    files: &[(&str, PathBuf)],
+    extra: &[(&str, Vec<u8>)],
+    add_logs: bool,
 ) -> PathBuf {
     let img = dir.join(name);
     std::fs::File::create(&img)
@@ -355,7 +385,27 @@ pub fn volume(
         ],
     );
     let mut m = Mount::new(&img, &dir.join(format!("{name}.mnt")));
-    for (inside, src) in files {
+    let mut files: Vec<(&str, PathBuf)> = files.to_vec();
+    let zero_log = dir.join(format!("{name}.zero-log"));
+    std::fs::write(&zero_log, vec![0u8; 64 << 10]).unwrap();
+    let mut logs = Vec::new();
+    for (inside, _) in &files {
+        let is_hive = inside.ends_with("config/SYSTEM") || inside.ends_with("config/SOFTWARE");
+        let has_logs = files
+            .iter()
+            .any(|(o, _)| o.eq_ignore_ascii_case(&format!("{inside}.LOG1")));
+        let given = extra
+            .iter()
+            .any(|(o, _)| o.eq_ignore_ascii_case(&format!("{inside}.LOG1")));
+        if add_logs && is_hive && !has_logs && !given {
+            logs.push(format!("{inside}.LOG1"));
+            logs.push(format!("{inside}.LOG2"));
+        }
+    }
+    for l in &logs {
+        files.push((l.as_str(), zero_log.clone()));
+    }
+    for (inside, src) in &files {
         let dest = m.dir.join(inside);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         sh(

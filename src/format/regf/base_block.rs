@@ -181,7 +181,7 @@ impl BaseBlock {
                 detail: format!("{} (expected 1)", self.clustering),
             });
         }
-        if self.hive_bins_size == 0 || self.hive_bins_size % 4096 != 0 {
+        if self.hive_bins_size == 0 || !self.hive_bins_size.is_multiple_of(4096) {
             return Err(Error::Invalid {
                 what: "hive bins data size",
                 offset: OFF_HIVE_BINS_SIZE as u64,

@@ -131,7 +131,7 @@ impl<'a> HiveView<'a> {
             });
         }
         let len = size.unsigned_abs() as usize;
-        if len < CELL_ALIGN || len % CELL_ALIGN != 0 || abs + len > self.bins_end {
+        if len < CELL_ALIGN || !len.is_multiple_of(CELL_ALIGN) || abs + len > self.bins_end {
             return Err(Error::Invalid {
                 what: "cell size",
                 offset: abs as u64,
@@ -186,7 +186,7 @@ pub fn walk_bins(bytes: &[u8], hive_bins_size: u32) -> Result<BinStats> {
             });
         }
         let size = u32_at(hdr, 0, 8, "hbin size")? as usize;
-        if size == 0 || size % HBIN_ALIGN != 0 || pos + size > end {
+        if size == 0 || !size.is_multiple_of(HBIN_ALIGN) || pos + size > end {
             return Err(Error::Invalid {
                 what: "hbin size",
                 offset: pos as u64 + 8,
@@ -198,7 +198,7 @@ pub fn walk_bins(bytes: &[u8], hive_bins_size: u32) -> Result<BinStats> {
         while c < bin_end {
             let raw = i32_at(bytes, 0, c, "cell size")?;
             let len = raw.unsigned_abs() as usize;
-            if len == 0 || len % CELL_ALIGN != 0 || c + len > bin_end {
+            if len == 0 || !len.is_multiple_of(CELL_ALIGN) || c + len > bin_end {
                 return Err(Error::Invalid {
                     what: "cell size",
                     offset: c as u64,

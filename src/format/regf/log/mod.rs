@@ -89,6 +89,7 @@ use crate::format::regf::marvin32::{marvin32, LOG_ENTRY_SEED};
 mod order;
 mod parse;
 mod replay;
+pub mod write;
 
 pub use order::{sequences_seen, SequencesSeen};
 pub use replay::recover;

@@ -80,7 +80,7 @@ pub(super) fn read_entry(log: &[u8], pos: usize) -> EntryRead {
     let count = le32(header, 20) as usize;
     let hash1 = le64(header, 24);
 
-    if size == 0 || size % SECTOR != 0 {
+    if size == 0 || !size.is_multiple_of(SECTOR) {
         return EntryRead::Bad(format!(
             "entry size {size:#x} is not a non-zero multiple of {SECTOR}"
         ));
@@ -92,7 +92,7 @@ pub(super) fn read_entry(log: &[u8], pos: usize) -> EntryRead {
         ));
     }
     if hive_bins_size == 0
-        || hive_bins_size % HBIN_ALIGNMENT != 0
+        || !hive_bins_size.is_multiple_of(HBIN_ALIGNMENT)
         || hive_bins_size > MAX_HIVE_BINS_SIZE
     {
         return EntryRead::Bad(format!(

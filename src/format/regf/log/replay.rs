@@ -265,7 +265,10 @@ impl Replay {
                 }
                 Some(h) => {
                     let size = le32(h, 8) as usize;
-                    if size == 0 || size % HBIN_ALIGNMENT as usize != 0 || size > end - off {
+                    if size == 0
+                        || !size.is_multiple_of(HBIN_ALIGNMENT as usize)
+                        || size > end - off
+                    {
                         Some(format!(
                             "size {size:#x} (must be a multiple of 4096 within the {end:#x} bytes of hive bins data)"
                         ))

@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Windows' own transaction protocol around an in-place write, so that
+//! Windows' own recovery makes the write atomic.
+//!
+//! Before the first byte of the primary changes, the hive pages the write
+//! changes go into one of the hive's transaction logs as a log entry (the
+//! format the hive's logs already use; for never-used logs the old
+//! dirty-vector format, which every Windows reads) and are flushed. Then the primary's base
+//! block is marked in flight (dirty: for a fresh log seq1 = S + 1, seq2 = S,
+//! so that only a log starting at S is eligible; when appending to the log
+//! the replay already ends in, seq1 = S and seq2 as it was), the body is
+//! written, and the base block completed (seq1 = seq2 = S). Whatever moment
+//! the process is killed or the power goes:
+//!
+//! - before the in-flight mark, the primary is as it was: a clean one makes
+//!   every loader ignore the logs (the original), a dirty one replays its
+//!   logs as before (the original) or, when the new entry continues its
+//!   chain, on into the new entry (the intended hive);
+//! - from the mark to the completed base block, the primary is dirty and the
+//!   new entry is the first (or the next) one its replay applies: every page
+//!   the body write touches is in it, so the result is the intended hive
+//!   however much of the body was written;
+//! - after it, the primary is clean and loaded as it is: the intended hive.
+//!
+//! `plan` builds the log content for each candidate way of doing this
+//! (append to the log whose chain the primary's replay ends in; or a fresh
+//! log in each slot) and checks every intermediate state with our own
+//! replay — exactly the rules Windows applies — keeping the first candidate
+//! for which every state loads as the original or the intended hive. A hive
+//! with no log that can hold the entry gets no plan: the caller creates a
+//! log beside a hive on a file system, and refuses on a raw volume (a file
+//! inside a raw NTFS volume cannot grow).
+
+use crate::error::{Error, Result};
+use crate::format::regf::base_block::{
+    self, BaseBlock, BASE_BLOCK_SIZE, HEADER_SIZE, OFF_CHECKSUM, OFF_SEQ1, OFF_SEQ2,
+};
+use crate::format::regf::log::write::{dirty_pages, log_base_block, new_entry, old_log};
+use crate::format::regf::log::{recover, LogFormat, LogInput, LogSlot, LogSummary};
+use crate::util::bytes::put_u32;
+
+/// One log file as the planner sees it.
+pub(crate) struct LogFile<'a> {
+    /// File name (`SYSTEM.LOG1`).
+    pub(crate) name: String,
+    /// Its bytes now (empty for a log about to be created).
+    pub(crate) bytes: &'a [u8],
+    /// How many bytes its store can hold without growing the file; `None`
+    /// when it can grow (a file system can, a file inside a raw NTFS volume
+    /// cannot: its room is what its data runs hold up to the valid length).
+    pub(crate) room: Option<u64>,
+}
+
+/// Bytes to write into one log, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LogWrite {
+    /// Offset in the log file.
+    pub(crate) at: u64,
+    /// The bytes.
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// How one hive is written under the transaction protocol.
+#[derive(Clone, Debug)]
+pub(crate) struct TxPlan {
+    /// Index of the log (in the list given to [`plan`]) that gets the entry.
+    pub(crate) log: usize,
+    /// The log's length after the writes (larger than now when it grows).
+    pub(crate) log_len: u64,
+    /// The writes into that log, in order (a fresh log: the entry, then its
+    /// base block last).
+    pub(crate) writes: Vec<LogWrite>,
+    /// The in-flight base block: the first 512 bytes of the primary while
+    /// its body is written.
+    pub(crate) inflight: Vec<u8>,
+    /// For the report: what was done ("HvLE entry 2131 appended to
+    /// SYSTEM.LOG2").
+    pub(crate) summary: String,
+}
+
+impl TxPlan {
+    /// The log's content after the writes, from its content before.
+    pub(crate) fn apply(&self, before: &[u8]) -> Vec<u8> {
+        let mut out = before.to_vec();
+        if (out.len() as u64) < self.log_len {
+            out.resize(self.log_len as usize, 0);
+        }
+        for w in &self.writes {
+            let a = w.at as usize;
+            out[a..a + w.bytes.len()].copy_from_slice(&w.bytes);
+        }
+        out
+    }
+}
+
+/// The log format a hive's next entry must use: the one its logs already
+/// use (a valid log first, else any log whose base block says its type).
+/// For logs that were never used, the old format: it is what every Windows
+/// reads, while Windows 7 and earlier cannot replay the new one, and the
+/// hive's version cannot tell them apart (Windows XP and 7 write regf 1.5
+/// hives too).
+fn format_for(logs: &[LogSummary]) -> LogFormat {
+    logs.iter()
+        .filter(|l| l.usable)
+        .find_map(|l| l.format)
+        .or_else(|| logs.iter().find_map(|l| l.format))
+        .unwrap_or(LogFormat::Old)
+}
+
+/// The first 512 bytes of `new`'s base block marked in flight: seq1 = S,
+/// seq2 = `seq2`, checksum recomputed.
+fn inflight_block(new: &[u8], seq: u32, seq2: u32) -> Vec<u8> {
+    let mut b = new[..HEADER_SIZE].to_vec();
+    put_u32(&mut b, OFF_SEQ1, seq);
+    put_u32(&mut b, OFF_SEQ2, seq2);
+    let sum = base_block::checksum(&b);
+    put_u32(&mut b, OFF_CHECKSUM, sum);
+    b
+}
+
+/// What a primary and its logs load as: the replayed image's hive (base
+/// block and hive bins, without slack), or why they cannot be loaded.
+fn loads_as(
+    primary: &[u8],
+    logs: &[LogFile<'_>],
+    overlay: Option<(usize, &[u8])>,
+) -> Result<Vec<u8>> {
+    let inputs: Vec<LogInput<'_>> = logs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LogInput {
+            name: l.name.clone(),
+            bytes: match overlay {
+                Some((k, b)) if k == i => b,
+                _ => l.bytes,
+            },
+        })
+        .collect();
+    let rec = recover(primary, &inputs)?;
+    let bb = BaseBlock::parse(&rec.hive)?;
+    let end = BASE_BLOCK_SIZE + bb.hive_bins_size as usize;
+    Ok(rec.hive.get(..end).unwrap_or(&rec.hive).to_vec())
+}
+
+/// The hive as loaded, trimmed like [`loads_as`].
+fn trimmed(image: &[u8]) -> Result<Vec<u8>> {
+    let bb = BaseBlock::parse(image)?;
+    let end = BASE_BLOCK_SIZE + bb.hive_bins_size as usize;
+    Ok(image.get(..end).unwrap_or(image).to_vec())
+}
+
+/// `original` with its first 512 bytes replaced by `head`.
+fn with_head(image: &[u8], head: &[u8]) -> Vec<u8> {
+    let mut p = image.to_vec();
+    p[..head.len()].copy_from_slice(head);
+    p
+}
+
+/// Checks every state a kill can leave for `cand`: `Ok(())`, or the first
+/// state that would load as neither the original nor the intended hive.
+fn check_states(
+    cand: &TxPlan,
+    original: &[u8],
+    loaded_original: &[u8],
+    new: &[u8],
+    logs: &[LogFile<'_>],
+) -> std::result::Result<(), String> {
+    let intended = trimmed(new).map_err(|e| e.to_string())?;
+    let orig = trimmed(loaded_original).map_err(|e| e.to_string())?;
+    let log_before = logs[cand.log].bytes;
+    // The log after each of its writes, in order.
+    let mut steps = Vec::new();
+    let mut cur = log_before.to_vec();
+    if (cur.len() as u64) < cand.log_len {
+        cur.resize(cand.log_len as usize, 0);
+    }
+    for w in &cand.writes {
+        let a = w.at as usize;
+        cur[a..a + w.bytes.len()].copy_from_slice(&w.bytes);
+        steps.push(cur.clone());
+    }
+    let full = steps.last().cloned().unwrap_or(cur);
+    let judge = |what: &str, got: Result<Vec<u8>>, allow_original: bool| match got {
+        Ok(img) if img == intended => Ok(()),
+        Ok(img) if allow_original && img == orig => Ok(()),
+        Ok(_) => Err(format!(
+            "{what} would load as neither the original nor the edited hive"
+        )),
+        Err(e) => Err(format!("{what} would not load: {e}")),
+    };
+    for (i, log) in steps.iter().enumerate() {
+        judge(
+            &format!("a stop after log write {} of {}", i + 1, steps.len()),
+            loads_as(original, logs, Some((cand.log, log))),
+            true,
+        )?;
+    }
+    let inflight = with_head(original, &cand.inflight);
+    judge(
+        "a stop after the in-flight mark",
+        loads_as(&inflight, logs, Some((cand.log, &full))),
+        false,
+    )?;
+    let body = with_head(new, &cand.inflight);
+    judge(
+        "a stop after the body write",
+        loads_as(&body, logs, Some((cand.log, &full))),
+        false,
+    )?;
+    judge(
+        "the finished write",
+        loads_as(new, logs, Some((cand.log, &full))),
+        false,
+    )
+}
+
+/// A fresh log in `slot`: the entry (or old-format dirty pages) first, its
+/// base block last.
+fn fresh(
+    format: LogFormat,
+    log: usize,
+    logs: &[LogFile<'_>],
+    original: &[u8],
+    new: &[u8],
+    seq: u32,
+) -> Result<Option<TxPlan>> {
+    let nb = BaseBlock::parse(new)?;
+    let base = log_base_block(new, format, seq, nb.hive_bins_size)?;
+    let content = match format {
+        LogFormat::New => {
+            let pages = dirty_pages(original, new, nb.hive_bins_size);
+            let mut c = base.clone();
+            c.extend(new_entry(new, &pages, seq, nb.hive_bins_size, nb.flags)?);
+            c
+        }
+        LogFormat::Old => old_log(&base, original, new, nb.hive_bins_size)?,
+    };
+    let l = &logs[log];
+    let need = content.len() as u64;
+    if l.room.is_some_and(|r| need > r) {
+        return Ok(None);
+    }
+    let log_len = need.max(l.bytes.len() as u64);
+    let writes = vec![
+        LogWrite {
+            at: base.len() as u64,
+            bytes: content[base.len()..].to_vec(),
+        },
+        LogWrite { at: 0, bytes: base },
+    ];
+    let what = match format {
+        LogFormat::New => format!("HvLE entry {seq} written to {}", l.name),
+        LogFormat::Old => format!("dirty-vector log {seq} written to {}", l.name),
+    };
+    Ok(Some(TxPlan {
+        log,
+        log_len,
+        writes,
+        // seq2 = S: only a log starting at S or later (this one) is
+        // eligible for the replay, never a stale or empty one before it.
+        inflight: inflight_block(new, seq.wrapping_add(1), seq),
+        summary: what,
+    }))
+}
+
+/// The new entry appended after the last entry the primary's replay
+/// applies, when it continues that chain (a dirty hive with new-format logs).
+fn append(
+    log: usize,
+    logs: &[LogFile<'_>],
+    summaries: &[LogSummary],
+    original: &[u8],
+    new: &[u8],
+    seq: u32,
+) -> Result<Option<TxPlan>> {
+    let ob = BaseBlock::parse(original)?;
+    let nb = BaseBlock::parse(new)?;
+    let Some(s) = summaries.iter().find(|s| s.name == logs[log].name) else {
+        return Ok(None);
+    };
+    let Some(&(last, last_at)) = s.entries.last() else {
+        return Ok(None);
+    };
+    if !ob.is_dirty() || last.wrapping_add(1) != seq || s.format != Some(LogFormat::New) {
+        return Ok(None);
+    }
+    // The end of that entry: its size field.
+    let at = last_at as usize;
+    let size = logs[log]
+        .bytes
+        .get(at + 4..at + 8)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .unwrap_or(0);
+    let pages = dirty_pages(original, new, nb.hive_bins_size);
+    let entry = new_entry(new, &pages, seq, nb.hive_bins_size, nb.flags)?;
+    let end = (at + size) as u64;
+    let l = &logs[log];
+    let need = end + entry.len() as u64;
+    if l.room.is_some_and(|r| need > r) {
+        return Ok(None);
+    }
+    Ok(Some(TxPlan {
+        log,
+        log_len: need.max(l.bytes.len() as u64),
+        writes: vec![LogWrite {
+            at: end,
+            bytes: entry,
+        }],
+        inflight: inflight_block(new, seq, ob.seq2),
+        summary: format!("HvLE entry {seq} appended to {}", l.name),
+    }))
+}
+
+/// Plans the transaction for writing `new` over `original`, whose logs are
+/// `logs` and which loads as `loaded_original`. `Ok(None)` when no log can
+/// hold the entry (no log, or none with room that cannot grow); an error
+/// names the state that would fail when no candidate keeps every state
+/// loadable as the original or the intended hive.
+pub(crate) fn plan(
+    original: &[u8],
+    loaded_original: &[u8],
+    new: &[u8],
+    logs: &[LogFile<'_>],
+) -> Result<Option<TxPlan>> {
+    let nb = BaseBlock::parse(new)?;
+    let seq = nb.seq1;
+    let inputs: Vec<LogInput<'_>> = logs
+        .iter()
+        .map(|l| LogInput {
+            name: l.name.clone(),
+            bytes: l.bytes,
+        })
+        .collect();
+    let summaries = recover(original, &inputs)?.logs;
+    let format = format_for(&summaries);
+    let mut cands: Vec<TxPlan> = Vec::new();
+    if format == LogFormat::New {
+        for i in 0..logs.len() {
+            cands.extend(append(i, logs, &summaries, original, new, seq)?);
+        }
+    }
+    // Fresh logs: the dual-logging slots first, the one with the older (or
+    // no) valid base block first, as Windows alternates between them.
+    let mut order: Vec<usize> = (0..logs.len()).collect();
+    order.sort_by_key(|&i| {
+        let slot = LogSlot::of_name(&logs[i].name).map_or(3, |s| s as u8);
+        let base = summaries
+            .iter()
+            .find(|s| s.name == logs[i].name)
+            .and_then(|s| s.base_sequence);
+        (
+            slot == LogSlot::Log as u8,
+            base.is_some(),
+            base.unwrap_or(0),
+        )
+    });
+    for i in order {
+        cands.extend(fresh(format, i, logs, original, new, seq)?);
+    }
+    if cands.is_empty() {
+        return Ok(None);
+    }
+    let mut why = Vec::new();
+    for c in cands {
+        match check_states(&c, original, loaded_original, new, logs) {
+            Ok(()) => return Ok(Some(c)),
+            Err(e) => why.push(format!("{}: {e}", c.summary)),
+        }
+    }
+    Err(Error::Refused(format!(
+        "no way to write this hive through its transaction logs keeps every moment of the write \
+         loadable as the original or the edited hive ({}); nothing written",
+        why.join("; ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::regf::log::LogFormat;
+
+    fn system_b() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let c = |n: &str| crate::testing::corpus(&format!("system/{n}"));
+        (
+            c("win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B"),
+            c("win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B.LOG1"),
+            c("win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B.LOG2"),
+        )
+    }
+
+    /// The replayed image of a dirty hive, edited by one byte in a value's
+    /// data page and written clean at 1 + the highest sequence number.
+    fn edited(loaded: &[u8], seq: u32) -> Vec<u8> {
+        let mut new = loaded.to_vec();
+        let at = BASE_BLOCK_SIZE + 0x2000 + 100;
+        new[at] ^= 0x5A;
+        let bins = BaseBlock::parse(&new).unwrap().hive_bins_size;
+        base_block::set_clean(&mut new[..BASE_BLOCK_SIZE], seq, bins);
+        new
+    }
+
+    /// A dirty hive whose replay ends in LOG2 gets the entry appended there;
+    /// every state a kill can leave loads as the original or the edit.
+    #[test]
+    fn dirty_new_format_hive_appends_to_the_chain() {
+        let (p, l1, l2) = system_b();
+        let logs = [
+            LogFile {
+                name: "SYSTEM.LOG1".into(),
+                bytes: &l1,
+                room: None,
+            },
+            LogFile {
+                name: "SYSTEM.LOG2".into(),
+                bytes: &l2,
+                room: None,
+            },
+        ];
+        let inputs: Vec<LogInput> = logs
+            .iter()
+            .map(|l| LogInput {
+                name: l.name.clone(),
+                bytes: l.bytes,
+            })
+            .collect();
+        let loaded = recover(&p, &inputs).unwrap().hive;
+        let new = edited(&loaded, 2131);
+        let plan = plan(&p, &loaded, &new, &logs).unwrap().unwrap();
+        assert_eq!(plan.log, 1, "{}", plan.summary);
+        assert!(plan.summary.contains("appended"), "{}", plan.summary);
+        // Once the log holds the entry, the unmodified dirty primary already
+        // loads as the edit (the chain continues into it).
+        let log2 = plan.apply(&l2);
+        let after = loads_as(&p, &logs, Some((1, &log2))).unwrap();
+        assert_eq!(after, trimmed(&new).unwrap());
+        // The entry holds every page the replay and the edit change: it does
+        // not fit logs that cannot grow (a raw volume), and no fresh log can
+        // stand in for the ones the replay needs.
+        let fixed = [
+            LogFile {
+                name: "SYSTEM.LOG1".into(),
+                bytes: &l1,
+                room: Some(l1.len() as u64),
+            },
+            LogFile {
+                name: "SYSTEM.LOG2".into(),
+                bytes: &l2,
+                room: Some(l2.len() as u64),
+            },
+        ];
+        assert!(super::plan(&p, &loaded, &new, &fixed).is_err());
+    }
+
+    /// A clean hive gets a fresh entry in a log; a log that cannot grow and
+    /// has no room gives no plan.
+    #[test]
+    fn clean_hive_fresh_log_and_no_room() {
+        let h = crate::testing::corpus("system/win10-10240-minimal__qthivex__SYSTEM");
+        let bb = BaseBlock::parse(&h).unwrap();
+        let new = edited(&h, bb.seq1 + 1);
+        let empty: Vec<u8> = Vec::new();
+        let growable = [LogFile {
+            name: "SYSTEM.LOG1".into(),
+            bytes: &empty,
+            room: None,
+        }];
+        let plan = plan(&h, &h, &new, &growable).unwrap().unwrap();
+        assert!(plan.summary.contains("written to SYSTEM.LOG1"));
+        let fixed = [LogFile {
+            name: "SYSTEM.LOG1".into(),
+            bytes: &empty,
+            room: Some(0),
+        }];
+        assert!(super::plan(&h, &h, &new, &fixed).unwrap().is_none());
+        // A never-used log gets the format every Windows reads.
+        assert_eq!(format_for(&[]), LogFormat::Old);
+        assert!(plan.summary.contains("dirty-vector"), "{}", plan.summary);
+    }
+}
