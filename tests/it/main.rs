@@ -7,6 +7,7 @@
 mod util;
 
 mod core;
+mod crash;
 mod dirty;
 mod disk;
 mod edit;

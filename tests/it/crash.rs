@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Crash consistency: the process is killed (SIGKILL, injected by strace
+//! from outside) at every write-ish system call of a fix, and the files it
+//! leaves are loaded as Windows would — the primary with its logs replayed
+//! when it is dirty. Every state must load as exactly the original hive or
+//! exactly the intended one, never a mix; a rerun must then end with the
+//! intended hive; restore from any finished bundle must give back the
+//! original without `--force`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ntrescue::format::regf::base_block::{
+    BaseBlock, BASE_BLOCK_SIZE, OFF_CHECKSUM, OFF_SEQ1, OFF_SEQ2,
+};
+use ntrescue::format::regf::log::{recover, LogInput};
+
+use crate::util::*;
+
+/// The syscalls through which a fix changes a file or makes it durable.
+const WRITE_SYSCALLS: [&str; 5] = ["write", "pwrite64", "fsync", "fdatasync", "ftruncate"];
+
+/// What `dir/SYSTEM` and its logs load as: the hive bins after a replay of
+/// the logs when the primary is dirty, with the base block.
+fn loads_as(dir: &Path) -> Vec<u8> {
+    let primary = std::fs::read(dir.join("SYSTEM")).unwrap();
+    let logs: Vec<(String, Vec<u8>)> = ["SYSTEM.LOG1", "SYSTEM.LOG2"]
+        .iter()
+        .filter_map(|n| std::fs::read(dir.join(n)).ok().map(|b| (n.to_string(), b)))
+        .collect();
+    let inputs: Vec<LogInput> = logs
+        .iter()
+        .map(|(n, b)| LogInput {
+            name: n.clone(),
+            bytes: b,
+        })
+        .collect();
+    let rec = recover(&primary, &inputs).expect("the files load");
+    let bb = BaseBlock::parse(&rec.hive).unwrap();
+    let mut image = rec.hive[..BASE_BLOCK_SIZE + bb.hive_bins_size as usize].to_vec();
+    // The sequence numbers (and so the checksum) are bookkeeping: a rerun
+    // writes one above every number seen, the killed run's log included.
+    for at in [OFF_SEQ1, OFF_SEQ2, OFF_CHECKSUM] {
+        image[at..at + 4].fill(0);
+    }
+    image
+}
+
+/// A working copy of a hive set: `SYSTEM` and its logs (zeroed 64 KiB logs,
+/// as Windows keeps them allocated, when the corpus hive has none).
+fn set_up(dir: &Path, hive: &str) {
+    let src = corpus_file(hive);
+    copy_to(&src, dir, "SYSTEM");
+    for e in ["LOG1", "LOG2"] {
+        let l = PathBuf::from(format!("{}.{e}", src.display()));
+        if l.exists() {
+            copy_to(&l, dir, &format!("SYSTEM.{e}"));
+        } else {
+            std::fs::write(dir.join(format!("SYSTEM.{e}")), vec![0u8; 64 << 10]).unwrap();
+        }
+    }
+}
+
+/// Runs `args` under strace, killed at the `n`th call of `syscall`;
+/// true when the kill happened (the process did not finish).
+fn killed_at(dir: &Path, args: &[&str], syscall: &str, n: usize) -> bool {
+    let inject = format!("inject={syscall}:signal=KILL:when={n}");
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            &format!("trace={syscall}"),
+            "-e",
+            &inject,
+        ])
+        .arg(bin())
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run strace");
+    match out.status.code() {
+        Some(0) => false,
+        // strace reports the tracee's death by SIGKILL as 128 + 9.
+        Some(137) | None => true,
+        Some(c) => panic!(
+            "{syscall}#{n}: exit {c}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// Kills a fix at every write-ish syscall and checks each state.
+fn every_kill_point(hive: &str, args: &[&str]) {
+    require_tool("strace");
+    let t = tmp();
+    // The original as loaded, and the intended result of an uninterrupted run.
+    let orig_dir = t.path().join("orig");
+    std::fs::create_dir(&orig_dir).unwrap();
+    set_up(&orig_dir, hive);
+    let original = loads_as(&orig_dir);
+    let want_dir = t.path().join("want");
+    std::fs::create_dir(&want_dir).unwrap();
+    set_up(&want_dir, hive);
+    ok(run_in(&want_dir, args));
+    let intended = loads_as(&want_dir);
+    assert_ne!(original, intended, "{hive}: the fix changes nothing");
+    let mut points = 0;
+    for syscall in WRITE_SYSCALLS {
+        for n in 1.. {
+            let d = t.path().join(format!("{syscall}-{n}"));
+            std::fs::create_dir(&d).unwrap();
+            set_up(&d, hive);
+            if !killed_at(&d, args, syscall, n) {
+                std::fs::remove_dir_all(&d).unwrap();
+                break;
+            }
+            points += 1;
+            let now = loads_as(&d);
+            assert!(
+                now == original || now == intended,
+                "{hive}: killed at {syscall} #{n}: the files load as neither the original nor the intended hive"
+            );
+            // A rerun ends with the intended hive.
+            let r = run_in(&d, args);
+            assert_eq!(
+                r.code, 0,
+                "{hive}: rerun after {syscall} #{n}: {}",
+                r.stderr
+            );
+            assert!(
+                loads_as(&d) == intended,
+                "{hive}: rerun after {syscall} #{n} does not load as the intended hive"
+            );
+            std::fs::remove_dir_all(&d).unwrap();
+        }
+    }
+    assert!(points > 10, "{hive}: only {points} kill points");
+}
+
+/// The in-place NLA fix of a Windows 7 hive (new dirty-vector log).
+#[test]
+fn kill_at_every_write_of_an_in_place_fix() {
+    every_kill_point(
+        "system/win7sp1-x86__regipy__SYSTEM",
+        &["nla", "disable", "SYSTEM", "--backup-dir", "bk", "--json"],
+    );
+}
+
+/// A dirty Windows 10 hive rewritten reconciled (the entry appended to the
+/// log its replay ends in).
+#[test]
+fn kill_at_every_write_of_a_dirty_hive_rewrite() {
+    every_kill_point(
+        "system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B",
+        &["nla", "disable", "SYSTEM", "--backup-dir", "bk", "--json"],
+    );
+}
+
+/// Value creation in the Windows XP hive (cells allocated, value lists
+/// moved).
+#[test]
+fn kill_at_every_write_of_value_creation() {
+    every_kill_point(
+        "system/winxpsp3-x86__bitcurator__SYSTEM",
+        &["nla", "disable", "SYSTEM", "--backup-dir", "bk", "--json"],
+    );
+}
+
+/// Two runs on one target at once: one writes, the other is refused (exit
+/// 3, naming the lock) or waits for it with --wait; never both writing,
+/// never advice to restore with --force.
+#[test]
+fn concurrent_runs_are_serialised() {
+    let t = tmp();
+    let d = t.path();
+    set_up(d, "system/win7sp1-x86__regipy__SYSTEM");
+    for round in 0..6 {
+        let (a, b) = if round % 2 == 0 {
+            (["nla", "disable"], ["nla", "enable"])
+        } else {
+            (["nla", "enable"], ["nla", "disable"])
+        };
+        let spawn = |cmd: [&str; 2]| {
+            Command::new(bin())
+                .args(cmd)
+                .args(["SYSTEM", "--backup-dir", "bk", "--json"])
+                .current_dir(d)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap()
+        };
+        let (ra, rb) = std::thread::scope(|s| {
+            let ha = s.spawn(|| spawn(a));
+            let hb = s.spawn(|| spawn(b));
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        for r in [&ra, &rb] {
+            let code = r.status.code().unwrap();
+            let err = String::from_utf8_lossy(&r.stderr);
+            assert!(code == 0 || code == 3, "round {round}: exit {code}: {err}");
+            if code == 3 {
+                assert!(err.contains("holds the lock"), "round {round}: {err}");
+            }
+            assert!(!err.contains("--force"), "round {round}: {err}");
+        }
+        // The files load as one of the two runs' results, whole.
+        let (s1, s2, ok) = base_block(&d.join("SYSTEM"));
+        assert!(s1 == s2 && ok, "round {round}: {s1}/{s2}");
+    }
+    // --wait serialises instead of refusing.
+    let (ra, rb) = std::thread::scope(|s| {
+        let run = |cmd: &'static str| {
+            let d = d.to_path_buf();
+            move || {
+                Command::new(bin())
+                    .args(["nla", cmd, "SYSTEM", "--backup-dir", "bk", "--wait", "60"])
+                    .current_dir(d)
+                    .output()
+                    .unwrap()
+            }
+        };
+        let ha = s.spawn(run("disable"));
+        let hb = s.spawn(run("enable"));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    assert_eq!(
+        ra.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ra.stderr)
+    );
+    assert_eq!(
+        rb.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rb.stderr)
+    );
+}
