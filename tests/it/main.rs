@@ -7,6 +7,7 @@
 mod util;
 
 mod core;
+mod diagnose;
 mod dirty;
 mod disk;
 mod edit;
