@@ -814,3 +814,56 @@ fn inspect_verdict_comes_from_the_diagnose_rules() {
     let text = run_in(t.path(), &["inspect", "SYSTEM"]).stdout;
     assert!(text.contains("RDP will fail: 1 blocker"), "{text}");
 }
+
+/// On a raw GPT disk image, SAM and SECURITY are found beside SYSTEM in the
+/// same NTFS volume (the dirty SECURITY replayed from its log), and the
+/// findings are those of the hive file.
+#[test]
+fn disk_image_reads_all_four_hives() {
+    let t = tmp();
+    let tool = corpus().join("../tools/make-windows-disk");
+    let img = t.path().join("disk.img");
+    let acc = "accounts/win10__rathbunvm";
+    let o = Command::new(&tool)
+        .arg("--hive")
+        .arg(format!(
+            "SAM={}",
+            corpus_file(&format!("{acc}/SAM")).display()
+        ))
+        .arg("--hive")
+        .arg(format!(
+            "SECURITY={}",
+            corpus_file(&format!("{acc}/SECURITY")).display()
+        ))
+        .arg(corpus_file(W10))
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "make-windows-disk: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = ok(run_in(t.path(), &["diagnose", "disk.img", "--json"]));
+    let state = |i: usize| {
+        (
+            r["hives"][i]["name"].clone(),
+            r["hives"][i]["state"].clone(),
+        )
+    };
+    assert_eq!(state(0), ("SYSTEM".into(), "read".into()));
+    assert_eq!(r["hives"][0]["view"], "after-replay");
+    // make-windows-disk puts a placeholder SOFTWARE ("regf" and zeros).
+    assert_eq!(state(1), ("SOFTWARE".into(), "unreadable".into()));
+    assert_eq!(state(2), ("SAM".into(), "read".into()));
+    assert_eq!(state(3), ("SECURITY".into(), "read".into()));
+    assert_eq!(r["hives"][3]["view"], "after-replay", "{:#}", r["hives"]);
+    assert_eq!(
+        codes(&r, "blocker"),
+        ["firewall-rule-inactive", "rdp-denied"]
+    );
+    let fix = with_code(&r, "rdp-denied")[0]["fix"]["command"]
+        .as_str()
+        .unwrap();
+    assert_eq!(fix, "ntrescue rdp enable disk.img");
+}
