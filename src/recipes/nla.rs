@@ -284,7 +284,7 @@ pub fn nla(located: &Located, mode: NlaMode, opts: &EditOptions) -> Result<EditR
 /// `nla disable|enable` with value creation, optionally removing the Group
 /// Policy values that would override it (`include_policy`). `enable`
 /// restores what the last `nla disable` of this hive recorded in its
-/// bundle under the backup root ([`previous_values`]), else the Windows
+/// bundle under the backup root (`previous_values`), else the Windows
 /// version's defaults, and never lowers a value.
 pub fn nla_full(
     located: &Located,
