@@ -66,6 +66,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every cause of "cannot RDP" the hives show, each with its fix (read-only).
+    Diagnose {
+        /// Disk, volume, hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Print one JSON document (schema ntrescue/v1) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// List disks and partitions and which hold Windows (read-only).
     Locate {
         /// Disks or images to look at [default: this machine's block devices, except the one holding /].
@@ -177,6 +185,25 @@ pub enum RdpAction {
         /// Also remove a Group Policy fDenyTSConnections that denies RDP.
         #[arg(long)]
         include_policy: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Apply the low-risk fix of every blocker `diagnose` finds in SYSTEM and SOFTWARE, in one edit.
+    Repair {
+        /// Disk, volume, hive file or mounted Windows tree.
+        source: PathBuf,
+        /// Also remove Group Policy values in SOFTWARE that deny RDP or limit it.
+        #[arg(long)]
+        include_policy: bool,
+        /// Also turn off the firewall profiles that drop the RDP port.
+        #[arg(long)]
+        firewall_profiles_off: bool,
+        /// Also set EnableDHCP=1 on interfaces with a static address.
+        #[arg(long)]
+        dhcp: bool,
+        /// Also put PortNumber back to 3389.
+        #[arg(long)]
+        reset_port: bool,
         #[command(flatten)]
         edit: EditArgs,
     },

@@ -225,6 +225,33 @@ fn rdp(
             &e,
             recipes::rdp_enable(&locate(&source)?, include_policy, &opts(&e)),
         ),
+        RdpAction::Repair {
+            source,
+            include_policy,
+            firewall_profiles_off,
+            dhcp,
+            reset_port,
+            edit: e,
+        } => {
+            let flags = recipes::RepairFlags {
+                include_policy,
+                firewall_profiles_off,
+                dhcp,
+                reset_port,
+            };
+            let located = locate(&source)?;
+            let src = located.input.display().to_string();
+            let rules = |v: &crate::write::plan::Views<'_>| {
+                let hives = crate::commands::diagnose::Hives {
+                    system: v.system.expect("SYSTEM is loaded"),
+                    software: v.software,
+                    sam: None,
+                    security: None,
+                };
+                Ok(crate::commands::diagnose::diagnose_hives(hives, &src)?.findings)
+            };
+            edited(&e, recipes::rdp_repair(&located, flags, &opts(&e), &rules))
+        }
         RdpAction::Port {
             source,
             set,
@@ -251,6 +278,13 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
             json,
         } => inspect(&locate(&source)?, &source, hash_source, json),
         Command::Locate { paths, json } => self::locate(&paths, json),
+        Command::Diagnose { source, json } => {
+            let report = crate::commands::diagnose::diagnose(&locate(&source)?)?;
+            emit(json, &report, &report.warnings, || {
+                render::diagnose(&report, style())
+            })?;
+            Ok(Exit::Success)
+        }
         Command::Nla {
             action,
             source,
@@ -329,6 +363,7 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
 fn wants_json(cli: &Cli) -> bool {
     match &cli.command {
         Command::Inspect { json, .. }
+        | Command::Diagnose { json, .. }
         | Command::Locate { json, .. }
         | Command::Get { json, .. }
         | Command::Restore { json, .. } => *json,
@@ -337,7 +372,10 @@ fn wants_json(cli: &Cli) -> bool {
         | Command::Set { edit, .. }
         | Command::DeleteValue { edit, .. }
         | Command::Rdp {
-            action: RdpAction::Enable { edit, .. } | RdpAction::Port { edit, .. },
+            action:
+                RdpAction::Enable { edit, .. }
+                | RdpAction::Port { edit, .. }
+                | RdpAction::Repair { edit, .. },
         } => edit.json,
     }
 }

@@ -437,6 +437,52 @@ fn boot_set<'a>(
     boot_set
 }
 
+/// The SOFTWARE report; SOFTWARE is optional: a damaged one is reported,
+/// not fatal.
+fn optional_software(h: Option<&LoadedHive>, warnings: &mut Vec<String>) -> Option<SoftwareReport> {
+    match software_report(h?, warnings) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warnings.push(format!("SOFTWARE hive ignored: {e}"));
+            None
+        }
+    }
+}
+
+/// The blockers of the diagnose rules over SYSTEM (as Windows loads it)
+/// and SOFTWARE, so that `inspect` and `diagnose` cannot disagree.
+fn rule_blockers(
+    system: &[u8],
+    software: Option<&LoadedHive>,
+    source: &str,
+    warnings: &mut Vec<String>,
+) -> Vec<&'static str> {
+    let sw_rec = software.and_then(|h| reconcile(h).ok().map(|r| (h, r)));
+    let sw_bytes = match &sw_rec {
+        Some((h, r)) => Some(r.bytes(h)),
+        None => software.map(|h| &h.primary.bytes[..]),
+    };
+    let (Ok(sys), sw) = (
+        Reader::new(system),
+        sw_bytes.and_then(|b| Reader::new(b).ok()),
+    ) else {
+        return Vec::new();
+    };
+    let hives = crate::commands::diagnose::Hives {
+        system: &sys,
+        software: sw.as_ref(),
+        sam: None,
+        security: None,
+    };
+    match crate::commands::diagnose::diagnose_hives(hives, source) {
+        Ok(d) => crate::report::diagnose::DiagnoseVerdict::of(&d.findings).blocker_codes,
+        Err(e) => {
+            warnings.push(format!("the diagnose rules could not run: {e}"));
+            Vec::new()
+        }
+    }
+}
+
 /// Builds the inspect report for already-loaded hives.
 pub fn inspect_loaded(
     source: SourceInfo,
@@ -444,6 +490,7 @@ pub fn inspect_loaded(
     software: Option<&LoadedHive>,
 ) -> Result<InspectReport> {
     let path = &system.primary.path;
+    let software_hive = software;
     let (hive, bb) = hive_report(system)?;
     let r = Reader::new(&system.primary.bytes).map_err(|e| e.in_file(path))?;
     let select = select_info(&r);
@@ -497,20 +544,19 @@ pub fn inspect_loaded(
             "ComputerName",
         )
     });
-    let software = match software {
-        // SOFTWARE is optional: a damaged one is reported, not fatal.
-        Some(h) => match software_report(h, &mut warnings) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                warnings.push(format!("SOFTWARE hive ignored: {e}"));
-                None
-            }
-        },
-        None => None,
-    };
+    let software = optional_software(software, &mut warnings);
     let boot_nla = boot_set.map_or(Nla::Unknown, |s| s.nla);
     let (effective_nla, rdp_enabled, policy_overrides) =
         effective(boot_set, software.as_ref(), &mut warnings);
+    let sys_image = rec
+        .as_ref()
+        .map_or(&system.primary.bytes[..], |r| r.bytes(system));
+    let blockers = rule_blockers(sys_image, software_hive, &source.path, &mut warnings);
+    let rdp_enabled = if blockers.is_empty() {
+        rdp_enabled
+    } else {
+        Some(false)
+    };
     Ok(InspectReport {
         schema: SCHEMA,
         tool: TOOL,
@@ -525,6 +571,7 @@ pub fn inspect_loaded(
             effective_nla,
             rdp_enabled,
             policy_overrides,
+            blockers,
         },
         select,
         computer_name,
@@ -741,10 +788,12 @@ mod tests {
                 .contains("no RDP-Tcp listener"));
         }
         let v = &r.verdict;
+        // No listener: NLA unknown, and by the diagnose rules RDP fails.
         assert_eq!(
             (v.nla, v.boot_set_nla, v.effective_nla, v.rdp_enabled),
-            (Nla::Unknown, Nla::Unknown, Nla::Unknown, None)
+            (Nla::Unknown, Nla::Unknown, Nla::Unknown, Some(false))
         );
+        assert!(v.blockers.contains(&"listener-missing"), "{:?}", v.blockers);
         // Mixed across sets: one set off, one required.
         let mut spec = system(SystemVariant::Modern);
         let rdp = format!(r"ControlSet002\{RDP_TCP_PATH}");
@@ -783,7 +832,12 @@ mod tests {
         // Clean: the policy (UserAuthentication 1) is applied, certain.
         let r = inspect_loaded(source(), &sys, Some(&sw_clean)).unwrap();
         assert_eq!(r.verdict.effective_nla, Nla::Required);
-        assert_eq!(r.verdict.rdp_enabled, Some(true));
+        // fDenyTSConnections allows RDP, but the generated hives pin a
+        // certificate that SOFTWARE's stores do not hold and have firewall
+        // profiles on without rules: the diagnose rules' blockers decide.
+        let blockers = ["certificate-pin-dangling", "firewall-no-rdp-rule"];
+        assert_eq!(r.verdict.blockers, blockers);
+        assert_eq!(r.verdict.rdp_enabled, Some(false));
         assert!(r.software.as_ref().unwrap().unreadable.is_empty());
 
         let mut bytes = build(&software());
@@ -796,7 +850,7 @@ mod tests {
         assert_eq!(r.verdict.effective_nla, Nla::Unknown);
         // The SYSTEM verdicts are unaffected; fDenyTSConnections still reads.
         assert_eq!(r.verdict.boot_set_nla, Nla::Required);
-        assert_eq!(r.verdict.rdp_enabled, Some(true));
+        assert_eq!(r.verdict.blockers, blockers);
         assert!(
             r.warnings
                 .iter()
@@ -810,7 +864,13 @@ mod tests {
         corrupt_value(&mut bytes, POLICY_PATH, "fDenyTSConnections");
         let sw = loaded("SOFTWARE", bytes);
         let r = inspect_loaded(source(), &sys, Some(&sw)).unwrap();
-        assert_eq!(r.verdict.rdp_enabled, None);
+        // RDP would be unknown by fDenyTSConnections alone; the blockers
+        // make it denied.
+        assert_eq!(
+            effective(r.control_sets.first(), r.software.as_ref(), &mut Vec::new()).1,
+            None
+        );
+        assert_eq!(r.verdict.rdp_enabled, Some(false));
         assert_eq!(r.verdict.effective_nla, Nla::Required);
     }
 

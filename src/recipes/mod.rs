@@ -6,11 +6,13 @@ mod nla;
 pub mod paths;
 mod policy;
 mod rdp;
+mod repair;
 mod service;
 mod value;
 
 pub use nla::{nla, nla_full, nla_units, NlaMode};
 pub use rdp::{rdp_enable, rdp_port, RDP_DEFAULT_PORT, TERMSERVICE_START_DEFAULT};
+pub use repair::{rdp_repair, repair_units, RepairFlags, Rules};
 pub use service::{service_start, SERVICE_DISABLED};
 pub use value::set_value;
 

@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! `nla disable|enable`.
 
+use std::path::{Path, PathBuf};
+
 use crate::error::Result;
 use crate::hive::name::HiveName;
-use crate::recipes::paths::{NLA_VALUES, RDP_TCP_PATH};
+use crate::recipes::paths::{NLA_VALUES, POLICY_PATH, RDP_TCP_PATH};
 use crate::recipes::policy::{policy_units, with_policy};
 use crate::recipes::{control_sets, needs};
+use crate::storage::source::LoadedFile;
 use crate::storage::source::Located;
+use crate::storage::target::TargetInfo;
+use crate::write::backup;
 use crate::write::engine;
+use crate::write::outcome::Change;
 use crate::write::outcome::EditReport;
 use crate::write::plan::{EditOptions, Needs, Op, Unit, Views};
 
@@ -16,8 +22,183 @@ use crate::write::plan::{EditOptions, Needs, Op, Unit, Views};
 pub enum NlaMode {
     /// 0/0/0: Microsoft's documented workaround to turn NLA off.
     Disable,
-    /// 1/1/1: the documented values to turn it back on.
+    /// 1/1/1 for [`nla`]; [`nla_full`] restores the values recorded before
+    /// the last `nla disable` instead, or the version's defaults, and never
+    /// lowers a value.
     Enable,
+}
+
+/// First build of Windows 8 / Server 2012, where SecurityLayer 2 (TLS) is
+/// the default (rdp-causes.md row 6); before it, 1 (Negotiate).
+const BUILD_WIN8: u32 = 9200;
+
+/// What `nla enable` puts back, per control set and value.
+#[derive(Clone, Debug, Default)]
+pub struct Previous {
+    /// The bundle the values come from.
+    pub bundle: Option<PathBuf>,
+    /// (control set, value, DWORD before the disable; `None` when absent).
+    pub values: Vec<(String, String, Option<u32>)>,
+}
+
+/// Whether bundle hive file `saved` is the hive at `now`: the same NTFS
+/// volume (serial) and file (MFT record and path), or the same file path.
+fn same_file(saved: &TargetInfo, now: &TargetInfo) -> bool {
+    match (saved, now) {
+        (
+            TargetInfo::Ntfs {
+                volume_serial: a,
+                mft_record: ra,
+                path: pa,
+                ..
+            },
+            TargetInfo::Ntfs {
+                volume_serial: b,
+                mft_record: rb,
+                path: pb,
+                ..
+            },
+        ) => a == b && ra == rb && pa.eq_ignore_ascii_case(pb),
+        (TargetInfo::File { path: a }, TargetInfo::File { path: b }) => a == b,
+        _ => false,
+    }
+}
+
+/// The values recorded before the last `nla disable` of the SYSTEM hive
+/// of `located`, from the bundles under `root`. A bundle matches by file
+/// identity (volume serial + MFT record on a raw volume, the path for a
+/// file) or by hive identity (the hive still holds exactly the bytes that
+/// disable wrote). The newest match wins.
+pub fn previous_values(located: &Located, root: &Path) -> Previous {
+    let now = located.system.primary.target();
+    let mut current_sha: Option<Option<String>> = None;
+    let mut best: Option<(String, PathBuf, Vec<Change>)> = None;
+    let Ok(dirs) = std::fs::read_dir(root) else {
+        return Previous::default();
+    };
+    for dir in dirs.flatten().map(|d| d.path()) {
+        let Ok(m) = backup::load(&dir) else { continue };
+        if m.operation != NlaMode::Disable.command() {
+            continue;
+        }
+        let Some(h) = m.hives.iter().find(|h| h.name == HiveName::System) else {
+            continue;
+        };
+        let by_file = h
+            .files
+            .iter()
+            .any(|f| f.role == crate::write::backup::FileRole::Hive && same_file(&f.target, &now));
+        let mut by_hive = || {
+            let sha = current_sha.get_or_insert_with(|| {
+                LoadedFile::read(&located.system.primary)
+                    .ok()
+                    .map(|f| f.sha256)
+            });
+            sha.as_deref() == Some(h.expected_after_sha256.as_str())
+        };
+        if !(by_file || by_hive()) {
+            continue;
+        }
+        if best.as_ref().is_none_or(|(c, ..)| m.created > *c) {
+            best = Some((m.created.clone(), dir.clone(), m.changes.clone()));
+        }
+    }
+    let Some((_, dir, changes)) = best else {
+        return Previous::default();
+    };
+    Previous {
+        bundle: Some(dir),
+        values: changes
+            .into_iter()
+            .filter(|c| c.hive == HiveName::System && NLA_VALUES.contains(&c.value.as_str()))
+            .map(|c| {
+                let old = c.old.as_ref().and_then(|o| o.as_u64()).map(|o| o as u32);
+                (c.control_set, c.value, old)
+            })
+            .collect(),
+    }
+}
+
+/// The Windows defaults for SecurityLayer, UserAuthentication and
+/// fAllowSecProtocolNegotiation: 2/1/1 from Windows 8 / Server 2012 on,
+/// 1/1/1 before and when the version is unknown (1, Negotiate, picks TLS
+/// whenever the client can).
+fn defaults(build: Option<u32>) -> [u32; 3] {
+    match build {
+        Some(b) if b >= BUILD_WIN8 => [2, 1, 1],
+        _ => [1, 1, 1],
+    }
+}
+
+/// The values `nla enable` writes in control set `set`: the recorded ones
+/// when they turn NLA on, else the defaults; never below what is there
+/// (SecurityLayer and UserAuthentication only go up).
+fn enable_values(
+    set: &str,
+    prev: &Previous,
+    build: Option<u32>,
+    current: [Option<u32>; 3],
+) -> [u32; 3] {
+    let def = defaults(build);
+    let recorded: Vec<Option<u32>> = NLA_VALUES
+        .iter()
+        .map(|v| {
+            prev.values
+                .iter()
+                .find(|(s, n, _)| s == set && n == v)
+                .and_then(|(_, _, old)| *old)
+        })
+        .collect();
+    // Recorded values that leave NLA off are no "enable": use the defaults.
+    let usable =
+        recorded.iter().all(Option::is_some) && recorded[0] != Some(0) && recorded[1] != Some(0);
+    let mut out = [0u32; 3];
+    for i in 0..3 {
+        let want = if usable {
+            recorded[i].unwrap_or(def[i])
+        } else {
+            def[i]
+        };
+        out[i] = match (i, current[i]) {
+            // SecurityLayer 0..=2 and UserAuthentication: higher is stronger.
+            (0, Some(c)) if c <= 2 => want.max(c),
+            (1, Some(c)) => want.max(c.min(1)),
+            _ => want,
+        };
+    }
+    out
+}
+
+/// The `nla enable` units: per control set, the values [`enable_values`]
+/// chooses, created when missing.
+fn enable_units(views: &Views<'_>, prev: &Previous) -> Result<Vec<Unit>> {
+    let system = views.system.expect("SYSTEM is loaded");
+    let build = views.software.and_then(|sw| {
+        let cv = r"Microsoft\Windows NT\CurrentVersion";
+        match sw.value(&sw.key(cv), cv, "CurrentBuild") {
+            crate::hive::reader::ValueState::Present { data, .. } => {
+                data.as_str().and_then(|s| s.trim().parse().ok())
+            }
+            _ => None,
+        }
+    });
+    Ok(control_sets(system)?
+        .into_iter()
+        .map(|set| {
+            let key = format!(r"{set}\{RDP_TCP_PATH}");
+            let k = system.key(&key);
+            let current = NLA_VALUES.map(|v| system.value(&k, &key, v).dword());
+            let vals = enable_values(&set, prev, build, current);
+            Unit {
+                ops: NLA_VALUES
+                    .iter()
+                    .zip(vals)
+                    .map(|(v, d)| Op::dword(HiveName::System, key.clone(), v, d, true))
+                    .collect(),
+                label: set,
+            }
+        })
+        .collect())
 }
 
 impl NlaMode {
@@ -64,6 +245,30 @@ pub fn nla_units(views: &Views<'_>, mode: NlaMode, create: bool) -> Result<Vec<U
         .collect())
 }
 
+/// Whether the Group Policy copies of SecurityLayer / UserAuthentication
+/// would make the effective NLA state the opposite of what `mode` writes
+/// (an unreadable policy value counts: what it governs is unknown).
+pub fn policy_overrides(views: &Views<'_>, mode: NlaMode) -> bool {
+    let Some(sw) = views.software else {
+        return false;
+    };
+    let key = sw.key(POLICY_PATH);
+    let get = |n: &str| {
+        let s = sw.value(&key, POLICY_PATH, n);
+        let bad = matches!(s, crate::hive::reader::ValueState::Unreadable { .. });
+        (s.dword(), bad)
+    };
+    let (sl, sl_bad) = get(NLA_VALUES[0]);
+    let (ua, ua_bad) = get(NLA_VALUES[1]);
+    if sl_bad || ua_bad {
+        return true;
+    }
+    match mode {
+        NlaMode::Disable => ua.is_some_and(|u| u != 0) && sl.is_some_and(|l| l != 0),
+        NlaMode::Enable => ua == Some(0) || sl == Some(0),
+    }
+}
+
 /// Runs `nla disable|enable` on `located`.
 pub fn nla(located: &Located, mode: NlaMode, opts: &EditOptions) -> Result<EditReport> {
     let needs = Needs {
@@ -77,18 +282,125 @@ pub fn nla(located: &Located, mode: NlaMode, opts: &EditOptions) -> Result<EditR
 }
 
 /// `nla disable|enable` with value creation, optionally removing the Group
-/// Policy values that would override it (`include_policy`).
+/// Policy values that would override it (`include_policy`). `enable`
+/// restores what the last `nla disable` of this hive recorded in its
+/// bundle under the backup root (`previous_values`), else the Windows
+/// version's defaults, and never lowers a value.
 pub fn nla_full(
     located: &Located,
     mode: NlaMode,
     include_policy: bool,
     opts: &EditOptions,
 ) -> Result<EditReport> {
+    let prev = match mode {
+        NlaMode::Enable => {
+            let root = opts
+                .backup_root
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(backup::DEFAULT_ROOT));
+            previous_values(located, &root)
+        }
+        NlaMode::Disable => Previous::default(),
+    };
     engine::run(located, mode.command(), needs(include_policy), opts, &|v| {
-        let mut units = nla_units(v, mode, true)?;
+        let mut units = match mode {
+            NlaMode::Disable => nla_units(v, mode, true)?,
+            NlaMode::Enable => {
+                v.notes.borrow_mut().push(match &prev.bundle {
+                    Some(b) => format!(
+                        "restoring the values recorded before the last `nla disable` (bundle {}), never lowering one",
+                        b.display()
+                    ),
+                    None => "no bundle of an earlier `nla disable` of this hive: the Windows version's defaults are written, never lowering a value".into(),
+                });
+                enable_units(v, &prev)?
+            }
+        };
         let want = mode.value();
         let policy = policy_units(v, &NLA_VALUES, &|_, cur| (cur != 0) != (want != 0));
+        // Warn only when the policy values really decide the outcome, by the
+        // rule inspect's effective verdict uses: NLA is on when
+        // UserAuthentication is non-zero and SecurityLayer is not 0.
+        let policy = if include_policy || policy_overrides(v, mode) {
+            policy
+        } else {
+            Vec::new()
+        };
         with_policy(v, include_policy, &mut units, policy);
         Ok(units)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prev(vals: [Option<u32>; 3]) -> Previous {
+        Previous {
+            bundle: Some(PathBuf::from("b")),
+            values: NLA_VALUES
+                .iter()
+                .zip(vals)
+                .map(|(n, v)| ("ControlSet001".to_string(), n.to_string(), v))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn enable_restores_recorded_values_and_never_lowers() {
+        let zero = [Some(0); 3];
+        // The demo: 2/1/1 before the disable comes back, not 1/1/1.
+        assert_eq!(
+            enable_values(
+                "ControlSet001",
+                &prev([Some(2), Some(1), Some(1)]),
+                None,
+                zero
+            ),
+            [2, 1, 1]
+        );
+        // Another set has no record: defaults by version.
+        assert_eq!(
+            enable_values(
+                "ControlSet002",
+                &prev([Some(2), Some(1), Some(1)]),
+                Some(20348),
+                zero
+            ),
+            [2, 1, 1]
+        );
+        assert_eq!(
+            enable_values("ControlSet002", &Previous::default(), Some(7601), zero),
+            [1, 1, 1]
+        );
+        assert_eq!(
+            enable_values("ControlSet002", &Previous::default(), None, zero),
+            [1, 1, 1]
+        );
+        // A record that leaves NLA off is no enable: defaults.
+        assert_eq!(
+            enable_values(
+                "ControlSet001",
+                &prev([Some(0), Some(0), Some(1)]),
+                Some(20348),
+                zero
+            ),
+            [2, 1, 1]
+        );
+        // Never lower: SecurityLayer 2 stays 2 on a version whose default is 1.
+        let cur = [Some(2), Some(1), Some(1)];
+        assert_eq!(
+            enable_values("ControlSet001", &Previous::default(), Some(7601), cur),
+            [2, 1, 1]
+        );
+        assert_eq!(
+            enable_values(
+                "ControlSet001",
+                &prev([Some(1), Some(1), Some(1)]),
+                None,
+                cur
+            ),
+            [2, 1, 1]
+        );
+    }
 }

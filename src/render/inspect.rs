@@ -331,6 +331,17 @@ fn tree_changes(o: &mut String, t: &TreeDiff) {
 /// The verdict line.
 fn verdict(o: &mut String, r: &InspectReport, st: Style) {
     let v = &r.verdict;
+    let n = v.blockers.len();
+    let rdp = match v.rdp_enabled {
+        _ if n > 0 => format!(
+            "will fail: {n} blocker{} ({}; `ntrescue diagnose` explains)",
+            if n == 1 { "" } else { "s" },
+            v.blockers.join(", ")
+        ),
+        Some(true) => "allowed".into(),
+        Some(false) => "DENIED (fDenyTSConnections=1)".into(),
+        None => "unknown".into(),
+    };
     let _ = writeln!(
         o,
         "\n{} all sets: {} | boot set: {} | effective: {} | RDP {}",
@@ -338,10 +349,6 @@ fn verdict(o: &mut String, r: &InspectReport, st: Style) {
         st.nla(v.nla),
         st.nla(v.boot_set_nla),
         st.nla(v.effective_nla),
-        match v.rdp_enabled {
-            Some(true) => "allowed",
-            Some(false) => "DENIED (fDenyTSConnections=1)",
-            None => "unknown",
-        }
+        rdp
     );
 }

@@ -6,12 +6,14 @@ use std::fmt::Write;
 use crate::hive::reader::KeyState;
 use crate::report::Nla;
 
+mod diagnose;
 mod fix;
 mod get;
 mod inspect;
 mod locate;
 mod restore;
 
+pub use diagnose::diagnose;
 pub use fix::fix;
 pub use get::get;
 pub use inspect::inspect;

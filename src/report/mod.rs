@@ -5,6 +5,8 @@
 //! documents it field by field. Its top-level `schema` is
 //! [`SCHEMA`]; fields are only ever added within a schema version.
 
+pub mod diagnose;
+
 use serde::Serialize;
 
 pub mod get;
@@ -327,6 +329,10 @@ pub struct Verdict {
     pub rdp_enabled: Option<bool>,
     /// Whether a Group Policy value overrides the SYSTEM values.
     pub policy_overrides: bool,
+    /// Codes of the blockers the diagnose rules find in SYSTEM and SOFTWARE
+    /// (`ntrescue diagnose` explains each); any blocker makes `rdp_enabled`
+    /// false.
+    pub blockers: Vec<&'static str>,
 }
 
 /// What `inspect` prints.

@@ -870,7 +870,12 @@ fn missing_listener_is_unknown_not_off() {
     assert_eq!(v["nla"], "unknown");
     assert_eq!(v["boot_set_nla"], "unknown");
     assert_eq!(v["effective_nla"], "unknown");
-    assert!(v["rdp_enabled"].is_null());
+    // No listener: by the diagnose rules RDP cannot work.
+    assert_eq!(v["rdp_enabled"], false);
+    assert!(v["blockers"]
+        .as_array()
+        .unwrap()
+        .contains(&"listener-missing".into()));
     let r = run_in(Path::new("/"), &["inspect", fixture.to_str().unwrap()]);
     assert!(
         r.stdout.contains("unknown (no RDP-Tcp listener"),

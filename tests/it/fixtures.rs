@@ -204,10 +204,19 @@ fn include_policy_on_the_demo_tree() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let rep = r.json();
-    assert!(rep["warnings"][0]
-        .as_str()
-        .unwrap()
-        .contains("--include-policy"));
+    // The demo's policy sets only UserAuthentication 1: with SecurityLayer
+    // 0 NLA is off whatever it says (inspect's rule), so the fix does not
+    // warn, and inspect agrees that NLA is effectively off.
+    assert!(
+        !rep["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("--include-policy")),
+        "{rep:#}"
+    );
+    let i = run_in(t.path(), &["inspect", "config", "--json"]).json();
+    assert_eq!(i["verdict"]["effective_nla"], "off");
     let r = run_in(
         t.path(),
         &[

@@ -8,6 +8,7 @@ mod util;
 
 mod core;
 mod crash;
+mod diagnose;
 mod dirty;
 mod disk;
 mod edit;

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! `diagnose`: every cause of "cannot RDP" the hives show (rdp-causes.md),
+//! in every control set, each with its fix. Read-only, like `inspect`.
+//!
+//! One module per group of rows; each adds [`Finding`]s. The same rules
+//! give `inspect` its verdict and `rdp repair` its plan, so the three never
+//! disagree.
+
+pub mod accounts;
+pub mod boot;
+pub mod hives;
+pub mod lsa;
+pub mod network;
+pub mod probe;
+pub mod protocol;
+pub mod service;
+
+use crate::error::{Error, Result};
+use crate::hive::path::current_control_set;
+use crate::hive::reader::Reader;
+use crate::report::diagnose::{DiagnoseReport, DiagnoseVerdict, Finding, NotChecked};
+use crate::report::{SourceInfo, WindowsInfo, SCHEMA, TOOL};
+use crate::storage::source::Located;
+
+pub use probe::Hives;
+use probe::{Ctx, KeyRead};
+
+/// What the rules found.
+pub struct Diagnosis {
+    /// Findings, blockers first.
+    pub findings: Vec<Finding>,
+    /// Rows not checked.
+    pub not_checked: Vec<NotChecked>,
+    /// Every control set.
+    pub sets: Vec<String>,
+    /// The set that boots.
+    pub boot: Option<String>,
+}
+
+/// Rows that need SOFTWARE (wholly or for their policy part).
+const SOFTWARE_ROWS: [u8; 7] = [2, 6, 7, 10, 11, 16, 31];
+
+/// Safe Mode lives in the BCD store, outside the Windows volume's hives.
+const BCD_REASON: &str =
+    "Safe Mode is set in the BCD store on the EFI system partition (FAT) or the \
+    System Reserved partition, which diagnose does not read yet";
+
+/// The Windows build: SOFTWARE `CurrentBuild`; without SOFTWARE, a listener
+/// without a `SecurityLayer` value means a release before Vista (XP/2003).
+fn build_of(h: &Hives<'_>, boot: Option<&str>) -> Option<u32> {
+    if let Some(sw) = h.software {
+        let k = KeyRead::new(
+            sw,
+            "SOFTWARE",
+            r"Microsoft\Windows NT\CurrentVersion".into(),
+        );
+        if let Some(b) = k.string("CurrentBuild").and_then(|s| s.trim().parse().ok()) {
+            return Some(b);
+        }
+    }
+    let set = boot?;
+    let rdp = KeyRead::new(
+        h.system,
+        "SYSTEM",
+        format!(r"{set}\{}", crate::recipes::paths::RDP_TCP_PATH),
+    );
+    (rdp.exists()
+        && matches!(
+            rdp.value("SecurityLayer"),
+            crate::hive::reader::ValueState::Missing
+        ))
+    .then_some(2600)
+}
+
+/// Runs every rule over `hives`; `source` is what fix commands name.
+pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
+    let sets: Vec<String> = hives
+        .system
+        .control_sets()?
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    if sets.is_empty() {
+        return Err(Error::NotFound(
+            "no ControlSetNNN key at the root: not a SYSTEM hive".into(),
+        ));
+    }
+    let boot = current_control_set(hives.system).ok().map(|(s, _)| s);
+    let ctx = Ctx {
+        build: build_of(&hives, boot.as_deref()),
+        hives,
+        source: source.to_string(),
+        sets: sets.clone(),
+        boot: boot.clone(),
+    };
+    let mut findings = Vec::new();
+    let mut not_checked = Vec::new();
+    service::check(&ctx, &mut findings);
+    protocol::check(&ctx, &mut findings);
+    network::check(&ctx, &mut findings);
+    lsa::check(&ctx, &mut findings);
+    boot::check(&ctx, &mut findings);
+    findings.extend(accounts::findings(&ctx, &mut not_checked));
+    not_checked.push(NotChecked {
+        rows: vec![29],
+        reason: BCD_REASON.into(),
+    });
+    // Blockers first, then warnings, then info; the boot set first within each.
+    findings.sort_by_key(|f| (f.severity, f.control_set.as_ref() != boot.as_ref()));
+    Ok(Diagnosis {
+        findings,
+        not_checked,
+        sets,
+        boot,
+    })
+}
+
+/// Reads the hives of `located` (read-only) and diagnoses them.
+pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
+    let source = located.input.display().to_string();
+    let mut warnings = Vec::new();
+    let system = hives::load("SYSTEM", Some(&located.system));
+    let Some(sys_bytes) = system.bytes() else {
+        return Err(Error::Invalid {
+            what: "SYSTEM hive",
+            offset: 0,
+            detail: system.status.note.clone().unwrap_or_default(),
+        });
+    };
+    let software = hives::load("SOFTWARE", located.software.as_ref());
+    let mut other = |name: &'static str| match hives::beside_system(located, name) {
+        Ok(p) => hives::load(name, p.as_ref()),
+        Err(e) => {
+            warnings.push(format!("{name}: {e}"));
+            hives::load(name, None)
+        }
+    };
+    let sam = other("SAM");
+    let security = other("SECURITY");
+    let path = system.path().map(|p| p.to_path_buf()).unwrap_or_default();
+    let sys_reader = Reader::new(sys_bytes).map_err(|e| e.in_file(&path))?;
+    let (sw, sam_r, sec_r) = (reader(&software), reader(&sam), reader(&security));
+    let hives_in = Hives {
+        system: &sys_reader,
+        software: sw.as_ref(),
+        sam: sam_r.as_ref(),
+        security: sec_r.as_ref(),
+    };
+    let windows = sw.as_ref().map(windows_info);
+    let mut d = diagnose_hives(hives_in, &source).map_err(|e| e.in_file(&path))?;
+    if sw.is_none() {
+        d.not_checked.insert(
+            0,
+            NotChecked {
+                rows: SOFTWARE_ROWS.to_vec(),
+                reason: format!(
+                    "SOFTWARE was not read ({}): its Group Policy copies, CredSSP, the certificate store and Winlogon are not checked",
+                    software.status.note.as_deref().unwrap_or(software.status.state)
+                ),
+            },
+        );
+    }
+    for h in [&system, &software, &sam, &security] {
+        if h.status.view == Some("after-replay") || h.status.state == "unreadable" {
+            warnings.push(format!(
+                "{}: {}",
+                h.status.name,
+                h.status.note.as_deref().unwrap_or(h.status.state)
+            ));
+        }
+    }
+    Ok(DiagnoseReport {
+        schema: SCHEMA,
+        tool: TOOL,
+        command: "diagnose",
+        source: SourceInfo {
+            kind: located.kind,
+            path: source,
+        },
+        hives: [system, software, sam, security]
+            .into_iter()
+            .map(|h| h.status)
+            .collect(),
+        windows,
+        control_sets: d.sets,
+        boot_control_set: d.boot,
+        verdict: DiagnoseVerdict::of(&d.findings),
+        findings: d.findings,
+        not_checked: d.not_checked,
+        warnings,
+    })
+}
+
+fn reader(v: &hives::LoadedView) -> Option<Reader<'_>> {
+    v.bytes().and_then(|b| Reader::new(b).ok())
+}
+
+/// Windows version facts from SOFTWARE.
+fn windows_info(sw: &Reader<'_>) -> WindowsInfo {
+    let k = KeyRead::new(
+        sw,
+        "SOFTWARE",
+        r"Microsoft\Windows NT\CurrentVersion".into(),
+    );
+    WindowsInfo {
+        product_name: k.string("ProductName"),
+        display_version: k.string("DisplayVersion").or_else(|| k.string("ReleaseId")),
+        current_build: k.string("CurrentBuild"),
+        installation_type: k.string("InstallationType"),
+    }
+}

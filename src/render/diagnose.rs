@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! A diagnose report for a terminal: the verdict first, then one line per
+//! finding (blockers first) with its fix.
+
+use std::fmt::Write;
+
+use crate::report::diagnose::{DiagnoseReport, Finding, Severity};
+
+use super::Style;
+
+fn found_text(f: &Finding) -> String {
+    match &f.found {
+        serde_json::Value::Null => "(absent)".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn tag(s: Severity, st: Style) -> String {
+    let t = format!("{:<7}", s.as_str().to_uppercase());
+    match s {
+        Severity::Blocker => st.bad(&t),
+        Severity::Warning => st.warn(&t),
+        Severity::Info => t,
+    }
+}
+
+/// Renders a diagnose report.
+pub fn diagnose(r: &DiagnoseReport, st: Style) -> String {
+    let mut o = String::new();
+    let head = r.verdict.headline();
+    let head = match r.verdict.rdp {
+        "fail" => st.bad(&head),
+        "may-fail" => st.warn(&head),
+        _ => st.good(&head),
+    };
+    let _ = writeln!(o, "{}", st.bold(&head));
+    let _ = writeln!(
+        o,
+        "{} blocker(s), {} warning(s), {} info; control sets {} (boots {})",
+        r.verdict.blockers,
+        r.verdict.warnings,
+        r.verdict.infos,
+        r.control_sets.join(", "),
+        r.boot_control_set.as_deref().unwrap_or("unknown")
+    );
+    for f in &r.findings {
+        let at = match &f.value {
+            Some(v) => format!(r"{}\{}\{v}", f.hive, f.key),
+            None => format!(r"{}\{}", f.hive, f.key),
+        };
+        let _ = writeln!(
+            o,
+            "{} {:<30} {} = {} (healthy: {})",
+            tag(f.severity, st),
+            f.code,
+            at,
+            found_text(f),
+            f.healthy
+        );
+        let _ = writeln!(o, "        {}", f.explanation);
+        if let Some(c) = &f.fix.command {
+            let _ = writeln!(o, "        fix: {c}");
+        }
+        if let Some(m) = &f.fix.manual {
+            let _ = writeln!(
+                o,
+                "        {}: {m}",
+                if f.fix.command.is_some() {
+                    "note"
+                } else {
+                    "manual"
+                }
+            );
+        }
+    }
+    for n in &r.not_checked {
+        let rows: Vec<String> = n.rows.iter().map(u8::to_string).collect();
+        let _ = writeln!(o, "not checked (rows {}): {}", rows.join(", "), n.reason);
+    }
+    for h in r.hives.iter().filter(|h| h.state != "read") {
+        let _ = writeln!(
+            o,
+            "{}: {}{}",
+            h.name,
+            h.state,
+            h.note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        );
+    }
+    o
+}

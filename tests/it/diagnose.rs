@@ -1,0 +1,869 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! `diagnose` and `rdp repair` on real corpus hives: the findings of the
+//! clean hives pinned (checked by hand against the values), then one case
+//! per row of rdp-causes.md: the value broken with hivexregedit, the
+//! finding asserted (code, hive, key, value, fix), the fix command run as
+//! printed, `diagnose` clean for that row again and hivex reading the fixed
+//! value.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+const W7: &str = "system/win7sp1-x86__regipy__SYSTEM";
+const W10: &str = "system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B";
+const XP: &str = "system/winxpsp3-x86__bitcurator__SYSTEM";
+const MINIMAL: &str = "system/win10-10240-minimal__qthivex__SYSTEM";
+const TS: &str = r"Control\Terminal Server";
+const RDP: &str = r"Control\Terminal Server\WinStations\RDP-Tcp";
+const POLICY: &str = r"Policies\Microsoft\Windows NT\Terminal Services";
+
+/// A config directory holding a copy of corpus SYSTEM `rel` (with its
+/// logs) and, optionally, a copy of the generated SOFTWARE fixture (the
+/// corpus has no SOFTWARE hive).
+fn config(rel: &str, software: bool) -> (tempfile::TempDir, PathBuf) {
+    let t = tmp();
+    let sys = copy_to(&corpus_file(rel), t.path(), "SYSTEM");
+    for l in ["LOG1", "LOG2"] {
+        let p = corpus().join(format!("{rel}.{l}"));
+        if p.exists() {
+            copy_to(&p, t.path(), &format!("SYSTEM.{l}"));
+        }
+    }
+    if software {
+        let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/software.hive");
+        copy_to(&f, t.path(), "SOFTWARE");
+    }
+    (t, sys)
+}
+
+/// `diagnose SYSTEM --json` in `dir`.
+fn diagnose(dir: &Path) -> Value {
+    ok(run_in(dir, &["diagnose", "SYSTEM", "--json"]))
+}
+
+fn with_code<'a>(r: &'a Value, code: &str) -> Vec<&'a Value> {
+    r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == code)
+        .collect()
+}
+
+fn codes(r: &Value, severity: &str) -> Vec<String> {
+    let mut c: Vec<String> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == severity)
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect();
+    c.sort();
+    c.dedup();
+    c
+}
+
+/// Merges `.reg` lines under `[HKEY_LOCAL_MACHINE\<prefix>\<key>]` (the
+/// key and its missing parents created) into
+/// `hive` with hivexregedit (an independent writer).
+fn merge(hive: &Path, prefix: &str, key: &str, lines: &[&str]) {
+    // hivexregedit creates a key only under an existing parent: every
+    // ancestor gets its own (empty) section first.
+    let mut text = "Windows Registry Editor Version 5.00\r\n".to_string();
+    let parts: Vec<&str> = key.split('\\').collect();
+    for i in 1..=parts.len() {
+        text.push_str(&format!(
+            "\r\n[HKEY_LOCAL_MACHINE\\{prefix}\\{}]\r\n",
+            parts[..i].join("\\")
+        ));
+    }
+    for l in lines {
+        text.push_str(l);
+        text.push_str("\r\n");
+    }
+    let reg = hive.with_extension("reg");
+    std::fs::write(&reg, text).unwrap();
+    sh(
+        "hivexregedit",
+        &[
+            "--merge",
+            "--prefix",
+            &format!("HKEY_LOCAL_MACHINE\\{prefix}"),
+            hive.to_str().unwrap(),
+            reg.to_str().unwrap(),
+        ],
+    );
+}
+
+/// Runs a fix command line as diagnose printed it (`ntrescue ...`).
+fn run_fix(dir: &Path, cmd: &str) {
+    let line = cmd
+        .strip_prefix("ntrescue ")
+        .unwrap_or_else(|| panic!("not an ntrescue command: {cmd}"));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{}' {line}", bin()))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `hivexget HIVE KEY VALUE` as text.
+fn hivex_text(hive: &Path, key: &str, value: &str) -> String {
+    peer("hivexget", &[hive.to_str().unwrap(), key, value])
+        .trim()
+        .to_string()
+}
+
+/// One broken value and what diagnose must say about it.
+struct Case {
+    /// Key under the hive root (control set included).
+    key: &'static str,
+    /// `.reg` lines.
+    lines: &'static [&'static str],
+    code: &'static str,
+    severity: &'static str,
+    hive: &'static str,
+    value: Option<&'static str>,
+    /// Expected fix command after "ntrescue " with SOURCE for the source
+    /// (`None`: a manual fix).
+    fix: Option<&'static str>,
+    /// The value hivex must read after the fix.
+    fixed: Option<&'static str>,
+}
+
+fn check_case(base: &str, software: bool, c: &Case) {
+    let (t, sys) = config(base, software);
+    let hive_file = if c.hive == "SOFTWARE" {
+        t.path().join("SOFTWARE")
+    } else {
+        sys.clone()
+    };
+    merge(&hive_file, c.hive, c.key, c.lines);
+    let r = diagnose(t.path());
+    let f = with_code(&r, c.code);
+    let f = f
+        .iter()
+        .find(|f| f["key"] == c.key)
+        .unwrap_or_else(|| panic!("{}: no finding on {}: {:#}", c.code, c.key, r["findings"]));
+    assert_eq!(f["severity"], c.severity, "{}", c.code);
+    assert_eq!(f["hive"], c.hive, "{}", c.code);
+    assert_eq!(f["value"].as_str(), c.value, "{}", c.code);
+    assert!(f.get("last_write").is_some(), "{}: {f:#}", c.code);
+    assert!(!f["explanation"].as_str().unwrap().is_empty());
+    let want = c
+        .fix
+        .map(|x| format!("ntrescue {}", x.replace("SOURCE", "SYSTEM")));
+    assert_eq!(f["fix"]["command"].as_str(), want.as_deref(), "{}", c.code);
+    let Some(cmd) = want else {
+        assert!(f["fix"]["manual"].is_string(), "{}", c.code);
+        return;
+    };
+    run_fix(t.path(), &cmd);
+    let after = diagnose(t.path());
+    assert!(
+        with_code(&after, c.code).iter().all(|g| g["key"] != c.key),
+        "{} still reported after `{cmd}`",
+        c.code
+    );
+    if let (Some(v), Some(fixed)) = (c.value, c.fixed) {
+        assert_eq!(
+            hivex_text(&hive_file, &format!(r"\{}", c.key), v),
+            fixed,
+            "{}",
+            c.code
+        );
+    }
+}
+
+/// The clean corpus hives, each finding checked by hand once.
+#[test]
+fn clean_corpus_hives_give_only_real_blockers() {
+    // Windows 7 SP1: RDP on (fDenyTSConnections 0, rule RemoteDesktop-In-TCP
+    // active for 3389), TermService manual; two interfaces with static
+    // addresses (10.3.58.5 and 192.168.1.123) in both sets; NLA off (0/1).
+    let (t, _) = config(W7, false);
+    let r = diagnose(t.path());
+    assert_eq!(r["verdict"]["rdp"], "may-fail");
+    assert_eq!(codes(&r, "blocker"), Vec::<String>::new());
+    assert_eq!(codes(&r, "warning"), ["static-ip"]);
+    assert_eq!(with_code(&r, "static-ip").len(), 4);
+    assert_eq!(codes(&r, "info"), ["nla-off"]);
+    assert_eq!(
+        r["control_sets"],
+        serde_json::json!(["ControlSet001", "ControlSet002"])
+    );
+    assert_eq!(r["boot_control_set"], "ControlSet001");
+    // Windows 10 1709 client (dirty, replayed from its logs): RDP off as
+    // clients ship it: fDenyTSConnections 1 and the RDP rule Active=FALSE.
+    let (t, _) = config(W10, false);
+    let r = diagnose(t.path());
+    assert_eq!(r["verdict"]["rdp"], "fail");
+    assert_eq!(
+        codes(&r, "blocker"),
+        ["firewall-rule-inactive", "rdp-denied"]
+    );
+    assert_eq!(r["hives"][0]["view"], "after-replay");
+    let rule = with_code(&r, "firewall-rule-inactive")[0];
+    assert_eq!(rule["value"], "RemoteDesktop-UserMode-In-TCP");
+    assert!(rule["found"].as_str().unwrap().contains("|Active=FALSE|"));
+    assert_eq!(with_code(&r, "pending-file-renames").len(), 1);
+    // Windows XP SP3: RDP denied; the SP2 firewall's Standard profile is on
+    // and opens only VNC ports (5900, 5800, 3600), not 3389.
+    let (t, _) = config(XP, false);
+    let r = diagnose(t.path());
+    assert_eq!(codes(&r, "blocker"), ["firewall-no-rdp-rule", "rdp-denied"]);
+    let fw = with_code(&r, "firewall-no-rdp-rule");
+    assert!(fw[0]["key"]
+        .as_str()
+        .unwrap()
+        .ends_with(r"StandardProfile\GloballyOpenPorts\List"));
+    assert_eq!(codes(&r, "info"), ["firewall-profile-on"]);
+    // The minimal Windows 10 hive has no listener and no TermService.
+    let (t, _) = config(MINIMAL, false);
+    let r = diagnose(t.path());
+    assert_eq!(
+        codes(&r, "blocker"),
+        ["listener-missing", "rdp-denied", "termservice-missing"]
+    );
+    // The rows it cannot answer are named.
+    let rows: Vec<u64> = r["not_checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| {
+            n["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+        })
+        .collect();
+    for row in [2, 7, 17, 18, 19, 20, 21, 22, 29, 31] {
+        assert!(rows.contains(&row), "row {row} not listed as not checked");
+    }
+}
+
+#[test]
+fn system_rows_are_found_fixed_and_read_back() {
+    let cases = [
+        Case {
+            key: r"ControlSet001\Control\Terminal Server",
+            lines: &["\"fDenyTSConnections\"=dword:00000001"],
+            code: "rdp-denied",
+            severity: "blocker",
+            hive: "SYSTEM",
+            value: Some("fDenyTSConnections"),
+            fix: Some("rdp enable SOURCE"),
+            fixed: Some("0"),
+        },
+        Case {
+            key: r"ControlSet002\Control\Terminal Server",
+            lines: &["\"TSEnabled\"=dword:00000000"],
+            code: "ts-disabled",
+            severity: "blocker",
+            hive: "SYSTEM",
+            value: Some("TSEnabled"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet002\Control\Terminal Server' TSEnabled --type dword --data 1",
+            ),
+            fixed: Some("1"),
+        },
+        Case {
+            key: r"ControlSet001\Control\Terminal Server",
+            lines: &["\"TSServerDrainMode\"=dword:00000001"],
+            code: "ts-drain-mode",
+            severity: "blocker",
+            hive: "SYSTEM",
+            value: Some("TSServerDrainMode"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet001\Control\Terminal Server' TSServerDrainMode --type dword --data 0",
+            ),
+            fixed: Some("0"),
+        },
+        Case {
+            key: r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp",
+            lines: &["\"fEnableWinStation\"=dword:00000000"],
+            code: "listener-disabled",
+            severity: "blocker",
+            hive: "SYSTEM",
+            value: Some("fEnableWinStation"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp' fEnableWinStation --type dword --data 1",
+            ),
+            fixed: Some("1"),
+        },
+        Case {
+            key: r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp",
+            lines: &["\"fLogonDisabled\"=dword:00000001"],
+            code: "listener-logon-disabled",
+            severity: "blocker",
+            hive: "SYSTEM",
+            value: Some("fLogonDisabled"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp' fLogonDisabled --type dword --data 0",
+            ),
+            fixed: Some("0"),
+        },
+        Case {
+            key: r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp",
+            lines: &["\"PortNumber\"=dword:00000d3e"],
+            code: "port-nondefault",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("PortNumber"),
+            fix: Some("rdp port SOURCE --reset"),
+            fixed: Some("3389"),
+        },
+        Case {
+            key: r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp",
+            lines: &["\"MinEncryptionLevel\"=dword:00000004"],
+            code: "encryption-level-high",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("MinEncryptionLevel"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp' MinEncryptionLevel --type dword --data 2",
+            ),
+            fixed: Some("2"),
+        },
+        Case {
+            key: r"ControlSet001\Control\Lsa\FIPSAlgorithmPolicy",
+            lines: &["\"Enabled\"=dword:00000001"],
+            code: "fips-enabled",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("Enabled"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet001\Control\Lsa\FIPSAlgorithmPolicy' Enabled --type dword --data 0",
+            ),
+            fixed: Some("0"),
+        },
+        Case {
+            key: r"ControlSet001\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2\Server",
+            lines: &["\"Enabled\"=dword:00000000"],
+            code: "tls12-server-disabled",
+            severity: "blocker",
+            hive: "SYSTEM",
+            value: Some("Enabled"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet001\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2\Server' Enabled --type dword --data 1",
+            ),
+            fixed: Some("1"),
+        },
+        Case {
+            key: r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp",
+            lines: &["\"MaxInstanceCount\"=dword:00000000"],
+            code: "max-instances-limited",
+            severity: "blocker",
+            hive: "SYSTEM",
+            value: Some("MaxInstanceCount"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp' MaxInstanceCount --type dword --data 4294967295",
+            ),
+            fixed: Some("-1"), /* hivexget prints DWORDs signed */
+        },
+        Case {
+            key: r"ControlSet001\Services\TermService",
+            lines: &["\"Start\"=dword:00000004"],
+            code: "termservice-disabled",
+            severity: "blocker",
+            hive: "SYSTEM",
+            value: Some("Start"),
+            fix: Some("service SOURCE TermService --start manual"),
+            fixed: Some("3"),
+        },
+        Case {
+            key: r"ControlSet001\Services\TermService\Parameters",
+            lines: &["\"ServiceDll\"=str(2):\"%SystemRoot%\\\\System32\\\\rdpwrap.dll\""],
+            code: "termservice-dll-replaced",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("ServiceDll"),
+            fix: None,
+            fixed: None,
+        },
+        Case {
+            key: r"ControlSet001\Services\RpcSs",
+            lines: &["\"Start\"=dword:00000004"],
+            code: "dependency-disabled",
+            severity: "blocker",
+            hive: "SYSTEM",
+            value: Some("Start"),
+            fix: Some("service SOURCE RpcSs --start automatic"),
+            fixed: Some("2"),
+        },
+        Case {
+            key: r"ControlSet002\Services\SessionEnv",
+            lines: &["\"Start\"=dword:00000004"],
+            code: "dependency-disabled",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("Start"),
+            fix: Some("service SOURCE SessionEnv --start manual"),
+            fixed: Some("3"),
+        },
+        Case {
+            key: r"ControlSet001\Services\Dhcp",
+            lines: &["\"Start\"=dword:00000004"],
+            code: "network-service-disabled",
+            severity: "blocker",
+            hive: "SYSTEM",
+            value: Some("Start"),
+            fix: Some("service SOURCE Dhcp --start automatic"),
+            fixed: Some("2"),
+        },
+        Case {
+            key: r"ControlSet001\Services\SharedAccess\Parameters\FirewallPolicy\PublicProfile",
+            lines: &["\"DoNotAllowExceptions\"=dword:00000001"],
+            code: "firewall-no-exceptions",
+            severity: "blocker",
+            hive: "SYSTEM",
+            value: Some("DoNotAllowExceptions"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet001\Services\SharedAccess\Parameters\FirewallPolicy\PublicProfile' DoNotAllowExceptions --type dword --data 0",
+            ),
+            fixed: Some("0"),
+        },
+        Case {
+            key: r"ControlSet001\Control\Lsa",
+            lines: &["\"LimitBlankPasswordUse\"=dword:00000000"],
+            code: "blank-passwords-allowed",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("LimitBlankPasswordUse"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet001\Control\Lsa' LimitBlankPasswordUse --type dword --data 1",
+            ),
+            fixed: Some("1"),
+        },
+        Case {
+            key: r"ControlSet001\Control\Lsa\MSV1_0",
+            lines: &["\"RestrictReceivingNTLMTraffic\"=dword:00000002"],
+            code: "ntlm-incoming-denied",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("RestrictReceivingNTLMTraffic"),
+            fix: None,
+            fixed: None,
+        },
+        Case {
+            key: r"ControlSet001\Control\Lsa",
+            lines: &["\"disabledomaincreds\"=dword:00000001"],
+            code: "domain-creds-disabled",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("disabledomaincreds"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet001\Control\Lsa' disabledomaincreds --type dword --data 0",
+            ),
+            fixed: Some("0"),
+        },
+        Case {
+            key: r"ControlSet001\Control\Lsa",
+            lines: &["\"DisableRestrictedAdmin\"=dword:00000000"],
+            code: "restricted-admin-enabled",
+            severity: "info",
+            hive: "SYSTEM",
+            value: Some("DisableRestrictedAdmin"),
+            fix: None,
+            fixed: None,
+        },
+        Case {
+            key: r"ControlSet001\Control\Terminal Server\RCM\Licensing Core",
+            lines: &["\"LicensingMode\"=dword:00000004"],
+            code: "licensing-no-server",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("LicensingMode"),
+            fix: None,
+            fixed: None,
+        },
+        Case {
+            key: r"ControlSet001\Services\NTDS\Parameters",
+            lines: &["\"DSA Database file\"=str(1):\"C:\\\\Windows\\\\NTDS\\\\ntds.dit\""],
+            code: "domain-controller",
+            severity: "info",
+            hive: "SYSTEM",
+            value: Some("DSA Database file"),
+            fix: None,
+            fixed: None,
+        },
+        Case {
+            key: "Setup",
+            lines: &["\"SystemSetupInProgress\"=dword:00000001"],
+            code: "setup-in-progress",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("SystemSetupInProgress"),
+            fix: None,
+            fixed: None,
+        },
+        Case {
+            key: r"ControlSet001\Control\TimeZoneInformation",
+            lines: &["\"RealTimeIsUniversal\"=dword:00000001"],
+            code: "rtc-universal",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("RealTimeIsUniversal"),
+            fix: None,
+            fixed: None,
+        },
+        Case {
+            key: r"ControlSet001\Services\Tcpip\Parameters\Interfaces\{698E50A9-4F58-4D86-B61D-F42E58DCACF6}",
+            lines: &[],
+            code: "static-ip",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("EnableDHCP"),
+            fix: Some(
+                r"set SOURCE 'SYSTEM\ControlSet001\Services\Tcpip\Parameters\Interfaces\{698E50A9-4F58-4D86-B61D-F42E58DCACF6}' EnableDHCP --type dword --data 1",
+            ),
+            fixed: Some("1"),
+        },
+    ];
+    for c in &cases {
+        check_case(W7, false, c);
+    }
+}
+
+#[test]
+fn software_rows_are_found_fixed_and_read_back() {
+    let cases = [
+        Case {
+            key: POLICY,
+            lines: &["\"fDenyTSConnections\"=dword:00000001"],
+            code: "rdp-denied-by-policy",
+            severity: "blocker",
+            hive: "SOFTWARE",
+            value: Some("fDenyTSConnections"),
+            fix: Some("rdp enable SOURCE --include-policy"),
+            fixed: None,
+        },
+        Case {
+            key: r"Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters",
+            lines: &["\"AllowEncryptionOracle\"=dword:00000000"],
+            code: "credssp-force-updated-clients",
+            severity: "warning",
+            hive: "SOFTWARE",
+            value: Some("AllowEncryptionOracle"),
+            fix: Some(
+                r"set SOURCE 'SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters' AllowEncryptionOracle --type dword --data 1",
+            ),
+            fixed: Some("1"),
+        },
+        Case {
+            key: POLICY,
+            lines: &["\"MaxInstanceCount\"=dword:00000002"],
+            code: "max-instances-policy",
+            severity: "warning",
+            hive: "SOFTWARE",
+            value: Some("MaxInstanceCount"),
+            fix: Some(
+                r"delete-value SOURCE 'SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services' MaxInstanceCount",
+            ),
+            fixed: None,
+        },
+        Case {
+            key: r"Policies\Microsoft\WindowsFirewall\PublicProfile",
+            lines: &["\"AllowLocalPolicyMerge\"=dword:00000000"],
+            code: "firewall-policy-no-local-rules",
+            severity: "warning",
+            hive: "SOFTWARE",
+            value: Some("AllowLocalPolicyMerge"),
+            fix: None,
+            fixed: None,
+        },
+        Case {
+            key: r"Microsoft\Windows NT\CurrentVersion\Winlogon",
+            lines: &["\"Shell\"=str(1):\"cmd.exe /c evil.bat\""],
+            code: "winlogon-shell-replaced",
+            severity: "warning",
+            hive: "SOFTWARE",
+            value: Some("Shell"),
+            fix: None,
+            fixed: None,
+        },
+    ];
+    for c in &cases {
+        check_case(W7, true, c);
+    }
+    // The policy value is gone after `rdp enable --include-policy`.
+    let (t, _) = config(W7, true);
+    let sw = t.path().join("SOFTWARE");
+    merge(
+        &sw,
+        "SOFTWARE",
+        POLICY,
+        &["\"fDenyTSConnections\"=dword:00000001"],
+    );
+    run_fix(t.path(), "ntrescue rdp enable SYSTEM --include-policy");
+    assert_eq!(
+        hivex_dword(&sw, &format!(r"\{POLICY}"), "fDenyTSConnections"),
+        None
+    );
+}
+
+/// Row 10: a pinned certificate that is in no machine store is a blocker;
+/// the fix deletes the pin.
+#[test]
+fn dangling_certificate_pin_is_removed() {
+    let c = Case {
+        key: r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp",
+        lines: &["\"SSLCertificateSHA1Hash\"=hex:0a,1b,2c,3d,4e,5f,60,71,82,93,a4,b5,c6,d7,e8,f9,00,11,22,33"],
+        code: "certificate-pin-dangling",
+        severity: "blocker",
+        hive: "SYSTEM",
+        value: Some("SSLCertificateSHA1Hash"),
+        fix: Some(r"delete-value SOURCE 'SYSTEM\ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp' SSLCertificateSHA1Hash"),
+        fixed: None,
+    };
+    check_case(W7, true, &c);
+    // With the certificate in the MY store it is only noted.
+    let (t, sys) = config(W7, true);
+    merge(&sys, "SYSTEM", c.key, c.lines);
+    merge(
+        &t.path().join("SOFTWARE"),
+        "SOFTWARE",
+        r"Microsoft\SystemCertificates\MY\Certificates\0A1B2C3D4E5F60718293A4B5C6D7E8F900112233",
+        &["\"Blob\"=hex:00"],
+    );
+    let r = diagnose(t.path());
+    assert!(with_code(&r, "certificate-pin-dangling").is_empty());
+    assert_eq!(with_code(&r, "certificate-pinned").len(), 1);
+}
+
+/// Row 5 cross-check: the port moved while the firewall rule still allows
+/// 3389 is a blocker on the rule, fixed by `rdp port --reset`.
+#[test]
+fn port_changed_but_rule_still_on_3389() {
+    let (t, sys) = config(W7, false);
+    merge(
+        &sys,
+        "SYSTEM",
+        &format!(r"ControlSet001\{RDP}"),
+        &["\"PortNumber\"=dword:00000d3e"],
+    );
+    let r = diagnose(t.path());
+    let m = with_code(&r, "firewall-port-mismatch");
+    assert_eq!(m.len(), 1, "{:#}", r["findings"]);
+    assert_eq!(m[0]["severity"], "blocker");
+    assert_eq!(m[0]["control_set"], "ControlSet001");
+    assert_eq!(m[0]["fix"]["command"], "ntrescue rdp port SYSTEM --reset");
+    assert_eq!(m[0]["fix"]["rdp_repair"], "--reset-port");
+    // rdp repair leaves an intended port alone without --reset-port...
+    let rep = ok(run_in(t.path(), &["rdp", "repair", "SYSTEM", "--json"]));
+    assert_eq!(rep["outcome"], "nothing-to-do");
+    // ...and resets it with the flag.
+    let rep = ok(run_in(
+        t.path(),
+        &["rdp", "repair", "SYSTEM", "--reset-port", "--json"],
+    ));
+    assert_eq!(rep["outcome"], "written");
+    assert_eq!(
+        hivex_dword(&sys, &format!(r"\ControlSet001\{RDP}"), "PortNumber"),
+        Some(3389)
+    );
+    assert!(with_code(&diagnose(t.path()), "firewall-port-mismatch").is_empty());
+}
+
+/// `rdp repair` fixes every low-risk blocker in one backed-up edit; the
+/// next diagnose has no blocker; hivex reads the fixed values.
+#[test]
+fn rdp_repair_fixes_every_low_risk_blocker_in_one_run() {
+    let (t, sys) = config(W10, false);
+    // Break more on top of what the client hive ships, with ntrescue's own
+    // `set` (the hive is dirty: its logs are replayed first, not dropped).
+    for (key, value, data) in [
+        (
+            r"SYSTEM\ControlSet001\Services\TermService".to_string(),
+            "Start",
+            "4",
+        ),
+        (
+            format!(r"SYSTEM\ControlSet001\{RDP}"),
+            "fEnableWinStation",
+            "0",
+        ),
+    ] {
+        ok(run_in(
+            t.path(),
+            &[
+                "set", "SYSTEM", &key, value, "--type", "dword", "--data", data, "--json",
+            ],
+        ));
+    }
+    let before = diagnose(t.path());
+    assert_eq!(
+        codes(&before, "blocker"),
+        [
+            "firewall-rule-inactive",
+            "listener-disabled",
+            "rdp-denied",
+            "termservice-disabled"
+        ]
+    );
+    let dry = ok(run_in(
+        t.path(),
+        &["rdp", "repair", "SYSTEM", "--dry-run", "--json"],
+    ));
+    assert_eq!(dry["outcome"], "dry-run");
+    assert_eq!(dry["changes"].as_array().unwrap().len(), 4);
+    let rep = ok(run_in(t.path(), &["rdp", "repair", "SYSTEM", "--json"]));
+    assert_eq!(rep["outcome"], "written", "{rep:#}");
+    assert!(rep["backup"].is_string());
+    let after = diagnose(t.path());
+    assert_eq!(after["verdict"]["blockers"], 0, "{:#}", after["findings"]);
+    let k = r"\ControlSet001";
+    assert_eq!(
+        hivex_dword(&sys, &format!(r"{k}\{TS}"), "fDenyTSConnections"),
+        Some(0)
+    );
+    assert_eq!(
+        hivex_dword(&sys, &format!(r"{k}\Services\TermService"), "Start"),
+        Some(3)
+    );
+    assert_eq!(
+        hivex_dword(&sys, &format!(r"{k}\{RDP}"), "fEnableWinStation"),
+        Some(1)
+    );
+    let rule = hivex_text(
+        &sys,
+        &format!(r"{k}\Services\SharedAccess\Parameters\FirewallPolicy\FirewallRules"),
+        "RemoteDesktop-UserMode-In-TCP",
+    );
+    assert!(
+        rule.contains("|Active=TRUE|") && rule.contains("|LPort=3389|"),
+        "{rule}"
+    );
+    // A second run has nothing to do.
+    let again = ok(run_in(t.path(), &["rdp", "repair", "SYSTEM", "--json"]));
+    assert_eq!(again["outcome"], "nothing-to-do");
+}
+
+/// `nla enable` restores what the last `nla disable` recorded (SecurityLayer
+/// 2 stays 2), and without a bundle writes the version's defaults.
+#[test]
+fn nla_enable_restores_the_values_before_disable() {
+    let (t, sys) = config(W10, false);
+    let k = format!(r"\ControlSet001\{RDP}");
+    assert_eq!(hivex_dword(&sys, &k, "SecurityLayer"), Some(2));
+    ok(run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]));
+    assert_eq!(hivex_dword(&sys, &k, "SecurityLayer"), Some(0));
+    let r = ok(run_in(t.path(), &["nla", "enable", "SYSTEM", "--json"]));
+    assert!(
+        r["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("recorded before the last `nla disable`")),
+        "{r:#}"
+    );
+    for (v, want) in [
+        ("SecurityLayer", 2),
+        ("UserAuthentication", 1),
+        ("fAllowSecProtocolNegotiation", 1),
+    ] {
+        assert_eq!(hivex_dword(&sys, &k, v), Some(want), "{v}");
+    }
+    // Without the bundle: Windows Server 2022 defaults from SOFTWARE (2/1/1).
+    let (t, sys) = config(W7, true);
+    let k = format!(r"\ControlSet001\{RDP}");
+    ok(run_in(
+        t.path(),
+        &[
+            "nla",
+            "enable",
+            "SYSTEM",
+            "--json",
+            "--backup-dir",
+            "elsewhere",
+        ],
+    ));
+    assert_eq!(hivex_dword(&sys, &k, "SecurityLayer"), Some(2));
+    assert_eq!(hivex_dword(&sys, &k, "UserAuthentication"), Some(1));
+}
+
+/// `inspect` and `diagnose` agree: a disabled TermService is "RDP will
+/// fail" in both.
+#[test]
+fn inspect_verdict_comes_from_the_diagnose_rules() {
+    let (t, sys) = config(W7, false);
+    let i = ok(run_in(t.path(), &["inspect", "SYSTEM", "--json"]));
+    assert_eq!(i["verdict"]["rdp_enabled"], true);
+    merge(
+        &sys,
+        "SYSTEM",
+        r"ControlSet001\Services\TermService",
+        &["\"Start\"=dword:00000004"],
+    );
+    let i = ok(run_in(t.path(), &["inspect", "SYSTEM", "--json"]));
+    let d = diagnose(t.path());
+    assert_eq!(i["verdict"]["rdp_enabled"], false);
+    assert_eq!(i["verdict"]["blockers"], d["verdict"]["blocker_codes"]);
+    let text = run_in(t.path(), &["inspect", "SYSTEM"]).stdout;
+    assert!(text.contains("RDP will fail: 1 blocker"), "{text}");
+}
+
+/// On a raw GPT disk image, SAM and SECURITY are found beside SYSTEM in the
+/// same NTFS volume (the dirty SECURITY replayed from its log), and the
+/// findings are those of the hive file.
+#[test]
+fn disk_image_reads_all_four_hives() {
+    let t = tmp();
+    let tool = corpus().join("../tools/make-windows-disk");
+    let img = t.path().join("disk.img");
+    let acc = "accounts/win10__rathbunvm";
+    let o = Command::new(&tool)
+        .arg("--hive")
+        .arg(format!(
+            "SAM={}",
+            corpus_file(&format!("{acc}/SAM")).display()
+        ))
+        .arg("--hive")
+        .arg(format!(
+            "SECURITY={}",
+            corpus_file(&format!("{acc}/SECURITY")).display()
+        ))
+        .arg(corpus_file(W10))
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "make-windows-disk: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = ok(run_in(t.path(), &["diagnose", "disk.img", "--json"]));
+    let state = |i: usize| {
+        (
+            r["hives"][i]["name"].clone(),
+            r["hives"][i]["state"].clone(),
+        )
+    };
+    assert_eq!(state(0), ("SYSTEM".into(), "read".into()));
+    assert_eq!(r["hives"][0]["view"], "after-replay");
+    // make-windows-disk puts a placeholder SOFTWARE ("regf" and zeros).
+    assert_eq!(state(1), ("SOFTWARE".into(), "unreadable".into()));
+    assert_eq!(state(2), ("SAM".into(), "read".into()));
+    assert_eq!(state(3), ("SECURITY".into(), "read".into()));
+    assert_eq!(r["hives"][3]["view"], "after-replay", "{:#}", r["hives"]);
+    assert_eq!(
+        codes(&r, "blocker"),
+        ["firewall-rule-inactive", "rdp-denied"]
+    );
+    let fix = with_code(&r, "rdp-denied")[0]["fix"]["command"]
+        .as_str()
+        .unwrap();
+    assert_eq!(fix, "ntrescue rdp enable disk.img");
+}
