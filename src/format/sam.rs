@@ -245,6 +245,32 @@ impl UserV {
     }
 }
 
+/// A copy of the user `V` `v` with the data of the entry at header offset
+/// `at` replaced by `data` (any length): the data after it moves, and
+/// every entry that starts at or after the old end is shifted with it.
+pub fn replace_entry(v: &[u8], at: usize, data: &[u8]) -> Result<Vec<u8>> {
+    let r = entry(v, 0, V_HEADER_LEN, at, "user V entry")?;
+    let mut out = Vec::with_capacity(v.len() + data.len());
+    out.extend_from_slice(&v[..r.start]);
+    out.extend_from_slice(data);
+    out.extend_from_slice(&v[r.end..]);
+    let delta = data.len() as i64 - r.len() as i64;
+    let old_end = (r.end - V_HEADER_LEN) as u32;
+    let new_len = u32::try_from(data.len())
+        .map_err(|_| invalid("user V entry", at as u64, "too long".into()))?;
+    for e in (0..V_HEADER_LEN).step_by(12) {
+        let off = u32_at(&out, 0, e, "user V entry")?;
+        if e == at {
+            out[e + 4..e + 8].copy_from_slice(&new_len.to_le_bytes());
+        } else if off >= old_end && off != 0 {
+            let moved = u32::try_from(i64::from(off) + delta)
+                .map_err(|_| invalid("user V entry", e as u64, "offset underflows".into()))?;
+            out[e..e + 4].copy_from_slice(&moved.to_le_bytes());
+        }
+    }
+    Ok(out)
+}
+
 /// The hash era of a blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -576,6 +602,28 @@ mod tests {
         aes[2] = 3;
         assert!(HashBlob::parse(&aes, 0).is_err());
         assert!(HashBlob::parse(&[0, 0], 0).is_err());
+    }
+
+    /// Shrinking the LM entry moves the NT entry and the ones after it.
+    #[test]
+    fn replace_entry_shifts_later_entries() {
+        let mut v = vec![0u8; V_HEADER_LEN];
+        let mut put = |at: usize, off: u32, len: u32| {
+            v[at..at + 4].copy_from_slice(&off.to_le_bytes());
+            v[at + 4..at + 8].copy_from_slice(&len.to_le_bytes());
+        };
+        put(V_NAME, 0, 4);
+        put(V_LM_HASH, 4, 0x14);
+        put(V_NT_HASH, 0x18, 0x14);
+        v.extend_from_slice(b"N\0a\0");
+        v.extend(std::iter::repeat_n(0xAA, 0x14));
+        v.extend(std::iter::repeat_n(0xBB, 0x14));
+        let out = replace_entry(&v, V_LM_HASH, &[0, 0, 1, 0]).unwrap();
+        assert_eq!(out.len(), v.len() - 0x10);
+        let uv = UserV::parse(&out, 0).unwrap();
+        assert_eq!(&out[uv.lm.clone()], &[0, 0, 1, 0]);
+        assert_eq!(out[uv.nt.clone()], [0xBB; 0x14]);
+        assert_eq!(uv.name, "Na");
     }
 
     #[test]

@@ -654,17 +654,18 @@ fn rdp_answer(
                 ));
             }
         }
-        if f.password_last_set == 0 {
+        // "Password never expires" overrides both (the local-users UI
+        // does not allow it together with "must change").
+        let expired = relative_100ns(max_age)
+            .is_some_and(|age| f.password_last_set.saturating_add(age) < now);
+        if a.password_never_expires {
+            // Neither applies.
+        } else if f.password_last_set == 0 {
             no.push("row 21: the password must be changed at next logon (with NLA this fails as 'LSA cannot be contacted')".into());
-        } else if !a.password_never_expires {
-            if let Some(age) = relative_100ns(max_age) {
-                if f.password_last_set.saturating_add(age) < now {
-                    no.push(
-                        "row 21: the password has expired (older than the maximum password age)"
-                            .into(),
-                    );
-                }
-            }
+        } else if expired {
+            no.push(
+                "row 21: the password has expired (older than the maximum password age)".into(),
+            );
         }
         if !f.never_expires() && f.account_expires < now {
             no.push("row 22: the account has expired".into());

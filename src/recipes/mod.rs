@@ -2,6 +2,7 @@
 //! Rescue recipes: what each fix changes, expressed as units of value
 //! operations for [`crate::write::engine`].
 
+mod accounts;
 mod nla;
 pub mod paths;
 mod policy;
@@ -9,6 +10,7 @@ mod rdp;
 mod service;
 mod value;
 
+pub use accounts::{account_edit, rights_edit, AccountEdit, EditHives, RightsEdit};
 pub use nla::{nla, nla_full, nla_units, NlaMode};
 pub use rdp::{rdp_enable, rdp_port, RDP_DEFAULT_PORT, TERMSERVICE_START_DEFAULT};
 pub use service::{service_start, SERVICE_DISABLED};

@@ -6,12 +6,14 @@ use std::fmt::Write;
 use crate::hive::reader::KeyState;
 use crate::report::Nla;
 
+mod accounts;
 mod fix;
 mod get;
 mod inspect;
 mod locate;
 mod restore;
 
+pub use accounts::accounts;
 pub use fix::fix;
 pub use get::get;
 pub use inspect::inspect;

@@ -7,6 +7,8 @@
 
 use serde::Serialize;
 
+pub mod accounts;
+
 use crate::format::regf::base_block::BaseBlock;
 use crate::hive::reader::{KeyState, NamedValue};
 use crate::storage::source::{LoadedFile, SourceKind};
