@@ -6,12 +6,17 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::format::regf::cell::HiveView;
+use crate::format::regf::key::Key;
 use crate::hive::accounts::{read_model, AccountsModel};
 use crate::hive::reader::Reader;
 use crate::hive::reconcile::reconcile;
 use crate::report::accounts::{AccountsReport, HiveRead};
 use crate::report::{FileInfo, SourceInfo, SCHEMA, TOOL};
-use crate::storage::source::{find_ci, locate_with, sibling_hive, HivePaths, LoadedHive, Located};
+use crate::storage::source::{
+    find_ci, locate_with, sibling_hive, FileRef, HivePaths, LoadedFile, LoadedHive, Located,
+    SourceKind,
+};
 
 /// The hives of an installation that the account commands read.
 #[derive(Clone, Debug)]
@@ -40,9 +45,12 @@ pub fn locate_accounts(input: &Path, partition: Option<u32>) -> Result<AccountHi
         input.to_path_buf()
     };
     let located = locate_with(&input, partition)?;
-    let given = located.system.primary.name().to_ascii_uppercase();
+    let given = match located.kind {
+        SourceKind::HiveFile => hive_kind(&located.system.primary)?,
+        _ => "SYSTEM",
+    };
     let sibling = |n: &str| sibling_hive(&located, n);
-    let (sam, security, system) = match given.as_str() {
+    let (sam, security, system) = match given {
         "SAM" => (
             Some(located.system.clone()),
             sibling("SECURITY")?,
@@ -71,6 +79,21 @@ pub fn locate_accounts(input: &Path, partition: Option<u32>) -> Result<AccountHi
         sam,
         security,
         system,
+    })
+}
+
+/// Which hive a file is, by its root's subkeys (`SAM`; `Policy` for
+/// SECURITY; anything else is taken as SYSTEM), whatever its file name.
+fn hive_kind(f: &FileRef) -> Result<&'static str> {
+    let file = LoadedFile::read(f)?;
+    let view = HiveView::new(&file.bytes).map_err(|e| e.in_file(&file.path))?;
+    let root = Key::root(view).map_err(|e| e.in_file(&file.path))?;
+    Ok(if root.subkey("SAM")?.is_some() {
+        "SAM"
+    } else if root.subkey("Policy")?.is_some() {
+        "SECURITY"
+    } else {
+        "SYSTEM"
     })
 }
 
@@ -227,7 +250,6 @@ pub fn template_rdp_lines(b: &[u8]) -> Vec<String> {
 /// the RDP logon rights (it would re-apply them over an offline change);
 /// on other sources, a note that it was not read.
 pub fn gpo_rights_warning(h: &AccountHives) -> Option<String> {
-    use crate::storage::source::SourceKind;
     if h.located.kind != SourceKind::MountedTree {
         return Some(
             "the local Group Policy template (Windows\\System32\\GroupPolicy\\Machine\\Microsoft\\Windows NT\\\
