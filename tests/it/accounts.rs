@@ -602,3 +602,43 @@ fn rights_grant_and_remove_round_trip() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("has no Policy"), "{}", r.stderr);
 }
+
+/// A domain controller (SYSTEM `Services\NTDS\Parameters` names the
+/// directory database, added here by hivex): `account list` says so and
+/// answers "no" for every SAM account; account edits are refused.
+#[test]
+fn domain_controller_is_detected_and_refused() {
+    let (_t, d) = dir_with(&[(XP_SAM, "SAM"), (XP_SYSTEM, "SYSTEM")]);
+    let reg = d.parent().unwrap().join("ntds.reg");
+    std::fs::write(
+        &reg,
+        "Windows Registry Editor Version 5.00\r\n\r\n\
+         [HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Services\\NTDS]\r\n\r\n\
+         [HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Services\\NTDS\\Parameters]\r\n\
+         \"DSA Database file\"=\"C:\\\\Windows\\\\NTDS\\\\ntds.dit\"\r\n",
+    )
+    .unwrap();
+    peer(
+        "hivexregedit",
+        &[
+            "--merge",
+            "--prefix",
+            r"HKEY_LOCAL_MACHINE\SYSTEM",
+            d.join("SYSTEM").to_str().unwrap(),
+            reg.to_str().unwrap(),
+        ],
+    );
+    let r = list(&d);
+    assert_eq!(r["domain_controller"], true);
+    for a in r["accounts"].as_array().unwrap() {
+        assert_eq!(a["rdp"]["may_log_on"], false);
+        assert!(a["rdp"]["because"][0].as_str().unwrap().contains("row 28"));
+    }
+    let s = d.to_str().unwrap();
+    let r = run_in(
+        Path::new("."),
+        &["account", "enable", s, "Guest", "--dry-run"],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("domain controller"), "{}", r.stderr);
+}
