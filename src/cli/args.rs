@@ -162,6 +162,16 @@ pub enum Command {
         #[command(flatten)]
         edit: EditArgs,
     },
+    /// Local accounts: list them, or get one back in (enable, unlock, password).
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
+    /// RDP logon rights in SECURITY (Policy\Accounts\<SID>\ActSysAc).
+    Rights {
+        #[command(subcommand)]
+        action: RightsAction,
+    },
     /// Put a backup bundle back byte-for-byte.
     Restore {
         /// The bundle directory (holds manifest.json).
@@ -217,6 +227,82 @@ pub enum RdpAction {
         /// Back to the default, 3389.
         #[arg(long)]
         reset: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
+/// `account` subcommands. SOURCE is a disk, volume, mounted tree, config
+/// directory, or the SAM (or SYSTEM, SECURITY) file with the others beside it.
+#[derive(Debug, Subcommand)]
+pub enum AccountAction {
+    /// Every local account, its flags, groups and logon rights, and whether it may log on over RDP (read-only).
+    List {
+        /// Disk, volume, mounted Windows tree, config directory or SAM file.
+        source: PathBuf,
+        /// Print one JSON document (schema ntrescue/v1) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a disabled account (clears ACB 0x0001 in its F value).
+    Enable {
+        /// Disk, volume, mounted Windows tree, config directory or SAM file.
+        source: PathBuf,
+        /// Account name.
+        name: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Unlock a locked-out account (clears ACB 0x0400 and the bad-password count).
+    Unlock {
+        /// Disk, volume, mounted Windows tree, config directory or SAM file.
+        source: PathBuf,
+        /// Account name.
+        name: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Set a new password (prompted twice on a terminal), or only fix its expiry.
+    Password {
+        /// Disk, volume, mounted Windows tree, config directory or SAM file.
+        source: PathBuf,
+        /// Account name.
+        name: String,
+        /// Only set "password never expires" (ACB 0x0200); no new password.
+        #[arg(long, conflicts_with_all = ["reset_expiry", "password_file", "password_stdin"])]
+        never_expires: bool,
+        /// Only set PasswordLastSet to now (the password is no longer expired); no new password.
+        #[arg(long, conflicts_with_all = ["password_file", "password_stdin"])]
+        reset_expiry: bool,
+        /// Read the new password from the first line of this file.
+        #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
+        password_file: Option<PathBuf>,
+        /// Read the new password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
+/// `rights` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RightsAction {
+    /// Grant SeRemoteInteractiveLogonRight (set 0x400) to a SID whose Policy\Accounts key exists.
+    GrantRdp {
+        /// Disk, volume, mounted Windows tree, config directory or SAM/SECURITY file.
+        source: PathBuf,
+        /// A SID (S-1-5-32-555) or a local account, group or well-known name.
+        who: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Remove SeDenyRemoteInteractiveLogonRight (clear 0x800) from a SID.
+    RemoveDeny {
+        /// Disk, volume, mounted Windows tree, config directory or SAM/SECURITY file.
+        source: PathBuf,
+        /// A SID or a local account, group or well-known name.
+        who: String,
         #[command(flatten)]
         edit: EditArgs,
     },

@@ -5,7 +5,9 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use crate::cli::args::{Cli, Command, EditArgs, NlaAction, RdpAction, ValueType};
+use crate::cli::args::{
+    AccountAction, Cli, Command, EditArgs, NlaAction, RdpAction, RightsAction, ValueType,
+};
 use crate::cli::exit::Exit;
 use crate::error::Error;
 use crate::hive::path::{encode, DataType, RegPath};
@@ -264,6 +266,143 @@ fn rdp(
     }
 }
 
+/// The new password: from `--password-file`, `--password-stdin`, or a
+/// terminal prompt (twice, echo off). It is never an argument, and never
+/// printed.
+fn read_password(file: Option<&Path>, stdin: bool) -> Result<String, Error> {
+    let first_line =
+        |text: String| -> String { text.lines().next().unwrap_or_default().to_string() };
+    let pw = if let Some(f) = file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| Error::io(format!("reading {}", f.display()), e))?;
+        first_line(text)
+    } else if stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Error::io("reading the password from standard input", e))?;
+        first_line(line)
+    } else if std::io::stdin().is_terminal() {
+        let a = prompt("New password: ")?;
+        let b = prompt("Again: ")?;
+        if a != b {
+            return Err(Error::Refused(
+                "the two passwords differ; nothing written".into(),
+            ));
+        }
+        a
+    } else {
+        return Err(Error::Refused(
+            "no terminal to prompt on: give --password-file FILE or --password-stdin".into(),
+        ));
+    };
+    if pw.is_empty() {
+        return Err(Error::Refused(
+            "an empty password is refused over the network (LimitBlankPasswordUse); choose a real one".into(),
+        ));
+    }
+    Ok(pw)
+}
+
+/// One line read from the terminal with echo off (`stty`).
+fn prompt(text: &str) -> Result<String, Error> {
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+    };
+    eprint!("{text}");
+    let _ = stty("-echo");
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    let _ = stty("echo");
+    eprintln!();
+    read.map_err(|e| Error::io("reading the password", e))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn account_hives(
+    source: &Path,
+    part: Option<u32>,
+) -> Result<crate::commands::accounts::AccountHives, Error> {
+    crate::commands::accounts::locate_accounts(source, part)
+}
+
+fn edit_hives(h: &crate::commands::accounts::AccountHives) -> recipes::EditHives<'_> {
+    recipes::EditHives {
+        located: &h.located,
+        sam: &h.sam,
+        security: h.security.as_ref(),
+        system: h.system.as_ref(),
+    }
+}
+
+/// `account list|enable|unlock|password`.
+fn account(
+    action: AccountAction,
+    part: Option<u32>,
+    opts: &dyn Fn(&EditArgs) -> EditOptions,
+) -> Result<Exit, Error> {
+    use recipes::AccountEdit;
+    let (source, name, edit, e) = match action {
+        AccountAction::List { source, json } => {
+            let report = crate::commands::accounts::list(&account_hives(&source, part)?)?;
+            emit(json, &report, &report.warnings, || {
+                render::accounts(&report, style())
+            })?;
+            return Ok(Exit::Success);
+        }
+        AccountAction::Enable { source, name, edit } => (source, name, AccountEdit::Enable, edit),
+        AccountAction::Unlock { source, name, edit } => (source, name, AccountEdit::Unlock, edit),
+        AccountAction::Password {
+            source,
+            name,
+            never_expires,
+            reset_expiry,
+            password_file,
+            password_stdin,
+            edit,
+        } => {
+            let what = if never_expires {
+                AccountEdit::NeverExpires
+            } else if reset_expiry {
+                AccountEdit::ResetExpiry
+            } else {
+                AccountEdit::Password(read_password(password_file.as_deref(), password_stdin)?)
+            };
+            (source, name, what, edit)
+        }
+    };
+    let h = account_hives(&source, part)?;
+    edited(
+        &e,
+        recipes::account_edit(&edit_hives(&h), &name, &edit, &opts(&e)),
+    )
+}
+
+/// `rights grant-rdp|remove-deny`.
+fn rights(
+    action: RightsAction,
+    part: Option<u32>,
+    opts: &dyn Fn(&EditArgs) -> EditOptions,
+) -> Result<Exit, Error> {
+    let (source, who, what, e) = match action {
+        RightsAction::GrantRdp { source, who, edit } => {
+            (source, who, recipes::RightsEdit::GrantRdp, edit)
+        }
+        RightsAction::RemoveDeny { source, who, edit } => {
+            (source, who, recipes::RightsEdit::RemoveDeny, edit)
+        }
+    };
+    let h = account_hives(&source, part)?;
+    let gpo = crate::commands::accounts::gpo_rights_warning(&h);
+    edited(
+        &e,
+        recipes::rights_edit(&edit_hives(&h), &who, what, gpo, &opts(&e)),
+    )
+}
+
 /// Runs `cli.command`; errors become the exit code they are classed as.
 fn dispatch(cli: Cli) -> Result<Exit, Error> {
     let part = cli.partition;
@@ -357,6 +496,8 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
             force,
             json,
         } => restore(&backup, force, json, write),
+        Command::Account { action } => account(action, part, &opts),
+        Command::Rights { action } => rights(action, part, &opts),
     }
 }
 
@@ -366,7 +507,19 @@ fn wants_json(cli: &Cli) -> bool {
         | Command::Diagnose { json, .. }
         | Command::Locate { json, .. }
         | Command::Get { json, .. }
-        | Command::Restore { json, .. } => *json,
+        | Command::Restore { json, .. }
+        | Command::Account {
+            action: AccountAction::List { json, .. },
+        } => *json,
+        Command::Account {
+            action:
+                AccountAction::Enable { edit, .. }
+                | AccountAction::Unlock { edit, .. }
+                | AccountAction::Password { edit, .. },
+        }
+        | Command::Rights {
+            action: RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. },
+        } => edit.json,
         Command::Nla { edit, .. }
         | Command::Service { edit, .. }
         | Command::Set { edit, .. }

@@ -3,6 +3,7 @@
 //! independent readers; the full structure check and the semantic compare;
 //! registry paths and `CurrentControlSet`.
 
+pub mod accounts;
 pub mod check;
 pub mod name;
 pub mod path;

@@ -11,14 +11,20 @@ pub enum HiveName {
     System,
     /// `Windows\System32\config\SOFTWARE`.
     Software,
+    /// `Windows\System32\config\SAM`.
+    Sam,
+    /// `Windows\System32\config\SECURITY`.
+    Security,
 }
 
 impl HiveName {
-    /// "SYSTEM" / "SOFTWARE".
+    /// "SYSTEM" / "SOFTWARE" / "SAM" / "SECURITY".
     pub fn as_str(self) -> &'static str {
         match self {
             HiveName::System => "SYSTEM",
             HiveName::Software => "SOFTWARE",
+            HiveName::Sam => "SAM",
+            HiveName::Security => "SECURITY",
         }
     }
 }

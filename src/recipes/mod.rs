@@ -2,6 +2,7 @@
 //! Rescue recipes: what each fix changes, expressed as units of value
 //! operations for [`crate::write::engine`].
 
+mod accounts;
 mod nla;
 pub mod paths;
 mod policy;
@@ -10,6 +11,7 @@ mod repair;
 mod service;
 mod value;
 
+pub use accounts::{account_edit, rights_edit, AccountEdit, EditHives, RightsEdit};
 pub use nla::{nla, nla_full, nla_units, NlaMode};
 pub use rdp::{rdp_enable, rdp_port, RDP_DEFAULT_PORT, TERMSERVICE_START_DEFAULT};
 pub use repair::{rdp_repair, repair_units, RepairFlags, Rules};

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use crate::hive::reader::KeyState;
 use crate::report::Nla;
 
+mod accounts;
 mod diagnose;
 mod fix;
 mod get;
@@ -13,6 +14,7 @@ mod inspect;
 mod locate;
 mod restore;
 
+pub use accounts::accounts;
 pub use diagnose::diagnose;
 pub use fix::fix;
 pub use get::get;

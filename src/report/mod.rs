@@ -9,6 +9,7 @@ pub mod diagnose;
 
 use serde::Serialize;
 
+pub mod accounts;
 pub mod get;
 pub mod locate;
 

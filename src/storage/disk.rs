@@ -386,6 +386,18 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
     })
 }
 
+/// Another hive of the Windows volume on `partition` (`SAM`, `SECURITY`),
+/// with its logs; `None` when the volume has no such file.
+pub fn config_hive(
+    disk: &Disk,
+    partition: &Partition,
+    name: &str,
+) -> Result<Option<(FileLocation, Vec<FileLocation>)>> {
+    let mut vol = open_volume(disk, partition).map_err(|e| e.in_file(&disk.path))?;
+    let listing = vol.list(CONFIG_DIR)?;
+    hive_with_logs(&mut vol, &listing, name)
+}
+
 /// Why the raw read path cannot give a file's logical bytes, if so:
 /// NTFS-compressed or EFS-encrypted data is not what its clusters hold.
 pub fn unreadable_reason(loc: &FileLocation) -> Option<String> {

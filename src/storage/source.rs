@@ -428,6 +428,34 @@ fn locate_tree(root: &Path) -> Result<Located> {
     })
 }
 
+/// Another hive of the same Windows installation as `located`'s SYSTEM
+/// (`SAM`, `SECURITY`, `SOFTWARE`): beside it in its directory, or in the
+/// same NTFS volume's `config` directory. `None` when there is none.
+pub fn sibling_hive(located: &Located, name: &str) -> Result<Option<HivePaths>> {
+    match &located.system.primary {
+        FileRef::Path(p) => {
+            let dir = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            match find_ci(dir, name)?.filter(|p| p.is_file()) {
+                Some(f) => Ok(Some(hive_paths(f)?)),
+                None => Ok(None),
+            }
+        }
+        FileRef::Ntfs {
+            disk, partition, ..
+        } => {
+            let Some(w) = &located.windows else {
+                return Ok(None);
+            };
+            let d = crate::storage::disk::Disk::open(disk)?;
+            Ok(crate::storage::disk::config_hive(&d, partition, name)?
+                .map(|(h, logs)| ntfs_paths(disk, w, &h, &logs)))
+        }
+    }
+}
+
 /// SHA-256 of a whole file or device, reading 4 MiB at a time; `progress`
 /// is called with (bytes done, total).
 pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Result<String> {

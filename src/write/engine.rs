@@ -59,6 +59,31 @@ pub fn run(
     let _lock = lock_targets(located, needs, opts)?;
     let mut warnings = Vec::new();
     let prepared = load_hives(located, needs, opts, &mut warnings)?;
+    run_prepared(located, command, prepared, warnings, opts, recipe)
+}
+
+/// [`run`] on exactly the hives named (`(name, paths, read only)`): the
+/// account recipes edit SAM or SECURITY and read SYSTEM for the boot key.
+pub fn run_hives(
+    located: &Located,
+    command: &str,
+    hives: &[(HiveName, crate::storage::source::HivePaths, bool)],
+    opts: &EditOptions,
+    recipe: &dyn Fn(&Views<'_>) -> Result<Vec<Unit>>,
+) -> Result<EditReport> {
+    let mut warnings = Vec::new();
+    let prepared = crate::write::prepare::load_named(hives, opts, &mut warnings)?;
+    run_prepared(located, command, prepared, warnings, opts, recipe)
+}
+
+fn run_prepared(
+    located: &Located,
+    command: &str,
+    prepared: Vec<Prepared>,
+    mut warnings: Vec<String>,
+    opts: &EditOptions,
+    recipe: &dyn Fn(&Views<'_>) -> Result<Vec<Unit>>,
+) -> Result<EditReport> {
     let checks = warnings_only_lines(&prepared);
     let readers = readers(&prepared)?;
     let views = Views::over(&readers);

@@ -72,8 +72,15 @@ pub struct Views<'a> {
     pub system: Option<&'a Reader<'a>>,
     /// SOFTWARE, when present and asked for.
     pub software: Option<&'a Reader<'a>>,
+    /// SAM, when asked for.
+    pub sam: Option<&'a Reader<'a>>,
+    /// SECURITY, when asked for.
+    pub security: Option<&'a Reader<'a>>,
     /// Warnings a recipe wants the operator to read.
     pub notes: std::cell::RefCell<Vec<String>>,
+    /// `(key, value)` pairs whose data must not appear in the report or
+    /// the bundle's manifest (password-hash blobs): shown as their size.
+    pub redact: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl<'a> Views<'a> {
@@ -83,7 +90,10 @@ impl<'a> Views<'a> {
         Views {
             system: find(HiveName::System),
             software: find(HiveName::Software),
+            sam: find(HiveName::Sam),
+            security: find(HiveName::Security),
             notes: Default::default(),
+            redact: Default::default(),
         }
     }
 
@@ -92,6 +102,8 @@ impl<'a> Views<'a> {
         match h {
             HiveName::System => self.system,
             HiveName::Software => self.software,
+            HiveName::Sam => self.sam,
+            HiveName::Security => self.security,
         }
     }
 }
@@ -134,7 +146,9 @@ pub(crate) fn resolve_all(
     let mut res = Resolution::default();
     for u in units {
         match resolve_unit(views, u, &mut res.already) {
-            Ok(r) => res.resolved.extend(r),
+            Ok(r) => res
+                .resolved
+                .extend(r.into_iter().map(|r| redacted(views, r))),
             Err(refusal) => {
                 warnings.push(format!(
                     "{}: left unchanged: {}",
@@ -145,6 +159,26 @@ pub(crate) fn resolve_all(
         }
     }
     res
+}
+
+/// Replaces the data of a value the recipe asked to redact by its size.
+fn redacted(views: &Views<'_>, mut r: Resolved) -> Resolved {
+    let hide = views
+        .redact
+        .borrow()
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case(&r.op.key) && v.eq_ignore_ascii_case(&r.op.value));
+    if hide {
+        let size = |d: &Option<serde_json::Value>| {
+            d.as_ref().map(|d| {
+                let n = d.as_str().map_or(0, |s| s.len() / 2);
+                serde_json::Value::from(format!("(redacted: {n} bytes)"))
+            })
+        };
+        r.change.old = size(&r.change.old);
+        r.change.new = size(&r.change.new);
+    }
+    r
 }
 
 fn value_data(state: &ValueState) -> Option<(u32, serde_json::Value)> {

@@ -60,10 +60,14 @@ pub(crate) fn prepare(
                 l.dedup();
                 l
             };
+            let then = if warnings_only {
+                "and read; it is not edited"
+            } else {
+                "then edited; the hive is written reconciled and clean, the logs are left untouched"
+            };
             warnings.push(format!(
                 "{hive} was dirty (sequence numbers {} and {} differ): replayed {} log entries ({first}..{last}) \
-                 from {} in memory exactly as Windows would, then edited; the hive is written reconciled and clean, \
-                 the logs are left untouched",
+                 from {} in memory exactly as Windows would, {then}",
                 bb.seq1,
                 bb.seq2,
                 r.applied.len(),
@@ -180,14 +184,41 @@ pub(crate) fn load_hives(
     Ok(prepared)
 }
 
+/// Loads and prepares exactly the hives named, each with its paths; a
+/// hive marked `warnings_only` is read (a damaged one is a warning) but
+/// never edited.
+pub(crate) fn load_named(
+    hives: &[(HiveName, HivePaths, bool)],
+    opts: &EditOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Prepared>> {
+    let mut prepared = Vec::new();
+    for (name, paths, warnings_only) in hives {
+        let loaded = LoadedHive::read(paths)
+            .and_then(|files| prepare(*name, files, opts, warnings, *warnings_only));
+        match loaded {
+            Ok(p) => prepared.push(p),
+            Err(e) if *warnings_only => {
+                warnings.push(format!("{} ignored: {e}", name.as_str()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(prepared)
+}
+
 /// The report lines for hives read only for warnings.
 pub(crate) fn warnings_only_lines(prepared: &[Prepared]) -> Vec<String> {
     prepared
         .iter()
         .filter(|p| p.warnings_only)
         .map(|p| {
+            let why = match p.name {
+                HiveName::Software => "for Group Policy warnings",
+                _ => "for reading",
+            };
             format!(
-                "{}: read for Group Policy warnings only (checked in full only if it is edited)",
+                "{}: read {why} only (checked in full only if it is edited)",
                 p.name.as_str()
             )
         })

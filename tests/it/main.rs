@@ -6,6 +6,7 @@
 
 mod util;
 
+mod accounts;
 mod core;
 mod crash;
 mod diagnose;

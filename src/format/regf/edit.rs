@@ -25,7 +25,8 @@ use crate::format::regf::cell::{
     walk_bins, HiveView, CELL_ALIGN, HBIN_ALIGN, HBIN_HEADER_SIZE, HBIN_SIGNATURE, NO_CELL,
 };
 use crate::format::regf::key::{
-    names_equal, Key, BIG_DATA_THRESHOLD, NK_VALUE_COUNT, NK_VALUE_LIST, VK_COMP_NAME,
+    names_equal, Key, BIG_DATA_THRESHOLD, NK_COMP_NAME, NK_FLAGS, NK_NAME, NK_NAME_LEN,
+    NK_SUBKEY_COUNT, NK_SUBKEY_LIST, NK_TIMESTAMP, NK_VALUE_COUNT, NK_VALUE_LIST, VK_COMP_NAME,
     VK_DATA_INLINE, VK_DATA_OFFSET, VK_DATA_SIZE, VK_FLAGS, VK_NAME, VK_NAME_LEN, VK_TYPE,
 };
 use crate::util::bytes::{i32_at, put_u16, put_u32, u16_at, u32_at};
@@ -461,6 +462,261 @@ impl HiveEdit {
     }
 }
 
+// Key creation. Sources: regf specification "Key node", "Subkeys list",
+// "Index root", "Key security" (commit 88e878de); hive-write-safety.md.
+
+/// nk: parent key node.
+const NK_PARENT: usize = 16;
+/// nk: volatile subkey list (none in a hive file).
+const NK_VOLATILE_LIST: usize = 32;
+/// nk: key security (sk) cell.
+const NK_SECURITY: usize = 44;
+/// nk: class name cell.
+const NK_CLASS: usize = 48;
+/// nk: largest subkey name, UTF-16 bytes, in the low 16 bits (the high
+/// bits hold flags on Windows 10).
+const NK_MAX_SUBKEY_NAME: usize = 52;
+/// sk: reference count.
+const SK_REFERENCES: usize = 12;
+/// Longest key name Windows accepts (characters).
+const MAX_KEY_NAME: usize = 255;
+/// Hives from format 1.5 on use `lh` leaves; older ones `lf`.
+const LH_MIN_MINOR: u32 = 5;
+
+/// The `lh` hash of a key name: for each upper-cased UTF-16 unit,
+/// hash = hash * 37 + unit (wrapping).
+pub fn lh_hash(name: &str) -> u32 {
+    name.chars()
+        .flat_map(char::to_uppercase)
+        .collect::<String>()
+        .encode_utf16()
+        .fold(0u32, |h, u| h.wrapping_mul(37).wrapping_add(u32::from(u)))
+}
+
+/// The `lf` hint of a key name: its first four characters (Latin-1),
+/// zero-padded.
+fn lf_hint(name: &str) -> u32 {
+    let mut b = [0u8; 4];
+    for (i, c) in name.chars().take(4).enumerate() {
+        b[i] = u8::try_from(c as u32).unwrap_or(0);
+    }
+    u32::from_le_bytes(b)
+}
+
+/// The sort key Windows orders subkeys by (upper-case UTF-16).
+fn sort_key(name: &str) -> Vec<u16> {
+    name.chars()
+        .flat_map(char::to_uppercase)
+        .collect::<String>()
+        .encode_utf16()
+        .collect()
+}
+
+/// One leaf of a parent's subkey index: its cell, signature, elements.
+struct Leaf {
+    rel: u32,
+    sig: [u8; 2],
+    keys: Vec<(u32, Vec<u16>)>,
+}
+
+impl HiveEdit {
+    fn leaf(&self, rel: u32) -> Result<Leaf> {
+        let view = self.view()?;
+        let cell = view.cell(rel, "subkey list")?;
+        let base = cell.abs_of(0);
+        let n = u16_at(cell.data, base, 2, "subkey list count")? as usize;
+        let sig = [cell.data[0], cell.data[1]];
+        let stride = match &sig {
+            b"li" => 4,
+            b"lf" | b"lh" => 8,
+            other => {
+                return Err(Error::BadSignature {
+                    what: "subkey list",
+                    offset: base,
+                    expected: "li/lf/lh",
+                    found: other.to_vec(),
+                })
+            }
+        };
+        let mut keys = Vec::with_capacity(n);
+        for i in 0..n {
+            let child = u32_at(cell.data, base, 4 + i * stride, "subkey list element")?;
+            keys.push((child, sort_key(&Key::at(view, child)?.name()?)));
+        }
+        Ok(Leaf { rel, sig, keys })
+    }
+
+    /// Writes `keys` as a new leaf of type `sig`; returns its offset.
+    fn write_leaf(&mut self, sig: [u8; 2], keys: &[(u32, Vec<u16>)], near: usize) -> Result<u32> {
+        let stride = if &sig == b"li" { 4 } else { 8 };
+        let count = u16::try_from(keys.len()).map_err(|_| Error::Unsupported {
+            what: "subkey list",
+            offset: near as u64,
+            detail: "more than 65535 subkeys in one list".into(),
+        })?;
+        let rel = self.alloc(4 + stride * keys.len(), Some(near))?;
+        let at = Self::abs(rel) + 4;
+        self.bytes[at..at + 2].copy_from_slice(&sig);
+        put_u16(&mut self.bytes, at + 2, count);
+        for (i, (child, _)) in keys.iter().enumerate() {
+            let e = at + 4 + i * stride;
+            put_u32(&mut self.bytes, e, *child);
+            if stride == 8 {
+                let name = Key::at(self.view()?, *child)?.name()?;
+                let h = if &sig == b"lh" {
+                    lh_hash(&name)
+                } else {
+                    lf_hint(&name)
+                };
+                put_u32(&mut self.bytes, e + 4, h);
+            }
+        }
+        Ok(rel)
+    }
+
+    /// Inserts `child` into the parent's subkey index in sorted position,
+    /// replacing the leaf it lands in (and freeing the old one); returns
+    /// the new list offset to store in the parent.
+    fn insert_subkey(&mut self, list: u32, count: u32, child: u32, nk_abs: usize) -> Result<u32> {
+        let name = sort_key(&Key::at(self.view()?, child)?.name()?);
+        if count == 0 || list == NO_CELL {
+            let minor = BaseBlock::parse(&self.bytes)?.minor;
+            let sig = if minor >= LH_MIN_MINOR {
+                *b"lh"
+            } else {
+                *b"lf"
+            };
+            return self.write_leaf(sig, &[(child, name)], nk_abs);
+        }
+        let head = self.view()?.cell(list, "subkey list")?;
+        if head.data.get(..2) == Some(b"ri") {
+            let base = head.abs_of(0);
+            let n = u16_at(head.data, base, 2, "index root count")? as usize;
+            let mut leaves = Vec::with_capacity(n);
+            for i in 0..n {
+                leaves.push(u32_at(head.data, base, 4 + 4 * i, "index root element")?);
+            }
+            // The first leaf whose last key sorts after the new one, else
+            // the last leaf.
+            let mut pick = n.saturating_sub(1);
+            for (i, l) in leaves.iter().enumerate() {
+                let leaf = self.leaf(*l)?;
+                if leaf.keys.last().is_some_and(|k| k.1 > name) {
+                    pick = i;
+                    break;
+                }
+            }
+            let leaf = self.leaf(leaves[pick])?;
+            let new_leaf = self.replace_leaf(leaf, child, name, nk_abs)?;
+            put_u32(
+                &mut self.bytes,
+                Self::abs(list) + 4 + 4 + 4 * pick,
+                new_leaf,
+            );
+            return Ok(list);
+        }
+        let leaf = self.leaf(list)?;
+        self.replace_leaf(leaf, child, name, nk_abs)
+    }
+
+    fn replace_leaf(
+        &mut self,
+        mut leaf: Leaf,
+        child: u32,
+        name: Vec<u16>,
+        near: usize,
+    ) -> Result<u32> {
+        let pos = leaf.keys.partition_point(|k| k.1 < name);
+        leaf.keys.insert(pos, (child, name));
+        let new = self.write_leaf(leaf.sig, &leaf.keys, near)?;
+        self.free(leaf.rel)?;
+        Ok(new)
+    }
+
+    /// Creates subkey `name` under the key at `parent_rel`: a new nk (name
+    /// stored as Latin-1 when it can be, sharing the parent's security
+    /// descriptor, whose reference count grows), inserted into the parent's
+    /// subkey index in Windows' sort order with `lh` hashes / `lf` hints;
+    /// the parent's subkey count and largest-subkey-name field follow.
+    /// Returns the new key's offset. An existing name is refused.
+    pub fn create_key(&mut self, parent_rel: u32, name: &str) -> Result<u32> {
+        let nk_abs = Self::abs(parent_rel);
+        let bad = |detail: String| Error::Unsupported {
+            what: "key name",
+            offset: nk_abs as u64,
+            detail,
+        };
+        if name.is_empty() || name.contains('\\') || name.chars().count() > MAX_KEY_NAME {
+            return Err(bad(format!(
+                "{name:?}: empty, holds a backslash or is over 255 characters"
+            )));
+        }
+        let (count, list, sk, stamp) = {
+            let view = self.view()?;
+            let parent = Key::at(view, parent_rel)?;
+            if parent.subkey(name)?.is_some() {
+                return Err(bad(format!("{name:?} already exists")));
+            }
+            let f = |o| u32_at(&self.bytes, 0, nk_abs + 4 + o, "key node field");
+            (
+                f(NK_SUBKEY_COUNT)?,
+                f(NK_SUBKEY_LIST)?,
+                f(NK_SECURITY)?,
+                parent.timestamp()?,
+            )
+        };
+        let sk_cell = self.view()?.cell(sk, "key security")?;
+        if sk_cell.data.get(..2) != Some(b"sk") {
+            return Err(Error::BadSignature {
+                what: "key security",
+                offset: sk_cell.abs_of(0),
+                expected: "sk",
+                found: sk_cell.data.get(..2).unwrap_or_default().to_vec(),
+            });
+        }
+        let refs_at = sk_cell.abs + 4 + SK_REFERENCES;
+        let refs = u32_at(&self.bytes, 0, refs_at, "sk reference count")?;
+        let latin1 = name.chars().all(|c| (c as u32) < 0x100);
+        let raw: Vec<u8> = if latin1 {
+            name.chars().map(|c| c as u8).collect()
+        } else {
+            name.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+        };
+        let rel = self.alloc(NK_NAME + raw.len(), Some(nk_abs))?;
+        let at = Self::abs(rel) + 4;
+        self.bytes[at..at + 2].copy_from_slice(b"nk");
+        put_u16(
+            &mut self.bytes,
+            at + NK_FLAGS,
+            if latin1 { NK_COMP_NAME } else { 0 },
+        );
+        self.bytes[at + NK_TIMESTAMP..at + NK_TIMESTAMP + 8].copy_from_slice(&stamp.to_le_bytes());
+        put_u32(&mut self.bytes, at + NK_PARENT, parent_rel);
+        for o in [NK_SUBKEY_LIST, NK_VOLATILE_LIST, NK_VALUE_LIST, NK_CLASS] {
+            put_u32(&mut self.bytes, at + o, NO_CELL);
+        }
+        put_u32(&mut self.bytes, at + NK_SECURITY, sk);
+        put_u16(&mut self.bytes, at + NK_NAME_LEN, raw.len() as u16);
+        self.bytes[at + NK_NAME..at + NK_NAME + raw.len()].copy_from_slice(&raw);
+        put_u32(
+            &mut self.bytes,
+            refs_at,
+            refs.checked_add(1)
+                .ok_or_else(|| bad("the security descriptor's reference count is full".into()))?,
+        );
+        let new_list = self.insert_subkey(list, count, rel, nk_abs)?;
+        put_u32(&mut self.bytes, nk_abs + 4 + NK_SUBKEY_LIST, new_list);
+        put_u32(&mut self.bytes, nk_abs + 4 + NK_SUBKEY_COUNT, count + 1);
+        let max_at = nk_abs + 4 + NK_MAX_SUBKEY_NAME;
+        let max = u32_at(&self.bytes, 0, max_at, "key node field")?;
+        let utf16 = name.encode_utf16().count() as u32 * 2;
+        if utf16 > max & 0xFFFF {
+            put_u32(&mut self.bytes, max_at, (max & 0xFFFF_0000) | utf16);
+        }
+        Ok(rel)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,5 +896,154 @@ mod tests {
         assert_eq!(i32_at(e.bytes(), 0, at, "x").unwrap(), -(len as i32 - 8));
         assert_eq!(i32_at(e.bytes(), 0, at + len - 8, "x").unwrap(), 8);
         walk_bins(e.bytes(), e.hive_bins_size()).unwrap();
+    }
+
+    /// Every leaf of a key's subkey index as (signature, element offsets,
+    /// stored hashes).
+    fn leaves(bytes: &[u8], key: u32) -> Vec<(String, Vec<(u32, u32)>)> {
+        let view = HiveView::new(bytes).unwrap();
+        let list = u32_at(bytes, 0, HiveEdit::abs(key) + 4 + NK_SUBKEY_LIST, "x").unwrap();
+        let cell = view.cell(list, "x").unwrap();
+        let read = |c: crate::format::regf::cell::Cell<'_>| {
+            let n = u16_at(c.data, 0, 2, "x").unwrap() as usize;
+            let sig = String::from_utf8_lossy(&c.data[..2]).into_owned();
+            let stride = if sig == "li" { 4 } else { 8 };
+            let els = (0..n)
+                .map(|i| {
+                    let e = 4 + i * stride;
+                    let h = if stride == 8 {
+                        u32_at(c.data, 0, e + 4, "x").unwrap()
+                    } else {
+                        0
+                    };
+                    (u32_at(c.data, 0, e, "x").unwrap(), h)
+                })
+                .collect();
+            (sig, els)
+        };
+        if &cell.data[..2] == b"ri" {
+            let n = u16_at(cell.data, 0, 2, "x").unwrap() as usize;
+            (0..n)
+                .map(|i| {
+                    read(
+                        view.cell(u32_at(cell.data, 0, 4 + 4 * i, "x").unwrap(), "x")
+                            .unwrap(),
+                    )
+                })
+                .collect()
+        } else {
+            vec![read(cell)]
+        }
+    }
+
+    /// A key created among the 512 siblings of `subkey-test`, and one in a
+    /// key without subkeys: the whole hive passes both readers' walks with
+    /// one key more; nt-hive (which binary-searches) finds each; every
+    /// list is in Windows' order and every stored lh hash / lf hint —
+    /// Windows' own and ours — matches the name; the parent's counts and
+    /// the security descriptor's reference count follow.
+    #[test]
+    fn created_keys_are_sorted_hashed_and_counted() {
+        let mut e = HiveEdit::new(testhive()).unwrap();
+        let before = full_check(e.bytes()).unwrap();
+        let parent = key_rel(e.bytes(), "subkey-test");
+        let sk = u32_at(e.bytes(), 0, HiveEdit::abs(parent) + 4 + NK_SECURITY, "x").unwrap();
+        let refs = |b: &[u8]| u32_at(b, 0, HiveEdit::abs(sk) + 4 + SK_REFERENCES, "x").unwrap();
+        let refs0 = refs(e.bytes());
+        let names = ["key250b", "AAA-first", "zzz-last", "Ünïcödé-Ω"];
+        for n in names {
+            e.create_key(parent, n).unwrap();
+        }
+        let empty = key_rel(e.bytes(), "data-test");
+        e.create_key(empty, "child").unwrap();
+        assert!(
+            e.create_key(parent, "KEY250B").is_err(),
+            "duplicates are refused"
+        );
+        let bytes = e.bytes().to_vec();
+        let after = full_check(&bytes).unwrap();
+        assert_eq!(after.keys, before.keys + names.len() as u64 + 1);
+        let nt = nt_hive::Hive::without_validation(&bytes[..]).unwrap();
+        let root = nt.root_key_node().unwrap();
+        for n in names {
+            let path = format!("subkey-test\\{n}");
+            assert!(root.subpath(&path).unwrap().is_ok(), "nt-hive finds {n}");
+        }
+        assert!(root.subpath("data-test\\child").unwrap().is_ok());
+        for key in [parent, empty] {
+            let view = HiveView::new(&bytes).unwrap();
+            let mut all = Vec::new();
+            for (sig, els) in leaves(&bytes, key) {
+                for (child, hash) in els {
+                    let name = Key::at(view, child).unwrap().name().unwrap();
+                    match sig.as_str() {
+                        "lh" => assert_eq!(hash, lh_hash(&name), "{name}"),
+                        "lf" => assert_eq!(hash, lf_hint(&name), "{name}"),
+                        _ => {}
+                    }
+                    all.push(sort_key(&name));
+                }
+            }
+            assert!(all.windows(2).all(|w| w[0] < w[1]), "sorted");
+        }
+        let count = u32_at(&bytes, 0, HiveEdit::abs(parent) + 4 + NK_SUBKEY_COUNT, "x").unwrap();
+        assert_eq!(count, 512 + names.len() as u32);
+        assert_eq!(
+            refs(&bytes),
+            refs0
+                + names.len() as u32
+                + u32::from(
+                    u32_at(&bytes, 0, HiveEdit::abs(empty) + 4 + NK_SECURITY, "x").unwrap() == sk
+                )
+        );
+        let max = u32_at(
+            &bytes,
+            0,
+            HiveEdit::abs(parent) + 4 + NK_MAX_SUBKEY_NAME,
+            "x",
+        )
+        .unwrap();
+        assert!(max & 0xFFFF >= 2 * "AAA-first".len() as u32);
+        peers_read_created_keys(bytes, &names);
+    }
+
+    /// hivex and regipy (independent readers; peer tools the CI installs)
+    /// list the created keys.
+    fn peers_read_created_keys(mut bytes: Vec<u8>, names: &[&str]) {
+        let bins = BaseBlock::parse(&bytes).unwrap().hive_bins_size;
+        crate::format::regf::base_block::set_clean(&mut bytes[..BASE_BLOCK_SIZE], 7, bins);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hive");
+        std::fs::write(&path, &bytes).unwrap();
+        let run = |cmd: &str, args: &[&str]| -> String {
+            let out = std::process::Command::new(cmd)
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("{cmd} (a peer tool the CI installs): {e}"));
+            assert!(
+                out.status.success(),
+                "{cmd}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let p = path.to_str().unwrap();
+        run("hivexml", &[p]);
+        let script = dir.path().join("ls");
+        std::fs::write(&script, "cd \\subkey-test\nls\n").unwrap();
+        let hivex = run("hivexsh", &["-f", script.to_str().unwrap(), p]);
+        let regipy = run(
+            "python3",
+            &[
+                "-c",
+                "import sys; from regipy.registry import RegistryHive as R; \
+                 [print(k.name) for k in R(sys.argv[1]).get_key('\\\\subkey-test').iter_subkeys()]",
+                p,
+            ],
+        );
+        for n in names {
+            assert!(hivex.lines().any(|l| l == *n), "hivex lists {n}");
+            assert!(regipy.lines().any(|l| l == *n), "regipy lists {n}");
+        }
     }
 }

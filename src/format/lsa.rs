@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! SECURITY hive: the logon-right bits of `Policy\Accounts\<SID>\ActSysAc`.
+//!
+//! Source: Windows SDK `ntlsa.h` (`SECURITY_ACCESS_*_LOGON`), checked
+//! against the real SECURITY hives of the corpus (Administrators 0x407,
+//! Remote Desktop Users 0x400, Guest 0xC1). 0x400 *grants* the RDP logon
+//! right; 0x800 *denies* it (a widely used parser has these backwards).
+
+/// Key holding one subkey per SID that has rights or privileges.
+pub const ACCOUNTS_KEY: &str = r"Policy\Accounts";
+/// Subkey of a SID key whose default value holds the right bits.
+pub const ACT_SYS_AC: &str = "ActSysAc";
+
+/// SeInteractiveLogonRight.
+pub const INTERACTIVE: u32 = 0x0001;
+/// SeNetworkLogonRight.
+pub const NETWORK: u32 = 0x0002;
+/// SeBatchLogonRight.
+pub const BATCH: u32 = 0x0004;
+/// SeServiceLogonRight.
+pub const SERVICE: u32 = 0x0010;
+/// SeDenyInteractiveLogonRight.
+pub const DENY_INTERACTIVE: u32 = 0x0040;
+/// SeDenyNetworkLogonRight.
+pub const DENY_NETWORK: u32 = 0x0080;
+/// SeDenyBatchLogonRight.
+pub const DENY_BATCH: u32 = 0x0100;
+/// SeDenyServiceLogonRight.
+pub const DENY_SERVICE: u32 = 0x0200;
+/// SeRemoteInteractiveLogonRight (log on through Remote Desktop Services).
+pub const REMOTE_INTERACTIVE: u32 = 0x0400;
+/// SeDenyRemoteInteractiveLogonRight.
+pub const DENY_REMOTE_INTERACTIVE: u32 = 0x0800;
+
+/// Every right bit with its SDK name, in bit order.
+pub const RIGHTS: [(u32, &str); 10] = [
+    (INTERACTIVE, "SeInteractiveLogonRight"),
+    (NETWORK, "SeNetworkLogonRight"),
+    (BATCH, "SeBatchLogonRight"),
+    (SERVICE, "SeServiceLogonRight"),
+    (DENY_INTERACTIVE, "SeDenyInteractiveLogonRight"),
+    (DENY_NETWORK, "SeDenyNetworkLogonRight"),
+    (DENY_BATCH, "SeDenyBatchLogonRight"),
+    (DENY_SERVICE, "SeDenyServiceLogonRight"),
+    (REMOTE_INTERACTIVE, "SeRemoteInteractiveLogonRight"),
+    (DENY_REMOTE_INTERACTIVE, "SeDenyRemoteInteractiveLogonRight"),
+];
+
+/// The names of the rights set in `bits` (unknown bits as hex).
+pub fn right_names(bits: u32) -> Vec<String> {
+    let mut out: Vec<String> = RIGHTS
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+    let known = RIGHTS.iter().fold(0, |a, (b, _)| a | b);
+    if bits & !known != 0 {
+        out.push(format!("{:#x}", bits & !known));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rdp_bits_are_grant_0x400_and_deny_0x800() {
+        assert_eq!(
+            right_names(0x407),
+            [
+                "SeInteractiveLogonRight",
+                "SeNetworkLogonRight",
+                "SeBatchLogonRight",
+                "SeRemoteInteractiveLogonRight"
+            ]
+        );
+        assert_eq!(right_names(0x800), ["SeDenyRemoteInteractiveLogonRight"]);
+        assert_eq!(right_names(0x1_0000), ["0x10000"]);
+    }
+}
