@@ -7,6 +7,7 @@ use crate::format::regf::base_block::{self, BASE_BLOCK_SIZE};
 use crate::format::regf::cell::HiveView;
 use crate::format::regf::edit::HiveEdit;
 use crate::format::regf::key::Key;
+use crate::format::regf::log::LogSlot;
 use crate::hive::check::{CheckStats, Expect};
 use crate::storage::source::{FileRef, LoadedFile};
 use crate::storage::target::TargetInfo;
@@ -73,7 +74,7 @@ fn log_room(f: &LoadedFile) -> Option<u64> {
 }
 
 /// The transaction for writing `new` over `p`'s primary: through one of its
-/// logs, or a log created beside a hive on a file system that has none
+/// logs, or a log created beside a hive on a file system in a slot it lacks
 /// (emptied again once the write is done). A raw volume whose logs cannot
 /// hold the entry is refused: its files cannot grow.
 fn transaction(p: &Prepared, new: &[u8]) -> Result<TxChoice> {
@@ -88,9 +89,18 @@ fn transaction(p: &Prepared, new: &[u8]) -> Result<TxChoice> {
             room: log_room(l),
         })
         .collect();
-    let created = match &p.files.primary.origin {
-        FileRef::Path(primary) if p.files.logs.is_empty() => {
-            let name = format!("{}.LOG1", p.files.primary.name);
+    // On a file system, a dual-logging slot the hive lacks can be created
+    // (a hive with a lone LOG1 whose entries a dirty replay needs gets its
+    // entry in a new LOG2).
+    let missing = [LogSlot::Log1, LogSlot::Log2].into_iter().find(|slot| {
+        !p.files
+            .logs
+            .iter()
+            .any(|l| LogSlot::of_name(&l.name) == Some(*slot))
+    });
+    let created = match (&p.files.primary.origin, missing) {
+        (FileRef::Path(primary), Some(slot)) => {
+            let name = format!("{}.{}", p.files.primary.name, slot.extension());
             logs.push(LogFile {
                 name: name.clone(),
                 bytes: &[],

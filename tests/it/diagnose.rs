@@ -867,3 +867,55 @@ fn disk_image_reads_all_four_hives() {
         .unwrap();
     assert_eq!(fix, "ntrescue rdp enable disk.img");
 }
+
+/// Rows 17–23 from the account model: with a real Windows 10 SAM and
+/// SECURITY beside SYSTEM, the disabled built-in Administrator (a member of
+/// Administrators) is reported with `account enable` as its fix; running
+/// that fix clears the finding, and the account then reads enabled in
+/// `account list`. Without SAM the rows are listed as not checked.
+#[test]
+fn account_rows_come_from_the_account_model() {
+    let (t, _) = config("system/win7sp1-x86__regipy__SYSTEM", false);
+    let d = t.path();
+    let r = diagnose(d);
+    let nc = r["not_checked"].as_array().unwrap();
+    assert!(
+        nc.iter()
+            .any(|n| n["rows"].as_array().unwrap().contains(&Value::from(19))),
+        "{r}"
+    );
+    for f in ["SAM", "SECURITY"] {
+        copy_to(
+            &corpus_file(&format!("accounts/win10__rathbunvm/{f}")),
+            d,
+            f,
+        );
+    }
+    let r = diagnose(d);
+    let dis = with_code(&r, "account-disabled");
+    let admin = dis
+        .iter()
+        .find(|f| f["found"] == "Administrator")
+        .unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(admin["row"], 19);
+    assert_eq!(admin["hive"], "SAM");
+    assert_eq!(admin["value"], "F");
+    let cmd = admin["fix"]["command"].as_str().unwrap();
+    assert_eq!(cmd, "ntrescue account enable SYSTEM Administrator");
+    run_fix(d, cmd);
+    let r = diagnose(d);
+    assert!(
+        !with_code(&r, "account-disabled")
+            .iter()
+            .any(|f| f["found"] == "Administrator"),
+        "{r}"
+    );
+    let l = ok(run_in(d, &["account", "list", "SYSTEM", "--json"]));
+    let admin = l["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rid"] == 500)
+        .unwrap_or_else(|| panic!("{l}"));
+    assert_eq!(admin["disabled"], false);
+}

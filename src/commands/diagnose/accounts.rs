@@ -1,30 +1,186 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! Rows 17–22 and the password half of row 23 of rdp-causes.md come from
-//! the account model (SECURITY logon rights, SAM accounts). This is where
-//! its findings join the others: one more source of [`Finding`]s.
+//! Rows 17–22 and the password half of row 23 of rdp-causes.md, from the
+//! account model (SECURITY logon rights, SAM accounts; `hive::accounts`,
+//! the same model `account list` prints): one finding per reason an account
+//! meant for remote logon (a member of Administrators or Remote Desktop
+//! Users) cannot log on over RDP, with the `account`/`rights` command that
+//! fixes it, and a blocker when no enabled local account can.
 
-use crate::report::diagnose::{Finding, NotChecked};
+use crate::hive::accounts::{read_model, Account, AccountsModel};
+use crate::report::diagnose::{Finding, Fix, NotChecked, Risk, Severity};
 
-use super::probe::Ctx;
+use super::probe::{Ctx, KeyRead, New};
 
 /// Rows the account model answers.
 pub const ROWS: [u8; 7] = [17, 18, 19, 20, 21, 22, 23];
 
-/// Findings about logon rights and accounts. The account model is not part
-/// of this build yet: its rows are listed as not checked, with the state
-/// of the SAM and SECURITY hives it needs.
-pub fn findings(ctx: &Ctx<'_>, not_checked: &mut Vec<NotChecked>) -> Vec<Finding> {
-    let hives = match (ctx.hives.sam.is_some(), ctx.hives.security.is_some()) {
-        (true, true) => "SAM and SECURITY were read",
-        (true, false) => "SAM was read, SECURITY was not",
-        (false, true) => "SECURITY was read, SAM was not",
-        (false, false) => "neither SAM nor SECURITY was read",
-    };
-    not_checked.push(NotChecked {
-        rows: ROWS.to_vec(),
-        reason: format!(
-            "logon rights and accounts (and blank passwords) come from the account model, which diagnose does not include yet ({hives}); LimitBlankPasswordUse of row 23 is checked"
+/// Built-in accounts Windows ships disabled on purpose: Guest (501),
+/// DefaultAccount (503), WDAGUtilityAccount (504).
+const SHIPPED_DISABLED: [u32; 3] = [501, 503, 504];
+
+/// Groups whose members are meant to log on over RDP.
+const RDP_GROUPS: [&str; 2] = ["Administrators", "Remote Desktop Users"];
+
+/// The code, fix command and healthy value for the reason of `row`.
+fn reason(row: u8) -> Option<(&'static str, &'static [&'static str], &'static str)> {
+    Some(match row {
+        17 => (
+            "account-rdp-right",
+            &["rights", "grant-rdp", "SOURCE", "NAME"],
+            "SeRemoteInteractiveLogonRight held (Administrators 0x407, Remote Desktop Users 0x400), no SeDenyRemoteInteractiveLogonRight",
         ),
-    });
-    Vec::new()
+        18 => (
+            "account-not-rdp-user",
+            &[],
+            "a member of Administrators or Remote Desktop Users",
+        ),
+        19 => ("account-disabled", &["account", "enable", "SOURCE", "NAME"], "ACB 0x0001 clear"),
+        20 => ("account-locked", &["account", "unlock", "SOURCE", "NAME"], "ACB 0x0400 clear, bad-password count 0"),
+        21 => (
+            "account-password-expired",
+            &["account", "password", "SOURCE", "NAME", "--reset-expiry"],
+            "PasswordLastSet within the maximum password age, or ACB 0x0200",
+        ),
+        22 => ("account-expired", &[], "AccountExpires never, or in the future"),
+        23 => (
+            "account-blank-password",
+            &[],
+            "a password set (blank passwords are refused over the network)",
+        ),
+        _ => return None,
+    })
+}
+
+/// The row a model reason names ("row 19: ...").
+fn row_of(because: &str) -> Option<u8> {
+    because.strip_prefix("row ")?.get(..2)?.parse().ok()
+}
+
+/// The findings for one account.
+fn account_findings(ctx: &Ctx<'_>, k: &KeyRead<'_>, a: &Account) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for because in &a.rdp.because {
+        let Some(row) = row_of(because) else {
+            continue;
+        };
+        let Some((code, cmd, healthy)) = reason(row) else {
+            continue;
+        };
+        let fix = if cmd.is_empty() {
+            Fix {
+                command: None,
+                manual: Some(
+                    match row {
+                        18 => "add the account to Remote Desktop Users on the console (net localgroup \"Remote Desktop Users\" NAME /add)",
+                        23 => "a blank account's hash blob has no room for a hash, so it cannot be set offline: set a password on the console (net user NAME *), or use another account; never lower LimitBlankPasswordUse",
+                        _ => "change the account's expiry on the console (net user NAME /expires:never)",
+                    }
+                    .replace("NAME", &a.name),
+                ),
+                risk: Risk::Medium,
+                rdp_repair: None,
+                ops: Vec::new(),
+            }
+        } else {
+            let args: Vec<&str> = cmd
+                .iter()
+                .map(|x| if *x == "NAME" { a.name.as_str() } else { x })
+                .collect();
+            Fix {
+                command: Some(ctx.command(&args)),
+                manual: None,
+                risk: if row == 17 { Risk::Medium } else { Risk::Low },
+                rdp_repair: None,
+                ops: Vec::new(),
+            }
+        };
+        let mut f = k.finding(New {
+            code,
+            row,
+            severity: Severity::Warning,
+            value: Some(if row == 23 { "V" } else { "F" }),
+            healthy,
+            explanation: format!("{}: {because}", a.name),
+            fix,
+        });
+        f.found = serde_json::Value::String(a.name.clone());
+        out.push(f);
+    }
+    out
+}
+
+/// The findings from a read model.
+fn from_model(
+    ctx: &Ctx<'_>,
+    sam: &crate::hive::reader::Reader<'_>,
+    m: &AccountsModel,
+) -> Vec<Finding> {
+    if m.domain_controller {
+        // Row 28 (SYSTEM) says it: no local accounts to judge.
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut any = false;
+    for a in &m.accounts {
+        if a.disabled && SHIPPED_DISABLED.contains(&a.rid) {
+            continue;
+        }
+        any |= a.rdp.may_log_on;
+        let meant = a.groups.iter().any(|g| RDP_GROUPS.contains(&g.as_str()));
+        if meant && !a.rdp.may_log_on {
+            let k = KeyRead::new(sam, "SAM", a.key.clone());
+            out.extend(account_findings(ctx, &k, a));
+        }
+    }
+    if !any {
+        let k = KeyRead::new(sam, "SAM", r"SAM\Domains\Account\Users".into());
+        out.push(k.finding(New {
+            code: "no-account-may-rdp",
+            row: 18,
+            severity: Severity::Blocker,
+            value: None,
+            healthy: "at least one enabled account that may log on over RDP",
+            explanation: "no local account may log on over RDP (each one's reasons are listed by `ntrescue account list`)".into(),
+            fix: Fix {
+                command: None,
+                manual: Some(format!(
+                    "see `{}` and fix one account (enable, unlock, password, rights)",
+                    ctx.command(&["account", "list", "SOURCE"])
+                )),
+                risk: Risk::Low,
+                rdp_repair: None,
+                ops: Vec::new(),
+            },
+        }));
+    }
+    out
+}
+
+/// Findings about logon rights and accounts.
+pub fn findings(ctx: &Ctx<'_>, not_checked: &mut Vec<NotChecked>) -> Vec<Finding> {
+    let Some(sam) = ctx.hives.sam else {
+        not_checked.push(NotChecked {
+            rows: ROWS.to_vec(),
+            reason: "the SAM hive was not read: accounts cannot be judged (LimitBlankPasswordUse of row 23 is checked)".into(),
+        });
+        return Vec::new();
+    };
+    match read_model(sam, ctx.hives.security, Some(ctx.hives.system)) {
+        Ok(m) => {
+            if !m.rights_known {
+                not_checked.push(NotChecked {
+                    rows: vec![17],
+                    reason: "the SECURITY hive was not read: logon rights are unknown".into(),
+                });
+            }
+            from_model(ctx, sam, &m)
+        }
+        Err(e) => {
+            not_checked.push(NotChecked {
+                rows: ROWS.to_vec(),
+                reason: format!("the account model could not be read: {e}"),
+            });
+            Vec::new()
+        }
+    }
 }
