@@ -183,6 +183,7 @@ fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
 pub(crate) fn plan_hives(
     prepared: &[Prepared],
     resolved: &[Resolved],
+    finish: &[usize],
     hives: &mut [HiveOutcome],
     checks: &mut Vec<String>,
     with_tx: bool,
@@ -190,7 +191,7 @@ pub(crate) fn plan_hives(
     let mut planned: Planned = Vec::new();
     for (i, p) in prepared.iter().enumerate() {
         let mine: Vec<&Resolved> = resolved.iter().filter(|r| r.op.hive == p.name).collect();
-        if mine.is_empty() {
+        if mine.is_empty() && !finish.contains(&i) {
             continue;
         }
         let path = &p.files.primary.path;

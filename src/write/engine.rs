@@ -98,7 +98,23 @@ fn run_prepared(
     report.changes = resolved.iter().map(|r| r.change.clone()).collect();
     report.already_set = already;
     report.refusals = refusals;
-    if resolved.is_empty() {
+    // A dirty hive that replays to exactly what an earlier run of ours
+    // planned (a bundle's recorded after-state): that run was stopped
+    // mid-write; finish it (written clean), never "nothing to do" over it.
+    let finish = if resolved.is_empty() && report.refusals.is_empty() {
+        unfinished_writes(&prepared, opts)
+    } else {
+        Vec::new()
+    };
+    for (i, dir) in &finish {
+        report.warnings.push(format!(
+            "{}: an earlier run (bundle {}) was stopped before its write finished; the hive already \
+             loads as that run planned through its transaction log, and is now written clean",
+            prepared[*i].name.as_str(),
+            dir.display()
+        ));
+    }
+    if resolved.is_empty() && finish.is_empty() {
         report.outcome = if report.refusals.is_empty() {
             Outcome::NothingToDo
         } else {
@@ -115,11 +131,46 @@ fn run_prepared(
         opts,
         prepared: &prepared,
         resolved: &resolved,
+        finish: finish.iter().map(|(i, _)| *i).collect(),
     };
     match (&opts.write, !opts.dry_run && opts.output.is_none()) {
         (Some(access), true) => edit.in_place(access, report, checks),
         _ => edit.planned_only(report, checks),
     }
+}
+
+/// The dirty hives whose replayed image is exactly the after-state a
+/// bundle in the backup root recorded for them: an earlier run's write that
+/// was stopped after its transaction entry reached the log. Each with the
+/// bundle's directory.
+fn unfinished_writes(prepared: &[Prepared], opts: &EditOptions) -> Vec<(usize, PathBuf)> {
+    let root = opts
+        .backup_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(backup::DEFAULT_ROOT));
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Vec::new();
+    };
+    let manifests: Vec<(PathBuf, backup::Manifest)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| backup::load(&e.path()).ok().map(|m| (e.path(), m)))
+        .collect();
+    let mut out = Vec::new();
+    for (i, p) in prepared.iter().enumerate() {
+        if p.warnings_only || p.replayed.is_none() {
+            continue;
+        }
+        let sha = sha256_hex(p.base());
+        let hit = manifests.iter().find(|(_, m)| {
+            m.hives
+                .iter()
+                .any(|h| h.name == p.name && h.expected_after_sha256 == sha)
+        });
+        if let Some((dir, _)) = hit {
+            out.push((i, dir.clone()));
+        }
+    }
+    out
 }
 
 /// Locks the files the command may write: SYSTEM's, and SOFTWARE's when
@@ -181,6 +232,9 @@ struct Edit<'a> {
     opts: &'a EditOptions,
     prepared: &'a [Prepared],
     resolved: &'a [Resolved],
+    /// Hives rewritten clean with no change of their own (an earlier run's
+    /// unfinished write).
+    finish: Vec<usize>,
 }
 
 impl Edit<'_> {
@@ -202,9 +256,11 @@ impl Edit<'_> {
     fn touched(&self) -> Vec<usize> {
         (0..self.prepared.len())
             .filter(|&i| {
-                self.resolved
-                    .iter()
-                    .any(|r| r.op.hive == self.prepared[i].name)
+                self.finish.contains(&i)
+                    || self
+                        .resolved
+                        .iter()
+                        .any(|r| r.op.hive == self.prepared[i].name)
             })
             .collect()
     }
@@ -218,6 +274,7 @@ impl Edit<'_> {
         let planned = plan_hives(
             self.prepared,
             self.resolved,
+            &self.finish,
             &mut report.hives,
             &mut checks,
             with_tx,
@@ -312,6 +369,7 @@ impl Edit<'_> {
             let planned = plan_hives(
                 self.prepared,
                 self.resolved,
+                &self.finish,
                 &mut report.hives,
                 checks,
                 true,

@@ -63,7 +63,7 @@ pub(crate) fn prepare(
             let then = if warnings_only {
                 "and read; it is not edited"
             } else {
-                "then edited; the hive is written reconciled and clean, the logs are left untouched"
+                "then edited; the hive is written reconciled and clean"
             };
             warnings.push(format!(
                 "{hive} was dirty (sequence numbers {} and {} differ): replayed {} log entries ({first}..{last}) \

@@ -214,6 +214,17 @@ fn check_states(
     )
 }
 
+/// The pages of the entry: every page the write changes, and at least one
+/// (an entry without pages is invalid; a stopped run may have written the
+/// whole body already, leaving only the base block to finish).
+fn entry_pages(original: &[u8], new: &[u8], hive_bins_size: u32) -> Vec<usize> {
+    let mut pages = dirty_pages(original, new, hive_bins_size);
+    if pages.is_empty() {
+        pages.push(0);
+    }
+    pages
+}
+
 /// A fresh log in `slot`: the entry (or old-format dirty pages) first, its
 /// base block last.
 fn fresh(
@@ -228,7 +239,7 @@ fn fresh(
     let base = log_base_block(new, format, seq, nb.hive_bins_size)?;
     let content = match format {
         LogFormat::New => {
-            let pages = dirty_pages(original, new, nb.hive_bins_size);
+            let pages = entry_pages(original, new, nb.hive_bins_size);
             let mut c = base.clone();
             c.extend(new_entry(new, &pages, seq, nb.hive_bins_size, nb.flags)?);
             c
@@ -291,7 +302,7 @@ fn append(
         .get(at + 4..at + 8)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .unwrap_or(0);
-    let pages = dirty_pages(original, new, nb.hive_bins_size);
+    let pages = entry_pages(original, new, nb.hive_bins_size);
     let entry = new_entry(new, &pages, seq, nb.hive_bins_size, nb.flags)?;
     let end = (at + size) as u64;
     let l = &logs[log];
