@@ -858,9 +858,12 @@ fn disk_image_reads_all_four_hives() {
     assert_eq!(state(2), ("SAM".into(), "read".into()));
     assert_eq!(state(3), ("SECURITY".into(), "read".into()));
     assert_eq!(r["hives"][3]["view"], "after-replay", "{:#}", r["hives"]);
+    // This SAM's Administrator is disabled and its one user has a blank
+    // password, which Windows refuses over the network: no account can log
+    // on over RDP (a real finding of the account model).
     assert_eq!(
         codes(&r, "blocker"),
-        ["firewall-rule-inactive", "rdp-denied"]
+        ["firewall-rule-inactive", "no-account-may-rdp", "rdp-denied"]
     );
     let fix = with_code(&r, "rdp-denied")[0]["fix"]["command"]
         .as_str()
