@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::format::nthive::walk_counts;
 use crate::format::regf::base_block::BaseBlock;
 use crate::format::regf::cell::{walk_bins, HiveView};
-use crate::format::regf::key::{walk_tree, Key, MAX_DEPTH};
+use crate::format::regf::key::{walk_tree, Key, Visited, MAX_DEPTH};
 
 /// Totals of a full check.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -138,9 +138,19 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
         offset: 0,
         detail: format!("key '{path}': {detail}"),
     };
+    let (mut seen_b, mut seen_a) = (Visited::default(), Visited::default());
     while let Some((path, kb, ka, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
             return Err(mismatch(&path, "nested too deep".into()));
+        }
+        // Each key and list once: a repeated one is a structure error, not
+        // a walk of exponential length.
+        for (k, seen) in [(&kb, &mut seen_b), (&ka, &mut seen_a)] {
+            seen.key(k)?;
+            seen.value_list(k)?;
+            for v in k.values()? {
+                seen.value(&v)?;
+            }
         }
         if kb.name()? != ka.name()? {
             return Err(mismatch(&path, "key name changed".into()));
@@ -157,7 +167,10 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
             }
             Some(exps) => check_planned_values(&path, &b, &a, exps)?,
         }
-        let (sb, sa) = (kb.subkeys()?, ka.subkeys()?);
+        let (sb, sa) = (
+            kb.subkeys_seen(&mut seen_b.lists)?,
+            ka.subkeys_seen(&mut seen_a.lists)?,
+        );
         if sb.len() != sa.len() {
             return Err(mismatch(&path, "subkeys added or removed".into()));
         }
