@@ -148,6 +148,8 @@ pub struct Volume {
     fs: BufReader<Region>,
     /// Absolute byte offset of the volume on the device.
     pub offset: u64,
+    /// Length of the volume's region of the device (its partition).
+    pub len: u64,
 }
 
 impl Volume {
@@ -156,7 +158,12 @@ impl Volume {
         let mut fs = BufReader::with_capacity(META_BUFFER, Region::new(file, offset, len));
         let mut ntfs = Ntfs::new(&mut fs).map_err(nerr)?;
         ntfs.read_upcase_table(&mut fs).map_err(nerr)?;
-        Ok(Volume { ntfs, fs, offset })
+        Ok(Volume {
+            ntfs,
+            fs,
+            offset,
+            len,
+        })
     }
 
     /// Identity and state.
@@ -286,13 +293,19 @@ impl Volume {
                     let run = run.map_err(nerr)?;
                     let len = run.allocated_size();
                     if let Some(p) = run.data_position().value() {
-                        loc.extents.push(Extent {
+                        let e = Extent {
                             file_offset: pos,
                             length: len,
                             device_offset: self.offset.checked_add(p.get()).ok_or_else(|| {
                                 Error::Ntfs(format!("{path}: a data run's position overflows"))
                             })?,
-                        });
+                        };
+                        // Inside the partition and inside the volume the
+                        // boot sector describes, before anything reads or
+                        // writes through it.
+                        let room = self.len.min(self.ntfs.size());
+                        crate::storage::extent::check_within(&e, self.offset, room, path)?;
+                        loc.extents.push(e);
                     } else {
                         loc.sparse = true;
                     }
@@ -394,13 +407,14 @@ fn clip_and_merge(extents: Vec<Extent>, end: u64) -> Vec<Extent> {
             length: e.length.min(end - e.file_offset),
             ..e
         };
+        // Every extent was checked to lie inside the volume, so these sums
+        // do not overflow; checked all the same.
+        let joins = merged.last().is_some_and(|m| {
+            m.file_offset.checked_add(m.length) == Some(e.file_offset)
+                && m.device_offset.checked_add(m.length) == Some(e.device_offset)
+        });
         match merged.last_mut() {
-            Some(m)
-                if m.file_offset + m.length == e.file_offset
-                    && m.device_offset + m.length == e.device_offset =>
-            {
-                m.length += e.length
-            }
+            Some(m) if joins => m.length = m.length.saturating_add(e.length),
             _ => merged.push(e),
         }
     }
