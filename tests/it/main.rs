@@ -11,5 +11,6 @@ mod dirty;
 mod disk;
 mod edit;
 mod fixtures;
+mod hostile;
 mod logs;
 mod mounted;
