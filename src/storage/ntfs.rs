@@ -55,7 +55,11 @@ impl Read for Region {
         if n == 0 {
             return Ok(0);
         }
-        let got = crate::storage::os::read_at(&self.file, &mut buf[..n], self.start + self.pos)?;
+        // `pos` is below `len` here, but both come from the caller: checked.
+        let at = self.start.checked_add(self.pos).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "read offset overflows")
+        })?;
+        let got = crate::storage::os::read_at(&self.file, &mut buf[..n], at)?;
         self.pos += got as u64;
         Ok(got)
     }

@@ -23,6 +23,13 @@ pub fn read_at(f: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
     }
 }
 
+/// `at + n` for the next positioned read or write; an offset past the
+/// end of the address space is an error, never a wrapped one.
+fn next_offset(at: u64, n: usize) -> std::io::Result<u64> {
+    at.checked_add(n as u64)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "offset overflows"))
+}
+
 /// Reads exactly `buf.len()` bytes at `at`.
 pub fn read_exact_at(f: &File, mut buf: &mut [u8], mut at: u64) -> std::io::Result<()> {
     while !buf.is_empty() {
@@ -31,7 +38,7 @@ pub fn read_exact_at(f: &File, mut buf: &mut [u8], mut at: u64) -> std::io::Resu
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         buf = &mut buf[n..];
-        at += n as u64;
+        at = next_offset(at, n)?;
     }
     Ok(())
 }
@@ -47,7 +54,7 @@ pub fn write_all_at(f: &File, mut buf: &[u8], mut at: u64) -> std::io::Result<()
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         buf = &buf[n..];
-        at += n as u64;
+        at = next_offset(at, n)?;
     }
     Ok(())
 }
