@@ -10,6 +10,7 @@ mod core;
 mod dirty;
 mod disk;
 mod edit;
+mod edit_sequences;
 mod fixtures;
 mod hostile;
 mod logs;
