@@ -139,6 +139,49 @@ fn damaged_value_cell_is_reported_by_every_command() {
             !d.join("bk").exists() || std::fs::read_dir(d.join("bk")).unwrap().next().is_none()
         );
     }
+    // Every other fix, dry run and real: refused, an error or nothing to
+    // do, never a crash, a JSON document either way, nothing written.
+    let fixes: [&[&str]; 6] = [
+        &["rdp", "enable", "SYSTEM"],
+        &["rdp", "port", "SYSTEM", "--reset"],
+        &["service", "SYSTEM", "TermService", "--start", "automatic"],
+        &[
+            "set",
+            "SYSTEM",
+            RDP,
+            "SecurityLayer",
+            "--type",
+            "dword",
+            "--data",
+            "0",
+        ],
+        &["delete-value", "SYSTEM", RDP, "SecurityLayer"],
+        &[
+            "set",
+            "SYSTEM",
+            TS,
+            "fDenyTSConnections",
+            "--type",
+            "dword",
+            "--data",
+            "0",
+        ],
+    ];
+    for fix in fixes {
+        for extra in [&["--dry-run"][..], &["--backup-dir", "bk"][..]] {
+            let mut args = fix.to_vec();
+            args.push("--json");
+            args.extend_from_slice(extra);
+            let r = run_limited(d, &args, SMALL_AS_KIB, 20);
+            // 0 only when the fix has nothing to change (rdp enable: the
+            // damage is elsewhere and its values are already set).
+            let j = r.json();
+            assert!(matches!(r.code, 0 | 1 | 3), "{args:?}: {j}");
+            if r.code == 0 {
+                assert_eq!(j["outcome"], "nothing-to-do", "{args:?}: {j}");
+            }
+        }
+    }
     assert_eq!(sha256_file(&hive), before, "nothing written");
 }
 
