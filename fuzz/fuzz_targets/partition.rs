@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
         };
         if let Ok(t) = parse(&mut read, len, sector, exact) {
             for p in &t.partitions {
-                assert!(p.start.checked_add(p.length).is_some_and(|e| e <= len), "{p:?}");
+                assert!(
+                    p.start.checked_add(p.length).is_some_and(|e| e <= len),
+                    "{p:?}"
+                );
             }
         }
     }

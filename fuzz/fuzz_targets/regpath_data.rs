@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 use ntrescue::hive::path::{encode, DataType, RegPath};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut lines = text.split('\n');
     let path = lines.next().unwrap_or_default();
     let _ = RegPath::parse(path);

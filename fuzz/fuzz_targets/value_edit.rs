@@ -32,7 +32,11 @@ fn key_paths(bytes: &[u8], max: usize) -> Vec<String> {
                 return out;
             }
             let Ok(name) = s.name() else { continue };
-            let p = if path.is_empty() { name } else { format!("{path}\\{name}") };
+            let p = if path.is_empty() {
+                name
+            } else {
+                format!("{path}\\{name}")
+            };
             out.push(p.clone());
             queue.insert(0, (s, p));
         }
@@ -43,14 +47,23 @@ fn key_paths(bytes: &[u8], max: usize) -> Vec<String> {
 fn data_of(kind: u8, seed: u8) -> (u32, Vec<u8>) {
     match kind % 4 {
         0 => (reg_type::DWORD, u32::from(seed).to_le_bytes().to_vec()),
-        1 => (reg_type::SZ, "ab".repeat(seed as usize).encode_utf16().flat_map(|u| u.to_le_bytes()).chain([0, 0]).collect()),
+        1 => (
+            reg_type::SZ,
+            "ab".repeat(seed as usize)
+                .encode_utf16()
+                .flat_map(|u| u.to_le_bytes())
+                .chain([0, 0])
+                .collect(),
+        ),
         2 => (reg_type::BINARY, vec![seed; seed as usize * 40]),
         _ => (reg_type::QWORD, u64::from(seed).to_le_bytes().to_vec()),
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&n, rest)) = data.split_first() else { return };
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
     let n = (n % 9) as usize;
     if rest.len() < n * 4 {
         return;
@@ -60,12 +73,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let keys = key_paths(hive, 64);
-    let Ok(mut edit) = HiveEdit::new(hive.to_vec()) else { return };
+    let Ok(mut edit) = HiveEdit::new(hive.to_vec()) else {
+        return;
+    };
     let mut expects: Vec<Expect> = Vec::new();
     for op in ops.chunks_exact(4) {
         let key = &keys[op[1] as usize % keys.len()];
         let rel = {
-            let Ok(view) = HiveView::new(edit.bytes()) else { return };
+            let Ok(view) = HiveView::new(edit.bytes()) else {
+                return;
+            };
             match Key::root(view).and_then(|r| r.subpath(key)) {
                 Ok(Ok(k)) => k.offset(),
                 _ => return,
@@ -81,7 +98,11 @@ fuzz_target!(|data: &[u8]| {
         // An edit the editor refuses leaves nothing to check.
         let Ok(after) = done else { return };
         expects.retain(|e| !(e.key == *key && e.value.eq_ignore_ascii_case(name)));
-        expects.push(Expect { key: key.clone(), value: name.to_string(), after });
+        expects.push(Expect {
+            key: key.clone(),
+            value: name.to_string(),
+            after,
+        });
     }
     let new = edit.into_bytes();
     if let Err(e) = full_check(&new) {
@@ -92,14 +113,19 @@ fuzz_target!(|data: &[u8]| {
     }
     let nt = NtHive::open(&new).expect("nt-hive opens the edited hive");
     for e in &expects {
-        let got = nt.value(&e.key, &e.value).expect("nt-hive reads the edited value");
+        let got = nt
+            .value(&e.key, &e.value)
+            .expect("nt-hive reads the edited value");
         match (&e.after, got) {
             (None, None) => {}
             (Some((ty, d)), Some((nty, nd))) => {
                 assert!(nty.is_none_or(|t| t == *ty), "{}\\{}: type", e.key, e.value);
                 assert!(nd.is_none_or(|x| x == *d), "{}\\{}: data", e.key, e.value);
             }
-            (want, got) => panic!("{}\\{}: nt-hive reads {got:?}, planned {want:?}", e.key, e.value),
+            (want, got) => panic!(
+                "{}\\{}: nt-hive reads {got:?}, planned {want:?}",
+                e.key, e.value
+            ),
         }
     }
 });
