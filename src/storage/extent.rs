@@ -141,6 +141,15 @@ impl ExtentStore {
         }
     }
 
+    /// Refuses the store unless every extent lies inside the device range
+    /// `start .. start + len` (the partition holding the file): for extents
+    /// that did not come from [`crate::storage::ntfs::Volume::locate`]
+    /// (which checks them), such as those a backup manifest records.
+    pub fn within(self, start: u64, len: u64) -> Result<Self> {
+        check_all_within(&self.extents, start, len, &self.name)?;
+        Ok(self)
+    }
+
     /// After the first write, compares the file with `recheck` (a fresh open
     /// of the device and a new lookup through NTFS) instead of through this
     /// handle's extents.
@@ -306,6 +315,13 @@ mod tests {
             assert!(err.to_string().contains("outside the volume"), "{err}");
         }
         assert!(check_all_within(&[ext(0, 1, 1 << 20), ext(1, 1, 0)], vol.0, vol.1, "f").is_err());
+        let store = |e: Vec<Extent>| {
+            ExtentStore::new(tempfile::tempfile().unwrap(), "f".into(), e, 4096, 512)
+        };
+        assert!(store(vec![ext(0, 4096, 1 << 20)])
+            .within(vol.0, vol.1)
+            .is_ok());
+        assert!(store(vec![ext(0, 4096, 0)]).within(vol.0, vol.1).is_err());
         // Overflowing extents map to an error, not a panic.
         assert!(map(&[ext(0, u64::MAX, u64::MAX - 10)], 100, 10).is_err());
         assert!(map(&[ext(u64::MAX - 1, u64::MAX, 0)], u64::MAX - 1, 1).is_ok());

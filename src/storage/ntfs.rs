@@ -325,11 +325,26 @@ impl Volume {
                 )));
             }
         }
+        fits_volume(loc.size, self.len.min(self.ntfs.size()), self.offset, path)?;
         // Clip the extents to the valid data length; merge adjacent ones.
         let end = loc.size.min(loc.valid_length);
         loc.extents = clip_and_merge(std::mem::take(&mut loc.extents), end);
         Ok(loc)
     }
+}
+
+/// The whole file is read into memory: a data size larger than the volume
+/// (`room` bytes at device offset `offset`; possible only for a sparse
+/// file, and never for a hive) is refused rather than allocated.
+fn fits_volume(size: u64, room: u64, offset: u64, path: &str) -> Result<()> {
+    if size > room {
+        return Err(Error::Invalid {
+            what: "$DATA size",
+            offset,
+            detail: format!("{path}: {size} bytes, more than the {room}-byte volume holds"),
+        });
+    }
+    Ok(())
 }
 
 /// The valid data length of a non-resident attribute `a` of `file`, read
