@@ -32,6 +32,11 @@ fn key_paths(bytes: &[u8], max: usize) -> Vec<String> {
                 return out;
             }
             let Ok(name) = s.name() else { continue };
+            // A path names a key only when its names are non-empty and
+            // hold no separator (an empty name would read as the parent).
+            if name.is_empty() || name.contains('\\') {
+                continue;
+            }
             let p = if path.is_empty() {
                 name
             } else {
