@@ -244,6 +244,45 @@ mod tests {
         assert!(e.contains(&format!("{root:#x}")), "{e}");
     }
 
+    /// Found by fuzzing (value_edit): a key with an empty name directly
+    /// below the root has the root's path (""). An edit of the root's
+    /// values is then refused by the lock-step compare (it cannot tell the
+    /// two keys apart), never passed for the wrong key; an edit elsewhere
+    /// still verifies.
+    #[test]
+    fn an_empty_key_name_below_the_root_makes_root_edits_refused() {
+        use crate::format::regf::edit::HiveEdit;
+        use crate::format::regf::key::{reg_type, NK_NAME_LEN};
+        let mut h = corpus("other/real/regipy__SECURITY");
+        let first = Key::root(HiveView::new(&h).unwrap())
+            .unwrap()
+            .subkeys()
+            .unwrap()[0]
+            .abs();
+        h[first as usize + NK_NAME_LEN..][..2].copy_from_slice(&0u16.to_le_bytes());
+        full_check(&h).unwrap();
+        let edit = |key: &str| {
+            let rel = Key::root(HiveView::new(&h).unwrap())
+                .unwrap()
+                .subpath(key)
+                .unwrap()
+                .unwrap()
+                .offset();
+            let mut e = HiveEdit::new(h.clone()).unwrap();
+            e.set_value(rel, "v", reg_type::DWORD, &[7, 0, 0, 0])
+                .unwrap();
+            let exp = Expect {
+                key: key.into(),
+                value: "v".into(),
+                after: Some((reg_type::DWORD, vec![7, 0, 0, 0])),
+            };
+            semantic_compare(&h, e.bytes(), &[exp])
+        };
+        let e = edit("").unwrap_err().to_string();
+        assert!(e.contains("differ from the plan"), "{e}");
+        edit("Policy").unwrap();
+    }
+
     /// The in-place fast path of `verify_edit` still fails on a stray byte
     /// outside the planned fields, and on a wrong value inside one.
     #[test]
