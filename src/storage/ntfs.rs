@@ -156,9 +156,41 @@ pub struct Volume {
     pub len: u64,
 }
 
+/// Runs a call into the `ntfs` crate: a panic on damaged metadata (an
+/// index entry shorter than its header, found by fuzzing) becomes an
+/// error, as for nt-hive ([`crate::util::guard::contain`]).
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    crate::util::guard::contain(what, f).map_err(Error::Ntfs)?
+}
+
 impl Volume {
     /// Opens the NTFS volume at `offset .. offset + len` of `file`.
     pub fn open(file: File, offset: u64, len: u64) -> Result<Self> {
+        guarded("the NTFS reader", || Self::open_inner(file, offset, len))
+    }
+
+    /// Identity and state.
+    pub fn facts(&mut self) -> Result<VolumeFacts> {
+        guarded("the NTFS reader", || self.facts_inner())
+    }
+
+    /// Finds `path` (backslash- or slash-separated, case-insensitive).
+    pub fn find(&mut self, path: &str) -> Result<Option<u64>> {
+        guarded("the NTFS reader", || self.find_inner(path))
+    }
+
+    /// Names in the directory at `path` (for log discovery).
+    pub fn list(&mut self, path: &str) -> Result<Vec<String>> {
+        guarded("the NTFS reader", || self.list_inner(path))
+    }
+
+    /// Where the unnamed `$DATA` stream of MFT record `rec` lives.
+    pub fn locate(&mut self, rec: u64, path: &str) -> Result<FileLocation> {
+        guarded("the NTFS reader", || self.locate_inner(rec, path))
+    }
+
+    /// Opens the NTFS volume at `offset .. offset + len` of `file`.
+    fn open_inner(file: File, offset: u64, len: u64) -> Result<Self> {
         let mut fs = BufReader::with_capacity(META_BUFFER, Region::new(file, offset, len));
         let mut ntfs = Ntfs::new(&mut fs).map_err(nerr)?;
         ntfs.read_upcase_table(&mut fs).map_err(nerr)?;
@@ -171,7 +203,7 @@ impl Volume {
     }
 
     /// Identity and state.
-    pub fn facts(&mut self) -> Result<VolumeFacts> {
+    fn facts_inner(&mut self) -> Result<VolumeFacts> {
         let info = self.ntfs.volume_info(&mut self.fs).map_err(nerr)?;
         let label = match self.ntfs.volume_name(&mut self.fs) {
             Some(Ok(n)) => Some(n.name().to_string_lossy()),
@@ -189,7 +221,7 @@ impl Volume {
     }
 
     /// Finds `path` (backslash- or slash-separated, case-insensitive).
-    pub fn find(&mut self, path: &str) -> Result<Option<u64>> {
+    fn find_inner(&mut self, path: &str) -> Result<Option<u64>> {
         let mut dir = self.ntfs.root_directory(&mut self.fs).map_err(nerr)?;
         let parts: Vec<&str> = path.split(['\\', '/']).filter(|p| !p.is_empty()).collect();
         for (i, part) in parts.iter().enumerate() {
@@ -213,8 +245,8 @@ impl Volume {
     }
 
     /// Names in the directory at `path` (for log discovery).
-    pub fn list(&mut self, path: &str) -> Result<Vec<String>> {
-        let Some(rec) = self.find(path)? else {
+    fn list_inner(&mut self, path: &str) -> Result<Vec<String>> {
+        let Some(rec) = self.find_inner(path)? else {
             return Ok(Vec::new());
         };
         let dir = self.ntfs.file(&mut self.fs, rec).map_err(nerr)?;
@@ -235,7 +267,7 @@ impl Volume {
     }
 
     /// Where the unnamed `$DATA` stream of MFT record `rec` lives.
-    pub fn locate(&mut self, rec: u64, path: &str) -> Result<FileLocation> {
+    fn locate_inner(&mut self, rec: u64, path: &str) -> Result<FileLocation> {
         let file = self.ntfs.file(&mut self.fs, rec).map_err(nerr)?;
         let mut loc = FileLocation {
             path: path.to_string(),
