@@ -18,32 +18,42 @@ use ntrescue::hive::check::{full_check, semantic_compare, Expect};
 /// Value names an operation picks from (index past the key's own values).
 const NAMES: [&str; 4] = ["fuzzValue", "SecurityLayer", "Ümlaut-Ω", ""];
 
-/// Paths of the first keys of the tree, breadth first.
+/// Paths of the first `max` keys of the tree, breadth first, that name
+/// exactly one key. A path string cannot tell apart keys whose names differ
+/// only in case, a key from its child with an empty name, or a name holding
+/// a backslash; such keys are not edit targets (the lock-step compare
+/// refuses those edits, which is right but not what this target checks).
 fn key_paths(bytes: &[u8], max: usize) -> Vec<String> {
     let Ok(root) = HiveView::new(bytes).and_then(Key::root) else {
         return Vec::new();
     };
-    let mut out = vec![String::new()];
-    let mut queue = vec![(root, String::new())];
-    while let Some((k, path)) = queue.pop() {
+    let mut all: Vec<String> = vec![String::new()];
+    let mut queue = std::collections::VecDeque::from([(root, String::new())]);
+    while let Some((k, path)) = queue.pop_front() {
         let Ok(subs) = k.subkeys() else { continue };
         for s in subs {
-            if out.len() >= max {
-                return out;
-            }
             let Ok(name) = s.name() else { continue };
-            // A path names a key only when its names are non-empty and
-            // hold no separator (an empty name would read as the parent).
-            if name.is_empty() || name.contains('\\') {
-                continue;
-            }
             let p = if path.is_empty() {
-                name
+                name.clone()
             } else {
                 format!("{path}\\{name}")
             };
-            out.push(p.clone());
-            queue.insert(0, (s, p));
+            if name.is_empty() || name.contains('\\') {
+                // Marks the path it collides with as ambiguous.
+                all.push(path.clone());
+            }
+            all.push(p.clone());
+            queue.push_back((s, p));
+        }
+    }
+    let mut count = std::collections::HashMap::new();
+    for p in &all {
+        *count.entry(p.to_uppercase()).or_insert(0) += 1;
+    }
+    let mut out: Vec<String> = Vec::new();
+    for p in all {
+        if count[&p.to_uppercase()] == 1 && out.len() < max {
+            out.push(p);
         }
     }
     out
@@ -78,6 +88,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let keys = key_paths(hive, 64);
+    if keys.is_empty() {
+        return;
+    }
     let Ok(mut edit) = HiveEdit::new(hive.to_vec()) else {
         return;
     };
