@@ -597,6 +597,20 @@ mod tests {
         r
     }
 
+    /// A panic inside the NTFS reader (the `ntfs` crate slicing a damaged
+    /// index entry) is an error naming the reader, not a crash.
+    #[test]
+    fn a_panic_in_the_ntfs_reader_is_an_error() {
+        let r: Result<()> = guarded("the NTFS reader", || {
+            let entry: &[u8] = &[];
+            let _ = entry[8..].len();
+            Ok(())
+        });
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("the NTFS reader failed on damaged data"), "{e}");
+        assert_eq!(guarded("the NTFS reader", || Ok(5)).unwrap(), 5);
+    }
+
     #[test]
     fn initialized_size_across_a_block_end_comes_from_the_fixed_up_record() {
         let v = 0x1122_3344_5566_7788u64;
