@@ -21,7 +21,7 @@ const NAMES: [&str; 4] = ["fuzzValue", "SecurityLayer", "Ümlaut-Ω", ""];
 /// Paths of the first `max` keys of the tree, breadth first, that name
 /// exactly one key. A path string cannot tell apart keys whose names differ
 /// only in case, a key from its child with an empty name, or a name holding
-/// a backslash; such keys are not edit targets (the lock-step compare
+/// a backslash; such keys and the keys below them are not edit targets (the lock-step compare
 /// refuses those edits, which is right but not what this target checks).
 fn key_paths(bytes: &[u8], max: usize) -> Vec<String> {
     let Ok(root) = HiveView::new(bytes).and_then(Key::root) else {
@@ -50,9 +50,24 @@ fn key_paths(bytes: &[u8], max: usize) -> Vec<String> {
     for p in &all {
         *count.entry(p.to_uppercase()).or_insert(0) += 1;
     }
+    // A path is a target when it and every path above it name one key
+    // (below two keys of one name, the lookup follows the first).
+    let unique = |p: &str| -> bool {
+        let mut prefix = String::new();
+        for (i, part) in p.split('\\').enumerate() {
+            if i > 0 {
+                prefix.push('\\');
+            }
+            prefix.push_str(part);
+            if count.get(&prefix.to_uppercase()) != Some(&1) {
+                return false;
+            }
+        }
+        true
+    };
     let mut out: Vec<String> = Vec::new();
     for p in all {
-        if count[&p.to_uppercase()] == 1 && out.len() < max {
+        if out.len() < max && unique(&p) {
             out.push(p);
         }
     }
