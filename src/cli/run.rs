@@ -47,6 +47,22 @@ fn print(text: &str) -> std::io::Result<()> {
     }
 }
 
+/// Writes `text` to stderr. A stderr that is closed or full (`2>&-`,
+/// `2>/dev/full`) loses the text: nothing useful can be done about it, and
+/// `eprint!` would panic instead.
+fn print_err(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|_| err.flush());
+}
+
+/// A report as pretty JSON; a report that cannot be serialised is an error,
+/// not a panic.
+fn to_json<T: serde::Serialize>(report: &T) -> Result<String, Error> {
+    serde_json::to_string_pretty(report)
+        .map(|t| t + "\n")
+        .map_err(|e| Error::io("serialising the report", std::io::Error::other(e)))
+}
+
 /// Prints `report` as JSON (its warnings inside the document), or as the
 /// text `human` renders on stdout with `warnings` on stderr.
 fn emit<T: serde::Serialize>(
@@ -56,11 +72,10 @@ fn emit<T: serde::Serialize>(
     human: impl FnOnce() -> String,
 ) -> Result<(), Error> {
     if as_json {
-        let text = serde_json::to_string_pretty(report).expect("report serialises") + "\n";
-        return print(&text).map_err(|e| Error::io("writing output", e));
+        return print(&to_json(report)?).map_err(|e| Error::io("writing output", e));
     }
     print(&human()).map_err(|e| Error::io("writing output", e))?;
-    eprint!("{}", render::warnings(warnings, err_style()));
+    print_err(&render::warnings(warnings, err_style()));
     Ok(())
 }
 
@@ -107,15 +122,15 @@ fn inspect(located: &Located, source: &Path, hash_source: bool, json: bool) -> R
         let sha = crate::storage::source::hash_source(source, &mut |done, total| {
             if show && (done - last >= 64 << 20 || done == total) {
                 last = done;
-                eprint!(
+                print_err(&format!(
                     "\rhashing {}: {:>3}% ",
-                    source.display(),
-                    done * 100 / total.max(1)
-                );
+                    render::escape(&source.display().to_string()),
+                    done.saturating_mul(100) / total.max(1)
+                ));
             }
         })?;
         if show {
-            eprintln!();
+            print_err("\n");
         }
         report.source_sha256 = Some(sha);
     }
@@ -549,7 +564,10 @@ pub fn run(cli: Cli) -> Exit {
                 });
                 let _ = print(&(doc.to_string() + "\n"));
             }
-            eprintln!("ntrescue: error: {err}");
+            print_err(&format!(
+                "ntrescue: error: {}\n",
+                render::escape(&err.to_string())
+            ));
             exit
         }
     }

@@ -142,14 +142,22 @@ pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) ->
         ),
     };
     let resolved_from = if path.uses_current_control_set() && !all {
-        Some(current_control_set(&sys_reader)?.1)
+        Some(
+            current_control_set(&sys_reader)
+                .map_err(|e| e.in_file(&system.primary.path))?
+                .1,
+        )
     } else {
         None
     };
     let mut entries = Vec::new();
-    for (set, key_path) in path.resolve(Some(&sys_reader), all)? {
+    let resolved = path
+        .resolve(Some(&sys_reader), all)
+        .map_err(|e| e.in_file(&system.primary.path))?;
+    for (set, key_path) in resolved {
         let key = reader.key(&key_path);
-        let (values, subkeys) = read_key(&reader, &key, &key_path, value)?;
+        let (values, subkeys) = read_key(&reader, &key, &key_path, value)
+            .map_err(|e| e.in_file(&target.primary.path))?;
         entries.push(GetEntry {
             control_set: (!set.is_empty()).then_some(set),
             resolved_from,

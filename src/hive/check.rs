@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::format::nthive::walk_counts;
 use crate::format::regf::base_block::BaseBlock;
 use crate::format::regf::cell::{walk_bins, HiveView};
-use crate::format::regf::key::{walk_tree, Key, MAX_DEPTH};
+use crate::format::regf::key::{walk_tree, Key, Visited, MAX_DEPTH};
 
 /// Totals of a full check.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -138,9 +138,19 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
         offset: 0,
         detail: format!("key '{path}': {detail}"),
     };
+    let (mut seen_b, mut seen_a) = (Visited::default(), Visited::default());
     while let Some((path, kb, ka, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
             return Err(mismatch(&path, "nested too deep".into()));
+        }
+        // Each key and list once: a repeated one is a structure error, not
+        // a walk of exponential length.
+        for (k, seen) in [(&kb, &mut seen_b), (&ka, &mut seen_a)] {
+            seen.key(k)?;
+            seen.value_list(k)?;
+            for v in k.values()? {
+                seen.value(&v)?;
+            }
         }
         if kb.name()? != ka.name()? {
             return Err(mismatch(&path, "key name changed".into()));
@@ -157,7 +167,10 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
             }
             Some(exps) => check_planned_values(&path, &b, &a, exps)?,
         }
-        let (sb, sa) = (kb.subkeys()?, ka.subkeys()?);
+        let (sb, sa) = (
+            kb.subkeys_seen(&mut seen_b.lists)?,
+            ka.subkeys_seen(&mut seen_a.lists)?,
+        );
         if sb.len() != sa.len() {
             return Err(mismatch(&path, "subkeys added or removed".into()));
         }
@@ -229,6 +242,45 @@ mod tests {
         bad_root[root..root + 2].copy_from_slice(b"zz");
         let e = full_check(&bad_root).unwrap_err().to_string();
         assert!(e.contains(&format!("{root:#x}")), "{e}");
+    }
+
+    /// Found by fuzzing (value_edit): a key with an empty name directly
+    /// below the root has the root's path (""). An edit of the root's
+    /// values is then refused by the lock-step compare (it cannot tell the
+    /// two keys apart), never passed for the wrong key; an edit elsewhere
+    /// still verifies.
+    #[test]
+    fn an_empty_key_name_below_the_root_makes_root_edits_refused() {
+        use crate::format::regf::edit::HiveEdit;
+        use crate::format::regf::key::{reg_type, NK_NAME_LEN};
+        let mut h = corpus("other/real/regipy__SECURITY");
+        let first = Key::root(HiveView::new(&h).unwrap())
+            .unwrap()
+            .subkeys()
+            .unwrap()[0]
+            .abs();
+        h[first as usize + NK_NAME_LEN..][..2].copy_from_slice(&0u16.to_le_bytes());
+        full_check(&h).unwrap();
+        let edit = |key: &str| {
+            let rel = Key::root(HiveView::new(&h).unwrap())
+                .unwrap()
+                .subpath(key)
+                .unwrap()
+                .unwrap()
+                .offset();
+            let mut e = HiveEdit::new(h.clone()).unwrap();
+            e.set_value(rel, "v", reg_type::DWORD, &[7, 0, 0, 0])
+                .unwrap();
+            let exp = Expect {
+                key: key.into(),
+                value: "v".into(),
+                after: Some((reg_type::DWORD, vec![7, 0, 0, 0])),
+            };
+            semantic_compare(&h, e.bytes(), &[exp])
+        };
+        let e = edit("").unwrap_err().to_string();
+        assert!(e.contains("differ from the plan"), "{e}");
+        edit("Policy").unwrap();
     }
 
     /// The in-place fast path of `verify_edit` still fails on a stray byte

@@ -222,20 +222,18 @@ pub fn encode(ty: DataType, items: &[String]) -> Result<Vec<u8>> {
         }
         DataType::Binary => {
             let s = one()?;
-            let hex: String = s
+            // Digits are taken as characters, never by byte index: any
+            // non-hex character (multi-byte ones included) is an error.
+            let digits: Vec<u8> = s
                 .chars()
                 .filter(|c| !matches!(c, ' ' | ',' | ':' | '-'))
-                .collect();
-            if !hex.len().is_multiple_of(2) {
+                .map(|c| c.to_digit(16).map(|d| d as u8))
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad(format!("'{s}' is not hex")))?;
+            if !digits.len().is_multiple_of(2) {
                 return Err(bad(format!("'{s}' has an odd number of hex digits")));
             }
-            (0..hex.len())
-                .step_by(2)
-                .map(|i| {
-                    u8::from_str_radix(&hex[i..i + 2], 16)
-                        .map_err(|_| bad(format!("'{s}' is not hex")))
-                })
-                .collect::<Result<_>>()?
+            digits.chunks_exact(2).map(|p| p[0] << 4 | p[1]).collect()
         }
     })
 }
@@ -243,6 +241,21 @@ pub fn encode(ty: DataType, items: &[String]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Binary data with a multi-byte character is an error, not a panic
+    /// on a byte index inside the character.
+    #[test]
+    fn binary_data_with_multibyte_characters_is_an_error() {
+        for bad in ["aé0", "é", "0é", "00 ff é1", "ffffé"] {
+            let e = encode(DataType::Binary, &[bad.to_string()]).unwrap_err();
+            assert!(e.to_string().contains("is not hex"), "{bad}: {e}");
+        }
+        assert_eq!(
+            encode(DataType::Binary, &["0A:ff-10 2b".to_string()]).unwrap(),
+            vec![0x0a, 0xff, 0x10, 0x2b]
+        );
+        assert!(encode(DataType::Binary, &["abc".to_string()]).is_err());
+    }
 
     #[test]
     fn parses_paths() {

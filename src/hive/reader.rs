@@ -214,6 +214,16 @@ impl<'a> Reader<'a> {
             None => Ok(None),
             Some(v) => Ok(Some((v.data_type()?, v.data()?, v.abs_of(0)))),
         });
+        // nt-hive only reads what our navigator has read without error
+        // (and inside its panic guard on top of that).
+        let ours = match ours {
+            Err(e) => {
+                return ValueState::Unreadable {
+                    error: e.to_string(),
+                }
+            }
+            Ok(o) => Ok::<_, crate::Error>(o),
+        };
         let theirs = self.nt.value(path, name);
         match (ours, theirs) {
             (Err(e), _) => ValueState::Unreadable {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::Style;
+use super::{escape, Style};
 use crate::write::outcome::{ChangeKind, EditReport, Outcome};
 
 fn data_text(v: &Option<serde_json::Value>) -> String {
@@ -48,27 +48,27 @@ pub fn fix(r: &EditReport, st: Style) -> String {
                 o,
                 "  {:<8} {:<14} {:<30} {} -> {new}{how}{at}",
                 c.hive.as_str(),
-                c.control_set,
-                c.value,
+                escape(&c.control_set),
+                escape(&c.value),
                 data_text(&c.old)
             );
         }
     }
     if !r.already_set.is_empty() {
-        let _ = writeln!(o, "Already set: {}", r.already_set.join(", "));
+        let _ = writeln!(o, "Already set: {}", escape(&r.already_set.join(", ")));
     }
     for x in &r.refusals {
         let _ = writeln!(
             o,
             "{} {}: {}",
             st.warn("Left unchanged:"),
-            x.control_set,
-            x.reason
+            escape(&x.control_set),
+            escape(&x.reason)
         );
     }
     outcome(&mut o, r, st);
     for c in &r.checks {
-        let _ = writeln!(o, "  check: {c}");
+        let _ = writeln!(o, "  check: {}", escape(c));
     }
     o
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{key_note, Style};
+use super::{escape, key_note, Style};
 use crate::hive::reader::ValueState;
 use crate::report::View;
 
@@ -32,13 +32,17 @@ pub fn get(r: &crate::report::get::GetReport, st: Style) -> String {
     }
     for e in &r.entries {
         let via = match (&e.control_set, &e.resolved_from) {
-            (Some(set), Some(from)) => format!("   (CurrentControlSet = {set}, from {from})"),
+            (Some(set), Some(from)) => format!(
+                "   (CurrentControlSet = {}, from {})",
+                escape(set),
+                escape(from)
+            ),
             _ => String::new(),
         };
         let _ = writeln!(
             o,
             "{}{via}",
-            st.bold(&format!("{}\\{}", r.hive.as_str(), e.key))
+            st.bold(&format!("{}\\{}", r.hive.as_str(), escape(&e.key)))
         );
         if let Some(n) = key_note(&e.state) {
             let _ = writeln!(o, "  {}", st.warn(&n));
@@ -49,17 +53,18 @@ pub fn get(r: &crate::report::get::GetReport, st: Style) -> String {
                 _ => "",
             };
             let name = if v.name.is_empty() {
-                "(Default)"
+                "(Default)".to_string()
             } else {
-                &v.name
+                escape(&v.name)
             };
-            let _ = writeln!(o, "  {name:<32} {ty:<14} {}", shorten(&v.state.display()));
+            let text = escape(&shorten(&v.state.display()));
+            let _ = writeln!(o, "  {name:<32} {ty:<14} {text}");
             if let ValueState::Unreadable { error } = &v.state {
-                let _ = writeln!(o, "    {}", st.bad(error));
+                let _ = writeln!(o, "    {}", st.bad(&escape(error)));
             }
         }
         for s in &e.subkeys {
-            let _ = writeln!(o, "  [{s}]");
+            let _ = writeln!(o, "  [{}]", escape(s));
         }
     }
     o

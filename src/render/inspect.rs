@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{key_note, Style};
+use super::{escape, key_note, Style};
 use crate::format::regf::diff::TreeDiff;
 use crate::format::regf::diff::ValueChange;
 use crate::hive::reader::{KeyState, ValueState};
@@ -57,7 +57,7 @@ fn disk(o: &mut String, r: &InspectReport, st: Style) {
             w.partition.length,
             w.volume.version,
             w.volume.serial,
-            w.volume.label.as_deref().unwrap_or("(none)"),
+            escape(w.volume.label.as_deref().unwrap_or("(none)")),
             if w.volume.dirty { st.bad(" DIRTY") } else { String::new() }
         );
         let _ = writeln!(
@@ -135,17 +135,17 @@ fn windows(o: &mut String, r: &InspectReport, st: Style) {
         .collect::<Vec<_>>()
         .join(" ");
         if !product.is_empty() {
-            let _ = writeln!(o, "{} {product}", st.bold("Windows:"));
+            let _ = writeln!(o, "{} {}", st.bold("Windows:"), escape(&product));
         }
     }
     if let Some(c) = &r.computer_name {
-        let _ = writeln!(o, "{} {c}", st.bold("Computer name:"));
+        let _ = writeln!(o, "{} {}", st.bold("Computer name:"), escape(c));
     }
     let sel = r
         .select
         .values
         .iter()
-        .map(|v| format!("{}={}", v.name, v.state.display()))
+        .map(|v| format!("{}={}", v.name, escape(&v.state.display())))
         .collect::<Vec<_>>()
         .join(" ");
     let _ = writeln!(
@@ -187,7 +187,10 @@ fn set_row(o: &mut String, s: &ControlSetReport, st: Style) {
     };
     let _ = write!(o, "{label:<15}");
     for n in NAMES {
-        let cell = s.value(n).map(|v| v.state.display()).unwrap_or_default();
+        let cell = s
+            .value(n)
+            .map(|v| escape(&v.state.display()))
+            .unwrap_or_default();
         let _ = write!(o, " {cell:>12}");
     }
     let rdp = match s.rdp_enabled {
@@ -198,7 +201,7 @@ fn set_row(o: &mut String, s: &ControlSetReport, st: Style) {
     let reason = s
         .nla_reason
         .as_deref()
-        .map(|r| format!(" ({r})"))
+        .map(|r| format!(" ({})", escape(r)))
         .unwrap_or_default();
     let _ = writeln!(o, "  {}{reason}, {rdp}", st.nla(s.nla));
     for note in [key_note(&s.terminal_server), key_note(&s.rdp_tcp)]
@@ -219,7 +222,7 @@ fn set_row(o: &mut String, s: &ControlSetReport, st: Style) {
             if key_errors.contains(&error) {
                 continue;
             }
-            let _ = writeln!(o, "{:<15} {}: {}", "", v.name, st.bad(error));
+            let _ = writeln!(o, "{:<15} {}: {}", "", v.name, st.bad(&escape(error)));
         }
     }
 }
@@ -232,7 +235,7 @@ fn policy(o: &mut String, r: &InspectReport, st: Style) {
                 .policy_values
                 .iter()
                 .filter(|v| matches!(v.state, ValueState::Present { .. }))
-                .map(|v| format!("{}={}", v.name, v.state.display()))
+                .map(|v| format!("{}={}", v.name, escape(&v.state.display())))
                 .collect::<Vec<_>>()
                 .join(" ");
             let _ = writeln!(o, "{} {vals} (overrides SYSTEM)", st.bold("Group Policy:"));
@@ -262,7 +265,11 @@ fn replay(o: &mut String, r: &InspectReport, st: Style) {
             for s in &a.control_sets {
                 let cells: Vec<String> = NAMES
                     .iter()
-                    .map(|n| s.value(n).map(|v| v.state.display()).unwrap_or_default())
+                    .map(|n| {
+                        s.value(n)
+                            .map(|v| escape(&v.state.display()))
+                            .unwrap_or_default()
+                    })
                     .collect();
                 let _ = writeln!(o, "  {:<15} {}  {}", s.name, cells.join(" "), st.nla(s.nla));
             }
@@ -275,8 +282,8 @@ fn replay(o: &mut String, r: &InspectReport, st: Style) {
                     "  replay changes {} {}: {} -> {}",
                     c.control_set,
                     c.value,
-                    c.stored.display(),
-                    c.after.display()
+                    escape(&c.stored.display()),
+                    escape(&c.after.display())
                 );
             }
             if let Some(t) = &a.tree_changes {
@@ -290,7 +297,7 @@ fn replay(o: &mut String, r: &InspectReport, st: Style) {
             );
         }
         if let Some(why) = &info.stopped {
-            let _ = writeln!(o, "  replay stops: {why}");
+            let _ = writeln!(o, "  replay stops: {}", escape(why));
         }
     }
 }
@@ -308,16 +315,16 @@ fn tree_changes(o: &mut String, t: &TreeDiff) {
     const SHOWN: usize = 10;
     for v in t.values.iter().take(SHOWN) {
         let name = if v.value.is_empty() {
-            "(Default)"
+            "(Default)".to_string()
         } else {
-            &v.value
+            escape(&v.value)
         };
         let what = match v.change {
             ValueChange::Added => "added",
             ValueChange::Removed => "removed",
             ValueChange::Changed => "changed",
         };
-        let _ = writeln!(o, "    {what:<8} {}\\{name}", v.key);
+        let _ = writeln!(o, "    {what:<8} {}\\{name}", escape(&v.key));
     }
     if t.values.len() > SHOWN {
         let _ = writeln!(

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::Style;
+use super::{escape, Style};
 use crate::storage::disk::FileSystem;
 
 /// Renders `locate`.
@@ -28,7 +28,7 @@ pub fn locate(r: &crate::report::locate::LocateReport, st: Style) -> String {
             let _ = writeln!(o, "  {} {}", st.warn("mounted:"), d.mounted.join(", "));
         }
         for n in &d.notes {
-            let _ = writeln!(o, "  {} {n}", st.warn("note:"));
+            let _ = writeln!(o, "  {} {}", st.warn("note:"), escape(n));
         }
         for p in &d.partitions {
             let s = &p.summary;
@@ -40,7 +40,7 @@ pub fn locate(r: &crate::report::locate::LocateReport, st: Style) -> String {
                         " NTFS {} serial {:016X} label {}{}",
                         v.version,
                         v.serial,
-                        v.label.as_deref().unwrap_or("-"),
+                        escape(v.label.as_deref().unwrap_or("-")),
                         if v.dirty { " DIRTY" } else { "" }
                     )
                 })
@@ -64,8 +64,8 @@ pub fn locate(r: &crate::report::locate::LocateReport, st: Style) -> String {
                     o,
                     "      {} {} {}{}{}{}",
                     st.good("Windows:"),
-                    w.computer_name.as_deref().unwrap_or("(no computer name)"),
-                    product,
+                    escape(w.computer_name.as_deref().unwrap_or("(no computer name)")),
+                    escape(&product),
                     w.nla.map(|n| format!(", {}", n.text())).unwrap_or_default(),
                     if w.system_dirty {
                         ", SYSTEM hive dirty"
@@ -79,7 +79,7 @@ pub fn locate(r: &crate::report::locate::LocateReport, st: Style) -> String {
                     }
                 );
                 if let Some(e) = &w.error {
-                    let _ = writeln!(o, "      {} {e}", st.bad("error:"));
+                    let _ = writeln!(o, "      {} {}", st.bad("error:"), escape(e));
                 }
             }
             if s.filesystem == FileSystem::Bitlocker {
@@ -92,7 +92,7 @@ pub fn locate(r: &crate::report::locate::LocateReport, st: Style) -> String {
                 );
             }
             if let Some(e) = &s.error {
-                let _ = writeln!(o, "      {} {e}", st.bad("error:"));
+                let _ = writeln!(o, "      {} {}", st.bad("error:"), escape(e));
             }
         }
     }

@@ -499,6 +499,7 @@ fn read_file_with(
     if let Some(why) = unreadable_reason(loc) {
         return Err(Error::Refused(why));
     }
+    crate::format::regf::base_block::check_registry_file_size(loc.size, &loc.path)?;
     let mut r = FileReader::open(disk, loc)?;
     if hash {
         let (data, sha) = crate::util::digest::read_hashed(r, loc.size, &loc.path)?;

@@ -23,6 +23,47 @@ pub struct Extent {
     pub device_offset: u64,
 }
 
+/// Checks that extent `e` of file `name` lies inside the device range
+/// `start .. start + len` (its volume), with no sum overflowing: a corrupt
+/// data run must never make a read or a write land outside the volume.
+pub fn check_within(e: &Extent, start: u64, len: u64, name: &str) -> Result<()> {
+    let end = start.checked_add(len);
+    let e_end = e.device_offset.checked_add(e.length);
+    let f_end = e.file_offset.checked_add(e.length);
+    match (end, e_end, f_end) {
+        (Some(end), Some(e_end), Some(_)) if e.device_offset >= start && e_end <= end => Ok(()),
+        _ => Err(Error::Invalid {
+            what: "data run",
+            offset: e.device_offset,
+            detail: format!(
+                "{name}: {} bytes at device byte {:#x} (file byte {:#x}) lie outside the volume \
+                 {start:#x}..{:#x}",
+                e.length,
+                e.device_offset,
+                e.file_offset,
+                start.saturating_add(len)
+            ),
+        }),
+    }
+}
+
+/// Checks every extent of `extents` with [`check_within`].
+pub fn check_all_within(extents: &[Extent], start: u64, len: u64, name: &str) -> Result<()> {
+    extents
+        .iter()
+        .try_for_each(|e| check_within(e, start, len, name))
+}
+
+/// Whether file byte `pos` lies in extent `e` (no overflow on a hostile
+/// extent: one that reaches past the end of the address space holds
+/// everything from its start).
+fn holds(e: &Extent, pos: u64) -> bool {
+    e.file_offset <= pos
+        && e.file_offset
+            .checked_add(e.length)
+            .is_none_or(|end| pos < end)
+}
+
 /// Maps `len` bytes at file offset `off` to device ranges. Every byte must be
 /// covered by an allocated extent (sparse holes, bytes past the valid data
 /// length, compressed or resident data have no extents and are refused here).
@@ -35,15 +76,26 @@ pub fn map(extents: &[Extent], off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
     while pos < end {
         let e = extents
             .iter()
-            .find(|e| e.file_offset <= pos && pos < e.file_offset + e.length)
+            .find(|e| holds(e, pos))
             .ok_or_else(|| {
                 Error::Refused(format!(
                     "file byte {pos:#x} has no allocated cluster on the device (sparse, compressed or resident data): \
                      it cannot be written in place; use a mounted path instead"
                 ))
             })?;
-        let take = (e.file_offset + e.length).min(end) - pos;
-        out.push((e.device_offset + (pos - e.file_offset), take));
+        let take = e
+            .file_offset
+            .saturating_add(e.length)
+            .min(end)
+            .saturating_sub(pos);
+        let dev = e
+            .device_offset
+            .checked_add(pos - e.file_offset)
+            .filter(|d| d.checked_add(take).is_some())
+            .ok_or_else(|| {
+                Error::Refused(format!("file byte {pos:#x} maps past the device's end"))
+            })?;
+        out.push((dev, take));
         pos += take;
     }
     Ok(out)
@@ -89,6 +141,15 @@ impl ExtentStore {
         }
     }
 
+    /// Refuses the store unless every extent lies inside the device range
+    /// `start .. start + len` (the partition holding the file): for extents
+    /// that did not come from [`crate::storage::ntfs::Volume::locate`]
+    /// (which checks them), such as those a backup manifest records.
+    pub fn within(self, start: u64, len: u64) -> Result<Self> {
+        check_all_within(&self.extents, start, len, &self.name)?;
+        Ok(self)
+    }
+
     /// After the first write, compares the file with `recheck` (a fresh open
     /// of the device and a new lookup through NTFS) instead of through this
     /// handle's extents.
@@ -122,8 +183,14 @@ impl HiveStore for ExtentStore {
         for (dev, len) in map(&self.extents, offset, data.len() as u64)? {
             let piece = &data[done..done + len as usize];
             // Whole logical sectors around the piece.
+            // `map` checked that `dev + len` does not overflow.
             let start = dev / self.sector * self.sector;
-            let end = (dev + len).div_ceil(self.sector) * self.sector;
+            let end = (dev + len)
+                .div_ceil(self.sector)
+                .checked_mul(self.sector)
+                .ok_or_else(|| {
+                    Error::Refused(format!("{}: a write maps past the device's end", self.name))
+                })?;
             let mut buf = vec![0u8; (end - start) as usize];
             let ctx = |what: &str| format!("{what} {} at device byte offset {start:#x}", self.name);
             self.pread(&mut buf, start)
@@ -183,18 +250,20 @@ impl std::io::Read for ExtentReader<'_> {
         }
         let max = ((self.size - self.pos) as usize).min(buf.len());
         let pos = self.pos;
-        let n = match self
-            .extents
-            .iter()
-            .find(|e| e.file_offset <= pos && pos < e.file_offset + e.length)
-        {
+        let n = match self.extents.iter().find(|e| holds(e, pos)) {
             Some(e) => {
-                let n = max.min((e.file_offset + e.length - pos) as usize);
-                crate::storage::os::read_exact_at(
-                    self.file,
-                    &mut buf[..n],
-                    e.device_offset + (pos - e.file_offset),
-                )?;
+                let left = e.file_offset.saturating_add(e.length) - pos;
+                let n = usize::try_from(left).map_or(max, |l| max.min(l));
+                let at = e
+                    .device_offset
+                    .checked_add(pos - e.file_offset)
+                    .ok_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "an extent maps past the device's end",
+                        )
+                    })?;
+                crate::storage::os::read_exact_at(self.file, &mut buf[..n], at)?;
                 n
             }
             None => {
@@ -226,6 +295,41 @@ mod tests {
             length: l,
             device_offset: d,
         }
+    }
+
+    /// Extents outside the volume, or whose sums overflow, are errors;
+    /// mapping and reading through hostile extents never panic.
+    #[test]
+    fn extents_outside_the_volume_are_refused() {
+        let vol = (1 << 20, 1 << 20);
+        check_within(&ext(0, 4096, 1 << 20), vol.0, vol.1, "f").unwrap();
+        check_within(&ext(0, 4096, (2 << 20) - 4096), vol.0, vol.1, "f").unwrap();
+        for e in [
+            ext(0, 4096, (1 << 20) - 512),
+            ext(0, 4096, (2 << 20) - 4095),
+            ext(0, u64::MAX, 1 << 20),
+            ext(u64::MAX, 2, 1 << 20),
+            ext(0, 1, u64::MAX),
+        ] {
+            let err = check_within(&e, vol.0, vol.1, "f").unwrap_err();
+            assert!(err.to_string().contains("outside the volume"), "{err}");
+        }
+        assert!(check_all_within(&[ext(0, 1, 1 << 20), ext(1, 1, 0)], vol.0, vol.1, "f").is_err());
+        let store = |e: Vec<Extent>| {
+            ExtentStore::new(tempfile::tempfile().unwrap(), "f".into(), e, 4096, 512)
+        };
+        assert!(store(vec![ext(0, 4096, 1 << 20)])
+            .within(vol.0, vol.1)
+            .is_ok());
+        assert!(store(vec![ext(0, 4096, 0)]).within(vol.0, vol.1).is_err());
+        // Overflowing extents map to an error, not a panic.
+        assert!(map(&[ext(0, u64::MAX, u64::MAX - 10)], 100, 10).is_err());
+        assert!(map(&[ext(u64::MAX - 1, u64::MAX, 0)], u64::MAX - 1, 1).is_ok());
+        let f = tempfile::tempfile().unwrap();
+        let e = [ext(0, u64::MAX, u64::MAX - 1)];
+        let mut r = ExtentReader::new(&f, &e, 4096);
+        let mut buf = [0u8; 16];
+        assert!(std::io::Read::read(&mut r, &mut buf).is_err());
     }
 
     #[test]

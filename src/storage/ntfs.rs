@@ -55,7 +55,11 @@ impl Read for Region {
         if n == 0 {
             return Ok(0);
         }
-        let got = crate::storage::os::read_at(&self.file, &mut buf[..n], self.start + self.pos)?;
+        // `pos` is below `len` here, but both come from the caller: checked.
+        let at = self.start.checked_add(self.pos).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "read offset overflows")
+        })?;
+        let got = crate::storage::os::read_at(&self.file, &mut buf[..n], at)?;
         self.pos += got as u64;
         Ok(got)
     }
@@ -148,19 +152,58 @@ pub struct Volume {
     fs: BufReader<Region>,
     /// Absolute byte offset of the volume on the device.
     pub offset: u64,
+    /// Length of the volume's region of the device (its partition).
+    pub len: u64,
+}
+
+/// Runs a call into the `ntfs` crate: a panic on damaged metadata (an
+/// index entry shorter than its header, found by fuzzing) becomes an
+/// error, as for nt-hive ([`crate::util::guard::contain`]).
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    crate::util::guard::contain(what, f).map_err(Error::Ntfs)?
 }
 
 impl Volume {
     /// Opens the NTFS volume at `offset .. offset + len` of `file`.
     pub fn open(file: File, offset: u64, len: u64) -> Result<Self> {
-        let mut fs = BufReader::with_capacity(META_BUFFER, Region::new(file, offset, len));
-        let mut ntfs = Ntfs::new(&mut fs).map_err(nerr)?;
-        ntfs.read_upcase_table(&mut fs).map_err(nerr)?;
-        Ok(Volume { ntfs, fs, offset })
+        guarded("the NTFS reader", || Self::open_inner(file, offset, len))
     }
 
     /// Identity and state.
     pub fn facts(&mut self) -> Result<VolumeFacts> {
+        guarded("the NTFS reader", || self.facts_inner())
+    }
+
+    /// Finds `path` (backslash- or slash-separated, case-insensitive).
+    pub fn find(&mut self, path: &str) -> Result<Option<u64>> {
+        guarded("the NTFS reader", || self.find_inner(path))
+    }
+
+    /// Names in the directory at `path` (for log discovery).
+    pub fn list(&mut self, path: &str) -> Result<Vec<String>> {
+        guarded("the NTFS reader", || self.list_inner(path))
+    }
+
+    /// Where the unnamed `$DATA` stream of MFT record `rec` lives.
+    pub fn locate(&mut self, rec: u64, path: &str) -> Result<FileLocation> {
+        guarded("the NTFS reader", || self.locate_inner(rec, path))
+    }
+
+    /// Opens the NTFS volume at `offset .. offset + len` of `file`.
+    fn open_inner(file: File, offset: u64, len: u64) -> Result<Self> {
+        let mut fs = BufReader::with_capacity(META_BUFFER, Region::new(file, offset, len));
+        let mut ntfs = Ntfs::new(&mut fs).map_err(nerr)?;
+        ntfs.read_upcase_table(&mut fs).map_err(nerr)?;
+        Ok(Volume {
+            ntfs,
+            fs,
+            offset,
+            len,
+        })
+    }
+
+    /// Identity and state.
+    fn facts_inner(&mut self) -> Result<VolumeFacts> {
         let info = self.ntfs.volume_info(&mut self.fs).map_err(nerr)?;
         let label = match self.ntfs.volume_name(&mut self.fs) {
             Some(Ok(n)) => Some(n.name().to_string_lossy()),
@@ -178,7 +221,7 @@ impl Volume {
     }
 
     /// Finds `path` (backslash- or slash-separated, case-insensitive).
-    pub fn find(&mut self, path: &str) -> Result<Option<u64>> {
+    fn find_inner(&mut self, path: &str) -> Result<Option<u64>> {
         let mut dir = self.ntfs.root_directory(&mut self.fs).map_err(nerr)?;
         let parts: Vec<&str> = path.split(['\\', '/']).filter(|p| !p.is_empty()).collect();
         for (i, part) in parts.iter().enumerate() {
@@ -202,8 +245,8 @@ impl Volume {
     }
 
     /// Names in the directory at `path` (for log discovery).
-    pub fn list(&mut self, path: &str) -> Result<Vec<String>> {
-        let Some(rec) = self.find(path)? else {
+    fn list_inner(&mut self, path: &str) -> Result<Vec<String>> {
+        let Some(rec) = self.find_inner(path)? else {
             return Ok(Vec::new());
         };
         let dir = self.ntfs.file(&mut self.fs, rec).map_err(nerr)?;
@@ -224,7 +267,7 @@ impl Volume {
     }
 
     /// Where the unnamed `$DATA` stream of MFT record `rec` lives.
-    pub fn locate(&mut self, rec: u64, path: &str) -> Result<FileLocation> {
+    fn locate_inner(&mut self, rec: u64, path: &str) -> Result<FileLocation> {
         let file = self.ntfs.file(&mut self.fs, rec).map_err(nerr)?;
         let mut loc = FileLocation {
             path: path.to_string(),
@@ -286,13 +329,19 @@ impl Volume {
                     let run = run.map_err(nerr)?;
                     let len = run.allocated_size();
                     if let Some(p) = run.data_position().value() {
-                        loc.extents.push(Extent {
+                        let e = Extent {
                             file_offset: pos,
                             length: len,
                             device_offset: self.offset.checked_add(p.get()).ok_or_else(|| {
                                 Error::Ntfs(format!("{path}: a data run's position overflows"))
                             })?,
-                        });
+                        };
+                        // Inside the partition and inside the volume the
+                        // boot sector describes, before anything reads or
+                        // writes through it.
+                        let room = self.len.min(self.ntfs.size());
+                        crate::storage::extent::check_within(&e, self.offset, room, path)?;
+                        loc.extents.push(e);
                     } else {
                         loc.sparse = true;
                     }
@@ -308,11 +357,26 @@ impl Volume {
                 )));
             }
         }
+        fits_volume(loc.size, self.len.min(self.ntfs.size()), self.offset, path)?;
         // Clip the extents to the valid data length; merge adjacent ones.
         let end = loc.size.min(loc.valid_length);
         loc.extents = clip_and_merge(std::mem::take(&mut loc.extents), end);
         Ok(loc)
     }
+}
+
+/// The whole file is read into memory: a data size larger than the volume
+/// (`room` bytes at device offset `offset`; possible only for a sparse
+/// file, and never for a hive) is refused rather than allocated.
+fn fits_volume(size: u64, room: u64, offset: u64, path: &str) -> Result<()> {
+    if size > room {
+        return Err(Error::Invalid {
+            what: "$DATA size",
+            offset,
+            detail: format!("{path}: {size} bytes, more than the {room}-byte volume holds"),
+        });
+    }
+    Ok(())
 }
 
 /// The valid data length of a non-resident attribute `a` of `file`, read
@@ -394,13 +458,14 @@ fn clip_and_merge(extents: Vec<Extent>, end: u64) -> Vec<Extent> {
             length: e.length.min(end - e.file_offset),
             ..e
         };
+        // Every extent was checked to lie inside the volume, so these sums
+        // do not overflow; checked all the same.
+        let joins = merged.last().is_some_and(|m| {
+            m.file_offset.checked_add(m.length) == Some(e.file_offset)
+                && m.device_offset.checked_add(m.length) == Some(e.device_offset)
+        });
         match merged.last_mut() {
-            Some(m)
-                if m.file_offset + m.length == e.file_offset
-                    && m.device_offset + m.length == e.device_offset =>
-            {
-                m.length += e.length
-            }
+            Some(m) if joins => m.length = m.length.saturating_add(e.length),
             _ => merged.push(e),
         }
     }
@@ -530,6 +595,20 @@ mod tests {
             r[tail..tail + 2].copy_from_slice(&USN);
         }
         r
+    }
+
+    /// A panic inside the NTFS reader (the `ntfs` crate slicing a damaged
+    /// index entry) is an error naming the reader, not a crash.
+    #[test]
+    fn a_panic_in_the_ntfs_reader_is_an_error() {
+        let r: Result<()> = guarded("the NTFS reader", || {
+            let entry: &[u8] = &[];
+            let _ = entry[8..].len();
+            Ok(())
+        });
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("the NTFS reader failed on damaged data"), "{e}");
+        assert_eq!(guarded("the NTFS reader", || Ok(5)).unwrap(), 5);
     }
 
     #[test]

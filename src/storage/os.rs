@@ -23,6 +23,13 @@ pub fn read_at(f: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
     }
 }
 
+/// `at + n` for the next positioned read or write; an offset past the
+/// end of the address space is an error, never a wrapped one.
+fn next_offset(at: u64, n: usize) -> std::io::Result<u64> {
+    at.checked_add(n as u64)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "offset overflows"))
+}
+
 /// Reads exactly `buf.len()` bytes at `at`.
 pub fn read_exact_at(f: &File, mut buf: &mut [u8], mut at: u64) -> std::io::Result<()> {
     while !buf.is_empty() {
@@ -31,7 +38,7 @@ pub fn read_exact_at(f: &File, mut buf: &mut [u8], mut at: u64) -> std::io::Resu
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         buf = &mut buf[n..];
-        at += n as u64;
+        at = next_offset(at, n)?;
     }
     Ok(())
 }
@@ -47,7 +54,7 @@ pub fn write_all_at(f: &File, mut buf: &[u8], mut at: u64) -> std::io::Result<()
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         buf = &buf[n..];
-        at += n as u64;
+        at = next_offset(at, n)?;
     }
     Ok(())
 }
@@ -110,14 +117,39 @@ pub fn size_of(f: &File) -> std::io::Result<u64> {
     g.seek(SeekFrom::End(0))
 }
 
+/// glibc's 64-bit `dev_t` layout (sys/sysmacros.h, `__SYSMACROS_DEFINE_*`):
+/// major bits 0-11 at bit 8 and bits 12-31 at bit 32; minor bits 0-7 at
+/// bit 0 and bits 8-31 at bit 12. The old 8-bit split (`major << 8 |
+/// minor`) is wrong for majors over 255 and minors over 255 (NVMe
+/// partitions past the 15th, device-mapper, loop devices past 255).
+const DEV_MAJOR_LOW: u64 = 0xfff;
+const DEV_MAJOR_LOW_SHIFT: u32 = 8;
+const DEV_MAJOR_HIGH: u64 = 0xffff_f000;
+const DEV_MAJOR_HIGH_SHIFT: u32 = 32;
+const DEV_MINOR_LOW: u64 = 0xff;
+const DEV_MINOR_HIGH: u64 = 0xffff_ff00;
+const DEV_MINOR_HIGH_SHIFT: u32 = 12;
+
+/// (major, minor) of a `dev_t` (glibc `gnu_dev_major`/`gnu_dev_minor`).
+pub fn dev_split(dev: u64) -> (u64, u64) {
+    let major = ((dev >> DEV_MAJOR_LOW_SHIFT) & DEV_MAJOR_LOW)
+        | ((dev >> DEV_MAJOR_HIGH_SHIFT) & DEV_MAJOR_HIGH);
+    let minor = (dev & DEV_MINOR_LOW) | ((dev >> DEV_MINOR_HIGH_SHIFT) & DEV_MINOR_HIGH);
+    (major, minor)
+}
+
+/// The `dev_t` of (major, minor) (glibc `gnu_dev_makedev`).
+pub fn dev_join(major: u64, minor: u64) -> u64 {
+    ((major & DEV_MAJOR_LOW) << DEV_MAJOR_LOW_SHIFT)
+        | ((major & DEV_MAJOR_HIGH) << DEV_MAJOR_HIGH_SHIFT)
+        | (minor & DEV_MINOR_LOW)
+        | ((minor & DEV_MINOR_HIGH) << DEV_MINOR_HIGH_SHIFT)
+}
+
 #[cfg(target_os = "linux")]
 fn dev_numbers(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    let rdev = std::fs::metadata(path).ok()?.rdev();
-    // Linux encoding of dev_t (glibc gnu_dev_major/minor).
-    let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
-    let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
-    Some((major, minor))
+    Some(dev_split(std::fs::metadata(path).ok()?.rdev()))
 }
 
 /// The sysfs directory of a block device (`/sys/dev/block/M:m`, resolved).
@@ -340,7 +372,9 @@ pub fn open_for_write(_: &WriteAccess, path: &Path) -> std::io::Result<Arc<File>
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        o.custom_flags(0o200); // O_EXCL: exclusive open of a block device.
+        // O_EXCL on a block device: an exclusive open (open(2)); the
+        // value differs between architectures, so it comes from libc.
+        o.custom_flags(libc::O_EXCL);
     }
     let f = Arc::new(o.open(&key)?);
     open.insert(key, Arc::downgrade(&f));
@@ -378,7 +412,7 @@ pub fn block_devices() -> Vec<PathBuf> {
             let dev = PathBuf::from("/dev").join(&name);
             let holds_root = root_dev.is_some_and(|r| {
                 mounts_of(&dev).iter().any(|m| m == "/")
-                    || dev_numbers(&dev).is_some_and(|(a, b)| (a << 8 | b) == r)
+                    || dev_numbers(&dev).is_some_and(|(a, b)| dev_join(a, b) == r)
             });
             if !holds_root {
                 out.push(dev);
@@ -454,5 +488,30 @@ mod tests {
             queue_owner(&b.join("loop0")),
             Some(b.join("loop0").as_path())
         );
+    }
+
+    /// The glibc layout, checked against libc's own macros and against
+    /// numbers the old 8-bit split got wrong (major 259 is blkext, NVMe
+    /// partitions; minors over 255 are loop devices and dm targets).
+    #[test]
+    fn device_numbers_use_the_glibc_layout() {
+        for (major, minor) in [
+            (8u32, 1u32),
+            (259, 0),
+            (259, 17),
+            (7, 300),
+            (253, 70000),
+            (4095, 0xfffff),
+        ] {
+            let dev = libc::makedev(major, minor);
+            assert_eq!(dev_join(u64::from(major), u64::from(minor)), dev);
+            assert_eq!(dev_split(dev), (u64::from(major), u64::from(minor)));
+            assert_eq!(
+                (u64::from(libc::major(dev)), u64::from(libc::minor(dev))),
+                dev_split(dev)
+            );
+        }
+        // 7:300 (loop device 300) is not 7 << 8 | 300 (the old encoding).
+        assert_ne!(dev_join(7, 300), (7 << 8) | 300);
     }
 }

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 
 use crate::error::{Error, Result};
+use crate::format::regf::base_block::check_registry_file_size;
 use crate::util::digest::read_hashed;
 
 /// The kind of source, as reported.
@@ -134,6 +135,40 @@ pub struct Located {
     pub windows: Option<crate::storage::disk::WindowsVolume>,
 }
 
+/// Refuses what is neither a regular file, a directory nor a block device
+/// (a FIFO would block the first read for ever, a character device such as
+/// `/dev/zero` never ends), before anything opens it.
+pub fn check_source_type(meta: &fs::Metadata, input: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        let what = if t.is_fifo() {
+            Some("a FIFO (named pipe)")
+        } else if t.is_char_device() {
+            Some("a character device")
+        } else if t.is_socket() {
+            Some("a socket")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(Error::Unsupported {
+                what: "source",
+                offset: 0,
+                detail: format!(
+                    "{} is {what}: give a disk (block device or image), a partition, \
+                     a hive file or a directory",
+                    input.display()
+                ),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (meta, input);
+    Ok(())
+}
+
 /// A file read into memory, with its hash.
 #[derive(Clone, Debug)]
 pub struct LoadedFile {
@@ -156,8 +191,12 @@ impl LoadedFile {
         let (bytes, sha256) = match r {
             FileRef::Path(p) => {
                 let ctx = |e| Error::io(format!("reading {}", p.display()), e);
+                let meta = fs::metadata(p).map_err(ctx)?;
+                check_source_type(&meta, p)?;
+                check_registry_file_size(meta.len(), &p.display().to_string())?;
                 let f = fs::File::open(p).map_err(ctx)?;
                 let len = f.metadata().map_err(ctx)?.len();
+                check_registry_file_size(len, &p.display().to_string())?;
                 read_hashed(f, len, &p.display().to_string())?
             }
             // A resident file's bytes were taken when it was located.
@@ -187,6 +226,9 @@ pub struct LoadedHive {
 impl LoadedHive {
     /// Reads a hive and its logs.
     pub fn read(paths: &HivePaths) -> Result<Self> {
+        if let FileRef::Path(p) = &paths.primary {
+            refuse_if_not_regf(p)?;
+        }
         Ok(LoadedHive {
             primary: LoadedFile::read(&paths.primary)?,
             logs: paths
@@ -196,6 +238,22 @@ impl LoadedHive {
                 .collect::<Result<_>>()?,
         })
     }
+}
+
+/// A primary hive starts with `regf`: a file that does not is refused
+/// after reading its first bytes, not after reading all of it.
+fn refuse_if_not_regf(p: &Path) -> Result<()> {
+    let ctx = |e| Error::io(format!("reading {}", p.display()), e);
+    let mut head = Vec::with_capacity(4);
+    fs::File::open(p)
+        .map_err(ctx)?
+        .take(4)
+        .read_to_end(&mut head)
+        .map_err(ctx)?;
+    if head.len() == 4 && head != crate::format::regf::base_block::SIGNATURE {
+        return Err(Error::NotRegf { found: head }.in_file(p));
+    }
+    Ok(())
 }
 
 /// Whether `path` names a file in a `Windows\System32\config` directory
@@ -350,6 +408,7 @@ pub fn locate(input: &Path) -> Result<Located> {
 pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
     let meta =
         fs::metadata(input).map_err(|e| Error::io(format!("opening {}", input.display()), e))?;
+    check_source_type(&meta, input)?;
     if meta.is_dir() {
         return locate_tree(input);
     }

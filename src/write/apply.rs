@@ -245,13 +245,27 @@ pub(crate) fn plan_hives(
             tx: None,
         });
     }
-    // A file inside a raw NTFS volume cannot grow (ntrescue never changes
-    // NTFS metadata): refuse a plan that needs more than the file holds now,
-    // before any write (an unfinished backup bundle is removed), and in a
-    // dry run too.
-    for PlannedHive { index: i, new, .. } in &planned {
+    refuse_raw_limits(prepared, &planned)?;
+    if with_tx {
+        plan_transactions(prepared, &mut planned, checks)?;
+    }
+    Ok(planned)
+}
+
+/// A file inside a raw NTFS volume cannot grow (ntrescue never changes
+/// NTFS metadata) and can be written only where its data runs have
+/// clusters: a plan that needs more is refused before any write (an
+/// unfinished backup bundle is removed), and in a dry run too.
+fn refuse_raw_limits(prepared: &[Prepared], planned: &Planned) -> Result<()> {
+    for PlannedHive { index: i, new, .. } in planned {
         let p = &prepared[*i];
-        if let TargetInfo::Ntfs { size, path, .. } = p.files.primary.origin.target() {
+        if let TargetInfo::Ntfs {
+            size,
+            path,
+            extents,
+            ..
+        } = p.files.primary.origin.target()
+        {
             if new.len() as u64 > size {
                 let why = if p.replayed.is_some() {
                     "after replaying its transaction logs the hive"
@@ -264,12 +278,16 @@ pub(crate) fn plan_hives(
                     new.len()
                 )));
             }
+            refuse_unmapped(
+                &p.files.primary.bytes,
+                new,
+                &extents,
+                &path,
+                p.replayed.is_some(),
+            )?;
         }
     }
-    if with_tx {
-        plan_transactions(prepared, &mut planned, checks)?;
-    }
-    Ok(planned)
+    Ok(())
 }
 
 /// The transaction of each planned hive ([`crate::write::txlog`]), with its
@@ -293,4 +311,109 @@ fn plan_transactions(
         ph.tx = Some(tx);
     }
     Ok(())
+}
+
+/// Changed bytes closer than this are written as one range (the commit
+/// step rewrites whole logical sectors, so the bytes between two changes
+/// in one sector are written too): the plan checks the same spans.
+const WRITE_GAP: usize = 512;
+
+/// The ranges where `new` differs from `old` (bytes past the end of `old`
+/// count as changed), ranges closer than [`WRITE_GAP`] joined.
+pub(crate) fn changed_spans(old: &[u8], new: &[u8]) -> Vec<std::ops::Range<usize>> {
+    /// Equal chunks are skipped whole; only a differing chunk is scanned.
+    const CHUNK: usize = 4096;
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for (c, chunk) in new.chunks(CHUNK).enumerate() {
+        let at = c * CHUNK;
+        if old.get(at..at + chunk.len()) == Some(chunk) {
+            continue;
+        }
+        for (j, b) in chunk.iter().enumerate() {
+            let i = at + j;
+            if old.get(i) == Some(b) {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if i <= last.end.saturating_add(WRITE_GAP) => last.end = i + 1,
+                _ => out.push(i..i + 1),
+            }
+        }
+    }
+    out
+}
+
+/// A file inside a raw NTFS volume can be written in place only where its
+/// data runs map it to clusters: a byte the plan changes in a sparse hole,
+/// or past the valid data length, is refused here, before any byte is
+/// written (and in a dry run too), not half-way through the write.
+fn refuse_unmapped(
+    old: &[u8],
+    new: &[u8],
+    extents: &[crate::storage::extent::Extent],
+    path: &str,
+    replayed: bool,
+) -> Result<()> {
+    for span in changed_spans(old, new) {
+        let len = (span.end - span.start) as u64;
+        if let Err(e) = crate::storage::extent::map(extents, span.start as u64, len) {
+            let why = if replayed {
+                "after replaying its transaction logs the hive changes"
+            } else {
+                "the new values change"
+            };
+            return Err(Error::Refused(format!(
+                "{path}: {why} bytes {:#x}..{:#x}, which have no allocated clusters on the raw \
+                 NTFS volume ({e}); nothing written: mount the volume (ntfs-3g) and run on the \
+                 mounted path",
+                span.start, span.end
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::extent::Extent;
+
+    #[test]
+    fn changed_spans_join_changes_within_a_sector() {
+        let old = vec![0u8; 4096];
+        let mut new = old.clone();
+        new[10] = 1;
+        new[500] = 1;
+        new[2000] = 1;
+        new.extend_from_slice(&[0, 0]);
+        assert_eq!(
+            changed_spans(&old, &new),
+            vec![10..501, 2000..2001, 4096..4098]
+        );
+        assert!(changed_spans(&old, &old).is_empty());
+    }
+
+    /// A change that lands in a hole is refused with its range; one that
+    /// lands on clusters passes.
+    #[test]
+    fn changes_in_a_hole_are_refused() {
+        let ext = |f: u64, l: u64, d: u64| Extent {
+            file_offset: f,
+            length: l,
+            device_offset: d,
+        };
+        // Clusters for 0..8192, a hole from 8192 to 16384.
+        let extents = [ext(0, 8192, 1 << 20)];
+        let old = vec![0u8; 16384];
+        let mut ok = old.clone();
+        ok[100] = 7;
+        refuse_unmapped(&old, &ok, &extents, "SYSTEM", true).unwrap();
+        let mut bad = old.clone();
+        bad[100] = 7;
+        bad[9000] = 7;
+        let e = refuse_unmapped(&old, &bad, &extents, "SYSTEM", true).unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::Refused);
+        assert!(e.to_string().contains("0x2328..0x2329"), "{e}");
+        assert!(e.to_string().contains("replaying"), "{e}");
+    }
 }

@@ -12,12 +12,26 @@ use crate::storage::source::{Located, SourceKind};
 use crate::write::apply::PlannedHive;
 use crate::write::prepare::Prepared;
 
+/// Creates `out` (never over an existing file) holding `data`, flushed to
+/// the device. A write that fails part-way (a full file system, a quota,
+/// a file-size limit) leaves no file behind: the partial file is removed
+/// and the error names it.
 fn write_new_file(_: &WriteAccess, out: &Path, data: &[u8]) -> Result<()> {
     let mut f =
         File::create_new(out).map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(format!("writing {}", out.display()), e))
+    let written = f.write_all(data).and_then(|_| f.sync_all());
+    drop(f);
+    if let Err(e) = written {
+        let removed = match std::fs::remove_file(out) {
+            Ok(()) => "the partial file was removed".to_string(),
+            Err(r) => format!("removing the partial file failed too: {r}"),
+        };
+        return Err(Error::io(
+            format!("writing {} ({removed})", out.display()),
+            e,
+        ));
+    }
+    Ok(())
 }
 
 /// `--output`: the one edited SYSTEM hive written to a new file, read back

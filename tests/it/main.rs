@@ -13,6 +13,8 @@ mod diagnose;
 mod dirty;
 mod disk;
 mod edit;
+mod edit_sequences;
 mod fixtures;
+mod hostile;
 mod logs;
 mod mounted;

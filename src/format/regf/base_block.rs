@@ -231,6 +231,27 @@ pub fn set_clean(block: &mut [u8], seq: u32, hive_bins_size: u32) {
     put_u32(block, OFF_CHECKSUM, sum);
 }
 
+/// Largest file a hive or one of its logs can be: a base block and hive
+/// bins whose size is a 32-bit field (regf specification, "Base block",
+/// offset 40). Nothing larger is read into memory, whatever the file
+/// system says its size is (a sparse file can claim a terabyte).
+pub const MAX_REGISTRY_FILE: u64 = BASE_BLOCK_SIZE as u64 + u32::MAX as u64;
+
+/// Refuses a file too large to be a hive or a log before any of it is read.
+pub fn check_registry_file_size(len: u64, what: &str) -> Result<()> {
+    if len > MAX_REGISTRY_FILE {
+        return Err(Error::Unsupported {
+            what: "file size",
+            offset: 0,
+            detail: format!(
+                "{what} is {len} bytes, larger than any registry hive or log can be \
+                 ({MAX_REGISTRY_FILE} bytes)"
+            ),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::format::regf::cell::HiveView;
-use crate::format::regf::key::{Key, MAX_DEPTH};
+use crate::format::regf::key::{Key, Visited, MAX_DEPTH};
 
 /// How a value differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -67,6 +67,7 @@ fn flatten(bytes: &[u8]) -> Result<Flat> {
     let mut out = Flat::new();
     let root = Key::root(HiveView::new(bytes)?)?;
     let mut stack = vec![(root, String::new(), 0usize)];
+    let mut seen = Visited::default();
     while let Some((k, path, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
             return Err(crate::error::Error::Invalid {
@@ -75,12 +76,15 @@ fn flatten(bytes: &[u8]) -> Result<Flat> {
                 detail: format!("deeper than {MAX_DEPTH} levels (a cycle?)"),
             });
         }
+        seen.key(&k)?;
+        seen.value_list(&k)?;
         let mut values = BTreeMap::new();
         for v in k.values()? {
+            seen.value(&v)?;
             let name = v.name()?;
             values.insert(name.to_uppercase(), (name, v.data_type()?, v.data()?));
         }
-        for sub in k.subkeys()? {
+        for sub in k.subkeys_seen(&mut seen.lists)? {
             let name = sub.name()?;
             let p = if path.is_empty() {
                 name

@@ -111,15 +111,33 @@ impl HiveEdit {
         BASE_BLOCK_SIZE + rel as usize
     }
 
+    /// End (absolute) of the bin starting at `pos`. Every step of a walk
+    /// over the bins moves forward (the size is a non-zero multiple of
+    /// 4096) and stays inside the hive bins, even on an image whose bins
+    /// were not walked first ([`HiveEdit::unwalked`]).
+    fn bin_end(&self, pos: usize) -> Result<usize> {
+        let size = u32_at(&self.bytes, 0, pos + 8, "hbin size")? as usize;
+        match pos.checked_add(size) {
+            Some(end) if size != 0 && size.is_multiple_of(HBIN_ALIGN) && end <= self.bins_end => {
+                Ok(end)
+            }
+            _ => Err(Error::Invalid {
+                what: "hbin size",
+                offset: pos as u64 + 8,
+                detail: format!("{size:#x} is not a multiple of 4096 inside the hive bins"),
+            }),
+        }
+    }
+
     /// Start (absolute) of the bin holding absolute offset `abs`.
     fn bin_of(&self, abs: usize) -> Result<(usize, usize)> {
         let mut pos = BASE_BLOCK_SIZE;
         while pos < self.bins_end {
-            let size = u32_at(&self.bytes, 0, pos + 8, "hbin size")? as usize;
-            if abs < pos + size {
-                return Ok((pos, pos + size));
+            let end = self.bin_end(pos)?;
+            if abs < end {
+                return Ok((pos, end));
             }
-            pos += size;
+            pos = end;
         }
         Err(Error::Invalid {
             what: "cell offset",
@@ -139,11 +157,16 @@ impl HiveEdit {
         while c < end {
             let raw = i32_at(&self.bytes, 0, c, "cell size")?;
             let len = raw.unsigned_abs() as usize;
-            if len == 0 {
+            if len == 0
+                || !len.is_multiple_of(CELL_ALIGN)
+                || c.checked_add(len).is_none_or(|e| e > end)
+            {
                 return Err(Error::Invalid {
                     what: "cell size",
                     offset: c as u64,
-                    detail: "zero".into(),
+                    detail: format!(
+                        "size {raw} is zero, not a multiple of 8, or crosses the bin end {end:#x}"
+                    ),
                 });
             }
             if raw > 0 && len >= need {
@@ -167,9 +190,9 @@ impl HiveEdit {
         if found.is_none() {
             let mut pos = BASE_BLOCK_SIZE;
             while pos < self.bins_end && found.is_none() {
-                let size = u32_at(&self.bytes, 0, pos + 8, "hbin size")? as usize;
-                found = self.find_free_in(pos, pos + size, need)?;
-                pos += size;
+                let end = self.bin_end(pos)?;
+                found = self.find_free_in(pos, end, need)?;
+                pos = end;
             }
         }
         let (at, len) = match found {
@@ -236,9 +259,10 @@ impl HiveEdit {
         Ok(())
     }
 
+    /// Data bytes of the allocated cell at `rel` (checked like every cell
+    /// read: aligned, allocated, inside the hive bins).
     fn cell_capacity(&self, rel: u32) -> Result<usize> {
-        let raw = i32_at(&self.bytes, 0, Self::abs(rel), "cell size")?;
-        Ok(raw.unsigned_abs() as usize - 4)
+        Ok(self.view()?.cell(rel, "cell")?.data.len())
     }
 
     /// Frees a value's data cell(s) (one cell, or a big-data record with its
@@ -724,6 +748,53 @@ mod tests {
     use crate::hive::check::full_check;
 
     use crate::testing::{key_rel, testhive};
+
+    /// An hbin size of 0 (or one running past the bins) in an image whose
+    /// bins were not walked: every loop over the bins stops with an error
+    /// at the field, where it used to spin for ever.
+    #[test]
+    fn a_zero_hbin_size_stops_every_bin_loop() {
+        for bad in [0u32, 0x1000_0000, 100] {
+            let mut h = testhive();
+            let second =
+                BASE_BLOCK_SIZE + u32_at(&h, 0, BASE_BLOCK_SIZE + 8, "x").unwrap() as usize;
+            put_u32(&mut h, second + 8, bad);
+            let mut e = HiveEdit::unwalked(h).unwrap();
+            let err = e.alloc(16000, None).unwrap_err().to_string();
+            assert!(
+                err.contains("hbin size") && err.contains(&format!("{:#x}", second + 8)),
+                "{err}"
+            );
+            let err = e.alloc(16000, Some(second + 64)).unwrap_err().to_string();
+            assert!(err.contains("hbin size"), "{err}");
+        }
+    }
+
+    /// A value whose data offset names something that is not an allocated
+    /// cell: editing it is an error, never a slice past the image.
+    #[test]
+    fn a_data_offset_to_a_non_cell_is_an_error() {
+        let h = testhive();
+        let k = key_rel(&h, "data-test");
+        let view = HiveView::new(&h).unwrap();
+        let v = Key::at(view, k)
+            .unwrap()
+            .values()
+            .unwrap()
+            .into_iter()
+            .find(|v| {
+                v.raw_data_size().unwrap() & VK_DATA_INLINE == 0 && v.raw_data_size().unwrap() > 8
+            })
+            .unwrap();
+        let name = v.name().unwrap();
+        let field = v.abs_of(VK_DATA_OFFSET) as usize;
+        for target in [0x7fff_fff8u32, 2, 0x1c] {
+            let mut bad = h.clone();
+            put_u32(&mut bad, field, target);
+            let mut e = HiveEdit::new(bad).unwrap();
+            assert!(e.set_value(k, &name, reg_type::BINARY, &[1; 64]).is_err());
+        }
+    }
 
     fn read(bytes: &[u8], path: &str, name: &str) -> Option<(u32, Vec<u8>)> {
         let view = HiveView::new(bytes).unwrap();

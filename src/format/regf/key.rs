@@ -185,13 +185,41 @@ impl<'a> Key<'a> {
 
     /// All subkeys, in list order.
     pub fn subkeys(&self) -> Result<Vec<Key<'a>>> {
+        self.subkeys_seen(&mut std::collections::HashSet::new())
+    }
+
+    /// [`Key::subkeys`], adding every list cell read to `lists`: a list
+    /// already in it (reached twice, from this key or from another) is a
+    /// structure error at that list's offset. What is collected is bounded
+    /// by the hive's bytes, never by the stored count: a list cell is read
+    /// at most once, and the count only has to match at the end.
+    pub fn subkeys_seen(&self, lists: &mut std::collections::HashSet<u32>) -> Result<Vec<Key<'a>>> {
         let count = self.u32(NK_SUBKEY_COUNT)?;
         let list = self.u32(NK_SUBKEY_LIST)?;
         if count == 0 {
             return Ok(Vec::new());
         }
-        let mut out = Vec::with_capacity(count as usize);
-        self.collect_list(list, &mut out, true)?;
+        // A list element is 4 bytes at least: no hive holds more subkeys
+        // than a quarter of its bytes, whatever the count field says.
+        let cap = (count as usize).min(self.view.bytes().len() / 4);
+        let mut out = Vec::with_capacity(cap);
+        self.collect_list(list, &mut out, true, count, lists)?;
+        // A key listed twice (or as its own subkey) is a structure error:
+        // lookups would otherwise report keys missing that the damage hid.
+        let mut children = std::collections::HashSet::with_capacity(out.len());
+        children.insert(self.offset());
+        for k in &out {
+            if !children.insert(k.offset()) {
+                return Err(Error::Invalid {
+                    what: "subkey list",
+                    offset: k.abs(),
+                    detail: format!(
+                        "key node listed twice under the key at {:#x} (or as its own subkey)",
+                        self.abs()
+                    ),
+                });
+            }
+        }
         if out.len() != count as usize {
             return Err(Error::Invalid {
                 what: "subkey count",
@@ -202,9 +230,25 @@ impl<'a> Key<'a> {
         Ok(out)
     }
 
-    fn collect_list(&self, rel: u32, out: &mut Vec<Key<'a>>, allow_ri: bool) -> Result<()> {
+    fn collect_list(
+        &self,
+        rel: u32,
+        out: &mut Vec<Key<'a>>,
+        allow_ri: bool,
+        count: u32,
+        lists: &mut std::collections::HashSet<u32>,
+    ) -> Result<()> {
         let cell = self.view.cell(rel, "subkey list")?;
         let base = cell.abs_of(0);
+        if !lists.insert(rel) {
+            return Err(Error::Invalid {
+                what: "subkey list",
+                offset: base,
+                detail:
+                    "reached twice (a list shared by two keys, or listed twice in an index root)"
+                        .into(),
+            });
+        }
         let hdr = slice(cell.data, base, 0, 4, "subkey list header")?;
         let n = u16_at(hdr, base, 2, "subkey list count")? as usize;
         let (stride, nested) = match &hdr[..2] {
@@ -224,8 +268,15 @@ impl<'a> Key<'a> {
             let off = 4 + i * stride;
             let child = u32_at(cell.data, base, off, "subkey list element")?;
             if nested {
-                self.collect_list(child, out, false)?;
+                self.collect_list(child, out, false, count, lists)?;
             } else {
+                if out.len() >= count as usize {
+                    return Err(Error::Invalid {
+                        what: "subkey count",
+                        offset: self.abs() + NK_SUBKEY_COUNT as u64,
+                        detail: format!("key says {count} subkeys, its lists hold more"),
+                    });
+                }
                 out.push(Key::at(self.view, child)?);
             }
         }
@@ -427,7 +478,18 @@ impl<'a> Value<'a> {
 
     fn big_data(&self, db: Cell<'a>, size: u32, f: &mut dyn FnMut(&[u8])) -> Result<()> {
         let base = db.abs_of(0);
+        if size as usize > self.view.bytes().len() {
+            return Err(Error::Invalid {
+                what: "big data",
+                offset: self.abs_of(VK_DATA_SIZE),
+                detail: format!(
+                    "{size} bytes of data cannot fit in a {}-byte hive",
+                    self.view.bytes().len()
+                ),
+            });
+        }
         let segments = u16_at(db.data, base, 2, "big data segment count")? as usize;
+        let mut seen = std::collections::HashSet::new();
         let list = self
             .view
             .cell(u32_at(db.data, base, 4, "big data list")?, "big data list")?;
@@ -435,6 +497,13 @@ impl<'a> Value<'a> {
         for i in 0..segments {
             let seg_rel = u32_at(list.data, list.abs_of(0), i * 4, "big data segment")?;
             let seg = self.view.cell(seg_rel, "big data segment")?;
+            if !seen.insert(seg_rel) {
+                return Err(Error::Invalid {
+                    what: "big data segment",
+                    offset: seg.abs_of(0),
+                    detail: "listed twice in one big-data record".into(),
+                });
+            }
             let want = (size as usize - got).min(BIG_DATA_THRESHOLD as usize);
             f(slice(seg.data, seg.abs_of(0), 0, want, "big data segment")?);
             got += want;
@@ -473,9 +542,13 @@ pub struct TreeStats {
 }
 
 /// Walks every key and value below `root`, reading every name and every
-/// value's data. Fails on the first structural error, with its offset.
+/// value's data. Fails on the first structural error, with its offset. A
+/// key, subkey list or value list reached twice is a structure error (a
+/// cycle, or a list naming one key many times, would otherwise cost time
+/// exponential in the hive's size); the walk is linear in the hive's bytes.
 pub fn walk_tree(root: Key<'_>) -> Result<TreeStats> {
     let mut stats = TreeStats::default();
+    let mut seen = Visited::default();
     let mut stack = vec![(root, 0usize)];
     while let Some((k, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
@@ -485,18 +558,213 @@ pub fn walk_tree(root: Key<'_>) -> Result<TreeStats> {
                 detail: format!("deeper than {MAX_DEPTH} levels (a cycle?)"),
             });
         }
+        seen.key(&k)?;
         // Names decode whatever their bytes are; reading them checks their
         // bounds. Data is checked where it lives, not copied.
         k.raw_name()?;
         stats.keys += 1;
+        seen.value_list(&k)?;
         for v in k.values()? {
+            seen.value(&v)?;
             v.raw_name()?;
             v.check_data()?;
             stats.values += 1;
         }
-        for sub in k.subkeys()? {
+        for sub in k.subkeys_seen(&mut seen.lists)? {
             stack.push((sub, depth + 1));
         }
     }
     Ok(stats)
+}
+
+/// Cells already reached by a tree walk: each key, subkey list and value
+/// list may be reached once.
+#[derive(Default)]
+pub struct Visited {
+    keys: std::collections::HashSet<u32>,
+    /// Subkey list cells (for [`Key::subkeys_seen`]).
+    pub lists: std::collections::HashSet<u32>,
+    value_lists: std::collections::HashSet<u32>,
+    values: std::collections::HashSet<u32>,
+}
+
+impl Visited {
+    /// Records key `k`; an error naming its offset if it was reached before.
+    pub fn key(&mut self, k: &Key<'_>) -> Result<()> {
+        if self.keys.insert(k.offset()) {
+            return Ok(());
+        }
+        Err(Error::Invalid {
+            what: "key node",
+            offset: k.abs(),
+            detail: "reached twice in the tree (a cycle, or listed under two parents)".into(),
+        })
+    }
+
+    /// Records value record `v`; an error naming its offset if it was
+    /// reached before (listed twice, or under two keys).
+    pub fn value(&mut self, v: &Value<'_>) -> Result<()> {
+        if self.values.insert(v.offset()) {
+            return Ok(());
+        }
+        Err(Error::Invalid {
+            what: "value",
+            offset: v.abs_of(0),
+            detail: "reached twice (listed twice, or under two keys)".into(),
+        })
+    }
+
+    /// Records the value list of `k`, if it has one; an error naming the
+    /// list's offset if another key (or this one) reached it before.
+    pub fn value_list(&mut self, k: &Key<'_>) -> Result<()> {
+        let Some((rel, _)) = k.value_list()? else {
+            return Ok(());
+        };
+        if self.value_lists.insert(rel) {
+            return Ok(());
+        }
+        Err(Error::Invalid {
+            what: "value list",
+            offset: (rel as u64)
+                .saturating_add(crate::format::regf::base_block::BASE_BLOCK_SIZE as u64 + 4),
+            detail: "shared by two keys".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::regf::base_block::BASE_BLOCK_SIZE;
+    use crate::testing::{key_rel, testhive};
+    use crate::util::bytes::put_u32;
+
+    /// Absolute offset of the data of the cell at `rel`.
+    fn data_at(rel: u32) -> usize {
+        BASE_BLOCK_SIZE + rel as usize + 4
+    }
+
+    /// A subkey count of 2^32-1 fails with the field's offset, without
+    /// reserving room for the claim (that would abort the process).
+    #[test]
+    fn a_huge_subkey_count_is_an_error_not_an_allocation() {
+        let mut h = testhive();
+        let k = key_rel(&h, "subkey-test");
+        let field = data_at(k) + NK_SUBKEY_COUNT;
+        put_u32(&mut h, field, u32::MAX);
+        let view = HiveView::new(&h).unwrap();
+        let e = Key::at(view, k)
+            .unwrap()
+            .subkeys()
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("subkey count") && e.contains(&format!("{field:#x}")),
+            "{e}"
+        );
+        let e = walk_tree(Key::root(view).unwrap()).unwrap_err().to_string();
+        assert!(e.contains(&format!("{field:#x}")), "{e}");
+    }
+
+    /// The first key below the root whose subkey list is a direct one
+    /// (li/lf/lh) with at least two elements: (key rel, list data offset,
+    /// element stride, element count).
+    fn direct_list(h: &[u8]) -> (u32, usize, usize, usize) {
+        let view = HiveView::new(h).unwrap();
+        let mut stack = vec![Key::root(view).unwrap()];
+        while let Some(k) = stack.pop() {
+            let list = u32_at(k.cell.data, 0, NK_SUBKEY_LIST, "x").unwrap();
+            if let Ok(c) = view.cell(list, "x") {
+                let n = u16::from_le_bytes([c.data[2], c.data[3]]) as usize;
+                let stride = match &c.data[..2] {
+                    b"li" => 4,
+                    b"lf" | b"lh" => 8,
+                    _ => 0,
+                };
+                if stride != 0 && n >= 2 {
+                    return (k.offset(), c.abs + 4, stride, n);
+                }
+            }
+            stack.extend(k.subkeys().unwrap());
+        }
+        panic!("no direct subkey list");
+    }
+
+    /// A key whose list names the key itself (every element): each walk
+    /// stops at the repetition with its offset, at once, where it used to
+    /// run for 2^512 steps.
+    #[test]
+    fn a_key_listing_itself_is_found_at_once() {
+        let mut h = testhive();
+        let (k, list, stride, n) = direct_list(&h);
+        for i in 0..n {
+            put_u32(&mut h, list + 4 + i * stride, k);
+        }
+        let view = HiveView::new(&h).unwrap();
+        let e = Key::at(view, k)
+            .unwrap()
+            .subkeys()
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("listed twice"), "{e}");
+        let start = std::time::Instant::now();
+        let e = walk_tree(Key::root(view).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("twice"), "{e}");
+        let e = crate::hive::check::full_check(&h).unwrap_err().to_string();
+        assert!(e.contains("twice") || e.contains("room for"), "{e}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// One key listed under two parents: reached twice by the tree walk.
+    #[test]
+    fn a_key_under_two_parents_is_reached_twice() {
+        let mut h = testhive();
+        let (_, list, stride, _) = direct_list(&h);
+        // The second element of the list now names the root's first
+        // child, which the root also lists.
+        let view = HiveView::new(&h).unwrap();
+        let first = Key::root(view).unwrap().subkeys().unwrap()[0].offset();
+        put_u32(&mut h, list + 4 + stride, first);
+        let view = HiveView::new(&h).unwrap();
+        let e = walk_tree(Key::root(view).unwrap()).unwrap_err().to_string();
+        assert!(
+            e.contains("reached twice") || e.contains("listed twice"),
+            "{e}"
+        );
+    }
+
+    /// A big-data record listing one segment many times cannot make a
+    /// value larger than the hive: an error with the offset.
+    #[test]
+    fn repeated_big_data_segments_are_an_error() {
+        let mut h = testhive();
+        let (vk, list) = {
+            let view = HiveView::new(&h).unwrap();
+            let k = Key::at(view, key_rel(&h, "big-data-test")).unwrap();
+            let v = k
+                .values()
+                .unwrap()
+                .into_iter()
+                .find(|v| v.raw_data_size().unwrap() > BIG_DATA_THRESHOLD)
+                .unwrap();
+            let db = view.cell(v.u32(VK_DATA_OFFSET).unwrap(), "x").unwrap();
+            (v.offset(), data_at(u32_at(db.data, 0, 4, "x").unwrap()))
+        };
+        let seg0 = u32_at(&h, 0, list, "x").unwrap();
+        put_u32(&mut h, list + 4, seg0);
+        let size_at = {
+            let view = HiveView::new(&h).unwrap();
+            let v = Value::at(view, vk).unwrap();
+            let e = v.data().unwrap_err().to_string();
+            assert!(e.contains("listed twice"), "{e}");
+            v.abs_of(VK_DATA_SIZE) as usize
+        };
+        // A size larger than the hive is refused before any segment is read.
+        put_u32(&mut h, size_at, 0x7000_0000);
+        let view = HiveView::new(&h).unwrap();
+        let e = Value::at(view, vk).unwrap().data().unwrap_err();
+        assert!(e.to_string().contains("cannot fit"), "{e}");
+    }
 }
