@@ -263,6 +263,7 @@ pub(crate) fn write_verified_hashed(
         }
         if let Some(head) = &inflight {
             state.primary = true;
+            state.marked = true;
             store.write_at(0, head)?;
             store.sync()?;
         }
@@ -295,11 +296,14 @@ pub(crate) fn write_verified_hashed(
             after_sha256: expected.to_string(),
         }),
         Err(cause) => {
+            // The in-flight block goes back first only when it was written:
+            // before that the log entry may be incomplete, and marking the
+            // primary would make a stop load as neither state.
             let undo = Undo {
                 base,
                 len: original.len(),
                 ranges: &ranges,
-                inflight: inflight.as_deref(),
+                inflight: inflight.as_deref().filter(|_| state.marked),
             };
             Err(rollback(store, log, &undo, state, cause, backup))
         }
@@ -313,6 +317,9 @@ struct Progress {
     log: bool,
     /// The primary may have been written.
     primary: bool,
+    /// The in-flight base block may be on disk (only then does the log's
+    /// entry stand for the primary; before it, the log may be incomplete).
+    marked: bool,
 }
 
 /// What putting a primary back needs.
@@ -328,7 +335,8 @@ struct Undo<'a> {
 }
 
 /// Puts the primary's original bytes back: the in-flight base block first
-/// (so that, with the log entry, any stop still loads as the intended hive),
+/// when the write had marked the primary (so that, with the complete log
+/// entry, any stop still loads as the intended hive),
 /// the original body, the original length, the original base block;
 /// flushes, and reads back: true when it equals the original.
 fn put_back(store: &mut dyn HiveStore, u: &Undo<'_>) -> Result<bool> {

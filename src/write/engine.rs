@@ -342,7 +342,7 @@ impl Edit<'_> {
             h.write = Some(st);
         }
         report.checks.push(
-            "read back from disk: sha256 equals the plan; re-verified by both readers".into(),
+            "read back through the OS (its page cache, not O_DIRECT): byte-identical to the plan, so its sha256; re-verified by both readers".into(),
         );
         report.outcome = Outcome::Written;
         Ok(report)

@@ -129,6 +129,7 @@ pub struct WriteStats {
     pub ranges: usize,
     /// Bytes written.
     pub bytes: u64,
-    /// SHA-256 read back from the storage after the write.
+    /// SHA-256 of the file after the write: the plan's, after the bytes
+    /// read back (through the OS page cache) compared equal to it byte for byte.
     pub after_sha256: String,
 }
