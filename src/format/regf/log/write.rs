@@ -191,6 +191,28 @@ mod tests {
     const OFF_CHECKSUM_AT: usize = base_block::OFF_CHECKSUM;
     const OFF_SEQ2: usize = base_block::OFF_SEQ2;
 
+    /// `old`'s body under `new`'s base block marked in flight (seq2 = `seq2`).
+    fn inflight(old: &[u8], new: &[u8], seq2: u32) -> Vec<u8> {
+        let mut p = old.to_vec();
+        p[..BASE_BLOCK_SIZE].copy_from_slice(&new[..BASE_BLOCK_SIZE]);
+        crate::util::bytes::put_u32(&mut p, OFF_SEQ2, seq2);
+        let sum = base_block::checksum(&p[..HEADER_SIZE]);
+        crate::util::bytes::put_u32(&mut p, OFF_CHECKSUM_AT, sum);
+        p
+    }
+
+    /// Recovers `primary` with `log` as its LOG1.
+    fn replay(primary: &[u8], log: &[u8]) -> Recovery {
+        recover(
+            primary,
+            &[LogInput {
+                name: "H.LOG1".into(),
+                bytes: log,
+            }],
+        )
+        .unwrap()
+    }
+
     /// A new-format log made here replays, with our own replay, to exactly
     /// the new image, including growth of the hive bins.
     #[test]
@@ -200,37 +222,19 @@ mod tests {
         new[BASE_BLOCK_SIZE + 0x1234] = 0x55;
         // The in-flight primary: old body, base block of the new one with
         // seq1 = 9, seq2 = 8.
-        let mut inflight = old.clone();
-        inflight[..BASE_BLOCK_SIZE].copy_from_slice(&new[..BASE_BLOCK_SIZE]);
-        crate::util::bytes::put_u32(&mut inflight, OFF_SEQ2, 8);
-        let sum = base_block::checksum(&inflight[..HEADER_SIZE]);
-        crate::util::bytes::put_u32(&mut inflight, OFF_CHECKSUM_AT, sum);
+        let inflight = inflight(&old, &new, 8);
         let pages = dirty_pages(&old, &new, 0x3000);
         // The bin header (its size) and the changed and new pages.
         assert_eq!(pages, vec![0, 0x1000, 0x2000]);
         let mut log = log_base_block(&new, LogFormat::New, 9, 0x3000).unwrap();
         log.extend(new_entry(&new, &pages, 9, 0x3000, 0).unwrap());
-        let rec = recover(
-            &inflight,
-            &[LogInput {
-                name: "H.LOG1".into(),
-                bytes: &log,
-            }],
-        )
-        .unwrap();
+        let rec = replay(&inflight, &log);
         assert_eq!(rec.last_sequence, Some(9));
         assert_eq!(rec.hive[..BASE_BLOCK_SIZE + 0x3000], new[..]);
         // A damaged entry is not replayed.
         let n = log.len();
         log[n - 1] ^= 1;
-        let rec = recover(
-            &inflight,
-            &[LogInput {
-                name: "H.LOG1".into(),
-                bytes: &log,
-            }],
-        )
-        .unwrap();
+        let rec = replay(&inflight, &log);
         assert_eq!(rec.last_sequence, None);
     }
 
@@ -241,21 +245,10 @@ mod tests {
         let mut new = hive(5, 5, 0x2000, 0x11);
         new[BASE_BLOCK_SIZE + 0x1800] = 0x22;
         new[BASE_BLOCK_SIZE + 0x40] = 0x33;
-        let mut inflight = old.clone();
-        inflight[..BASE_BLOCK_SIZE].copy_from_slice(&new[..BASE_BLOCK_SIZE]);
-        crate::util::bytes::put_u32(&mut inflight, OFF_SEQ2, 4);
-        let sum = base_block::checksum(&inflight[..HEADER_SIZE]);
-        crate::util::bytes::put_u32(&mut inflight, OFF_CHECKSUM_AT, sum);
+        let inflight = inflight(&old, &new, 4);
         let base = log_base_block(&new, LogFormat::Old, 5, 0x2000).unwrap();
         let log = old_log(&base, &old, &new, 0x2000).unwrap();
-        let rec = recover(
-            &inflight,
-            &[LogInput {
-                name: "H.LOG1".into(),
-                bytes: &log,
-            }],
-        )
-        .unwrap();
+        let rec = replay(&inflight, &log);
         assert_eq!(rec.last_sequence, Some(5));
         assert_eq!(rec.hive[..BASE_BLOCK_SIZE + 0x2000], new[..]);
     }
