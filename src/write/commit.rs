@@ -10,7 +10,7 @@
 //! 2. writes only the byte ranges of the body that differ (growing the file
 //!    first when the hive grew), flushes, then the completed base block
 //!    (seq1 = seq2 = S, checksum last), flushes: Windows' own order, so a
-//!    stop at any point loads, through Windows' recovery, as the original or
+//!    stop at any point loads, by the recovery rules our replay implements, as the original or
 //!    the intended hive;
 //! 3. reads the whole file back from the storage and requires it to equal the
 //!    plan byte for byte, then runs the caller's independent re-check;

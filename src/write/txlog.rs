@@ -25,7 +25,8 @@
 //! `plan` builds the log content for each candidate way of doing this
 //! (append to the log whose chain the primary's replay ends in; or a fresh
 //! log in each slot) and checks every intermediate state with our own
-//! replay — exactly the rules Windows applies — keeping the first candidate
+//! replay (the spec's recovery rules, checked against Windows' own recovered
+//! hives in the corpus; not against a booting Windows), keeping the first candidate
 //! for which every state loads as the original or the intended hive. A hive
 //! with no log that can hold the entry gets no plan: the caller creates a
 //! log beside a hive on a file system, and refuses on a raw volume (a file
