@@ -12,7 +12,7 @@
 //!    (seq1 = seq2 = S, checksum last), flushes: Windows' own order, so a
 //!    stop at any point loads, by the recovery rules our replay implements, as the original or
 //!    the intended hive;
-//! 3. reads the whole file back from the storage and requires it to equal the
+//! 3. reads the whole file back (through the OS page cache) and requires it to equal the
 //!    plan byte for byte, then runs the caller's independent re-check;
 //! 4. on any failure after the first byte was written, puts everything back
 //!    in an order that keeps the same guarantee: the in-flight base block
