@@ -22,6 +22,7 @@ use crate::storage::target::{open_store, read_current, TargetInfo};
 use crate::util::digest::sha256_hex;
 use crate::util::time::{now_compact, now_iso};
 use crate::write::commit::write_verified;
+use crate::write::intent::{self, PlannedFileWrites, RecordedWrites, WriteState};
 use crate::write::outcome::Change;
 
 /// Schema tag of `manifest.json`.
@@ -70,6 +71,11 @@ pub struct SavedFile {
     /// (its transaction entry); absent when the write leaves it alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_after_sha256: Option<String>,
+    /// The writes an in-place fix makes to this file (the intent record:
+    /// [`crate::write::intent`]); absent when it writes nothing here, and
+    /// in bundles of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<RecordedWrites>,
 }
 
 /// One edited hive in a bundle.
@@ -102,6 +108,11 @@ pub struct Manifest {
     pub hives: Vec<HiveBackup>,
     /// Planned changes.
     pub changes: Vec<Change>,
+    /// Where the write stands: `in-progress` from before the first target
+    /// byte changes, `finished` after the read-back, `rolled-back`. Absent
+    /// in bundles of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<WriteState>,
 }
 
 fn io(ctx: String) -> impl FnOnce(std::io::Error) -> Error {
@@ -224,6 +235,7 @@ impl Copies {
                     size: f.bytes.len() as u64,
                     sha256: f.sha256.clone(),
                     expected_after_sha256: None,
+                    writes: None,
                 });
             }
             sync_dir(&dir.join(sub))?;
@@ -233,19 +245,48 @@ impl Copies {
     }
 
     /// Writes `manifest` (its `hives` filled in from `hives` and the saved
-    /// files), flushed last: the bundle is complete. Returns its directory.
-    /// `logs_after` names the logs the write changes (hive, file name, their
-    /// SHA-256 after the write).
+    /// files, its state `in-progress`), flushed last: the bundle is complete.
+    /// Returns its directory. `logs_after` names the logs the write changes
+    /// (hive, file name, their SHA-256 after the write); `writes` is the
+    /// intent record: every write the fix may make to each file (hive, file
+    /// name, (offset, bytes), the file's length after).
     pub fn finish(
         self,
         manifest: &mut Manifest,
         hives: Vec<HiveBackup>,
         logs_after: &[(HiveName, String, String)],
+        writes: &[PlannedFileWrites<'_>],
     ) -> Result<PathBuf> {
+        match self.fill(manifest, hives, logs_after, writes) {
+            Ok(()) => {}
+            Err(e) => {
+                self.discard();
+                return Err(e);
+            }
+        }
+        manifest.state = Some(WriteState::InProgress);
+        let done = store_manifest(&self.dir, manifest).and_then(|()| sync_dir(&self.root));
+        match done {
+            Ok(()) => Ok(self.dir),
+            Err(e) => {
+                // Nothing has touched the target yet: a bundle without its
+                // manifest could not be restored from, so it goes.
+                self.discard();
+                Err(e)
+            }
+        }
+    }
+
+    fn fill(
+        &self,
+        manifest: &mut Manifest,
+        hives: Vec<HiveBackup>,
+        logs_after: &[(HiveName, String, String)],
+        writes: &[PlannedFileWrites<'_>],
+    ) -> Result<()> {
         manifest.hives.clear();
         for mut hb in hives {
             let Some((_, files)) = self.files.iter().find(|(n, _)| *n == hb.name) else {
-                self.discard();
                 return Err(Error::Invalid {
                     what: "backup bundle",
                     offset: 0,
@@ -259,22 +300,28 @@ impl Copies {
                     .iter()
                     .find(|(h, n, _)| *h == hb.name && n == name)
                     .map(|(_, _, sha)| sha.clone());
+                let file_name = if f.role == FileRole::Hive { "" } else { name };
+                if let Some(w) = writes
+                    .iter()
+                    .find(|w| w.hive == hb.name && w.file == file_name)
+                {
+                    f.writes = Some(intent::save(
+                        &self.dir,
+                        &f.backup_name,
+                        &w.writes,
+                        w.length_after,
+                        write_synced,
+                    )?);
+                }
             }
             manifest.hives.push(hb);
         }
-        let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
-        let done = write_synced(&self.dir.join(MANIFEST_NAME), &json)
-            .and_then(|()| sync_dir(&self.dir))
-            .and_then(|()| sync_dir(&self.root));
-        match done {
-            Ok(()) => Ok(self.dir),
-            Err(e) => {
-                // Nothing has touched the target yet: a bundle without its
-                // manifest could not be restored from, so it goes.
-                self.discard();
-                Err(e)
-            }
-        }
+        let subs: Vec<PathBuf> = manifest
+            .hives
+            .iter()
+            .map(|h| self.dir.join(h.name.as_str()))
+            .collect();
+        subs.iter().try_for_each(|d| sync_dir(d))
     }
 
     /// Removes the unfinished bundle (the plan was refused after the copies
@@ -298,6 +345,7 @@ pub fn new_manifest(operation: &str, source: &str) -> Manifest {
         source: source.into(),
         hives: Vec::new(),
         changes: Vec::new(),
+        state: None,
     }
 }
 
@@ -318,6 +366,26 @@ pub fn load(dir: &Path) -> Result<Manifest> {
         });
     }
     Ok(m)
+}
+
+/// Records `state` in the bundle's manifest.
+pub fn mark(dir: &Path, state: WriteState) -> Result<()> {
+    let mut m = load(dir)?;
+    m.state = Some(state);
+    store_manifest(dir, &m)
+}
+
+/// Writes `m` as the bundle's manifest: beside it first, flushed, then
+/// renamed into place and the directory flushed, so that a stop leaves no
+/// manifest, the previous one, or the new one, never a torn one.
+fn store_manifest(dir: &Path, m: &Manifest) -> Result<()> {
+    let json = serde_json::to_vec_pretty(m).expect("manifest serialises");
+    let tmp = dir.join(format!("{MANIFEST_NAME}.new"));
+    let _ = fs::remove_file(&tmp);
+    write_synced(&tmp, &json)?;
+    let dest = dir.join(MANIFEST_NAME);
+    fs::rename(&tmp, &dest).map_err(io(format!("replacing {}", dest.display())))?;
+    sync_dir(dir)
 }
 
 /// What `restore` did to one file.
@@ -364,9 +432,11 @@ pub struct RestoreReport {
     pub forced: bool,
 }
 
-/// Puts the bundle in `dir` back byte-for-byte. Refuses (nothing written)
-/// when a target no longer holds the state recorded after the write, unless
-/// `force`.
+/// Puts the bundle in `dir` back byte-for-byte. A target may hold the
+/// original, the state recorded after the write, or any mix of the two that
+/// a stopped write left (every changed byte put there by a recorded write:
+/// [`intent::only_recorded`]). Refuses (nothing written) when it holds
+/// anything else, unless `force`.
 pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreReport> {
     let m = load(dir)?;
     // 1. Every saved file must be intact; decide for every file before
@@ -397,11 +467,17 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
                     .clone()
                     .unwrap_or_else(|| f.sha256.clone())
             };
-            if cur_sha != expected_now {
+            let ours = cur_sha == expected_now
+                || match &f.writes {
+                    Some(rec) => intent::only_recorded(dir, &bytes, &current, rec)?,
+                    None => false,
+                };
+            if !ours {
                 if !force {
                     return Err(Error::Refused(format!(
                         "{} changed since ntrescue wrote it (sha256 {cur_sha}, expected {expected_now}); \
-                         restoring would discard those changes. Re-run with --force to restore anyway",
+                         it holds bytes that neither the original nor ntrescue's recorded writes put there, \
+                         so restoring would discard someone else's changes. Re-run with --force to restore anyway",
                                                 path
                     )));
                 }

@@ -23,7 +23,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hive::check::Expect;
 use crate::hive::name::HiveName;
 use crate::report::{FileInfo, SourceInfo, SCHEMA, TOOL};
@@ -37,6 +37,7 @@ use crate::write::apply::{plan_hives, LogRef, Planned, TxChoice};
 use crate::write::backup::{self, HiveBackup};
 use crate::write::commit::LogTarget;
 use crate::write::commit::{commit_all, PlannedWrite};
+use crate::write::intent::{image_writes, PlannedFileWrites, WriteState};
 use crate::write::outcome::{EditReport, HiveOutcome, Outcome, WriteStats};
 use crate::write::output::write_output;
 use crate::write::plan::EditOptions;
@@ -335,7 +336,17 @@ impl Edit<'_> {
         report.checks = checks;
         report.backup = Some(dir.display().to_string());
         let mut writes = pair(access, planned, targets, self.prepared, &report)?;
-        let stats = commit_all(&mut writes, &|i, back| self.verify_written(i, back), &dir)?;
+        let stats = match commit_all(&mut writes, &|i, back| self.verify_written(i, back), &dir) {
+            Ok(s) => s,
+            Err(e) => {
+                if matches!(e, Error::RolledBack(_)) {
+                    // Best effort: a bundle left `in-progress` restores the same.
+                    let _ = backup::mark(&dir, WriteState::RolledBack);
+                }
+                return Err(e);
+            }
+        };
+        backup::mark(&dir, WriteState::Finished)?;
         for (w, st) in writes.iter().zip(stats) {
             let h = &mut report.hives[w.index];
             h.target = Some(w.store.describe());
@@ -417,8 +428,45 @@ impl Edit<'_> {
                 ))
             })
             .collect();
-        let dir = copies.finish(&mut manifest, saved, &logs_after)?;
+        let writes = self.intended_writes(&planned);
+        let dir = copies.finish(&mut manifest, saved, &logs_after, &writes)?;
         Ok((planned, dir))
+    }
+
+    /// The intent record: every write the fix may make, to each primary
+    /// (the differing ranges, the in-flight base block) and to the log that
+    /// takes its transaction.
+    fn intended_writes<'a>(&self, planned: &'a Planned) -> Vec<PlannedFileWrites<'a>> {
+        let mut out = Vec::new();
+        for ph in planned {
+            let p = &self.prepared[ph.index];
+            let mut primary = image_writes(&p.files.primary.bytes, &ph.new);
+            let Some(tx) = &ph.tx else {
+                continue;
+            };
+            primary.push((0, &tx.plan.inflight));
+            out.push(PlannedFileWrites {
+                hive: p.name,
+                file: String::new(),
+                writes: primary,
+                length_after: ph.new.len() as u64,
+            });
+            if let LogRef::Existing(k) = tx.log {
+                let f = &p.files.logs[k];
+                out.push(PlannedFileWrites {
+                    hive: p.name,
+                    file: f.name.clone(),
+                    writes: tx
+                        .plan
+                        .writes
+                        .iter()
+                        .map(|w| (w.at, &w.bytes[..]))
+                        .collect(),
+                    length_after: tx.plan.log_len.max(f.bytes.len() as u64),
+                });
+            }
+        }
+        out
     }
 }
 

@@ -4,7 +4,10 @@
 //! leaves are loaded as Windows would — the primary with its logs replayed
 //! when it is dirty. Every state must load as exactly the original hive or
 //! exactly the intended one, never a mix; a rerun must then end with the
-//! intended hive and a clean primary.
+//! intended hive and a clean primary, and `restore` without --force must
+//! put back the original files from the bundle the killed run left. The
+//! states are loaded by our replay and by other people's
+//! (`peer_replay.py`: python-registry, regipy).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,6 +46,83 @@ fn loads_as(dir: &Path) -> Vec<u8> {
         image[at..at + 4].fill(0);
     }
     image
+}
+
+/// What `dir/SYSTEM` and its logs load as by other people's replayers
+/// (python-registry for new-format logs, regipy for old ones:
+/// `peer_replay.py`), as a digest of the root offset, bins size and bins.
+fn peer_loads_as(dir: &Path) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/peer_replay.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "peer replay of {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The peer replayers load yarp's dirty hives as Windows itself recovered
+/// them: the new-format set exactly (bins, root, size); the old-format set
+/// but for the bytes Windows 7 changed on its own after recovering
+/// (logs::old_dirty_hive_matches_what_windows_7_recovered names them).
+#[test]
+fn peer_replayers_load_as_windows_did() {
+    let t = tmp();
+    for (set, hive, windows) in [
+        ("NewDirtyHive1", "NewDirtyHive", "RecoveredHive_Windows10"),
+        ("OldDirtyHive", "OldDirtyHive", "RecoveredHive_Windows7"),
+    ] {
+        let src = corpus_file(&format!("other/yarp-logsets/{set}/{hive}"));
+        let d = t.path().join(set);
+        std::fs::create_dir(&d).unwrap();
+        copy_to(&src, &d, "SYSTEM");
+        for e in ["LOG1", "LOG2"] {
+            copy_to(
+                &PathBuf::from(format!("{}.{e}", src.display())),
+                &d,
+                &format!("SYSTEM.{e}"),
+            );
+        }
+        let w = t.path().join(format!("{set}-windows"));
+        std::fs::create_dir(&w).unwrap();
+        let win = corpus_file(&format!("other/yarp-logsets/{set}/{windows}"));
+        copy_to(&win, &w, "SYSTEM");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/peer_replay.py");
+        let out = d.join("loaded");
+        let st = Command::new("python3")
+            .arg(&script)
+            .arg(&d)
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{set}");
+        let (ours, theirs) = (std::fs::read(&out).unwrap(), std::fs::read(&win).unwrap());
+        let primary = std::fs::read(&src).unwrap();
+        assert_ne!(
+            ours[BASE_BLOCK_SIZE..],
+            primary[BASE_BLOCK_SIZE..],
+            "{set}: nothing replayed"
+        );
+        if set == "NewDirtyHive1" {
+            assert_eq!(peer_loads_as(&d), peer_loads_as(&w), "{set}");
+        } else {
+            let differing: Vec<usize> = (BASE_BLOCK_SIZE..ours.len())
+                .filter(|&i| ours[i] != theirs[i])
+                .collect();
+            assert!(
+                differing
+                    .iter()
+                    .all(|&i| (0x1014..0x101c).contains(&i) || (0x6bdc8..0x6bdcc).contains(&i)),
+                "{set}: {differing:x?}"
+            );
+        }
+    }
 }
 
 /// A working copy of a hive set: `SYSTEM` and its logs (zeroed 64 KiB logs,
@@ -92,6 +172,54 @@ fn killed_at(dir: &Path, args: &[&str], syscall: &str, n: usize) -> bool {
     }
 }
 
+/// A copy of the files directly in `from` (the bundle directory `bk` too,
+/// recursively) in the new directory `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The files of a hive set in `dir`, by name.
+fn hive_set(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    ["SYSTEM", "SYSTEM.LOG1", "SYSTEM.LOG2"]
+        .iter()
+        .filter_map(|n| std::fs::read(dir.join(n)).ok().map(|b| (n.to_string(), b)))
+        .collect()
+}
+
+/// After a kill in `dir`: the bundle the run completed (if it got that
+/// far) restores without --force to exactly the files of `orig`; without a
+/// bundle, nothing of the target was touched.
+fn restores_without_force(dir: &Path, orig: &Path, what: &str) {
+    let bundles: Vec<PathBuf> = std::fs::read_dir(dir.join("bk"))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().path())
+                .filter(|p| p.join("manifest.json").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let [bundle] = &bundles[..] {
+        let r = run_in(dir, &["restore", bundle.to_str().unwrap(), "--json"]);
+        assert_eq!(r.code, 0, "{what}: restore: {}{}", r.stdout, r.stderr);
+        let rep: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(rep["forced"], false, "{what}");
+    } else {
+        assert!(bundles.is_empty(), "{what}: {} bundles", bundles.len());
+    }
+    assert!(
+        hive_set(dir) == hive_set(orig),
+        "{what}: the files are not the original ones"
+    );
+}
+
 /// Kills a fix at every `stride`th call of each write-ish syscall (every
 /// call with `NTRESCUE_CRASH_FULL=1`: `scripts/crash-full`) and checks each
 /// state.
@@ -114,7 +242,15 @@ fn every_kill_point(hive: &str, args: &[&str], stride: usize) {
     ok(run_in(&want_dir, args));
     let intended = loads_as(&want_dir);
     assert_ne!(original, intended, "{hive}: the fix changes nothing");
+    let (peer_original, peer_intended) = (peer_loads_as(&orig_dir), peer_loads_as(&want_dir));
+    assert_ne!(
+        peer_original, peer_intended,
+        "{hive}: the peer sees no change"
+    );
     let mut points = 0;
+    // Kill points whose files are neither the original nor the result (the
+    // cases restore must recognise as a stopped write of ours).
+    let mut between = 0;
     for syscall in WRITE_SYSCALLS {
         for n in (1..).step_by(stride) {
             let d = t.path().join(format!("{syscall}-{n}"));
@@ -130,6 +266,32 @@ fn every_kill_point(hive: &str, args: &[&str], stride: usize) {
                 now == original || now == intended,
                 "{hive}: killed at {syscall} #{n}: the files load as neither the original nor the intended hive"
             );
+            // `restore` (no --force) from the bundle, if the run got as far
+            // as completing one, puts back the original files exactly; on a
+            // copy, so that the rerun below starts from the killed state.
+            // Other people's replayers load it as the same one of the two.
+            let peer = peer_loads_as(&d);
+            assert!(
+                (now == original && peer == peer_original)
+                    || (now == intended && peer == peer_intended),
+                "{hive}: killed at {syscall} #{n}: the peer replayers load it as {}",
+                if peer == peer_original {
+                    "the original"
+                } else if peer == peer_intended {
+                    "the intended hive"
+                } else {
+                    "neither state"
+                }
+            );
+            let files = hive_set(&d);
+            if files != hive_set(&orig_dir) && files != hive_set(&want_dir) {
+                between += 1;
+            }
+            let again = t.path().join(format!("{syscall}-{n}-rerun"));
+            copy_dir(&d, &again);
+            restores_without_force(&d, &orig_dir, &format!("{hive}: {syscall} #{n}"));
+            std::fs::remove_dir_all(&d).unwrap();
+            let d = again;
             // A rerun ends with the intended hive, written clean (it finishes
             // a write of its own that was stopped).
             let r = run_in(&d, args);
@@ -142,6 +304,11 @@ fn every_kill_point(hive: &str, args: &[&str], stride: usize) {
                 loads_as(&d) == intended,
                 "{hive}: rerun after {syscall} #{n} does not load as the intended hive"
             );
+            assert_eq!(
+                peer_loads_as(&d),
+                peer_intended,
+                "{hive}: rerun after {syscall} #{n}"
+            );
             let (s1, s2, clean) = base_block(&d.join("SYSTEM"));
             assert!(
                 s1 == s2 && clean,
@@ -151,6 +318,10 @@ fn every_kill_point(hive: &str, args: &[&str], stride: usize) {
         }
     }
     assert!(points > 10 / stride, "{hive}: only {points} kill points");
+    assert!(
+        between > 0,
+        "{hive}: no kill point left a file between its states"
+    );
 }
 
 /// The in-place NLA fix of a Windows 7 hive (new dirty-vector log).
