@@ -357,6 +357,81 @@ fn kill_at_every_write_of_value_creation() {
     );
 }
 
+/// Runs `args` under strace with EIO injected into the `n`th call of
+/// `syscall`: None when the process made fewer calls, else its exit code
+/// and whether the failed call wrote to standard output or error.
+fn eio_at(dir: &Path, args: &[&str], syscall: &str, n: usize) -> Option<(i32, bool)> {
+    let trace = dir.join("strace.out");
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .args([
+            "-e",
+            &format!("trace={syscall}"),
+            "-e",
+            &format!("inject={syscall}:error=EIO:when={n}"),
+        ])
+        .arg(bin())
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run strace");
+    let log = std::fs::read_to_string(&trace).unwrap();
+    std::fs::remove_file(&trace).unwrap();
+    let injected = log.lines().find(|l| l.contains("(INJECTED)"))?;
+    let console = [format!("{syscall}(1,"), format!("{syscall}(2,")]
+        .iter()
+        .any(|c| injected.contains(c.as_str()));
+    Some((out.status.code().expect("not killed"), console))
+}
+
+/// An I/O error at any write-ish call of a fix: the run either fails with
+/// the files exactly as they were (the write rolled back, exit 4, or never
+/// started, exit 1), or — only when the error hit the console output
+/// after the write was done — the files are exactly the intended ones.
+#[test]
+fn eio_at_every_write_leaves_the_original_or_the_intended_files() {
+    require_tool("strace");
+    let hive = "system/win7sp1-x86__regipy__SYSTEM";
+    let args = ["nla", "disable", "SYSTEM", "--backup-dir", "bk", "--json"];
+    let t = tmp();
+    let orig_dir = t.path().join("orig");
+    std::fs::create_dir(&orig_dir).unwrap();
+    set_up(&orig_dir, hive);
+    let want_dir = t.path().join("want");
+    std::fs::create_dir(&want_dir).unwrap();
+    set_up(&want_dir, hive);
+    ok(run_in(&want_dir, &args));
+    let (original, intended) = (hive_set(&orig_dir), hive_set(&want_dir));
+    let mut rolled_back = 0;
+    for syscall in WRITE_SYSCALLS {
+        for n in 1.. {
+            let d = t.path().join(format!("eio-{syscall}-{n}"));
+            std::fs::create_dir(&d).unwrap();
+            set_up(&d, hive);
+            let Some((code, console)) = eio_at(&d, &args, syscall, n) else {
+                std::fs::remove_dir_all(&d).unwrap();
+                break;
+            };
+            let files = hive_set(&d);
+            let what = format!("EIO at {syscall} #{n}: exit {code}");
+            match code {
+                0 => assert!(files == intended, "{what}: not the intended files"),
+                4 => {
+                    rolled_back += 1;
+                    assert!(files == original, "{what}: not the original files");
+                }
+                1 if files == original => {}
+                1 => assert!(console && files == intended, "{what}: a mix of states"),
+                c => panic!("{what}: unexpected exit code {c}"),
+            }
+            std::fs::remove_dir_all(&d).unwrap();
+        }
+    }
+    assert!(rolled_back > 3, "only {rolled_back} rolled-back writes");
+}
+
 /// Two runs on one target at once: one writes, the other is refused (exit
 /// 3, naming the lock) or waits for it with --wait; never both writing,
 /// never advice to restore with --force.
