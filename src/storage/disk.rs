@@ -196,7 +196,8 @@ impl std::fmt::Display for FileSystem {
     }
 }
 
-fn filesystem_of(disk: &Disk, p: &Partition) -> FileSystem {
+/// What the first sector of `p` says it holds.
+pub fn filesystem_of(disk: &Disk, p: &Partition) -> FileSystem {
     let Ok(b) = disk.read(p.start, 512) else {
         return FileSystem::Other;
     };
@@ -240,6 +241,25 @@ fn hive_with_logs(
         }
     }
     Ok(Some((hive, logs)))
+}
+
+/// Reads the file at `path` (backslash-separated, case-insensitive) from
+/// the NTFS volume on `p`, if it is there: at most `max` bytes, else an
+/// error naming it. Compressed or encrypted files are refused.
+pub fn read_ntfs_file(disk: &Disk, p: &Partition, path: &str, max: u64) -> Result<Option<Vec<u8>>> {
+    let mut vol = open_volume(disk, p).map_err(|e| e.in_file(&disk.path))?;
+    let Some(rec) = vol.find(path)? else {
+        return Ok(None);
+    };
+    let loc = vol.locate(rec, path)?;
+    if loc.size > max {
+        return Err(Error::Invalid {
+            what: "file",
+            offset: p.start,
+            detail: format!("{path} is {} bytes, more than the {max} expected", loc.size),
+        });
+    }
+    Ok(Some(read_file_bytes(disk, &loc)?))
 }
 
 /// Active-hibernation check: the first bytes of `hiberfil.sys`.

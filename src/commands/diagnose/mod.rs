@@ -7,6 +7,7 @@
 //! disagree.
 
 pub mod accounts;
+pub mod bcd;
 pub mod boot;
 pub mod hives;
 pub mod lsa;
@@ -39,11 +40,6 @@ pub struct Diagnosis {
 
 /// Rows that need SOFTWARE (wholly or for their policy part).
 const SOFTWARE_ROWS: [u8; 7] = [2, 6, 7, 10, 11, 16, 31];
-
-/// Safe Mode lives in the BCD store, outside the Windows volume's hives.
-const BCD_REASON: &str =
-    "Safe Mode is set in the BCD store on the EFI system partition (FAT) or the \
-    System Reserved partition, which diagnose does not read yet";
 
 /// The Windows build: SOFTWARE `CurrentBuild`; without SOFTWARE, a listener
 /// without a `SecurityLayer` value means a release before Vista (XP/2003).
@@ -101,10 +97,6 @@ pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
     lsa::check(&ctx, &mut findings);
     boot::check(&ctx, &mut findings);
     findings.extend(accounts::findings(&ctx, &mut not_checked));
-    not_checked.push(NotChecked {
-        rows: vec![29],
-        reason: BCD_REASON.into(),
-    });
     // Blockers first, then warnings, then info; the boot set first within each.
     findings.sort_by_key(|f| (f.severity, f.control_set.as_ref() != boot.as_ref()));
     Ok(Diagnosis {
@@ -148,6 +140,16 @@ pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
     };
     let windows = sw.as_ref().map(windows_info);
     let mut d = diagnose_hives(hives_in, &source).map_err(|e| e.in_file(&path))?;
+    // Row 29: the BCD store, on another partition of the disk.
+    match bcd::check(located) {
+        Ok(f) => {
+            d.findings.extend(f);
+            let boot = d.boot.clone();
+            d.findings
+                .sort_by_key(|f| (f.severity, f.control_set.as_ref() != boot.as_ref()));
+        }
+        Err(nc) => d.not_checked.push(nc),
+    }
     if sw.is_none() {
         d.not_checked.insert(
             0,
