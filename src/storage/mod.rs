@@ -6,6 +6,7 @@
 pub mod access;
 pub mod disk;
 pub mod extent;
+pub mod lazy;
 pub mod lock;
 pub mod ntfs;
 pub mod os;

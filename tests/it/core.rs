@@ -24,13 +24,27 @@ fn system_rows() -> Vec<HashMap<String, String>> {
         .collect()
 }
 
+/// `inspect --verify --json` (hashes, structure walk, both readers), after
+/// checking that the default on-demand read reports the same values.
 fn inspect_json(path: &Path) -> Value {
-    let r = run_in(
-        path.parent().unwrap(),
-        &["inspect", "--json", path.to_str().unwrap()],
-    );
-    assert_eq!(r.code, 0, "inspect {}: {}", path.display(), r.stderr);
-    r.json()
+    let run = |extra: &[&str]| {
+        let mut args = vec!["inspect", "--json", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let r = run_in(path.parent().unwrap(), &args);
+        assert_eq!(r.code, 0, "inspect {}: {}", path.display(), r.stderr);
+        r.json()
+    };
+    let (lazy, whole) = (run(&[]), run(&["--verify"]));
+    for k in [
+        "select",
+        "control_sets",
+        "verdict",
+        "verdict_source",
+        "computer_name",
+    ] {
+        assert_eq!(lazy[k], whole[k], "{k} of {}", path.display());
+    }
+    whole
 }
 
 fn set<'a>(report: &'a Value, name: &str) -> &'a Value {
