@@ -42,9 +42,34 @@ fn inspect_json(path: &Path) -> Value {
         "verdict_source",
         "computer_name",
     ] {
-        assert_eq!(lazy[k], whole[k], "{k} of {}", path.display());
+        // The reasons may name different damage: the whole-file path scans
+        // every sibling, the on-demand one reads only the hinted candidates
+        // (and so may read a key past a damaged sibling, as Windows does).
+        if k == "computer_name" && whole[k].is_null() {
+            continue;
+        }
+        assert_eq!(
+            without_errors(&lazy[k]),
+            without_errors(&whole[k]),
+            "{k} of {}",
+            path.display()
+        );
     }
     whole
+}
+
+/// `v` without its `error`, `reason` and `nla_reason` texts.
+fn without_errors(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !["error", "reason", "nla_reason"].contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), without_errors(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_errors).collect()),
+        other => other.clone(),
+    }
 }
 
 fn set<'a>(report: &'a Value, name: &str) -> &'a Value {

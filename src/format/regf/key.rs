@@ -371,9 +371,26 @@ impl<'a> Key<'a> {
                     continue;
                 }
             }
+            if child == self.offset() {
+                return Err(Error::Invalid {
+                    what: "subkey list",
+                    offset: base + off as u64,
+                    detail: format!(
+                        "key node listed twice under the key at {:#x} (as its own subkey)",
+                        self.abs()
+                    ),
+                });
+            }
             let k = Key::at(self.view, child)?;
             if names_equal(&k.name()?, name) {
                 return Ok(Some(k));
+            }
+            if name.is_ascii() && stride == 8 {
+                // A hint that matched a key of another name: a collision or
+                // damage; the full scan (every element, every check) decides.
+                return self.subkeys()?.into_iter().try_fold(None, |found, k| {
+                    Ok(found.or(names_equal(&k.name()?, name).then_some(k)))
+                });
             }
         }
         Ok(None)
