@@ -584,4 +584,45 @@ mod tests {
         );
         assert!(o.range(6 * PAGE - 2, 4).is_err());
     }
+
+    /// The overlay of the dirty SYSTEM_B's logs over its lazy primary is,
+    /// byte for byte, the image the whole-file replay makes.
+    #[test]
+    fn overlay_of_a_real_dirty_hive_equals_the_whole_replay() {
+        use crate::format::regf::log::{recover, recover_overlay, LogInput};
+        let name = "system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B";
+        let primary = crate::testing::corpus(name);
+        let logs: Vec<(String, Vec<u8>)> = ["LOG1", "LOG2"]
+            .iter()
+            .map(|e| {
+                (
+                    format!("SYSTEM.{e}"),
+                    crate::testing::corpus(&format!("{name}.{e}")),
+                )
+            })
+            .collect();
+        let inputs: Vec<LogInput> = logs
+            .iter()
+            .map(|(n, b)| LogInput {
+                name: n.clone(),
+                bytes: b,
+            })
+            .collect();
+        let whole = recover(&primary, &inputs).unwrap();
+        assert!(whole.replayed());
+        let (rec, overlay) = recover_overlay(&primary[..PAGE], primary.len(), &inputs).unwrap();
+        assert_eq!(rec.applied, whole.applied);
+        let img = Rc::new(LazyImage::new(
+            Box::new(MemPages(primary.clone())),
+            primary.len(),
+            "SYSTEM_B".into(),
+        ));
+        let o = Overlaid::new(img.clone(), &rec.hive, &overlay).unwrap();
+        assert_eq!(o.len(), whole.hive.len());
+        // Full-page log writes never read the primary page under them.
+        assert_eq!(img.stats().pages, 0);
+        for (p, want) in whole.hive.chunks(PAGE).enumerate() {
+            assert_eq!(o.range(p * PAGE, want.len()).unwrap(), want, "page {p}");
+        }
+    }
 }
