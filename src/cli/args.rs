@@ -59,9 +59,15 @@ pub enum Command {
     Inspect {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
-        /// Also hash the whole source (device or image) for evidence records.
+        /// Also hash the whole source (device or image) for evidence records
+        /// (implies --verify).
         #[arg(long)]
         hash_source: bool,
+        /// Read the hives whole: sha256 of hives and logs, both readers
+        /// cross-checking every value, the full structure walk (forensics).
+        /// Without it only the pages the report needs are read.
+        #[arg(long)]
+        verify: bool,
         /// Print one JSON document (schema ntrescue/v1) instead of text.
         #[arg(long)]
         json: bool,
@@ -70,6 +76,10 @@ pub enum Command {
     Diagnose {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
+        /// Read the hives whole and cross-check every value with a second
+        /// reader; without it only the pages the checks need are read.
+        #[arg(long)]
+        verify: bool,
         /// Print one JSON document (schema ntrescue/v1) instead of text.
         #[arg(long)]
         json: bool,

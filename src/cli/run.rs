@@ -112,10 +112,26 @@ fn data_type(t: ValueType) -> DataType {
     }
 }
 
+/// `diagnose`, reading the hives whole with `--verify`.
+fn diagnose(located: &Located, verify: bool, json: bool) -> Result<Exit, Error> {
+    let mode = crate::commands::input::ReadMode::of(verify);
+    let report = crate::commands::diagnose::diagnose_with(located, mode)?.0;
+    emit(json, &report, &report.warnings, || {
+        render::diagnose(&report, style())
+    })?;
+    Ok(Exit::Success)
+}
+
 /// `inspect`, with the optional hash of the whole source (progress on a
 /// terminal's stderr).
-fn inspect(located: &Located, source: &Path, hash_source: bool, json: bool) -> Result<Exit, Error> {
-    let mut report = crate::commands::inspect::inspect(located)?;
+fn inspect(
+    located: &Located,
+    source: &Path,
+    (hash_source, verify): (bool, bool),
+    json: bool,
+) -> Result<Exit, Error> {
+    let mode = crate::commands::input::ReadMode::of(verify || hash_source);
+    let mut report = crate::commands::inspect::inspect_with(located, mode)?.0;
     if hash_source {
         let show = !json && std::io::stderr().is_terminal();
         let mut last = 0u64;
@@ -429,16 +445,15 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
         Command::Inspect {
             source,
             hash_source,
+            verify,
             json,
-        } => inspect(&locate(&source)?, &source, hash_source, json),
+        } => inspect(&locate(&source)?, &source, (hash_source, verify), json),
         Command::Locate { paths, json } => self::locate(&paths, json),
-        Command::Diagnose { source, json } => {
-            let report = crate::commands::diagnose::diagnose(&locate(&source)?)?;
-            emit(json, &report, &report.warnings, || {
-                render::diagnose(&report, style())
-            })?;
-            Ok(Exit::Success)
-        }
+        Command::Diagnose {
+            source,
+            verify,
+            json,
+        } => diagnose(&locate(&source)?, verify, json),
         Command::Nla {
             action,
             source,

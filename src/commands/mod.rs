@@ -4,5 +4,6 @@
 pub mod accounts;
 pub mod diagnose;
 pub mod get;
+pub mod input;
 pub mod inspect;
 pub mod locate;

@@ -83,12 +83,23 @@ fn hive(o: &mut String, r: &InspectReport, st: Style) {
     let h = &r.system;
     let bb = &h.base_block;
     let _ = writeln!(o, "{} {}", st.bold("SYSTEM hive:"), h.file.path);
-    let _ = writeln!(o, "  size {} bytes, sha256 {}", h.file.size, h.file.sha256);
+    let sha = |s: &Option<String>| {
+        s.clone()
+            .unwrap_or_else(|| "not computed (--verify)".into())
+    };
+    let _ = writeln!(
+        o,
+        "  size {} bytes, sha256 {}",
+        h.file.size,
+        sha(&h.file.sha256)
+    );
     for l in &h.logs {
         let _ = writeln!(
             o,
             "  log  {} ({} bytes, sha256 {})",
-            l.path, l.size, l.sha256
+            l.path,
+            l.size,
+            sha(&l.sha256)
         );
     }
     let state = if bb.dirty {
@@ -110,13 +121,10 @@ fn hive(o: &mut String, r: &InspectReport, st: Style) {
         o,
         "  hive bins {:#x} bytes | structure {}",
         bb.hive_bins_size,
-        if h.structure.ok {
-            format!(
-                "ok ({} bins, {} cells)",
-                h.structure.bins, h.structure.used_cells
-            )
-        } else {
-            st.bad("FAILED")
+        match &h.structure {
+            Some(s) if s.ok => format!("ok ({} bins, {} cells)", s.bins, s.used_cells),
+            Some(_) => st.bad("FAILED"),
+            None => "not walked (--verify)".into(),
         }
     );
 }

@@ -63,8 +63,9 @@ pub struct FileInfo {
     pub path: String,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256, lower-case hex.
-    pub sha256: String,
+    /// SHA-256, lower-case hex; null when the file was not read whole (a
+    /// primary read on demand: `--verify` reads and hashes it).
+    pub sha256: Option<String>,
 }
 
 impl From<&LoadedFile> for FileInfo {
@@ -72,7 +73,7 @@ impl From<&LoadedFile> for FileInfo {
         FileInfo {
             path: f.path.display().to_string(),
             size: f.bytes.len() as u64,
-            sha256: f.sha256.clone(),
+            sha256: Some(f.sha256.clone()),
         }
     }
 }
@@ -163,8 +164,9 @@ pub struct HiveReport {
     pub logs: Vec<FileInfo>,
     /// Base block.
     pub base_block: BaseBlockInfo,
-    /// Structure check.
-    pub structure: StructureInfo,
+    /// Structure check of every bin and cell; null when the primary was
+    /// read on demand (`--verify` walks it).
+    pub structure: Option<StructureInfo>,
     /// Highest sequence number in the primary, any valid log base block or
     /// log entry (a write must go above it); null if the logs could not be read.
     pub max_sequence_seen: Option<u32>,

@@ -8,6 +8,7 @@ pub mod bcd;
 pub mod disk;
 pub mod extent;
 pub mod fat;
+pub mod lazy;
 pub mod lock;
 pub mod ntfs;
 pub mod os;

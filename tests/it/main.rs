@@ -16,5 +16,6 @@ mod edit;
 mod edit_sequences;
 mod fixtures;
 mod hostile;
+mod lazy;
 mod logs;
 mod mounted;

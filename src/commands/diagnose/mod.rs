@@ -16,11 +16,13 @@ pub mod probe;
 pub mod protocol;
 pub mod service;
 
+use crate::commands::input::ReadMode;
 use crate::error::{Error, Result};
 use crate::hive::path::current_control_set;
 use crate::hive::reader::Reader;
 use crate::report::diagnose::{DiagnoseReport, DiagnoseVerdict, Finding, NotChecked};
 use crate::report::{SourceInfo, WindowsInfo, SCHEMA, TOOL};
+use crate::storage::lazy::ReadStats;
 use crate::storage::source::Located;
 
 pub use probe::Hives;
@@ -109,28 +111,33 @@ pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
 
 /// Reads the hives of `located` (read-only) and diagnoses them.
 pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
+    Ok(diagnose_with(located, ReadMode::OnDemand)?.0)
+}
+
+/// [`diagnose`] reading the hives in `mode`, with what was read of them.
+pub fn diagnose_with(located: &Located, mode: ReadMode) -> Result<(DiagnoseReport, ReadStats)> {
     let source = located.input.display().to_string();
     let mut warnings = Vec::new();
-    let system = hives::load("SYSTEM", Some(&located.system));
-    let Some(sys_bytes) = system.bytes() else {
+    let system = hives::load("SYSTEM", Some(&located.system), mode);
+    let Some(sys_reader) = system.reader() else {
         return Err(Error::Invalid {
             what: "SYSTEM hive",
             offset: 0,
             detail: system.status.note.clone().unwrap_or_default(),
         });
     };
-    let software = hives::load("SOFTWARE", located.software.as_ref());
+    let software = hives::load("SOFTWARE", located.software.as_ref(), mode);
     let mut other = |name: &'static str| match hives::beside_system(located, name) {
-        Ok(p) => hives::load(name, p.as_ref()),
+        Ok(p) => hives::load(name, p.as_ref(), mode),
         Err(e) => {
             warnings.push(format!("{name}: {e}"));
-            hives::load(name, None)
+            hives::load(name, None, mode)
         }
     };
     let sam = other("SAM");
     let security = other("SECURITY");
     let path = system.path().map(|p| p.to_path_buf()).unwrap_or_default();
-    let sys_reader = Reader::new(sys_bytes).map_err(|e| e.in_file(&path))?;
+    let sys_reader = sys_reader.map_err(|e| e.in_file(&path))?;
     let (sw, sam_r, sec_r) = (reader(&software), reader(&sam), reader(&security));
     let hives_in = Hives {
         system: &sys_reader,
@@ -171,7 +178,11 @@ pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
             ));
         }
     }
-    Ok(DiagnoseReport {
+    let stats = [&system, &software, &sam, &security]
+        .iter()
+        .map(|h| h.stats())
+        .fold(ReadStats::default(), |a, b| a + b);
+    let report = DiagnoseReport {
         schema: SCHEMA,
         tool: TOOL,
         command: "diagnose",
@@ -190,11 +201,12 @@ pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
         findings: d.findings,
         not_checked: d.not_checked,
         warnings,
-    })
+    };
+    Ok((report, stats))
 }
 
 fn reader(v: &hives::LoadedView) -> Option<Reader<'_>> {
-    v.bytes().and_then(|b| Reader::new(b).ok())
+    v.reader().and_then(|r| r.ok())
 }
 
 /// Windows version facts from SOFTWARE.
