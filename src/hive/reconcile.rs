@@ -14,7 +14,7 @@ use crate::format::regf::log::{self, AppliedEntry, LogInput, LogSummary, Sequenc
 use crate::storage::source::LoadedHive;
 
 /// What the replay did, for reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ReplayInfo {
     /// Entries applied, in order.
     pub applied: Vec<AppliedEntry>,

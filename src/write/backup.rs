@@ -32,7 +32,7 @@ pub const MANIFEST_NAME: &str = "manifest.json";
 pub const DEFAULT_ROOT: &str = "ntrescue-backups";
 
 /// What a saved file is to its hive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileRole {
     /// The primary hive file.
@@ -52,7 +52,7 @@ impl FileRole {
 }
 
 /// A file saved in the bundle.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SavedFile {
     /// The hive file or one of its logs.
     pub role: FileRole,
@@ -73,7 +73,7 @@ pub struct SavedFile {
 }
 
 /// One edited hive in a bundle.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HiveBackup {
     /// SYSTEM / SOFTWARE.
     pub name: HiveName,
@@ -86,7 +86,7 @@ pub struct HiveBackup {
 }
 
 /// `manifest.json`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Manifest {
     /// [`MANIFEST_SCHEMA`].
     pub schema: String,
@@ -321,7 +321,7 @@ pub fn load(dir: &Path) -> Result<Manifest> {
 }
 
 /// What `restore` did to one file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RestoreAction {
     /// Written back from the bundle.
@@ -341,7 +341,7 @@ impl RestoreAction {
 }
 
 /// What happened to one file during restore.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RestoredFile {
     /// Target path.
     pub path: String,
@@ -352,7 +352,7 @@ pub struct RestoredFile {
 }
 
 /// What `restore` did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RestoreReport {
     /// Bundle directory.
     pub backup: String,
@@ -399,7 +399,7 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
             };
             if cur_sha != expected_now {
                 if !force {
-                    return Err(Error::Refused(format!(
+                    return Err(Error::refused(crate::error::Code::TargetChanged, format!(
                         "{} changed since ntrescue wrote it (sha256 {cur_sha}, expected {expected_now}); \
                          restoring would discard those changes. Re-run with --force to restore anyway",
                                                 path
@@ -451,7 +451,7 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
 }
 
 /// What `restore` prints: the common header plus the restore report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RestoreOutput<'a> {
     /// [`SCHEMA`].
     pub schema: &'static str,
