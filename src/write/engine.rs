@@ -390,6 +390,7 @@ impl Edit<'_> {
             self.prepared,
             &touched,
         )?;
+        check_backup_root(access, &root)?;
         let targets = open_targets(access, self.located, self.prepared, &touched)?;
         let (planned, dir) =
             self.plan_beside_backup(access, &root, &touched, &mut report, &mut checks)?;

@@ -101,10 +101,11 @@ pub(crate) fn open_targets(
     Ok(targets)
 }
 
-/// A dry run's stand-in for creating the bundle: the backup root (or the
-/// nearest directory above it that exists, where it would be created) must
-/// be a directory this run can create a file in. A probe file is created
-/// and removed there; nothing else is written.
+/// Before anything is opened for writing (a dry run runs it too): the
+/// backup root (or the nearest directory above it that exists, where it
+/// would be created) must be a directory this run can create a file in. A
+/// probe file is created and removed there; nothing else is written. An
+/// access the OS denies stays `permission-denied` ("run as root").
 pub(crate) fn check_backup_root(access: &WriteAccess, root: &std::path::Path) -> Result<()> {
     let mut dir = root.to_path_buf();
     while !dir.exists() {
@@ -135,6 +136,7 @@ pub(crate) fn check_backup_root(access: &WriteAccess, root: &std::path::Path) ->
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
+        Err(e) if e.code() == Code::PermissionDenied => Err(e),
         Err(e) => Err(unwritable(e.to_string())),
     }
 }

@@ -488,3 +488,75 @@ fn every_command_output_validates_against_its_schema() {
     docs.push(("restore", r.stdout));
     validate(&docs);
 }
+
+/// Runs ntrescue as user `nobody` (setpriv, util-linux); the tests run as
+/// root, as the tool does on a rescue host.
+fn as_nobody(cwd: &Path, args: &[&str]) -> Run {
+    require_tool("setpriv");
+    let o = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("setpriv");
+    let r = Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    r
+}
+
+/// Access the OS denies is `permission-denied` ("run as root"), exit 1:
+/// never "nothing found" in locate, never "read-only" in a fix, and the
+/// dry run meets it where the write does.
+#[test]
+fn permission_denied_is_its_own_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tmp();
+    let d = t.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let hive = copy_to(&corpus_file(WIN7), d, "SYSTEM");
+    let h = hive.to_str().unwrap();
+    let before = sha256_file(&hive);
+    let denied = |r: Run, what: &str| {
+        assert_eq!(r.code, 1, "{what}: {}\n{}", r.stdout, r.stderr);
+        let doc = r.json();
+        assert_eq!(codes(&doc), ["permission-denied"], "{what}: {doc}");
+        assert!(
+            doc["error"]["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("run as root"),
+            "{what}"
+        );
+    };
+    let bk = d.join("bk");
+    let bk = bk.to_str().unwrap();
+    // Readable by anyone: the fix (and its dry run) cannot write.
+    std::fs::set_permissions(&hive, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for dry in [true, false] {
+        let mut args = vec!["nla", "disable", h, "--json", "--backup-dir", bk];
+        if dry {
+            args.push("--dry-run");
+        }
+        denied(
+            as_nobody(Path::new("/"), &args),
+            &format!("nla disable (dry run: {dry})"),
+        );
+    }
+    // Readable by root only: inspect and locate cannot read it.
+    std::fs::set_permissions(&hive, std::fs::Permissions::from_mode(0o600)).unwrap();
+    denied(
+        as_nobody(Path::new("/"), &["inspect", h, "--json"]),
+        "inspect",
+    );
+    denied(
+        as_nobody(Path::new("/"), &["locate", h, "--json"]),
+        "locate",
+    );
+    assert_eq!(sha256_file(&hive), before);
+    assert!(!d.join("bk").exists());
+}
