@@ -5,3 +5,4 @@
 pub mod args;
 pub mod exit;
 pub mod run;
+pub mod schema;

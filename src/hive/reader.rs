@@ -22,7 +22,7 @@ use crate::format::regf::cell::{HiveBytes, HiveView};
 use crate::format::regf::key::{names_equal, reg_type, Key};
 
 /// State of a key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum KeyState {
     /// The key exists.
@@ -43,7 +43,7 @@ pub enum KeyState {
 }
 
 /// State of a value.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum ValueState {
     /// The value exists and both readers agree on it.
@@ -96,7 +96,7 @@ impl ValueState {
 }
 
 /// A named value and its state.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct NamedValue {
     /// Value name.
     pub name: String,

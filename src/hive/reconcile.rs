@@ -17,7 +17,7 @@ use crate::storage::lazy::Overlaid;
 use crate::storage::source::{LazyHive, LoadedHive};
 
 /// What the replay did, for reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ReplayInfo {
     /// Entries applied, in order.
     pub applied: Vec<AppliedEntry>,

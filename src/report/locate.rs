@@ -7,7 +7,7 @@ use crate::storage::disk::PartitionSummary;
 use serde::Serialize;
 
 /// Windows facts of one partition.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct WindowsFacts {
     /// `ComputerName` of the boot control set.
     pub computer_name: Option<String>,
@@ -28,7 +28,7 @@ pub struct WindowsFacts {
 }
 
 /// One partition.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PartitionReport {
     /// What it holds.
     #[serde(flatten)]
@@ -38,7 +38,7 @@ pub struct PartitionReport {
 }
 
 /// One disk.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DiskReport {
     /// Device or image.
     pub path: String,
@@ -60,7 +60,7 @@ pub struct DiskReport {
 }
 
 /// What `locate` prints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct LocateReport {
     /// Schema tag.
     pub schema: &'static str,

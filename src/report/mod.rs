@@ -6,6 +6,7 @@
 //! [`SCHEMA`]; fields are only ever added within a schema version.
 
 pub mod diagnose;
+pub mod envelope;
 
 use serde::Serialize;
 
@@ -22,7 +23,7 @@ use crate::util::time::filetime_iso;
 pub const SCHEMA: &str = "ntrescue/v1";
 
 /// Name and version of the tool.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Tool {
     /// "ntrescue".
     pub name: &'static str,
@@ -37,7 +38,7 @@ pub const TOOL: Tool = Tool {
 };
 
 /// Which image of a hive a report describes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum View {
     /// The primary file as stored (a clean hive, or a dirty one with
@@ -48,7 +49,7 @@ pub enum View {
 }
 
 /// What was opened.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SourceInfo {
     /// Kind of source.
     pub kind: SourceKind,
@@ -57,7 +58,7 @@ pub struct SourceInfo {
 }
 
 /// A file's identity.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct FileInfo {
     /// Path.
     pub path: String,
@@ -79,7 +80,7 @@ impl From<&LoadedFile> for FileInfo {
 }
 
 /// Base block facts.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BaseBlockInfo {
     /// The file signature (`regf`).
     pub signature: &'static str,
@@ -139,7 +140,7 @@ impl From<&BaseBlock> for BaseBlockInfo {
 }
 
 /// Result of the structural walk of bins and cells.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct StructureInfo {
     /// Whether every bin and cell checked out.
     pub ok: bool,
@@ -156,7 +157,7 @@ pub struct StructureInfo {
 }
 
 /// One hive file with its logs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct HiveReport {
     /// The primary file.
     pub file: FileInfo,
@@ -173,7 +174,7 @@ pub struct HiveReport {
 }
 
 /// A reported value whose data the log replay changes.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ReplayChange {
     /// Control set.
     pub control_set: String,
@@ -186,7 +187,7 @@ pub struct ReplayChange {
 }
 
 /// A dirty hive as Windows will load it, after replaying its logs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct AfterReplay {
     /// Whether any log data was applied.
     pub replayed: bool,
@@ -204,7 +205,7 @@ pub struct AfterReplay {
 }
 
 /// NLA state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Nla {
     /// Network Level Authentication is required.
@@ -245,7 +246,7 @@ impl Nla {
 }
 
 /// `SYSTEM\Select`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SelectInfo {
     /// State of the Select key.
     pub key: KeyState,
@@ -256,7 +257,7 @@ pub struct SelectInfo {
 }
 
 /// One control set.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ControlSetReport {
     /// `ControlSet001`...
     pub name: String,
@@ -289,7 +290,7 @@ impl ControlSetReport {
 }
 
 /// Windows version facts from SOFTWARE.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct WindowsInfo {
     /// ProductName.
     pub product_name: Option<String>,
@@ -302,7 +303,7 @@ pub struct WindowsInfo {
 }
 
 /// The SOFTWARE hive's relevant content.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SoftwareReport {
     /// File facts.
     pub hive: HiveReport,
@@ -320,7 +321,7 @@ pub struct SoftwareReport {
 }
 
 /// Overall verdict.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Verdict {
     /// Combined over every control set: required / off / mixed / unknown.
     pub nla: Nla,
@@ -339,7 +340,7 @@ pub struct Verdict {
 }
 
 /// What `inspect` prints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct InspectReport {
     /// [`SCHEMA`].
     pub schema: &'static str,
@@ -347,6 +348,10 @@ pub struct InspectReport {
     pub tool: Tool,
     /// "inspect".
     pub command: &'static str,
+    /// Verdicts (first, so that a reader of the first bytes has them).
+    pub verdict: Verdict,
+    /// Which view the verdict describes: "stored" or "after-replay".
+    pub verdict_source: View,
     /// What was opened.
     pub source: SourceInfo,
     /// SHA-256 of the whole source (`--hash-source`), for evidence records.
@@ -364,18 +369,14 @@ pub struct InspectReport {
     pub control_sets: Vec<ControlSetReport>,
     /// For a dirty hive: the same after log replay (what Windows loads).
     pub after_replay: Option<AfterReplay>,
-    /// Which view the verdict describes: "stored" or "after-replay".
-    pub verdict_source: View,
     /// SOFTWARE hive, when found.
     pub software: Option<SoftwareReport>,
-    /// Verdicts.
-    pub verdict: Verdict,
     /// Things the operator should know.
     pub warnings: Vec<String>,
 }
 
 /// Disk facts in an inspect report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DiskFacts {
     /// The Windows volume found.
     #[serde(flatten)]

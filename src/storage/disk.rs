@@ -110,7 +110,7 @@ impl Disk {
 }
 
 /// What a partition holds.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PartitionSummary {
     /// The partition.
     pub partition: Partition,
@@ -126,7 +126,7 @@ pub struct PartitionSummary {
 }
 
 /// A Windows installation on a disk.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct WindowsVolume {
     /// The disk or image.
     pub disk: PathBuf,
@@ -150,7 +150,7 @@ pub struct WindowsVolume {
 }
 
 /// What a partition's first sector says it holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileSystem {
     /// NTFS boot sector.
@@ -343,7 +343,7 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
                         .map(|s| format!("partition {}", s.partition.number))
                         .collect();
                     if !locked.is_empty() {
-                        return Err(Error::Refused(format!(
+                        return Err(Error::refused(crate::error::Code::Bitlocker, format!(
                             "{} is BitLocker-encrypted ({}): unlock it first (e.g. dislocker) and give the unlocked volume",
                             disk.path.display(),
                             locked.join(", ")
@@ -373,7 +373,7 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
         }
     };
     if chosen.filesystem == FileSystem::Bitlocker {
-        return Err(Error::Refused(format!(
+        return Err(Error::refused(crate::error::Code::Bitlocker, format!(
             "partition {} is BitLocker-encrypted: unlock it first (e.g. dislocker) and give the unlocked volume",
             chosen.partition.number
         )));

@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 use crate::storage::store::HiveStore;
 
 /// One contiguous piece of a file on the device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Extent {
     /// Offset in the file.
     pub file_offset: u64,
@@ -78,7 +80,7 @@ pub fn map(extents: &[Extent], off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
             .iter()
             .find(|e| holds(e, pos))
             .ok_or_else(|| {
-                Error::Refused(format!(
+                Error::refused(crate::error::Code::UnwritableFile, format!(
                     "file byte {pos:#x} has no allocated cluster on the device (sparse, compressed or resident data): \
                      it cannot be written in place; use a mounted path instead"
                 ))

@@ -80,10 +80,12 @@ impl Seek for Region {
 }
 
 /// Facts about an NTFS volume.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct VolumeFacts {
     /// Volume serial number (boot sector), as Windows shows it: `XXXX-XXXX`
-    /// is its low 32 bits.
+    /// is its low 32 bits. In JSON a hex string (`0x` and 16 digits).
+    #[serde(with = "crate::util::hex64")]
+    #[schemars(with = "crate::util::hex64::Hex64")]
     pub serial: u64,
     /// Label.
     pub label: Option<String>,
@@ -100,7 +102,7 @@ pub struct VolumeFacts {
 }
 
 /// Where a file's data lives.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct FileLocation {
     /// Path as given (`Windows\System32\config\SYSTEM`).
     pub path: String,

@@ -67,12 +67,18 @@ pub enum OpenFailure {
     ReadOnly,
     /// Something else holds it open exclusively.
     Busy,
+    /// The OS denies this user access (EACCES): not root.
+    PermissionDenied,
     /// Any other I/O error.
     Other,
 }
 
 /// Classifies an error from [`open_for_write`].
 pub fn open_failure(e: &std::io::Error) -> OpenFailure {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::EACCES) {
+        return OpenFailure::PermissionDenied;
+    }
     if e.kind() == std::io::ErrorKind::PermissionDenied {
         return OpenFailure::ReadOnly;
     }
@@ -203,7 +209,7 @@ pub fn refuse_if_read_only(path: &Path) -> crate::error::Result<()> {
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::io(format!("examining {}", path.display()), e))?;
     if meta.is_file() && meta.permissions().readonly() {
-        return Err(Error::Refused(format!(
+        return Err(Error::refused(crate::error::Code::ReadOnlyTarget, format!(
             "{} is read-only (no write permission bits): make it writable (chmod u+w) if you mean to repair it",
             path.display()
         )));
@@ -212,7 +218,7 @@ pub fn refuse_if_read_only(path: &Path) -> crate::error::Result<()> {
     if let Some(dir) = sysfs_dir(path) {
         let ro = |d: &Path| std::fs::read_to_string(d.join("ro")).is_ok_and(|s| s.trim() == "1");
         if ro(&dir) || (dir.join("partition").exists() && dir.parent().is_some_and(ro)) {
-            return Err(Error::Refused(format!(
+            return Err(Error::refused(crate::error::Code::ReadOnlyTarget, format!(
                 "{} is a read-only block device (sysfs ro = 1): make it writable first (e.g. blockdev --setrw, \
                  or attach the image without losetup -r) if you mean to repair it",
                 path.display()

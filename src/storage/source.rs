@@ -22,7 +22,7 @@ use crate::format::regf::base_block::check_registry_file_size;
 use crate::util::digest::read_hashed;
 
 /// The kind of source, as reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceKind {
     /// A bare hive file.

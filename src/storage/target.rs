@@ -21,7 +21,7 @@ use crate::storage::store::FileStore;
 use crate::storage::store::HiveStore;
 
 /// Where a file lives.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum TargetInfo {
     /// A regular file.
@@ -39,7 +39,10 @@ pub enum TargetInfo {
         partition_offset: u64,
         /// Volume length, bytes.
         partition_length: u64,
-        /// NTFS volume serial number.
+        /// NTFS volume serial number; in JSON a hex string (`0x` and 16
+        /// digits), read from a number too (older manifests).
+        #[serde(with = "crate::util::hex64")]
+        #[schemars(with = "crate::util::hex64::Hex64")]
         volume_serial: u64,
         /// Path inside the volume.
         path: String,
@@ -74,7 +77,7 @@ fn volume(device: &str, offset: u64, length: u64, serial: u64) -> Result<(Disk, 
     let mut v = Volume::open(file, offset, length).map_err(|e| e.in_file(device))?;
     let facts = v.facts()?;
     if facts.serial != serial {
-        return Err(Error::Refused(format!(
+        return Err(Error::refused(crate::error::Code::TargetChanged, format!(
             "{device}: the NTFS volume at byte offset {offset:#x} has serial {:#x}, not {serial:#x}: not the same volume",
             facts.serial
         )));
@@ -102,7 +105,7 @@ fn relocate(t: &TargetInfo) -> Result<Option<(Disk, Volume, crate::storage::ntfs
     let (d, mut v) = volume(device, *partition_offset, *partition_length, *volume_serial)?;
     let loc = v.locate(*mft_record, path)?;
     if loc.size != *size || &loc.extents != extents {
-        return Err(Error::Refused(format!(
+        return Err(Error::refused(crate::error::Code::TargetChanged, format!(
             "{device}: {path} (MFT record {mft_record}) no longer has the recorded size and data runs"
         )));
     }
@@ -153,13 +156,13 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
             let dev = Path::new(device);
             os::refuse_if_read_only(dev)?;
             let mounts = os::mount_check(dev).map_err(|why| {
-                Error::Refused(format!(
+                Error::refused(crate::error::Code::MountStateUnknown, format!(
                     "{device}: cannot tell whether it is mounted ({why}); ntrescue writes raw volumes only when it \
                      can see that nothing uses them: give the mounted Windows tree instead"
                 ))
             })?;
             if !mounts.is_empty() {
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(crate::error::Code::Mounted, format!(
                     "{device} is mounted ({}): unmount it first; ntrescue writes raw volumes only when nothing else uses them",
                     mounts.join(", ")
                 )));
@@ -167,26 +170,33 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
             let (d, mut v, loc) = relocate(t)?.expect("an NTFS target");
             let facts = v.facts()?;
             if facts.dirty {
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(crate::error::Code::DirtyVolume, format!(
                     "{device}: the NTFS volume is marked dirty (unclean shutdown): let Windows or chkdsk repair it first"
                 )));
             }
             if let Some(sig) = disk::hibernation_of(&d, &mut v)? {
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(crate::error::Code::Hibernated, format!(
                     "{device}: hiberfil.sys holds an active hibernation image ('{sig}'): Windows would resume from it and \
                      discard the edit. Boot Windows and shut it down fully (no Fast Startup), or remove the image first"
                 )));
             }
             if let Some(why) = loc.unwritable_reason() {
-                return Err(Error::Refused(why));
+                return Err(Error::refused(crate::error::Code::UnwritableFile, why));
             }
             let file = os::open_for_write(access, dev).map_err(|e| match os::open_failure(&e) {
-                os::OpenFailure::ReadOnly => Error::Refused(format!(
+                os::OpenFailure::ReadOnly => Error::refused(
+                    crate::error::Code::ReadOnlyTarget,
+                    format!(
                     "{device} cannot be opened for writing ({e}): the device or image is read-only"
-                )),
-                os::OpenFailure::Busy => {
-                    Error::Refused(format!("{device} is busy ({e}): something holds it open"))
-                }
+                ),
+                ),
+                os::OpenFailure::Busy => Error::refused(
+                    crate::error::Code::Busy,
+                    format!("{device} is busy ({e}): something holds it open"),
+                ),
+                os::OpenFailure::PermissionDenied => Error::PermissionDenied {
+                    context: format!("opening {device} for writing"),
+                },
                 os::OpenFailure::Other => Error::io(format!("opening {device} for writing"), e),
             })?;
             let name = format!("{device}:{}", loc.path);

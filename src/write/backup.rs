@@ -33,7 +33,7 @@ pub const MANIFEST_NAME: &str = "manifest.json";
 pub const DEFAULT_ROOT: &str = "ntrescue-backups";
 
 /// What a saved file is to its hive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileRole {
     /// The primary hive file.
@@ -53,7 +53,7 @@ impl FileRole {
 }
 
 /// A file saved in the bundle.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SavedFile {
     /// The hive file or one of its logs.
     pub role: FileRole,
@@ -79,7 +79,7 @@ pub struct SavedFile {
 }
 
 /// One edited hive in a bundle.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HiveBackup {
     /// SYSTEM / SOFTWARE.
     pub name: HiveName,
@@ -92,7 +92,7 @@ pub struct HiveBackup {
 }
 
 /// `manifest.json`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Manifest {
     /// [`MANIFEST_SCHEMA`].
     pub schema: String,
@@ -389,7 +389,7 @@ fn store_manifest(dir: &Path, m: &Manifest) -> Result<()> {
 }
 
 /// What `restore` did to one file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RestoreAction {
     /// Written back from the bundle.
@@ -409,7 +409,7 @@ impl RestoreAction {
 }
 
 /// What happened to one file during restore.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RestoredFile {
     /// Target path.
     pub path: String,
@@ -420,7 +420,7 @@ pub struct RestoredFile {
 }
 
 /// What `restore` did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RestoreReport {
     /// Bundle directory.
     pub backup: String,
@@ -474,7 +474,7 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
                 };
             if !ours {
                 if !force {
-                    return Err(Error::Refused(format!(
+                    return Err(Error::refused(crate::error::Code::TargetChanged, format!(
                         "{} changed since ntrescue wrote it (sha256 {cur_sha}, expected {expected_now}); \
                          it holds bytes that neither the original nor ntrescue's recorded writes put there, \
                          so restoring would discard someone else's changes. Re-run with --force to restore anyway",
@@ -527,7 +527,7 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
 }
 
 /// What `restore` prints: the common header plus the restore report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RestoreOutput<'a> {
     /// [`SCHEMA`].
     pub schema: &'static str,

@@ -42,7 +42,7 @@ use crate::write::outcome::{EditReport, HiveOutcome, Outcome, WriteStats};
 use crate::write::output::write_output;
 use crate::write::plan::EditOptions;
 use crate::write::plan::{resolve_all, Needs, Resolution, Resolved, Unit, Views};
-use crate::write::preflight::{backup_root, open_targets, Target};
+use crate::write::preflight::{backup_root, check_backup_root, open_targets, Target};
 use crate::write::prepare::{damage_warnings, load_hives, readers, warnings_only_lines, Prepared};
 use crate::write::verify::verify_written;
 
@@ -282,6 +282,21 @@ impl Edit<'_> {
         )?;
         report.checks = checks;
         if self.opts.dry_run {
+            if !with_tx {
+                report.outcome = Outcome::DryRun;
+                return Ok(report);
+            }
+            // Every check the real write would run before its first byte,
+            // so that a dry run is refused where the write would be.
+            match self.opts.write.as_ref() {
+                Some(access) => self.dry_run_checks(access, &planned, &mut report)?,
+                None => report.warnings.push(
+                    "read-only mode: the pre-write checks that open the target for writing (mounted or \
+                     held open, hibernation, dirty volume, read-only device, backup directory) were not \
+                     run, and the write itself would be refused (--read-only)"
+                        .into(),
+                ),
+            }
             report.outcome = Outcome::DryRun;
             return Ok(report);
         }
@@ -312,8 +327,54 @@ impl Edit<'_> {
         report
             .checks
             .push("read back from the new file: same sha256, re-verified".into());
-        report.outcome = Outcome::Written;
+        report.outcome = written(&report);
         Ok(report)
+    }
+
+    /// The pre-write checks of [`Edit::in_place`], run by a dry run: the
+    /// backup root (chosen and writable), each touched hive and each
+    /// existing log it would write opened for writing after its preflight
+    /// checks (then closed), unchanged since it was read. Nothing is
+    /// written but a probe file in the backup directory, removed at once.
+    fn dry_run_checks(
+        &self,
+        access: &WriteAccess,
+        planned: &Planned,
+        report: &mut EditReport,
+    ) -> Result<()> {
+        let touched = self.touched();
+        let root = backup_root(
+            self.located,
+            self.opts.backup_root.as_ref(),
+            self.prepared,
+            &touched,
+        )?;
+        check_backup_root(access, &root)?;
+        let targets = open_targets(access, self.located, self.prepared, &touched)?;
+        for ph in planned.iter() {
+            let Some(tx) = ph.tx.as_ref() else { continue };
+            if let LogRef::Existing(k) = tx.log {
+                let f = &self.prepared[ph.index].files.logs[k];
+                let mut store = open_store(access, &f.origin.target())?;
+                if store.differs_from(&f.bytes)?.is_some() {
+                    return Err(crate::Error::refused(
+                        crate::error::Code::TargetChanged,
+                        format!(
+                            "{} changed while ntrescue was planning; nothing written",
+                            f.path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        drop(targets);
+        report.checks.push(format!(
+            "pre-write checks passed: backup directory {} writable; every target opened for writing \
+             (not mounted or held open, not hibernated, volume clean, device writable) and unchanged; \
+             nothing written",
+            root.display()
+        ));
+        Ok(())
     }
 
     /// In place: preflight, the backup bundle beside the plan, the commit.
@@ -330,6 +391,7 @@ impl Edit<'_> {
             self.prepared,
             &touched,
         )?;
+        check_backup_root(access, &root)?;
         let targets = open_targets(access, self.located, self.prepared, &touched)?;
         let (planned, dir) =
             self.plan_beside_backup(access, &root, &touched, &mut report, &mut checks)?;
@@ -361,7 +423,7 @@ impl Edit<'_> {
         report.checks.push(
             "read back through the OS (its page cache, not O_DIRECT): byte-identical to the plan, so its sha256; re-verified by both readers".into(),
         );
-        report.outcome = Outcome::Written;
+        report.outcome = written(&report);
         Ok(report)
     }
 
@@ -476,6 +538,15 @@ impl Edit<'_> {
     }
 }
 
+/// A verified write: `Written`, or `Partial` when units were left alone.
+fn written(report: &EditReport) -> Outcome {
+    if report.refusals.is_empty() {
+        Outcome::Written
+    } else {
+        Outcome::Partial
+    }
+}
+
 /// Each planned hive with the store it is written through, matched by the
 /// hive's index (never by position), and its transaction log opened for
 /// writing (unchanged since it was read, or created).
@@ -491,10 +562,13 @@ fn pair<'p>(
         .map(|ph| {
             let i = ph.index;
             let k = targets.iter().position(|t| t.index == i).ok_or_else(|| {
-                crate::Error::Refused(format!(
-                    "{}: planned but not opened for writing; nothing written",
-                    prepared[i].name.as_str()
-                ))
+                crate::Error::refused(
+                    crate::error::Code::TargetChanged,
+                    format!(
+                        "{}: planned but not opened for writing; nothing written",
+                        prepared[i].name.as_str()
+                    ),
+                )
             })?;
             let t = targets.swap_remove(k);
             let log = match ph.tx {
@@ -523,10 +597,13 @@ fn open_log<'p>(access: &WriteAccess, p: &'p Prepared, tx: TxChoice) -> Result<L
             let f = &p.files.logs[k];
             let mut store = open_store(access, &f.origin.target())?;
             if store.differs_from(&f.bytes)?.is_some() {
-                return Err(crate::Error::Refused(format!(
-                    "{} changed while ntrescue was planning; nothing written",
-                    f.path.display()
-                )));
+                return Err(crate::Error::refused(
+                    crate::error::Code::TargetChanged,
+                    format!(
+                        "{} changed while ntrescue was planning; nothing written",
+                        f.path.display()
+                    ),
+                ));
             }
             Ok(LogTarget {
                 plan: tx.plan,

@@ -27,7 +27,7 @@ use crate::util::digest::sha256_hex;
 pub const WRITES_SUFFIX: &str = ".writes";
 
 /// Where an in-place write stands, as its bundle records it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum WriteState {
     /// The bundle is complete and the write may have started: the target
@@ -51,7 +51,7 @@ impl WriteState {
 }
 
 /// One write the run makes (or may make, on its rollback path) to a file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WriteRange {
     /// Offset in the target file.
     pub offset: u64,
@@ -60,7 +60,7 @@ pub struct WriteRange {
 }
 
 /// The recorded writes of one saved file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecordedWrites {
     /// File inside the bundle holding the bytes of `ranges`, in order.
     pub file: String,

@@ -1034,9 +1034,12 @@ fn a_set_without_the_listener_key_is_left_alone_and_reported() {
     let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let rep = r.json();
-    assert_eq!(rep["outcome"], "written");
+    // Written, with a unit left alone: its own outcome, exit 0.
+    assert_eq!(rep["outcome"], "partial");
+    assert_eq!(rep["codes"], serde_json::json!(["key-missing"]), "{rep}");
     let refusals = rep["refusals"].as_array().unwrap();
     assert_eq!(refusals.len(), 1, "{rep}");
+    assert_eq!(refusals[0]["code"], "key-missing", "{rep}");
     assert_eq!(refusals[0]["control_set"], "ControlSet002");
     assert!(refusals[0]["reason"].as_str().unwrap().contains("RDP-Tcp"));
     let rdp = r"CONTROLSET001\CONTROL\TERMINAL SERVER\WINSTATIONS\RDP-TCP";

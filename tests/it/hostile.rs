@@ -201,10 +201,11 @@ fn binary_data_with_a_multibyte_character_is_an_error() {
             args.push("--json");
         }
         let r = run_limited(d, &args, SMALL_AS_KIB, 20);
-        assert_eq!(r.code, 1, "{}", r.stderr);
+        // Operator input: a usage error.
+        assert_eq!(r.code, 2, "{}", r.stderr);
         assert!(r.stderr.contains("is not hex"), "{}", r.stderr);
         if json {
-            assert_eq!(r.json()["error"]["kind"], "error");
+            assert_eq!(r.json()["error"]["kind"], "usage");
         }
     }
     assert_eq!(sha256_file(&hive), before);

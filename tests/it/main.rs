@@ -7,6 +7,7 @@
 mod util;
 
 mod accounts;
+mod contract;
 mod core;
 mod crash;
 mod diagnose;
