@@ -4,8 +4,10 @@
 //! and the write handles behind the preflight checks.
 
 pub mod access;
+pub mod device;
 pub mod disk;
 pub mod extent;
+pub mod host;
 pub mod lock;
 pub mod ntfs;
 pub mod os;

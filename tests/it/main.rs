@@ -7,6 +7,7 @@
 mod util;
 
 mod accounts;
+mod aligned;
 mod core;
 mod crash;
 mod diagnose;
