@@ -8,8 +8,8 @@
 //!   write is refused when the target volume is one of them: the NTFS
 //!   serial number in the boot sector of every drive letter's volume
 //!   (`\\.\C:` .. `\\.\Z:`) is compared with the target's; a `\\.\X:`
-//!   target is a drive letter's volume itself; an image file that another
-//!   process holds open (attached as a virtual disk) is refused. Windows
+//!   target is a drive letter's volume itself (an image file attached as a
+//!   virtual disk shows its volume under a drive letter too). Windows
 //!   itself refuses a write through `\\.\PhysicalDriveN` into a volume that
 //!   is mounted and not locked (since Windows Vista), so a volume mounted
 //!   without a drive letter fails at the first write, before anything
@@ -42,17 +42,6 @@ pub fn letters_with_serial(serial: u64, volumes: &[(char, Vec<u8>)]) -> Vec<Stri
         .collect()
 }
 
-/// The drive letter of a `\\.\X:` volume path, if it is one.
-pub fn volume_letter(path: &Path) -> Option<char> {
-    let s = path.to_str()?;
-    let rest = s.strip_prefix(r"\\.\").or_else(|| s.strip_prefix("//./"))?;
-    let rest = rest.strip_suffix(['\\', '/']).unwrap_or(rest);
-    match rest.as_bytes() {
-        [l, b':'] if l.is_ascii_alphabetic() => Some(char::from(l.to_ascii_uppercase())),
-        _ => None,
-    }
-}
-
 /// What uses the NTFS volume with serial `serial` on `device` (a disk,
 /// partition, volume or image): mount points, holders, drive letters.
 /// Empty when nothing does; `Err(why)` when that cannot be known.
@@ -70,13 +59,13 @@ pub fn volume_users(device: &Path, serial: u64) -> std::result::Result<Vec<Strin
 
 #[cfg(windows)]
 fn windows_users(device: &Path, serial: u64) -> std::result::Result<Vec<String>, String> {
-    if let Some(l) = volume_letter(device) {
-        return Ok(vec![format!(r"{l}:\ (a drive letter's volume is mounted)")]);
-    }
-    let mut out = letters_with_serial(serial, &letter_volumes());
-    if !crate::storage::os::is_block_device(device) && held_elsewhere(device) {
-        out.push("held open by another process (attached as a virtual disk?)".into());
-    }
+    let mut out = match crate::storage::os::mount_check(device) {
+        Ok(v) => v,
+        // A raw disk: its volumes are matched by serial below.
+        Err(_) if crate::storage::os::is_block_device(device) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    out.extend(letters_with_serial(serial, &letter_volumes()));
     Ok(out)
 }
 
@@ -104,23 +93,6 @@ fn letter_volumes() -> Vec<(char, Vec<u8>)> {
         }
     }
     out
-}
-
-/// Whether another process holds the image file open for writing, so that
-/// an open that shares only reading fails (ERROR_SHARING_VIOLATION).
-#[cfg(windows)]
-fn held_elsewhere(path: &Path) -> bool {
-    use std::os::windows::fs::OpenOptionsExt;
-    /// FILE_SHARE_READ (winnt.h).
-    const FILE_SHARE_READ: u32 = 1;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .share_mode(FILE_SHARE_READ)
-        .open(path)
-        .is_err_and(|e| {
-            crate::storage::os::open_failure(&e) == crate::storage::os::OpenFailure::Busy
-        })
 }
 
 #[cfg(test)]
@@ -151,6 +123,7 @@ mod tests {
 
     #[test]
     fn volume_paths_name_their_letter() {
+        use crate::storage::os::volume_letter;
         assert_eq!(volume_letter(Path::new(r"\\.\f:")), Some('F'));
         assert_eq!(volume_letter(Path::new(r"\\.\F:\")), Some('F'));
         assert_eq!(volume_letter(Path::new(r"\\.\PhysicalDrive1")), None);

@@ -321,10 +321,43 @@ pub fn mount_check(path: &Path) -> std::result::Result<Vec<String>, String> {
         out.dedup();
         Ok(out)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        windows_mount_check(path)
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         let _ = path;
-        Err("the mount-state check is implemented for Linux only".into())
+        Err("the mount-state check is implemented for Linux and Windows only".into())
+    }
+}
+
+/// Windows: a `\\.\X:` volume is mounted (it has a drive letter). Windows
+/// does not mount a raw image file (an attached virtual disk's volume gets
+/// a drive letter, which the serial check finds). Which volumes of a raw
+/// disk (`\\.\PhysicalDriveN`) are mounted is known only per volume, by its
+/// serial number ([`crate::storage::host::volume_users`]): `Err` here.
+#[cfg(windows)]
+fn windows_mount_check(path: &Path) -> std::result::Result<Vec<String>, String> {
+    if let Some(l) = volume_letter(path) {
+        return Ok(vec![format!(r"{l}:\")]);
+    }
+    if is_block_device(path) {
+        return Err(
+            "a raw disk's volumes are matched with the drive letters' volumes when writing".into(),
+        );
+    }
+    Ok(Vec::new())
+}
+
+/// The drive letter of a `\\.\X:` volume path, if it is one.
+pub fn volume_letter(path: &Path) -> Option<char> {
+    let s = path.to_str()?;
+    let rest = s.strip_prefix(r"\\.\").or_else(|| s.strip_prefix("//./"))?;
+    let rest = rest.strip_suffix(['\\', '/']).unwrap_or(rest);
+    match rest.as_bytes() {
+        [l, b':'] if l.is_ascii_alphabetic() => Some(char::from(l.to_ascii_uppercase())),
+        _ => None,
     }
 }
 

@@ -19,3 +19,4 @@ mod fixtures;
 mod hostile;
 mod logs;
 mod mounted;
+mod wine;
