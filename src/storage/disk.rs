@@ -7,12 +7,14 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::partition::{self, Partition, Table, TableKind};
 use crate::format::regf::log::find_log_files;
+use crate::storage::device::{self, Device};
 use crate::storage::extent::ExtentReader;
 use crate::storage::ntfs::{FileLocation, Volume, VolumeFacts};
 use crate::storage::os;
@@ -32,14 +34,16 @@ const REFS_OEM: &[u8; 8] = b"ReFS\0\0\0\0";
 const FAT32_TYPE_AT: usize = 82;
 const FAT16_TYPE_AT: usize = 54;
 
-/// A disk, partition or image, opened read-only.
+/// A disk, partition or image, opened read-only. Every read goes through
+/// its [`Device`]: whole sectors, aligned.
 pub struct Disk {
     path: PathBuf,
-    file: File,
+    dev: Device,
     size: u64,
     /// Logical sector size.
     pub sector_size: u32,
-    /// Whether the OS reported `sector_size` (a block device) rather than
+    /// Whether the OS (or, for a device the OS says nothing about, a GPT
+    /// header or NTFS boot sector on it) gave `sector_size`, rather than
     /// it being assumed (an image file).
     sector_size_exact: bool,
 }
@@ -47,17 +51,27 @@ pub struct Disk {
 impl Disk {
     /// Opens `path` read-only.
     pub fn open(path: &Path) -> Result<Self> {
-        let file =
-            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        let size =
-            os::size_of(&file).map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
+        let ctx = |what: &str| format!("{what} {}", path.display());
+        let file = File::open(path).map_err(|e| Error::io(ctx("opening"), e))?;
+        let file = Arc::new(file);
+        let os_size = os::size_of(&file).ok().filter(|&n| n > 0);
         let sector = os::logical_sector_size(path);
+        let device = os::is_block_device(path);
+        let (size, sector_size, exact) = match (os_size, sector) {
+            (Some(n), Some(s)) => (n, s, true),
+            // An image file: any alignment is valid, 512 serves.
+            (Some(n), None) if !device => (n, device::MIN_SECTOR, false),
+            // A device the OS says nothing about: ask the disk itself.
+            _ => from_content(&file, path, os_size)?,
+        };
+        let dev = Device::from_file(file, sector_size, Some(size))
+            .map_err(|e| Error::io(ctx("opening"), e))?;
         Ok(Disk {
             path: path.to_path_buf(),
-            file,
+            dev,
             size,
-            sector_size: sector.unwrap_or(512),
-            sector_size_exact: sector.is_some(),
+            sector_size,
+            sector_size_exact: exact,
         })
     }
 
@@ -82,7 +96,7 @@ impl Disk {
             });
         }
         let mut buf = vec![0u8; len];
-        os::read_exact_at(&self.file, &mut buf, off).map_err(|e| {
+        self.dev.read_exact_at(&mut buf, off).map_err(|e| {
             Error::io(
                 format!("reading {} at byte offset {off:#x}", self.path.display()),
                 e,
@@ -102,11 +116,48 @@ impl Disk {
         .map_err(|e| e.in_file(&self.path))
     }
 
-    fn reopen(&self) -> Result<File> {
-        self.file
-            .try_clone()
+    /// The read-only device (a clone sharing the handle).
+    pub fn device(&self) -> Device {
+        self.dev.clone()
+    }
+
+    /// A device over `file`, a write handle on the same path, with this
+    /// disk's sector size and length.
+    pub fn device_over(&self, file: Arc<File>) -> Result<Device> {
+        Device::from_file(file, self.dev.sector(), Some(self.size))
             .map_err(|e| Error::io(format!("opening {}", self.path.display()), e))
     }
+}
+
+/// Sector size and length of a device the OS says nothing about (a Windows
+/// `\\.\PhysicalDriveN`, whose handle has no size), from its first
+/// sectors, read with an alignment valid for any sector size in use. The
+/// OS's length, when it gave one, wins over the content's.
+fn from_content(file: &Arc<File>, path: &Path, os_size: Option<u64>) -> Result<(u64, u32, bool)> {
+    let probe = Device::from_file(file.clone(), device::PROBE_SECTOR, os_size)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let mut head = vec![0u8; device::GEOMETRY_HEAD];
+    let n = probe
+        .read_at(&mut head, 0)
+        .map_err(|e| Error::io(format!("reading {} at byte offset 0", path.display()), e))?;
+    let g = device::content_geometry(&head[..n]).ok_or_else(|| Error::Unsupported {
+        what: "device geometry",
+        offset: 0,
+        detail: format!(
+            "{}: the OS gives neither its size nor its sector size, and it starts with no GPT, MBR or NTFS \
+             boot sector to take them from",
+            path.display()
+        ),
+    })?;
+    let size = os_size.or(g.len).ok_or_else(|| Error::Unsupported {
+        what: "device size",
+        offset: 0,
+        detail: format!(
+            "{}: neither the OS nor its partition table gives its size",
+            path.display()
+        ),
+    })?;
+    Ok((size, g.sector, g.sector_known))
 }
 
 /// What a partition holds.
@@ -284,7 +335,7 @@ pub fn active_hibernation(head: &[u8]) -> Option<String> {
 }
 
 fn open_volume(disk: &Disk, p: &Partition) -> Result<Volume> {
-    Volume::open(disk.reopen()?, p.start, p.length)
+    Volume::open(disk.device(), p.start, p.length)
 }
 
 /// Looks at every partition.
@@ -470,7 +521,7 @@ impl<'a> FileReader<'a> {
     fn open(disk: &'a Disk, loc: &'a FileLocation) -> Result<Self> {
         if !loc.resident {
             return Ok(FileReader::Extents(ExtentReader::new(
-                &disk.file,
+                &disk.dev,
                 &loc.extents,
                 loc.size,
             )));
@@ -551,6 +602,9 @@ const CONTAINERS: [(&[u8], &str); 5] = [
 /// dynamic VHD) rather than a raw image, what it is. A fixed VHD is a raw
 /// image with a footer and needs nothing.
 pub fn container_format(path: &Path) -> Option<&'static str> {
+    if os::is_block_device(path) {
+        return None;
+    }
     let mut head = [0u8; 64];
     let n = File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
     CONTAINERS

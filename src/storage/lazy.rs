@@ -43,16 +43,25 @@ pub trait PageRead {
 /// A regular file, read with `pread`.
 pub struct FilePages {
     file: File,
+    dev: crate::storage::device::Device,
     name: String,
 }
 
 impl FilePages {
     /// Opens `path` read-only.
     pub fn open(path: &Path) -> Result<Self> {
-        let file =
-            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let ctx = |e| Error::io(format!("opening {}", path.display()), e);
+        let file = File::open(path).map_err(ctx)?;
+        // Reads go through the one sector-aligned device path.
+        let dev = crate::storage::device::Device::from_file(
+            std::sync::Arc::new(file.try_clone().map_err(ctx)?),
+            512,
+            None,
+        )
+        .map_err(ctx)?;
         Ok(FilePages {
             file,
+            dev,
             name: path.display().to_string(),
         })
     }
@@ -65,7 +74,7 @@ impl FilePages {
 
 impl PageRead for FilePages {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        crate::storage::os::read_exact_at(&self.file, buf, offset).map_err(|e| {
+        self.dev.read_exact_at(buf, offset).map_err(|e| {
             Error::io(
                 format!("reading {} at byte offset {offset:#x}", self.name),
                 e,
@@ -76,7 +85,7 @@ impl PageRead for FilePages {
 
 /// A file inside a raw volume, read through its extents on the device.
 pub struct ExtentPages {
-    device: File,
+    device: crate::storage::device::Device,
     extents: Vec<Extent>,
     name: String,
 }
@@ -84,8 +93,7 @@ pub struct ExtentPages {
 impl ExtentPages {
     /// Reads the file mapped by `extents` on `device` (opened read-only).
     pub fn open(device: &Path, extents: Vec<Extent>, name: String) -> Result<Self> {
-        let device = File::open(device)
-            .map_err(|e| Error::io(format!("opening {}", device.display()), e))?;
+        let device = crate::storage::disk::Disk::open(device)?.device();
         Ok(ExtentPages {
             device,
             extents,
@@ -100,7 +108,7 @@ impl PageRead for ExtentPages {
         for (dev, len) in crate::storage::extent::map(&self.extents, offset, buf.len() as u64)? {
             let len = len as usize;
             let piece = &mut buf[done..done + len];
-            crate::storage::os::read_exact_at(&self.device, piece, dev).map_err(|e| {
+            self.device.read_exact_at(piece, dev).map_err(|e| {
                 Error::io(
                     format!(
                         "reading {} (file byte {:#x}) at device byte offset {dev:#x}",

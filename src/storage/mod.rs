@@ -5,9 +5,11 @@
 
 pub mod access;
 pub mod bcd;
+pub mod device;
 pub mod disk;
 pub mod extent;
 pub mod fat;
+pub mod host;
 pub mod lazy;
 pub mod lock;
 pub mod ntfs;

@@ -10,7 +10,6 @@
 //! (perf-notes.md: a small buffer for metadata, big positioned reads for
 //! data).
 
-use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
 use ntfs::indexes::NtfsFileNameIndex;
@@ -18,6 +17,7 @@ use ntfs::structured_values::{NtfsAttributeList, NtfsVolumeFlags};
 use ntfs::{Ntfs, NtfsAttribute, NtfsAttributeFlags, NtfsAttributeType, NtfsFile};
 
 use crate::error::{Error, Result};
+use crate::storage::device::Device;
 use crate::storage::extent::Extent;
 
 /// Buffer for metadata reads (a large buffer is refilled on every seek).
@@ -30,7 +30,7 @@ fn nerr(e: ntfs::NtfsError) -> Error {
 /// A byte range of a device or image, read through `Read + Seek`, never
 /// past its end.
 pub struct Region {
-    file: File,
+    file: Device,
     start: u64,
     len: u64,
     pos: u64,
@@ -38,7 +38,7 @@ pub struct Region {
 
 impl Region {
     /// The range `start .. start + len` of `file`.
-    pub fn new(file: File, start: u64, len: u64) -> Self {
+    pub fn new(file: Device, start: u64, len: u64) -> Self {
         Region {
             file,
             start,
@@ -59,7 +59,7 @@ impl Read for Region {
         let at = self.start.checked_add(self.pos).ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "read offset overflows")
         })?;
-        let got = crate::storage::os::read_at(&self.file, &mut buf[..n], at)?;
+        let got = self.file.read_at(&mut buf[..n], at)?;
         self.pos += got as u64;
         Ok(got)
     }
@@ -167,7 +167,7 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 impl Volume {
     /// Opens the NTFS volume at `offset .. offset + len` of `file`.
-    pub fn open(file: File, offset: u64, len: u64) -> Result<Self> {
+    pub fn open(file: Device, offset: u64, len: u64) -> Result<Self> {
         guarded("the NTFS reader", || Self::open_inner(file, offset, len))
     }
 
@@ -192,7 +192,7 @@ impl Volume {
     }
 
     /// Opens the NTFS volume at `offset .. offset + len` of `file`.
-    fn open_inner(file: File, offset: u64, len: u64) -> Result<Self> {
+    fn open_inner(file: Device, offset: u64, len: u64) -> Result<Self> {
         let mut fs = BufReader::with_capacity(META_BUFFER, Region::new(file, offset, len));
         let mut ntfs = Ntfs::new(&mut fs).map_err(nerr)?;
         ntfs.read_upcase_table(&mut fs).map_err(nerr)?;

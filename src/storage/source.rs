@@ -513,6 +513,10 @@ pub fn locate(input: &Path) -> Result<Located> {
 
 /// [`locate`], choosing partition `partition` of a disk.
 pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
+    // Windows gives no file metadata for a raw device (`\\.\PhysicalDriveN`).
+    if cfg!(windows) && crate::storage::os::is_block_device(input) {
+        return locate_disk(input, partition);
+    }
     let meta =
         fs::metadata(input).map_err(|e| Error::io(format!("opening {}", input.display()), e))?;
     check_source_type(&meta, input)?;

@@ -72,9 +72,7 @@ impl TargetInfo {
 
 fn volume(device: &str, offset: u64, length: u64, serial: u64) -> Result<(Disk, Volume)> {
     let d = Disk::open(Path::new(device))?;
-    let file =
-        std::fs::File::open(device).map_err(|e| Error::io(format!("opening {device}"), e))?;
-    let mut v = Volume::open(file, offset, length).map_err(|e| e.in_file(device))?;
+    let mut v = Volume::open(d.device(), offset, length).map_err(|e| e.in_file(device))?;
     let facts = v.facts()?;
     if facts.serial != serial {
         return Err(Error::refused(crate::error::Code::TargetChanged, format!(
@@ -152,10 +150,14 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
             os::refuse_if_read_only(&path)?;
             Ok(Box::new(FileStore::open(access, &path)?))
         }
-        TargetInfo::Ntfs { device, .. } => {
+        TargetInfo::Ntfs {
+            device,
+            volume_serial,
+            ..
+        } => {
             let dev = Path::new(device);
             os::refuse_if_read_only(dev)?;
-            let mounts = os::mount_check(dev).map_err(|why| {
+            let mounts = crate::storage::host::volume_users(dev, *volume_serial).map_err(|why| {
                 Error::refused(crate::error::Code::MountStateUnknown, format!(
                     "{device}: cannot tell whether it is mounted ({why}); ntrescue writes raw volumes only when it \
                      can see that nothing uses them: give the mounted Windows tree instead"
@@ -202,7 +204,7 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
             let name = format!("{device}:{}", loc.path);
             let again = t.clone();
             Ok(Box::new(
-                ExtentStore::new(file, name, loc.extents, loc.size, d.sector_size)
+                ExtentStore::new(d.device_over(file)?, name, loc.extents, loc.size)
                     .with_recheck(Box::new(move |want| differs_from_current(&again, want))),
             ))
         }

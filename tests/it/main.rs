@@ -7,6 +7,7 @@
 mod util;
 
 mod accounts;
+mod aligned;
 mod contract;
 mod core;
 mod crash;
@@ -20,3 +21,4 @@ mod hostile;
 mod lazy;
 mod logs;
 mod mounted;
+mod wine;

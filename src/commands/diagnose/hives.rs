@@ -211,9 +211,8 @@ pub fn beside_system(located: &Located, name: &str) -> Result<Option<HivePaths>>
             serial,
             ..
         } => {
-            let file = std::fs::File::open(disk)
-                .map_err(|e| crate::Error::io(format!("opening {}", disk.display()), e))?;
-            let mut vol = Volume::open(file, partition.start, partition.length)?;
+            let device = crate::storage::disk::Disk::open(disk)?.device();
+            let mut vol = Volume::open(device, partition.start, partition.length)?;
             let listing = vol.list(CONFIG_DIR)?;
             let Some(real) = listing.iter().find(|n| n.eq_ignore_ascii_case(name)) else {
                 return Ok(None);
