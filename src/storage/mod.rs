@@ -11,4 +11,5 @@ pub mod ntfs;
 pub mod os;
 pub mod source;
 pub mod store;
+pub mod sysfs;
 pub mod target;
