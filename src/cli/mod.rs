@@ -4,4 +4,5 @@
 
 pub mod args;
 pub mod exit;
+pub mod extra;
 pub mod run;

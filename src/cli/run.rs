@@ -6,7 +6,8 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::args::{
-    AccountAction, Cli, Command, EditArgs, NlaAction, RdpAction, RightsAction, ValueType,
+    AccountAction, BackupsAction, Cli, Command, EditArgs, NlaAction, RdpAction, RightsAction,
+    ValueType,
 };
 use crate::cli::exit::Exit;
 use crate::error::Error;
@@ -179,15 +180,22 @@ fn get(
     Ok(Exit::Success)
 }
 
+/// Prints what [`crate::cli::extra`] rendered.
+fn shown(text: String) -> Result<Exit, Error> {
+    print(&text).map_err(|e| Error::io("writing output", e))?;
+    Ok(Exit::Success)
+}
+
 /// `restore`: only with a write permission.
 fn restore(
     backup: &Path,
     force: bool,
+    target: Option<&Path>,
     json: bool,
     write: Option<WriteAccess>,
 ) -> Result<Exit, Error> {
     let access = write.ok_or_else(|| WriteAccess::refused("`restore`"))?;
-    let report = crate::write::backup::restore(&access, backup, force)?;
+    let report = crate::write::backup::restore_to(&access, backup, force, target)?;
     emit(json, &RestoreOutput::new(&report), &[], || {
         render::restore(&report, style())
     })?;
@@ -509,8 +517,12 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
         Command::Restore {
             backup,
             force,
+            target,
             json,
-        } => restore(&backup, force, json, write),
+        } => restore(&backup, force, target.as_deref(), json, write),
+        Command::Backups { action } => shown(crate::cli::extra::backups(action, write, style())?),
+        Command::Completions { shell } => shown(crate::cli::extra::completions(shell)),
+        Command::Man => shown(crate::cli::extra::man()?),
         Command::Account { action } => account(action, part, &opts),
         Command::Rights { action } => rights(action, part, &opts),
     }
@@ -523,6 +535,9 @@ fn wants_json(cli: &Cli) -> bool {
         | Command::Locate { json, .. }
         | Command::Get { json, .. }
         | Command::Restore { json, .. }
+        | Command::Backups {
+            action: BackupsAction::List { json, .. } | BackupsAction::Pack { json, .. },
+        }
         | Command::Account {
             action: AccountAction::List { json, .. },
         } => *json,
@@ -545,6 +560,7 @@ fn wants_json(cli: &Cli) -> bool {
                 | RdpAction::Port { edit, .. }
                 | RdpAction::Repair { edit, .. },
         } => edit.json,
+        Command::Completions { .. } | Command::Man => false,
     }
 }
 
