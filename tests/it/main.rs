@@ -12,6 +12,7 @@ mod crash;
 mod diagnose;
 mod dirty;
 mod disk;
+mod dist;
 mod edit;
 mod edit_sequences;
 mod fixtures;
