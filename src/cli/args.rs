@@ -249,6 +249,47 @@ pub enum Command {
         /// Restore even if the target no longer matches the state recorded after the write.
         #[arg(long)]
         force: bool,
+        /// The disk or volume to restore to when it has a new device path since the
+        /// bundle was made; matched by volume serial, MFT record and data runs.
+        #[arg(long, value_name = "SOURCE")]
+        target: Option<PathBuf>,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Backup bundles: list them, or pack one into a tar file.
+    Backups {
+        #[command(subcommand)]
+        action: BackupsAction,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Man,
+}
+
+/// `backups` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BackupsAction {
+    /// Every bundle under a backup directory: time, command, source, target identity, hives, state.
+    List {
+        /// The backup directory [default: ./ntrescue-backups].
+        dir: Option<PathBuf>,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pack a bundle into one tar file (for upload), after checking its hashes.
+    Pack {
+        /// The bundle directory (holds manifest.json).
+        backup: PathBuf,
+        /// The tar file to create [default: BUNDLE.tar beside the bundle].
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
         /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,

@@ -6,7 +6,8 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::args::{
-    AccountAction, Cli, ColorWhen, Command, EditArgs, NlaAction, RdpAction, RightsAction, ValueType,
+    AccountAction, BackupsAction, Cli, ColorWhen, Command, EditArgs, NlaAction, RdpAction,
+    RightsAction, ValueType,
 };
 use crate::cli::exit::Exit;
 use crate::error::Code;
@@ -347,15 +348,22 @@ fn get(
     emit(out, REPORTED, report, &warnings, render::get)
 }
 
+/// Prints what [`crate::cli::extra`] rendered.
+fn shown(text: String) -> Result<Exit, Error> {
+    print(&text).map_err(|e| Error::io("writing output", e))?;
+    Ok(Exit::Success)
+}
+
 /// `restore`: only with a write permission.
 fn restore(
     out: &Output,
     backup: &Path,
     force: bool,
+    target: Option<&Path>,
     write: Option<WriteAccess>,
 ) -> Result<Exit, Error> {
     let access = write.ok_or_else(|| WriteAccess::refused("`restore`"))?;
-    let report = crate::write::backup::restore(&access, backup, force)?;
+    let report = crate::write::backup::restore_to(&access, backup, force, target)?;
     emit(
         out,
         (DocOutcome::Restored, Exit::Success),
@@ -696,7 +704,15 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             };
             edit_value(&locate, target, None, out, &opts(&e))
         }
-        Command::Restore { backup, force, .. } => restore(out, &backup, force, write),
+        Command::Restore {
+            backup,
+            force,
+            target,
+            ..
+        } => restore(out, &backup, force, target.as_deref(), write),
+        Command::Backups { action } => shown(crate::cli::extra::backups(action, write, out.style())?),
+        Command::Completions { shell } => shown(crate::cli::extra::completions(shell)),
+        Command::Man => shown(crate::cli::extra::man()?),
         Command::Account { action } => account(out, action, part, &opts),
         Command::Rights { action } => rights(out, action, part, &opts),
     }
@@ -709,6 +725,9 @@ fn wants_json(cli: &Cli) -> bool {
         | Command::Locate { json, .. }
         | Command::Get { json, .. }
         | Command::Restore { json, .. }
+        | Command::Backups {
+            action: BackupsAction::List { json, .. } | BackupsAction::Pack { json, .. },
+        }
         | Command::Account {
             action: AccountAction::List { json, .. },
         } => *json,
@@ -731,6 +750,7 @@ fn wants_json(cli: &Cli) -> bool {
                 | RdpAction::Port { edit, .. }
                 | RdpAction::Repair { edit, .. },
         } => edit.json,
+        Command::Completions { .. } | Command::Man => false,
     }
 }
 
@@ -769,6 +789,12 @@ fn command_and_source(cli: &Cli) -> (String, Option<String>) {
             RightsAction::GrantRdp { source, .. } => ("rights grant-rdp".into(), p(source)),
             RightsAction::RemoveDeny { source, .. } => ("rights remove-deny".into(), p(source)),
         },
+        Command::Backups { action } => match action {
+            BackupsAction::List { dir, .. } => ("backups list".into(), dir.as_ref().and_then(p)),
+            BackupsAction::Pack { backup, .. } => ("backups pack".into(), p(backup)),
+        },
+        Command::Completions { .. } => ("completions".into(), None),
+        Command::Man => ("man".into(), None),
     }
 }
 

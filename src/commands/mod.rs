@@ -2,6 +2,7 @@
 //! The read-only commands: each assembles one report.
 
 pub mod accounts;
+pub mod backups;
 pub mod diagnose;
 pub mod get;
 pub mod input;

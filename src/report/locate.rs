@@ -4,6 +4,7 @@
 use crate::format::partition::TableKind;
 use crate::report::Tool;
 use crate::storage::disk::PartitionSummary;
+use crate::storage::sysfs::DeviceFacts;
 use serde::Serialize;
 
 /// Windows facts of one partition.
@@ -33,6 +34,9 @@ pub struct PartitionReport {
     /// What it holds.
     #[serde(flatten)]
     pub summary: PartitionSummary,
+    /// The partition's own device node (`/dev/nvme1n1p2`), when the
+    /// kernel shows one; `null` for an image file.
+    pub device: Option<String>,
     /// Windows facts, for partitions that hold Windows.
     pub windows: Option<WindowsFacts>,
 }
@@ -44,6 +48,11 @@ pub struct DiskReport {
     pub path: String,
     /// Size, bytes.
     pub size: u64,
+    /// What the kernel says about the device: model, serial, the EBS
+    /// volume id on AWS Nitro, the SCSI address and Azure LUN (all `null`
+    /// for an image file).
+    #[serde(flatten)]
+    pub device: DeviceFacts,
     /// Partition table.
     pub table: Option<TableKind>,
     /// Sector size the partition table was parsed with (the device's

@@ -338,6 +338,48 @@ fn open_volume(disk: &Disk, p: &Partition) -> Result<Volume> {
     Volume::open(disk.device(), p.start, p.length)
 }
 
+/// Which partition holds Windows, for an operator who named another one.
+fn windows_hint(disk: &Disk, parts: &[PartitionSummary]) -> String {
+    let wins: Vec<String> = parts
+        .iter()
+        .filter(|s| s.has_windows)
+        .map(|s| s.partition.number.to_string())
+        .collect();
+    match wins.as_slice() {
+        [] => format!(
+            "no partition of {} holds Windows (`ntrescue locate` lists the disks)",
+            disk.path.display()
+        ),
+        [one] => format!("Windows is on partition {one} (--partition {one})"),
+        many => format!("Windows is on partitions {}", many.join(", ")),
+    }
+}
+
+/// Whether the first MiB of `path` (all of it when shorter) is zeros: an
+/// empty disk, e.g. a cloud volume not attached yet or not yet restored
+/// from its snapshot. `false` when it cannot be read.
+pub fn is_blank(path: &Path) -> bool {
+    let mut head = vec![0u8; BLANK_PROBE];
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    head[..n].iter().all(|&b| b == 0)
+}
+
+/// How much of a source [`is_blank`] looks at: 1 MiB, where a partition
+/// table and the first partition's boot sector (aligned at 1 MiB by every
+/// current partitioning tool) or a volume's boot sector would be.
+const BLANK_PROBE: usize = 1 << 20;
+
 /// Looks at every partition.
 pub fn scan(disk: &Disk) -> Result<(Table, Vec<PartitionSummary>)> {
     let table = disk.table()?;
@@ -377,12 +419,27 @@ pub fn scan(disk: &Disk) -> Result<(Table, Vec<PartitionSummary>)> {
 pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume> {
     let (table, parts) = scan(disk)?;
     let chosen = match partition {
-        Some(n) => parts
-            .iter()
-            .find(|s| s.partition.number == n)
-            .ok_or_else(|| {
-                Error::NotFound(format!("{} has no partition {n}", disk.path.display()))
-            })?,
+        Some(n) => {
+            let s = parts
+                .iter()
+                .find(|s| s.partition.number == n)
+                .ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "{} has no partition {n}; {}",
+                        disk.path.display(),
+                        windows_hint(disk, &parts)
+                    ))
+                })?;
+            if !matches!(s.filesystem, FileSystem::Ntfs | FileSystem::Bitlocker) {
+                return Err(Error::NotFound(format!(
+                    "partition {n} of {} holds {}, not NTFS; {}",
+                    disk.path.display(),
+                    s.filesystem,
+                    windows_hint(disk, &parts)
+                )));
+            }
+            s
+        }
         None => {
             let wins: Vec<&PartitionSummary> = parts.iter().filter(|s| s.has_windows).collect();
             match wins.as_slice() {
@@ -401,7 +458,8 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
                         )));
                     }
                     return Err(Error::NotFound(format!(
-                        "no partition of {} holds {CONFIG_DIR}\\SYSTEM",
+                        "no partition of {} holds {CONFIG_DIR}\\SYSTEM: is this the Windows disk? \
+                         `ntrescue locate` lists the disks and which partition holds Windows",
                         disk.path.display()
                     )));
                 }
@@ -434,9 +492,10 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
     let listing = vol.list(CONFIG_DIR)?;
     let Some((system, system_logs)) = hive_with_logs(&mut vol, &listing, "SYSTEM")? else {
         return Err(Error::NotFound(format!(
-            "partition {} of {} has no {CONFIG_DIR}\\SYSTEM",
+            "partition {} of {} has no {CONFIG_DIR}\\SYSTEM; {}",
             chosen.partition.number,
-            disk.path.display()
+            disk.path.display(),
+            windows_hint(disk, &parts)
         )));
     };
     let (software, software_logs) = match hive_with_logs(&mut vol, &listing, "SOFTWARE")? {

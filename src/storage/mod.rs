@@ -16,4 +16,5 @@ pub mod ntfs;
 pub mod os;
 pub mod source;
 pub mod store;
+pub mod sysfs;
 pub mod target;

@@ -486,6 +486,14 @@ fn ntfs_paths(
 /// the only one holding Windows) without mounting anything.
 pub fn locate_disk(input: &Path, partition: Option<u32>) -> Result<Located> {
     let disk = crate::storage::disk::Disk::open(input)?;
+    if let Err(e) = disk.table() {
+        if !matches!(e, Error::Io { .. }) {
+            return Err(Error::NotFound(format!(
+                "{e}: no partition table or NTFS volume there: wrong device? \
+                 `ntrescue locate` lists the disks and which partition holds Windows"
+            )));
+        }
+    }
     let w = crate::storage::disk::find_windows(&disk, partition)?;
     let kind = if w.table == crate::format::partition::TableKind::None {
         SourceKind::Volume
@@ -522,6 +530,13 @@ pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
     check_source_type(&meta, input)?;
     if meta.is_dir() {
         return locate_tree(input);
+    }
+    if crate::storage::disk::is_blank(input) {
+        return Err(Error::NotFound(format!(
+            "{} is empty (its first MiB is all zeros: no partition table, no file system): \
+             is the volume attached, and is it the right one? `ntrescue locate` lists the disks",
+            input.display()
+        )));
     }
     if crate::storage::disk::is_disk_source(input) {
         return locate_disk(input, partition);

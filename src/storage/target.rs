@@ -71,67 +71,120 @@ impl TargetInfo {
 }
 
 fn volume(device: &str, offset: u64, length: u64, serial: u64) -> Result<(Disk, Volume)> {
+    let elsewhere = |what: String| {
+        Error::refused(crate::error::Code::TargetChanged, format!(
+            "{device}: {what}: not the volume this was recorded on (serial {serial:#x} at byte offset {offset:#x}). \
+             If the disk was reattached under another name, give it with --target (`ntrescue locate` lists the disks)"
+        ))
+    };
     let d = Disk::open(Path::new(device))?;
-    let mut v = Volume::open(d.device(), offset, length).map_err(|e| e.in_file(device))?;
+    let mut v = Volume::open(d.device(), offset, length)
+        .map_err(|e| elsewhere(format!("no readable NTFS volume there ({e})")))?;
     let facts = v.facts()?;
     if facts.serial != serial {
-        return Err(Error::refused(crate::error::Code::TargetChanged, format!(
-            "{device}: the NTFS volume at byte offset {offset:#x} has serial {:#x}, not {serial:#x}: not the same volume",
+        return Err(elsewhere(format!(
+            "the NTFS volume at byte offset {offset:#x} has serial {:#x}",
             facts.serial
         )));
     }
     Ok((d, v))
 }
 
-/// An NTFS target located again: the disk, the volume (serial checked)
-/// and the file, which must still have the recorded record, size and runs.
-fn relocate(t: &TargetInfo) -> Result<Option<(Disk, Volume, crate::storage::ntfs::FileLocation)>> {
-    let TargetInfo::Ntfs {
-        device,
-        partition_offset,
-        partition_length,
-        volume_serial,
-        path,
-        mft_record,
-        size,
-        extents,
-        ..
-    } = t
-    else {
-        return Ok(None);
-    };
-    let (d, mut v) = volume(device, *partition_offset, *partition_length, *volume_serial)?;
-    let loc = v.locate(*mft_record, path)?;
-    if loc.size != *size || &loc.extents != extents {
-        return Err(Error::refused(crate::error::Code::TargetChanged, format!(
-            "{device}: {path} (MFT record {mft_record}) no longer has the recorded size and data runs"
-        )));
-    }
-    Ok(Some((d, v, loc)))
+/// The fields of a raw-volume target [`relocate`] needs.
+struct NtfsTarget<'a> {
+    device: &'a str,
+    partition_offset: u64,
+    partition_length: u64,
+    volume_serial: u64,
+    path: &'a str,
+    mft_record: u64,
+    size: u64,
+    extents: &'a [Extent],
 }
 
-/// Re-reads the target's current bytes. For an NTFS target the file is
-/// located again and must still have the recorded record, size and runs.
+/// A target split by kind, with the fields each kind is reached by.
+enum Where<'a> {
+    /// A regular file at this path.
+    File(&'a str),
+    /// A file inside a raw NTFS volume.
+    Ntfs(NtfsTarget<'a>),
+}
+
+impl<'a> Where<'a> {
+    /// Where `t` lives.
+    fn of(t: &'a TargetInfo) -> Self {
+        match t {
+            TargetInfo::File { path } => Where::File(path),
+            TargetInfo::Ntfs {
+                device,
+                partition_offset,
+                partition_length,
+                volume_serial,
+                path,
+                mft_record,
+                size,
+                extents,
+                ..
+            } => Where::Ntfs(NtfsTarget {
+                device,
+                partition_offset: *partition_offset,
+                partition_length: *partition_length,
+                volume_serial: *volume_serial,
+                path,
+                mft_record: *mft_record,
+                size: *size,
+                extents,
+            }),
+        }
+    }
+}
+
+/// An NTFS target located again: the disk, the volume (serial checked)
+/// and the file, which must still have the recorded record, size and runs.
+/// A device that now holds something else is refused, never a panic.
+fn relocate(t: &NtfsTarget<'_>) -> Result<(Disk, Volume, crate::storage::ntfs::FileLocation)> {
+    let (d, mut v) = volume(
+        t.device,
+        t.partition_offset,
+        t.partition_length,
+        t.volume_serial,
+    )?;
+    let loc = v.locate(t.mft_record, t.path)?;
+    if loc.size != t.size || loc.extents != t.extents {
+        return Err(Error::refused(crate::error::Code::TargetChanged, format!(
+            "{}: {} (MFT record {}) no longer has the recorded size and data runs",
+            t.device, t.path, t.mft_record
+        )));
+    }
+    Ok((d, v, loc))
+}
+
 /// Compares the target's current bytes (located afresh, as
 /// [`read_current`] does) with `want`, a chunk at a time: the first
 /// differing offset, or `None`.
 pub fn differs_from_current(t: &TargetInfo, want: &[u8]) -> Result<Option<u64>> {
-    match (t, relocate(t)?) {
-        (_, Some((d, _, loc))) => disk::first_difference(&d, &loc, want),
-        (TargetInfo::File { path }, None) => std::fs::File::open(path)
+    match Where::of(t) {
+        Where::Ntfs(n) => {
+            let (d, _, loc) = relocate(&n)?;
+            disk::first_difference(&d, &loc, want)
+        }
+        Where::File(path) => std::fs::File::open(path)
             .and_then(|f| crate::storage::store::first_difference(f, want))
             .map_err(|e| Error::io(format!("reading {path}"), e)),
-        (TargetInfo::Ntfs { .. }, None) => unreachable!("relocate handles every NTFS target"),
     }
 }
 
+/// Re-reads the target's current bytes. For an NTFS target the file is
+/// located again and must still have the recorded record, size and runs.
 pub fn read_current(t: &TargetInfo) -> Result<Vec<u8>> {
-    match (t, relocate(t)?) {
-        (_, Some((d, _, loc))) => disk::read_file_bytes(&d, &loc),
-        (TargetInfo::File { path }, None) => {
+    match Where::of(t) {
+        Where::Ntfs(n) => {
+            let (d, _, loc) = relocate(&n)?;
+            disk::read_file_bytes(&d, &loc)
+        }
+        Where::File(path) => {
             std::fs::read(path).map_err(|e| Error::io(format!("reading {path}"), e))
         }
-        (TargetInfo::Ntfs { .. }, None) => unreachable!("relocate handles every NTFS target"),
     }
 }
 
@@ -155,6 +208,9 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
             volume_serial,
             ..
         } => {
+            let Where::Ntfs(ntfs) = Where::of(t) else {
+                return Err(Error::Refused(format!("{device}: not a raw-volume target")));
+            };
             let dev = Path::new(device);
             os::refuse_if_read_only(dev)?;
             let mounts = crate::storage::host::volume_users(dev, *volume_serial).map_err(|why| {
@@ -169,7 +225,7 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
                     mounts.join(", ")
                 )));
             }
-            let (d, mut v, loc) = relocate(t)?.expect("an NTFS target");
+            let (d, mut v, loc) = relocate(&ntfs)?;
             let facts = v.facts()?;
             if facts.dirty {
                 return Err(Error::refused(crate::error::Code::DirtyVolume, format!(

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::hive::name::HiveName;
 use crate::report::{Tool, SCHEMA, TOOL};
 use crate::storage::access::WriteAccess;
+use crate::storage::disk::{scan, Disk};
 use crate::storage::source::LoadedHive;
 use crate::storage::target::{open_store, read_current, TargetInfo};
 use crate::util::digest::sha256_hex;
@@ -438,7 +439,21 @@ pub struct RestoreReport {
 /// [`intent::only_recorded`]). Refuses (nothing written) when it holds
 /// anything else, unless `force`.
 pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreReport> {
-    let m = load(dir)?;
+    restore_to(access, dir, force, None)
+}
+
+/// [`restore`], to `target` instead of the recorded device when given: a
+/// disk renamed since the bundle was made (see [`retarget`]).
+pub fn restore_to(
+    access: &WriteAccess,
+    dir: &Path,
+    force: bool,
+    target: Option<&Path>,
+) -> Result<RestoreReport> {
+    let mut m = load(dir)?;
+    if let Some(t) = target {
+        retarget(&mut m, t)?;
+    }
     // 1. Every saved file must be intact; decide for every file before
     //    writing anything.
     let mut plan = Vec::new();
@@ -550,4 +565,217 @@ impl<'a> RestoreOutput<'a> {
             report,
         }
     }
+}
+
+/// Points every raw-volume target of `m` at `source`, a disk or volume
+/// that has been renamed since the bundle was made (a reattach gave it
+/// another device path). The volume is matched by its NTFS serial and
+/// length, and [`read_current`] then requires each file's MFT record, size
+/// and data runs to be the recorded ones; anything else is refused.
+pub fn retarget(m: &mut Manifest, source: &Path) -> Result<()> {
+    let disk = Disk::open(source)?;
+    let (_, parts) = scan(&disk).map_err(|e| {
+        Error::Refused(format!(
+            "{e}: not the disk the bundle was made from; `ntrescue locate` lists the disks"
+        ))
+    })?;
+    let new_device = source.display().to_string();
+    for f in m.hives.iter_mut().flat_map(|h| h.files.iter_mut()) {
+        let TargetInfo::Ntfs {
+            device,
+            partition,
+            partition_offset,
+            partition_length,
+            volume_serial,
+            extents,
+            ..
+        } = &mut f.target
+        else {
+            return Err(Error::Refused(format!(
+                "--target applies to bundles made from a disk or volume read raw; {} was a file \
+                 ({}): restore without --target, from the same path",
+                f.backup_name, f.original_path
+            )));
+        };
+        let found = parts.iter().find(|p| {
+            p.volume
+                .as_ref()
+                .is_some_and(|v| v.serial == *volume_serial)
+                && p.partition.length == *partition_length
+        });
+        let Some(p) = found else {
+            return Err(Error::Refused(format!(
+                "{new_device} holds no NTFS volume with serial {volume_serial:016X} and length {partition_length} \
+                 (the volume the bundle was made from): not the same disk; `ntrescue locate` lists what it holds"
+            )));
+        };
+        for e in extents.iter_mut() {
+            let rel = e
+                .device_offset
+                .checked_sub(*partition_offset)
+                .and_then(|r| r.checked_add(p.partition.start));
+            e.device_offset = rel.ok_or_else(|| Error::Invalid {
+                what: "backup manifest",
+                offset: e.device_offset,
+                detail: format!(
+                    "{}: a data run lies outside its recorded volume",
+                    f.backup_name
+                ),
+            })?;
+        }
+        *device = new_device.clone();
+        *partition = p.partition.number;
+        *partition_offset = p.partition.start;
+    }
+    Ok(())
+}
+
+/// The state of a bundle found under a backup root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BundleState {
+    /// The manifest reads: the bundle can be restored from.
+    Complete,
+    /// No manifest: a run stopped before its bundle was finished (nothing
+    /// was written to the target by that run); never restored from.
+    Incomplete,
+    /// The manifest does not read (damaged, or a newer schema).
+    Unreadable,
+}
+
+/// One directory under a backup root.
+#[derive(Debug)]
+pub struct Bundle {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Complete, incomplete or unreadable.
+    pub state: BundleState,
+    /// The manifest, when it reads.
+    pub manifest: Option<Manifest>,
+    /// Why it does not read.
+    pub error: Option<String>,
+}
+
+/// Every bundle directory under `root`, oldest first (their names start
+/// with the UTC time they were made).
+pub fn bundles(root: &Path) -> Result<Vec<Bundle>> {
+    let entries = fs::read_dir(root).map_err(io(format!("reading {}", root.display())))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    Ok(dirs
+        .into_iter()
+        .map(|dir| {
+            if !dir.join(MANIFEST_NAME).exists() {
+                return Bundle {
+                    dir,
+                    state: BundleState::Incomplete,
+                    manifest: None,
+                    error: None,
+                };
+            }
+            match load(&dir) {
+                Ok(m) => Bundle {
+                    dir,
+                    state: BundleState::Complete,
+                    manifest: Some(m),
+                    error: None,
+                },
+                Err(e) => Bundle {
+                    dir,
+                    state: BundleState::Unreadable,
+                    manifest: None,
+                    error: Some(e.to_string()),
+                },
+            }
+        })
+        .collect())
+}
+
+/// The newest bundle under `root` made by a write that left `name` as it
+/// is now (`sha256`, the hive file's current hash): the bundle holding
+/// the hive as it was before that write. `None` when there is none (or
+/// no root).
+pub fn bundle_holding(root: &Path, name: HiveName, sha256: &str) -> Option<PathBuf> {
+    let found = bundles(root).ok()?;
+    found
+        .into_iter()
+        .rev()
+        .filter_map(|b| Some((b.dir, b.manifest?)))
+        .find(|(_, m)| {
+            m.hives
+                .iter()
+                .any(|h| h.name == name && h.expected_after_sha256 == sha256)
+        })
+        .map(|(dir, _)| dir)
+}
+
+/// What `backups pack` wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct PackReport {
+    /// The bundle directory.
+    pub backup: String,
+    /// The tar file written.
+    pub file: String,
+    /// Its size, bytes.
+    pub size: u64,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Paths inside the archive, in order (the manifest first).
+    pub entries: Vec<String>,
+}
+
+/// Packs the bundle in `dir` into one ustar/GNU tar file at `out` (a new
+/// file: an existing one is refused), for upload. Every saved file is
+/// checked against its manifest hash first: a damaged bundle is not
+/// packed. Entries are `<bundle name>/manifest.json` then the saved files,
+/// so `tar -xf` recreates the bundle directory.
+pub fn pack(_: &WriteAccess, dir: &Path, out: &Path) -> Result<PackReport> {
+    let m = load(dir)?;
+    let base = dir
+        .canonicalize()
+        .map_err(io(format!("resolving {}", dir.display())))?;
+    let top = base
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".into());
+    let mut names = vec![MANIFEST_NAME.to_string()];
+    for f in m.hives.iter().flat_map(|h| h.files.iter()) {
+        let p = dir.join(&f.backup_name);
+        let bytes = fs::read(&p).map_err(io(format!("reading {}", p.display())))?;
+        if sha256_hex(&bytes) != f.sha256 || bytes.len() as u64 != f.size {
+            return Err(Error::Refused(format!(
+                "backup file {} does not match its manifest hash: the bundle is damaged; not packed",
+                p.display()
+            )));
+        }
+        names.push(f.backup_name.clone());
+    }
+    let file = File::create_new(out).map_err(io(format!("creating {}", out.display())))?;
+    let mut tar = tar::Builder::new(file);
+    tar.mode(tar::HeaderMode::Deterministic);
+    let mut entries = Vec::new();
+    for n in &names {
+        let inside = format!("{top}/{n}");
+        tar.append_path_with_name(dir.join(n), &inside)
+            .map_err(io(format!("adding {} to {}", inside, out.display())))?;
+        entries.push(inside);
+    }
+    let f = tar
+        .into_inner()
+        .map_err(io(format!("finishing {}", out.display())))?;
+    f.sync_all()
+        .map_err(io(format!("flushing {}", out.display())))?;
+    drop(f);
+    let bytes = fs::read(out).map_err(io(format!("reading back {}", out.display())))?;
+    Ok(PackReport {
+        backup: dir.display().to_string(),
+        file: out.display().to_string(),
+        size: bytes.len() as u64,
+        sha256: sha256_hex(&bytes),
+        entries,
+    })
 }

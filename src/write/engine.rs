@@ -116,6 +116,12 @@ fn run_prepared(
         ));
     }
     if resolved.is_empty() && finish.is_empty() {
+        report.backup = earlier_bundle(&prepared, opts);
+        if let Some(dir) = &report.backup {
+            report.checks.push(format!(
+                "backup: an earlier run's bundle {dir} holds the hive as it was before that run wrote it"
+            ));
+        }
         report.outcome = if report.refusals.is_empty() {
             Outcome::NothingToDo
         } else {
@@ -123,7 +129,9 @@ fn run_prepared(
             damage_warnings(&prepared, &mut report.warnings);
             Outcome::Refused
         };
+        let found = std::mem::take(&mut report.checks);
         report.checks = checks;
+        report.checks.extend(found);
         return Ok(report);
     }
     let edit = Edit {
@@ -172,6 +180,21 @@ fn unfinished_writes(prepared: &[Prepared], opts: &EditOptions) -> Vec<(usize, P
         }
     }
     out
+}
+
+/// A run that writes nothing names the bundle of the earlier run that left
+/// a hive as it is now (the newest such bundle in the backup root): it
+/// holds the original.
+fn earlier_bundle(prepared: &[Prepared], opts: &EditOptions) -> Option<String> {
+    let root = opts
+        .backup_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(backup::DEFAULT_ROOT));
+    prepared
+        .iter()
+        .filter(|p| !p.warnings_only)
+        .find_map(|p| backup::bundle_holding(&root, p.name, &p.files.primary.sha256))
+        .map(|d| d.display().to_string())
 }
 
 /// Locks the files the command may write: SYSTEM's, and SOFTWARE's when

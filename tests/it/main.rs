@@ -14,6 +14,7 @@ mod crash;
 mod diagnose;
 mod dirty;
 mod disk;
+mod dist;
 mod edit;
 mod edit_sequences;
 mod fixtures;
