@@ -150,7 +150,7 @@ case "$RC" in
 esac
 if [ -n "${BUNDLE_S3_URI:-}" ] && [ -n "$bundle" ]; then
   tarball="$WORK_DIR/$(basename "$bundle").tar"
-  "$NTRESCUE_BIN" backups pack "$bundle" -o "$tarball" > /dev/null
+  "$NTRESCUE_BIN" backups pack "$bundle" --tar "$tarball" > /dev/null
   aws s3 cp --only-show-errors "$tarball" "${BUNDLE_S3_URI%/}/$(basename "$tarball")"
 fi
 

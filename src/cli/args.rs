@@ -258,17 +258,26 @@ pub enum Command {
         json: bool,
     },
     /// Backup bundles: list them, or pack one into a tar file.
+    #[command(
+        after_help = "Examples:\n  ntrescue backups list\n  ntrescue backups pack ntrescue-backups/20261201T180000Z-1a2b3c4d --tar bundle.tar"
+    )]
     Backups {
         #[command(subcommand)]
         action: BackupsAction,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  ntrescue completions bash > /etc/bash_completion.d/ntrescue\n  ntrescue completions zsh > ~/.zfunc/_ntrescue"
+    )]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff).
-    #[command(hide = true)]
+    #[command(
+        hide = true,
+        after_help = "Examples:\n  ntrescue man | gzip > /usr/share/man/man1/ntrescue.1.gz\n  ntrescue man | man -l -"
+    )]
     Man,
 }
 
@@ -276,6 +285,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum BackupsAction {
     /// Every bundle under a backup directory: time, command, source, target identity, hives, state.
+    #[command(
+        after_help = "Examples:\n  ntrescue backups list\n  ntrescue backups list /var/lib/rescue --json"
+    )]
     List {
         /// The backup directory [default: ./ntrescue-backups].
         dir: Option<PathBuf>,
@@ -284,11 +296,14 @@ pub enum BackupsAction {
         json: bool,
     },
     /// Pack a bundle into one tar file (for upload), after checking its hashes.
+    #[command(
+        after_help = "Examples:\n  ntrescue backups pack ntrescue-backups/20261201T180000Z-1a2b3c4d\n  ntrescue backups pack ntrescue-backups/20261201T180000Z-1a2b3c4d --tar /tmp/bundle.tar --json"
+    )]
     Pack {
         /// The bundle directory (holds manifest.json).
         backup: PathBuf,
         /// The tar file to create [default: BUNDLE.tar beside the bundle].
-        #[arg(short, long, value_name = "FILE")]
+        #[arg(long = "tar", value_name = "FILE")]
         output: Option<PathBuf>,
         /// Print one JSON document instead of text.
         #[arg(long)]

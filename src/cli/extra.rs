@@ -25,7 +25,7 @@ fn shown<T: serde::Serialize>(
     }
 }
 
-/// `backups list [DIR]` and `backups pack BUNDLE [-o FILE]`; packing
+/// `backups list [DIR]` and `backups pack BUNDLE [--tar FILE]`; packing
 /// writes a file, so it needs the write permission (refused in read-only
 /// mode). Returns what to print.
 pub fn backups(

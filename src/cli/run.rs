@@ -710,7 +710,9 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             target,
             ..
         } => restore(out, &backup, force, target.as_deref(), write),
-        Command::Backups { action } => shown(crate::cli::extra::backups(action, write, out.style())?),
+        Command::Backups { action } => {
+            shown(crate::cli::extra::backups(action, write, out.style())?)
+        }
         Command::Completions { shell } => shown(crate::cli::extra::completions(shell)),
         Command::Man => shown(crate::cli::extra::man()?),
         Command::Account { action } => account(out, action, part, &opts),

@@ -151,10 +151,13 @@ fn relocate(t: &NtfsTarget<'_>) -> Result<(Disk, Volume, crate::storage::ntfs::F
     )?;
     let loc = v.locate(t.mft_record, t.path)?;
     if loc.size != t.size || loc.extents != t.extents {
-        return Err(Error::refused(crate::error::Code::TargetChanged, format!(
-            "{}: {} (MFT record {}) no longer has the recorded size and data runs",
-            t.device, t.path, t.mft_record
-        )));
+        return Err(Error::refused(
+            crate::error::Code::TargetChanged,
+            format!(
+                "{}: {} (MFT record {}) no longer has the recorded size and data runs",
+                t.device, t.path, t.mft_record
+            ),
+        ));
     }
     Ok((d, v, loc))
 }

@@ -773,7 +773,10 @@ fn inspect_lists_every_change_the_replay_makes() {
     }
     // The tree changes are large: printed only with --detail, and made
     // only when the whole hive is read (--verify).
-    let r = run_in(t.path(), &["inspect", "SYSTEM", "--verify", "--json", "--detail"]);
+    let r = run_in(
+        t.path(),
+        &["inspect", "SYSTEM", "--verify", "--json", "--detail"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let tc = &r.json()["after_replay"]["tree_changes"];
     let mut got_keys: Vec<String> = tc["keys_added"]

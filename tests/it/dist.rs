@@ -145,7 +145,7 @@ fn backups_are_listed_and_packed_into_one_tar_file() {
     let tar = d.join("b.tar");
     let p = ok(run_in(
         d,
-        &["backups", "pack", &bundle, "-o", s(&tar), "--json"],
+        &["backups", "pack", &bundle, "--tar", s(&tar), "--json"],
     ));
     assert_eq!(p["sha256"], sha256_file(&tar));
     let listed = peer("tar", &["-tf", s(&tar)]);
@@ -165,13 +165,16 @@ fn backups_are_listed_and_packed_into_one_tar_file() {
         assert!(a == b, "{f} differs after tar -x");
     }
     // An existing file is never overwritten; a damaged bundle is not packed.
-    let again = run_in(d, &["backups", "pack", &bundle, "-o", s(&tar)]);
+    let again = run_in(d, &["backups", "pack", &bundle, "--tar", s(&tar)]);
     assert_ne!(again.code, 0);
     let saved = d.join(&bundle).join("SYSTEM/SYSTEM");
     let mut bytes = std::fs::read(&saved).unwrap();
     bytes[100] ^= 1;
     std::fs::write(&saved, bytes).unwrap();
-    let damaged = run_in(d, &["backups", "pack", &bundle, "-o", s(&d.join("c.tar"))]);
+    let damaged = run_in(
+        d,
+        &["backups", "pack", &bundle, "--tar", s(&d.join("c.tar"))],
+    );
     assert_eq!(damaged.code, 3, "{}", damaged.stderr);
     assert!(!d.join("c.tar").exists());
 }
