@@ -34,7 +34,8 @@ pub struct Cli {
     #[arg(short = 'o', long = "result-file", global = true, value_name = "FILE")]
     pub result_file: Option<PathBuf>,
     /// Include large detail in the JSON document (inspect: every key and
-    /// value the log replay of a dirty hive changes, `after_replay.tree_changes`).
+    /// value the log replay of a dirty hive changes, `after_replay.tree_changes`;
+    /// it needs the whole hive, so it implies --verify).
     #[arg(long, global = true)]
     pub detail: bool,
     /// Colour in the text output.

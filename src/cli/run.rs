@@ -256,7 +256,7 @@ fn inspect(
     source: &Path,
     (hash_source, verify): (bool, bool),
 ) -> Result<Exit, Error> {
-    let mode = crate::commands::input::ReadMode::of(verify || hash_source);
+    let mode = crate::commands::input::ReadMode::of(verify || hash_source || out.detail);
     let mut report = crate::commands::inspect::inspect_with(located, mode)?.0;
     if hash_source {
         let show = !out.machine() && std::io::stderr().is_terminal();
@@ -276,11 +276,14 @@ fn inspect(
         }
         report.source_sha256 = Some(sha);
     }
-    // The replay's tree changes can run to megabytes: only on request.
+    // The replay's tree changes can run to megabytes: only on request
+    // (--detail, which reads the hive whole to make them). Without it they
+    // are left out, made or not, and the document says so.
     let mut omitted = Vec::new();
     if !out.detail {
         if let Some(a) = report.after_replay.as_mut() {
-            if a.tree_changes.take().is_some() {
+            let made = a.tree_changes.take().is_some();
+            if made || a.replayed {
                 omitted.push("after_replay.tree_changes".to_string());
             }
         }
@@ -617,6 +620,14 @@ fn rights(
 }
 
 /// Runs `cli.command`; errors become the exit code they are classed as.
+/// `diagnose`, reading the hives whole with `--verify`.
+fn diagnose(out: &Output, located: &Located, verify: bool) -> Result<Exit, Error> {
+    let mode = crate::commands::input::ReadMode::of(verify);
+    let report = crate::commands::diagnose::diagnose_with(located, mode)?.0;
+    let warnings = report.warnings.clone();
+    emit(out, REPORTED, report, &warnings, render::diagnose)
+}
+
 fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
     let part = cli.partition;
     let locate = |p: &Path| locate_with(p, part);
@@ -631,12 +642,7 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             ..
         } => inspect(out, &locate(&source)?, &source, (hash_source, verify)),
         Command::Locate { paths, .. } => self::locate(out, &paths),
-        Command::Diagnose { source, verify, .. } => {
-            let mode = crate::commands::input::ReadMode::of(verify);
-            let report = crate::commands::diagnose::diagnose_with(&locate(&source)?, mode)?.0;
-            let warnings = report.warnings.clone();
-            emit(out, REPORTED, report, &warnings, render::diagnose)
-        }
+        Command::Diagnose { source, verify, .. } => diagnose(out, &locate(&source)?, verify),
         Command::Nla {
             action,
             source,

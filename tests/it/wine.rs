@@ -300,7 +300,15 @@ fn suite(lin: &Side, win: &Side, dirs: &[String], src: &dyn Fn(&Side) -> String,
     assert!(got.to_string().contains("SecurityLayer"), "{got}");
     same(lin, win, dirs, |s| v(&["diagnose", &src(s), "--json"]));
     let (dry, _) = same(lin, win, dirs, |s| {
-        v(&["nla", "disable", &src(s), "--dry-run", "--json"])
+        v(&[
+            "nla",
+            "disable",
+            &src(s),
+            "--backup-dir",
+            "bk",
+            "--dry-run",
+            "--json",
+        ])
     });
     assert_eq!(dry["outcome"], "dry-run");
     assert_eq!(sums(lin), before, "--dry-run wrote nothing");
