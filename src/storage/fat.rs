@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! Reading one file from a FAT volume (the EFI system partition) inside a
 //! disk, through the `fatfs` crate, strictly read-only: the volume is seen
-//! through [`ReadOnlyPart`], whose every write fails, so nothing the
+//! through `ReadOnlyPart`, whose every write fails, so nothing the
 //! library does can change the disk.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
