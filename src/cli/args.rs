@@ -62,6 +62,10 @@ pub enum Command {
         /// Also hash the whole source (device or image) for evidence records.
         #[arg(long)]
         hash_source: bool,
+        /// Digests of the hives, their logs and (with --hash-source) the source
+        /// [default: sha256].
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "ALG,...")]
+        hash: Vec<HashArg>,
         /// Print one JSON document (schema ntrescue/v1) instead of text.
         #[arg(long)]
         json: bool,
@@ -354,4 +358,15 @@ pub enum ValueType {
     MultiSz,
     /// REG_BINARY
     Binary,
+}
+
+/// A digest `--hash` computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HashArg {
+    /// MD5.
+    Md5,
+    /// SHA-1.
+    Sha1,
+    /// SHA-256 (always computed for hives and logs).
+    Sha256,
 }

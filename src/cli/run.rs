@@ -6,16 +6,17 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::args::{
-    AccountAction, Cli, Command, EditArgs, NlaAction, RdpAction, RightsAction, ValueType,
+    AccountAction, Cli, Command, EditArgs, HashArg, NlaAction, RdpAction, RightsAction, ValueType,
 };
 use crate::cli::exit::Exit;
 use crate::error::Error;
 use crate::hive::path::{encode, DataType, RegPath};
 use crate::recipes;
 use crate::render::{self, Style};
-use crate::report::{SCHEMA, TOOL};
+use crate::report::{RunInfo, SCHEMA, TOOL};
 use crate::storage::access::WriteAccess;
 use crate::storage::source::{locate_with, Located};
+use crate::util::digest::HashAlg;
 use crate::write::backup::RestoreOutput;
 use crate::write::outcome::EditReport;
 use crate::write::outcome::Outcome;
@@ -55,10 +56,29 @@ fn print_err(text: &str) {
     let _ = err.write_all(text.as_bytes()).and_then(|_| err.flush());
 }
 
-/// A report as pretty JSON; a report that cannot be serialised is an error,
-/// not a panic.
+/// This run's metadata, captured once when [`run`] starts.
+static RUN: std::sync::OnceLock<RunInfo> = std::sync::OnceLock::new();
+
+fn run_info() -> &'static RunInfo {
+    RUN.get_or_init(|| RunInfo::capture(std::env::args_os()))
+}
+
+/// A JSON document: the report's fields, then `run`.
+#[derive(serde::Serialize)]
+struct Document<'a, T> {
+    #[serde(flatten)]
+    report: &'a T,
+    run: &'static RunInfo,
+}
+
+/// A report as pretty JSON, with the run metadata; a report that cannot be
+/// serialised is an error, not a panic.
 fn to_json<T: serde::Serialize>(report: &T) -> Result<String, Error> {
-    serde_json::to_string_pretty(report)
+    let doc = Document {
+        report,
+        run: run_info(),
+    };
+    serde_json::to_string_pretty(&doc)
         .map(|t| t + "\n")
         .map_err(|e| Error::io("serialising the report", std::io::Error::other(e)))
 }
@@ -112,27 +132,75 @@ fn data_type(t: ValueType) -> DataType {
     }
 }
 
-/// `inspect`, with the optional hash of the whole source (progress on a
-/// terminal's stderr).
-fn inspect(located: &Located, source: &Path, hash_source: bool, json: bool) -> Result<Exit, Error> {
-    let mut report = crate::commands::inspect::inspect(located)?;
-    if hash_source {
-        let show = !json && std::io::stderr().is_terminal();
-        let mut last = 0u64;
-        let sha = crate::storage::source::hash_source(source, &mut |done, total| {
-            if show && (done - last >= 64 << 20 || done == total) {
-                last = done;
-                print_err(&format!(
-                    "\rhashing {}: {:>3}% ",
-                    render::escape(&source.display().to_string()),
-                    done.saturating_mul(100) / total.max(1)
-                ));
-            }
-        })?;
-        if show {
-            print_err("\n");
+/// The digests `--hash` names (SHA-256 alone when it is not given).
+fn hash_algs(args: &[HashArg]) -> Vec<HashAlg> {
+    let mut algs: Vec<HashAlg> = args
+        .iter()
+        .map(|a| match a {
+            HashArg::Md5 => HashAlg::Md5,
+            HashArg::Sha1 => HashAlg::Sha1,
+            HashArg::Sha256 => HashAlg::Sha256,
+        })
+        .collect();
+    if algs.is_empty() {
+        algs.push(HashAlg::Sha256);
+    }
+    algs.sort();
+    algs.dedup();
+    algs
+}
+
+/// The digests of the whole source, with progress on stderr when it is a
+/// terminal (also under `--json`: the document goes to stdout). A
+/// directory cannot be hashed: that is said in the report, not fatal.
+fn hash_whole_source(
+    report: &mut crate::report::InspectReport,
+    source: &Path,
+    algs: &[HashAlg],
+) -> Result<(), Error> {
+    if source.is_dir() {
+        let why = format!(
+            "--hash-source: {} is a directory (a mounted tree), which cannot be hashed as one \
+             image; hash the device or image it is mounted from",
+            source.display()
+        );
+        report.warnings.push(why.clone());
+        report.source_hash_error = Some(why);
+        return Ok(());
+    }
+    let show = std::io::stderr().is_terminal();
+    let mut last = 0u64;
+    let hashes = crate::storage::source::hash_source_with(source, algs, &mut |done, total| {
+        if show && (done - last >= 64 << 20 || done == total) {
+            last = done;
+            print_err(&format!(
+                "\rhashing {}: {:>3}% ",
+                render::escape(&source.display().to_string()),
+                done.saturating_mul(100) / total.max(1)
+            ));
         }
-        report.source_sha256 = Some(sha);
+    })?;
+    if show {
+        print_err("\n");
+    }
+    report.source_sha256 = hashes.sha256.clone();
+    report.source_hashes = Some(hashes);
+    Ok(())
+}
+
+/// `inspect`, with the requested digests of the hives and logs and the
+/// optional hash of the whole source.
+fn inspect(
+    located: &Located,
+    source: &Path,
+    hash_source: bool,
+    hash: &[HashArg],
+    json: bool,
+) -> Result<Exit, Error> {
+    let algs = hash_algs(hash);
+    let mut report = crate::commands::inspect::inspect_hashed(located, &algs)?;
+    if hash_source {
+        hash_whole_source(&mut report, source, &algs)?;
     }
     emit(json, &report, &report.warnings, || {
         render::inspect(&report, style())
@@ -429,8 +497,9 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
         Command::Inspect {
             source,
             hash_source,
+            hash,
             json,
-        } => inspect(&locate(&source)?, &source, hash_source, json),
+        } => inspect(&locate(&source)?, &source, hash_source, &hash, json),
         Command::Locate { paths, json } => self::locate(&paths, json),
         Command::Diagnose { source, json } => {
             let report = crate::commands::diagnose::diagnose(&locate(&source)?)?;
@@ -551,6 +620,7 @@ fn wants_json(cli: &Cli) -> bool {
 /// Runs the command line: prints its report (or its error, as a JSON
 /// document too under `--json`) and returns the exit code.
 pub fn run(cli: Cli) -> Exit {
+    run_info();
     let as_json = wants_json(&cli);
     match dispatch(cli) {
         Ok(code) => code,
@@ -561,6 +631,7 @@ pub fn run(cli: Cli) -> Exit {
                     "schema": SCHEMA,
                     "tool": TOOL,
                     "error": { "kind": exit.name(), "exit_code": exit.code(), "message": err.to_string() },
+                    "run": run_info(),
                 });
                 let _ = print(&(doc.to_string() + "\n"));
             }

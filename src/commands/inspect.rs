@@ -16,8 +16,10 @@ use crate::recipes::paths::POLICY_VALUES;
 use crate::recipes::paths::RDP_TCP_EXTRA;
 use crate::recipes::paths::RDP_TCP_PATH;
 use crate::recipes::paths::TS_PATH;
+use crate::report::forensic::ForensicReport;
 use crate::report::*;
 use crate::storage::source::{LoadedHive, Located};
+use crate::util::digest::HashAlg;
 
 /// Order of the values in a control-set report.
 pub const SET_VALUES: [&str; 6] = [
@@ -450,13 +452,14 @@ fn optional_software(h: Option<&LoadedHive>, warnings: &mut Vec<String>) -> Opti
 }
 
 /// The blockers of the diagnose rules over SYSTEM (as Windows loads it)
-/// and SOFTWARE, so that `inspect` and `diagnose` cannot disagree.
+/// and SOFTWARE, so that `inspect` and `diagnose` cannot disagree; and the
+/// forensic section over the same hives.
 fn rule_blockers(
     system: &[u8],
     software: Option<&LoadedHive>,
     source: &str,
     warnings: &mut Vec<String>,
-) -> Vec<&'static str> {
+) -> (Vec<&'static str>, Option<ForensicReport>) {
     let sw_rec = software.and_then(|h| reconcile(h).ok().map(|r| (h, r)));
     let sw_bytes = match &sw_rec {
         Some((h, r)) => Some(r.bytes(h)),
@@ -466,7 +469,7 @@ fn rule_blockers(
         Reader::new(system),
         sw_bytes.and_then(|b| Reader::new(b).ok()),
     ) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     let hives = crate::commands::diagnose::Hives {
         system: &sys,
@@ -474,13 +477,21 @@ fn rule_blockers(
         sam: None,
         security: None,
     };
-    match crate::commands::diagnose::diagnose_hives(hives, source) {
+    let forensic = match crate::commands::diagnose::forensic_section(hives, source) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            warnings.push(format!("the forensic section could not be read: {e}"));
+            None
+        }
+    };
+    let blockers = match crate::commands::diagnose::diagnose_hives(hives, source) {
         Ok(d) => crate::report::diagnose::DiagnoseVerdict::of(&d.findings).blocker_codes,
         Err(e) => {
             warnings.push(format!("the diagnose rules could not run: {e}"));
             Vec::new()
         }
-    }
+    };
+    (blockers, forensic)
 }
 
 /// Builds the inspect report for already-loaded hives.
@@ -491,12 +502,11 @@ pub fn inspect_loaded(
 ) -> Result<InspectReport> {
     let path = &system.primary.path;
     let software_hive = software;
-    let (hive, bb) = hive_report(system)?;
+    let (mut hive, bb) = hive_report(system)?;
     let r = Reader::new(&system.primary.bytes).map_err(|e| e.in_file(path))?;
     let select = select_info(&r);
     let stored_sets = control_sets(&r, &select).map_err(|e| e.in_file(path))?;
     let mut warnings = Vec::new();
-    let mut hive = hive;
     let rec = match reconcile(system) {
         Ok(rec) => Some(rec),
         Err(e) => {
@@ -551,7 +561,7 @@ pub fn inspect_loaded(
     let sys_image = rec
         .as_ref()
         .map_or(&system.primary.bytes[..], |r| r.bytes(system));
-    let blockers = rule_blockers(sys_image, software_hive, &source.path, &mut warnings);
+    let (blockers, forensic) = rule_blockers(sys_image, software_hive, &source.path, &mut warnings);
     let rdp_enabled = if blockers.is_empty() {
         rdp_enabled
     } else {
@@ -563,6 +573,8 @@ pub fn inspect_loaded(
         command: "inspect",
         source,
         source_sha256: None,
+        source_hashes: None,
+        source_hash_error: None,
         disk: None,
         system: hive,
         verdict: Verdict {
@@ -579,12 +591,25 @@ pub fn inspect_loaded(
         after_replay,
         verdict_source,
         software,
+        forensic,
         warnings,
     })
 }
 
+/// Adds the digests `algs` to the file facts of `hive` (loaded as `h`).
+fn add_hashes(hive: &mut HiveReport, h: &LoadedHive, algs: &[HashAlg]) {
+    hive.file = FileInfo::hashed(&h.primary, algs);
+    hive.logs = h.logs.iter().map(|l| FileInfo::hashed(l, algs)).collect();
+}
+
 /// Reads the hives of `located` (read-only) and reports.
 pub fn inspect(located: &Located) -> Result<InspectReport> {
+    inspect_hashed(located, &[HashAlg::Sha256])
+}
+
+/// [`inspect`], with the digests `algs` of every hive and log file, over
+/// the very bytes the report describes.
+pub fn inspect_hashed(located: &Located, algs: &[HashAlg]) -> Result<InspectReport> {
     let system = LoadedHive::read(&located.system)?;
     let software = match &located.software {
         Some(p) => Some(LoadedHive::read(p)?),
@@ -595,6 +620,10 @@ pub fn inspect(located: &Located) -> Result<InspectReport> {
         path: located.input.display().to_string(),
     };
     let mut report = inspect_loaded(source, &system, software.as_ref())?;
+    add_hashes(&mut report.system, &system, algs);
+    if let (Some(sw), Some(h)) = (report.software.as_mut(), software.as_ref()) {
+        add_hashes(&mut sw.hive, h, algs);
+    }
     if let Some(sig) = crate::storage::source::hibernation_beside(&system.primary.path) {
         report.warnings.push(format!(
             "hiberfil.sys holds an active hibernation image ('{sig}'): Windows would resume from it; a write would be refused"
@@ -634,7 +663,10 @@ mod tests {
     use crate::storage::source::{FileRef, LoadedFile};
     use std::path::PathBuf;
 
-    const PRESENT: KeyState = KeyState::Present { offset: 0x1000 };
+    const PRESENT: KeyState = KeyState::Present {
+        offset: 0x1000,
+        last_written: crate::util::time::Stamp(0),
+    };
 
     fn dw(name: &str, v: u32) -> NamedValue {
         NamedValue {

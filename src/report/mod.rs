@@ -6,6 +6,7 @@
 //! [`SCHEMA`]; fields are only ever added within a schema version.
 
 pub mod diagnose;
+pub mod forensic;
 
 use serde::Serialize;
 
@@ -28,13 +29,60 @@ pub struct Tool {
     pub name: &'static str,
     /// Crate version.
     pub version: &'static str,
+    /// The git commit the binary was built from (embedded by `build.rs`),
+    /// "unknown" when it was built outside a git checkout.
+    pub commit: &'static str,
 }
 
 /// This build's [`Tool`].
 pub const TOOL: Tool = Tool {
     name: "ntrescue",
     version: env!("CARGO_PKG_VERSION"),
+    commit: env!("NTRESCUE_GIT_COMMIT"),
 };
+
+/// Facts about one run, added to every JSON document as `run`, for
+/// evidence records: when, how and where the tool ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunInfo {
+    /// UTC time the run started (ISO-8601, seconds).
+    pub started_utc: String,
+    /// The command line, one entry per argument (invalid UTF-8 replaced).
+    pub command_line: Vec<String>,
+    /// Tool version.
+    pub version: &'static str,
+    /// The commit the tool was built from ([`Tool::commit`]).
+    pub commit: &'static str,
+    /// Host name of the machine that ran it, null when unknown.
+    pub host: Option<String>,
+}
+
+impl RunInfo {
+    /// This run: now, with `args` as its command line.
+    pub fn capture(args: impl IntoIterator<Item = std::ffi::OsString>) -> Self {
+        RunInfo {
+            started_utc: crate::util::time::now_iso(),
+            command_line: args
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            version: TOOL.version,
+            commit: TOOL.commit,
+            host: host_name(),
+        }
+    }
+}
+
+/// The kernel's host name (Linux `/proc/sys/kernel/hostname`), else the
+/// `HOSTNAME` (Unix shells) or `COMPUTERNAME` (Windows) variable.
+pub fn host_name() -> Option<String> {
+    let clean = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .and_then(clean)
+        .or_else(|| std::env::var("HOSTNAME").ok().and_then(clean))
+        .or_else(|| std::env::var("COMPUTERNAME").ok().and_then(clean))
+}
 
 /// Which image of a hive a report describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -65,6 +113,10 @@ pub struct FileInfo {
     pub size: u64,
     /// SHA-256, lower-case hex.
     pub sha256: String,
+    /// MD5, lower-case hex, when `--hash` asks for it (else null).
+    pub md5: Option<String>,
+    /// SHA-1, lower-case hex, when `--hash` asks for it (else null).
+    pub sha1: Option<String>,
 }
 
 impl From<&LoadedFile> for FileInfo {
@@ -73,6 +125,27 @@ impl From<&LoadedFile> for FileInfo {
             path: f.path.display().to_string(),
             size: f.bytes.len() as u64,
             sha256: f.sha256.clone(),
+            md5: None,
+            sha1: None,
+        }
+    }
+}
+
+impl FileInfo {
+    /// The facts of `f` with the MD5 / SHA-1 digests of `algs` (SHA-256 is
+    /// always there: it was computed while the file was read).
+    pub fn hashed(f: &LoadedFile, algs: &[crate::util::digest::HashAlg]) -> Self {
+        use crate::util::digest::HashAlg;
+        let extra: Vec<HashAlg> = algs
+            .iter()
+            .copied()
+            .filter(|a| *a != HashAlg::Sha256)
+            .collect();
+        let h = crate::util::digest::hashes(&f.bytes, &extra);
+        FileInfo {
+            md5: h.md5,
+            sha1: h.sha1,
+            ..FileInfo::from(f)
         }
     }
 }
@@ -349,6 +422,10 @@ pub struct InspectReport {
     pub source: SourceInfo,
     /// SHA-256 of the whole source (`--hash-source`), for evidence records.
     pub source_sha256: Option<String>,
+    /// Every digest of the whole source `--hash` asked for (`--hash-source`).
+    pub source_hashes: Option<crate::util::digest::Hashes>,
+    /// Why `--hash-source` hashed nothing (a directory source).
+    pub source_hash_error: Option<String>,
     /// For disk and volume sources: partition, volume and file locations,
     /// and the safety facts (dirty volume, hibernation, mounts).
     pub disk: Option<DiskFacts>,
@@ -368,6 +445,11 @@ pub struct InspectReport {
     pub software: Option<SoftwareReport>,
     /// Verdicts.
     pub verdict: Verdict,
+    /// What an examiner looks for beside NLA (Remote Assistance, shadowing,
+    /// the program a session starts, the logon-screen debugger hijack),
+    /// read-only, with the unusual values flagged; null when the rules could
+    /// not run.
+    pub forensic: Option<forensic::ForensicReport>,
     /// Things the operator should know.
     pub warnings: Vec<String>,
 }

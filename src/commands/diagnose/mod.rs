@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod boot;
+pub mod forensic;
 pub mod hives;
 pub mod lsa;
 pub mod network;
@@ -72,8 +73,9 @@ fn build_of(h: &Hives<'_>, boot: Option<&str>) -> Option<u32> {
     .then_some(2600)
 }
 
-/// Runs every rule over `hives`; `source` is what fix commands name.
-pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
+/// What every rule reads: the hives, their control sets, the boot set and
+/// the Windows build.
+fn context<'a>(hives: Hives<'a>, source: &str) -> Result<Ctx<'a>> {
     let sets: Vec<String> = hives
         .system
         .control_sets()?
@@ -86,13 +88,27 @@ pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
         ));
     }
     let boot = current_control_set(hives.system).ok().map(|(s, _)| s);
-    let ctx = Ctx {
+    Ok(Ctx {
         build: build_of(&hives, boot.as_deref()),
         hives,
         source: source.to_string(),
-        sets: sets.clone(),
-        boot: boot.clone(),
-    };
+        sets,
+        boot,
+    })
+}
+
+/// The forensic section of `inspect` over `hives` (read-only).
+pub fn forensic_section(
+    hives: Hives<'_>,
+    source: &str,
+) -> Result<crate::report::forensic::ForensicReport> {
+    Ok(forensic::report(&context(hives, source)?))
+}
+
+/// Runs every rule over `hives`; `source` is what fix commands name.
+pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
+    let ctx = context(hives, source)?;
+    let (sets, boot) = (ctx.sets.clone(), ctx.boot.clone());
     let mut findings = Vec::new();
     let mut not_checked = Vec::new();
     service::check(&ctx, &mut findings);
@@ -100,6 +116,7 @@ pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
     network::check(&ctx, &mut findings);
     lsa::check(&ctx, &mut findings);
     boot::check(&ctx, &mut findings);
+    forensic::check(&ctx, &mut findings);
     findings.extend(accounts::findings(&ctx, &mut not_checked));
     not_checked.push(NotChecked {
         rows: vec![29],
