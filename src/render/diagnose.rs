@@ -59,6 +59,9 @@ pub fn diagnose(r: &DiagnoseReport, st: Style) -> String {
             f.healthy
         );
         let _ = writeln!(o, "        {}", f.explanation);
+        if let Some(t) = &f.last_write {
+            let _ = writeln!(o, "        key last written {t}");
+        }
         if let Some(c) = &f.fix.command {
             let _ = writeln!(o, "        fix: {c}");
         }

@@ -105,8 +105,11 @@ pub struct Finding {
     pub found: serde_json::Value,
     /// What a healthy machine holds.
     pub healthy: String,
-    /// The key's last-write time (ISO-8601 UTC), when the key exists.
+    /// The key's last-write time (ISO-8601 UTC to 100 ns), when the key
+    /// exists.
     pub last_write: Option<String>,
+    /// The same as the raw FILETIME.
+    pub last_write_filetime: Option<u64>,
     /// The control set, for SYSTEM keys inside one.
     pub control_set: Option<String>,
     /// One line: what this does to RDP.

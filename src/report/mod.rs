@@ -117,6 +117,9 @@ pub struct FileInfo {
     pub md5: Option<String>,
     /// SHA-1, lower-case hex, when `--hash` asks for it (else null).
     pub sha1: Option<String>,
+    /// The file's NTFS timestamps when it was read from a raw NTFS volume
+    /// (null for a file read through the OS).
+    pub ntfs_times: Option<crate::storage::ntfs::FileTimes>,
 }
 
 impl From<&LoadedFile> for FileInfo {
@@ -127,6 +130,10 @@ impl From<&LoadedFile> for FileInfo {
             sha256: f.sha256.clone(),
             md5: None,
             sha1: None,
+            ntfs_times: match &f.origin {
+                crate::storage::source::FileRef::Ntfs { loc, .. } => Some(loc.times.clone()),
+                crate::storage::source::FileRef::Path(_) => None,
+            },
         }
     }
 }

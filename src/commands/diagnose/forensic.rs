@@ -287,3 +287,167 @@ pub fn report(ctx: &Ctx<'_>) -> ForensicReport {
 pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     out.extend(report(ctx).flags);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::diagnose::{diagnose_hives, forensic_section, Hives};
+    use crate::fixtures::build::{build, Data, KeySpec};
+    use crate::fixtures::{software, system, SystemVariant};
+    use crate::hive::reader::{KeyState, Reader};
+
+    /// The key at `path` below `root`, created (empty) where missing.
+    fn ensure<'a>(root: &'a mut KeySpec, path: &str) -> &'a mut KeySpec {
+        let mut k = root;
+        for part in path.split('\\') {
+            let i = match k
+                .subkeys
+                .iter()
+                .position(|s| s.name.eq_ignore_ascii_case(part))
+            {
+                Some(i) => i,
+                None => {
+                    k.subkeys.push(KeySpec::new(part));
+                    k.subkeys.len() - 1
+                }
+            };
+            k = &mut k.subkeys[i];
+        }
+        k
+    }
+
+    fn set(root: &mut KeySpec, path: &str, name: &str, data: Data) {
+        let k = ensure(root, path);
+        k.values.retain(|v| !v.name.eq_ignore_ascii_case(name));
+        k.values.push(crate::fixtures::build::ValueSpec {
+            name: name.into(),
+            data,
+        });
+    }
+
+    fn codes(findings: &[Finding]) -> Vec<(&'static str, String)> {
+        let mut v: Vec<_> = findings.iter().map(|f| (f.code, f.key.clone())).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn clean_fixtures_have_no_flags_and_every_key_is_reported() {
+        let (sys, sw) = (build(&system(SystemVariant::Modern)), build(&software()));
+        let (s, w) = (Reader::new(&sys).unwrap(), Reader::new(&sw).unwrap());
+        let hives = Hives {
+            system: &s,
+            software: Some(&w),
+            sam: None,
+            security: None,
+        };
+        let f = forensic_section(hives, "SRC").unwrap();
+        assert!(f.flags.is_empty(), "{:?}", codes(&f.flags));
+        // 4 keys per control set, the policy key, 2 x 6 IFEO keys.
+        assert_eq!(f.keys.len(), 4 * 2 + 1 + 12);
+        let rdp = f
+            .keys
+            .iter()
+            .find(|k| k.key == format!(r"ControlSet001\{RDP_TCP_PATH}"))
+            .unwrap();
+        let KeyState::Present { last_written, .. } = rdp.state else {
+            panic!("{:?}", rdp.state);
+        };
+        assert_eq!(last_written.0, crate::fixtures::FIXTURE_TIME);
+        assert!(
+            f.keys
+                .iter()
+                .any(|k| k.key.ends_with(r"\sethc.exe")
+                    && matches!(k.state, KeyState::Missing { .. }))
+        );
+    }
+
+    #[test]
+    fn unusual_values_are_flagged_in_inspect_and_diagnose_alike() {
+        let mut spec = system(SystemVariant::Modern);
+        let rdp = format!(r"ControlSet001\{RDP_TCP_PATH}");
+        set(
+            &mut spec.root,
+            &rdp,
+            "InitialProgram",
+            Data::Sz(r"C:\x\kiosk.exe".into()),
+        );
+        set(&mut spec.root, &rdp, "Shadow", Data::Dword(2));
+        // Shadow 1 (with consent) and an empty InitialProgram are normal.
+        let rdp2 = format!(r"ControlSet002\{RDP_TCP_PATH}");
+        set(&mut spec.root, &rdp2, "Shadow", Data::Dword(1));
+        set(
+            &mut spec.root,
+            &rdp2,
+            "InitialProgram",
+            Data::Sz(String::new()),
+        );
+        let ts = format!(r"ControlSet001\{TS_PATH}");
+        set(&mut spec.root, &ts, "fAllowUnsolicited", Data::Dword(1));
+        let wds = format!(r"ControlSet001\{RDPWD_PATH}");
+        set(
+            &mut spec.root,
+            &wds,
+            "StartupPrograms",
+            Data::Sz("rdpclip,evil".into()),
+        );
+        let wds2 = format!(r"ControlSet002\{RDPWD_PATH}");
+        set(
+            &mut spec.root,
+            &wds2,
+            "StartupPrograms",
+            Data::Sz("RDPCLIP".into()),
+        );
+        let mut sw = software();
+        let ifeo = format!(r"{}\utilman.exe", IFEO_PATHS[0]);
+        set(
+            &mut sw.root,
+            &ifeo,
+            "Debugger",
+            Data::Sz(r"C:\Windows\System32\cmd.exe".into()),
+        );
+        // A key with other values and no Debugger is normal.
+        let osk = format!(r"{}\osk.exe", IFEO_PATHS[1]);
+        set(&mut sw.root, &osk, "GlobalFlag", Data::Dword(0));
+        set(&mut sw.root, POLICY_PATH, "Shadow", Data::Dword(4));
+        let (sys, sw) = (build(&spec), build(&sw));
+        let (s, w) = (Reader::new(&sys).unwrap(), Reader::new(&sw).unwrap());
+        let hives = Hives {
+            system: &s,
+            software: Some(&w),
+            sam: None,
+            security: None,
+        };
+        let f = forensic_section(hives, "SRC").unwrap();
+        let want = vec![
+            ("ifeo-debugger", ifeo.clone()),
+            ("initial-program-set", rdp.clone()),
+            ("rdpwd-startup-programs", wds.clone()),
+            ("remote-assistance-unsolicited", ts.clone()),
+            ("shadow-without-consent", rdp.clone()),
+            ("shadow-without-consent", POLICY_PATH.to_string()),
+        ];
+        assert_eq!(codes(&f.flags), want);
+        let d = diagnose_hives(hives, "SRC").unwrap();
+        let in_diagnose: Vec<Finding> = d
+            .findings
+            .into_iter()
+            .filter(|x| x.row == FORENSIC_ROW)
+            .collect();
+        assert_eq!(codes(&in_diagnose), want);
+        assert!(in_diagnose.iter().all(|x| x.severity == Severity::Warning
+            && x.fix.rdp_repair.is_none()
+            && x.last_write_filetime == Some(crate::fixtures::FIXTURE_TIME)));
+        let hijack = in_diagnose
+            .iter()
+            .find(|x| x.code == "ifeo-debugger")
+            .unwrap();
+        assert_eq!(hijack.found, r"C:\Windows\System32\cmd.exe");
+        assert_eq!(
+            hijack.fix.command.as_deref(),
+            Some(
+                r"ntrescue delete-value SRC 'SOFTWARE\Microsoft\Windows NT\CurrentVersion\Image File Execution Options\utilman.exe' Debugger"
+            )
+        );
+    }
+}

@@ -5,7 +5,7 @@
 use crate::hive::name::HiveName;
 use crate::hive::reader::{KeyLookup, Reader, ValueState};
 use crate::report::diagnose::{Finding, Fix, RepairAction, RepairOp, Risk, Severity};
-use crate::util::time::filetime_iso;
+use crate::util::time::filetime_iso_precise;
 
 /// First build of Windows 8 / Server 2012: SecurityLayer 2 (TLS) is the
 /// default from here on (rdp-causes.md row 6).
@@ -51,8 +51,8 @@ pub struct KeyRead<'a> {
     /// The control set, for a key inside one.
     pub set: Option<String>,
     lookup: KeyLookup<'a>,
-    /// Last-write time of the key.
-    pub last_write: Option<String>,
+    /// Last-write FILETIME of the key, when it exists.
+    pub last_write: Option<u64>,
 }
 
 impl<'a> KeyRead<'a> {
@@ -60,7 +60,7 @@ impl<'a> KeyRead<'a> {
     pub fn new(reader: &'a Reader<'a>, hive: &'static str, path: String) -> Self {
         let lookup = reader.key(&path);
         let last_write = match &lookup {
-            KeyLookup::Found(k) => k.timestamp().ok().and_then(filetime_iso),
+            KeyLookup::Found(k) => k.timestamp().ok(),
             _ => None,
         };
         KeyRead {
@@ -161,7 +161,8 @@ impl<'a> KeyRead<'a> {
             },
             value: f.value.map(str::to_string),
             healthy: f.healthy.to_string(),
-            last_write: self.last_write.clone(),
+            last_write: self.last_write.and_then(filetime_iso_precise),
+            last_write_filetime: self.last_write,
             control_set: self.set.clone(),
             explanation: f.explanation,
             fix: f.fix,
