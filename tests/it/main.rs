@@ -15,6 +15,7 @@ mod disk;
 mod edit;
 mod edit_sequences;
 mod fixtures;
+mod forensic;
 mod hostile;
 mod logs;
 mod mounted;
