@@ -118,6 +118,17 @@ pub struct Finding {
     pub fix: Fix,
 }
 
+/// A key a rule read, with its last-write time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyTime {
+    /// "SYSTEM", "SOFTWARE"...
+    pub hive: &'static str,
+    /// Key path inside the hive.
+    pub key: String,
+    /// Its last-write time.
+    pub last_written: crate::util::time::Stamp,
+}
+
 /// Rows that could not be checked, and why.
 #[derive(Clone, Debug, Serialize)]
 pub struct NotChecked {
@@ -223,6 +234,10 @@ pub struct DiagnoseReport {
     pub findings: Vec<Finding>,
     /// Rows not checked, and why.
     pub not_checked: Vec<NotChecked>,
+    /// Every existing key of SYSTEM and SOFTWARE the rules read (services,
+    /// listener, policy, LSA, firewall...), each once, with its last-write
+    /// time, sorted by hive and path.
+    pub keys_read: Vec<KeyTime>,
     /// Things the operator should know.
     pub warnings: Vec<String>,
 }

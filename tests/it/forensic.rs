@@ -97,6 +97,12 @@ fn reported_times(d: &Path, hive: &Path) -> Vec<(String, u64, &'static str)> {
         }
     }
     let dg = ok(run_in(d, &["diagnose", h, "--json"]));
+    for k in dg["keys_read"].as_array().unwrap() {
+        if k["hive"] == "SYSTEM" {
+            let t = k["last_written"]["filetime"].as_u64().unwrap();
+            out.push((k["key"].as_str().unwrap().to_string(), t, "diagnose"));
+        }
+    }
     for f in dg["findings"].as_array().unwrap() {
         if f["hive"] == "SYSTEM" {
             if let Some(t) = f["last_write_filetime"].as_u64() {
@@ -115,12 +121,18 @@ fn key_times_equal_regipys() {
     for rel in CLEAN_SYSTEMS {
         let hive = copy_to(&corpus_file(rel), t.path(), "SYSTEM");
         let ours = reported_times(t.path(), &hive);
-        for cmd in ["inspect", "get"] {
+        for cmd in ["inspect", "get", "diagnose"] {
             assert!(
                 ours.iter().any(|(_, _, c)| *c == cmd),
                 "{rel}: no key time from {cmd}"
             );
         }
+        // The services diagnose reads are there with their times.
+        assert!(
+            ours.iter()
+                .any(|(k, _, c)| *c == "diagnose" && k.contains(r"\Services\")),
+            "{rel}: {ours:?}"
+        );
         let keys: Vec<String> = ours.iter().map(|(k, _, _)| k.clone()).collect();
         let theirs = regipy_times(&hive, &keys);
         for (key, ft, cmd) in &ours {

@@ -36,6 +36,8 @@ pub struct Diagnosis {
     pub sets: Vec<String>,
     /// The set that boots.
     pub boot: Option<String>,
+    /// Every existing key the rules read, with its last-write time.
+    pub keys_read: Vec<crate::report::diagnose::KeyTime>,
 }
 
 /// Rows that need SOFTWARE (wholly or for their policy part).
@@ -94,6 +96,7 @@ fn context<'a>(hives: Hives<'a>, source: &str) -> Result<Ctx<'a>> {
         source: source.to_string(),
         sets,
         boot,
+        reads: Default::default(),
     })
 }
 
@@ -125,6 +128,7 @@ pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
     // Blockers first, then warnings, then info; the boot set first within each.
     findings.sort_by_key(|f| (f.severity, f.control_set.as_ref() != boot.as_ref()));
     Ok(Diagnosis {
+        keys_read: ctx.keys_read(),
         findings,
         not_checked,
         sets,
@@ -204,6 +208,7 @@ pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
         verdict: DiagnoseVerdict::of(&d.findings),
         findings: d.findings,
         not_checked: d.not_checked,
+        keys_read: d.keys_read,
         warnings,
     })
 }

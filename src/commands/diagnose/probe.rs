@@ -4,8 +4,8 @@
 
 use crate::hive::name::HiveName;
 use crate::hive::reader::{KeyLookup, Reader, ValueState};
-use crate::report::diagnose::{Finding, Fix, RepairAction, RepairOp, Risk, Severity};
-use crate::util::time::filetime_iso_precise;
+use crate::report::diagnose::{Finding, Fix, KeyTime, RepairAction, RepairOp, Risk, Severity};
+use crate::util::time::{filetime_iso_precise, Stamp};
 
 /// First build of Windows 8 / Server 2012: SecurityLayer 2 (TLS) is the
 /// default from here on (rdp-causes.md row 6).
@@ -39,6 +39,9 @@ pub struct Ctx<'a> {
     pub boot: Option<String>,
     /// Windows build: SOFTWARE `CurrentBuild`, else a guess from SYSTEM.
     pub build: Option<u32>,
+    /// Every present key the checks read through [`Ctx::in_set`],
+    /// [`Ctx::system`] and [`Ctx::software`], with its last-write time.
+    pub reads: std::cell::RefCell<Vec<KeyTime>>,
 }
 
 /// A key read with both readers.
@@ -189,23 +192,43 @@ pub struct New<'v> {
 }
 
 impl<'a> Ctx<'a> {
+    /// Notes `k` in [`Ctx::reads`] when it exists.
+    fn note(&self, k: KeyRead<'a>) -> KeyRead<'a> {
+        if let Some(t) = k.last_write {
+            self.reads.borrow_mut().push(KeyTime {
+                hive: k.hive,
+                key: k.path.clone(),
+                last_written: Stamp(t),
+            });
+        }
+        k
+    }
+
     /// A SYSTEM key inside control set `set`.
     pub fn in_set(&self, set: &str, path: &str) -> KeyRead<'a> {
         let mut k = KeyRead::new(self.hives.system, "SYSTEM", format!(r"{set}\{path}"));
         k.set = Some(set.to_string());
-        k
+        self.note(k)
     }
 
     /// A SYSTEM key outside the control sets.
     pub fn system(&self, path: &str) -> KeyRead<'a> {
-        KeyRead::new(self.hives.system, "SYSTEM", path.to_string())
+        self.note(KeyRead::new(self.hives.system, "SYSTEM", path.to_string()))
     }
 
     /// A SOFTWARE key, when SOFTWARE was read.
     pub fn software(&self, path: &str) -> Option<KeyRead<'a>> {
         self.hives
             .software
-            .map(|r| KeyRead::new(r, "SOFTWARE", path.to_string()))
+            .map(|r| self.note(KeyRead::new(r, "SOFTWARE", path.to_string())))
+    }
+
+    /// The keys noted, each once, sorted by hive and path.
+    pub fn keys_read(&self) -> Vec<KeyTime> {
+        let mut v = self.reads.borrow().clone();
+        v.sort_by(|a, b| (a.hive, &a.key).cmp(&(b.hive, &b.key)));
+        v.dedup_by(|a, b| a.hive == b.hive && a.key == b.key);
+        v
     }
 
     /// `ntrescue <args...>` with the source in place of `SOURCE`, each
