@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ntrescue::fixtures::build::{build, HiveSpec};
+use ntrescue::fixtures::build::{build, Data, HiveSpec, KeySpec};
 use ntrescue::fixtures::{empty_log, software, system, SystemVariant};
 
 fn write(path: &Path, bytes: &[u8]) {
@@ -32,6 +32,14 @@ fn main() {
             .find(|a| !a.starts_with("--"))
             .map_or("hive-fixtures", |s| s.as_str()),
     );
+    if args.iter().any(|a| a == "--large-software") {
+        write(&dir.join("software-large.hive"), &build(&large_software()));
+        write(
+            &dir.join("system.hive"),
+            &build(&system(SystemVariant::Modern)),
+        );
+        return;
+    }
     if large {
         write(
             &dir.join("system-large.hive"),
@@ -55,4 +63,39 @@ fn main() {
     write(&cfg.join("SOFTWARE"), &sw);
     write(&cfg.join("SOFTWARE.LOG1"), &empty_log(&sw));
     write(&cfg.join("SOFTWARE.LOG2"), &empty_log(&sw));
+}
+
+/// The SOFTWARE fixture grown past 60 MB with class registrations under
+/// `Classes\CLSID` (24,000 keys, each with a server path and a 2 KiB
+/// binary value), for the benchmark of `diagnose` on a four-hive disk.
+fn large_software() -> HiveSpec {
+    let mut spec = software();
+    let mut clsid = KeySpec::new("CLSID");
+    for i in 0..24_000u32 {
+        let guid = format!(
+            "{{{:08X}-{:04X}-4{:03X}-8{:03X}-{:012X}}}",
+            i.wrapping_mul(2_654_435_761),
+            i & 0xffff,
+            i % 0xfff,
+            (i / 7) % 0xfff,
+            u64::from(i) * 0x9E37_79B9
+        );
+        let blob: String = (0..2048u32)
+            .map(|b| format!("{:02x}", (b ^ i) as u8))
+            .collect();
+        let server = KeySpec::new("InprocServer32")
+            .value(
+                "",
+                Data::ExpandSz(format!("%SystemRoot%\\System32\\synthetic{i}.dll")),
+            )
+            .value("ThreadingModel", Data::Sz("Both".into()));
+        clsid = clsid.key(
+            KeySpec::new(&guid)
+                .value("", Data::Sz(format!("Synthetic class {i}")))
+                .value("AppData", Data::Binary(blob))
+                .key(server),
+        );
+    }
+    spec.root = spec.root.key(KeySpec::new("Classes").key(clsid));
+    spec
 }

@@ -9,6 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 /// Result type used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -25,6 +27,95 @@ pub enum ErrorClass {
     RolledBack,
     /// A write failed and restoring the original bytes failed too.
     RollbackFailed,
+    /// The operator's input (a registry path, `--data`, an option value)
+    /// is malformed: a usage error.
+    Usage,
+}
+
+/// The stable, closed list of machine-readable reasons carried by every
+/// error, refusal and warning in a JSON document (`code`). Names never
+/// change meaning; new ones are only added (docs/json-schema.md lists them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    // Errors (exit 1, 2, 4, 5, 6).
+    /// An I/O call failed.
+    Io,
+    /// The OS denied access to a device or file: run as root.
+    PermissionDenied,
+    /// Input data (hive, log, partition table, NTFS) is malformed.
+    Malformed,
+    /// The command line or an operator value (`--data`, a registry path,
+    /// `--partition`) is malformed.
+    Usage,
+    /// No SYSTEM hive or Windows installation in the source.
+    NotFound,
+    /// A write failed verification; the original bytes were restored.
+    RolledBack,
+    /// A write failed verification and the rollback failed too.
+    RollbackFailed,
+    // Refusals (exit 3): nothing was written.
+    /// Refused for a reason without a more specific code.
+    Refused,
+    /// Valid data that ntrescue does not handle.
+    Unsupported,
+    /// The device, a partition of it or a loop device over the image is mounted.
+    Mounted,
+    /// Whether the device is mounted cannot be told.
+    MountStateUnknown,
+    /// Something holds the device open exclusively.
+    Busy,
+    /// An active hibernation image (or Fast Startup) on the volume.
+    Hibernated,
+    /// The NTFS volume is marked dirty.
+    DirtyVolume,
+    /// The volume is encrypted (BitLocker).
+    Bitlocker,
+    /// The device, image or file is read-only.
+    ReadOnlyTarget,
+    /// `--read-only` / `NTRESCUE_READ_ONLY`: nothing may be written.
+    ReadOnlyMode,
+    /// The hive file cannot be written in place (resident, compressed,
+    /// encrypted, sparse or with holes, or it would have to grow).
+    UnwritableFile,
+    /// Another run holds the lock on the target.
+    Locked,
+    /// The target changed since it was read (or is not the recorded one).
+    TargetChanged,
+    /// The default backup directory is on the volume being repaired.
+    BackupOnTarget,
+    /// The backup directory cannot be created or written.
+    BackupUnwritable,
+    /// A dirty hive whose logs cannot be replayed safely.
+    DirtyHive,
+    /// The operator declined or gave unusable interactive input.
+    InputRefused,
+    // Units left alone by an edit (in `refusals`).
+    /// A hive the edit needs was not found.
+    HiveMissing,
+    /// A key the edit needs is missing (ntrescue does not create it).
+    KeyMissing,
+    /// A key cannot be read.
+    KeyUnreadable,
+    /// A value cannot be read.
+    ValueUnreadable,
+    /// A value is missing and the command does not create values.
+    ValueMissing,
+    /// The data needs big-data storage, which is not supported.
+    BigData,
+    // Warnings.
+    /// A warning without a more specific code.
+    Warning,
+}
+
+impl Code {
+    /// The kebab-case name, as in JSON.
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
 }
 
 /// Everything that can go wrong in ntrescue.
@@ -120,6 +211,26 @@ pub enum Error {
     #[error("refused: {0}")]
     Refused(String),
 
+    /// A refusal with its specific reason code. Nothing was written.
+    #[error("refused: {message}")]
+    Blocked {
+        /// Why, for machines.
+        code: Code,
+        /// Why, for the operator.
+        message: String,
+    },
+
+    /// Malformed operator input (exit code "usage").
+    #[error("{0}")]
+    Usage(String),
+
+    /// The OS denied access to a device or file.
+    #[error("{context}: permission denied: run as root")]
+    PermissionDenied {
+        /// What was being done (names the file).
+        context: String,
+    },
+
     /// The source holds no SYSTEM hive.
     #[error("nothing found: {0}")]
     NotFound(String),
@@ -138,7 +249,7 @@ impl Error {
     pub fn in_file(self, path: impl AsRef<Path>) -> Self {
         match self {
             // Already located, or not about file contents.
-            e @ (Error::InFile { .. } | Error::Io { .. }) => e,
+            e @ (Error::InFile { .. } | Error::Io { .. } | Error::PermissionDenied { .. }) => e,
             e => Error::InFile {
                 path: path.as_ref().to_path_buf(),
                 source: Box::new(e),
@@ -146,11 +257,50 @@ impl Error {
         }
     }
 
-    /// Builds an [`Error::Io`] with a context line.
+    /// Builds an [`Error::Io`] with a context line; an access the OS
+    /// denies is [`Error::PermissionDenied`].
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            return Error::PermissionDenied {
+                context: context.into(),
+            };
+        }
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// A refusal with its reason code.
+    pub fn refused(code: Code, message: impl Into<String>) -> Self {
+        Error::Blocked {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The machine-readable reason.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::InFile { source, .. } => source.code(),
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                Code::PermissionDenied
+            }
+            Error::Io { .. } => Code::Io,
+            Error::PermissionDenied { .. } => Code::PermissionDenied,
+            Error::NotRegf { .. }
+            | Error::Truncated { .. }
+            | Error::BadSignature { .. }
+            | Error::Invalid { .. }
+            | Error::NtHive(_)
+            | Error::Ntfs(_) => Code::Malformed,
+            Error::Unsupported { .. } => Code::Unsupported,
+            Error::Refused(_) => Code::Refused,
+            Error::Blocked { code, .. } => *code,
+            Error::Usage(_) => Code::Usage,
+            Error::NotFound(_) => Code::NotFound,
+            Error::RolledBack(_) => Code::RolledBack,
+            Error::RollbackFailed(_) => Code::RollbackFailed,
         }
     }
 
@@ -158,7 +308,10 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::InFile { source, .. } => source.class(),
-            Error::Refused(_) | Error::Unsupported { .. } => ErrorClass::Refused,
+            Error::Refused(_) | Error::Blocked { .. } | Error::Unsupported { .. } => {
+                ErrorClass::Refused
+            }
+            Error::Usage(_) => ErrorClass::Usage,
             Error::NotFound(_) => ErrorClass::NotFound,
             Error::RolledBack(_) => ErrorClass::RolledBack,
             Error::RollbackFailed(_) => ErrorClass::RollbackFailed,
@@ -190,6 +343,23 @@ mod tests {
         // Locating twice keeps the first (innermost) file name.
         let e = e.in_file("/other");
         assert!(e.to_string().starts_with("/x/SYSTEM:"));
+    }
+
+    #[test]
+    fn codes_follow_the_variant_and_keep_through_in_file() {
+        let e = Error::refused(Code::Mounted, "mounted").in_file("/dev/x");
+        assert_eq!(e.code(), Code::Mounted);
+        assert_eq!(e.class(), ErrorClass::Refused);
+        assert_eq!(e.code().as_str(), "mounted");
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let e = Error::io("opening /dev/sdz", denied);
+        assert_eq!(e.code(), Code::PermissionDenied);
+        assert_eq!(
+            e.to_string(),
+            "opening /dev/sdz: permission denied: run as root"
+        );
+        assert_eq!(Error::Usage("bad".into()).class(), ErrorClass::Usage);
+        assert_eq!(truncated("x", 0, 1, 0).code(), Code::Malformed);
     }
 
     #[test]

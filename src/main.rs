@@ -4,10 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use ntrescue::cli::args::Cli;
-
 fn main() -> ExitCode {
-    let exit = ntrescue::cli::run::run(Cli::parse());
+    let exit = ntrescue::cli::run::run_args(std::env::args_os().collect());
     ExitCode::from(exit.code())
 }

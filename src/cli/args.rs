@@ -20,11 +20,37 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// On a disk with several Windows partitions, the one to use (1-based, as the OS numbers them).
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub partition: Option<u32>,
     /// Forensic mode: never write anything (edits are refused unless --dry-run; restore is refused).
     #[arg(long, global = true, env = "NTRESCUE_READ_ONLY", value_parser = clap::builder::BoolishValueParser::new())]
     pub read_only: bool,
+    /// Print one line of JSON: outcome, exit code, codes, command, source,
+    /// backup bundle, verdict (instead of the text or the full document).
+    #[arg(long, global = true)]
+    pub summary: bool,
+    /// Also write the full JSON document to FILE (atomically: a new file
+    /// renamed over FILE), whatever is printed.
+    #[arg(short = 'o', long = "result-file", global = true, value_name = "FILE")]
+    pub result_file: Option<PathBuf>,
+    /// Include large detail in the JSON document (inspect: every key and
+    /// value the log replay of a dirty hive changes, `after_replay.tree_changes`).
+    #[arg(long, global = true)]
+    pub detail: bool,
+    /// Colour in the text output.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+}
+
+/// When to colour the text output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// When printing to a terminal and NO_COLOR is unset or empty.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Options shared by every command that writes.
@@ -56,29 +82,49 @@ pub struct EditArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Report hive facts and the RDP/NLA state of every control set (read-only).
+    #[command(
+        after_help = "Examples:\n  ntrescue inspect /dev/nvme1n1\n  ntrescue inspect disk.img --json --detail -o inspect.json\n  ntrescue inspect /mnt/win/Windows/System32/config/SYSTEM --summary"
+    )]
     Inspect {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
-        /// Also hash the whole source (device or image) for evidence records.
+        /// Also hash the whole source (device or image) for evidence records
+        /// (implies --verify).
         #[arg(long)]
         hash_source: bool,
-        /// Digests of the hives, their logs and (with --hash-source) the source
-        /// [default: sha256].
+        /// Digests of the hives, their logs and (with --hash-source) the
+        /// source; implies --verify (the hives are read whole). Without it,
+        /// SHA-256 of what is read whole.
         #[arg(long, value_enum, value_delimiter = ',', value_name = "ALG,...")]
         hash: Vec<HashArg>,
+        /// Read the hives whole: sha256 of hives and logs, both readers
+        /// cross-checking every value, the full structure walk (forensics).
+        /// Without it only the pages the report needs are read.
+        #[arg(long)]
+        verify: bool,
         /// Print one JSON document (schema ntrescue/v1) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Every cause of "cannot RDP" the hives show, each with its fix (read-only).
+    #[command(
+        after_help = "Examples:\n  ntrescue diagnose /dev/nvme1n1\n  ntrescue diagnose /dev/sdc --json -o diagnose.json"
+    )]
     Diagnose {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
+        /// Read the hives whole and cross-check every value with a second
+        /// reader; without it only the pages the checks need are read.
+        #[arg(long)]
+        verify: bool,
         /// Print one JSON document (schema ntrescue/v1) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// List disks and partitions and which hold Windows (read-only).
+    #[command(
+        after_help = "Examples:\n  ntrescue locate\n  ntrescue locate /dev/nvme1n1 disk.img --json"
+    )]
     Locate {
         /// Disks or images to look at [default: this machine's block devices, except the one holding /].
         paths: Vec<PathBuf>,
@@ -87,6 +133,9 @@ pub enum Command {
         json: bool,
     },
     /// Turn Network Level Authentication off (0/0/0) or back on (1/1/1) in every control set.
+    #[command(
+        after_help = "Examples:\n  ntrescue nla disable /dev/nvme1n1 --dry-run\n  ntrescue nla disable /dev/nvme1n1 --include-policy --backup-dir /root/bk --summary\n  ntrescue nla enable /dev/nvme1n1"
+    )]
     Nla {
         /// disable: SecurityLayer, UserAuthentication, fAllowSecProtocolNegotiation = 0;
         /// enable: = 1. Missing values are created.
@@ -100,11 +149,17 @@ pub enum Command {
         edit: EditArgs,
     },
     /// Remote Desktop fixes.
+    #[command(
+        after_help = "Examples:\n  ntrescue rdp enable /dev/nvme1n1\n  ntrescue rdp repair /dev/nvme1n1 --dry-run\n  ntrescue rdp port /dev/nvme1n1 --set 3390"
+    )]
     Rdp {
         #[command(subcommand)]
         action: RdpAction,
     },
     /// Set a service's start type in every control set (e.g. disable a driver that crashes the boot).
+    #[command(
+        after_help = "Examples:\n  ntrescue service /dev/nvme1n1 TermService --start manual --dry-run\n  ntrescue service /dev/sdc BadDriver --start disabled --json"
+    )]
     Service {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
@@ -117,6 +172,9 @@ pub enum Command {
         edit: EditArgs,
     },
     /// Read a key or a value (read-only).
+    #[command(
+        after_help = "Examples:\n  ntrescue get /dev/nvme1n1 'SYSTEM\\CurrentControlSet\\Control\\Terminal Server' fDenyTSConnections\n  ntrescue get SYSTEM 'SYSTEM\\Select' --json"
+    )]
     Get {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
@@ -132,6 +190,9 @@ pub enum Command {
         json: bool,
     },
     /// Set (or create) a value.
+    #[command(
+        after_help = "Examples:\n  ntrescue set /dev/nvme1n1 'SYSTEM\\CurrentControlSet\\Control\\Terminal Server' fDenyTSConnections --type dword --data 0 --dry-run\n  ntrescue set SYSTEM 'SYSTEM\\Setup' CmdLine --type sz --data 'cmd.exe' --all-control-sets"
+    )]
     Set {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
@@ -153,6 +214,9 @@ pub enum Command {
         edit: EditArgs,
     },
     /// Delete a value.
+    #[command(
+        after_help = "Examples:\n  ntrescue delete-value /dev/nvme1n1 'SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services' fDenyTSConnections --dry-run"
+    )]
     DeleteValue {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
@@ -167,22 +231,85 @@ pub enum Command {
         edit: EditArgs,
     },
     /// Local accounts: list them, or get one back in (enable, unlock, password).
+    #[command(
+        after_help = "Examples:\n  ntrescue account list /dev/nvme1n1\n  ntrescue account enable /dev/nvme1n1 Administrator"
+    )]
     Account {
         #[command(subcommand)]
         action: AccountAction,
     },
     /// RDP logon rights in SECURITY (Policy\Accounts\<SID>\ActSysAc).
+    #[command(after_help = "Examples:\n  ntrescue rights grant-rdp /dev/nvme1n1 S-1-5-32-555")]
     Rights {
         #[command(subcommand)]
         action: RightsAction,
     },
     /// Put a backup bundle back byte-for-byte.
+    #[command(
+        after_help = "Examples:\n  ntrescue restore ntrescue-backups/20261201T180000Z-nla-disable\n  ntrescue restore /root/bk/20261201T180000Z-nla-disable --json"
+    )]
     Restore {
         /// The bundle directory (holds manifest.json).
         backup: PathBuf,
         /// Restore even if the target no longer matches the state recorded after the write.
         #[arg(long)]
         force: bool,
+        /// The disk or volume to restore to when it has a new device path since the
+        /// bundle was made; matched by volume serial, MFT record and data runs.
+        #[arg(long, value_name = "SOURCE")]
+        target: Option<PathBuf>,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Backup bundles: list them, or pack one into a tar file.
+    #[command(
+        after_help = "Examples:\n  ntrescue backups list\n  ntrescue backups pack ntrescue-backups/20261201T180000Z-1a2b3c4d --tar bundle.tar"
+    )]
+    Backups {
+        #[command(subcommand)]
+        action: BackupsAction,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  ntrescue completions bash > /etc/bash_completion.d/ntrescue\n  ntrescue completions zsh > ~/.zfunc/_ntrescue"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(
+        hide = true,
+        after_help = "Examples:\n  ntrescue man | gzip > /usr/share/man/man1/ntrescue.1.gz\n  ntrescue man | man -l -"
+    )]
+    Man,
+}
+
+/// `backups` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BackupsAction {
+    /// Every bundle under a backup directory: time, command, source, target identity, hives, state.
+    #[command(
+        after_help = "Examples:\n  ntrescue backups list\n  ntrescue backups list /var/lib/rescue --json"
+    )]
+    List {
+        /// The backup directory [default: ./ntrescue-backups].
+        dir: Option<PathBuf>,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pack a bundle into one tar file (for upload), after checking its hashes.
+    #[command(
+        after_help = "Examples:\n  ntrescue backups pack ntrescue-backups/20261201T180000Z-1a2b3c4d\n  ntrescue backups pack ntrescue-backups/20261201T180000Z-1a2b3c4d --tar /tmp/bundle.tar --json"
+    )]
+    Pack {
+        /// The bundle directory (holds manifest.json).
+        backup: PathBuf,
+        /// The tar file to create [default: BUNDLE.tar beside the bundle].
+        #[arg(long = "tar", value_name = "FILE")]
+        output: Option<PathBuf>,
         /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
@@ -193,6 +320,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum RdpAction {
     /// Allow RDP connections: fDenyTSConnections = 0 in every control set, TermService not disabled.
+    #[command(
+        after_help = "Examples:\n  ntrescue rdp enable /dev/nvme1n1 --dry-run\n  ntrescue rdp enable /dev/nvme1n1 --include-policy --summary"
+    )]
     Enable {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
@@ -203,6 +333,9 @@ pub enum RdpAction {
         edit: EditArgs,
     },
     /// Apply the low-risk fix of every blocker `diagnose` finds in SYSTEM and SOFTWARE, in one edit.
+    #[command(
+        after_help = "Examples:\n  ntrescue rdp repair /dev/nvme1n1 --dry-run --json\n  ntrescue rdp repair /dev/nvme1n1 --include-policy --firewall-profiles-off --summary -o repair.json"
+    )]
     Repair {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
@@ -222,11 +355,19 @@ pub enum RdpAction {
         edit: EditArgs,
     },
     /// Set the RDP listener port (PortNumber) in every control set.
+    #[command(
+        after_help = "Examples:\n  ntrescue rdp port /dev/nvme1n1 --set 3390\n  ntrescue rdp port /dev/nvme1n1 --reset --dry-run"
+    )]
     Port {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
         /// New TCP port (1-65535).
-        #[arg(long, conflicts_with = "reset", required_unless_present = "reset")]
+        #[arg(
+            long,
+            value_name = "PORT",
+            conflicts_with = "reset",
+            required_unless_present = "reset"
+        )]
         set: Option<std::num::NonZeroU16>,
         /// Back to the default, 3389.
         #[arg(long)]
@@ -241,6 +382,9 @@ pub enum RdpAction {
 #[derive(Debug, Subcommand)]
 pub enum AccountAction {
     /// Every local account, its flags, groups and logon rights, and whether it may log on over RDP (read-only).
+    #[command(
+        after_help = "Examples:\n  ntrescue account list /dev/nvme1n1\n  ntrescue account list /mnt/win/Windows/System32/config --json"
+    )]
     List {
         /// Disk, volume, mounted Windows tree, config directory or SAM file.
         source: PathBuf,
@@ -249,6 +393,9 @@ pub enum AccountAction {
         json: bool,
     },
     /// Enable a disabled account (clears ACB 0x0001 in its F value).
+    #[command(
+        after_help = "Examples:\n  ntrescue account enable /dev/nvme1n1 Administrator --dry-run"
+    )]
     Enable {
         /// Disk, volume, mounted Windows tree, config directory or SAM file.
         source: PathBuf,
@@ -258,6 +405,7 @@ pub enum AccountAction {
         edit: EditArgs,
     },
     /// Unlock a locked-out account (clears ACB 0x0400 and the bad-password count).
+    #[command(after_help = "Examples:\n  ntrescue account unlock /dev/nvme1n1 admin")]
     Unlock {
         /// Disk, volume, mounted Windows tree, config directory or SAM file.
         source: PathBuf,
@@ -267,6 +415,9 @@ pub enum AccountAction {
         edit: EditArgs,
     },
     /// Set a new password (prompted twice on a terminal), or only fix its expiry.
+    #[command(
+        after_help = "Examples:\n  ntrescue account password /dev/nvme1n1 admin\n  ntrescue account password /dev/nvme1n1 admin --password-file /root/pw\n  ntrescue account password /dev/nvme1n1 admin --never-expires"
+    )]
     Password {
         /// Disk, volume, mounted Windows tree, config directory or SAM file.
         source: PathBuf,
@@ -293,6 +444,9 @@ pub enum AccountAction {
 #[derive(Debug, Subcommand)]
 pub enum RightsAction {
     /// Grant SeRemoteInteractiveLogonRight (set 0x400) to a SID whose Policy\Accounts key exists.
+    #[command(
+        after_help = "Examples:\n  ntrescue rights grant-rdp /dev/nvme1n1 S-1-5-32-555 --dry-run\n  ntrescue rights grant-rdp /dev/nvme1n1 Administrators"
+    )]
     GrantRdp {
         /// Disk, volume, mounted Windows tree, config directory or SAM/SECURITY file.
         source: PathBuf,
@@ -302,6 +456,7 @@ pub enum RightsAction {
         edit: EditArgs,
     },
     /// Remove SeDenyRemoteInteractiveLogonRight (clear 0x800) from a SID.
+    #[command(after_help = "Examples:\n  ntrescue rights remove-deny /dev/nvme1n1 S-1-5-32-544")]
     RemoveDeny {
         /// Disk, volume, mounted Windows tree, config directory or SAM/SECURITY file.
         source: PathBuf,
@@ -367,6 +522,50 @@ pub enum HashArg {
     Md5,
     /// SHA-1.
     Sha1,
-    /// SHA-256 (always computed for hives and logs).
+    /// SHA-256 (always computed for every file read whole).
     Sha256,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn walk(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for sub in cmd.get_subcommands() {
+            let name = format!("{path} {}", sub.get_name());
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let example = format!("ntrescue{name}");
+            if !help.starts_with("Examples:\n") || !help.contains(&example) {
+                out.push(name.clone());
+            }
+            walk(sub, &name, out);
+        }
+    }
+
+    #[test]
+    fn every_subcommand_has_examples_of_itself() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "", &mut missing);
+        assert!(missing.is_empty(), "no examples in --help of: {missing:?}");
+    }
+
+    #[test]
+    fn partition_zero_and_the_port_name_are_usage() {
+        let e = Cli::try_parse_from(["ntrescue", "--partition", "0", "inspect", "x"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        let help = Cli::command()
+            .find_subcommand_mut("rdp")
+            .unwrap()
+            .find_subcommand_mut("port")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(help.contains("--set <PORT>"), "{help}");
+    }
 }

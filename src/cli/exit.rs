@@ -36,6 +36,7 @@ impl Exit {
             ErrorClass::NotFound => Exit::NotFound,
             ErrorClass::RolledBack => Exit::RolledBack,
             ErrorClass::RollbackFailed => Exit::RollbackFailed,
+            ErrorClass::Usage => Exit::Usage,
         }
     }
 

@@ -4,4 +4,6 @@
 
 pub mod args;
 pub mod exit;
+pub mod extra;
 pub mod run;
+pub mod schema;

@@ -6,14 +6,18 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::args::{
-    AccountAction, Cli, Command, EditArgs, HashArg, NlaAction, RdpAction, RightsAction, ValueType,
+    AccountAction, BackupsAction, Cli, ColorWhen, Command, EditArgs, HashArg, NlaAction, RdpAction,
+    RightsAction, ValueType,
 };
 use crate::cli::exit::Exit;
+use crate::error::Code;
 use crate::error::Error;
 use crate::hive::path::{encode, DataType, RegPath};
 use crate::recipes;
 use crate::render::{self, Style};
-use crate::report::{RunInfo, SCHEMA, TOOL};
+use crate::report::envelope::{
+    DocOutcome, Document, ErrorInfo, ErrorReport, Issue, Severity, Summary,
+};
 use crate::storage::access::WriteAccess;
 use crate::storage::source::{locate_with, Located};
 use crate::util::digest::HashAlg;
@@ -23,16 +27,40 @@ use crate::write::outcome::Outcome;
 use crate::write::plan::Action;
 use crate::write::plan::EditOptions;
 
-fn style() -> Style {
-    Style {
-        color: std::io::stdout().is_terminal() && color_allowed(),
-    }
+/// How the result is printed: `--json`, `--summary`, `-o FILE`,
+/// `--detail`, `--color`.
+#[derive(Clone, Debug)]
+pub(crate) struct Output {
+    json: bool,
+    summary: bool,
+    result_file: Option<std::path::PathBuf>,
+    detail: bool,
+    color: ColorWhen,
 }
 
-/// Styling for what goes to stderr (warnings in human mode).
-fn err_style() -> Style {
-    Style {
-        color: std::io::stderr().is_terminal() && color_allowed(),
+impl Output {
+    fn style(&self) -> Style {
+        self.style_for(std::io::stdout().is_terminal())
+    }
+
+    /// Styling for what goes to stderr (warnings in human mode).
+    fn err_style(&self) -> Style {
+        self.style_for(std::io::stderr().is_terminal())
+    }
+
+    fn style_for(&self, terminal: bool) -> Style {
+        Style {
+            color: match self.color {
+                ColorWhen::Always => true,
+                ColorWhen::Never => false,
+                ColorWhen::Auto => terminal && color_allowed(),
+            },
+        }
+    }
+
+    /// Whether stdout carries JSON (the document or the summary line).
+    fn machine(&self) -> bool {
+        self.json || self.summary
     }
 }
 
@@ -56,48 +84,112 @@ fn print_err(text: &str) {
     let _ = err.write_all(text.as_bytes()).and_then(|_| err.flush());
 }
 
-/// This run's metadata, captured once when [`run`] starts.
-static RUN: std::sync::OnceLock<RunInfo> = std::sync::OnceLock::new();
-
-fn run_info() -> &'static RunInfo {
-    RUN.get_or_init(|| RunInfo::capture(std::env::args_os()))
-}
-
-/// A JSON document: the report's fields, then `run`.
-#[derive(serde::Serialize)]
-struct Document<'a, T> {
-    #[serde(flatten)]
-    report: &'a T,
-    run: &'static RunInfo,
-}
-
-/// A report as pretty JSON, with the run metadata; a report that cannot be
-/// serialised is an error, not a panic.
+/// A report as pretty JSON; a report that cannot be serialised is an error,
+/// not a panic.
 fn to_json<T: serde::Serialize>(report: &T) -> Result<String, Error> {
-    let doc = Document {
-        report,
-        run: run_info(),
-    };
-    serde_json::to_string_pretty(&doc)
+    serde_json::to_string_pretty(report)
         .map(|t| t + "\n")
         .map_err(|e| Error::io("serialising the report", std::io::Error::other(e)))
 }
 
-/// Prints `report` as JSON (its warnings inside the document), or as the
-/// text `human` renders on stdout with `warnings` on stderr.
-fn emit<T: serde::Serialize>(
-    as_json: bool,
-    report: &T,
-    warnings: &[String],
-    human: impl FnOnce() -> String,
-) -> Result<(), Error> {
-    if as_json {
-        return print(&to_json(report)?).map_err(|e| Error::io("writing output", e));
-    }
-    print(&human()).map_err(|e| Error::io("writing output", e))?;
-    print_err(&render::warnings(warnings, err_style()));
-    Ok(())
+/// The final line of text output, on stderr (stdout stays the report
+/// alone): what a log reader greps for.
+fn status_line(outcome: DocOutcome, exit: u8) -> String {
+    format!("ntrescue: RESULT={} exit={exit}\n", outcome.as_str())
 }
+
+/// Writes `text` to `path` atomically: a new file beside it, flushed,
+/// renamed over it.
+fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "result.json".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let ctx = |what: &str| format!("{what} {}", tmp.display());
+    let result = std::fs::File::create(&tmp)
+        .map_err(|e| Error::io(ctx("creating"), e))
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::io(ctx("writing"), e))
+        })
+        .and_then(|_| {
+            std::fs::rename(&tmp, path).map_err(|e| {
+                Error::io(
+                    format!("renaming {} to {}", tmp.display(), path.display()),
+                    e,
+                )
+            })
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The issues of a report: `extra` (refusals) first, then each warning
+/// that does not just repeat one of them.
+fn issues(extra: Vec<Issue>, warnings: &[String]) -> Vec<Issue> {
+    let mut out = extra;
+    for w in warnings {
+        if !out.iter().any(|i| w.ends_with(&i.message)) {
+            out.push(Issue::warning(w));
+        }
+    }
+    out
+}
+
+/// Prints a finished document: the JSON document (`--json`), one summary
+/// line (`--summary`), or the text `human` renders with the warnings on
+/// stderr and the status line last; and with `-o FILE` the document to
+/// FILE too.
+fn publish<T: serde::Serialize>(
+    out: &Output,
+    doc: &Document<T>,
+    warnings: &[String],
+    human: impl FnOnce(Style) -> String,
+) -> Result<(), Error> {
+    let exit = doc.exit_code;
+    if let Some(file) = &out.result_file {
+        write_atomically(file, &to_json(doc)?)?;
+    }
+    let text = if out.summary {
+        serde_json::to_string(&Summary::of(doc))
+            .map(|t| t + "\n")
+            .map_err(|e| Error::io("serialising the summary", std::io::Error::other(e)))?
+    } else if out.json {
+        to_json(doc)?
+    } else {
+        let t = human(out.style());
+        print(&t).map_err(|e| Error::io("writing output", e))?;
+        print_err(&render::warnings(warnings, out.err_style()));
+        print_err(&status_line(doc.outcome, exit));
+        return Ok(());
+    };
+    print(&text).map_err(|e| Error::io("writing output", e))
+}
+
+/// Prints `report` (a read-only command's) under the document head and
+/// returns `exit`.
+fn emit<T: serde::Serialize>(
+    out: &Output,
+    (outcome, exit): (DocOutcome, Exit),
+    report: T,
+    warnings: &[String],
+    human: impl FnOnce(&T, Style) -> String,
+) -> Result<Exit, Error> {
+    let doc = Document::new(outcome, exit.code(), issues(Vec::new(), warnings), report);
+    publish(out, &doc, warnings, |st| human(&doc.report, st))?;
+    Ok(exit)
+}
+
+/// What a read-only command that found what it looked for reports.
+const REPORTED: (DocOutcome, Exit) = (DocOutcome::Reported, Exit::Success);
 
 fn edit_options(e: &EditArgs, write: Option<WriteAccess>) -> EditOptions {
     EditOptions {
@@ -110,15 +202,40 @@ fn edit_options(e: &EditArgs, write: Option<WriteAccess>) -> EditOptions {
     }
 }
 
-fn edited(e: &EditArgs, report: Result<EditReport, Error>) -> Result<Exit, Error> {
+/// The document head of an edit: its outcome and exit code. A partial
+/// edit exits 0: what was written is verified and backed up, and exit 3
+/// promises that nothing was written; `outcome: partial` and the
+/// `refusals` say what was left alone.
+fn edit_head(outcome: Outcome) -> (DocOutcome, Exit) {
+    match outcome {
+        Outcome::NothingToDo => (DocOutcome::NothingToDo, Exit::Success),
+        Outcome::DryRun => (DocOutcome::DryRun, Exit::Success),
+        Outcome::Written => (DocOutcome::Written, Exit::Success),
+        Outcome::Partial => (DocOutcome::Partial, Exit::Success),
+        Outcome::Refused => (DocOutcome::Refused, Exit::Refused),
+    }
+}
+
+fn edited(out: &Output, report: Result<EditReport, Error>) -> Result<Exit, Error> {
     let report = report?;
-    emit(e.json, &report, &report.warnings, || {
-        render::fix(&report, style())
-    })?;
-    Ok(match report.outcome {
-        Outcome::Refused => Exit::Refused,
-        _ => Exit::Success,
-    })
+    let (outcome, exit) = edit_head(report.outcome);
+    let refusals = report
+        .refusals
+        .iter()
+        .map(|r| Issue {
+            severity: Severity::Refusal,
+            code: r.code,
+            message: r.reason.clone(),
+        })
+        .collect();
+    let doc = Document::new(
+        outcome,
+        exit.code(),
+        issues(refusals, &report.warnings),
+        &report,
+    );
+    publish(out, &doc, &report.warnings, |st| render::fix(&report, st))?;
+    Ok(exit)
 }
 
 fn data_type(t: ValueType) -> DataType {
@@ -189,33 +306,71 @@ fn hash_whole_source(
 }
 
 /// `inspect`, with the requested digests of the hives and logs and the
-/// optional hash of the whole source.
+/// optional hash of the whole source. Hashing reads the hives whole, as
+/// `--verify` does.
 fn inspect(
+    out: &Output,
     located: &Located,
     source: &Path,
-    hash_source: bool,
-    hash: &[HashArg],
-    json: bool,
+    (hash_source, verify, hash): (bool, bool, &[HashArg]),
 ) -> Result<Exit, Error> {
     let algs = hash_algs(hash);
-    let mut report = crate::commands::inspect::inspect_hashed(located, &algs)?;
+    let mode = crate::commands::input::ReadMode::of(verify || hash_source || !hash.is_empty());
+    let mut report = crate::commands::inspect::inspect_hashed(located, mode, &algs)?;
     if hash_source {
         hash_whole_source(&mut report, source, &algs)?;
     }
-    emit(json, &report, &report.warnings, || {
-        render::inspect(&report, style())
-    })?;
+    // The replay's tree changes can run to megabytes: only on request.
+    let mut omitted = Vec::new();
+    if !out.detail {
+        if let Some(a) = report.after_replay.as_mut() {
+            if a.tree_changes.take().is_some() {
+                omitted.push("after_replay.tree_changes".to_string());
+            }
+        }
+    }
+    let warnings = report.warnings.clone();
+    let mut doc = Document::new(
+        DocOutcome::Reported,
+        Exit::Success.code(),
+        issues(Vec::new(), &warnings),
+        report,
+    );
+    doc.omitted = omitted;
+    publish(out, &doc, &warnings, |st| render::inspect(&doc.report, st))?;
     Ok(Exit::Success)
 }
 
-fn locate(paths: &[std::path::PathBuf], json: bool) -> Result<Exit, Error> {
+/// `diagnose`, reading the hives whole with `--verify`.
+fn diagnose(out: &Output, located: &Located, verify: bool) -> Result<Exit, Error> {
+    let mode = crate::commands::input::ReadMode::of(verify);
+    let report = crate::commands::diagnose::diagnose_with(located, mode)?.0;
+    let warnings = report.warnings.clone();
+    emit(out, REPORTED, report, &warnings, render::diagnose)
+}
+
+fn locate(out: &Output, paths: &[std::path::PathBuf]) -> Result<Exit, Error> {
     let report = crate::commands::locate::locate(paths);
-    emit(json, &report, &[], || render::locate(&report, style()))?;
     let found = report
         .disks
         .iter()
         .any(|d| d.partitions.iter().any(|p| p.windows.is_some()));
-    Ok(if found { Exit::Success } else { Exit::NotFound })
+    if !found {
+        // A disk the OS would not let us read is not "nothing found".
+        for d in &report.disks {
+            if let Err(e) = std::fs::File::open(&d.path) {
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    return Err(Error::io(format!("opening {}", d.path), e));
+                }
+            }
+        }
+    }
+    let head = if found {
+        REPORTED
+    } else {
+        (DocOutcome::NotFound, Exit::NotFound)
+    };
+    emit(out, head, report, &[], render::locate)
 }
 
 /// `nla disable|enable`.
@@ -238,28 +393,36 @@ fn get(
     path: &RegPath,
     value: Option<&str>,
     all_control_sets: bool,
-    json: bool,
+    out: &Output,
 ) -> Result<Exit, Error> {
     let report = crate::commands::get::get(located, path, value, all_control_sets)?;
-    emit(json, &report, &report.warnings, || {
-        render::get(&report, style())
-    })?;
+    let warnings = report.warnings.clone();
+    emit(out, REPORTED, report, &warnings, render::get)
+}
+
+/// Prints what [`crate::cli::extra`] rendered.
+fn shown(text: String) -> Result<Exit, Error> {
+    print(&text).map_err(|e| Error::io("writing output", e))?;
     Ok(Exit::Success)
 }
 
 /// `restore`: only with a write permission.
 fn restore(
+    out: &Output,
     backup: &Path,
     force: bool,
-    json: bool,
+    target: Option<&Path>,
     write: Option<WriteAccess>,
 ) -> Result<Exit, Error> {
     let access = write.ok_or_else(|| WriteAccess::refused("`restore`"))?;
-    let report = crate::write::backup::restore(&access, backup, force)?;
-    emit(json, &RestoreOutput::new(&report), &[], || {
-        render::restore(&report, style())
-    })?;
-    Ok(Exit::Success)
+    let report = crate::write::backup::restore_to(&access, backup, force, target)?;
+    emit(
+        out,
+        (DocOutcome::Restored, Exit::Success),
+        RestoreOutput::new(&report),
+        &[],
+        |r, st| render::restore(r.report, st),
+    )
 }
 
 /// The value `set` and `delete-value` change, as given.
@@ -276,27 +439,43 @@ fn edit_value(
     locate: &dyn Fn(&Path) -> Result<Located, Error>,
     t: ValueTarget<'_>,
     data: Option<(ValueType, &[String])>,
-    e: &EditArgs,
+    out: &Output,
     opts: &EditOptions,
 ) -> Result<Exit, Error> {
-    let path = RegPath::parse(t.path)?;
+    let path = reg_path(t.path)?;
     let action = match data {
         Some((ty, data)) => {
             let dt = data_type(ty);
             Action::Set {
                 ty: dt.code(),
-                data: encode(dt, data)?,
+                data: encode(dt, data).map_err(|e| usage("--data", &data.join(" "), e))?,
             }
         }
         None => Action::Delete,
     };
     let located = locate(t.source)?;
     let r = recipes::set_value(&located, &path, t.value, action, t.all_control_sets, opts);
-    edited(e, r)
+    edited(out, r)
+}
+
+/// Operator input the library rejected, as a usage error naming the
+/// option and the value given (no byte offsets: it is not data on disk).
+fn usage(what: &str, given: &str, e: Error) -> Error {
+    let why = match e {
+        Error::Invalid { detail, .. } => detail,
+        e => e.to_string(),
+    };
+    Error::Usage(format!("invalid {what} '{given}': {why}"))
+}
+
+/// A registry path given on the command line.
+fn reg_path(given: &str) -> Result<RegPath, Error> {
+    RegPath::parse(given).map_err(|e| usage("registry path", given, e))
 }
 
 /// `rdp enable` and `rdp port`.
 fn rdp(
+    out: &Output,
     action: RdpAction,
     locate: &dyn Fn(&Path) -> Result<Located, Error>,
     opts: &dyn Fn(&EditArgs) -> EditOptions,
@@ -307,7 +486,7 @@ fn rdp(
             include_policy,
             edit: e,
         } => edited(
-            &e,
+            out,
             recipes::rdp_enable(&locate(&source)?, include_policy, &opts(&e)),
         ),
         RdpAction::Repair {
@@ -335,7 +514,7 @@ fn rdp(
                 };
                 Ok(crate::commands::diagnose::diagnose_hives(hives, &src)?.findings)
             };
-            edited(&e, recipes::rdp_repair(&located, flags, &opts(&e), &rules))
+            edited(out, recipes::rdp_repair(&located, flags, &opts(&e), &rules))
         }
         RdpAction::Port {
             source,
@@ -344,7 +523,7 @@ fn rdp(
             ..
         } => {
             let port = set.unwrap_or(recipes::RDP_DEFAULT_PORT);
-            edited(&e, recipes::rdp_port(&locate(&source)?, port, &opts(&e)))
+            edited(out, recipes::rdp_port(&locate(&source)?, port, &opts(&e)))
         }
     }
 }
@@ -369,19 +548,22 @@ fn read_password(file: Option<&Path>, stdin: bool) -> Result<String, Error> {
         let a = prompt("New password: ")?;
         let b = prompt("Again: ")?;
         if a != b {
-            return Err(Error::Refused(
-                "the two passwords differ; nothing written".into(),
+            return Err(Error::refused(
+                Code::InputRefused,
+                "the two passwords differ; nothing written",
             ));
         }
         a
     } else {
-        return Err(Error::Refused(
-            "no terminal to prompt on: give --password-file FILE or --password-stdin".into(),
+        return Err(Error::refused(
+            Code::InputRefused,
+            "no terminal to prompt on: give --password-file FILE or --password-stdin",
         ));
     };
     if pw.is_empty() {
-        return Err(Error::Refused(
-            "an empty password is refused over the network (LimitBlankPasswordUse); choose a real one".into(),
+        return Err(Error::refused(
+                Code::InputRefused,
+            "an empty password is refused over the network (LimitBlankPasswordUse); choose a real one",
         ));
     }
     Ok(pw)
@@ -423,18 +605,17 @@ fn edit_hives(h: &crate::commands::accounts::AccountHives) -> recipes::EditHives
 
 /// `account list|enable|unlock|password`.
 fn account(
+    out: &Output,
     action: AccountAction,
     part: Option<u32>,
     opts: &dyn Fn(&EditArgs) -> EditOptions,
 ) -> Result<Exit, Error> {
     use recipes::AccountEdit;
     let (source, name, edit, e) = match action {
-        AccountAction::List { source, json } => {
+        AccountAction::List { source, .. } => {
             let report = crate::commands::accounts::list(&account_hives(&source, part)?)?;
-            emit(json, &report, &report.warnings, || {
-                render::accounts(&report, style())
-            })?;
-            return Ok(Exit::Success);
+            let warnings = report.warnings.clone();
+            return emit(out, REPORTED, report, &warnings, render::accounts);
         }
         AccountAction::Enable { source, name, edit } => (source, name, AccountEdit::Enable, edit),
         AccountAction::Unlock { source, name, edit } => (source, name, AccountEdit::Unlock, edit),
@@ -459,13 +640,14 @@ fn account(
     };
     let h = account_hives(&source, part)?;
     edited(
-        &e,
+        out,
         recipes::account_edit(&edit_hives(&h), &name, &edit, &opts(&e)),
     )
 }
 
 /// `rights grant-rdp|remove-deny`.
 fn rights(
+    out: &Output,
     action: RightsAction,
     part: Option<u32>,
     opts: &dyn Fn(&EditArgs) -> EditOptions,
@@ -481,13 +663,13 @@ fn rights(
     let h = account_hives(&source, part)?;
     let gpo = crate::commands::accounts::gpo_rights_warning(&h);
     edited(
-        &e,
+        out,
         recipes::rights_edit(&edit_hives(&h), &who, what, gpo, &opts(&e)),
     )
 }
 
 /// Runs `cli.command`; errors become the exit code they are classed as.
-fn dispatch(cli: Cli) -> Result<Exit, Error> {
+fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
     let part = cli.partition;
     let locate = |p: &Path| locate_with(p, part);
     // The only place a write permission is made: never in read-only mode.
@@ -497,27 +679,22 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
         Command::Inspect {
             source,
             hash_source,
-            hash,
-            json,
-        } => inspect(&locate(&source)?, &source, hash_source, &hash, json),
-        Command::Locate { paths, json } => self::locate(&paths, json),
-        Command::Diagnose { source, json } => {
-            let report = crate::commands::diagnose::diagnose(&locate(&source)?)?;
-            emit(json, &report, &report.warnings, || {
-                render::diagnose(&report, style())
-            })?;
-            Ok(Exit::Success)
-        }
+            verify,
+            hash: h,
+            ..
+        } => inspect(out, &locate(&source)?, &source, (hash_source, verify, &h)),
+        Command::Locate { paths, .. } => self::locate(out, &paths),
+        Command::Diagnose { source, verify, .. } => diagnose(out, &locate(&source)?, verify),
         Command::Nla {
             action,
             source,
             include_policy,
             edit: e,
         } => edited(
-            &e,
+            out,
             nla(action, &locate(&source)?, include_policy, &opts(&e)),
         ),
-        Command::Rdp { action } => rdp(action, &locate, &opts),
+        Command::Rdp { action } => rdp(out, action, &locate, &opts),
         Command::Service {
             source,
             name,
@@ -525,22 +702,22 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
             edit: e,
         } => {
             let r = recipes::service_start(&locate(&source)?, &name, start.code(), &opts(&e));
-            edited(&e, r)
+            edited(out, r)
         }
         Command::Get {
             source,
             path,
             value,
             all_control_sets,
-            json,
+            ..
         } => {
-            let path = RegPath::parse(&path)?;
+            let path = reg_path(&path)?;
             get(
                 &locate(&source)?,
                 &path,
                 value.as_deref(),
                 all_control_sets,
-                json,
+                out,
             )
         }
         Command::Set {
@@ -558,7 +735,7 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
                 value: &value,
                 all_control_sets,
             };
-            edit_value(&locate, target, Some((ty, &data)), &e, &opts(&e))
+            edit_value(&locate, target, Some((ty, &data)), out, &opts(&e))
         }
         Command::DeleteValue {
             source,
@@ -573,15 +750,21 @@ fn dispatch(cli: Cli) -> Result<Exit, Error> {
                 value: &value,
                 all_control_sets,
             };
-            edit_value(&locate, target, None, &e, &opts(&e))
+            edit_value(&locate, target, None, out, &opts(&e))
         }
         Command::Restore {
             backup,
             force,
-            json,
-        } => restore(&backup, force, json, write),
-        Command::Account { action } => account(action, part, &opts),
-        Command::Rights { action } => rights(action, part, &opts),
+            target,
+            ..
+        } => restore(out, &backup, force, target.as_deref(), write),
+        Command::Backups { action } => {
+            shown(crate::cli::extra::backups(action, write, out.style())?)
+        }
+        Command::Completions { shell } => shown(crate::cli::extra::completions(shell)),
+        Command::Man => shown(crate::cli::extra::man()?),
+        Command::Account { action } => account(out, action, part, &opts),
+        Command::Rights { action } => rights(out, action, part, &opts),
     }
 }
 
@@ -592,6 +775,9 @@ fn wants_json(cli: &Cli) -> bool {
         | Command::Locate { json, .. }
         | Command::Get { json, .. }
         | Command::Restore { json, .. }
+        | Command::Backups {
+            action: BackupsAction::List { json, .. } | BackupsAction::Pack { json, .. },
+        }
         | Command::Account {
             action: AccountAction::List { json, .. },
         } => *json,
@@ -614,32 +800,254 @@ fn wants_json(cli: &Cli) -> bool {
                 | RdpAction::Port { edit, .. }
                 | RdpAction::Repair { edit, .. },
         } => edit.json,
+        Command::Completions { .. } | Command::Man => false,
+    }
+}
+
+/// The command's name ("nla", "rdp enable") and the source path given,
+/// for the document of a run that failed.
+fn command_and_source(cli: &Cli) -> (String, Option<String>) {
+    let p = |s: &std::path::PathBuf| Some(s.display().to_string());
+    match &cli.command {
+        Command::Inspect { source, .. } => ("inspect".into(), p(source)),
+        Command::Diagnose { source, .. } => ("diagnose".into(), p(source)),
+        Command::Locate { .. } => ("locate".into(), None),
+        Command::Get { source, .. } => ("get".into(), p(source)),
+        Command::Restore { backup, .. } => ("restore".into(), p(backup)),
+        Command::Nla { action, source, .. } => {
+            let a = match action {
+                NlaAction::Disable => "disable",
+                NlaAction::Enable => "enable",
+            };
+            (format!("nla {a}"), p(source))
+        }
+        Command::Service { source, .. } => ("service".into(), p(source)),
+        Command::Set { source, .. } => ("set".into(), p(source)),
+        Command::DeleteValue { source, .. } => ("delete-value".into(), p(source)),
+        Command::Rdp { action } => match action {
+            RdpAction::Enable { source, .. } => ("rdp enable".into(), p(source)),
+            RdpAction::Repair { source, .. } => ("rdp repair".into(), p(source)),
+            RdpAction::Port { source, .. } => ("rdp port".into(), p(source)),
+        },
+        Command::Account { action } => match action {
+            AccountAction::List { source, .. } => ("account list".into(), p(source)),
+            AccountAction::Enable { source, .. } => ("account enable".into(), p(source)),
+            AccountAction::Unlock { source, .. } => ("account unlock".into(), p(source)),
+            AccountAction::Password { source, .. } => ("account password".into(), p(source)),
+        },
+        Command::Rights { action } => match action {
+            RightsAction::GrantRdp { source, .. } => ("rights grant-rdp".into(), p(source)),
+            RightsAction::RemoveDeny { source, .. } => ("rights remove-deny".into(), p(source)),
+        },
+        Command::Backups { action } => match action {
+            BackupsAction::List { dir, .. } => ("backups list".into(), dir.as_ref().and_then(p)),
+            BackupsAction::Pack { backup, .. } => ("backups pack".into(), p(backup)),
+        },
+        Command::Completions { .. } => ("completions".into(), None),
+        Command::Man => ("man".into(), None),
+    }
+}
+
+/// The document outcome of a failed run.
+fn error_outcome(exit: Exit) -> DocOutcome {
+    match exit {
+        Exit::Refused => DocOutcome::Refused,
+        Exit::NotFound => DocOutcome::NotFound,
+        Exit::RolledBack => DocOutcome::RolledBack,
+        Exit::RollbackFailed => DocOutcome::RollbackFailed,
+        Exit::Success | Exit::Error | Exit::Usage => DocOutcome::Error,
+    }
+}
+
+/// Reports a failed run: the error document (printed under `--json` or
+/// `--summary`, written with `-o FILE`), the message on stderr, the status
+/// line in text mode.
+fn report_error(
+    out: &Output,
+    command: &str,
+    source: Option<String>,
+    exit: Exit,
+    code: Code,
+    message: &str,
+) {
+    let severity = if exit == Exit::Refused {
+        Severity::Refusal
+    } else {
+        Severity::Error
+    };
+    let info = ErrorInfo {
+        kind: exit.name(),
+        exit_code: exit.code(),
+        code,
+        message: message.to_string(),
+    };
+    let issue = Issue {
+        severity,
+        code,
+        message: message.to_string(),
+    };
+    let doc = Document::new(
+        error_outcome(exit),
+        exit.code(),
+        vec![issue],
+        ErrorReport::new(command, source, info),
+    );
+    if let Some(file) = &out.result_file {
+        if let Err(e) = to_json(&doc).and_then(|t| write_atomically(file, &t)) {
+            print_err(&format!(
+                "ntrescue: error: {}\n",
+                render::escape(&e.to_string())
+            ));
+        }
+    }
+    if out.summary {
+        let line = serde_json::to_string(&Summary::of(&doc)).unwrap_or_default();
+        let _ = print(&(line + "\n"));
+    } else if out.json {
+        let _ = to_json(&doc).and_then(|t| print(&t).map_err(|e| Error::io("writing output", e)));
+    }
+    print_err(&format!("ntrescue: error: {}\n", render::escape(message)));
+    if !out.machine() {
+        print_err(&status_line(error_outcome(exit), exit.code()));
     }
 }
 
 /// Runs the command line: prints its report (or its error, as a JSON
 /// document too under `--json`) and returns the exit code.
 pub fn run(cli: Cli) -> Exit {
-    run_info();
-    let as_json = wants_json(&cli);
-    match dispatch(cli) {
+    crate::report::run_info();
+    let out = Output {
+        json: wants_json(&cli),
+        summary: cli.summary,
+        result_file: cli.result_file.clone(),
+        detail: cli.detail,
+        color: cli.color,
+    };
+    let (command, source) = command_and_source(&cli);
+    match dispatch(cli, &out) {
         Ok(code) => code,
         Err(err) => {
             let exit = Exit::of(err.class());
-            if as_json {
-                let doc = serde_json::json!({
-                    "schema": SCHEMA,
-                    "tool": TOOL,
-                    "error": { "kind": exit.name(), "exit_code": exit.code(), "message": err.to_string() },
-                    "run": run_info(),
-                });
-                let _ = print(&(doc.to_string() + "\n"));
-            }
-            print_err(&format!(
-                "ntrescue: error: {}\n",
-                render::escape(&err.to_string())
-            ));
+            report_error(&out, &command, source, exit, err.code(), &err.to_string());
             exit
         }
     }
+}
+
+/// Parses `args` (the program name first) and runs them. A command line
+/// clap rejects is a usage error (exit 2), reported like any other error:
+/// as a JSON document too when `--json` or `--summary` was given.
+pub fn run_args(args: Vec<std::ffi::OsString>) -> Exit {
+    use clap::Parser;
+    let e = match Cli::try_parse_from(&args) {
+        Ok(cli) => return run(cli),
+        Err(e) => e,
+    };
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return Exit::Success;
+    }
+    let text: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let has = |f: &str| text.iter().skip(1).any(|a| a == f);
+    let result_file = text
+        .iter()
+        .position(|a| a == "-o" || a == "--result-file")
+        .and_then(|i| text.get(i + 1))
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            text.iter()
+                .find_map(|a| a.strip_prefix("--result-file="))
+                .map(std::path::PathBuf::from)
+        });
+    let out = Output {
+        json: has("--json"),
+        summary: has("--summary"),
+        result_file,
+        detail: false,
+        color: ColorWhen::Never,
+    };
+    let rendered = e.render().to_string();
+    // clap's first paragraph ("error: ..." and the lines under it).
+    let message = rendered
+        .trim_start()
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_string();
+    if out.machine() || out.result_file.is_some() {
+        report_error(
+            &out,
+            &subcommand_of(&text),
+            None,
+            Exit::Usage,
+            Code::Usage,
+            &message,
+        );
+        if !out.machine() {
+            return Exit::Usage;
+        }
+    } else {
+        let _ = e.print();
+        print_err(&status_line(DocOutcome::Error, Exit::Usage.code()));
+    }
+    Exit::Usage
+}
+
+/// Whether option `flag` (`--name` or `-x`) of `cmd` takes a value.
+fn takes_value(cmd: &clap::Command, flag: &str) -> bool {
+    cmd.get_arguments().any(|arg| {
+        let named = match flag.strip_prefix("--") {
+            Some(long) => arg.get_long() == Some(long),
+            None => flag
+                .strip_prefix('-')
+                .and_then(|s| s.chars().next())
+                .is_some_and(|c| arg.get_short() == Some(c)),
+        };
+        named && arg.get_action().takes_values()
+    })
+}
+
+/// The subcommand words at the start of a command line clap rejected
+/// ("rdp port"), as far as they name subcommands.
+fn subcommand_of(args: &[String]) -> String {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut words = Vec::new();
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a.starts_with('-') {
+            // Skip an option's separate value (`--partition 0`, `-o FILE`).
+            if !a.contains('=') && takes_value(&cmd, a) {
+                it.next();
+            }
+            continue;
+        }
+        match cmd.find_subcommand(a) {
+            Some(sub) => {
+                words.push(a.clone());
+                cmd = sub.clone();
+            }
+            None => {
+                // A first positional with fixed values names the action
+                // (`nla disable`), as in a successful run's `command`.
+                let action = cmd
+                    .get_positionals()
+                    .next()
+                    .is_some_and(|p| p.get_possible_values().iter().any(|v| v.matches(a, false)));
+                if action {
+                    words.push(a.clone());
+                }
+                break;
+            }
+        }
+    }
+    words.join(" ")
 }

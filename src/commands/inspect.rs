@@ -3,13 +3,12 @@
 //! to bytes already read from read-only handles; nothing in this module can
 //! reach a write path.
 
+use crate::commands::input::{HiveInput, ReadMode};
 use crate::error::{Error, Result};
 use crate::format::regf::base_block::BaseBlock;
-use crate::format::regf::cell::walk_bins;
 use crate::format::regf::diff::diff_trees;
 use crate::hive::reader::{KeyState, NamedValue, Reader, ValueState};
-use crate::hive::reconcile::reconcile;
-use crate::hive::reconcile::Reconciled;
+use crate::hive::reconcile::{reconcile, reconcile_lazy};
 use crate::recipes::paths::NLA_VALUES;
 use crate::recipes::paths::POLICY_PATH;
 use crate::recipes::paths::POLICY_VALUES;
@@ -18,7 +17,8 @@ use crate::recipes::paths::RDP_TCP_PATH;
 use crate::recipes::paths::TS_PATH;
 use crate::report::forensic::ForensicReport;
 use crate::report::*;
-use crate::storage::source::{LoadedHive, Located};
+use crate::storage::lazy::ReadStats;
+use crate::storage::source::{LazyHive, LoadedHive, Located};
 use crate::util::digest::HashAlg;
 
 /// Order of the values in a control-set report.
@@ -30,36 +30,6 @@ pub const SET_VALUES: [&str; 6] = [
     RDP_TCP_EXTRA[0],
     RDP_TCP_EXTRA[1],
 ];
-
-/// File facts, base block and structure check of a loaded hive.
-pub fn hive_report(h: &LoadedHive) -> Result<(HiveReport, BaseBlock)> {
-    let bb = BaseBlock::parse(&h.primary.bytes).map_err(|e| e.in_file(&h.primary.path))?;
-    let structure = match walk_bins(&h.primary.bytes, bb.hive_bins_size) {
-        Ok(s) => StructureInfo {
-            ok: true,
-            bins: s.bins,
-            used_cells: s.used_cells,
-            free_cells: s.free_cells,
-            free_bytes: s.free_bytes,
-            error: None,
-        },
-        Err(e) => StructureInfo {
-            ok: false,
-            error: Some(e.to_string()),
-            ..Default::default()
-        },
-    };
-    Ok((
-        HiveReport {
-            file: FileInfo::from(&h.primary),
-            logs: h.logs.iter().map(FileInfo::from).collect(),
-            base_block: BaseBlockInfo::from(&bb),
-            structure,
-            max_sequence_seen: None,
-        },
-        bb,
-    ))
-}
 
 /// The verdict for one control set (or the boot set with Group Policy
 /// values applied).
@@ -201,25 +171,18 @@ fn string_value(r: &Reader<'_>, path: &str, name: &str) -> Option<String> {
     }
 }
 
-fn software_report(h: &LoadedHive, warnings: &mut Vec<String>) -> Result<SoftwareReport> {
-    let (mut hive, _) = hive_report(h)?;
-    let rec = match reconcile(h) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            warnings.push(format!("SOFTWARE: cannot replay its logs: {e}"));
-            None
-        }
-    };
-    hive.max_sequence_seen = rec.as_ref().map(|r| r.sequences_seen.highest);
-    let bytes = rec.as_ref().map_or(&h.primary.bytes[..], |r| r.bytes(h));
-    let r = Reader::new(bytes).map_err(|e| e.in_file(&h.primary.path))?;
+fn software_report(sw: &HiveInput<'_>, warnings: &mut Vec<String>) -> SoftwareReport {
+    if let Some(e) = &sw.replay_error {
+        warnings.push(format!("SOFTWARE: cannot replay its logs: {e}"));
+    }
+    let r = sw.loaded();
     let cv = r"Microsoft\Windows NT\CurrentVersion";
     let windows = WindowsInfo {
-        product_name: string_value(&r, cv, "ProductName"),
-        display_version: string_value(&r, cv, "DisplayVersion")
-            .or_else(|| string_value(&r, cv, "ReleaseId")),
-        current_build: string_value(&r, cv, "CurrentBuild"),
-        installation_type: string_value(&r, cv, "InstallationType"),
+        product_name: string_value(r, cv, "ProductName"),
+        display_version: string_value(r, cv, "DisplayVersion")
+            .or_else(|| string_value(r, cv, "ReleaseId")),
+        current_build: string_value(r, cv, "CurrentBuild"),
+        installation_type: string_value(r, cv, "InstallationType"),
     };
     let (policy_key, policy_values) = r.values(POLICY_PATH, &POLICY_VALUES);
     let overrides = policy_values
@@ -234,14 +197,14 @@ fn software_report(h: &LoadedHive, warnings: &mut Vec<String>) -> Result<Softwar
         .filter(|v| matches!(v.state, ValueState::Unreadable { .. }))
         .map(|v| v.name.clone())
         .collect();
-    Ok(SoftwareReport {
-        hive,
+    SoftwareReport {
+        hive: sw.hive.clone(),
         windows,
         policy_key,
         policy_values,
         overrides,
         unreadable,
-    })
+    }
 }
 
 /// Reported values whose data differ between the stored and replayed views.
@@ -284,57 +247,54 @@ fn replay_changes(stored: &[ControlSetReport], after: &[ControlSetReport]) -> Ve
 /// What Windows loads after replaying a dirty hive's logs (`None` for a
 /// clean hive, or when the logs could not be read).
 fn after_replay(
-    system: &LoadedHive,
-    rec: Option<&Reconciled>,
+    sys: &HiveInput<'_>,
     select: &SelectInfo,
     stored_sets: &[ControlSetReport],
     warnings: &mut Vec<String>,
 ) -> Result<Option<AfterReplay>> {
-    let path = &system.primary.path;
-    Ok(match rec {
-        Some(rec) => match (&rec.replay, &rec.image) {
-            (Some(info), Some(image)) => {
-                let ra = Reader::new(image).map_err(|e| e.in_file(path))?;
-                let sel = select_info(&ra);
-                let sets_after = control_sets(&ra, &sel).map_err(|e| e.in_file(path))?;
-                let changed_values = replay_changes(stored_sets, &sets_after);
-                let tree_changes = match diff_trees(&system.primary.bytes, image) {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        warnings.push(format!(
-                            "cannot compare the whole tree as stored with the tree after replay: {e}"
-                        ));
-                        None
-                    }
-                };
-                Some(AfterReplay {
-                    replayed: true,
-                    replay: info.clone(),
-                    select: sel,
-                    control_sets: sets_after,
-                    changed_values,
-                    tree_changes,
-                })
+    let Some(info) = &sys.replay else {
+        return Ok(None);
+    };
+    let Some(ra) = &sys.replayed else {
+        return Ok(Some(AfterReplay {
+            replayed: false,
+            replay: info.clone(),
+            select: select.clone(),
+            control_sets: stored_sets.to_vec(),
+            changed_values: Vec::new(),
+            tree_changes: None,
+        }));
+    };
+    let sel = select_info(ra);
+    let sets_after = control_sets(ra, &sel).map_err(|e| e.in_file(sys.path))?;
+    let changed_values = replay_changes(stored_sets, &sets_after);
+    // The whole-tree comparison needs both whole images (`--verify`).
+    let tree_changes = sys
+        .images
+        .and_then(|(stored, image)| match diff_trees(stored, image) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                warnings.push(format!(
+                    "cannot compare the whole tree as stored with the tree after replay: {e}"
+                ));
+                None
             }
-            (Some(info), None) => Some(AfterReplay {
-                replayed: false,
-                replay: info.clone(),
-                select: select.clone(),
-                control_sets: stored_sets.to_vec(),
-                changed_values: Vec::new(),
-                tree_changes: None,
-            }),
-            _ => None,
-        },
-        None => None,
-    })
+        });
+    Ok(Some(AfterReplay {
+        replayed: true,
+        replay: info.clone(),
+        select: sel,
+        control_sets: sets_after,
+        changed_values,
+        tree_changes,
+    }))
 }
 
 /// The warning for a dirty SYSTEM hive: what the verdict describes.
 fn dirty_warning(
     bb: &BaseBlock,
     after_replay: Option<&AfterReplay>,
-    system: &LoadedHive,
+    has_logs: bool,
 ) -> Option<String> {
     if !bb.is_dirty() {
         return None;
@@ -349,7 +309,7 @@ fn dirty_warning(
             "SYSTEM is dirty ({why}): Windows replays {n} log entries when it loads it; the verdict describes \
              the hive after that replay (after_replay), control_sets shows it as stored"
         ),
-        _ if system.logs.is_empty() => format!(
+        _ if !has_logs => format!(
             "SYSTEM is dirty ({why}) and no transaction logs were found beside it: values are shown as stored; \
              changes Windows had not yet written are lost"
         ),
@@ -439,41 +399,18 @@ fn boot_set<'a>(
     boot_set
 }
 
-/// The SOFTWARE report; SOFTWARE is optional: a damaged one is reported,
-/// not fatal.
-fn optional_software(h: Option<&LoadedHive>, warnings: &mut Vec<String>) -> Option<SoftwareReport> {
-    match software_report(h?, warnings) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            warnings.push(format!("SOFTWARE hive ignored: {e}"));
-            None
-        }
-    }
-}
-
 /// The blockers of the diagnose rules over SYSTEM (as Windows loads it)
 /// and SOFTWARE, so that `inspect` and `diagnose` cannot disagree; and the
 /// forensic section over the same hives.
 fn rule_blockers(
-    system: &[u8],
-    software: Option<&LoadedHive>,
+    system: &Reader<'_>,
+    software: Option<&Reader<'_>>,
     source: &str,
     warnings: &mut Vec<String>,
 ) -> (Vec<&'static str>, Option<ForensicReport>) {
-    let sw_rec = software.and_then(|h| reconcile(h).ok().map(|r| (h, r)));
-    let sw_bytes = match &sw_rec {
-        Some((h, r)) => Some(r.bytes(h)),
-        None => software.map(|h| &h.primary.bytes[..]),
-    };
-    let (Ok(sys), sw) = (
-        Reader::new(system),
-        sw_bytes.and_then(|b| Reader::new(b).ok()),
-    ) else {
-        return (Vec::new(), None);
-    };
     let hives = crate::commands::diagnose::Hives {
-        system: &sys,
-        software: sw.as_ref(),
+        system,
+        software,
         sam: None,
         security: None,
     };
@@ -494,28 +431,52 @@ fn rule_blockers(
     (blockers, forensic)
 }
 
-/// Builds the inspect report for already-loaded hives.
+/// Builds the inspect report for hives read whole (the `--verify` mode).
 pub fn inspect_loaded(
     source: SourceInfo,
     system: &LoadedHive,
     software: Option<&LoadedHive>,
 ) -> Result<InspectReport> {
-    let path = &system.primary.path;
-    let software_hive = software;
-    let (mut hive, bb) = hive_report(system)?;
-    let r = Reader::new(&system.primary.bytes).map_err(|e| e.in_file(path))?;
-    let select = select_info(&r);
-    let stored_sets = control_sets(&r, &select).map_err(|e| e.in_file(path))?;
-    let mut warnings = Vec::new();
-    let rec = match reconcile(system) {
-        Ok(rec) => Some(rec),
+    let sys_rec = reconcile(system);
+    let sys = HiveInput::whole(system, &sys_rec)?;
+    let sw_rec = software.map(reconcile);
+    let sw = software
+        .zip(sw_rec.as_ref())
+        .map(|(h, r)| HiveInput::whole(h, r));
+    inspect_input(source, &sys, sw.as_ref())
+}
+
+/// The SOFTWARE hive, if it could be prepared: SOFTWARE is optional, a
+/// damaged one is reported, not fatal.
+fn usable_software<'b, 'a>(
+    sw: Option<&'b Result<HiveInput<'a>>>,
+    warnings: &mut Vec<String>,
+) -> Option<&'b HiveInput<'a>> {
+    sw.and_then(|h| match h {
+        Ok(h) => Some(h),
         Err(e) => {
-            warnings.push(format!("cannot replay the transaction logs: {e}"));
+            warnings.push(format!("SOFTWARE hive ignored: {e}"));
             None
         }
-    };
-    hive.max_sequence_seen = rec.as_ref().map(|r| r.sequences_seen.highest);
-    let after_replay = after_replay(system, rec.as_ref(), &select, &stored_sets, &mut warnings)?;
+    })
+}
+
+/// Builds the inspect report for prepared hives (whole or on demand). A
+/// SOFTWARE hive that could not be prepared is reported as ignored.
+pub fn inspect_input(
+    source: SourceInfo,
+    sys: &HiveInput<'_>,
+    sw: Option<&Result<HiveInput<'_>>>,
+) -> Result<InspectReport> {
+    let path = sys.path;
+    let r = &sys.stored;
+    let select = select_info(r);
+    let stored_sets = control_sets(r, &select).map_err(|e| e.in_file(path))?;
+    let mut warnings = Vec::new();
+    if let Some(e) = &sys.replay_error {
+        warnings.push(format!("cannot replay the transaction logs: {e}"));
+    }
+    let after_replay = after_replay(sys, &select, &stored_sets, &mut warnings)?;
     // The verdict describes what Windows will load.
     let (sets, verdict_source) = match &after_replay {
         Some(a) if a.replayed => (a.control_sets.clone(), View::AfterReplay),
@@ -537,31 +498,34 @@ pub fn inspect_loaded(
             }
         )));
     }
-    if let Some(w) = dirty_warning(&bb, after_replay.as_ref(), system) {
+    if let Some(w) = dirty_warning(&sys.bb, after_replay.as_ref(), sys.has_logs) {
         warnings.push(w);
     }
-    if !hive.structure.ok {
+    if let Some(s) = sys.hive.structure.as_ref().filter(|s| !s.ok) {
         warnings.push(format!(
             "structure check failed: {}",
-            hive.structure.error.as_deref().unwrap_or("")
+            s.error.as_deref().unwrap_or("")
         ));
     }
     let boot_set = boot_set(&select, &sets, &mut warnings);
     let computer_name = boot_set.and_then(|s| {
         string_value(
-            &r,
+            r,
             &format!(r"{}\Control\ComputerName\ComputerName", s.name),
             "ComputerName",
         )
     });
-    let software = optional_software(software, &mut warnings);
+    let sw = usable_software(sw, &mut warnings);
+    let software = sw.map(|h| software_report(h, &mut warnings));
     let boot_nla = boot_set.map_or(Nla::Unknown, |s| s.nla);
     let (effective_nla, rdp_enabled, policy_overrides) =
         effective(boot_set, software.as_ref(), &mut warnings);
-    let sys_image = rec
-        .as_ref()
-        .map_or(&system.primary.bytes[..], |r| r.bytes(system));
-    let (blockers, forensic) = rule_blockers(sys_image, software_hive, &source.path, &mut warnings);
+    let (blockers, forensic) = rule_blockers(
+        sys.loaded(),
+        sw.map(HiveInput::loaded),
+        &source.path,
+        &mut warnings,
+    );
     let rdp_enabled = if blockers.is_empty() {
         rdp_enabled
     } else {
@@ -576,7 +540,7 @@ pub fn inspect_loaded(
         source_hashes: None,
         source_hash_error: None,
         disk: None,
-        system: hive,
+        system: sys.hive.clone(),
         verdict: Verdict {
             nla: Nla::combine(sets.iter().map(|s| s.nla)),
             boot_set_nla: boot_nla,
@@ -602,29 +566,75 @@ fn add_hashes(hive: &mut HiveReport, h: &LoadedHive, algs: &[HashAlg]) {
     hive.logs = h.logs.iter().map(|l| FileInfo::hashed(l, algs)).collect();
 }
 
-/// Reads the hives of `located` (read-only) and reports.
+/// Reads the hives of `located` (read-only) on demand and reports.
 pub fn inspect(located: &Located) -> Result<InspectReport> {
-    inspect_hashed(located, &[HashAlg::Sha256])
+    Ok(inspect_with(located, ReadMode::OnDemand)?.0)
 }
 
-/// [`inspect`], with the digests `algs` of every hive and log file, over
-/// the very bytes the report describes.
-pub fn inspect_hashed(located: &Located, algs: &[HashAlg]) -> Result<InspectReport> {
-    let system = LoadedHive::read(&located.system)?;
-    let software = match &located.software {
-        Some(p) => Some(LoadedHive::read(p)?),
-        None => None,
-    };
+/// Reads the hives of `located` (read-only) in `mode` and reports, with
+/// what was read from the primaries and logs.
+pub fn inspect_with(located: &Located, mode: ReadMode) -> Result<(InspectReport, ReadStats)> {
+    inspect_with_hashes(located, mode, &[HashAlg::Sha256])
+}
+
+/// [`inspect`] in `mode`, with the digests `algs` of every hive and log
+/// file read whole, over the very bytes the report describes.
+pub fn inspect_hashed(
+    located: &Located,
+    mode: ReadMode,
+    algs: &[HashAlg],
+) -> Result<InspectReport> {
+    Ok(inspect_with_hashes(located, mode, algs)?.0)
+}
+
+fn inspect_with_hashes(
+    located: &Located,
+    mode: ReadMode,
+    algs: &[HashAlg],
+) -> Result<(InspectReport, ReadStats)> {
     let source = SourceInfo {
         kind: located.kind,
         path: located.input.display().to_string(),
     };
-    let mut report = inspect_loaded(source, &system, software.as_ref())?;
-    add_hashes(&mut report.system, &system, algs);
-    if let (Some(sw), Some(h)) = (report.software.as_mut(), software.as_ref()) {
-        add_hashes(&mut sw.hive, h, algs);
-    }
-    if let Some(sig) = crate::storage::source::hibernation_beside(&system.primary.path) {
+    let system_path = located.system.primary.display();
+    let (report, stats) = match mode {
+        ReadMode::Whole => {
+            let system = LoadedHive::read(&located.system)?;
+            let software = match &located.software {
+                Some(p) => Some(LoadedHive::read(p)?),
+                None => None,
+            };
+            let stats = std::iter::once(&system)
+                .chain(software.as_ref())
+                .map(LoadedHive::stats)
+                .fold(ReadStats::default(), |a, b| a + b);
+            let mut report = inspect_loaded(source, &system, software.as_ref())?;
+            add_hashes(&mut report.system, &system, algs);
+            if let (Some(sw), Some(h)) = (report.software.as_mut(), software.as_ref()) {
+                add_hashes(&mut sw.hive, h, algs);
+            }
+            (report, stats)
+        }
+        ReadMode::OnDemand => {
+            let system = LazyHive::open(&located.system)?;
+            let software = match &located.software {
+                Some(p) => Some(LazyHive::open(p)?),
+                None => None,
+            };
+            let sys_rec = reconcile_lazy(&system);
+            let sw_rec = software.as_ref().map(|h| (h, reconcile_lazy(h)));
+            let sys = HiveInput::on_demand(&system, &sys_rec)?;
+            let sw = sw_rec.as_ref().map(|(h, r)| HiveInput::on_demand(h, r));
+            let report = inspect_input(source, &sys, sw.as_ref())?;
+            let stats = std::iter::once(&system)
+                .chain(software.as_ref())
+                .map(LazyHive::stats)
+                .fold(ReadStats::default(), |a, b| a + b);
+            (report, stats)
+        }
+    };
+    let mut report = report;
+    if let Some(sig) = crate::storage::source::hibernation_beside(&system_path) {
         report.warnings.push(format!(
             "hiberfil.sys holds an active hibernation image ('{sig}'): Windows would resume from it; a write would be refused"
         ));
@@ -651,7 +661,7 @@ pub fn inspect_hashed(located: &Located, algs: &[HashAlg]) -> Result<InspectRepo
             mounted,
         });
     }
-    Ok(report)
+    Ok((report, stats))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::report::locate::WindowsFacts;
 use crate::report::{SCHEMA, TOOL};
 use crate::storage::disk::{scan, Disk};
 use crate::storage::os;
+use crate::storage::sysfs::{device_facts, partition_device, Roots};
 
 fn windows_facts(path: &Path, number: u32) -> WindowsFacts {
     let mut f = WindowsFacts::default();
@@ -40,6 +41,11 @@ fn windows_facts(path: &Path, number: u32) -> WindowsFacts {
 
 /// Looks at `paths`, or at this machine's block devices when empty.
 pub fn locate(paths: &[PathBuf]) -> LocateReport {
+    locate_in(paths, &Roots::default())
+}
+
+/// [`locate`] with the kernel's device views read below `roots`.
+pub fn locate_in(paths: &[PathBuf], roots: &Roots) -> LocateReport {
     let targets = if paths.is_empty() {
         os::block_devices()
     } else {
@@ -50,6 +56,7 @@ pub fn locate(paths: &[PathBuf]) -> LocateReport {
         let mut d = DiskReport {
             path: path.display().to_string(),
             size: 0,
+            device: device_facts(roots, &path),
             table: None,
             sector_size: 512,
             logical_sector_size: 512,
@@ -70,6 +77,8 @@ pub fn locate(paths: &[PathBuf]) -> LocateReport {
                 d.partitions = parts
                     .into_iter()
                     .map(|s| PartitionReport {
+                        device: partition_device(roots, &path, s.partition.number)
+                            .map(|p| p.display().to_string()),
                         windows: s
                             .has_windows
                             .then(|| windows_facts(&path, s.partition.number)),

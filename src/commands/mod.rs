@@ -2,7 +2,9 @@
 //! The read-only commands: each assembles one report.
 
 pub mod accounts;
+pub mod backups;
 pub mod diagnose;
 pub mod get;
+pub mod input;
 pub mod inspect;
 pub mod locate;

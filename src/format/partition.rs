@@ -26,7 +26,7 @@ const GPT_MAX_ENTRIES: u32 = 1024;
 const EBR_MAX: usize = 128;
 
 /// Kind of partition table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TableKind {
     /// GUID partition table.
@@ -49,7 +49,7 @@ impl TableKind {
 }
 
 /// One partition.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Partition {
     /// 1-based number, as the OS numbers it (MBR logical partitions from 5).
     pub number: u32,
@@ -66,7 +66,7 @@ pub struct Partition {
 }
 
 /// A parsed partition table.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Table {
     /// Kind.
     pub kind: TableKind,

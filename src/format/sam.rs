@@ -272,7 +272,7 @@ pub fn replace_entry(v: &[u8], at: usize, data: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// The hash era of a blob.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HashFormat {
     /// Revision 1: RC4 with an MD5-derived key (XP .. Windows 10 1511).

@@ -190,7 +190,7 @@ pub fn hashed_boot_key(sam: &Reader<'_>, system: &Reader<'_>) -> Result<[u8; 16]
 }
 
 /// The effective answer to "may this account log on over RDP?".
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct RdpAnswer {
     /// Yes or no.
     pub may_log_on: bool,
@@ -201,7 +201,7 @@ pub struct RdpAnswer {
 }
 
 /// One local account.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Account {
     /// User name.
     pub name: String,
@@ -264,7 +264,7 @@ pub struct Account {
 }
 
 /// A SID with logon rights in SECURITY.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RightHolder {
     /// The SID.
     pub sid: String,
@@ -277,7 +277,7 @@ pub struct RightHolder {
 }
 
 /// A local group.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Group {
     /// Its SID.
     pub sid: String,
@@ -291,7 +291,7 @@ pub struct Group {
 }
 
 /// Account policy from the account domain's `F`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Policy {
     /// Maximum password age in days (null = never expires).
     pub max_password_age_days: Option<u64>,
@@ -304,7 +304,7 @@ pub struct Policy {
 }
 
 /// Everything `account list` reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct AccountsModel {
     /// The machine SID.
     pub machine_sid: Option<String>,

@@ -9,7 +9,7 @@ use crate::format::regf::cell::{walk_bins, HiveView};
 use crate::format::regf::key::{walk_tree, Key, Visited, MAX_DEPTH};
 
 /// Totals of a full check.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct CheckStats {
     /// Hive bins.
     pub bins: u32,

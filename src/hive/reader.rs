@@ -18,12 +18,12 @@
 use serde::Serialize;
 
 use crate::format::nthive::NtHive;
-use crate::format::regf::cell::HiveView;
+use crate::format::regf::cell::{HiveBytes, HiveView};
 use crate::format::regf::key::{names_equal, reg_type, Key};
 use crate::util::time::Stamp;
 
 /// State of a key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum KeyState {
     /// The key exists.
@@ -47,7 +47,7 @@ pub enum KeyState {
 }
 
 /// State of a value.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum ValueState {
     /// The value exists and both readers agree on it.
@@ -100,7 +100,7 @@ impl ValueState {
 }
 
 /// A named value and its state.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct NamedValue {
     /// Value name.
     pub name: String,
@@ -137,10 +137,11 @@ pub fn data_json(ty: u32, data: &[u8]) -> serde_json::Value {
     }
 }
 
-/// Both readers over one hive image.
+/// Both readers over one hive image; or, over a hive read on demand, our
+/// validated navigator alone (nt-hive needs the whole file).
 pub struct Reader<'a> {
     view: HiveView<'a>,
-    nt: NtHive<'a>,
+    nt: Option<NtHive<'a>>,
 }
 
 /// Result of looking a key up with both readers.
@@ -177,8 +178,24 @@ impl<'a> Reader<'a> {
     /// dirty: the header is not required to be clean here).
     pub fn new(bytes: &'a [u8]) -> crate::Result<Self> {
         let view = HiveView::new(bytes)?;
-        let nt = NtHive::open(bytes)?;
+        let nt = Some(NtHive::open(bytes)?);
         Ok(Reader { view, nt })
+    }
+
+    /// Our navigator alone over a hive read on demand: every key and value
+    /// is still read with each cell bounds- and type-checked, but not
+    /// cross-checked by nt-hive (which reads the whole file; the
+    /// whole-file mode does that).
+    pub fn paged(src: &'a dyn HiveBytes) -> crate::Result<Self> {
+        Ok(Reader {
+            view: HiveView::paged(src)?,
+            nt: None,
+        })
+    }
+
+    /// Whether the second reader cross-checks every lookup.
+    pub fn cross_checked(&self) -> bool {
+        self.nt.is_some()
     }
 
     /// Our navigator's view.
@@ -199,7 +216,13 @@ impl<'a> Reader<'a> {
             Err(e) => return KeyLookup::Unreadable(e.to_string()),
             Ok(o) => o,
         };
-        let theirs = self.nt.key_exists(path);
+        let Some(nt) = &self.nt else {
+            return match ours {
+                Ok(k) => KeyLookup::Found(k),
+                Err(missing) => KeyLookup::Missing(missing),
+            };
+        };
+        let theirs = nt.key_exists(path);
         match (ours, theirs) {
             (_, Err(e)) => KeyLookup::Unreadable(format!("nt-hive: {e}")),
             (Ok(k), Ok(true)) => KeyLookup::Found(k),
@@ -236,7 +259,21 @@ impl<'a> Reader<'a> {
             }
             Ok(o) => Ok::<_, crate::Error>(o),
         };
-        let theirs = self.nt.value(path, name);
+        let Some(nt) = &self.nt else {
+            return match ours {
+                Ok(None) => ValueState::Missing,
+                Ok(Some((ty, data, offset))) => ValueState::Present {
+                    type_name: reg_type::name(ty),
+                    type_code: ty,
+                    data: data_json(ty, &data),
+                    offset,
+                },
+                Err(e) => ValueState::Unreadable {
+                    error: e.to_string(),
+                },
+            };
+        };
+        let theirs = nt.value(path, name);
         match (ours, theirs) {
             (Err(e), _) => ValueState::Unreadable {
                 error: e.to_string(),

@@ -10,11 +10,14 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::format::regf::base_block::BaseBlock;
+use crate::format::regf::base_block::BASE_BLOCK_SIZE;
+use crate::format::regf::cell::HiveBytes;
 use crate::format::regf::log::{self, AppliedEntry, LogInput, LogSummary, SequencesSeen};
-use crate::storage::source::LoadedHive;
+use crate::storage::lazy::Overlaid;
+use crate::storage::source::{LazyHive, LoadedHive};
 
 /// What the replay did, for reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ReplayInfo {
     /// Entries applied, in order.
     pub applied: Vec<AppliedEntry>,
@@ -86,6 +89,74 @@ pub fn reconcile(h: &LoadedHive) -> Result<Reconciled> {
             hive_bins_size: after.hive_bins_size,
         }),
         image: replayed.then_some(rec.hive),
+        sequences_seen: rec.sequences_seen,
+    })
+}
+
+/// A hive read on demand, reconciled with its logs: for a dirty hive the
+/// replayed pages laid over the lazy primary.
+pub struct LazyReconciled {
+    /// The as-loaded view when log data was applied (`None`: the primary's
+    /// own pages are what Windows loads).
+    pub image: Option<Overlaid>,
+    /// Replay details for a dirty hive (`None` for a clean one).
+    pub replay: Option<ReplayInfo>,
+    /// As in [`Reconciled`].
+    pub sequences_seen: SequencesSeen,
+}
+
+impl LazyReconciled {
+    /// The bytes Windows will load, read on demand.
+    pub fn bytes<'a>(&'a self, hive: &'a LazyHive) -> &'a dyn HiveBytes {
+        match &self.image {
+            Some(o) => o,
+            None => &*hive.image,
+        }
+    }
+}
+
+/// [`reconcile`] for a hive read on demand: only the base block of the
+/// primary is read here (and the primary pages a log writes partly over);
+/// the logs are replayed as an overlay ([`log::recover_overlay`]).
+pub fn reconcile_lazy(h: &LazyHive) -> Result<LazyReconciled> {
+    let path = &h.path;
+    let head = h
+        .image
+        .range(0, BASE_BLOCK_SIZE.min(h.image.len()))
+        .map_err(|e| e.in_file(path))?;
+    let bb = BaseBlock::parse(head).map_err(|e| e.in_file(path))?;
+    let inputs: Vec<LogInput<'_>> = h
+        .logs
+        .iter()
+        .map(|l| LogInput {
+            name: l.name.clone(),
+            bytes: &l.bytes,
+        })
+        .collect();
+    if !bb.is_dirty() {
+        return Ok(LazyReconciled {
+            image: None,
+            replay: None,
+            sequences_seen: log::sequences_seen(head, &inputs).map_err(|e| e.in_file(path))?,
+        });
+    }
+    let (rec, overlay) =
+        log::recover_overlay(head, h.image.len(), &inputs).map_err(|e| e.in_file(path))?;
+    let after = BaseBlock::parse(&rec.hive).map_err(|e| e.in_file(path))?;
+    let image = if rec.replayed() {
+        Some(Overlaid::new(h.image.clone(), &rec.hive, &overlay).map_err(|e| e.in_file(path))?)
+    } else {
+        None
+    };
+    Ok(LazyReconciled {
+        replay: Some(ReplayInfo {
+            applied: rec.applied,
+            stopped: rec.stopped,
+            logs: rec.logs,
+            last_sequence: rec.last_sequence,
+            hive_bins_size: after.hive_bins_size,
+        }),
+        image,
         sequences_seen: rec.sequences_seen,
     })
 }

@@ -26,7 +26,7 @@ pub fn fix(r: &EditReport, st: Style) -> String {
     let _ = writeln!(o, "{} {files}", st.bold(&r.command));
     if !r.changes.is_empty() {
         let head = match r.outcome {
-            Outcome::Written => "Changed:",
+            Outcome::Written | Outcome::Partial => "Changed:",
             _ => "Plan (dry run, nothing written):",
         };
         let _ = writeln!(o, "{}", st.bold(head));
@@ -91,7 +91,7 @@ fn outcome(o: &mut String, r: &EditReport, st: Style) {
                 st.bad("Refused: nothing could be changed. Nothing written.")
             );
         }
-        Outcome::DryRun | Outcome::Written => {
+        Outcome::DryRun | Outcome::Written | Outcome::Partial => {
             if let Some(b) = &r.backup {
                 let _ = writeln!(o, "{} {b}", st.bold("Backup:"));
             }

@@ -189,11 +189,15 @@ fn ntfs_times(o: &mut String, indent: &str, t: &crate::storage::ntfs::FileTimes)
 }
 
 /// "md5 ..., sha1 ..., sha256 ..." of a file (MD5 and SHA-1 when asked for).
+/// A file read on demand has none: "sha256 not computed (--verify)".
 fn file_digests(f: &crate::report::FileInfo) -> String {
+    if f.sha256.is_none() && f.md5.is_none() && f.sha1.is_none() {
+        return "sha256 not computed (--verify)".into();
+    }
     digests(&crate::util::digest::Hashes {
         md5: f.md5.clone(),
         sha1: f.sha1.clone(),
-        sha256: Some(f.sha256.clone()),
+        sha256: f.sha256.clone(),
     })
 }
 
@@ -237,13 +241,10 @@ fn hive(o: &mut String, r: &InspectReport, st: Style) {
         o,
         "  hive bins {:#x} bytes | structure {}",
         bb.hive_bins_size,
-        if h.structure.ok {
-            format!(
-                "ok ({} bins, {} cells)",
-                h.structure.bins, h.structure.used_cells
-            )
-        } else {
-            st.bad("FAILED")
+        match &h.structure {
+            Some(s) if s.ok => format!("ok ({} bins, {} cells)", s.bins, s.used_cells),
+            Some(_) => st.bad("FAILED"),
+            None => "not walked (--verify)".into(),
         }
     );
 }

@@ -24,6 +24,10 @@ pub fn locate(r: &crate::report::locate::LocateReport, st: Style) -> String {
             d.size,
             d.sector_size
         );
+        let ids = device_ids(&d.device);
+        if !ids.is_empty() {
+            let _ = writeln!(o, "  {}", escape(&ids));
+        }
         if !d.mounted.is_empty() {
             let _ = writeln!(o, "  {} {}", st.warn("mounted:"), d.mounted.join(", "));
         }
@@ -54,6 +58,9 @@ pub fn locate(r: &crate::report::locate::LocateReport, st: Style) -> String {
                 s.partition.type_name,
                 s.filesystem
             );
+            if let Some(dev) = &p.device {
+                let _ = writeln!(o, "      device {}", escape(dev));
+            }
             if let Some(w) = &p.windows {
                 let product = [&w.product_name, &w.display_version, &w.current_build]
                     .iter()
@@ -97,4 +104,26 @@ pub fn locate(r: &crate::report::locate::LocateReport, st: Style) -> String {
         }
     }
     o
+}
+
+/// "model M, serial S, EBS volume vol-…, SCSI H:C:T:L, Azure LUN N", the
+/// facts the kernel shows.
+fn device_ids(f: &crate::storage::sysfs::DeviceFacts) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = &f.model {
+        parts.push(format!("model {m}"));
+    }
+    if let Some(s) = &f.serial {
+        parts.push(format!("serial {s}"));
+    }
+    if let Some(v) = &f.ebs_volume_id {
+        parts.push(format!("EBS volume {v}"));
+    }
+    if let Some(a) = &f.scsi_address {
+        parts.push(format!("SCSI {a}"));
+    }
+    if let Some(l) = f.azure_lun {
+        parts.push(format!("Azure LUN {l}"));
+    }
+    parts.join(", ")
 }

@@ -7,12 +7,23 @@ use crate::hive::reader::KeyState;
 use crate::report::Nla;
 
 mod accounts;
+mod backups;
 mod diagnose;
 mod fix;
 mod get;
 mod inspect;
 mod locate;
 mod restore;
+
+/// Renders `backups list`.
+pub fn backups(r: &crate::commands::backups::BackupsReport, st: Style) -> String {
+    finish(&backups::backups(r, st), st)
+}
+
+/// Renders `backups pack`.
+pub fn backups_pack(r: &crate::commands::backups::PackOutput, st: Style) -> String {
+    finish(&backups::pack(r, st), st)
+}
 
 /// Renders an edit report (every fix command; warnings: [`warnings`]).
 pub fn fix(r: &crate::write::outcome::EditReport, st: Style) -> String {

@@ -8,7 +8,7 @@ use crate::hive::accounts::AccountsModel;
 use crate::report::{FileInfo, SourceInfo, Tool};
 
 /// One hive read for the report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct HiveRead {
     /// "SAM", "SECURITY", "SYSTEM".
     pub name: &'static str,
@@ -20,7 +20,7 @@ pub struct HiveRead {
 }
 
 /// What `account list` prints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct AccountsReport {
     /// Schema tag.
     pub schema: &'static str,

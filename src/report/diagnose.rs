@@ -9,7 +9,7 @@ use crate::hive::name::HiveName;
 use crate::report::{SourceInfo, Tool, WindowsInfo};
 
 /// How much a finding matters for RDP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
     /// RDP cannot work until it is fixed.
@@ -32,7 +32,7 @@ impl Severity {
 }
 
 /// Risk of a fix (rdp-causes.md, "fix (risk)").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Risk {
     /// Restores what Windows ships; applied by `rdp repair`.
@@ -45,7 +45,7 @@ pub enum Risk {
 
 /// One value operation a fix makes (what `rdp repair` hands to the edit
 /// engine).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RepairOp {
     /// Hive.
     pub hive: HiveName,
@@ -58,7 +58,7 @@ pub struct RepairOp {
 }
 
 /// What a [`RepairOp`] does to its value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", content = "data", rename_all = "kebab-case")]
 pub enum RepairAction {
     /// Set a REG_DWORD (created when missing).
@@ -70,7 +70,7 @@ pub enum RepairAction {
 }
 
 /// How a finding is fixed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Fix {
     /// The exact ntrescue command line that repairs it, when there is one.
     pub command: Option<String>,
@@ -87,7 +87,7 @@ pub struct Fix {
 }
 
 /// One cause found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     /// Stable kebab-case code (docs/diagnose.md).
     pub code: &'static str,
@@ -119,7 +119,7 @@ pub struct Finding {
 }
 
 /// A key a rule read, with its last-write time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct KeyTime {
     /// "SYSTEM", "SOFTWARE"...
     pub hive: &'static str,
@@ -130,7 +130,7 @@ pub struct KeyTime {
 }
 
 /// Rows that could not be checked, and why.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct NotChecked {
     /// Rows of rdp-causes.md.
     pub rows: Vec<u8>,
@@ -139,7 +139,7 @@ pub struct NotChecked {
 }
 
 /// A hive `diagnose` wanted, and what became of it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct HiveStatus {
     /// "SYSTEM", "SOFTWARE", "SAM", "SECURITY".
     pub name: &'static str,
@@ -154,7 +154,7 @@ pub struct HiveStatus {
 }
 
 /// Overall verdict.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DiagnoseVerdict {
     /// "fail" (a blocker), "may-fail" (warnings only) or "ok".
     pub rdp: &'static str,
@@ -210,7 +210,7 @@ impl DiagnoseVerdict {
 }
 
 /// What `diagnose` prints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DiagnoseReport {
     /// Schema tag.
     pub schema: &'static str,
@@ -218,6 +218,8 @@ pub struct DiagnoseReport {
     pub tool: Tool,
     /// "diagnose".
     pub command: &'static str,
+    /// The verdict (first, so that a reader of the first bytes has it).
+    pub verdict: DiagnoseVerdict,
     /// What was opened.
     pub source: SourceInfo,
     /// The hives read.
@@ -228,8 +230,6 @@ pub struct DiagnoseReport {
     pub control_sets: Vec<String>,
     /// The set that boots (`Select\Default`, else `Current`).
     pub boot_control_set: Option<String>,
-    /// The verdict.
-    pub verdict: DiagnoseVerdict,
     /// Findings: blockers first, then warnings, then info.
     pub findings: Vec<Finding>,
     /// Rows not checked, and why.

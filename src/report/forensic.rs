@@ -10,7 +10,7 @@ use crate::hive::reader::{KeyState, NamedValue};
 use crate::report::diagnose::Finding;
 
 /// One key read for the forensic section, with the values looked for.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ForensicKey {
     /// "SYSTEM" or "SOFTWARE".
     pub hive: &'static str,
@@ -27,7 +27,7 @@ pub struct ForensicKey {
 }
 
 /// The forensic section.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ForensicReport {
     /// Every key read, present or not, in a fixed order: per control set
     /// (Terminal Server, Remote Assistance, RDP-Tcp, Wds\rdpwd), then the

@@ -11,7 +11,7 @@ use crate::report::View;
 use serde::Serialize;
 
 /// One key read.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct GetEntry {
     /// Control set the path resolved through, if any.
     pub control_set: Option<String>,
@@ -29,7 +29,7 @@ pub struct GetEntry {
 }
 
 /// What `get` prints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct GetReport {
     /// Schema tag.
     pub schema: &'static str,

@@ -4,10 +4,11 @@
 use crate::format::partition::TableKind;
 use crate::report::Tool;
 use crate::storage::disk::PartitionSummary;
+use crate::storage::sysfs::DeviceFacts;
 use serde::Serialize;
 
 /// Windows facts of one partition.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct WindowsFacts {
     /// `ComputerName` of the boot control set.
     pub computer_name: Option<String>,
@@ -28,22 +29,30 @@ pub struct WindowsFacts {
 }
 
 /// One partition.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PartitionReport {
     /// What it holds.
     #[serde(flatten)]
     pub summary: PartitionSummary,
+    /// The partition's own device node (`/dev/nvme1n1p2`), when the
+    /// kernel shows one; `null` for an image file.
+    pub device: Option<String>,
     /// Windows facts, for partitions that hold Windows.
     pub windows: Option<WindowsFacts>,
 }
 
 /// One disk.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DiskReport {
     /// Device or image.
     pub path: String,
     /// Size, bytes.
     pub size: u64,
+    /// What the kernel says about the device: model, serial, the EBS
+    /// volume id on AWS Nitro, the SCSI address and Azure LUN (all `null`
+    /// for an image file).
+    #[serde(flatten)]
+    pub device: DeviceFacts,
     /// Partition table.
     pub table: Option<TableKind>,
     /// Sector size the partition table was parsed with (the device's
@@ -60,7 +69,7 @@ pub struct DiskReport {
 }
 
 /// What `locate` prints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct LocateReport {
     /// Schema tag.
     pub schema: &'static str,

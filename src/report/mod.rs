@@ -6,6 +6,7 @@
 //! [`SCHEMA`]; fields are only ever added within a schema version.
 
 pub mod diagnose;
+pub mod envelope;
 pub mod forensic;
 
 use serde::Serialize;
@@ -23,7 +24,7 @@ use crate::util::time::filetime_iso;
 pub const SCHEMA: &str = "ntrescue/v1";
 
 /// Name and version of the tool.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Tool {
     /// "ntrescue".
     pub name: &'static str,
@@ -43,7 +44,7 @@ pub const TOOL: Tool = Tool {
 
 /// Facts about one run, added to every JSON document as `run`, for
 /// evidence records: when, how and where the tool ran.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RunInfo {
     /// UTC time the run started (ISO-8601, seconds).
     pub started_utc: String,
@@ -73,6 +74,14 @@ impl RunInfo {
     }
 }
 
+/// This run's metadata, captured once, on first use (early in `run`).
+static RUN: std::sync::OnceLock<RunInfo> = std::sync::OnceLock::new();
+
+/// This run's metadata ([`RunInfo::capture`] of the process arguments).
+pub fn run_info() -> &'static RunInfo {
+    RUN.get_or_init(|| RunInfo::capture(std::env::args_os()))
+}
+
 /// The kernel's host name (Linux `/proc/sys/kernel/hostname`), else the
 /// `HOSTNAME` (Unix shells) or `COMPUTERNAME` (Windows) variable.
 pub fn host_name() -> Option<String> {
@@ -85,7 +94,7 @@ pub fn host_name() -> Option<String> {
 }
 
 /// Which image of a hive a report describes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum View {
     /// The primary file as stored (a clean hive, or a dirty one with
@@ -96,7 +105,7 @@ pub enum View {
 }
 
 /// What was opened.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SourceInfo {
     /// Kind of source.
     pub kind: SourceKind,
@@ -105,14 +114,15 @@ pub struct SourceInfo {
 }
 
 /// A file's identity.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct FileInfo {
     /// Path.
     pub path: String,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256, lower-case hex.
-    pub sha256: String,
+    /// SHA-256, lower-case hex; null when the file was not read whole (a
+    /// primary read on demand: `--verify` or `--hash` reads and hashes it).
+    pub sha256: Option<String>,
     /// MD5, lower-case hex, when `--hash` asks for it (else null).
     pub md5: Option<String>,
     /// SHA-1, lower-case hex, when `--hash` asks for it (else null).
@@ -127,14 +137,19 @@ impl From<&LoadedFile> for FileInfo {
         FileInfo {
             path: f.path.display().to_string(),
             size: f.bytes.len() as u64,
-            sha256: f.sha256.clone(),
+            sha256: Some(f.sha256.clone()),
             md5: None,
             sha1: None,
-            ntfs_times: match &f.origin {
-                crate::storage::source::FileRef::Ntfs { loc, .. } => Some(loc.times.clone()),
-                crate::storage::source::FileRef::Path(_) => None,
-            },
+            ntfs_times: ntfs_times(&f.origin),
         }
+    }
+}
+
+/// The NTFS timestamps of a file read from a raw NTFS volume.
+pub fn ntfs_times(r: &crate::storage::source::FileRef) -> Option<crate::storage::ntfs::FileTimes> {
+    match r {
+        crate::storage::source::FileRef::Ntfs { loc, .. } => Some(loc.times.clone()),
+        crate::storage::source::FileRef::Path(_) => None,
     }
 }
 
@@ -158,7 +173,7 @@ impl FileInfo {
 }
 
 /// Base block facts.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BaseBlockInfo {
     /// The file signature (`regf`).
     pub signature: &'static str,
@@ -218,7 +233,7 @@ impl From<&BaseBlock> for BaseBlockInfo {
 }
 
 /// Result of the structural walk of bins and cells.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct StructureInfo {
     /// Whether every bin and cell checked out.
     pub ok: bool,
@@ -235,7 +250,7 @@ pub struct StructureInfo {
 }
 
 /// One hive file with its logs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct HiveReport {
     /// The primary file.
     pub file: FileInfo,
@@ -243,15 +258,16 @@ pub struct HiveReport {
     pub logs: Vec<FileInfo>,
     /// Base block.
     pub base_block: BaseBlockInfo,
-    /// Structure check.
-    pub structure: StructureInfo,
+    /// Structure check of every bin and cell; null when the primary was
+    /// read on demand (`--verify` walks it).
+    pub structure: Option<StructureInfo>,
     /// Highest sequence number in the primary, any valid log base block or
     /// log entry (a write must go above it); null if the logs could not be read.
     pub max_sequence_seen: Option<u32>,
 }
 
 /// A reported value whose data the log replay changes.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ReplayChange {
     /// Control set.
     pub control_set: String,
@@ -264,7 +280,7 @@ pub struct ReplayChange {
 }
 
 /// A dirty hive as Windows will load it, after replaying its logs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct AfterReplay {
     /// Whether any log data was applied.
     pub replayed: bool,
@@ -282,7 +298,7 @@ pub struct AfterReplay {
 }
 
 /// NLA state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Nla {
     /// Network Level Authentication is required.
@@ -323,7 +339,7 @@ impl Nla {
 }
 
 /// `SYSTEM\Select`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SelectInfo {
     /// State of the Select key.
     pub key: KeyState,
@@ -334,7 +350,7 @@ pub struct SelectInfo {
 }
 
 /// One control set.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ControlSetReport {
     /// `ControlSet001`...
     pub name: String,
@@ -367,7 +383,7 @@ impl ControlSetReport {
 }
 
 /// Windows version facts from SOFTWARE.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct WindowsInfo {
     /// ProductName.
     pub product_name: Option<String>,
@@ -380,7 +396,7 @@ pub struct WindowsInfo {
 }
 
 /// The SOFTWARE hive's relevant content.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SoftwareReport {
     /// File facts.
     pub hive: HiveReport,
@@ -398,7 +414,7 @@ pub struct SoftwareReport {
 }
 
 /// Overall verdict.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Verdict {
     /// Combined over every control set: required / off / mixed / unknown.
     pub nla: Nla,
@@ -417,7 +433,7 @@ pub struct Verdict {
 }
 
 /// What `inspect` prints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct InspectReport {
     /// [`SCHEMA`].
     pub schema: &'static str,
@@ -425,6 +441,10 @@ pub struct InspectReport {
     pub tool: Tool,
     /// "inspect".
     pub command: &'static str,
+    /// Verdicts (first, so that a reader of the first bytes has them).
+    pub verdict: Verdict,
+    /// Which view the verdict describes: "stored" or "after-replay".
+    pub verdict_source: View,
     /// What was opened.
     pub source: SourceInfo,
     /// SHA-256 of the whole source (`--hash-source`), for evidence records.
@@ -446,12 +466,8 @@ pub struct InspectReport {
     pub control_sets: Vec<ControlSetReport>,
     /// For a dirty hive: the same after log replay (what Windows loads).
     pub after_replay: Option<AfterReplay>,
-    /// Which view the verdict describes: "stored" or "after-replay".
-    pub verdict_source: View,
     /// SOFTWARE hive, when found.
     pub software: Option<SoftwareReport>,
-    /// Verdicts.
-    pub verdict: Verdict,
     /// What an examiner looks for beside NLA (Remote Assistance, shadowing,
     /// the program a session starts, the logon-screen debugger hijack),
     /// read-only, with the unusual values flagged; null when the rules could
@@ -462,7 +478,7 @@ pub struct InspectReport {
 }
 
 /// Disk facts in an inspect report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DiskFacts {
     /// The Windows volume found.
     #[serde(flatten)]

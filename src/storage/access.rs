@@ -25,7 +25,7 @@ impl WriteAccess {
 
     /// The refusal for a command that would write in read-only mode.
     pub fn refused(what: &str) -> Error {
-        Error::Refused(format!(
+        Error::refused(crate::error::Code::ReadOnlyMode, format!(
             "read-only mode (--read-only or NTRESCUE_READ_ONLY): {what} would write; nothing was written \
              (--dry-run shows the plan without writing)"
         ))

@@ -7,12 +7,14 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::partition::{self, Partition, Table, TableKind};
 use crate::format::regf::log::find_log_files;
+use crate::storage::device::{self, Device};
 use crate::storage::extent::ExtentReader;
 use crate::storage::ntfs::{FileLocation, Volume, VolumeFacts};
 use crate::storage::os;
@@ -32,14 +34,16 @@ const REFS_OEM: &[u8; 8] = b"ReFS\0\0\0\0";
 const FAT32_TYPE_AT: usize = 82;
 const FAT16_TYPE_AT: usize = 54;
 
-/// A disk, partition or image, opened read-only.
+/// A disk, partition or image, opened read-only. Every read goes through
+/// its [`Device`]: whole sectors, aligned.
 pub struct Disk {
     path: PathBuf,
-    file: File,
+    dev: Device,
     size: u64,
     /// Logical sector size.
     pub sector_size: u32,
-    /// Whether the OS reported `sector_size` (a block device) rather than
+    /// Whether the OS (or, for a device the OS says nothing about, a GPT
+    /// header or NTFS boot sector on it) gave `sector_size`, rather than
     /// it being assumed (an image file).
     sector_size_exact: bool,
 }
@@ -47,17 +51,27 @@ pub struct Disk {
 impl Disk {
     /// Opens `path` read-only.
     pub fn open(path: &Path) -> Result<Self> {
-        let file =
-            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        let size =
-            os::size_of(&file).map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
+        let ctx = |what: &str| format!("{what} {}", path.display());
+        let file = File::open(path).map_err(|e| Error::io(ctx("opening"), e))?;
+        let file = Arc::new(file);
+        let os_size = os::size_of(&file).ok().filter(|&n| n > 0);
         let sector = os::logical_sector_size(path);
+        let device = os::is_block_device(path);
+        let (size, sector_size, exact) = match (os_size, sector) {
+            (Some(n), Some(s)) => (n, s, true),
+            // An image file: any alignment is valid, 512 serves.
+            (Some(n), None) if !device => (n, device::MIN_SECTOR, false),
+            // A device the OS says nothing about: ask the disk itself.
+            _ => from_content(&file, path, os_size)?,
+        };
+        let dev = Device::from_file(file, sector_size, Some(size))
+            .map_err(|e| Error::io(ctx("opening"), e))?;
         Ok(Disk {
             path: path.to_path_buf(),
-            file,
+            dev,
             size,
-            sector_size: sector.unwrap_or(512),
-            sector_size_exact: sector.is_some(),
+            sector_size,
+            sector_size_exact: exact,
         })
     }
 
@@ -82,7 +96,7 @@ impl Disk {
             });
         }
         let mut buf = vec![0u8; len];
-        os::read_exact_at(&self.file, &mut buf, off).map_err(|e| {
+        self.dev.read_exact_at(&mut buf, off).map_err(|e| {
             Error::io(
                 format!("reading {} at byte offset {off:#x}", self.path.display()),
                 e,
@@ -102,15 +116,52 @@ impl Disk {
         .map_err(|e| e.in_file(&self.path))
     }
 
-    fn reopen(&self) -> Result<File> {
-        self.file
-            .try_clone()
+    /// The read-only device (a clone sharing the handle).
+    pub fn device(&self) -> Device {
+        self.dev.clone()
+    }
+
+    /// A device over `file`, a write handle on the same path, with this
+    /// disk's sector size and length.
+    pub fn device_over(&self, file: Arc<File>) -> Result<Device> {
+        Device::from_file(file, self.dev.sector(), Some(self.size))
             .map_err(|e| Error::io(format!("opening {}", self.path.display()), e))
     }
 }
 
+/// Sector size and length of a device the OS says nothing about (a Windows
+/// `\\.\PhysicalDriveN`, whose handle has no size), from its first
+/// sectors, read with an alignment valid for any sector size in use. The
+/// OS's length, when it gave one, wins over the content's.
+fn from_content(file: &Arc<File>, path: &Path, os_size: Option<u64>) -> Result<(u64, u32, bool)> {
+    let probe = Device::from_file(file.clone(), device::PROBE_SECTOR, os_size)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let mut head = vec![0u8; device::GEOMETRY_HEAD];
+    let n = probe
+        .read_at(&mut head, 0)
+        .map_err(|e| Error::io(format!("reading {} at byte offset 0", path.display()), e))?;
+    let g = device::content_geometry(&head[..n]).ok_or_else(|| Error::Unsupported {
+        what: "device geometry",
+        offset: 0,
+        detail: format!(
+            "{}: the OS gives neither its size nor its sector size, and it starts with no GPT, MBR or NTFS \
+             boot sector to take them from",
+            path.display()
+        ),
+    })?;
+    let size = os_size.or(g.len).ok_or_else(|| Error::Unsupported {
+        what: "device size",
+        offset: 0,
+        detail: format!(
+            "{}: neither the OS nor its partition table gives its size",
+            path.display()
+        ),
+    })?;
+    Ok((size, g.sector, g.sector_known))
+}
+
 /// What a partition holds.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PartitionSummary {
     /// The partition.
     pub partition: Partition,
@@ -126,7 +177,7 @@ pub struct PartitionSummary {
 }
 
 /// A Windows installation on a disk.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct WindowsVolume {
     /// The disk or image.
     pub disk: PathBuf,
@@ -150,7 +201,7 @@ pub struct WindowsVolume {
 }
 
 /// What a partition's first sector says it holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileSystem {
     /// NTFS boot sector.
@@ -196,7 +247,8 @@ impl std::fmt::Display for FileSystem {
     }
 }
 
-fn filesystem_of(disk: &Disk, p: &Partition) -> FileSystem {
+/// What the first sector of `p` says it holds.
+pub fn filesystem_of(disk: &Disk, p: &Partition) -> FileSystem {
     let Ok(b) = disk.read(p.start, 512) else {
         return FileSystem::Other;
     };
@@ -242,6 +294,25 @@ fn hive_with_logs(
     Ok(Some((hive, logs)))
 }
 
+/// Reads the file at `path` (backslash-separated, case-insensitive) from
+/// the NTFS volume on `p`, if it is there: at most `max` bytes, else an
+/// error naming it. Compressed or encrypted files are refused.
+pub fn read_ntfs_file(disk: &Disk, p: &Partition, path: &str, max: u64) -> Result<Option<Vec<u8>>> {
+    let mut vol = open_volume(disk, p).map_err(|e| e.in_file(&disk.path))?;
+    let Some(rec) = vol.find(path)? else {
+        return Ok(None);
+    };
+    let loc = vol.locate(rec, path)?;
+    if loc.size > max {
+        return Err(Error::Invalid {
+            what: "file",
+            offset: p.start,
+            detail: format!("{path} is {} bytes, more than the {max} expected", loc.size),
+        });
+    }
+    Ok(Some(read_file_bytes(disk, &loc)?))
+}
+
 /// Active-hibernation check: the first bytes of `hiberfil.sys`.
 pub fn hibernation_of(disk: &Disk, vol: &mut Volume) -> Result<Option<String>> {
     let Some(rec) = vol.find("hiberfil.sys")? else {
@@ -264,8 +335,50 @@ pub fn active_hibernation(head: &[u8]) -> Option<String> {
 }
 
 fn open_volume(disk: &Disk, p: &Partition) -> Result<Volume> {
-    Volume::open(disk.reopen()?, p.start, p.length)
+    Volume::open(disk.device(), p.start, p.length)
 }
+
+/// Which partition holds Windows, for an operator who named another one.
+fn windows_hint(disk: &Disk, parts: &[PartitionSummary]) -> String {
+    let wins: Vec<String> = parts
+        .iter()
+        .filter(|s| s.has_windows)
+        .map(|s| s.partition.number.to_string())
+        .collect();
+    match wins.as_slice() {
+        [] => format!(
+            "no partition of {} holds Windows (`ntrescue locate` lists the disks)",
+            disk.path.display()
+        ),
+        [one] => format!("Windows is on partition {one} (--partition {one})"),
+        many => format!("Windows is on partitions {}", many.join(", ")),
+    }
+}
+
+/// Whether the first MiB of `path` (all of it when shorter) is zeros: an
+/// empty disk, e.g. a cloud volume not attached yet or not yet restored
+/// from its snapshot. `false` when it cannot be read.
+pub fn is_blank(path: &Path) -> bool {
+    let mut head = vec![0u8; BLANK_PROBE];
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    head[..n].iter().all(|&b| b == 0)
+}
+
+/// How much of a source [`is_blank`] looks at: 1 MiB, where a partition
+/// table and the first partition's boot sector (aligned at 1 MiB by every
+/// current partitioning tool) or a volume's boot sector would be.
+const BLANK_PROBE: usize = 1 << 20;
 
 /// Looks at every partition.
 pub fn scan(disk: &Disk) -> Result<(Table, Vec<PartitionSummary>)> {
@@ -306,12 +419,27 @@ pub fn scan(disk: &Disk) -> Result<(Table, Vec<PartitionSummary>)> {
 pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume> {
     let (table, parts) = scan(disk)?;
     let chosen = match partition {
-        Some(n) => parts
-            .iter()
-            .find(|s| s.partition.number == n)
-            .ok_or_else(|| {
-                Error::NotFound(format!("{} has no partition {n}", disk.path.display()))
-            })?,
+        Some(n) => {
+            let s = parts
+                .iter()
+                .find(|s| s.partition.number == n)
+                .ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "{} has no partition {n}; {}",
+                        disk.path.display(),
+                        windows_hint(disk, &parts)
+                    ))
+                })?;
+            if !matches!(s.filesystem, FileSystem::Ntfs | FileSystem::Bitlocker) {
+                return Err(Error::NotFound(format!(
+                    "partition {n} of {} holds {}, not NTFS; {}",
+                    disk.path.display(),
+                    s.filesystem,
+                    windows_hint(disk, &parts)
+                )));
+            }
+            s
+        }
         None => {
             let wins: Vec<&PartitionSummary> = parts.iter().filter(|s| s.has_windows).collect();
             match wins.as_slice() {
@@ -323,14 +451,15 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
                         .map(|s| format!("partition {}", s.partition.number))
                         .collect();
                     if !locked.is_empty() {
-                        return Err(Error::Refused(format!(
+                        return Err(Error::refused(crate::error::Code::Bitlocker, format!(
                             "{} is BitLocker-encrypted ({}): unlock it first (e.g. dislocker) and give the unlocked volume",
                             disk.path.display(),
                             locked.join(", ")
                         )));
                     }
                     return Err(Error::NotFound(format!(
-                        "no partition of {} holds {CONFIG_DIR}\\SYSTEM",
+                        "no partition of {} holds {CONFIG_DIR}\\SYSTEM: is this the Windows disk? \
+                         `ntrescue locate` lists the disks and which partition holds Windows",
                         disk.path.display()
                     )));
                 }
@@ -353,7 +482,7 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
         }
     };
     if chosen.filesystem == FileSystem::Bitlocker {
-        return Err(Error::Refused(format!(
+        return Err(Error::refused(crate::error::Code::Bitlocker, format!(
             "partition {} is BitLocker-encrypted: unlock it first (e.g. dislocker) and give the unlocked volume",
             chosen.partition.number
         )));
@@ -363,9 +492,10 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
     let listing = vol.list(CONFIG_DIR)?;
     let Some((system, system_logs)) = hive_with_logs(&mut vol, &listing, "SYSTEM")? else {
         return Err(Error::NotFound(format!(
-            "partition {} of {} has no {CONFIG_DIR}\\SYSTEM",
+            "partition {} of {} has no {CONFIG_DIR}\\SYSTEM; {}",
             chosen.partition.number,
-            disk.path.display()
+            disk.path.display(),
+            windows_hint(disk, &parts)
         )));
     };
     let (software, software_logs) = match hive_with_logs(&mut vol, &listing, "SOFTWARE")? {
@@ -450,7 +580,7 @@ impl<'a> FileReader<'a> {
     fn open(disk: &'a Disk, loc: &'a FileLocation) -> Result<Self> {
         if !loc.resident {
             return Ok(FileReader::Extents(ExtentReader::new(
-                &disk.file,
+                &disk.dev,
                 &loc.extents,
                 loc.size,
             )));
@@ -531,6 +661,9 @@ const CONTAINERS: [(&[u8], &str); 5] = [
 /// dynamic VHD) rather than a raw image, what it is. A fixed VHD is a raw
 /// image with a footer and needs nothing.
 pub fn container_format(path: &Path) -> Option<&'static str> {
+    if os::is_block_device(path) {
+        return None;
+    }
     let mut head = [0u8; 64];
     let n = File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
     CONTAINERS

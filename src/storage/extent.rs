@@ -3,17 +3,17 @@
 //! system driver: the hive file's byte ranges are mapped through its data
 //! runs (extents) to absolute device offsets, and only the sectors that
 //! contain changed bytes are rewritten (read-modify-write of whole logical
-//! sectors, as block devices require). NTFS metadata is never touched: the
+//! sectors, as block devices require: [`Device`]). NTFS metadata is never touched: the
 //! file keeps its size, clusters, timestamps and security descriptor.
 
-use std::fs::File;
-use std::sync::Arc;
-
 use crate::error::{Error, Result};
+use crate::storage::device::Device;
 use crate::storage::store::HiveStore;
 
 /// One contiguous piece of a file on the device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Extent {
     /// Offset in the file.
     pub file_offset: u64,
@@ -78,7 +78,7 @@ pub fn map(extents: &[Extent], off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
             .iter()
             .find(|e| holds(e, pos))
             .ok_or_else(|| {
-                Error::Refused(format!(
+                Error::refused(crate::error::Code::UnwritableFile, format!(
                     "file byte {pos:#x} has no allocated cluster on the device (sparse, compressed or resident data): \
                      it cannot be written in place; use a mounted path instead"
                 ))
@@ -106,13 +106,13 @@ pub type Recheck = Box<dyn Fn(&[u8]) -> Result<Option<u64>>>;
 
 /// A hive file inside a raw volume, opened for writing.
 pub struct ExtentStore {
-    /// Shared with other stores on the same device (one exclusive open per
-    /// device and process: [`crate::storage::os::open_for_write`]).
-    device: Arc<File>,
+    /// Shares its handle with other stores on the same device (one
+    /// exclusive open per device and process:
+    /// [`crate::storage::os::open_for_write`]).
+    device: Device,
     name: String,
     extents: Vec<Extent>,
     file_size: u64,
-    sector: u64,
     /// How to compare the file with given bytes independently of this
     /// handle: re-open the device and locate the file through NTFS again.
     recheck: Option<Recheck>,
@@ -123,19 +123,12 @@ pub struct ExtentStore {
 impl ExtentStore {
     /// Wraps a device already opened for writing (the caller runs the
     /// preflight checks and opens it exclusively).
-    pub fn new(
-        device: impl Into<Arc<File>>,
-        name: String,
-        extents: Vec<Extent>,
-        file_size: u64,
-        sector: u32,
-    ) -> Self {
+    pub fn new(device: Device, name: String, extents: Vec<Extent>, file_size: u64) -> Self {
         ExtentStore {
-            device: device.into(),
+            device,
             name,
             extents,
             file_size,
-            sector: u64::from(sector.max(512)),
             recheck: None,
             written: false,
         }
@@ -158,14 +151,6 @@ impl ExtentStore {
         self
     }
 
-    fn pread(&self, buf: &mut [u8], at: u64) -> std::io::Result<()> {
-        crate::storage::os::read_exact_at(&self.device, buf, at)
-    }
-
-    fn pwrite(&self, buf: &[u8], at: u64) -> std::io::Result<()> {
-        crate::storage::os::write_all_at(&self.device, buf, at)
-    }
-
     /// The extents.
     pub fn extents(&self) -> &[Extent] {
         &self.extents
@@ -182,23 +167,13 @@ impl HiveStore for ExtentStore {
         let mut done = 0usize;
         for (dev, len) in map(&self.extents, offset, data.len() as u64)? {
             let piece = &data[done..done + len as usize];
-            // Whole logical sectors around the piece.
-            // `map` checked that `dev + len` does not overflow.
-            let start = dev / self.sector * self.sector;
-            let end = (dev + len)
-                .div_ceil(self.sector)
-                .checked_mul(self.sector)
-                .ok_or_else(|| {
-                    Error::Refused(format!("{}: a write maps past the device's end", self.name))
-                })?;
-            let mut buf = vec![0u8; (end - start) as usize];
-            let ctx = |what: &str| format!("{what} {} at device byte offset {start:#x}", self.name);
-            self.pread(&mut buf, start)
-                .map_err(|e| Error::io(ctx("reading"), e))?;
-            let at = (dev - start) as usize;
-            buf[at..at + piece.len()].copy_from_slice(piece);
-            self.pwrite(&buf, start)
-                .map_err(|e| Error::io(ctx("writing"), e))?;
+            // Whole logical sectors around the piece: read-modify-write.
+            self.device.write_all_at(piece, dev).map_err(|e| {
+                Error::io(
+                    format!("writing {} at device byte offset {dev:#x}", self.name),
+                    e,
+                )
+            })?;
             done += len as usize;
         }
         Ok(())
@@ -206,7 +181,7 @@ impl HiveStore for ExtentStore {
 
     fn sync(&mut self) -> Result<()> {
         self.device
-            .sync_all()
+            .sync()
             .map_err(|e| Error::io(format!("flushing the device of {}", self.name), e))
     }
 
@@ -225,7 +200,7 @@ impl HiveStore for ExtentStore {
 /// A file's bytes in order, read from `file` through its extents (zeros
 /// where no extent maps: a hole).
 pub struct ExtentReader<'a> {
-    file: &'a File,
+    file: &'a Device,
     extents: &'a [Extent],
     pos: u64,
     size: u64,
@@ -233,7 +208,7 @@ pub struct ExtentReader<'a> {
 
 impl<'a> ExtentReader<'a> {
     /// Reads the `size`-byte file mapped by `extents` on `file`.
-    pub fn new(file: &'a File, extents: &'a [Extent], size: u64) -> Self {
+    pub fn new(file: &'a Device, extents: &'a [Extent], size: u64) -> Self {
         ExtentReader {
             file,
             extents,
@@ -263,7 +238,7 @@ impl std::io::Read for ExtentReader<'_> {
                             "an extent maps past the device's end",
                         )
                     })?;
-                crate::storage::os::read_exact_at(self.file, &mut buf[..n], at)?;
+                self.file.read_exact_at(&mut buf[..n], at)?;
                 n
             }
             None => {
@@ -288,6 +263,12 @@ impl std::io::Read for ExtentReader<'_> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// A device over `f`, checked to see only whole aligned 512-byte sectors.
+    fn dev(f: std::fs::File) -> Device {
+        let strict = crate::storage::device::StrictIo::new(f, 512).unwrap();
+        Device::new(std::sync::Arc::new(strict), 512, None).unwrap()
+    }
 
     fn ext(f: u64, l: u64, d: u64) -> Extent {
         Extent {
@@ -316,7 +297,7 @@ mod tests {
         }
         assert!(check_all_within(&[ext(0, 1, 1 << 20), ext(1, 1, 0)], vol.0, vol.1, "f").is_err());
         let store = |e: Vec<Extent>| {
-            ExtentStore::new(tempfile::tempfile().unwrap(), "f".into(), e, 4096, 512)
+            ExtentStore::new(dev(tempfile::tempfile().unwrap()), "f".into(), e, 4096)
         };
         assert!(store(vec![ext(0, 4096, 1 << 20)])
             .within(vol.0, vol.1)
@@ -325,7 +306,7 @@ mod tests {
         // Overflowing extents map to an error, not a panic.
         assert!(map(&[ext(0, u64::MAX, u64::MAX - 10)], 100, 10).is_err());
         assert!(map(&[ext(u64::MAX - 1, u64::MAX, 0)], u64::MAX - 1, 1).is_ok());
-        let f = tempfile::tempfile().unwrap();
+        let f = dev(tempfile::tempfile().unwrap());
         let e = [ext(0, u64::MAX, u64::MAX - 1)];
         let mut r = ExtentReader::new(&f, &e, 4096);
         let mut buf = [0u8; 16];
@@ -350,7 +331,7 @@ mod tests {
         let img: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
         f.write_all(&img).unwrap();
         let extents = vec![ext(0, 4096, 16384), ext(4096, 4096, 4096)];
-        let mut s = ExtentStore::new(f.try_clone().unwrap(), "t".into(), extents, 8192, 512);
+        let mut s = ExtentStore::new(dev(f.try_clone().unwrap()), "t".into(), extents, 8192);
         s.write_at(4094, &[0xAA, 0xBB, 0xCC, 0xDD]).unwrap();
         s.sync().unwrap();
         let mut now = Vec::new();

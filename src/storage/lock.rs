@@ -56,7 +56,7 @@ pub fn lock(paths: &[&Path], wait: Option<Duration>) -> Result<TargetLock> {
                         std::thread::sleep(RETRY);
                         continue;
                     }
-                    return Err(Error::Refused(format!(
+                    return Err(Error::refused(crate::error::Code::Locked, format!(
                         "another process (another ntrescue run?) holds the lock on {}; nothing \
                          written. Run again once it has finished, or add --wait SECONDS to wait for it",
                         p.display()

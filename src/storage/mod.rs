@@ -4,11 +4,17 @@
 //! and the write handles behind the preflight checks.
 
 pub mod access;
+pub mod bcd;
+pub mod device;
 pub mod disk;
 pub mod extent;
+pub mod fat;
+pub mod host;
+pub mod lazy;
 pub mod lock;
 pub mod ntfs;
 pub mod os;
 pub mod source;
 pub mod store;
+pub mod sysfs;
 pub mod target;

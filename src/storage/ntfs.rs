@@ -10,7 +10,6 @@
 //! (perf-notes.md: a small buffer for metadata, big positioned reads for
 //! data).
 
-use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
 use ntfs::indexes::NtfsFileNameIndex;
@@ -18,6 +17,7 @@ use ntfs::structured_values::{NtfsAttributeList, NtfsVolumeFlags};
 use ntfs::{Ntfs, NtfsAttribute, NtfsAttributeFlags, NtfsAttributeType, NtfsFile};
 
 use crate::error::{Error, Result};
+use crate::storage::device::Device;
 use crate::storage::extent::Extent;
 use crate::util::time::Stamp;
 
@@ -31,7 +31,7 @@ fn nerr(e: ntfs::NtfsError) -> Error {
 /// A byte range of a device or image, read through `Read + Seek`, never
 /// past its end.
 pub struct Region {
-    file: File,
+    file: Device,
     start: u64,
     len: u64,
     pos: u64,
@@ -39,7 +39,7 @@ pub struct Region {
 
 impl Region {
     /// The range `start .. start + len` of `file`.
-    pub fn new(file: File, start: u64, len: u64) -> Self {
+    pub fn new(file: Device, start: u64, len: u64) -> Self {
         Region {
             file,
             start,
@@ -60,7 +60,7 @@ impl Read for Region {
         let at = self.start.checked_add(self.pos).ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "read offset overflows")
         })?;
-        let got = crate::storage::os::read_at(&self.file, &mut buf[..n], at)?;
+        let got = self.file.read_at(&mut buf[..n], at)?;
         self.pos += got as u64;
         Ok(got)
     }
@@ -81,10 +81,12 @@ impl Seek for Region {
 }
 
 /// Facts about an NTFS volume.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct VolumeFacts {
     /// Volume serial number (boot sector), as Windows shows it: `XXXX-XXXX`
-    /// is its low 32 bits.
+    /// is its low 32 bits. In JSON a hex string (`0x` and 16 digits).
+    #[serde(with = "crate::util::hex64")]
+    #[schemars(with = "crate::util::hex64::Hex64")]
     pub serial: u64,
     /// Label.
     pub label: Option<String>,
@@ -101,7 +103,7 @@ pub struct VolumeFacts {
 }
 
 /// Where a file's data lives.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct FileLocation {
     /// Path as given (`Windows\System32\config\SYSTEM`).
     pub path: String,
@@ -132,7 +134,7 @@ pub struct FileLocation {
 
 /// The four timestamps of one NTFS attribute (`$STANDARD_INFORMATION` or
 /// `$FILE_NAME`), in the order `istat` prints them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct TimeSet {
     /// Creation time.
     pub created: Stamp,
@@ -148,7 +150,7 @@ pub struct TimeSet {
 /// what Windows shows and what tools can set; `$FILE_NAME` is updated only
 /// by the file system (on create, rename, move), so a difference between
 /// the two is worth an examiner's look.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct FileTimes {
     /// `$STANDARD_INFORMATION` (attribute 0x10); `None` when absent or
     /// unreadable.
@@ -199,7 +201,7 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 impl Volume {
     /// Opens the NTFS volume at `offset .. offset + len` of `file`.
-    pub fn open(file: File, offset: u64, len: u64) -> Result<Self> {
+    pub fn open(file: Device, offset: u64, len: u64) -> Result<Self> {
         guarded("the NTFS reader", || Self::open_inner(file, offset, len))
     }
 
@@ -224,7 +226,7 @@ impl Volume {
     }
 
     /// Opens the NTFS volume at `offset .. offset + len` of `file`.
-    fn open_inner(file: File, offset: u64, len: u64) -> Result<Self> {
+    fn open_inner(file: Device, offset: u64, len: u64) -> Result<Self> {
         let mut fs = BufReader::with_capacity(META_BUFFER, Region::new(file, offset, len));
         let mut ntfs = Ntfs::new(&mut fs).map_err(nerr)?;
         ntfs.read_upcase_table(&mut fs).map_err(nerr)?;

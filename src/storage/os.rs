@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! The operating-system specific pieces, in one place: positioned reads,
-//! block-device facts, "is it mounted?", and exclusive opens. Linux is the
-//! tested platform; elsewhere conservative fallbacks apply (a device is
-//! assumed mounted-unknown and the operator is told).
+//! The operating-system specific pieces, in one place: positioned reads
+//! and writes (used only below [`crate::storage::device::Device`], the one
+//! sector-aligned path to a device's bytes), block-device facts, "is it
+//! mounted?" (Linux; Windows: [`crate::storage::host`]), exclusive opens
+//! and the list of local disks (Linux and Windows). Elsewhere conservative
+//! fallbacks apply (a device is assumed mounted-unknown and the operator is
+//! told).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,40 +26,16 @@ pub fn read_at(f: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
     }
 }
 
-/// `at + n` for the next positioned read or write; an offset past the
-/// end of the address space is an error, never a wrapped one.
-fn next_offset(at: u64, n: usize) -> std::io::Result<u64> {
-    at.checked_add(n as u64)
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "offset overflows"))
-}
-
-/// Reads exactly `buf.len()` bytes at `at`.
-pub fn read_exact_at(f: &File, mut buf: &mut [u8], mut at: u64) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        let n = read_at(f, buf, at)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf = &mut buf[n..];
-        at = next_offset(at, n)?;
+/// Writes up to `buf.len()` bytes at absolute offset `at`.
+pub fn write_at(f: &File, buf: &[u8], at: u64) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_at(f, buf, at)
     }
-    Ok(())
-}
-
-/// Writes all of `buf` at absolute offset `at`.
-pub fn write_all_at(f: &File, mut buf: &[u8], mut at: u64) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        #[cfg(unix)]
-        let n = std::os::unix::fs::FileExt::write_at(f, buf, at)?;
-        #[cfg(windows)]
-        let n = std::os::windows::fs::FileExt::seek_write(f, buf, at)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        buf = &buf[n..];
-        at = next_offset(at, n)?;
+    #[cfg(windows)]
+    {
+        std::os::windows::fs::FileExt::seek_write(f, buf, at)
     }
-    Ok(())
 }
 
 /// Why opening a device or image for writing failed, as far as the
@@ -67,12 +46,18 @@ pub enum OpenFailure {
     ReadOnly,
     /// Something else holds it open exclusively.
     Busy,
+    /// The OS denies this user access (EACCES): not root.
+    PermissionDenied,
     /// Any other I/O error.
     Other,
 }
 
 /// Classifies an error from [`open_for_write`].
 pub fn open_failure(e: &std::io::Error) -> OpenFailure {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::EACCES) {
+        return OpenFailure::PermissionDenied;
+    }
     if e.kind() == std::io::ErrorKind::PermissionDenied {
         return OpenFailure::ReadOnly;
     }
@@ -200,10 +185,16 @@ pub fn logical_sector_size(path: &Path) -> Option<u32> {
 /// write-protected disk). A partition of a read-only disk is read-only too.
 pub fn refuse_if_read_only(path: &Path) -> crate::error::Result<()> {
     use crate::error::Error;
+    // Windows gives no file metadata for a raw device (`\\.\PhysicalDriveN`):
+    // a write-protected one fails to open for writing (ERROR_WRITE_PROTECT).
+    #[cfg(windows)]
+    if is_block_device(path) {
+        return Ok(());
+    }
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::io(format!("examining {}", path.display()), e))?;
     if meta.is_file() && meta.permissions().readonly() {
-        return Err(Error::Refused(format!(
+        return Err(Error::refused(crate::error::Code::ReadOnlyTarget, format!(
             "{} is read-only (no write permission bits): make it writable (chmod u+w) if you mean to repair it",
             path.display()
         )));
@@ -212,7 +203,7 @@ pub fn refuse_if_read_only(path: &Path) -> crate::error::Result<()> {
     if let Some(dir) = sysfs_dir(path) {
         let ro = |d: &Path| std::fs::read_to_string(d.join("ro")).is_ok_and(|s| s.trim() == "1");
         if ro(&dir) || (dir.join("partition").exists() && dir.parent().is_some_and(ro)) {
-            return Err(Error::Refused(format!(
+            return Err(Error::refused(crate::error::Code::ReadOnlyTarget, format!(
                 "{} is a read-only block device (sysfs ro = 1): make it writable first (e.g. blockdev --setrw, \
                  or attach the image without losetup -r) if you mean to repair it",
                 path.display()
@@ -336,10 +327,43 @@ pub fn mount_check(path: &Path) -> std::result::Result<Vec<String>, String> {
         out.dedup();
         Ok(out)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        windows_mount_check(path)
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         let _ = path;
-        Err("the mount-state check is implemented for Linux only".into())
+        Err("the mount-state check is implemented for Linux and Windows only".into())
+    }
+}
+
+/// Windows: a `\\.\X:` volume is mounted (it has a drive letter). Windows
+/// does not mount a raw image file (an attached virtual disk's volume gets
+/// a drive letter, which the serial check finds). Which volumes of a raw
+/// disk (`\\.\PhysicalDriveN`) are mounted is known only per volume, by its
+/// serial number ([`crate::storage::host::volume_users`]): `Err` here.
+#[cfg(windows)]
+fn windows_mount_check(path: &Path) -> std::result::Result<Vec<String>, String> {
+    if let Some(l) = volume_letter(path) {
+        return Ok(vec![format!(r"{l}:\")]);
+    }
+    if is_block_device(path) {
+        return Err(
+            "a raw disk's volumes are matched with the drive letters' volumes when writing".into(),
+        );
+    }
+    Ok(Vec::new())
+}
+
+/// The drive letter of a `\\.\X:` volume path, if it is one.
+pub fn volume_letter(path: &Path) -> Option<char> {
+    let s = path.to_str()?;
+    let rest = s.strip_prefix(r"\\.\").or_else(|| s.strip_prefix("//./"))?;
+    let rest = rest.strip_suffix(['\\', '/']).unwrap_or(rest);
+    match rest.as_bytes() {
+        [l, b':'] if l.is_ascii_alphabetic() => Some(char::from(l.to_ascii_uppercase())),
+        _ => None,
     }
 }
 
@@ -384,8 +408,9 @@ pub fn open_for_write(_: &WriteAccess, path: &Path) -> std::io::Result<Arc<File>
 /// The exclusive block-device handles this process holds, by canonical path.
 static EXCLUSIVE: Mutex<BTreeMap<PathBuf, Weak<File>>> = Mutex::new(BTreeMap::new());
 
-/// Local block devices (`/sys/block`), skipping loop/ram devices that hold
-/// nothing and the disk that holds this machine's root file system.
+/// Local block devices: on Linux `/sys/block`, skipping loop/ram devices
+/// that hold nothing and the disk that holds this machine's root file
+/// system; on Windows `\\.\PhysicalDrive0` .. `31`.
 pub fn block_devices() -> Vec<PathBuf> {
     #[cfg(target_os = "linux")]
     {
@@ -421,10 +446,32 @@ pub fn block_devices() -> Vec<PathBuf> {
         out.sort();
         out
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        windows_disks()
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         Vec::new()
     }
+}
+
+/// Windows numbers its disks `\\.\PhysicalDrive0`, `1`, ...: the ones probed.
+#[cfg(windows)]
+const PHYSICAL_DRIVES: u32 = 32;
+
+/// `\\.\PhysicalDrive0` .. `31` that exist: those that open, and those that
+/// exist but need an administrator (locate then says why it cannot read
+/// them).
+#[cfg(windows)]
+fn windows_disks() -> Vec<PathBuf> {
+    (0..PHYSICAL_DRIVES)
+        .map(|n| PathBuf::from(format!(r"\\.\PhysicalDrive{n}")))
+        .filter(|p| match File::open(p) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+        })
+        .collect()
 }
 
 /// Whether two paths are on the same file system (device). Used to keep the

@@ -21,7 +21,7 @@ use crate::format::regf::base_block::check_registry_file_size;
 use crate::util::digest::{read_hashed, HashAlg, Hashes, MultiHasher};
 
 /// The kind of source, as reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceKind {
     /// A bare hive file.
@@ -239,6 +239,113 @@ impl LoadedHive {
     }
 }
 
+/// A hive whose primary is read on demand ([`crate::storage::lazy`]); its
+/// logs are small and read whole.
+pub struct LazyHive {
+    /// Where the primary was read from (for messages).
+    pub path: PathBuf,
+    /// Where it lives.
+    pub origin: FileRef,
+    /// Its length in bytes.
+    pub size: u64,
+    /// The primary's pages (shared with the replayed view of a dirty hive).
+    pub image: std::rc::Rc<crate::storage::lazy::LazyImage>,
+    /// Its logs, read whole and hashed.
+    pub logs: Vec<LoadedFile>,
+}
+
+impl LazyHive {
+    /// Opens a hive for reading on demand: nothing of the primary is read
+    /// here but its first bytes (a file that is not `regf` is refused).
+    /// A file inside a raw volume that the extent path cannot read page by
+    /// page (resident, sparse, compressed, encrypted) is read whole.
+    pub fn open(paths: &HivePaths) -> Result<Self> {
+        use crate::storage::lazy::{ExtentPages, FilePages, LazyImage, PageRead};
+        let path = paths.primary.display();
+        let (src, size): (Box<dyn PageRead>, u64) = match &paths.primary {
+            FileRef::Path(p) => {
+                refuse_if_not_regf(p)?;
+                let ctx = |e| Error::io(format!("reading {}", p.display()), e);
+                let meta = fs::metadata(p).map_err(ctx)?;
+                check_source_type(&meta, p)?;
+                let pages = FilePages::open(p)?;
+                let len = crate::storage::os::size_of(pages.file()).map_err(ctx)?;
+                check_registry_file_size(len, &p.display().to_string())?;
+                (Box::new(pages), len)
+            }
+            FileRef::Ntfs { disk, loc, .. } if page_readable(loc) => {
+                check_registry_file_size(loc.size, &loc.path)?;
+                let name = path.display().to_string();
+                (
+                    Box::new(ExtentPages::open(disk, loc.extents.clone(), name)?),
+                    loc.size,
+                )
+            }
+            other => {
+                let f = LoadedFile::read(other)?;
+                let len = f.bytes.len() as u64;
+                (Box::new(crate::storage::lazy::MemPages(f.bytes)), len)
+            }
+        };
+        let len = usize::try_from(size).map_err(|_| Error::Unsupported {
+            what: "file size",
+            offset: 0,
+            detail: format!("{} is too large for this platform", path.display()),
+        })?;
+        Ok(LazyHive {
+            image: std::rc::Rc::new(LazyImage::new(src, len, path.display().to_string())),
+            path,
+            origin: paths.primary.clone(),
+            size,
+            logs: paths
+                .logs
+                .iter()
+                .map(LoadedFile::read)
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
+impl LazyHive {
+    /// What has been read of the primary (pages, bytes, reads) and of the
+    /// logs (whole, one read each).
+    pub fn stats(&self) -> crate::storage::lazy::ReadStats {
+        self.image.stats() + logs_stats(&self.logs)
+    }
+}
+
+impl LoadedHive {
+    /// What was read: every byte of the primary and the logs.
+    pub fn stats(&self) -> crate::storage::lazy::ReadStats {
+        logs_stats(std::slice::from_ref(&self.primary)) + logs_stats(&self.logs)
+    }
+}
+
+/// Files read whole: one read each (a page count rounded up).
+fn logs_stats(files: &[LoadedFile]) -> crate::storage::lazy::ReadStats {
+    let page = crate::storage::lazy::PAGE as u64;
+    files
+        .iter()
+        .map(|f| crate::storage::lazy::ReadStats {
+            pages: (f.bytes.len() as u64).div_ceil(page),
+            bytes: f.bytes.len() as u64,
+            reads: 1,
+        })
+        .fold(Default::default(), |a, b| a + b)
+}
+
+/// Whether a file inside a raw volume can be read page by page through its
+/// extents: every byte allocated, none past the valid data length, stored
+/// as is.
+fn page_readable(loc: &crate::storage::ntfs::FileLocation) -> bool {
+    !loc.resident
+        && !loc.compressed
+        && !loc.encrypted
+        && !loc.sparse
+        && loc.valid_length >= loc.size
+        && crate::storage::extent::map(&loc.extents, 0, loc.size).is_ok()
+}
+
 /// A primary hive starts with `regf`: a file that does not is refused
 /// after reading its first bytes, not after reading all of it.
 fn refuse_if_not_regf(p: &Path) -> Result<()> {
@@ -378,6 +485,14 @@ fn ntfs_paths(
 /// the only one holding Windows) without mounting anything.
 pub fn locate_disk(input: &Path, partition: Option<u32>) -> Result<Located> {
     let disk = crate::storage::disk::Disk::open(input)?;
+    if let Err(e) = disk.table() {
+        if !matches!(e, Error::Io { .. }) {
+            return Err(Error::NotFound(format!(
+                "{e}: no partition table or NTFS volume there: wrong device? \
+                 `ntrescue locate` lists the disks and which partition holds Windows"
+            )));
+        }
+    }
     let w = crate::storage::disk::find_windows(&disk, partition)?;
     let kind = if w.table == crate::format::partition::TableKind::None {
         SourceKind::Volume
@@ -428,6 +543,10 @@ pub fn locate(input: &Path) -> Result<Located> {
 
 /// [`locate`], choosing partition `partition` of a disk.
 pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
+    // Windows gives no file metadata for a raw device (`\\.\PhysicalDriveN`).
+    if cfg!(windows) && crate::storage::os::is_block_device(input) {
+        return locate_disk(input, partition);
+    }
     let meta =
         fs::metadata(input).map_err(|e| Error::io(format!("opening {}", input.display()), e))?;
     check_source_type(&meta, input)?;
@@ -435,6 +554,13 @@ pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
         return locate_tree(input);
     }
     refuse_evidence_container(input)?;
+    if crate::storage::disk::is_blank(input) {
+        return Err(Error::NotFound(format!(
+            "{} is empty (its first MiB is all zeros: no partition table, no file system): \
+             is the volume attached, and is it the right one? `ntrescue locate` lists the disks",
+            input.display()
+        )));
+    }
     if crate::storage::disk::is_disk_source(input) {
         return locate_disk(input, partition);
     }

@@ -26,11 +26,14 @@ pub trait HiveStore {
     /// Changes the file's length (growth is zero-filled). Stores that cannot
     /// resize (a file inside a raw NTFS volume) refuse.
     fn set_len(&mut self, len: u64) -> Result<()> {
-        Err(Error::Refused(format!(
+        Err(Error::refused(
+            crate::error::Code::UnwritableFile,
+            format!(
             "{} would have to change size to {len:#x} bytes, which this target cannot do in place; \
              use a mounted path instead",
             self.describe()
-        )))
+        ),
+        ))
     }
 }
 
@@ -107,10 +110,13 @@ impl FileStore {
                 if crate::storage::os::open_failure(&e)
                     == crate::storage::os::OpenFailure::ReadOnly =>
             {
-                Err(Error::Refused(format!(
-                    "{} cannot be opened for writing ({e}): the target is read-only",
-                    path.display()
-                )))
+                Err(Error::refused(
+                    crate::error::Code::ReadOnlyTarget,
+                    format!(
+                        "{} cannot be opened for writing ({e}): the target is read-only",
+                        path.display()
+                    ),
+                ))
             }
             Err(e) => Err(Error::io(
                 format!("opening {} for writing", path.display()),

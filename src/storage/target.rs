@@ -21,7 +21,7 @@ use crate::storage::store::FileStore;
 use crate::storage::store::HiveStore;
 
 /// Where a file lives.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum TargetInfo {
     /// A regular file.
@@ -39,7 +39,10 @@ pub enum TargetInfo {
         partition_offset: u64,
         /// Volume length, bytes.
         partition_length: u64,
-        /// NTFS volume serial number.
+        /// NTFS volume serial number; in JSON a hex string (`0x` and 16
+        /// digits), read from a number too (older manifests).
+        #[serde(with = "crate::util::hex64")]
+        #[schemars(with = "crate::util::hex64::Hex64")]
         volume_serial: u64,
         /// Path inside the volume.
         path: String,
@@ -68,69 +71,123 @@ impl TargetInfo {
 }
 
 fn volume(device: &str, offset: u64, length: u64, serial: u64) -> Result<(Disk, Volume)> {
+    let elsewhere = |what: String| {
+        Error::refused(crate::error::Code::TargetChanged, format!(
+            "{device}: {what}: not the volume this was recorded on (serial {serial:#x} at byte offset {offset:#x}). \
+             If the disk was reattached under another name, give it with --target (`ntrescue locate` lists the disks)"
+        ))
+    };
     let d = Disk::open(Path::new(device))?;
-    let file =
-        std::fs::File::open(device).map_err(|e| Error::io(format!("opening {device}"), e))?;
-    let mut v = Volume::open(file, offset, length).map_err(|e| e.in_file(device))?;
+    let mut v = Volume::open(d.device(), offset, length)
+        .map_err(|e| elsewhere(format!("no readable NTFS volume there ({e})")))?;
     let facts = v.facts()?;
     if facts.serial != serial {
-        return Err(Error::Refused(format!(
-            "{device}: the NTFS volume at byte offset {offset:#x} has serial {:#x}, not {serial:#x}: not the same volume",
+        return Err(elsewhere(format!(
+            "the NTFS volume at byte offset {offset:#x} has serial {:#x}",
             facts.serial
         )));
     }
     Ok((d, v))
 }
 
-/// An NTFS target located again: the disk, the volume (serial checked)
-/// and the file, which must still have the recorded record, size and runs.
-fn relocate(t: &TargetInfo) -> Result<Option<(Disk, Volume, crate::storage::ntfs::FileLocation)>> {
-    let TargetInfo::Ntfs {
-        device,
-        partition_offset,
-        partition_length,
-        volume_serial,
-        path,
-        mft_record,
-        size,
-        extents,
-        ..
-    } = t
-    else {
-        return Ok(None);
-    };
-    let (d, mut v) = volume(device, *partition_offset, *partition_length, *volume_serial)?;
-    let loc = v.locate(*mft_record, path)?;
-    if loc.size != *size || &loc.extents != extents {
-        return Err(Error::Refused(format!(
-            "{device}: {path} (MFT record {mft_record}) no longer has the recorded size and data runs"
-        )));
-    }
-    Ok(Some((d, v, loc)))
+/// The fields of a raw-volume target [`relocate`] needs.
+struct NtfsTarget<'a> {
+    device: &'a str,
+    partition_offset: u64,
+    partition_length: u64,
+    volume_serial: u64,
+    path: &'a str,
+    mft_record: u64,
+    size: u64,
+    extents: &'a [Extent],
 }
 
-/// Re-reads the target's current bytes. For an NTFS target the file is
-/// located again and must still have the recorded record, size and runs.
+/// A target split by kind, with the fields each kind is reached by.
+enum Where<'a> {
+    /// A regular file at this path.
+    File(&'a str),
+    /// A file inside a raw NTFS volume.
+    Ntfs(NtfsTarget<'a>),
+}
+
+impl<'a> Where<'a> {
+    /// Where `t` lives.
+    fn of(t: &'a TargetInfo) -> Self {
+        match t {
+            TargetInfo::File { path } => Where::File(path),
+            TargetInfo::Ntfs {
+                device,
+                partition_offset,
+                partition_length,
+                volume_serial,
+                path,
+                mft_record,
+                size,
+                extents,
+                ..
+            } => Where::Ntfs(NtfsTarget {
+                device,
+                partition_offset: *partition_offset,
+                partition_length: *partition_length,
+                volume_serial: *volume_serial,
+                path,
+                mft_record: *mft_record,
+                size: *size,
+                extents,
+            }),
+        }
+    }
+}
+
+/// An NTFS target located again: the disk, the volume (serial checked)
+/// and the file, which must still have the recorded record, size and runs.
+/// A device that now holds something else is refused, never a panic.
+fn relocate(t: &NtfsTarget<'_>) -> Result<(Disk, Volume, crate::storage::ntfs::FileLocation)> {
+    let (d, mut v) = volume(
+        t.device,
+        t.partition_offset,
+        t.partition_length,
+        t.volume_serial,
+    )?;
+    let loc = v.locate(t.mft_record, t.path)?;
+    if loc.size != t.size || loc.extents != t.extents {
+        return Err(Error::refused(
+            crate::error::Code::TargetChanged,
+            format!(
+                "{}: {} (MFT record {}) no longer has the recorded size and data runs",
+                t.device, t.path, t.mft_record
+            ),
+        ));
+    }
+    Ok((d, v, loc))
+}
+
 /// Compares the target's current bytes (located afresh, as
 /// [`read_current`] does) with `want`, a chunk at a time: the first
 /// differing offset, or `None`.
 pub fn differs_from_current(t: &TargetInfo, want: &[u8]) -> Result<Option<u64>> {
-    match (t, relocate(t)?) {
-        (_, Some((d, _, loc))) => disk::first_difference(&d, &loc, want),
-        (TargetInfo::File { path }, None) => std::fs::File::open(path)
+    match Where::of(t) {
+        Where::Ntfs(n) => {
+            let (d, _, loc) = relocate(&n)?;
+            disk::first_difference(&d, &loc, want)
+        }
+        Where::File(path) => std::fs::File::open(path)
             .and_then(|f| crate::storage::store::first_difference(f, want))
             .map_err(|e| Error::io(format!("reading {path}"), e)),
-        (TargetInfo::Ntfs { .. }, None) => unreachable!("relocate handles every NTFS target"),
     }
 }
 
+/// Re-reads the target's current bytes. For an NTFS target the file is
+/// located again and must still have the recorded record, size and runs.
 pub fn read_current(t: &TargetInfo) -> Result<Vec<u8>> {
-    match (t, relocate(t)?) {
-        (_, Some((d, _, loc))) => disk::read_file_bytes(&d, &loc),
-        (TargetInfo::File { path }, None) => {
+    match Where::of(t) {
+        Where::Ntfs(n) => {
+            let (d, _, loc) = relocate(&n)?;
+            disk::read_file_bytes(&d, &loc)
+        }
+        Where::File(path) => {
             std::fs::read(path).map_err(|e| Error::io(format!("reading {path}"), e))
         }
-        (TargetInfo::Ntfs { .. }, None) => unreachable!("relocate handles every NTFS target"),
     }
 }
 
@@ -149,50 +206,64 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
             os::refuse_if_read_only(&path)?;
             Ok(Box::new(FileStore::open(access, &path)?))
         }
-        TargetInfo::Ntfs { device, .. } => {
+        TargetInfo::Ntfs {
+            device,
+            volume_serial,
+            ..
+        } => {
+            let Where::Ntfs(ntfs) = Where::of(t) else {
+                return Err(Error::Refused(format!("{device}: not a raw-volume target")));
+            };
             let dev = Path::new(device);
             os::refuse_if_read_only(dev)?;
-            let mounts = os::mount_check(dev).map_err(|why| {
-                Error::Refused(format!(
+            let mounts = crate::storage::host::volume_users(dev, *volume_serial).map_err(|why| {
+                Error::refused(crate::error::Code::MountStateUnknown, format!(
                     "{device}: cannot tell whether it is mounted ({why}); ntrescue writes raw volumes only when it \
                      can see that nothing uses them: give the mounted Windows tree instead"
                 ))
             })?;
             if !mounts.is_empty() {
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(crate::error::Code::Mounted, format!(
                     "{device} is mounted ({}): unmount it first; ntrescue writes raw volumes only when nothing else uses them",
                     mounts.join(", ")
                 )));
             }
-            let (d, mut v, loc) = relocate(t)?.expect("an NTFS target");
+            let (d, mut v, loc) = relocate(&ntfs)?;
             let facts = v.facts()?;
             if facts.dirty {
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(crate::error::Code::DirtyVolume, format!(
                     "{device}: the NTFS volume is marked dirty (unclean shutdown): let Windows or chkdsk repair it first"
                 )));
             }
             if let Some(sig) = disk::hibernation_of(&d, &mut v)? {
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(crate::error::Code::Hibernated, format!(
                     "{device}: hiberfil.sys holds an active hibernation image ('{sig}'): Windows would resume from it and \
                      discard the edit. Boot Windows and shut it down fully (no Fast Startup), or remove the image first"
                 )));
             }
             if let Some(why) = loc.unwritable_reason() {
-                return Err(Error::Refused(why));
+                return Err(Error::refused(crate::error::Code::UnwritableFile, why));
             }
             let file = os::open_for_write(access, dev).map_err(|e| match os::open_failure(&e) {
-                os::OpenFailure::ReadOnly => Error::Refused(format!(
+                os::OpenFailure::ReadOnly => Error::refused(
+                    crate::error::Code::ReadOnlyTarget,
+                    format!(
                     "{device} cannot be opened for writing ({e}): the device or image is read-only"
-                )),
-                os::OpenFailure::Busy => {
-                    Error::Refused(format!("{device} is busy ({e}): something holds it open"))
-                }
+                ),
+                ),
+                os::OpenFailure::Busy => Error::refused(
+                    crate::error::Code::Busy,
+                    format!("{device} is busy ({e}): something holds it open"),
+                ),
+                os::OpenFailure::PermissionDenied => Error::PermissionDenied {
+                    context: format!("opening {device} for writing"),
+                },
                 os::OpenFailure::Other => Error::io(format!("opening {device} for writing"), e),
             })?;
             let name = format!("{device}:{}", loc.path);
             let again = t.clone();
             Ok(Box::new(
-                ExtentStore::new(file, name, loc.extents, loc.size, d.sector_size)
+                ExtentStore::new(d.device_over(file)?, name, loc.extents, loc.size)
                     .with_recheck(Box::new(move |want| differs_from_current(&again, want))),
             ))
         }

@@ -74,7 +74,7 @@ pub enum HashAlg {
 }
 
 /// Lower-case hex digests of one input, each present when it was asked for.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Hashes {
     /// MD5.
     pub md5: Option<String>,

@@ -5,4 +5,5 @@
 pub mod bytes;
 pub mod digest;
 pub mod guard;
+pub mod hex64;
 pub mod time;

@@ -76,6 +76,27 @@ impl serde::Serialize for Stamp {
     }
 }
 
+/// The JSON form of a [`Stamp`], for its schema.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct StampJson {
+    /// UTC text to 100 ns (`YYYY-MM-DDTHH:MM:SS.fffffffZ`); null when the
+    /// FILETIME is 0.
+    utc: Option<String>,
+    /// The raw FILETIME (100 ns intervals since 1601-01-01 UTC).
+    filetime: u64,
+}
+
+impl schemars::JsonSchema for Stamp {
+    fn schema_name() -> String {
+        "Stamp".into()
+    }
+
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        StampJson::json_schema(gen)
+    }
+}
+
 /// Seconds since the Unix epoch now.
 pub fn now_unix() -> i64 {
     SystemTime::now()

@@ -272,7 +272,7 @@ fn refuse_raw_limits(prepared: &[Prepared], planned: &Planned) -> Result<()> {
                 } else {
                     "with the new values the hive"
                 };
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(crate::error::Code::UnwritableFile, format!(
                     "{path}: {why} needs {:#x} bytes but the file on the raw NTFS volume holds {size:#x}; \
                      ntrescue never grows a file behind NTFS's back: mount the volume (ntfs-3g) and run on the mounted path",
                     new.len()
@@ -362,12 +362,15 @@ fn refuse_unmapped(
             } else {
                 "the new values change"
             };
-            return Err(Error::Refused(format!(
+            return Err(Error::refused(
+                crate::error::Code::UnwritableFile,
+                format!(
                 "{path}: {why} bytes {:#x}..{:#x}, which have no allocated clusters on the raw \
                  NTFS volume ({e}); nothing written: mount the volume (ntfs-3g) and run on the \
                  mounted path",
                 span.start, span.end
-            )));
+            ),
+            ));
         }
     }
     Ok(())

@@ -17,11 +17,13 @@ use crate::error::{Error, Result};
 use crate::hive::name::HiveName;
 use crate::report::{Tool, SCHEMA, TOOL};
 use crate::storage::access::WriteAccess;
+use crate::storage::disk::{scan, Disk};
 use crate::storage::source::LoadedHive;
 use crate::storage::target::{open_store, read_current, TargetInfo};
 use crate::util::digest::sha256_hex;
 use crate::util::time::{now_compact, now_iso};
 use crate::write::commit::write_verified;
+use crate::write::intent::{self, PlannedFileWrites, RecordedWrites, WriteState};
 use crate::write::outcome::Change;
 
 /// Schema tag of `manifest.json`.
@@ -32,7 +34,7 @@ pub const MANIFEST_NAME: &str = "manifest.json";
 pub const DEFAULT_ROOT: &str = "ntrescue-backups";
 
 /// What a saved file is to its hive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileRole {
     /// The primary hive file.
@@ -52,7 +54,7 @@ impl FileRole {
 }
 
 /// A file saved in the bundle.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SavedFile {
     /// The hive file or one of its logs.
     pub role: FileRole,
@@ -70,10 +72,15 @@ pub struct SavedFile {
     /// (its transaction entry); absent when the write leaves it alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_after_sha256: Option<String>,
+    /// The writes an in-place fix makes to this file (the intent record:
+    /// [`crate::write::intent`]); absent when it writes nothing here, and
+    /// in bundles of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<RecordedWrites>,
 }
 
 /// One edited hive in a bundle.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HiveBackup {
     /// SYSTEM / SOFTWARE.
     pub name: HiveName,
@@ -86,7 +93,7 @@ pub struct HiveBackup {
 }
 
 /// `manifest.json`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Manifest {
     /// [`MANIFEST_SCHEMA`].
     pub schema: String,
@@ -102,6 +109,11 @@ pub struct Manifest {
     pub hives: Vec<HiveBackup>,
     /// Planned changes.
     pub changes: Vec<Change>,
+    /// Where the write stands: `in-progress` from before the first target
+    /// byte changes, `finished` after the read-back, `rolled-back`. Absent
+    /// in bundles of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<WriteState>,
 }
 
 fn io(ctx: String) -> impl FnOnce(std::io::Error) -> Error {
@@ -224,6 +236,7 @@ impl Copies {
                     size: f.bytes.len() as u64,
                     sha256: f.sha256.clone(),
                     expected_after_sha256: None,
+                    writes: None,
                 });
             }
             sync_dir(&dir.join(sub))?;
@@ -233,19 +246,48 @@ impl Copies {
     }
 
     /// Writes `manifest` (its `hives` filled in from `hives` and the saved
-    /// files), flushed last: the bundle is complete. Returns its directory.
-    /// `logs_after` names the logs the write changes (hive, file name, their
-    /// SHA-256 after the write).
+    /// files, its state `in-progress`), flushed last: the bundle is complete.
+    /// Returns its directory. `logs_after` names the logs the write changes
+    /// (hive, file name, their SHA-256 after the write); `writes` is the
+    /// intent record: every write the fix may make to each file (hive, file
+    /// name, (offset, bytes), the file's length after).
     pub fn finish(
         self,
         manifest: &mut Manifest,
         hives: Vec<HiveBackup>,
         logs_after: &[(HiveName, String, String)],
+        writes: &[PlannedFileWrites<'_>],
     ) -> Result<PathBuf> {
+        match self.fill(manifest, hives, logs_after, writes) {
+            Ok(()) => {}
+            Err(e) => {
+                self.discard();
+                return Err(e);
+            }
+        }
+        manifest.state = Some(WriteState::InProgress);
+        let done = store_manifest(&self.dir, manifest).and_then(|()| sync_dir(&self.root));
+        match done {
+            Ok(()) => Ok(self.dir),
+            Err(e) => {
+                // Nothing has touched the target yet: a bundle without its
+                // manifest could not be restored from, so it goes.
+                self.discard();
+                Err(e)
+            }
+        }
+    }
+
+    fn fill(
+        &self,
+        manifest: &mut Manifest,
+        hives: Vec<HiveBackup>,
+        logs_after: &[(HiveName, String, String)],
+        writes: &[PlannedFileWrites<'_>],
+    ) -> Result<()> {
         manifest.hives.clear();
         for mut hb in hives {
             let Some((_, files)) = self.files.iter().find(|(n, _)| *n == hb.name) else {
-                self.discard();
                 return Err(Error::Invalid {
                     what: "backup bundle",
                     offset: 0,
@@ -259,22 +301,28 @@ impl Copies {
                     .iter()
                     .find(|(h, n, _)| *h == hb.name && n == name)
                     .map(|(_, _, sha)| sha.clone());
+                let file_name = if f.role == FileRole::Hive { "" } else { name };
+                if let Some(w) = writes
+                    .iter()
+                    .find(|w| w.hive == hb.name && w.file == file_name)
+                {
+                    f.writes = Some(intent::save(
+                        &self.dir,
+                        &f.backup_name,
+                        &w.writes,
+                        w.length_after,
+                        write_synced,
+                    )?);
+                }
             }
             manifest.hives.push(hb);
         }
-        let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
-        let done = write_synced(&self.dir.join(MANIFEST_NAME), &json)
-            .and_then(|()| sync_dir(&self.dir))
-            .and_then(|()| sync_dir(&self.root));
-        match done {
-            Ok(()) => Ok(self.dir),
-            Err(e) => {
-                // Nothing has touched the target yet: a bundle without its
-                // manifest could not be restored from, so it goes.
-                self.discard();
-                Err(e)
-            }
-        }
+        let subs: Vec<PathBuf> = manifest
+            .hives
+            .iter()
+            .map(|h| self.dir.join(h.name.as_str()))
+            .collect();
+        subs.iter().try_for_each(|d| sync_dir(d))
     }
 
     /// Removes the unfinished bundle (the plan was refused after the copies
@@ -298,6 +346,7 @@ pub fn new_manifest(operation: &str, source: &str) -> Manifest {
         source: source.into(),
         hives: Vec::new(),
         changes: Vec::new(),
+        state: None,
     }
 }
 
@@ -320,8 +369,28 @@ pub fn load(dir: &Path) -> Result<Manifest> {
     Ok(m)
 }
 
+/// Records `state` in the bundle's manifest.
+pub fn mark(dir: &Path, state: WriteState) -> Result<()> {
+    let mut m = load(dir)?;
+    m.state = Some(state);
+    store_manifest(dir, &m)
+}
+
+/// Writes `m` as the bundle's manifest: beside it first, flushed, then
+/// renamed into place and the directory flushed, so that a stop leaves no
+/// manifest, the previous one, or the new one, never a torn one.
+fn store_manifest(dir: &Path, m: &Manifest) -> Result<()> {
+    let json = serde_json::to_vec_pretty(m).expect("manifest serialises");
+    let tmp = dir.join(format!("{MANIFEST_NAME}.new"));
+    let _ = fs::remove_file(&tmp);
+    write_synced(&tmp, &json)?;
+    let dest = dir.join(MANIFEST_NAME);
+    fs::rename(&tmp, &dest).map_err(io(format!("replacing {}", dest.display())))?;
+    sync_dir(dir)
+}
+
 /// What `restore` did to one file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RestoreAction {
     /// Written back from the bundle.
@@ -341,7 +410,7 @@ impl RestoreAction {
 }
 
 /// What happened to one file during restore.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RestoredFile {
     /// Target path.
     pub path: String,
@@ -352,7 +421,7 @@ pub struct RestoredFile {
 }
 
 /// What `restore` did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RestoreReport {
     /// Bundle directory.
     pub backup: String,
@@ -364,11 +433,27 @@ pub struct RestoreReport {
     pub forced: bool,
 }
 
-/// Puts the bundle in `dir` back byte-for-byte. Refuses (nothing written)
-/// when a target no longer holds the state recorded after the write, unless
-/// `force`.
+/// Puts the bundle in `dir` back byte-for-byte. A target may hold the
+/// original, the state recorded after the write, or any mix of the two that
+/// a stopped write left (every changed byte put there by a recorded write:
+/// [`intent::only_recorded`]). Refuses (nothing written) when it holds
+/// anything else, unless `force`.
 pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreReport> {
-    let m = load(dir)?;
+    restore_to(access, dir, force, None)
+}
+
+/// [`restore`], to `target` instead of the recorded device when given: a
+/// disk renamed since the bundle was made (see [`retarget`]).
+pub fn restore_to(
+    access: &WriteAccess,
+    dir: &Path,
+    force: bool,
+    target: Option<&Path>,
+) -> Result<RestoreReport> {
+    let mut m = load(dir)?;
+    if let Some(t) = target {
+        retarget(&mut m, t)?;
+    }
     // 1. Every saved file must be intact; decide for every file before
     //    writing anything.
     let mut plan = Vec::new();
@@ -397,11 +482,17 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
                     .clone()
                     .unwrap_or_else(|| f.sha256.clone())
             };
-            if cur_sha != expected_now {
+            let ours = cur_sha == expected_now
+                || match &f.writes {
+                    Some(rec) => intent::only_recorded(dir, &bytes, &current, rec)?,
+                    None => false,
+                };
+            if !ours {
                 if !force {
-                    return Err(Error::Refused(format!(
+                    return Err(Error::refused(crate::error::Code::TargetChanged, format!(
                         "{} changed since ntrescue wrote it (sha256 {cur_sha}, expected {expected_now}); \
-                         restoring would discard those changes. Re-run with --force to restore anyway",
+                         it holds bytes that neither the original nor ntrescue's recorded writes put there, \
+                         so restoring would discard someone else's changes. Re-run with --force to restore anyway",
                                                 path
                     )));
                 }
@@ -451,7 +542,7 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
 }
 
 /// What `restore` prints: the common header plus the restore report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RestoreOutput<'a> {
     /// [`SCHEMA`].
     pub schema: &'static str,
@@ -474,4 +565,217 @@ impl<'a> RestoreOutput<'a> {
             report,
         }
     }
+}
+
+/// Points every raw-volume target of `m` at `source`, a disk or volume
+/// that has been renamed since the bundle was made (a reattach gave it
+/// another device path). The volume is matched by its NTFS serial and
+/// length, and [`read_current`] then requires each file's MFT record, size
+/// and data runs to be the recorded ones; anything else is refused.
+pub fn retarget(m: &mut Manifest, source: &Path) -> Result<()> {
+    let disk = Disk::open(source)?;
+    let (_, parts) = scan(&disk).map_err(|e| {
+        Error::Refused(format!(
+            "{e}: not the disk the bundle was made from; `ntrescue locate` lists the disks"
+        ))
+    })?;
+    let new_device = source.display().to_string();
+    for f in m.hives.iter_mut().flat_map(|h| h.files.iter_mut()) {
+        let TargetInfo::Ntfs {
+            device,
+            partition,
+            partition_offset,
+            partition_length,
+            volume_serial,
+            extents,
+            ..
+        } = &mut f.target
+        else {
+            return Err(Error::Refused(format!(
+                "--target applies to bundles made from a disk or volume read raw; {} was a file \
+                 ({}): restore without --target, from the same path",
+                f.backup_name, f.original_path
+            )));
+        };
+        let found = parts.iter().find(|p| {
+            p.volume
+                .as_ref()
+                .is_some_and(|v| v.serial == *volume_serial)
+                && p.partition.length == *partition_length
+        });
+        let Some(p) = found else {
+            return Err(Error::Refused(format!(
+                "{new_device} holds no NTFS volume with serial {volume_serial:016X} and length {partition_length} \
+                 (the volume the bundle was made from): not the same disk; `ntrescue locate` lists what it holds"
+            )));
+        };
+        for e in extents.iter_mut() {
+            let rel = e
+                .device_offset
+                .checked_sub(*partition_offset)
+                .and_then(|r| r.checked_add(p.partition.start));
+            e.device_offset = rel.ok_or_else(|| Error::Invalid {
+                what: "backup manifest",
+                offset: e.device_offset,
+                detail: format!(
+                    "{}: a data run lies outside its recorded volume",
+                    f.backup_name
+                ),
+            })?;
+        }
+        *device = new_device.clone();
+        *partition = p.partition.number;
+        *partition_offset = p.partition.start;
+    }
+    Ok(())
+}
+
+/// The state of a bundle found under a backup root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BundleState {
+    /// The manifest reads: the bundle can be restored from.
+    Complete,
+    /// No manifest: a run stopped before its bundle was finished (nothing
+    /// was written to the target by that run); never restored from.
+    Incomplete,
+    /// The manifest does not read (damaged, or a newer schema).
+    Unreadable,
+}
+
+/// One directory under a backup root.
+#[derive(Debug)]
+pub struct Bundle {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Complete, incomplete or unreadable.
+    pub state: BundleState,
+    /// The manifest, when it reads.
+    pub manifest: Option<Manifest>,
+    /// Why it does not read.
+    pub error: Option<String>,
+}
+
+/// Every bundle directory under `root`, oldest first (their names start
+/// with the UTC time they were made).
+pub fn bundles(root: &Path) -> Result<Vec<Bundle>> {
+    let entries = fs::read_dir(root).map_err(io(format!("reading {}", root.display())))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    Ok(dirs
+        .into_iter()
+        .map(|dir| {
+            if !dir.join(MANIFEST_NAME).exists() {
+                return Bundle {
+                    dir,
+                    state: BundleState::Incomplete,
+                    manifest: None,
+                    error: None,
+                };
+            }
+            match load(&dir) {
+                Ok(m) => Bundle {
+                    dir,
+                    state: BundleState::Complete,
+                    manifest: Some(m),
+                    error: None,
+                },
+                Err(e) => Bundle {
+                    dir,
+                    state: BundleState::Unreadable,
+                    manifest: None,
+                    error: Some(e.to_string()),
+                },
+            }
+        })
+        .collect())
+}
+
+/// The newest bundle under `root` made by a write that left `name` as it
+/// is now (`sha256`, the hive file's current hash): the bundle holding
+/// the hive as it was before that write. `None` when there is none (or
+/// no root).
+pub fn bundle_holding(root: &Path, name: HiveName, sha256: &str) -> Option<PathBuf> {
+    let found = bundles(root).ok()?;
+    found
+        .into_iter()
+        .rev()
+        .filter_map(|b| Some((b.dir, b.manifest?)))
+        .find(|(_, m)| {
+            m.hives
+                .iter()
+                .any(|h| h.name == name && h.expected_after_sha256 == sha256)
+        })
+        .map(|(dir, _)| dir)
+}
+
+/// What `backups pack` wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct PackReport {
+    /// The bundle directory.
+    pub backup: String,
+    /// The tar file written.
+    pub file: String,
+    /// Its size, bytes.
+    pub size: u64,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Paths inside the archive, in order (the manifest first).
+    pub entries: Vec<String>,
+}
+
+/// Packs the bundle in `dir` into one ustar/GNU tar file at `out` (a new
+/// file: an existing one is refused), for upload. Every saved file is
+/// checked against its manifest hash first: a damaged bundle is not
+/// packed. Entries are `<bundle name>/manifest.json` then the saved files,
+/// so `tar -xf` recreates the bundle directory.
+pub fn pack(_: &WriteAccess, dir: &Path, out: &Path) -> Result<PackReport> {
+    let m = load(dir)?;
+    let base = dir
+        .canonicalize()
+        .map_err(io(format!("resolving {}", dir.display())))?;
+    let top = base
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".into());
+    let mut names = vec![MANIFEST_NAME.to_string()];
+    for f in m.hives.iter().flat_map(|h| h.files.iter()) {
+        let p = dir.join(&f.backup_name);
+        let bytes = fs::read(&p).map_err(io(format!("reading {}", p.display())))?;
+        if sha256_hex(&bytes) != f.sha256 || bytes.len() as u64 != f.size {
+            return Err(Error::Refused(format!(
+                "backup file {} does not match its manifest hash: the bundle is damaged; not packed",
+                p.display()
+            )));
+        }
+        names.push(f.backup_name.clone());
+    }
+    let file = File::create_new(out).map_err(io(format!("creating {}", out.display())))?;
+    let mut tar = tar::Builder::new(file);
+    tar.mode(tar::HeaderMode::Deterministic);
+    let mut entries = Vec::new();
+    for n in &names {
+        let inside = format!("{top}/{n}");
+        tar.append_path_with_name(dir.join(n), &inside)
+            .map_err(io(format!("adding {} to {}", inside, out.display())))?;
+        entries.push(inside);
+    }
+    let f = tar
+        .into_inner()
+        .map_err(io(format!("finishing {}", out.display())))?;
+    f.sync_all()
+        .map_err(io(format!("flushing {}", out.display())))?;
+    drop(f);
+    let bytes = fs::read(out).map_err(io(format!("reading back {}", out.display())))?;
+    Ok(PackReport {
+        backup: dir.display().to_string(),
+        file: out.display().to_string(),
+        size: bytes.len() as u64,
+        sha256: sha256_hex(&bytes),
+        entries,
+    })
 }

@@ -443,11 +443,11 @@ fn rollback(
         )),
         (Ok(_), Ok(_)) => Error::RollbackFailed(format!(
             "{what}: {cause}; after writing the original bytes back the file or its log still \
-             differs: restore it with `ntrescue restore --force {}`",
+             differs: restore it with `ntrescue restore {}`",
             backup.display()
         )),
         (Err(e), _) | (_, Err(e)) => Error::RollbackFailed(format!(
-            "{what}: {cause}; rollback failed too ({e}): restore with `ntrescue restore --force {}`",
+            "{what}: {cause}; rollback failed too ({e}): restore with `ntrescue restore {}`",
             backup.display()
         )),
     }
@@ -522,7 +522,7 @@ fn undo_written(written: &mut [PlannedWrite<'_>], failed: Error, backup: &Path) 
             )),
             Err(e2) => {
                 return Error::RollbackFailed(format!(
-                    "{failed}; restoring {} failed too ({e2}): run `ntrescue restore --force {}`",
+                    "{failed}; restoring {} failed too ({e2}): run `ntrescue restore {}`",
                     w.name.as_str(),
                     backup.display()
                 ))
@@ -680,7 +680,7 @@ mod tests {
             corrupt_reads: false,
         };
         let e = write_verified(&mut m, &orig, &new, &|_| Ok(()), Path::new("b")).unwrap_err();
-        assert!(matches!(e, Error::Refused(_)), "{e}");
+        assert_eq!(e.code(), crate::error::Code::UnwritableFile, "{e}");
         assert_eq!(m.data, orig);
     }
 

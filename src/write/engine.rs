@@ -23,7 +23,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hive::check::Expect;
 use crate::hive::name::HiveName;
 use crate::report::{FileInfo, SourceInfo, SCHEMA, TOOL};
@@ -37,11 +37,12 @@ use crate::write::apply::{plan_hives, LogRef, Planned, TxChoice};
 use crate::write::backup::{self, HiveBackup};
 use crate::write::commit::LogTarget;
 use crate::write::commit::{commit_all, PlannedWrite};
+use crate::write::intent::{image_writes, PlannedFileWrites, WriteState};
 use crate::write::outcome::{EditReport, HiveOutcome, Outcome, WriteStats};
 use crate::write::output::write_output;
 use crate::write::plan::EditOptions;
 use crate::write::plan::{resolve_all, Needs, Resolution, Resolved, Unit, Views};
-use crate::write::preflight::{backup_root, open_targets, Target};
+use crate::write::preflight::{backup_root, check_backup_root, open_targets, Target};
 use crate::write::prepare::{damage_warnings, load_hives, readers, warnings_only_lines, Prepared};
 use crate::write::verify::verify_written;
 
@@ -115,6 +116,12 @@ fn run_prepared(
         ));
     }
     if resolved.is_empty() && finish.is_empty() {
+        report.backup = earlier_bundle(&prepared, opts);
+        if let Some(dir) = &report.backup {
+            report.checks.push(format!(
+                "backup: an earlier run's bundle {dir} holds the hive as it was before that run wrote it"
+            ));
+        }
         report.outcome = if report.refusals.is_empty() {
             Outcome::NothingToDo
         } else {
@@ -122,7 +129,9 @@ fn run_prepared(
             damage_warnings(&prepared, &mut report.warnings);
             Outcome::Refused
         };
+        let found = std::mem::take(&mut report.checks);
         report.checks = checks;
+        report.checks.extend(found);
         return Ok(report);
     }
     let edit = Edit {
@@ -171,6 +180,21 @@ fn unfinished_writes(prepared: &[Prepared], opts: &EditOptions) -> Vec<(usize, P
         }
     }
     out
+}
+
+/// A run that writes nothing names the bundle of the earlier run that left
+/// a hive as it is now (the newest such bundle in the backup root): it
+/// holds the original.
+fn earlier_bundle(prepared: &[Prepared], opts: &EditOptions) -> Option<String> {
+    let root = opts
+        .backup_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(backup::DEFAULT_ROOT));
+    prepared
+        .iter()
+        .filter(|p| !p.warnings_only)
+        .find_map(|p| backup::bundle_holding(&root, p.name, &p.files.primary.sha256))
+        .map(|d| d.display().to_string())
 }
 
 /// Locks the files the command may write: SYSTEM's, and SOFTWARE's when
@@ -281,6 +305,21 @@ impl Edit<'_> {
         )?;
         report.checks = checks;
         if self.opts.dry_run {
+            if !with_tx {
+                report.outcome = Outcome::DryRun;
+                return Ok(report);
+            }
+            // Every check the real write would run before its first byte,
+            // so that a dry run is refused where the write would be.
+            match self.opts.write.as_ref() {
+                Some(access) => self.dry_run_checks(access, &planned, &mut report)?,
+                None => report.warnings.push(
+                    "read-only mode: the pre-write checks that open the target for writing (mounted or \
+                     held open, hibernation, dirty volume, read-only device, backup directory) were not \
+                     run, and the write itself would be refused (--read-only)"
+                        .into(),
+                ),
+            }
             report.outcome = Outcome::DryRun;
             return Ok(report);
         }
@@ -311,8 +350,54 @@ impl Edit<'_> {
         report
             .checks
             .push("read back from the new file: same sha256, re-verified".into());
-        report.outcome = Outcome::Written;
+        report.outcome = written(&report);
         Ok(report)
+    }
+
+    /// The pre-write checks of [`Edit::in_place`], run by a dry run: the
+    /// backup root (chosen and writable), each touched hive and each
+    /// existing log it would write opened for writing after its preflight
+    /// checks (then closed), unchanged since it was read. Nothing is
+    /// written but a probe file in the backup directory, removed at once.
+    fn dry_run_checks(
+        &self,
+        access: &WriteAccess,
+        planned: &Planned,
+        report: &mut EditReport,
+    ) -> Result<()> {
+        let touched = self.touched();
+        let root = backup_root(
+            self.located,
+            self.opts.backup_root.as_ref(),
+            self.prepared,
+            &touched,
+        )?;
+        check_backup_root(access, &root)?;
+        let targets = open_targets(access, self.located, self.prepared, &touched)?;
+        for ph in planned.iter() {
+            let Some(tx) = ph.tx.as_ref() else { continue };
+            if let LogRef::Existing(k) = tx.log {
+                let f = &self.prepared[ph.index].files.logs[k];
+                let mut store = open_store(access, &f.origin.target())?;
+                if store.differs_from(&f.bytes)?.is_some() {
+                    return Err(crate::Error::refused(
+                        crate::error::Code::TargetChanged,
+                        format!(
+                            "{} changed while ntrescue was planning; nothing written",
+                            f.path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        drop(targets);
+        report.checks.push(format!(
+            "pre-write checks passed: backup directory {} writable; every target opened for writing \
+             (not mounted or held open, not hibernated, volume clean, device writable) and unchanged; \
+             nothing written",
+            root.display()
+        ));
+        Ok(())
     }
 
     /// In place: preflight, the backup bundle beside the plan, the commit.
@@ -329,13 +414,30 @@ impl Edit<'_> {
             self.prepared,
             &touched,
         )?;
+        check_backup_root(access, &root)?;
         let targets = open_targets(access, self.located, self.prepared, &touched)?;
         let (planned, dir) =
             self.plan_beside_backup(access, &root, &touched, &mut report, &mut checks)?;
         report.checks = checks;
         report.backup = Some(dir.display().to_string());
         let mut writes = pair(access, planned, targets, self.prepared, &report)?;
-        let stats = commit_all(&mut writes, &|i, back| self.verify_written(i, back), &dir)?;
+        let stats = match commit_all(&mut writes, &|i, back| self.verify_written(i, back), &dir) {
+            Ok(s) => s,
+            Err(e) => {
+                if matches!(e, Error::RolledBack(_)) {
+                    // Best effort: a bundle left `in-progress` restores the same.
+                    let _ = backup::mark(&dir, WriteState::RolledBack);
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = backup::mark(&dir, WriteState::Finished) {
+            // The write itself is done and verified: a bundle left
+            // `in-progress` restores the same, so this is not a failure.
+            report.warnings.push(format!(
+                "the backup manifest could not be marked finished ({e}); it still says in-progress"
+            ));
+        }
         for (w, st) in writes.iter().zip(stats) {
             let h = &mut report.hives[w.index];
             h.target = Some(w.store.describe());
@@ -344,7 +446,7 @@ impl Edit<'_> {
         report.checks.push(
             "read back through the OS (its page cache, not O_DIRECT): byte-identical to the plan, so its sha256; re-verified by both readers".into(),
         );
-        report.outcome = Outcome::Written;
+        report.outcome = written(&report);
         Ok(report)
     }
 
@@ -417,8 +519,54 @@ impl Edit<'_> {
                 ))
             })
             .collect();
-        let dir = copies.finish(&mut manifest, saved, &logs_after)?;
+        let writes = self.intended_writes(&planned);
+        let dir = copies.finish(&mut manifest, saved, &logs_after, &writes)?;
         Ok((planned, dir))
+    }
+
+    /// The intent record: every write the fix may make, to each primary
+    /// (the differing ranges, the in-flight base block) and to the log that
+    /// takes its transaction.
+    fn intended_writes<'a>(&self, planned: &'a Planned) -> Vec<PlannedFileWrites<'a>> {
+        let mut out = Vec::new();
+        for ph in planned {
+            let p = &self.prepared[ph.index];
+            let mut primary = image_writes(&p.files.primary.bytes, &ph.new);
+            let Some(tx) = &ph.tx else {
+                continue;
+            };
+            primary.push((0, &tx.plan.inflight));
+            out.push(PlannedFileWrites {
+                hive: p.name,
+                file: String::new(),
+                writes: primary,
+                length_after: ph.new.len() as u64,
+            });
+            if let LogRef::Existing(k) = tx.log {
+                let f = &p.files.logs[k];
+                out.push(PlannedFileWrites {
+                    hive: p.name,
+                    file: f.name.clone(),
+                    writes: tx
+                        .plan
+                        .writes
+                        .iter()
+                        .map(|w| (w.at, &w.bytes[..]))
+                        .collect(),
+                    length_after: tx.plan.log_len.max(f.bytes.len() as u64),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// A verified write: `Written`, or `Partial` when units were left alone.
+fn written(report: &EditReport) -> Outcome {
+    if report.refusals.is_empty() {
+        Outcome::Written
+    } else {
+        Outcome::Partial
     }
 }
 
@@ -437,10 +585,13 @@ fn pair<'p>(
         .map(|ph| {
             let i = ph.index;
             let k = targets.iter().position(|t| t.index == i).ok_or_else(|| {
-                crate::Error::Refused(format!(
-                    "{}: planned but not opened for writing; nothing written",
-                    prepared[i].name.as_str()
-                ))
+                crate::Error::refused(
+                    crate::error::Code::TargetChanged,
+                    format!(
+                        "{}: planned but not opened for writing; nothing written",
+                        prepared[i].name.as_str()
+                    ),
+                )
             })?;
             let t = targets.swap_remove(k);
             let log = match ph.tx {
@@ -469,10 +620,13 @@ fn open_log<'p>(access: &WriteAccess, p: &'p Prepared, tx: TxChoice) -> Result<L
             let f = &p.files.logs[k];
             let mut store = open_store(access, &f.origin.target())?;
             if store.differs_from(&f.bytes)?.is_some() {
-                return Err(crate::Error::Refused(format!(
-                    "{} changed while ntrescue was planning; nothing written",
-                    f.path.display()
-                )));
+                return Err(crate::Error::refused(
+                    crate::error::Code::TargetChanged,
+                    format!(
+                        "{} changed while ntrescue was planning; nothing written",
+                        f.path.display()
+                    ),
+                ));
             }
             Ok(LogTarget {
                 plan: tx.plan,

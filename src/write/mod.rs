@@ -5,6 +5,7 @@ pub mod apply;
 pub mod backup;
 pub mod commit;
 pub mod engine;
+pub mod intent;
 pub mod outcome;
 pub mod output;
 pub mod plan;

@@ -5,11 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Code;
 use crate::hive::name::HiveName;
 use crate::report::{FileInfo, SourceInfo, Tool};
 
 /// How a value changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeKind {
     /// An existing value gets new data.
@@ -21,7 +22,7 @@ pub enum ChangeKind {
 }
 
 /// One value change, as planned, reported and recorded in the manifest.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Change {
     /// Hive.
     pub hive: HiveName,
@@ -46,8 +47,10 @@ pub struct Change {
 }
 
 /// A unit left alone, and why.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Refusal {
+    /// Why, for machines (docs/json-schema.md, Codes).
+    pub code: Code,
     /// Unit label.
     pub control_set: String,
     /// Value concerned, if one.
@@ -57,7 +60,7 @@ pub struct Refusal {
 }
 
 /// How an edit ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Everything already as wanted: nothing written, no backup.
@@ -68,10 +71,13 @@ pub enum Outcome {
     Written,
     /// Nothing could be changed (see `refusals`); nothing written.
     Refused,
+    /// Written and verified, but some units were left alone (see
+    /// `refusals`).
+    Partial,
 }
 
 /// Per-hive part of the report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct HiveOutcome {
     /// SYSTEM / SOFTWARE.
     pub name: HiveName,
@@ -92,7 +98,7 @@ pub struct HiveOutcome {
 }
 
 /// What an edit command prints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct EditReport {
     /// Schema tag.
     pub schema: &'static str,
@@ -104,7 +110,8 @@ pub struct EditReport {
     pub source: SourceInfo,
     /// `--dry-run` given.
     pub dry_run: bool,
-    /// How it ended.
+    /// How it ended (printed first, by the document around the report).
+    #[serde(skip)]
     pub outcome: Outcome,
     /// Planned or applied changes.
     pub changes: Vec<Change>,
@@ -123,7 +130,7 @@ pub struct EditReport {
 }
 
 /// What a verified write did.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct WriteStats {
     /// Byte ranges written.
     pub ranges: usize,

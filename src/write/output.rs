@@ -49,8 +49,8 @@ pub(crate) fn write_output(
         || planned.len() != 1
         || prepared[planned[0].index].name != HiveName::System
     {
-        return Err(Error::Refused(
-            "--output writes one edited SYSTEM hive file; it is for hive-file sources and SYSTEM-only edits".into(),
+        return Err(Error::refused(crate::error::Code::Unsupported,
+            "--output writes one edited SYSTEM hive file; it is for hive-file sources and SYSTEM-only edits",
         ));
     }
     let new = &planned[0].new;

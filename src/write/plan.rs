@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use crate::error::Code;
 use crate::format::regf::key::{reg_type, Value, BIG_DATA_THRESHOLD, VK_DATA_OFFSET};
 use crate::hive::check::Expect;
 use crate::hive::name::HiveName;
@@ -200,24 +201,38 @@ struct Found<'a> {
 
 /// Looks the key and value of `op` up with both readers; `Err(reason)`
 /// when the unit must be left alone.
-fn look_up<'a>(views: &Views<'a>, op: &Op) -> std::result::Result<Found<'a>, String> {
+fn look_up<'a>(views: &Views<'a>, op: &Op) -> std::result::Result<Found<'a>, (Code, String)> {
     let Some(r) = views.get(op.hive) else {
-        return Err(format!("the {} hive was not found", op.hive.as_str()));
+        return Err((
+            Code::HiveMissing,
+            format!("the {} hive was not found", op.hive.as_str()),
+        ));
     };
     let key = match r.key(&op.key) {
         KeyLookup::Found(k) => k,
         KeyLookup::Missing(m) => {
-            return Err(format!(
-                "key {}\\{} is missing ('{m}'); ntrescue does not create keys",
-                op.hive.as_str(),
-                op.key
+            return Err((
+                Code::KeyMissing,
+                format!(
+                    "key {}\\{} is missing ('{m}'); ntrescue does not create keys",
+                    op.hive.as_str(),
+                    op.key
+                ),
             ))
         }
-        KeyLookup::Unreadable(e) => return Err(format!("key {} is unreadable: {e}", op.key)),
+        KeyLookup::Unreadable(e) => {
+            return Err((
+                Code::KeyUnreadable,
+                format!("key {} is unreadable: {e}", op.key),
+            ))
+        }
     };
     let state = r.value(&KeyLookup::Found(key), &op.key, &op.value);
     if let ValueState::Unreadable { error } = &state {
-        return Err(format!("value {} is unreadable: {error}", op.value));
+        return Err((
+            Code::ValueUnreadable,
+            format!("value {} is unreadable: {error}", op.value),
+        ));
     }
     // A value that holds big data may be replaced by smaller data or
     // deleted: the writer frees its record, segment list and segments.
@@ -240,11 +255,14 @@ fn resolve_set(
     f: Found<'_>,
     ty: u32,
     data: &[u8],
-) -> std::result::Result<Option<Resolved>, String> {
+) -> std::result::Result<Option<Resolved>, (Code, String)> {
     if data.len() > BIG_DATA_THRESHOLD as usize {
-        return Err(format!(
-            "{} bytes of data need big-data storage; not supported",
-            data.len()
+        return Err((
+            Code::BigData,
+            format!(
+                "{} bytes of data need big-data storage; not supported",
+                data.len()
+            ),
         ));
     }
     let new_json = data_json(ty, data);
@@ -258,9 +276,12 @@ fn resolve_set(
             return Ok(None);
         }
     } else if !op.create {
-        return Err(format!(
-            "value {} is missing and this command does not create values",
-            op.value
+        return Err((
+            Code::ValueMissing,
+            format!(
+                "value {} is missing and this command does not create values",
+                op.value
+            ),
         ));
     }
     let inline_both = ty == reg_type::DWORD
@@ -332,7 +353,8 @@ fn resolve_unit(
     unit: &Unit,
     already: &mut Vec<String>,
 ) -> std::result::Result<Vec<Resolved>, Refusal> {
-    let refuse = |op: &Op, reason: String| Refusal {
+    let refuse = |op: &Op, (code, reason): (Code, String)| Refusal {
+        code,
         control_set: unit.label.clone(),
         value: Some(op.value.clone()),
         reason,

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::storage::access::WriteAccess;
 use crate::storage::source::{hibernation_beside, in_windows_config, Located, SourceKind};
 use crate::storage::store::HiveStore;
@@ -46,7 +46,7 @@ pub(crate) fn backup_root(
                 PathBuf::from(".")
             };
             if crate::storage::os::same_filesystem(&probe, path) {
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(Code::BackupOnTarget, format!(
                     "the default backup directory {} is on the volume being repaired; give --backup-dir on another disk",
                     root.display()
                 )));
@@ -76,7 +76,7 @@ pub(crate) fn open_targets(
         let path = &p.files.primary.path;
         if on_windows_volume(located, path) {
             if let Some(sig) = hibernation_beside(path) {
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(Code::Hibernated, format!(
                     "hiberfil.sys beside {} holds an active hibernation image ('{sig}'): Windows would resume \
                      from it and discard the edit. Boot Windows and shut it down fully (no Fast Startup), or \
                      remove the image first",
@@ -88,12 +88,55 @@ pub(crate) fn open_targets(
         // not dirty, not hibernated, file writable in place).
         let mut store = open_store(access, &p.files.primary.origin.target())?;
         if store.differs_from(&p.files.primary.bytes)?.is_some() {
-            return Err(Error::Refused(format!(
-                "{} changed while ntrescue was planning; nothing written",
-                path.display()
-            )));
+            return Err(Error::refused(
+                Code::TargetChanged,
+                format!(
+                    "{} changed while ntrescue was planning; nothing written",
+                    path.display()
+                ),
+            ));
         }
         targets.push(Target { index: i, store });
     }
     Ok(targets)
+}
+
+/// Before anything is opened for writing (a dry run runs it too): the
+/// backup root (or the nearest directory above it that exists, where it
+/// would be created) must be a directory this run can create a file in. A
+/// probe file is created and removed there; nothing else is written. An
+/// access the OS denies stays `permission-denied` ("run as root").
+pub(crate) fn check_backup_root(access: &WriteAccess, root: &std::path::Path) -> Result<()> {
+    let mut dir = root.to_path_buf();
+    while !dir.exists() {
+        match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
+            _ => {
+                dir = PathBuf::from(".");
+                break;
+            }
+        }
+    }
+    let unwritable = |why: String| {
+        Error::refused(
+            Code::BackupUnwritable,
+            format!(
+                "the backup directory {} cannot be created or written ({why}): give --backup-dir on a writable disk",
+                root.display()
+            ),
+        )
+    };
+    if !dir.is_dir() {
+        return Err(unwritable(format!("{} is not a directory", dir.display())));
+    }
+    let probe = dir.join(format!(".ntrescue-probe-{}", std::process::id()));
+    match crate::storage::store::FileStore::create(access, &probe) {
+        Ok(store) => {
+            drop(store);
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) if e.code() == Code::PermissionDenied => Err(e),
+        Err(e) => Err(unwritable(e.to_string())),
+    }
 }

@@ -93,7 +93,7 @@ pub(crate) fn prepare(
                 } else {
                     format!("its transaction logs hold nothing Windows would replay ({why})")
                 };
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(crate::error::Code::DirtyHive, format!(
                     "{hive} is dirty (sequence numbers {} and {} differ) and {logs}: whatever Windows had not \
                      yet written to it is lost. Boot the VM once and shut it down cleanly, or load and unload \
                      the hive on a Windows helper; or accept that loss with --allow-dirty-without-logs",

@@ -922,3 +922,132 @@ fn account_rows_come_from_the_account_model() {
         .unwrap_or_else(|| panic!("{l}"));
     assert_eq!(admin["disabled"], false);
 }
+
+/// A BCD store as Windows lays it out: the boot manager names the default
+/// loader; the loader's SafeBoot element (25000080) when `safeboot`.
+fn bcd_store(safeboot: Option<u8>) -> Vec<u8> {
+    use ntrescue::fixtures::build::{build, Data, HiveSpec, KeySpec};
+    let loader = "{b2721d73-1db4-4c62-bf78-c548a880142d}";
+    let element = |id: &str, data: Data| KeySpec::new(id).value("Element", data);
+    let mut elements = KeySpec::new("Elements")
+        .key(element("12000004", Data::Sz("Windows Server".into())))
+        .key(element(
+            "22000002",
+            Data::Sz(r"\Windows\system32\winload.efi".into()),
+        ));
+    if let Some(mode) = safeboot {
+        elements = elements.key(element(
+            "25000080",
+            Data::Binary(format!("{mode:02x}00000000000000")),
+        ));
+    }
+    let objects = KeySpec::new("Objects")
+        .key(
+            KeySpec::new("{9dea862c-5cdd-4e70-acc1-f32b344d4795}")
+                .key(KeySpec::new("Elements").key(element("23000003", Data::Sz(loader.into())))),
+        )
+        .key(KeySpec::new(loader).key(elements));
+    build(&HiveSpec {
+        file_name: r"\Device\HarddiskVolume1\EFI\Microsoft\Boot\BCD".into(),
+        sequence: 7,
+        timestamp: 0x01d9_0000_0000_0000,
+        root: KeySpec::new("NewStoreRoot").key(objects),
+    })
+}
+
+/// A GPT disk (ESP, MSR, Windows, Recovery) whose EFI system partition is
+/// a real FAT volume (mkfs.vfat, mtools) holding `EFI\Microsoft\Boot\BCD`.
+fn disk_with_bcd(dir: &Path, bcd: &[u8]) -> PathBuf {
+    use std::io::{Seek, SeekFrom, Write};
+    let img = dir.join("disk.img");
+    let tool = corpus().join("../tools/make-windows-disk");
+    let o = Command::new(&tool)
+        .arg("--extra-parts")
+        .arg(corpus_file(W10))
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "make-windows-disk: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let esp = dir.join("esp.img");
+    let store = dir.join("BCD");
+    std::fs::write(&store, bcd).unwrap();
+    // make-windows-disk's ESP: 100 MiB at 1 MiB.
+    sh(
+        "mkfs.vfat",
+        &["-F", "32", "-C", esp.to_str().unwrap(), "102400"],
+    );
+    let e = esp.to_str().unwrap();
+    sh(
+        "mmd",
+        &["-i", e, "::EFI", "::EFI/Microsoft", "::EFI/Microsoft/Boot"],
+    );
+    sh(
+        "mcopy",
+        &["-i", e, store.to_str().unwrap(), "::EFI/Microsoft/Boot/BCD"],
+    );
+    let mut out = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
+    out.seek(SeekFrom::Start(1 << 20)).unwrap();
+    out.write_all(&std::fs::read(&esp).unwrap()).unwrap();
+    img
+}
+
+/// Row 29: the BCD store on the EFI system partition (FAT, read through
+/// the read-only FAT reader) says the default loader boots to Safe Mode
+/// with networking: a blocker with the bcdedit step. Without the element,
+/// no finding; and row 29 is checked, not listed as not checked. A hive
+/// file source says why it cannot check it.
+#[test]
+fn safe_mode_in_the_bcd_store_of_the_esp() {
+    let t = tmp();
+    disk_with_bcd(t.path(), &bcd_store(Some(1)));
+    let before = sha256_file(&t.path().join("disk.img"));
+    let r = ok(run_in(t.path(), &["diagnose", "disk.img", "--json"]));
+    let f = &with_code(&r, "safe-mode-boot")[0];
+    assert_eq!(f["severity"], "blocker");
+    assert_eq!(
+        (f["hive"].as_str(), f["row"].as_u64()),
+        (Some("BCD"), Some(29))
+    );
+    assert_eq!(
+        f["key"],
+        r"Objects\{b2721d73-1db4-4c62-bf78-c548a880142d}\Elements\25000080"
+    );
+    assert_eq!(f["found"], "0100000000000000");
+    let why = f["explanation"].as_str().unwrap();
+    assert!(
+        why.contains("with networking") && why.contains("Windows Server"),
+        "{why}"
+    );
+    assert!(f["fix"]["manual"]
+        .as_str()
+        .unwrap()
+        .contains("/deletevalue {b2721d73-1db4-4c62-bf78-c548a880142d} safeboot"));
+    let rows29 = |r: &Value| {
+        r["not_checked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["rows"].as_array().unwrap().contains(&29.into()))
+            .count()
+    };
+    assert_eq!(rows29(&r), 0, "{:#}", r["not_checked"]);
+    // Read-only: the disk is unchanged.
+    assert_eq!(sha256_file(&t.path().join("disk.img")), before);
+
+    let t2 = tmp();
+    disk_with_bcd(t2.path(), &bcd_store(None));
+    let r = ok(run_in(t2.path(), &["diagnose", "disk.img", "--json"]));
+    assert!(with_code(&r, "safe-mode-boot").is_empty());
+    assert_eq!(rows29(&r), 0);
+
+    let h = copy_to(&corpus_file(W10), t2.path(), "SYSTEM");
+    let r = ok(run_in(
+        t2.path(),
+        &["diagnose", h.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(rows29(&r), 1);
+}

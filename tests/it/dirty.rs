@@ -775,7 +775,12 @@ fn inspect_lists_every_change_the_replay_makes() {
             }
         }
     }
-    let r = run_in(t.path(), &["inspect", "SYSTEM", "--json"]);
+    // The tree changes are large: printed only with --detail, and made
+    // only when the whole hive is read (--verify).
+    let r = run_in(
+        t.path(),
+        &["inspect", "SYSTEM", "--verify", "--json", "--detail"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let tc = &r.json()["after_replay"]["tree_changes"];
     let mut got_keys: Vec<String> = tc["keys_added"]

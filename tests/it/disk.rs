@@ -150,10 +150,13 @@ fn fix_and_check(t: &Path, img: &Path, hive_src: &Path, max_sectors: usize) {
     let orig = sha256_file(img);
     let pristine = t.join("pristine.img");
     std::fs::copy(img, &pristine).unwrap();
-    let raw = ok(run_in(t, &["inspect", img.to_str().unwrap(), "--json"]));
+    let raw = ok(run_in(
+        t,
+        &["inspect", img.to_str().unwrap(), "--verify", "--json"],
+    ));
     let file = ok(run_in(
         t,
-        &["inspect", hive_src.to_str().unwrap(), "--json"],
+        &["inspect", hive_src.to_str().unwrap(), "--verify", "--json"],
     ));
     assert_eq!(
         raw["system"]["file"]["sha256"],

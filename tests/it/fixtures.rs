@@ -263,7 +263,11 @@ fn demo_disk_holds_the_demo_tree() {
         .expect("gzip");
     assert!(out.status.success());
     std::fs::write(&img, out.stdout).unwrap();
-    let r = run_in(t.path(), &["inspect", img.to_str().unwrap(), "--json"]).json();
+    let r = run_in(
+        t.path(),
+        &["inspect", img.to_str().unwrap(), "--verify", "--json"],
+    )
+    .json();
     assert_eq!(r["source"]["kind"], "disk");
     assert_eq!(r["disk"]["table"], "gpt");
     assert_eq!(r["disk"]["partition"]["start"], 1 << 20);

@@ -241,7 +241,7 @@ fn host() -> String {
         .unwrap()
 }
 
-/// Every JSON document, the error document too, ends with the run facts:
+/// Every JSON document, the error document too, carries the run facts:
 /// start time, command line, version, the commit the binary was built from
 /// (git's HEAD, since cargo rebuilds on a new commit), host name.
 #[test]

@@ -7,15 +7,20 @@
 mod util;
 
 mod accounts;
+mod aligned;
+mod contract;
 mod core;
 mod crash;
 mod diagnose;
 mod dirty;
 mod disk;
+mod dist;
 mod edit;
 mod edit_sequences;
 mod fixtures;
 mod forensic;
 mod hostile;
+mod lazy;
 mod logs;
 mod mounted;
+mod wine;

@@ -47,7 +47,7 @@ fn inspect_disable_restore_through_an_ntfs3g_mount() {
     {
         let _m = Mount::new(&img, &mnt);
         // Inspect through the mount reports what the hive file reports.
-        let r = run_in(t.path(), &["inspect", "mnt", "--json"]);
+        let r = run_in(t.path(), &["inspect", "mnt", "--verify", "--json"]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         let rep = r.json();
         assert_eq!(rep["source"]["kind"], "mounted-tree");

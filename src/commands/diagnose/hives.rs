@@ -6,37 +6,66 @@
 
 use std::path::Path;
 
+use crate::commands::input::ReadMode;
 use crate::error::Result;
 use crate::format::regf::base_block::BaseBlock;
 use crate::format::regf::log::find_log_files;
-use crate::hive::reconcile::{reconcile, Reconciled};
+use crate::hive::reader::Reader;
+use crate::hive::reconcile::{reconcile, reconcile_lazy, LazyReconciled, Reconciled, ReplayInfo};
 use crate::report::diagnose::HiveStatus;
 use crate::storage::disk::CONFIG_DIR;
+use crate::storage::lazy::ReadStats;
 use crate::storage::ntfs::Volume;
-use crate::storage::source::{find_ci, find_logs, FileRef, HivePaths, LoadedHive, Located};
+use crate::storage::source::{
+    find_ci, find_logs, FileRef, HivePaths, LazyHive, LoadedHive, Located,
+};
+
+/// The files of a hive that was read, and its reconciliation.
+enum Held {
+    /// Read whole (`--verify`): both readers.
+    Whole(LoadedHive, Option<Reconciled>),
+    /// Read on demand.
+    OnDemand(LazyHive, Option<LazyReconciled>),
+}
 
 /// A hive as Windows would load it, or why it is not there.
 pub struct LoadedView {
     /// Its status for the report.
     pub status: HiveStatus,
-    files: Option<LoadedHive>,
-    rec: Option<Reconciled>,
+    held: Option<Held>,
 }
 
 impl LoadedView {
-    /// The bytes Windows loads (the replayed image of a dirty hive), when
-    /// the hive was read.
-    pub fn bytes(&self) -> Option<&[u8]> {
-        let files = self.files.as_ref()?;
-        Some(match &self.rec {
-            Some(r) => r.bytes(files),
-            None => &files.primary.bytes,
+    /// A reader of what Windows loads (the replayed image of a dirty hive),
+    /// when the hive was read.
+    pub fn reader(&self) -> Option<Result<Reader<'_>>> {
+        Some(match self.held.as_ref()? {
+            Held::Whole(files, rec) => Reader::new(match rec {
+                Some(r) => r.bytes(files),
+                None => &files.primary.bytes,
+            }),
+            Held::OnDemand(files, rec) => Reader::paged(match rec {
+                Some(r) => r.bytes(files),
+                None => &*files.image,
+            }),
         })
     }
 
     /// The path of the primary file.
     pub fn path(&self) -> Option<&Path> {
-        self.files.as_ref().map(|f| f.primary.path.as_path())
+        self.held.as_ref().map(|h| match h {
+            Held::Whole(f, _) => f.primary.path.as_path(),
+            Held::OnDemand(f, _) => f.path.as_path(),
+        })
+    }
+
+    /// What was read of the hive and its logs.
+    pub fn stats(&self) -> ReadStats {
+        match &self.held {
+            Some(Held::Whole(f, _)) => f.stats(),
+            Some(Held::OnDemand(f, _)) => f.stats(),
+            None => ReadStats::default(),
+        }
     }
 
     fn missing(name: &'static str, why: String) -> Self {
@@ -48,15 +77,45 @@ impl LoadedView {
                 view: None,
                 note: Some(why),
             },
-            files: None,
-            rec: None,
+            held: None,
         }
     }
 }
 
-/// Reads the hive at `paths` and replays its logs; any failure becomes the
-/// status (an unreadable base block, a failed replay: read as stored).
-pub fn load(name: &'static str, paths: Option<&HivePaths>) -> LoadedView {
+/// The view and note of a hive after reconciling: `replayed` when log
+/// data was applied, `replay` for a dirty hive, `Err` when replay failed.
+fn view_of(
+    reconciled: std::result::Result<(bool, Option<&ReplayInfo>), String>,
+    no_logs: bool,
+) -> (&'static str, Option<String>) {
+    match reconciled {
+        Ok((true, Some(info))) => (
+            "after-replay",
+            Some(format!(
+                "dirty: read after replaying {} log entries, as Windows will load it",
+                info.applied.len()
+            )),
+        ),
+        Ok((_, Some(_))) => (
+            "stored",
+            Some(if no_logs {
+                "dirty and no logs beside it: read as stored".to_string()
+            } else {
+                "dirty and its logs hold nothing to replay: read as stored".to_string()
+            }),
+        ),
+        Ok(_) => ("stored", None),
+        Err(e) => (
+            "stored",
+            Some(format!("its logs cannot be replayed ({e}): read as stored")),
+        ),
+    }
+}
+
+/// Reads the hive at `paths` (whole or on demand, by `mode`) and replays
+/// its logs; any failure becomes the status (an unreadable base block, a
+/// failed replay: read as stored).
+pub fn load(name: &'static str, paths: Option<&HivePaths>, mode: ReadMode) -> LoadedView {
     let Some(paths) = paths else {
         return LoadedView::missing(name, format!("no {name} hive beside SYSTEM"));
     };
@@ -69,61 +128,56 @@ pub fn load(name: &'static str, paths: Option<&HivePaths>) -> LoadedView {
             view: None,
             note: Some(e),
         },
-        files: None,
-        rec: None,
+        held: None,
     };
-    let files = match LoadedHive::read(paths) {
-        Ok(f) => f,
-        Err(e) => return unreadable(e.to_string()),
-    };
-    if let Err(e) = BaseBlock::parse(&files.primary.bytes) {
-        return unreadable(e.in_file(&files.primary.path).to_string());
-    }
-    let (rec, view, note) = match reconcile(&files) {
-        Ok(r) => {
-            let (view, note) = match (&r.image, &r.replay) {
-                (Some(_), Some(info)) => (
-                    "after-replay",
-                    Some(format!(
-                        "dirty: read after replaying {} log entries, as Windows will load it",
-                        info.applied.len()
-                    )),
-                ),
-                (None, Some(_)) => (
-                    "stored",
-                    Some(if files.logs.is_empty() {
-                        "dirty and no logs beside it: read as stored".to_string()
-                    } else {
-                        "dirty and its logs hold nothing to replay: read as stored".to_string()
-                    }),
-                ),
-                _ => ("stored", None),
+    let (held, (view, note)) = match mode {
+        ReadMode::Whole => {
+            let files = match LoadedHive::read(paths) {
+                Ok(f) => f,
+                Err(e) => return unreadable(e.to_string()),
             };
-            (Some(r), view, note)
+            if let Err(e) = BaseBlock::parse(&files.primary.bytes) {
+                return unreadable(e.in_file(&files.primary.path).to_string());
+            }
+            let rec = reconcile(&files).map_err(|e| e.to_string());
+            let vn = view_of(
+                rec.as_ref()
+                    .map(|r| (r.image.is_some(), r.replay.as_ref()))
+                    .map_err(Clone::clone),
+                files.logs.is_empty(),
+            );
+            (Held::Whole(files, rec.ok()), vn)
         }
-        Err(e) => (
-            None,
-            "stored",
-            Some(format!("its logs cannot be replayed ({e}): read as stored")),
-        ),
+        ReadMode::OnDemand => {
+            let files = match LazyHive::open(paths) {
+                Ok(f) => f,
+                Err(e) => return unreadable(e.to_string()),
+            };
+            let rec = reconcile_lazy(&files).map_err(|e| e.to_string());
+            let vn = view_of(
+                rec.as_ref()
+                    .map(|r| (r.image.is_some(), r.replay.as_ref()))
+                    .map_err(Clone::clone),
+                files.logs.is_empty(),
+            );
+            (Held::OnDemand(files, rec.ok()), vn)
+        }
     };
-    if let Err(e) = crate::hive::reader::Reader::new(match &rec {
-        Some(r) => r.bytes(&files),
-        None => &files.primary.bytes,
-    }) {
-        return unreadable(e.in_file(&files.primary.path).to_string());
-    }
-    LoadedView {
+    let mut v = LoadedView {
         status: HiveStatus {
             name,
-            path: Some(path),
+            path: Some(path.clone()),
             state: "read",
             view: Some(view),
             note,
         },
-        files: Some(files),
-        rec,
+        held: Some(held),
+    };
+    if let Some(Err(e)) = v.reader() {
+        let e = e.in_file(v.path().unwrap_or(Path::new(&path))).to_string();
+        v = unreadable(e);
     }
+    v
 }
 
 /// Where hive `name` (SAM, SECURITY) lives beside the SYSTEM hive of
@@ -157,9 +211,8 @@ pub fn beside_system(located: &Located, name: &str) -> Result<Option<HivePaths>>
             serial,
             ..
         } => {
-            let file = std::fs::File::open(disk)
-                .map_err(|e| crate::Error::io(format!("opening {}", disk.display()), e))?;
-            let mut vol = Volume::open(file, partition.start, partition.length)?;
+            let device = crate::storage::disk::Disk::open(disk)?.device();
+            let mut vol = Volume::open(device, partition.start, partition.length)?;
             let listing = vol.list(CONFIG_DIR)?;
             let Some(real) = listing.iter().find(|n| n.eq_ignore_ascii_case(name)) else {
                 return Ok(None);

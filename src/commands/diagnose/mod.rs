@@ -7,6 +7,7 @@
 //! disagree.
 
 pub mod accounts;
+pub mod bcd;
 pub mod boot;
 pub mod forensic;
 pub mod hives;
@@ -16,11 +17,13 @@ pub mod probe;
 pub mod protocol;
 pub mod service;
 
+use crate::commands::input::ReadMode;
 use crate::error::{Error, Result};
 use crate::hive::path::current_control_set;
 use crate::hive::reader::Reader;
 use crate::report::diagnose::{DiagnoseReport, DiagnoseVerdict, Finding, NotChecked};
 use crate::report::{SourceInfo, WindowsInfo, SCHEMA, TOOL};
+use crate::storage::lazy::ReadStats;
 use crate::storage::source::Located;
 
 pub use probe::Hives;
@@ -42,11 +45,6 @@ pub struct Diagnosis {
 
 /// Rows that need SOFTWARE (wholly or for their policy part).
 const SOFTWARE_ROWS: [u8; 7] = [2, 6, 7, 10, 11, 16, 31];
-
-/// Safe Mode lives in the BCD store, outside the Windows volume's hives.
-const BCD_REASON: &str =
-    "Safe Mode is set in the BCD store on the EFI system partition (FAT) or the \
-    System Reserved partition, which diagnose does not read yet";
 
 /// The Windows build: SOFTWARE `CurrentBuild`; without SOFTWARE, a listener
 /// without a `SecurityLayer` value means a release before Vista (XP/2003).
@@ -121,10 +119,6 @@ pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
     boot::check(&ctx, &mut findings);
     forensic::check(&ctx, &mut findings);
     findings.extend(accounts::findings(&ctx, &mut not_checked));
-    not_checked.push(NotChecked {
-        rows: vec![29],
-        reason: BCD_REASON.into(),
-    });
     // Blockers first, then warnings, then info; the boot set first within each.
     findings.sort_by_key(|f| (f.severity, f.control_set.as_ref() != boot.as_ref()));
     Ok(Diagnosis {
@@ -138,28 +132,33 @@ pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
 
 /// Reads the hives of `located` (read-only) and diagnoses them.
 pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
+    Ok(diagnose_with(located, ReadMode::OnDemand)?.0)
+}
+
+/// [`diagnose`] reading the hives in `mode`, with what was read of them.
+pub fn diagnose_with(located: &Located, mode: ReadMode) -> Result<(DiagnoseReport, ReadStats)> {
     let source = located.input.display().to_string();
     let mut warnings = Vec::new();
-    let system = hives::load("SYSTEM", Some(&located.system));
-    let Some(sys_bytes) = system.bytes() else {
+    let system = hives::load("SYSTEM", Some(&located.system), mode);
+    let Some(sys_reader) = system.reader() else {
         return Err(Error::Invalid {
             what: "SYSTEM hive",
             offset: 0,
             detail: system.status.note.clone().unwrap_or_default(),
         });
     };
-    let software = hives::load("SOFTWARE", located.software.as_ref());
+    let software = hives::load("SOFTWARE", located.software.as_ref(), mode);
     let mut other = |name: &'static str| match hives::beside_system(located, name) {
-        Ok(p) => hives::load(name, p.as_ref()),
+        Ok(p) => hives::load(name, p.as_ref(), mode),
         Err(e) => {
             warnings.push(format!("{name}: {e}"));
-            hives::load(name, None)
+            hives::load(name, None, mode)
         }
     };
     let sam = other("SAM");
     let security = other("SECURITY");
     let path = system.path().map(|p| p.to_path_buf()).unwrap_or_default();
-    let sys_reader = Reader::new(sys_bytes).map_err(|e| e.in_file(&path))?;
+    let sys_reader = sys_reader.map_err(|e| e.in_file(&path))?;
     let (sw, sam_r, sec_r) = (reader(&software), reader(&sam), reader(&security));
     let hives_in = Hives {
         system: &sys_reader,
@@ -169,6 +168,16 @@ pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
     };
     let windows = sw.as_ref().map(windows_info);
     let mut d = diagnose_hives(hives_in, &source).map_err(|e| e.in_file(&path))?;
+    // Row 29: the BCD store, on another partition of the disk.
+    match bcd::check(located) {
+        Ok(f) => {
+            d.findings.extend(f);
+            let boot = d.boot.clone();
+            d.findings
+                .sort_by_key(|f| (f.severity, f.control_set.as_ref() != boot.as_ref()));
+        }
+        Err(nc) => d.not_checked.push(nc),
+    }
     if sw.is_none() {
         d.not_checked.insert(
             0,
@@ -190,7 +199,11 @@ pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
             ));
         }
     }
-    Ok(DiagnoseReport {
+    let stats = [&system, &software, &sam, &security]
+        .iter()
+        .map(|h| h.stats())
+        .fold(ReadStats::default(), |a, b| a + b);
+    let report = DiagnoseReport {
         schema: SCHEMA,
         tool: TOOL,
         command: "diagnose",
@@ -210,11 +223,12 @@ pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
         not_checked: d.not_checked,
         keys_read: d.keys_read,
         warnings,
-    })
+    };
+    Ok((report, stats))
 }
 
 fn reader(v: &hives::LoadedView) -> Option<Reader<'_>> {
-    v.bytes().and_then(|b| Reader::new(b).ok())
+    v.reader().and_then(|r| r.ok())
 }
 
 /// Windows version facts from SOFTWARE.

@@ -27,21 +27,51 @@ pub const BIG_DATA_MIN_MINOR: u32 = 4;
 
 /// End offset of the hive bins data, checked against the data length.
 fn bins_end(bytes: &[u8], hive_bins_size: u32) -> Result<usize> {
+    bins_end_in(bytes.len(), hive_bins_size)
+}
+
+/// End offset of the hive bins data in a file of `len` bytes.
+fn bins_end_in(len: usize, hive_bins_size: u32) -> Result<usize> {
     match BASE_BLOCK_SIZE.checked_add(hive_bins_size as usize) {
-        Some(end) if end <= bytes.len() => Ok(end),
+        Some(end) if end <= len => Ok(end),
         _ => Err(Error::Truncated {
             what: "hive bins data",
             offset: BASE_BLOCK_SIZE as u64,
             needed: hive_bins_size as u64,
-            len: bytes.len() as u64,
+            len: len as u64,
         }),
     }
+}
+
+/// A hive's bytes addressed by file offset and fetched on demand (a page
+/// cache over a file or a raw volume): the navigator asks only for the
+/// ranges it reads, so a lookup touches only the pages its cells live in.
+pub trait HiveBytes {
+    /// Length of the whole file in bytes.
+    fn len(&self) -> usize;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// `len` bytes at file offset `offset`; an error names the offset when
+    /// the range runs past the end or cannot be read.
+    fn range(&self, offset: usize, len: usize) -> Result<&[u8]>;
+}
+
+/// Where a view's bytes come from.
+#[derive(Clone, Copy)]
+enum Bytes<'a> {
+    /// The whole file, in memory.
+    Whole(&'a [u8]),
+    /// Fetched on demand.
+    Paged(&'a dyn HiveBytes),
 }
 
 /// A read-only view of a primary hive's bytes with a validated base block.
 #[derive(Clone, Copy)]
 pub struct HiveView<'a> {
-    bytes: &'a [u8],
+    bytes: Bytes<'a>,
+    len: usize,
     bins_end: usize,
     root: u32,
     big_data_records: bool,
@@ -70,15 +100,35 @@ impl<'a> HiveView<'a> {
     /// version and type are ones we understand, and that the declared bins
     /// fit in the data.
     pub fn new(bytes: &'a [u8]) -> Result<Self> {
-        let bb = BaseBlock::parse(bytes)?;
+        Self::with(Bytes::Whole(bytes), bytes.len(), bytes)
+    }
+
+    /// [`HiveView::new`] over bytes fetched on demand: only the base block
+    /// is read here, and each cell when it is asked for.
+    pub fn paged(src: &'a dyn HiveBytes) -> Result<Self> {
+        let head = src.range(0, BASE_BLOCK_SIZE.min(src.len()))?;
+        Self::with(Bytes::Paged(src), src.len(), head)
+    }
+
+    fn with(bytes: Bytes<'a>, len: usize, head: &[u8]) -> Result<Self> {
+        let bb = BaseBlock::parse(head)?;
         bb.validate_primary()?;
-        let bins_end = bins_end(bytes, bb.hive_bins_size)?;
+        let bins_end = bins_end_in(len, bb.hive_bins_size)?;
         Ok(HiveView {
             bytes,
+            len,
             bins_end,
             root: bb.root_cell,
             big_data_records: bb.minor >= BIG_DATA_MIN_MINOR,
         })
+    }
+
+    /// `len` bytes at file offset `at`, bounds-checked.
+    fn read(&self, at: usize, len: usize, what: &'static str) -> Result<&'a [u8]> {
+        match self.bytes {
+            Bytes::Whole(b) => slice(b, 0, at, len, what),
+            Bytes::Paged(src) => src.range(at, len),
+        }
     }
 
     /// Whether data over 16,344 bytes is stored as a big-data (`db`) record
@@ -87,9 +137,22 @@ impl<'a> HiveView<'a> {
         self.big_data_records
     }
 
-    /// The whole file.
-    pub fn bytes(&self) -> &'a [u8] {
-        self.bytes
+    /// Length of the whole file in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the file is empty (never, for a view that opened).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The whole file, when it is in memory (`None` for a paged view).
+    pub fn whole(&self) -> Option<&'a [u8]> {
+        match self.bytes {
+            Bytes::Whole(b) => Some(b),
+            Bytes::Paged(_) => None,
+        }
     }
 
     /// Root cell offset from the base block.
@@ -117,7 +180,7 @@ impl<'a> HiveView<'a> {
                 ),
             });
         }
-        let size = i32_at(self.bytes, 0, abs, "cell size")?;
+        let size = i32_at(self.read(abs, 4, "cell size")?, abs as u64, 0, "cell size")?;
         if size >= 0 {
             let detail = if size == 0 {
                 format!("{what} points at a cell with size 0 (not a cell)")
@@ -141,7 +204,7 @@ impl<'a> HiveView<'a> {
         Ok(Cell {
             rel,
             abs,
-            data: &self.bytes[abs + 4..abs + len],
+            data: self.read(abs + 4, len - 4, what)?,
         })
     }
 }

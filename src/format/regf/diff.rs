@@ -13,7 +13,7 @@ use crate::format::regf::cell::HiveView;
 use crate::format::regf::key::{Key, Visited, MAX_DEPTH};
 
 /// How a value differs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ValueChange {
     /// Only in the second image.
@@ -25,7 +25,7 @@ pub enum ValueChange {
 }
 
 /// One value that differs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ValueDiff {
     /// Key path below the root (names as the image that has it spells them).
     pub key: String,
@@ -42,7 +42,7 @@ pub struct ValueDiff {
 }
 
 /// Everything that differs between two trees.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TreeDiff {
     /// Keys only in the second image.
     pub keys_added: Vec<String>,

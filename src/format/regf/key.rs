@@ -201,7 +201,7 @@ impl<'a> Key<'a> {
         }
         // A list element is 4 bytes at least: no hive holds more subkeys
         // than a quarter of its bytes, whatever the count field says.
-        let cap = (count as usize).min(self.view.bytes().len() / 4);
+        let cap = (count as usize).min(self.view.len() / 4);
         let mut out = Vec::with_capacity(cap);
         self.collect_list(list, &mut out, true, count, lists)?;
         // A key listed twice (or as its own subkey) is a structure error:
@@ -283,11 +283,114 @@ impl<'a> Key<'a> {
         Ok(())
     }
 
-    /// The subkey called `name` (case-insensitive), if any.
+    /// The subkey called `name` (case-insensitive), if any. A hive in
+    /// memory is scanned in full (every list element read and checked); a
+    /// hive read on demand is searched by the lists' hints.
     pub fn subkey(&self, name: &str) -> Result<Option<Key<'a>>> {
+        if self.view.whole().is_none() {
+            let list = self.u32(NK_SUBKEY_LIST)?;
+            if self.u32(NK_SUBKEY_COUNT)? == 0 {
+                return Ok(None);
+            }
+            return self.find_by_hint(list, name, true, &mut Default::default());
+        }
         for k in self.subkeys()? {
             if names_equal(&k.name()?, name) {
                 return Ok(Some(k));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Looks `name` up in the subkey list at `rel` reading only the key
+    /// nodes that can match: in a hash leaf (`lh`) those whose stored hash
+    /// equals the name's, as Windows does (ReactOS `CmpFindSubKeyByHash`);
+    /// in a fast leaf (`lf`) those whose 4-character hint matches. A plain
+    /// list (`li`), or a name that is not ASCII (whose upper case this tool
+    /// cannot promise to fold as Windows does), reads every element. Each
+    /// list cell is read at most once (`seen`).
+    fn find_by_hint(
+        &self,
+        rel: u32,
+        name: &str,
+        allow_ri: bool,
+        seen: &mut std::collections::HashSet<u32>,
+    ) -> Result<Option<Key<'a>>> {
+        let cell = self.view.cell(rel, "subkey list")?;
+        let base = cell.abs_of(0);
+        if !seen.insert(rel) {
+            return Err(Error::Invalid {
+                what: "subkey list",
+                offset: base,
+                detail: "reached twice in an index root".into(),
+            });
+        }
+        let hdr = slice(cell.data, base, 0, 4, "subkey list header")?;
+        let n = u16_at(hdr, base, 2, "subkey list count")? as usize;
+        let kind = [hdr[0], hdr[1]];
+        let (stride, nested) = match &kind {
+            b"li" => (4, false),
+            b"lf" | b"lh" => (8, false),
+            b"ri" if allow_ri => (4, true),
+            other => {
+                return Err(Error::BadSignature {
+                    what: "subkey list",
+                    offset: base,
+                    expected: if allow_ri { "li/lf/lh/ri" } else { "li/lf/lh" },
+                    found: other.to_vec(),
+                })
+            }
+        };
+        let upper: Vec<u8> = name.bytes().map(|b| b.to_ascii_uppercase()).collect();
+        // Hash leaf (regf specification, "Hash leaf"): hash = hash * 37 +
+        // upper-cased character, over the whole name.
+        let hash = upper
+            .iter()
+            .fold(0u32, |h, &c| h.wrapping_mul(37).wrapping_add(u32::from(c)));
+        // Fast leaf ("Fast leaf"): the first 4 characters, zero-padded.
+        let mut hint = [0u8; 4];
+        for (d, s) in hint.iter_mut().zip(&upper) {
+            *d = *s;
+        }
+        for i in 0..n {
+            let off = 4 + i * stride;
+            let child = u32_at(cell.data, base, off, "subkey list element")?;
+            if nested {
+                if let Some(k) = self.find_by_hint(child, name, false, seen)? {
+                    return Ok(Some(k));
+                }
+                continue;
+            }
+            if name.is_ascii() && stride == 8 {
+                let h = slice(cell.data, base, off + 4, 4, "subkey list hint")?;
+                let skip = match &kind {
+                    b"lh" => u32::from_le_bytes([h[0], h[1], h[2], h[3]]) != hash,
+                    _ => !h.eq_ignore_ascii_case(&hint),
+                };
+                if skip {
+                    continue;
+                }
+            }
+            if child == self.offset() {
+                return Err(Error::Invalid {
+                    what: "subkey list",
+                    offset: base + off as u64,
+                    detail: format!(
+                        "key node listed twice under the key at {:#x} (as its own subkey)",
+                        self.abs()
+                    ),
+                });
+            }
+            let k = Key::at(self.view, child)?;
+            if names_equal(&k.name()?, name) {
+                return Ok(Some(k));
+            }
+            if name.is_ascii() && stride == 8 {
+                // A hint that matched a key of another name: a collision or
+                // damage; the full scan (every element, every check) decides.
+                return self.subkeys()?.into_iter().try_fold(None, |found, k| {
+                    Ok(found.or(names_equal(&k.name()?, name).then_some(k)))
+                });
             }
         }
         Ok(None)
@@ -478,13 +581,13 @@ impl<'a> Value<'a> {
 
     fn big_data(&self, db: Cell<'a>, size: u32, f: &mut dyn FnMut(&[u8])) -> Result<()> {
         let base = db.abs_of(0);
-        if size as usize > self.view.bytes().len() {
+        if size as usize > self.view.len() {
             return Err(Error::Invalid {
                 what: "big data",
                 offset: self.abs_of(VK_DATA_SIZE),
                 detail: format!(
                     "{size} bytes of data cannot fit in a {}-byte hive",
-                    self.view.bytes().len()
+                    self.view.len()
                 ),
             });
         }

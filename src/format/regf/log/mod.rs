@@ -92,7 +92,7 @@ mod replay;
 pub mod write;
 
 pub use order::{sequences_seen, SequencesSeen};
-pub use replay::recover;
+pub use replay::{recover, recover_overlay, Overlay};
 
 /// Size of the base-block copy at the start of a log (spec: "only the first
 /// Clustering factor * 512 bytes of a base block are written there"; the
@@ -131,7 +131,9 @@ const HBIN_HEADER_SIZE: usize = 32;
 // ---------------------------------------------------------------------------
 
 /// Which transaction-log file a name stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LogSlot {
     /// `<hive>.LOG1`, first file of the dual-logging scheme.
@@ -245,7 +247,7 @@ pub struct LogInput<'a> {
 }
 
 /// Transaction log format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
     /// Windows 8.1 / Server 2012 R2 and later: `HvLE` log entries (type 6).
@@ -255,7 +257,7 @@ pub enum LogFormat {
 }
 
 /// One replayed log entry (new format), or one replayed old-format log.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct AppliedEntry {
     /// Name of the log it came from.
     pub log: String,
@@ -274,7 +276,7 @@ pub struct AppliedEntry {
 }
 
 /// What was found in one log file.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct LogSummary {
     /// File name.
     pub name: String,

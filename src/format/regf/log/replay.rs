@@ -16,9 +16,23 @@ pub(super) fn primary_base_block(primary: &[u8]) -> Result<BaseBlock> {
     })
 }
 
+/// The log writes of a replay that does not hold the primary's bins: what
+/// they would make of the image, page by page, without the pages they leave.
+#[derive(Clone, Debug, Default)]
+pub struct Overlay {
+    /// Length of the image after replay (the primary grows, never shrinks).
+    pub len: usize,
+    /// `(absolute file offset, bytes)` in the order Windows writes them: a
+    /// later write over the same bytes wins.
+    pub writes: Vec<(usize, Vec<u8>)>,
+}
+
 /// The in-memory image being recovered.
 pub(super) struct Replay {
+    /// The whole image; in overlay mode only its base block.
     pub(super) hive: Vec<u8>,
+    /// Overlay mode: the writes are recorded here, not applied to `hive`.
+    pub(super) overlay: Option<Overlay>,
     /// Length of the primary plus all logs: the most a replay can fill.
     pub(super) fill_limit: usize,
     pub(super) applied: Vec<AppliedEntry>,
@@ -36,7 +50,8 @@ impl Replay {
     /// anyway; refusing here keeps a crafted size from costing gigabytes.
     pub(super) fn grow(&mut self, hive_bins_size: u32, log: &str, sequence: u32) -> Result<()> {
         let needed = BASE_BLOCK_SIZE + hive_bins_size as usize;
-        if self.hive.len() < needed {
+        let len = self.overlay.as_ref().map_or(self.hive.len(), |o| o.len);
+        if len < needed {
             if needed > self.fill_limit {
                 return Err(Error::Refused(format!(
                     "entry {sequence} in {log} grows the hive to {needed:#x} bytes, more than the \
@@ -45,7 +60,10 @@ impl Replay {
                     self.fill_limit
                 )));
             }
-            self.hive.resize(needed, 0);
+            match &mut self.overlay {
+                Some(o) => o.len = needed,
+                None => self.hive.resize(needed, 0),
+            }
         }
         Ok(())
     }
@@ -60,6 +78,19 @@ impl Replay {
     ) -> Result<()> {
         let src = source.checked_add(len).and_then(|end| log.get(source..end));
         let dst_start = BASE_BLOCK_SIZE + target;
+        if let Some(o) = &mut self.overlay {
+            return match (src, dst_start.checked_add(len)) {
+                (Some(src), Some(end)) if end <= o.len => {
+                    o.writes.push((dst_start, src.to_vec()));
+                    Ok(())
+                }
+                _ => Err(Error::Invalid {
+                    what: "dirty page",
+                    offset: source as u64,
+                    detail: format!("{len:#x} bytes do not fit at hive offset {dst_start:#x}"),
+                }),
+            };
+        }
         let dst = dst_start
             .checked_add(len)
             .and_then(|end| self.hive.get_mut(dst_start..end));
@@ -300,6 +331,31 @@ impl Replay {
 /// primary base block this tool does not handle (version, file type, format,
 /// clustering factor, hive-bins size).
 pub fn recover(primary: &[u8], logs: &[LogInput]) -> Result<Recovery> {
+    Ok(recover_with(primary, primary.len(), false, logs)?.0)
+}
+
+/// [`recover`] for a primary that is not in memory: `base_block` is its
+/// first 4096 bytes and `primary_len` its length. The log writes come back
+/// as an [`Overlay`] to lay over the primary's pages (the recovery's `hive`
+/// holds only the recovered base block). The check of every hive bin after
+/// replay needs every bin header, so it is not made here; cells read
+/// through the overlay are bounds-checked one by one.
+pub fn recover_overlay(
+    base_block: &[u8],
+    primary_len: usize,
+    logs: &[LogInput],
+) -> Result<(Recovery, Overlay)> {
+    let head = base_block.get(..BASE_BLOCK_SIZE).unwrap_or(base_block);
+    let (rec, overlay) = recover_with(head, primary_len, true, logs)?;
+    Ok((rec, overlay.unwrap_or_default()))
+}
+
+fn recover_with(
+    primary: &[u8],
+    primary_len: usize,
+    sparse: bool,
+    logs: &[LogInput],
+) -> Result<(Recovery, Option<Overlay>)> {
     let base = primary_base_block(primary)?;
     let parsed: Vec<ParsedLog> = logs.iter().map(parse_log).collect();
     let mut recovery = Recovery {
@@ -311,9 +367,13 @@ pub fn recover(primary: &[u8], logs: &[LogInput]) -> Result<Recovery> {
         last_sequence: None,
         sequences_seen: seen(&base, &parsed),
     };
+    let overlay = sparse.then_some(Overlay {
+        writes: Vec::new(),
+        len: primary_len,
+    });
     if !base.is_dirty() {
         recovery.hive = primary.to_vec();
-        return Ok(recovery);
+        return Ok((recovery, overlay));
     }
     if !base.checksum_valid() {
         return Err(Error::Refused(format!(
@@ -327,9 +387,10 @@ pub fn recover(primary: &[u8], logs: &[LogInput]) -> Result<Recovery> {
 
     let mut replay = Replay {
         hive: primary.to_vec(),
+        overlay,
         fill_limit: logs
             .iter()
-            .fold(primary.len(), |n, l| n.saturating_add(l.bytes.len())),
+            .fold(primary_len, |n, l| n.saturating_add(l.bytes.len())),
         applied: Vec::new(),
         last_sequence: None,
         hive_bins_size: base.hive_bins_size,
@@ -376,17 +437,31 @@ pub fn recover(primary: &[u8], logs: &[LogInput]) -> Result<Recovery> {
         }
     };
 
-    if replay.last_sequence.is_some() {
-        replay.finish_base_block();
-        replay.check_hive_bins()?;
-        recovery.hive = replay.hive;
-    } else {
-        recovery.hive = primary.to_vec();
-    }
-    recovery.applied = replay.applied;
-    recovery.last_sequence = replay.last_sequence;
     recovery.stopped = stopped;
-    Ok(recovery)
+    replay.finish(recovery, primary)
+}
+
+impl Replay {
+    /// Hands the replayed image (or overlay) and what was applied to
+    /// `recovery`; `primary` is the image when nothing was applied.
+    fn finish(
+        mut self,
+        mut recovery: Recovery,
+        primary: &[u8],
+    ) -> Result<(Recovery, Option<Overlay>)> {
+        if self.last_sequence.is_some() {
+            self.finish_base_block();
+            if self.overlay.is_none() {
+                self.check_hive_bins()?;
+            }
+            recovery.hive = self.hive;
+        } else {
+            recovery.hive = primary.to_vec();
+        }
+        recovery.applied = self.applied;
+        recovery.last_sequence = self.last_sequence;
+        Ok((recovery, self.overlay))
+    }
 }
 
 pub(super) fn no_usable_log(logs: &[ParsedLog]) -> String {

@@ -1,0 +1,1 @@
+../ntrescue-flow.sh

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! `backups list` and `backups pack`: the bundles a backup root holds, and
+//! one bundle as a single tar file. Listing is read-only.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::hive::name::HiveName;
+use crate::report::{Tool, SCHEMA, TOOL};
+use crate::storage::target::TargetInfo;
+use crate::write::backup::{self, BundleState, FileRole, PackReport};
+
+/// Where one saved file lives on the target, as recorded.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TargetIdentity {
+    /// A regular file.
+    File {
+        /// Its path.
+        path: String,
+    },
+    /// A file inside a raw NTFS volume.
+    Ntfs {
+        /// The disk, partition or image path when the bundle was made.
+        device: String,
+        /// Partition number (1-based).
+        partition: u32,
+        /// NTFS volume serial number, 16 uppercase hex digits (a JSON
+        /// number would lose its low bits above 2^53).
+        volume_serial: String,
+        /// Path inside the volume.
+        path: String,
+        /// MFT record number.
+        mft_record: u64,
+    },
+}
+
+impl From<&TargetInfo> for TargetIdentity {
+    fn from(t: &TargetInfo) -> Self {
+        match t {
+            TargetInfo::File { path } => TargetIdentity::File { path: path.clone() },
+            TargetInfo::Ntfs {
+                device,
+                partition,
+                volume_serial,
+                path,
+                mft_record,
+                ..
+            } => TargetIdentity::Ntfs {
+                device: device.clone(),
+                partition: *partition,
+                volume_serial: format!("{volume_serial:016X}"),
+                path: path.clone(),
+                mft_record: *mft_record,
+            },
+        }
+    }
+}
+
+/// One saved file.
+#[derive(Clone, Debug, Serialize)]
+pub struct BundleFile {
+    /// "hive" or "log".
+    pub role: FileRole,
+    /// Its name inside the bundle.
+    pub backup_name: String,
+    /// Size, bytes.
+    pub size: u64,
+    /// Where it is restored to.
+    pub target: TargetIdentity,
+}
+
+/// One hive of a bundle.
+#[derive(Clone, Debug, Serialize)]
+pub struct BundleHive {
+    /// SYSTEM, SOFTWARE, SAM, SECURITY.
+    pub name: HiveName,
+    /// SHA-256 before the write (what restore puts back).
+    pub before_sha256: String,
+    /// SHA-256 the write left.
+    pub expected_after_sha256: String,
+    /// The hive file and its logs.
+    pub files: Vec<BundleFile>,
+}
+
+/// One bundle directory.
+#[derive(Clone, Debug, Serialize)]
+pub struct BundleEntry {
+    /// Its directory (what `restore` and `backups pack` take).
+    pub path: String,
+    /// complete (restorable), incomplete (no manifest) or unreadable.
+    pub state: BundleState,
+    /// When it was made (UTC).
+    pub created: Option<String>,
+    /// The command that made it ("nla disable").
+    pub command: Option<String>,
+    /// The source the operator gave.
+    pub source: Option<String>,
+    /// ntrescue version that made it.
+    pub tool_version: Option<String>,
+    /// The saved hives.
+    pub hives: Vec<BundleHive>,
+    /// Why the manifest does not read.
+    pub error: Option<String>,
+}
+
+/// What `backups list` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupsReport {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// Tool name and version.
+    pub tool: Tool,
+    /// "backups list".
+    pub command: &'static str,
+    /// The backup directory looked at.
+    pub root: String,
+    /// Its bundles, oldest first.
+    pub bundles: Vec<BundleEntry>,
+}
+
+fn entry(b: backup::Bundle) -> BundleEntry {
+    let mut e = BundleEntry {
+        path: b.dir.display().to_string(),
+        state: b.state,
+        created: None,
+        command: None,
+        source: None,
+        tool_version: None,
+        hives: Vec::new(),
+        error: b.error,
+    };
+    if let Some(m) = b.manifest {
+        e.hives = m
+            .hives
+            .iter()
+            .map(|h| BundleHive {
+                name: h.name,
+                before_sha256: h.before_sha256.clone(),
+                expected_after_sha256: h.expected_after_sha256.clone(),
+                files: h
+                    .files
+                    .iter()
+                    .map(|f| BundleFile {
+                        role: f.role,
+                        backup_name: f.backup_name.clone(),
+                        size: f.size,
+                        target: TargetIdentity::from(&f.target),
+                    })
+                    .collect(),
+            })
+            .collect();
+        e.created = Some(m.created);
+        e.command = Some(m.operation);
+        e.source = Some(m.source);
+        e.tool_version = Some(m.tool_version);
+    }
+    e
+}
+
+/// The bundles under `root` ([`backup::DEFAULT_ROOT`] when `None`).
+pub fn list(root: Option<&Path>) -> Result<BackupsReport> {
+    let root = root.map_or_else(|| PathBuf::from(backup::DEFAULT_ROOT), Path::to_path_buf);
+    let bundles = backup::bundles(&root)?.into_iter().map(entry).collect();
+    Ok(BackupsReport {
+        schema: SCHEMA,
+        tool: TOOL,
+        command: "backups list",
+        root: root.display().to_string(),
+        bundles,
+    })
+}
+
+/// What `backups pack` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct PackOutput {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// Tool name and version.
+    pub tool: Tool,
+    /// "backups pack".
+    pub command: &'static str,
+    /// `backup`, `file`, `size`, `sha256`, `entries`.
+    #[serde(flatten)]
+    pub report: PackReport,
+}
+
+/// The default tar file for a bundle: `<bundle>.tar` beside it.
+pub fn default_pack_file(bundle: &Path) -> PathBuf {
+    let trimmed: PathBuf = bundle.components().collect();
+    let mut name = trimmed
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "bundle".into());
+    name.push(".tar");
+    trimmed.with_file_name(name)
+}
+
+/// Packs `bundle` into `out` (or [`default_pack_file`]).
+pub fn pack(
+    access: &crate::storage::access::WriteAccess,
+    bundle: &Path,
+    out: Option<&Path>,
+) -> Result<PackOutput> {
+    let out = out.map_or_else(|| default_pack_file(bundle), Path::to_path_buf);
+    Ok(PackOutput {
+        schema: SCHEMA,
+        tool: TOOL,
+        command: "backups pack",
+        report: backup::pack(access, bundle, &out)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_file_sits_beside_the_bundle() {
+        assert_eq!(
+            default_pack_file(Path::new("b/20260101T000000Z-ab12cd34/")),
+            PathBuf::from("b/20260101T000000Z-ab12cd34.tar")
+        );
+    }
+
+    #[test]
+    fn bundles_without_or_with_a_broken_manifest_are_listed_as_such() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("20260101T000000Z-aaaaaaaa")).unwrap();
+        let bad = t.path().join("20260102T000000Z-bbbbbbbb");
+        std::fs::create_dir(&bad).unwrap();
+        std::fs::write(bad.join(backup::MANIFEST_NAME), b"{not json").unwrap();
+        let r = list(Some(t.path())).unwrap();
+        let states: Vec<BundleState> = r.bundles.iter().map(|b| b.state).collect();
+        assert_eq!(states, [BundleState::Incomplete, BundleState::Unreadable]);
+        assert!(r.bundles[1].error.as_deref().unwrap().contains("manifest"));
+    }
+
+    #[test]
+    fn a_missing_root_is_an_error() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(list(Some(&t.path().join("none"))).is_err());
+    }
+}

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! What a rescue host and its orchestrator rely on: bundles that outlive
+//! the run (a rerun names them, `backups list`, `backups pack`, restore to
+//! a renamed disk), the operator hints, completions and the man page, and
+//! the cloud engines in contrib/ (shellcheck, the SSM document's schema,
+//! the helper script's detect -> fix -> verify on a loop device).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The demo disk (GPT, one NTFS partition holding Windows) at `dir/name`.
+fn demo(dir: &Path, name: &str) -> PathBuf {
+    let gz = repo().join("hive-fixtures/demo-disk.img.gz");
+    let o = Command::new("gzip").arg("-dc").arg(&gz).output().unwrap();
+    assert!(o.status.success(), "gzip -dc {}", gz.display());
+    let img = dir.join(name);
+    std::fs::write(&img, o.stdout).unwrap();
+    img
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Fixes the demo disk in place; returns the edit report.
+fn fix(dir: &Path, img: &Path) -> Value {
+    let r = ok(run_in(dir, &["nla", "disable", s(img), "--json"]));
+    assert_eq!(r["outcome"], "written", "{r}");
+    r
+}
+
+#[test]
+fn a_rerun_that_writes_nothing_names_the_bundle_holding_the_original() {
+    let t = tmp();
+    let d = t.path();
+    let img = demo(d, "a.img");
+    let first = fix(d, &img);
+    let bundle = first["backup"].as_str().unwrap();
+    let again = ok(run_in(d, &["nla", "disable", s(&img), "--json"]));
+    assert_eq!(again["outcome"], "nothing-to-do");
+    assert_eq!(again["backup"], bundle, "{again}");
+    // Another backup root knows nothing of it.
+    let elsewhere = ok(run_in(
+        d,
+        &["nla", "disable", s(&img), "--backup-dir", "other", "--json"],
+    ));
+    assert_eq!(elsewhere["backup"], Value::Null);
+}
+
+#[test]
+fn restore_to_a_renamed_disk_and_never_a_panic_on_what_replaced_it() {
+    let t = tmp();
+    let d = t.path();
+    let img = demo(d, "a.img");
+    let original = sha256_file(&img);
+    let bundle = fix(d, &img)["backup"].as_str().unwrap().to_string();
+    assert_ne!(sha256_file(&img), original);
+    // The disk comes back under another name; the old name now holds an
+    // empty disk of the same size, then nothing at all.
+    let renamed = d.join("renamed.img");
+    std::fs::rename(&img, &renamed).unwrap();
+    let size = std::fs::metadata(&renamed).unwrap().len();
+    std::fs::File::create(&img).unwrap().set_len(size).unwrap();
+    let r = run_in(d, &["restore", &bundle, "--json"]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("--target"), "{}", r.stderr);
+    // Another NTFS volume at the old path: refused (serial differs).
+    let other = d.join("other.img");
+    std::fs::File::create(&other)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    sh("mkntfs", &["-F", "-Q", "-q", s(&other)]);
+    for wrong in [&img, &other] {
+        let r = run_in(d, &["restore", &bundle, "--target", s(wrong), "--json"]);
+        assert_eq!(r.code, 3, "{}: {}{}", wrong.display(), r.stdout, r.stderr);
+    }
+    assert!(
+        sha256_file(&renamed) != original,
+        "nothing was restored yet"
+    );
+    let r = ok(run_in(
+        d,
+        &["restore", &bundle, "--target", s(&renamed), "--json"],
+    ));
+    assert!(
+        r["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["action"] == "restored"
+                && f["path"].as_str().unwrap().starts_with(s(&renamed)))
+    );
+    assert_eq!(
+        sha256_file(&renamed),
+        original,
+        "byte-for-byte the original"
+    );
+}
+
+#[test]
+fn backups_are_listed_and_packed_into_one_tar_file() {
+    let t = tmp();
+    let d = t.path();
+    let img = demo(d, "a.img");
+    let bundle = fix(d, &img)["backup"].as_str().unwrap().to_string();
+    std::fs::create_dir(d.join("ntrescue-backups/19700101T000000Z-unfinish")).unwrap();
+    let l = ok(run_in(d, &["backups", "list", "--json"]));
+    assert_eq!(l["command"], "backups list");
+    let b = l["bundles"].as_array().unwrap();
+    assert_eq!(b.len(), 2, "{l}");
+    assert_eq!(b[0]["state"], "incomplete");
+    assert_eq!(b[1]["path"], bundle.as_str());
+    assert_eq!(b[1]["state"], "complete");
+    assert_eq!(b[1]["command"], "nla disable");
+    let hive = &b[1]["hives"][0];
+    assert_eq!(hive["name"], "SYSTEM");
+    let target = &hive["files"][0]["target"];
+    assert_eq!(target["kind"], "ntfs");
+    let serial = target["volume_serial"].as_str().unwrap();
+    assert_eq!(serial.len(), 16, "{serial}");
+    let inspect = ok(run_in(d, &["inspect", s(&img), "--json"]));
+    let want = &inspect["disk"]["volume"]["serial"];
+    let want = want
+        .as_u64()
+        .map(|n| format!("{n:016X}"))
+        .or_else(|| {
+            want.as_str()
+                .map(|x| x.trim_start_matches("0x").to_uppercase())
+        })
+        .unwrap();
+    assert_eq!(serial.trim_start_matches('0'), want.trim_start_matches('0'));
+    let human = run_in(d, &["backups", "list"]);
+    assert_eq!(human.code, 0);
+    assert!(human.stdout.contains(&bundle) && human.stdout.contains("incomplete"));
+
+    let tar = d.join("b.tar");
+    let p = ok(run_in(
+        d,
+        &["backups", "pack", &bundle, "--tar", s(&tar), "--json"],
+    ));
+    assert_eq!(p["sha256"], sha256_file(&tar));
+    let listed = peer("tar", &["-tf", s(&tar)]);
+    let name = Path::new(&bundle).file_name().unwrap().to_str().unwrap();
+    let mut want: Vec<String> = vec![format!("{name}/manifest.json")];
+    for f in hive["files"].as_array().unwrap() {
+        want.push(format!("{name}/{}", f["backup_name"].as_str().unwrap()));
+    }
+    assert_eq!(listed.lines().collect::<Vec<_>>(), want);
+    // Unpacked, it is the bundle again: restore works from it.
+    let x = d.join("x");
+    std::fs::create_dir(&x).unwrap();
+    sh("tar", &["-xf", s(&tar), "-C", s(&x)]);
+    for f in &want {
+        let a = std::fs::read(x.join(f)).unwrap();
+        let b = std::fs::read(d.join(&bundle).join(f.split_once('/').unwrap().1)).unwrap();
+        assert!(a == b, "{f} differs after tar -x");
+    }
+    // An existing file is never overwritten; a damaged bundle is not packed.
+    let again = run_in(d, &["backups", "pack", &bundle, "--tar", s(&tar)]);
+    assert_ne!(again.code, 0);
+    let saved = d.join(&bundle).join("SYSTEM/SYSTEM");
+    let mut bytes = std::fs::read(&saved).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&saved, bytes).unwrap();
+    let damaged = run_in(
+        d,
+        &["backups", "pack", &bundle, "--tar", s(&d.join("c.tar"))],
+    );
+    assert_eq!(damaged.code, 3, "{}", damaged.stderr);
+    assert!(!d.join("c.tar").exists());
+}
+
+#[test]
+fn operator_hints_for_an_empty_or_wrong_device() {
+    let t = tmp();
+    let d = t.path();
+    let zeros = d.join("zeros.img");
+    std::fs::File::create(&zeros)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    let r = run_in(d, &["inspect", s(&zeros)]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("is the volume attached"), "{}", r.stderr);
+    let img = demo(d, "a.img");
+    let r = run_in(d, &["inspect", s(&img), "--partition", "2"]);
+    assert_eq!(r.code, 5);
+    assert!(
+        r.stderr.contains("Windows is on partition 1"),
+        "{}",
+        r.stderr
+    );
+    // A loop device over a disk whose table is damaged: not the disk.
+    let mut bytes = std::fs::read(&img).unwrap();
+    bytes[510] = 0;
+    bytes[0x200..0x208].copy_from_slice(&[0; 8]);
+    let broken = d.join("broken.img");
+    std::fs::write(&broken, bytes).unwrap();
+    let lo = Loop::attach(&broken, &[]);
+    let r = run_in(d, &["inspect", &lo.dev]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("ntrescue locate"), "{}", r.stderr);
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let t = tmp();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let r = run_in(t.path(), &["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        assert!(r.stdout.contains("backups"), "{shell}");
+    }
+    let bad = run_in(t.path(), &["completions", "tcsh"]);
+    assert_eq!(bad.code, 2);
+    let man = run_in(t.path(), &["man"]);
+    assert_eq!(man.code, 0);
+    assert!(man.stdout.starts_with(".ie") || man.stdout.starts_with(".TH"));
+    let page = t.path().join("ntrescue.1");
+    std::fs::write(&page, &man.stdout).unwrap();
+    // groff renders it without a warning.
+    require_tool("groff");
+    let o = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z", s(&page)])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(man.stdout.contains("COMMAND: restore") && man.stdout.contains("\\-\\-target"));
+}
+
+#[test]
+fn contrib_scripts_pass_shellcheck() {
+    require_tool("shellcheck");
+    let files = [
+        "contrib/ntrescue-flow.sh",
+        "contrib/azure/ntrescue-repair.sh",
+        "scripts/dist",
+    ];
+    let o = Command::new("shellcheck")
+        .args(files)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn validate(doc: &Path) -> (bool, String) {
+    let o = Command::new("python3")
+        .arg(repo().join("contrib/aws/validate.py"))
+        .arg(doc)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+#[test]
+fn ssm_document_follows_the_automation_schema_and_embeds_the_flow_script() {
+    let doc = repo().join("contrib/aws/ntrescue-rdp.yaml");
+    let (valid, why) = validate(&doc);
+    assert!(valid, "{why}");
+    let fresh = Command::new("python3")
+        .args([s(&repo().join("contrib/aws/build.py")), "--check"])
+        .output()
+        .unwrap();
+    assert!(
+        fresh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fresh.stderr)
+    );
+    // Parsed independently: the steps of the flow, in order, and the
+    // embedded script is the file shellcheck checks.
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+            s(&doc),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schemaVersion"], "0.3");
+    let steps = v["mainSteps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let order = [
+        "stopInstance",
+        "createBackupAmi",
+        "detachRootVolume",
+        "attachToHelper",
+        "runNtrescue",
+        "branchOnResult",
+        "reattachToInstance",
+        "startInstance",
+    ];
+    let pos: Vec<usize> = order
+        .iter()
+        .map(|n| {
+            names
+                .iter()
+                .position(|x| x == n)
+                .unwrap_or_else(|| panic!("{n}"))
+        })
+        .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+    let run = &steps[pos[4]];
+    assert_eq!(run["action"], "aws:runCommand");
+    let cmds = run["inputs"]["Parameters"]["commands"].as_array().unwrap();
+    let script = std::fs::read_to_string(repo().join("contrib/ntrescue-flow.sh")).unwrap();
+    assert_eq!(cmds.last().unwrap().as_str().unwrap(), script);
+
+    // The validator rejects what the schema forbids.
+    let text = std::fs::read_to_string(&doc).unwrap();
+    let t = tmp();
+    let broken = [
+        text.replace("schemaVersion: '0.3'", "schemaVersion: '2.2'"),
+        text.replace("Default: detachAfterError", "Default: noSuchStep"),
+        text.replace(
+            "action: aws:changeInstanceState",
+            "action: aws:rebootEverything",
+        ),
+        text.replace(
+            "'{{ findRootVolume.RootVolumeId }}'",
+            "'{{ findRootVolume.Nope }}'",
+        ),
+        text.replace("      DesiredState: stopped", "      DesiredState: paused"),
+    ];
+    for (i, b) in broken.iter().enumerate() {
+        assert_ne!(b, &text, "mutation {i} changed nothing");
+        let p = t.path().join(format!("bad{i}.yaml"));
+        std::fs::write(&p, b).unwrap();
+        let (valid, _) = validate(&p);
+        assert!(!valid, "mutation {i} passed the validator");
+    }
+}
+
+/// The helper script's detect -> fix -> verify, as the SSM step and Azure
+/// run it, on a loop device holding the demo disk; then a rerun finds
+/// nothing to do.
+#[test]
+fn flow_script_detects_fixes_and_verifies_on_a_loop_device() {
+    let t = tmp();
+    let d = t.path();
+    let img = demo(d, "demo.img");
+    let lo = Loop::attach(&img, &[]);
+    let flow = |extra: &[&str]| {
+        let o = Command::new("bash")
+            .arg(repo().join("contrib/ntrescue-flow.sh"))
+            .arg(format!("DEVICE={}", lo.dev))
+            .args(extra)
+            .env("NTRESCUE_BIN", bin())
+            .env("WORK_DIR", d.join("work"))
+            .env("BACKUP_DIR", d.join("bk"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!err.contains("panicked"), "{err}");
+        (o.status.code(), out, err)
+    };
+    let (code, out, err) = flow(&[]);
+    let last = out.lines().last().unwrap_or_default().to_string();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(last.starts_with("NTRESCUE_RESULT=fixed "), "{last}");
+    assert!(last.contains("blockers_after=0"), "{last}");
+    let detect: Value =
+        serde_json::from_slice(&std::fs::read(d.join("work/detect.json")).unwrap()).unwrap();
+    assert!(detect["verdict"]["blockers"].as_u64().unwrap() > 0);
+    let verify: Value =
+        serde_json::from_slice(&std::fs::read(d.join("work/verify.json")).unwrap()).unwrap();
+    assert_eq!(verify["verdict"]["blockers"], 0);
+    let bundle = last
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("bundle="))
+        .unwrap()
+        .to_string();
+    assert!(Path::new(&bundle).join("manifest.json").is_file());
+    // Independently: the fix is on the device (diagnose re-reads it).
+    let again = ok(run_in(d, &["diagnose", &lo.dev, "--json"]));
+    assert_eq!(again["verdict"]["blockers"], 0);
+    let (code, out, _) = flow(&[]);
+    assert_eq!(code, Some(0));
+    assert!(out
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("NTRESCUE_RESULT=nothing-to-do"));
+    let bad = flow(&["NOPE"]);
+    assert_eq!(bad.0, Some(2));
+}
