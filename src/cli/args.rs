@@ -93,6 +93,11 @@ pub enum Command {
         /// (implies --verify).
         #[arg(long)]
         hash_source: bool,
+        /// Digests of the hives, their logs and (with --hash-source) the
+        /// source; implies --verify (the hives are read whole). Without it,
+        /// SHA-256 of what is read whole.
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "ALG,...")]
+        hash: Vec<HashArg>,
         /// Read the hives whole: sha256 of hives and logs, both readers
         /// cross-checking every value, the full structure walk (forensics).
         /// Without it only the pages the report needs are read.
@@ -509,6 +514,17 @@ pub enum ValueType {
     MultiSz,
     /// REG_BINARY
     Binary,
+}
+
+/// A digest `--hash` computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HashArg {
+    /// MD5.
+    Md5,
+    /// SHA-1.
+    Sha1,
+    /// SHA-256 (always computed for every file read whole).
+    Sha256,
 }
 
 #[cfg(test)]

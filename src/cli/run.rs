@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::args::{
-    AccountAction, BackupsAction, Cli, ColorWhen, Command, EditArgs, NlaAction, RdpAction,
+    AccountAction, BackupsAction, Cli, ColorWhen, Command, EditArgs, HashArg, NlaAction, RdpAction,
     RightsAction, ValueType,
 };
 use crate::cli::exit::Exit;
@@ -20,6 +20,7 @@ use crate::report::envelope::{
 };
 use crate::storage::access::WriteAccess;
 use crate::storage::source::{locate_with, Located};
+use crate::util::digest::HashAlg;
 use crate::write::backup::RestoreOutput;
 use crate::write::outcome::EditReport;
 use crate::write::outcome::Outcome;
@@ -248,33 +249,77 @@ fn data_type(t: ValueType) -> DataType {
     }
 }
 
-/// `inspect`, with the optional hash of the whole source (progress on a
-/// terminal's stderr).
+/// The digests `--hash` names (SHA-256 alone when it is not given).
+fn hash_algs(args: &[HashArg]) -> Vec<HashAlg> {
+    let mut algs: Vec<HashAlg> = args
+        .iter()
+        .map(|a| match a {
+            HashArg::Md5 => HashAlg::Md5,
+            HashArg::Sha1 => HashAlg::Sha1,
+            HashArg::Sha256 => HashAlg::Sha256,
+        })
+        .collect();
+    if algs.is_empty() {
+        algs.push(HashAlg::Sha256);
+    }
+    algs.sort();
+    algs.dedup();
+    algs
+}
+
+/// The digests of the whole source, with progress on stderr when it is a
+/// terminal (also under `--json`: the document goes to stdout). A
+/// directory cannot be hashed: that is said in the report, not fatal.
+fn hash_whole_source(
+    report: &mut crate::report::InspectReport,
+    source: &Path,
+    algs: &[HashAlg],
+) -> Result<(), Error> {
+    if source.is_dir() {
+        let why = format!(
+            "--hash-source: {} is a directory (a mounted tree), which cannot be hashed as one \
+             image; hash the device or image it is mounted from",
+            source.display()
+        );
+        report.warnings.push(why.clone());
+        report.source_hash_error = Some(why);
+        return Ok(());
+    }
+    let show = std::io::stderr().is_terminal();
+    let mut last = 0u64;
+    let hashes = crate::storage::source::hash_source_with(source, algs, &mut |done, total| {
+        if show && (done - last >= 64 << 20 || done == total) {
+            last = done;
+            print_err(&format!(
+                "\rhashing {}: {:>3}% ",
+                render::escape(&source.display().to_string()),
+                done.saturating_mul(100) / total.max(1)
+            ));
+        }
+    })?;
+    if show {
+        print_err("\n");
+    }
+    report.source_sha256 = hashes.sha256.clone();
+    report.source_hashes = Some(hashes);
+    Ok(())
+}
+
+/// `inspect`, with the requested digests of the hives and logs and the
+/// optional hash of the whole source. Hashing reads the hives whole, as
+/// `--verify` does.
 fn inspect(
     out: &Output,
     located: &Located,
     source: &Path,
-    (hash_source, verify): (bool, bool),
+    (hash_source, verify, hash): (bool, bool, &[HashArg]),
 ) -> Result<Exit, Error> {
-    let mode = crate::commands::input::ReadMode::of(verify || hash_source || out.detail);
-    let mut report = crate::commands::inspect::inspect_with(located, mode)?.0;
+    let algs = hash_algs(hash);
+    let whole = verify || hash_source || out.detail || !hash.is_empty();
+    let mode = crate::commands::input::ReadMode::of(whole);
+    let mut report = crate::commands::inspect::inspect_hashed(located, mode, &algs)?;
     if hash_source {
-        let show = !out.machine() && std::io::stderr().is_terminal();
-        let mut last = 0u64;
-        let sha = crate::storage::source::hash_source(source, &mut |done, total| {
-            if show && (done - last >= 64 << 20 || done == total) {
-                last = done;
-                print_err(&format!(
-                    "\rhashing {}: {:>3}% ",
-                    render::escape(&source.display().to_string()),
-                    done.saturating_mul(100) / total.max(1)
-                ));
-            }
-        })?;
-        if show {
-            print_err("\n");
-        }
-        report.source_sha256 = Some(sha);
+        hash_whole_source(&mut report, source, &algs)?;
     }
     // The replay's tree changes can run to megabytes: only on request
     // (--detail, which reads the hive whole to make them). Without it they
@@ -298,6 +343,14 @@ fn inspect(
     doc.omitted = omitted;
     publish(out, &doc, &warnings, |st| render::inspect(&doc.report, st))?;
     Ok(Exit::Success)
+}
+
+/// `diagnose`, reading the hives whole with `--verify`.
+fn diagnose(out: &Output, located: &Located, verify: bool) -> Result<Exit, Error> {
+    let mode = crate::commands::input::ReadMode::of(verify);
+    let report = crate::commands::diagnose::diagnose_with(located, mode)?.0;
+    let warnings = report.warnings.clone();
+    emit(out, REPORTED, report, &warnings, render::diagnose)
 }
 
 fn locate(out: &Output, paths: &[std::path::PathBuf]) -> Result<Exit, Error> {
@@ -620,14 +673,6 @@ fn rights(
 }
 
 /// Runs `cli.command`; errors become the exit code they are classed as.
-/// `diagnose`, reading the hives whole with `--verify`.
-fn diagnose(out: &Output, located: &Located, verify: bool) -> Result<Exit, Error> {
-    let mode = crate::commands::input::ReadMode::of(verify);
-    let report = crate::commands::diagnose::diagnose_with(located, mode)?.0;
-    let warnings = report.warnings.clone();
-    emit(out, REPORTED, report, &warnings, render::diagnose)
-}
-
 fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
     let part = cli.partition;
     let locate = |p: &Path| locate_with(p, part);
@@ -639,8 +684,9 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             source,
             hash_source,
             verify,
+            hash: h,
             ..
-        } => inspect(out, &locate(&source)?, &source, (hash_source, verify)),
+        } => inspect(out, &locate(&source)?, &source, (hash_source, verify, &h)),
         Command::Locate { paths, .. } => self::locate(out, &paths),
         Command::Diagnose { source, verify, .. } => diagnose(out, &locate(&source)?, verify),
         Command::Nla {
@@ -873,6 +919,7 @@ fn report_error(
 /// Runs the command line: prints its report (or its error, as a JSON
 /// document too under `--json`) and returns the exit code.
 pub fn run(cli: Cli) -> Exit {
+    crate::report::run_info();
     let out = Output {
         json: wants_json(&cli),
         summary: cli.summary,

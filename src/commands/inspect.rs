@@ -15,9 +15,11 @@ use crate::recipes::paths::POLICY_VALUES;
 use crate::recipes::paths::RDP_TCP_EXTRA;
 use crate::recipes::paths::RDP_TCP_PATH;
 use crate::recipes::paths::TS_PATH;
+use crate::report::forensic::ForensicReport;
 use crate::report::*;
 use crate::storage::lazy::ReadStats;
 use crate::storage::source::{LazyHive, LoadedHive, Located};
+use crate::util::digest::HashAlg;
 
 /// Order of the values in a control-set report.
 pub const SET_VALUES: [&str; 6] = [
@@ -398,26 +400,35 @@ fn boot_set<'a>(
 }
 
 /// The blockers of the diagnose rules over SYSTEM (as Windows loads it)
-/// and SOFTWARE, so that `inspect` and `diagnose` cannot disagree.
+/// and SOFTWARE, so that `inspect` and `diagnose` cannot disagree; and the
+/// forensic section over the same hives.
 fn rule_blockers(
     system: &Reader<'_>,
     software: Option<&Reader<'_>>,
     source: &str,
     warnings: &mut Vec<String>,
-) -> Vec<&'static str> {
+) -> (Vec<&'static str>, Option<ForensicReport>) {
     let hives = crate::commands::diagnose::Hives {
         system,
         software,
         sam: None,
         security: None,
     };
-    match crate::commands::diagnose::diagnose_hives(hives, source) {
+    let forensic = match crate::commands::diagnose::forensic_section(hives, source) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            warnings.push(format!("the forensic section could not be read: {e}"));
+            None
+        }
+    };
+    let blockers = match crate::commands::diagnose::diagnose_hives(hives, source) {
         Ok(d) => crate::report::diagnose::DiagnoseVerdict::of(&d.findings).blocker_codes,
         Err(e) => {
             warnings.push(format!("the diagnose rules could not run: {e}"));
             Vec::new()
         }
-    }
+    };
+    (blockers, forensic)
 }
 
 /// Builds the inspect report for hives read whole (the `--verify` mode).
@@ -433,6 +444,21 @@ pub fn inspect_loaded(
         .zip(sw_rec.as_ref())
         .map(|(h, r)| HiveInput::whole(h, r));
     inspect_input(source, &sys, sw.as_ref())
+}
+
+/// The SOFTWARE hive, if it could be prepared: SOFTWARE is optional, a
+/// damaged one is reported, not fatal.
+fn usable_software<'b, 'a>(
+    sw: Option<&'b Result<HiveInput<'a>>>,
+    warnings: &mut Vec<String>,
+) -> Option<&'b HiveInput<'a>> {
+    sw.and_then(|h| match h {
+        Ok(h) => Some(h),
+        Err(e) => {
+            warnings.push(format!("SOFTWARE hive ignored: {e}"));
+            None
+        }
+    })
 }
 
 /// Builds the inspect report for prepared hives (whole or on demand). A
@@ -489,19 +515,12 @@ pub fn inspect_input(
             "ComputerName",
         )
     });
-    // SOFTWARE is optional: a damaged one is reported, not fatal.
-    let sw = sw.and_then(|h| match h {
-        Ok(h) => Some(h),
-        Err(e) => {
-            warnings.push(format!("SOFTWARE hive ignored: {e}"));
-            None
-        }
-    });
+    let sw = usable_software(sw, &mut warnings);
     let software = sw.map(|h| software_report(h, &mut warnings));
     let boot_nla = boot_set.map_or(Nla::Unknown, |s| s.nla);
     let (effective_nla, rdp_enabled, policy_overrides) =
         effective(boot_set, software.as_ref(), &mut warnings);
-    let blockers = rule_blockers(
+    let (blockers, forensic) = rule_blockers(
         sys.loaded(),
         sw.map(HiveInput::loaded),
         &source.path,
@@ -518,6 +537,8 @@ pub fn inspect_input(
         command: "inspect",
         source,
         source_sha256: None,
+        source_hashes: None,
+        source_hash_error: None,
         disk: None,
         system: sys.hive.clone(),
         verdict: Verdict {
@@ -534,8 +555,15 @@ pub fn inspect_input(
         after_replay,
         verdict_source,
         software,
+        forensic,
         warnings,
     })
+}
+
+/// Adds the digests `algs` to the file facts of `hive` (loaded as `h`).
+fn add_hashes(hive: &mut HiveReport, h: &LoadedHive, algs: &[HashAlg]) {
+    hive.file = FileInfo::hashed(&h.primary, algs);
+    hive.logs = h.logs.iter().map(|l| FileInfo::hashed(l, algs)).collect();
 }
 
 /// Reads the hives of `located` (read-only) on demand and reports.
@@ -546,6 +574,24 @@ pub fn inspect(located: &Located) -> Result<InspectReport> {
 /// Reads the hives of `located` (read-only) in `mode` and reports, with
 /// what was read from the primaries and logs.
 pub fn inspect_with(located: &Located, mode: ReadMode) -> Result<(InspectReport, ReadStats)> {
+    inspect_with_hashes(located, mode, &[HashAlg::Sha256])
+}
+
+/// [`inspect`] in `mode`, with the digests `algs` of every hive and log
+/// file read whole, over the very bytes the report describes.
+pub fn inspect_hashed(
+    located: &Located,
+    mode: ReadMode,
+    algs: &[HashAlg],
+) -> Result<InspectReport> {
+    Ok(inspect_with_hashes(located, mode, algs)?.0)
+}
+
+fn inspect_with_hashes(
+    located: &Located,
+    mode: ReadMode,
+    algs: &[HashAlg],
+) -> Result<(InspectReport, ReadStats)> {
     let source = SourceInfo {
         kind: located.kind,
         path: located.input.display().to_string(),
@@ -562,7 +608,11 @@ pub fn inspect_with(located: &Located, mode: ReadMode) -> Result<(InspectReport,
                 .chain(software.as_ref())
                 .map(LoadedHive::stats)
                 .fold(ReadStats::default(), |a, b| a + b);
-            let report = inspect_loaded(source, &system, software.as_ref())?;
+            let mut report = inspect_loaded(source, &system, software.as_ref())?;
+            add_hashes(&mut report.system, &system, algs);
+            if let (Some(sw), Some(h)) = (report.software.as_mut(), software.as_ref()) {
+                add_hashes(&mut sw.hive, h, algs);
+            }
             (report, stats)
         }
         ReadMode::OnDemand => {
@@ -623,7 +673,10 @@ mod tests {
     use crate::storage::source::{FileRef, LoadedFile};
     use std::path::PathBuf;
 
-    const PRESENT: KeyState = KeyState::Present { offset: 0x1000 };
+    const PRESENT: KeyState = KeyState::Present {
+        offset: 0x1000,
+        last_written: crate::util::time::Stamp(0),
+    };
 
     fn dw(name: &str, v: u32) -> NamedValue {
         NamedValue {

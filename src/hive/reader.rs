@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::format::nthive::NtHive;
 use crate::format::regf::cell::{HiveBytes, HiveView};
 use crate::format::regf::key::{names_equal, reg_type, Key};
+use crate::util::time::Stamp;
 
 /// State of a key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -29,6 +30,9 @@ pub enum KeyState {
     Present {
         /// Absolute file offset of the key's nk cell data.
         offset: u64,
+        /// The key's last-write time (its `nk` record's FILETIME, read by
+        /// our navigator: nt-hive does not expose it).
+        last_written: Stamp,
     },
     /// The key (or a parent) does not exist.
     Missing {
@@ -154,7 +158,15 @@ impl<'a> KeyLookup<'a> {
     /// The state to report.
     pub fn state(&self) -> KeyState {
         match self {
-            KeyLookup::Found(k) => KeyState::Present { offset: k.abs() },
+            KeyLookup::Found(k) => match k.timestamp() {
+                Ok(t) => KeyState::Present {
+                    offset: k.abs(),
+                    last_written: Stamp(t),
+                },
+                Err(e) => KeyState::Unreadable {
+                    error: e.to_string(),
+                },
+            },
             KeyLookup::Missing(m) => KeyState::Missing { missing: m.clone() },
             KeyLookup::Unreadable(e) => KeyState::Unreadable { error: e.clone() },
         }

@@ -59,6 +59,9 @@ pub fn diagnose(r: &DiagnoseReport, st: Style) -> String {
             f.healthy
         );
         let _ = writeln!(o, "        {}", f.explanation);
+        if let Some(t) = &f.last_write {
+            let _ = writeln!(o, "        key last written {t}");
+        }
         if let Some(c) = &f.fix.command {
             let _ = writeln!(o, "        fix: {c}");
         }
@@ -74,6 +77,7 @@ pub fn diagnose(r: &DiagnoseReport, st: Style) -> String {
             );
         }
     }
+    services_read(&mut o, r);
     for n in &r.not_checked {
         let rows: Vec<String> = n.rows.iter().map(u8::to_string).collect();
         let _ = writeln!(o, "not checked (rows {}): {}", rows.join(", "), n.reason);
@@ -91,4 +95,38 @@ pub fn diagnose(r: &DiagnoseReport, st: Style) -> String {
         );
     }
     o
+}
+
+/// The boot set's service keys the rules read, with their last-write times
+/// (`keys_read` in the JSON has every key).
+fn services_read(o: &mut String, r: &DiagnoseReport) {
+    let Some(boot) = &r.boot_control_set else {
+        return;
+    };
+    let prefix = format!(r"{boot}\Services\");
+    let services: Vec<_> = r
+        .keys_read
+        .iter()
+        .filter(|k| k.hive == "SYSTEM")
+        .filter(|k| {
+            k.key
+                .get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(&prefix))
+                && !k.key[prefix.len()..].contains('\\')
+        })
+        .collect();
+    if services.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "services read in {boot} (last written, UTC):");
+    for k in services {
+        let _ = writeln!(
+            o,
+            "  {:<29} {}",
+            k.last_written
+                .text()
+                .unwrap_or_else(|| "(not recorded)".into()),
+            super::escape(&k.key[prefix.len()..])
+        );
+    }
 }

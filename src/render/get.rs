@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{escape, key_note, Style};
+use super::{escape, key_note, key_time, Style};
 use crate::hive::reader::ValueState;
 use crate::report::View;
 
@@ -46,6 +46,9 @@ pub fn get(r: &crate::report::get::GetReport, st: Style) -> String {
         );
         if let Some(n) = key_note(&e.state) {
             let _ = writeln!(o, "  {}", st.warn(&n));
+        }
+        if let Some(t) = key_time(&e.state) {
+            let _ = writeln!(o, "  ({t})");
         }
         for v in &e.values {
             let ty = match &v.state {

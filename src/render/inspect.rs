@@ -7,6 +7,7 @@ use super::{escape, key_note, Style};
 use crate::format::regf::diff::TreeDiff;
 use crate::format::regf::diff::ValueChange;
 use crate::hive::reader::{KeyState, ValueState};
+use crate::recipes::paths::{POLICY_PATH, RDP_TCP_PATH, TS_PATH};
 use crate::report::{ControlSetReport, InspectReport};
 
 /// Renders `inspect` for a terminal (warnings: [`super::warnings`]).
@@ -18,9 +19,79 @@ pub fn inspect(r: &InspectReport, st: Style) -> String {
     let _ = writeln!(o);
     table(&mut o, r, st);
     policy(&mut o, r, st);
+    key_times(&mut o, r, st);
+    forensic(&mut o, r, st);
     replay(&mut o, r, st);
     verdict(&mut o, r, st);
     o
+}
+
+/// The last-write time of every key the report read.
+fn key_times(o: &mut String, r: &InspectReport, st: Style) {
+    let _ = writeln!(o, "\n{}", st.bold("Key last-write times (UTC):"));
+    let mut row = |name: &str, k: &KeyState| {
+        if let KeyState::Present { last_written, .. } = k {
+            let t = last_written
+                .text()
+                .unwrap_or_else(|| "(not recorded)".into());
+            let _ = writeln!(o, "  {t:<29} {}", escape(name));
+        }
+    };
+    row(r"SYSTEM\Select", &r.select.key);
+    for s in &r.control_sets {
+        row(&format!(r"SYSTEM\{}\{TS_PATH}", s.name), &s.terminal_server);
+        row(&format!(r"SYSTEM\{}\{RDP_TCP_PATH}", s.name), &s.rdp_tcp);
+    }
+    if let Some(sw) = &r.software {
+        row(&format!(r"SOFTWARE\{POLICY_PATH}"), &sw.policy_key);
+    }
+}
+
+/// The forensic section: present keys with the values found, then flags.
+fn forensic(o: &mut String, r: &InspectReport, st: Style) {
+    let Some(f) = &r.forensic else { return };
+    let _ = writeln!(o, "\n{}", st.bold("Forensic (read-only):"));
+    for k in &f.keys {
+        let KeyState::Present { last_written, .. } = &k.state else {
+            if let KeyState::Unreadable { error } = &k.state {
+                let _ = writeln!(
+                    o,
+                    "  {}\\{}: {}",
+                    k.hive,
+                    escape(&k.key),
+                    st.bad(&escape(error))
+                );
+            }
+            continue;
+        };
+        let vals: Vec<String> = k
+            .values
+            .iter()
+            .filter(|v| !matches!(v.state, ValueState::Missing))
+            .map(|v| format!("{}={}", v.name, escape(&v.state.display())))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  {}\\{} (last written {})\n    {}",
+            k.hive,
+            escape(&k.key),
+            last_written.text().as_deref().unwrap_or("(not recorded)"),
+            if vals.is_empty() {
+                "(none of the values looked for)".to_string()
+            } else {
+                vals.join(" ")
+            }
+        );
+    }
+    for w in &f.flags {
+        let _ = writeln!(
+            o,
+            "  {} {}: {}",
+            st.warn("FLAG"),
+            w.code,
+            escape(&w.explanation)
+        );
+    }
 }
 
 /// The values of each control set's row, in table order.
@@ -73,9 +144,61 @@ fn disk(o: &mut String, r: &InspectReport, st: Style) {
             }
         );
     }
-    if let Some(sha) = &r.source_sha256 {
-        let _ = writeln!(o, "{} sha256 {sha}", st.bold("Source:"));
+    match (&r.source_hashes, &r.source_sha256) {
+        (Some(h), _) => {
+            let _ = writeln!(o, "{} {}", st.bold("Source:"), digests(h));
+        }
+        (None, Some(sha)) => {
+            let _ = writeln!(o, "{} sha256 {sha}", st.bold("Source:"));
+        }
+        _ => {}
     }
+    if let Some(e) = &r.source_hash_error {
+        let _ = writeln!(o, "{} {}", st.bold("Source:"), st.warn(&escape(e)));
+    }
+}
+
+/// "md5 ... sha1 ... sha256 ..." of the digests present.
+fn digests(h: &crate::util::digest::Hashes) -> String {
+    [("md5", &h.md5), ("sha1", &h.sha1), ("sha256", &h.sha256)]
+        .iter()
+        .filter_map(|(n, v)| v.as_ref().map(|v| format!("{n} {v}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A hive file's NTFS times, one attribute per line, indented by `indent`.
+fn ntfs_times(o: &mut String, indent: &str, t: &crate::storage::ntfs::FileTimes) {
+    let sets = [
+        ("$STANDARD_INFORMATION", &t.standard_information),
+        ("$FILE_NAME", &t.file_name),
+    ];
+    for (attr, set) in sets {
+        if let Some(s) = set {
+            let text = |x: &crate::util::time::Stamp| x.text().unwrap_or_else(|| "0".into());
+            let _ = writeln!(
+                o,
+                "  {indent}NTFS {attr}: created {} modified {} mft-changed {} accessed {}",
+                text(&s.created),
+                text(&s.modified),
+                text(&s.mft_changed),
+                text(&s.accessed)
+            );
+        }
+    }
+}
+
+/// "md5 ..., sha1 ..., sha256 ..." of a file (MD5 and SHA-1 when asked for).
+/// A file read on demand has none: "sha256 not computed (--verify)".
+fn file_digests(f: &crate::report::FileInfo) -> String {
+    if f.sha256.is_none() && f.md5.is_none() && f.sha1.is_none() {
+        return "sha256 not computed (--verify)".into();
+    }
+    digests(&crate::util::digest::Hashes {
+        md5: f.md5.clone(),
+        sha1: f.sha1.clone(),
+        sha256: f.sha256.clone(),
+    })
 }
 
 /// The SYSTEM hive file, its logs and base block.
@@ -83,24 +206,21 @@ fn hive(o: &mut String, r: &InspectReport, st: Style) {
     let h = &r.system;
     let bb = &h.base_block;
     let _ = writeln!(o, "{} {}", st.bold("SYSTEM hive:"), h.file.path);
-    let sha = |s: &Option<String>| {
-        s.clone()
-            .unwrap_or_else(|| "not computed (--verify)".into())
-    };
-    let _ = writeln!(
-        o,
-        "  size {} bytes, sha256 {}",
-        h.file.size,
-        sha(&h.file.sha256)
-    );
+    let _ = writeln!(o, "  size {} bytes, {}", h.file.size, file_digests(&h.file));
+    if let Some(t) = &h.file.ntfs_times {
+        ntfs_times(o, "", t);
+    }
     for l in &h.logs {
         let _ = writeln!(
             o,
-            "  log  {} ({} bytes, sha256 {})",
+            "  log  {} ({} bytes, {})",
             l.path,
             l.size,
-            sha(&l.sha256)
+            file_digests(l)
         );
+        if let Some(t) = &l.ntfs_times {
+            ntfs_times(o, "  ", t);
+        }
     }
     let state = if bb.dirty {
         st.bad("DIRTY")

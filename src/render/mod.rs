@@ -168,6 +168,17 @@ impl Style {
     }
 }
 
+/// "last written 2024-01-02T03:04:05.1234567Z" for a present key.
+fn key_time(k: &KeyState) -> Option<String> {
+    match k {
+        KeyState::Present { last_written, .. } => Some(format!(
+            "last written {}",
+            last_written.text().as_deref().unwrap_or("(not recorded)")
+        )),
+        _ => None,
+    }
+}
+
 fn key_note(k: &KeyState) -> Option<String> {
     match k {
         KeyState::Present { .. } => None,

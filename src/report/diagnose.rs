@@ -105,14 +105,28 @@ pub struct Finding {
     pub found: serde_json::Value,
     /// What a healthy machine holds.
     pub healthy: String,
-    /// The key's last-write time (ISO-8601 UTC), when the key exists.
+    /// The key's last-write time (ISO-8601 UTC to 100 ns), when the key
+    /// exists.
     pub last_write: Option<String>,
+    /// The same as the raw FILETIME.
+    pub last_write_filetime: Option<u64>,
     /// The control set, for SYSTEM keys inside one.
     pub control_set: Option<String>,
     /// One line: what this does to RDP.
     pub explanation: String,
     /// The fix.
     pub fix: Fix,
+}
+
+/// A key a rule read, with its last-write time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct KeyTime {
+    /// "SYSTEM", "SOFTWARE"...
+    pub hive: &'static str,
+    /// Key path inside the hive.
+    pub key: String,
+    /// Its last-write time.
+    pub last_written: crate::util::time::Stamp,
 }
 
 /// Rows that could not be checked, and why.
@@ -220,6 +234,10 @@ pub struct DiagnoseReport {
     pub findings: Vec<Finding>,
     /// Rows not checked, and why.
     pub not_checked: Vec<NotChecked>,
+    /// Every existing key of SYSTEM and SOFTWARE the rules read (services,
+    /// listener, policy, LSA, firewall...), each once, with its last-write
+    /// time, sorted by hive and path.
+    pub keys_read: Vec<KeyTime>,
     /// Things the operator should know.
     pub warnings: Vec<String>,
 }

@@ -106,6 +106,8 @@ pub struct Document<T> {
     /// The command's report.
     #[serde(flatten)]
     pub report: T,
+    /// When, how and where this run happened (evidence records).
+    pub run: crate::report::RunInfo,
     /// Fields left out of this document (their detail is printed only
     /// with `--detail`), as dotted paths.
     pub omitted: Vec<String>,
@@ -130,6 +132,7 @@ impl<T> Document<T> {
             issues,
             omitted: Vec::new(),
             report,
+            run: crate::report::run_info().clone(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod diagnose;
 pub mod envelope;
+pub mod forensic;
 
 use serde::Serialize;
 
@@ -29,13 +30,68 @@ pub struct Tool {
     pub name: &'static str,
     /// Crate version.
     pub version: &'static str,
+    /// The git commit the binary was built from (embedded by `build.rs`),
+    /// "unknown" when it was built outside a git checkout.
+    pub commit: &'static str,
 }
 
 /// This build's [`Tool`].
 pub const TOOL: Tool = Tool {
     name: "ntrescue",
     version: env!("CARGO_PKG_VERSION"),
+    commit: env!("NTRESCUE_GIT_COMMIT"),
 };
+
+/// Facts about one run, added to every JSON document as `run`, for
+/// evidence records: when, how and where the tool ran.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct RunInfo {
+    /// UTC time the run started (ISO-8601, seconds).
+    pub started_utc: String,
+    /// The command line, one entry per argument (invalid UTF-8 replaced).
+    pub command_line: Vec<String>,
+    /// Tool version.
+    pub version: &'static str,
+    /// The commit the tool was built from ([`Tool::commit`]).
+    pub commit: &'static str,
+    /// Host name of the machine that ran it, null when unknown.
+    pub host: Option<String>,
+}
+
+impl RunInfo {
+    /// This run: now, with `args` as its command line.
+    pub fn capture(args: impl IntoIterator<Item = std::ffi::OsString>) -> Self {
+        RunInfo {
+            started_utc: crate::util::time::now_iso(),
+            command_line: args
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            version: TOOL.version,
+            commit: TOOL.commit,
+            host: host_name(),
+        }
+    }
+}
+
+/// This run's metadata, captured once, on first use (early in `run`).
+static RUN: std::sync::OnceLock<RunInfo> = std::sync::OnceLock::new();
+
+/// This run's metadata ([`RunInfo::capture`] of the process arguments).
+pub fn run_info() -> &'static RunInfo {
+    RUN.get_or_init(|| RunInfo::capture(std::env::args_os()))
+}
+
+/// The kernel's host name (Linux `/proc/sys/kernel/hostname`), else the
+/// `HOSTNAME` (Unix shells) or `COMPUTERNAME` (Windows) variable.
+pub fn host_name() -> Option<String> {
+    let clean = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .and_then(clean)
+        .or_else(|| std::env::var("HOSTNAME").ok().and_then(clean))
+        .or_else(|| std::env::var("COMPUTERNAME").ok().and_then(clean))
+}
 
 /// Which image of a hive a report describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -65,8 +121,15 @@ pub struct FileInfo {
     /// Size in bytes.
     pub size: u64,
     /// SHA-256, lower-case hex; null when the file was not read whole (a
-    /// primary read on demand: `--verify` reads and hashes it).
+    /// primary read on demand: `--verify` or `--hash` reads and hashes it).
     pub sha256: Option<String>,
+    /// MD5, lower-case hex, when `--hash` asks for it (else null).
+    pub md5: Option<String>,
+    /// SHA-1, lower-case hex, when `--hash` asks for it (else null).
+    pub sha1: Option<String>,
+    /// The file's NTFS timestamps when it was read from a raw NTFS volume
+    /// (null for a file read through the OS).
+    pub ntfs_times: Option<crate::storage::ntfs::FileTimes>,
 }
 
 impl From<&LoadedFile> for FileInfo {
@@ -75,6 +138,36 @@ impl From<&LoadedFile> for FileInfo {
             path: f.path.display().to_string(),
             size: f.bytes.len() as u64,
             sha256: Some(f.sha256.clone()),
+            md5: None,
+            sha1: None,
+            ntfs_times: ntfs_times(&f.origin),
+        }
+    }
+}
+
+/// The NTFS timestamps of a file read from a raw NTFS volume.
+pub fn ntfs_times(r: &crate::storage::source::FileRef) -> Option<crate::storage::ntfs::FileTimes> {
+    match r {
+        crate::storage::source::FileRef::Ntfs { loc, .. } => Some(loc.times.clone()),
+        crate::storage::source::FileRef::Path(_) => None,
+    }
+}
+
+impl FileInfo {
+    /// The facts of `f` with the MD5 / SHA-1 digests of `algs` (SHA-256 is
+    /// always there: it was computed while the file was read).
+    pub fn hashed(f: &LoadedFile, algs: &[crate::util::digest::HashAlg]) -> Self {
+        use crate::util::digest::HashAlg;
+        let extra: Vec<HashAlg> = algs
+            .iter()
+            .copied()
+            .filter(|a| *a != HashAlg::Sha256)
+            .collect();
+        let h = crate::util::digest::hashes(&f.bytes, &extra);
+        FileInfo {
+            md5: h.md5,
+            sha1: h.sha1,
+            ..FileInfo::from(f)
         }
     }
 }
@@ -356,6 +449,10 @@ pub struct InspectReport {
     pub source: SourceInfo,
     /// SHA-256 of the whole source (`--hash-source`), for evidence records.
     pub source_sha256: Option<String>,
+    /// Every digest of the whole source `--hash` asked for (`--hash-source`).
+    pub source_hashes: Option<crate::util::digest::Hashes>,
+    /// Why `--hash-source` hashed nothing (a directory source).
+    pub source_hash_error: Option<String>,
     /// For disk and volume sources: partition, volume and file locations,
     /// and the safety facts (dirty volume, hibernation, mounts).
     pub disk: Option<DiskFacts>,
@@ -371,6 +468,11 @@ pub struct InspectReport {
     pub after_replay: Option<AfterReplay>,
     /// SOFTWARE hive, when found.
     pub software: Option<SoftwareReport>,
+    /// What an examiner looks for beside NLA (Remote Assistance, shadowing,
+    /// the program a session starts, the logon-screen debugger hijack),
+    /// read-only, with the unusual values flagged; null when the rules could
+    /// not run.
+    pub forensic: Option<forensic::ForensicReport>,
     /// Things the operator should know.
     pub warnings: Vec<String>,
 }

@@ -19,6 +19,7 @@ use ntfs::{Ntfs, NtfsAttribute, NtfsAttributeFlags, NtfsAttributeType, NtfsFile}
 use crate::error::{Error, Result};
 use crate::storage::device::Device;
 use crate::storage::extent::Extent;
+use crate::util::time::Stamp;
 
 /// Buffer for metadata reads (a large buffer is refilled on every seek).
 const META_BUFFER: usize = 4096;
@@ -127,6 +128,39 @@ pub struct FileLocation {
     /// the file was located; `None` for non-resident data.
     #[serde(skip)]
     pub resident_data: Option<Vec<u8>>,
+    /// The file's NTFS timestamps, as stored in its MFT record.
+    pub times: FileTimes,
+}
+
+/// The four timestamps of one NTFS attribute (`$STANDARD_INFORMATION` or
+/// `$FILE_NAME`), in the order `istat` prints them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct TimeSet {
+    /// Creation time.
+    pub created: Stamp,
+    /// Last data modification.
+    pub modified: Stamp,
+    /// Last change of the MFT record (metadata).
+    pub mft_changed: Stamp,
+    /// Last access (Windows updates it lazily, or not at all).
+    pub accessed: Stamp,
+}
+
+/// A file's timestamps from its MFT record. `$STANDARD_INFORMATION` is
+/// what Windows shows and what tools can set; `$FILE_NAME` is updated only
+/// by the file system (on create, rename, move), so a difference between
+/// the two is worth an examiner's look.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct FileTimes {
+    /// `$STANDARD_INFORMATION` (attribute 0x10); `None` when absent or
+    /// unreadable.
+    pub standard_information: Option<TimeSet>,
+    /// The file's `$FILE_NAME` (attribute 0x30) of its long name (Win32 or
+    /// POSIX; a short 8.3 name's copy only when it has no other); `None`
+    /// when absent or unreadable.
+    pub file_name: Option<TimeSet>,
+    /// The long name that `file_name` belongs to.
+    pub file_name_of: Option<String>,
 }
 
 impl FileLocation {
@@ -282,6 +316,7 @@ impl Volume {
             sparse: false,
             valid_length: 0,
             resident_data: None,
+            times: file_times(&file, &mut self.fs),
         };
         let cluster = u64::from(self.ntfs.cluster_size());
         // The attribute list, if any, names every piece of $DATA.
@@ -364,6 +399,33 @@ impl Volume {
         let end = loc.size.min(loc.valid_length);
         loc.extents = clip_and_merge(std::mem::take(&mut loc.extents), end);
         Ok(loc)
+    }
+}
+
+/// The timestamps in `file`'s record. Times are evidence, not something a
+/// read depends on: an attribute that cannot be read leaves its set `None`.
+fn file_times(file: &NtfsFile<'_>, fs: &mut BufReader<Region>) -> FileTimes {
+    use ntfs::structured_values::NtfsFileNamespace as Ns;
+    let standard_information = file.info().ok().map(|si| TimeSet {
+        created: Stamp(si.creation_time().nt_timestamp()),
+        modified: Stamp(si.modification_time().nt_timestamp()),
+        mft_changed: Stamp(si.mft_record_modification_time().nt_timestamp()),
+        accessed: Stamp(si.access_time().nt_timestamp()),
+    });
+    // The long name first: Win32+DOS (one attribute for both), Win32,
+    // POSIX; a DOS-only name last.
+    let name = [Ns::Win32AndDos, Ns::Win32, Ns::Posix, Ns::Dos]
+        .into_iter()
+        .find_map(|ns| file.name(fs, Some(ns), None).and_then(|r| r.ok()));
+    FileTimes {
+        standard_information,
+        file_name: name.as_ref().map(|n| TimeSet {
+            created: Stamp(n.creation_time().nt_timestamp()),
+            modified: Stamp(n.modification_time().nt_timestamp()),
+            mft_changed: Stamp(n.mft_record_modification_time().nt_timestamp()),
+            accessed: Stamp(n.access_time().nt_timestamp()),
+        }),
+        file_name_of: name.map(|n| n.name().to_string_lossy()),
     }
 }
 

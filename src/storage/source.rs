@@ -14,12 +14,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::io::Read;
 
 use crate::error::{Error, Result};
 use crate::format::regf::base_block::check_registry_file_size;
-use crate::util::digest::read_hashed;
+use crate::util::digest::{read_hashed, HashAlg, Hashes, MultiHasher};
 
 /// The kind of source, as reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -48,8 +47,8 @@ pub enum FileRef {
         partition: crate::format::partition::Partition,
         /// The volume's serial number.
         serial: u64,
-        /// The file's location.
-        loc: crate::storage::ntfs::FileLocation,
+        /// The file's location (boxed: it is much larger than a path).
+        loc: Box<crate::storage::ntfs::FileLocation>,
     },
 }
 
@@ -474,7 +473,7 @@ fn ntfs_paths(
         disk: disk.to_path_buf(),
         partition: w.partition.clone(),
         serial: w.volume.serial,
-        loc: loc.clone(),
+        loc: Box::new(loc.clone()),
     };
     HivePaths {
         primary: r(hive),
@@ -514,6 +513,29 @@ pub fn locate_disk(input: &Path, partition: Option<u32>) -> Result<Located> {
     })
 }
 
+/// An EWF (E01) or AFF evidence image is not a raw disk: refused, naming
+/// the command that exposes it raw (read-only).
+fn refuse_evidence_container(input: &Path) -> Result<()> {
+    let mut head = [0u8; 16];
+    let Ok(n) = fs::File::open(input).and_then(|mut f| f.read(&mut head)) else {
+        return Ok(());
+    };
+    let Some(ev) = crate::format::evidence::evidence_format(&head[..n]) else {
+        return Ok(());
+    };
+    Err(Error::Unsupported {
+        what: "evidence image format",
+        offset: 0,
+        detail: format!(
+            "{} is {}, not a raw image: expose it raw, read-only, with `{}`; {}",
+            input.display(),
+            ev.what,
+            ev.command_for(&input.display().to_string()),
+            ev.then
+        ),
+    })
+}
+
 /// Detects what `input` is and where its hives are.
 pub fn locate(input: &Path) -> Result<Located> {
     locate_with(input, None)
@@ -531,6 +553,7 @@ pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
     if meta.is_dir() {
         return locate_tree(input);
     }
+    refuse_evidence_container(input)?;
     if crate::storage::disk::is_blank(input) {
         return Err(Error::NotFound(format!(
             "{} is empty (its first MiB is all zeros: no partition table, no file system): \
@@ -644,6 +667,25 @@ pub fn sibling_hive(located: &Located, name: &str) -> Result<Option<HivePaths>> 
 /// SHA-256 of a whole file or device, reading 4 MiB at a time; `progress`
 /// is called with (bytes done, total).
 pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Result<String> {
+    let h = hash_source_with(path, &[HashAlg::Sha256], progress)?;
+    Ok(h.sha256.unwrap_or_default())
+}
+
+/// The digests in `algs` of a whole file or device, read once, 4 MiB at a
+/// time; `progress` is called with (bytes done, total). A directory (a
+/// mounted tree) has no single byte stream to hash: refused.
+pub fn hash_source_with(
+    path: &std::path::Path,
+    algs: &[HashAlg],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Hashes> {
+    if path.is_dir() {
+        return Err(Error::Refused(format!(
+            "{} is a directory: a mounted tree has no single image to hash; hash the device or \
+             image it was mounted from",
+            path.display()
+        )));
+    }
     let mut f = std::fs::File::open(path)
         .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     let total = crate::storage::os::size_of(&f)
@@ -651,7 +693,7 @@ pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -
     // `size_of` seeks a clone, which shares the file position: rewind.
     std::io::Seek::rewind(&mut f)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    let mut h = Sha256::new();
+    let mut h = MultiHasher::new(algs);
     let mut buf = vec![0u8; 4 << 20];
     let mut done = 0u64;
     loop {
@@ -668,7 +710,7 @@ pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -
         done += n as u64;
         progress(done, total);
     }
-    Ok(crate::util::bytes::hex(&h.finalize()))
+    Ok(h.finish())
 }
 
 /// Absolute form of a path (for the manifest), without resolving links.

@@ -41,6 +41,62 @@ pub fn filetime_iso(ft: u64) -> Option<String> {
     Some(format_unix(secs as i64, 'T', false))
 }
 
+/// ISO-8601 UTC text of a FILETIME to its full 100-ns precision
+/// (`2012-04-07T13:05:14.1234567Z`), or `None` for 0 (never set).
+pub fn filetime_iso_precise(ft: u64) -> Option<String> {
+    if ft == 0 {
+        return None;
+    }
+    let since_unix = i128::from(ft) - i128::from(FILETIME_UNIX_EPOCH);
+    let secs = since_unix.div_euclid(10_000_000) as i64;
+    let frac = since_unix.rem_euclid(10_000_000);
+    let text = format_unix(secs, 'T', false);
+    Some(format!("{}.{frac:07}Z", text.trim_end_matches('Z')))
+}
+
+/// A FILETIME as a report shows it: `{"utc": "...", "filetime": N}`, the
+/// UTC text to 100 ns (null when the FILETIME is 0) and the raw value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp(pub u64);
+
+impl Stamp {
+    /// The UTC text (`None` for 0).
+    pub fn text(&self) -> Option<String> {
+        filetime_iso_precise(self.0)
+    }
+}
+
+impl serde::Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Stamp", 2)?;
+        st.serialize_field("utc", &self.text())?;
+        st.serialize_field("filetime", &self.0)?;
+        st.end()
+    }
+}
+
+/// The JSON form of a [`Stamp`], for its schema.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct StampJson {
+    /// UTC text to 100 ns (`YYYY-MM-DDTHH:MM:SS.fffffffZ`); null when the
+    /// FILETIME is 0.
+    utc: Option<String>,
+    /// The raw FILETIME (100 ns intervals since 1601-01-01 UTC).
+    filetime: u64,
+}
+
+impl schemars::JsonSchema for Stamp {
+    fn schema_name() -> String {
+        "Stamp".into()
+    }
+
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        StampJson::json_schema(gen)
+    }
+}
+
 /// Seconds since the Unix epoch now.
 pub fn now_unix() -> i64 {
     SystemTime::now()
@@ -73,5 +129,19 @@ mod tests {
             Some("2012-04-07T13:05:14Z")
         );
         assert_eq!(filetime_iso(0), None);
+        assert_eq!(
+            filetime_iso_precise(129_782_775_141_234_567).as_deref(),
+            Some("2012-04-07T13:05:14.1234567Z")
+        );
+        // Before 1970 the fraction still counts forward from the second.
+        assert_eq!(
+            filetime_iso_precise(FILETIME_UNIX_EPOCH - 1).as_deref(),
+            Some("1969-12-31T23:59:59.9999999Z")
+        );
+        assert_eq!(filetime_iso_precise(0), None);
+        let j = serde_json::to_value(Stamp(129_782_775_141_234_567)).unwrap();
+        assert_eq!(j["utc"], "2012-04-07T13:05:14.1234567Z");
+        assert_eq!(j["filetime"], 129_782_775_141_234_567u64);
+        assert!(serde_json::to_value(Stamp(0)).unwrap()["utc"].is_null());
     }
 }

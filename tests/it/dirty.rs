@@ -322,12 +322,16 @@ impl Source {
         text.replace(self.hive, "<SYSTEM>")
     }
 
-    /// A JSON report without what names the source, its strings normalised.
+    /// A JSON report without what names the source (and the run's command
+    /// line, and the NTFS times only a raw volume has), its strings
+    /// normalised.
     fn norm_json(&self, mut v: Value) -> Value {
         if let Some(o) = v.as_object_mut() {
             o.remove("source");
             o.remove("disk");
+            o.remove("run");
         }
+        strip_ntfs_times(&mut v);
         let escaped = serde_json::to_string(self.hive).unwrap();
         let text = v
             .to_string()

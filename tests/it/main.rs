@@ -18,6 +18,7 @@ mod dist;
 mod edit;
 mod edit_sequences;
 mod fixtures;
+mod forensic;
 mod hostile;
 mod lazy;
 mod logs;

@@ -555,3 +555,16 @@ impl Mount {
         m
     }
 }
+
+/// Removes every `ntfs_times` field (a file read from a raw NTFS volume has
+/// them; the same file read through a mount or as a file has none).
+pub fn strip_ntfs_times(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            o.remove("ntfs_times");
+            o.values_mut().for_each(strip_ntfs_times);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_ntfs_times),
+        _ => {}
+    }
+}

@@ -136,7 +136,8 @@ fn map_letter(dir: &Path) {
 /// case-insensitive and Wine keeps the case given); shell quotes around such
 /// a path (the Windows binary quotes a path with backslashes in the
 /// commands it suggests) and a `\\?\` prefix are dropped. `backup` (its
-/// name holds the time of the run) becomes `<backup>`.
+/// name holds the time of the run) becomes `<backup>`, and `run` (the
+/// start time, command line and host of each run) becomes `<run>`.
 fn normalise(v: &Value, dirs: &[String]) -> Value {
     match v {
         Value::String(s) => Value::String(normalise_str(s, dirs)),
@@ -146,6 +147,7 @@ fn normalise(v: &Value, dirs: &[String]) -> Value {
                 .map(|(k, x)| {
                     let x = match k.as_str() {
                         "backup" if x.is_string() => Value::String("<backup>".into()),
+                        "run" if x.is_object() => Value::String("<run>".into()),
                         _ => normalise(x, dirs),
                     };
                     (k.clone(), x)

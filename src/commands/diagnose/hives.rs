@@ -224,7 +224,7 @@ pub fn beside_system(located: &Located, name: &str) -> Result<Option<HivePaths>>
                         disk: disk.clone(),
                         partition: partition.clone(),
                         serial: *serial,
-                        loc: vol.locate(rec, &path)?,
+                        loc: Box::new(vol.locate(rec, &path)?),
                     }),
                     None => None,
                 })

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod bcd;
 pub mod boot;
+pub mod forensic;
 pub mod hives;
 pub mod lsa;
 pub mod network;
@@ -38,6 +39,8 @@ pub struct Diagnosis {
     pub sets: Vec<String>,
     /// The set that boots.
     pub boot: Option<String>,
+    /// Every existing key the rules read, with its last-write time.
+    pub keys_read: Vec<crate::report::diagnose::KeyTime>,
 }
 
 /// Rows that need SOFTWARE (wholly or for their policy part).
@@ -70,8 +73,9 @@ fn build_of(h: &Hives<'_>, boot: Option<&str>) -> Option<u32> {
     .then_some(2600)
 }
 
-/// Runs every rule over `hives`; `source` is what fix commands name.
-pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
+/// What every rule reads: the hives, their control sets, the boot set and
+/// the Windows build.
+fn context<'a>(hives: Hives<'a>, source: &str) -> Result<Ctx<'a>> {
     let sets: Vec<String> = hives
         .system
         .control_sets()?
@@ -84,13 +88,28 @@ pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
         ));
     }
     let boot = current_control_set(hives.system).ok().map(|(s, _)| s);
-    let ctx = Ctx {
+    Ok(Ctx {
         build: build_of(&hives, boot.as_deref()),
         hives,
         source: source.to_string(),
-        sets: sets.clone(),
-        boot: boot.clone(),
-    };
+        sets,
+        boot,
+        reads: Default::default(),
+    })
+}
+
+/// The forensic section of `inspect` over `hives` (read-only).
+pub fn forensic_section(
+    hives: Hives<'_>,
+    source: &str,
+) -> Result<crate::report::forensic::ForensicReport> {
+    Ok(forensic::report(&context(hives, source)?))
+}
+
+/// Runs every rule over `hives`; `source` is what fix commands name.
+pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
+    let ctx = context(hives, source)?;
+    let (sets, boot) = (ctx.sets.clone(), ctx.boot.clone());
     let mut findings = Vec::new();
     let mut not_checked = Vec::new();
     service::check(&ctx, &mut findings);
@@ -98,10 +117,12 @@ pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
     network::check(&ctx, &mut findings);
     lsa::check(&ctx, &mut findings);
     boot::check(&ctx, &mut findings);
+    forensic::check(&ctx, &mut findings);
     findings.extend(accounts::findings(&ctx, &mut not_checked));
     // Blockers first, then warnings, then info; the boot set first within each.
     findings.sort_by_key(|f| (f.severity, f.control_set.as_ref() != boot.as_ref()));
     Ok(Diagnosis {
+        keys_read: ctx.keys_read(),
         findings,
         not_checked,
         sets,
@@ -200,6 +221,7 @@ pub fn diagnose_with(located: &Located, mode: ReadMode) -> Result<(DiagnoseRepor
         verdict: DiagnoseVerdict::of(&d.findings),
         findings: d.findings,
         not_checked: d.not_checked,
+        keys_read: d.keys_read,
         warnings,
     };
     Ok((report, stats))

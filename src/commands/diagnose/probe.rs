@@ -4,8 +4,8 @@
 
 use crate::hive::name::HiveName;
 use crate::hive::reader::{KeyLookup, Reader, ValueState};
-use crate::report::diagnose::{Finding, Fix, RepairAction, RepairOp, Risk, Severity};
-use crate::util::time::filetime_iso;
+use crate::report::diagnose::{Finding, Fix, KeyTime, RepairAction, RepairOp, Risk, Severity};
+use crate::util::time::{filetime_iso_precise, Stamp};
 
 /// First build of Windows 8 / Server 2012: SecurityLayer 2 (TLS) is the
 /// default from here on (rdp-causes.md row 6).
@@ -39,6 +39,9 @@ pub struct Ctx<'a> {
     pub boot: Option<String>,
     /// Windows build: SOFTWARE `CurrentBuild`, else a guess from SYSTEM.
     pub build: Option<u32>,
+    /// Every present key the checks read through [`Ctx::in_set`],
+    /// [`Ctx::system`] and [`Ctx::software`], with its last-write time.
+    pub reads: std::cell::RefCell<Vec<KeyTime>>,
 }
 
 /// A key read with both readers.
@@ -51,8 +54,8 @@ pub struct KeyRead<'a> {
     /// The control set, for a key inside one.
     pub set: Option<String>,
     lookup: KeyLookup<'a>,
-    /// Last-write time of the key.
-    pub last_write: Option<String>,
+    /// Last-write FILETIME of the key, when it exists.
+    pub last_write: Option<u64>,
 }
 
 impl<'a> KeyRead<'a> {
@@ -60,7 +63,7 @@ impl<'a> KeyRead<'a> {
     pub fn new(reader: &'a Reader<'a>, hive: &'static str, path: String) -> Self {
         let lookup = reader.key(&path);
         let last_write = match &lookup {
-            KeyLookup::Found(k) => k.timestamp().ok().and_then(filetime_iso),
+            KeyLookup::Found(k) => k.timestamp().ok(),
             _ => None,
         };
         KeyRead {
@@ -161,7 +164,8 @@ impl<'a> KeyRead<'a> {
             },
             value: f.value.map(str::to_string),
             healthy: f.healthy.to_string(),
-            last_write: self.last_write.clone(),
+            last_write: self.last_write.and_then(filetime_iso_precise),
+            last_write_filetime: self.last_write,
             control_set: self.set.clone(),
             explanation: f.explanation,
             fix: f.fix,
@@ -188,23 +192,43 @@ pub struct New<'v> {
 }
 
 impl<'a> Ctx<'a> {
+    /// Notes `k` in [`Ctx::reads`] when it exists.
+    fn note(&self, k: KeyRead<'a>) -> KeyRead<'a> {
+        if let Some(t) = k.last_write {
+            self.reads.borrow_mut().push(KeyTime {
+                hive: k.hive,
+                key: k.path.clone(),
+                last_written: Stamp(t),
+            });
+        }
+        k
+    }
+
     /// A SYSTEM key inside control set `set`.
     pub fn in_set(&self, set: &str, path: &str) -> KeyRead<'a> {
         let mut k = KeyRead::new(self.hives.system, "SYSTEM", format!(r"{set}\{path}"));
         k.set = Some(set.to_string());
-        k
+        self.note(k)
     }
 
     /// A SYSTEM key outside the control sets.
     pub fn system(&self, path: &str) -> KeyRead<'a> {
-        KeyRead::new(self.hives.system, "SYSTEM", path.to_string())
+        self.note(KeyRead::new(self.hives.system, "SYSTEM", path.to_string()))
     }
 
     /// A SOFTWARE key, when SOFTWARE was read.
     pub fn software(&self, path: &str) -> Option<KeyRead<'a>> {
         self.hives
             .software
-            .map(|r| KeyRead::new(r, "SOFTWARE", path.to_string()))
+            .map(|r| self.note(KeyRead::new(r, "SOFTWARE", path.to_string())))
+    }
+
+    /// The keys noted, each once, sorted by hive and path.
+    pub fn keys_read(&self) -> Vec<KeyTime> {
+        let mut v = self.reads.borrow().clone();
+        v.sort_by(|a, b| (a.hive, &a.key).cmp(&(b.hive, &b.key)));
+        v.dedup_by(|a, b| a.hive == b.hive && a.key == b.key);
+        v
     }
 
     /// `ntrescue <args...>` with the source in place of `SOURCE`, each
