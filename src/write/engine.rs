@@ -365,15 +365,7 @@ impl Edit<'_> {
         planned: &Planned,
         report: &mut EditReport,
     ) -> Result<()> {
-        let touched = self.touched();
-        let root = backup_root(
-            self.located,
-            self.opts.backup_root.as_ref(),
-            self.prepared,
-            &touched,
-        )?;
-        check_backup_root(access, &root)?;
-        let targets = open_targets(access, self.located, self.prepared, &touched)?;
+        let (_, root, targets) = self.preflight(access)?;
         for ph in planned.iter() {
             let Some(tx) = ph.tx.as_ref() else { continue };
             if let LogRef::Existing(k) = tx.log {
@@ -400,13 +392,11 @@ impl Edit<'_> {
         Ok(())
     }
 
-    /// In place: preflight, the backup bundle beside the plan, the commit.
-    fn in_place(
-        &self,
-        access: &WriteAccess,
-        mut report: EditReport,
-        mut checks: Vec<String>,
-    ) -> Result<EditReport> {
+    /// The checks both the write and the dry run make before anything is
+    /// written: the backup directory chosen and writable, every touched
+    /// hive's target opened for writing after its preflight checks. Returns
+    /// the touched hives, the backup root and the open targets.
+    fn preflight(&self, access: &WriteAccess) -> Result<(Vec<usize>, PathBuf, Vec<Target>)> {
         let touched = self.touched();
         let root = backup_root(
             self.located,
@@ -416,6 +406,17 @@ impl Edit<'_> {
         )?;
         check_backup_root(access, &root)?;
         let targets = open_targets(access, self.located, self.prepared, &touched)?;
+        Ok((touched, root, targets))
+    }
+
+    /// In place: preflight, the backup bundle beside the plan, the commit.
+    fn in_place(
+        &self,
+        access: &WriteAccess,
+        mut report: EditReport,
+        mut checks: Vec<String>,
+    ) -> Result<EditReport> {
+        let (touched, root, targets) = self.preflight(access)?;
         let (planned, dir) =
             self.plan_beside_backup(access, &root, &touched, &mut report, &mut checks)?;
         report.checks = checks;
