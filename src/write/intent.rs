@@ -160,29 +160,29 @@ pub fn only_recorded(
         return Ok(false);
     }
     let bytes = load_bytes(dir, rec)?;
-    // (start in the file, start in `bytes`, length) of every write.
-    let mut writes = Vec::with_capacity(rec.ranges.len());
-    let mut at = 0usize;
+    // Which bytes of `current` some state could have put there: first the
+    // original (or a zero the file grew by), then each write over its
+    // range. One pass over the file and one over the writes' bytes.
+    let mut ours: Vec<bool> = current
+        .iter()
+        .enumerate()
+        .map(|(p, &now)| original.get(p).map_or(now == 0, |&was| was == now))
+        .collect();
+    let mut from = 0usize;
     for r in &rec.ranges {
         let (Ok(start), Ok(len)) = (usize::try_from(r.offset), usize::try_from(r.length)) else {
             return Ok(false);
         };
-        writes.push((start, at, len));
-        at += len;
-    }
-    for (p, &now) in current.iter().enumerate() {
-        let was = original.get(p).copied();
-        if was == Some(now) || (was.is_none() && now == 0) {
-            continue;
-        }
-        let put_there = writes.iter().any(|&(start, from, len)| {
-            p >= start && p - start < len && bytes[from + (p - start)] == now
-        });
-        if !put_there {
-            return Ok(false);
+        let data = &bytes[from..from + len];
+        from += len;
+        let end = start.saturating_add(len).min(current.len());
+        for p in start.min(end)..end {
+            if current[p] == data[p - start] {
+                ours[p] = true;
+            }
         }
     }
-    Ok(true)
+    Ok(ours.into_iter().all(|b| b))
 }
 
 #[cfg(test)]
