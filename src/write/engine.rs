@@ -153,43 +153,30 @@ fn run_prepared(
 /// was stopped after its transaction entry reached the log. Each with the
 /// bundle's directory.
 fn unfinished_writes(prepared: &[Prepared], opts: &EditOptions) -> Vec<(usize, PathBuf)> {
-    let root = opts
-        .backup_root
+    let root = bundle_root(opts);
+    prepared
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.warnings_only && p.replayed.is_some())
+        .filter_map(|(i, p)| {
+            backup::bundle_holding(&root, p.name, &sha256_hex(p.base())).map(|d| (i, d))
+        })
+        .collect()
+}
+
+/// The backup root bundles are looked for in: `--backup-dir`, else the
+/// default.
+fn bundle_root(opts: &EditOptions) -> PathBuf {
+    opts.backup_root
         .clone()
-        .unwrap_or_else(|| PathBuf::from(backup::DEFAULT_ROOT));
-    let Ok(entries) = std::fs::read_dir(&root) else {
-        return Vec::new();
-    };
-    let manifests: Vec<(PathBuf, backup::Manifest)> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| backup::load(&e.path()).ok().map(|m| (e.path(), m)))
-        .collect();
-    let mut out = Vec::new();
-    for (i, p) in prepared.iter().enumerate() {
-        if p.warnings_only || p.replayed.is_none() {
-            continue;
-        }
-        let sha = sha256_hex(p.base());
-        let hit = manifests.iter().find(|(_, m)| {
-            m.hives
-                .iter()
-                .any(|h| h.name == p.name && h.expected_after_sha256 == sha)
-        });
-        if let Some((dir, _)) = hit {
-            out.push((i, dir.clone()));
-        }
-    }
-    out
+        .unwrap_or_else(|| PathBuf::from(backup::DEFAULT_ROOT))
 }
 
 /// A run that writes nothing names the bundle of the earlier run that left
 /// a hive as it is now (the newest such bundle in the backup root): it
 /// holds the original.
 fn earlier_bundle(prepared: &[Prepared], opts: &EditOptions) -> Option<String> {
-    let root = opts
-        .backup_root
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(backup::DEFAULT_ROOT));
+    let root = bundle_root(opts);
     prepared
         .iter()
         .filter(|p| !p.warnings_only)
