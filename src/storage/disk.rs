@@ -51,8 +51,23 @@ pub struct Disk {
 impl Disk {
     /// Opens `path` read-only.
     pub fn open(path: &Path) -> Result<Self> {
+        let file =
+            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        Self::over(path, file, false)
+    }
+
+    /// Opens `path` read-only with the OS page cache bypassed
+    /// ([`os::open_direct`]): every read is of whole
+    /// [`os::DIRECT_ALIGN`] units (or the sector size, if larger). The
+    /// error when the OS or the file system under an image refuses that.
+    pub fn open_direct(path: &Path) -> Result<Self> {
+        let file = os::open_direct(path)
+            .map_err(|e| Error::io(format!("opening {} for direct reads", path.display()), e))?;
+        Self::over(path, file, true)
+    }
+
+    fn over(path: &Path, file: File, direct: bool) -> Result<Self> {
         let ctx = |what: &str| format!("{what} {}", path.display());
-        let file = File::open(path).map_err(|e| Error::io(ctx("opening"), e))?;
         let file = Arc::new(file);
         let os_size = os::size_of(&file).ok().filter(|&n| n > 0);
         let sector = os::logical_sector_size(path);
@@ -64,8 +79,13 @@ impl Disk {
             // A device the OS says nothing about: ask the disk itself.
             _ => from_content(&file, path, os_size)?,
         };
-        let dev = Device::from_file(file, sector_size, Some(size))
-            .map_err(|e| Error::io(ctx("opening"), e))?;
+        let unit = if direct {
+            sector_size.max(os::DIRECT_ALIGN)
+        } else {
+            sector_size
+        };
+        let dev =
+            Device::from_file(file, unit, Some(size)).map_err(|e| Error::io(ctx("opening"), e))?;
         Ok(Disk {
             path: path.to_path_buf(),
             dev,
@@ -559,13 +579,14 @@ pub fn read_file_bytes(disk: &Disk, loc: &FileLocation) -> Result<Vec<u8>> {
 }
 
 /// Compares a file's current bytes with `want`, a chunk at a time, as
-/// [`read_file`] would read them: the first differing offset, or `None`.
-pub fn first_difference(disk: &Disk, loc: &FileLocation, want: &[u8]) -> Result<Option<u64>> {
+/// [`read_file`] would read them: the first differing offset (or `None`)
+/// and the SHA-256 of the bytes read.
+pub fn read_back(disk: &Disk, loc: &FileLocation, want: &[u8]) -> Result<(Option<u64>, String)> {
     if let Some(why) = unreadable_reason(loc) {
         return Err(Error::Refused(why));
     }
     let r = FileReader::open(disk, loc)?;
-    crate::storage::store::first_difference(r, want)
+    crate::storage::readback::compare_hashing(r, want)
         .map_err(|e| Error::io(format!("reading back {}", loc.path), e))
 }
 

@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::storage::device::Device;
+use crate::storage::readback::{ReadBack, ReadPath};
 use crate::storage::store::HiveStore;
 
 /// One contiguous piece of a file on the device.
@@ -101,8 +102,9 @@ pub fn map(extents: &[Extent], off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
     Ok(out)
 }
 
-/// Compares a file with the given bytes: the first differing offset.
-pub type Recheck = Box<dyn Fn(&[u8]) -> Result<Option<u64>>>;
+/// Reads a file back independently of the write handle and compares it
+/// with the given bytes.
+pub type Recheck = Box<dyn Fn(&[u8]) -> Result<ReadBack>>;
 
 /// A hive file inside a raw volume, opened for writing.
 pub struct ExtentStore {
@@ -189,11 +191,29 @@ impl HiveStore for ExtentStore {
         // Once written, the file is read back independently (a fresh open
         // and lookup); before, through the extents just located.
         if let (true, Some(r)) = (self.written, &self.recheck) {
-            return r(want);
+            return Ok(r(want)?.differs_at);
         }
         let reader = ExtentReader::new(&self.device, &self.extents, self.file_size);
         crate::storage::store::first_difference(reader, want)
             .map_err(|e| Error::io(format!("reading back {}", self.name), e))
+    }
+
+    fn read_back(&mut self, want: &[u8]) -> Result<ReadBack> {
+        if let Some(r) = &self.recheck {
+            return r(want);
+        }
+        // No independent way back (a store made without a recheck): through
+        // this handle's extents.
+        let reader = ExtentReader::new(&self.device, &self.extents, self.file_size);
+        let (differs_at, sha256) = crate::storage::readback::compare_hashing(reader, want)
+            .map_err(|e| Error::io(format!("reading back {}", self.name), e))?;
+        Ok(ReadBack {
+            differs_at,
+            sha256,
+            path: ReadPath::Cached {
+                why: "read through the write handle's extents".into(),
+            },
+        })
     }
 }
 

@@ -14,6 +14,7 @@ pub mod lazy;
 pub mod lock;
 pub mod ntfs;
 pub mod os;
+pub mod readback;
 pub mod source;
 pub mod store;
 pub mod sysfs;

@@ -562,3 +562,43 @@ mod tests {
         assert_ne!(dev_join(7, 300), (7 << 8) | 300);
     }
 }
+
+/// Alignment of buffers, offsets and lengths for reads through a handle
+/// from [`open_direct`]: Linux `O_DIRECT` wants the logical block size of
+/// the device under the file (512 or 4096), Windows `FILE_FLAG_NO_BUFFERING`
+/// the volume sector size; 4096 is a multiple of both.
+pub const DIRECT_ALIGN: u32 = 4096;
+
+/// Opens `path` read-only for reads that bypass the OS page cache: Linux
+/// `O_DIRECT` (open(2)), Windows `FILE_FLAG_NO_BUFFERING` (CreateFile,
+/// "File Buffering"). Every read through it must be whole
+/// [`DIRECT_ALIGN`] units into an aligned buffer (a
+/// [`crate::storage::device::Device`] does that). Fails where the OS or
+/// the file system has no such reads (tmpfs, some FUSE file systems:
+/// `EINVAL`; other systems: `Unsupported`).
+pub fn open_direct(path: &Path) -> std::io::Result<File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_DIRECT);
+        o.open(path)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        /// winbase.h `FILE_FLAG_NO_BUFFERING`.
+        const FILE_FLAG_NO_BUFFERING: u32 = 0x2000_0000;
+        o.custom_flags(FILE_FLAG_NO_BUFFERING);
+        o.open(path)
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
+    {
+        let _ = (o, path);
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "no page-cache bypass on this OS",
+        ))
+    }
+}

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::storage::access::WriteAccess;
+use crate::storage::readback::ReadBack;
 
 /// Where a hive file's bytes live, opened for writing.
 pub trait HiveStore {
@@ -23,6 +24,11 @@ pub trait HiveStore {
     /// when only the lengths differ), `None` when they are equal. Reads a
     /// chunk at a time, so no second copy of the hive is held.
     fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>>;
+    /// The post-write read-back: reads the file again independently of the
+    /// write handle, bypassing the OS page cache where the OS allows
+    /// ([`crate::storage::readback`]), compares it with `want` and hashes
+    /// what it read.
+    fn read_back(&mut self, want: &[u8]) -> Result<ReadBack>;
     /// Changes the file's length (growth is zero-filled). Stores that cannot
     /// resize (a file inside a raw NTFS volume) refuse.
     fn set_len(&mut self, len: u64) -> Result<()> {
@@ -87,6 +93,10 @@ impl HiveStore for FileStore {
             .seek(SeekFrom::Start(0))
             .and_then(|_| first_difference(&mut self.file, want))
             .map_err(|e| Error::io(format!("reading back {}", self.path.display()), e))
+    }
+
+    fn read_back(&mut self, want: &[u8]) -> Result<ReadBack> {
+        crate::storage::readback::file(&self.path, want)
     }
 }
 

@@ -17,6 +17,7 @@ use crate::storage::disk::{self, Disk};
 use crate::storage::extent::{Extent, ExtentStore};
 use crate::storage::ntfs::Volume;
 use crate::storage::os;
+use crate::storage::readback::{ReadBack, ReadPath};
 use crate::storage::store::FileStore;
 use crate::storage::store::HiveStore;
 
@@ -70,14 +71,19 @@ impl TargetInfo {
     }
 }
 
-fn volume(device: &str, offset: u64, length: u64, serial: u64) -> Result<(Disk, Volume)> {
+fn volume_on(
+    d: Disk,
+    device: &str,
+    offset: u64,
+    length: u64,
+    serial: u64,
+) -> Result<(Disk, Volume)> {
     let elsewhere = |what: String| {
         Error::refused(crate::error::Code::TargetChanged, format!(
             "{device}: {what}: not the volume this was recorded on (serial {serial:#x} at byte offset {offset:#x}). \
              If the disk was reattached under another name, give it with --target (`ntrescue locate` lists the disks)"
         ))
     };
-    let d = Disk::open(Path::new(device))?;
     let mut v = Volume::open(d.device(), offset, length)
         .map_err(|e| elsewhere(format!("no readable NTFS volume there ({e})")))?;
     let facts = v.facts()?;
@@ -143,7 +149,16 @@ impl<'a> Where<'a> {
 /// and the file, which must still have the recorded record, size and runs.
 /// A device that now holds something else is refused, never a panic.
 fn relocate(t: &NtfsTarget<'_>) -> Result<(Disk, Volume, crate::storage::ntfs::FileLocation)> {
-    let (d, mut v) = volume(
+    relocate_on(Disk::open(Path::new(t.device))?, t)
+}
+
+/// [`relocate`] on a disk already opened (directly, for a read-back).
+fn relocate_on(
+    d: Disk,
+    t: &NtfsTarget<'_>,
+) -> Result<(Disk, Volume, crate::storage::ntfs::FileLocation)> {
+    let (d, mut v) = volume_on(
+        d,
         t.device,
         t.partition_offset,
         t.partition_length,
@@ -162,18 +177,45 @@ fn relocate(t: &NtfsTarget<'_>) -> Result<(Disk, Volume, crate::storage::ntfs::F
     Ok((d, v, loc))
 }
 
-/// Compares the target's current bytes (located afresh, as
-/// [`read_current`] does) with `want`, a chunk at a time: the first
-/// differing offset, or `None`.
-pub fn differs_from_current(t: &TargetInfo, want: &[u8]) -> Result<Option<u64>> {
+/// Reads the target back as it is now (an NTFS target located afresh, as
+/// [`read_current`] does) and compares it with `want`, a chunk at a time,
+/// bypassing the OS page cache where the OS and the file system allow
+/// ([`crate::storage::readback`]).
+pub fn read_back_current(t: &TargetInfo, want: &[u8]) -> Result<ReadBack> {
     match Where::of(t) {
         Where::Ntfs(n) => {
-            let (d, _, loc) = relocate(&n)?;
-            disk::first_difference(&d, &loc, want)
+            let (disk, path) = match direct_disk(n.device, n.partition_offset)? {
+                Ok(d) => (d, ReadPath::Direct),
+                Err(why) => (Disk::open(Path::new(n.device))?, ReadPath::Cached { why }),
+            };
+            let (d, _, loc) = relocate_on(disk, &n)?;
+            let (differs_at, sha256) = disk::read_back(&d, &loc, want)?;
+            Ok(ReadBack {
+                differs_at,
+                sha256,
+                path,
+            })
         }
-        Where::File(path) => std::fs::File::open(path)
-            .and_then(|f| crate::storage::store::first_difference(f, want))
-            .map_err(|e| Error::io(format!("reading {path}"), e)),
+        Where::File(path) => crate::storage::readback::file(Path::new(path), want),
+    }
+}
+
+/// `device` opened with the page cache bypassed, once a first aligned read
+/// (the volume's boot sector) has shown that the OS accepts direct reads
+/// of it; else (`Ok(Err(why))`) why not. Any other failure is an error: a
+/// failing disk is not read around.
+fn direct_disk(device: &str, volume_offset: u64) -> Result<std::result::Result<Disk, String>> {
+    let attempt = Disk::open_direct(Path::new(device)).and_then(|d| {
+        let at = volume_offset.min(d.size().saturating_sub(1));
+        let n = d.size().saturating_sub(at).min(u64::from(os::DIRECT_ALIGN));
+        d.read(at, n as usize).map(|_| d)
+    });
+    match attempt {
+        Ok(d) => Ok(Ok(d)),
+        Err(e) if crate::storage::readback::is_direct_refusal(&e) => Ok(Err(format!(
+            "the device or the file system under it refused a direct read: {e}"
+        ))),
+        Err(e) => Err(e),
     }
 }
 
@@ -264,7 +306,7 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
             let again = t.clone();
             Ok(Box::new(
                 ExtentStore::new(d.device_over(file)?, name, loc.extents, loc.size)
-                    .with_recheck(Box::new(move |want| differs_from_current(&again, want))),
+                    .with_recheck(Box::new(move |want| read_back_current(&again, want))),
             ))
         }
     }

@@ -96,9 +96,41 @@ pub fn diff_ranges(a: &[u8], b: &[u8]) -> Vec<Range<usize>> {
     out
 }
 
+/// Changed byte ranges closer than this are written as one: a write
+/// rewrites whole logical sectors (512 bytes at least), so the bytes
+/// between two changes in one sector are written anyway (with the value
+/// they already have), and a sector is read-modified-written once, not once
+/// per changed field. The plan's checks and the commit use the same spans.
+pub const WRITE_GAP: usize = 512;
+
+/// Sorted ranges with those overlapping, touching or closer than `gap`
+/// bytes joined.
+pub fn join_ranges(ranges: Vec<Range<usize>>, gap: usize) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end.saturating_add(gap) => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn join_ranges_joins_within_the_gap() {
+        let r = vec![0..4, 4..6, 10..12, 500..501, 1100..1101];
+        assert_eq!(
+            join_ranges(r.clone(), 0),
+            vec![0..6, 10..12, 500..501, 1100..1101]
+        );
+        // 500 is within 512 bytes of 12; 1100 is not within 512 of 501.
+        assert_eq!(join_ranges(r, WRITE_GAP), vec![0..501, 1100..1101]);
+        assert_eq!(join_ranges(vec![0..10, 2..4], 0), vec![0..10]);
+    }
 
     #[test]
     fn reads_are_bounds_checked_with_absolute_offsets() {

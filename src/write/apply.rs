@@ -11,6 +11,7 @@ use crate::format::regf::log::LogSlot;
 use crate::hive::check::{CheckStats, Expect};
 use crate::storage::source::{FileRef, LoadedFile};
 use crate::storage::target::TargetInfo;
+use crate::util::bytes::WRITE_GAP;
 use crate::util::digest::sha256_hex;
 use crate::write::outcome::HiveOutcome;
 use crate::write::plan::{Action, Resolved};
@@ -313,13 +314,9 @@ fn plan_transactions(
     Ok(())
 }
 
-/// Changed bytes closer than this are written as one range (the commit
-/// step rewrites whole logical sectors, so the bytes between two changes
-/// in one sector are written too): the plan checks the same spans.
-const WRITE_GAP: usize = 512;
-
 /// The ranges where `new` differs from `old` (bytes past the end of `old`
-/// count as changed), ranges closer than [`WRITE_GAP`] joined.
+/// count as changed), ranges closer than [`WRITE_GAP`] joined, as the
+/// commit joins them.
 pub(crate) fn changed_spans(old: &[u8], new: &[u8]) -> Vec<std::ops::Range<usize>> {
     /// Equal chunks are skipped whole; only a differing chunk is scanned.
     const CHUNK: usize = 4096;

@@ -12,8 +12,10 @@
 //!    (seq1 = seq2 = S, checksum last), flushes: Windows' own order, so a
 //!    stop at any point loads, by the recovery rules our replay implements, as the original or
 //!    the intended hive;
-//! 3. reads the whole file back (through the OS page cache) and requires it to equal the
-//!    plan byte for byte, then runs the caller's independent re-check;
+//! 3. reads the whole file back from the storage (bypassing the OS page
+//!    cache where the OS and file system allow: [`HiveStore::read_back`])
+//!    and requires it to equal the plan byte for byte, hashing what it read
+//!    for the report, then runs the caller's independent re-check;
 //! 4. on any failure after the first byte was written, puts everything back
 //!    in an order that keeps the same guarantee: the in-flight base block
 //!    again, the original body, the original base block, then the log's
@@ -31,8 +33,9 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::format::regf::base_block::{self, BASE_BLOCK_SIZE};
 use crate::hive::name::HiveName;
+use crate::storage::readback::ReadBack;
 use crate::storage::store::HiveStore;
-use crate::util::bytes::diff_ranges;
+use crate::util::bytes::{diff_ranges, join_ranges, WRITE_GAP};
 use crate::util::digest::sha256_hex;
 use crate::write::outcome::WriteStats;
 use crate::write::txlog::TxPlan;
@@ -59,32 +62,13 @@ fn split_phases(ranges: &[Range<usize>]) -> (Vec<Range<usize>>, Vec<Range<usize>
     (body, head)
 }
 
-/// Ranges closer than one sector are written as one (the bytes between
-/// them are written with the value they already have), so a sector is
-/// read-modified-written once, not once per changed field.
-const COALESCE_GAP: usize = 512;
-
 fn coalesce(ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
-    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match out.last_mut() {
-            Some(last) if r.start <= last.end + COALESCE_GAP => last.end = last.end.max(r.end),
-            _ => out.push(r),
-        }
-    }
-    out
+    join_ranges(ranges, WRITE_GAP)
 }
 
 /// Sorted ranges with overlapping or touching ones merged.
 fn coalesce_overlaps(ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
-    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match out.last_mut() {
-            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-            _ => out.push(r),
-        }
-    }
-    out
+    join_ranges(ranges, 0)
 }
 
 fn write_phases(
@@ -139,13 +123,15 @@ impl LogTarget<'_> {
             self.store.sync()?;
         }
         let want = self.plan.apply(self.before);
-        if let Some(offset) = self.store.differs_from(&want)? {
+        let back = self.store.read_back(&want)?;
+        if let Some(offset) = back.differs_at {
             return Err(Error::Invalid {
                 what: "log read-back",
                 offset,
                 detail: format!(
-                    "{} does not read back as written from byte {offset:#x} on",
-                    self.store.describe()
+                    "{} does not read back as written ({}) from byte {offset:#x} on",
+                    self.store.describe(),
+                    back.path.describe()
                 ),
             });
         }
@@ -245,7 +231,7 @@ pub(crate) fn write_verified_hashed(
     let attempt = |store: &mut dyn HiveStore,
                    log: &mut Option<&mut LogTarget<'_>>,
                    state: &mut Progress|
-     -> Result<()> {
+     -> Result<ReadBack> {
         // Resize first: a store that cannot grow refuses before any byte is
         // written (raw volumes are refused earlier, in the plan). Zeros past
         // the hive bins are slack to every loader.
@@ -275,25 +261,17 @@ pub(crate) fn write_verified_hashed(
             store.write_at(at as u64, &[new[at] ^ 0xFF])?;
             store.sync()?;
         }
-        // Byte equality with the planned bytes, whose SHA-256 is `expected`.
-        if let Some(offset) = store.differs_from(new)? {
-            return Err(Error::Invalid {
-                what: "read-back",
-                offset,
-                detail: format!(
-                    "the bytes read back differ from the {} planned bytes (sha256 {expected}) from byte {offset:#x} on",
-                    new.len()
-                ),
-            });
-        }
+        let back = read_back_as_planned(store, new, expected)?;
         // What is stored is byte for byte `new`: re-parsing `new` re-parses it.
-        verify(new)
+        verify(new)?;
+        Ok(back)
     };
     match attempt(store, &mut log, &mut state) {
-        Ok(()) => Ok(WriteStats {
+        Ok(back) => Ok(WriteStats {
             ranges: ranges.len(),
             bytes: ranges.iter().map(|r| r.len() as u64).sum(),
-            after_sha256: expected.to_string(),
+            after_sha256: back.sha256,
+            read_back: Some(back.path),
         }),
         Err(cause) => {
             // The in-flight block goes back first only when it was written:
@@ -308,6 +286,36 @@ pub(crate) fn write_verified_hashed(
             Err(rollback(store, log, &undo, state, cause, backup))
         }
     }
+}
+
+/// Byte equality of the stored file with the planned bytes, whose SHA-256
+/// is `expected`, read from the storage (not the page cache) where the OS
+/// allows; the hash reported is of what was read.
+fn read_back_as_planned(store: &mut dyn HiveStore, new: &[u8], expected: &str) -> Result<ReadBack> {
+    let back = store.read_back(new)?;
+    if let Some(offset) = back.differs_at {
+        return Err(Error::Invalid {
+            what: "read-back",
+            offset,
+            detail: format!(
+                "the bytes read back ({}) differ from the {} planned bytes (sha256 {expected}) from byte \
+                 {offset:#x} on",
+                back.path.describe(),
+                new.len()
+            ),
+        });
+    }
+    if back.sha256 != expected {
+        return Err(Error::Invalid {
+            what: "read-back",
+            offset: 0,
+            detail: format!(
+                "the bytes read back hash to {}, the plan to {expected}",
+                back.sha256
+            ),
+        });
+    }
+    Ok(back)
 }
 
 /// How far a write got: what a rollback must put back.
@@ -548,6 +556,7 @@ fn undo_written(written: &mut [PlannedWrite<'_>], failed: Error, backup: &Path) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::readback::ReadPath;
     use crate::storage::store::first_difference;
 
     /// An in-memory store that can be told to corrupt what it returns.
@@ -573,6 +582,20 @@ mod tests {
                 d[5000] ^= 1;
             }
             Ok(first_difference(&d[..], want).unwrap())
+        }
+        fn read_back(&mut self, want: &[u8]) -> Result<ReadBack> {
+            let differs_at = self.differs_from(want)?;
+            let mut d = self.data.clone();
+            if self.corrupt_reads && d != vec![0u8; d.len()] {
+                d[5000] ^= 1;
+            }
+            Ok(ReadBack {
+                differs_at,
+                sha256: crate::util::digest::sha256_hex(&d),
+                path: ReadPath::Cached {
+                    why: "memory".into(),
+                },
+            })
         }
     }
 
@@ -639,6 +662,9 @@ mod tests {
         }
         fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>> {
             self.0.differs_from(want)
+        }
+        fn read_back(&mut self, want: &[u8]) -> Result<ReadBack> {
+            self.0.read_back(want)
         }
         fn set_len(&mut self, len: u64) -> Result<()> {
             self.0.grow_ok(len);

@@ -38,7 +38,7 @@ use crate::write::backup::{self, HiveBackup};
 use crate::write::commit::LogTarget;
 use crate::write::commit::{commit_all, PlannedWrite};
 use crate::write::intent::{image_writes, PlannedFileWrites, WriteState};
-use crate::write::outcome::{EditReport, HiveOutcome, Outcome, WriteStats};
+use crate::write::outcome::{EditReport, HiveOutcome, Outcome};
 use crate::write::output::write_output;
 use crate::write::plan::EditOptions;
 use crate::write::plan::{resolve_all, Needs, Resolution, Resolved, Unit, Views};
@@ -318,8 +318,8 @@ impl Edit<'_> {
             .output
             .as_ref()
             .expect("--output: the only other case");
-        let (i, new) = (planned[0].index, &planned[0].new);
-        write_output(
+        let i = planned[0].index;
+        let stats = write_output(
             access,
             self.located,
             self.prepared,
@@ -329,14 +329,12 @@ impl Edit<'_> {
         )?;
         let h = &mut report.hives[i];
         h.target = Some(out.display().to_string());
-        h.write = Some(WriteStats {
-            ranges: 1,
-            bytes: new.len() as u64,
-            after_sha256: h.planned_sha256.clone().unwrap_or_default(),
-        });
-        report
-            .checks
-            .push("read back from the new file: same sha256, re-verified".into());
+        report.checks.push(format!(
+            "read back from the new file ({}): byte-identical to the plan, sha256 of what was read {}; re-verified",
+            stats.read_back.as_ref().map_or_else(String::new, |p| p.describe()),
+            stats.after_sha256
+        ));
+        h.write = Some(stats);
         report.outcome = written(&report);
         Ok(report)
     }
@@ -427,13 +425,19 @@ impl Edit<'_> {
             ));
         }
         for (w, st) in writes.iter().zip(stats) {
+            let how = st.read_back.as_ref().map_or_else(
+                || "read back".to_string(),
+                |p| format!("read back {}", p.describe()),
+            );
+            report.checks.push(format!(
+                "{}: {how}: byte-identical to the plan, sha256 of what was read {}; re-verified by both readers",
+                w.store.describe(),
+                st.after_sha256
+            ));
             let h = &mut report.hives[w.index];
             h.target = Some(w.store.describe());
             h.write = Some(st);
         }
-        report.checks.push(
-            "read back through the OS (its page cache, not O_DIRECT): byte-identical to the plan, so its sha256; re-verified by both readers".into(),
-        );
         report.outcome = written(&report);
         Ok(report)
     }

@@ -10,6 +10,7 @@ use crate::hive::name::HiveName;
 use crate::storage::access::WriteAccess;
 use crate::storage::source::{Located, SourceKind};
 use crate::write::apply::PlannedHive;
+use crate::write::outcome::WriteStats;
 use crate::write::prepare::Prepared;
 
 /// Creates `out` (never over an existing file) holding `data`, flushed to
@@ -35,8 +36,9 @@ fn write_new_file(_: &WriteAccess, out: &Path, data: &[u8]) -> Result<()> {
 }
 
 /// `--output`: the one edited SYSTEM hive written to a new file, read back
-/// and re-verified with `verify`; the source is not touched. The new file
-/// is removed if it does not verify.
+/// (bypassing the page cache where the file system allows) and re-verified
+/// with `verify`; the source is not touched. The new file is removed if it
+/// does not verify. The statistics come from what was read back.
 pub(crate) fn write_output(
     access: &WriteAccess,
     located: &Located,
@@ -44,7 +46,7 @@ pub(crate) fn write_output(
     planned: &[PlannedHive],
     out: &Path,
     verify: &dyn Fn(&[u8]) -> Result<()>,
-) -> Result<()> {
+) -> Result<WriteStats> {
     if located.kind != SourceKind::HiveFile
         || planned.len() != 1
         || prepared[planned[0].index].name != HiveName::System
@@ -55,22 +57,34 @@ pub(crate) fn write_output(
     }
     let new = &planned[0].new;
     write_new_file(access, out, new)?;
-    let checked = std::fs::read(out)
-        .map_err(|e| Error::io(format!("reading back {}", out.display()), e))
-        .and_then(|back| {
-            if back != *new {
-                return Err(Error::Invalid {
-                    what: "read-back",
-                    offset: 0,
-                    detail: "the new file does not read back as written".into(),
-                });
-            }
-            verify(&back)
-        });
-    if let Err(e) = checked {
-        // Never leave an unverified hive behind.
-        let _ = std::fs::remove_file(out);
-        return Err(e.in_file(out));
+    let checked = crate::storage::readback::file(out, new).and_then(|back| {
+        if let Some(offset) = back.differs_at {
+            return Err(Error::Invalid {
+                what: "read-back",
+                offset,
+                detail: format!(
+                    "the new file does not read back as written ({})",
+                    back.path.describe()
+                ),
+            });
+        }
+        verify(new)?;
+        let bytes = std::fs::metadata(out)
+            .map_err(|e| Error::io(format!("reading back {}", out.display()), e))?
+            .len();
+        Ok(WriteStats {
+            ranges: 1,
+            bytes,
+            after_sha256: back.sha256,
+            read_back: Some(back.path),
+        })
+    });
+    match checked {
+        Ok(stats) => Ok(stats),
+        Err(e) => {
+            // Never leave an unverified hive behind.
+            let _ = std::fs::remove_file(out);
+            Err(e.in_file(out))
+        }
     }
-    Ok(())
 }

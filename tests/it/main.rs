@@ -23,4 +23,5 @@ mod hostile;
 mod lazy;
 mod logs;
 mod mounted;
+mod readback;
 mod wine;
