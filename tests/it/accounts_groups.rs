@@ -476,3 +476,54 @@ fn grant_rdp_creates_the_account_key() {
     let r = edit(&["rights", "remove-deny", s, "S-1-5-21-1-2-3-4000"], &d);
     assert_eq!(r["outcome"], "nothing-to-do", "{r}");
 }
+
+/// The local Group Policy template read through the NTFS reader on a raw
+/// partition (an NTFS volume image made with mkntfs, the hives and a
+/// UTF-16 GptTmpl.inf placed through ntfs-3g): the rights commands quote
+/// its RDP lines. Without the file there is no warning about it.
+#[test]
+fn gpt_template_is_read_on_a_raw_volume() {
+    require_tool("mkntfs");
+    let t = tmp();
+    let rathbun = corpus_file("accounts/win10__rathbunvm");
+    let mut files = vec![
+        (
+            "Windows/System32/config/SYSTEM",
+            corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM"),
+        ),
+        ("Windows/System32/config/SAM", rathbun.join("SAM")),
+        ("Windows/System32/config/SECURITY", rathbun.join("SECURITY")),
+        (
+            "Windows/System32/config/SECURITY.LOG1",
+            rathbun.join("SECURITY.LOG1"),
+        ),
+    ];
+    let without = crate::util::volume(t.path(), "plain.img", 48, 4096, 0, &files, &[]);
+    let line = "SeDenyRemoteInteractiveLogonRight = *S-1-5-32-546";
+    let text = format!("[Unicode]\r\nUnicode=yes\r\n[Privilege Rights]\r\n{line}\r\n");
+    let mut inf = vec![0xFF, 0xFE];
+    inf.extend(text.encode_utf16().flat_map(|u| u.to_le_bytes()));
+    let inf_file = t.path().join("GptTmpl.inf");
+    std::fs::write(&inf_file, inf).unwrap();
+    files.push((
+        "Windows/System32/GroupPolicy/Machine/Microsoft/Windows NT/SecEdit/GptTmpl.inf",
+        inf_file,
+    ));
+    let with = crate::util::volume(t.path(), "gpo.img", 48, 4096, 0, &files, &[]);
+    for (img, want) in [(&with, true), (&without, false)] {
+        let r = ok(run_in(
+            Path::new("."),
+            &[
+                "rights",
+                "remove-deny",
+                img.to_str().unwrap(),
+                "S-1-5-21-1-2-3-4000",
+                "--dry-run",
+                "--json",
+            ],
+        ));
+        let w = r["warnings"].to_string();
+        assert_eq!(w.contains(line), want, "{}: {w}", img.display());
+        assert_eq!(w.contains("GptTmpl.inf"), want, "{w}");
+    }
+}
