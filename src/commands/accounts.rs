@@ -290,11 +290,13 @@ fn gpt_template(h: &AccountHives) -> std::result::Result<Option<(String, Vec<u8>
 pub fn gpo_rights_warning(h: &AccountHives) -> Option<String> {
     let (path, bytes) = match gpt_template(h) {
         Ok(found) => found?,
-        Err(why) => return Some(format!(
+        Err(why) => {
+            return Some(format!(
             "the local Group Policy template (Windows\\System32\\GroupPolicy\\Machine\\Microsoft\\\
                  Windows NT\\SecEdit\\GptTmpl.inf) was not read ({why}): if it sets the RDP logon \
                  rights, Windows re-applies them"
-        )),
+        ))
+        }
     };
     let lines = template_rdp_lines(&bytes);
     (!lines.is_empty()).then(|| {

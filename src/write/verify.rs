@@ -171,8 +171,9 @@ pub fn verify_edit(
         )
     } else {
         format!(
-            "a lock-step walk of the whole tree finds exactly the {} planned value changes and the {new_keys} planned new keys",
-            expects.len() as u64 - new_keys
+            "a lock-step walk of the whole tree finds exactly the {} planned value changes and the {new_keys} planned new key{}",
+            expects.len() as u64 - new_keys,
+            if new_keys == 1 { "" } else { "s" }
         )
     });
     let stats = stats?;
