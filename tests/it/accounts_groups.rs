@@ -527,3 +527,57 @@ fn gpt_template_is_read_on_a_raw_volume() {
         assert_eq!(w.contains("GptTmpl.inf"), want, "{w}");
     }
 }
+
+/// The same on a whole GPT disk image made with make-windows-disk (SAM and
+/// SECURITY given as hives), the template placed through an ntfs-3g mount
+/// of its partition: the warning quotes it.
+#[test]
+fn gpt_template_is_read_on_a_raw_disk() {
+    use crate::util::{corpus, Loop, Mount};
+    require_tool("losetup");
+    let t = tmp();
+    let d = t.path();
+    let rathbun = corpus_file("accounts/win10__rathbunvm");
+    let img = d.join("disk.img");
+    let sam = format!("SAM={}", rathbun.join("SAM").display());
+    let sec = format!("SECURITY={}", rathbun.join("SECURITY").display());
+    let o = Command::new(corpus().join("../tools/make-windows-disk"))
+        .args(["--size", "64M", "--hive", &sam, "--hive", &sec])
+        .arg(corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM"))
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "make-windows-disk: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let line = "SeRemoteInteractiveLogonRight = *S-1-5-32-544";
+    {
+        let lo = Loop::attach(&img, &[]).with_partitions();
+        let mut m = Mount::new(Path::new(&lo.part(1)), &d.join("mnt"));
+        let dir = m
+            .dir
+            .join("Windows/System32/GroupPolicy/Machine/Microsoft/Windows NT/SecEdit");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("GptTmpl.inf"),
+            format!("[Privilege Rights]\r\n{line}\r\n"),
+        )
+        .unwrap();
+        m.unmount();
+    }
+    let r = ok(run_in(
+        Path::new("."),
+        &[
+            "rights",
+            "remove-deny",
+            img.to_str().unwrap(),
+            "S-1-5-21-1-2-3-4000",
+            "--dry-run",
+            "--json",
+        ],
+    ));
+    let w = r["warnings"].to_string();
+    assert!(w.contains(line) && w.contains(":p1:"), "{w}");
+}
