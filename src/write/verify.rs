@@ -88,6 +88,20 @@ pub fn verify_written(back: &[u8], expects: &[Expect]) -> Result<()> {
     Ok(())
 }
 
+/// The report line of a passed lock-step compare.
+fn compare_line(values: u64, new_keys: u64) -> String {
+    match new_keys {
+        0 => format!(
+            "a lock-step walk of the whole tree finds exactly the {values} planned value changes"
+        ),
+        n => format!(
+            "a lock-step walk of the whole tree finds exactly the {values} planned value changes and \
+             the {n} planned new key{}",
+            if n == 1 { "" } else { "s" }
+        ),
+    }
+}
+
 /// Verifies that `new` is `base` with exactly `expects` applied:
 /// - `nt-hive` opens it strictly (clean base block, valid checksum);
 /// - for in-place edits (`inplace` = the changed 4-byte fields), only the
@@ -164,18 +178,7 @@ pub fn verify_edit(
     });
     compared?;
     let new_keys = expects.iter().filter(|e| e.new_key).count() as u64;
-    done.push(if new_keys == 0 {
-        format!(
-            "a lock-step walk of the whole tree finds exactly the {} planned value changes",
-            expects.len()
-        )
-    } else {
-        format!(
-            "a lock-step walk of the whole tree finds exactly the {} planned value changes and the {new_keys} planned new key{}",
-            expects.len() as u64 - new_keys,
-            if new_keys == 1 { "" } else { "s" }
-        )
-    });
+    done.push(compare_line(expects.len() as u64 - new_keys, new_keys));
     let stats = stats?;
     let base_stats = base_stats.ok_or_else(|| Error::Invalid {
         what: "edit verification",
