@@ -439,12 +439,27 @@ pub enum AccountAction {
         #[command(flatten)]
         edit: EditArgs,
     },
+    /// Add an account to a local group (default Remote Desktop Users): the alias C value and the reverse map under Aliases\Members.
+    #[command(
+        after_help = "Examples:\n  ntrescue account add-to-group /dev/nvme1n1 admin --dry-run\n  ntrescue account add-to-group /dev/nvme1n1 admin Administrators\n  ntrescue account add-to-group /dev/nvme1n1 admin 0x22B"
+    )]
+    AddToGroup {
+        /// Disk, volume, mounted Windows tree, config directory or SAM file.
+        source: PathBuf,
+        /// Account name.
+        name: String,
+        /// Local group: its name, SID, or RID (decimal, 0x hex, or the 8 hex digits of its key).
+        #[arg(default_value = "Remote Desktop Users")]
+        group: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
 }
 
 /// `rights` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RightsAction {
-    /// Grant SeRemoteInteractiveLogonRight (set 0x400) to a SID whose Policy\Accounts key exists.
+    /// Grant SeRemoteInteractiveLogonRight (set 0x400; a SID without a Policy\Accounts key gets one).
     #[command(
         after_help = "Examples:\n  ntrescue rights grant-rdp /dev/nvme1n1 S-1-5-32-555 --dry-run\n  ntrescue rights grant-rdp /dev/nvme1n1 Administrators"
     )]

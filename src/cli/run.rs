@@ -621,6 +621,18 @@ fn account(
             let warnings = report.warnings.clone();
             return emit(out, REPORTED, report, &warnings, render::accounts);
         }
+        AccountAction::AddToGroup {
+            source,
+            name,
+            group,
+            edit,
+        } => {
+            let h = account_hives(&source, part)?;
+            return edited(
+                out,
+                recipes::add_to_group(&edit_hives(&h), &name, &group, &opts(&edit)),
+            );
+        }
         AccountAction::Enable { source, name, edit } => (source, name, AccountEdit::Enable, edit),
         AccountAction::Unlock { source, name, edit } => (source, name, AccountEdit::Unlock, edit),
         AccountAction::Password {
@@ -789,7 +801,8 @@ fn wants_json(cli: &Cli) -> bool {
             action:
                 AccountAction::Enable { edit, .. }
                 | AccountAction::Unlock { edit, .. }
-                | AccountAction::Password { edit, .. },
+                | AccountAction::Password { edit, .. }
+                | AccountAction::AddToGroup { edit, .. },
         }
         | Command::Rights {
             action: RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. },
@@ -838,6 +851,7 @@ fn command_and_source(cli: &Cli) -> (String, Option<String>) {
             AccountAction::Enable { source, .. } => ("account enable".into(), p(source)),
             AccountAction::Unlock { source, .. } => ("account unlock".into(), p(source)),
             AccountAction::Password { source, .. } => ("account password".into(), p(source)),
+            AccountAction::AddToGroup { source, .. } => ("account add-to-group".into(), p(source)),
         },
         Command::Rights { action } => match action {
             RightsAction::GrantRdp { source, .. } => ("rights grant-rdp".into(), p(source)),

@@ -13,6 +13,7 @@ use crate::hive::reader::Reader;
 use crate::hive::reconcile::reconcile;
 use crate::report::accounts::{AccountsReport, HiveRead};
 use crate::report::{FileInfo, SourceInfo, SCHEMA, TOOL};
+use crate::storage::disk::{volume_file, Disk};
 use crate::storage::source::{
     find_ci, locate_with, sibling_hive, FileRef, HivePaths, LoadedFile, LoadedHive, Located,
     SourceKind,
@@ -246,28 +247,61 @@ pub fn template_rdp_lines(b: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// A warning when the local Group Policy template of a mounted tree sets
-/// the RDP logon rights (it would re-apply them over an offline change);
-/// on other sources, a note that it was not read.
+/// The local Group Policy template's bytes: from the mounted tree, or
+/// through the NTFS reader from the Windows volume of a disk or partition.
+/// `Ok(None)` when there is none; `Err(why)` when it could not be read.
+fn gpt_template(h: &AccountHives) -> std::result::Result<Option<(String, Vec<u8>)>, String> {
+    match (&h.located.kind, &h.located.system.primary) {
+        (SourceKind::MountedTree, _) => {
+            let mut p = h.located.input.clone();
+            for part in GPT_TMPL {
+                match find_ci(&p, part).map_err(|e| e.to_string())? {
+                    Some(next) => p = next,
+                    None => return Ok(None),
+                }
+            }
+            let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Ok(Some((p.display().to_string(), bytes)))
+        }
+        (
+            SourceKind::Disk | SourceKind::Volume,
+            FileRef::Ntfs {
+                disk, partition, ..
+            },
+        ) => {
+            let path = GPT_TMPL.join("\\");
+            let d = Disk::open(disk).map_err(|e| e.to_string())?;
+            let bytes = volume_file(&d, partition, &path).map_err(|e| e.to_string())?;
+            Ok(bytes.map(|b| {
+                (
+                    format!("{}:p{}:\\{path}", disk.display(), partition.number),
+                    b,
+                )
+            }))
+        }
+        _ => Err("only a mounted tree, a disk or a partition holds it".into()),
+    }
+}
+
+/// A warning when the local Group Policy template sets the RDP logon
+/// rights (it would re-apply them over an offline change), read on a
+/// mounted tree and, through the NTFS reader, on a disk or partition; when
+/// it cannot be read (a hive file given alone), a note that it was not.
 pub fn gpo_rights_warning(h: &AccountHives) -> Option<String> {
-    if h.located.kind != SourceKind::MountedTree {
-        return Some(
-            "the local Group Policy template (Windows\\System32\\GroupPolicy\\Machine\\Microsoft\\Windows NT\\\
-             SecEdit\\GptTmpl.inf) was not read (only on a mounted tree): if it sets the RDP logon rights, \
-             Windows re-applies them"
-                .into(),
-        );
-    }
-    let mut p = h.located.input.clone();
-    for part in GPT_TMPL {
-        p = find_ci(&p, part).ok().flatten()?;
-    }
-    let bytes = std::fs::read(&p).ok()?;
+    let (path, bytes) = match gpt_template(h) {
+        Ok(found) => found?,
+        Err(why) => {
+            return Some(format!(
+            "the local Group Policy template (Windows\\System32\\GroupPolicy\\Machine\\Microsoft\\\
+                 Windows NT\\SecEdit\\GptTmpl.inf) was not read ({why}): if it sets the RDP logon \
+                 rights, Windows re-applies them"
+        ))
+        }
+    };
     let lines = template_rdp_lines(&bytes);
     (!lines.is_empty()).then(|| {
         format!(
-            "the local Group Policy template {} sets {}: Windows re-applies it at the next policy refresh",
-            p.display(),
+            "the local Group Policy template {path} sets {}: Windows re-applies it at the next policy refresh",
             lines.join("; ")
         )
     })

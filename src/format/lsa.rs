@@ -11,6 +11,57 @@ pub const ACCOUNTS_KEY: &str = r"Policy\Accounts";
 /// Subkey of a SID key whose default value holds the right bits.
 pub const ACT_SYS_AC: &str = "ActSysAc";
 
+/// Subkey of a SID key whose default value holds the binary SID.
+pub const SID: &str = "Sid";
+/// Subkey of a SID key whose default value holds the account object's
+/// security descriptor (the same one in every account key of the corpus
+/// hives, Windows XP to 11).
+pub const SEC_DESC: &str = "SecDesc";
+
+/// What the account keys of one SECURITY hive hold alike (measured on the
+/// corpus: the SID key's default value is type 3 with no data; `Sid`,
+/// `SecDesc` and `ActSysAc` are REG_NONE; one `SecDesc` for all).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountKeyLayout {
+    /// Type of the SID key's default value.
+    pub key_type: u32,
+    /// Its data.
+    pub key_data: Vec<u8>,
+    /// Type of `Sid`'s default value.
+    pub sid_type: u32,
+    /// Type of `ActSysAc`'s default value, where a key has one.
+    pub act_type: Option<u32>,
+    /// `SecDesc`'s default value: type and data.
+    pub sec_desc: (u32, Vec<u8>),
+}
+
+impl AccountKeyLayout {
+    /// The layout every one of `seen` shares (`ActSysAc`'s type among the
+    /// keys that have one); `None` when they differ or there are none.
+    pub fn common(seen: &[AccountKeyLayout]) -> Option<AccountKeyLayout> {
+        let first = seen.first()?;
+        let mut act: Option<u32> = None;
+        for l in seen {
+            let same = l.key_type == first.key_type
+                && l.key_data == first.key_data
+                && l.sid_type == first.sid_type
+                && l.sec_desc == first.sec_desc;
+            if !same {
+                return None;
+            }
+            match (act, l.act_type) {
+                (Some(a), Some(b)) if a != b => return None,
+                (None, b) => act = b,
+                _ => {}
+            }
+        }
+        Some(AccountKeyLayout {
+            act_type: act,
+            ..first.clone()
+        })
+    }
+}
+
 /// SeInteractiveLogonRight.
 pub const INTERACTIVE: u32 = 0x0001;
 /// SeNetworkLogonRight.

@@ -554,9 +554,91 @@ impl AliasC {
     }
 }
 
+/// An alias's `C` with `sid` appended to its member list (count and
+/// length follow). The member list must end the value, as in every alias
+/// of the corpus hives (Windows XP to 11); any other layout is refused
+/// rather than rearranged.
+pub fn alias_c_with_member(c: &[u8], base: u64, sid: &Sid) -> Result<Vec<u8>> {
+    AliasC::parse(c, base)?;
+    let off = u32_at(c, base, C_MEMBERS_OFFSET, "alias C members")?;
+    let len = u32_at(c, base, C_MEMBERS_LEN, "alias C members")?;
+    let count = u32_at(c, base, C_MEMBER_COUNT, "alias C members")?;
+    let end = (C_HEADER_LEN as u64) + u64::from(off) + u64::from(len);
+    if end != c.len() as u64 {
+        return Err(Error::Unsupported {
+            what: "alias C members",
+            offset: base + C_MEMBERS_OFFSET as u64,
+            detail: format!(
+                "the member list ends at {end:#x}, not at the end of the value ({:#x}); not changed",
+                c.len()
+            ),
+        });
+    }
+    let bytes = sid.to_bytes();
+    let grown = |v: u32, by: usize, what: &'static str, at: usize| {
+        u32::try_from(by)
+            .ok()
+            .and_then(|b| v.checked_add(b))
+            .ok_or_else(|| invalid(what, base + at as u64, "overflow".into()))
+    };
+    let mut out = c.to_vec();
+    out.extend_from_slice(&bytes);
+    let new_len = grown(len, bytes.len(), "alias C members length", C_MEMBERS_LEN)?;
+    let new_count = grown(count, 1, "alias C member count", C_MEMBER_COUNT)?;
+    out[C_MEMBERS_LEN..C_MEMBERS_LEN + 4].copy_from_slice(&new_len.to_le_bytes());
+    out[C_MEMBER_COUNT..C_MEMBER_COUNT + 4].copy_from_slice(&new_count.to_le_bytes());
+    Ok(out)
+}
+
+/// The alias RIDs of a reverse-map value (`Aliases\Members\<domain
+/// SID>\<RID>` default value: packed u32 alias RIDs; Windows stores their
+/// number as the value's type). `None` when the type does not count them.
+pub fn reverse_map_rids(ty: u32, data: &[u8]) -> Option<Vec<u32>> {
+    if !data.len().is_multiple_of(4) || data.len() / 4 != ty as usize {
+        return None;
+    }
+    Some(
+        data.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A member appended to a real alias `C` (Remote Desktop Users, no
+    /// members) parses back with the old header fields unchanged; a `C`
+    /// whose member list is not last is refused.
+    #[test]
+    fn alias_c_grows_by_one_member() {
+        let sam = crate::testing::corpus("accounts/win10__rathbunvm/SAM");
+        let view = crate::format::regf::cell::HiveView::new(&sam).unwrap();
+        let k = crate::format::regf::key::Key::root(view)
+            .unwrap()
+            .subpath(r"SAM\Domains\Builtin\Aliases\0000022B")
+            .unwrap()
+            .unwrap();
+        let v = k.value("C").unwrap().unwrap();
+        let c = v.data().unwrap();
+        let before = AliasC::parse(&c, 0).unwrap();
+        assert_eq!(before.name, "Remote Desktop Users");
+        let sid = Sid::parse_str("S-1-5-21-2290304894-658537038-505560459-1001").unwrap();
+        let out = alias_c_with_member(&c, 0, &sid).unwrap();
+        assert_eq!(out.len(), c.len() + 28);
+        assert_eq!(out[..C_MEMBERS_LEN], c[..C_MEMBERS_LEN]);
+        let after = AliasC::parse(&out, 0).unwrap();
+        assert_eq!(after.members, std::slice::from_ref(&sid));
+        let twice = alias_c_with_member(&out, 0, &Sid::parse_str("S-1-5-4").unwrap()).unwrap();
+        assert_eq!(AliasC::parse(&twice, 0).unwrap().members.len(), 2);
+        let mut padded = c.clone();
+        padded.push(0);
+        let e = alias_c_with_member(&padded, 0x100, &sid).unwrap_err();
+        assert!(e.to_string().contains("0x128"), "{e}");
+        assert_eq!(reverse_map_rids(1, &[0x20, 2, 0, 0]), Some(vec![0x220]));
+        assert_eq!(reverse_map_rids(2, &[0x20, 2, 0, 0]), None);
+    }
 
     #[test]
     fn sid_text_and_binary_round_trip() {

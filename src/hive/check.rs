@@ -67,6 +67,10 @@ pub struct Expect {
     pub value: String,
     /// Type and data after the edit; `None` = deleted.
     pub after: Option<(u32, Vec<u8>)>,
+    /// The edit creates the key `key` itself (`value` and `after` are
+    /// unused): absent before, present after, holding exactly the values
+    /// other expectations plan for it and only subkeys also planned.
+    pub new_key: bool,
 }
 
 pub(crate) type Vals = Vec<(String, u32, Vec<u8>)>;
@@ -86,7 +90,7 @@ pub(crate) fn upper(s: &str) -> String {
 /// values before (`b`) with the planned changes applied, nothing else.
 pub(crate) fn check_planned_values(path: &str, b: &Vals, a: &Vals, exps: &[&Expect]) -> Result<()> {
     let mut want: Vals = b.clone();
-    for e in exps {
+    for e in exps.iter().filter(|e| !e.new_key) {
         let pos = want
             .iter()
             .position(|(n, _, _)| upper(n) == upper(&e.value));
@@ -117,19 +121,61 @@ pub(crate) fn check_planned_values(path: &str, b: &Vals, a: &Vals, exps: &[&Expe
     Ok(())
 }
 
+type Touched<'e> = std::collections::HashMap<String, Vec<&'e Expect>>;
+
+/// A key the edit creates, and every key below it: its values must be
+/// exactly the planned ones (none before) and its subkeys planned too.
+/// Returns how many keys the subtree holds.
+fn check_created(
+    path: &str,
+    key: &Key<'_>,
+    touched: &Touched<'_>,
+    created: &[String],
+    seen: &mut Visited,
+    depth: usize,
+) -> Result<u64> {
+    let mismatch = |detail: &str| Error::Invalid {
+        what: "edited hive",
+        offset: key.abs(),
+        detail: format!("key '{path}': {detail}"),
+    };
+    if depth > MAX_DEPTH {
+        return Err(mismatch("nested too deep"));
+    }
+    seen.key(key)?;
+    let exps = touched.get(&upper(path)).cloned().unwrap_or_default();
+    check_planned_values(path, &Vec::new(), &read_values(key)?, &exps)?;
+    let mut n = 1;
+    for c in key.subkeys_seen(&mut seen.lists)? {
+        let child = format!("{path}\\{}", c.name()?);
+        if !created.contains(&upper(&child)) {
+            return Err(mismatch(&format!("subkey '{child}' was not planned")));
+        }
+        n += check_created(&child, &c, touched, created, seen, depth + 1)?;
+    }
+    Ok(n)
+}
+
 /// Walks `before` and `after` in lock step and requires them to hold the
 /// same keys (same names, same order) and the same values (names, types,
 /// data, order), except for the values named in `expects`, which must have
-/// their expected content (created ones appear, deleted ones are gone).
+/// their expected content (created ones appear, deleted ones are gone),
+/// and the keys `expects` plan to create, which must appear (only they)
+/// with exactly their planned values.
 pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Result<()> {
-    use std::collections::HashMap;
-    let mut touched: HashMap<String, Vec<&Expect>> = HashMap::new();
-    for e in expects {
+    let mut touched: Touched<'_> = Touched::new();
+    for e in expects.iter().filter(|e| !e.new_key) {
         touched
             .entry(upper(e.key.trim_matches('\\')))
             .or_default()
             .push(e);
     }
+    let created: Vec<String> = expects
+        .iter()
+        .filter(|e| e.new_key)
+        .map(|e| upper(e.key.trim_matches('\\')))
+        .collect();
+    let mut found_created = 0u64;
     let vb = HiveView::new(before)?;
     let va = HiveView::new(after)?;
     let mut stack = vec![(String::new(), Key::root(vb)?, Key::root(va)?, 0usize)];
@@ -167,10 +213,27 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
             }
             Some(exps) => check_planned_values(&path, &b, &a, exps)?,
         }
-        let (sb, sa) = (
-            kb.subkeys_seen(&mut seen_b.lists)?,
-            ka.subkeys_seen(&mut seen_a.lists)?,
-        );
+        let sb = kb.subkeys_seen(&mut seen_b.lists)?;
+        let mut sa = Vec::new();
+        for c in ka.subkeys_seen(&mut seen_a.lists)? {
+            let name = c.name()?;
+            let child = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}\\{name}")
+            };
+            if !created.contains(&upper(&child)) {
+                sa.push(c);
+                continue;
+            }
+            if sb
+                .iter()
+                .any(|b| b.name().is_ok_and(|n| upper(&n) == upper(&name)))
+            {
+                return Err(mismatch(&path, format!("'{name}' existed before")));
+            }
+            found_created += check_created(&child, &c, &touched, &created, &mut seen_a, depth + 1)?;
+        }
         if sb.len() != sa.len() {
             return Err(mismatch(&path, "subkeys added or removed".into()));
         }
@@ -183,6 +246,16 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
             };
             stack.push((child, cb, ca, depth + 1));
         }
+    }
+    if found_created != created.len() as u64 {
+        return Err(Error::Invalid {
+            what: "edited hive",
+            offset: 0,
+            detail: format!(
+                "{} keys were planned to be created, {found_created} found",
+                created.len()
+            ),
+        });
     }
     Ok(())
 }
@@ -275,12 +348,78 @@ mod tests {
                 key: key.into(),
                 value: "v".into(),
                 after: Some((reg_type::DWORD, vec![7, 0, 0, 0])),
+                new_key: false,
             };
             semantic_compare(&h, e.bytes(), &[exp])
         };
         let e = edit("").unwrap_err().to_string();
         assert!(e.contains("differ from the plan"), "{e}");
         edit("Policy").unwrap();
+    }
+
+    /// Created keys: the lock-step compare accepts exactly the planned new
+    /// keys with exactly their planned values; an unplanned key, a planned
+    /// key that is missing, or an unplanned value in a new key fails, and
+    /// `verify_edit` counts the new keys.
+    #[test]
+    fn created_keys_must_be_exactly_the_planned_ones() {
+        use crate::format::regf::base_block::set_clean;
+        use crate::format::regf::edit::HiveEdit;
+        use crate::format::regf::key::reg_type;
+        let base = corpus("other/real/regipy__SECURITY");
+        let stats = full_check(&base).unwrap();
+        let rel = |h: &[u8], p: &str| crate::testing::key_rel(h, p);
+        let make = |extra_key: bool, extra_value: bool| {
+            let mut e = HiveEdit::new(base.clone()).unwrap();
+            let a = e.create_key(rel(&base, "Policy"), "NewKey").unwrap();
+            let b = e.create_key(a, "Child").unwrap();
+            e.set_value(b, "", reg_type::NONE, &[1, 2, 3, 4, 5])
+                .unwrap();
+            if extra_key {
+                e.create_key(a, "Stray").unwrap();
+            }
+            if extra_value {
+                e.set_value(a, "v", reg_type::DWORD, &[0; 4]).unwrap();
+            }
+            let mut n = e.into_bytes();
+            let bins = BaseBlock::parse(&n).unwrap().hive_bins_size;
+            set_clean(&mut n[..BASE_BLOCK_SIZE], 99, bins);
+            n
+        };
+        let key = |k: &str| Expect {
+            key: k.into(),
+            value: String::new(),
+            after: None,
+            new_key: true,
+        };
+        let expects = vec![
+            key(r"Policy\NewKey"),
+            key(r"Policy\NewKey\Child"),
+            Expect {
+                key: r"Policy\NewKey\Child".into(),
+                value: String::new(),
+                after: Some((reg_type::NONE, vec![1, 2, 3, 4, 5])),
+                new_key: false,
+            },
+        ];
+        let good = make(false, false);
+        semantic_compare(&base, &good, &expects).unwrap();
+        let done = verify_edit(&base, &good, &expects, None, Some(&stats)).unwrap();
+        assert!(
+            done.iter().any(|d| d.contains("2 planned new keys")),
+            "{done:?}"
+        );
+        let e = semantic_compare(&base, &make(true, false), &expects).unwrap_err();
+        assert!(e.to_string().contains("Stray"), "{e}");
+        let e = semantic_compare(&base, &make(false, true), &expects).unwrap_err();
+        assert!(e.to_string().contains("differ from the plan"), "{e}");
+        let e = semantic_compare(&base, &good, &expects[..1]).unwrap_err();
+        assert!(e.to_string().contains("Child"), "{e}");
+        let more = [expects.clone(), vec![key(r"Policy\Other")]].concat();
+        let e = semantic_compare(&base, &good, &more).unwrap_err();
+        assert!(e.to_string().contains("3 keys were planned"), "{e}");
+        // Without the expectations the new keys are an unplanned change.
+        assert!(semantic_compare(&base, &good, &[]).is_err());
     }
 
     /// The in-place fast path of `verify_edit` still fails on a stray byte
@@ -306,6 +445,7 @@ mod tests {
                 crate::format::regf::key::reg_type::DWORD,
                 7u32.to_le_bytes().to_vec(),
             )),
+            new_key: false,
         }];
         let plan = |v: u32| {
             let mut n = base.clone();

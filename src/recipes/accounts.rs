@@ -15,15 +15,16 @@
 use crate::error::{Error, Result};
 use crate::format::lsa;
 use crate::format::sam::{
-    acb, with_u16, with_u64, HashBlob, UserV, F_ACB, F_BAD_COUNT, F_PASSWORD_LAST_SET,
+    acb, alias_c_with_member, reverse_map_rids, with_u16, with_u64, AliasC, HashBlob, Sid, UserV,
+    F_ACB, F_BAD_COUNT, F_PASSWORD_LAST_SET,
 };
 use crate::format::secrets;
 use crate::hive::accounts::{
-    hashed_boot_key, now_filetime, raw_value, read_model, sid_name, Account, AccountsModel,
+    hashed_boot_key, now_filetime, raw_value, read_model, sid_name, Account, AccountsModel, Group,
     WELL_KNOWN,
 };
 use crate::hive::name::HiveName;
-use crate::hive::reader::Reader;
+use crate::hive::reader::{KeyLookup, Reader};
 use crate::storage::source::{HivePaths, Located};
 use crate::write::engine;
 use crate::write::outcome::EditReport;
@@ -262,16 +263,32 @@ fn resolve_sid(m: &AccountsModel, who: &str) -> Result<String> {
     })
 }
 
-/// The `ActSysAc` operation of a rights change on `sid`.
-fn rights_op(sec: &Reader<'_>, m: &AccountsModel, sid: &str, edit: RightsEdit) -> Result<Op> {
+/// The operations of a rights change on `sid`: a same-size edit of its
+/// `ActSysAc` where it exists; else, for a grant, the keys Windows keeps
+/// for an account object ([`new_account_ops`]); a deny cannot be removed
+/// from a SID that holds no rights (nothing to do).
+fn rights_ops(
+    v: &Views<'_>,
+    sec: &Reader<'_>,
+    m: &AccountsModel,
+    sid: &str,
+    edit: RightsEdit,
+) -> Result<Vec<Op>> {
     let key = format!(r"{}\{sid}\{}", lsa::ACCOUNTS_KEY, lsa::ACT_SYS_AC);
     let Some((ty, d, off)) = raw_value(sec, &key, "")? else {
-        return Err(Error::Refused(format!(
-            "{sid} ({}) has no Policy\\Accounts\\{sid}\\ActSysAc in SECURITY; ntrescue changes rights only \
-             where the SID's key exists (grant the right to a group that has one, e.g. Remote Desktop Users, \
-             and add the account to it)",
-            sid_name(m, sid).unwrap_or_else(|| "unknown".into())
-        )));
+        if edit == RightsEdit::RemoveDeny {
+            v.notes.borrow_mut().push(format!(
+                "{sid} holds no logon rights in SECURITY: there is no deny to remove"
+            ));
+            return Ok(Vec::new());
+        }
+        let name = sid_name(m, sid).unwrap_or_else(|| "unknown".into());
+        v.notes.borrow_mut().push(format!(
+            "{sid} ({name}) had no logon rights: its account key is created as Windows keeps one \
+             (Sid, SecDesc as every other account key holds it, ActSysAc 0x400); no privileges \
+             (Privilgs) are given"
+        ));
+        return new_account_ops(sec, sid);
     };
     let bits = crate::util::bytes::u32_at(&d, off, 0, "ActSysAc")?;
     let new = match edit {
@@ -280,7 +297,83 @@ fn rights_op(sec: &Reader<'_>, m: &AccountsModel, sid: &str, edit: RightsEdit) -
     };
     let mut data = d.clone();
     data[..4].copy_from_slice(&new.to_le_bytes());
-    Ok(set(HiveName::Security, &key, "", ty, data))
+    Ok(vec![set(HiveName::Security, &key, "", ty, data)])
+}
+
+/// What every existing account key under `Policy\Accounts` holds alike:
+/// its default value's type, the types of `Sid` and `ActSysAc`, and the
+/// `SecDesc` value. A SECURITY hive whose account keys differ in any of
+/// these is refused: ntrescue does not invent an LSA object's layout.
+fn account_key_layout(sec: &Reader<'_>) -> Result<lsa::AccountKeyLayout> {
+    let KeyLookup::Found(k) = sec.key(lsa::ACCOUNTS_KEY) else {
+        return Err(Error::Refused(format!(
+            "SECURITY has no readable {}: no account key is created",
+            lsa::ACCOUNTS_KEY
+        )));
+    };
+    let mut seen: Vec<lsa::AccountKeyLayout> = Vec::new();
+    for s in k.subkeys()? {
+        let base = format!(r"{}\{}", lsa::ACCOUNTS_KEY, s.name()?);
+        let value = |sub: &str| raw_value(sec, &format!(r"{base}\{sub}"), "");
+        let own = raw_value(sec, &base, "")?;
+        let (Some(own), Some(sid), Some(sd)) = (own, value(lsa::SID)?, value(lsa::SEC_DESC)?)
+        else {
+            continue;
+        };
+        let act = value(lsa::ACT_SYS_AC)?.map(|a| a.0);
+        seen.push(lsa::AccountKeyLayout {
+            key_type: own.0,
+            key_data: own.1,
+            sid_type: sid.0,
+            act_type: act,
+            sec_desc: (sd.0, sd.1),
+        });
+    }
+    lsa::AccountKeyLayout::common(&seen).ok_or_else(|| {
+        Error::Refused(format!(
+            "the {} account keys of SECURITY do not all hold the same security descriptor and value \
+             types: ntrescue does not make up a new one; grant the right to a group that has a key \
+             (Remote Desktop Users) and add the account to it",
+            seen.len()
+        ))
+    })
+}
+
+/// A new `Policy\Accounts\<SID>` (or the `ActSysAc` of one that has none)
+/// holding SeRemoteInteractiveLogonRight.
+fn new_account_ops(sec: &Reader<'_>, sid: &str) -> Result<Vec<Op>> {
+    let parsed = Sid::parse_str(sid)
+        .ok_or_else(|| Error::Refused(format!("'{sid}' is not a SID in text form")))?;
+    let layout = account_key_layout(sec)?;
+    let key = format!(r"{}\{sid}", lsa::ACCOUNTS_KEY);
+    let sub = |s: &str| format!(r"{key}\{s}");
+    let mut ops = Vec::new();
+    let create = |key: String, ty: u32, data: Vec<u8>| Op {
+        create: true,
+        ..set(HiveName::Security, &key, "", ty, data)
+    };
+    if !matches!(sec.key(&key), KeyLookup::Found(_)) {
+        ops.push(Op::create_key(HiveName::Security, &key));
+        ops.push(create(
+            key.clone(),
+            layout.key_type,
+            layout.key_data.clone(),
+        ));
+        ops.push(Op::create_key(HiveName::Security, sub(lsa::SID)));
+        ops.push(create(sub(lsa::SID), layout.sid_type, parsed.to_bytes()));
+        ops.push(Op::create_key(HiveName::Security, sub(lsa::SEC_DESC)));
+        let (sd_ty, sd) = layout.sec_desc.clone();
+        ops.push(create(sub(lsa::SEC_DESC), sd_ty, sd));
+    }
+    ops.push(Op::create_key(HiveName::Security, sub(lsa::ACT_SYS_AC)));
+    ops.push(create(
+        sub(lsa::ACT_SYS_AC),
+        layout
+            .act_type
+            .unwrap_or(crate::format::regf::key::reg_type::NONE),
+        lsa::REMOTE_INTERACTIVE.to_le_bytes().to_vec(),
+    ));
+    Ok(ops)
 }
 
 /// `rights grant-rdp|remove-deny SID|NAME`.
@@ -312,7 +405,151 @@ pub fn rights_edit(
         );
         Ok(vec![Unit {
             label: sid.clone(),
-            ops: vec![rights_op(sec, &m, &sid, edit)?],
+            ops: rights_ops(v, sec, &m, &sid, edit)?,
+        }])
+    })
+}
+
+/// The local group `group` names: its name, SID, or RID (decimal, `0x`
+/// hex, or the 8 hex digits of its key).
+fn find_group<'m>(m: &'m AccountsModel, group: &str) -> Result<&'m Group> {
+    let rid = |g: &Group| {
+        g.key
+            .rsplit_once('\\')
+            .and_then(|(_, r)| u32::from_str_radix(r, 16).ok())
+    };
+    let wanted = group
+        .strip_prefix("0x")
+        .or_else(|| group.strip_prefix("0X"))
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .or_else(|| (group.len() == 8).then(|| u32::from_str_radix(group, 16).ok())?)
+        .or_else(|| group.parse::<u32>().ok());
+    m.groups
+        .iter()
+        .find(|g| g.name.eq_ignore_ascii_case(group) || g.sid.eq_ignore_ascii_case(group))
+        .or_else(|| {
+            // A RID names a Builtin alias first (they are the well-known ones).
+            let mut hits = m
+                .groups
+                .iter()
+                .filter(|g| wanted.is_some() && rid(g) == wanted);
+            hits.next()
+        })
+        .ok_or_else(|| {
+            Error::Refused(format!(
+                "'{group}' is not a local group of this SAM (local groups: {})",
+                m.groups
+                    .iter()
+                    .map(|g| g.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+/// The default value of a reverse-map key: `(type, data)`, `None` when
+/// the key or value is missing.
+fn default_value(sam: &Reader<'_>, key: &str) -> Result<Option<(u32, Vec<u8>)>> {
+    Ok(raw_value(sam, key, "")?.map(|(t, d, _)| (t, d)))
+}
+
+/// The operations that make account `a` a member of alias `g`: its SID
+/// appended to the alias `C`, and the reverse map
+/// `<aliases>\Members\<domain SID>\<RID>` (default value: the alias RIDs,
+/// their number as its type) with the domain key's default value type
+/// counting its RID keys. Missing keys are created.
+fn membership_ops(v: &Views<'_>, a: &Account, g: &Group) -> Result<Vec<Op>> {
+    let sam = v.sam.expect("SAM is loaded");
+    let sid =
+        a.sid.as_deref().and_then(Sid::parse_str).ok_or_else(|| {
+            Error::Refused("the machine SID is unknown: no member is added".into())
+        })?;
+    let (dom, rid) = sid
+        .split_rid()
+        .ok_or_else(|| Error::Refused(format!("{sid} has no RID")))?;
+    let (aliases, alias_key) = g
+        .key
+        .rsplit_once('\\')
+        .ok_or_else(|| Error::Refused(format!("{}: not an alias key", g.key)))?;
+    let alias_rid = u32::from_str_radix(alias_key, 16)
+        .map_err(|_| Error::Refused(format!("{}: not an alias key", g.key)))?;
+    let (cty, c, coff) = sam_value(v, &g.key, "C")?;
+    let new_c = if AliasC::parse(&c, coff)?.members.contains(&sid) {
+        c
+    } else {
+        alias_c_with_member(&c, coff, &sid)?
+    };
+    let dom_key = format!(r"{aliases}\Members\{dom}");
+    let rid_key = format!(r"{dom_key}\{rid:08X}");
+    let inconsistent = |key: &str| {
+        Error::Refused(format!(
+            "{key}: its default value does not hold the layout Windows writes (the type counts the \
+             entries); nothing is changed"
+        ))
+    };
+    let mut ops = Vec::new();
+    let rid_keys = match sam.key(&dom_key) {
+        KeyLookup::Found(k) => Some(k.subkeys()?.len() as u32),
+        KeyLookup::Missing(_) => None,
+        KeyLookup::Unreadable(e) => {
+            return Err(Error::Refused(format!("{dom_key} is unreadable: {e}")))
+        }
+    };
+    let dom_data = match rid_keys {
+        Some(n) => match default_value(sam, &dom_key)? {
+            Some((ty, d)) if ty == n => d,
+            _ => return Err(inconsistent(&dom_key)),
+        },
+        None => {
+            ops.push(Op::create_key(HiveName::Sam, &dom_key));
+            Vec::new()
+        }
+    };
+    let rids = match default_value(sam, &rid_key)? {
+        Some((ty, d)) => reverse_map_rids(ty, &d).ok_or_else(|| inconsistent(&rid_key))?,
+        None if matches!(sam.key(&rid_key), KeyLookup::Found(_)) => {
+            return Err(inconsistent(&rid_key))
+        }
+        None => {
+            ops.push(Op::create_key(HiveName::Sam, &rid_key));
+            Vec::new()
+        }
+    };
+    let created_rid = ops.iter().any(|o| o.key == rid_key);
+    let n = rid_keys.unwrap_or(0) + u32::from(created_rid);
+    let mut new_rids = rids;
+    if !new_rids.contains(&alias_rid) {
+        new_rids.push(alias_rid);
+    }
+    let create = |key: &str, ty: u32, data: Vec<u8>| Op {
+        create: true,
+        ..set(HiveName::Sam, key, "", ty, data)
+    };
+    ops.push(create(&dom_key, n, dom_data));
+    ops.push(create(
+        &rid_key,
+        new_rids.len() as u32,
+        new_rids.iter().flat_map(|r| r.to_le_bytes()).collect(),
+    ));
+    ops.push(set(HiveName::Sam, &g.key, "C", cty, new_c));
+    Ok(ops)
+}
+
+/// `account add-to-group NAME GROUP`.
+pub fn add_to_group(
+    h: &EditHives<'_>,
+    name: &str,
+    group: &str,
+    opts: &EditOptions,
+) -> Result<EditReport> {
+    let hives = hive_list(h, HiveName::Sam);
+    engine::run_hives(h.located, "account add-to-group", &hives, opts, &|v| {
+        let m = model(v)?;
+        let a = find_account(&m, name)?;
+        let g = find_group(&m, group)?;
+        Ok(vec![Unit {
+            label: g.name.clone(),
+            ops: membership_ops(v, a, g)?,
         }])
     })
 }

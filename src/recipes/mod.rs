@@ -11,7 +11,7 @@ mod repair;
 mod service;
 mod value;
 
-pub use accounts::{account_edit, rights_edit, AccountEdit, EditHives, RightsEdit};
+pub use accounts::{account_edit, add_to_group, rights_edit, AccountEdit, EditHives, RightsEdit};
 pub use nla::{nla, nla_full, nla_units, NlaMode};
 pub use rdp::{rdp_enable, rdp_port, RDP_DEFAULT_PORT, TERMSERVICE_START_DEFAULT};
 pub use repair::{rdp_repair, repair_units, RepairFlags, Rules};

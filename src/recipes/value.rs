@@ -21,6 +21,7 @@ pub fn set_value(
     let command = match action {
         Action::Set { .. } => "set",
         Action::Delete => "delete-value",
+        Action::CreateKey => "create-key",
     };
     let n = Needs {
         system: true,

@@ -39,6 +39,7 @@ pub fn fix(r: &EditReport, st: Style) -> String {
                 ChangeKind::Change => String::new(),
                 ChangeKind::Create => " [created]".into(),
                 ChangeKind::Delete => " [deleted]".into(),
+                ChangeKind::CreateKey => format!(" [key {} created]", escape(&c.key)),
             };
             let at = c
                 .file_offset

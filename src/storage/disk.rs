@@ -548,6 +548,31 @@ pub fn config_hive(
     hive_with_logs(&mut vol, &listing, name)
 }
 
+/// Largest file [`volume_file`] reads (a security template is a few KiB).
+pub const SMALL_FILE_MAX: u64 = 1 << 20;
+
+/// The bytes of a small file of the volume on `partition` (`path`
+/// backslash-separated, case-insensitive); `None` when it is not there. A
+/// file over [`SMALL_FILE_MAX`] is refused.
+pub fn volume_file(disk: &Disk, partition: &Partition, path: &str) -> Result<Option<Vec<u8>>> {
+    let mut vol = open_volume(disk, partition).map_err(|e| e.in_file(&disk.path))?;
+    let Some(rec) = vol.find(path)? else {
+        return Ok(None);
+    };
+    let loc = vol.locate(rec, path)?;
+    if loc.size > SMALL_FILE_MAX {
+        return Err(Error::Unsupported {
+            what: "volume file",
+            offset: 0,
+            detail: format!(
+                "{path} holds {} bytes, over the {SMALL_FILE_MAX} read for it",
+                loc.size
+            ),
+        });
+    }
+    Ok(Some(read_file_bytes(disk, &loc)?))
+}
+
 /// Why the raw read path cannot give a file's logical bytes, if so:
 /// NTFS-compressed or EFS-encrypted data is not what its clusters hold.
 pub fn unreadable_reason(loc: &FileLocation) -> Option<String> {

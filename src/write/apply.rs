@@ -140,23 +140,31 @@ fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
     // and keeps the edit only if it passes.
     let mut edit = HiveEdit::unwalked(p.base().to_vec())?;
     for r in ops {
-        let key_rel = {
+        let key_rel = |edit: &HiveEdit, path: &str| -> Result<u32> {
             let view = HiveView::new(edit.bytes())?;
-            Key::root(view)?
-                .subpath(&r.op.key)?
+            Ok(Key::root(view)?
+                .subpath(path)?
                 .map_err(|m| Error::Invalid {
                     what: "key",
                     offset: 0,
-                    detail: format!("{} vanished during the edit ('{m}')", r.op.key),
+                    detail: format!("{path} vanished during the edit ('{m}')"),
                 })?
-                .offset()
+                .offset())
         };
         match &r.op.action {
             Action::Set { ty, data } => {
-                edit.set_value(key_rel, &r.op.value, *ty, data)?;
+                let k = key_rel(&edit, &r.op.key)?;
+                edit.set_value(k, &r.op.value, *ty, data)?;
             }
             Action::Delete => {
-                edit.delete_value(key_rel, &r.op.value)?;
+                let k = key_rel(&edit, &r.op.key)?;
+                edit.delete_value(k, &r.op.value)?;
+            }
+            Action::CreateKey => {
+                // Resolved with its parent and name (plan::resolve_create_key).
+                let (parent, name) = r.op.key.rsplit_once('\\').unwrap_or(("", &r.op.key));
+                let k = key_rel(&edit, parent)?;
+                edit.create_key(k, name)?;
             }
         }
     }

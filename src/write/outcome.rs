@@ -19,6 +19,8 @@ pub enum ChangeKind {
     Create,
     /// A value is removed.
     Delete,
+    /// A missing key is created (`key`; `value` is empty).
+    CreateKey,
 }
 
 /// One value change, as planned, reported and recorded in the manifest.

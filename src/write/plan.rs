@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::error::Code;
 use crate::format::regf::key::{reg_type, Value, BIG_DATA_THRESHOLD, VK_DATA_OFFSET};
-use crate::hive::check::Expect;
+use crate::hive::check::{upper, Expect};
 use crate::hive::name::HiveName;
 use crate::hive::reader::{data_json, KeyLookup, Reader, ValueState};
 use crate::storage::access::WriteAccess;
@@ -25,6 +25,11 @@ pub enum Action {
     },
     /// Remove it.
     Delete,
+    /// Create the key [`Op::key`] (`value` is unused). Its parent must
+    /// exist or be created by an earlier operation of the same unit; an
+    /// existing key is left as it is. Values of a key created this way are
+    /// set by later operations of the unit (with `create`).
+    CreateKey,
 }
 
 /// One value operation.
@@ -43,6 +48,17 @@ pub struct Op {
 }
 
 impl Op {
+    /// Creates `key` (see [`Action::CreateKey`]).
+    pub fn create_key(hive: HiveName, key: impl Into<String>) -> Op {
+        Op {
+            hive,
+            key: key.into(),
+            value: String::new(),
+            action: Action::CreateKey,
+            create: true,
+        }
+    }
+
     /// A REG_DWORD set.
     pub fn dword(hive: HiveName, key: impl Into<String>, value: &str, v: u32, create: bool) -> Op {
         Op {
@@ -201,7 +217,11 @@ struct Found<'a> {
 
 /// Looks the key and value of `op` up with both readers; `Err(reason)`
 /// when the unit must be left alone.
-fn look_up<'a>(views: &Views<'a>, op: &Op) -> std::result::Result<Found<'a>, (Code, String)> {
+fn look_up<'a>(
+    views: &Views<'a>,
+    op: &Op,
+    planned: &[String],
+) -> std::result::Result<Found<'a>, (Code, String)> {
     let Some(r) = views.get(op.hive) else {
         return Err((
             Code::HiveMissing,
@@ -210,6 +230,14 @@ fn look_up<'a>(views: &Views<'a>, op: &Op) -> std::result::Result<Found<'a>, (Co
     };
     let key = match r.key(&op.key) {
         KeyLookup::Found(k) => k,
+        // A key an earlier operation of the unit creates holds no values.
+        KeyLookup::Missing(_) if planned.contains(&upper(&op.key)) => {
+            return Ok(Found {
+                old: None,
+                vk: None,
+                name: op.value.clone(),
+            })
+        }
         KeyLookup::Missing(m) => {
             return Err((
                 Code::KeyMissing,
@@ -315,6 +343,7 @@ fn resolve_set(
             key: op.key.clone(),
             value: op.value.clone(),
             after: Some((ty, data.to_vec())),
+            new_key: false,
         },
         op: op.clone(),
     }))
@@ -340,9 +369,77 @@ fn resolve_delete(unit: &Unit, op: &Op, f: Found<'_>) -> Option<Resolved> {
             key: op.key.clone(),
             value: op.value.clone(),
             after: None,
+            new_key: false,
         },
         op: op.clone(),
     })
+}
+
+/// A key creation: `Ok(None)` when the key exists; refused when its
+/// parent neither exists nor is created earlier in the unit.
+fn resolve_create_key(
+    views: &Views<'_>,
+    unit: &Unit,
+    op: &Op,
+    planned: &[String],
+) -> std::result::Result<Option<Resolved>, (Code, String)> {
+    let Some(r) = views.get(op.hive) else {
+        return Err((
+            Code::HiveMissing,
+            format!("the {} hive was not found", op.hive.as_str()),
+        ));
+    };
+    let path = op.key.trim_matches('\\');
+    let (parent, name) = path.rsplit_once('\\').unwrap_or(("", path));
+    if name.is_empty() {
+        return Err((Code::KeyMissing, format!("{path}: empty key name")));
+    }
+    match r.key(path) {
+        KeyLookup::Found(_) => return Ok(None),
+        KeyLookup::Unreadable(e) => {
+            return Err((
+                Code::KeyUnreadable,
+                format!("key {path} is unreadable: {e}"),
+            ))
+        }
+        KeyLookup::Missing(_) => {}
+    }
+    let parent_ok = parent.is_empty()
+        || planned.contains(&upper(parent))
+        || matches!(r.key(parent), KeyLookup::Found(_));
+    if !parent_ok {
+        return Err((
+            Code::KeyMissing,
+            format!(
+                "key {}\\{parent} is missing: {name} cannot be created under it",
+                op.hive.as_str()
+            ),
+        ));
+    }
+    Ok(Some(Resolved {
+        change: Change {
+            hive: op.hive,
+            control_set: unit.label.clone(),
+            key: path.to_string(),
+            value: String::new(),
+            action: ChangeKind::CreateKey,
+            old_type: None,
+            old: None,
+            new_type: None,
+            new: None,
+            file_offset: None,
+        },
+        expect: Expect {
+            key: path.to_string(),
+            value: String::new(),
+            after: None,
+            new_key: true,
+        },
+        op: Op {
+            key: path.to_string(),
+            ..op.clone()
+        },
+    }))
 }
 
 /// Resolves a unit; `Err(refusal)` when any operation cannot be done.
@@ -361,14 +458,27 @@ fn resolve_unit(
     };
     let mut out = Vec::new();
     let mut done = Vec::new();
+    // Keys created by the unit's earlier operations (upper case).
+    let mut planned: Vec<String> = Vec::new();
     for op in &unit.ops {
-        let found = look_up(views, op).map_err(|r| refuse(op, r))?;
+        if op.action == Action::CreateKey {
+            match resolve_create_key(views, unit, op, &planned).map_err(|r| refuse(op, r))? {
+                Some(r) => {
+                    planned.push(upper(&op.key));
+                    out.push(r);
+                }
+                None => done.push(format!(r"{}\{}", unit.label, op.key)),
+            }
+            continue;
+        }
+        let found = look_up(views, op, &planned).map_err(|r| refuse(op, r))?;
         let label = format!(r"{}\{}", unit.label, found.name);
         let resolved = match &op.action {
             Action::Set { ty, data } => {
                 resolve_set(unit, op, found, *ty, data).map_err(|r| refuse(op, r))?
             }
             Action::Delete => resolve_delete(unit, op, found),
+            Action::CreateKey => None,
         };
         match resolved {
             Some(r) => out.push(r),

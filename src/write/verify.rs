@@ -19,7 +19,11 @@ use crate::util::bytes::diff_ranges;
 /// [`check_planned_values`] for every key named in `expects` only.
 fn check_touched_keys(base: &[u8], new: &[u8], expects: &[Expect]) -> Result<()> {
     let (vb, va) = (HiveView::new(base)?, HiveView::new(new)?);
-    let mut keys: Vec<&str> = expects.iter().map(|e| e.key.as_str()).collect();
+    let mut keys: Vec<&str> = expects
+        .iter()
+        .filter(|e| !e.new_key)
+        .map(|e| e.key.as_str())
+        .collect();
     keys.sort_by_key(|k| upper(k));
     keys.dedup_by_key(|k| upper(k));
     for k in keys {
@@ -47,6 +51,16 @@ pub fn verify_written(back: &[u8], expects: &[Expect]) -> Result<()> {
     let r = Reader::new(back)?;
     for e in expects {
         let key = r.key(&e.key);
+        if e.new_key {
+            if !matches!(key, KeyLookup::Found(_)) {
+                return Err(Error::Invalid {
+                    what: "written key",
+                    offset: 0,
+                    detail: format!("{} was planned to be created and is not there", e.key),
+                });
+            }
+            continue;
+        }
         let state = r.value(&key, &e.key, &e.value);
         let got = match (&state, &key) {
             (ValueState::Present { .. }, KeyLookup::Found(k)) => {
@@ -72,6 +86,20 @@ pub fn verify_written(back: &[u8], expects: &[Expect]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The report line of a passed lock-step compare.
+fn compare_line(values: u64, new_keys: u64) -> String {
+    match new_keys {
+        0 => format!(
+            "a lock-step walk of the whole tree finds exactly the {values} planned value changes"
+        ),
+        n => format!(
+            "a lock-step walk of the whole tree finds exactly the {values} planned value changes and \
+             the {n} planned new key{}",
+            if n == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 /// Verifies that `new` is `base` with exactly `expects` applied:
@@ -149,10 +177,8 @@ pub fn verify_edit(
         (cmp.join().expect("comparison thread"), stats)
     });
     compared?;
-    done.push(format!(
-        "a lock-step walk of the whole tree finds exactly the {} planned value changes",
-        expects.len()
-    ));
+    let new_keys = expects.iter().filter(|e| e.new_key).count() as u64;
+    done.push(compare_line(expects.len() as u64 - new_keys, new_keys));
     let stats = stats?;
     let base_stats = base_stats.ok_or_else(|| Error::Invalid {
         what: "edit verification",
@@ -161,11 +187,14 @@ pub fn verify_edit(
             "a rewritten hive is compared with the original's structure check, which is missing"
                 .into(),
     })?;
-    if stats.keys != base_stats.keys {
+    if stats.keys != base_stats.keys + new_keys {
         return Err(Error::Invalid {
             what: "hive tree",
             offset: 0,
-            detail: format!("{} keys before, {} after", base_stats.keys, stats.keys),
+            detail: format!(
+                "{} keys before, {} after ({new_keys} planned to be created)",
+                base_stats.keys, stats.keys
+            ),
         });
     }
     done.push(format!(

@@ -554,8 +554,9 @@ print(int.from_bytes(h.value_value(v)[1][:4], "little"))
 }
 
 /// grant-rdp sets 0x400 and remove-deny clears 0x800 where the SID's key
-/// exists, read back by hivex and by `account list`; a SID without a key
-/// is refused; reruns have nothing to do.
+/// exists, read back by hivex and by `account list`; an unknown name is
+/// refused; reruns have nothing to do (a SID without a key:
+/// accounts_groups.rs).
 #[test]
 fn rights_grant_and_remove_round_trip() {
     require_tool("hivexget");
@@ -595,12 +596,13 @@ fn rights_grant_and_remove_round_trip() {
     assert_eq!(hivex_rights(&sec, "S-1-5-32-545"), Some(0x3));
     let r = edit(&["rights", "remove-deny", s, "Users"], &d);
     assert_eq!(r["outcome"], "nothing-to-do");
+    // A name that is no SID, account or group is refused.
     let r = run_in(
         Path::new("."),
-        &["rights", "grant-rdp", s, "AndrewRathbun", "--dry-run"],
+        &["rights", "grant-rdp", s, "nobody-here", "--dry-run"],
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("has no Policy"), "{}", r.stderr);
+    assert!(r.stderr.contains("neither a SID"), "{}", r.stderr);
 }
 
 /// A domain controller (SYSTEM `Services\NTDS\Parameters` names the

@@ -144,6 +144,7 @@ fn edit_sequence(hive: &[u8], r: &mut Rng) -> (Vec<u8>, Vec<Expect>) {
             key,
             value: name,
             after,
+            new_key: false,
         });
     }
     let bins = edit.hive_bins_size();

@@ -7,6 +7,7 @@
 mod util;
 
 mod accounts;
+mod accounts_groups;
 mod aligned;
 mod contract;
 mod core;

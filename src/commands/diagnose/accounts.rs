@@ -31,7 +31,7 @@ fn reason(row: u8) -> Option<(&'static str, &'static [&'static str], &'static st
         ),
         18 => (
             "account-not-rdp-user",
-            &[],
+            &["account", "add-to-group", "SOURCE", "NAME", "Remote Desktop Users"],
             "a member of Administrators or Remote Desktop Users",
         ),
         19 => ("account-disabled", &["account", "enable", "SOURCE", "NAME"], "ACB 0x0001 clear"),
@@ -71,7 +71,6 @@ fn account_findings(ctx: &Ctx<'_>, k: &KeyRead<'_>, a: &Account) -> Vec<Finding>
                 command: None,
                 manual: Some(
                     match row {
-                        18 => "add the account to Remote Desktop Users on the console (net localgroup \"Remote Desktop Users\" NAME /add)",
                         23 => "a blank account's hash blob has no room for a hash, so it cannot be set offline: set a password on the console (net user NAME *), or use another account; never lower LimitBlankPasswordUse",
                         _ => "change the account's expiry on the console (net user NAME /expires:never)",
                     }
@@ -89,7 +88,11 @@ fn account_findings(ctx: &Ctx<'_>, k: &KeyRead<'_>, a: &Account) -> Vec<Finding>
             Fix {
                 command: Some(ctx.command(&args)),
                 manual: None,
-                risk: if row == 17 { Risk::Medium } else { Risk::Low },
+                risk: if row == 17 || row == 18 {
+                    Risk::Medium
+                } else {
+                    Risk::Low
+                },
                 rdp_repair: None,
                 ops: Vec::new(),
             }
