@@ -46,6 +46,10 @@ pub struct Disk {
     /// header or NTFS boot sector on it) gave `sector_size`, rather than
     /// it being assumed (an image file).
     sector_size_exact: bool,
+    /// NTFS metadata pages read so far, shared by the volumes opened here.
+    meta: Arc<crate::storage::ntfs::MetaCache>,
+    /// The partition table, once read.
+    table: std::sync::OnceLock<Table>,
 }
 
 impl Disk {
@@ -92,6 +96,8 @@ impl Disk {
             size,
             sector_size,
             sector_size_exact: exact,
+            meta: crate::storage::ntfs::MetaCache::new(),
+            table: std::sync::OnceLock::new(),
         })
     }
 
@@ -125,15 +131,19 @@ impl Disk {
         Ok(buf)
     }
 
-    /// The partition table.
+    /// The partition table (read once per open disk).
     pub fn table(&self) -> Result<Table> {
-        partition::parse(
+        if let Some(t) = self.table.get() {
+            return Ok(t.clone());
+        }
+        let t = partition::parse(
             &mut |o, l| self.read(o, l),
             self.size,
             self.sector_size,
             self.sector_size_exact,
         )
-        .map_err(|e| e.in_file(&self.path))
+        .map_err(|e| e.in_file(&self.path))?;
+        Ok(self.table.get_or_init(|| t).clone())
     }
 
     /// The read-only device (a clone sharing the handle).
@@ -269,7 +279,7 @@ impl std::fmt::Display for FileSystem {
 
 /// What the first sector of `p` says it holds.
 pub fn filesystem_of(disk: &Disk, p: &Partition) -> FileSystem {
-    let Ok(b) = disk.read(p.start, 512) else {
+    let Ok(b) = disk.meta.head(disk.device(), (p.start, p.length), 512) else {
         return FileSystem::Other;
     };
     let oem = &b[3..11];
@@ -355,7 +365,7 @@ pub fn active_hibernation(head: &[u8]) -> Option<String> {
 }
 
 fn open_volume(disk: &Disk, p: &Partition) -> Result<Volume> {
-    Volume::open(disk.device(), p.start, p.length)
+    Volume::open_cached(disk.device(), p.start, p.length, disk.meta.clone())
 }
 
 /// Which partition holds Windows, for an operator who named another one.
@@ -379,21 +389,28 @@ fn windows_hint(disk: &Disk, parts: &[PartitionSummary]) -> String {
 /// empty disk, e.g. a cloud volume not attached yet or not yet restored
 /// from its snapshot. `false` when it cannot be read.
 pub fn is_blank(path: &Path) -> bool {
-    let mut head = vec![0u8; BLANK_PROBE];
     let Ok(mut f) = File::open(path) else {
         return false;
     };
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
+    // A sector at a time, stopping at the first non-zero byte: a disk with
+    // a partition table or a boot sector costs one 512-byte read, not a MiB.
+    let mut page = [0u8; BLANK_STEP];
+    let mut seen = 0usize;
+    while seen < BLANK_PROBE {
+        match f.read(&mut page) {
             Ok(0) => break,
-            Ok(k) => n += k,
+            Ok(k) if page[..k].iter().any(|&b| b != 0) => return false,
+            Ok(k) => seen += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return false,
         }
     }
-    head[..n].iter().all(|&b| b == 0)
+    true
 }
+
+/// Step of [`is_blank`]'s reads: the smallest sector, where an MBR, a
+/// protective MBR or a boot sector ends in its 0x55AA signature.
+const BLANK_STEP: usize = device::MIN_SECTOR as usize;
 
 /// How much of a source [`is_blank`] looks at: 1 MiB, where a partition
 /// table and the first partition's boot sector (aligned at 1 MiB by every

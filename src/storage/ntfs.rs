@@ -7,10 +7,10 @@
 //!
 //! Cost is proportional to what is read: the boot sector, a few MFT records
 //! and index blocks, then the file's clusters, one positioned read per run
-//! (perf-notes.md: a small buffer for metadata, big positioned reads for
-//! data).
+//! (perf-notes.md: small reads for metadata, big positioned reads for
+//! data). Metadata is read in whole sectors, each once ([`MetaCache`]).
 
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 
 use ntfs::indexes::NtfsFileNameIndex;
 use ntfs::structured_values::{NtfsAttributeList, NtfsVolumeFlags};
@@ -21,48 +21,183 @@ use crate::storage::device::Device;
 use crate::storage::extent::Extent;
 use crate::util::time::Stamp;
 
-/// Buffer for metadata reads (a large buffer is refilled on every seek).
-const META_BUFFER: usize = 4096;
-
 fn nerr(e: ntfs::NtfsError) -> Error {
     Error::Ntfs(e.to_string())
 }
 
+/// What a [`MetaCache`] has read from its device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MetaStats {
+    /// Distinct sectors read.
+    pub sectors: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Device reads issued (one per run of missing sectors).
+    pub reads: u64,
+}
+
+/// Cached sectors by (region start, sector number within the region).
+type Sectors = std::collections::HashMap<(u64, u64), std::sync::Arc<[u8]>>;
+
+/// NTFS metadata (boot sector, MFT records, directory indexes, the upcase
+/// table, attribute lists) read in whole sectors of the device, each on
+/// first touch and never twice, shared by every volume opened on one disk:
+/// a path lookup, the location of a file's runs and a second volume open
+/// re-read nothing (perf-notes.md: a buffered reader re-reads on every
+/// seek). The `ntfs` crate reads whole structures (a 512-byte boot sector,
+/// a 1 KiB MFT record, a 4 KiB index block, the 128 KiB upcase table), so a
+/// structure costs one read of its own sectors: a 4 KiB page per MFT record
+/// would read three records nobody asked for. Units are volume-relative
+/// (`start` of the region + a multiple of the sector size), clipped to the
+/// region, so nothing outside a volume is read through it.
+#[derive(Default)]
+pub struct MetaCache {
+    sectors: std::sync::Mutex<Sectors>,
+    stats: std::sync::Mutex<MetaStats>,
+}
+
+impl MetaCache {
+    /// An empty cache.
+    pub fn new() -> std::sync::Arc<Self> {
+        std::sync::Arc::default()
+    }
+
+    /// The first `n` bytes of the region `start .. start + len` of `file`,
+    /// read through this cache (a boot sector looked at before its volume
+    /// is opened, so that the open does not read it again).
+    pub fn head(
+        self: &std::sync::Arc<Self>,
+        file: Device,
+        (start, len): (u64, u64),
+        n: usize,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut r = Region::cached(file, start, len, self.clone());
+        let mut buf = vec![0u8; n];
+        r.read_exact(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// What has been read through this cache.
+    pub fn stats(&self) -> MetaStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sector `first` of the region at `start .. start + len` of `file`,
+    /// reading it and the missing sectors after it up to `last` (one
+    /// device read for the run) when it is not cached.
+    fn sector(
+        &self,
+        file: &Device,
+        (start, len): (u64, u64),
+        first: u64,
+        last: u64,
+    ) -> std::io::Result<std::sync::Arc<[u8]>> {
+        let unit = u64::from(file.sector());
+        let mut map = self.sectors.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = map.get(&(start, first)) {
+            return Ok(p.clone());
+        }
+        let mut end = first + 1;
+        while end <= last && !map.contains_key(&(start, end)) {
+            end += 1;
+        }
+        let overflow =
+            || std::io::Error::new(std::io::ErrorKind::InvalidInput, "read offset overflows");
+        let from = first.checked_mul(unit).ok_or_else(overflow)?;
+        let to = end.checked_mul(unit).ok_or_else(overflow)?.min(len);
+        let n = usize::try_from(to.saturating_sub(from)).map_err(|_| overflow())?;
+        let mut buf = vec![0u8; n];
+        let at = start.checked_add(from).ok_or_else(overflow)?;
+        let mut got = 0usize;
+        while got < n {
+            match file.read_at(&mut buf[got..], at.saturating_add(got as u64))? {
+                0 => break,
+                k => got += k,
+            }
+        }
+        buf.truncate(got);
+        {
+            let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+            s.reads += 1;
+            s.bytes += got as u64;
+            s.sectors += (got as u64).div_ceil(unit);
+        }
+        let mut head = None;
+        for (i, chunk) in buf.chunks(unit as usize).enumerate() {
+            let p: std::sync::Arc<[u8]> = chunk.into();
+            head.get_or_insert_with(|| p.clone());
+            map.insert((start, first + i as u64), p);
+        }
+        // Nothing read: past the device's end.
+        Ok(head.unwrap_or_else(|| std::sync::Arc::from(Vec::new())))
+    }
+}
+
 /// A byte range of a device or image, read through `Read + Seek`, never
-/// past its end.
+/// past its end, through a [`MetaCache`].
 pub struct Region {
     file: Device,
     start: u64,
     len: u64,
     pos: u64,
+    cache: std::sync::Arc<MetaCache>,
+    /// The sector last used, to serve the crate's small reads without a
+    /// lookup.
+    last: Option<(u64, std::sync::Arc<[u8]>)>,
 }
 
 impl Region {
-    /// The range `start .. start + len` of `file`.
+    /// The range `start .. start + len` of `file`, with a cache of its own.
     pub fn new(file: Device, start: u64, len: u64) -> Self {
+        Self::cached(file, start, len, MetaCache::new())
+    }
+
+    /// The range `start .. start + len` of `file`, read through `cache`.
+    pub fn cached(file: Device, start: u64, len: u64, cache: std::sync::Arc<MetaCache>) -> Self {
         Region {
             file,
             start,
             len,
             pos: 0,
+            cache,
+            last: None,
         }
     }
 }
 
 impl Read for Region {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.len.saturating_sub(self.pos);
-        let n = (buf.len() as u64).min(left) as usize;
-        if n == 0 {
-            return Ok(0);
+        let unit = u64::from(self.file.sector());
+        let mut done = 0usize;
+        while done < buf.len() && self.pos < self.len {
+            let first = self.pos / unit;
+            let data = match &self.last {
+                Some((p, d)) if *p == first => d.clone(),
+                _ => {
+                    // The sectors the rest of this request needs, in one read.
+                    let want = (buf.len() - done) as u64;
+                    let end = self.pos.saturating_add(want).min(self.len);
+                    let last = end.saturating_sub(1) / unit;
+                    let d = self.cache.sector(
+                        &self.file,
+                        (self.start, self.len),
+                        first,
+                        last.max(first),
+                    )?;
+                    self.last = Some((first, d.clone()));
+                    d
+                }
+            };
+            let within = (self.pos % unit) as usize;
+            let take = data.len().saturating_sub(within).min(buf.len() - done);
+            if take == 0 {
+                break; // the device ended early
+            }
+            buf[done..done + take].copy_from_slice(&data[within..within + take]);
+            done += take;
+            self.pos += take as u64;
         }
-        // `pos` is below `len` here, but both come from the caller: checked.
-        let at = self.start.checked_add(self.pos).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "read offset overflows")
-        })?;
-        let got = self.file.read_at(&mut buf[..n], at)?;
-        self.pos += got as u64;
-        Ok(got)
+        Ok(done)
     }
 }
 
@@ -185,7 +320,7 @@ impl FileLocation {
 /// An opened NTFS volume.
 pub struct Volume {
     ntfs: Ntfs,
-    fs: BufReader<Region>,
+    fs: Region,
     /// Absolute byte offset of the volume on the device.
     pub offset: u64,
     /// Length of the volume's region of the device (its partition).
@@ -202,7 +337,20 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 impl Volume {
     /// Opens the NTFS volume at `offset .. offset + len` of `file`.
     pub fn open(file: Device, offset: u64, len: u64) -> Result<Self> {
-        guarded("the NTFS reader", || Self::open_inner(file, offset, len))
+        Self::open_cached(file, offset, len, MetaCache::new())
+    }
+
+    /// [`Volume::open`], its metadata read through `cache` (shared by the
+    /// volumes opened on one disk, so that a second open re-reads nothing).
+    pub fn open_cached(
+        file: Device,
+        offset: u64,
+        len: u64,
+        cache: std::sync::Arc<MetaCache>,
+    ) -> Result<Self> {
+        guarded("the NTFS reader", || {
+            Self::open_inner(Region::cached(file, offset, len, cache))
+        })
     }
 
     /// Identity and state.
@@ -225,9 +373,9 @@ impl Volume {
         guarded("the NTFS reader", || self.locate_inner(rec, path))
     }
 
-    /// Opens the NTFS volume at `offset .. offset + len` of `file`.
-    fn open_inner(file: Device, offset: u64, len: u64) -> Result<Self> {
-        let mut fs = BufReader::with_capacity(META_BUFFER, Region::new(file, offset, len));
+    /// Opens the NTFS volume in `fs`.
+    fn open_inner(mut fs: Region) -> Result<Self> {
+        let (offset, len) = (fs.start, fs.len);
         let mut ntfs = Ntfs::new(&mut fs).map_err(nerr)?;
         ntfs.read_upcase_table(&mut fs).map_err(nerr)?;
         Ok(Volume {
@@ -404,7 +552,7 @@ impl Volume {
 
 /// The timestamps in `file`'s record. Times are evidence, not something a
 /// read depends on: an attribute that cannot be read leaves its set `None`.
-fn file_times(file: &NtfsFile<'_>, fs: &mut BufReader<Region>) -> FileTimes {
+fn file_times(file: &NtfsFile<'_>, fs: &mut Region) -> FileTimes {
     use ntfs::structured_values::NtfsFileNamespace as Ns;
     let standard_information = file.info().ok().map(|si| TimeSet {
         created: Stamp(si.creation_time().nt_timestamp()),
@@ -447,7 +595,7 @@ fn fits_volume(size: u64, room: u64, offset: u64, path: &str) -> Result<()> {
 /// from the attribute header (the `ntfs` crate keeps it private).
 fn valid_length(
     ntfs: &Ntfs,
-    fs: &mut BufReader<Region>,
+    fs: &mut Region,
     offset: u64,
     file: &NtfsFile<'_>,
     a: &NtfsAttribute<'_, '_>,
@@ -476,7 +624,7 @@ fn valid_length(
 /// records), else the base record alone.
 fn data_pieces<'n>(
     ntfs: &'n Ntfs,
-    fs: &mut BufReader<Region>,
+    fs: &mut Region,
     file: NtfsFile<'n>,
     path: &str,
 ) -> Result<Vec<(u64, NtfsFile<'n>)>> {
@@ -627,7 +775,7 @@ fn initialized_size(raw: Vec<u8>, record: u64, attr: u64) -> Result<u64> {
 
 /// The raw bytes of the `size`-byte MFT record at volume byte `at` (as the
 /// crate reads it: one record's worth of contiguous bytes).
-fn read_record(fs: &mut BufReader<Region>, at: u64, size: usize) -> Result<Vec<u8>> {
+fn read_record(fs: &mut Region, at: u64, size: usize) -> Result<Vec<u8>> {
     let mut rec = vec![0u8; size];
     fs.seek(SeekFrom::Start(at))
         .and_then(|_| fs.read_exact(&mut rec))
@@ -659,6 +807,84 @@ mod tests {
             r[tail..tail + 2].copy_from_slice(&USN);
         }
         r
+    }
+
+    /// A disk in memory that records every read made of it.
+    struct Counted {
+        bytes: Vec<u8>,
+        reads: std::sync::Mutex<Vec<(u64, usize)>>,
+    }
+
+    impl crate::storage::device::BlockIo for Counted {
+        fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+            let from = (at as usize).min(self.bytes.len());
+            let n = buf.len().min(self.bytes.len() - from);
+            buf[..n].copy_from_slice(&self.bytes[from..from + n]);
+            self.reads.lock().unwrap().push((at, n));
+            Ok(n)
+        }
+        fn write_at(&self, _: &[u8], _: u64) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::Unsupported.into())
+        }
+        fn sync(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn counted(len: usize) -> (Device, std::sync::Arc<Counted>, Vec<u8>) {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+        let io = std::sync::Arc::new(Counted {
+            bytes: bytes.clone(),
+            reads: Default::default(),
+        });
+        let dev = Device::new(io.clone(), 512, Some(len as u64)).unwrap();
+        (dev, io, bytes)
+    }
+
+    fn read_at(r: &mut Region, at: u64, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        r.seek(SeekFrom::Start(at)).unwrap();
+        r.read_exact(&mut buf).unwrap();
+        buf
+    }
+
+    /// Metadata is read in whole sectors, each once, whatever the pattern
+    /// of the reader's requests, and a second region over the same cache
+    /// (a second open of the volume) reads nothing again.
+    #[test]
+    fn metadata_sectors_are_read_once_and_shared() {
+        let (dev, io, bytes) = counted(64 * 512);
+        let start = 4 * 512; // the volume starts at sector 4
+        let len = 40 * 512 + 100; // and ends inside a sector
+        let cache = MetaCache::new();
+        let mut r = Region::cached(dev.clone(), start, len, cache.clone());
+        let at = |o: usize| start as usize + o;
+        // A 1 KiB record: its two sectors in one read.
+        assert_eq!(read_at(&mut r, 1024, 1024), bytes[at(1024)..at(2048)]);
+        assert_eq!(*io.reads.lock().unwrap(), [(start + 1024, 1024)]);
+        // Small reads inside it, and a range overlapping it: only the
+        // missing sectors after it are read.
+        assert_eq!(read_at(&mut r, 1030, 4), bytes[at(1030)..at(1034)]);
+        assert_eq!(read_at(&mut r, 1500, 2000), bytes[at(1500)..at(3500)]);
+        assert_eq!(io.reads.lock().unwrap()[1..], [(start + 2048, 1536)]);
+        // The region's end is not passed: its last sector is read (whole,
+        // as the device reads) and only its first 100 bytes are used; a
+        // read past the end returns nothing.
+        let end = len as usize;
+        assert_eq!(read_at(&mut r, len - 50, 50), bytes[at(end - 50)..at(end)]);
+        assert_eq!(io.reads.lock().unwrap()[2], (start + 40 * 512, 512));
+        r.seek(SeekFrom::Start(len)).unwrap();
+        assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0);
+        // Another region over the same cache: nothing is read again.
+        let before = io.reads.lock().unwrap().len();
+        let mut again = Region::cached(dev, start, len, cache.clone());
+        assert_eq!(read_at(&mut again, 1024, 2476), bytes[at(1024)..at(3500)]);
+        assert_eq!(io.reads.lock().unwrap().len(), before);
+        let s = cache.stats();
+        assert_eq!(
+            (s.reads, s.bytes, s.sectors),
+            (3, 1024 + 1536 + 100, 2 + 3 + 1)
+        );
     }
 
     /// A panic inside the NTFS reader (the `ntfs` crate slicing a damaged

@@ -72,6 +72,15 @@ fn inspect_of_a_fragmented_image_reads_a_bounded_set_of_pages() {
     // the base block and the bins of the cells on the reported paths.
     assert!(stats.bytes <= 1 << 20, "read {stats:?} of {size} bytes");
     assert!(stats.pages >= 2 && stats.reads <= stats.pages, "{stats:?}");
+    // Everything the binary reads from the image, as the kernel sees it:
+    // the partition table, the NTFS metadata that locates the hives, the
+    // hive pages and the logs, each byte once.
+    let r = image_reads(t.path(), &img, &["inspect", "--json"]);
+    assert!(r.bytes <= 1 << 20 && r.reads >= r.preads, "{r:?}");
+    assert_eq!(
+        r.distinct, r.preads,
+        "a positioned read was repeated: {r:?}"
+    );
     // The binary reports the same with and without --verify.
     let i = img.to_str().unwrap();
     let a = ok(run_in(t.path(), &["inspect", i, "--json"]));
@@ -80,6 +89,82 @@ fn inspect_of_a_fragmented_image_reads_a_bounded_set_of_pages() {
     assert_eq!(b["system"]["file"]["sha256"], sha256_file(&hive));
     assert_eq!(a["control_sets"], b["control_sets"]);
     assert_eq!(a["verdict"], b["verdict"]);
+}
+
+/// What a run read from an image, as strace saw it.
+#[derive(Debug)]
+struct ImageReads {
+    /// Bytes read (`read` and `pread64`, through any descriptor).
+    bytes: u64,
+    /// Calls that read something.
+    reads: u64,
+    /// Of which positioned reads.
+    preads: u64,
+    /// Distinct (offset, length) positioned reads.
+    distinct: u64,
+}
+
+/// Runs the binary with `args` and `image` under strace: what it read from
+/// `image`.
+fn image_reads(dir: &Path, image: &Path, args: &[&str]) -> ImageReads {
+    require_tool("strace");
+    let log = dir.join("strace.log");
+    let o = Command::new("strace")
+        .args(["-f", "-qq", "-y", "-e", "trace=read,pread64", "-o"])
+        .arg(&log)
+        .arg(bin())
+        .args(args)
+        .arg(image)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let want = format!("<{}>", std::fs::canonicalize(image).unwrap().display());
+    let (mut bytes, mut reads, mut preads) = (0u64, 0u64, 0u64);
+    let mut seen = std::collections::HashSet::new();
+    // A call another thread interrupted is split in two lines: the file is
+    // on the first ("<unfinished ...>"), the result on the second.
+    let mut pending: std::collections::HashMap<String, (bool, String)> = Default::default();
+    for line in text.lines() {
+        let pid = line.split_whitespace().next().unwrap_or("").to_string();
+        let (ours, call) = if line.contains("<unfinished ...>") {
+            pending.insert(pid, (line.contains(&want), line.to_string()));
+            continue;
+        } else if line.contains(" resumed>") {
+            match pending.remove(&pid) {
+                Some((ours, first)) => (ours, format!("{first}{line}")),
+                None => continue,
+            }
+        } else {
+            (line.contains(&want), line.to_string())
+        };
+        let Some(n) = call
+            .rsplit(" = ")
+            .next()
+            .and_then(|r| r.trim().parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if ours && n > 0 {
+            bytes += n;
+            reads += 1;
+            if call.contains("pread64(") {
+                preads += 1;
+                // pread64(fd, buf, count, offset): the last two arguments.
+                let args = call.rsplit_once(')').map_or("", |(a, _)| a);
+                let key: Vec<&str> = args.rsplit(", ").take(2).collect();
+                seen.insert(key.join(","));
+            }
+        }
+    }
+    ImageReads {
+        bytes,
+        reads,
+        preads,
+        distinct: seen.len() as u64,
+    }
 }
 
 #[test]
