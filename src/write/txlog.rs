@@ -137,17 +137,18 @@ fn loads_as(
             },
         })
         .collect();
-    let rec = recover(primary, &inputs)?;
-    let bb = BaseBlock::parse(&rec.hive)?;
-    let end = BASE_BLOCK_SIZE + bb.hive_bins_size as usize;
-    Ok(rec.hive.get(..end).unwrap_or(&rec.hive).to_vec())
+    let mut hive = recover(primary, &inputs)?.hive;
+    let end = loaded_len(&hive)?;
+    // Trimmed in place: no second copy of the hive.
+    hive.truncate(end);
+    Ok(hive)
 }
 
-/// The hive as loaded, trimmed like [`loads_as`].
-fn trimmed(image: &[u8]) -> Result<Vec<u8>> {
+/// The length of the hive as loaded: the base block and its hive bins
+/// (what follows is slack to every loader).
+fn loaded_len(image: &[u8]) -> Result<usize> {
     let bb = BaseBlock::parse(image)?;
-    let end = BASE_BLOCK_SIZE + bb.hive_bins_size as usize;
-    Ok(image.get(..end).unwrap_or(image).to_vec())
+    Ok((BASE_BLOCK_SIZE + bb.hive_bins_size as usize).min(image.len()))
 }
 
 /// `original` with its first 512 bytes replaced by `head`.
@@ -166,8 +167,9 @@ fn check_states(
     new: &[u8],
     logs: &[LogFile<'_>],
 ) -> std::result::Result<(), String> {
-    let intended = trimmed(new).map_err(|e| e.to_string())?;
-    let orig = trimmed(loaded_original).map_err(|e| e.to_string())?;
+    // Slices, not copies: each state below costs one loaded image at a time.
+    let intended = &new[..loaded_len(new).map_err(|e| e.to_string())?];
+    let orig = &loaded_original[..loaded_len(loaded_original).map_err(|e| e.to_string())?];
     let log_before = logs[cand.log].bytes;
     // The log after each of its writes, in order.
     let mut steps = Vec::new();
@@ -196,18 +198,22 @@ fn check_states(
             true,
         )?;
     }
-    let inflight = with_head(original, &cand.inflight);
-    judge(
-        "a stop after the in-flight mark",
-        loads_as(&inflight, logs, Some((cand.log, &full))),
-        false,
-    )?;
-    let body = with_head(new, &cand.inflight);
-    judge(
-        "a stop after the body write",
-        loads_as(&body, logs, Some((cand.log, &full))),
-        false,
-    )?;
+    {
+        let inflight = with_head(original, &cand.inflight);
+        judge(
+            "a stop after the in-flight mark",
+            loads_as(&inflight, logs, Some((cand.log, &full))),
+            false,
+        )?;
+    }
+    {
+        let body = with_head(new, &cand.inflight);
+        judge(
+            "a stop after the body write",
+            loads_as(&body, logs, Some((cand.log, &full))),
+            false,
+        )?;
+    }
     judge(
         "the finished write",
         loads_as(new, logs, Some((cand.log, &full))),
@@ -444,7 +450,7 @@ mod tests {
         // loads as the edit (the chain continues into it).
         let log2 = plan.apply(&l2);
         let after = loads_as(&p, &logs, Some((1, &log2))).unwrap();
-        assert_eq!(after, trimmed(&new).unwrap());
+        assert_eq!(after, new[..loaded_len(&new).unwrap()].to_vec());
         // The entry holds every page the replay and the edit change: it does
         // not fit logs that cannot grow (a raw volume), and no fresh log can
         // stand in for the ones the replay needs.
