@@ -10,7 +10,7 @@ use crate::cli::args::{
     RightsAction, ValueType,
 };
 use crate::cli::exit::Exit;
-use crate::error::Code;
+use crate::error::{Code, Warning};
 use crate::error::Error;
 use crate::hive::path::{encode, DataType, RegPath};
 use crate::recipes;
@@ -134,10 +134,10 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
 
 /// The issues of a report: `extra` (refusals) first, then each warning
 /// that does not just repeat one of them.
-fn issues(extra: Vec<Issue>, warnings: &[String]) -> Vec<Issue> {
+fn issues(extra: Vec<Issue>, warnings: &[Warning]) -> Vec<Issue> {
     let mut out = extra;
     for w in warnings {
-        if !out.iter().any(|i| w.ends_with(&i.message)) {
+        if !out.iter().any(|i| w.message.ends_with(&i.message)) {
             out.push(Issue::warning(w));
         }
     }
@@ -151,7 +151,7 @@ fn issues(extra: Vec<Issue>, warnings: &[String]) -> Vec<Issue> {
 fn publish<T: serde::Serialize>(
     out: &Output,
     doc: &Document<T>,
-    warnings: &[String],
+    warnings: &[Warning],
     human: impl FnOnce(Style) -> String,
 ) -> Result<(), Error> {
     let exit = doc.exit_code;
@@ -180,7 +180,7 @@ fn emit<T: serde::Serialize>(
     out: &Output,
     (outcome, exit): (DocOutcome, Exit),
     report: T,
-    warnings: &[String],
+    warnings: &[Warning],
     human: impl FnOnce(&T, Style) -> String,
 ) -> Result<Exit, Error> {
     let doc = Document::new(outcome, exit.code(), issues(Vec::new(), warnings), report);
@@ -281,7 +281,9 @@ fn hash_whole_source(
              image; hash the device or image it is mounted from",
             source.display()
         );
-        report.warnings.push(why.clone());
+        report
+            .warnings
+            .push(Warning::new(Code::SourceNotHashable, why.clone()));
         report.source_hash_error = Some(why);
         return Ok(());
     }

@@ -12,7 +12,7 @@
 //! - Logon rights set 0x400 / clear 0x800 in `ActSysAc` of a SID that
 //!   already has a key under `Policy\Accounts` (row 17).
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result, Warning};
 use crate::format::lsa;
 use crate::format::sam::{
     acb, with_u16, with_u64, HashBlob, UserV, F_ACB, F_BAD_COUNT, F_PASSWORD_LAST_SET,
@@ -179,12 +179,12 @@ fn account_ops(v: &Views<'_>, a: &Account, edit: &AccountEdit) -> Result<Vec<Op>
             let (vty, old_v, v_off) = sam_value(v, &a.key, "V")?;
             let nv = new_v(&old_v, v_off, a.rid, &hbk, pw)?;
             v.redact.borrow_mut().push((a.key.clone(), "V".to_string()));
-            v.notes.borrow_mut().push(
+            v.notes.borrow_mut().push(Warning::new(
+                Code::SecretsLost,
                 "secrets protected by the old password are lost: DPAPI-protected data (saved browser and \
                  Wi-Fi passwords, Credential Manager), EFS-encrypted files and stored credentials of this \
-                 account"
-                    .into(),
-            );
+                 account",
+            ));
             vec![
                 set(HiveName::Sam, &a.key, "V", vty, nv),
                 f_op(with_u64(&f, F_PASSWORD_LAST_SET, now_filetime())?),
@@ -288,7 +288,7 @@ pub fn rights_edit(
     h: &EditHives<'_>,
     who: &str,
     edit: RightsEdit,
-    gpo_warning: Option<String>,
+    gpo_warning: Option<Warning>,
     opts: &EditOptions,
 ) -> Result<EditReport> {
     let command = match edit {
@@ -306,10 +306,10 @@ pub fn rights_edit(
         if let Some(w) = &gpo_warning {
             v.notes.borrow_mut().push(w.clone());
         }
-        v.notes.borrow_mut().push(
-            "a domain Group Policy that sets this right re-applies it at the next policy refresh"
-                .into(),
-        );
+        v.notes.borrow_mut().push(Warning::new(
+            Code::DomainPolicyReapplies,
+            "a domain Group Policy that sets this right re-applies it at the next policy refresh",
+        ));
         Ok(vec![Unit {
             label: sid.clone(),
             ops: vec![rights_op(sec, &m, &sid, edit)?],

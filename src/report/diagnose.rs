@@ -241,5 +241,5 @@ pub struct DiagnoseReport {
     /// time, sorted by hive and path.
     pub keys_read: Vec<KeyTime>,
     /// Things the operator should know.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::error::Warning>,
 }

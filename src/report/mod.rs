@@ -476,7 +476,7 @@ pub struct InspectReport {
     /// not run.
     pub forensic: Option<forensic::ForensicReport>,
     /// Things the operator should know.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::error::Warning>,
 }
 
 /// Disk facts in an inspect report.
