@@ -6,12 +6,12 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::args::{
-    AccountAction, BackupsAction, Cli, ColorWhen, Command, EditArgs, HashArg, NlaAction, RdpAction,
-    RightsAction, ValueType,
+    AccountAction, BackupsAction, Cli, ColorWhen, Command, EditArgs, HashArg, NlaAction,
+    PartitionArg, RdpAction, RightsAction, ValueType,
 };
 use crate::cli::exit::Exit;
-use crate::error::{Code, Warning};
 use crate::error::Error;
+use crate::error::{Code, Warning};
 use crate::hive::path::{encode, DataType, RegPath};
 use crate::recipes;
 use crate::render::{self, Style};
@@ -676,7 +676,7 @@ fn rights(
 
 /// Runs `cli.command`; errors become the exit code they are classed as.
 fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
-    let part = cli.partition;
+    let part = partition(&cli)?;
     let locate = |p: &Path| locate_with(p, part);
     // The only place a write permission is made: never in read-only mode.
     let write = (!cli.read_only).then(WriteAccess::grant);
@@ -771,6 +771,63 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
         Command::Man => shown(crate::cli::extra::man()?),
         Command::Account { action } => account(out, action, part, &opts),
         Command::Rights { action } => rights(out, action, part, &opts),
+    }
+}
+
+/// `--partition` of a command that opens a source: `None` for the others.
+fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
+    match cmd {
+        Command::Inspect { part, .. }
+        | Command::Diagnose { part, .. }
+        | Command::Get { part, .. }
+        | Command::Account {
+            action: AccountAction::List { part, .. },
+        } => Some(part),
+        Command::Account {
+            action:
+                AccountAction::Enable { edit, .. }
+                | AccountAction::Unlock { edit, .. }
+                | AccountAction::Password { edit, .. },
+        }
+        | Command::Rights {
+            action: RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. },
+        }
+        | Command::Nla { edit, .. }
+        | Command::Service { edit, .. }
+        | Command::Set { edit, .. }
+        | Command::DeleteValue { edit, .. }
+        | Command::Rdp {
+            action:
+                RdpAction::Enable { edit, .. }
+                | RdpAction::Port { edit, .. }
+                | RdpAction::Repair { edit, .. },
+        } => Some(&edit.part),
+        Command::Locate { .. }
+        | Command::Restore { .. }
+        | Command::Backups { .. }
+        | Command::Completions { .. }
+        | Command::Man => None,
+    }
+}
+
+/// The partition asked for: the command's `--partition`, or the same
+/// option given before the subcommand (as earlier versions took it). A
+/// command that opens no source takes none; two different numbers are a
+/// usage error.
+fn partition(cli: &Cli) -> Result<Option<u32>, Error> {
+    match (partition_arg(&cli.command), cli.partition) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(Error::Usage(
+            "--partition is an option of the commands that open a source (inspect, diagnose, get, \
+             the fixes, account, rights), not of this one"
+                .into(),
+        )),
+        (Some(a), before) => match (a.partition, before) {
+            (Some(x), Some(y)) if x != y => Err(Error::Usage(format!(
+                "--partition given twice with different numbers ({y} and {x})"
+            ))),
+            (x, y) => Ok(x.or(y)),
+        },
     }
 }
 
