@@ -431,6 +431,23 @@ fn restore(
     )
 }
 
+/// `backups list [DIR]` and `backups pack BUNDLE [--tar FILE]`; packing
+/// writes a file, so it needs the write permission (refused in read-only
+/// mode).
+fn backups(out: &Output, action: BackupsAction, write: Option<WriteAccess>) -> Result<Exit, Error> {
+    match action {
+        BackupsAction::List { dir, .. } => {
+            let report = crate::commands::backups::list(dir.as_deref())?;
+            emit(out, REPORTED, report, &[], render::backups)
+        }
+        BackupsAction::Pack { backup, output, .. } => {
+            let access = write.ok_or_else(|| WriteAccess::refused("`backups pack`"))?;
+            let report = crate::commands::backups::pack(&access, &backup, output.as_deref())?;
+            emit(out, REPORTED, report, &[], render::backups_pack)
+        }
+    }
+}
+
 /// The value `set` and `delete-value` change, as given.
 struct ValueTarget<'a> {
     source: &'a Path,
@@ -764,9 +781,7 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             target,
             ..
         } => restore(out, &backup, force, target.as_deref(), write),
-        Command::Backups { action } => {
-            shown(crate::cli::extra::backups(action, write, out.style())?)
-        }
+        Command::Backups { action } => backups(out, action, write),
         Command::Completions { shell } => shown(crate::cli::extra::completions(shell)),
         Command::Man => shown(crate::cli::extra::man()?),
         Command::Account { action } => account(out, action, part, &opts),

@@ -475,13 +475,7 @@ pub fn restore_to(
                 plan.push((f.target.clone(), current, None));
                 continue;
             }
-            let expected_now = if f.role == FileRole::Hive {
-                h.expected_after_sha256.clone()
-            } else {
-                f.expected_after_sha256
-                    .clone()
-                    .unwrap_or_else(|| f.sha256.clone())
-            };
+            let expected_now = expected_after(h, f);
             let ours = cur_sha == expected_now
                 || match &f.writes {
                     Some(rec) => intent::only_recorded(dir, &bytes, &current, rec)?,
@@ -539,6 +533,87 @@ pub fn restore_to(
         files,
         forced,
     })
+}
+
+/// The SHA-256 a saved file's target has after the write: the hive's
+/// recorded after-state, a log's own (or, for a log the write leaves
+/// alone, its before-state).
+fn expected_after(h: &HiveBackup, f: &SavedFile) -> String {
+    if f.role == FileRole::Hive {
+        h.expected_after_sha256.clone()
+    } else {
+        f.expected_after_sha256
+            .clone()
+            .unwrap_or_else(|| f.sha256.clone())
+    }
+}
+
+/// What a bundle's target holds now, compared with what the bundle
+/// recorded (`backups list`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetNow {
+    /// Every file as before the write (nothing of it is there, or it was
+    /// restored or rolled back).
+    Before,
+    /// Every file as the write left it.
+    After,
+    /// A mix: some files (or bytes) before, the others put there by the
+    /// bundle's recorded writes (a stopped write; `restore` puts it back).
+    Mix,
+    /// Something neither the original nor the recorded writes hold:
+    /// changed since (restore refuses without `--force`).
+    Other,
+    /// The target could not be read (the device is gone or renamed, the
+    /// file moved, no permission).
+    Unreachable,
+}
+
+/// What the target of the bundle `dir` (manifest `m`) holds now, and why
+/// when it is `other` or `unreachable`. Reads each saved file's target
+/// (the file alone, through its recorded data runs on a raw volume, never
+/// the whole disk) and compares its SHA-256 with the recorded states; a
+/// file that matches neither is checked byte by byte against the recorded
+/// writes, as `restore` does.
+pub fn target_now(dir: &Path, m: &Manifest) -> (TargetNow, Option<String>) {
+    let (mut all_before, mut all_after) = (true, true);
+    for h in &m.hives {
+        for f in &h.files {
+            let current = match read_current(&f.target) {
+                Ok(c) => c,
+                Err(e) => return (TargetNow::Unreachable, Some(e.to_string())),
+            };
+            let sha = sha256_hex(&current);
+            let (before, after) = (sha == f.sha256, sha == expected_after(h, f));
+            if !before && !after {
+                let saved = fs::read(dir.join(&f.backup_name)).ok();
+                let mixed = match (&f.writes, saved) {
+                    (Some(rec), Some(b)) => {
+                        intent::only_recorded(dir, &b, &current, rec).unwrap_or(false)
+                    }
+                    _ => false,
+                };
+                if !mixed {
+                    return (
+                        TargetNow::Other,
+                        Some(format!(
+                            "{} (sha256 {sha}) holds neither the bundle's before nor its after state, \
+                             nor a mix of its recorded writes",
+                            f.target.describe()
+                        )),
+                    );
+                }
+            }
+            all_before &= before;
+            all_after &= after;
+        }
+    }
+    let now = match (all_before, all_after) {
+        (true, _) => TargetNow::Before,
+        (false, true) => TargetNow::After,
+        (false, false) => TargetNow::Mix,
+    };
+    (now, None)
 }
 
 /// What `restore` prints: the common header plus the restore report.
@@ -631,7 +706,7 @@ pub fn retarget(m: &mut Manifest, source: &Path) -> Result<()> {
 }
 
 /// The state of a bundle found under a backup root.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BundleState {
     /// The manifest reads: the bundle can be restored from.
@@ -714,7 +789,7 @@ pub fn bundle_holding(root: &Path, name: HiveName, sha256: &str) -> Option<PathB
 }
 
 /// What `backups pack` wrote.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PackReport {
     /// The bundle directory.
     pub backup: String,

@@ -487,6 +487,24 @@ fn every_command_output_validates_against_its_schema() {
     let r = run_in(d, &["restore", bundle.to_str().unwrap(), "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     docs.push(("restore", r.stdout));
+    let r = run_in(d, &["backups", "list", "bk", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["outcome"], "reported");
+    docs.push(("backups-list", r.stdout));
+    let tar = d.join("b.tar");
+    let r = run_in(
+        d,
+        &[
+            "backups",
+            "pack",
+            bundle.to_str().unwrap(),
+            "--tar",
+            tar.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    docs.push(("backups-pack", r.stdout));
     validate(&docs);
 }
 

@@ -125,22 +125,23 @@ fn backups_are_listed_and_packed_into_one_tar_file() {
     assert_eq!(hive["name"], "SYSTEM");
     let target = &hive["files"][0]["target"];
     assert_eq!(target["kind"], "ntfs");
+    // The serial as everywhere else: `0x` and 16 hex digits.
     let serial = target["volume_serial"].as_str().unwrap();
-    assert_eq!(serial.len(), 16, "{serial}");
+    assert!(serial.len() == 18 && serial.starts_with("0x"), "{serial}");
     let inspect = ok(run_in(d, &["inspect", s(&img), "--json"]));
-    let want = &inspect["disk"]["volume"]["serial"];
-    let want = want
-        .as_u64()
-        .map(|n| format!("{n:016X}"))
-        .or_else(|| {
-            want.as_str()
-                .map(|x| x.trim_start_matches("0x").to_uppercase())
-        })
-        .unwrap();
-    assert_eq!(serial.trim_start_matches('0'), want.trim_start_matches('0'));
+    assert_eq!(inspect["disk"]["volume"]["serial"], serial);
+    // The write finished and the disk holds what it left.
+    assert_eq!(b[1]["write_state"], "finished", "{l}");
+    assert_eq!(b[1]["target_now"], "after", "{l}");
+    assert_eq!(b[0]["target_now"], Value::Null);
     let human = run_in(d, &["backups", "list"]);
     assert_eq!(human.code, 0);
     assert!(human.stdout.contains(&bundle) && human.stdout.contains("incomplete"));
+    assert!(
+        human.stdout.contains("write finished; target holds after"),
+        "{}",
+        human.stdout
+    );
 
     let tar = d.join("b.tar");
     let p = ok(run_in(
