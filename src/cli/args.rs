@@ -272,8 +272,10 @@ pub enum Command {
         /// Restore even if the target no longer matches the state recorded after the write.
         #[arg(long)]
         force: bool,
-        /// The disk or volume to restore to when it has a new device path since the
-        /// bundle was made; matched by volume serial, MFT record and data runs.
+        /// Where to restore to when the target moved since the bundle was made: the disk
+        /// or volume under its new device path (matched by volume serial, MFT record and
+        /// data runs), or the hive file's new path, or the new root of the mounted tree
+        /// (the hive must hold the bundle's before or after state, or a mix of its writes).
         #[arg(long, value_name = "SOURCE")]
         target: Option<PathBuf>,
         /// Print one JSON document instead of text.

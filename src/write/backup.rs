@@ -452,7 +452,16 @@ pub fn restore_to(
 ) -> Result<RestoreReport> {
     let mut m = load(dir)?;
     if let Some(t) = target {
-        retarget(&mut m, t)?;
+        let files = m
+            .hives
+            .iter()
+            .flat_map(|h| h.files.iter())
+            .all(|f| matches!(f.target, TargetInfo::File { .. }));
+        if files {
+            retarget_files(&mut m, dir, t)?;
+        } else {
+            retarget(&mut m, t)?;
+        }
     }
     // 1. Every saved file must be intact; decide for every file before
     //    writing anything.
@@ -703,6 +712,141 @@ pub fn retarget(m: &mut Manifest, source: &Path) -> Result<()> {
         *partition_offset = p.partition.start;
     }
     Ok(())
+}
+
+/// Points every file target of `m` (a bundle made from a hive file, a
+/// config directory or a mounted tree) at `target`: the hive file's new
+/// path (a bundle of one hive; its logs are the files beside it named as
+/// before, with the hive's new name in front), or the new root of the
+/// mounted tree (or its config directory). The hive at the new place must
+/// be the one the bundle was made from: its SHA-256 the recorded before or
+/// after state, or a mix of the before state and the recorded writes;
+/// anything else is refused, `--force` or not.
+pub fn retarget_files(m: &mut Manifest, dir: &Path, target: &Path) -> Result<()> {
+    let tree = target.is_dir();
+    if !tree && m.hives.len() != 1 {
+        return Err(Error::refused(
+            crate::error::Code::TargetChanged,
+            format!(
+                "the bundle holds {} hives: give --target the root of the mounted Windows tree (or its \
+                 config directory), not one file",
+                m.hives.len()
+            ),
+        ));
+    }
+    let source = PathBuf::from(&m.source);
+    for h in m.hives.iter_mut() {
+        let Some(primary) = h.files.iter().find(|f| f.role == FileRole::Hive) else {
+            continue;
+        };
+        let old = PathBuf::from(file_path(primary)?);
+        let new = if tree {
+            in_tree(target, &source, &old)?
+        } else {
+            target.to_path_buf()
+        };
+        let (old_name, new_name) = (file_name(&old), file_name(&new));
+        for f in h.files.iter_mut() {
+            let path = if f.role == FileRole::Hive {
+                new.clone()
+            } else {
+                let was = file_name(Path::new(file_path(f)?));
+                let name = match was.get(..old_name.len()) {
+                    Some(head) if head.eq_ignore_ascii_case(&old_name) => {
+                        format!("{new_name}{}", &was[old_name.len()..])
+                    }
+                    _ => was,
+                };
+                new.with_file_name(name)
+            };
+            f.target = TargetInfo::File {
+                path: path.display().to_string(),
+            };
+        }
+        let primary = h.files.iter().find(|f| f.role == FileRole::Hive);
+        if let Some(f) = primary {
+            hive_identity(dir, h, f)?;
+        }
+    }
+    Ok(())
+}
+
+/// The path of a file target.
+fn file_path(f: &SavedFile) -> Result<&str> {
+    match &f.target {
+        TargetInfo::File { path } => Ok(path),
+        TargetInfo::Ntfs { .. } => Err(Error::Refused(format!(
+            "{}: a bundle mixing raw-volume and file targets cannot be restored to a new place",
+            f.backup_name
+        ))),
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Where the hive recorded at `old` lives in the tree now rooted at
+/// `root`: `old` below the recorded `source` directory, else its path from
+/// the `Windows` directory on, else its name in `root` (a config
+/// directory); the first that exists.
+fn in_tree(root: &Path, source: &Path, old: &Path) -> Result<PathBuf> {
+    let mut tries = Vec::new();
+    if let Ok(rel) = old.strip_prefix(source) {
+        if !rel.as_os_str().is_empty() {
+            tries.push(root.join(rel));
+        }
+    }
+    let parts: Vec<_> = old.components().collect();
+    if let Some(i) = parts
+        .iter()
+        .rposition(|c| c.as_os_str().eq_ignore_ascii_case("windows"))
+    {
+        tries.push(root.join(parts[i..].iter().collect::<PathBuf>()));
+    }
+    tries.push(root.join(file_name(old)));
+    tries.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        Error::refused(
+            crate::error::Code::TargetChanged,
+            format!(
+                "{} holds no {} where the bundle's hive was ({}): not the tree the bundle was made from",
+                root.display(),
+                file_name(old),
+                old.display()
+            ),
+        )
+    })
+}
+
+/// Refuses unless the hive file `f` targets now is the one the bundle was
+/// made from: the recorded before or after state, or a mix of the before
+/// state and the recorded writes.
+fn hive_identity(dir: &Path, h: &HiveBackup, f: &SavedFile) -> Result<()> {
+    let current = read_current(&f.target)?;
+    let sha = sha256_hex(&current);
+    if sha == f.sha256 || sha == h.expected_after_sha256 {
+        return Ok(());
+    }
+    if let Some(rec) = &f.writes {
+        let p = dir.join(&f.backup_name);
+        let saved = fs::read(&p).map_err(io(format!("reading {}", p.display())))?;
+        if intent::only_recorded(dir, &saved, &current, rec)? {
+            return Ok(());
+        }
+    }
+    Err(Error::refused(
+        crate::error::Code::TargetChanged,
+        format!(
+            "{} (sha256 {sha}) is not the {} hive the bundle was made from: it holds neither its before \
+             state ({}) nor its after state ({}) nor a mix of the recorded writes; nothing restored",
+            f.target.describe(),
+            h.name.as_str(),
+            f.sha256,
+            h.expected_after_sha256
+        ),
+    ))
 }
 
 /// The state of a bundle found under a backup root.
