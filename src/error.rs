@@ -103,9 +103,134 @@ pub enum Code {
     ValueMissing,
     /// The data needs big-data storage, which is not supported.
     BigData,
-    // Warnings.
-    /// A warning without a more specific code.
+    // Warnings: something the operator should know; the run went on.
+    /// A warning without a more specific code (none is produced today; kept
+    /// so that documents of earlier versions stay valid).
     Warning,
+    /// A dirty hive was read after replaying its transaction logs in
+    /// memory, as Windows will load it.
+    LogsReplayed,
+    /// A log replay stopped early, where Windows' would.
+    ReplayStoppedEarly,
+    /// A dirty hive's logs could not be replayed: it is shown as stored.
+    LogsNotReplayed,
+    /// A dirty hive whose logs hold nothing to replay (or that has none):
+    /// shown as stored.
+    DirtyNothingToReplay,
+    /// A dirty hive without usable logs written anyway, as asked
+    /// (`--allow-dirty-without-logs`).
+    DirtyWithoutLogsAccepted,
+    /// The whole tree as stored could not be compared with the tree after
+    /// replay (`after_replay.tree_changes` is null).
+    TreeCompareFailed,
+    /// Group Policy values in SOFTWARE override the SYSTEM values (or the fix).
+    PolicyOverridesLocal,
+    /// Group Policy values in SOFTWARE cannot be read.
+    PolicyUnreadable,
+    /// `Select` has no usable `Default`/`Current`: the boot set is unknown.
+    SelectUnusable,
+    /// `Select` names a control set that does not exist.
+    SelectMissingSet,
+    /// A control set has no `RDP-Tcp` listener key.
+    ListenerMissing,
+    /// The forensic section could not be read.
+    ForensicUnreadable,
+    /// The `diagnose` rules could not run (inspect's `blockers` is empty).
+    DiagnoseFailed,
+    /// The SOFTWARE hive could not be read and was left out.
+    SoftwareUnreadable,
+    /// A hive other than SYSTEM and SOFTWARE (SAM, SECURITY, or SYSTEM
+    /// beside SAM) could not be read or found and was left out.
+    HiveUnreadable,
+    /// A hive fails the full structure check.
+    StructureCheckFailed,
+    /// `hiberfil.sys` holds an active hibernation image: a write would be
+    /// refused (`hibernated`).
+    HibernationActive,
+    /// The NTFS volume is marked dirty: a write would be refused
+    /// (`dirty-volume`).
+    VolumeDirty,
+    /// The disk is mounted: a write would be refused (`mounted`).
+    VolumeMounted,
+    /// `--hash-source` was given a directory, which cannot be hashed.
+    SourceNotHashable,
+    /// A unit of an edit was left unchanged (its refusal is in `refusals`).
+    UnitLeftUnchanged,
+    /// An earlier run stopped before its write finished; this run wrote the
+    /// hive clean.
+    UnfinishedWriteCompleted,
+    /// The write is done and verified, but its bundle could not be marked
+    /// finished (it still reads in-progress and restores the same).
+    BundleFinishNotRecorded,
+    /// A dry run in read-only mode: the checks that open the target for
+    /// writing were not run (`checks_skipped` lists them).
+    ChecksSkipped,
+    /// A non-default RDP port: the firewall must allow it.
+    FirewallPort,
+    /// `nla enable` writes the values recorded by an earlier `nla disable`.
+    ValuesFromBundle,
+    /// `nla enable` found no earlier bundle: the Windows defaults are written.
+    ValuesFromDefaults,
+    /// A new password loses the secrets protected by the old one (DPAPI, EFS).
+    SecretsLost,
+    /// The local Group Policy template could not be read (not a mounted
+    /// tree): it may re-apply the RDP logon rights.
+    GpoTemplateNotRead,
+    /// The local Group Policy template sets the RDP logon rights.
+    GpoTemplateSetsRights,
+    /// A domain Group Policy may re-apply the logon right changed.
+    DomainPolicyReapplies,
+    /// The SID holds no logon rights: there is no deny to remove.
+    NoLogonRights,
+    /// The SID had no account key in SECURITY: one is created.
+    AccountKeyCreated,
+}
+
+/// A warning: its machine-readable code and the message for humans. In a
+/// report's `warnings` list it is the message alone (a string, as it
+/// always was); the document's `issues` carry the code beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// Why, for machines.
+    pub code: Code,
+    /// What, for the operator.
+    pub message: String,
+}
+
+impl Warning {
+    /// A warning with its code.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Warning {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Serialize for Warning {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.message)
+    }
+}
+
+impl schemars::JsonSchema for Warning {
+    fn schema_name() -> String {
+        String::schema_name()
+    }
+
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        String::json_schema(gen)
+    }
+
+    fn is_referenceable() -> bool {
+        false
+    }
 }
 
 impl Code {
@@ -360,6 +485,14 @@ mod tests {
         );
         assert_eq!(Error::Usage("bad".into()).class(), ErrorClass::Usage);
         assert_eq!(truncated("x", 0, 1, 0).code(), Code::Malformed);
+    }
+
+    #[test]
+    fn a_warning_is_its_message_in_a_report() {
+        let w = Warning::new(Code::LogsReplayed, "SYSTEM is dirty");
+        assert_eq!(serde_json::to_string(&w).unwrap(), r#""SYSTEM is dirty""#);
+        assert_eq!(w.code.as_str(), "logs-replayed");
+        assert_eq!(w.to_string(), "SYSTEM is dirty");
     }
 
     #[test]

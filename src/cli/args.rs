@@ -19,8 +19,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// On a disk with several Windows partitions, the one to use (1-based, as the OS numbers them).
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// `--partition N` before the subcommand, as earlier versions took it
+    /// (hidden: it is an option of the commands that open a source).
+    #[arg(long = "partition", id = "partition_before", hide = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub partition: Option<u32>,
     /// Forensic mode: never write anything (edits are refused unless --dry-run; restore is refused).
     #[arg(long, global = true, env = "NTRESCUE_READ_ONLY", value_parser = clap::builder::BoolishValueParser::new())]
@@ -54,9 +55,19 @@ pub enum ColorWhen {
     Never,
 }
 
+/// The option of every command that opens a source.
+#[derive(Debug, Args)]
+pub struct PartitionArg {
+    /// On a disk with several Windows partitions, the one to use (1-based, as the OS numbers them).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub partition: Option<u32>,
+}
+
 /// Options shared by every command that writes.
 #[derive(Debug, Args)]
 pub struct EditArgs {
+    #[command(flatten)]
+    pub part: PartitionArg,
     /// Print the plan (set, value, old -> new), verify it in memory, write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -106,6 +117,8 @@ pub enum Command {
         /// Print one JSON document (schema ntrescue/v1) instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        part: PartitionArg,
     },
     /// Every cause of "cannot RDP" the hives show, each with its fix (read-only).
     #[command(
@@ -121,6 +134,8 @@ pub enum Command {
         /// Print one JSON document (schema ntrescue/v1) instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        part: PartitionArg,
     },
     /// List disks and partitions and which hold Windows (read-only).
     #[command(
@@ -189,6 +204,8 @@ pub enum Command {
         /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        part: PartitionArg,
     },
     /// Set (or create) a value.
     #[command(
@@ -255,8 +272,10 @@ pub enum Command {
         /// Restore even if the target no longer matches the state recorded after the write.
         #[arg(long)]
         force: bool,
-        /// The disk or volume to restore to when it has a new device path since the
-        /// bundle was made; matched by volume serial, MFT record and data runs.
+        /// Where to restore to when the target moved since the bundle was made: the disk
+        /// or volume under its new device path (matched by volume serial, MFT record and
+        /// data runs), or the hive file's new path, or the new root of the mounted tree
+        /// (the hive must hold the bundle's before or after state, or a mix of its writes).
         #[arg(long, value_name = "SOURCE")]
         target: Option<PathBuf>,
         /// Print one JSON document instead of text.
@@ -392,6 +411,8 @@ pub enum AccountAction {
         /// Print one JSON document (schema ntrescue/v1) instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        part: PartitionArg,
     },
     /// Enable a disabled account (clears ACB 0x0001 in its F value).
     #[command(
@@ -571,9 +592,53 @@ mod tests {
         assert!(missing.is_empty(), "no examples in --help of: {missing:?}");
     }
 
+    /// `--partition` belongs to the commands that open a source (and is
+    /// still taken before the subcommand); the others reject it.
+    #[test]
+    fn partition_only_where_a_source_is_opened() {
+        let ok = |args: &[&str]| {
+            let mut v = vec!["ntrescue"];
+            v.extend(args);
+            Cli::try_parse_from(v).map(|_| ()).map_err(|e| e.kind())
+        };
+        for args in [
+            &["inspect", "x", "--partition", "2"][..],
+            &["diagnose", "x", "--partition", "2"],
+            &["get", "x", "SYSTEM\\Select", "--partition", "2"],
+            &["nla", "disable", "x", "--partition", "2"],
+            &["rdp", "repair", "x", "--partition", "2"],
+            &["service", "x", "S", "--start", "manual", "--partition", "2"],
+            &["account", "list", "x", "--partition", "2"],
+            &[
+                "rights",
+                "grant-rdp",
+                "x",
+                "S-1-5-32-555",
+                "--partition",
+                "2",
+            ],
+            &["--partition", "2", "inspect", "x"],
+        ] {
+            assert_eq!(ok(args), Ok(()), "{args:?}");
+        }
+        let unknown = Err(clap::error::ErrorKind::UnknownArgument);
+        for args in [
+            &["backups", "list", "--partition", "2"][..],
+            &["restore", "b", "--partition", "2"],
+            &["locate", "--partition", "2"],
+            &["completions", "bash", "--partition", "2"],
+        ] {
+            assert_eq!(ok(args), unknown, "{args:?}");
+        }
+        let help = Cli::command().render_help().to_string();
+        assert!(!help.contains("--partition"), "{help}");
+    }
+
     #[test]
     fn partition_zero_and_the_port_name_are_usage() {
         let e = Cli::try_parse_from(["ntrescue", "--partition", "0", "inspect", "x"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        let e = Cli::try_parse_from(["ntrescue", "inspect", "x", "--partition", "0"]).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
         let help = Cli::command()
             .find_subcommand_mut("rdp")

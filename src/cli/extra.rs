@@ -1,54 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! The commands around a repair rather than in it: `backups list|pack`,
-//! `completions SHELL` and the hidden `man` (both generated from the clap
-//! definition, so they never drift from it).
+//! The commands around a repair rather than in it: `completions SHELL`
+//! and the hidden `man` (both generated from the clap definition, so they
+//! never drift from it).
 
 use clap::CommandFactory;
 
-use crate::cli::args::{BackupsAction, Cli};
+use crate::cli::args::Cli;
 use crate::error::Error;
-use crate::render::{self, Style};
-use crate::storage::access::WriteAccess;
-
-/// The JSON document (pretty, one trailing newline), or the human text.
-fn shown<T: serde::Serialize>(
-    json: bool,
-    doc: &T,
-    human: impl FnOnce() -> String,
-) -> Result<String, Error> {
-    if json {
-        serde_json::to_string_pretty(doc)
-            .map(|t| t + "\n")
-            .map_err(|e| Error::io("serialising the report", std::io::Error::other(e)))
-    } else {
-        Ok(human())
-    }
-}
-
-/// `backups list [DIR]` and `backups pack BUNDLE [--tar FILE]`; packing
-/// writes a file, so it needs the write permission (refused in read-only
-/// mode). Returns what to print.
-pub fn backups(
-    action: BackupsAction,
-    write: Option<WriteAccess>,
-    st: Style,
-) -> Result<String, Error> {
-    match action {
-        BackupsAction::List { dir, json } => {
-            let report = crate::commands::backups::list(dir.as_deref())?;
-            shown(json, &report, || render::backups(&report, st))
-        }
-        BackupsAction::Pack {
-            backup,
-            output,
-            json,
-        } => {
-            let access = write.ok_or_else(|| WriteAccess::refused("`backups pack`"))?;
-            let report = crate::commands::backups::pack(&access, &backup, output.as_deref())?;
-            shown(json, &report, || render::backups_pack(&report, st))
-        }
-    }
-}
 
 /// `completions SHELL`: the completion script.
 pub fn completions(shell: clap_complete::Shell) -> String {

@@ -6,12 +6,12 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::args::{
-    AccountAction, BackupsAction, Cli, ColorWhen, Command, EditArgs, HashArg, NlaAction, RdpAction,
-    RightsAction, ValueType,
+    AccountAction, BackupsAction, Cli, ColorWhen, Command, EditArgs, HashArg, NlaAction,
+    PartitionArg, RdpAction, RightsAction, ValueType,
 };
 use crate::cli::exit::Exit;
-use crate::error::Code;
 use crate::error::Error;
+use crate::error::{Code, Warning};
 use crate::hive::path::{encode, DataType, RegPath};
 use crate::recipes;
 use crate::render::{self, Style};
@@ -134,10 +134,10 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
 
 /// The issues of a report: `extra` (refusals) first, then each warning
 /// that does not just repeat one of them.
-fn issues(extra: Vec<Issue>, warnings: &[String]) -> Vec<Issue> {
+fn issues(extra: Vec<Issue>, warnings: &[Warning]) -> Vec<Issue> {
     let mut out = extra;
     for w in warnings {
-        if !out.iter().any(|i| w.ends_with(&i.message)) {
+        if !out.iter().any(|i| w.message.ends_with(&i.message)) {
             out.push(Issue::warning(w));
         }
     }
@@ -151,7 +151,7 @@ fn issues(extra: Vec<Issue>, warnings: &[String]) -> Vec<Issue> {
 fn publish<T: serde::Serialize>(
     out: &Output,
     doc: &Document<T>,
-    warnings: &[String],
+    warnings: &[Warning],
     human: impl FnOnce(Style) -> String,
 ) -> Result<(), Error> {
     let exit = doc.exit_code;
@@ -180,7 +180,7 @@ fn emit<T: serde::Serialize>(
     out: &Output,
     (outcome, exit): (DocOutcome, Exit),
     report: T,
-    warnings: &[String],
+    warnings: &[Warning],
     human: impl FnOnce(&T, Style) -> String,
 ) -> Result<Exit, Error> {
     let doc = Document::new(outcome, exit.code(), issues(Vec::new(), warnings), report);
@@ -281,7 +281,9 @@ fn hash_whole_source(
              image; hash the device or image it is mounted from",
             source.display()
         );
-        report.warnings.push(why.clone());
+        report
+            .warnings
+            .push(Warning::new(Code::SourceNotHashable, why.clone()));
         report.source_hash_error = Some(why);
         return Ok(());
     }
@@ -427,6 +429,23 @@ fn restore(
         &[],
         |r, st| render::restore(r.report, st),
     )
+}
+
+/// `backups list [DIR]` and `backups pack BUNDLE [--tar FILE]`; packing
+/// writes a file, so it needs the write permission (refused in read-only
+/// mode).
+fn backups(out: &Output, action: BackupsAction, write: Option<WriteAccess>) -> Result<Exit, Error> {
+    match action {
+        BackupsAction::List { dir, .. } => {
+            let report = crate::commands::backups::list(dir.as_deref())?;
+            emit(out, REPORTED, report, &[], render::backups)
+        }
+        BackupsAction::Pack { backup, output, .. } => {
+            let access = write.ok_or_else(|| WriteAccess::refused("`backups pack`"))?;
+            let report = crate::commands::backups::pack(&access, &backup, output.as_deref())?;
+            emit(out, REPORTED, report, &[], render::backups_pack)
+        }
+    }
 }
 
 /// The value `set` and `delete-value` change, as given.
@@ -686,7 +705,7 @@ fn rights(
 
 /// Runs `cli.command`; errors become the exit code they are classed as.
 fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
-    let part = cli.partition;
+    let part = partition(&cli)?;
     let locate = |p: &Path| locate_with(p, part);
     // The only place a write permission is made: never in read-only mode.
     let write = (!cli.read_only).then(WriteAccess::grant);
@@ -774,13 +793,69 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             target,
             ..
         } => restore(out, &backup, force, target.as_deref(), write),
-        Command::Backups { action } => {
-            shown(crate::cli::extra::backups(action, write, out.style())?)
-        }
+        Command::Backups { action } => backups(out, action, write),
         Command::Completions { shell } => shown(crate::cli::extra::completions(shell)),
         Command::Man => shown(crate::cli::extra::man()?),
         Command::Account { action } => account(out, action, part, &opts),
         Command::Rights { action } => rights(out, action, part, &opts),
+    }
+}
+
+/// `--partition` of a command that opens a source: `None` for the others.
+fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
+    match cmd {
+        Command::Inspect { part, .. }
+        | Command::Diagnose { part, .. }
+        | Command::Get { part, .. }
+        | Command::Account {
+            action: AccountAction::List { part, .. },
+        } => Some(part),
+        Command::Account {
+            action:
+                AccountAction::Enable { edit, .. }
+                | AccountAction::Unlock { edit, .. }
+                | AccountAction::Password { edit, .. }
+                | AccountAction::AddToGroup { edit, .. },
+        }
+        | Command::Rights {
+            action: RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. },
+        }
+        | Command::Nla { edit, .. }
+        | Command::Service { edit, .. }
+        | Command::Set { edit, .. }
+        | Command::DeleteValue { edit, .. }
+        | Command::Rdp {
+            action:
+                RdpAction::Enable { edit, .. }
+                | RdpAction::Port { edit, .. }
+                | RdpAction::Repair { edit, .. },
+        } => Some(&edit.part),
+        Command::Locate { .. }
+        | Command::Restore { .. }
+        | Command::Backups { .. }
+        | Command::Completions { .. }
+        | Command::Man => None,
+    }
+}
+
+/// The partition asked for: the command's `--partition`, or the same
+/// option given before the subcommand (as earlier versions took it). A
+/// command that opens no source takes none; two different numbers are a
+/// usage error.
+fn partition(cli: &Cli) -> Result<Option<u32>, Error> {
+    match (partition_arg(&cli.command), cli.partition) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(Error::Usage(
+            "--partition is an option of the commands that open a source (inspect, diagnose, get, \
+             the fixes, account, rights), not of this one"
+                .into(),
+        )),
+        (Some(a), before) => match (a.partition, before) {
+            (Some(x), Some(y)) if x != y => Err(Error::Usage(format!(
+                "--partition given twice with different numbers ({y} and {x})"
+            ))),
+            (x, y) => Ok(x.or(y)),
+        },
     }
 }
 

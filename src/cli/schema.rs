@@ -12,7 +12,7 @@ use crate::report::envelope::{Document, ErrorReport, Summary};
 
 /// Every document, by the name of its schema file (without `.json`), and
 /// the commands that print it.
-pub const DOCUMENTS: [(&str, &str); 9] = [
+pub const DOCUMENTS: [(&str, &str); 11] = [
     ("inspect", "inspect"),
     ("diagnose", "diagnose"),
     ("locate", "locate"),
@@ -23,6 +23,8 @@ pub const DOCUMENTS: [(&str, &str); 9] = [
         "nla, rdp enable|repair|port, service, set, delete-value, account enable|unlock|password, rights",
     ),
     ("restore", "restore"),
+    ("backups-list", "backups list"),
+    ("backups-pack", "backups pack"),
     ("error", "any command that fails (usage errors included)"),
     ("summary", "any command with --summary"),
 ];
@@ -38,6 +40,8 @@ pub fn schema(name: &str) -> Option<RootSchema> {
         "account-list" => schema_for!(Document<report::accounts::AccountsReport>),
         "edit" => schema_for!(Document<crate::write::outcome::EditReport>),
         "restore" => schema_for!(Document<crate::write::backup::RestoreOutput<'static>>),
+        "backups-list" => schema_for!(Document<crate::commands::backups::BackupsReport>),
+        "backups-pack" => schema_for!(Document<crate::commands::backups::PackOutput>),
         "error" => schema_for!(Document<ErrorReport>),
         "summary" => schema_for!(Summary),
         _ => return None,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result, Warning};
 use crate::format::regf::cell::HiveView;
 use crate::format::regf::key::Key;
 use crate::hive::accounts::{read_model, AccountsModel};
@@ -126,27 +126,34 @@ impl LoadedView {
 
 /// Loads a hive and replays its logs in memory when it is dirty; a dirty
 /// hive whose logs cannot be replayed is read as stored, with a warning.
-pub fn load_view(name: &str, paths: &HivePaths, warnings: &mut Vec<String>) -> Result<LoadedView> {
+pub fn load_view(name: &str, paths: &HivePaths, warnings: &mut Vec<Warning>) -> Result<LoadedView> {
     let hive = LoadedHive::read(paths)?;
     let (image, view) = match reconcile(&hive) {
         Ok(rec) => match (rec.image, rec.replay) {
             (Some(img), Some(info)) => {
-                warnings.push(format!(
-                    "{name} is dirty: read after replaying {} log entries in memory, as Windows will load it",
-                    info.applied.len()
+                warnings.push(Warning::new(
+                    Code::LogsReplayed,
+                    format!(
+                        "{name} is dirty: read after replaying {} log entries in memory, as Windows will load it",
+                        info.applied.len()
+                    ),
                 ));
                 (Some(img), "after-replay")
             }
             (None, Some(_)) => {
-                warnings.push(format!(
-                    "{name} is dirty and its logs hold nothing to replay: read as stored"
+                warnings.push(Warning::new(
+                    Code::DirtyNothingToReplay,
+                    format!("{name} is dirty and its logs hold nothing to replay: read as stored"),
                 ));
                 (None, "stored")
             }
             _ => (None, "stored"),
         },
         Err(e) => {
-            warnings.push(format!("{name}: logs not replayed ({e}): read as stored"));
+            warnings.push(Warning::new(
+                Code::LogsNotReplayed,
+                format!("{name}: logs not replayed ({e}): read as stored"),
+            ));
             (None, "stored")
         }
     };
@@ -157,14 +164,17 @@ pub fn load_view(name: &str, paths: &HivePaths, warnings: &mut Vec<String>) -> R
 /// a damaged optional hive is a warning, not an error).
 pub fn load_model(
     h: &AccountHives,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<(AccountsModel, Vec<HiveRead>)> {
     let sam = load_view("SAM", &h.sam, warnings)?;
-    let optional = |name: &'static str, p: &Option<HivePaths>, w: &mut Vec<String>| match p {
+    let optional = |name: &'static str, p: &Option<HivePaths>, w: &mut Vec<Warning>| match p {
         Some(p) => match load_view(name, p, w) {
             Ok(v) => Some(v),
             Err(e) => {
-                w.push(format!("{name} ignored: {e}"));
+                w.push(Warning::new(
+                    Code::HiveUnreadable,
+                    format!("{name} ignored: {e}"),
+                ));
                 None
             }
         },
@@ -183,10 +193,15 @@ pub fn load_model(
     Ok((model, reads))
 }
 
-fn reader<'a>(v: &'a Option<LoadedView>, w: &mut Vec<String>) -> Option<Reader<'a>> {
+fn reader<'a>(v: &'a Option<LoadedView>, w: &mut Vec<Warning>) -> Option<Reader<'a>> {
     let v = v.as_ref()?;
     Reader::new(v.bytes())
-        .map_err(|e| w.push(format!("{}: {e}", v.hive.primary.path.display())))
+        .map_err(|e| {
+            w.push(Warning::new(
+                Code::HiveUnreadable,
+                format!("{}: {e}", v.hive.primary.path.display()),
+            ))
+        })
         .ok()
 }
 
@@ -287,22 +302,28 @@ fn gpt_template(h: &AccountHives) -> std::result::Result<Option<(String, Vec<u8>
 /// rights (it would re-apply them over an offline change), read on a
 /// mounted tree and, through the NTFS reader, on a disk or partition; when
 /// it cannot be read (a hive file given alone), a note that it was not.
-pub fn gpo_rights_warning(h: &AccountHives) -> Option<String> {
+pub fn gpo_rights_warning(h: &AccountHives) -> Option<Warning> {
     let (path, bytes) = match gpt_template(h) {
         Ok(found) => found?,
         Err(why) => {
-            return Some(format!(
-            "the local Group Policy template (Windows\\System32\\GroupPolicy\\Machine\\Microsoft\\\
-                 Windows NT\\SecEdit\\GptTmpl.inf) was not read ({why}): if it sets the RDP logon \
-                 rights, Windows re-applies them"
-        ))
+            return Some(Warning::new(
+                Code::GpoTemplateNotRead,
+                format!(
+                    "the local Group Policy template (Windows\\System32\\GroupPolicy\\Machine\\Microsoft\\\
+                     Windows NT\\SecEdit\\GptTmpl.inf) was not read ({why}): if it sets the RDP logon \
+                     rights, Windows re-applies them"
+                ),
+            ))
         }
     };
     let lines = template_rdp_lines(&bytes);
     (!lines.is_empty()).then(|| {
-        format!(
-            "the local Group Policy template {path} sets {}: Windows re-applies it at the next policy refresh",
-            lines.join("; ")
+        Warning::new(
+            Code::GpoTemplateSetsRights,
+            format!(
+                "the local Group Policy template {path} sets {}: Windows re-applies it at the next policy refresh",
+                lines.join("; ")
+            ),
         )
     })
 }

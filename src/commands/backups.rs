@@ -10,10 +10,11 @@ use crate::error::Result;
 use crate::hive::name::HiveName;
 use crate::report::{Tool, SCHEMA, TOOL};
 use crate::storage::target::TargetInfo;
-use crate::write::backup::{self, BundleState, FileRole, PackReport};
+use crate::write::backup::{self, BundleState, FileRole, PackReport, TargetNow};
+use crate::write::intent::WriteState;
 
 /// Where one saved file lives on the target, as recorded.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum TargetIdentity {
     /// A regular file.
@@ -27,9 +28,11 @@ pub enum TargetIdentity {
         device: String,
         /// Partition number (1-based).
         partition: u32,
-        /// NTFS volume serial number, 16 uppercase hex digits (a JSON
+        /// NTFS volume serial number, `0x` and 16 hex digits (a JSON
         /// number would lose its low bits above 2^53).
-        volume_serial: String,
+        #[serde(with = "crate::util::hex64")]
+        #[schemars(with = "crate::util::hex64::Hex64")]
+        volume_serial: u64,
         /// Path inside the volume.
         path: String,
         /// MFT record number.
@@ -51,7 +54,7 @@ impl From<&TargetInfo> for TargetIdentity {
             } => TargetIdentity::Ntfs {
                 device: device.clone(),
                 partition: *partition,
-                volume_serial: format!("{volume_serial:016X}"),
+                volume_serial: *volume_serial,
                 path: path.clone(),
                 mft_record: *mft_record,
             },
@@ -60,7 +63,7 @@ impl From<&TargetInfo> for TargetIdentity {
 }
 
 /// One saved file.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BundleFile {
     /// "hive" or "log".
     pub role: FileRole,
@@ -73,7 +76,7 @@ pub struct BundleFile {
 }
 
 /// One hive of a bundle.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BundleHive {
     /// SYSTEM, SOFTWARE, SAM, SECURITY.
     pub name: HiveName,
@@ -86,12 +89,22 @@ pub struct BundleHive {
 }
 
 /// One bundle directory.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BundleEntry {
     /// Its directory (what `restore` and `backups pack` take).
     pub path: String,
     /// complete (restorable), incomplete (no manifest) or unreadable.
     pub state: BundleState,
+    /// Where its write stands, from the intent record in the manifest:
+    /// in-progress (the write may have started and not finished),
+    /// finished, rolled-back; null without a manifest or for bundles of
+    /// older versions, which did not record it.
+    pub write_state: Option<WriteState>,
+    /// What its target holds now: before, after, mix (of before and the
+    /// recorded writes), other, or unreachable; null without a manifest.
+    pub target_now: Option<TargetNow>,
+    /// Why the target is `other` or `unreachable`.
+    pub target_note: Option<String>,
     /// When it was made (UTC).
     pub created: Option<String>,
     /// The command that made it ("nla disable").
@@ -107,7 +120,7 @@ pub struct BundleEntry {
 }
 
 /// What `backups list` prints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BackupsReport {
     /// [`SCHEMA`].
     pub schema: &'static str,
@@ -125,6 +138,9 @@ fn entry(b: backup::Bundle) -> BundleEntry {
     let mut e = BundleEntry {
         path: b.dir.display().to_string(),
         state: b.state,
+        write_state: None,
+        target_now: None,
+        target_note: None,
         created: None,
         command: None,
         source: None,
@@ -133,6 +149,10 @@ fn entry(b: backup::Bundle) -> BundleEntry {
         error: b.error,
     };
     if let Some(m) = b.manifest {
+        let (now, note) = backup::target_now(&b.dir, &m);
+        e.write_state = m.state;
+        e.target_now = Some(now);
+        e.target_note = note;
         e.hives = m
             .hives
             .iter()
@@ -174,7 +194,7 @@ pub fn list(root: Option<&Path>) -> Result<BackupsReport> {
 }
 
 /// What `backups pack` prints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PackOutput {
     /// [`SCHEMA`].
     pub schema: &'static str,

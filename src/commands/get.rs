@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! `get`: read any key or value (read-only, both readers).
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result, Warning};
 use crate::format::regf::base_block::BaseBlock;
 use crate::hive::name::HiveName;
 use crate::hive::path::{current_control_set, RegPath};
@@ -18,17 +18,20 @@ use crate::storage::source::{LoadedHive, Located};
 fn loaded_view(
     name: HiveName,
     h: &LoadedHive,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<(Option<Reconciled>, View)> {
     let bb = BaseBlock::parse(&h.primary.bytes).map_err(|e| e.in_file(&h.primary.path))?;
     let rec = match reconcile(h) {
         Ok(r) => r,
         Err(e) => {
             if bb.is_dirty() {
-                warnings.push(format!(
-                    "{} is dirty and its logs cannot be replayed ({e}): shown as stored in the primary \
-                     file, which is not what Windows will load",
-                    name.as_str()
+                warnings.push(Warning::new(
+                    Code::LogsNotReplayed,
+                    format!(
+                        "{} is dirty and its logs cannot be replayed ({e}): shown as stored in the primary \
+                         file, which is not what Windows will load",
+                        name.as_str()
+                    ),
                 ));
             }
             return Ok((None, View::Stored));
@@ -36,23 +39,26 @@ fn loaded_view(
     };
     let view = match (&rec.replay, &rec.image) {
         (Some(info), Some(_)) => {
-            warnings.push(format!(
+            warnings.push(Warning::new(Code::LogsReplayed, format!(
                 "{} is dirty: shown after replaying {} log entries (to sequence {}), as Windows will load it",
                 name.as_str(),
                 info.applied.len(),
                 info.last_sequence.unwrap_or(bb.seq1)
-            ));
+            )));
             View::AfterReplay
         }
         (Some(_), None) => {
-            warnings.push(format!(
-                "{} is dirty and {}: shown as stored in the primary file",
-                name.as_str(),
-                if h.logs.is_empty() {
-                    "no transaction logs were found beside it"
-                } else {
-                    "its logs hold nothing Windows would replay"
-                }
+            warnings.push(Warning::new(
+                Code::DirtyNothingToReplay,
+                format!(
+                    "{} is dirty and {}: shown as stored in the primary file",
+                    name.as_str(),
+                    if h.logs.is_empty() {
+                        "no transaction logs were found beside it"
+                    } else {
+                        "its logs hold nothing Windows would replay"
+                    }
+                ),
             ));
             View::Stored
         }

@@ -4,7 +4,7 @@
 //! reach a write path.
 
 use crate::commands::input::{HiveInput, ReadMode};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result, Warning};
 use crate::format::regf::base_block::BaseBlock;
 use crate::format::regf::diff::diff_trees;
 use crate::hive::reader::{KeyState, NamedValue, Reader, ValueState};
@@ -171,9 +171,12 @@ fn string_value(r: &Reader<'_>, path: &str, name: &str) -> Option<String> {
     }
 }
 
-fn software_report(sw: &HiveInput<'_>, warnings: &mut Vec<String>) -> SoftwareReport {
+fn software_report(sw: &HiveInput<'_>, warnings: &mut Vec<Warning>) -> SoftwareReport {
     if let Some(e) = &sw.replay_error {
-        warnings.push(format!("SOFTWARE: cannot replay its logs: {e}"));
+        warnings.push(Warning::new(
+            Code::LogsNotReplayed,
+            format!("SOFTWARE: cannot replay its logs: {e}"),
+        ));
     }
     let r = sw.loaded();
     let cv = r"Microsoft\Windows NT\CurrentVersion";
@@ -250,7 +253,7 @@ fn after_replay(
     sys: &HiveInput<'_>,
     select: &SelectInfo,
     stored_sets: &[ControlSetReport],
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<Option<AfterReplay>> {
     let Some(info) = &sys.replay else {
         return Ok(None);
@@ -274,8 +277,11 @@ fn after_replay(
         .and_then(|(stored, image)| match diff_trees(stored, image) {
             Ok(d) => Some(d),
             Err(e) => {
-                warnings.push(format!(
-                    "cannot compare the whole tree as stored with the tree after replay: {e}"
+                warnings.push(Warning::new(
+                    Code::TreeCompareFailed,
+                    format!(
+                        "cannot compare the whole tree as stored with the tree after replay: {e}"
+                    ),
                 ));
                 None
             }
@@ -295,7 +301,7 @@ fn dirty_warning(
     bb: &BaseBlock,
     after_replay: Option<&AfterReplay>,
     has_logs: bool,
-) -> Option<String> {
+) -> Option<Warning> {
     if !bb.is_dirty() {
         return None;
     }
@@ -305,17 +311,17 @@ fn dirty_warning(
         "its base-block checksum is wrong".to_string()
     };
     Some(match after_replay.as_ref().map(|a| (a.replayed, a.replay.applied.len())) {
-        Some((true, n)) => format!(
+        Some((true, n)) => Warning::new(Code::LogsReplayed, format!(
             "SYSTEM is dirty ({why}): Windows replays {n} log entries when it loads it; the verdict describes \
              the hive after that replay (after_replay), control_sets shows it as stored"
-        ),
-        _ if !has_logs => format!(
+        )),
+        _ if !has_logs => Warning::new(Code::DirtyNothingToReplay, format!(
             "SYSTEM is dirty ({why}) and no transaction logs were found beside it: values are shown as stored; \
              changes Windows had not yet written are lost"
-        ),
-        _ => format!(
+        )),
+        _ => Warning::new(Code::DirtyNothingToReplay, format!(
             "SYSTEM is dirty ({why}) and its logs hold nothing Windows would replay: values are shown as stored"
-        ),
+        )),
     })
 }
 
@@ -325,7 +331,7 @@ fn dirty_warning(
 fn effective(
     boot_set: Option<&ControlSetReport>,
     software: Option<&SoftwareReport>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> (Nla, Option<bool>, bool) {
     match (boot_set, software) {
         (Some(set), Some(sw)) if !sw.overrides.is_empty() || !sw.unreadable.is_empty() => {
@@ -344,22 +350,28 @@ fn effective(
             }
             let v = verdict_of(&set.rdp_tcp, &vals);
             if !sw.overrides.is_empty() {
-                warnings.push(format!(
-                    "Group Policy in SOFTWARE\\{POLICY_PATH} sets {}: it overrides the SYSTEM values",
-                    sw.overrides.join(", ")
+                warnings.push(Warning::new(
+                    Code::PolicyOverridesLocal,
+                    format!(
+                        "Group Policy in SOFTWARE\\{POLICY_PATH} sets {}: it overrides the SYSTEM values",
+                        sw.overrides.join(", ")
+                    ),
                 ));
             }
             if !sw.unreadable.is_empty() {
-                warnings.push(format!(
-                    "Group Policy value(s) {} in SOFTWARE\\{POLICY_PATH} cannot be read: \
+                warnings.push(Warning::new(
+                    Code::PolicyUnreadable,
+                    format!(
+                        "Group Policy value(s) {} in SOFTWARE\\{POLICY_PATH} cannot be read: \
                      what they govern is unknown (effective verdict {}, RDP {})",
-                    sw.unreadable.join(", "),
-                    v.nla.text(),
-                    match v.rdp_enabled {
-                        Some(true) => "allowed",
-                        Some(false) => "denied",
-                        None => "unknown",
-                    }
+                        sw.unreadable.join(", "),
+                        v.nla.text(),
+                        match v.rdp_enabled {
+                            Some(true) => "allowed",
+                            Some(false) => "denied",
+                            None => "unknown",
+                        }
+                    ),
                 ));
             }
             (v.nla, v.rdp_enabled, !sw.overrides.is_empty())
@@ -374,25 +386,28 @@ fn effective(
 fn boot_set<'a>(
     select: &SelectInfo,
     sets: &'a [ControlSetReport],
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<&'a ControlSetReport> {
     let boot = select.boot_control_set.clone();
     let boot_set = boot
         .as_deref()
         .and_then(|b| sets.iter().find(|s| s.name.eq_ignore_ascii_case(b)));
     match (&boot, boot_set) {
-        (None, _) => warnings.push(
-            "Select has no usable Default/Current value: cannot tell which control set boots"
-                .into(),
-        ),
-        (Some(b), None) => warnings.push(format!("Select names {b}, which does not exist")),
+        (None, _) => warnings.push(Warning::new(
+            Code::SelectUnusable,
+            "Select has no usable Default/Current value: cannot tell which control set boots",
+        )),
+        (Some(b), None) => warnings.push(Warning::new(
+            Code::SelectMissingSet,
+            format!("Select names {b}, which does not exist"),
+        )),
         _ => {}
     }
     for s in sets {
         if let crate::hive::reader::KeyState::Missing { missing } = &s.rdp_tcp {
-            warnings.push(format!(
-                "{}: no RDP-Tcp listener key ('{missing}' missing)",
-                s.name
+            warnings.push(Warning::new(
+                Code::ListenerMissing,
+                format!("{}: no RDP-Tcp listener key ('{missing}' missing)", s.name),
             ));
         }
     }
@@ -406,7 +421,7 @@ fn rule_blockers(
     system: &Reader<'_>,
     software: Option<&Reader<'_>>,
     source: &str,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> (Vec<&'static str>, Option<ForensicReport>) {
     let hives = crate::commands::diagnose::Hives {
         system,
@@ -417,14 +432,20 @@ fn rule_blockers(
     let forensic = match crate::commands::diagnose::forensic_section(hives, source) {
         Ok(f) => Some(f),
         Err(e) => {
-            warnings.push(format!("the forensic section could not be read: {e}"));
+            warnings.push(Warning::new(
+                Code::ForensicUnreadable,
+                format!("the forensic section could not be read: {e}"),
+            ));
             None
         }
     };
     let blockers = match crate::commands::diagnose::diagnose_hives(hives, source) {
         Ok(d) => crate::report::diagnose::DiagnoseVerdict::of(&d.findings).blocker_codes,
         Err(e) => {
-            warnings.push(format!("the diagnose rules could not run: {e}"));
+            warnings.push(Warning::new(
+                Code::DiagnoseFailed,
+                format!("the diagnose rules could not run: {e}"),
+            ));
             Vec::new()
         }
     };
@@ -450,12 +471,15 @@ pub fn inspect_loaded(
 /// damaged one is reported, not fatal.
 fn usable_software<'b, 'a>(
     sw: Option<&'b Result<HiveInput<'a>>>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<&'b HiveInput<'a>> {
     sw.and_then(|h| match h {
         Ok(h) => Some(h),
         Err(e) => {
-            warnings.push(format!("SOFTWARE hive ignored: {e}"));
+            warnings.push(Warning::new(
+                Code::SoftwareUnreadable,
+                format!("SOFTWARE hive ignored: {e}"),
+            ));
             None
         }
     })
@@ -474,7 +498,8 @@ pub fn inspect_input(
     let stored_sets = control_sets(r, &select).map_err(|e| e.in_file(path))?;
     let mut warnings = Vec::new();
     if let Some(e) = &sys.replay_error {
-        warnings.push(format!("cannot replay the transaction logs: {e}"));
+        let msg = format!("cannot replay the transaction logs: {e}");
+        warnings.push(Warning::new(Code::LogsNotReplayed, msg));
     }
     let after_replay = after_replay(sys, &select, &stored_sets, &mut warnings)?;
     // The verdict describes what Windows will load.
@@ -502,10 +527,11 @@ pub fn inspect_input(
         warnings.push(w);
     }
     if let Some(s) = sys.hive.structure.as_ref().filter(|s| !s.ok) {
-        warnings.push(format!(
+        let msg = format!(
             "structure check failed: {}",
             s.error.as_deref().unwrap_or("")
-        ));
+        );
+        warnings.push(Warning::new(Code::StructureCheckFailed, msg));
     }
     let boot_set = boot_set(&select, &sets, &mut warnings);
     let computer_name = boot_set.and_then(|s| {
@@ -635,25 +661,31 @@ fn inspect_with_hashes(
     };
     let mut report = report;
     if let Some(sig) = crate::storage::source::hibernation_beside(&system_path) {
-        report.warnings.push(format!(
+        report.warnings.push(Warning::new(Code::HibernationActive, format!(
             "hiberfil.sys holds an active hibernation image ('{sig}'): Windows would resume from it; a write would be refused"
-        ));
+        )));
     }
     if let Some(w) = &located.windows {
         let mounted = crate::storage::os::mounts_of(&located.input);
         if w.volume.dirty {
-            report.warnings.push(
-                "the NTFS volume is marked dirty: a write would be refused until chkdsk repairs it"
-                    .into(),
-            );
+            report.warnings.push(Warning::new(
+                Code::VolumeDirty,
+                "the NTFS volume is marked dirty: a write would be refused until chkdsk repairs it",
+            ));
         }
         if let Some(sig) = &w.hibernation {
-            report.warnings.push(format!("hiberfil.sys holds an active hibernation image ('{sig}'): a write would be refused"));
+            report.warnings.push(Warning::new(
+                Code::HibernationActive,
+                format!("hiberfil.sys holds an active hibernation image ('{sig}'): a write would be refused"),
+            ));
         }
         if !mounted.is_empty() {
-            report.warnings.push(format!(
-                "the disk is mounted ({}): a write would be refused",
-                mounted.join(", ")
+            report.warnings.push(Warning::new(
+                Code::VolumeMounted,
+                format!(
+                    "the disk is mounted ({}): a write would be refused",
+                    mounted.join(", ")
+                ),
             ));
         }
         report.disk = Some(DiskFacts {
@@ -896,7 +928,8 @@ mod tests {
         assert!(
             r.warnings
                 .iter()
-                .any(|w| w.contains("UserAuthentication") && w.contains("cannot be read")),
+                .any(|w| w.message.contains("UserAuthentication")
+                    && w.message.contains("cannot be read")),
             "{:?}",
             r.warnings
         );

@@ -12,7 +12,7 @@
 //! - Logon rights set 0x400 / clear 0x800 in `ActSysAc` of a SID that
 //!   already has a key under `Policy\Accounts` (row 17).
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result, Warning};
 use crate::format::lsa;
 use crate::format::sam::{
     acb, alias_c_with_member, reverse_map_rids, with_u16, with_u64, AliasC, HashBlob, Sid, UserV,
@@ -180,12 +180,12 @@ fn account_ops(v: &Views<'_>, a: &Account, edit: &AccountEdit) -> Result<Vec<Op>
             let (vty, old_v, v_off) = sam_value(v, &a.key, "V")?;
             let nv = new_v(&old_v, v_off, a.rid, &hbk, pw)?;
             v.redact.borrow_mut().push((a.key.clone(), "V".to_string()));
-            v.notes.borrow_mut().push(
+            v.notes.borrow_mut().push(Warning::new(
+                Code::SecretsLost,
                 "secrets protected by the old password are lost: DPAPI-protected data (saved browser and \
                  Wi-Fi passwords, Credential Manager), EFS-encrypted files and stored credentials of this \
-                 account"
-                    .into(),
-            );
+                 account",
+            ));
             vec![
                 set(HiveName::Sam, &a.key, "V", vty, nv),
                 f_op(with_u64(&f, F_PASSWORD_LAST_SET, now_filetime())?),
@@ -277,16 +277,20 @@ fn rights_ops(
     let key = format!(r"{}\{sid}\{}", lsa::ACCOUNTS_KEY, lsa::ACT_SYS_AC);
     let Some((ty, d, off)) = raw_value(sec, &key, "")? else {
         if edit == RightsEdit::RemoveDeny {
-            v.notes.borrow_mut().push(format!(
-                "{sid} holds no logon rights in SECURITY: there is no deny to remove"
+            v.notes.borrow_mut().push(Warning::new(
+                Code::NoLogonRights,
+                format!("{sid} holds no logon rights in SECURITY: there is no deny to remove"),
             ));
             return Ok(Vec::new());
         }
         let name = sid_name(m, sid).unwrap_or_else(|| "unknown".into());
-        v.notes.borrow_mut().push(format!(
-            "{sid} ({name}) had no logon rights: its account key is created as Windows keeps one \
-             (Sid, SecDesc as every other account key holds it, ActSysAc 0x400); no privileges \
-             (Privilgs) are given"
+        v.notes.borrow_mut().push(Warning::new(
+            Code::AccountKeyCreated,
+            format!(
+                "{sid} ({name}) had no logon rights: its account key is created as Windows keeps one \
+                 (Sid, SecDesc as every other account key holds it, ActSysAc 0x400); no privileges \
+                 (Privilgs) are given"
+            ),
         ));
         return new_account_ops(sec, sid);
     };
@@ -381,7 +385,7 @@ pub fn rights_edit(
     h: &EditHives<'_>,
     who: &str,
     edit: RightsEdit,
-    gpo_warning: Option<String>,
+    gpo_warning: Option<Warning>,
     opts: &EditOptions,
 ) -> Result<EditReport> {
     let command = match edit {
@@ -399,10 +403,10 @@ pub fn rights_edit(
         if let Some(w) = &gpo_warning {
             v.notes.borrow_mut().push(w.clone());
         }
-        v.notes.borrow_mut().push(
-            "a domain Group Policy that sets this right re-applies it at the next policy refresh"
-                .into(),
-        );
+        v.notes.borrow_mut().push(Warning::new(
+            Code::DomainPolicyReapplies,
+            "a domain Group Policy that sets this right re-applies it at the next policy refresh",
+        ));
         Ok(vec![Unit {
             label: sid.clone(),
             ops: rights_ops(v, sec, &m, &sid, edit)?,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Code, Result, Warning};
 use crate::hive::name::HiveName;
 use crate::recipes::paths::{NLA_VALUES, POLICY_PATH, RDP_TCP_PATH};
 use crate::recipes::policy::{policy_units, with_policy};
@@ -307,11 +307,11 @@ pub fn nla_full(
             NlaMode::Disable => nla_units(v, mode, true)?,
             NlaMode::Enable => {
                 v.notes.borrow_mut().push(match &prev.bundle {
-                    Some(b) => format!(
+                    Some(b) => Warning::new(Code::ValuesFromBundle, format!(
                         "restoring the values recorded before the last `nla disable` (bundle {}), never lowering one",
                         b.display()
-                    ),
-                    None => "no bundle of an earlier `nla disable` of this hive: the Windows version's defaults are written, never lowering a value".into(),
+                    )),
+                    None => Warning::new(Code::ValuesFromDefaults, "no bundle of an earlier `nla disable` of this hive: the Windows version's defaults are written, never lowering a value"),
                 });
                 enable_units(v, &prev)?
             }

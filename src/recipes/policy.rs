@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! Group Policy copies in SOFTWARE that would override a SYSTEM fix.
 
+use crate::error::{Code, Warning};
 use crate::hive::name::HiveName;
 use crate::recipes::paths::POLICY_PATH;
 use crate::write::plan::{Action, Op, Unit, Views};
@@ -59,10 +60,13 @@ pub(crate) fn with_policy(
     }
     for u in policy {
         let names: Vec<&str> = u.ops.iter().map(|o| o.value.as_str()).collect();
-        views.notes.borrow_mut().push(format!(
-            "Group Policy in SOFTWARE\\{POLICY_PATH} sets {} and will override this fix; \
-             re-run with --include-policy to remove those values",
-            names.join(", ")
+        views.notes.borrow_mut().push(Warning::new(
+            Code::PolicyOverridesLocal,
+            format!(
+                "Group Policy in SOFTWARE\\{POLICY_PATH} sets {} and will override this fix; \
+                 re-run with --include-policy to remove those values",
+                names.join(", ")
+            ),
         ));
     }
 }

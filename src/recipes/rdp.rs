@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! `rdp enable` and `rdp port`.
 
-use crate::error::Result;
+use crate::error::{Code, Result, Warning};
 use crate::hive::name::HiveName;
 use crate::storage::source::Located;
 use crate::write::engine;
@@ -68,8 +68,9 @@ pub fn rdp_port(located: &Located, port: NonZeroU16, opts: &EditOptions) -> Resu
         dword_in_every_set(v, RDP_TCP_PATH, "PortNumber", u32::from(port.get()))
     })?;
     if port != RDP_DEFAULT_PORT {
-        report.warnings.push(format!(
-            "the Windows Firewall must allow TCP {port} for RDP to be reachable on it"
+        report.warnings.push(Warning::new(
+            Code::FirewallPort,
+            format!("the Windows Firewall must allow TCP {port} for RDP to be reachable on it"),
         ));
     }
     Ok(report)

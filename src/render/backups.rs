@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::{escape, Style};
 use crate::commands::backups::{BackupsReport, PackOutput, TargetIdentity};
-use crate::write::backup::BundleState;
+use crate::write::backup::{BundleState, TargetNow};
 
 fn target(t: &TargetIdentity) -> String {
     match t {
@@ -17,7 +17,8 @@ fn target(t: &TargetIdentity) -> String {
             path,
             mft_record,
         } => format!(
-            "{device} partition {partition} (NTFS serial {volume_serial}): {path}, MFT record {mft_record}"
+            "{device} partition {partition} (NTFS serial {}): {path}, MFT record {mft_record}",
+            crate::util::hex64::format(*volume_serial)
         ),
     }
 }
@@ -40,6 +41,20 @@ pub fn backups(r: &BackupsReport, st: Style) -> String {
             BundleState::Unreadable => st.bad("unreadable"),
         };
         let _ = writeln!(o, "{} {state}", st.bold(&escape(&b.path)));
+        if let Some(now) = b.target_now {
+            let write = b.write_state.map_or("not recorded", |w| w.as_str());
+            let target = match now {
+                TargetNow::Before => st.good("before (as before the write)"),
+                TargetNow::After => st.good("after (as the write left it)"),
+                TargetNow::Mix => st.warn("a mix of before and the recorded writes (restore it)"),
+                TargetNow::Other => st.bad("changed since (neither before nor after)"),
+                TargetNow::Unreachable => st.warn("unreachable"),
+            };
+            let _ = writeln!(o, "  write {write}; target holds {target}");
+            if let Some(n) = &b.target_note {
+                let _ = writeln!(o, "  {}", escape(n));
+            }
+        }
         if let (Some(c), Some(cmd), Some(src)) = (&b.created, &b.command, &b.source) {
             let _ = writeln!(o, "  {c}  {}  source {}", escape(cmd), escape(src));
         }

@@ -189,10 +189,10 @@ fn key_note(k: &KeyState) -> Option<String> {
 
 /// Renders warnings, one `warning:` line each. In human mode they go to
 /// stderr (the report body goes to stdout); JSON keeps them in the document.
-pub fn warnings(ws: &[String], st: Style) -> String {
+pub fn warnings(ws: &[crate::error::Warning], st: Style) -> String {
     let mut o = String::new();
     for w in ws {
-        let _ = writeln!(o, "{} {}", st.warn("warning:"), escape(w));
+        let _ = writeln!(o, "{} {}", st.warn("warning:"), escape(&w.message));
     }
     finish(&o, st)
 }
@@ -233,7 +233,13 @@ mod tests {
             "{plain:?}"
         );
         // Warnings are escaped too.
-        let w = warnings(&[EVIL.to_string()], Style { color: false });
+        let w = warnings(
+            &[crate::error::Warning::new(
+                crate::error::Code::Warning,
+                EVIL,
+            )],
+            Style { color: false },
+        );
         assert!(
             !w.trim_end().contains('\n') && !w.contains('\u{1b}'),
             "{w:?}"

@@ -36,5 +36,5 @@ pub struct AccountsReport {
     #[serde(flatten)]
     pub model: AccountsModel,
     /// Notes for the operator.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::error::Warning>,
 }

@@ -108,7 +108,9 @@ pub struct Finding {
     /// The key's last-write time (ISO-8601 UTC to 100 ns), when the key
     /// exists.
     pub last_write: Option<String>,
-    /// The same as the raw FILETIME.
+    /// The same as the raw FILETIME, a hex string (`0x` and 16 digits).
+    #[serde(with = "crate::util::hex64::option")]
+    #[schemars(with = "Option<crate::util::hex64::Hex64>")]
     pub last_write_filetime: Option<u64>,
     /// The control set, for SYSTEM keys inside one.
     pub control_set: Option<String>,
@@ -239,5 +241,5 @@ pub struct DiagnoseReport {
     /// time, sorted by hive and path.
     pub keys_read: Vec<KeyTime>,
     /// Things the operator should know.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::error::Warning>,
 }

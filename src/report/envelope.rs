@@ -84,12 +84,12 @@ pub struct Issue {
 }
 
 impl Issue {
-    /// A warning without a more specific code.
-    pub fn warning(message: &str) -> Issue {
+    /// The issue of a warning: its code and message.
+    pub fn warning(w: &crate::error::Warning) -> Issue {
         Issue {
             severity: Severity::Warning,
-            code: Code::Warning,
-            message: message.to_string(),
+            code: w.code,
+            message: w.message.clone(),
         }
     }
 }
@@ -247,13 +247,13 @@ mod tests {
     #[test]
     fn the_head_comes_first_and_codes_are_deduplicated() {
         let issues = vec![
-            Issue::warning("a"),
+            Issue::warning(&crate::error::Warning::new(Code::LogsReplayed, "a")),
             Issue {
                 severity: Severity::Refusal,
                 code: Code::Mounted,
                 message: "m".into(),
             },
-            Issue::warning("b"),
+            Issue::warning(&crate::error::Warning::new(Code::LogsReplayed, "b")),
         ];
         let err = ErrorInfo {
             kind: "refused",
@@ -269,7 +269,9 @@ mod tests {
         );
         let text = serde_json::to_string(&doc).unwrap();
         assert!(
-            text.starts_with(r#"{"outcome":"refused","exit_code":3,"codes":["warning","mounted"]"#),
+            text.starts_with(
+                r#"{"outcome":"refused","exit_code":3,"codes":["logs-replayed","mounted"]"#
+            ),
             "{text}"
         );
         let s = Summary::of(&doc);

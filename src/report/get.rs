@@ -51,5 +51,5 @@ pub struct GetReport {
     /// Keys read.
     pub entries: Vec<GetEntry>,
     /// Notes.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::error::Warning>,
 }

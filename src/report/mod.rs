@@ -191,7 +191,9 @@ pub struct BaseBlockInfo {
     pub checksum_computed: u32,
     /// Last-written time (ISO-8601 UTC), null when the field is 0.
     pub last_written: Option<String>,
-    /// Raw FILETIME.
+    /// Raw FILETIME, a hex string (`0x` and 16 digits).
+    #[serde(with = "crate::util::hex64")]
+    #[schemars(with = "crate::util::hex64::Hex64")]
     pub last_written_filetime: u64,
     /// "major.minor".
     pub version: String,
@@ -474,7 +476,7 @@ pub struct InspectReport {
     /// not run.
     pub forensic: Option<forensic::ForensicReport>,
     /// Things the operator should know.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::error::Warning>,
 }
 
 /// Disk facts in an inspect report.

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! 64-bit identifiers (the NTFS volume serial) in JSON as hex strings,
-//! `"0x0123456789abcdef"`: a JSON number above 2^53 loses its low bits in
-//! most readers (jq, JavaScript, Python's float path). Reading accepts the
-//! string or, as manifests written before this form hold, a plain number.
+//! 64-bit values that can exceed 2^53 (the NTFS volume serial, every raw
+//! FILETIME) in JSON as hex strings, `"0x0123456789abcdef"`: a JSON number
+//! above 2^53 loses its low bits in most readers (jq, JavaScript, Python's
+//! float path). Reading accepts the string or, as manifests written before
+//! this form hold, a plain number.
 //!
 //! Use as `#[serde(with = "crate::util::hex64")]` with
-//! `#[schemars(with = "crate::util::hex64::Hex64")]`.
+//! `#[schemars(with = "crate::util::hex64::Hex64")]`, or for an `Option<u64>`
+//! `#[serde(with = "crate::util::hex64::option")]` with
+//! `#[schemars(with = "Option<crate::util::hex64::Hex64>")]`.
 
 use serde::{Deserialize, Deserializer, Serializer};
 
@@ -49,6 +52,26 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
+/// The same for an `Option<u64>`: null, or the hex string.
+pub mod option {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialises `v` as null or its hex string.
+    pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => super::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads null, the hex string or a JSON number.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "super")] u64);
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -69,5 +92,30 @@ mod tests {
         assert!(serde_json::from_str::<S>(r#"{"v":"12"}"#).is_err());
         assert!(serde_json::from_str::<S>(r#"{"v":"0x"}"#).is_err());
         assert!(serde_json::from_str::<S>(r#"{"v":"0x10000000000000000"}"#).is_err());
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct O {
+        #[serde(with = "super::option")]
+        v: Option<u64>,
+    }
+
+    #[test]
+    fn an_option_is_null_or_hex() {
+        let ft = 0x01d0_0000_0000_0001u64;
+        let text = serde_json::to_string(&O { v: Some(ft) }).unwrap();
+        assert_eq!(text, r#"{"v":"0x01d0000000000001"}"#);
+        assert_eq!(serde_json::from_str::<O>(&text).unwrap().v, Some(ft));
+        assert_eq!(
+            serde_json::to_string(&O { v: None }).unwrap(),
+            r#"{"v":null}"#
+        );
+        assert_eq!(serde_json::from_str::<O>(r#"{"v":null}"#).unwrap().v, None);
+        assert_eq!(
+            serde_json::from_str::<O>(&format!(r#"{{"v":{ft}}}"#))
+                .unwrap()
+                .v,
+            Some(ft)
+        );
     }
 }

@@ -54,8 +54,9 @@ pub fn filetime_iso_precise(ft: u64) -> Option<String> {
     Some(format!("{}.{frac:07}Z", text.trim_end_matches('Z')))
 }
 
-/// A FILETIME as a report shows it: `{"utc": "...", "filetime": N}`, the
-/// UTC text to 100 ns (null when the FILETIME is 0) and the raw value.
+/// A FILETIME as a report shows it: `{"utc": "...", "filetime": "0x..."}`,
+/// the UTC text to 100 ns (null when the FILETIME is 0) and the raw value
+/// as a hex string ([`crate::util::hex64`]: it is above 2^53).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp(pub u64);
 
@@ -71,7 +72,7 @@ impl serde::Serialize for Stamp {
         use serde::ser::SerializeStruct;
         let mut st = s.serialize_struct("Stamp", 2)?;
         st.serialize_field("utc", &self.text())?;
-        st.serialize_field("filetime", &self.0)?;
+        st.serialize_field("filetime", &crate::util::hex64::format(self.0))?;
         st.end()
     }
 }
@@ -83,8 +84,9 @@ struct StampJson {
     /// UTC text to 100 ns (`YYYY-MM-DDTHH:MM:SS.fffffffZ`); null when the
     /// FILETIME is 0.
     utc: Option<String>,
-    /// The raw FILETIME (100 ns intervals since 1601-01-01 UTC).
-    filetime: u64,
+    /// The raw FILETIME (100 ns intervals since 1601-01-01 UTC), as `0x`
+    /// and 16 hex digits.
+    filetime: crate::util::hex64::Hex64,
 }
 
 impl schemars::JsonSchema for Stamp {
@@ -141,7 +143,11 @@ mod tests {
         assert_eq!(filetime_iso_precise(0), None);
         let j = serde_json::to_value(Stamp(129_782_775_141_234_567)).unwrap();
         assert_eq!(j["utc"], "2012-04-07T13:05:14.1234567Z");
-        assert_eq!(j["filetime"], 129_782_775_141_234_567u64);
+        assert_eq!(j["filetime"], "0x01cd14bf1241f787");
+        assert_eq!(
+            crate::util::hex64::parse(j["filetime"].as_str().unwrap()),
+            Some(129_782_775_141_234_567)
+        );
         assert!(serde_json::to_value(Stamp(0)).unwrap()["utc"].is_null());
     }
 }

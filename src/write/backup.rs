@@ -452,7 +452,16 @@ pub fn restore_to(
 ) -> Result<RestoreReport> {
     let mut m = load(dir)?;
     if let Some(t) = target {
-        retarget(&mut m, t)?;
+        let files = m
+            .hives
+            .iter()
+            .flat_map(|h| h.files.iter())
+            .all(|f| matches!(f.target, TargetInfo::File { .. }));
+        if files {
+            retarget_files(&mut m, dir, t)?;
+        } else {
+            retarget(&mut m, t)?;
+        }
     }
     // 1. Every saved file must be intact; decide for every file before
     //    writing anything.
@@ -475,13 +484,7 @@ pub fn restore_to(
                 plan.push((f.target.clone(), current, None));
                 continue;
             }
-            let expected_now = if f.role == FileRole::Hive {
-                h.expected_after_sha256.clone()
-            } else {
-                f.expected_after_sha256
-                    .clone()
-                    .unwrap_or_else(|| f.sha256.clone())
-            };
+            let expected_now = expected_after(h, f);
             let ours = cur_sha == expected_now
                 || match &f.writes {
                     Some(rec) => intent::only_recorded(dir, &bytes, &current, rec)?,
@@ -539,6 +542,87 @@ pub fn restore_to(
         files,
         forced,
     })
+}
+
+/// The SHA-256 a saved file's target has after the write: the hive's
+/// recorded after-state, a log's own (or, for a log the write leaves
+/// alone, its before-state).
+fn expected_after(h: &HiveBackup, f: &SavedFile) -> String {
+    if f.role == FileRole::Hive {
+        h.expected_after_sha256.clone()
+    } else {
+        f.expected_after_sha256
+            .clone()
+            .unwrap_or_else(|| f.sha256.clone())
+    }
+}
+
+/// What a bundle's target holds now, compared with what the bundle
+/// recorded (`backups list`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetNow {
+    /// Every file as before the write (nothing of it is there, or it was
+    /// restored or rolled back).
+    Before,
+    /// Every file as the write left it.
+    After,
+    /// A mix: some files (or bytes) before, the others put there by the
+    /// bundle's recorded writes (a stopped write; `restore` puts it back).
+    Mix,
+    /// Something neither the original nor the recorded writes hold:
+    /// changed since (restore refuses without `--force`).
+    Other,
+    /// The target could not be read (the device is gone or renamed, the
+    /// file moved, no permission).
+    Unreachable,
+}
+
+/// What the target of the bundle `dir` (manifest `m`) holds now, and why
+/// when it is `other` or `unreachable`. Reads each saved file's target
+/// (the file alone, through its recorded data runs on a raw volume, never
+/// the whole disk) and compares its SHA-256 with the recorded states; a
+/// file that matches neither is checked byte by byte against the recorded
+/// writes, as `restore` does.
+pub fn target_now(dir: &Path, m: &Manifest) -> (TargetNow, Option<String>) {
+    let (mut all_before, mut all_after) = (true, true);
+    for h in &m.hives {
+        for f in &h.files {
+            let current = match read_current(&f.target) {
+                Ok(c) => c,
+                Err(e) => return (TargetNow::Unreachable, Some(e.to_string())),
+            };
+            let sha = sha256_hex(&current);
+            let (before, after) = (sha == f.sha256, sha == expected_after(h, f));
+            if !before && !after {
+                let saved = fs::read(dir.join(&f.backup_name)).ok();
+                let mixed = match (&f.writes, saved) {
+                    (Some(rec), Some(b)) => {
+                        intent::only_recorded(dir, &b, &current, rec).unwrap_or(false)
+                    }
+                    _ => false,
+                };
+                if !mixed {
+                    return (
+                        TargetNow::Other,
+                        Some(format!(
+                            "{} (sha256 {sha}) holds neither the bundle's before nor its after state, \
+                             nor a mix of its recorded writes",
+                            f.target.describe()
+                        )),
+                    );
+                }
+            }
+            all_before &= before;
+            all_after &= after;
+        }
+    }
+    let now = match (all_before, all_after) {
+        (true, _) => TargetNow::Before,
+        (false, true) => TargetNow::After,
+        (false, false) => TargetNow::Mix,
+    };
+    (now, None)
 }
 
 /// What `restore` prints: the common header plus the restore report.
@@ -630,8 +714,143 @@ pub fn retarget(m: &mut Manifest, source: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Points every file target of `m` (a bundle made from a hive file, a
+/// config directory or a mounted tree) at `target`: the hive file's new
+/// path (a bundle of one hive; its logs are the files beside it named as
+/// before, with the hive's new name in front), or the new root of the
+/// mounted tree (or its config directory). The hive at the new place must
+/// be the one the bundle was made from: its SHA-256 the recorded before or
+/// after state, or a mix of the before state and the recorded writes;
+/// anything else is refused, `--force` or not.
+pub fn retarget_files(m: &mut Manifest, dir: &Path, target: &Path) -> Result<()> {
+    let tree = target.is_dir();
+    if !tree && m.hives.len() != 1 {
+        return Err(Error::refused(
+            crate::error::Code::TargetChanged,
+            format!(
+                "the bundle holds {} hives: give --target the root of the mounted Windows tree (or its \
+                 config directory), not one file",
+                m.hives.len()
+            ),
+        ));
+    }
+    let source = PathBuf::from(&m.source);
+    for h in m.hives.iter_mut() {
+        let Some(primary) = h.files.iter().find(|f| f.role == FileRole::Hive) else {
+            continue;
+        };
+        let old = PathBuf::from(file_path(primary)?);
+        let new = if tree {
+            in_tree(target, &source, &old)?
+        } else {
+            target.to_path_buf()
+        };
+        let (old_name, new_name) = (file_name(&old), file_name(&new));
+        for f in h.files.iter_mut() {
+            let path = if f.role == FileRole::Hive {
+                new.clone()
+            } else {
+                let was = file_name(Path::new(file_path(f)?));
+                let name = match was.get(..old_name.len()) {
+                    Some(head) if head.eq_ignore_ascii_case(&old_name) => {
+                        format!("{new_name}{}", &was[old_name.len()..])
+                    }
+                    _ => was,
+                };
+                new.with_file_name(name)
+            };
+            f.target = TargetInfo::File {
+                path: path.display().to_string(),
+            };
+        }
+        let primary = h.files.iter().find(|f| f.role == FileRole::Hive);
+        if let Some(f) = primary {
+            hive_identity(dir, h, f)?;
+        }
+    }
+    Ok(())
+}
+
+/// The path of a file target.
+fn file_path(f: &SavedFile) -> Result<&str> {
+    match &f.target {
+        TargetInfo::File { path } => Ok(path),
+        TargetInfo::Ntfs { .. } => Err(Error::Refused(format!(
+            "{}: a bundle mixing raw-volume and file targets cannot be restored to a new place",
+            f.backup_name
+        ))),
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Where the hive recorded at `old` lives in the tree now rooted at
+/// `root`: `old` below the recorded `source` directory, else its path from
+/// the `Windows` directory on, else its name in `root` (a config
+/// directory); the first that exists.
+fn in_tree(root: &Path, source: &Path, old: &Path) -> Result<PathBuf> {
+    let mut tries = Vec::new();
+    if let Ok(rel) = old.strip_prefix(source) {
+        if !rel.as_os_str().is_empty() {
+            tries.push(root.join(rel));
+        }
+    }
+    let parts: Vec<_> = old.components().collect();
+    if let Some(i) = parts
+        .iter()
+        .rposition(|c| c.as_os_str().eq_ignore_ascii_case("windows"))
+    {
+        tries.push(root.join(parts[i..].iter().collect::<PathBuf>()));
+    }
+    tries.push(root.join(file_name(old)));
+    tries.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        Error::refused(
+            crate::error::Code::TargetChanged,
+            format!(
+                "{} holds no {} where the bundle's hive was ({}): not the tree the bundle was made from",
+                root.display(),
+                file_name(old),
+                old.display()
+            ),
+        )
+    })
+}
+
+/// Refuses unless the hive file `f` targets now is the one the bundle was
+/// made from: the recorded before or after state, or a mix of the before
+/// state and the recorded writes.
+fn hive_identity(dir: &Path, h: &HiveBackup, f: &SavedFile) -> Result<()> {
+    let current = read_current(&f.target)?;
+    let sha = sha256_hex(&current);
+    if sha == f.sha256 || sha == h.expected_after_sha256 {
+        return Ok(());
+    }
+    if let Some(rec) = &f.writes {
+        let p = dir.join(&f.backup_name);
+        let saved = fs::read(&p).map_err(io(format!("reading {}", p.display())))?;
+        if intent::only_recorded(dir, &saved, &current, rec)? {
+            return Ok(());
+        }
+    }
+    Err(Error::refused(
+        crate::error::Code::TargetChanged,
+        format!(
+            "{} (sha256 {sha}) is not the {} hive the bundle was made from: it holds neither its before \
+             state ({}) nor its after state ({}) nor a mix of the recorded writes; nothing restored",
+            f.target.describe(),
+            h.name.as_str(),
+            f.sha256,
+            h.expected_after_sha256
+        ),
+    ))
+}
+
 /// The state of a bundle found under a backup root.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BundleState {
     /// The manifest reads: the bundle can be restored from.
@@ -714,7 +933,7 @@ pub fn bundle_holding(root: &Path, name: HiveName, sha256: &str) -> Option<PathB
 }
 
 /// What `backups pack` wrote.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PackReport {
     /// The bundle directory.
     pub backup: String,

@@ -23,7 +23,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result, Warning};
 use crate::hive::check::Expect;
 use crate::hive::name::HiveName;
 use crate::report::{FileInfo, SourceInfo, SCHEMA, TOOL};
@@ -38,7 +38,7 @@ use crate::write::backup::{self, HiveBackup};
 use crate::write::commit::LogTarget;
 use crate::write::commit::{commit_all, PlannedWrite};
 use crate::write::intent::{image_writes, PlannedFileWrites, WriteState};
-use crate::write::outcome::{EditReport, HiveOutcome, Outcome};
+use crate::write::outcome::{EditReport, HiveOutcome, Outcome, SkippedCheck};
 use crate::write::output::write_output;
 use crate::write::plan::EditOptions;
 use crate::write::plan::{resolve_all, Needs, Resolution, Resolved, Unit, Views};
@@ -81,7 +81,7 @@ fn run_prepared(
     located: &Located,
     command: &str,
     prepared: Vec<Prepared>,
-    mut warnings: Vec<String>,
+    mut warnings: Vec<Warning>,
     opts: &EditOptions,
     recipe: &dyn Fn(&Views<'_>) -> Result<Vec<Unit>>,
 ) -> Result<EditReport> {
@@ -108,12 +108,12 @@ fn run_prepared(
         Vec::new()
     };
     for (i, dir) in &finish {
-        report.warnings.push(format!(
+        report.warnings.push(Warning::new(Code::UnfinishedWriteCompleted, format!(
             "{}: an earlier run (bundle {}) was stopped before its write finished; the hive already \
              loads as that run planned through its transaction log, and is now written clean",
             prepared[*i].name.as_str(),
             dir.display()
-        ));
+        )));
     }
     if resolved.is_empty() && finish.is_empty() {
         report.backup = earlier_bundle(&prepared, opts);
@@ -202,7 +202,7 @@ fn new_report(
     command: &str,
     opts: &EditOptions,
     prepared: &[Prepared],
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 ) -> EditReport {
     EditReport {
         schema: SCHEMA,
@@ -232,6 +232,7 @@ fn new_report(
             .collect(),
         backup: None,
         checks: Vec::new(),
+        checks_skipped: Vec::new(),
         warnings,
     }
 }
@@ -300,12 +301,19 @@ impl Edit<'_> {
             // so that a dry run is refused where the write would be.
             match self.opts.write.as_ref() {
                 Some(access) => self.dry_run_checks(access, &planned, &mut report)?,
-                None => report.warnings.push(
-                    "read-only mode: the pre-write checks that open the target for writing (mounted or \
-                     held open, hibernation, dirty volume, read-only device, backup directory) were not \
-                     run, and the write itself would be refused (--read-only)"
-                        .into(),
-                ),
+                None => {
+                    report.checks_skipped = SkippedCheck::read_only_dry_run();
+                    let names: Vec<&str> = report.checks_skipped.iter().map(|c| c.check).collect();
+                    report.warnings.push(Warning::new(
+                        Code::ChecksSkipped,
+                        format!(
+                            "read-only mode: the pre-write checks that open the target or the backup \
+                             directory for writing were not run ({}; checks_skipped), and the write itself \
+                             would be refused (--read-only)",
+                            names.join(", ")
+                        ),
+                    ));
+                }
             }
             report.outcome = Outcome::DryRun;
             return Ok(report);
@@ -420,8 +428,11 @@ impl Edit<'_> {
         if let Err(e) = backup::mark(&dir, WriteState::Finished) {
             // The write itself is done and verified: a bundle left
             // `in-progress` restores the same, so this is not a failure.
-            report.warnings.push(format!(
-                "the backup manifest could not be marked finished ({e}); it still says in-progress"
+            report.warnings.push(Warning::new(
+                Code::BundleFinishNotRecorded,
+                format!(
+                    "the backup manifest could not be marked finished ({e}); it still says in-progress"
+                ),
             ));
         }
         for (w, st) in writes.iter().zip(stats) {

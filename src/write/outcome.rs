@@ -127,8 +127,77 @@ pub struct EditReport {
     pub backup: Option<String>,
     /// Checks passed.
     pub checks: Vec<String>,
+    /// A dry run in read-only mode: the pre-write checks that need a write
+    /// handle and were not run (empty otherwise).
+    pub checks_skipped: Vec<SkippedCheck>,
     /// Things the operator should know.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::error::Warning>,
+}
+
+/// A pre-write check a dry run did not run (read-only mode: it needs the
+/// target or the backup directory opened for writing).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct SkippedCheck {
+    /// Stable kebab-case name of the check.
+    pub check: &'static str,
+    /// The refusal codes the check can give.
+    pub codes: Vec<Code>,
+    /// What it checks.
+    pub what: &'static str,
+}
+
+impl SkippedCheck {
+    /// Every check an in-place write runs before its first byte that needs
+    /// a write handle, in the order the write runs them (docs/json-schema.md).
+    pub fn read_only_dry_run() -> Vec<SkippedCheck> {
+        let c = |check, codes: &[Code], what| SkippedCheck {
+            check,
+            codes: codes.to_vec(),
+            what,
+        };
+        vec![
+            c(
+                "backup-directory",
+                &[Code::BackupOnTarget, Code::BackupUnwritable],
+                "the backup directory is not on the volume being repaired and a file can be created in it",
+            ),
+            c(
+                "hibernation",
+                &[Code::Hibernated],
+                "no active hibernation image beside the hive (mounted trees and hive files in a Windows tree)",
+            ),
+            c(
+                "mounted-or-held-open",
+                &[Code::Mounted, Code::MountStateUnknown, Code::Busy],
+                "the device (or a loop device over the image) is not mounted and nothing holds it open exclusively",
+            ),
+            c(
+                "volume-clean",
+                &[Code::DirtyVolume, Code::Hibernated],
+                "the NTFS volume is not marked dirty and holds no active hibernation image",
+            ),
+            c(
+                "target-writable",
+                &[Code::ReadOnlyTarget, Code::PermissionDenied],
+                "the device, image or file opens for writing",
+            ),
+            c(
+                "file-writable-in-place",
+                &[Code::UnwritableFile],
+                "the hive and log files can be written in place (not resident, compressed, sparse, with holes, or growing)",
+            ),
+            c(
+                "target-unchanged",
+                &[Code::TargetChanged],
+                "the hive and log still hold the bytes that were read and planned from",
+            ),
+            c(
+                "write-permitted",
+                &[Code::ReadOnlyMode],
+                "writes are allowed: the write itself is refused in read-only mode",
+            ),
+        ]
+    }
 }
 
 /// What a verified write did.

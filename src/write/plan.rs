@@ -3,9 +3,9 @@
 //! operations over the hives it reads) resolved against both readers. A
 //! unit where any operation cannot be done is left alone as a whole.
 
+use crate::error::{Code, Warning};
 use std::path::PathBuf;
 
-use crate::error::Code;
 use crate::format::regf::key::{reg_type, Value, BIG_DATA_THRESHOLD, VK_DATA_OFFSET};
 use crate::hive::check::{upper, Expect};
 use crate::hive::name::HiveName;
@@ -94,7 +94,7 @@ pub struct Views<'a> {
     /// SECURITY, when asked for.
     pub security: Option<&'a Reader<'a>>,
     /// Warnings a recipe wants the operator to read.
-    pub notes: std::cell::RefCell<Vec<String>>,
+    pub notes: std::cell::RefCell<Vec<Warning>>,
     /// `(key, value)` pairs whose data must not appear in the report or
     /// the bundle's manifest (password-hash blobs): shown as their size.
     pub redact: std::cell::RefCell<Vec<(String, String)>>,
@@ -158,7 +158,7 @@ pub(crate) struct Resolution {
 pub(crate) fn resolve_all(
     views: &Views<'_>,
     units: &[Unit],
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Resolution {
     let mut res = Resolution::default();
     for u in units {
@@ -167,9 +167,12 @@ pub(crate) fn resolve_all(
                 .resolved
                 .extend(r.into_iter().map(|r| redacted(views, r))),
             Err(refusal) => {
-                warnings.push(format!(
-                    "{}: left unchanged: {}",
-                    refusal.control_set, refusal.reason
+                warnings.push(Warning::new(
+                    Code::UnitLeftUnchanged,
+                    format!(
+                        "{}: left unchanged: {}",
+                        refusal.control_set, refusal.reason
+                    ),
                 ));
                 res.refusals.push(refusal);
             }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result, Warning};
 use crate::format::regf::base_block::BaseBlock;
 use crate::format::regf::log::SequencesSeen;
 use crate::hive::check::{full_check, CheckStats};
@@ -42,7 +42,7 @@ pub(crate) fn prepare(
     name: HiveName,
     files: LoadedHive,
     opts: &EditOptions,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
     warnings_only: bool,
 ) -> Result<Prepared> {
     let path = files.primary.path.clone();
@@ -65,17 +65,18 @@ pub(crate) fn prepare(
             } else {
                 "then edited; the hive is written reconciled and clean"
             };
-            warnings.push(format!(
+            warnings.push(Warning::new(Code::LogsReplayed, format!(
                 "{hive} was dirty (sequence numbers {} and {} differ): replayed {} log entries ({first}..{last}) \
                  from {} in memory exactly as Windows would, {then}",
                 bb.seq1,
                 bb.seq2,
                 r.applied.len(),
                 logs.join(", ")
-            ));
+            )));
             if let Some(why) = &r.stopped {
-                warnings.push(format!(
-                    "{hive}: log replay stopped early, as Windows' would: {why}"
+                warnings.push(Warning::new(
+                    Code::ReplayStoppedEarly,
+                    format!("{hive}: log replay stopped early, as Windows' would: {why}"),
                 ));
             }
             Some(image)
@@ -101,12 +102,12 @@ pub(crate) fn prepare(
                 ))
                 .in_file(&path));
             }
-            warnings.push(format!(
+            warnings.push(Warning::new(Code::DirtyWithoutLogsAccepted, format!(
                 "{hive} is dirty (sequence numbers {} and {} differ) and nothing could be replayed ({why}): \
                  proceeding as asked (--allow-dirty-without-logs); whatever lived only in the missing logs is \
                  lost, and the hive is written clean",
                 bb.seq1, bb.seq2
-            ));
+            )));
             None
         }
         (_, None) => None,
@@ -152,12 +153,12 @@ pub(crate) fn load_hives(
     located: &Located,
     needs: Needs,
     opts: &EditOptions,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<Vec<Prepared>> {
     let mut prepared: Vec<Prepared> = Vec::new();
     let mut load = |name: HiveName,
                     paths: &HivePaths,
-                    warnings: &mut Vec<String>,
+                    warnings: &mut Vec<Warning>,
                     warnings_only: bool|
      -> Result<()> {
         let files = LoadedHive::read(paths)?;
@@ -172,7 +173,10 @@ pub(crate) fn load_hives(
             Some(p) if needs.software_required => load(HiveName::Software, p, warnings, false)?,
             Some(p) => {
                 if let Err(e) = load(HiveName::Software, p, warnings, true) {
-                    warnings.push(format!("SOFTWARE hive ignored: {e}"));
+                    warnings.push(Warning::new(
+                        Code::SoftwareUnreadable,
+                        format!("SOFTWARE hive ignored: {e}"),
+                    ));
                 }
             }
             None if needs.software_required => {
@@ -190,7 +194,7 @@ pub(crate) fn load_hives(
 pub(crate) fn load_named(
     hives: &[(HiveName, HivePaths, bool)],
     opts: &EditOptions,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<Vec<Prepared>> {
     let mut prepared = Vec::new();
     for (name, paths, warnings_only) in hives {
@@ -199,7 +203,14 @@ pub(crate) fn load_named(
         match loaded {
             Ok(p) => prepared.push(p),
             Err(e) if *warnings_only => {
-                warnings.push(format!("{} ignored: {e}", name.as_str()));
+                warnings.push(Warning::new(
+                    if *name == HiveName::Software {
+                        Code::SoftwareUnreadable
+                    } else {
+                        Code::HiveUnreadable
+                    },
+                    format!("{} ignored: {e}", name.as_str()),
+                ));
             }
             Err(e) => return Err(e),
         }
@@ -240,12 +251,15 @@ pub(crate) fn readers(prepared: &[Prepared]) -> Result<Vec<(HiveName, Reader<'_>
 
 /// With nothing to change but refusals, says which refused hives fail the
 /// full structure check (the refusals may come from the damage).
-pub(crate) fn damage_warnings(prepared: &[Prepared], warnings: &mut Vec<String>) {
+pub(crate) fn damage_warnings(prepared: &[Prepared], warnings: &mut Vec<Warning>) {
     for p in prepared.iter().filter(|p| !p.warnings_only) {
         if let Err(e) = full_check(p.base()) {
-            warnings.push(format!(
-                "{}: the hive fails the full structure check: {e}",
-                p.name.as_str()
+            warnings.push(Warning::new(
+                Code::StructureCheckFailed,
+                format!(
+                    "{}: the hive fails the full structure check: {e}",
+                    p.name.as_str()
+                ),
             ));
         }
     }

@@ -487,6 +487,24 @@ fn every_command_output_validates_against_its_schema() {
     let r = run_in(d, &["restore", bundle.to_str().unwrap(), "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     docs.push(("restore", r.stdout));
+    let r = run_in(d, &["backups", "list", "bk", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["outcome"], "reported");
+    docs.push(("backups-list", r.stdout));
+    let tar = d.join("b.tar");
+    let r = run_in(
+        d,
+        &[
+            "backups",
+            "pack",
+            bundle.to_str().unwrap(),
+            "--tar",
+            tar.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    docs.push(("backups-pack", r.stdout));
     validate(&docs);
 }
 
@@ -560,4 +578,435 @@ fn permission_denied_is_its_own_error() {
     );
     assert_eq!(sha256_file(&hive), before);
     assert!(!d.join("bk").exists());
+}
+
+/// The codes docs/json-schema.md lists with severity `warning`.
+fn documented_warning_codes() -> Vec<String> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json-schema.md"))
+            .unwrap();
+    doc.lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            match cells.as_slice() {
+                ["", code, "warning", ..] => Some(code.trim_matches('`').to_string()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Every warning of `doc` (from `what`): a specific, documented code, and
+/// the report's `warnings` strings are the warning issues' messages.
+fn check_warnings(
+    what: &str,
+    doc: &serde_json::Value,
+    documented: &[String],
+    seen: &mut Vec<String>,
+) {
+    let issues = doc["issues"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no issues: {doc}"));
+    for i in issues.iter().filter(|i| i["severity"] == "warning") {
+        let code = i["code"].as_str().unwrap().to_string();
+        assert_ne!(
+            code, "warning",
+            "{what}: a warning with the generic code: {i}"
+        );
+        assert!(
+            documented.contains(&code),
+            "{what}: warning code {code} is not in docs/json-schema.md"
+        );
+        if !seen.contains(&code) {
+            seen.push(code);
+        }
+    }
+    if let Some(ws) = doc["warnings"].as_array() {
+        for w in ws {
+            let w = w.as_str().expect("warnings stay strings");
+            assert!(
+                issues
+                    .iter()
+                    .any(|i| w.ends_with(i["message"].as_str().unwrap())),
+                "{what}: warning {w:?} is not among the issues"
+            );
+        }
+    }
+}
+
+/// No warning produced on the fixtures, real corpus hives (clean, dirty
+/// with and without logs, accounts) and the demo disk carries the generic
+/// `warning` code; every code is documented.
+#[test]
+fn every_warning_has_a_specific_documented_code() {
+    require_tool("mkntfs");
+    let t = tmp();
+    let d = t.path();
+    let documented = documented_warning_codes();
+    assert!(documented.len() > 20, "{documented:?}");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources: Vec<PathBuf> = Vec::new();
+    let mut add_hive = |name: &str, src: &Path, logs: &[&str]| {
+        let dir = d.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let hive = copy_to(src, &dir, "SYSTEM");
+        for l in logs {
+            let log = PathBuf::from(format!("{}.{l}", src.display()));
+            copy_to(&log, &dir, &format!("SYSTEM.{l}"));
+        }
+        sources.push(hive);
+    };
+    add_hive("win7", &corpus_file(WIN7), &[]);
+    add_hive("dirty", &corpus_file(DIRTY), &["LOG1", "LOG2"]);
+    add_hive(
+        "nologs",
+        &corpus_file("system/win10-1903-x64-dirty-nologs__regipy__SYSTEM_WIN_10_1709"),
+        &[],
+    );
+    add_hive(
+        "xp",
+        &corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM"),
+        &[],
+    );
+    for f in [
+        "system-cs003",
+        "system-current2",
+        "system-missing-values",
+        "system-modern",
+        "system-no-rdp-tcp",
+    ] {
+        add_hive(f, &repo.join(format!("hive-fixtures/{f}.hive")), &[]);
+    }
+    sh(
+        "cp",
+        &[
+            "-r",
+            repo.join("hive-fixtures/demo-tree").to_str().unwrap(),
+            d.join("tree").to_str().unwrap(),
+        ],
+    );
+    sources.push(d.join("tree"));
+    let gz = repo.join("hive-fixtures/demo-disk.img.gz");
+    let o = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(&gz)
+        .output()
+        .unwrap();
+    std::fs::write(d.join("demo.img"), o.stdout).unwrap();
+    sources.push(d.join("demo.img"));
+    let mut hib = b"HIBR".to_vec();
+    hib.resize(64 << 10, 0);
+    sources.push(win7_volume(d, "hib.img", &[("hiberfil.sys", hib)]));
+
+    let mut seen = Vec::new();
+    let mut runs = 0;
+    for src in &sources {
+        let s = src.to_str().unwrap();
+        let dry = |cmd: &[&str]| {
+            let mut v: Vec<String> = cmd
+                .iter()
+                .map(|c| if *c == "SRC" { s } else { c }.to_string())
+                .collect();
+            v.extend(["--dry-run", "--json", "--backup-dir", "bk"].map(String::from));
+            v
+        };
+        let mut commands: Vec<Vec<String>> = vec![
+            vec![
+                "inspect".into(),
+                s.into(),
+                "--json".into(),
+                "--detail".into(),
+            ],
+            vec!["diagnose".into(), s.into(), "--json".into()],
+            vec![
+                "get".into(),
+                s.into(),
+                r"SYSTEM\Select".into(),
+                "--json".into(),
+            ],
+            vec![
+                "get".into(),
+                s.into(),
+                r"SYSTEM\CurrentControlSet\Control\Terminal Server".into(),
+                "--json".into(),
+                "--all-control-sets".into(),
+            ],
+        ];
+        for cmd in [
+            &["nla", "disable", "SRC"][..],
+            &["nla", "enable", "SRC"],
+            &["rdp", "enable", "SRC"],
+            &["rdp", "repair", "SRC"],
+        ] {
+            commands.push(dry(cmd));
+        }
+        let mut port = dry(&["rdp", "port", "SRC"]);
+        port.extend(["--set", "3390"].map(String::from));
+        commands.push(port);
+        let mut ro = dry(&["nla", "disable", "SRC"]);
+        ro.insert(0, "--read-only".into());
+        commands.push(ro);
+        for args in &commands {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let r = run_in(d, &args);
+            let doc = r.json();
+            check_warnings(&format!("{args:?}"), &doc, &documented, &mut seen);
+            runs += 1;
+        }
+    }
+    for acc in [
+        "accounts/win10__rathbunvm/SAM",
+        "accounts/win11__goldpaper/SAM",
+        "accounts/win10-domain__belkasoftctf/SAM",
+    ] {
+        let dir = d.join(acc.replace('/', "_"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = corpus_file(acc);
+        for f in std::fs::read_dir(src.parent().unwrap()).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+        let sam = dir.join("SAM");
+        let sam = sam.to_str().unwrap();
+        for args in [
+            vec!["account", "list", sam, "--json"],
+            vec![
+                "account",
+                "enable",
+                sam,
+                "Administrator",
+                "--dry-run",
+                "--json",
+                "--backup-dir",
+                "bk",
+            ],
+            vec![
+                "rights",
+                "grant-rdp",
+                sam,
+                "S-1-5-32-555",
+                "--dry-run",
+                "--json",
+                "--backup-dir",
+                "bk",
+            ],
+        ] {
+            let doc = run_in(d, &args).json();
+            check_warnings(&format!("{args:?}"), &doc, &documented, &mut seen);
+            runs += 1;
+        }
+    }
+    assert!(runs > 100, "{runs}");
+    // What these inputs are known to raise, each with its own code.
+    for want in [
+        "logs-replayed",
+        "dirty-nothing-to-replay",
+        "hibernation-active",
+        "firewall-port",
+        "checks-skipped",
+        "values-from-defaults",
+        "gpo-template-not-read",
+        "domain-policy-reapplies",
+    ] {
+        assert!(
+            seen.iter().any(|c| c == want),
+            "{want} not seen; seen {seen:?}"
+        );
+    }
+}
+
+/// `--dry-run` in read-only mode cannot open a write handle: the report
+/// lists exactly the checks it did not run, with the refusal codes each
+/// can give, under the `checks-skipped` code; outside read-only mode the
+/// list is empty.
+#[test]
+fn a_read_only_dry_run_lists_the_checks_it_skipped() {
+    require_tool("mkntfs");
+    let t = tmp();
+    let d = t.path();
+    let mut hib = b"HIBR".to_vec();
+    hib.resize(64 << 10, 0);
+    let img = win7_volume(d, "hib.img", &[("hiberfil.sys", hib)]);
+    let before = sha256_file(&img);
+    let args = [
+        "nla",
+        "disable",
+        img.to_str().unwrap(),
+        "--dry-run",
+        "--json",
+        "--backup-dir",
+        "bk",
+    ];
+    let doc = ok(run_env(d, &args, &[("NTRESCUE_READ_ONLY", "1")]));
+    assert_eq!(doc["outcome"], "dry-run");
+    assert!(codes(&doc).contains(&"checks-skipped".to_string()), "{doc}");
+    let skipped = doc["checks_skipped"].as_array().unwrap();
+    let names: Vec<&str> = skipped
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "backup-directory",
+            "hibernation",
+            "mounted-or-held-open",
+            "volume-clean",
+            "target-writable",
+            "file-writable-in-place",
+            "target-unchanged",
+            "write-permitted"
+        ]
+    );
+    for c in skipped {
+        assert!(!c["codes"].as_array().unwrap().is_empty(), "{c}");
+        assert!(!c["what"].as_str().unwrap().is_empty(), "{c}");
+    }
+    // The check that would refuse this image is among those skipped, with
+    // the code the write meets.
+    assert!(skipped.iter().any(|c| c["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x == "hibernated")));
+    let w = doc["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "checks-skipped")
+        .unwrap();
+    assert!(
+        w["message"]
+            .as_str()
+            .unwrap()
+            .contains("backup-directory, hibernation"),
+        "{w}"
+    );
+    // The same flag given on the command line.
+    let mut flagged = vec!["--read-only"];
+    flagged.extend(args);
+    assert_eq!(
+        ok(run_in(d, &flagged))["checks_skipped"]
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
+    // Not read-only: the checks run (and refuse), nothing is skipped.
+    let r = run_in(d, &args);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    assert_eq!(r.json()["error"]["code"], "hibernated");
+    let clean = win7_volume(d, "ok.img", &[]);
+    let mut args = args;
+    args[2] = clean.to_str().unwrap();
+    let doc = ok(run_in(d, &args));
+    assert_eq!(doc["checks_skipped"], serde_json::json!([]));
+    assert!(!codes(&doc).contains(&"checks-skipped".to_string()));
+    assert_eq!(sha256_file(&img), before);
+    assert!(!d.join("bk").exists());
+}
+
+/// Every integer in `v` is exactly representable as a double (at most
+/// 2^53), so jq and JavaScript read it unchanged; returns how many
+/// numbers were checked.
+fn no_integer_above_2_53(v: &serde_json::Value, path: &str) -> usize {
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                assert!(u <= 1 << 53, "{path} = {u} is above 2^53");
+            }
+            1
+        }
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, x)| no_integer_above_2_53(x, &format!("{path}[{i}]")))
+            .sum(),
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, x)| no_integer_above_2_53(x, &format!("{path}.{k}")))
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// FILETIMEs (key times, NTFS file times, the base block's) are hex
+/// strings: no number in the documents is above 2^53, and every FILETIME
+/// goes through jq and python's json exactly, its digits and its UTC text
+/// agreeing (python computes the date from the hex on its own).
+#[test]
+fn filetimes_survive_jq_and_python_exactly() {
+    require_tool("mkntfs");
+    require_tool("jq");
+    let t = tmp();
+    let d = t.path();
+    let v = win7_volume(d, "v.img", &[]);
+    let img = v.to_str().unwrap();
+    for args in [
+        vec!["inspect", img, "--json", "--verify"],
+        vec!["diagnose", img, "--json"],
+        vec!["get", img, r"SYSTEM\Select", "--json"],
+    ] {
+        let r = run_in(d, &args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let doc = r.json();
+        assert!(no_integer_above_2_53(&doc, "") > 10);
+        // jq reads and writes the document unchanged.
+        let p = d.join("doc.json");
+        std::fs::write(&p, &r.stdout).unwrap();
+        let jq = peer("jq", &["-c", ".", p.to_str().unwrap()]);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&jq).unwrap(),
+            doc,
+            "{args:?}"
+        );
+        let times = peer(
+            "jq",
+            &[
+                "-r",
+                r#"[.. | objects | (.filetime?, .last_written_filetime?, .last_write_filetime?) | strings] | .[]"#,
+                p.to_str().unwrap(),
+            ],
+        );
+        let times: Vec<&str> = times.lines().collect();
+        assert!(!times.is_empty(), "{args:?}: no FILETIME found");
+        for ft in &times {
+            let n = u64::from_str_radix(ft.strip_prefix("0x").unwrap(), 16).unwrap();
+            assert!(n == 0 || n > 1 << 53, "{ft}");
+        }
+        // Python: every Stamp's hex gives its UTC text, to the microsecond.
+        let script = r#"
+import json, sys, datetime
+doc = json.load(open(sys.argv[1]))
+n = 0
+def walk(v):
+    global n
+    if isinstance(v, dict):
+        if isinstance(v.get("filetime"), str) and v.get("utc"):
+            ft = int(v["filetime"], 16)
+            t = datetime.datetime(1601, 1, 1) + datetime.timedelta(microseconds=ft // 10)
+            want = t.strftime("%Y-%m-%dT%H:%M:%S.%f")
+            assert v["utc"].startswith(want), (v, want)
+            assert json.loads(json.dumps(v))["filetime"] == v["filetime"]
+            n += 1
+        for x in v.values(): walk(x)
+    elif isinstance(v, list):
+        for x in v: walk(x)
+walk(doc)
+print(n)
+"#;
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let n: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        assert!(n > 0, "{args:?}: no Stamp checked");
+    }
 }

@@ -125,22 +125,23 @@ fn backups_are_listed_and_packed_into_one_tar_file() {
     assert_eq!(hive["name"], "SYSTEM");
     let target = &hive["files"][0]["target"];
     assert_eq!(target["kind"], "ntfs");
+    // The serial as everywhere else: `0x` and 16 hex digits.
     let serial = target["volume_serial"].as_str().unwrap();
-    assert_eq!(serial.len(), 16, "{serial}");
+    assert!(serial.len() == 18 && serial.starts_with("0x"), "{serial}");
     let inspect = ok(run_in(d, &["inspect", s(&img), "--json"]));
-    let want = &inspect["disk"]["volume"]["serial"];
-    let want = want
-        .as_u64()
-        .map(|n| format!("{n:016X}"))
-        .or_else(|| {
-            want.as_str()
-                .map(|x| x.trim_start_matches("0x").to_uppercase())
-        })
-        .unwrap();
-    assert_eq!(serial.trim_start_matches('0'), want.trim_start_matches('0'));
+    assert_eq!(inspect["disk"]["volume"]["serial"], serial);
+    // The write finished and the disk holds what it left.
+    assert_eq!(b[1]["write_state"], "finished", "{l}");
+    assert_eq!(b[1]["target_now"], "after", "{l}");
+    assert_eq!(b[0]["target_now"], Value::Null);
     let human = run_in(d, &["backups", "list"]);
     assert_eq!(human.code, 0);
     assert!(human.stdout.contains(&bundle) && human.stdout.contains("incomplete"));
+    assert!(
+        human.stdout.contains("write finished; target holds after"),
+        "{}",
+        human.stdout
+    );
 
     let tar = d.join("b.tar");
     let p = ok(run_in(
@@ -407,4 +408,176 @@ fn flow_script_detects_fixes_and_verifies_on_a_loop_device() {
         .starts_with("NTRESCUE_RESULT=nothing-to-do"));
     let bad = flow(&["NOPE"]);
     assert_eq!(bad.0, Some(2));
+}
+
+/// `restore --target` with a bundle of a hive file: the file's new path,
+/// matched by the hive's recorded before/after state; any other hive is
+/// refused, `--force` or not.
+#[test]
+fn restore_a_hive_file_bundle_to_its_new_path() {
+    let t = tmp();
+    let d = t.path();
+    std::fs::create_dir(d.join("a")).unwrap();
+    let hive = copy_to(
+        &corpus_file("system/win7sp1-x86__regipy__SYSTEM"),
+        &d.join("a"),
+        "SYSTEM",
+    );
+    let original = sha256_file(&hive);
+    let r = ok(run_in(d, &["nla", "disable", s(&hive), "--json"]));
+    assert_eq!(r["outcome"], "written", "{r}");
+    let bundle = r["backup"].as_str().unwrap().to_string();
+    // The file moves (another directory, another name).
+    std::fs::create_dir(d.join("b")).unwrap();
+    let moved = d.join("b/SYSTEM.moved");
+    std::fs::rename(&hive, &moved).unwrap();
+    // A different hive is not the bundle's: refused even with --force.
+    std::fs::create_dir(d.join("c")).unwrap();
+    let other = copy_to(
+        &corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM"),
+        &d.join("c"),
+        "SYSTEM",
+    );
+    let other_sha = sha256_file(&other);
+    for force in [false, true] {
+        let mut args = vec!["restore", &bundle, "--target", s(&other), "--json"];
+        if force {
+            args.push("--force");
+        }
+        let r = run_in(d, &args);
+        assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+        let doc = r.json();
+        assert_eq!(doc["error"]["code"], "target-changed", "{doc}");
+        assert!(doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not the SYSTEM hive the bundle was made from"));
+        assert_eq!(sha256_file(&other), other_sha);
+    }
+    let r = ok(run_in(
+        d,
+        &["restore", &bundle, "--target", s(&moved), "--json"],
+    ));
+    assert_eq!(r["outcome"], "restored");
+    assert!(r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["action"] == "restored" && f["path"] == s(&moved)));
+    assert_eq!(sha256_file(&moved), original, "byte-for-byte the original");
+}
+
+/// `restore --target` with a bundle of a mounted tree: the tree's new
+/// root; the hive and its logs are found at the same places below it.
+#[test]
+fn restore_a_tree_bundle_to_the_trees_new_root() {
+    let t = tmp();
+    let d = t.path();
+    let src = repo().join("hive-fixtures/demo-tree");
+    sh("cp", &["-r", s(&src), s(&d.join("tree1"))]);
+    let config = "Windows/System32/config";
+    let files = ["SYSTEM", "SYSTEM.LOG1", "SYSTEM.LOG2"];
+    let before: Vec<String> = files
+        .iter()
+        .map(|f| sha256_file(&d.join("tree1").join(config).join(f)))
+        .collect();
+    let r = ok(run_in(
+        d,
+        &[
+            "nla",
+            "disable",
+            s(&d.join("tree1")),
+            "--json",
+            "--backup-dir",
+            "bk",
+        ],
+    ));
+    assert_eq!(r["outcome"], "written", "{r}");
+    let bundle = r["backup"].as_str().unwrap().to_string();
+    std::fs::rename(d.join("tree1"), d.join("tree2")).unwrap();
+    let r = run_in(d, &["restore", &bundle, "--json"]);
+    assert_ne!(r.code, 0, "the old root is gone: {}", r.stdout);
+    let r = ok(run_in(
+        d,
+        &[
+            "restore",
+            &bundle,
+            "--target",
+            s(&d.join("tree2")),
+            "--json",
+        ],
+    ));
+    assert_eq!(r["outcome"], "restored", "{r}");
+    for (f, want) in files.iter().zip(&before) {
+        assert_eq!(
+            &sha256_file(&d.join("tree2").join(config).join(f)),
+            want,
+            "{f}"
+        );
+    }
+    // A tree that holds another SYSTEM hive is refused.
+    std::fs::create_dir_all(d.join("tree3").join(config)).unwrap();
+    copy_to(
+        &corpus_file("system/win7sp1-x86__regipy__SYSTEM"),
+        &d.join("tree3").join(config),
+        "SYSTEM",
+    );
+    let r = run_in(
+        d,
+        &[
+            "restore",
+            &bundle,
+            "--target",
+            s(&d.join("tree3")),
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["error"]["code"], "target-changed");
+}
+
+/// `backups list` says where each bundle's write stands and what its
+/// target holds now: after, before (restored), a mix of before and the
+/// recorded writes, something else, or nothing reachable.
+#[test]
+fn backups_list_tells_what_each_target_holds_now() {
+    let t = tmp();
+    let d = t.path();
+    std::fs::create_dir(d.join("a")).unwrap();
+    let hive = copy_to(
+        &corpus_file("system/win7sp1-x86__regipy__SYSTEM"),
+        &d.join("a"),
+        "SYSTEM",
+    );
+    let r = ok(run_in(d, &["nla", "disable", s(&hive), "--json"]));
+    let bundle = r["backup"].as_str().unwrap().to_string();
+    let now = |want: &str| {
+        let l = ok(run_in(d, &["backups", "list", "--json"]));
+        let b = &l["bundles"][0];
+        assert_eq!(b["path"], bundle.as_str());
+        assert_eq!(b["write_state"], "finished", "{l}");
+        assert_eq!(b["target_now"], want, "{l}");
+        b["target_note"].clone()
+    };
+    assert_eq!(now("after"), Value::Null);
+    let after = std::fs::read(&hive).unwrap();
+    let saved = std::fs::read(d.join(&bundle).join("SYSTEM/SYSTEM")).unwrap();
+    // A stopped write: the base block back as before, the rest as after.
+    let mut mixed = after.clone();
+    mixed[..4096].copy_from_slice(&saved[..4096]);
+    assert!(mixed != after && mixed != saved);
+    std::fs::write(&hive, &mixed).unwrap();
+    now("mix");
+    ok(run_in(d, &["restore", &bundle, "--json"]));
+    now("before");
+    // Someone else's change: a byte the write never touched.
+    let mut other = saved.clone();
+    let last = other.len() - 1;
+    other[last] ^= 0xff;
+    std::fs::write(&hive, &other).unwrap();
+    let note = now("other");
+    assert!(note.as_str().unwrap().contains("neither"), "{note}");
+    std::fs::remove_file(&hive).unwrap();
+    let note = now("unreachable");
+    assert!(note.as_str().unwrap().contains(s(&hive)), "{note}");
 }

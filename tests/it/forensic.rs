@@ -47,6 +47,13 @@ print(json.dumps(out))
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// A raw FILETIME as the JSON carries it: `0x` and 16 hex digits.
+fn filetime(v: &Value) -> Option<u64> {
+    let hex = v.as_str()?.strip_prefix("0x")?;
+    assert_eq!(hex.len(), 16, "{v}");
+    u64::from_str_radix(hex, 16).ok()
+}
+
 /// (key path, FILETIME) of a present key state; checks the UTC text
 /// against the FILETIME on the way.
 fn present(path: &str, state: &Value) -> Option<(String, u64)> {
@@ -54,7 +61,7 @@ fn present(path: &str, state: &Value) -> Option<(String, u64)> {
         return None;
     }
     let t = &state["last_written"];
-    let ft = t["filetime"].as_u64().unwrap();
+    let ft = filetime(&t["filetime"]).unwrap();
     let utc = t["utc"].as_str().unwrap();
     assert_eq!(utc.len(), "2012-04-07T13:05:14.1234567Z".len(), "{utc}");
     Some((path.to_string(), ft))
@@ -99,13 +106,13 @@ fn reported_times(d: &Path, hive: &Path) -> Vec<(String, u64, &'static str)> {
     let dg = ok(run_in(d, &["diagnose", h, "--json"]));
     for k in dg["keys_read"].as_array().unwrap() {
         if k["hive"] == "SYSTEM" {
-            let t = k["last_written"]["filetime"].as_u64().unwrap();
+            let t = filetime(&k["last_written"]["filetime"]).unwrap();
             out.push((k["key"].as_str().unwrap().to_string(), t, "diagnose"));
         }
     }
     for f in dg["findings"].as_array().unwrap() {
         if f["hive"] == "SYSTEM" {
-            if let Some(t) = f["last_write_filetime"].as_u64() {
+            if let Some(t) = filetime(&f["last_write_filetime"]) {
                 out.push((f["key"].as_str().unwrap().to_string(), t, "diagnose"));
             }
         }

@@ -18,7 +18,7 @@ pub mod protocol;
 pub mod service;
 
 use crate::commands::input::ReadMode;
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result, Warning};
 use crate::hive::path::current_control_set;
 use crate::hive::reader::Reader;
 use crate::report::diagnose::{DiagnoseReport, DiagnoseVerdict, Finding, NotChecked};
@@ -151,7 +151,7 @@ pub fn diagnose_with(located: &Located, mode: ReadMode) -> Result<(DiagnoseRepor
     let mut other = |name: &'static str| match hives::beside_system(located, name) {
         Ok(p) => hives::load(name, p.as_ref(), mode),
         Err(e) => {
-            warnings.push(format!("{name}: {e}"));
+            warnings.push(Warning::new(Code::HiveUnreadable, format!("{name}: {e}")));
             hives::load(name, None, mode)
         }
     };
@@ -192,10 +192,18 @@ pub fn diagnose_with(located: &Located, mode: ReadMode) -> Result<(DiagnoseRepor
     }
     for h in [&system, &software, &sam, &security] {
         if h.status.view == Some("after-replay") || h.status.state == "unreadable" {
-            warnings.push(format!(
-                "{}: {}",
-                h.status.name,
-                h.status.note.as_deref().unwrap_or(h.status.state)
+            let code = if h.status.state == "unreadable" {
+                Code::HiveUnreadable
+            } else {
+                Code::LogsReplayed
+            };
+            warnings.push(Warning::new(
+                code,
+                format!(
+                    "{}: {}",
+                    h.status.name,
+                    h.status.note.as_deref().unwrap_or(h.status.state)
+                ),
             ));
         }
     }
