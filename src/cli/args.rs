@@ -127,10 +127,9 @@ pub enum Command {
     Diagnose {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
-        /// Read the hives whole and cross-check every value with a second
-        /// reader; without it only the pages the checks need are read.
-        #[arg(long)]
-        verify: bool,
+        /// How the hives are read.
+        #[command(flatten)]
+        read: DiagnoseRead,
         /// Print one JSON document (schema ntrescue/v1) instead of text.
         #[arg(long)]
         json: bool,
@@ -550,6 +549,19 @@ pub enum ValueType {
     MultiSz,
     /// REG_BINARY
     Binary,
+}
+
+/// How `diagnose` reads the hives.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiagnoseRead {
+    /// Read the hives whole and cross-check every value with a second
+    /// reader; without it only the pages the checks need are read.
+    #[arg(long)]
+    pub verify: bool,
+    /// Digests of the hives and logs read (listed in `hives[].files`);
+    /// implies --verify (the hives are read whole).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "ALG,...")]
+    pub hash: Vec<HashArg>,
 }
 
 /// A digest `--hash` computes.

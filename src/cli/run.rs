@@ -6,8 +6,8 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::args::{
-    AccountAction, BackupsAction, Cli, ColorWhen, Command, EditArgs, HashArg, NlaAction,
-    PartitionArg, RdpAction, RightsAction, ValueType,
+    AccountAction, BackupsAction, Cli, ColorWhen, Command, DiagnoseRead, EditArgs, HashArg,
+    NlaAction, PartitionArg, RdpAction, RightsAction, ValueType,
 };
 use crate::cli::exit::Exit;
 use crate::error::Error;
@@ -347,10 +347,11 @@ fn inspect(
     Ok(Exit::Success)
 }
 
-/// `diagnose`, reading the hives whole with `--verify`.
-fn diagnose(out: &Output, located: &Located, verify: bool) -> Result<Exit, Error> {
-    let mode = crate::commands::input::ReadMode::of(verify);
-    let report = crate::commands::diagnose::diagnose_with(located, mode)?.0;
+/// `diagnose`, reading the hives whole with `--verify` or `--hash`.
+fn diagnose(out: &Output, located: &Located, read: &DiagnoseRead) -> Result<Exit, Error> {
+    let mode = crate::commands::input::ReadMode::of(read.verify || !read.hash.is_empty());
+    let algs = hash_algs(&read.hash);
+    let report = crate::commands::diagnose::diagnose_hashed(located, mode, &algs)?.0;
     let warnings = report.warnings.clone();
     emit(out, REPORTED, report, &warnings, render::diagnose)
 }
@@ -719,7 +720,7 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             ..
         } => inspect(out, &locate(&source)?, &source, (hash_source, verify, &h)),
         Command::Locate { paths, .. } => self::locate(out, &paths),
-        Command::Diagnose { source, verify, .. } => diagnose(out, &locate(&source)?, verify),
+        Command::Diagnose { source, read, .. } => diagnose(out, &locate(&source)?, &read),
         Command::Nla {
             action,
             source,

@@ -39,6 +39,15 @@ fn windows_facts(path: &Path, number: u32) -> WindowsFacts {
     f
 }
 
+/// Whether the partitions hold the host's system volume.
+fn is_host(parts: &[crate::storage::disk::PartitionSummary], host: Option<u64>) -> bool {
+    let serials: Vec<u64> = parts
+        .iter()
+        .filter_map(|p| p.volume.as_ref().map(|v| v.serial))
+        .collect();
+    crate::storage::host::is_host_disk(&serials, host)
+}
+
 /// Looks at `paths`, or at this machine's block devices when empty.
 pub fn locate(paths: &[PathBuf]) -> LocateReport {
     locate_in(paths, &Roots::default())
@@ -46,6 +55,12 @@ pub fn locate(paths: &[PathBuf]) -> LocateReport {
 
 /// [`locate`] with the kernel's device views read below `roots`.
 pub fn locate_in(paths: &[PathBuf], roots: &Roots) -> LocateReport {
+    locate_with_host(paths, roots, crate::storage::host::host_system_serial())
+}
+
+/// [`locate_in`] with the NTFS serial of the running Windows' system volume
+/// (`host`): the disk holding it is marked `host` and not looked into.
+pub fn locate_with_host(paths: &[PathBuf], roots: &Roots, host: Option<u64>) -> LocateReport {
     let targets = if paths.is_empty() {
         os::block_devices()
     } else {
@@ -61,6 +76,7 @@ pub fn locate_in(paths: &[PathBuf], roots: &Roots) -> LocateReport {
             sector_size: 512,
             logical_sector_size: 512,
             mounted: os::mounts_of(&path),
+            host: false,
             partitions: Vec::new(),
             notes: Vec::new(),
         };
@@ -70,6 +86,14 @@ pub fn locate_in(paths: &[PathBuf], roots: &Roots) -> LocateReport {
             d.logical_sector_size = disk.sector_size;
             scan(&disk)
         }) {
+            Ok((table, parts)) if is_host(&parts, host) => {
+                d.table = Some(table.kind);
+                d.host = true;
+                d.notes.push(
+                    "the system disk of the running Windows: not a rescue candidate, not read further"
+                        .into(),
+                );
+            }
             Ok((table, parts)) => {
                 d.table = Some(table.kind);
                 d.sector_size = table.sector_size;

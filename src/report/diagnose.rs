@@ -153,6 +153,9 @@ pub struct HiveStatus {
     pub view: Option<&'static str>,
     /// Why it is missing or unreadable, or what the replay did.
     pub note: Option<String>,
+    /// The primary file, then its logs, with their digests, when the hive
+    /// was read whole (`--verify`, `--hash`); empty when read on demand.
+    pub files: Vec<crate::report::FileInfo>,
 }
 
 /// Overall verdict.

@@ -62,6 +62,9 @@ pub struct DiskReport {
     pub logical_sector_size: u32,
     /// Mount points using it (a write would be refused).
     pub mounted: Vec<String>,
+    /// The system disk of the Windows that runs ntrescue (its system
+    /// volume's NTFS serial is on it): not a rescue candidate, not read.
+    pub host: bool,
     /// Partitions.
     pub partitions: Vec<PartitionReport>,
     /// Table warnings or the error that stopped the scan.

@@ -57,6 +57,39 @@ pub fn volume_users(device: &Path, serial: u64) -> std::result::Result<Vec<Strin
     }
 }
 
+/// The NTFS serial of the running Windows' system volume (`SystemDrive`,
+/// `C:` when unset), read from `\\.\X:` through the aligned device path;
+/// `None` elsewhere or when it cannot be read.
+pub fn host_system_serial() -> Option<u64> {
+    #[cfg(windows)]
+    {
+        let drive = std::env::var("SystemDrive").unwrap_or_else(|_| "C:".into());
+        let letter = system_letter(&drive)?;
+        letter_volumes()
+            .into_iter()
+            .find(|(l, _)| *l == letter)
+            .and_then(|(_, boot)| ntfs_serial(&boot))
+    }
+    #[cfg(not(windows))]
+    {
+        None
+    }
+}
+
+/// The drive letter of a `SystemDrive` value (`C:`, `c:\`).
+pub fn system_letter(drive: &str) -> Option<char> {
+    let mut c = drive.trim().chars();
+    let l = c.next()?.to_ascii_uppercase();
+    (l.is_ascii_alphabetic() && c.next() == Some(':')).then_some(l)
+}
+
+/// Whether a disk whose NTFS volumes have `serials` holds the running
+/// Windows (`host`: the serial of its system volume, when known): the
+/// helper's own system disk, never a rescue candidate.
+pub fn is_host_disk(serials: &[u64], host: Option<u64>) -> bool {
+    host.is_some_and(|h| serials.contains(&h))
+}
+
 #[cfg(windows)]
 fn windows_users(device: &Path, serial: u64) -> std::result::Result<Vec<String>, String> {
     let mut out = match crate::storage::os::mount_check(device) {
@@ -119,6 +152,24 @@ mod tests {
         assert!(letters_with_serial(0x3333, &vols).is_empty());
         assert_eq!(ntfs_serial(&boot(NTFS_OEM, 7)), Some(7));
         assert_eq!(ntfs_serial(&[0u8; 40]), None);
+    }
+
+    /// The disk holding the system volume's serial is the host's; no
+    /// serial known (not Windows, or unreadable) marks nothing.
+    #[test]
+    fn the_host_disk_is_found_by_the_system_volume_serial() {
+        assert!(is_host_disk(&[0x10, 0xC0FFEE], Some(0xC0FFEE)));
+        assert!(!is_host_disk(&[0x10, 0x20], Some(0xC0FFEE)));
+        assert!(!is_host_disk(&[0xC0FFEE], None));
+        assert!(!is_host_disk(&[], Some(0xC0FFEE)));
+        assert_eq!(system_letter("C:"), Some('C'));
+        assert_eq!(system_letter(r"d:\"), Some('D'));
+        assert_eq!(system_letter("C"), None);
+        assert_eq!(system_letter("1:"), None);
+        assert_eq!(system_letter(""), None);
+        if !cfg!(windows) {
+            assert_eq!(host_system_serial(), None);
+        }
     }
 
     #[test]

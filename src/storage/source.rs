@@ -671,8 +671,8 @@ pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -
     Ok(h.sha256.unwrap_or_default())
 }
 
-/// The digests in `algs` of a whole file or device, read once, 4 MiB at a
-/// time; `progress` is called with (bytes done, total). A directory (a
+/// The digests in `algs` of a whole file or device, read once through its
+/// aligned [`Device`](crate::storage::device::Device), 4 MiB at a time; `progress` is called with (bytes done, total). A directory (a
 /// mounted tree) has no single byte stream to hash: refused.
 pub fn hash_source_with(
     path: &std::path::Path,
@@ -686,28 +686,23 @@ pub fn hash_source_with(
             path.display()
         )));
     }
-    let mut f = std::fs::File::open(path)
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    let total = crate::storage::os::size_of(&f)
-        .map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
-    // `size_of` seeks a clone, which shares the file position: rewind.
-    std::io::Seek::rewind(&mut f)
-        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    // Through the one aligned device path: a raw Windows disk takes whole
+    // sectors only, and its length comes from the OS or its partition table.
+    let disk = crate::storage::disk::Disk::open(path)?;
+    let (dev, total) = (disk.device(), disk.size());
     let mut h = MultiHasher::new(algs);
     let mut buf = vec![0u8; 4 << 20];
     let mut done = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| {
+    while done < total {
+        let want = usize::try_from(total - done).map_or(buf.len(), |l| l.min(buf.len()));
+        dev.read_exact_at(&mut buf[..want], done).map_err(|e| {
             Error::io(
                 format!("reading {} at byte offset {done:#x}", path.display()),
                 e,
             )
         })?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        done += n as u64;
+        h.update(&buf[..want]);
+        done += want as u64;
         progress(done, total);
     }
     Ok(h.finish())

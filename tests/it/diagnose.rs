@@ -13,18 +13,18 @@ use serde_json::Value;
 
 use crate::util::*;
 
-const W7: &str = "system/win7sp1-x86__regipy__SYSTEM";
-const W10: &str = "system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B";
-const XP: &str = "system/winxpsp3-x86__bitcurator__SYSTEM";
-const MINIMAL: &str = "system/win10-10240-minimal__qthivex__SYSTEM";
-const TS: &str = r"Control\Terminal Server";
-const RDP: &str = r"Control\Terminal Server\WinStations\RDP-Tcp";
-const POLICY: &str = r"Policies\Microsoft\Windows NT\Terminal Services";
+pub(crate) const W7: &str = "system/win7sp1-x86__regipy__SYSTEM";
+pub(crate) const W10: &str = "system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B";
+pub(crate) const XP: &str = "system/winxpsp3-x86__bitcurator__SYSTEM";
+pub(crate) const MINIMAL: &str = "system/win10-10240-minimal__qthivex__SYSTEM";
+pub(crate) const TS: &str = r"Control\Terminal Server";
+pub(crate) const RDP: &str = r"Control\Terminal Server\WinStations\RDP-Tcp";
+pub(crate) const POLICY: &str = r"Policies\Microsoft\Windows NT\Terminal Services";
 
 /// A config directory holding a copy of corpus SYSTEM `rel` (with its
 /// logs) and, optionally, a copy of the generated SOFTWARE fixture (the
 /// corpus has no SOFTWARE hive).
-fn config(rel: &str, software: bool) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn config(rel: &str, software: bool) -> (tempfile::TempDir, PathBuf) {
     let t = tmp();
     let sys = copy_to(&corpus_file(rel), t.path(), "SYSTEM");
     for l in ["LOG1", "LOG2"] {
@@ -41,11 +41,11 @@ fn config(rel: &str, software: bool) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// `diagnose SYSTEM --json` in `dir`.
-fn diagnose(dir: &Path) -> Value {
+pub(crate) fn diagnose(dir: &Path) -> Value {
     ok(run_in(dir, &["diagnose", "SYSTEM", "--json"]))
 }
 
-fn with_code<'a>(r: &'a Value, code: &str) -> Vec<&'a Value> {
+pub(crate) fn with_code<'a>(r: &'a Value, code: &str) -> Vec<&'a Value> {
     r["findings"]
         .as_array()
         .unwrap()
@@ -54,7 +54,7 @@ fn with_code<'a>(r: &'a Value, code: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-fn codes(r: &Value, severity: &str) -> Vec<String> {
+pub(crate) fn codes(r: &Value, severity: &str) -> Vec<String> {
     let mut c: Vec<String> = r["findings"]
         .as_array()
         .unwrap()
@@ -70,7 +70,7 @@ fn codes(r: &Value, severity: &str) -> Vec<String> {
 /// Merges `.reg` lines under `[HKEY_LOCAL_MACHINE\<prefix>\<key>]` (the
 /// key and its missing parents created) into
 /// `hive` with hivexregedit (an independent writer).
-fn merge(hive: &Path, prefix: &str, key: &str, lines: &[&str]) {
+pub(crate) fn merge(hive: &Path, prefix: &str, key: &str, lines: &[&str]) {
     // hivexregedit creates a key only under an existing parent: every
     // ancestor gets its own (empty) section first.
     let mut text = "Windows Registry Editor Version 5.00\r\n".to_string();
@@ -100,7 +100,7 @@ fn merge(hive: &Path, prefix: &str, key: &str, lines: &[&str]) {
 }
 
 /// Runs a fix command line as diagnose printed it (`ntrescue ...`).
-fn run_fix(dir: &Path, cmd: &str) {
+pub(crate) fn run_fix(dir: &Path, cmd: &str) {
     let line = cmd
         .strip_prefix("ntrescue ")
         .unwrap_or_else(|| panic!("not an ntrescue command: {cmd}"));
@@ -120,30 +120,30 @@ fn run_fix(dir: &Path, cmd: &str) {
 }
 
 /// `hivexget HIVE KEY VALUE` as text.
-fn hivex_text(hive: &Path, key: &str, value: &str) -> String {
+pub(crate) fn hivex_text(hive: &Path, key: &str, value: &str) -> String {
     peer("hivexget", &[hive.to_str().unwrap(), key, value])
         .trim()
         .to_string()
 }
 
 /// One broken value and what diagnose must say about it.
-struct Case {
+pub(crate) struct Case {
     /// Key under the hive root (control set included).
-    key: &'static str,
+    pub key: &'static str,
     /// `.reg` lines.
-    lines: &'static [&'static str],
-    code: &'static str,
-    severity: &'static str,
-    hive: &'static str,
-    value: Option<&'static str>,
+    pub lines: &'static [&'static str],
+    pub code: &'static str,
+    pub severity: &'static str,
+    pub hive: &'static str,
+    pub value: Option<&'static str>,
     /// Expected fix command after "ntrescue " with SOURCE for the source
     /// (`None`: a manual fix).
-    fix: Option<&'static str>,
+    pub fix: Option<&'static str>,
     /// The value hivex must read after the fix.
-    fixed: Option<&'static str>,
+    pub fixed: Option<&'static str>,
 }
 
-fn check_case(base: &str, software: bool, c: &Case) {
+pub(crate) fn check_case(base: &str, software: bool, c: &Case) {
     let (t, sys) = config(base, software);
     let hive_file = if c.hive == "SOFTWARE" {
         t.path().join("SOFTWARE")
@@ -630,7 +630,8 @@ fn dangling_certificate_pin_is_removed() {
         fixed: None,
     };
     check_case(W7, true, &c);
-    // With the certificate in the MY store it is only noted.
+    // With a store key for the certificate it is not dangling; a `Blob`
+    // that is no certificate is a warning (valid ones: diagnose_rows).
     let (t, sys) = config(W7, true);
     merge(&sys, "SYSTEM", c.key, c.lines);
     merge(
@@ -641,7 +642,10 @@ fn dangling_certificate_pin_is_removed() {
     );
     let r = diagnose(t.path());
     assert!(with_code(&r, "certificate-pin-dangling").is_empty());
-    assert_eq!(with_code(&r, "certificate-pinned").len(), 1);
+    let f = with_code(&r, "certificate-unreadable");
+    assert_eq!(f.len(), 1, "{:#}", r["findings"]);
+    assert_eq!(f[0]["severity"], "warning");
+    assert!(f[0]["explanation"].as_str().unwrap().contains("Blob"));
 }
 
 /// Row 5 cross-check: the port moved while the firewall rule still allows

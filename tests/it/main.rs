@@ -13,6 +13,8 @@ mod contract;
 mod core;
 mod crash;
 mod diagnose;
+mod diagnose_host;
+mod diagnose_rows;
 mod dirty;
 mod disk;
 mod dist;

@@ -13,12 +13,14 @@ use crate::format::regf::log::find_log_files;
 use crate::hive::reader::Reader;
 use crate::hive::reconcile::{reconcile, reconcile_lazy, LazyReconciled, Reconciled, ReplayInfo};
 use crate::report::diagnose::HiveStatus;
+use crate::report::FileInfo;
 use crate::storage::disk::CONFIG_DIR;
 use crate::storage::lazy::ReadStats;
 use crate::storage::ntfs::Volume;
 use crate::storage::source::{
     find_ci, find_logs, FileRef, HivePaths, LazyHive, LoadedHive, Located,
 };
+use crate::util::digest::HashAlg;
 
 /// The files of a hive that was read, and its reconciliation.
 enum Held {
@@ -76,8 +78,20 @@ impl LoadedView {
                 state: "missing",
                 view: None,
                 note: Some(why),
+                files: Vec::new(),
             },
             held: None,
+        }
+    }
+
+    /// Fills [`HiveStatus::files`] with the primary and its logs and their
+    /// digests `algs` (SHA-256 always), for a hive read whole.
+    pub fn hash_files(&mut self, algs: &[HashAlg]) {
+        if let Some(Held::Whole(f, _)) = &self.held {
+            self.status.files = std::iter::once(&f.primary)
+                .chain(&f.logs)
+                .map(|l| FileInfo::hashed(l, algs))
+                .collect();
         }
     }
 }
@@ -127,6 +141,7 @@ pub fn load(name: &'static str, paths: Option<&HivePaths>, mode: ReadMode) -> Lo
             state: "unreadable",
             view: None,
             note: Some(e),
+            files: Vec::new(),
         },
         held: None,
     };
@@ -170,6 +185,7 @@ pub fn load(name: &'static str, paths: Option<&HivePaths>, mode: ReadMode) -> Lo
             state: "read",
             view: Some(view),
             note,
+            files: Vec::new(),
         },
         held: Some(held),
     };

@@ -25,6 +25,7 @@ use crate::report::diagnose::{DiagnoseReport, DiagnoseVerdict, Finding, NotCheck
 use crate::report::{SourceInfo, WindowsInfo, SCHEMA, TOOL};
 use crate::storage::lazy::ReadStats;
 use crate::storage::source::Located;
+use crate::util::digest::HashAlg;
 
 pub use probe::Hives;
 use probe::{Ctx, KeyRead};
@@ -137,9 +138,24 @@ pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
 
 /// [`diagnose`] reading the hives in `mode`, with what was read of them.
 pub fn diagnose_with(located: &Located, mode: ReadMode) -> Result<(DiagnoseReport, ReadStats)> {
+    diagnose_hashed(located, mode, &[HashAlg::Sha256])
+}
+
+/// [`diagnose_with`], each hive and log read whole listed with its digests
+/// `algs` (the very bytes the findings come from).
+pub fn diagnose_hashed(
+    located: &Located,
+    mode: ReadMode,
+    algs: &[HashAlg],
+) -> Result<(DiagnoseReport, ReadStats)> {
     let source = located.input.display().to_string();
     let mut warnings = Vec::new();
-    let system = hives::load("SYSTEM", Some(&located.system), mode);
+    let load = |name: &'static str, paths: Option<&crate::storage::source::HivePaths>| {
+        let mut v = hives::load(name, paths, mode);
+        v.hash_files(algs);
+        v
+    };
+    let system = load("SYSTEM", Some(&located.system));
     let Some(sys_reader) = system.reader() else {
         return Err(Error::Invalid {
             what: "SYSTEM hive",
@@ -147,12 +163,12 @@ pub fn diagnose_with(located: &Located, mode: ReadMode) -> Result<(DiagnoseRepor
             detail: system.status.note.clone().unwrap_or_default(),
         });
     };
-    let software = hives::load("SOFTWARE", located.software.as_ref(), mode);
+    let software = load("SOFTWARE", located.software.as_ref());
     let mut other = |name: &'static str| match hives::beside_system(located, name) {
-        Ok(p) => hives::load(name, p.as_ref(), mode),
+        Ok(p) => load(name, p.as_ref()),
         Err(e) => {
             warnings.push(Warning::new(Code::HiveUnreadable, format!("{name}: {e}")));
-            hives::load(name, None, mode)
+            load(name, None)
         }
     };
     let sam = other("SAM");

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! Rows 5, 15 and 16 of rdp-causes.md: the listener port, static
 //! addresses, and the Windows Firewall (profiles, the RDP rule and whether
-//! its `LPort` matches the port, Group Policy).
+//! its `LPort` matches the port, Group Policy, the MDM store).
 
 use crate::recipes::paths::RDP_TCP_PATH;
 use crate::report::diagnose::{Finding, RepairAction, RepairOp, Risk, Severity};
@@ -14,6 +14,10 @@ const DEFAULT_PORT: u32 = 3389;
 const FW_PATH: &str = r"Services\SharedAccess\Parameters\FirewallPolicy";
 /// Firewall profiles (the Private profile is `StandardProfile`).
 const PROFILES: [&str; 3] = ["DomainProfile", "StandardProfile", "PublicProfile"];
+/// The MDM (Intune, Firewall CSP `MdmStore`) copy of the firewall policy
+/// below [`FW_PATH`]: the same profile keys and values, and its own
+/// `FirewallRules`.
+const MDM: &str = "Mdm";
 /// Group Policy firewall key in SOFTWARE.
 const FW_POLICY_PATH: &str = r"Policies\Microsoft\WindowsFirewall";
 /// Interfaces of the TCP/IP stack inside a control set.
@@ -137,16 +141,28 @@ fn firewall(ctx: &Ctx<'_>, set: &str, port: u32, out: &mut Vec<Finding>) {
         return;
     }
     let mut on: Vec<KeyRead<'_>> = Vec::new();
+    let mut mdm_on: Vec<KeyRead<'_>> = Vec::new();
     for p in PROFILES {
         let k = ctx.in_set(set, &format!(r"{FW_PATH}\{p}"));
-        if !k.exists() {
+        let m = ctx.in_set(set, &format!(r"{FW_PATH}\{MDM}\{p}"));
+        out.extend(unreadable_value(&m, "EnableFirewall", 16));
+        let local_on = k.exists() && k.dword("EnableFirewall") != Some(0);
+        if k.exists() {
+            out.extend(unreadable_value(&k, "EnableFirewall", 16));
+        }
+        // The MDM store is a policy store: its EnableFirewall wins over the
+        // local one, and its DefaultInboundAction too (0 allow, 1 block).
+        let enabled = match m.dword("EnableFirewall") {
+            Some(e) => e != 0,
+            None => local_on,
+        };
+        let inbound = m
+            .dword("DefaultInboundAction")
+            .or(k.dword("DefaultInboundAction"));
+        if !enabled || inbound == Some(0) {
             continue;
         }
-        out.extend(unreadable_value(&k, "EnableFirewall", 16));
-        if k.dword("EnableFirewall") == Some(0) {
-            continue;
-        }
-        if k.dword("DoNotAllowExceptions").is_some_and(|d| d != 0) {
+        if local_on && k.dword("DoNotAllowExceptions").is_some_and(|d| d != 0) {
             out.push(k.finding(New {
                 code: "firewall-no-exceptions",
                 row: 16,
@@ -164,9 +180,14 @@ fn firewall(ctx: &Ctx<'_>, set: &str, port: u32, out: &mut Vec<Finding>) {
                 ),
             }));
         }
-        on.push(k);
+        if local_on {
+            on.push(k);
+        }
+        if m.dword("EnableFirewall").is_some_and(|e| e != 0) {
+            mdm_on.push(m);
+        }
     }
-    if on.is_empty() {
+    if on.is_empty() && mdm_on.is_empty() {
         return;
     }
     let rk = ctx.in_set(set, &format!(r"{FW_PATH}\FirewallRules"));
@@ -175,10 +196,65 @@ fn firewall(ctx: &Ctx<'_>, set: &str, port: u32, out: &mut Vec<Finding>) {
         return;
     }
     let before = out.len();
-    rule_findings(ctx, set, &rk, port, out);
+    if mdm_rules(ctx, set, port, &mdm_on, out) {
+        rule_findings(ctx, set, &rk, port, out);
+    }
     if out.len() > before {
+        on.extend(mdm_on);
         profiles_off(ctx, &on, out);
     }
+}
+
+/// The MDM (Intune) store's rules for `port`: an active inbound block rule
+/// is a blocker; an active allow rule settles it. Returns whether the
+/// local rules still decide (no MDM rule does, and no enabled MDM profile
+/// has `AllowLocalPolicyMerge` 0, which makes Windows ignore them).
+fn mdm_rules(
+    ctx: &Ctx<'_>,
+    set: &str,
+    port: u32,
+    mdm_on: &[KeyRead<'_>],
+    out: &mut Vec<Finding>,
+) -> bool {
+    let mk = ctx.in_set(set, &format!(r"{FW_PATH}\{MDM}\FirewallRules"));
+    let all = rules(&mk);
+    let inbound = |r: &Rule| {
+        r.is("Active", "TRUE")
+            && r.is("Dir", "In")
+            && r.get("Protocol").is_none_or(|p| p == "6")
+            && r.covers(port)
+    };
+    if let Some(r) = all.iter().find(|r| inbound(r) && r.is("Action", "Block")) {
+        out.push(mk.finding(New {
+            code: "firewall-mdm-block-rule",
+            row: 16,
+            severity: Severity::Blocker,
+            value: Some(&r.name),
+            healthy: "no MDM rule blocking the RDP port",
+            explanation: format!("an MDM (Intune) firewall rule blocks inbound TCP {port}; block rules win over every allow rule"),
+            fix: manual("change the Intune firewall policy that deploys the rule (the MDM client re-applies it after boot)", Risk::Medium),
+        }));
+        return false;
+    }
+    if all.iter().any(|r| inbound(r) && r.is("Action", "Allow")) {
+        return false;
+    }
+    if let Some(m) = mdm_on
+        .iter()
+        .find(|m| m.dword("AllowLocalPolicyMerge") == Some(0))
+    {
+        out.push(m.finding(New {
+            code: "firewall-mdm-no-local-rules",
+            row: 16,
+            severity: Severity::Blocker,
+            value: Some("AllowLocalPolicyMerge"),
+            healthy: "absent or 1, or an MDM rule allowing the RDP port",
+            explanation: format!("MDM (Intune) policy ignores local firewall rules and none of its rules allows inbound TCP {port}"),
+            fix: manual("allow the RDP port in the Intune firewall policy, or allow local rule merge", Risk::Medium),
+        }));
+        return false;
+    }
+    true
 }
 
 /// The RDP rule of `FirewallRules` (`rk`) for `port`: inactive, on another

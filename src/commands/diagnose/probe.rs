@@ -116,6 +116,18 @@ impl<'a> KeyRead<'a> {
         }
     }
 
+    /// A REG_BINARY value's bytes (both readers agree on them).
+    pub fn binary(&self, name: &str) -> Option<Vec<u8>> {
+        match self.value(name) {
+            ValueState::Present {
+                data: serde_json::Value::String(s),
+                type_code: crate::format::regf::key::reg_type::BINARY,
+                ..
+            } => unhex(&s),
+            _ => None,
+        }
+    }
+
     /// Names of the key's values (our navigator; each is then read by both).
     pub fn value_names(&self) -> Vec<String> {
         match &self.lookup {
@@ -263,14 +275,68 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Quotes `s` for a POSIX shell when it holds anything but safe characters.
+/// Quotes `s` for the shell the operator pastes the fix into: cmd.exe on a
+/// Windows build, a POSIX shell elsewhere.
 pub fn quote(s: &str) -> String {
+    if cfg!(windows) {
+        quote_windows(s)
+    } else {
+        quote_posix(s)
+    }
+}
+
+/// Quotes `s` for a POSIX shell when it holds anything but safe characters.
+pub fn quote_posix(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
     if !s.is_empty() && s.chars().all(safe) {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
+}
+
+/// Quotes `s` as one argument of a Windows command line: cmd.exe takes no
+/// single quotes, and the program splits its line by the Microsoft C
+/// runtime's rules (`CommandLineToArgvW`): inside double quotes a run of
+/// backslashes is literal unless a quote follows it, where it is doubled
+/// and the quote escaped as `\"`; a run before the closing quote is
+/// doubled. cmd.exe's `&|<>^()` are literal inside the quotes.
+pub fn quote_windows(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@\\".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        return s.to_string();
+    }
+    let mut out = String::from('"');
+    let mut slashes = 0usize;
+    for c in s.chars() {
+        match c {
+            '\\' => slashes += 1,
+            '"' => {
+                out.extend(std::iter::repeat_n('\\', slashes * 2 + 1));
+                out.push('"');
+                slashes = 0;
+            }
+            _ => {
+                out.extend(std::iter::repeat_n('\\', slashes));
+                out.push(c);
+                slashes = 0;
+            }
+        }
+    }
+    out.extend(std::iter::repeat_n('\\', slashes * 2));
+    out.push('"');
+    out
+}
+
+/// The bytes of lower-case hex text (what the report holds for binary data).
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// A REG_DWORD repair op on a key of `k`'s hive.
@@ -353,5 +419,84 @@ pub fn unreadable_value(k: &KeyRead<'_>, value: &str, row: u8) -> Option<Finding
             ),
         })),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fix_arguments_are_quoted_for_each_shell() {
+        let key = r"SYSTEM\ControlSet001\Control\Terminal Server";
+        assert_eq!(quote_posix("SYSTEM"), "SYSTEM");
+        assert_eq!(quote_posix(key), format!("'{key}'"));
+        assert_eq!(quote_posix("it's"), r"'it'\''s'");
+        assert_eq!(quote_posix(""), "''");
+        assert_eq!(quote_windows("SYSTEM"), "SYSTEM");
+        assert_eq!(
+            quote_windows(r"D:\Windows\System32\config"),
+            r"D:\Windows\System32\config"
+        );
+        assert_eq!(quote_windows(key), format!("\"{key}\""));
+        assert_eq!(quote_windows(""), "\"\"");
+        // A quote inside, backslashes before a quote and at the end.
+        assert_eq!(quote_windows(r#"a "b""#), r#""a \"b\"""#);
+        assert_eq!(quote_windows(r#"x\"y"#), r#""x\\\"y""#);
+        assert_eq!(quote_windows(r"C:\my dir\"), r#""C:\my dir\\""#);
+        assert_eq!(quote_windows("a&b|c"), "\"a&b|c\"");
+        assert_eq!(
+            quote(key),
+            if cfg!(windows) {
+                quote_windows(key)
+            } else {
+                quote_posix(key)
+            }
+        );
+    }
+
+    /// What `CommandLineToArgvW` makes of one quoted argument (the rules
+    /// above, read back), so each quoting round-trips.
+    fn argv_windows(q: &str) -> String {
+        let mut out = String::new();
+        let mut chars = q.chars().peekable();
+        let mut quoted = false;
+        let mut slashes = 0usize;
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => slashes += 1,
+                '"' => {
+                    out.extend(std::iter::repeat_n('\\', slashes / 2));
+                    if slashes % 2 == 1 {
+                        out.push('"');
+                    } else {
+                        quoted = !quoted;
+                    }
+                    slashes = 0;
+                }
+                _ => {
+                    out.extend(std::iter::repeat_n('\\', slashes));
+                    slashes = 0;
+                    assert!(quoted || c != ' ', "unquoted space in {q}");
+                    out.push(c);
+                }
+            }
+            let _ = chars.peek();
+        }
+        out.extend(std::iter::repeat_n('\\', slashes));
+        out
+    }
+
+    #[test]
+    fn windows_quoting_round_trips() {
+        for s in [
+            r"SOFTWARE\Microsoft\Windows NT\CurrentVersion\Image File Execution Options\sethc.exe",
+            r#"v2.30|Action=Allow|Active=TRUE|Dir=In|Protocol=6|LPort=3389|Name=@FirewallAPI.dll,-28775|"#,
+            r#"tricky\"quote\\"#,
+            r"E:\",
+            "",
+        ] {
+            assert_eq!(argv_windows(&quote_windows(s)), s, "{s}");
+        }
     }
 }

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! Rows 6–10 of rdp-causes.md: NLA and the security layer (with the Group
 //! Policy copies applied, by the rule `inspect` uses), CredSSP, encryption
-//! level and FIPS, TLS 1.2 for the server, the certificate pin.
+//! level and FIPS, the TLS versions left for the server, the certificate
+//! pin and the validity of the certificate it names.
 
 use crate::commands::inspect::verdict_of;
+use crate::format::cert::stored_cert;
 use crate::hive::reader::{NamedValue, ValueState};
 use crate::recipes::paths::{NLA_VALUES, POLICY_PATH, RDP_TCP_PATH};
-use crate::report::diagnose::{Finding, Risk, Severity};
+use crate::report::diagnose::{Finding, Fix, Risk, Severity};
 use crate::report::Nla;
 
 use super::probe::{
@@ -17,6 +19,8 @@ use super::probe::{
 const CREDSSP_PATH: &str = r"Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters";
 /// Schannel protocol keys in a control set (rdp-causes.md row 9).
 const SCHANNEL_PATH: &str = r"Control\SecurityProviders\SCHANNEL\Protocols";
+/// Installed servicing packages (`Package_for_KB<n>~...`) in SOFTWARE.
+const CBS_PACKAGES: &str = r"Microsoft\Windows\CurrentVersion\Component Based Servicing\Packages";
 /// Machine certificate stores in SOFTWARE where a pinned RDP certificate
 /// may live (`Certificates\<SHA-1 thumbprint>` below each).
 const CERT_STORES: [&str; 2] = [
@@ -220,10 +224,18 @@ fn encryption(ctx: &Ctx<'_>, set: &str, rdp: &KeyRead<'_>, out: &mut Vec<Finding
     }
 }
 
-/// Row 9: TLS 1.2 for the server. A blocker when the listener may use TLS
+/// Row 9: TLS for the server. A blocker when the listener may use TLS
 /// (effective SecurityLayer not 0).
 fn tls(ctx: &Ctx<'_>, set: &str, layer: Option<u32>, out: &mut Vec<Finding>) {
     let k = ctx.in_set(set, &format!(r"{SCHANNEL_PATH}\TLS 1.2\Server"));
+    // Vista / Server 2008 to Windows 7 / Server 2008 R2 (XP and 2003 have
+    // no Schannel protocol settings the listener reads).
+    let legacy = ctx
+        .build
+        .is_some_and(|b| (super::probe::BUILD_VISTA..super::probe::BUILD_WIN8).contains(&b));
+    if layer != Some(0) && legacy {
+        legacy_tls(ctx, set, out);
+    }
     if !k.exists() {
         return;
     }
@@ -231,6 +243,19 @@ fn tls(ctx: &Ctx<'_>, set: &str, layer: Option<u32>, out: &mut Vec<Finding>) {
         Severity::Warning
     } else {
         Severity::Blocker
+    };
+    let older: Vec<&str> = ["TLS 1.0", "TLS 1.1"]
+        .into_iter()
+        .filter(|v| server_protocol(ctx, set, v).unwrap_or(true))
+        .collect();
+    let left = if older.is_empty() {
+        "no TLS version is left for the server".to_string()
+    } else {
+        format!(
+            "only {} remain{}, which current clients may refuse",
+            older.join(" and "),
+            if older.len() == 1 { "s" } else { "" }
+        )
     };
     for (value, bad, want) in [("Enabled", true, 1u32), ("DisabledByDefault", false, 0)] {
         out.extend(unreadable_value(&k, value, 9));
@@ -246,11 +271,102 @@ fn tls(ctx: &Ctx<'_>, set: &str, layer: Option<u32>, out: &mut Vec<Finding>) {
                 severity: sev,
                 value: Some(value),
                 healthy: "key absent (OS defaults)",
-                explanation: "TLS 1.2 is disabled for the server: TLS connections fail with 'An internal error has occurred' (Schannel 36871)".into(),
+                explanation: format!("TLS 1.2 is disabled for the server ({left}): TLS connections fail with 'An internal error has occurred' (Schannel 36871)"),
                 fix: fix(ctx.set_dword(&k, value, want), Risk::Low, applied_if(sev), vec![op_dword(&k, value, want)]),
             }));
         }
     }
+}
+
+/// Whether Schannel offers protocol `version` ("TLS 1.0") to servers, as
+/// far as `Protocols\<version>\Server` says: `Some(false)` when `Enabled`
+/// is 0 or `DisabledByDefault` is not 0 (RDP does not ask for a protocol by
+/// name), `Some(true)` when enabled, `None` when the key or both values are
+/// absent (the release's default).
+fn server_protocol(ctx: &Ctx<'_>, set: &str, version: &str) -> Option<bool> {
+    let k = ctx.in_set(set, &format!(r"{SCHANNEL_PATH}\{version}\Server"));
+    if !k.exists() {
+        return None;
+    }
+    match (k.dword("Enabled"), k.dword("DisabledByDefault")) {
+        (Some(0), _) | (_, Some(1..)) => Some(false),
+        (Some(_), _) | (None, Some(0)) => Some(true),
+        (None, None) => None,
+    }
+}
+
+/// Row 9 on Vista / Server 2008 to Windows 7 / Server 2008 R2 (the build is
+/// known): their RDP stack speaks TLS 1.0 only, unless KB3080079 added TLS 1.1 and
+/// 1.2 to it (Windows 7 / Server 2008 R2); and their Schannel leaves TLS
+/// 1.1 and 1.2 off unless enabled.
+fn legacy_tls(ctx: &Ctx<'_>, set: &str, out: &mut Vec<Finding>) {
+    let k10 = ctx.in_set(set, &format!(r"{SCHANNEL_PATH}\TLS 1.0\Server"));
+    let tls10 = server_protocol(ctx, set, "TLS 1.0");
+    let newer = ["TLS 1.1", "TLS 1.2"]
+        .into_iter()
+        .any(|v| server_protocol(ctx, set, v) == Some(true));
+    let kb = rdp_tls_update(ctx);
+    if tls10 == Some(false) {
+        if kb == Some(true) && newer {
+            return; // RDP negotiates TLS 1.1/1.2 instead
+        }
+        let why = match kb {
+            Some(true) => {
+                "KB3080079 is installed but neither TLS 1.1 nor TLS 1.2 is enabled for the server"
+                    .to_string()
+            }
+            Some(false) => "KB3080079 (TLS 1.1/1.2 for RDP) is not installed".to_string(),
+            None => {
+                "without SOFTWARE, whether KB3080079 (TLS 1.1/1.2 for RDP) is installed is unknown"
+                    .to_string()
+            }
+        };
+        let value = if k10.dword("Enabled") == Some(0) {
+            "Enabled"
+        } else {
+            "DisabledByDefault"
+        };
+        let mut f = fix(
+            ctx.command(&["nla", "disable", "SOURCE"]),
+            Risk::Medium,
+            None,
+            Vec::new(),
+        );
+        f.manual = Some("RDP then uses its own security layer, without TLS; after boot install KB3080079 and enable TLS 1.2, then `ntrescue nla enable`. TLS 1.0 is not re-enabled".into());
+        out.push(k10.finding(New {
+            code: "tls10-server-disabled",
+            row: 9,
+            severity: Severity::Blocker,
+            value: Some(value),
+            healthy: "key absent (TLS 1.0 is what this release's RDP speaks)",
+            explanation: format!("TLS 1.0 is disabled for the server on a release whose RDP stack speaks only TLS 1.0 ({why}): TLS connections fail"),
+            fix: f,
+        }));
+        return;
+    }
+    if !newer && server_protocol(ctx, set, "TLS 1.2").is_none() {
+        let k12 = ctx.in_set(set, &format!(r"{SCHANNEL_PATH}\TLS 1.2\Server"));
+        out.push(k12.finding(New {
+            code: "tls-legacy-only",
+            row: 9,
+            severity: Severity::Info,
+            value: None,
+            healthy: "key absent (OS defaults)",
+            explanation: "this release offers servers only TLS 1.0 (TLS 1.1 and 1.2 are off by default before Windows 8 / Server 2012): a client that refuses TLS 1.0 cannot connect over TLS".into(),
+            fix: manual("after boot, install KB3080079 and enable TLS 1.2 for the server; ntrescue does not turn protocols on offline", Risk::Medium),
+        }));
+    }
+}
+
+/// Whether SOFTWARE's servicing store records KB3080079 (TLS 1.1/1.2 for
+/// the RDP stack of Windows 7 / Server 2008 R2); `None` without SOFTWARE.
+fn rdp_tls_update(ctx: &Ctx<'_>) -> Option<bool> {
+    let k = ctx.software(CBS_PACKAGES)?;
+    Some(
+        k.subkey_names()
+            .iter()
+            .any(|n| n.to_ascii_lowercase().starts_with("package_for_kb3080079")),
+    )
 }
 
 /// Row 10: a certificate pin whose certificate is not in the machine's stores.
@@ -281,20 +397,12 @@ fn certificate(ctx: &Ctx<'_>, rdp: &KeyRead<'_>, out: &mut Vec<Finding>) {
         }));
         return;
     }
-    let found = CERT_STORES.iter().any(|s| {
+    let stored = CERT_STORES.iter().find_map(|s| {
         ctx.software(&format!(r"{s}\{thumb}"))
-            .is_some_and(|k| k.exists())
+            .filter(|k| k.exists())
     });
-    if found {
-        out.push(rdp.finding(New {
-            code: "certificate-pinned",
-            row: 10,
-            severity: Severity::Info,
-            value: Some(V),
-            healthy: "absent (self-signed certificate)",
-            explanation: "a certificate from the machine store is pinned; its expiry is not checked offline".into(),
-            fix: manual("if connections fail with an internal error, delete the value so Windows falls back to its self-signed certificate", Risk::Low),
-        }));
+    if let Some(cert) = stored {
+        out.push(pinned(rdp, &cert, &thumb, delete()));
         return;
     }
     let mut f = delete();
@@ -308,4 +416,79 @@ fn certificate(ctx: &Ctx<'_>, rdp: &KeyRead<'_>, out: &mut Vec<Finding>) {
         explanation: format!("the pinned certificate {thumb} is in neither the MY nor the Remote Desktop store: the TLS handshake fails"),
         fix: f,
     }));
+}
+
+/// Row 10 for a pin whose certificate is in a store: its `Blob` read for
+/// the validity period, checked against the clock of this run (the machine
+/// boots now).
+fn pinned(rdp: &KeyRead<'_>, cert: &KeyRead<'_>, thumb: &str, delete: Fix) -> Finding {
+    const V: &str = "SSLCertificateSHA1Hash";
+    const HEALTHY: &str = "absent (self-signed certificate), or a certificate within its validity";
+    let store = cert.path.rsplit('\\').nth(2).unwrap_or("MY");
+    let parsed = cert
+        .binary("Blob")
+        .ok_or_else(|| {
+            format!(
+                "no readable REG_BINARY Blob value in {}\\{}",
+                cert.hive, cert.path
+            )
+        })
+        .and_then(|b| {
+            stored_cert(&b).map_err(|e| format!("{}\\{}\\Blob: {e}", cert.hive, cert.path))
+        });
+    let v = match parsed {
+        Err(why) => {
+            let mut f = delete;
+            f.rdp_repair = None;
+            f.manual = Some("Windows then uses its self-signed certificate".into());
+            return rdp.finding(New {
+                code: "certificate-unreadable",
+                row: 10,
+                severity: Severity::Warning,
+                value: Some(V),
+                healthy: HEALTHY,
+                explanation: format!("the pinned certificate {thumb} is in the {store} store but cannot be read ({why}): Windows may fail the TLS handshake"),
+                fix: f,
+            });
+        }
+        Ok(c) => c.validity,
+    };
+    let now = crate::util::time::now_unix();
+    let (nb, na) = (v.not_before.iso(), v.not_after.iso());
+    if v.not_after.unix < now {
+        let mut f = delete;
+        f.manual = Some("Windows then uses its self-signed certificate; install a renewed certificate and pin it after boot".into());
+        return rdp.finding(New {
+            code: "rdp-certificate-expired",
+            row: 10,
+            severity: Severity::Blocker,
+            value: Some(V),
+            healthy: HEALTHY,
+            explanation: format!("the pinned certificate {thumb} ({store} store) expired at {na}: the TLS handshake fails ('An internal error has occurred', events 1057/36870)"),
+            fix: f,
+        });
+    }
+    if v.not_before.unix > now {
+        let mut f = delete;
+        f.rdp_repair = None;
+        f.manual = Some("or check the machine's clock: the certificate becomes valid later".into());
+        return rdp.finding(New {
+            code: "certificate-not-yet-valid",
+            row: 10,
+            severity: Severity::Warning,
+            value: Some(V),
+            healthy: HEALTHY,
+            explanation: format!("the pinned certificate {thumb} ({store} store) is valid only from {nb}: clients refuse it until then"),
+            fix: f,
+        });
+    }
+    rdp.finding(New {
+        code: "certificate-pinned",
+        row: 10,
+        severity: Severity::Info,
+        value: Some(V),
+        healthy: HEALTHY,
+        explanation: format!("the pinned certificate {thumb} ({store} store) is valid from {nb} to {na}"),
+        fix: manual("if connections fail with an internal error, delete the value so Windows falls back to its self-signed certificate", Risk::Low),
+    })
 }
