@@ -184,16 +184,7 @@ pub fn diagnose_hashed(
     };
     let windows = sw.as_ref().map(windows_info);
     let mut d = diagnose_hives(hives_in, &source).map_err(|e| e.in_file(&path))?;
-    // Row 29: the BCD store, on another partition of the disk.
-    match bcd::check(located) {
-        Ok(f) => {
-            d.findings.extend(f);
-            let boot = d.boot.clone();
-            d.findings
-                .sort_by_key(|f| (f.severity, f.control_set.as_ref() != boot.as_ref()));
-        }
-        Err(nc) => d.not_checked.push(nc),
-    }
+    add_bcd(located, &mut d);
     if sw.is_none() {
         d.not_checked.insert(
             0,
@@ -206,23 +197,11 @@ pub fn diagnose_hashed(
             },
         );
     }
-    for h in [&system, &software, &sam, &security] {
-        if h.status.view == Some("after-replay") || h.status.state == "unreadable" {
-            let code = if h.status.state == "unreadable" {
-                Code::HiveUnreadable
-            } else {
-                Code::LogsReplayed
-            };
-            warnings.push(Warning::new(
-                code,
-                format!(
-                    "{}: {}",
-                    h.status.name,
-                    h.status.note.as_deref().unwrap_or(h.status.state)
-                ),
-            ));
-        }
-    }
+    warnings.extend(
+        [&system, &software, &sam, &security]
+            .into_iter()
+            .filter_map(status_warning),
+    );
     let stats = [&system, &software, &sam, &security]
         .iter()
         .map(|h| h.stats())
@@ -249,6 +228,40 @@ pub fn diagnose_hashed(
         warnings,
     };
     Ok((report, stats))
+}
+
+/// Row 29: the BCD store, on another partition of the disk.
+fn add_bcd(located: &Located, d: &mut Diagnosis) {
+    match bcd::check(located) {
+        Ok(f) => {
+            d.findings.extend(f);
+            let boot = d.boot.clone();
+            d.findings
+                .sort_by_key(|f| (f.severity, f.control_set.as_ref() != boot.as_ref()));
+        }
+        Err(nc) => d.not_checked.push(nc),
+    }
+}
+
+/// A warning for a hive read after its logs were replayed, or unreadable.
+fn status_warning(h: &hives::LoadedView) -> Option<Warning> {
+    let unreadable = h.status.state == "unreadable";
+    if h.status.view != Some("after-replay") && !unreadable {
+        return None;
+    }
+    let code = if unreadable {
+        Code::HiveUnreadable
+    } else {
+        Code::LogsReplayed
+    };
+    Some(Warning::new(
+        code,
+        format!(
+            "{}: {}",
+            h.status.name,
+            h.status.note.as_deref().unwrap_or(h.status.state)
+        ),
+    ))
 }
 
 fn reader(v: &hives::LoadedView) -> Option<Reader<'_>> {
