@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::format::nthive::walk_counts;
 use crate::format::regf::base_block::BaseBlock;
 use crate::format::regf::cell::{walk_bins, HiveView};
-use crate::format::regf::key::{walk_tree, Key, Visited, MAX_DEPTH};
+use crate::format::regf::key::{names_equal, walk_tree, Key, Visited, MAX_DEPTH};
 
 /// Totals of a full check.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -117,31 +117,81 @@ pub(crate) fn check_planned_values(path: &str, b: &Vals, a: &Vals, exps: &[&Expe
     Ok(())
 }
 
+/// The key `path` (backslash-separated from the root; empty components
+/// are skipped, as every lookup does) names below `root`, by a full scan of
+/// each subkey list. A component matching no subkey is an error; one
+/// matching more than one (names that differ only in case, which Windows
+/// treats as one name) makes the path ambiguous: an error naming the
+/// parent's offset, since an edit there cannot be told apart from an edit
+/// of the other key.
+pub fn resolve_exact<'a>(root: Key<'a>, path: &str) -> Result<Key<'a>> {
+    let mut k = root;
+    let mut walked = String::new();
+    for part in path.split('\\').filter(|p| !p.is_empty()) {
+        let mut found = None;
+        let mut count = 0usize;
+        for sub in k.subkeys()? {
+            if names_equal(&sub.name()?, part) {
+                count += 1;
+                found.get_or_insert(sub);
+            }
+        }
+        if !walked.is_empty() {
+            walked.push('\\');
+        }
+        walked.push_str(part);
+        match (found, count) {
+            (Some(next), 1) => k = next,
+            (None, _) => {
+                return Err(Error::Invalid {
+                    what: "key path",
+                    offset: k.abs(),
+                    detail: format!("'{walked}' is not in the hive"),
+                })
+            }
+            (Some(_), n) => {
+                return Err(Error::Invalid {
+                    what: "key path",
+                    offset: k.abs(),
+                    detail: format!(
+                        "'{walked}' names {n} keys (names that differ only in case): an edit \
+                         there cannot be verified against the other"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(k)
+}
+
 /// Walks `before` and `after` in lock step and requires them to hold the
 /// same keys (same names, same order) and the same values (names, types,
 /// data, order), except for the values named in `expects`, which must have
 /// their expected content (created ones appear, deleted ones are gone).
+/// Keys are matched by cell: each expectation's path is resolved in
+/// `before` once ([`resolve_exact`], an ambiguous path is an error), and
+/// the walk compares that key, by its cell offset, against the plan and
+/// every other key against itself. Keys whose paths print alike (an
+/// empty name, case twins) are therefore told apart.
 pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Result<()> {
     use std::collections::HashMap;
-    let mut touched: HashMap<String, Vec<&Expect>> = HashMap::new();
-    for e in expects {
-        touched
-            .entry(upper(e.key.trim_matches('\\')))
-            .or_default()
-            .push(e);
-    }
     let vb = HiveView::new(before)?;
     let va = HiveView::new(after)?;
+    let mut touched: HashMap<u32, Vec<&Expect>> = HashMap::new();
+    for e in expects {
+        let k = resolve_exact(Key::root(vb)?, &e.key)?;
+        touched.entry(k.offset()).or_default().push(e);
+    }
     let mut stack = vec![(String::new(), Key::root(vb)?, Key::root(va)?, 0usize)];
-    let mismatch = |path: &str, detail: String| Error::Invalid {
+    let mismatch = |path: &str, at: u64, detail: String| Error::Invalid {
         what: "edited hive",
-        offset: 0,
+        offset: at,
         detail: format!("key '{path}': {detail}"),
     };
     let (mut seen_b, mut seen_a) = (Visited::default(), Visited::default());
     while let Some((path, kb, ka, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
-            return Err(mismatch(&path, "nested too deep".into()));
+            return Err(mismatch(&path, ka.abs(), "nested too deep".into()));
         }
         // Each key and list once: a repeated one is a structure error, not
         // a walk of exponential length.
@@ -153,14 +203,15 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
             }
         }
         if kb.name()? != ka.name()? {
-            return Err(mismatch(&path, "key name changed".into()));
+            return Err(mismatch(&path, ka.abs(), "key name changed".into()));
         }
         let (b, a) = (read_values(&kb)?, read_values(&ka)?);
-        match touched.get(&upper(&path)) {
+        match touched.get(&kb.offset()) {
             None => {
                 if b != a {
                     return Err(mismatch(
                         &path,
+                        ka.abs(),
                         "values changed that were not planned".into(),
                     ));
                 }
@@ -172,7 +223,7 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
             ka.subkeys_seen(&mut seen_a.lists)?,
         );
         if sb.len() != sa.len() {
-            return Err(mismatch(&path, "subkeys added or removed".into()));
+            return Err(mismatch(&path, ka.abs(), "subkeys added or removed".into()));
         }
         for (cb, ca) in sb.into_iter().zip(sa) {
             let name = cb.name()?;
@@ -245,42 +296,109 @@ mod tests {
     }
 
     /// Found by fuzzing (value_edit): a key with an empty name directly
-    /// below the root has the root's path (""). An edit of the root's
-    /// values is then refused by the lock-step compare (it cannot tell the
-    /// two keys apart), never passed for the wrong key; an edit elsewhere
-    /// still verifies.
+    /// below the root printed as the root's path (""), so an edit of the
+    /// root's values was refused. Keys are now matched by cell: the root
+    /// edit verifies, and the same change made to the empty-named key
+    /// instead fails.
     #[test]
-    fn an_empty_key_name_below_the_root_makes_root_edits_refused() {
+    fn an_empty_key_name_below_the_root_is_told_apart_from_the_root() {
         use crate::format::regf::edit::HiveEdit;
         use crate::format::regf::key::{reg_type, NK_NAME_LEN};
         let mut h = corpus("other/real/regipy__SECURITY");
         let first = Key::root(HiveView::new(&h).unwrap())
             .unwrap()
             .subkeys()
-            .unwrap()[0]
-            .abs();
-        h[first as usize + NK_NAME_LEN..][..2].copy_from_slice(&0u16.to_le_bytes());
+            .unwrap()[0];
+        let (first_abs, first_rel) = (first.abs(), first.offset());
+        h[first_abs as usize + NK_NAME_LEN..][..2].copy_from_slice(&0u16.to_le_bytes());
         full_check(&h).unwrap();
-        let edit = |key: &str| {
-            let rel = Key::root(HiveView::new(&h).unwrap())
-                .unwrap()
-                .subpath(key)
-                .unwrap()
-                .unwrap()
-                .offset();
+        let exp = |key: &str| Expect {
+            key: key.into(),
+            value: "v".into(),
+            after: Some((reg_type::DWORD, vec![7, 0, 0, 0])),
+        };
+        let edit = |rel: u32| {
             let mut e = HiveEdit::new(h.clone()).unwrap();
             e.set_value(rel, "v", reg_type::DWORD, &[7, 0, 0, 0])
                 .unwrap();
-            let exp = Expect {
-                key: key.into(),
-                value: "v".into(),
-                after: Some((reg_type::DWORD, vec![7, 0, 0, 0])),
-            };
-            semantic_compare(&h, e.bytes(), &[exp])
+            e.into_bytes()
         };
-        let e = edit("").unwrap_err().to_string();
-        assert!(e.contains("differ from the plan"), "{e}");
-        edit("Policy").unwrap();
+        let root = Key::root(HiveView::new(&h).unwrap()).unwrap().offset();
+        semantic_compare(&h, &edit(root), &[exp("")]).unwrap();
+        let e = semantic_compare(&h, &edit(first_rel), &[exp("")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("differ from the plan") || e.contains("not planned"),
+            "{e}"
+        );
+        let policy = crate::testing::key_rel(&h, "Policy");
+        semantic_compare(&h, &edit(policy), &[exp("Policy")]).unwrap();
+    }
+
+    /// Sibling keys whose names differ only in case ("Twin", "TWIN"): an
+    /// edit of a path through them is refused as ambiguous (nothing can
+    /// verify which was meant); an edit elsewhere is compared exactly, and
+    /// a stray change to either twin fails it.
+    #[test]
+    fn case_twins_make_only_their_own_paths_ambiguous() {
+        use crate::fixtures::build::{build, Data, HiveSpec, KeySpec};
+        use crate::format::regf::edit::HiveEdit;
+        use crate::format::regf::key::reg_type;
+        let v1 = |k: KeySpec| k.value("v", Data::Dword(1));
+        let h = build(&HiveSpec {
+            file_name: "twins".into(),
+            sequence: 3,
+            timestamp: 0x01d9_0000_0000_0000,
+            root: v1(KeySpec::new("ROOT"))
+                .key(v1(KeySpec::new("Twin")).key(v1(KeySpec::new("Below"))))
+                .key(v1(KeySpec::new("TWIN")))
+                .key(v1(KeySpec::new("Other"))),
+        });
+        full_check(&h).unwrap();
+        let view = HiveView::new(&h).unwrap();
+        let root = Key::root(view).unwrap();
+        let by_name = |n: &str| {
+            root.subkeys()
+                .unwrap()
+                .into_iter()
+                .find(|k| k.name().unwrap() == n)
+                .unwrap()
+                .offset()
+        };
+        let exp = |key: &str| Expect {
+            key: key.into(),
+            value: "v".into(),
+            after: Some((reg_type::DWORD, vec![7, 0, 0, 0])),
+        };
+        let edit = |rels: &[u32]| {
+            let mut e = HiveEdit::new(h.clone()).unwrap();
+            for &rel in rels {
+                e.set_value(rel, "v", reg_type::DWORD, &[7, 0, 0, 0])
+                    .unwrap();
+            }
+            e.into_bytes()
+        };
+        let other = by_name("Other");
+        semantic_compare(&h, &edit(&[other]), &[exp("other")]).unwrap();
+        for stray in [by_name("Twin"), by_name("TWIN")] {
+            let e = semantic_compare(&h, &edit(&[other, stray]), &[exp("Other")])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not planned"), "{e}");
+        }
+        for path in ["Twin", "twin", r"TWIN\Below"] {
+            let e = semantic_compare(&h, &edit(&[by_name("Twin")]), &[exp(path)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("names 2 keys"), "{path}: {e}");
+        }
+        assert!(resolve_exact(root, "Other").is_ok());
+        let Err(e) = resolve_exact(root, r"Other\Nope") else {
+            panic!("a missing key resolves");
+        };
+        let e = e.to_string();
+        assert!(e.contains(r"'Other\Nope' is not in the hive"), "{e}");
     }
 
     /// The in-place fast path of `verify_edit` still fails on a stray byte
