@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::format::nthive::walk_counts;
 use crate::format::regf::base_block::BaseBlock;
 use crate::format::regf::cell::{walk_bins, HiveView};
-use crate::format::regf::key::{names_equal, walk_tree, Key, Visited, MAX_DEPTH};
+use crate::format::regf::key::{walk_tree, Key, Visited, MAX_DEPTH};
 
 /// Totals of a full check.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -117,11 +117,30 @@ pub(crate) fn check_planned_values(path: &str, b: &Vals, a: &Vals, exps: &[&Expe
     Ok(())
 }
 
+/// Whether two key names are one name to Windows: equal UTF-16 code unit
+/// by code unit after upper-casing each unit on its own (as
+/// `RtlUpcaseUnicodeChar` does: a surrogate, half of a character outside
+/// the BMP, is never folded, so U+10410 and U+10438 are two names).
+fn windows_names_equal(a: &str, b: &str) -> bool {
+    fn up(u: u16) -> u16 {
+        let Some(c) = char::from_u32(u32::from(u)) else {
+            return u;
+        };
+        let mut it = c.to_uppercase();
+        match (it.next(), it.next()) {
+            (Some(x), None) => u16::try_from(u32::from(x)).unwrap_or(u),
+            _ => u,
+        }
+    }
+    a.encode_utf16().map(up).eq(b.encode_utf16().map(up))
+}
+
 /// The key `path` (backslash-separated from the root; empty components
 /// are skipped, as every lookup does) names below `root`, by a full scan of
-/// each subkey list. A component matching no subkey is an error; one
-/// matching more than one (names that differ only in case, which Windows
-/// treats as one name) makes the path ambiguous: an error naming the
+/// each subkey list, names compared as Windows compares them
+/// ([`windows_names_equal`]). A component matching no subkey is an error;
+/// one matching more than one (names that differ only in case, which
+/// Windows treats as one name) makes the path ambiguous: an error naming the
 /// parent's offset, since an edit there cannot be told apart from an edit
 /// of the other key.
 pub fn resolve_exact<'a>(root: Key<'a>, path: &str) -> Result<Key<'a>> {
@@ -131,7 +150,7 @@ pub fn resolve_exact<'a>(root: Key<'a>, path: &str) -> Result<Key<'a>> {
         let mut found = None;
         let mut count = 0usize;
         for sub in k.subkeys()? {
-            if names_equal(&sub.name()?, part) {
+            if windows_names_equal(&sub.name()?, part) {
                 count += 1;
                 found.get_or_insert(sub);
             }
@@ -394,6 +413,8 @@ mod tests {
             assert!(e.contains("names 2 keys"), "{path}: {e}");
         }
         assert!(resolve_exact(root, "Other").is_ok());
+        assert!(windows_names_equal("Twin", "tWIN") && windows_names_equal("ä", "Ä"));
+        assert!(!windows_names_equal("\u{10410}", "\u{10438}"));
         let Err(e) = resolve_exact(root, r"Other\Nope") else {
             panic!("a missing key resolves");
         };
