@@ -13,16 +13,18 @@ use ntrescue::format::nthive::NtHive;
 use ntrescue::format::regf::cell::HiveView;
 use ntrescue::format::regf::edit::HiveEdit;
 use ntrescue::format::regf::key::{reg_type, Key};
-use ntrescue::hive::check::{full_check, semantic_compare, Expect};
+use ntrescue::hive::check::{full_check, resolve_exact, semantic_compare, Expect};
 
 /// Value names an operation picks from (index past the key's own values).
 const NAMES: [&str; 4] = ["fuzzValue", "SecurityLayer", "Ümlaut-Ω", ""];
 
-/// Paths of the first `max` keys of the tree, breadth first, that name
-/// exactly one key. A path string cannot tell apart keys whose names differ
-/// only in case, a key from its child with an empty name, or a name holding
-/// a backslash; such keys and the keys below them are not edit targets (the lock-step compare
-/// refuses those edits, which is right but not what this target checks).
+/// Paths of the first `max` keys of the tree, breadth first, that the
+/// lock-step compare resolves to exactly one key ([`resolve_exact`]): a
+/// path through names that differ only in case is refused as ambiguous
+/// (right, but not what this target checks). Keys whose paths print alike
+/// otherwise (an empty name, a name holding a backslash) stay targets: the
+/// compare matches keys by cell, so an edit of one cannot pass for the
+/// other.
 fn key_paths(bytes: &[u8], max: usize) -> Vec<String> {
     let Ok(root) = HiveView::new(bytes).and_then(Key::root) else {
         return Vec::new();
@@ -30,6 +32,9 @@ fn key_paths(bytes: &[u8], max: usize) -> Vec<String> {
     let mut all: Vec<String> = vec![String::new()];
     let mut queue = std::collections::VecDeque::from([(root, String::new())]);
     while let Some((k, path)) = queue.pop_front() {
+        if all.len() > 4 * max {
+            break;
+        }
         let Ok(subs) = k.subkeys() else { continue };
         for s in subs {
             let Ok(name) = s.name() else { continue };
@@ -38,36 +43,16 @@ fn key_paths(bytes: &[u8], max: usize) -> Vec<String> {
             } else {
                 format!("{path}\\{name}")
             };
-            if name.is_empty() || name.contains('\\') {
-                // Marks the path it collides with as ambiguous.
-                all.push(path.clone());
-            }
             all.push(p.clone());
             queue.push_back((s, p));
         }
     }
-    let mut count = std::collections::HashMap::new();
-    for p in &all {
-        *count.entry(p.to_uppercase()).or_insert(0) += 1;
-    }
-    // A path is a target when it and every path above it name one key
-    // (below two keys of one name, the lookup follows the first).
-    let unique = |p: &str| -> bool {
-        let mut prefix = String::new();
-        for (i, part) in p.split('\\').enumerate() {
-            if i > 0 {
-                prefix.push('\\');
-            }
-            prefix.push_str(part);
-            if count.get(&prefix.to_uppercase()) != Some(&1) {
-                return false;
-            }
-        }
-        true
-    };
     let mut out: Vec<String> = Vec::new();
     for p in all {
-        if out.len() < max && unique(&p) {
+        if out.len() < max
+            && !out.iter().any(|o| o.eq_ignore_ascii_case(&p))
+            && resolve_exact(root, &p).is_ok()
+        {
             out.push(p);
         }
     }

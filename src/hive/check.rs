@@ -156,38 +156,98 @@ fn check_created(
     Ok(n)
 }
 
+/// Whether two key names are one name to Windows: equal UTF-16 code unit
+/// by code unit after upper-casing each unit on its own (as
+/// `RtlUpcaseUnicodeChar` does: a surrogate, half of a character outside
+/// the BMP, is never folded, so U+10410 and U+10438 are two names).
+fn windows_names_equal(a: &str, b: &str) -> bool {
+    fn up(u: u16) -> u16 {
+        let Some(c) = char::from_u32(u32::from(u)) else {
+            return u;
+        };
+        let mut it = c.to_uppercase();
+        match (it.next(), it.next()) {
+            (Some(x), None) => u16::try_from(u32::from(x)).unwrap_or(u),
+            _ => u,
+        }
+    }
+    a.encode_utf16().map(up).eq(b.encode_utf16().map(up))
+}
+
+/// The key `path` (backslash-separated from the root; empty components
+/// are skipped, as every lookup does) names below `root`, by a full scan of
+/// each subkey list, names compared as Windows compares them
+/// ([`windows_names_equal`]). A component matching no subkey is an error;
+/// one matching more than one (names that differ only in case, which
+/// Windows treats as one name) makes the path ambiguous: an error naming the
+/// parent's offset, since an edit there cannot be told apart from an edit
+/// of the other key.
+pub fn resolve_exact<'a>(root: Key<'a>, path: &str) -> Result<Key<'a>> {
+    let mut k = root;
+    let mut walked = String::new();
+    for part in path.split('\\').filter(|p| !p.is_empty()) {
+        let mut found = None;
+        let mut count = 0usize;
+        for sub in k.subkeys()? {
+            if windows_names_equal(&sub.name()?, part) {
+                count += 1;
+                found.get_or_insert(sub);
+            }
+        }
+        if !walked.is_empty() {
+            walked.push('\\');
+        }
+        walked.push_str(part);
+        match (found, count) {
+            (Some(next), 1) => k = next,
+            (None, _) => {
+                return Err(Error::Invalid {
+                    what: "key path",
+                    offset: k.abs(),
+                    detail: format!("'{walked}' is not in the hive"),
+                })
+            }
+            (Some(_), n) => {
+                return Err(Error::Invalid {
+                    what: "key path",
+                    offset: k.abs(),
+                    detail: format!(
+                        "'{walked}' names {n} keys (names that differ only in case): an edit \
+                         there cannot be verified against the other"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(k)
+}
+
 /// Walks `before` and `after` in lock step and requires them to hold the
 /// same keys (same names, same order) and the same values (names, types,
 /// data, order), except for the values named in `expects`, which must have
 /// their expected content (created ones appear, deleted ones are gone),
 /// and the keys `expects` plan to create, which must appear (only they)
 /// with exactly their planned values.
+/// Existing keys are matched by cell: each expectation's path is resolved
+/// in `before` once ([`resolve_exact`], an ambiguous path is an error), and
+/// the walk compares that key, by its cell offset, against the plan and
+/// every other key against itself. Keys whose paths print alike (an
+/// empty name, case twins) are therefore told apart.
 pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Result<()> {
-    let mut touched: Touched<'_> = Touched::new();
-    for e in expects.iter().filter(|e| !e.new_key) {
-        touched
-            .entry(upper(e.key.trim_matches('\\')))
-            .or_default()
-            .push(e);
-    }
-    let created: Vec<String> = expects
-        .iter()
-        .filter(|e| e.new_key)
-        .map(|e| upper(e.key.trim_matches('\\')))
-        .collect();
-    let mut found_created = 0u64;
     let vb = HiveView::new(before)?;
     let va = HiveView::new(after)?;
+    let plan = PlannedKeys::of(vb, expects)?;
+    let mut found_created = 0u64;
     let mut stack = vec![(String::new(), Key::root(vb)?, Key::root(va)?, 0usize)];
-    let mismatch = |path: &str, detail: String| Error::Invalid {
+    let mismatch = |path: &str, at: u64, detail: String| Error::Invalid {
         what: "edited hive",
-        offset: 0,
+        offset: at,
         detail: format!("key '{path}': {detail}"),
     };
     let (mut seen_b, mut seen_a) = (Visited::default(), Visited::default());
     while let Some((path, kb, ka, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
-            return Err(mismatch(&path, "nested too deep".into()));
+            return Err(mismatch(&path, ka.abs(), "nested too deep".into()));
         }
         // Each key and list once: a repeated one is a structure error, not
         // a walk of exponential length.
@@ -199,14 +259,15 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
             }
         }
         if kb.name()? != ka.name()? {
-            return Err(mismatch(&path, "key name changed".into()));
+            return Err(mismatch(&path, ka.abs(), "key name changed".into()));
         }
         let (b, a) = (read_values(&kb)?, read_values(&ka)?);
-        match touched.get(&upper(&path)) {
+        match plan.by_cell.get(&kb.offset()) {
             None => {
                 if b != a {
                     return Err(mismatch(
                         &path,
+                        ka.abs(),
                         "values changed that were not planned".into(),
                     ));
                 }
@@ -217,47 +278,92 @@ pub fn semantic_compare(before: &[u8], after: &[u8], expects: &[Expect]) -> Resu
         let mut sa = Vec::new();
         for c in ka.subkeys_seen(&mut seen_a.lists)? {
             let name = c.name()?;
-            let child = if path.is_empty() {
-                name.clone()
-            } else {
-                format!("{path}\\{name}")
-            };
-            if !created.contains(&upper(&child)) {
+            let child = child_path(&path, &name);
+            if !plan.created.contains(&upper(&child)) {
                 sa.push(c);
                 continue;
             }
             if sb
                 .iter()
-                .any(|b| b.name().is_ok_and(|n| upper(&n) == upper(&name)))
+                .any(|b| b.name().is_ok_and(|n| windows_names_equal(&n, &name)))
             {
-                return Err(mismatch(&path, format!("'{name}' existed before")));
+                return Err(mismatch(
+                    &path,
+                    ka.abs(),
+                    format!("'{name}' existed before"),
+                ));
             }
-            found_created += check_created(&child, &c, &touched, &created, &mut seen_a, depth + 1)?;
+            found_created += check_created(
+                &child,
+                &c,
+                &plan.in_created,
+                &plan.created,
+                &mut seen_a,
+                depth + 1,
+            )?;
         }
         if sb.len() != sa.len() {
-            return Err(mismatch(&path, "subkeys added or removed".into()));
+            return Err(mismatch(&path, ka.abs(), "subkeys added or removed".into()));
         }
         for (cb, ca) in sb.into_iter().zip(sa) {
-            let name = cb.name()?;
-            let child = if path.is_empty() {
-                name
-            } else {
-                format!("{path}\\{name}")
-            };
+            let child = child_path(&path, &cb.name()?);
             stack.push((child, cb, ca, depth + 1));
         }
     }
-    if found_created != created.len() as u64 {
+    if found_created != plan.created.len() as u64 {
         return Err(Error::Invalid {
             what: "edited hive",
             offset: 0,
             detail: format!(
                 "{} keys were planned to be created, {found_created} found",
-                created.len()
+                plan.created.len()
             ),
         });
     }
     Ok(())
+}
+
+fn child_path(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}\\{name}")
+    }
+}
+
+/// The expectations of an edit, split: value expectations of existing keys
+/// by the cell of their key in the original; the keys created (upper-case
+/// paths) and the value expectations inside them, by path.
+struct PlannedKeys<'e> {
+    by_cell: std::collections::HashMap<u32, Vec<&'e Expect>>,
+    created: Vec<String>,
+    in_created: Touched<'e>,
+}
+
+impl<'e> PlannedKeys<'e> {
+    fn of(vb: HiveView<'_>, expects: &'e [Expect]) -> Result<Self> {
+        let created: Vec<String> = expects
+            .iter()
+            .filter(|e| e.new_key)
+            .map(|e| upper(e.key.trim_matches('\\')))
+            .collect();
+        let mut by_cell: std::collections::HashMap<u32, Vec<&Expect>> = Default::default();
+        let mut in_created = Touched::new();
+        for e in expects.iter().filter(|e| !e.new_key) {
+            let path = upper(e.key.trim_matches('\\'));
+            if created.contains(&path) {
+                in_created.entry(path).or_default().push(e);
+            } else {
+                let k = resolve_exact(Key::root(vb)?, &e.key)?;
+                by_cell.entry(k.offset()).or_default().push(e);
+            }
+        }
+        Ok(PlannedKeys {
+            by_cell,
+            created,
+            in_created,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -318,43 +424,113 @@ mod tests {
     }
 
     /// Found by fuzzing (value_edit): a key with an empty name directly
-    /// below the root has the root's path (""). An edit of the root's
-    /// values is then refused by the lock-step compare (it cannot tell the
-    /// two keys apart), never passed for the wrong key; an edit elsewhere
-    /// still verifies.
+    /// below the root printed as the root's path (""), so an edit of the
+    /// root's values was refused. Keys are now matched by cell: the root
+    /// edit verifies, and the same change made to the empty-named key
+    /// instead fails.
     #[test]
-    fn an_empty_key_name_below_the_root_makes_root_edits_refused() {
+    fn an_empty_key_name_below_the_root_is_told_apart_from_the_root() {
         use crate::format::regf::edit::HiveEdit;
         use crate::format::regf::key::{reg_type, NK_NAME_LEN};
         let mut h = corpus("other/real/regipy__SECURITY");
         let first = Key::root(HiveView::new(&h).unwrap())
             .unwrap()
             .subkeys()
-            .unwrap()[0]
-            .abs();
-        h[first as usize + NK_NAME_LEN..][..2].copy_from_slice(&0u16.to_le_bytes());
+            .unwrap()[0];
+        let (first_abs, first_rel) = (first.abs(), first.offset());
+        h[first_abs as usize + NK_NAME_LEN..][..2].copy_from_slice(&0u16.to_le_bytes());
         full_check(&h).unwrap();
-        let edit = |key: &str| {
-            let rel = Key::root(HiveView::new(&h).unwrap())
-                .unwrap()
-                .subpath(key)
-                .unwrap()
-                .unwrap()
-                .offset();
+        let exp = |key: &str| Expect {
+            key: key.into(),
+            value: "v".into(),
+            after: Some((reg_type::DWORD, vec![7, 0, 0, 0])),
+            new_key: false,
+        };
+        let edit = |rel: u32| {
             let mut e = HiveEdit::new(h.clone()).unwrap();
             e.set_value(rel, "v", reg_type::DWORD, &[7, 0, 0, 0])
                 .unwrap();
-            let exp = Expect {
-                key: key.into(),
-                value: "v".into(),
-                after: Some((reg_type::DWORD, vec![7, 0, 0, 0])),
-                new_key: false,
-            };
-            semantic_compare(&h, e.bytes(), &[exp])
+            e.into_bytes()
         };
-        let e = edit("").unwrap_err().to_string();
-        assert!(e.contains("differ from the plan"), "{e}");
-        edit("Policy").unwrap();
+        let root = Key::root(HiveView::new(&h).unwrap()).unwrap().offset();
+        semantic_compare(&h, &edit(root), &[exp("")]).unwrap();
+        let e = semantic_compare(&h, &edit(first_rel), &[exp("")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("differ from the plan") || e.contains("not planned"),
+            "{e}"
+        );
+        let policy = crate::testing::key_rel(&h, "Policy");
+        semantic_compare(&h, &edit(policy), &[exp("Policy")]).unwrap();
+    }
+
+    /// Sibling keys whose names differ only in case ("Twin", "TWIN"): an
+    /// edit of a path through them is refused as ambiguous (nothing can
+    /// verify which was meant); an edit elsewhere is compared exactly, and
+    /// a stray change to either twin fails it.
+    #[test]
+    fn case_twins_make_only_their_own_paths_ambiguous() {
+        use crate::fixtures::build::{build, Data, HiveSpec, KeySpec};
+        use crate::format::regf::edit::HiveEdit;
+        use crate::format::regf::key::reg_type;
+        let v1 = |k: KeySpec| k.value("v", Data::Dword(1));
+        let h = build(&HiveSpec {
+            file_name: "twins".into(),
+            sequence: 3,
+            timestamp: 0x01d9_0000_0000_0000,
+            root: v1(KeySpec::new("ROOT"))
+                .key(v1(KeySpec::new("Twin")).key(v1(KeySpec::new("Below"))))
+                .key(v1(KeySpec::new("TWIN")))
+                .key(v1(KeySpec::new("Other"))),
+        });
+        full_check(&h).unwrap();
+        let view = HiveView::new(&h).unwrap();
+        let root = Key::root(view).unwrap();
+        let by_name = |n: &str| {
+            root.subkeys()
+                .unwrap()
+                .into_iter()
+                .find(|k| k.name().unwrap() == n)
+                .unwrap()
+                .offset()
+        };
+        let exp = |key: &str| Expect {
+            key: key.into(),
+            value: "v".into(),
+            after: Some((reg_type::DWORD, vec![7, 0, 0, 0])),
+            new_key: false,
+        };
+        let edit = |rels: &[u32]| {
+            let mut e = HiveEdit::new(h.clone()).unwrap();
+            for &rel in rels {
+                e.set_value(rel, "v", reg_type::DWORD, &[7, 0, 0, 0])
+                    .unwrap();
+            }
+            e.into_bytes()
+        };
+        let other = by_name("Other");
+        semantic_compare(&h, &edit(&[other]), &[exp("other")]).unwrap();
+        for stray in [by_name("Twin"), by_name("TWIN")] {
+            let e = semantic_compare(&h, &edit(&[other, stray]), &[exp("Other")])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not planned"), "{e}");
+        }
+        for path in ["Twin", "twin", r"TWIN\Below"] {
+            let e = semantic_compare(&h, &edit(&[by_name("Twin")]), &[exp(path)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("names 2 keys"), "{path}: {e}");
+        }
+        assert!(resolve_exact(root, "Other").is_ok());
+        assert!(windows_names_equal("Twin", "tWIN") && windows_names_equal("ä", "Ä"));
+        assert!(!windows_names_equal("\u{10410}", "\u{10438}"));
+        let Err(e) = resolve_exact(root, r"Other\Nope") else {
+            panic!("a missing key resolves");
+        };
+        let e = e.to_string();
+        assert!(e.contains(r"'Other\Nope' is not in the hive"), "{e}");
     }
 
     /// Created keys: the lock-step compare accepts exactly the planned new

@@ -449,6 +449,36 @@ pub fn scan(disk: &Disk) -> Result<(Table, Vec<PartitionSummary>)> {
     Ok((table, out))
 }
 
+/// Why no partition of `disk` holds Windows: BitLocker volumes are named,
+/// and so is every partition that could not be read (it may be the one).
+fn no_windows(disk: &Disk, parts: &[PartitionSummary]) -> Error {
+    let locked: Vec<String> = parts
+        .iter()
+        .filter(|s| s.filesystem == FileSystem::Bitlocker)
+        .map(|s| format!("partition {}", s.partition.number))
+        .collect();
+    if !locked.is_empty() {
+        return Error::refused(
+            crate::error::Code::Bitlocker,
+            format!(
+                "{} is BitLocker-encrypted ({}): unlock it first (e.g. dislocker) and give the unlocked volume",
+                disk.path.display(),
+                locked.join(", ")
+            ),
+        );
+    }
+    let unread: String = parts
+        .iter()
+        .filter_map(|s| Some((s.partition.number, s.error.as_deref()?)))
+        .map(|(n, e)| format!(" (partition {n} could not be read: {e})"))
+        .collect();
+    Error::NotFound(format!(
+        "no partition of {} holds {CONFIG_DIR}\\SYSTEM{unread}: is this the Windows disk? \
+         `ntrescue locate` lists the disks and which partition holds Windows",
+        disk.path.display()
+    ))
+}
+
 /// Finds the Windows installation: the partition `partition` (1-based), or
 /// the only partition holding `Windows\System32\config\SYSTEM`. Several
 /// candidates without `partition` are refused with the list; BitLocker
@@ -481,25 +511,7 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
             let wins: Vec<&PartitionSummary> = parts.iter().filter(|s| s.has_windows).collect();
             match wins.as_slice() {
                 [one] => *one,
-                [] => {
-                    let locked: Vec<String> = parts
-                        .iter()
-                        .filter(|s| s.filesystem == FileSystem::Bitlocker)
-                        .map(|s| format!("partition {}", s.partition.number))
-                        .collect();
-                    if !locked.is_empty() {
-                        return Err(Error::refused(crate::error::Code::Bitlocker, format!(
-                            "{} is BitLocker-encrypted ({}): unlock it first (e.g. dislocker) and give the unlocked volume",
-                            disk.path.display(),
-                            locked.join(", ")
-                        )));
-                    }
-                    return Err(Error::NotFound(format!(
-                        "no partition of {} holds {CONFIG_DIR}\\SYSTEM: is this the Windows disk? \
-                         `ntrescue locate` lists the disks and which partition holds Windows",
-                        disk.path.display()
-                    )));
-                }
+                [] => return Err(no_windows(disk, &parts)),
                 many => {
                     let list: Vec<String> = many
                         .iter()
@@ -525,9 +537,12 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
         )));
     }
     let mut vol = open_volume(disk, &chosen.partition).map_err(|e| e.in_file(&disk.path))?;
-    let facts = vol.facts()?;
-    let listing = vol.list(CONFIG_DIR)?;
-    let Some((system, system_logs)) = hive_with_logs(&mut vol, &listing, "SYSTEM")? else {
+    let in_disk = |e: Error| e.in_file(&disk.path);
+    let facts = vol.facts().map_err(in_disk)?;
+    let listing = vol.list(CONFIG_DIR).map_err(in_disk)?;
+    let Some((system, system_logs)) =
+        hive_with_logs(&mut vol, &listing, "SYSTEM").map_err(in_disk)?
+    else {
         return Err(Error::NotFound(format!(
             "partition {} of {} has no {CONFIG_DIR}\\SYSTEM; {}",
             chosen.partition.number,
@@ -535,10 +550,11 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
             windows_hint(disk, &parts)
         )));
     };
-    let (software, software_logs) = match hive_with_logs(&mut vol, &listing, "SOFTWARE")? {
-        Some((h, l)) => (Some(h), l),
-        None => (None, Vec::new()),
-    };
+    let (software, software_logs) =
+        match hive_with_logs(&mut vol, &listing, "SOFTWARE").map_err(in_disk)? {
+            Some((h, l)) => (Some(h), l),
+            None => (None, Vec::new()),
+        };
     let hib = hibernation_of(disk, &mut vol)?;
     Ok(WindowsVolume {
         disk: disk.path.clone(),

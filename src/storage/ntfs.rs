@@ -329,9 +329,14 @@ pub struct Volume {
 
 /// Runs a call into the `ntfs` crate: a panic on damaged metadata (an
 /// index entry shorter than its header, found by fuzzing) becomes an
-/// error, as for nt-hive ([`crate::util::guard::contain`]).
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    crate::util::guard::contain(what, f).map_err(Error::Ntfs)?
+/// error, as for nt-hive ([`crate::util::guard::contain`]), naming what
+/// was being read (`doing`) and the volume's byte offset on the device.
+fn guarded<T>(doing: &str, volume: u64, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    crate::util::guard::contain("the NTFS reader", f).map_err(|panic| Error::Invalid {
+        what: "NTFS metadata",
+        offset: volume,
+        detail: format!("{panic}, {doing} in the NTFS volume at byte offset {volume:#x}"),
+    })?
 }
 
 impl Volume {
@@ -348,29 +353,37 @@ impl Volume {
         len: u64,
         cache: std::sync::Arc<MetaCache>,
     ) -> Result<Self> {
-        guarded("the NTFS reader", || {
+        guarded("opening the volume", offset, || {
             Self::open_inner(Region::cached(file, offset, len, cache))
         })
     }
 
     /// Identity and state.
     pub fn facts(&mut self) -> Result<VolumeFacts> {
-        guarded("the NTFS reader", || self.facts_inner())
+        guarded("reading its identity", self.offset, || self.facts_inner())
     }
 
     /// Finds `path` (backslash- or slash-separated, case-insensitive).
     pub fn find(&mut self, path: &str) -> Result<Option<u64>> {
-        guarded("the NTFS reader", || self.find_inner(path))
+        guarded(&format!("looking up {path}"), self.offset, || {
+            self.find_inner(path)
+        })
     }
 
     /// Names in the directory at `path` (for log discovery).
     pub fn list(&mut self, path: &str) -> Result<Vec<String>> {
-        guarded("the NTFS reader", || self.list_inner(path))
+        guarded(&format!("listing {path}"), self.offset, || {
+            self.list_inner(path)
+        })
     }
 
     /// Where the unnamed `$DATA` stream of MFT record `rec` lives.
     pub fn locate(&mut self, rec: u64, path: &str) -> Result<FileLocation> {
-        guarded("the NTFS reader", || self.locate_inner(rec, path))
+        guarded(
+            &format!("locating the data of {path} (MFT record {rec})"),
+            self.offset,
+            || self.locate_inner(rec, path),
+        )
     }
 
     /// Opens the NTFS volume in `fs`.
@@ -891,14 +904,18 @@ mod tests {
     /// index entry) is an error naming the reader, not a crash.
     #[test]
     fn a_panic_in_the_ntfs_reader_is_an_error() {
-        let r: Result<()> = guarded("the NTFS reader", || {
+        let r: Result<()> = guarded("looking up a", 0x10_0000, || {
             let entry: &[u8] = &[];
             let _ = entry[8..].len();
             Ok(())
         });
         let e = r.unwrap_err().to_string();
-        assert!(e.contains("the NTFS reader failed on damaged data"), "{e}");
-        assert_eq!(guarded("the NTFS reader", || Ok(5)).unwrap(), 5);
+        assert!(
+            e.contains("the NTFS reader failed on damaged data")
+                && e.contains("looking up a in the NTFS volume at byte offset 0x100000"),
+            "{e}"
+        );
+        assert_eq!(guarded("looking up a", 0, || Ok(5)).unwrap(), 5);
     }
 
     #[test]

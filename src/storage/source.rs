@@ -196,6 +196,7 @@ impl LoadedFile {
                 let f = fs::File::open(p).map_err(ctx)?;
                 let len = f.metadata().map_err(ctx)?.len();
                 check_registry_file_size(len, &p.display().to_string())?;
+                check_extent(p, &f, len)?;
                 read_hashed(f, len, &p.display().to_string())?
             }
             // A resident file's bytes were taken when it was located.
@@ -271,6 +272,7 @@ impl LazyHive {
                 let pages = FilePages::open(p)?;
                 let len = crate::storage::os::size_of(pages.file()).map_err(ctx)?;
                 check_registry_file_size(len, &p.display().to_string())?;
+                check_extent(p, pages.file(), len)?;
                 (Box::new(pages), len)
             }
             FileRef::Ntfs { disk, loc, .. } if page_readable(loc) => {
@@ -348,6 +350,44 @@ fn page_readable(loc: &crate::storage::ntfs::FileLocation) -> bool {
 
 /// A primary hive starts with `regf`: a file that does not is refused
 /// after reading its first bytes, not after reading all of it.
+/// Bytes a primary may hold past its base block's extent (4096 bytes + the
+/// hive bins size, regf specification, "Base block", offset 40) before it
+/// is refused unread: real primaries carry some hundreds of KiB of slack
+/// past their bins at most (504 KiB in the corpus), and a dirty one's bins
+/// grow by what its logs replay.
+pub const PRIMARY_SLACK_MAX: u64 = 64 << 20;
+/// Refuses, before reading it, a primary (a file starting with `regf`)
+/// much larger than its own base block says: an apparent size over twice
+/// the declared extent plus [`PRIMARY_SLACK_MAX`] (a sparse file, or one
+/// with gigabytes appended). Reads only the first 4096 bytes. (A file's
+/// allocated size cannot tell holes apart from a compressing file system,
+/// so the apparent size against the base block decides.)
+fn check_extent(p: &Path, f: &fs::File, len: u64) -> Result<()> {
+    use crate::format::regf::base_block::{BASE_BLOCK_SIZE, OFF_HIVE_BINS_SIZE, SIGNATURE};
+    let name = p.display().to_string();
+    let mut head = vec![0u8; BASE_BLOCK_SIZE];
+    let n = crate::storage::os::read_at(f, &mut head, 0)
+        .map_err(|e| Error::io(format!("reading {name} at byte offset 0"), e))?;
+    if n < OFF_HIVE_BINS_SIZE + 4 || head[..4] != SIGNATURE[..] {
+        return Ok(());
+    }
+    let bins = crate::util::bytes::u32_at(&head, 0, OFF_HIVE_BINS_SIZE, "hive bins size")?;
+    let declared = BASE_BLOCK_SIZE as u64 + u64::from(bins);
+    let limit = declared.saturating_mul(2).saturating_add(PRIMARY_SLACK_MAX);
+    if len > limit {
+        return Err(Error::Unsupported {
+            what: "hive file size",
+            offset: OFF_HIVE_BINS_SIZE as u64,
+            detail: format!(
+                "{name} is {len} bytes, but its base block declares {declared} (4096 + hive bins \
+                 size {bins}): more than {limit} bytes is not a hive file; refused without \
+                 reading it"
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn refuse_if_not_regf(p: &Path) -> Result<()> {
     let ctx = |e| Error::io(format!("reading {}", p.display()), e);
     let mut head = Vec::with_capacity(4);

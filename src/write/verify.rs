@@ -11,7 +11,8 @@ use crate::format::regf::base_block::{BaseBlock, HEADER_SIZE};
 use crate::format::regf::cell::HiveView;
 use crate::format::regf::key::Key;
 use crate::hive::check::{
-    check_planned_values, full_check, read_values, semantic_compare, upper, CheckStats, Expect,
+    check_planned_values, full_check, read_values, resolve_exact, semantic_compare, upper,
+    CheckStats, Expect,
 };
 use crate::hive::reader::{KeyLookup, Reader, ValueState};
 use crate::util::bytes::diff_ranges;
@@ -27,13 +28,9 @@ fn check_touched_keys(base: &[u8], new: &[u8], expects: &[Expect]) -> Result<()>
     keys.sort_by_key(|k| upper(k));
     keys.dedup_by_key(|k| upper(k));
     for k in keys {
-        let missing = |m: String| Error::Invalid {
-            what: "edited hive",
-            offset: 0,
-            detail: format!("key '{k}': '{m}' missing"),
-        };
-        let kb = Key::root(vb)?.subpath(k)?.map_err(missing)?;
-        let ka = Key::root(va)?.subpath(k)?.map_err(missing)?;
+        // The same key by cell in both (an in-place plan moves no cell).
+        let kb = resolve_exact(Key::root(vb)?, k)?;
+        let ka = Key::at(va, kb.offset())?;
         let exps: Vec<&Expect> = expects
             .iter()
             .filter(|e| upper(&e.key) == upper(k))

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-const MODERN: &str = "hive-fixtures/system-modern.hive";
+pub(crate) const MODERN: &str = "hive-fixtures/system-modern.hive";
 const RDP: &str = r"SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp";
 const TS: &str = r"SYSTEM\CurrentControlSet\Control\Terminal Server";
 /// Address-space limit for runs that must not allocate by a hostile size
@@ -20,13 +20,13 @@ const TS: &str = r"SYSTEM\CurrentControlSet\Control\Terminal Server";
 /// what the old code asked for.
 const SMALL_AS_KIB: u64 = 1 << 20;
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
 /// Runs ntrescue under `ulimit -v kib` with a deadline; the process is
 /// killed and the test fails when it runs past `secs`.
-fn run_limited(cwd: &Path, args: &[&str], kib: u64, secs: u64) -> Run {
+pub(crate) fn run_limited(cwd: &Path, args: &[&str], kib: u64, secs: u64) -> Run {
     let mut c = Command::new("sh");
     c.arg("-c")
         .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))

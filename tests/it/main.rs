@@ -23,6 +23,7 @@ mod edit_sequences;
 mod fixtures;
 mod forensic;
 mod hostile;
+mod hostile_disk;
 mod lazy;
 mod logs;
 mod mounted;
