@@ -144,7 +144,20 @@ pub struct Region {
     /// The sector last used, to serve the crate's small reads without a
     /// lookup.
     last: Option<(u64, std::sync::Arc<[u8]>)>,
+    /// Bytes the crate may still read in the current operation
+    /// ([`Region::rearm`]): a loop in damaged metadata (an index node
+    /// naming itself as its own subnode) reads the same cached sectors
+    /// forever without a system call; past the budget it is an error.
+    budget: u64,
 }
+
+/// The most the `ntfs` crate may read for one operation (opening a volume,
+/// one lookup, one listing, locating one file). A lookup reads a handful
+/// of MFT records and index records (KiB); opening reads the upcase table
+/// (128 KiB); locating a fragmented file its attribute list's records. 64
+/// MiB is orders of magnitude above any of them, and a loop exhausts it in
+/// well under a second from the cache.
+const READ_BUDGET: u64 = 64 << 20;
 
 impl Region {
     /// The range `start .. start + len` of `file`, with a cache of its own.
@@ -161,12 +174,29 @@ impl Region {
             pos: 0,
             cache,
             last: None,
+            budget: READ_BUDGET,
         }
+    }
+
+    /// A fresh read budget for the next operation.
+    fn rearm(&mut self) {
+        self.budget = READ_BUDGET;
     }
 }
 
 impl Read for Region {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.budget = self
+            .budget
+            .checked_sub(buf.len() as u64)
+            .ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "the NTFS metadata asked for more than {} MiB in one lookup (at volume byte {:#x}): \
+                     a loop in damaged index or attribute structures",
+                    READ_BUDGET >> 20,
+                    self.pos
+                ))
+            })?;
         let unit = u64::from(self.file.sector());
         let mut done = 0usize;
         while done < buf.len() && self.pos < self.len {
@@ -360,11 +390,13 @@ impl Volume {
 
     /// Identity and state.
     pub fn facts(&mut self) -> Result<VolumeFacts> {
+        self.fs.rearm();
         guarded("reading its identity", self.offset, || self.facts_inner())
     }
 
     /// Finds `path` (backslash- or slash-separated, case-insensitive).
     pub fn find(&mut self, path: &str) -> Result<Option<u64>> {
+        self.fs.rearm();
         guarded(&format!("looking up {path}"), self.offset, || {
             self.find_inner(path)
         })
@@ -372,6 +404,7 @@ impl Volume {
 
     /// Names in the directory at `path` (for log discovery).
     pub fn list(&mut self, path: &str) -> Result<Vec<String>> {
+        self.fs.rearm();
         guarded(&format!("listing {path}"), self.offset, || {
             self.list_inner(path)
         })
@@ -379,6 +412,7 @@ impl Volume {
 
     /// Where the unnamed `$DATA` stream of MFT record `rec` lives.
     pub fn locate(&mut self, rec: u64, path: &str) -> Result<FileLocation> {
+        self.fs.rearm();
         guarded(
             &format!("locating the data of {path} (MFT record {rec})"),
             self.offset,
@@ -859,6 +893,32 @@ mod tests {
         r.seek(SeekFrom::Start(at)).unwrap();
         r.read_exact(&mut buf).unwrap();
         buf
+    }
+
+    /// A reader that loops over the same cached sectors (an index node
+    /// naming itself as its subnode) is stopped with an error once it has
+    /// asked for the budget, and the next operation gets a fresh budget.
+    #[test]
+    fn a_looping_reader_runs_out_of_its_budget() {
+        let (dev, io, _) = counted(64 << 10);
+        let mut r = Region::new(dev, 0, 64 << 10);
+        let mut buf = vec![0u8; 4096];
+        let mut asked = 0u64;
+        let err = loop {
+            r.seek(SeekFrom::Start(0)).unwrap();
+            match r.read(&mut buf) {
+                Ok(n) => asked += n as u64,
+                Err(e) => break e,
+            }
+            assert!(asked <= READ_BUDGET, "read past the budget");
+        };
+        assert_eq!(asked, READ_BUDGET);
+        assert!(err.to_string().contains("loop"), "{err}");
+        // Every request after the first was served from the cache.
+        assert_eq!(io.reads.lock().unwrap().len(), 1);
+        r.rearm();
+        r.seek(SeekFrom::Start(0)).unwrap();
+        assert_eq!(r.read(&mut buf).unwrap(), 4096);
     }
 
     /// Metadata is read in whole sectors, each once, whatever the pattern
