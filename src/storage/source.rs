@@ -368,6 +368,15 @@ fn check_extent(p: &Path, f: &fs::File, len: u64) -> Result<()> {
     let mut head = vec![0u8; BASE_BLOCK_SIZE];
     let n = crate::storage::os::read_at(f, &mut head, 0)
         .map_err(|e| Error::io(format!("reading {name} at byte offset 0"), e))?;
+    // On Windows a positioned read (`seek_read`) also moves the file's
+    // cursor, and the caller reads the file sequentially from its start.
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut cursor = f;
+        cursor
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(format!("reading {name} at byte offset 0"), e))?;
+    }
     if n < OFF_HIVE_BINS_SIZE + 4 || head[..4] != SIGNATURE[..] {
         return Ok(());
     }
