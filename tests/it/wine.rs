@@ -148,6 +148,12 @@ fn normalise(v: &Value, dirs: &[String]) -> Value {
                     let x = match k.as_str() {
                         "backup" if x.is_string() => Value::String("<backup>".into()),
                         "run" if x.is_object() => Value::String("<run>".into()),
+                        // A fix's command line is quoted for the platform's
+                        // shell: '…' for a POSIX shell, "…" for cmd.exe.
+                        "command" if x.as_str().is_some_and(|c| c.contains('"')) => {
+                            let c = x.as_str().unwrap_or_default().replace('"', "'");
+                            Value::String(normalise_str(&c, dirs))
+                        }
                         _ => normalise(x, dirs),
                     };
                     (k.clone(), x)
