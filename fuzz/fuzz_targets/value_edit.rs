@@ -120,6 +120,7 @@ fuzz_target!(|data: &[u8]| {
             key: key.clone(),
             value: name.to_string(),
             after,
+            new_key: false,
         });
     }
     let new = edit.into_bytes();
