@@ -161,17 +161,7 @@ fn check_created(
 /// `RtlUpcaseUnicodeChar` does: a surrogate, half of a character outside
 /// the BMP, is never folded, so U+10410 and U+10438 are two names).
 fn windows_names_equal(a: &str, b: &str) -> bool {
-    fn up(u: u16) -> u16 {
-        let Some(c) = char::from_u32(u32::from(u)) else {
-            return u;
-        };
-        let mut it = c.to_uppercase();
-        match (it.next(), it.next()) {
-            (Some(x), None) => u16::try_from(u32::from(x)).unwrap_or(u),
-            _ => u,
-        }
-    }
-    a.encode_utf16().map(up).eq(b.encode_utf16().map(up))
+    crate::format::regf::key::names_equal(a, b)
 }
 
 /// The key `path` (backslash-separated from the root; empty components

@@ -113,12 +113,25 @@ fn decode_name(raw: &[u8], latin1: bool) -> String {
     }
 }
 
-/// Case-insensitive name comparison as the registry does it (upper-case).
+/// Case-insensitive name comparison as the registry does it: equal UTF-16
+/// code unit by code unit after upper-casing each unit on its own (as
+/// `RtlUpcaseUnicodeChar` does): a unit whose upper case is not one BMP
+/// character stays as it is ("ß" is not "SS"), and a surrogate, half of a
+/// character outside the BMP, is never folded (U+10410 and U+10438 are two
+/// names).
 pub fn names_equal(a: &str, b: &str) -> bool {
+    fn up(u: u16) -> u16 {
+        let Some(c) = char::from_u32(u32::from(u)) else {
+            return u;
+        };
+        let mut it = c.to_uppercase();
+        match (it.next(), it.next()) {
+            (Some(x), None) => u16::try_from(u32::from(x)).unwrap_or(u),
+            _ => u,
+        }
+    }
     a.len() == b.len() && a.eq_ignore_ascii_case(b)
-        || a.chars()
-            .flat_map(char::to_uppercase)
-            .eq(b.chars().flat_map(char::to_uppercase))
+        || a.encode_utf16().map(up).eq(b.encode_utf16().map(up))
 }
 
 impl<'a> Key<'a> {
@@ -294,12 +307,29 @@ impl<'a> Key<'a> {
             }
             return self.find_by_hint(list, name, true, &mut Default::default());
         }
+        // Every subkey is compared: two of one name (which Windows never
+        // writes) make the lookup an error, not the first of them, which
+        // a lookup by hash hint (Windows', and the on-demand reader's) may
+        // not pick.
+        let mut found: Option<Key<'a>> = None;
         for k in self.subkeys()? {
             if names_equal(&k.name()?, name) {
-                return Ok(Some(k));
+                if let Some(first) = &found {
+                    return Err(Error::Invalid {
+                        what: "subkey list",
+                        offset: self.abs(),
+                        detail: format!(
+                            "two subkeys of the key at {:#x} are named {name:?} (key nodes at {:#x} and {:#x})",
+                            self.abs(),
+                            first.abs(),
+                            k.abs()
+                        ),
+                    });
+                }
+                found = Some(k);
             }
         }
-        Ok(None)
+        Ok(found)
     }
 
     /// Looks `name` up in the subkey list at `rel` reading only the key
@@ -797,6 +827,31 @@ mod tests {
     /// A key whose list names the key itself (every element): each walk
     /// stops at the repetition with its offset, at once, where it used to
     /// run for 2^512 steps.
+    /// Two subkeys of one name (case twins, which Windows never writes):
+    /// the whole-file lookup is an error naming both, never the first of
+    /// them; a name held once is still found.
+    #[test]
+    fn two_subkeys_of_one_name_make_the_lookup_an_error() {
+        use crate::fixtures::build::{build, HiveSpec, KeySpec};
+        let h = build(&HiveSpec {
+            file_name: "twins".into(),
+            sequence: 3,
+            timestamp: 0x01d9_0000_0000_0000,
+            root: KeySpec::new("ROOT")
+                .key(KeySpec::new("Twin"))
+                .key(KeySpec::new("TWIN"))
+                .key(KeySpec::new("Other")),
+        });
+        let root = Key::root(HiveView::new(&h).unwrap()).unwrap();
+        let Err(e) = root.subkey("twin") else {
+            panic!("a name held twice was looked up");
+        };
+        let e = e.to_string();
+        assert!(e.contains("two subkeys"), "{e}");
+        assert!(root.subkey("other").unwrap().is_some());
+        assert!(root.subkey("none").unwrap().is_none());
+    }
+
     #[test]
     fn a_key_listing_itself_is_found_at_once() {
         let mut h = testhive();
