@@ -99,14 +99,13 @@ pub fn compare_hashing(mut src: impl Read, want: &[u8]) -> std::io::Result<(Opti
 }
 
 /// Whether `e` means "this handle or file system cannot do direct reads"
-/// (rather than a failing disk): `EINVAL` from open or read, or no such
-/// flag on this OS.
+/// (rather than a failing disk): the OS's invalid-argument error from open
+/// or read (`EINVAL`; Windows `ERROR_INVALID_PARAMETER`), or no such flag
+/// on this OS. The `Device`'s own invalid-input errors (an overflowing
+/// offset) carry no OS code and are not a refusal.
 fn refuses_direct(e: &std::io::Error) -> bool {
-    #[cfg(unix)]
-    if e.raw_os_error() == Some(libc::EINVAL) {
-        return true;
-    }
-    matches!(e.kind(), ErrorKind::Unsupported | ErrorKind::InvalidInput)
+    e.kind() == ErrorKind::Unsupported
+        || (e.raw_os_error().is_some() && e.kind() == ErrorKind::InvalidInput)
 }
 
 /// The bytes of `path` (a regular file, `len` bytes long) through a handle
@@ -182,18 +181,6 @@ pub fn file(path: &Path, want: &[u8]) -> Result<ReadBack> {
         differs_at: found.0,
         sha256: found.1,
         path: path_used,
-    })
-}
-
-/// The direct-read counterpart of opening a device or image read-only:
-/// the handle and the path used, or why it could not bypass the cache.
-pub fn open_device_direct(path: &Path) -> std::result::Result<std::fs::File, String> {
-    os::open_direct(path).map_err(|e| {
-        if refuses_direct(&e) {
-            format!("the device or its file system refused a direct read: {e}")
-        } else {
-            format!("a direct open failed: {e}")
-        }
     })
 }
 
