@@ -167,7 +167,7 @@ fn windows_names_equal(a: &str, b: &str) -> bool {
 /// The key `path` (backslash-separated from the root; empty components
 /// are skipped, as every lookup does) names below `root`, by a full scan of
 /// each subkey list, names compared as Windows compares them
-/// ([`windows_names_equal`]). A component matching no subkey is an error;
+/// ([`crate::format::regf::key::names_equal`]). A component matching no subkey is an error;
 /// one matching more than one (names that differ only in case, which
 /// Windows treats as one name) makes the path ambiguous: an error naming the
 /// parent's offset, since an edit there cannot be told apart from an edit
