@@ -3,15 +3,15 @@
 //! and verified there before anything is written.
 
 use crate::error::{Error, Result};
-use crate::format::regf::base_block::{self, BASE_BLOCK_SIZE};
-use crate::format::regf::cell::HiveView;
+use crate::format::regf::base_block::{self, BaseBlock, BASE_BLOCK_SIZE};
+use crate::format::regf::cell::{HiveView, HBIN_OFF_TIMESTAMP, HBIN_SIGNATURE};
 use crate::format::regf::edit::HiveEdit;
 use crate::format::regf::key::Key;
 use crate::format::regf::log::LogSlot;
 use crate::hive::check::{CheckStats, Expect};
 use crate::storage::source::{FileRef, LoadedFile};
 use crate::storage::target::TargetInfo;
-use crate::util::bytes::WRITE_GAP;
+use crate::util::bytes::{put_u64, WRITE_GAP};
 use crate::util::digest::sha256_hex;
 use crate::write::outcome::HiveOutcome;
 use crate::write::plan::{Action, Resolved};
@@ -92,13 +92,19 @@ fn transaction(p: &Prepared, new: &[u8]) -> Result<TxChoice> {
         .collect();
     // On a file system, a dual-logging slot the hive lacks can be created
     // (a hive with a lone LOG1 whose entries a dirty replay needs gets its
-    // entry in a new LOG2).
-    let missing = [LogSlot::Log1, LogSlot::Log2].into_iter().find(|slot| {
-        !p.files
+    // entry in a new LOG2). Not beside a hive whose only log is `.LOG`: that
+    // is the single-log scheme of Windows XP and Server 2003, which never
+    // read a `.LOG1`.
+    let slot_of = |s: LogSlot| {
+        p.files
             .logs
             .iter()
-            .any(|l| LogSlot::of_name(&l.name) == Some(*slot))
-    });
+            .any(|l| LogSlot::of_name(&l.name) == Some(s))
+    };
+    let single_log = slot_of(LogSlot::Log) && !slot_of(LogSlot::Log1) && !slot_of(LogSlot::Log2);
+    let missing = [LogSlot::Log1, LogSlot::Log2]
+        .into_iter()
+        .find(|slot| !single_log && !slot_of(*slot));
     let created = match (&p.files.primary.origin, missing) {
         (FileRef::Path(primary), Some(slot)) => {
             let name = format!("{}.{}", p.files.primary.name, slot.extension());
@@ -111,8 +117,19 @@ fn transaction(p: &Prepared, new: &[u8]) -> Result<TxChoice> {
         }
         _ => None,
     };
-    let plan =
-        txlog::plan(&p.files.primary.bytes, p.base(), new, &logs).map_err(|e| e.in_file(path))?;
+    let plan = match txlog::plan(&p.files.primary.bytes, p.base(), new, &logs) {
+        // On a raw volume a log that is too small cannot grow to take the
+        // entry; the mounted path can.
+        Err(Error::Refused(why)) if matches!(p.files.primary.origin, FileRef::Ntfs { .. }) => {
+            return Err(Error::Refused(format!(
+                "{why}. On a raw NTFS volume no log can grow to take a fresh entry \
+                 (ntrescue never grows a file behind NTFS's back): mount the volume (ntfs-3g) and run \
+                 on the mounted path"
+            ))
+            .in_file(path))
+        }
+        r => r.map_err(|e| e.in_file(path))?,
+    };
     let Some(plan) = plan else {
         let why = match &p.files.primary.origin {
             FileRef::Ntfs { .. } => "no transaction log of it on the raw NTFS volume has room for the write \
@@ -179,11 +196,44 @@ fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
     if new.len() < file.len() {
         new.extend_from_slice(&file[new.len()..]);
     }
-    // The last-written timestamp stays as it is: Windows 8.1+ no longer
-    // updates it, the first bin keeps a copy of it, and old-format logs are
-    // matched to the primary by it (hive-write-safety.md 2.1, 5.5).
+    // The last-written timestamp stays as it is (Windows 8.1+ no longer
+    // updates it; hive-write-safety.md 2.1, 5.5), except when an edit
+    // changes a hive reconciled from an old-format log: such a log applies
+    // to a primary with its own timestamp, so the write's log and the
+    // in-flight primary get a later one (one tick later, in the base block
+    // and in the first bin's copy, as Windows 7 writes both when it
+    // reconciles) and the log the replay needed, which would turn a half
+    // written body into neither hive, no longer applies once the primary is
+    // marked. A write that only makes the reconciled hive clean (a rerun
+    // finishing a stopped write) keeps it: every state then replays to the
+    // same bins, whichever log applies.
+    let bins_changed = {
+        let was = BaseBlock::parse(p.base())?.hive_bins_size;
+        let end = BASE_BLOCK_SIZE + bins as usize;
+        was != bins || new.get(BASE_BLOCK_SIZE..end) != p.base().get(BASE_BLOCK_SIZE..end)
+    };
+    if p.old_format_replay && bins_changed {
+        later_timestamp(&mut new)?;
+    }
     base_block::set_clean(&mut new[..BASE_BLOCK_SIZE], seq, bins);
     Ok((new, appended, seq))
+}
+
+/// Sets the last-written timestamp of `image` one tick (100 ns) later, in
+/// the base block and in the first hive bin's copy of it.
+fn later_timestamp(image: &mut [u8]) -> Result<()> {
+    let bb = BaseBlock::parse(image)?;
+    let stamp = bb.timestamp.checked_add(1).ok_or_else(|| Error::Invalid {
+        what: "base block",
+        offset: base_block::OFF_TIMESTAMP as u64,
+        detail: "the last-written timestamp is at its maximum".into(),
+    })?;
+    put_u64(image, base_block::OFF_TIMESTAMP, stamp);
+    let bin = BASE_BLOCK_SIZE;
+    if image.get(bin..bin + 4) == Some(HBIN_SIGNATURE.as_slice()) {
+        put_u64(image, bin + HBIN_OFF_TIMESTAMP, stamp);
+    }
+    Ok(())
 }
 
 /// Plans and verifies each touched hive in memory: the new bytes per

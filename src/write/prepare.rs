@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::error::{Code, Error, Result, Warning};
 use crate::format::regf::base_block::BaseBlock;
-use crate::format::regf::log::SequencesSeen;
+use crate::format::regf::log::{LogFormat, SequencesSeen};
 use crate::hive::check::{full_check, CheckStats};
 use crate::hive::name::HiveName;
 use crate::hive::reader::Reader;
@@ -26,6 +26,12 @@ pub(crate) struct Prepared {
     pub(crate) seen: SequencesSeen,
     /// Read only for warnings (SOFTWARE without `--include-policy`).
     pub(crate) warnings_only: bool,
+    /// The dirty primary was reconciled from an old-format (dirty-vector)
+    /// log, which is matched to the primary by its last-written timestamp:
+    /// the write gives the hive a later one (as Windows 7 does when it
+    /// reconciles), so that the log the replay needed stops applying once
+    /// the write's own log does.
+    pub(crate) old_format_replay: bool,
 }
 
 impl Prepared {
@@ -51,6 +57,10 @@ pub(crate) fn prepare(
     let hive = name.as_str();
     // Refuses a primary whose base block is unusable.
     let rec = reconcile(&files)?;
+    let old_format_replay = rec
+        .replay
+        .as_ref()
+        .is_some_and(|r| r.applied.iter().any(|a| a.format == LogFormat::Old));
     let base = match (rec.image, &rec.replay) {
         (Some(image), Some(r)) => {
             let first = r.applied.first().map_or(0, |a| a.sequence);
@@ -119,6 +129,7 @@ pub(crate) fn prepare(
         seen: rec.sequences_seen,
         bb,
         warnings_only,
+        old_format_replay,
         files,
     })
 }

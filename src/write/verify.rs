@@ -7,8 +7,8 @@ use std::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::format::nthive::open_strict;
-use crate::format::regf::base_block::{BaseBlock, HEADER_SIZE};
-use crate::format::regf::cell::HiveView;
+use crate::format::regf::base_block::{BaseBlock, BASE_BLOCK_SIZE, HEADER_SIZE};
+use crate::format::regf::cell::{HiveView, HBIN_OFF_TIMESTAMP};
 use crate::format::regf::key::Key;
 use crate::hive::check::{
     check_planned_values, full_check, read_values, resolve_exact, semantic_compare, upper,
@@ -139,7 +139,11 @@ pub fn verify_edit(
                 detail: "an in-place edit changed the file size".into(),
             });
         }
-        let allowed: Vec<Range<usize>> = std::iter::once(0..HEADER_SIZE)
+        // The base block, the first bin's copy of its timestamp (a write
+        // over an old-format replay moves both), and the planned fields.
+        let stamp = BASE_BLOCK_SIZE + HBIN_OFF_TIMESTAMP;
+        let allowed: Vec<Range<usize>> = [0..HEADER_SIZE, stamp..stamp + 8]
+            .into_iter()
             .chain(offsets.iter().map(|&o| o as usize..o as usize + 4))
             .collect();
         for r in diff_ranges(base, new) {

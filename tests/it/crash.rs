@@ -383,8 +383,15 @@ fn every_kill_point(kind: Kind, hive: &str, cmd: &[&str], stride: usize) {
     let t = tmp();
     let template = template(kind, t.path(), hive);
     let template = template.as_deref();
-    let mut args = cmd.to_vec();
-    args.extend([kind.arg(), "--backup-dir", "bk", "--json"]);
+    // The source goes where `cmd` says "@", else after it.
+    let mut args: Vec<&str> = cmd
+        .iter()
+        .map(|&a| if a == "@" { kind.arg() } else { a })
+        .collect();
+    if !cmd.contains(&"@") {
+        args.push(kind.arg());
+    }
+    args.extend(["--backup-dir", "bk", "--json"]);
     let args = &args[..];
     let what = format!("{hive} ({kind:?})");
     // The original as loaded, and the intended result of an uninterrupted run.
@@ -479,6 +486,24 @@ fn kill_at_every_write_of_a_dirty_hive_rewrite() {
     every_kill_point(Kind::HiveFile, SYSTEM_B, &["nla", "disable"], 25);
 }
 
+/// A dirty Windows 7 hive whose one old-format log the replay needs
+/// (yarp's OldDirtyHive): the write's dirty-vector log goes into the other
+/// slot under a later timestamp.
+#[test]
+fn kill_at_every_write_of_an_old_format_dirty_rewrite() {
+    let set = [
+        "set",
+        "@",
+        "SYSTEM",
+        "NtrescueMark",
+        "--type",
+        "dword",
+        "--data",
+        "5",
+    ];
+    every_kill_point(Kind::HiveFile, OLD_DIRTY, &set, 1);
+}
+
 /// Value creation in the Windows XP hive (cells allocated, value lists
 /// moved).
 #[test]
@@ -501,10 +526,23 @@ fn kill_at_every_write_on_a_raw_gpt_image() {
 fn kill_at_every_write_through_an_ntfs3g_mount() {
     every_kill_point(Kind::Mounted, WIN7, &["nla", "disable"], 3);
     every_kill_point(Kind::Mounted, SYSTEM_B, &["nla", "disable"], 50);
+    every_kill_point(Kind::Mounted, OLD_DIRTY, &SET_MARK, 4);
 }
 
 const WIN7: &str = "system/win7sp1-x86__regipy__SYSTEM";
 const XP: &str = "system/winxpsp3-x86__bitcurator__SYSTEM";
+const OLD_DIRTY: &str = "other/yarp-logsets/OldDirtyHive/OldDirtyHive";
+/// A value created at the root of a hive that is not SYSTEM (`@`: the source).
+const SET_MARK: [&str; 8] = [
+    "set",
+    "@",
+    "SYSTEM",
+    "NtrescueMark",
+    "--type",
+    "dword",
+    "--data",
+    "5",
+];
 const SYSTEM_B: &str = "system/win10-1709-x64-dirty-with-logs__regipy__SYSTEM_B";
 
 /// Runs `args` under strace with EIO injected into the `n`th call of

@@ -177,11 +177,12 @@ fn new_format_log_set_matches_windows_recovery_plus_the_edit() {
     );
 }
 
-/// Old-format (DIRT) logs: yarp's OldDirtyHive. In place the write is
-/// refused, nothing written: its one log holds data the replay needs, and a
-/// dirty-vector log has no per-entry check, so no order of writes keeps
-/// every moment loadable as the original or the edit. `--output` writes the
-/// reconciled copy, equal to Windows 7's own recovery plus the value.
+/// Old-format (DIRT) logs: yarp's OldDirtyHive, whose one log holds data
+/// the replay needs. In place, the write's own dirty-vector log goes into
+/// the other slot (the empty LOG2) under a last-written timestamp one tick
+/// later, so that the needed LOG1 stops applying once the primary carries
+/// it; LOG1 is left as it was. `--output` writes the same reconciled copy;
+/// both equal Windows 7's own recovery plus the value.
 #[test]
 fn old_format_log_set_matches_windows_recovery() {
     let t = tmp();
@@ -198,30 +199,57 @@ fn old_format_log_set_matches_windows_recovery() {
         "--data",
         "x",
     ];
-    let before: Vec<String> = ["HIVE", "HIVE.LOG1"]
-        .iter()
-        .map(|f| sha256_file(&d.join(f)))
-        .collect();
-    let r = run_in(d, &args);
-    assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("loadable as the original"),
-        "{}",
-        r.stderr
-    );
-    let after: Vec<String> = ["HIVE", "HIVE.LOG1"]
-        .iter()
-        .map(|f| sha256_file(&d.join(f)))
-        .collect();
-    assert_eq!(before, after, "nothing written");
+    let log1 = sha256_file(&d.join("HIVE.LOG1"));
+    let stamp = |p: &Path| {
+        let b = std::fs::read(p).unwrap();
+        (
+            u64::from_le_bytes(b[12..20].try_into().unwrap()),
+            u64::from_le_bytes(b[4096 + 0x14..4096 + 0x1c].try_into().unwrap()),
+        )
+    };
+    let (was, _) = stamp(&d.join("HIVE"));
     let mut out = args.to_vec();
     out.extend(["--output", "reconciled"]);
     let r = run_in(d, &out);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        changed(&hivex_tree(&windows), &hivex_tree(&d.join("reconciled"))),
-        vec![(String::new(), "NTRESCUEMARK".to_string())]
+    let r = run_in(d, &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("dirty-vector log 6 written to HIVE.LOG2"),
+        "{}",
+        r.stdout
     );
+    for f in ["HIVE", "reconciled"] {
+        assert_eq!(
+            changed(&hivex_tree(&windows), &hivex_tree(&d.join(f))),
+            vec![(String::new(), "NTRESCUEMARK".to_string())],
+            "{f}"
+        );
+        assert_eq!(base_block(&d.join(f)), (6, 6, true), "{f}");
+        assert_eq!(stamp(&d.join(f)), (was + 1, was + 1), "{f}");
+    }
+    assert_eq!(sha256_file(&d.join("HIVE.LOG1")), log1, "LOG1 untouched");
+    let log2 = std::fs::read(d.join("HIVE.LOG2")).unwrap();
+    assert_eq!(log2[12..20], (was + 1).to_le_bytes(), "the write's log");
+}
+
+/// A hive whose only log is `.LOG` (the single-log scheme of Windows XP
+/// and Server 2003, which never read `.LOG1`) gets the write's log there,
+/// and no `.LOG1` is created beside it.
+#[test]
+fn a_single_log_hive_gets_its_entry_in_its_own_log() {
+    let t = tmp();
+    let d = t.path();
+    copy_to(
+        &corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM"),
+        d,
+        "SYSTEM",
+    );
+    std::fs::write(d.join("SYSTEM.LOG"), vec![0u8; 64 << 10]).unwrap();
+    let r = run_in(d, &["nla", "disable", "SYSTEM", "--backup-dir", "bk"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("written to SYSTEM.LOG "), "{}", r.stdout);
+    assert!(!d.join("SYSTEM.LOG1").exists() && !d.join("SYSTEM.LOG2").exists());
 }
 
 /// Logs that hold nothing Windows would replay, or a primary whose base
@@ -540,13 +568,14 @@ fn yarp_log_sets_on_raw_volumes_and_mounts() {
                 &bk,
                 "--json",
             ];
-            if set.starts_with("Old") {
-                // A dirty hive whose one old-format log the replay needs: no
-                // order of writes keeps every moment loadable as the original
-                // or the edit (a dirty-vector log has no per-entry check).
+            if set.starts_with("Old") && s.way == Way::Raw {
+                // The replay needs the one old-format log, and the other
+                // slot (an empty LOG2) has no clusters on the raw volume
+                // to take the write's log: refused, with the mounted path.
                 let before = s.hashes();
                 let r = run_in(d, &args);
                 assert_eq!(r.code, 3, "{set} {:?}: {}", s.way, r.stderr);
+                assert!(r.stderr.contains("mount the volume"), "{}", r.stderr);
                 assert_eq!(s.hashes(), before, "{set} {:?}: written", s.way);
                 return (views, Value::Null, String::new());
             }
@@ -556,9 +585,17 @@ fn yarp_log_sets_on_raw_volumes_and_mounts() {
             let out = w.system_now(s);
             (views, r["changes"].clone(), sha256_file(&out))
         });
-        assert_alike(&results, set);
         if set.starts_with("Old") {
-            continue;
+            assert_eq!(
+                results[1].0, results[0].0,
+                "{set}: the raw volume reads differently"
+            );
+            assert_eq!(
+                results[2], results[0],
+                "{set}: the mount differs from the hive file"
+            );
+        } else {
+            assert_alike(&results, set);
         }
         let written = d.join("File.SYSTEM");
         assert_eq!(base_block(&written), (6, 6, true), "{set}");

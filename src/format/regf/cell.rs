@@ -15,6 +15,10 @@ use crate::util::bytes::{i32_at, slice, u32_at};
 pub const HBIN_HEADER_SIZE: usize = 32;
 /// `hbin` signature.
 pub const HBIN_SIGNATURE: &[u8; 4] = b"hbin";
+/// Offset in an hbin header of its timestamp (FILETIME): meaningful in the
+/// first bin only, a backup of the base block's last-written timestamp
+/// (spec: "Hive bin", lines 224-225).
+pub const HBIN_OFF_TIMESTAMP: usize = 0x14;
 /// Bins are multiples of this size (spec: "Hive bin").
 pub const HBIN_ALIGN: usize = 4096;
 /// Cells are multiples of 8 bytes, size field included.
