@@ -179,7 +179,7 @@ pub fn resolve_exact<'a>(root: Key<'a>, path: &str) -> Result<Key<'a>> {
         let mut found = None;
         let mut count = 0usize;
         for sub in k.subkeys()? {
-            if windows_names_equal(&sub.name()?, part) {
+            if sub.name_is(part)? {
                 count += 1;
                 found.get_or_insert(sub);
             }

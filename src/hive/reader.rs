@@ -245,7 +245,38 @@ impl<'a> Reader<'a> {
             KeyLookup::Missing(_) => return ValueState::Missing,
             KeyLookup::Unreadable(e) => return ValueState::Unreadable { error: e.clone() },
         };
-        let ours = k.value(name).and_then(|v| match v {
+        self.read_value(k.value(name), path, name)
+    }
+
+    /// Every value of the key at `path` (already looked up as `key`), by
+    /// name, in list order: one pass over its value list (a key with
+    /// hundreds of values, such as the firewall rules, is not scanned once
+    /// per value). A value whose name cannot be read is left out; a list
+    /// that cannot be read gives none.
+    pub fn all_values(&self, key: &KeyLookup<'a>, path: &str) -> Vec<(String, ValueState)> {
+        let KeyLookup::Found(k) = key else {
+            return Vec::new();
+        };
+        k.values()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| {
+                let name = v.name().ok()?;
+                let state = self.read_value(Ok(Some(v)), path, &name);
+                Some((name, state))
+            })
+            .collect()
+    }
+
+    /// The value `found` by our navigator (named `name`, in the key at
+    /// `path`), checked against nt-hive's read when it is loaded.
+    fn read_value(
+        &self,
+        found: crate::Result<Option<crate::format::regf::key::Value<'a>>>,
+        path: &str,
+        name: &str,
+    ) -> ValueState {
+        let ours = found.and_then(|v| match v {
             None => Ok(None),
             Some(v) => Ok(Some((v.data_type()?, v.data()?, v.abs_of(0)))),
         });

@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 
 /// Chunk size of the read-and-hash pipeline.
 const CHUNK: usize = 1 << 20;
+/// Up to this size a read is hashed on the reading thread.
+const INLINE_HASH: usize = 4 << 20;
 
 /// Lower-case hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -29,7 +31,31 @@ pub fn read_hashed(mut src: impl Read, len: u64, what: &str) -> Result<(Vec<u8>,
         detail: format!("{what} is too large for this platform"),
     })?;
     let mut buf = vec![0u8; len];
-    let sha = std::thread::scope(|s| -> Result<String> {
+    let sha = if len <= INLINE_HASH {
+        // Small (a log): a second thread would cost more than the hash.
+        src.read_exact(&mut buf)
+            .map_err(|e| Error::io(format!("reading {what}"), e))?;
+        sha256_hex(&buf)
+    } else {
+        hash_while_reading(&mut src, &mut buf, what)?
+    };
+    let mut probe = [0u8; 1];
+    if src
+        .read(&mut probe)
+        .map_err(|e| Error::io(format!("reading {what}"), e))?
+        != 0
+    {
+        return Err(Error::Refused(format!(
+            "{what} grew while it was being read"
+        )));
+    }
+    Ok((buf, sha))
+}
+
+/// Fills `buf` from `src`, hashing each chunk on a second thread while the
+/// next one is read.
+fn hash_while_reading(src: &mut impl Read, buf: &mut [u8], what: &str) -> Result<String> {
+    std::thread::scope(|s| -> Result<String> {
         let (tx, rx) = mpsc::channel::<&[u8]>();
         let hasher = s.spawn(move || {
             let mut h = Sha256::new();
@@ -48,18 +74,7 @@ pub fn read_hashed(mut src: impl Read, len: u64, what: &str) -> Result<(Vec<u8>,
         }
         drop(tx);
         Ok(hasher.join().expect("hash thread"))
-    })?;
-    let mut probe = [0u8; 1];
-    if src
-        .read(&mut probe)
-        .map_err(|e| Error::io(format!("reading {what}"), e))?
-        != 0
-    {
-        return Err(Error::Refused(format!(
-            "{what} grew while it was being read"
-        )));
-    }
-    Ok((buf, sha))
+    })
 }
 
 /// A digest algorithm `--hash` can ask for.

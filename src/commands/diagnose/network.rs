@@ -7,6 +7,7 @@ use crate::recipes::paths::RDP_TCP_PATH;
 use crate::report::diagnose::{Finding, RepairAction, RepairOp, Risk, Severity};
 
 use super::probe::{fix, manual, op_dword, unreadable_value, Ctx, KeyRead, New};
+use crate::hive::reader::ValueState;
 
 /// The RDP listener's default TCP port.
 const DEFAULT_PORT: u32 = 3389;
@@ -58,31 +59,34 @@ pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// A firewall rule string (`v2.x|Action=Allow|Active=TRUE|...|`).
+/// A firewall rule string (`v2.x|Action=Allow|Active=TRUE|...|`). Its
+/// fields are read from the string when asked (a machine has hundreds of
+/// rules, each asked a few fields).
 struct Rule {
     name: String,
     data: String,
-    fields: Vec<(String, String)>,
 }
 
 impl Rule {
     fn parse(name: String, data: String) -> Option<Rule> {
-        let mut parts = data.split('|');
-        if !parts.next()?.starts_with('v') {
+        if !data.split('|').next()?.starts_with('v') {
             return None;
         }
-        let fields = parts
-            .filter_map(|p| p.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Some(Rule { name, data, fields })
+        Some(Rule { name, data })
     }
 
-    fn get(&self, k: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(f, _)| f.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.as_str())
+    /// The values of every field called `k` (case-insensitive).
+    fn all<'s, 'k: 's>(&'s self, k: &'k str) -> impl Iterator<Item = &'s str> + 's {
+        self.data
+            .split('|')
+            .skip(1)
+            .filter_map(|p| p.split_once('='))
+            .filter(move |(f, _)| f.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v)
+    }
+
+    fn get<'s>(&'s self, k: &'s str) -> Option<&'s str> {
+        self.all(k).next()
     }
 
     fn is(&self, k: &str, v: &str) -> bool {
@@ -97,12 +101,7 @@ impl Rule {
     /// Whether the rule's local ports include `port` (a list of numbers
     /// and ranges; no `LPort` = any port).
     fn covers(&self, port: u32) -> bool {
-        let lports: Vec<&str> = self
-            .fields
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("LPort"))
-            .map(|(_, v)| v.as_str())
-            .collect();
+        let lports: Vec<&str> = self.all("LPort").collect();
         if lports.is_empty() {
             return false; // app-scoped rules without a port are not the RDP rule
         }
@@ -125,11 +124,15 @@ impl Rule {
 }
 
 fn rules(k: &KeyRead<'_>) -> Vec<Rule> {
-    k.value_names()
+    k.all_values()
         .into_iter()
-        .filter_map(|n| {
-            let data = k.string(&n)?;
-            Rule::parse(n, data)
+        .filter_map(|(n, state)| match state {
+            ValueState::Present {
+                data: serde_json::Value::String(data),
+                type_code: 1 | 2,
+                ..
+            } => Rule::parse(n, data),
+            _ => None,
         })
         .collect()
 }

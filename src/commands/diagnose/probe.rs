@@ -128,6 +128,11 @@ impl<'a> KeyRead<'a> {
         }
     }
 
+    /// Every value of the key with its state, in one pass over its list.
+    pub fn all_values(&self) -> Vec<(String, ValueState)> {
+        self.reader.all_values(&self.lookup, &self.path)
+    }
+
     /// Names of the key's values (our navigator; each is then read by both).
     pub fn value_names(&self) -> Vec<String> {
         match &self.lookup {

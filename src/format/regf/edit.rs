@@ -25,9 +25,9 @@ use crate::format::regf::cell::{
     walk_bins, HiveView, CELL_ALIGN, HBIN_ALIGN, HBIN_HEADER_SIZE, HBIN_SIGNATURE, NO_CELL,
 };
 use crate::format::regf::key::{
-    names_equal, Key, BIG_DATA_THRESHOLD, NK_COMP_NAME, NK_FLAGS, NK_NAME, NK_NAME_LEN,
-    NK_SUBKEY_COUNT, NK_SUBKEY_LIST, NK_TIMESTAMP, NK_VALUE_COUNT, NK_VALUE_LIST, VK_COMP_NAME,
-    VK_DATA_INLINE, VK_DATA_OFFSET, VK_DATA_SIZE, VK_FLAGS, VK_NAME, VK_NAME_LEN, VK_TYPE,
+    Key, BIG_DATA_THRESHOLD, NK_COMP_NAME, NK_FLAGS, NK_NAME, NK_NAME_LEN, NK_SUBKEY_COUNT,
+    NK_SUBKEY_LIST, NK_TIMESTAMP, NK_VALUE_COUNT, NK_VALUE_LIST, VK_COMP_NAME, VK_DATA_INLINE,
+    VK_DATA_OFFSET, VK_DATA_SIZE, VK_FLAGS, VK_NAME, VK_NAME_LEN, VK_TYPE,
 };
 use crate::util::bytes::{i32_at, put_u16, put_u32, u16_at, u32_at};
 
@@ -458,7 +458,7 @@ impl HiveEdit {
             let values = key.values()?;
             let mut hit = None;
             for (i, v) in values.iter().enumerate() {
-                if names_equal(&v.name()?, name) {
+                if v.name_is(name)? {
                     hit = Some((i, v.offset()));
                     break;
                 }

@@ -130,8 +130,32 @@ pub fn names_equal(a: &str, b: &str) -> bool {
             _ => u,
         }
     }
-    a.len() == b.len() && a.eq_ignore_ascii_case(b)
-        || a.encode_utf16().map(up).eq(b.encode_utf16().map(up))
+    if a.is_ascii() && b.is_ascii() {
+        // Only a-z fold within ASCII (a non-ASCII unit such as U+0131 may
+        // fold to an ASCII one, so both sides must be ASCII here).
+        return a.eq_ignore_ascii_case(b);
+    }
+    // Upper-casing keeps the number of UTF-16 units.
+    a.encode_utf16().count() == b.encode_utf16().count()
+        && a.encode_utf16().map(up).eq(b.encode_utf16().map(up))
+}
+
+/// Whether a stored name (`raw`, Latin-1 when `latin1`, else UTF-16LE) is
+/// `name` as [`names_equal`] compares them, without decoding it when the
+/// lengths or the ASCII bytes already tell.
+fn stored_name_is(raw: &[u8], latin1: bool, name: &str) -> bool {
+    if latin1 {
+        if name.is_ascii() && raw.is_ascii() {
+            return raw.eq_ignore_ascii_case(name.as_bytes());
+        }
+        // One UTF-16 unit per stored byte.
+        if raw.len() != name.encode_utf16().count() {
+            return false;
+        }
+    } else if raw.len() != 2 * name.encode_utf16().count() {
+        return false;
+    }
+    names_equal(&decode_name(raw, latin1), name)
 }
 
 impl<'a> Key<'a> {
@@ -183,6 +207,16 @@ impl<'a> Key<'a> {
     pub fn name(&self) -> Result<String> {
         let flags = u16_at(self.cell.data, self.abs(), NK_FLAGS, "key node flags")?;
         Ok(decode_name(self.raw_name()?, flags & NK_COMP_NAME != 0))
+    }
+
+    /// Whether the key is called `name` (compared as [`names_equal`] does).
+    pub fn name_is(&self, name: &str) -> Result<bool> {
+        let flags = u16_at(self.cell.data, self.abs(), NK_FLAGS, "key node flags")?;
+        Ok(stored_name_is(
+            self.raw_name()?,
+            flags & NK_COMP_NAME != 0,
+            name,
+        ))
     }
 
     /// The stored name bytes (bounds checked, not decoded).
@@ -313,7 +347,7 @@ impl<'a> Key<'a> {
         // not pick.
         let mut found: Option<Key<'a>> = None;
         for k in self.subkeys()? {
-            if names_equal(&k.name()?, name) {
+            if k.name_is(name)? {
                 if let Some(first) = &found {
                     return Err(Error::Invalid {
                         what: "subkey list",
@@ -412,15 +446,16 @@ impl<'a> Key<'a> {
                 });
             }
             let k = Key::at(self.view, child)?;
-            if names_equal(&k.name()?, name) {
+            if k.name_is(name)? {
                 return Ok(Some(k));
             }
             if name.is_ascii() && stride == 8 {
                 // A hint that matched a key of another name: a collision or
                 // damage; the full scan (every element, every check) decides.
-                return self.subkeys()?.into_iter().try_fold(None, |found, k| {
-                    Ok(found.or(names_equal(&k.name()?, name).then_some(k)))
-                });
+                return self
+                    .subkeys()?
+                    .into_iter()
+                    .try_fold(None, |found, k| Ok(found.or(k.name_is(name)?.then_some(k))));
             }
         }
         Ok(None)
@@ -468,8 +503,24 @@ impl<'a> Key<'a> {
 
     /// The value called `name` (case-insensitive; "" is the default value).
     pub fn value(&self, name: &str) -> Result<Option<Value<'a>>> {
-        for v in self.values()? {
-            if names_equal(&v.name()?, name) {
+        let count = self.value_count()? as usize;
+        if count == 0 {
+            return Ok(None);
+        }
+        let rel = self.u32(NK_VALUE_LIST)?;
+        let list = self.view.cell(rel, "value list")?;
+        let base = list.abs_of(0);
+        if count.checked_mul(4).is_none_or(|n| n > list.data.len()) {
+            // The same error `values` gives.
+            return self.values().map(|_| None);
+        }
+        // Element by element, stopping at the match: no list of every value.
+        for i in 0..count {
+            let v = Value::at(
+                self.view,
+                u32_at(list.data, base, i * 4, "value list element")?,
+            )?;
+            if v.name_is(name)? {
                 return Ok(Some(v));
             }
         }
@@ -524,6 +575,16 @@ impl<'a> Value<'a> {
     pub fn name(&self) -> Result<String> {
         let flags = u16_at(self.cell.data, self.abs_of(0), VK_FLAGS, "value flags")?;
         Ok(decode_name(self.raw_name()?, flags & VK_COMP_NAME != 0))
+    }
+
+    /// Whether the value is called `name` (compared as [`names_equal`] does).
+    pub fn name_is(&self, name: &str) -> Result<bool> {
+        let flags = u16_at(self.cell.data, self.abs_of(0), VK_FLAGS, "value flags")?;
+        Ok(stored_name_is(
+            self.raw_name()?,
+            flags & VK_COMP_NAME != 0,
+            name,
+        ))
     }
 
     /// The stored name bytes (bounds checked, not decoded).
@@ -768,6 +829,31 @@ impl Visited {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stored name is compared without decoding when the lengths or the
+    /// ASCII bytes tell, and exactly as `names_equal` otherwise.
+    #[test]
+    fn stored_names_compare_as_decoded_names_do() {
+        let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+        for (raw, latin1, name, want) in [
+            (b"Services".to_vec(), true, "SERVICES", true),
+            (b"Services".to_vec(), true, "Service", false),
+            (vec![0xE4], true, "\u{c4}", true),
+            (vec![0xE4], true, "A", false),
+            (utf16("\u{131}"), false, "I", true),
+            (utf16("\u{131}"), false, "II", false),
+            (utf16("Stra\u{df}e"), false, "STRASSE", false),
+            (utf16("\u{10410}"), false, "\u{10438}", false),
+            (utf16("Tcpip"), false, "TCPIP", true),
+        ] {
+            assert_eq!(stored_name_is(&raw, latin1, name), want, "{raw:?} {name}");
+            assert_eq!(
+                names_equal(&decode_name(&raw, latin1), name),
+                want,
+                "{name}"
+            );
+        }
+    }
     use crate::format::regf::base_block::BASE_BLOCK_SIZE;
     use crate::testing::{key_rel, testhive};
     use crate::util::bytes::put_u32;
