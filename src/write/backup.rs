@@ -19,12 +19,12 @@ use crate::report::{Tool, SCHEMA, TOOL};
 use crate::storage::access::WriteAccess;
 use crate::storage::disk::{scan, Disk};
 use crate::storage::source::LoadedHive;
-use crate::storage::target::{open_store, read_current, TargetInfo};
+use crate::storage::target::{read_current, TargetInfo};
 use crate::util::digest::sha256_hex;
 use crate::util::time::{now_compact, now_iso};
-use crate::write::commit::write_verified;
 use crate::write::intent::{self, PlannedFileWrites, RecordedWrites, WriteState};
 use crate::write::outcome::Change;
+use crate::write::restore::{self, FileBack};
 
 /// Schema tag of `manifest.json`.
 pub const MANIFEST_SCHEMA: &str = "ntrescue-backup/v1";
@@ -77,6 +77,22 @@ pub struct SavedFile {
     /// in bundles of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writes: Option<RecordedWrites>,
+    /// The fix created this log (the hive had none beside it): its
+    /// before-state is "absent", and `restore` removes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub created: bool,
+    /// The writes a `restore` of this bundle makes to this file, recorded
+    /// before its first byte changes, so that a stopped restore is told
+    /// apart from someone else's change as a stopped fix is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_writes: Option<RecordedWrites>,
+}
+
+impl SavedFile {
+    /// Every recorded write to this file: the fix's, then a restore's.
+    pub fn records(&self) -> Vec<&RecordedWrites> {
+        self.writes.iter().chain(&self.restore_writes).collect()
+    }
 }
 
 /// One edited hive in a bundle.
@@ -237,6 +253,8 @@ impl Copies {
                     sha256: f.sha256.clone(),
                     expected_after_sha256: None,
                     writes: None,
+                    created: false,
+                    restore_writes: None,
                 });
             }
             sync_dir(&dir.join(sub))?;
@@ -314,6 +332,33 @@ impl Copies {
                         write_synced,
                     )?);
                 }
+            }
+            // A log the write creates: saved as an empty file (its
+            // before-state is "absent"), with its writes.
+            for w in writes.iter().filter(|w| w.hive == hb.name) {
+                let Some(target) = &w.created else { continue };
+                let rel = format!("{}/{}", hb.name.as_str(), w.file);
+                write_synced(&self.dir.join(&rel), &[])?;
+                let empty = sha256_hex(&[]);
+                hb.files.push(SavedFile {
+                    role: FileRole::Log,
+                    original_path: target.describe(),
+                    target: target.clone(),
+                    backup_name: rel.clone(),
+                    size: 0,
+                    sha256: empty.clone(),
+                    // Emptied again once every hive of the fix is written.
+                    expected_after_sha256: Some(empty),
+                    writes: Some(intent::save(
+                        &self.dir,
+                        &rel,
+                        &w.writes,
+                        w.length_after,
+                        write_synced,
+                    )?),
+                    created: true,
+                    restore_writes: None,
+                });
             }
             manifest.hives.push(hb);
         }
@@ -416,8 +461,13 @@ pub struct RestoredFile {
     pub path: String,
     /// Restored, or unchanged (already equal to the backup).
     pub action: RestoreAction,
-    /// SHA-256 of the file now.
+    /// SHA-256 of the file now (of nothing for a log the fix had created,
+    /// which restore removes).
     pub sha256: String,
+    /// For a hive's primary that was written: how (through the transaction
+    /// protocol, or directly and why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub how: Option<String>,
 }
 
 /// What `restore` did.
@@ -442,7 +492,7 @@ pub fn restore(access: &WriteAccess, dir: &Path, force: bool) -> Result<RestoreR
     restore_to(access, dir, force, None)
 }
 
-/// [`restore`], to `target` instead of the recorded device when given: a
+/// [`restore()`], to `target` instead of the recorded device when given: a
 /// disk renamed since the bundle was made (see [`retarget`]).
 pub fn restore_to(
     access: &WriteAccess,
@@ -465,9 +515,68 @@ pub fn restore_to(
     }
     // 1. Every saved file must be intact; decide for every file before
     //    writing anything.
-    let mut plan = Vec::new();
+    let (hives, forced) = check_targets(dir, &m, force)?;
+    // 2. One hive at a time: planned and checked in memory, its own writes
+    //    recorded in the manifest, then written and read back.
+    let mut files = Vec::new();
+    for (hi, mut back) in hives.into_iter().enumerate() {
+        let untouched: Vec<bool> = back.iter().map(|f| f.done()).collect();
+        if untouched.iter().all(|&u| u) {
+            files.extend(
+                back.iter()
+                    .map(|f| restored_file(f, RestoreAction::Unchanged, None)),
+            );
+            continue;
+        }
+        let plan = restore::plan(&back);
+        let own = plan.own_writes(&back);
+        if !own.is_empty() {
+            // Into the manifest as stored (a --target retarget stays out).
+            let mut stored = load(dir)?;
+            let tag = format!("restore-{}-{}", now_compact(), std::process::id());
+            for (fi, writes, len) in own {
+                let f = &mut stored.hives[hi].files[fi];
+                let name = format!("{}.{tag}", f.backup_name);
+                let earlier = f.restore_writes.as_ref();
+                f.restore_writes = Some(intent::save_after(
+                    dir,
+                    &name,
+                    earlier,
+                    &writes,
+                    len,
+                    write_synced,
+                )?);
+            }
+            sync_dir(&dir.join(stored.hives[hi].name.as_str()))?;
+            store_manifest(dir, &stored)?;
+        }
+        restore::write(access, &mut back, &plan, dir)?;
+        let how = plan.describe();
+        for (i, (f, was)) in back.iter().zip(untouched).enumerate() {
+            let action = if was {
+                RestoreAction::Unchanged
+            } else {
+                RestoreAction::Restored
+            };
+            files.push(restored_file(f, action, (i == 0).then(|| how.clone())));
+        }
+    }
+    Ok(RestoreReport {
+        backup: dir.display().to_string(),
+        operation: m.operation,
+        files,
+        forced,
+    })
+}
+
+/// Checks every saved file against its hash and every target against the
+/// states the bundle recorded (refused unless `force`: then the second
+/// value says it was needed); the files of each hive, primary first.
+fn check_targets(dir: &Path, m: &Manifest, force: bool) -> Result<(Vec<Vec<FileBack>>, bool)> {
+    let mut hives = Vec::new();
     let mut forced = false;
     for h in &m.hives {
+        let mut back = Vec::new();
         for f in &h.files {
             let p = dir.join(&f.backup_name);
             let bytes = fs::read(&p).map_err(io(format!("reading {}", p.display())))?;
@@ -477,71 +586,58 @@ pub fn restore_to(
                     p.display()
                 )));
             }
-            let path = f.target.describe();
-            let current = read_current(&f.target)?;
-            let cur_sha = sha256_hex(&current);
-            if cur_sha == f.sha256 {
-                plan.push((f.target.clone(), current, None));
-                continue;
-            }
-            let expected_now = expected_after(h, f);
-            let ours = cur_sha == expected_now
-                || match &f.writes {
-                    Some(rec) => intent::only_recorded(dir, &bytes, &current, rec)?,
-                    None => false,
-                };
-            if !ours {
-                if !force {
-                    return Err(Error::refused(crate::error::Code::TargetChanged, format!(
-                        "{} changed since ntrescue wrote it (sha256 {cur_sha}, expected {expected_now}); \
-                         it holds bytes that neither the original nor ntrescue's recorded writes put there, \
-                         so restoring would discard someone else's changes. Re-run with --force to restore anyway",
-                                                path
-                    )));
+            let current = current_of(f)?;
+            let now = current.as_deref().unwrap_or_default();
+            let cur_sha = sha256_hex(now);
+            if cur_sha != f.sha256 {
+                let expected_now = expected_after(h, f);
+                let ours = cur_sha == expected_now
+                    || (f.writes.is_some()
+                        && intent::only_recorded(dir, &bytes, now, &f.records())?);
+                if !ours {
+                    if !force {
+                        return Err(Error::refused(crate::error::Code::TargetChanged, format!(
+                            "{} changed since ntrescue wrote it (sha256 {cur_sha}, expected {expected_now}); \
+                             it holds bytes that neither the original nor ntrescue's recorded writes put there, \
+                             so restoring would discard someone else's changes. Re-run with --force to restore anyway",
+                            f.target.describe()
+                        )));
+                    }
+                    forced = true;
                 }
-                forced = true;
             }
-            plan.push((f.target.clone(), current, Some(bytes)));
-        }
-    }
-    // 2. Write back, verified, one file at a time.
-    let mut files = Vec::new();
-    for (target, current, want) in plan {
-        let path = target.describe();
-        let Some(want) = want else {
-            files.push(RestoredFile {
-                path: path.clone(),
-                action: RestoreAction::Unchanged,
-                sha256: sha256_hex(&current),
+            back.push(FileBack {
+                target: f.target.clone(),
+                backup_name: f.backup_name.clone(),
+                created: f.created,
+                current,
+                want: bytes,
             });
-            continue;
-        };
-        let mut store = open_store(access, &target)?;
-        if current.len() <= want.len() {
-            write_verified(store.as_mut(), &current, &want, &|_| Ok(()), dir)?;
-        } else {
-            // The file grew since the backup: rewrite it whole, then cut it.
-            store.write_at(0, &want)?;
-            store.set_len(want.len() as u64)?;
-            store.sync()?;
-            if store.differs_from(&want)?.is_some() {
-                return Err(Error::RollbackFailed(format!(
-                    "{path} does not read back as the backup after restore"
-                )));
-            }
         }
-        files.push(RestoredFile {
-            path,
-            action: RestoreAction::Restored,
-            sha256: sha256_hex(&want),
-        });
+        hives.push(back);
     }
-    Ok(RestoreReport {
-        backup: dir.display().to_string(),
-        operation: m.operation,
-        files,
-        forced,
-    })
+    Ok((hives, forced))
+}
+
+/// What a saved file's target holds now: `None` for a log the fix
+/// created that is gone (its before-state).
+fn current_of(f: &SavedFile) -> Result<Option<Vec<u8>>> {
+    if let (true, TargetInfo::File { path }) = (f.created, &f.target) {
+        if !Path::new(path).exists() {
+            return Ok(None);
+        }
+    }
+    read_current(&f.target).map(Some)
+}
+
+/// The report line of one file.
+fn restored_file(f: &FileBack, action: RestoreAction, how: Option<String>) -> RestoredFile {
+    RestoredFile {
+        path: f.target.describe(),
+        action,
+        sha256: sha256_hex(&f.want),
+        how,
+    }
 }
 
 /// The SHA-256 a saved file's target has after the write: the hive's
@@ -588,8 +684,8 @@ pub fn target_now(dir: &Path, m: &Manifest) -> (TargetNow, Option<String>) {
     let (mut all_before, mut all_after) = (true, true);
     for h in &m.hives {
         for f in &h.files {
-            let current = match read_current(&f.target) {
-                Ok(c) => c,
+            let current = match current_of(f) {
+                Ok(c) => c.unwrap_or_default(),
                 Err(e) => return (TargetNow::Unreachable, Some(e.to_string())),
             };
             let sha = sha256_hex(&current);
@@ -597,8 +693,8 @@ pub fn target_now(dir: &Path, m: &Manifest) -> (TargetNow, Option<String>) {
             if !before && !after {
                 let saved = fs::read(dir.join(&f.backup_name)).ok();
                 let mixed = match (&f.writes, saved) {
-                    (Some(rec), Some(b)) => {
-                        intent::only_recorded(dir, &b, &current, rec).unwrap_or(false)
+                    (Some(_), Some(b)) => {
+                        intent::only_recorded(dir, &b, &current, &f.records()).unwrap_or(false)
                     }
                     _ => false,
                 };
@@ -829,10 +925,10 @@ fn hive_identity(dir: &Path, h: &HiveBackup, f: &SavedFile) -> Result<()> {
     if sha == f.sha256 || sha == h.expected_after_sha256 {
         return Ok(());
     }
-    if let Some(rec) = &f.writes {
+    if f.writes.is_some() {
         let p = dir.join(&f.backup_name);
         let saved = fs::read(&p).map_err(io(format!("reading {}", p.display())))?;
-        if intent::only_recorded(dir, &saved, &current, rec)? {
+        if intent::only_recorded(dir, &saved, &current, &f.records())? {
             return Ok(());
         }
     }

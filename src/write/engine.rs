@@ -544,20 +544,33 @@ impl Edit<'_> {
                 file: String::new(),
                 writes: primary,
                 length_after: ph.new.len() as u64,
+                created: None,
             });
-            if let LogRef::Existing(k) = tx.log {
-                let f = &p.files.logs[k];
-                out.push(PlannedFileWrites {
+            let log_writes = || {
+                tx.plan
+                    .writes
+                    .iter()
+                    .map(|w| (w.at, &w.bytes[..]))
+                    .collect()
+            };
+            match &tx.log {
+                LogRef::Existing(k) => {
+                    let f = &p.files.logs[*k];
+                    out.push(PlannedFileWrites {
+                        hive: p.name,
+                        file: f.name.clone(),
+                        writes: log_writes(),
+                        length_after: tx.plan.log_len.max(f.bytes.len() as u64),
+                        created: None,
+                    });
+                }
+                LogRef::Create(path) => out.push(PlannedFileWrites {
                     hive: p.name,
-                    file: f.name.clone(),
-                    writes: tx
-                        .plan
-                        .writes
-                        .iter()
-                        .map(|w| (w.at, &w.bytes[..]))
-                        .collect(),
-                    length_after: tx.plan.log_len.max(f.bytes.len() as u64),
-                });
+                    file: crate::storage::source::FileRef::Path(path.clone()).name(),
+                    writes: log_writes(),
+                    length_after: tx.plan.log_len,
+                    created: Some(crate::storage::source::FileRef::Path(path.clone()).target()),
+                }),
             }
         }
         out

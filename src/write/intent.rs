@@ -83,6 +83,9 @@ pub struct PlannedFileWrites<'a> {
     pub writes: Vec<(u64, &'a [u8])>,
     /// The file's length after the write.
     pub length_after: u64,
+    /// Where the file is, for a log the write creates (the bundle has no
+    /// copy of it to take the place from).
+    pub created: Option<crate::storage::target::TargetInfo>,
 }
 
 /// The writes that turn `before` into `after`: the differing ranges of
@@ -128,6 +131,42 @@ pub fn save(
     })
 }
 
+/// [`save`] of `writes` after the writes `earlier` recorded (a restore
+/// run again after a stopped one: both may have left bytes in the target),
+/// under a name of its own (`<backup_name>.<tag>`).
+pub fn save_after(
+    dir: &Path,
+    name: &str,
+    earlier: Option<&RecordedWrites>,
+    writes: &[(u64, &[u8])],
+    length_after: u64,
+    write_synced: impl Fn(&Path, &[u8]) -> Result<()>,
+) -> Result<RecordedWrites> {
+    let Some(rec) = earlier else {
+        return save(dir, name, writes, length_after, write_synced);
+    };
+    let bytes = load_bytes(dir, rec)?;
+    let mut all: Vec<(u64, &[u8])> = Vec::with_capacity(rec.ranges.len() + writes.len());
+    let mut from = 0usize;
+    for r in &rec.ranges {
+        let len = usize::try_from(r.length).map_err(|_| Error::Invalid {
+            what: "recorded write",
+            offset: r.offset,
+            detail: "longer than this platform can hold".into(),
+        })?;
+        all.push((r.offset, &bytes[from..from + len]));
+        from += len;
+    }
+    all.extend_from_slice(writes);
+    save(
+        dir,
+        name,
+        &all,
+        length_after.max(rec.length_after),
+        write_synced,
+    )
+}
+
 /// Reads the recorded write bytes, checked against the manifest's hash.
 fn load_bytes(dir: &Path, rec: &RecordedWrites) -> Result<Vec<u8>> {
     let p = dir.join(&rec.file);
@@ -145,21 +184,23 @@ fn load_bytes(dir: &Path, rec: &RecordedWrites) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Whether `current` is a mix of `original` and the recorded writes: every
-/// byte that differs from the original holds what one of the writes put
-/// there, or (past the original's end, up to the length after the write) a
+/// Whether `current` is a mix of `original` and the recorded writes (of
+/// every record in `recs`: the fix's, and a stopped restore's): every byte
+/// that differs from the original holds what one of the writes put there,
+/// or (past the original's end, up to the longest length after a write) a
 /// zero the file grew by.
 pub fn only_recorded(
     dir: &Path,
     original: &[u8],
     current: &[u8],
-    rec: &RecordedWrites,
+    recs: &[&RecordedWrites],
 ) -> Result<bool> {
-    let max_len = (original.len() as u64).max(rec.length_after);
-    if current.len() as u64 > max_len || current.len() < original.len() {
+    let max_len = recs
+        .iter()
+        .fold(original.len() as u64, |m, r| m.max(r.length_after));
+    if recs.is_empty() || current.len() as u64 > max_len || current.len() < original.len() {
         return Ok(false);
     }
-    let bytes = load_bytes(dir, rec)?;
     // Which bytes of `current` some state could have put there: first the
     // original (or a zero the file grew by), then each write over its
     // range. One pass over the file and one over the writes' bytes.
@@ -168,10 +209,25 @@ pub fn only_recorded(
         .enumerate()
         .map(|(p, &now)| original.get(p).map_or(now == 0, |&was| was == now))
         .collect();
+    for rec in recs {
+        mark_recorded(dir, rec, current, &mut ours)?;
+    }
+    Ok(ours.into_iter().all(|b| b))
+}
+
+/// Sets `ours[p]` for every byte of `current` that one of `rec`'s writes
+/// put there.
+fn mark_recorded(
+    dir: &Path,
+    rec: &RecordedWrites,
+    current: &[u8],
+    ours: &mut [bool],
+) -> Result<()> {
+    let bytes = load_bytes(dir, rec)?;
     let mut from = 0usize;
     for r in &rec.ranges {
         let (Ok(start), Ok(len)) = (usize::try_from(r.offset), usize::try_from(r.length)) else {
-            return Ok(false);
+            return Ok(());
         };
         let data = &bytes[from..from + len];
         from += len;
@@ -182,7 +238,7 @@ pub fn only_recorded(
             }
         }
     }
-    Ok(ours.into_iter().all(|b| b))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -206,25 +262,25 @@ mod tests {
             72,
         );
         let mut cur = original.clone();
-        assert!(only_recorded(t.path(), &original, &cur, &rec).unwrap());
+        assert!(only_recorded(t.path(), &original, &cur, &[&rec]).unwrap());
         // Half of one write, the overlapping later write over the rest.
         cur[8] = 7;
         cur[11] = 9;
-        assert!(only_recorded(t.path(), &original, &cur, &rec).unwrap());
+        assert!(only_recorded(t.path(), &original, &cur, &[&rec]).unwrap());
         // Growth: zeros, then the byte the write put past the old end.
         cur.extend_from_slice(&[5, 0, 0]);
-        assert!(only_recorded(t.path(), &original, &cur, &rec).unwrap());
+        assert!(only_recorded(t.path(), &original, &cur, &[&rec]).unwrap());
         // A byte no write put there.
         let mut foreign = cur.clone();
         foreign[30] = 2;
-        assert!(!only_recorded(t.path(), &original, &foreign, &rec).unwrap());
+        assert!(!only_recorded(t.path(), &original, &foreign, &[&rec]).unwrap());
         // A non-zero byte past the end that no write put there.
         let mut grown = cur.clone();
         grown[66] = 3;
-        assert!(!only_recorded(t.path(), &original, &grown, &rec).unwrap());
+        assert!(!only_recorded(t.path(), &original, &grown, &[&rec]).unwrap());
         // Longer than the write makes it, or shorter than the original.
-        assert!(!only_recorded(t.path(), &original, &[1u8; 80], &rec).unwrap());
-        assert!(!only_recorded(t.path(), &original, &[1u8; 63], &rec).unwrap());
+        assert!(!only_recorded(t.path(), &original, &[1u8; 80], &[&rec]).unwrap());
+        assert!(!only_recorded(t.path(), &original, &[1u8; 63], &[&rec]).unwrap());
     }
 
     #[test]
@@ -232,6 +288,6 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let rec = saved(t.path(), &[(0, &[1, 2])], 2);
         fs::write(t.path().join(&rec.file), [1u8, 3]).unwrap();
-        assert!(only_recorded(t.path(), &[0, 0], &[1, 3], &rec).is_err());
+        assert!(only_recorded(t.path(), &[0, 0], &[1, 3], &[&rec]).is_err());
     }
 }

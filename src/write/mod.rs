@@ -11,5 +11,6 @@ pub mod output;
 pub mod plan;
 pub mod preflight;
 pub mod prepare;
+pub mod restore;
 pub mod txlog;
 pub mod verify;

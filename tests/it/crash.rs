@@ -529,6 +529,94 @@ fn kill_at_every_write_through_an_ntfs3g_mount() {
     every_kill_point(Kind::Mounted, OLD_DIRTY, &SET_MARK, 4);
 }
 
+/// Kills `restore` (after a finished fix of `hive` as a hive file) at
+/// every `stride`th call of each write-ish syscall (every call with
+/// `NTRESCUE_CRASH_FULL=1`): each state loads, by our replay and by the
+/// peers', as the fixed hive or the original; a second `restore` (no
+/// --force) then puts back the original files byte for byte.
+fn every_restore_kill_point(hive: &str, stride: usize) {
+    let stride = if std::env::var_os("NTRESCUE_CRASH_FULL").is_some() {
+        1
+    } else {
+        stride
+    };
+    require_tool("strace");
+    let t = tmp();
+    // A fixed copy with its bundle (the bundle names its own directory's
+    // files, so each kill point gets a fix of its own).
+    let fixed_copy = |d: &Path| -> String {
+        std::fs::create_dir(d).unwrap();
+        set_up(d, hive);
+        ok(run_in(
+            d,
+            &["nla", "disable", "SYSTEM", "--backup-dir", "bk", "--json"],
+        ));
+        let name = std::fs::read_dir(d.join("bk"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .next()
+            .unwrap();
+        format!("bk/{name}")
+    };
+    let orig_dir = t.path().join("orig");
+    std::fs::create_dir(&orig_dir).unwrap();
+    set_up(&orig_dir, hive);
+    let original = load(&orig_dir, Kind::HiveFile);
+    let want_dir = t.path().join("fixed");
+    fixed_copy(&want_dir);
+    let fixed = load(&want_dir, Kind::HiveFile);
+    let what = format!("restore of {hive}");
+    let (mut points, mut between) = (0, 0);
+    for syscall in WRITE_SYSCALLS {
+        for n in (1..).step_by(stride) {
+            let at = format!("{what}: killed at {syscall} #{n}");
+            let d = t.path().join(format!("{syscall}-{n}"));
+            let bundle = fixed_copy(&d);
+            let args = ["restore", bundle.as_str(), "--json"];
+            if !killed_at(&d, &args, syscall, n) {
+                std::fs::remove_dir_all(&d).unwrap();
+                break;
+            }
+            points += 1;
+            let now = load(&d, Kind::HiveFile);
+            assert!(
+                (now.ours == original.ours && now.peer == original.peer)
+                    || (now.ours == fixed.ours && now.peer == fixed.peer),
+                "{at}: the files load as neither the fixed nor the original hive (or the peers differ)"
+            );
+            if now.files != original.files && now.files != fixed.files {
+                between += 1;
+            }
+            let r = run_in(&d, &args);
+            assert_eq!(r.code, 0, "{at}: second restore: {}{}", r.stdout, r.stderr);
+            let rep: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+            assert_eq!(rep["forced"], false, "{at}");
+            assert!(
+                hive_set(&d) == original.files,
+                "{at}: the second restore does not give the original files"
+            );
+            std::fs::remove_dir_all(&d).unwrap();
+        }
+    }
+    assert!(points > 10 / stride, "{what}: only {points} kill points");
+    assert!(
+        between > 0,
+        "{what}: no kill point left a file between its states"
+    );
+}
+
+/// `restore` after the Windows 7 in-place fix (a clean original), after the
+/// XP value creation, and after the dirty SYSTEM_B rewrite (a dirty original: its own base block goes
+/// back over a body that already holds what its logs replay).
+#[test]
+fn kill_at_every_write_of_a_restore() {
+    every_restore_kill_point(WIN7, 1);
+    every_restore_kill_point(XP, 2);
+    // Thousands of body writes (every page the original's replay writes):
+    // every 300th in the default run.
+    every_restore_kill_point(SYSTEM_B, 300);
+}
+
 const WIN7: &str = "system/win7sp1-x86__regipy__SYSTEM";
 const XP: &str = "system/winxpsp3-x86__bitcurator__SYSTEM";
 const OLD_DIRTY: &str = "other/yarp-logsets/OldDirtyHive/OldDirtyHive";

@@ -233,6 +233,64 @@ fn old_format_log_set_matches_windows_recovery() {
     assert_eq!(log2[12..20], (was + 1).to_le_bytes(), "the write's log");
 }
 
+/// A hive file with no log gets `SYSTEM.LOG1` created for the write's
+/// transaction: the bundle records it (an empty copy, `created`, its
+/// writes), and `restore` removes it, also when a stopped fix left its
+/// entry in it (here: the recorded writes put back by hand), without
+/// --force.
+#[test]
+fn a_log_the_fix_creates_is_recorded_and_removed_by_restore() {
+    let t = tmp();
+    let d = t.path();
+    let xp = corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM");
+    copy_to(&xp, d, "SYSTEM");
+    let original = sha256_file(&d.join("SYSTEM"));
+    let r = ok(run_in(
+        d,
+        &["nla", "disable", "SYSTEM", "--backup-dir", "bk", "--json"],
+    ));
+    assert_eq!(r["outcome"], "written");
+    assert_eq!(std::fs::metadata(d.join("SYSTEM.LOG1")).unwrap().len(), 0);
+    let bundle = d.join(r["backup"].as_str().unwrap());
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let files = m["hives"][0]["files"].as_array().unwrap();
+    let log = files
+        .iter()
+        .find(|f| f["backup_name"] == "SYSTEM/SYSTEM.LOG1")
+        .expect("the created log is in the manifest");
+    assert_eq!(log["created"], true);
+    assert_eq!(log["size"], 0);
+    // The fix's log entry, as a stopped fix leaves it.
+    let rec = &log["writes"];
+    let bytes = std::fs::read(bundle.join(rec["file"].as_str().unwrap())).unwrap();
+    let mut content = vec![0u8; rec["length_after"].as_u64().unwrap() as usize];
+    let mut from = 0;
+    for w in rec["ranges"].as_array().unwrap() {
+        let (at, len) = (
+            w["offset"].as_u64().unwrap() as usize,
+            w["length"].as_u64().unwrap() as usize,
+        );
+        content[at..at + len].copy_from_slice(&bytes[from..from + len]);
+        from += len;
+    }
+    std::fs::write(d.join("SYSTEM.LOG1"), &content).unwrap();
+    let list = ok(run_in(d, &["backups", "list", "bk", "--json"]));
+    assert_eq!(list["bundles"][0]["target_now"], "mix", "{list}");
+    let r = ok(run_in(d, &["restore", bundle.to_str().unwrap(), "--json"]));
+    assert_eq!(r["forced"], false);
+    assert!(
+        !d.join("SYSTEM.LOG1").exists(),
+        "the created log is removed"
+    );
+    assert_eq!(sha256_file(&d.join("SYSTEM")), original);
+    // Restoring again finds everything as it was.
+    let r = ok(run_in(d, &["restore", bundle.to_str().unwrap(), "--json"]));
+    for f in r["files"].as_array().unwrap() {
+        assert_eq!(f["action"], "unchanged", "{f}");
+    }
+}
+
 /// A hive whose only log is `.LOG` (the single-log scheme of Windows XP
 /// and Server 2003, which never read `.LOG1`) gets the write's log there,
 /// and no `.LOG1` is created beside it.
