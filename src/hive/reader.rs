@@ -112,14 +112,15 @@ pub struct NamedValue {
 /// Renders value data for the report.
 pub fn data_json(ty: u32, data: &[u8]) -> serde_json::Value {
     use serde_json::Value as J;
+    // As `String::from_utf16_lossy`, decoded straight into one string whose
+    // trailing NULs are cut off in place.
     let utf16 = |d: &[u8]| -> String {
-        let u: Vec<u16> = d
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
-        String::from_utf16_lossy(&u)
-            .trim_end_matches('\0')
-            .to_string()
+        let units = d.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
+        let mut s = String::with_capacity(d.len() / 2);
+        s.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
+        let kept = s.trim_end_matches('\0').len();
+        s.truncate(kept);
+        s
     };
     match (ty, data.len()) {
         (reg_type::DWORD, 4) => J::from(u32::from_le_bytes(data.try_into().unwrap())),
@@ -375,5 +376,49 @@ fn describe(v: &Option<(Option<u32>, Option<Vec<u8>>)>) -> String {
             d.as_deref()
                 .map_or("(unread)".into(), crate::util::bytes::hex)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Strings decode as `String::from_utf16_lossy` with the trailing NULs
+    /// cut: lone surrogates, odd lengths, embedded and trailing NULs.
+    #[test]
+    fn string_data_decodes_as_lossy_utf16() {
+        let lossy = |d: &[u8]| -> String {
+            let u: Vec<u16> = d
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16_lossy(&u)
+                .trim_end_matches('\0')
+                .to_string()
+        };
+        let le = |u: &[u16]| -> Vec<u8> { u.iter().flat_map(|c| c.to_le_bytes()).collect() };
+        for d in [
+            le(&[]),
+            le(&[0, 0]),
+            le(&[0x41, 0, 0x42, 0, 0]),
+            le(&[0xD800, 0x41, 0]),
+            le(&[0x41, 0xDC00]),
+            le(&[0xD83D, 0xDE00, 0xE9, 0]),
+            vec![0x41, 0, 0x42],
+        ] {
+            assert_eq!(
+                data_json(reg_type::SZ, &d),
+                serde_json::Value::from(lossy(&d))
+            );
+            let multi: Vec<String> = lossy(&d)
+                .split('\0')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            assert_eq!(
+                data_json(reg_type::MULTI_SZ, &d),
+                serde_json::Value::from(multi)
+            );
+        }
     }
 }

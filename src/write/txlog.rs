@@ -37,8 +37,12 @@ use crate::format::regf::base_block::{
     self, BaseBlock, BASE_BLOCK_SIZE, HEADER_SIZE, OFF_CHECKSUM, OFF_SEQ1, OFF_SEQ2,
 };
 use crate::format::regf::log::write::{dirty_pages, log_base_block, new_entry, old_log};
-use crate::format::regf::log::{recover, LogFormat, LogInput, LogSlot, LogSummary};
+use crate::format::regf::log::{
+    check_hive_bins, recover, recover_overlay, LogFormat, LogInput, LogSlot, LogSummary, Overlay,
+};
 use crate::util::bytes::put_u32;
+use std::collections::BTreeMap;
+use std::ops::Bound;
 
 /// One log file as the planner sees it.
 pub(crate) struct LogFile<'a> {
@@ -119,15 +123,13 @@ fn inflight_block(new: &[u8], seq: u32, seq2: u32) -> Vec<u8> {
     b
 }
 
-/// What a primary and its logs load as: the replayed image's hive (base
-/// block and hive bins, without slack), or why they cannot be loaded.
-fn loads_as(
-    primary: &[u8],
-    logs: &[LogFile<'_>],
-    overlay: Option<(usize, &[u8])>,
-) -> Result<Vec<u8>> {
-    let inputs: Vec<LogInput<'_>> = logs
-        .iter()
+/// The logs as the replay takes them, `overlay` standing in for the log it
+/// names.
+fn log_inputs<'a>(
+    logs: &'a [LogFile<'_>],
+    overlay: Option<(usize, &'a [u8])>,
+) -> Vec<LogInput<'a>> {
+    logs.iter()
         .enumerate()
         .map(|(i, l)| LogInput {
             name: l.name.clone(),
@@ -136,12 +138,137 @@ fn loads_as(
                 _ => l.bytes,
             },
         })
-        .collect();
+        .collect()
+}
+
+/// What a primary and its logs load as: the replayed image's hive (base
+/// block and hive bins, without slack), or why they cannot be loaded.
+fn loads_as(
+    primary: &[u8],
+    logs: &[LogFile<'_>],
+    overlay: Option<(usize, &[u8])>,
+) -> Result<Vec<u8>> {
+    let inputs = log_inputs(logs, overlay);
     let mut hive = recover(primary, &inputs)?.hive;
     let end = loaded_len(&hive)?;
     // Trimmed in place: no second copy of the hive.
     hive.truncate(end);
     Ok(hive)
+}
+
+/// A hive a state may load as, with whether its hive bins pass the check
+/// the replay makes after applying entries.
+struct Expected<'a> {
+    image: &'a [u8],
+    bins_valid: bool,
+}
+
+impl<'a> Expected<'a> {
+    fn new(image: &'a [u8]) -> Self {
+        let bins_valid = BaseBlock::parse(image)
+            .and_then(|bb| check_hive_bins(image, bb.hive_bins_size))
+            .is_ok();
+        Expected { image, bins_valid }
+    }
+}
+
+/// Byte ranges already settled, `start -> end`, disjoint.
+type Covered = BTreeMap<usize, usize>;
+
+/// Calls `gap` on each part of `start..end` that `covered` does not hold,
+/// in order, then adds `start..end` to it. `false` as soon as a `gap`
+/// returns `false`.
+fn cover(
+    covered: &mut Covered,
+    start: usize,
+    end: usize,
+    mut gap: impl FnMut(usize, usize) -> bool,
+) -> bool {
+    if start >= end {
+        return true;
+    }
+    // The ranges that overlap or touch `start..end`, in order.
+    let mut touching: Vec<(usize, usize)> = covered
+        .range(..=start)
+        .next_back()
+        .map(|(&a, &b)| (a, b))
+        .filter(|&(_, b)| b >= start)
+        .into_iter()
+        .collect();
+    touching.extend(
+        covered
+            .range((Bound::Excluded(start), Bound::Included(end)))
+            .map(|(&a, &b)| (a, b)),
+    );
+    let mut at = start;
+    for &(a, b) in &touching {
+        if a > at && !gap(at, a) {
+            return false;
+        }
+        at = at.max(b);
+    }
+    if at < end && !gap(at, end) {
+        return false;
+    }
+    let mut lo = start;
+    let mut hi = end;
+    for &(a, b) in &touching {
+        covered.remove(&a);
+        lo = lo.min(a);
+        hi = hi.max(b);
+    }
+    covered.insert(lo, hi);
+    true
+}
+
+/// Whether the full replay of a state is sure to load as exactly `x`,
+/// from the overlay replay of it: `head` is the recovered base block the
+/// overlay replay returns, `image` the state's primary (its bytes past the
+/// base block; the replay zero-fills past its end) and `overlay` the log
+/// writes, a later one winning. The loaded hive is compared with `x`
+/// outside the writes and inside them, without building it. The full
+/// replay also checks the hive bins when it applied entries (`applied`):
+/// equal to `x`, they pass exactly when `x`'s do. `false` when not proven
+/// (the caller then replays in full, for the outcome and its message).
+fn replays_to(head: &[u8], overlay: &Overlay, image: &[u8], applied: bool, x: &Expected) -> bool {
+    let x = if applied && !x.bins_valid {
+        return false;
+    } else {
+        x.image
+    };
+    let Ok(bb) = BaseBlock::parse(head) else {
+        return false;
+    };
+    let Some(bins_end) = BASE_BLOCK_SIZE.checked_add(bb.hive_bins_size as usize) else {
+        return false;
+    };
+    let end = bins_end.min(overlay.len);
+    let h = head.len();
+    if x.len() != end || h > end || x.get(..h) != Some(head) {
+        return false;
+    }
+    let mut covered = Covered::new();
+    for (at, bytes) in overlay.writes.iter().rev() {
+        let Some(stop) = at.checked_add(bytes.len()) else {
+            return false;
+        };
+        let (s, e) = ((*at).max(h), stop.min(end));
+        let same = cover(&mut covered, s, e, |a, b| {
+            bytes.get(a - at..b - at) == x.get(a..b)
+        });
+        if !same {
+            return false;
+        }
+    }
+    // What no write covers: the primary's bytes, zeros past its end.
+    cover(&mut covered, h, end, |a, b| {
+        let kept = image.get(a..b.min(image.len())).unwrap_or_default();
+        let zeros = a + kept.len();
+        // The same bytes in memory (`x` cut from the image itself) are equal.
+        x.get(a..zeros)
+            .is_some_and(|xs| xs.as_ptr() == kept.as_ptr() || xs == kept)
+            && x.get(zeros..b).is_some_and(|z| z.iter().all(|&c| c == 0))
+    })
 }
 
 /// The length of the hive as loaded: the base block and its hive bins
@@ -160,6 +287,11 @@ fn with_head(image: &[u8], head: &[u8]) -> Vec<u8> {
 
 /// Checks every state a kill can leave for `cand`: `Ok(())`, or the first
 /// state that would load as neither the original nor the intended hive.
+///
+/// Each state is replayed as an overlay (its base block and the log
+/// writes, no copy of the primary) and proven to load as exactly the
+/// intended (or original) hive by comparison ([`replays_to`]); a state not
+/// proven so is replayed in full, which gives its outcome and message.
 fn check_states(
     cand: &TxPlan,
     original: &[u8],
@@ -170,6 +302,7 @@ fn check_states(
     // Slices, not copies: each state below costs one loaded image at a time.
     let intended = &new[..loaded_len(new).map_err(|e| e.to_string())?];
     let orig = &loaded_original[..loaded_len(loaded_original).map_err(|e| e.to_string())?];
+    let (intended_x, orig_x) = (Expected::new(intended), Expected::new(orig));
     let log_before = logs[cand.log].bytes;
     // The log after each of its writes, in order.
     let mut steps = Vec::new();
@@ -191,34 +324,51 @@ fn check_states(
         )),
         Err(e) => Err(format!("{what} would not load: {e}")),
     };
-    for (i, log) in steps.iter().enumerate() {
+    // One state: the primary `image` with the base block `head`, and the
+    // log `log` in the candidate's slot.
+    let state = |what: &str, head: &[u8], image: &[u8], log: &[u8], allow_original: bool| {
+        let inputs = log_inputs(logs, Some((cand.log, log)));
+        if let Ok((rec, overlay)) = recover_overlay(head, image.len(), &inputs) {
+            let applied = rec.last_sequence.is_some();
+            let proven = |x: &Expected| replays_to(&rec.hive, &overlay, image, applied, x);
+            if proven(&intended_x) || (allow_original && proven(&orig_x)) {
+                return Ok(());
+            }
+        }
+        let primary = with_head(image, head);
         judge(
+            what,
+            loads_as(&primary, logs, Some((cand.log, log))),
+            allow_original,
+        )
+    };
+    let head_of = |image: &[u8]| image[..image.len().min(BASE_BLOCK_SIZE)].to_vec();
+    let original_head = head_of(original);
+    for (i, log) in steps.iter().enumerate() {
+        state(
             &format!("a stop after log write {} of {}", i + 1, steps.len()),
-            loads_as(original, logs, Some((cand.log, log))),
+            &original_head,
+            original,
+            log,
             true,
         )?;
     }
-    {
-        let inflight = with_head(original, &cand.inflight);
-        judge(
-            "a stop after the in-flight mark",
-            loads_as(&inflight, logs, Some((cand.log, &full))),
-            false,
-        )?;
-    }
-    {
-        let body = with_head(new, &cand.inflight);
-        judge(
-            "a stop after the body write",
-            loads_as(&body, logs, Some((cand.log, &full))),
-            false,
-        )?;
-    }
-    judge(
-        "the finished write",
-        loads_as(new, logs, Some((cand.log, &full))),
+    state(
+        "a stop after the in-flight mark",
+        &with_head(&original_head, &cand.inflight),
+        original,
+        &full,
         false,
-    )
+    )?;
+    let new_head = head_of(new);
+    state(
+        "a stop after the body write",
+        &with_head(&new_head, &cand.inflight),
+        new,
+        &full,
+        false,
+    )?;
+    state("the finished write", &new_head, new, &full, false)
 }
 
 /// The pages of the entry: every page the write changes, and at least one
@@ -349,7 +499,15 @@ pub(crate) fn plan(
             bytes: l.bytes,
         })
         .collect();
-    let summaries = recover(original, &inputs)?.logs;
+    // The logs' summaries, from a replay without a copy of the primary;
+    // one that applied entries is redone in full, for the same outcome
+    // (the full replay checks the hive bins after it).
+    let (rec, _) = recover_overlay(original, original.len(), &inputs)?;
+    let summaries = if rec.replayed() {
+        recover(original, &inputs)?.logs
+    } else {
+        rec.logs
+    };
     let format = format_for(&summaries);
     let mut cands: Vec<TxPlan> = Vec::new();
     if format == LogFormat::New {
@@ -467,6 +625,143 @@ mod tests {
             },
         ];
         assert!(super::plan(&p, &loaded, &new, &fixed).is_err());
+    }
+
+    /// The overlay comparison says "loads as exactly X" when, and only
+    /// when, the full replay loads as X: on the dirty SYSTEM_B set as it
+    /// is, with the plan's entry appended, with a log cut short (a state
+    /// that loads as neither hive), and on the edited hive itself.
+    #[test]
+    fn overlay_comparison_agrees_with_the_full_replay() {
+        let (p, l1, l2) = system_b();
+        let logs = [
+            LogFile {
+                name: "SYSTEM.LOG1".into(),
+                bytes: &l1,
+                room: None,
+            },
+            LogFile {
+                name: "SYSTEM.LOG2".into(),
+                bytes: &l2,
+                room: None,
+            },
+        ];
+        let loaded = loads_as(&p, &logs, None).unwrap();
+        let new = edited(&loaded, 2131);
+        let plan = plan(&p, &loaded, &new, &logs).unwrap().unwrap();
+        let appended = plan.apply(&l2);
+        let cut = l2[..l2.len() / 2].to_vec();
+        // The pages of the dirty replay, and bytes inside and outside them.
+        let inputs = log_inputs(&logs, None);
+        let (_, ov) = recover_overlay(&p[..BASE_BLOCK_SIZE], p.len(), &inputs).unwrap();
+        let written = ov.writes.last().unwrap().0 + 10;
+        let untouched = (BASE_BLOCK_SIZE..loaded.len())
+            .step_by(512)
+            .find(|&o| {
+                !ov.writes
+                    .iter()
+                    .any(|(a, b)| (*a..a + b.len()).contains(&o))
+            })
+            .unwrap();
+        let flip = |at: usize| {
+            let mut x = loaded.clone();
+            x[at] ^= 1;
+            x
+        };
+        let intended = new[..loaded_len(&new).unwrap()].to_vec();
+        let candidates = [
+            loaded.clone(),
+            intended,
+            flip(written),
+            flip(untouched),
+            flip(100),
+            loaded[..loaded.len() - 4096].to_vec(),
+        ];
+        let states: [(&[u8], Option<&[u8]>); 5] = [
+            (&p, None),
+            (&p, Some(&appended)),
+            (&p, Some(&cut)),
+            (&new, Some(&appended)),
+            (&new, Some(&cut)),
+        ];
+        let mut neither = 0;
+        for (primary, log2) in states {
+            let over = log2.map(|b| (1, b));
+            let full = loads_as(primary, &logs, over).ok();
+            // Every state here loads (the cut log only stops the replay early).
+            assert!(full.is_some());
+            let inputs = log_inputs(&logs, over);
+            let (rec, ov) =
+                recover_overlay(&primary[..BASE_BLOCK_SIZE], primary.len(), &inputs).unwrap();
+            let applied = rec.last_sequence.is_some();
+            let mut matched = false;
+            for x in &candidates {
+                let proven = replays_to(&rec.hive, &ov, primary, applied, &Expected::new(x));
+                assert_eq!(proven, full.as_deref() == Some(x.as_slice()));
+                matched |= proven;
+            }
+            neither += usize::from(!matched);
+        }
+        // The dirty primary with the cut log: the replay stops early and
+        // loads as neither hive (nor as any other candidate).
+        assert_eq!(neither, 1);
+        // An X whose hive bins are invalid is never proven (the full replay
+        // would refuse it after applying entries).
+        let mut bad = loaded.clone();
+        bad[BASE_BLOCK_SIZE] = b'x';
+        assert!(!Expected::new(&bad).bins_valid);
+    }
+
+    /// Later overlay writes win over earlier ones on the same bytes.
+    #[test]
+    fn later_overlay_writes_win() {
+        let h = crate::testing::corpus("system/win10-10240-minimal__qthivex__SYSTEM");
+        let end = loaded_len(&h).unwrap();
+        let at = BASE_BLOCK_SIZE + 0x1000 + 40;
+        let overlay = Overlay {
+            len: h.len(),
+            writes: vec![(at, vec![1; 100]), (at + 50, vec![2; 100])],
+        };
+        let mut later = h[..end].to_vec();
+        later[at..at + 100].fill(1);
+        later[at + 50..at + 150].fill(2);
+        let mut earlier = h[..end].to_vec();
+        earlier[at + 50..at + 150].fill(2);
+        earlier[at..at + 100].fill(1);
+        let head = &h[..BASE_BLOCK_SIZE];
+        assert!(replays_to(
+            head,
+            &overlay,
+            &h,
+            false,
+            &Expected::new(&later)
+        ));
+        assert!(!replays_to(
+            head,
+            &overlay,
+            &h,
+            false,
+            &Expected::new(&earlier)
+        ));
+        assert!(!replays_to(
+            head,
+            &overlay,
+            &h,
+            false,
+            &Expected::new(&h[..end])
+        ));
+        // Without writes the image compares as it is.
+        let none = Overlay {
+            len: h.len(),
+            writes: Vec::new(),
+        };
+        assert!(replays_to(
+            head,
+            &none,
+            &h,
+            false,
+            &Expected::new(&h[..end])
+        ));
     }
 
     /// A clean hive gets a fresh entry in a log; a log that cannot grow and

@@ -92,7 +92,7 @@ mod replay;
 pub mod write;
 
 pub use order::{sequences_seen, SequencesSeen};
-pub use replay::{recover, recover_overlay, Overlay};
+pub use replay::{check_hive_bins, recover, recover_overlay, Overlay};
 
 /// Size of the base-block copy at the start of a log (spec: "only the first
 /// Clustering factor * 512 bytes of a base block are written there"; the

@@ -276,49 +276,51 @@ impl Replay {
     }
 
     /// Checks that hive bins follow each other from 4096 to 4096 + hive-bins
-    /// size, each with its signature, its own offset and a size that is a
-    /// multiple of 4096 (the checks the NT loader makes; spec note 10 and
-    /// "Hive bin").
+    /// size ([`check_hive_bins`]).
     pub(super) fn check_hive_bins(&self) -> Result<()> {
-        let end = self.hive_bins_size as usize;
-        let bins = self
-            .hive
-            .get(BASE_BLOCK_SIZE..BASE_BLOCK_SIZE + end)
-            .unwrap_or_default();
-        let mut off = 0usize;
-        while off < end {
-            let abs = (BASE_BLOCK_SIZE + off) as u64;
-            let problem = match bins.get(off..off + HBIN_HEADER_SIZE) {
-                None => Some("header runs past the hive bins data".to_string()),
-                Some(h) if &h[..4] != b"hbin" => Some(format!("signature {:02x?}", &h[..4])),
-                Some(h) if le32(h, 4) as usize != off => {
-                    Some(format!("offset field {:#x}, expected {off:#x}", le32(h, 4)))
-                }
-                Some(h) => {
-                    let size = le32(h, 8) as usize;
-                    if size == 0
-                        || !size.is_multiple_of(HBIN_ALIGNMENT as usize)
-                        || size > end - off
-                    {
-                        Some(format!(
-                            "size {size:#x} (must be a multiple of 4096 within the {end:#x} bytes of hive bins data)"
-                        ))
-                    } else {
-                        off += size;
-                        None
-                    }
-                }
-            };
-            if let Some(problem) = problem {
-                return Err(Error::Refused(format!(
-                    "after log replay the hive bin at byte offset {abs:#x} is invalid ({problem}); \
-                     Windows would replace it with an empty bin and lose the keys in it, \
-                     so ntrescue will not edit this hive"
-                )));
-            }
-        }
-        Ok(())
+        check_hive_bins(&self.hive, self.hive_bins_size)
     }
+}
+
+/// Checks that the hive bins of `hive` follow each other from 4096 to
+/// 4096 plus `hive_bins_size`, each with its signature, its own offset and
+/// a size that is a multiple of 4096 (the checks the NT loader makes after
+/// a replay; spec note 10 and "Hive bin").
+pub fn check_hive_bins(hive: &[u8], hive_bins_size: u32) -> Result<()> {
+    let end = hive_bins_size as usize;
+    let bins = hive
+        .get(BASE_BLOCK_SIZE..BASE_BLOCK_SIZE + end)
+        .unwrap_or_default();
+    let mut off = 0usize;
+    while off < end {
+        let abs = (BASE_BLOCK_SIZE + off) as u64;
+        let problem = match bins.get(off..off + HBIN_HEADER_SIZE) {
+            None => Some("header runs past the hive bins data".to_string()),
+            Some(h) if &h[..4] != b"hbin" => Some(format!("signature {:02x?}", &h[..4])),
+            Some(h) if le32(h, 4) as usize != off => {
+                Some(format!("offset field {:#x}, expected {off:#x}", le32(h, 4)))
+            }
+            Some(h) => {
+                let size = le32(h, 8) as usize;
+                if size == 0 || !size.is_multiple_of(HBIN_ALIGNMENT as usize) || size > end - off {
+                    Some(format!(
+                        "size {size:#x} (must be a multiple of 4096 within the {end:#x} bytes of hive bins data)"
+                    ))
+                } else {
+                    off += size;
+                    None
+                }
+            }
+        };
+        if let Some(problem) = problem {
+            return Err(Error::Refused(format!(
+                "after log replay the hive bin at byte offset {abs:#x} is invalid ({problem}); \
+                 Windows would replace it with an empty bin and lose the keys in it, \
+                 so ntrescue will not edit this hive"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Replays the transaction logs over a dirty primary, in memory, as Windows
