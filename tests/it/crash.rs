@@ -525,8 +525,14 @@ fn kill_at_every_write_on_a_raw_gpt_image() {
 #[test]
 fn kill_at_every_write_through_an_ntfs3g_mount() {
     every_kill_point(Kind::Mounted, WIN7, &["nla", "disable"], 3);
-    every_kill_point(Kind::Mounted, SYSTEM_B, &["nla", "disable"], 50);
     every_kill_point(Kind::Mounted, OLD_DIRTY, &SET_MARK, 4);
+}
+
+/// The dirty SYSTEM_B rewrite through an ntfs-3g mount: every 50th call in
+/// the default run.
+#[test]
+fn kill_at_every_write_of_a_dirty_hive_rewrite_through_a_mount() {
+    every_kill_point(Kind::Mounted, SYSTEM_B, &["nla", "disable"], 50);
 }
 
 /// Kills `restore` (after a finished fix of `hive` as a hive file) at
@@ -612,8 +618,13 @@ fn every_restore_kill_point(hive: &str, stride: usize) {
 fn kill_at_every_write_of_a_restore() {
     every_restore_kill_point(WIN7, 1);
     every_restore_kill_point(XP, 2);
-    // Thousands of body writes (every page the original's replay writes):
-    // every 300th in the default run.
+}
+
+/// `restore` after the dirty SYSTEM_B rewrite: thousands of body writes
+/// (every page the original's replay writes), every 300th in the default
+/// run.
+#[test]
+fn kill_at_every_write_of_a_dirty_hive_restore() {
     every_restore_kill_point(SYSTEM_B, 300);
 }
 
