@@ -22,7 +22,12 @@ use crate::storage::extent::Extent;
 use crate::util::time::Stamp;
 
 fn nerr(e: ntfs::NtfsError) -> Error {
-    Error::Ntfs(e.to_string())
+    match e {
+        // The crate shows an I/O error with its debug form; ours (the read
+        // budget, a failing read) carry their own message.
+        ntfs::NtfsError::Io(io) => Error::Ntfs(format!("reading the volume: {io}")),
+        e => Error::Ntfs(e.to_string()),
+    }
 }
 
 /// What a [`MetaCache`] has read from its device.

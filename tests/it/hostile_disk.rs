@@ -399,3 +399,139 @@ fn a_sparse_regf_file_is_refused_by_its_base_block_size() {
     let (r, _) = run_timed(d, &["inspect", "SYSTEM", "--json"], 60);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
+
+/// The `INDX` record at `at` of `img` with its update sequence undone (the
+/// real last two bytes of each 512-byte block put back), and the offset
+/// and entry count of its update sequence array.
+fn unfixed_indx(img: &[u8], at: usize) -> (Vec<u8>, usize, usize) {
+    let mut rec = img[at..at + 4096].to_vec();
+    let (uo, uc) = (le(&rec, 4, 2) as usize, le(&rec, 6, 2) as usize);
+    for i in 1..uc {
+        let end = i * 512 - 2;
+        let saved = [rec[uo + 2 * i], rec[uo + 2 * i + 1]];
+        rec[end..end + 2].copy_from_slice(&saved);
+    }
+    (rec, uo, uc)
+}
+
+/// The update sequence applied again: each block's last two bytes saved in
+/// the array and replaced by the sequence number.
+fn refixed_indx(mut rec: Vec<u8>, uo: usize, uc: usize) -> Vec<u8> {
+    let usn = [rec[uo], rec[uo + 1]];
+    for i in 1..uc {
+        let end = i * 512 - 2;
+        let real = [rec[end], rec[end + 1]];
+        rec[uo + 2 * i..uo + 2 * i + 2].copy_from_slice(&real);
+        rec[end..end + 2].copy_from_slice(&usn);
+    }
+    rec
+}
+
+/// The names in an unfixed `INDX` record (index entries from the node
+/// header at 0x18: length at 8, flags at 12 with bit 2 for the last
+/// entry; the key is a `$FILE_NAME` whose name length is at 0x40 and name
+/// at 0x42), and the offset of its last entry.
+fn indx_names(rec: &[u8]) -> (Vec<String>, usize) {
+    let mut at = 0x18 + le(rec, 0x18, 4) as usize;
+    let mut names = Vec::new();
+    loop {
+        let (len, flags) = (le(rec, at + 8, 2) as usize, le(rec, at + 12, 4));
+        if flags & 2 != 0 {
+            return (names, at);
+        }
+        let key = at + 16;
+        let n = rec[key + 0x40] as usize;
+        let units: Vec<u16> = (0..n)
+            .map(|i| le(rec, key + 0x42 + 2 * i, 2) as u16)
+            .collect();
+        names.push(String::from_utf16_lossy(&units));
+        assert!(len >= 16, "entry length {len}");
+        at += len;
+    }
+}
+
+/// The case the `ntfs_lookup` fuzz target found as a hang: a directory
+/// index whose B-tree walk never ends (a node listing itself as a child).
+/// Built here on a mkntfs volume: `Windows\System32\config` holds enough
+/// files for its index to have `INDX` nodes, and the node holding SYSTEM
+/// gets a child pointer to itself on its last entry, so that a lookup of
+/// any name sorting after SYSTEM (the logs beside it) walks that node again
+/// and again. `inspect` ends in seconds (the NTFS reader's read budget):
+/// SYSTEM itself is found, and looking for its logs is an error (exit 1)
+/// naming the image, the volume offset and the loop; never a hang.
+#[test]
+fn a_directory_index_node_listing_itself_is_an_error_not_a_hang() {
+    let t = tmp();
+    let d = t.path();
+    let fillers: Vec<(String, Vec<u8>)> = (0..80)
+        .map(|i| {
+            (
+                format!("Windows/System32/config/A-filler-file-{i:03}.dat"),
+                vec![b'x'; 16],
+            )
+        })
+        .collect();
+    let extra: Vec<(&str, Vec<u8>)> = fillers
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    let vol = volume_exact(
+        d,
+        "vol.img",
+        16,
+        4096,
+        0,
+        &[(
+            "Windows/System32/config/SYSTEM",
+            crate::hostile::fixture(crate::hostile::MODERN),
+        )],
+        &extra,
+    );
+    let v = vol.to_str().unwrap();
+    ok(run_in(d, &["inspect", v, "--json"]));
+    let mut img = std::fs::read(&vol).unwrap();
+    let node = (0..img.len() - 4096)
+        .step_by(4096)
+        .filter(|&at| &img[at..at + 4] == b"INDX")
+        .find(|&at| {
+            let (rec, _, _) = unfixed_indx(&img, at);
+            indx_names(&rec).0.iter().any(|n| n == "SYSTEM")
+        })
+        .expect("an INDX node holding SYSTEM");
+    let (mut rec, uo, uc) = unfixed_indx(&img, node);
+    let (names, last) = indx_names(&rec);
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("SYSTEM"),
+        "{names:?}"
+    );
+    // The last entry (16 bytes, no child) becomes 24 bytes with a child:
+    // this node's own VCN.
+    assert_eq!(le(&rec, last + 8, 2), 16);
+    let vcn = rec[0x10..0x18].to_vec();
+    rec[last + 8..last + 10].copy_from_slice(&24u16.to_le_bytes());
+    rec[last + 12] |= 1;
+    rec[last + 16..last + 24].copy_from_slice(&vcn);
+    let used = le(&rec, 0x1C, 4) + 8;
+    assert!(used <= le(&rec, 0x20, 4), "room in the node");
+    rec[0x1C..0x20].copy_from_slice(&(used as u32).to_le_bytes());
+    rec[0x24] |= 1;
+    let rec = refixed_indx(rec, uo, uc);
+    img[node..node + 4096].copy_from_slice(&rec);
+    std::fs::write(&vol, &img).unwrap();
+
+    for args in [&["inspect", v][..], &["inspect", v, "--json"][..]] {
+        let start = std::time::Instant::now();
+        let r = run_limited(d, args, AS_KIB, 60);
+        assert!(start.elapsed().as_secs() < 30, "{args:?}: a hang");
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(
+            all.contains("a loop in damaged index or attribute structures")
+                && all.contains("at volume byte 0x")
+                && all.contains("vol.img")
+                && !all.contains("Custom {"),
+            "{args:?}: {all}"
+        );
+    }
+}
