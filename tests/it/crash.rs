@@ -620,12 +620,12 @@ fn kill_at_every_write_of_a_restore() {
     every_restore_kill_point(XP, 2);
 }
 
-/// `restore` after the dirty SYSTEM_B rewrite: thousands of body writes
-/// (every page the original's replay writes), every 300th in the default
+/// `restore` after the dirty SYSTEM_B rewrite: hundreds of body writes
+/// (every page the original's replay writes), every 50th in the default
 /// run.
 #[test]
 fn kill_at_every_write_of_a_dirty_hive_restore() {
-    every_restore_kill_point(SYSTEM_B, 300);
+    every_restore_kill_point(SYSTEM_B, 50);
 }
 
 const WIN7: &str = "system/win7sp1-x86__regipy__SYSTEM";
