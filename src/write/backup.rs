@@ -592,7 +592,7 @@ fn check_targets(dir: &Path, m: &Manifest, force: bool) -> Result<(Vec<Vec<FileB
             if cur_sha != f.sha256 {
                 let expected_now = expected_after(h, f);
                 let ours = cur_sha == expected_now
-                    || (f.writes.is_some()
+                    || (!f.records().is_empty()
                         && intent::only_recorded(dir, &bytes, now, &f.records())?);
                 if !ours {
                     if !force {
@@ -692,8 +692,8 @@ pub fn target_now(dir: &Path, m: &Manifest) -> (TargetNow, Option<String>) {
             let (before, after) = (sha == f.sha256, sha == expected_after(h, f));
             if !before && !after {
                 let saved = fs::read(dir.join(&f.backup_name)).ok();
-                let mixed = match (&f.writes, saved) {
-                    (Some(_), Some(b)) => {
+                let mixed = match (f.records().is_empty(), saved) {
+                    (false, Some(b)) => {
                         intent::only_recorded(dir, &b, &current, &f.records()).unwrap_or(false)
                     }
                     _ => false,
@@ -925,7 +925,7 @@ fn hive_identity(dir: &Path, h: &HiveBackup, f: &SavedFile) -> Result<()> {
     if sha == f.sha256 || sha == h.expected_after_sha256 {
         return Ok(());
     }
-    if f.writes.is_some() {
+    if !f.records().is_empty() {
         let p = dir.join(&f.backup_name);
         let saved = fs::read(&p).map_err(io(format!("reading {}", p.display())))?;
         if intent::only_recorded(dir, &saved, &current, &f.records())? {

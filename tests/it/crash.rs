@@ -573,8 +573,11 @@ fn every_restore_kill_point(hive: &str, stride: usize) {
     let fixed = load(&want_dir, Kind::HiveFile);
     let what = format!("restore of {hive}");
     let (mut points, mut between) = (0, 0);
+    // The first calls (the bundle's record, the log entry of step 1) every
+    // one, then every `stride`th.
+    let calls = (1..=12).chain((12 + stride..).step_by(stride));
     for syscall in WRITE_SYSCALLS {
-        for n in (1..).step_by(stride) {
+        for n in calls.clone() {
             let at = format!("{what}: killed at {syscall} #{n}");
             let d = t.path().join(format!("{syscall}-{n}"));
             let bundle = fixed_copy(&d);
@@ -622,7 +625,9 @@ fn kill_at_every_write_of_a_restore() {
 
 /// `restore` after the dirty SYSTEM_B rewrite: hundreds of body writes
 /// (every page the original's replay writes), every 50th in the default
-/// run.
+/// run after the first twelve. (Found by the full run: a kill inside the
+/// log entry of a log the fix had not written left a restore that asked
+/// for --force.)
 #[test]
 fn kill_at_every_write_of_a_dirty_hive_restore() {
     every_restore_kill_point(SYSTEM_B, 50);
