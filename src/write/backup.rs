@@ -513,6 +513,20 @@ pub fn restore_to(
             retarget(&mut m, t)?;
         }
     }
+    // One writer at a time: each hive file (or the disk holding its raw
+    // volume) is locked as a fix locks it, from before the checks until
+    // every file is written back.
+    let lock_paths: Vec<PathBuf> = m
+        .hives
+        .iter()
+        .filter_map(|h| h.files.first())
+        .map(|f| match &f.target {
+            TargetInfo::File { path } => PathBuf::from(path),
+            TargetInfo::Ntfs { device, .. } => PathBuf::from(device),
+        })
+        .collect();
+    let refs: Vec<&Path> = lock_paths.iter().map(PathBuf::as_path).collect();
+    let _lock = crate::storage::lock::lock(&refs, None)?;
     // 1. Every saved file must be intact; decide for every file before
     //    writing anything.
     let (hives, forced) = check_targets(dir, &m, force)?;
