@@ -636,16 +636,42 @@ pub fn read_file_bytes(disk: &Disk, loc: &FileLocation) -> Result<Vec<u8>> {
     Ok(read_file_with(disk, loc, false)?.0)
 }
 
-/// Compares a file's current bytes with `want`, a chunk at a time, as
-/// [`read_file`] would read them: the first differing offset (or `None`)
-/// and the SHA-256 of the bytes read.
-pub fn read_back(disk: &Disk, loc: &FileLocation, want: &[u8]) -> Result<(Option<u64>, String)> {
+/// Compares a file's current bytes with `want` as [`read_file`] would read
+/// them: the first differing offset (or `None`). With `direct` (the same
+/// disk opened around the page cache, as `loc` was located) the `written`
+/// ranges are read through it in whole units first; the whole file is
+/// compared through `cached`, a chunk at a time. A resident file is the
+/// copy taken when it was located.
+pub fn read_back(
+    direct: Option<&Disk>,
+    cached: &Disk,
+    loc: &FileLocation,
+    want: &[u8],
+    written: &[std::ops::Range<u64>],
+) -> Result<Option<u64>> {
+    use crate::storage::readback::{compare_units, direct_units, first_of};
     if let Some(why) = unreadable_reason(loc) {
         return Err(Error::Refused(why));
     }
-    let r = FileReader::open(disk, loc)?;
-    crate::storage::readback::compare_hashing(r, want)
-        .map_err(|e| Error::io(format!("reading back {}", loc.path), e))
+    let ctx = |e| Error::io(format!("reading back {}", loc.path), e);
+    let first = match direct {
+        Some(d) if !loc.resident => {
+            let units = direct_units(written, u64::from(d.dev.sector()), loc.size);
+            compare_units(&units, want, |at, buf| {
+                ExtentReader::new(&d.dev, &loc.extents, loc.size)
+                    .starting_at(at)
+                    .read_exact(buf)
+            })
+            .map_err(ctx)?
+        }
+        _ => None,
+    };
+    let whole = match direct {
+        Some(d) if loc.resident => FileReader::open(d, loc)?,
+        _ => FileReader::open(cached, loc)?,
+    };
+    let whole = crate::storage::store::first_difference(whole, want).map_err(ctx)?;
+    Ok(first_of(first, whole))
 }
 
 /// A located file's bytes in order: a resident file's copy, or its extents

@@ -6,6 +6,8 @@
 //! sectors, as block devices require: [`Device`]). NTFS metadata is never touched: the
 //! file keeps its size, clusters, timestamps and security descriptor.
 
+use std::ops::Range;
+
 use crate::error::{Error, Result};
 use crate::storage::device::Device;
 use crate::storage::readback::{ReadBack, ReadPath};
@@ -103,8 +105,8 @@ pub fn map(extents: &[Extent], off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
 }
 
 /// Reads a file back independently of the write handle and compares it
-/// with the given bytes.
-pub type Recheck = Box<dyn Fn(&[u8]) -> Result<ReadBack>>;
+/// with the given bytes (the given ranges were written).
+pub type Recheck = Box<dyn Fn(&[u8], &[Range<u64>]) -> Result<ReadBack>>;
 
 /// A hive file inside a raw volume, opened for writing.
 pub struct ExtentStore {
@@ -191,25 +193,24 @@ impl HiveStore for ExtentStore {
         // Once written, the file is read back independently (a fresh open
         // and lookup); before, through the extents just located.
         if let (true, Some(r)) = (self.written, &self.recheck) {
-            return Ok(r(want)?.differs_at);
+            return Ok(r(want, &[])?.differs_at);
         }
         let reader = ExtentReader::new(&self.device, &self.extents, self.file_size);
         crate::storage::store::first_difference(reader, want)
             .map_err(|e| Error::io(format!("reading back {}", self.name), e))
     }
 
-    fn read_back(&mut self, want: &[u8]) -> Result<ReadBack> {
+    fn read_back(&mut self, want: &[u8], written: &[Range<u64>]) -> Result<ReadBack> {
         if let Some(r) = &self.recheck {
-            return r(want);
+            return r(want, written);
         }
         // No independent way back (a store made without a recheck): through
         // this handle's extents.
         let reader = ExtentReader::new(&self.device, &self.extents, self.file_size);
-        let (differs_at, sha256) = crate::storage::readback::compare_hashing(reader, want)
+        let differs_at = crate::storage::store::first_difference(reader, want)
             .map_err(|e| Error::io(format!("reading back {}", self.name), e))?;
         Ok(ReadBack {
             differs_at,
-            sha256,
             path: ReadPath::Cached {
                 why: "read through the write handle's extents".into(),
             },
@@ -235,6 +236,12 @@ impl<'a> ExtentReader<'a> {
             pos: 0,
             size,
         }
+    }
+
+    /// The same reader, reading on from byte `pos` of the file.
+    pub fn starting_at(mut self, pos: u64) -> Self {
+        self.pos = pos;
+        self
     }
 }
 

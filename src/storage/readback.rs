@@ -4,30 +4,36 @@
 //!
 //! After a write, the bytes in the page cache are the bytes just written:
 //! comparing them with the plan proves little about what the disk holds.
-//! So the read-back opens the file or device again with the cache bypassed
-//! ([`crate::storage::os::open_direct`]: Linux `O_DIRECT`, Windows
-//! `FILE_FLAG_NO_BUFFERING`) and reads whole aligned units through a
-//! [`Device`]. Where a file system refuses such reads (tmpfs, a FUSE mount
-//! such as ntfs-3g on kernels that refuse it: `EINVAL`; an OS without the
-//! flag), the read goes through the page cache after the `fsync` instead,
-//! and [`ReadPath::Cached`] says why. The SHA-256 reported for the written
-//! file is computed from the bytes read back, never copied from the plan.
+//! So the ranges a write changed are read again through a second handle
+//! that bypasses the cache ([`crate::storage::os::open_direct`]: Linux
+//! `O_DIRECT`, Windows `FILE_FLAG_NO_BUFFERING`), in whole aligned units
+//! through a [`Device`]; then the whole file is compared with the plan
+//! through the cache (a fresh handle, and for a file inside a raw volume a
+//! fresh lookup through NTFS), which finds any byte a write put in the
+//! wrong place. The bytes nobody wrote are the bytes the hive was read from:
+//! reading them around the cache again would prove nothing more and would
+//! cost a cold read of the whole hive. Where a file system refuses direct
+//! reads (tmpfs, a FUSE mount such as ntfs-3g on kernels that refuse it:
+//! `EINVAL`; an OS without the flag), everything goes through the page
+//! cache after the `fsync` and [`ReadPath::Cached`] says why. A file that
+//! reads back byte for byte as planned has the plan's SHA-256.
 
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
-
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::storage::device::Device;
 use crate::storage::os;
+use crate::storage::store::first_difference;
 
 /// How a file was read back.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum ReadPath {
-    /// From the storage, bypassing the OS page cache.
+    /// The bytes written were read from the storage, bypassing the OS page
+    /// cache (the rest of the file, unchanged, through it).
     Direct,
     /// Through the OS page cache (after the flush), because the direct read
     /// was not possible.
@@ -41,7 +47,9 @@ impl ReadPath {
     /// One line for the human report.
     pub fn describe(&self) -> String {
         match self {
-            ReadPath::Direct => "from the storage, bypassing the OS page cache".into(),
+            ReadPath::Direct => {
+                "the bytes written from the storage, bypassing the OS page cache".into()
+            }
             ReadPath::Cached { why } => format!("through the OS page cache ({why})"),
         }
     }
@@ -53,49 +61,71 @@ pub struct ReadBack {
     /// The first byte offset where the file differs from what was wanted
     /// (the shorter length when only the lengths differ); `None` if equal.
     pub differs_at: Option<u64>,
-    /// SHA-256 of the bytes read back.
-    pub sha256: String,
-    /// How they were read.
+    /// How the written bytes were read.
     pub path: ReadPath,
 }
 
-/// Chunk size of [`compare_hashing`].
-const CHUNK: usize = 1 << 20;
-
-/// Reads `src` to its end, comparing it with `want` and hashing every byte
-/// read: the first differing offset (as
-/// [`crate::storage::store::first_difference`]) and the SHA-256 of what was
-/// read. Reads on after a difference, so the hash is of the whole file.
-pub fn compare_hashing(mut src: impl Read, want: &[u8]) -> std::io::Result<(Option<u64>, String)> {
-    let mut buf = vec![0u8; CHUNK.min(want.len().max(4096))];
-    let mut hasher = Sha256::new();
-    let mut pos = 0usize;
-    let mut differs = None;
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let got = &buf[..n];
-        hasher.update(got);
-        if differs.is_none() {
-            let expect = want.get(pos..).unwrap_or_default();
-            let common = n.min(expect.len());
-            if got[..common] != expect[..common] {
-                let i = got.iter().zip(expect).position(|(a, b)| a != b);
-                differs = Some((pos + i.unwrap_or(0)) as u64);
-            } else if common < n {
-                differs = Some(want.len() as u64);
-            }
+/// The `written` byte ranges of a `len`-byte file, each widened to whole
+/// `unit`s (a power of two), merged where they touch, clipped to `len`.
+pub fn direct_units(written: &[Range<u64>], unit: u64, len: u64) -> Vec<Range<u64>> {
+    let mut units: Vec<Range<u64>> = written
+        .iter()
+        .filter(|r| r.start < r.end && r.start < len)
+        .map(|r| {
+            let start = r.start - r.start % unit;
+            let end = r.end.min(len);
+            let end = end.checked_next_multiple_of(unit).unwrap_or(len).min(len);
+            start..end
+        })
+        .collect();
+    units.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<u64>> = Vec::with_capacity(units.len());
+    for u in units {
+        match out.last_mut() {
+            Some(last) if u.start <= last.end => last.end = last.end.max(u.end),
+            _ => out.push(u),
         }
-        pos = pos.saturating_add(n);
     }
-    if differs.is_none() && pos < want.len() {
-        differs = Some(pos as u64);
+    out
+}
+
+/// Reads each of `units` (ranges of the file, as [`direct_units`] makes
+/// them) through `read` and compares it with `want`: the first differing
+/// offset. Bytes of the file past the end of `want` differ at `want`'s end.
+pub fn compare_units(
+    units: &[Range<u64>],
+    want: &[u8],
+    mut read: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+) -> std::io::Result<Option<u64>> {
+    let mut buf = Vec::new();
+    for u in units {
+        let n = usize::try_from(u.end - u.start).map_err(|_| {
+            std::io::Error::new(ErrorKind::InvalidInput, "read-back range too large")
+        })?;
+        buf.clear();
+        buf.resize(n, 0);
+        read(u.start, &mut buf)?;
+        let from = usize::try_from(u.start)
+            .unwrap_or(usize::MAX)
+            .min(want.len());
+        let expect = &want[from..(from + n).min(want.len())];
+        if buf[..expect.len()] != *expect {
+            let i = buf.iter().zip(expect).position(|(a, b)| a != b);
+            return Ok(Some(u.start + i.unwrap_or(0) as u64));
+        }
+        if expect.len() < n {
+            return Ok(Some(want.len() as u64));
+        }
     }
-    Ok((differs, crate::util::bytes::hex(&hasher.finalize())))
+    Ok(None)
+}
+
+/// The earlier of two differences.
+pub fn first_of(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
 }
 
 /// Whether `e` means "this handle or file system cannot do direct reads"
@@ -108,78 +138,34 @@ fn refuses_direct(e: &std::io::Error) -> bool {
         || (e.raw_os_error().is_some() && e.kind() == ErrorKind::InvalidInput)
 }
 
-/// The bytes of `path` (a regular file, `len` bytes long) through a handle
-/// that bypasses the page cache, as a reader.
-fn direct_reader(path: &Path, len: u64) -> std::io::Result<DirectFile> {
-    let file = os::open_direct(path)?;
-    let dev = Device::from_file(Arc::new(file), os::DIRECT_ALIGN, Some(len))?;
-    Ok(DirectFile { dev, len })
-}
-
-/// A regular file opened with [`os::open_direct`], read in aligned units.
-struct DirectFile {
-    dev: Device,
-    len: u64,
-}
-
-impl DirectFile {
-    fn compare(&self, want: &[u8]) -> std::io::Result<(Option<u64>, String)> {
-        compare_hashing(
-            DeviceReader {
-                dev: &self.dev,
-                pos: 0,
-                len: self.len,
-            },
-            want,
-        )
-    }
-}
-
-/// The first `len` bytes of a device, in order.
-struct DeviceReader<'a> {
-    dev: &'a Device,
-    pos: u64,
-    len: u64,
-}
-
-impl Read for DeviceReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.len.saturating_sub(self.pos);
-        let want = usize::try_from(left).map_or(buf.len(), |l| buf.len().min(l));
-        if want == 0 {
-            return Ok(0);
-        }
-        let n = self.dev.read_at(&mut buf[..want], self.pos)?;
-        if n == 0 {
-            return Err(ErrorKind::UnexpectedEof.into());
-        }
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-/// Reads the regular file `path` back and compares it with `want`:
-/// directly from the storage where the file system allows, else through
-/// the page cache (saying why).
-pub fn file(path: &Path, want: &[u8]) -> Result<ReadBack> {
+/// Reads the regular file `path` back and compares it with `want`: the
+/// `written` ranges directly from the storage where the file system allows
+/// (else through the page cache, saying why), then the whole file through
+/// the page cache.
+pub fn file(path: &Path, want: &[u8], written: &[Range<u64>]) -> Result<ReadBack> {
     let ctx = || format!("reading back {}", path.display());
     let len = std::fs::metadata(path)
         .map_err(|e| Error::io(ctx(), e))?
         .len();
-    let direct = direct_reader(path, len).and_then(|d| d.compare(want));
-    let (found, path_used) = match direct {
+    let direct = os::open_direct(path).and_then(|f| {
+        let dev = Device::from_file(Arc::new(f), os::DIRECT_ALIGN, Some(len))?;
+        let units = direct_units(written, u64::from(os::DIRECT_ALIGN), len);
+        compare_units(&units, want, |at, buf| dev.read_exact_at(buf, at))
+    });
+    let (direct, path_used) = match direct {
         Ok(found) => (found, ReadPath::Direct),
-        Err(e) if refuses_direct(&e) => {
-            let why = format!("the file system refused a direct read: {e}");
-            let f = std::fs::File::open(path).map_err(|e| Error::io(ctx(), e))?;
-            let found = compare_hashing(f, want).map_err(|e| Error::io(ctx(), e))?;
-            (found, ReadPath::Cached { why })
-        }
+        Err(e) if refuses_direct(&e) => (
+            None,
+            ReadPath::Cached {
+                why: format!("the file system refused a direct read: {e}"),
+            },
+        ),
         Err(e) => return Err(Error::io(ctx(), e)),
     };
+    let f = std::fs::File::open(path).map_err(|e| Error::io(ctx(), e))?;
+    let whole = first_difference(f, want).map_err(|e| Error::io(ctx(), e))?;
     Ok(ReadBack {
-        differs_at: found.0,
-        sha256: found.1,
+        differs_at: first_of(direct, whole),
         path: path_used,
     })
 }
@@ -198,37 +184,75 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compare_hashing_hashes_what_was_read() {
-        let want: Vec<u8> = (0..3 * CHUNK as u32 + 7).map(|i| (i * 7) as u8).collect();
-        let (d, h) = compare_hashing(&want[..], &want).unwrap();
-        assert_eq!(d, None);
-        assert_eq!(h, crate::util::digest::sha256_hex(&want));
-        let mut got = want.clone();
-        got[CHUNK + 5] ^= 1;
-        let (d, h) = compare_hashing(&got[..], &want).unwrap();
-        assert_eq!(d, Some(CHUNK as u64 + 5));
-        assert_eq!(h, crate::util::digest::sha256_hex(&got));
-        let (d, _) = compare_hashing(&want[..10], &want).unwrap();
-        assert_eq!(d, Some(10));
-        let mut long = want.clone();
-        long.push(9);
-        let (d, h) = compare_hashing(&long[..], &want).unwrap();
-        assert_eq!(d, Some(want.len() as u64));
-        assert_eq!(h, crate::util::digest::sha256_hex(&long));
+    fn written_ranges_become_whole_units() {
+        let r = |a: u64, b: u64| a..b;
+        assert_eq!(direct_units(&[], 4096, 100_000), vec![]);
+        assert_eq!(direct_units(&[r(5, 6)], 4096, 100_000), vec![r(0, 4096)]);
+        // Touching and overlapping units merge; the last is clipped.
+        assert_eq!(
+            direct_units(
+                &[r(9000, 9001), r(4095, 4097), r(99_999, 100_000)],
+                4096,
+                100_000
+            ),
+            vec![r(0, 12_288), r(98_304, 100_000)]
+        );
+        // Past the end of the file, or empty: nothing to read.
+        assert_eq!(
+            direct_units(&[r(200_000, 200_001), r(7, 7)], 4096, 100_000),
+            vec![]
+        );
+        assert_eq!(
+            direct_units(&[r(0, u64::MAX)], 4096, u64::MAX),
+            vec![r(0, u64::MAX)]
+        );
+    }
+
+    #[test]
+    fn units_compare_at_their_offsets() {
+        let want: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let mut file = want.clone();
+        let read = |f: &Vec<u8>| {
+            let f = f.clone();
+            move |at: u64, buf: &mut [u8]| {
+                buf.copy_from_slice(&f[at as usize..at as usize + buf.len()]);
+                Ok(())
+            }
+        };
+        let units = direct_units(&[0..10, 9000..9100], 4096, 20_000);
+        assert_eq!(compare_units(&units, &want, read(&file)).unwrap(), None);
+        file[10_000] ^= 1;
+        assert_eq!(
+            compare_units(&units, &want, read(&file)).unwrap(),
+            Some(10_000)
+        );
+        // Outside the units: not seen here (the whole-file compare finds it).
+        assert_eq!(
+            compare_units(&units[..1], &want, read(&file)).unwrap(),
+            None
+        );
+        // The file is longer than `want`: it differs at `want`'s end.
+        assert_eq!(
+            compare_units(&units, &want[..9050], read(&want)).unwrap(),
+            Some(9050)
+        );
+        assert_eq!(first_of(Some(5), Some(3)), Some(3));
+        assert_eq!(first_of(None, Some(3)), Some(3));
+        assert_eq!(first_of(None, None), None);
     }
 
     /// On a file system with direct reads (the test directory's, ext4 or
-    /// xfs in CI) the file is read around the page cache and hashed from
-    /// what was read; a changed byte is found at its offset.
+    /// xfs in CI) the written ranges are read around the page cache; a
+    /// changed byte is found at its offset, inside a written range or not.
     #[test]
     fn a_file_reads_back_directly_where_the_file_system_allows() {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         let p = dir.path().join("hive");
         let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&p, &data).unwrap();
-        let rb = file(&p, &data).unwrap();
+        let written = [100..200, 12_000..12_400];
+        let rb = file(&p, &data, &written).unwrap();
         assert_eq!(rb.differs_at, None);
-        assert_eq!(rb.sha256, crate::util::digest::sha256_hex(&data));
         if cfg!(target_os = "linux") {
             assert_eq!(
                 rb.path,
@@ -236,10 +260,20 @@ mod tests {
                 "the crate's directory refuses O_DIRECT"
             );
         }
-        let mut other = data.clone();
-        other[12_345] ^= 0x80;
-        let rb = file(&p, &other).unwrap();
-        assert_eq!(rb.differs_at, Some(12_345));
-        assert_eq!(rb.sha256, crate::util::digest::sha256_hex(&data));
+        for at in [150, 12_345, 19_999, 3] {
+            let mut other = data.clone();
+            other[at] ^= 0x80;
+            assert_eq!(
+                file(&p, &other, &written).unwrap().differs_at,
+                Some(at as u64)
+            );
+        }
+        assert_eq!(
+            file(&p, &data[..15_000], &written).unwrap().differs_at,
+            Some(15_000)
+        );
+        let mut longer = data.clone();
+        longer.push(1);
+        assert_eq!(file(&p, &longer, &[]).unwrap().differs_at, Some(20_000));
     }
 }

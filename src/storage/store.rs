@@ -5,6 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -25,10 +26,10 @@ pub trait HiveStore {
     /// chunk at a time, so no second copy of the hive is held.
     fn differs_from(&mut self, want: &[u8]) -> Result<Option<u64>>;
     /// The post-write read-back: reads the file again independently of the
-    /// write handle, bypassing the OS page cache where the OS allows
-    /// ([`crate::storage::readback`]), compares it with `want` and hashes
-    /// what it read.
-    fn read_back(&mut self, want: &[u8]) -> Result<ReadBack>;
+    /// write handle and compares it with `want`, the `written` byte ranges
+    /// bypassing the OS page cache where the OS allows
+    /// ([`crate::storage::readback`]).
+    fn read_back(&mut self, want: &[u8], written: &[Range<u64>]) -> Result<ReadBack>;
     /// Changes the file's length (growth is zero-filled). Stores that cannot
     /// resize (a file inside a raw NTFS volume) refuse.
     fn set_len(&mut self, len: u64) -> Result<()> {
@@ -95,8 +96,8 @@ impl HiveStore for FileStore {
             .map_err(|e| Error::io(format!("reading back {}", self.path.display()), e))
     }
 
-    fn read_back(&mut self, want: &[u8]) -> Result<ReadBack> {
-        crate::storage::readback::file(&self.path, want)
+    fn read_back(&mut self, want: &[u8], written: &[Range<u64>]) -> Result<ReadBack> {
+        crate::storage::readback::file(&self.path, want, written)
     }
 }
 

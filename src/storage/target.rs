@@ -181,22 +181,30 @@ fn relocate_on(
 /// [`read_current`] does) and compares it with `want`, a chunk at a time,
 /// bypassing the OS page cache where the OS and the file system allow
 /// ([`crate::storage::readback`]).
-pub fn read_back_current(t: &TargetInfo, want: &[u8]) -> Result<ReadBack> {
+pub fn read_back_current(
+    t: &TargetInfo,
+    want: &[u8],
+    written: &[std::ops::Range<u64>],
+) -> Result<ReadBack> {
     match Where::of(t) {
         Where::Ntfs(n) => {
             let (disk, path) = match direct_disk(n.device, n.partition_offset)? {
                 Ok(d) => (d, ReadPath::Direct),
                 Err(why) => (Disk::open(Path::new(n.device))?, ReadPath::Cached { why }),
             };
+            // Located afresh through the direct handle; the written ranges
+            // are read through it, the whole file through the page cache.
             let (d, _, loc) = relocate_on(disk, &n)?;
-            let (differs_at, sha256) = disk::read_back(&d, &loc, want)?;
-            Ok(ReadBack {
-                differs_at,
-                sha256,
-                path,
-            })
+            let differs_at = match path {
+                ReadPath::Direct => {
+                    let cached = Disk::open(Path::new(n.device))?;
+                    disk::read_back(Some(&d), &cached, &loc, want, written)?
+                }
+                ReadPath::Cached { .. } => disk::read_back(None, &d, &loc, want, written)?,
+            };
+            Ok(ReadBack { differs_at, path })
         }
-        Where::File(path) => crate::storage::readback::file(Path::new(path), want),
+        Where::File(path) => crate::storage::readback::file(Path::new(path), want, written),
     }
 }
 
@@ -305,8 +313,9 @@ pub fn open_store(access: &WriteAccess, t: &TargetInfo) -> Result<Box<dyn HiveSt
             let name = format!("{device}:{}", loc.path);
             let again = t.clone();
             Ok(Box::new(
-                ExtentStore::new(d.device_over(file)?, name, loc.extents, loc.size)
-                    .with_recheck(Box::new(move |want| read_back_current(&again, want))),
+                ExtentStore::new(d.device_over(file)?, name, loc.extents, loc.size).with_recheck(
+                    Box::new(move |want, written| read_back_current(&again, want, written)),
+                ),
             ))
         }
     }

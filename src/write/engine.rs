@@ -338,8 +338,11 @@ impl Edit<'_> {
         let h = &mut report.hives[i];
         h.target = Some(out.display().to_string());
         report.checks.push(format!(
-            "read back from the new file ({}): byte-identical to the plan, sha256 of what was read {}; re-verified",
-            stats.read_back.as_ref().map_or_else(String::new, |p| p.describe()),
+            "read back from the new file ({}): byte-identical to the plan (sha256 {}); re-verified",
+            stats
+                .read_back
+                .as_ref()
+                .map_or_else(String::new, |p| p.describe()),
             stats.after_sha256
         ));
         h.write = Some(stats);
@@ -441,7 +444,7 @@ impl Edit<'_> {
                 |p| format!("read back {}", p.describe()),
             );
             report.checks.push(format!(
-                "{}: {how}: byte-identical to the plan, sha256 of what was read {}; re-verified by both readers",
+                "{}: {how}: byte-identical to the plan (sha256 {}); re-verified by both readers",
                 w.store.describe(),
                 st.after_sha256
             ));

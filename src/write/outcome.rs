@@ -207,11 +207,12 @@ pub struct WriteStats {
     pub ranges: usize,
     /// Bytes written.
     pub bytes: u64,
-    /// SHA-256 of the file after the write, computed from the bytes read
-    /// back (which compared equal to the plan byte for byte).
+    /// SHA-256 of the file after the write: the plan's, which the bytes
+    /// read back equal byte for byte.
     pub after_sha256: String,
-    /// How the file was read back: `direct` (from the storage, bypassing
-    /// the OS page cache) or `cached` with the reason the OS or file system
-    /// gave; null for a write that was not read back this way.
+    /// How the file was read back: `direct` (the bytes written from the
+    /// storage, bypassing the OS page cache; the rest of the file through
+    /// it) or `cached` with the reason the OS or file system gave; null for
+    /// a write that was not read back this way.
     pub read_back: Option<crate::storage::readback::ReadPath>,
 }

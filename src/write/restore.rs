@@ -385,7 +385,10 @@ fn original_bytes(access: &WriteAccess, t: &TargetInfo, image: &[u8], orig: &[u8
         .filter(|r| r.end > head)
         .map(|r| r.start.max(head)..r.end)
         .collect();
+    let mut written: Vec<std::ops::Range<u64>> = Vec::new();
+    written.push(0..head as u64);
     for r in join_ranges(body, WRITE_GAP) {
+        written.push(r.start as u64..r.end as u64);
         store.write_at(r.start as u64, &orig[r])?;
     }
     store.sync()?;
@@ -393,7 +396,7 @@ fn original_bytes(access: &WriteAccess, t: &TargetInfo, image: &[u8], orig: &[u8
         store.set_len(orig.len() as u64)?;
         store.sync()?;
     }
-    let back = store.read_back(orig)?;
+    let back = store.read_back(orig, &written)?;
     if let Some(at) = back.differs_at {
         return Err(Error::RollbackFailed(format!(
             "{} does not read back as the backup after restore (from byte {at:#x} on)",

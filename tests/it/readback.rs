@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! The post-write read-back comes from the storage, not the page cache:
 //! the written file (or the raw device) is opened again with `O_DIRECT`
-//! where the file system allows, the report says how it was read, and the
-//! `after_sha256` is the hash of what was read (equal to the file's own
-//! hash on disk, taken independently here).
+//! where the file system allows and every byte written is read through
+//! that handle (an strace log of the real binary shows both), the report
+//! says how it was read, and the `after_sha256` is the file's own hash on
+//! disk, taken independently here.
 
 use std::path::Path;
 use std::process::Command;
@@ -35,11 +36,110 @@ fn direct_opens(log: &str, name: &str) -> usize {
         .count()
 }
 
+/// A byte range of a file, `(start, end)`.
+type Span = (u64, u64);
+
+/// From an strace log (`-f`, openat/close/lseek/write/pwrite64/pread64),
+/// the byte ranges written to the file `name` (as opened: relative to the
+/// working directory, or absolute under it) and those read from it through
+/// an O_DIRECT handle.
+fn written_and_direct_reads(log: &str, cwd: &Path, name: &str) -> (Vec<Span>, Vec<Span>) {
+    use std::collections::HashMap;
+    let full = cwd.join(name);
+    let mut pending: HashMap<String, String> = HashMap::new();
+    // fd -> (is the target, direct, position)
+    let mut fds: HashMap<i64, (bool, bool, u64)> = HashMap::new();
+    let (mut written, mut direct) = (Vec::new(), Vec::new());
+    let num = |s: &str| s.trim().parse::<i64>().ok();
+    for raw in log.lines() {
+        let (pid, rest) = raw.split_once(' ').unwrap_or(("", raw));
+        let rest = rest.trim_start();
+        let line = if let Some(head) = rest.strip_suffix(" <unfinished ...>") {
+            pending.insert(pid.to_string(), head.to_string());
+            continue;
+        } else if let Some((_, tail)) = rest.split_once(" resumed>") {
+            format!("{}{tail}", pending.remove(pid).unwrap_or_default())
+        } else {
+            rest.to_string()
+        };
+        let Some((call, result)) = line.rsplit_once(" = ") else {
+            continue;
+        };
+        let call = call.trim_end().trim_end_matches(')');
+        let Some(ret) = num(result.split_whitespace().next().unwrap_or("")) else {
+            continue;
+        };
+        let (fname, args) = call.split_once('(').unwrap_or(("", ""));
+        let parts: Vec<&str> = args.split(", ").collect();
+        let fd = num(parts.first().copied().unwrap_or(""));
+        match fname {
+            "openat" if ret >= 0 => {
+                let path = args.split('"').nth(1).unwrap_or("");
+                let target = path == name || Path::new(path) == full;
+                fds.insert(ret, (target, args.contains("O_DIRECT"), 0));
+            }
+            "close" => {
+                if let Some(fd) = fd {
+                    fds.remove(&fd);
+                }
+            }
+            "lseek" => {
+                if let Some(f) = fd.and_then(|fd| fds.get_mut(&fd)) {
+                    f.2 = ret as u64;
+                }
+            }
+            "write" | "pwrite64" | "pread64" if ret > 0 => {
+                let Some(f) = fd.and_then(|fd| fds.get_mut(&fd)) else {
+                    continue;
+                };
+                let at = if fname == "write" {
+                    let at = f.2;
+                    f.2 += ret as u64;
+                    at
+                } else {
+                    num(parts.last().unwrap()).unwrap() as u64
+                };
+                if f.0 && fname != "pread64" {
+                    written.push((at, at + ret as u64));
+                } else if f.0 && f.1 {
+                    direct.push((at, at + ret as u64));
+                }
+            }
+            _ => {}
+        }
+    }
+    (written, direct)
+}
+
+/// Every written byte lies in a range read through the O_DIRECT handle,
+/// and those reads are far less than the whole file.
+fn assert_written_read_directly(log: &str, cwd: &Path, name: &str, file_len: u64) {
+    let (written, direct) = written_and_direct_reads(log, cwd, name);
+    assert!(!written.is_empty(), "no write to {name} in the log:\n{log}");
+    for (a, b) in &written {
+        assert!(
+            direct.iter().any(|(c, d)| c <= a && b <= d),
+            "bytes {a:#x}..{b:#x} of {name} were written but not read back directly: {direct:x?}"
+        );
+    }
+    let read: u64 = direct.iter().map(|(a, b)| b - a).sum();
+    assert!(
+        read < file_len / 4,
+        "{read} bytes read directly, of {file_len}"
+    );
+}
+
 fn strace_fix(cwd: &Path, target: &str) -> (serde_json::Value, String) {
     require_tool("strace");
     let log = cwd.join("strace.log");
     let o = Command::new("strace")
-        .args(["-f", "-qq", "-e", "trace=openat", "-o"])
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=openat,close,lseek,write,pwrite64,pread64",
+            "-o",
+        ])
         .arg(&log)
         .arg(bin())
         .args(["nla", "disable", target, "--backup-dir", "bk", "--json"])
@@ -85,6 +185,8 @@ fn a_hive_file_is_read_back_around_the_page_cache() {
             direct_opens(&log, "SYSTEM") >= 1,
             "no O_DIRECT open:\n{log}"
         );
+        let len = std::fs::metadata(&hive).unwrap().len();
+        assert_written_read_directly(&log, t.path(), "SYSTEM", len);
     } else {
         assert_eq!(w["read_back"]["mode"], "cached", "{w}");
         assert!(w["read_back"]["why"].as_str().unwrap().contains("refused"));
@@ -120,6 +222,8 @@ fn a_raw_volume_is_read_back_around_the_page_cache() {
             direct_opens(&log, "vol.img") >= 1,
             "no O_DIRECT open:\n{log}"
         );
+        let len = std::fs::metadata(&out).unwrap().len();
+        assert_written_read_directly(&log, t.path(), "vol.img", len);
     } else {
         assert_eq!(w["read_back"]["mode"], "cached", "{w}");
     }
