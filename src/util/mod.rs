@@ -3,6 +3,7 @@
 //! formatting, and the panic guard around third-party parsers.
 
 pub mod bytes;
+pub mod cellset;
 pub mod digest;
 pub mod guard;
 pub mod hex64;

@@ -14,6 +14,7 @@
 use crate::error::{Error, Result};
 use crate::format::regf::cell::{Cell, HiveView};
 use crate::util::bytes::{slice, u16_at, u32_at};
+use crate::util::cellset::CellSet;
 
 /// nk flag: name is stored as Latin-1 (`KEY_COMP_NAME`).
 pub const NK_COMP_NAME: u16 = 0x0020;
@@ -232,7 +233,7 @@ impl<'a> Key<'a> {
 
     /// All subkeys, in list order.
     pub fn subkeys(&self) -> Result<Vec<Key<'a>>> {
-        self.subkeys_seen(&mut std::collections::HashSet::new())
+        self.subkeys_seen(&mut CellSet::new())
     }
 
     /// [`Key::subkeys`], adding every list cell read to `lists`: a list
@@ -240,7 +241,7 @@ impl<'a> Key<'a> {
     /// structure error at that list's offset. What is collected is bounded
     /// by the hive's bytes, never by the stored count: a list cell is read
     /// at most once, and the count only has to match at the end.
-    pub fn subkeys_seen(&self, lists: &mut std::collections::HashSet<u32>) -> Result<Vec<Key<'a>>> {
+    pub fn subkeys_seen(&self, lists: &mut CellSet) -> Result<Vec<Key<'a>>> {
         let count = self.u32(NK_SUBKEY_COUNT)?;
         let list = self.u32(NK_SUBKEY_LIST)?;
         if count == 0 {
@@ -253,9 +254,16 @@ impl<'a> Key<'a> {
         self.collect_list(list, &mut out, true, count, lists)?;
         // A key listed twice (or as its own subkey) is a structure error:
         // lookups would otherwise report keys missing that the damage hid.
-        let mut children = std::collections::HashSet::with_capacity(out.len());
-        children.insert(self.offset());
-        for k in &out {
+        let mut sorted: Vec<u32> = out.iter().map(Key::offset).collect();
+        sorted.push(self.offset());
+        sorted.sort_unstable();
+        let unique = sorted.windows(2).all(|w| w[0] != w[1]);
+        // Only on damage: which entry, in list order, repeats one before it.
+        let mut children = std::collections::HashSet::new();
+        if !unique {
+            children.insert(self.offset());
+        }
+        for k in out.iter().filter(|_| !unique) {
             if !children.insert(k.offset()) {
                 return Err(Error::Invalid {
                     what: "subkey list",
@@ -283,7 +291,7 @@ impl<'a> Key<'a> {
         out: &mut Vec<Key<'a>>,
         allow_ri: bool,
         count: u32,
-        lists: &mut std::collections::HashSet<u32>,
+        lists: &mut CellSet,
     ) -> Result<()> {
         let cell = self.view.cell(rel, "subkey list")?;
         let base = cell.abs_of(0);
@@ -378,7 +386,7 @@ impl<'a> Key<'a> {
         rel: u32,
         name: &str,
         allow_ri: bool,
-        seen: &mut std::collections::HashSet<u32>,
+        seen: &mut CellSet,
     ) -> Result<Option<Key<'a>>> {
         let cell = self.view.cell(rel, "subkey list")?;
         let base = cell.abs_of(0);
@@ -775,11 +783,11 @@ pub fn walk_tree(root: Key<'_>) -> Result<TreeStats> {
 /// list may be reached once.
 #[derive(Default)]
 pub struct Visited {
-    keys: std::collections::HashSet<u32>,
+    keys: CellSet,
     /// Subkey list cells (for [`Key::subkeys_seen`]).
-    pub lists: std::collections::HashSet<u32>,
-    value_lists: std::collections::HashSet<u32>,
-    values: std::collections::HashSet<u32>,
+    pub lists: CellSet,
+    value_lists: CellSet,
+    values: CellSet,
 }
 
 impl Visited {
