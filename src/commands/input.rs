@@ -120,14 +120,7 @@ impl<'a> HiveInput<'a> {
             .map_err(|e| e.in_file(path))?;
         let bb = BaseBlock::parse(head).map_err(|e| e.in_file(path))?;
         let mut hive = HiveReport {
-            file: FileInfo {
-                path: path.display().to_string(),
-                size: h.size,
-                sha256: None,
-                md5: None,
-                sha1: None,
-                ntfs_times: crate::report::ntfs_times(&h.origin),
-            },
+            file: FileInfo::from(h),
             logs: h.logs.iter().map(FileInfo::from).collect(),
             base_block: BaseBlockInfo::from(&bb),
             structure: None,

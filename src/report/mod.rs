@@ -145,6 +145,20 @@ impl From<&LoadedFile> for FileInfo {
     }
 }
 
+impl From<&crate::storage::source::LazyHive> for FileInfo {
+    /// A primary read on demand: not hashed.
+    fn from(h: &crate::storage::source::LazyHive) -> Self {
+        FileInfo {
+            path: h.path.display().to_string(),
+            size: h.size,
+            sha256: None,
+            md5: None,
+            sha1: None,
+            ntfs_times: ntfs_times(&h.origin),
+        }
+    }
+}
+
 /// The NTFS timestamps of a file read from a raw NTFS volume.
 pub fn ntfs_times(r: &crate::storage::source::FileRef) -> Option<crate::storage::ntfs::FileTimes> {
     match r {

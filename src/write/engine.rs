@@ -43,7 +43,9 @@ use crate::write::output::write_output;
 use crate::write::plan::EditOptions;
 use crate::write::plan::{resolve_all, Needs, Resolution, Resolved, Unit, Views};
 use crate::write::preflight::{backup_root, check_backup_root, open_targets, Target};
-use crate::write::prepare::{damage_warnings, load_hives, readers, warnings_only_lines, Prepared};
+use crate::write::prepare::{
+    consulted_lines, damage_warnings, load_hives, readers, Consulted, Loaded, Prepared,
+};
 use crate::write::verify::verify_written;
 
 /// Runs `recipe` on `located`: load and prepare, plan, then (unless a dry
@@ -59,8 +61,8 @@ pub fn run(
     // read-back (a dry run takes it too: it reports what the write would meet).
     let _lock = lock_targets(located, needs, opts)?;
     let mut warnings = Vec::new();
-    let prepared = load_hives(located, needs, opts, &mut warnings)?;
-    run_prepared(located, command, prepared, warnings, opts, recipe)
+    let loaded = load_hives(located, needs, opts, &mut warnings)?;
+    run_prepared(located, command, loaded, warnings, opts, recipe)
 }
 
 /// [`run`] on exactly the hives named (`(name, paths, read only)`): the
@@ -73,20 +75,20 @@ pub fn run_hives(
     recipe: &dyn Fn(&Views<'_>) -> Result<Vec<Unit>>,
 ) -> Result<EditReport> {
     let mut warnings = Vec::new();
-    let prepared = crate::write::prepare::load_named(hives, opts, &mut warnings)?;
-    run_prepared(located, command, prepared, warnings, opts, recipe)
+    let loaded = crate::write::prepare::load_named(hives, opts, &mut warnings)?;
+    run_prepared(located, command, loaded, warnings, opts, recipe)
 }
 
 fn run_prepared(
     located: &Located,
     command: &str,
-    prepared: Vec<Prepared>,
+    loaded: Loaded,
     mut warnings: Vec<Warning>,
     opts: &EditOptions,
     recipe: &dyn Fn(&Views<'_>) -> Result<Vec<Unit>>,
 ) -> Result<EditReport> {
-    let checks = warnings_only_lines(&prepared);
-    let readers = readers(&prepared)?;
+    let checks = consulted_lines(&loaded.consulted);
+    let readers = readers(&loaded)?;
     let views = Views::over(&readers);
     let units = recipe(&views)?;
     warnings.extend(views.notes.take());
@@ -95,7 +97,25 @@ fn run_prepared(
         already,
         refusals,
     } = resolve_all(&views, &units, &mut warnings);
-    let mut report = new_report(located, command, opts, &prepared, warnings);
+    let prepared = &loaded.prepared;
+    // Only a hive read whole can be edited: a recipe that plans a change
+    // to a consulted hive is a bug, refused before anything is written.
+    if let Some(r) = resolved
+        .iter()
+        .find(|r| !prepared.iter().any(|p| p.name == r.op.hive))
+    {
+        return Err(Error::Unsupported {
+            what: "edit",
+            offset: 0,
+            detail: format!(
+                "{} was read only for warnings, yet a change to {}\\{} was planned",
+                r.op.hive.as_str(),
+                r.op.key,
+                r.op.value
+            ),
+        });
+    }
+    let mut report = new_report(located, command, opts, &loaded, warnings);
     report.changes = resolved.iter().map(|r| r.change.clone()).collect();
     report.already_set = already;
     report.refusals = refusals;
@@ -103,7 +123,7 @@ fn run_prepared(
     // planned (a bundle's recorded after-state): that run was stopped
     // mid-write; finish it (written clean), never "nothing to do" over it.
     let finish = if resolved.is_empty() && report.refusals.is_empty() {
-        unfinished_writes(&prepared, opts)
+        unfinished_writes(prepared, opts)
     } else {
         Vec::new()
     };
@@ -116,7 +136,7 @@ fn run_prepared(
         )));
     }
     if resolved.is_empty() && finish.is_empty() {
-        report.backup = earlier_bundle(&prepared, opts);
+        report.backup = earlier_bundle(prepared, opts);
         if let Some(dir) = &report.backup {
             report.checks.push(format!(
                 "backup: an earlier run's bundle {dir} holds the hive as it was before that run wrote it"
@@ -126,7 +146,7 @@ fn run_prepared(
             Outcome::NothingToDo
         } else {
             // Say whether the refusals come from a damaged hive.
-            damage_warnings(&prepared, &mut report.warnings);
+            damage_warnings(prepared, &mut report.warnings);
             Outcome::Refused
         };
         let found = std::mem::take(&mut report.checks);
@@ -138,7 +158,7 @@ fn run_prepared(
         located,
         command,
         opts,
-        prepared: &prepared,
+        prepared,
         resolved: &resolved,
         finish: finish.iter().map(|(i, _)| *i).collect(),
     };
@@ -157,7 +177,7 @@ fn unfinished_writes(prepared: &[Prepared], opts: &EditOptions) -> Vec<(usize, P
     prepared
         .iter()
         .enumerate()
-        .filter(|(_, p)| !p.warnings_only && p.replayed.is_some())
+        .filter(|(_, p)| p.replayed.is_some())
         .filter_map(|(i, p)| {
             backup::bundle_holding(&root, p.name, &sha256_hex(p.base())).map(|d| (i, d))
         })
@@ -179,7 +199,6 @@ fn earlier_bundle(prepared: &[Prepared], opts: &EditOptions) -> Option<String> {
     let root = bundle_root(opts);
     prepared
         .iter()
-        .filter(|p| !p.warnings_only)
         .find_map(|p| backup::bundle_holding(&root, p.name, &p.files.primary.sha256))
         .map(|d| d.display().to_string())
 }
@@ -196,14 +215,26 @@ fn lock_targets(located: &Located, needs: Needs, opts: &EditOptions) -> Result<T
     lock(&paths, opts.wait)
 }
 
-/// The report before anything is planned: every hive as read.
+/// The report before anything is planned: every hive as read, those the
+/// command may edit first (their indexes are the prepared hives').
 fn new_report(
     located: &Located,
     command: &str,
     opts: &EditOptions,
-    prepared: &[Prepared],
+    loaded: &Loaded,
     warnings: Vec<Warning>,
 ) -> EditReport {
+    let outcome = |name, file, bb: &crate::format::regf::base_block::BaseBlock| HiveOutcome {
+        name,
+        file,
+        sequence_before: [bb.seq1, bb.seq2],
+        sequence_after: None,
+        appended_bins: 0,
+        planned_sha256: None,
+        target: None,
+        write: None,
+    };
+    let consulted = |c: &Consulted| outcome(c.name, FileInfo::from(&c.hive), &c.bb);
     EditReport {
         schema: SCHEMA,
         tool: TOOL,
@@ -217,18 +248,11 @@ fn new_report(
         changes: Vec::new(),
         already_set: Vec::new(),
         refusals: Vec::new(),
-        hives: prepared
+        hives: loaded
+            .prepared
             .iter()
-            .map(|p| HiveOutcome {
-                name: p.name,
-                file: FileInfo::from(&p.files.primary),
-                sequence_before: [p.bb.seq1, p.bb.seq2],
-                sequence_after: None,
-                appended_bins: 0,
-                planned_sha256: None,
-                target: None,
-                write: None,
-            })
+            .map(|p| outcome(p.name, FileInfo::from(&p.files.primary), &p.bb))
+            .chain(loaded.consulted.iter().map(consulted))
             .collect(),
         backup: None,
         checks: Vec::new(),

@@ -202,3 +202,54 @@ fn clean_hive_on_demand_equals_the_whole_file_path() {
         assert!(stats.bytes < whole, "{rel}: {stats:?}");
     }
 }
+
+/// A fix reads the hive it edits whole, and SOFTWARE, read only for the
+/// Group Policy warning, on demand: on a disk whose SOFTWARE is 11.8 MB the
+/// `nla disable` reads under 2 MiB from the image in all, and reports
+/// SOFTWARE unhashed and consulted.
+#[test]
+fn a_fix_reads_the_software_it_only_consults_on_demand() {
+    let t = tmp();
+    let big = corpus_file("system/win7sp1-x86__regipy__SYSTEM");
+    let system = Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/system-modern.hive");
+    let img = t.path().join("disk.img");
+    let software = format!("SOFTWARE={}", big.display());
+    // Allocated logs, as Windows keeps them: room for the fix's entry.
+    let zero = t.path().join("zero-log");
+    std::fs::write(&zero, vec![0u8; 64 << 10]).unwrap();
+    let z = zero.to_str().unwrap();
+    let tool = corpus().join("../tools/make-windows-disk");
+    let o = Command::new(&tool)
+        .args(["--hive", &software, "--log1", z, "--log2", z])
+        .arg(&system)
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let i = img.to_str().unwrap();
+    let r = image_reads(
+        t.path(),
+        &img,
+        &["nla", "disable", "--backup-dir", "bk", "--json"],
+    );
+    assert!(r.bytes <= 2 << 20, "the fix read {r:?}");
+    // The same fix again (nothing to do now) says how SOFTWARE was read.
+    let doc = ok(run_in(
+        t.path(),
+        &["nla", "disable", i, "--backup-dir", "bk", "--json"],
+    ));
+    let hives = doc["hives"].as_array().unwrap();
+    let sw = hives
+        .iter()
+        .find(|h| h["name"] == "SOFTWARE")
+        .expect("SOFTWARE reported");
+    assert_eq!(sw["file"]["sha256"], Value::Null, "{sw}");
+    assert_eq!(sw["file"]["size"], std::fs::metadata(&big).unwrap().len());
+    let sys = hives.iter().find(|h| h["name"] == "SYSTEM").unwrap();
+    assert!(sys["file"]["sha256"].is_string(), "{sys}");
+    let checks = doc["checks"].to_string();
+    assert!(
+        checks.contains("SOFTWARE: read for Group Policy warnings only, on demand"),
+        "{checks}"
+    );
+}
