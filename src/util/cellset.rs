@@ -2,10 +2,12 @@
 //! A set of hive cell offsets, for the tree walks that must reach each cell
 //! once: one bit per 8-byte slot (cells are 8-byte aligned), so a walk of a
 //! hive with a million cells costs a bit test per cell instead of a hash
-//! and a probe. Offsets that are not aligned, or lie beyond
-//! [`BITMAP_LIMIT`], go to a hash set, so a hostile offset never sizes the
-//! bitmap; the walks insert only cells already bounds-checked against the
-//! hive, so in practice the bitmap is 1/64 of the hive's size.
+//! and a probe. The first [`FEW`] offsets are kept in a short list (a
+//! lookup that reads two or three subkey lists should not zero a bitmap
+//! as long as the offset it meets). Offsets that are not aligned, or lie
+//! beyond [`BITMAP_LIMIT`], go to a hash set, so a hostile offset never
+//! sizes the bitmap; the walks insert only cells already bounds-checked
+//! against the hive, so in practice the bitmap is 1/64 of the hive's size.
 
 use std::collections::HashSet;
 
@@ -13,10 +15,15 @@ use std::collections::HashSet;
 const BITMAP_LIMIT: u32 = 1 << 28;
 /// Cell alignment (hive-write-safety.md 3: cell sizes are multiples of 8).
 const SLOT: u32 = 8;
+/// Offsets kept in the short list before the bitmap is made.
+const FEW: usize = 16;
 
 /// A set of hive-relative cell offsets.
 #[derive(Default, Debug)]
 pub struct CellSet {
+    few: Vec<u32>,
+    /// The short list was full and moved into the bitmap.
+    spilled: bool,
     bits: Vec<u64>,
     other: HashSet<u32>,
 }
@@ -32,6 +39,25 @@ impl CellSet {
         if !rel.is_multiple_of(SLOT) || rel >= BITMAP_LIMIT {
             return self.other.insert(rel);
         }
+        if !self.spilled {
+            if self.few.contains(&rel) {
+                return false;
+            }
+            if self.few.len() < FEW {
+                self.few.push(rel);
+                return true;
+            }
+            // The list is full: from now on the bitmap holds them all.
+            self.spilled = true;
+            for r in std::mem::take(&mut self.few) {
+                self.set(r);
+            }
+        }
+        self.set(rel)
+    }
+
+    /// Sets the bit of aligned `rel`: true if it was clear.
+    fn set(&mut self, rel: u32) -> bool {
         let slot = (rel / SLOT) as usize;
         let (word, bit) = (slot / 64, slot % 64);
         if word >= self.bits.len() {
@@ -47,6 +73,9 @@ impl CellSet {
     pub fn contains(&self, rel: u32) -> bool {
         if !rel.is_multiple_of(SLOT) || rel >= BITMAP_LIMIT {
             return self.other.contains(&rel);
+        }
+        if !self.spilled {
+            return self.few.contains(&rel);
         }
         let slot = (rel / SLOT) as usize;
         self.bits
@@ -89,5 +118,21 @@ mod tests {
         let mut t = CellSet::new();
         t.insert(u32::MAX - 7);
         assert!(t.bits.is_empty());
+        // Past the short list, into the bitmap: still the same answers.
+        let mut big = CellSet::new();
+        let mut hs = HashSet::new();
+        for i in 0..200u32 {
+            let rel = (i * 7919 % 1000) * 8;
+            assert_eq!(big.insert(rel), hs.insert(rel), "{rel:#x}");
+        }
+        assert!(!big.bits.is_empty());
+        for rel in (0..9000u32).step_by(4) {
+            assert_eq!(big.contains(rel), hs.contains(&rel), "{rel:#x}");
+        }
+        // A few offsets never make a bitmap, however large they are.
+        let mut small = CellSet::new();
+        small.insert(BITMAP_LIMIT - 8);
+        small.insert(8);
+        assert!(small.bits.is_empty() && small.contains(8) && !small.contains(16));
     }
 }
