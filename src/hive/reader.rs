@@ -115,8 +115,18 @@ pub fn data_json(ty: u32, data: &[u8]) -> serde_json::Value {
     // As `String::from_utf16_lossy`, decoded straight into one string whose
     // trailing NULs are cut off in place.
     let utf16 = |d: &[u8]| -> String {
-        let units = d.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
-        let mut s = String::with_capacity(d.len() / 2);
+        // The ASCII head (most strings are ASCII throughout) byte by byte,
+        // the rest decoded.
+        let ascii = d
+            .chunks_exact(2)
+            .take_while(|c| c[1] == 0 && c[0] < 0x80)
+            .count();
+        let head: Vec<u8> = d.chunks_exact(2).take(ascii).map(|c| c[0]).collect();
+        let mut s = String::from_utf8(head).unwrap_or_default();
+        s.reserve(d.len() / 2 - ascii);
+        let units = d[ascii * 2..]
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]));
         s.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
         let kept = s.trim_end_matches('\0').len();
         s.truncate(kept);
@@ -405,6 +415,11 @@ mod tests {
             le(&[0x41, 0xDC00]),
             le(&[0xD83D, 0xDE00, 0xE9, 0]),
             vec![0x41, 0, 0x42],
+            // An ASCII head, then what is not ASCII.
+            le(&[0x41, 0x42, 0xE9, 0x43, 0]),
+            le(&[0x41, 0x141, 0x42, 0, 0x43]),
+            le(&[0x7F, 0x80, 0x41]),
+            vec![0x41, 0, 0xE9, 0, 0x42],
         ] {
             assert_eq!(
                 data_json(reg_type::SZ, &d),
