@@ -153,6 +153,11 @@ pub fn data_json(ty: u32, data: &[u8]) -> serde_json::Value {
 pub struct Reader<'a> {
     view: HiveView<'a>,
     nt: Option<NtHive<'a>>,
+    /// The cells of keys our navigator has found, by the path they were found at (as
+    /// written, components joined by one backslash): a lookup starts from
+    /// the longest one that prefixes its path. Diagnose looks up dozens of
+    /// paths under one control set; each would otherwise walk from the root.
+    found: std::cell::RefCell<std::collections::HashMap<String, u32>>,
 }
 
 /// Result of looking a key up with both readers.
@@ -190,7 +195,11 @@ impl<'a> Reader<'a> {
     pub fn new(bytes: &'a [u8]) -> crate::Result<Self> {
         let view = HiveView::new(bytes)?;
         let nt = Some(NtHive::open(bytes)?);
-        Ok(Reader { view, nt })
+        Ok(Reader {
+            view,
+            nt,
+            found: Default::default(),
+        })
     }
 
     /// Our navigator alone over a hive read on demand: every key and value
@@ -201,6 +210,7 @@ impl<'a> Reader<'a> {
         Ok(Reader {
             view: HiveView::paged(src)?,
             nt: None,
+            found: Default::default(),
         })
     }
 
@@ -223,7 +233,7 @@ impl<'a> Reader<'a> {
     pub fn key(&self, path: &str) -> KeyLookup<'a> {
         // Our navigator first: nt-hive only ever sees cells we have already
         // validated, and runs inside a panic guard on top of that.
-        let ours = match self.root().and_then(|r| r.subpath(path)) {
+        let ours = match self.subpath(path) {
             Err(e) => return KeyLookup::Unreadable(e.to_string()),
             Ok(o) => o,
         };
@@ -247,6 +257,40 @@ impl<'a> Reader<'a> {
                 "nt-hive finds the key but a full scan misses '{missing}'"
             )),
         }
+    }
+
+    /// Our navigator's lookup of `path`, from the longest prefix of it
+    /// found before: the key, or the first missing component.
+    fn subpath(&self, path: &str) -> crate::Result<std::result::Result<Key<'a>, String>> {
+        let parts: Vec<&str> = path.split('\\').filter(|p| !p.is_empty()).collect();
+        let norm = parts.join("\\");
+        // Byte end of each prefix of `norm` (one component more each).
+        let ends: Vec<usize> = parts
+            .iter()
+            .scan(0usize, |at, p| {
+                let end = if *at == 0 { p.len() } else { *at + 1 + p.len() };
+                *at = end;
+                Some(end)
+            })
+            .collect();
+        let mut found = self.found.borrow_mut();
+        let start = (0..parts.len())
+            .rev()
+            .find_map(|i| found.get(&norm[..ends[i]]).map(|rel| (i + 1, *rel)));
+        let (from, mut k) = match start {
+            Some((from, rel)) => (from, Key::at(self.view, rel)?),
+            None => (0, self.root()?),
+        };
+        for i in from..parts.len() {
+            match k.subkey(parts[i])? {
+                Some(next) => {
+                    k = next;
+                    found.insert(norm[..ends[i]].to_string(), k.offset());
+                }
+                None => return Ok(Err(parts[i].to_string())),
+            }
+        }
+        Ok(Ok(k))
     }
 
     /// Reads value `name` of the key at `path` (already looked up as `key`).
@@ -392,6 +436,38 @@ fn describe(v: &Option<(Option<u32>, Option<Vec<u8>>)>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lookups that start from a cached prefix find exactly what a walk
+    /// from the root finds: the key, or the same missing component; in
+    /// any order, any case, with doubled or outer backslashes.
+    #[test]
+    fn cached_prefixes_find_what_the_root_walk_finds() {
+        let bytes = crate::testing::corpus("system/win7sp1-x86__regipy__SYSTEM");
+        let r = Reader::new(&bytes).unwrap();
+        let rdp = r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp";
+        let paths = [
+            rdp,
+            r"ControlSet001\Control",
+            r"controlset001\CONTROL\terminal server",
+            r"ControlSet001\Control\Terminal Server\WinStations",
+            r"ControlSet001\Control\Nope\Deeper",
+            r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp\Nope",
+            r"\ControlSet001\\Control\Terminal Server\",
+            r"ControlSet002\Control\Terminal Server",
+            "Select",
+            "",
+            rdp,
+        ];
+        for p in paths {
+            let want = Key::root(r.view()).unwrap().subpath(p).unwrap();
+            let got = r.key(p);
+            match (want, got) {
+                (Ok(a), KeyLookup::Found(b)) => assert_eq!(a.offset(), b.offset(), "{p}"),
+                (Err(a), KeyLookup::Missing(b)) => assert_eq!(a, b, "{p}"),
+                (w, _) => panic!("{p}: want {:?}", w.map(|k| k.offset())),
+            }
+        }
+    }
 
     /// Strings decode as `String::from_utf16_lossy` with the trailing NULs
     /// cut: lone surrogates, odd lengths, embedded and trailing NULs.
