@@ -123,6 +123,10 @@ impl Rule {
     }
 }
 
+/// The value names of Windows' own Remote Desktop TCP rules (rdp-causes.md
+/// row 16: Windows 8 and later, then Windows 7).
+const WINDOWS_RDP_RULES: [&str; 2] = ["RemoteDesktop-UserMode-In-TCP", "RemoteDesktop-In-TCP"];
+
 fn rules(k: &KeyRead<'_>) -> Vec<Rule> {
     k.all_values()
         .into_iter()
@@ -263,8 +267,17 @@ fn mdm_rules(
 /// The RDP rule of `FirewallRules` (`rk`) for `port`: inactive, on another
 /// port, or missing.
 fn rule_findings(ctx: &Ctx<'_>, set: &str, rk: &KeyRead<'_>, port: u32, out: &mut Vec<Finding>) {
-    let all = rules(rk);
     let active = |r: &Rule| r.is("Active", "TRUE");
+    // Windows' own Remote Desktop rules first: when one of them allows the
+    // port, no other rule needs to be read (a firewall holds hundreds).
+    if WINDOWS_RDP_RULES.iter().any(|n| {
+        rk.string(n)
+            .and_then(|d| Rule::parse(n.to_string(), d))
+            .is_some_and(|r| active(&r) && r.inbound_tcp_allow() && r.covers(port))
+    }) {
+        return;
+    }
+    let all = rules(rk);
     if all
         .iter()
         .any(|r| active(r) && r.inbound_tcp_allow() && r.covers(port))
