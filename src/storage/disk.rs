@@ -637,7 +637,8 @@ pub fn read_file_bytes(disk: &Disk, loc: &FileLocation) -> Result<Vec<u8>> {
 }
 
 /// Compares a file's current bytes with `want` as [`read_file`] would read
-/// them: the first differing offset (or `None`). With `direct` (the same
+/// them: the first differing offset (or `None`) and the SHA-256 of the
+/// whole file as read. With `direct` (the same
 /// disk opened around the page cache, as `loc` was located) the `written`
 /// ranges are read through it in whole units first; the whole file is
 /// compared through `cached`, a chunk at a time. A resident file is the
@@ -648,7 +649,7 @@ pub fn read_back(
     loc: &FileLocation,
     want: &[u8],
     written: &[std::ops::Range<u64>],
-) -> Result<Option<u64>> {
+) -> Result<(Option<u64>, String)> {
     use crate::storage::readback::{compare_units, direct_units, first_of};
     if let Some(why) = unreadable_reason(loc) {
         return Err(Error::Refused(why));
@@ -670,8 +671,8 @@ pub fn read_back(
         Some(d) if loc.resident => FileReader::open(d, loc)?,
         _ => FileReader::open(cached, loc)?,
     };
-    let whole = crate::storage::store::first_difference(whole, want).map_err(ctx)?;
-    Ok(first_of(first, whole))
+    let (whole, sha) = crate::storage::readback::compare_hashing(whole, want).map_err(ctx)?;
+    Ok((first_of(first, whole), sha))
 }
 
 /// A located file's bytes in order: a resident file's copy, or its extents

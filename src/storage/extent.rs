@@ -207,10 +207,11 @@ impl HiveStore for ExtentStore {
         // No independent way back (a store made without a recheck): through
         // this handle's extents.
         let reader = ExtentReader::new(&self.device, &self.extents, self.file_size);
-        let differs_at = crate::storage::store::first_difference(reader, want)
+        let (differs_at, sha256) = crate::storage::readback::compare_hashing(reader, want)
             .map_err(|e| Error::io(format!("reading back {}", self.name), e))?;
         Ok(ReadBack {
             differs_at,
+            sha256,
             path: ReadPath::Cached {
                 why: "read through the write handle's extents".into(),
             },

@@ -10,23 +10,26 @@
 //! through a [`Device`]; then the whole file is compared with the plan
 //! through the cache (a fresh handle, and for a file inside a raw volume a
 //! fresh lookup through NTFS), which finds any byte a write put in the
-//! wrong place. The bytes nobody wrote are the bytes the hive was read from:
-//! reading them around the cache again would prove nothing more and would
-//! cost a cold read of the whole hive. Where a file system refuses direct
-//! reads (tmpfs, a FUSE mount such as ntfs-3g on kernels that refuse it:
-//! `EINVAL`; an OS without the flag), everything goes through the page
-//! cache after the `fsync` and [`ReadPath::Cached`] says why. A file that
-//! reads back byte for byte as planned has the plan's SHA-256.
+//! wrong place, and hashed on a second thread as it is read: the SHA-256
+//! reported for the written file is of the bytes read back, never copied
+//! from the plan. The bytes nobody wrote are the bytes the hive was read
+//! from: reading them around the cache again would prove nothing more and
+//! would cost a cold read of the whole hive. Where a file system refuses
+//! direct reads (tmpfs, a FUSE mount such as ntfs-3g on kernels that refuse
+//! it: `EINVAL`; an OS without the flag), everything goes through the page
+//! cache after the `fsync` and [`ReadPath::Cached`] says why.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::ops::Range;
+use std::sync::mpsc;
+
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::storage::device::Device;
 use crate::storage::os;
-use crate::storage::store::first_difference;
 
 /// How a file was read back.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -61,8 +64,81 @@ pub struct ReadBack {
     /// The first byte offset where the file differs from what was wanted
     /// (the shorter length when only the lengths differ); `None` if equal.
     pub differs_at: Option<u64>,
+    /// SHA-256 of the whole file as read back.
+    pub sha256: String,
     /// How the written bytes were read.
     pub path: ReadPath,
+}
+
+/// Chunk size of [`compare_hashing`].
+const CHUNK: usize = 1 << 20;
+
+/// Reads `src` to its end, comparing it with `want` and hashing every byte
+/// read on a second thread (two buffers pass between the threads): the
+/// first differing offset (the shorter length when only the lengths
+/// differ; `None` if equal) and the SHA-256 of what was read. Reads on
+/// after a difference, so the hash is of the whole file.
+pub fn compare_hashing(mut src: impl Read, want: &[u8]) -> std::io::Result<(Option<u64>, String)> {
+    std::thread::scope(|s| {
+        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(2);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+        let hasher = s.spawn(move || {
+            let mut h = Sha256::new();
+            for (buf, n) in full_rx {
+                h.update(&buf[..n]);
+                // The reader may have stopped on an error: nobody to return to.
+                let _ = empty_tx.send(buf);
+            }
+            crate::util::bytes::hex(&h.finalize())
+        });
+        let size = CHUNK.min(want.len().max(4096));
+        let mut spare = vec![vec![0u8; size], vec![0u8; size]];
+        let mut pos = 0usize;
+        let mut differs = None;
+        let read = (|| -> std::io::Result<()> {
+            loop {
+                let mut buf = match spare.pop() {
+                    Some(b) => b,
+                    None => empty_rx
+                        .recv()
+                        .map_err(|_| std::io::Error::other("the hash thread stopped"))?,
+                };
+                let mut n = 0;
+                while n < buf.len() {
+                    match src.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if n == 0 {
+                    return Ok(());
+                }
+                if differs.is_none() {
+                    let expect = &want[pos.min(want.len())..(pos + n).min(want.len())];
+                    let got = &buf[..expect.len()];
+                    if got != expect {
+                        let i = got.iter().zip(expect).position(|(a, b)| a != b);
+                        differs = Some((pos + i.unwrap_or(0)) as u64);
+                    } else if expect.len() < n {
+                        differs = Some(want.len() as u64);
+                    }
+                }
+                pos += n;
+                full_tx
+                    .send((buf, n))
+                    .map_err(|_| std::io::Error::other("the hash thread stopped"))?;
+            }
+        })();
+        drop(full_tx);
+        let sha = hasher.join().expect("hash thread");
+        read?;
+        if differs.is_none() && pos < want.len() {
+            differs = Some(pos as u64);
+        }
+        Ok((differs, sha))
+    })
 }
 
 /// The `written` byte ranges of a `len`-byte file, each widened to whole
@@ -141,7 +217,7 @@ fn refuses_direct(e: &std::io::Error) -> bool {
 /// Reads the regular file `path` back and compares it with `want`: the
 /// `written` ranges directly from the storage where the file system allows
 /// (else through the page cache, saying why), then the whole file through
-/// the page cache.
+/// the page cache, hashed as it is read.
 pub fn file(path: &Path, want: &[u8], written: &[Range<u64>]) -> Result<ReadBack> {
     let ctx = || format!("reading back {}", path.display());
     let len = std::fs::metadata(path)
@@ -163,9 +239,10 @@ pub fn file(path: &Path, want: &[u8], written: &[Range<u64>]) -> Result<ReadBack
         Err(e) => return Err(Error::io(ctx(), e)),
     };
     let f = std::fs::File::open(path).map_err(|e| Error::io(ctx(), e))?;
-    let whole = first_difference(f, want).map_err(|e| Error::io(ctx(), e))?;
+    let (whole, sha256) = compare_hashing(f, want).map_err(|e| Error::io(ctx(), e))?;
     Ok(ReadBack {
         differs_at: first_of(direct, whole),
+        sha256,
         path: path_used,
     })
 }
@@ -182,6 +259,30 @@ pub fn is_direct_refusal(e: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compare_hashing_hashes_what_was_read() {
+        let want: Vec<u8> = (0..3 * CHUNK as u32 + 7).map(|i| (i * 7) as u8).collect();
+        let sha = crate::util::digest::sha256_hex;
+        assert_eq!(
+            compare_hashing(&want[..], &want).unwrap(),
+            (None, sha(&want))
+        );
+        let mut got = want.clone();
+        got[CHUNK + 5] ^= 1;
+        assert_eq!(
+            compare_hashing(&got[..], &want).unwrap(),
+            (Some(CHUNK as u64 + 5), sha(&got))
+        );
+        assert_eq!(compare_hashing(&want[..10], &want).unwrap().0, Some(10));
+        let mut long = want.clone();
+        long.push(9);
+        assert_eq!(
+            compare_hashing(&long[..], &want).unwrap(),
+            (Some(want.len() as u64), sha(&long))
+        );
+        assert_eq!(compare_hashing(&[][..], &[]).unwrap(), (None, sha(&[])));
+    }
 
     #[test]
     fn written_ranges_become_whole_units() {
@@ -253,6 +354,7 @@ mod tests {
         let written = [100..200, 12_000..12_400];
         let rb = file(&p, &data, &written).unwrap();
         assert_eq!(rb.differs_at, None);
+        assert_eq!(rb.sha256, crate::util::digest::sha256_hex(&data));
         if cfg!(target_os = "linux") {
             assert_eq!(
                 rb.path,

@@ -195,14 +195,18 @@ pub fn read_back_current(
             // Located afresh through the direct handle; the written ranges
             // are read through it, the whole file through the page cache.
             let (d, _, loc) = relocate_on(disk, &n)?;
-            let differs_at = match path {
+            let (differs_at, sha256) = match path {
                 ReadPath::Direct => {
                     let cached = Disk::open(Path::new(n.device))?;
                     disk::read_back(Some(&d), &cached, &loc, want, written)?
                 }
                 ReadPath::Cached { .. } => disk::read_back(None, &d, &loc, want, written)?,
             };
-            Ok(ReadBack { differs_at, path })
+            Ok(ReadBack {
+                differs_at,
+                sha256,
+                path,
+            })
         }
         Where::File(path) => crate::storage::readback::file(Path::new(path), want, written),
     }

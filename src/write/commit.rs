@@ -281,7 +281,7 @@ pub(crate) fn write_verified_hashed(
         Ok(back) => Ok(WriteStats {
             ranges: ranges.len(),
             bytes: ranges.iter().map(|r| r.len() as u64).sum(),
-            after_sha256: expected.to_string(),
+            after_sha256: back.sha256,
             read_back: Some(back.path),
         }),
         Err(cause) => {
@@ -300,8 +300,9 @@ pub(crate) fn write_verified_hashed(
 }
 
 /// Byte equality of the stored file with the planned bytes, whose SHA-256
-/// is `expected` (so the file's is too), the `written` ranges read from the
-/// storage (not the page cache) where the OS allows.
+/// is `expected`, the `written` ranges read from the storage (not the page
+/// cache) where the OS allows; the hash of what was read must be
+/// `expected` too.
 fn read_back_as_planned(
     store: &mut dyn HiveStore,
     new: &[u8],
@@ -318,6 +319,16 @@ fn read_back_as_planned(
                  {offset:#x} on",
                 back.path.describe(),
                 new.len()
+            ),
+        });
+    }
+    if back.sha256 != expected {
+        return Err(Error::Invalid {
+            what: "read-back",
+            offset: 0,
+            detail: format!(
+                "the bytes read back hash to {}, the plan to {expected}",
+                back.sha256
             ),
         });
     }
@@ -591,8 +602,13 @@ mod tests {
         }
         fn read_back(&mut self, want: &[u8], _: &[Range<u64>]) -> Result<ReadBack> {
             let differs_at = self.differs_from(want)?;
+            let mut d = self.data.clone();
+            if self.corrupt_reads && d != vec![0u8; d.len()] {
+                d[5000] ^= 1;
+            }
             Ok(ReadBack {
                 differs_at,
+                sha256: crate::util::digest::sha256_hex(&d),
                 path: ReadPath::Cached {
                     why: "memory".into(),
                 },

@@ -362,7 +362,7 @@ impl Edit<'_> {
         let h = &mut report.hives[i];
         h.target = Some(out.display().to_string());
         report.checks.push(format!(
-            "read back from the new file ({}): byte-identical to the plan (sha256 {}); re-verified",
+            "read back from the new file ({}): byte-identical to the plan, sha256 of what was read {}; re-verified",
             stats
                 .read_back
                 .as_ref()
@@ -468,7 +468,7 @@ impl Edit<'_> {
                 |p| format!("read back {}", p.describe()),
             );
             report.checks.push(format!(
-                "{}: {how}: byte-identical to the plan (sha256 {}); re-verified by both readers",
+                "{}: {how}: byte-identical to the plan, sha256 of what was read {}; re-verified by both readers",
                 w.store.describe(),
                 st.after_sha256
             ));

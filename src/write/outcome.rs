@@ -207,8 +207,8 @@ pub struct WriteStats {
     pub ranges: usize,
     /// Bytes written.
     pub bytes: u64,
-    /// SHA-256 of the file after the write: the plan's, which the bytes
-    /// read back equal byte for byte.
+    /// SHA-256 of the file after the write, computed from the bytes read
+    /// back (which compared equal to the plan byte for byte).
     pub after_sha256: String,
     /// How the file was read back: `direct` (the bytes written from the
     /// storage, bypassing the OS page cache; the rest of the file through

@@ -78,8 +78,7 @@ pub(crate) fn write_output(
         Ok(WriteStats {
             ranges: 1,
             bytes,
-            // Equal byte for byte to the plan, so this is the plan's hash.
-            after_sha256: crate::util::digest::sha256_hex(new),
+            after_sha256: back.sha256,
             read_back: Some(back.path),
         })
     });
