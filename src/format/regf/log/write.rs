@@ -142,14 +142,28 @@ pub fn old_log(base: &[u8], old: &[u8], new: &[u8], hive_bins_size: u32) -> Resu
     let bitmap_len = bins / HBIN_ALIGNMENT as usize;
     let mut bitmap = vec![0u8; bitmap_len];
     let mut pages = Vec::new();
-    for s in 0..sectors {
-        let a = BASE_BLOCK_SIZE + s * SECTOR;
-        let page = new.get(a..a + SECTOR).ok_or_else(|| {
-            crate::error::truncated("hive sector", a as u64, SECTOR as u64, new.len() as u64)
-        })?;
-        if old.get(a..a + SECTOR) != Some(page) {
-            bitmap[s / 8] |= 1 << (s % 8);
-            pages.extend_from_slice(page);
+    // Runs of sectors that did not change are skipped with one compare.
+    const RUN: usize = 64;
+    for first in (0..sectors).step_by(RUN) {
+        let end = (first + RUN).min(sectors);
+        let (a, e) = (
+            BASE_BLOCK_SIZE + first * SECTOR,
+            BASE_BLOCK_SIZE + end * SECTOR,
+        );
+        if let (Some(o), Some(n)) = (old.get(a..e), new.get(a..e)) {
+            if o == n {
+                continue;
+            }
+        }
+        for s in first..end {
+            let a = BASE_BLOCK_SIZE + s * SECTOR;
+            let page = new.get(a..a + SECTOR).ok_or_else(|| {
+                crate::error::truncated("hive sector", a as u64, SECTOR as u64, new.len() as u64)
+            })?;
+            if old.get(a..a + SECTOR) != Some(page) {
+                bitmap[s / 8] |= 1 << (s % 8);
+                pages.extend_from_slice(page);
+            }
         }
     }
     let mut log = base.get(..LOG_BASE_BLOCK_SIZE).unwrap_or(base).to_vec();
