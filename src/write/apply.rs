@@ -11,7 +11,7 @@ use crate::format::regf::log::LogSlot;
 use crate::hive::check::{CheckStats, Expect};
 use crate::storage::source::{FileRef, LoadedFile};
 use crate::storage::target::TargetInfo;
-use crate::util::bytes::{put_u64, WRITE_GAP};
+use crate::util::bytes::{diff_ranges, join_ranges, put_u64, WRITE_GAP};
 use crate::util::digest::sha256_hex;
 use crate::write::outcome::HiveOutcome;
 use crate::write::plan::{Action, Resolved};
@@ -44,6 +44,11 @@ pub(crate) struct PlannedHive {
     pub(crate) index: usize,
     /// The verified new image.
     pub(crate) new: Vec<u8>,
+    /// Where `new` differs from the primary file as read, over their
+    /// common length ([`diff_ranges`]): computed once, for the raw-volume
+    /// check, the intent record and the commit (the in-memory verification
+    /// computes its own).
+    pub(crate) diff: Vec<std::ops::Range<usize>>,
     /// Its transaction (absent for `--output`, which writes a new file).
     pub(crate) tx: Option<TxChoice>,
 }
@@ -299,9 +304,13 @@ pub(crate) fn plan_hives(
         h.sequence_after = Some(seq);
         h.appended_bins = appended;
         h.planned_sha256 = Some(sha);
+        let file = &p.files.primary.bytes;
+        let common = file.len().min(new.len());
+        let diff = diff_ranges(&file[..common], &new[..common]);
         planned.push(PlannedHive {
             index: i,
             new,
+            diff,
             tx: None,
         });
     }
@@ -317,7 +326,13 @@ pub(crate) fn plan_hives(
 /// clusters: a plan that needs more is refused before any write (an
 /// unfinished backup bundle is removed), and in a dry run too.
 fn refuse_raw_limits(prepared: &[Prepared], planned: &Planned) -> Result<()> {
-    for PlannedHive { index: i, new, .. } in planned {
+    for PlannedHive {
+        index: i,
+        new,
+        diff,
+        ..
+    } in planned
+    {
         let p = &prepared[*i];
         if let TargetInfo::Ntfs {
             size,
@@ -339,8 +354,7 @@ fn refuse_raw_limits(prepared: &[Prepared], planned: &Planned) -> Result<()> {
                 )));
             }
             refuse_unmapped(
-                &p.files.primary.bytes,
-                new,
+                &changed_spans_from(diff, p.files.primary.bytes.len(), new.len()),
                 &extents,
                 &path,
                 p.replayed.is_some(),
@@ -373,9 +387,24 @@ fn plan_transactions(
     Ok(())
 }
 
+/// [`changed_spans`] from the differing ranges of the common length
+/// (`diff`) of an `old_len`-byte file and its `new_len`-byte plan.
+pub(crate) fn changed_spans_from(
+    diff: &[std::ops::Range<usize>],
+    old_len: usize,
+    new_len: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut all = diff.to_vec();
+    if new_len > old_len {
+        all.push(old_len..new_len);
+    }
+    join_ranges(all, WRITE_GAP)
+}
+
 /// The ranges where `new` differs from `old` (bytes past the end of `old`
 /// count as changed), ranges closer than [`WRITE_GAP`] joined, as the
 /// commit joins them.
+#[cfg(test)]
 pub(crate) fn changed_spans(old: &[u8], new: &[u8]) -> Vec<std::ops::Range<usize>> {
     /// Equal chunks are skipped whole; only a differing chunk is scanned.
     const CHUNK: usize = 4096;
@@ -404,13 +433,12 @@ pub(crate) fn changed_spans(old: &[u8], new: &[u8]) -> Vec<std::ops::Range<usize
 /// or past the valid data length, is refused here, before any byte is
 /// written (and in a dry run too), not half-way through the write.
 fn refuse_unmapped(
-    old: &[u8],
-    new: &[u8],
+    spans: &[std::ops::Range<usize>],
     extents: &[crate::storage::extent::Extent],
     path: &str,
     replayed: bool,
 ) -> Result<()> {
-    for span in changed_spans(old, new) {
+    for span in spans.iter().cloned() {
         let len = (span.end - span.start) as u64;
         if let Err(e) = crate::storage::extent::map(extents, span.start as u64, len) {
             let why = if replayed {
@@ -436,6 +464,32 @@ fn refuse_unmapped(
 mod tests {
     use super::*;
     use crate::storage::extent::Extent;
+
+    /// The spans made from a difference computed once are the spans
+    /// computed from the bytes, with growth past the old end.
+    #[test]
+    fn spans_from_a_precomputed_difference_match() {
+        let old: Vec<u8> = (0..20_000u32).map(|i| (i % 253) as u8).collect();
+        for (edits, grow) in [
+            (vec![], 0usize),
+            (vec![10usize, 500, 2000, 9000, 9600], 0),
+            (vec![0, 4095, 4096, 19_999], 3),
+            (vec![5000], 700),
+        ] {
+            let mut new = old.clone();
+            for e in &edits {
+                new[*e] ^= 0x55;
+            }
+            new.extend(std::iter::repeat_n(7u8, grow));
+            let common = old.len().min(new.len());
+            let diff = diff_ranges(&old[..common], &new[..common]);
+            assert_eq!(
+                changed_spans_from(&diff, old.len(), new.len()),
+                changed_spans(&old, &new),
+                "{edits:?} +{grow}"
+            );
+        }
+    }
 
     #[test]
     fn changed_spans_join_changes_within_a_sector() {
@@ -466,11 +520,11 @@ mod tests {
         let old = vec![0u8; 16384];
         let mut ok = old.clone();
         ok[100] = 7;
-        refuse_unmapped(&old, &ok, &extents, "SYSTEM", true).unwrap();
+        refuse_unmapped(&changed_spans(&old, &ok), &extents, "SYSTEM", true).unwrap();
         let mut bad = old.clone();
         bad[100] = 7;
         bad[9000] = 7;
-        let e = refuse_unmapped(&old, &bad, &extents, "SYSTEM", true).unwrap_err();
+        let e = refuse_unmapped(&changed_spans(&old, &bad), &extents, "SYSTEM", true).unwrap_err();
         assert_eq!(e.class(), crate::ErrorClass::Refused);
         assert!(e.to_string().contains("0x2328..0x2329"), "{e}");
         assert!(e.to_string().contains("replaying"), "{e}");

@@ -213,6 +213,23 @@ pub(crate) fn write_verified_hashed(
     expected: &str,
     verify: &dyn Fn(&[u8]) -> Result<()>,
     backup: &Path,
+    log: Option<&mut LogTarget<'_>>,
+) -> Result<WriteStats> {
+    write_verified_diffed(store, original, new, None, expected, verify, backup, log)
+}
+
+/// [`write_verified_hashed`] with the differing ranges of `original` and
+/// `new` over their common length (`diff`, as [`diff_ranges`] gives them)
+/// already computed by the plan, when it did.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_verified_diffed(
+    store: &mut dyn HiveStore,
+    original: &[u8],
+    new: &[u8],
+    diff: Option<&[Range<usize>]>,
+    expected: &str,
+    verify: &dyn Fn(&[u8]) -> Result<()>,
+    backup: &Path,
     mut log: Option<&mut LogTarget<'_>>,
 ) -> Result<WriteStats> {
     refuse_shrink(original, new)?;
@@ -227,7 +244,11 @@ pub(crate) fn write_verified_hashed(
         original.into()
     };
     let base = &base[..];
-    let mut ranges = diff_ranges(base, new);
+    let mut ranges = match diff {
+        // Same length: the common length is all of it.
+        Some(d) if !grows => d.to_vec(),
+        _ => diff_ranges(base, new),
+    };
     let inflight = log.as_ref().map(|l| l.plan.inflight.clone());
     if inflight.is_some() {
         // The completed base block rewrites the whole in-flight sector.
@@ -489,6 +510,9 @@ pub(crate) struct PlannedWrite<'a> {
     pub(crate) original: &'a [u8],
     /// The verified plan.
     pub(crate) new: Vec<u8>,
+    /// Where `new` differs from `original` over their common length, when
+    /// the plan computed it.
+    pub(crate) diff: Option<Vec<Range<usize>>>,
     /// SHA-256 of `new`.
     pub(crate) planned_sha256: String,
     /// Where it is written.
@@ -512,10 +536,11 @@ pub(crate) fn commit_all(
         let w = &mut writes[k];
         let index = w.index;
         let check = |back: &[u8]| verify(index, back);
-        match write_verified_hashed(
+        match write_verified_diffed(
             w.store.as_mut(),
             w.original,
             &w.new,
+            w.diff.as_deref(),
             &w.planned_sha256,
             &check,
             backup,

@@ -37,7 +37,7 @@ use crate::write::apply::{plan_hives, LogRef, Planned, TxChoice};
 use crate::write::backup::{self, HiveBackup};
 use crate::write::commit::LogTarget;
 use crate::write::commit::{commit_all, PlannedWrite};
-use crate::write::intent::{image_writes, PlannedFileWrites, WriteState};
+use crate::write::intent::{image_writes_from, PlannedFileWrites, WriteState};
 use crate::write::outcome::{EditReport, HiveOutcome, Outcome, SkippedCheck};
 use crate::write::output::write_output;
 use crate::write::plan::EditOptions;
@@ -561,7 +561,8 @@ impl Edit<'_> {
         let mut out = Vec::new();
         for ph in planned {
             let p = &self.prepared[ph.index];
-            let mut primary = image_writes(&p.files.primary.bytes, &ph.new);
+            let common = p.files.primary.bytes.len().min(ph.new.len());
+            let mut primary = image_writes_from(&ph.diff, common, &ph.new);
             let Some(tx) = &ph.tx else {
                 continue;
             };
@@ -646,6 +647,7 @@ fn pair<'p>(
                 name: prepared[i].name,
                 original: &prepared[i].files.primary.bytes,
                 new: ph.new,
+                diff: Some(ph.diff),
                 planned_sha256: report.hives[i].planned_sha256.clone().unwrap_or_default(),
                 store: t.store,
                 log,

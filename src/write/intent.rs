@@ -92,9 +92,23 @@ pub struct PlannedFileWrites<'a> {
 /// their common length, then whatever `after` adds past `before`'s end.
 pub fn image_writes<'a>(before: &[u8], after: &'a [u8]) -> Vec<(u64, &'a [u8])> {
     let common = before.len().min(after.len());
-    let mut out: Vec<(u64, &[u8])> = diff_ranges(&before[..common], &after[..common])
-        .into_iter()
-        .map(|r| (r.start as u64, &after[r]))
+    image_writes_from(
+        &diff_ranges(&before[..common], &after[..common]),
+        common,
+        after,
+    )
+}
+
+/// [`image_writes`] from the differing ranges of the common length
+/// (`diff`, as [`diff_ranges`] gives them) already computed.
+pub fn image_writes_from<'a>(
+    diff: &[std::ops::Range<usize>],
+    common: usize,
+    after: &'a [u8],
+) -> Vec<(u64, &'a [u8])> {
+    let mut out: Vec<(u64, &[u8])> = diff
+        .iter()
+        .map(|r| (r.start as u64, &after[r.clone()]))
         .collect();
     if after.len() > common {
         out.push((common as u64, &after[common..]));
