@@ -2,10 +2,10 @@
 //! A set of hive cell offsets, for the tree walks that must reach each cell
 //! once: one bit per 8-byte slot (cells are 8-byte aligned), so a walk of a
 //! hive with a million cells costs a bit test per cell instead of a hash
-//! and a probe. The first [`FEW`] offsets are kept in a short list (a
+//! and a probe. The first `FEW` (16) offsets are kept in a short list (a
 //! lookup that reads two or three subkey lists should not zero a bitmap
 //! as long as the offset it meets). Offsets that are not aligned, or lie
-//! beyond [`BITMAP_LIMIT`], go to a hash set, so a hostile offset never
+//! beyond `BITMAP_LIMIT` (256 MiB), go to a hash set, so a hostile offset never
 //! sizes the bitmap; the walks insert only cells already bounds-checked
 //! against the hive, so in practice the bitmap is 1/64 of the hive's size.
 

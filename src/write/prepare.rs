@@ -2,10 +2,10 @@
 //! Step 1 of an edit: load each hive the command needs and take it as
 //! Windows would load it (a dirty hive reconciled from its logs, or
 //! refused); the full structure check that every edited hive must pass.
-//! A hive the command edits is read whole ([`Prepared`]: the backup, the
+//! A hive the command edits is read whole (`Prepared`: the backup, the
 //! hash and the structure check need every byte); a hive it only consults
 //! (SOFTWARE for Group Policy warnings, SYSTEM for the boot key) is read
-//! on demand ([`Consulted`]), as `inspect` reads.
+//! on demand (`Consulted`), as `inspect` reads.
 
 use std::path::Path;
 
