@@ -245,6 +245,30 @@ pub fn nla_units(views: &Views<'_>, mode: NlaMode, create: bool) -> Result<Vec<U
         .collect())
 }
 
+/// A warning when SOFTWARE is read but its Group Policy copies of the NLA
+/// values cannot be: whether they override the fix is then unknown.
+fn policy_unreadable(views: &Views<'_>) {
+    let Some(sw) = views.software else {
+        return;
+    };
+    let key = sw.key(POLICY_PATH);
+    let error = NLA_VALUES
+        .iter()
+        .find_map(|n| match sw.value(&key, POLICY_PATH, n) {
+            crate::hive::reader::ValueState::Unreadable { error } => Some(error),
+            _ => None,
+        });
+    if let Some(error) = error {
+        views.notes.borrow_mut().push(Warning::new(
+            Code::PolicyUnreadable,
+            format!(
+                "the Group Policy values in SOFTWARE\\{POLICY_PATH} could not be read ({error}): \
+                 whether Group Policy overrides this fix is unknown"
+            ),
+        ));
+    }
+}
+
 /// Whether the Group Policy copies of SecurityLayer / UserAuthentication
 /// would make the effective NLA state the opposite of what `mode` writes
 /// (an unreadable policy value counts: what it governs is unknown).
@@ -317,6 +341,7 @@ pub fn nla_full(
             }
         };
         let want = mode.value();
+        policy_unreadable(v);
         let policy = policy_units(v, &NLA_VALUES, &|_, cur| (cur != 0) != (want != 0));
         // Warn only when the policy values really decide the outcome, by the
         // rule inspect's effective verdict uses: NLA is on when

@@ -202,6 +202,9 @@ impl Consulted {
             warnings,
         )
         .map_err(|e| e.in_file(&path))?;
+        // A hive no reader can open is ignored here (with a warning), not
+        // a stop of the whole command later.
+        Reader::paged(rec.bytes(&hive)).map_err(|e| e.in_file(&path))?;
         Ok(Consulted {
             name,
             hive,

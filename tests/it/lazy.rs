@@ -253,3 +253,53 @@ fn a_fix_reads_the_software_it_only_consults_on_demand() {
         "{checks}"
     );
 }
+
+/// A damaged SOFTWARE beside SYSTEM, consulted only for the Group Policy
+/// warning, is a warning, never a stop of the fix and never silence: one
+/// whose base block is broken is ignored (saying so), one whose root cell
+/// offset points past the hive leaves the policy values unreadable (saying
+/// so).
+#[test]
+fn a_damaged_consulted_software_is_a_warning() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures");
+    let good = std::fs::read(fixtures.join("software.hive")).unwrap();
+    let mut bad_root = good.clone();
+    // The root cell offset (base block 0x24) pointed past the hive, with
+    // the base block's checksum (XOR of its first 127 words) made right.
+    bad_root[0x24..0x28].copy_from_slice(&0xFFFF_FF00u32.to_le_bytes());
+    let sum = bad_root[..0x1FC]
+        .chunks_exact(4)
+        .fold(0u32, |a, w| a ^ u32::from_le_bytes(w.try_into().unwrap()));
+    let sum = match sum {
+        0 => 1,
+        u32::MAX => u32::MAX - 1,
+        s => s,
+    };
+    bad_root[0x1FC..0x200].copy_from_slice(&sum.to_le_bytes());
+    let mut bad_block = good.clone();
+    bad_block[0..4].copy_from_slice(b"junk");
+    for (what, software, code, says) in [
+        ("root", bad_root, "policy-unreadable", "could not be read"),
+        (
+            "base block",
+            bad_block,
+            "software-unreadable",
+            "SOFTWARE ignored",
+        ),
+    ] {
+        let t = tmp();
+        copy_to(&fixtures.join("system-modern.hive"), t.path(), "SYSTEM");
+        std::fs::write(t.path().join("SOFTWARE"), &software).unwrap();
+        let r = run_in(
+            t.path(),
+            &["nla", "disable", "SYSTEM", "--backup-dir", "bk", "--json"],
+        );
+        assert_eq!(r.code, 0, "{what}: {}", r.stderr);
+        let doc = r.json();
+        assert_eq!(doc["outcome"], "written", "{what}: {doc}");
+        let warnings = doc["warnings"].to_string();
+        assert!(warnings.contains(says), "{what}: {warnings}");
+        let issues = doc["issues"].to_string();
+        assert!(issues.contains(code), "{what}: {issues}");
+    }
+}
