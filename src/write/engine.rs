@@ -42,7 +42,7 @@ use crate::write::outcome::{EditReport, HiveOutcome, Outcome, SkippedCheck};
 use crate::write::output::write_output;
 use crate::write::plan::EditOptions;
 use crate::write::plan::{resolve_all, Needs, Resolution, Resolved, Unit, Views};
-use crate::write::preflight::{backup_root, check_backup_root, open_targets, Target};
+use crate::write::preflight::{backup_root, check_backup_root, open_targets, unchanged, Target};
 use crate::write::prepare::{
     consulted_lines, damage_warnings, load_hives, readers, Consulted, Loaded, Prepared,
 };
@@ -385,7 +385,8 @@ impl Edit<'_> {
         planned: &Planned,
         report: &mut EditReport,
     ) -> Result<()> {
-        let (_, root, targets) = self.preflight(access)?;
+        let (_, root, mut targets) = self.preflight(access)?;
+        unchanged(&mut targets, self.prepared)?;
         for ph in planned.iter() {
             let Some(tx) = ph.tx.as_ref() else { continue };
             if let LogRef::Existing(k) = tx.log {
@@ -415,7 +416,8 @@ impl Edit<'_> {
     /// The checks both the write and the dry run make before anything is
     /// written: the backup directory chosen and writable, every touched
     /// hive's target opened for writing after its preflight checks. Returns
-    /// the touched hives, the backup root and the open targets.
+    /// the touched hives, the backup root and the open targets, whose
+    /// contents the caller still compares with what was read ([`unchanged`]).
     fn preflight(&self, access: &WriteAccess) -> Result<(Vec<usize>, PathBuf, Vec<Target>)> {
         let touched = self.touched();
         let root = backup_root(
@@ -436,9 +438,15 @@ impl Edit<'_> {
         mut report: EditReport,
         mut checks: Vec<String>,
     ) -> Result<EditReport> {
-        let (touched, root, targets) = self.preflight(access)?;
-        let (planned, dir) =
-            self.plan_beside_backup(access, &root, &touched, &mut report, &mut checks)?;
+        let (touched, root, mut targets) = self.preflight(access)?;
+        let (planned, dir) = self.plan_beside_backup(
+            access,
+            &root,
+            &touched,
+            &mut targets,
+            &mut report,
+            &mut checks,
+        )?;
         report.checks = checks;
         report.backup = Some(dir.display().to_string());
         let mut writes = pair(access, planned, targets, self.prepared, &report)?;
@@ -481,14 +489,16 @@ impl Edit<'_> {
     }
 
     /// The backup copies are written and flushed on the second core while
-    /// the plan is made and verified in memory; the bundle is completed (its
-    /// manifest written) only once the plan has passed, and removed if it
-    /// does not. Either way nothing has touched the target yet.
+    /// the targets are compared with what was read and the plan is made and
+    /// verified in memory; the bundle is completed (its manifest written)
+    /// only once both have passed, and removed if either does not. Either
+    /// way nothing has touched the target yet.
     fn plan_beside_backup(
         &self,
         access: &WriteAccess,
         root: &Path,
         touched: &[usize],
+        targets: &mut [Target],
         report: &mut EditReport,
         checks: &mut Vec<String>,
     ) -> Result<(Planned, PathBuf)> {
@@ -496,16 +506,22 @@ impl Edit<'_> {
             .iter()
             .map(|&i| (self.prepared[i].name, &self.prepared[i].files))
             .collect();
+        // The copies are written (and flushed) while the targets are read
+        // again and compared with what was read, and the plan is made: a
+        // failure of either discards the unfinished bundle. Nothing is
+        // written to a target before both are done.
         let (planned, copies) = std::thread::scope(|s| {
             let copier = s.spawn(|| backup::write_copies(access, root, &to_save));
-            let planned = plan_hives(
-                self.prepared,
-                self.resolved,
-                &self.finish,
-                &mut report.hives,
-                checks,
-                true,
-            );
+            let planned = unchanged(targets, self.prepared).and_then(|()| {
+                plan_hives(
+                    self.prepared,
+                    self.resolved,
+                    &self.finish,
+                    &mut report.hives,
+                    checks,
+                    true,
+                )
+            });
             (planned, copier.join().expect("backup thread"))
         });
         let planned = match planned {

@@ -62,8 +62,8 @@ fn on_windows_volume(located: &Located, path: &std::path::Path) -> bool {
         || (located.kind == SourceKind::HiveFile && in_windows_config(path))
 }
 
-/// Opens each touched hive for writing, after its preflight checks; the
-/// file must still hold the bytes that were read and planned from.
+/// Opens each touched hive for writing, after its preflight checks. Its
+/// contents are compared with what was read by [`unchanged`].
 pub(crate) fn open_targets(
     access: &WriteAccess,
     located: &Located,
@@ -86,19 +86,31 @@ pub(crate) fn open_targets(
         }
         // Preflight checks and the write handle (raw volumes: not mounted,
         // not dirty, not hibernated, file writable in place).
-        let mut store = open_store(access, &p.files.primary.origin.target())?;
-        if store.differs_from(&p.files.primary.bytes)?.is_some() {
+        let store = open_store(access, &p.files.primary.origin.target())?;
+        targets.push(Target { index: i, store });
+    }
+    Ok(targets)
+}
+
+/// Each opened target must still hold the bytes that were read and planned
+/// from (read again through its write handle): anything else is refused
+/// before the first byte is written.
+pub(crate) fn unchanged(targets: &mut [Target], prepared: &[Prepared]) -> Result<()> {
+    for t in targets {
+        let f = &prepared[t.index].files.primary;
+        // Test-only hook (debug builds): the target reads as changed.
+        let injected = crate::write::commit::fault("target-changed");
+        if t.store.differs_from(&f.bytes)?.is_some() || injected {
             return Err(Error::refused(
                 Code::TargetChanged,
                 format!(
                     "{} changed while ntrescue was planning; nothing written",
-                    path.display()
+                    f.path.display()
                 ),
             ));
         }
-        targets.push(Target { index: i, store });
     }
-    Ok(targets)
+    Ok(())
 }
 
 /// Before anything is opened for writing (a dry run runs it too): the

@@ -697,6 +697,32 @@ fn injected_failures_roll_back() {
     }
 }
 
+/// A target that no longer holds the bytes that were read (compared while
+/// the backup is written) is refused before any byte is written, and the
+/// unfinished bundle is removed (test-only hook, debug builds).
+#[test]
+fn a_target_changed_since_it_was_read_is_refused_without_a_bundle() {
+    let src = corpus_file("system/win7sp1-x86__regipy__SYSTEM");
+    let t = tmp();
+    let h = copy_to(&src, t.path(), "SYSTEM");
+    let original = sha256_file(&h);
+    let r = run_env(
+        t.path(),
+        &["nla", "disable", "SYSTEM", "--json"],
+        &[("NTRESCUE_FAULT", "target-changed")],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.json()["error"]["code"], "target-changed", "{}", r.stdout);
+    assert_eq!(sha256_file(&h), original);
+    let left: Vec<_> = std::fs::read_dir(t.path().join("ntrescue-backups"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "an unfinished bundle was left: {left:?}");
+    // Without the hook the same run writes.
+    let r = run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
 /// Dry run and --output: nothing written in place.
 #[test]
 fn dry_run_and_output_leave_the_source_alone() {
