@@ -570,7 +570,7 @@ mod tests {
         ];
         let good = make(false, false);
         semantic_compare(&base, &good, &expects).unwrap();
-        let done = verify_edit(&base, &good, &expects, None, Some(&stats)).unwrap();
+        let done = verify_edit(&base, &good, &expects, None, None, Some(&stats)).unwrap();
         assert!(
             done.iter().any(|d| d.contains("2 planned new keys")),
             "{done:?}"
@@ -621,12 +621,36 @@ mod tests {
             n
         };
         let good = plan(7);
-        verify_edit(&base, &good, &expects, Some(&[at as u64]), Some(&stats)).unwrap();
+        verify_edit(
+            &base,
+            &good,
+            &expects,
+            Some(&[at as u64]),
+            None,
+            Some(&stats),
+        )
+        .unwrap();
         let wrong = plan(8);
-        assert!(verify_edit(&base, &wrong, &expects, Some(&[at as u64]), Some(&stats)).is_err());
+        assert!(verify_edit(
+            &base,
+            &wrong,
+            &expects,
+            Some(&[at as u64]),
+            None,
+            Some(&stats)
+        )
+        .is_err());
         let mut stray = good.clone();
         stray[at + 64] ^= 1;
-        let e = verify_edit(&base, &stray, &expects, Some(&[at as u64]), Some(&stats)).unwrap_err();
+        let e = verify_edit(
+            &base,
+            &stray,
+            &expects,
+            Some(&[at as u64]),
+            None,
+            Some(&stats),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("outside the planned fields"), "{e}");
     }
 }

@@ -264,12 +264,26 @@ pub(crate) fn plan_hives(
         let inplace: Option<Vec<u64>> = mine.iter().map(|r| r.change.file_offset).collect();
         // Edit, then verify the planned bytes while they are hashed on
         // another core (the hash goes into the manifest and the report).
+        let file = &p.files.primary.bytes;
         let plan = |base_stats: Option<&CheckStats>| -> Result<_> {
             let (new, appended, seq) = apply(p, &mine).map_err(|e| e.in_file(path))?;
-            let (done, sha) = std::thread::scope(|s| {
+            let (done, sha, diff) = std::thread::scope(|s| {
                 let hasher = s.spawn(|| sha256_hex(&new));
-                let done = verify_edit(p.base(), &new, &expects, inplace.as_deref(), base_stats);
-                (done, hasher.join().expect("hash thread"))
+                // Where the plan differs from the primary file, computed once:
+                // the write uses it, and so does the in-place check when the
+                // edit starts from the file itself (not a replayed image).
+                let common = file.len().min(new.len());
+                let diff = diff_ranges(&file[..common], &new[..common]);
+                let own = (p.replayed.is_none() && file.len() == new.len()).then_some(&diff[..]);
+                let done = verify_edit(
+                    p.base(),
+                    &new,
+                    &expects,
+                    inplace.as_deref(),
+                    own,
+                    base_stats,
+                );
+                (done, hasher.join().expect("hash thread"), diff)
             });
             let done = done.map_err(|e| {
                 Error::Refused(format!(
@@ -277,7 +291,7 @@ pub(crate) fn plan_hives(
                 ))
                 .in_file(path)
             })?;
-            Ok((new, appended, seq, done, sha))
+            Ok((new, appended, seq, done, sha, diff))
         };
         // An in-place plan is verified without the original's walk, so the
         // structure check runs beside it; its edit is kept only if the check
@@ -295,7 +309,7 @@ pub(crate) fn plan_hives(
         };
         let stats = stats?;
         checks.push(check_line(p.name, &stats));
-        let (new, appended, seq, done, sha) = planned_one?;
+        let (new, appended, seq, done, sha, diff) = planned_one?;
         checks.extend(
             done.into_iter()
                 .map(|c| format!("{}: in memory: {c}", p.name.as_str())),
@@ -304,9 +318,6 @@ pub(crate) fn plan_hives(
         h.sequence_after = Some(seq);
         h.appended_bins = appended;
         h.planned_sha256 = Some(sha);
-        let file = &p.files.primary.bytes;
-        let common = file.len().min(new.len());
-        let diff = diff_ranges(&file[..common], &new[..common]);
         planned.push(PlannedHive {
             index: i,
             new,

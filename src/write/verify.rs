@@ -102,7 +102,9 @@ fn compare_line(values: u64, new_keys: u64) -> String {
 /// Verifies that `new` is `base` with exactly `expects` applied:
 /// - `nt-hive` opens it strictly (clean base block, valid checksum);
 /// - for in-place edits (`inplace` = the changed 4-byte fields), only the
-///   base block header and those fields differ, byte for byte;
+///   base block header and those fields differ, byte for byte (`diff`: the
+///   byte ranges where `new` differs from `base`, when the caller has
+///   computed them from these same bytes; else computed here);
 /// - a lock-step walk of both trees finds only the planned differences;
 /// - the full structural check passes, with both readers agreeing, and the
 ///   same number of keys as before (`base_stats`, the original's check; an
@@ -115,6 +117,7 @@ pub fn verify_edit(
     new: &[u8],
     expects: &[Expect],
     inplace: Option<&[u64]>,
+    diff: Option<&[Range<usize>]>,
     base_stats: Option<&CheckStats>,
 ) -> Result<Vec<String>> {
     let mut done = Vec::new();
@@ -146,7 +149,15 @@ pub fn verify_edit(
             .into_iter()
             .chain(offsets.iter().map(|&o| o as usize..o as usize + 4))
             .collect();
-        for r in diff_ranges(base, new) {
+        let computed;
+        let ranges = match diff {
+            Some(d) => d,
+            None => {
+                computed = diff_ranges(base, new);
+                &computed
+            }
+        };
+        for r in ranges.iter().cloned() {
             if !allowed.iter().any(|a| a.start <= r.start && r.end <= a.end) {
                 return Err(Error::Invalid {
                     what: "edit",
