@@ -21,8 +21,9 @@ const NAMES: [&str; 4] = ["fuzzValue", "SecurityLayer", "Ümlaut-Ω", ""];
 /// Paths of the first `max` keys of the tree, breadth first, that the
 /// lock-step compare resolves to exactly one key ([`resolve_exact`]): a
 /// path through names that differ only in case is refused as ambiguous
-/// (right, but not what this target checks). Keys whose paths print alike
-/// otherwise (an empty name, a name holding a backslash) stay targets: the
+/// (right, but not what this target checks), and so is a path that names a
+/// key already listed (an empty name reads as its parent). Keys whose paths
+/// print alike otherwise (a name holding a backslash) stay targets: the
 /// compare matches keys by cell, so an edit of one cannot pass for the
 /// other.
 fn key_paths(bytes: &[u8], max: usize) -> Vec<String> {
@@ -47,13 +48,20 @@ fn key_paths(bytes: &[u8], max: usize) -> Vec<String> {
             queue.push_back((s, p));
         }
     }
+    // One path per key: a key with an empty name prints as its parent's
+    // path plus a backslash, which every path lookup reads as the parent
+    // itself (empty parts are skipped), so two strings would name one key.
     let mut out: Vec<String> = Vec::new();
+    let mut cells: Vec<u32> = Vec::new();
     for p in all {
-        if out.len() < max
-            && !out.iter().any(|o| o.eq_ignore_ascii_case(&p))
-            && resolve_exact(root, &p).is_ok()
-        {
-            out.push(p);
+        if out.len() >= max || out.iter().any(|o| o.eq_ignore_ascii_case(&p)) {
+            continue;
+        }
+        if let Ok(k) = resolve_exact(root, &p) {
+            if !cells.contains(&k.offset()) {
+                cells.push(k.offset());
+                out.push(p);
+            }
         }
     }
     out
