@@ -325,9 +325,17 @@ fn ssm_document_follows_the_automation_schema_and_embeds_the_flow_script() {
     assert!(pos.windows(2).all(|w| w[0] < w[1]), "{names:?}");
     let run = &steps[pos[4]];
     assert_eq!(run["action"], "aws:runCommand");
+    assert_eq!(run["inputs"]["DocumentName"], "AWS-RunShellScript");
     let cmds = run["inputs"]["Parameters"]["commands"].as_array().unwrap();
     let script = std::fs::read_to_string(repo().join("contrib/ntrescue-flow.sh")).unwrap();
-    assert_eq!(cmds.last().unwrap().as_str().unwrap(), script);
+    // The flow script travels verbatim, as a quoted here-document.
+    let last = cmds.last().unwrap().as_str().unwrap();
+    let body = last
+        .split_once("<<'NTRESCUE_FLOW_SH'\n")
+        .and_then(|(_, rest)| rest.split_once("\nNTRESCUE_FLOW_SH\n"))
+        .map(|(body, _)| format!("{body}\n"));
+    assert_eq!(body.as_deref(), Some(script.as_str()), "{last}");
+    ssm_step_runs_under_sh(cmds);
 
     // The validator rejects what the schema forbids.
     let text = std::fs::read_to_string(&doc).unwrap();
@@ -352,6 +360,59 @@ fn ssm_document_follows_the_automation_schema_and_embeds_the_flow_script() {
         let (valid, _) = validate(&p);
         assert!(!valid, "mutation {i} passed the validator");
     }
+}
+
+/// The runNtrescue step as AWS-RunShellScript runs it: its commands joined
+/// into one script, run by `sh` (dash on Debian and Ubuntu helpers). The
+/// composed script passes `shellcheck -s sh` and `dash -n`, and runs the
+/// flow under dash on the demo disk (the document's parameters filled in).
+fn ssm_step_runs_under_sh(cmds: &[Value]) {
+    require_tool("shellcheck");
+    require_tool("dash");
+    let lines: Vec<&str> = cmds.iter().map(|c| c.as_str().unwrap()).collect();
+    let composed = lines.join("\n");
+    assert!(composed.starts_with("export "), "{composed}");
+    let t = tmp();
+    let d = t.path();
+    let file = d.join("_script.sh");
+    std::fs::write(&file, &composed).unwrap();
+    for (tool, args) in [("shellcheck", &["-s", "sh"][..]), ("dash", &["-n"][..])] {
+        let o = Command::new(tool).args(args).arg(&file).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{tool}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // The parameters as the automation fills them in; the binary and the
+    // device come from the environment, which the flow prefers.
+    let filled = composed
+        .replace("{{ NtrescueS3Url }}", "https://example.invalid/ntrescue")
+        .replace("{{ findRootVolume.RootVolumeId }}", "vol-0123456789abcdef0")
+        .replace("{{ FixArguments }}", "--firewall-profiles-off")
+        .replace("{{ BundleS3Uri }}", "");
+    assert!(!filled.contains("{{"), "{filled}");
+    std::fs::write(&file, &filled).unwrap();
+    let img = demo(d, "demo.img");
+    let o = Command::new("dash")
+        .arg(&file)
+        .current_dir(d)
+        .env("NTRESCUE_BIN", bin())
+        .env("DEVICE", &img)
+        .env("WORK_DIR", d.join("work"))
+        .env("BACKUP_DIR", d.join("bk"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let last = out.lines().last().unwrap_or_default();
+    assert!(last.starts_with("NTRESCUE_RESULT=fixed "), "{out}{err}");
+    assert!(last.contains("blockers_after=0"), "{last}");
+    let again = ok(run_in(d, &["diagnose", s(&img), "--json"]));
+    assert_eq!(again["verdict"]["blockers"], 0);
 }
 
 /// The helper script's detect -> fix -> verify, as the SSM step and Azure
