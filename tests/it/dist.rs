@@ -642,3 +642,40 @@ fn backups_list_tells_what_each_target_holds_now() {
     let note = now("unreachable");
     assert!(note.as_str().unwrap().contains(s(&hive)), "{note}");
 }
+
+/// The installed binary carries no debug info: the release profile (what
+/// `cargo install --path .` builds) has none; `profiling` (the bench,
+/// perf) inherits it with line tables; `dist` keeps line tables only for
+/// scripts/dist to split them off into a `.debug` file before it strips
+/// the binary it ships and packs into the .deb.
+#[test]
+fn release_binaries_carry_no_debug_info() {
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,tomllib; print(json.dumps(tomllib.load(open(sys.argv[1],'rb'))))",
+            s(&repo().join("Cargo.toml")),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cargo: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &cargo["profile"];
+    assert_eq!(p["release"]["debug"], false, "{p}");
+    assert_eq!(p["release"]["strip"], "debuginfo", "{p}");
+    assert_eq!(p["profiling"]["inherits"], "release");
+    assert_eq!(p["profiling"]["debug"], 1);
+    assert_eq!(p["dist"]["inherits"], "release");
+    let assets = cargo["package"]["metadata"]["deb"]["assets"].to_string();
+    assert!(assets.contains("\"dist/bin/ntrescue\""), "{assets}");
+    let dist = std::fs::read_to_string(repo().join("scripts/dist")).unwrap();
+    for step in [
+        "objcopy --only-keep-debug \"$BIN\" \"$SHIP.debug\"",
+        "objcopy --strip-all --add-gnu-debuglink=\"$SHIP.debug\" \"$BIN\" \"$SHIP\"",
+        "cp \"$SHIP\" \"$OUT/bin/ntrescue\"",
+    ] {
+        assert!(dist.contains(step), "scripts/dist: {step}");
+    }
+    let bench = std::fs::read_to_string(repo().join("scripts/bench")).unwrap();
+    assert!(bench.contains("--profile profiling") && bench.contains("target/profiling/ntrescue"));
+}
