@@ -74,6 +74,13 @@ pub fn run_hives(
     opts: &EditOptions,
     recipe: &dyn Fn(&Views<'_>) -> Result<Vec<Unit>>,
 ) -> Result<EditReport> {
+    // The same lock as [`run`], on the hives the command may write.
+    let edited: Vec<&Path> = hives
+        .iter()
+        .filter(|(_, _, read_only)| !read_only)
+        .map(|(_, paths, _)| lock_path(&paths.primary))
+        .collect();
+    let _lock = lock(&edited, opts.wait)?;
     let mut warnings = Vec::new();
     let loaded = crate::write::prepare::load_named(hives, opts, &mut warnings)?;
     run_prepared(located, command, loaded, warnings, opts, recipe)

@@ -1010,3 +1010,54 @@ print(n)
         assert!(n > 0, "{args:?}: no Stamp checked");
     }
 }
+
+/// The Windows 10 SAM and SECURITY hives with their logs (copies) in
+/// `d/config`.
+fn accounts_dir(d: &Path) -> PathBuf {
+    let dir = d.join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = corpus_file("accounts/win10__rathbunvm");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        copy_to(&src.join(&name), &dir, &name);
+    }
+    dir
+}
+
+/// Account and rights edits take the target lock on the hive they edit,
+/// as every fix does: with another process holding it, the dry run and
+/// the write are refused (`locked`, exit 3) and nothing changes.
+#[test]
+fn account_and_rights_edits_take_the_target_lock() {
+    let t = tmp();
+    let d = t.path();
+    let dir = accounts_dir(d);
+    let s = dir.to_str().unwrap();
+    for (hive, args) in [
+        ("SAM", ["account", "enable", s, "Administrator"]),
+        ("SECURITY", ["rights", "grant-rdp", s, "S-1-5-32-544"]),
+    ] {
+        let file = dir.join(hive);
+        let before = sha256_file(&file);
+        let holder = std::fs::File::open(&file).unwrap();
+        holder.try_lock().unwrap();
+        for dry in [true, false] {
+            let mut all: Vec<&str> = args.to_vec();
+            all.extend(["--json", "--backup-dir", "bk"]);
+            if dry {
+                all.push("--dry-run");
+            }
+            let r = run_in(d, &all);
+            assert_eq!(r.code, 3, "{all:?}: {}{}", r.stdout, r.stderr);
+            let doc = r.json();
+            assert_eq!(doc["outcome"], "refused", "{doc}");
+            assert_eq!(doc["error"]["code"], "locked", "{doc}");
+            assert!(r.stderr.contains("holds the lock"), "{}", r.stderr);
+            assert_eq!(sha256_file(&file), before);
+            assert!(!d.join("bk").exists());
+        }
+        drop(holder);
+        let r = run_in(d, &[&args[..], &["--json", "--dry-run"]].concat());
+        assert_eq!(r.code, 0, "{args:?} once the lock is free: {}", r.stderr);
+    }
+}
