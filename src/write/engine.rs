@@ -448,7 +448,9 @@ impl Edit<'_> {
             self.plan_beside_backup(access, &root, &touched, &mut report, &mut checks)?;
         report.checks = checks;
         report.backup = Some(dir.display().to_string());
-        let mut writes = pair(access, planned, targets, self.prepared, &report)?;
+        // From here on the bundle exists: an error names it.
+        let mut writes = pair(access, planned, targets, self.prepared, &report)
+            .map_err(|e| e.with_backup(&dir))?;
         let stats = match commit_all(&mut writes, &|i, back| self.verify_written(i, back), &dir) {
             Ok(s) => s,
             Err(e) => {
@@ -456,7 +458,7 @@ impl Edit<'_> {
                     // Best effort: a bundle left `in-progress` restores the same.
                     let _ = backup::mark(&dir, WriteState::RolledBack);
                 }
-                return Err(e);
+                return Err(e.with_backup(&dir));
             }
         };
         if let Err(e) = backup::mark(&dir, WriteState::Finished) {

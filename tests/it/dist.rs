@@ -72,6 +72,14 @@ fn restore_to_a_renamed_disk_and_never_a_panic_on_what_replaced_it() {
     let r = run_in(d, &["restore", &bundle, "--json"]);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("--target"), "{}", r.stderr);
+    // Nothing at all under the old name: refused the same way, not an
+    // I/O error.
+    std::fs::remove_file(&img).unwrap();
+    let r = run_in(d, &["restore", &bundle, "--json"]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["error"]["code"], "target-changed");
+    assert!(r.stderr.contains("--target"), "{}", r.stderr);
+    std::fs::File::create(&img).unwrap().set_len(size).unwrap();
     // Another NTFS volume at the old path: refused (serial differs).
     let other = d.join("other.img");
     std::fs::File::create(&other)
@@ -82,6 +90,8 @@ fn restore_to_a_renamed_disk_and_never_a_panic_on_what_replaced_it() {
     for wrong in [&img, &other] {
         let r = run_in(d, &["restore", &bundle, "--target", s(wrong), "--json"]);
         assert_eq!(r.code, 3, "{}: {}{}", wrong.display(), r.stdout, r.stderr);
+        assert_eq!(r.json()["error"]["code"], "target-changed", "{}", r.stdout);
+        assert!(r.stderr.contains("ntrescue locate"), "{}", r.stderr);
     }
     assert!(
         sha256_file(&renamed) != original,
@@ -210,6 +220,12 @@ fn operator_hints_for_an_empty_or_wrong_device() {
     let r = run_in(d, &["inspect", &lo.dev]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("ntrescue locate"), "{}", r.stderr);
+    // A device path that does not exist, or is no disk at all.
+    for dev in ["/dev/ntrescue-no-such-disk", "/dev/null"] {
+        let r = run_in(d, &["inspect", dev, "--json"]);
+        assert_ne!(r.code, 0, "{dev}");
+        assert!(r.stderr.contains("ntrescue locate"), "{dev}: {}", r.stderr);
+    }
 }
 
 #[test]
