@@ -207,12 +207,25 @@ fn write_result_file<T: serde::Serialize>(out: &Output, doc: &mut Document<T>) -
 /// returns `exit`.
 fn emit<T: serde::Serialize>(
     out: &Output,
-    (outcome, exit): (DocOutcome, Exit),
+    head: (DocOutcome, Exit),
     report: T,
     warnings: &[Warning],
     human: impl FnOnce(&T, Style) -> String,
 ) -> Result<Exit, Error> {
-    let mut doc = Document::new(outcome, exit.code(), issues(Vec::new(), warnings), report);
+    emit_bundle(out, head, (report, None), warnings, human)
+}
+
+/// [`emit`] of a report that names a backup bundle (`restore`, `backups
+/// pack`): the bundle goes into `end` too.
+fn emit_bundle<T: serde::Serialize>(
+    out: &Output,
+    (outcome, exit): (DocOutcome, Exit),
+    (report, backup): (T, Option<String>),
+    warnings: &[Warning],
+    human: impl FnOnce(&T, Style) -> String,
+) -> Result<Exit, Error> {
+    let mut doc = Document::new(outcome, exit.code(), issues(Vec::new(), warnings), report)
+        .with_backup(backup);
     publish(out, &mut doc, warnings, |d, st| human(&d.report, st))?;
     Ok(exit)
 }
@@ -262,7 +275,8 @@ fn edited(out: &Output, report: Result<EditReport, Error>) -> Result<Exit, Error
         exit.code(),
         issues(refusals, &report.warnings),
         &report,
-    );
+    )
+    .with_backup(report.backup.clone());
     publish(out, &mut doc, &report.warnings, |_, st| {
         render::fix(&report, st)
     })?;
@@ -456,10 +470,13 @@ fn restore(
 ) -> Result<Exit, Error> {
     let access = write.ok_or_else(|| WriteAccess::refused("`restore`"))?;
     let report = crate::write::backup::restore_to(&access, backup, force, target)?;
-    emit(
+    emit_bundle(
         out,
         (DocOutcome::Restored, Exit::Success),
-        RestoreOutput::new(&report, backup),
+        (
+            RestoreOutput::new(&report, backup),
+            Some(report.backup.clone()),
+        ),
         &[],
         |r, st| render::restore(r.report, st),
     )
@@ -477,7 +494,8 @@ fn backups(out: &Output, action: BackupsAction, write: Option<WriteAccess>) -> R
         BackupsAction::Pack { backup, output, .. } => {
             let access = write.ok_or_else(|| WriteAccess::refused("`backups pack`"))?;
             let report = crate::commands::backups::pack(&access, &backup, output.as_deref())?;
-            emit(out, REPORTED, report, &[], render::backups_pack)
+            let bundle = Some(report.report.backup.clone());
+            emit_bundle(out, REPORTED, (report, bundle), &[], render::backups_pack)
         }
     }
 }
@@ -1018,7 +1036,9 @@ fn report_error(
     };
     let mut report = ErrorReport::new(command, source, info);
     report.backup = backup.map(|b| b.display().to_string());
-    let mut doc = Document::new(error_outcome(exit), exit.code(), vec![issue], report);
+    let bundle = report.backup.clone();
+    let mut doc =
+        Document::new(error_outcome(exit), exit.code(), vec![issue], report).with_backup(bundle);
     if let Some(m) = write_result_file(out, &mut doc) {
         print_err(&format!("ntrescue: error: {}\n", render::escape(&m)));
     }

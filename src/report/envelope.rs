@@ -130,13 +130,10 @@ pub struct End {
     pub backup: Option<String>,
 }
 
-impl<T: Serialize> Document<T> {
+impl<T> Document<T> {
     /// A document around `report`; `codes` is derived from `issues`, `end`
-    /// from the head and the report's `backup`.
+    /// from the head (its `backup` is set with [`Document::with_backup`]).
     pub fn new(outcome: DocOutcome, exit_code: u8, issues: Vec<Issue>, report: T) -> Self {
-        let backup = serde_json::to_value(&report)
-            .ok()
-            .and_then(|v| v.get("backup").and_then(|b| b.as_str()).map(str::to_string));
         let mut doc = Document {
             outcome,
             exit_code,
@@ -148,13 +145,20 @@ impl<T: Serialize> Document<T> {
             end: End {
                 outcome,
                 exit_code,
-                backup,
+                backup: None,
             },
         };
         for i in issues {
             doc.push_issue(i);
         }
         doc
+    }
+
+    /// Names the backup bundle in `end`: the report's own `backup` field,
+    /// for the documents that have one.
+    pub fn with_backup(mut self, backup: Option<String>) -> Self {
+        self.end.backup = backup;
+        self
     }
 
     /// Adds an issue (and its code, when new).

@@ -574,6 +574,14 @@ fn every_command_output_validates_against_its_schema() {
             .collect()
     };
     let b = bundle.to_str().unwrap();
+    // ...and `end` names the bundle of the documents that have one.
+    for (name, text) in &docs {
+        let v = serde_json::from_str::<serde_json::Value>(text).unwrap();
+        if *name != "summary" {
+            assert_eq!(v["end"]["backup"], v["backup"], "{name}: {text}");
+            assert_eq!(v["end"]["outcome"], v["outcome"], "{name}");
+        }
+    }
     assert_eq!(given("restore"), [serde_json::json!({ "path": b })]);
     assert_eq!(given("backups-pack"), [serde_json::json!({ "path": b })]);
     assert_eq!(given("backups-list"), [serde_json::json!({ "path": "bk" })]);
