@@ -54,6 +54,9 @@ pub enum Code {
     RolledBack,
     /// A write failed verification and the rollback failed too.
     RollbackFailed,
+    /// `-o FILE` could not be written; the document printed is the
+    /// result (outcome and exit code are the run's).
+    ResultFileUnwritable,
     // Refusals (exit 3): nothing was written.
     /// Refused for a reason without a more specific code.
     Refused,
@@ -90,6 +93,11 @@ pub enum Code {
     DirtyHive,
     /// The operator declined or gave unusable interactive input.
     InputRefused,
+    /// Several partitions hold Windows: `--partition N` must choose one.
+    PartitionAmbiguous,
+    /// The account (or, for `rights`, the account, group or well-known
+    /// name) given is not in the SAM.
+    UnknownAccount,
     // Units left alone by an edit (in `refusals`).
     /// A hive the edit needs was not found.
     HiveMissing,
@@ -367,6 +375,17 @@ pub enum Error {
     /// A write did not verify and the rollback failed too.
     #[error("verification failed AND rollback failed: {0}")]
     RollbackFailed(String),
+
+    /// An error of a fix met after its backup bundle was made: the
+    /// bundle's directory travels with it into the result document.
+    #[error("{source}")]
+    WithBackup {
+        /// The backup bundle directory.
+        bundle: PathBuf,
+        /// The error.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -374,7 +393,10 @@ impl Error {
     pub fn in_file(self, path: impl AsRef<Path>) -> Self {
         match self {
             // Already located, or not about file contents.
-            e @ (Error::InFile { .. } | Error::Io { .. } | Error::PermissionDenied { .. }) => e,
+            e @ (Error::InFile { .. }
+            | Error::Io { .. }
+            | Error::PermissionDenied { .. }
+            | Error::WithBackup { .. }) => e,
             e => Error::InFile {
                 path: path.as_ref().to_path_buf(),
                 source: Box::new(e),
@@ -396,6 +418,26 @@ impl Error {
         }
     }
 
+    /// Attaches the backup bundle the failed fix had made.
+    pub fn with_backup(self, bundle: impl AsRef<Path>) -> Self {
+        match self {
+            e @ Error::WithBackup { .. } => e,
+            e => Error::WithBackup {
+                bundle: bundle.as_ref().to_path_buf(),
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// The backup bundle a failed fix had made, if any.
+    pub fn backup(&self) -> Option<&Path> {
+        match self {
+            Error::WithBackup { bundle, .. } => Some(bundle),
+            Error::InFile { source, .. } => source.backup(),
+            _ => None,
+        }
+    }
+
     /// A refusal with its reason code.
     pub fn refused(code: Code, message: impl Into<String>) -> Self {
         Error::Blocked {
@@ -407,7 +449,7 @@ impl Error {
     /// The machine-readable reason.
     pub fn code(&self) -> Code {
         match self {
-            Error::InFile { source, .. } => source.code(),
+            Error::InFile { source, .. } | Error::WithBackup { source, .. } => source.code(),
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
                 Code::PermissionDenied
             }
@@ -432,7 +474,7 @@ impl Error {
     /// Which exit-code class this error belongs to.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::InFile { source, .. } => source.class(),
+            Error::InFile { source, .. } | Error::WithBackup { source, .. } => source.class(),
             Error::Refused(_) | Error::Blocked { .. } | Error::Unsupported { .. } => {
                 ErrorClass::Refused
             }
@@ -485,6 +527,17 @@ mod tests {
         );
         assert_eq!(Error::Usage("bad".into()).class(), ErrorClass::Usage);
         assert_eq!(truncated("x", 0, 1, 0).code(), Code::Malformed);
+    }
+
+    #[test]
+    fn the_backup_bundle_travels_with_the_error() {
+        let e = Error::RolledBack("x".into()).with_backup("/bk/b1");
+        assert_eq!(e.class(), ErrorClass::RolledBack);
+        assert_eq!(e.code(), Code::RolledBack);
+        assert_eq!(e.to_string(), "verification failed, original restored: x");
+        let e = e.in_file("/x/SYSTEM").with_backup("/bk/b2");
+        assert_eq!(e.backup(), Some(Path::new("/bk/b1")));
+        assert_eq!(Error::Refused("r".into()).backup(), None);
     }
 
     #[test]

@@ -152,16 +152,8 @@ pub enum Command {
         after_help = "Examples:\n  ntrescue nla disable /dev/nvme1n1 --dry-run\n  ntrescue nla disable /dev/nvme1n1 --include-policy --backup-dir /root/bk --summary\n  ntrescue nla enable /dev/nvme1n1"
     )]
     Nla {
-        /// disable: SecurityLayer, UserAuthentication, fAllowSecProtocolNegotiation = 0;
-        /// enable: = 1. Missing values are created.
+        #[command(subcommand)]
         action: NlaAction,
-        /// Disk, volume, hive file or mounted Windows tree.
-        source: PathBuf,
-        /// Also remove Group Policy values in SOFTWARE that would override the fix.
-        #[arg(long)]
-        include_policy: bool,
-        #[command(flatten)]
-        edit: EditArgs,
     },
     /// Remote Desktop fixes.
     #[command(
@@ -179,6 +171,7 @@ pub enum Command {
         /// Disk, volume, hive file or mounted Windows tree.
         source: PathBuf,
         /// Service (or driver) key name under Services.
+        #[arg(value_parser = service_name)]
         name: String,
         /// New start type.
         #[arg(long, value_enum)]
@@ -487,6 +480,7 @@ pub enum RightsAction {
         /// Disk, volume, mounted Windows tree, config directory or SAM/SECURITY file.
         source: PathBuf,
         /// A SID (S-1-5-32-555) or a local account, group or well-known name.
+        #[arg(value_parser = sid_or_name)]
         who: String,
         #[command(flatten)]
         edit: EditArgs,
@@ -497,19 +491,84 @@ pub enum RightsAction {
         /// Disk, volume, mounted Windows tree, config directory or SAM/SECURITY file.
         source: PathBuf,
         /// A SID or a local account, group or well-known name.
+        #[arg(value_parser = sid_or_name)]
         who: String,
         #[command(flatten)]
         edit: EditArgs,
     },
 }
 
-/// NLA direction.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+/// `nla` subcommands.
+#[derive(Debug, Subcommand)]
 pub enum NlaAction {
-    /// SecurityLayer=0, UserAuthentication=0, fAllowSecProtocolNegotiation=0.
-    Disable,
-    /// SecurityLayer=1, UserAuthentication=1, fAllowSecProtocolNegotiation=1.
-    Enable,
+    /// Turn NLA off: SecurityLayer, UserAuthentication, fAllowSecProtocolNegotiation = 0
+    /// in every control set (missing values are created).
+    #[command(
+        after_help = "Examples:\n  ntrescue nla disable /dev/nvme1n1 --dry-run\n  ntrescue nla disable /dev/nvme1n1 --include-policy --backup-dir /root/bk --summary"
+    )]
+    Disable(NlaArgs),
+    /// Turn NLA back on: the values recorded by the last `nla disable`, else
+    /// SecurityLayer, UserAuthentication, fAllowSecProtocolNegotiation = 1.
+    #[command(
+        after_help = "Examples:\n  ntrescue nla enable /dev/nvme1n1\n  ntrescue nla enable /dev/nvme1n1 --dry-run --json"
+    )]
+    Enable(NlaArgs),
+}
+
+impl NlaAction {
+    /// The subcommand's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NlaAction::Disable(_) => "disable",
+            NlaAction::Enable(_) => "enable",
+        }
+    }
+
+    /// Its arguments.
+    pub fn args(&self) -> &NlaArgs {
+        match self {
+            NlaAction::Disable(a) | NlaAction::Enable(a) => a,
+        }
+    }
+}
+
+/// The arguments of `nla disable` and `nla enable`.
+#[derive(Debug, Args)]
+pub struct NlaArgs {
+    /// Disk, volume, hive file or mounted Windows tree.
+    pub source: PathBuf,
+    /// Also remove Group Policy values in SOFTWARE that would override the fix.
+    #[arg(long)]
+    pub include_policy: bool,
+    #[command(flatten)]
+    pub edit: EditArgs,
+}
+
+/// A service key name: not empty, one key (no backslash).
+fn service_name(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a service name cannot be empty".into());
+    }
+    if s.contains('\\') {
+        return Err(format!(
+            "'{s}' is not one key name: a service name has no backslash"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// A SID (`S-1-...`, which must then be well formed) or a name.
+fn sid_or_name(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a SID or name cannot be empty".into());
+    }
+    let looks_like_sid = s.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("S-"));
+    if looks_like_sid && crate::format::sam::Sid::parse_str(s).is_none() {
+        return Err(format!(
+            "'{s}' is not a valid SID (S-1-<authority>-<sub-authority>..., decimal numbers, e.g. S-1-5-32-555)"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 /// Service start types.
@@ -579,6 +638,7 @@ pub enum HashArg {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::path::Path;
 
     fn walk(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
         for sub in cmd.get_subcommands() {
@@ -644,6 +704,46 @@ mod tests {
         }
         let help = Cli::command().render_help().to_string();
         assert!(!help.contains("--partition"), "{help}");
+    }
+
+    #[test]
+    fn nla_takes_subcommands_and_operator_values_are_checked() {
+        let parse = |args: &[&str]| {
+            let mut v = vec!["ntrescue"];
+            v.extend(args);
+            Cli::try_parse_from(v)
+        };
+        let cli = parse(&["nla", "disable", "x", "--dry-run", "--include-policy"]).unwrap();
+        match cli.command {
+            Command::Nla {
+                action: NlaAction::Disable(a),
+            } => assert!(a.edit.dry_run && a.include_policy && a.source == Path::new("x")),
+            c => panic!("{c:?}"),
+        }
+        assert!(matches!(
+            parse(&["nla", "enable", "x"]).unwrap().command,
+            Command::Nla {
+                action: NlaAction::Enable(_)
+            }
+        ));
+        let kind = |args: &[&str]| parse(args).map(|_| ()).map_err(|e| e.kind());
+        let invalid = Err(clap::error::ErrorKind::ValueValidation);
+        assert_eq!(
+            kind(&["nla", "toggle", "x"]),
+            Err(clap::error::ErrorKind::InvalidSubcommand)
+        );
+        assert_eq!(kind(&["service", "x", "", "--start", "manual"]), invalid);
+        assert_eq!(
+            kind(&["service", "x", "a\\b", "--start", "manual"]),
+            invalid
+        );
+        assert_eq!(kind(&["rights", "grant-rdp", "x", "S-1-5-x"]), invalid);
+        assert_eq!(kind(&["rights", "remove-deny", "x", "s-1"]), invalid);
+        assert_eq!(kind(&["rights", "grant-rdp", "x", "S-1-5-32-555"]), Ok(()));
+        assert_eq!(
+            kind(&["rights", "grant-rdp", "x", "Administrators"]),
+            Ok(())
+        );
     }
 
     #[test]

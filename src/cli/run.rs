@@ -148,16 +148,19 @@ fn issues(extra: Vec<Issue>, warnings: &[Warning]) -> Vec<Issue> {
 /// line (`--summary`), or the text `human` renders with the warnings on
 /// stderr and the status line last; and with `-o FILE` the document to
 /// FILE too.
+///
+/// A result file that cannot be written does not change what the run did
+/// (a fix stays written, its bundle named): the document printed gains an
+/// error issue `result-file-unwritable`, the message goes to stderr, and
+/// the exit code stays the run's (docs/json-schema.md, Result file).
 fn publish<T: serde::Serialize>(
     out: &Output,
-    doc: &Document<T>,
+    doc: &mut Document<T>,
     warnings: &[Warning],
-    human: impl FnOnce(Style) -> String,
+    human: impl FnOnce(&Document<T>, Style) -> String,
 ) -> Result<(), Error> {
     let exit = doc.exit_code;
-    if let Some(file) = &out.result_file {
-        write_atomically(file, &to_json(doc)?)?;
-    }
+    let file_error = write_result_file(out, doc);
     let text = if out.summary {
         serde_json::to_string(&Summary::of(doc))
             .map(|t| t + "\n")
@@ -165,26 +168,65 @@ fn publish<T: serde::Serialize>(
     } else if out.json {
         to_json(doc)?
     } else {
-        let t = human(out.style());
+        let t = human(doc, out.style());
         print(&t).map_err(|e| Error::io("writing output", e))?;
         print_err(&render::warnings(warnings, out.err_style()));
+        if let Some(m) = &file_error {
+            print_err(&format!("ntrescue: error: {}\n", render::escape(m)));
+        }
         print_err(&status_line(doc.outcome, exit));
         return Ok(());
     };
+    if let Some(m) = &file_error {
+        print_err(&format!("ntrescue: error: {}\n", render::escape(m)));
+    }
     print(&text).map_err(|e| Error::io("writing output", e))
+}
+
+/// Writes the document to `-o FILE`, if given. When it cannot be, the
+/// document gets the error issue `result-file-unwritable` (outcome and
+/// exit code unchanged) and its message is returned.
+fn write_result_file<T: serde::Serialize>(out: &Output, doc: &mut Document<T>) -> Option<String> {
+    let file = out.result_file.as_ref()?;
+    let e = to_json(doc)
+        .and_then(|t| write_atomically(file, &t))
+        .err()?;
+    let message = format!(
+        "the result file {} could not be written ({e}); this document is the run's result",
+        file.display()
+    );
+    doc.push_issue(Issue {
+        severity: Severity::Error,
+        code: Code::ResultFileUnwritable,
+        message: message.clone(),
+    });
+    Some(message)
 }
 
 /// Prints `report` (a read-only command's) under the document head and
 /// returns `exit`.
 fn emit<T: serde::Serialize>(
     out: &Output,
-    (outcome, exit): (DocOutcome, Exit),
+    head: (DocOutcome, Exit),
     report: T,
     warnings: &[Warning],
     human: impl FnOnce(&T, Style) -> String,
 ) -> Result<Exit, Error> {
-    let doc = Document::new(outcome, exit.code(), issues(Vec::new(), warnings), report);
-    publish(out, &doc, warnings, |st| human(&doc.report, st))?;
+    emit_bundle(out, head, (report, None), warnings, human)
+}
+
+/// [`emit`] of a report that names a backup bundle (`restore`, `backups
+/// pack`): the bundle goes into `end` too.
+fn emit_bundle<T: serde::Serialize>(
+    out: &Output,
+    (outcome, exit): (DocOutcome, Exit),
+    (report, backup): (T, Option<String>),
+    warnings: &[Warning],
+    human: impl FnOnce(&T, Style) -> String,
+) -> Result<Exit, Error> {
+    let mut doc = Document::new(outcome, exit.code(), issues(Vec::new(), warnings), report)
+        .with_backup(backup);
+    publish(out, &mut doc, warnings, |d, st| human(&d.report, st))?;
     Ok(exit)
 }
 
@@ -228,13 +270,16 @@ fn edited(out: &Output, report: Result<EditReport, Error>) -> Result<Exit, Error
             message: r.reason.clone(),
         })
         .collect();
-    let doc = Document::new(
+    let mut doc = Document::new(
         outcome,
         exit.code(),
         issues(refusals, &report.warnings),
         &report,
-    );
-    publish(out, &doc, &report.warnings, |st| render::fix(&report, st))?;
+    )
+    .with_backup(report.backup.clone());
+    publish(out, &mut doc, &report.warnings, |_, st| {
+        render::fix(&report, st)
+    })?;
     Ok(exit)
 }
 
@@ -343,7 +388,9 @@ fn inspect(
         report,
     );
     doc.omitted = omitted;
-    publish(out, &doc, &warnings, |st| render::inspect(&doc.report, st))?;
+    publish(out, &mut doc, &warnings, |d, st| {
+        render::inspect(&d.report, st)
+    })?;
     Ok(Exit::Success)
 }
 
@@ -382,14 +429,14 @@ fn locate(out: &Output, paths: &[std::path::PathBuf]) -> Result<Exit, Error> {
 
 /// `nla disable|enable`.
 fn nla(
-    action: NlaAction,
+    action: &NlaAction,
     located: &Located,
     include_policy: bool,
     opts: &EditOptions,
 ) -> Result<EditReport, Error> {
     let mode = match action {
-        NlaAction::Disable => recipes::NlaMode::Disable,
-        NlaAction::Enable => recipes::NlaMode::Enable,
+        NlaAction::Disable(_) => recipes::NlaMode::Disable,
+        NlaAction::Enable(_) => recipes::NlaMode::Enable,
     };
     recipes::nla_full(located, mode, include_policy, opts)
 }
@@ -423,10 +470,13 @@ fn restore(
 ) -> Result<Exit, Error> {
     let access = write.ok_or_else(|| WriteAccess::refused("`restore`"))?;
     let report = crate::write::backup::restore_to(&access, backup, force, target)?;
-    emit(
+    emit_bundle(
         out,
         (DocOutcome::Restored, Exit::Success),
-        RestoreOutput::new(&report),
+        (
+            RestoreOutput::new(&report, backup),
+            Some(report.backup.clone()),
+        ),
         &[],
         |r, st| render::restore(r.report, st),
     )
@@ -444,7 +494,8 @@ fn backups(out: &Output, action: BackupsAction, write: Option<WriteAccess>) -> R
         BackupsAction::Pack { backup, output, .. } => {
             let access = write.ok_or_else(|| WriteAccess::refused("`backups pack`"))?;
             let report = crate::commands::backups::pack(&access, &backup, output.as_deref())?;
-            emit(out, REPORTED, report, &[], render::backups_pack)
+            let bundle = Some(report.report.backup.clone());
+            emit_bundle(out, REPORTED, (report, bundle), &[], render::backups_pack)
         }
     }
 }
@@ -559,8 +610,19 @@ fn read_password(file: Option<&Path>, stdin: bool) -> Result<String, Error> {
     let first_line =
         |text: String| -> String { text.lines().next().unwrap_or_default().to_string() };
     let pw = if let Some(f) = file {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| Error::io(format!("reading {}", f.display()), e))?;
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            // A path that names no file is the operator's input, not I/O.
+            if e.kind() == std::io::ErrorKind::NotFound || f.is_dir() {
+                let why = if f.is_dir() {
+                    "a directory"
+                } else {
+                    "no such file"
+                };
+                Error::Usage(format!("--password-file '{}': {why}", f.display()))
+            } else {
+                Error::io(format!("reading {}", f.display()), e)
+            }
+        })?;
         first_line(text)
     } else if stdin {
         let mut line = String::new();
@@ -721,15 +783,14 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
         } => inspect(out, &locate(&source)?, &source, (hash_source, verify, &h)),
         Command::Locate { paths, .. } => self::locate(out, &paths),
         Command::Diagnose { source, read, .. } => diagnose(out, &locate(&source)?, &read),
-        Command::Nla {
-            action,
-            source,
-            include_policy,
-            edit: e,
-        } => edited(
-            out,
-            nla(action, &locate(&source)?, include_policy, &opts(&e)),
-        ),
+        Command::Nla { action } => {
+            let a = action.args();
+            let located = locate(&a.source)?;
+            edited(
+                out,
+                nla(&action, &located, a.include_policy, &opts(&a.edit)),
+            )
+        }
         Command::Rdp { action } => rdp(out, action, &locate, &opts),
         Command::Service {
             source,
@@ -821,7 +882,6 @@ fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
         | Command::Rights {
             action: RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. },
         }
-        | Command::Nla { edit, .. }
         | Command::Service { edit, .. }
         | Command::Set { edit, .. }
         | Command::DeleteValue { edit, .. }
@@ -831,6 +891,7 @@ fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
                 | RdpAction::Port { edit, .. }
                 | RdpAction::Repair { edit, .. },
         } => Some(&edit.part),
+        Command::Nla { action } => Some(&action.args().edit.part),
         Command::Locate { .. }
         | Command::Restore { .. }
         | Command::Backups { .. }
@@ -883,8 +944,7 @@ fn wants_json(cli: &Cli) -> bool {
         | Command::Rights {
             action: RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. },
         } => edit.json,
-        Command::Nla { edit, .. }
-        | Command::Service { edit, .. }
+        Command::Service { edit, .. }
         | Command::Set { edit, .. }
         | Command::DeleteValue { edit, .. }
         | Command::Rdp {
@@ -893,6 +953,7 @@ fn wants_json(cli: &Cli) -> bool {
                 | RdpAction::Port { edit, .. }
                 | RdpAction::Repair { edit, .. },
         } => edit.json,
+        Command::Nla { action } => action.args().edit.json,
         Command::Completions { .. } | Command::Man => false,
     }
 }
@@ -907,13 +968,7 @@ fn command_and_source(cli: &Cli) -> (String, Option<String>) {
         Command::Locate { .. } => ("locate".into(), None),
         Command::Get { source, .. } => ("get".into(), p(source)),
         Command::Restore { backup, .. } => ("restore".into(), p(backup)),
-        Command::Nla { action, source, .. } => {
-            let a = match action {
-                NlaAction::Disable => "disable",
-                NlaAction::Enable => "enable",
-            };
-            (format!("nla {a}"), p(source))
-        }
+        Command::Nla { action } => (format!("nla {}", action.name()), p(&action.args().source)),
         Command::Service { source, .. } => ("service".into(), p(source)),
         Command::Set { source, .. } => ("set".into(), p(source)),
         Command::DeleteValue { source, .. } => ("delete-value".into(), p(source)),
@@ -958,11 +1013,10 @@ fn error_outcome(exit: Exit) -> DocOutcome {
 /// line in text mode.
 fn report_error(
     out: &Output,
-    command: &str,
-    source: Option<String>,
+    (command, source): (&str, Option<String>),
     exit: Exit,
-    code: Code,
-    message: &str,
+    (code, message): (Code, &str),
+    backup: Option<&Path>,
 ) {
     let severity = if exit == Exit::Refused {
         Severity::Refusal
@@ -980,19 +1034,13 @@ fn report_error(
         code,
         message: message.to_string(),
     };
-    let doc = Document::new(
-        error_outcome(exit),
-        exit.code(),
-        vec![issue],
-        ErrorReport::new(command, source, info),
-    );
-    if let Some(file) = &out.result_file {
-        if let Err(e) = to_json(&doc).and_then(|t| write_atomically(file, &t)) {
-            print_err(&format!(
-                "ntrescue: error: {}\n",
-                render::escape(&e.to_string())
-            ));
-        }
+    let mut report = ErrorReport::new(command, source, info);
+    report.backup = backup.map(|b| b.display().to_string());
+    let bundle = report.backup.clone();
+    let mut doc =
+        Document::new(error_outcome(exit), exit.code(), vec![issue], report).with_backup(bundle);
+    if let Some(m) = write_result_file(out, &mut doc) {
+        print_err(&format!("ntrescue: error: {}\n", render::escape(&m)));
     }
     if out.summary {
         let line = serde_json::to_string(&Summary::of(&doc)).unwrap_or_default();
@@ -1022,7 +1070,13 @@ pub fn run(cli: Cli) -> Exit {
         Ok(code) => code,
         Err(err) => {
             let exit = Exit::of(err.class());
-            report_error(&out, &command, source, exit, err.code(), &err.to_string());
+            report_error(
+                &out,
+                (&command, source),
+                exit,
+                (err.code(), &err.to_string()),
+                err.backup(),
+            );
             exit
         }
     }
@@ -1079,11 +1133,10 @@ pub fn run_args(args: Vec<std::ffi::OsString>) -> Exit {
     if out.machine() || out.result_file.is_some() {
         report_error(
             &out,
-            &subcommand_of(&text),
-            None,
+            (&subcommand_of(&text), None),
             Exit::Usage,
-            Code::Usage,
-            &message,
+            (Code::Usage, &message),
+            None,
         );
         if !out.machine() {
             return Exit::Usage;

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::hive::name::HiveName;
+use crate::report::envelope::GivenSource;
 use crate::report::{Tool, SCHEMA, TOOL};
 use crate::storage::target::TargetInfo;
 use crate::write::backup::{self, BundleState, FileRole, PackReport, TargetNow};
@@ -128,6 +129,8 @@ pub struct BackupsReport {
     pub tool: Tool,
     /// "backups list".
     pub command: &'static str,
+    /// The directory given; null when none was (the default is listed).
+    pub source: Option<GivenSource>,
     /// The backup directory looked at.
     pub root: String,
     /// Its bundles, oldest first.
@@ -181,13 +184,14 @@ fn entry(b: backup::Bundle) -> BundleEntry {
 }
 
 /// The bundles under `root` ([`backup::DEFAULT_ROOT`] when `None`).
-pub fn list(root: Option<&Path>) -> Result<BackupsReport> {
-    let root = root.map_or_else(|| PathBuf::from(backup::DEFAULT_ROOT), Path::to_path_buf);
+pub fn list(given: Option<&Path>) -> Result<BackupsReport> {
+    let root = given.map_or_else(|| PathBuf::from(backup::DEFAULT_ROOT), Path::to_path_buf);
     let bundles = backup::bundles(&root)?.into_iter().map(entry).collect();
     Ok(BackupsReport {
         schema: SCHEMA,
         tool: TOOL,
         command: "backups list",
+        source: given.map(GivenSource::of),
         root: root.display().to_string(),
         bundles,
     })
@@ -202,6 +206,8 @@ pub struct PackOutput {
     pub tool: Tool,
     /// "backups pack".
     pub command: &'static str,
+    /// The bundle directory given.
+    pub source: GivenSource,
     /// `backup`, `file`, `size`, `sha256`, `entries`.
     #[serde(flatten)]
     pub report: PackReport,
@@ -229,6 +235,7 @@ pub fn pack(
         schema: SCHEMA,
         tool: TOOL,
         command: "backups pack",
+        source: GivenSource::of(bundle),
         report: backup::pack(access, bundle, &out)?,
     })
 }

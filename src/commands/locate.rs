@@ -124,6 +124,9 @@ pub fn locate_with_host(paths: &[PathBuf], roots: &Roots, host: Option<u64>) -> 
         schema: SCHEMA,
         tool: TOOL,
         command: "locate",
+        source: crate::report::envelope::GivenPaths {
+            paths: paths.iter().map(|p| p.display().to_string()).collect(),
+        },
         disks,
     }
 }

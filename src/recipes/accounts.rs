@@ -88,7 +88,7 @@ fn find_account<'m>(m: &'m AccountsModel, name: &str) -> Result<&'m Account> {
         .iter()
         .find(|a| a.name.eq_ignore_ascii_case(name))
         .ok_or_else(|| {
-            Error::Refused(format!(
+            Error::refused(Code::UnknownAccount, format!(
                 "'{name}' is not a local account of this SAM (local accounts: {}); a domain account is \
                  managed on its domain controller",
                 m.accounts
@@ -257,9 +257,10 @@ fn resolve_sid(m: &AccountsModel, who: &str) -> Result<String> {
                 .map(|(s, _)| s.to_string())
         });
     hit.ok_or_else(|| {
-        Error::Refused(format!(
-            "'{who}' is neither a SID nor a local account, group or well-known name"
-        ))
+        Error::refused(
+            Code::UnknownAccount,
+            format!("'{who}' is neither a SID nor a local account, group or well-known name"),
+        )
     })
 }
 

@@ -111,29 +111,62 @@ pub struct Document<T> {
     /// Fields left out of this document (their detail is printed only
     /// with `--detail`), as dotted paths.
     pub omitted: Vec<String>,
-    /// Every error, refusal and warning, with its code (last, so that a
-    /// reader of the last bytes has them).
+    /// Every error, refusal and warning, with its code.
     pub issues: Vec<Issue>,
+    /// The head again, as the last field: a reader that keeps only the
+    /// last bytes of the output (Azure Run Command keeps 4 KB) has it.
+    pub end: End,
+}
+
+/// The last field of every document: how the run ended, repeated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct End {
+    /// As `outcome`.
+    pub outcome: DocOutcome,
+    /// As `exit_code`.
+    pub exit_code: u8,
+    /// The backup bundle directory, when the run made one or found one
+    /// (as `backup`).
+    pub backup: Option<String>,
 }
 
 impl<T> Document<T> {
-    /// A document around `report`; `codes` is derived from `issues`.
+    /// A document around `report`; `codes` is derived from `issues`, `end`
+    /// from the head (its `backup` is set with [`Document::with_backup`]).
     pub fn new(outcome: DocOutcome, exit_code: u8, issues: Vec<Issue>, report: T) -> Self {
-        let mut codes = Vec::new();
-        for i in &issues {
-            if !codes.contains(&i.code) {
-                codes.push(i.code);
-            }
-        }
-        Document {
+        let mut doc = Document {
             outcome,
             exit_code,
-            codes,
-            issues,
+            codes: Vec::new(),
+            issues: Vec::new(),
             omitted: Vec::new(),
             report,
             run: crate::report::run_info().clone(),
+            end: End {
+                outcome,
+                exit_code,
+                backup: None,
+            },
+        };
+        for i in issues {
+            doc.push_issue(i);
         }
+        doc
+    }
+
+    /// Names the backup bundle in `end`: the report's own `backup` field,
+    /// for the documents that have one.
+    pub fn with_backup(mut self, backup: Option<String>) -> Self {
+        self.end.backup = backup;
+        self
+    }
+
+    /// Adds an issue (and its code, when new).
+    pub fn push_issue(&mut self, issue: Issue) {
+        if !self.codes.contains(&issue.code) {
+            self.codes.push(issue.code);
+        }
+        self.issues.push(issue);
     }
 }
 
@@ -150,11 +183,30 @@ pub struct ErrorInfo {
     pub message: String,
 }
 
-/// What was given as the source, when the run failed before opening it.
+/// What was given as the source: in an error document, and in the
+/// documents of the commands that open no Windows source (`restore`,
+/// `backups list`, `backups pack`: the bundle or directory given).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct GivenSource {
     /// The path given.
     pub path: String,
+}
+
+impl GivenSource {
+    /// The source `path`.
+    pub fn of(path: &std::path::Path) -> Self {
+        GivenSource {
+            path: path.display().to_string(),
+        }
+    }
+}
+
+/// What `locate` was given: the disks or images named on the command line.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct GivenPaths {
+    /// The paths given, in order; empty when none was (then this
+    /// machine's block devices are looked at).
+    pub paths: Vec<String>,
 }
 
 /// The report of a run that failed (usage errors included).
@@ -168,6 +220,9 @@ pub struct ErrorReport {
     pub command: String,
     /// The source given, when there was one.
     pub source: Option<GivenSource>,
+    /// The backup bundle directory, when the run made one before it failed
+    /// (a write rolled back, or one whose rollback failed: restore from it).
+    pub backup: Option<String>,
     /// The error.
     pub error: ErrorInfo,
 }
@@ -180,6 +235,7 @@ impl ErrorReport {
             tool: TOOL,
             command: command.to_string(),
             source: source.map(|path| GivenSource { path }),
+            backup: None,
             error,
         }
     }

@@ -80,6 +80,8 @@ pub struct LocateReport {
     pub tool: Tool,
     /// "locate".
     pub command: &'static str,
+    /// The paths given.
+    pub source: crate::report::envelope::GivenPaths,
     /// Disks looked at.
     pub disks: Vec<DiskReport>,
 }

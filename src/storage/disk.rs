@@ -522,10 +522,13 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
                             )
                         })
                         .collect();
-                    return Err(Error::Refused(format!(
-                        "several partitions hold Windows: {}; choose one with --partition N",
-                        list.join(", ")
-                    )));
+                    return Err(Error::refused(
+                        crate::error::Code::PartitionAmbiguous,
+                        format!(
+                            "several partitions hold Windows: {}; choose one with --partition N",
+                            list.join(", ")
+                        ),
+                    ));
                 }
             }
         }

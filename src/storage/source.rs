@@ -157,7 +157,7 @@ pub fn check_source_type(meta: &fs::Metadata, input: &Path) -> Result<()> {
                 offset: 0,
                 detail: format!(
                     "{} is {what}: give a disk (block device or image), a partition, \
-                     a hive file or a directory",
+                     a hive file or a directory; `ntrescue locate` lists the disks",
                     input.display()
                 ),
             });
@@ -596,10 +596,25 @@ pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
     if cfg!(windows) && crate::storage::os::is_block_device(input) {
         return locate_disk(input, partition);
     }
-    let meta =
-        fs::metadata(input).map_err(|e| Error::io(format!("opening {}", input.display()), e))?;
+    let meta = fs::metadata(input).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound && input.starts_with("/dev") {
+            " (is it the right device? `ntrescue locate` lists the disks)"
+        } else {
+            ""
+        };
+        Error::io(format!("opening {}{hint}", input.display()), e)
+    })?;
     check_source_type(&meta, input)?;
+    let no_partitions = |what: &str| match partition {
+        Some(n) => Err(Error::Usage(format!(
+            "--partition {n}: {} is {what}, which has no partitions; --partition chooses one \
+             partition of a whole disk",
+            input.display()
+        ))),
+        None => Ok(()),
+    };
     if meta.is_dir() {
+        no_partitions("a directory")?;
         return locate_tree(input);
     }
     refuse_evidence_container(input)?;
@@ -625,6 +640,7 @@ pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
             ),
         });
     }
+    no_partitions("a hive file")?;
     let primary = input.to_path_buf();
     let mut software = None;
     let is_system = primary

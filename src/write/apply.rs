@@ -2,7 +2,7 @@
 //! Step 3 of an edit: the new bytes of each touched hive, made in memory
 //! and verified there before anything is written.
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::format::regf::base_block::{self, BaseBlock, BASE_BLOCK_SIZE};
 use crate::format::regf::cell::{HiveView, HBIN_OFF_TIMESTAMP, HBIN_SIGNATURE};
 use crate::format::regf::edit::HiveEdit;
@@ -126,24 +126,31 @@ fn transaction(p: &Prepared, new: &[u8]) -> Result<TxChoice> {
         // On a raw volume a log that is too small cannot grow to take the
         // entry; the mounted path can.
         Err(Error::Refused(why)) if matches!(p.files.primary.origin, FileRef::Ntfs { .. }) => {
-            return Err(Error::Refused(format!(
-                "{why}. On a raw NTFS volume no log can grow to take a fresh entry \
-                 (ntrescue never grows a file behind NTFS's back): mount the volume (ntfs-3g) and run \
-                 on the mounted path"
-            ))
+            return Err(Error::refused(
+                Code::UnwritableFile,
+                format!(
+                    "{why}. On a raw NTFS volume no log can grow to take a fresh entry \
+                     (ntrescue never grows a file behind NTFS's back): mount the volume (ntfs-3g) and \
+                     run on the mounted path"
+                ),
+            )
             .in_file(path))
         }
         r => r.map_err(|e| e.in_file(path))?,
     };
     let Some(plan) = plan else {
-        let why = match &p.files.primary.origin {
-            FileRef::Ntfs { .. } => "no transaction log of it on the raw NTFS volume has room for the write \
+        let (code, why) = match &p.files.primary.origin {
+            FileRef::Ntfs { .. } => (
+                Code::UnwritableFile,
+                "no transaction log of it on the raw NTFS volume has room for the write \
                  (ntrescue never grows a file behind NTFS's back): mount the volume (ntfs-3g) and run on \
                  the mounted path",
-            FileRef::Path(_) => "no log can hold the transaction",
+            ),
+            FileRef::Path(_) => (Code::Refused, "no log can hold the transaction"),
         };
         return Err(
-            Error::Refused(format!("{}: {why}; nothing written", p.name.as_str())).in_file(path),
+            Error::refused(code, format!("{}: {why}; nothing written", p.name.as_str()))
+                .in_file(path),
         );
     };
     let log = match created {

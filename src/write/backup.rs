@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::hive::name::HiveName;
 use crate::report::{Tool, SCHEMA, TOOL};
 use crate::storage::access::WriteAccess;
@@ -525,6 +525,9 @@ pub fn restore_to(
             TargetInfo::Ntfs { device, .. } => PathBuf::from(device),
         })
         .collect();
+    if target.is_none() {
+        refuse_gone(&lock_paths)?;
+    }
     let refs: Vec<&Path> = lock_paths.iter().map(PathBuf::as_path).collect();
     let _lock = crate::storage::lock::lock(&refs, None)?;
     // 1. Every saved file must be intact; decide for every file before
@@ -744,20 +747,40 @@ pub struct RestoreOutput<'a> {
     pub tool: Tool,
     /// "restore".
     pub command: &'static str,
+    /// The bundle directory given.
+    pub source: crate::report::envelope::GivenSource,
     /// `backup`, `operation`, `files`, `forced`.
     #[serde(flatten)]
     pub report: &'a RestoreReport,
 }
 
 impl<'a> RestoreOutput<'a> {
-    /// Wraps `report`.
-    pub fn new(report: &'a RestoreReport) -> Self {
+    /// Wraps `report` of restoring the bundle `given`.
+    pub fn new(report: &'a RestoreReport, given: &Path) -> Self {
         RestoreOutput {
             schema: SCHEMA,
             tool: TOOL,
             command: "restore",
+            source: crate::report::envelope::GivenSource::of(given),
             report,
         }
+    }
+}
+
+/// A recorded target that does not exist now (a disk reattached under
+/// another name, a file moved) is refused, naming `--target`.
+fn refuse_gone(recorded: &[PathBuf]) -> Result<()> {
+    match recorded.iter().find(|p| !p.exists()) {
+        Some(gone) => Err(Error::refused(
+            Code::TargetChanged,
+            format!(
+                "{} (recorded in the bundle) does not exist now: if the disk was reattached or \
+                 the file moved under another name, give its new path with --target SOURCE \
+                 (`ntrescue locate` lists the disks); nothing written",
+                gone.display()
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -769,9 +792,12 @@ impl<'a> RestoreOutput<'a> {
 pub fn retarget(m: &mut Manifest, source: &Path) -> Result<()> {
     let disk = Disk::open(source)?;
     let (_, parts) = scan(&disk).map_err(|e| {
-        Error::Refused(format!(
-            "{e}: not the disk the bundle was made from; `ntrescue locate` lists the disks"
-        ))
+        Error::refused(
+            Code::TargetChanged,
+            format!(
+                "{e}: not the disk the bundle was made from; `ntrescue locate` lists the disks"
+            ),
+        )
     })?;
     let new_device = source.display().to_string();
     for f in m.hives.iter_mut().flat_map(|h| h.files.iter_mut()) {
@@ -798,7 +824,7 @@ pub fn retarget(m: &mut Manifest, source: &Path) -> Result<()> {
                 && p.partition.length == *partition_length
         });
         let Some(p) = found else {
-            return Err(Error::Refused(format!(
+            return Err(Error::refused(Code::TargetChanged, format!(
                 "{new_device} holds no NTFS volume with serial {volume_serial:016X} and length {partition_length} \
                  (the volume the bundle was made from): not the same disk; `ntrescue locate` lists what it holds"
             )));

@@ -41,10 +41,12 @@ use crate::util::digest::sha256_hex;
 use crate::write::outcome::WriteStats;
 use crate::write::txlog::TxPlan;
 
-/// Test-only fault injection (debug builds only): `NTRESCUE_FAULT` names a
-/// point where the write fails on purpose, to prove the rollback.
+/// Test-only fault injection (debug builds only): `NTRESCUE_FAULT` names
+/// the points (comma-separated) where the write fails on purpose, to prove
+/// the rollback (`rollback-fails`: and the rollback too).
 pub fn fault(point: &str) -> bool {
-    cfg!(debug_assertions) && std::env::var("NTRESCUE_FAULT").is_ok_and(|v| v == point)
+    cfg!(debug_assertions)
+        && std::env::var("NTRESCUE_FAULT").is_ok_and(|v| v.split(',').any(|p| p == point))
 }
 
 fn split_phases(ranges: &[Range<usize>]) -> (Vec<Range<usize>>, Vec<Range<usize>>) {
@@ -386,6 +388,7 @@ struct Undo<'a> {
 /// the original body, the original length, the original base block;
 /// flushes, and reads back: true when it equals the original.
 fn put_back(store: &mut dyn HiveStore, u: &Undo<'_>) -> Result<bool> {
+    injected("rollback-fails")?;
     if let Some(head) = u.inflight {
         store.write_at(0, head)?;
         store.sync()?;

@@ -74,6 +74,13 @@ pub fn run_hives(
     opts: &EditOptions,
     recipe: &dyn Fn(&Views<'_>) -> Result<Vec<Unit>>,
 ) -> Result<EditReport> {
+    // The same lock as [`run`], on the hives the command may write.
+    let edited: Vec<&Path> = hives
+        .iter()
+        .filter(|(_, _, read_only)| !read_only)
+        .map(|(_, paths, _)| lock_path(&paths.primary))
+        .collect();
+    let _lock = lock(&edited, opts.wait)?;
     let mut warnings = Vec::new();
     let loaded = crate::write::prepare::load_named(hives, opts, &mut warnings)?;
     run_prepared(located, command, loaded, warnings, opts, recipe)
@@ -449,7 +456,9 @@ impl Edit<'_> {
         )?;
         report.checks = checks;
         report.backup = Some(dir.display().to_string());
-        let mut writes = pair(access, planned, targets, self.prepared, &report)?;
+        // From here on the bundle exists: an error names it.
+        let mut writes = pair(access, planned, targets, self.prepared, &report)
+            .map_err(|e| e.with_backup(&dir))?;
         let stats = match commit_all(&mut writes, &|i, back| self.verify_written(i, back), &dir) {
             Ok(s) => s,
             Err(e) => {
@@ -457,7 +466,7 @@ impl Edit<'_> {
                     // Best effort: a bundle left `in-progress` restores the same.
                     let _ = backup::mark(&dir, WriteState::RolledBack);
                 }
-                return Err(e);
+                return Err(e.with_backup(&dir));
             }
         };
         if let Err(e) = backup::mark(&dir, WriteState::Finished) {

@@ -482,6 +482,65 @@ fn every_command_output_validates_against_its_schema() {
     add("error", &["nla", "--json"], 2);
     add("summary", &["inspect", h, "--summary"], 0);
     add("summary", &["nla", "--summary"], 2);
+    // Every other edit command: the value edits, the other rdp and nla
+    // fixes, the account and rights edits (the XP SAM with its SYSTEM, the
+    // Windows 10 SAM and SECURITY).
+    let key = r"SYSTEM\CurrentControlSet\Control\Terminal Server";
+    let bk = ["--json", "--backup-dir", "bk"];
+    let edits: Vec<Vec<&str>> = vec![
+        vec![
+            "set",
+            h,
+            key,
+            "fDenyTSConnections",
+            "--type",
+            "dword",
+            "--data",
+            "1",
+        ],
+        vec!["delete-value", h, key, "fDenyTSConnections", "--dry-run"],
+        vec!["rdp", "enable", h],
+        vec!["rdp", "repair", h, "--firewall-profiles-off"],
+        vec!["nla", "enable", h],
+    ];
+    for e in &edits {
+        add("edit", &[&e[..], &bk].concat(), 0);
+    }
+    let xp = d.join("xp");
+    std::fs::create_dir(&xp).unwrap();
+    copy_to(
+        &corpus_file("other/real/winxpsp3__bitcurator__SAM"),
+        &xp,
+        "SAM",
+    );
+    copy_to(
+        &corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM"),
+        &xp,
+        "SYSTEM",
+    );
+    std::fs::write(d.join("pw"), "N3w-Rescue-Pass!\n").unwrap();
+    let x = xp.to_str().unwrap();
+    let acc = accounts_dir(d);
+    let a = acc.to_str().unwrap();
+    let accounts: Vec<Vec<&str>> = vec![
+        vec!["account", "enable", x, "Administrator"],
+        vec!["account", "unlock", x, "Administrator"],
+        vec![
+            "account",
+            "password",
+            x,
+            "Administrator",
+            "--password-file",
+            "pw",
+        ],
+        vec!["account", "password", x, "Administrator", "--never-expires"],
+        vec!["account", "add-to-group", x, "Administrator"],
+        vec!["rights", "grant-rdp", a, "S-1-5-32-544"],
+        vec!["rights", "remove-deny", a, "S-1-5-32-544"],
+    ];
+    for e in &accounts {
+        add("edit", &[&e[..], &bk].concat(), 0);
+    }
     let written = serde_json::from_str::<serde_json::Value>(&docs[11].1).unwrap();
     let bundle = d.join(written["backup"].as_str().expect("a bundle"));
     let r = run_in(d, &["restore", bundle.to_str().unwrap(), "--json"]);
@@ -505,7 +564,139 @@ fn every_command_output_validates_against_its_schema() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     docs.push(("backups-pack", r.stdout));
+    // Every document says what it was given.
+    let given = |name: &str| -> Vec<serde_json::Value> {
+        docs.iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, text)| {
+                serde_json::from_str::<serde_json::Value>(text).unwrap()["source"].clone()
+            })
+            .collect()
+    };
+    let b = bundle.to_str().unwrap();
+    // ...and `end` names the bundle of the documents that have one.
+    for (name, text) in &docs {
+        let v = serde_json::from_str::<serde_json::Value>(text).unwrap();
+        if *name != "summary" {
+            assert_eq!(v["end"]["backup"], v["backup"], "{name}: {text}");
+            assert_eq!(v["end"]["outcome"], v["outcome"], "{name}");
+        }
+    }
+    assert_eq!(given("restore"), [serde_json::json!({ "path": b })]);
+    assert_eq!(given("backups-pack"), [serde_json::json!({ "path": b })]);
+    assert_eq!(given("backups-list"), [serde_json::json!({ "path": "bk" })]);
+    assert_eq!(
+        given("locate"),
+        [
+            serde_json::json!({ "paths": [img] }),
+            serde_json::json!({ "paths": [h] })
+        ]
+    );
     validate(&docs);
+}
+
+/// Operator input the command line carries is a usage error (exit 2, a
+/// JSON document under --json): a malformed SID, an empty or multi-key
+/// service name, a --password-file that does not exist, --partition with
+/// a hive file or a directory. Nothing is written.
+#[test]
+fn operator_input_errors_are_usage_errors() {
+    let t = tmp();
+    let d = t.path();
+    let h = copy_to(&corpus_file(WIN7), d, "SYSTEM");
+    let s = h.to_str().unwrap();
+    let dir = d.to_str().unwrap();
+    let acc = accounts_dir(d);
+    let a = acc.to_str().unwrap();
+    let before = sha256_file(&h);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["rights", "grant-rdp", a, "S-1-5-x"], "not a valid SID"),
+        (
+            vec!["rights", "remove-deny", a, "s-1-5-32-x"],
+            "not a valid SID",
+        ),
+        (
+            vec![
+                "account",
+                "password",
+                a,
+                "Administrator",
+                "--password-file",
+                "nope",
+            ],
+            "--password-file 'nope': no such file",
+        ),
+        (
+            vec!["service", s, "", "--start", "disabled"],
+            "cannot be empty",
+        ),
+        (
+            vec!["service", s, r"A\B", "--start", "disabled"],
+            "no backslash",
+        ),
+        (vec!["nla", "disable", s, "--partition", "1"], "a hive file"),
+        (vec!["inspect", s, "--partition", "1"], "a hive file"),
+        (
+            vec!["account", "list", a, "--partition", "2"],
+            "has no partitions",
+        ),
+        (vec!["inspect", dir, "--partition", "1"], "a directory"),
+    ];
+    for (args, says) in cases {
+        let r = run_in(d, &[&args[..], &["--json"][..]].concat());
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
+        let doc = r.json();
+        assert_eq!(doc["outcome"], "error", "{doc}");
+        assert_eq!(doc["error"]["code"], "usage", "{doc}");
+        let msg = doc["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(says), "{args:?}: {msg}");
+        assert!(!msg.contains("byte offset"), "{msg}");
+    }
+    assert_eq!(sha256_file(&h), before);
+    assert!(!d.join("ntrescue-backups").exists());
+}
+
+/// Specific refusal codes: a raw-volume hive whose logs have no room for
+/// the transaction (`unwritable-file`, the dry run and the write alike),
+/// and an account name the SAM does not hold (`unknown-account`).
+#[test]
+fn refusals_carry_their_specific_code() {
+    require_tool("mkntfs");
+    let t = tmp();
+    let d = t.path();
+    // No logs at all, then logs too small to take the entry.
+    let none = volume_exact(
+        d,
+        "nolog.img",
+        48,
+        4096,
+        0,
+        &[(SYS, corpus_file(WIN7))],
+        &[],
+    );
+    dry_run_refused(d, &none, "unwritable-file");
+    let tiny = volume_exact(
+        d,
+        "tiny.img",
+        48,
+        4096,
+        0,
+        &[(SYS, corpus_file(WIN7))],
+        &[
+            ("Windows/System32/config/SYSTEM.LOG1", vec![0; 512]),
+            ("Windows/System32/config/SYSTEM.LOG2", vec![0; 512]),
+        ],
+    );
+    dry_run_refused(d, &tiny, "unwritable-file");
+    let acc = accounts_dir(d);
+    for args in [
+        ["account", "enable", acc.to_str().unwrap(), "nobody"],
+        ["rights", "grant-rdp", acc.to_str().unwrap(), "nobody"],
+    ] {
+        let r = run_in(d, &[&args[..], &["--dry-run", "--json"][..]].concat());
+        assert_eq!(r.code, 3, "{args:?}: {}", r.stderr);
+        assert_eq!(r.json()["error"]["code"], "unknown-account", "{}", r.stdout);
+    }
 }
 
 /// Runs ntrescue as user `nobody` (setpriv, util-linux); the tests run as
@@ -1009,4 +1200,187 @@ print(n)
         let n: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
         assert!(n > 0, "{args:?}: no Stamp checked");
     }
+}
+
+/// The Windows 10 SAM and SECURITY hives with their logs (copies) in
+/// `d/config`.
+fn accounts_dir(d: &Path) -> PathBuf {
+    let dir = d.join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = corpus_file("accounts/win10__rathbunvm");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        copy_to(&src.join(&name), &dir, &name);
+    }
+    dir
+}
+
+/// Account and rights edits take the target lock on the hive they edit,
+/// as every fix does: with another process holding it, the dry run and
+/// the write are refused (`locked`, exit 3) and nothing changes.
+#[test]
+fn account_and_rights_edits_take_the_target_lock() {
+    let t = tmp();
+    let d = t.path();
+    let dir = accounts_dir(d);
+    let s = dir.to_str().unwrap();
+    for (hive, args) in [
+        ("SAM", ["account", "enable", s, "Administrator"]),
+        ("SECURITY", ["rights", "grant-rdp", s, "S-1-5-32-544"]),
+    ] {
+        let file = dir.join(hive);
+        let before = sha256_file(&file);
+        let holder = std::fs::File::open(&file).unwrap();
+        holder.try_lock().unwrap();
+        for dry in [true, false] {
+            let mut all: Vec<&str> = args.to_vec();
+            all.extend(["--json", "--backup-dir", "bk"]);
+            if dry {
+                all.push("--dry-run");
+            }
+            let r = run_in(d, &all);
+            assert_eq!(r.code, 3, "{all:?}: {}{}", r.stdout, r.stderr);
+            let doc = r.json();
+            assert_eq!(doc["outcome"], "refused", "{doc}");
+            assert_eq!(doc["error"]["code"], "locked", "{doc}");
+            assert!(r.stderr.contains("holds the lock"), "{}", r.stderr);
+            assert_eq!(sha256_file(&file), before);
+            assert!(!d.join("bk").exists());
+        }
+        drop(holder);
+        let r = run_in(d, &[&args[..], &["--json", "--dry-run"]].concat());
+        assert_eq!(r.code, 0, "{args:?} once the lock is free: {}", r.stderr);
+    }
+}
+
+/// A write that failed verification names its bundle: the exit-4 and
+/// exit-6 documents, the `--summary` line and the document's `end` carry
+/// `backup`, a directory that holds the original.
+#[test]
+fn failed_writes_name_their_bundle() {
+    for (fault, exit, outcome) in [
+        ("corrupt-after-write", 4, "rolled-back"),
+        ("corrupt-after-write,rollback-fails", 6, "rollback-failed"),
+    ] {
+        let t = tmp();
+        let d = t.path();
+        let h = copy_to(&corpus_file(WIN7), d, "SYSTEM");
+        let original = sha256_file(&h);
+        let env = [("NTRESCUE_FAULT", fault)];
+        let r = run_env(d, &["nla", "disable", "SYSTEM", "--json"], &env);
+        assert_eq!(r.code, exit, "{fault}: {}", r.stderr);
+        let doc = r.json();
+        assert_eq!(doc["outcome"], outcome, "{doc}");
+        let bundle = doc["backup"].as_str().unwrap_or_else(|| panic!("{doc}"));
+        assert_eq!(doc["end"]["backup"], bundle);
+        assert_eq!(doc["end"]["exit_code"], exit);
+        assert_eq!(sha256_file(&d.join(bundle).join("SYSTEM/SYSTEM")), original);
+        if exit == 4 {
+            assert_eq!(sha256_file(&h), original, "rolled back");
+        }
+        // Again from the original (a failed rollback leaves the file as it was).
+        copy_to(&corpus_file(WIN7), d, "SYSTEM");
+        let r = run_env(d, &["nla", "disable", "SYSTEM", "--summary"], &env);
+        assert_eq!(r.code, exit, "{}", r.stderr);
+        let sum = r.json();
+        assert_eq!(sum["outcome"], outcome);
+        let second = sum["backup"].as_str().unwrap_or_else(|| panic!("{sum}"));
+        assert!(d.join(second).join("manifest.json").is_file(), "{sum}");
+    }
+}
+
+/// `-o FILE` that cannot be written after a fix: the fix stands, the
+/// document printed says so (outcome, bundle) with the error issue
+/// `result-file-unwritable`, and the exit code is the fix's.
+#[test]
+fn an_unwritable_result_file_keeps_the_result() {
+    let t = tmp();
+    let d = t.path();
+    let h = copy_to(&corpus_file(WIN7), d, "SYSTEM");
+    let key = r"\ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp";
+    assert_eq!(hivex_dword(&h, key, "SecurityLayer"), Some(1));
+    let r = run_in(
+        d,
+        &[
+            "nla",
+            "disable",
+            "SYSTEM",
+            "--json",
+            "-o",
+            "no/such/dir/r.json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let doc = r.json();
+    assert_eq!(doc["outcome"], "written", "{doc}");
+    assert!(doc["backup"].is_string(), "{doc}");
+    assert!(
+        codes(&doc).contains(&"result-file-unwritable".to_string()),
+        "{doc}"
+    );
+    let issue = doc["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "result-file-unwritable")
+        .unwrap();
+    assert_eq!(issue["severity"], "error");
+    assert!(r.stderr.contains("no/such/dir/r.json"), "{}", r.stderr);
+    assert_eq!(hivex_dword(&h, key, "SecurityLayer"), Some(0));
+    // Summary and text: the same result, the error said.
+    let r = run_in(
+        d,
+        &["nla", "enable", "SYSTEM", "--summary", "-o", "no/r.json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sum = r.json();
+    assert_eq!(sum["outcome"], "written");
+    assert!(sum["backup"].is_string(), "{sum}");
+    assert!(sum["codes"].to_string().contains("result-file-unwritable"));
+    let r = run_in(d, &["nla", "disable", "SYSTEM", "-o", "no/r.json"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stderr.contains("could not be written"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().last(),
+        Some("ntrescue: RESULT=written exit=0")
+    );
+}
+
+/// The last 4 KB of a document (what Azure Run Command keeps) hold how
+/// the run ended: `end` repeats outcome and exit code, whatever the size.
+#[test]
+fn the_last_4k_of_a_document_hold_the_outcome() {
+    let t = tmp();
+    let d = t.path();
+    copy_to(&corpus_file(DIRTY), d, "SYSTEM");
+    for log in ["LOG1", "LOG2"] {
+        copy_to(
+            &corpus_file(&format!("{DIRTY}.{log}")),
+            d,
+            &format!("SYSTEM.{log}"),
+        );
+    }
+    let tail_end = |text: &str| -> serde_json::Value {
+        let tail = &text[text.len().saturating_sub(4096)..];
+        let at = tail.rfind("\"end\": ").unwrap_or_else(|| panic!("{tail}"));
+        let rest = tail[at + 7..].trim_end();
+        let obj = rest.strip_suffix('}').unwrap_or_else(|| panic!("{rest}"));
+        serde_json::from_str(obj).unwrap()
+    };
+    let r = run_in(d, &["inspect", "SYSTEM", "--json", "--detail"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.len() > 1 << 20, "{} bytes", r.stdout.len());
+    let end = tail_end(&r.stdout);
+    assert_eq!(end["outcome"], "reported");
+    assert_eq!(end["exit_code"], 0);
+    let r = run_in(d, &["nla", "disable", "SYSTEM", "--json"]);
+    let end = tail_end(&r.stdout);
+    assert_eq!(end["outcome"], "written", "{end}");
+    assert_eq!(end["backup"], r.json()["backup"]);
+    let r = run_in(d, &["nla", "--json"]);
+    let end = tail_end(&r.stdout);
+    assert_eq!(
+        (end["outcome"].as_str(), end["exit_code"].as_u64()),
+        (Some("error"), Some(2))
+    );
 }

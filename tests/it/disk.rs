@@ -643,6 +643,14 @@ fn several_windows_partitions_need_partition() {
         "{}",
         r.stderr
     );
+    let r = run_in(d, &["inspect", img.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 3);
+    assert_eq!(
+        r.json()["error"]["code"],
+        "partition-ambiguous",
+        "{}",
+        r.stdout
+    );
     let r = ok(run_in(
         d,
         &[

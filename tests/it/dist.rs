@@ -72,6 +72,14 @@ fn restore_to_a_renamed_disk_and_never_a_panic_on_what_replaced_it() {
     let r = run_in(d, &["restore", &bundle, "--json"]);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("--target"), "{}", r.stderr);
+    // Nothing at all under the old name: refused the same way, not an
+    // I/O error.
+    std::fs::remove_file(&img).unwrap();
+    let r = run_in(d, &["restore", &bundle, "--json"]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["error"]["code"], "target-changed");
+    assert!(r.stderr.contains("--target"), "{}", r.stderr);
+    std::fs::File::create(&img).unwrap().set_len(size).unwrap();
     // Another NTFS volume at the old path: refused (serial differs).
     let other = d.join("other.img");
     std::fs::File::create(&other)
@@ -82,6 +90,8 @@ fn restore_to_a_renamed_disk_and_never_a_panic_on_what_replaced_it() {
     for wrong in [&img, &other] {
         let r = run_in(d, &["restore", &bundle, "--target", s(wrong), "--json"]);
         assert_eq!(r.code, 3, "{}: {}{}", wrong.display(), r.stdout, r.stderr);
+        assert_eq!(r.json()["error"]["code"], "target-changed", "{}", r.stdout);
+        assert!(r.stderr.contains("ntrescue locate"), "{}", r.stderr);
     }
     assert!(
         sha256_file(&renamed) != original,
@@ -210,6 +220,12 @@ fn operator_hints_for_an_empty_or_wrong_device() {
     let r = run_in(d, &["inspect", &lo.dev]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("ntrescue locate"), "{}", r.stderr);
+    // A device path that does not exist, or is no disk at all.
+    for dev in ["/dev/ntrescue-no-such-disk", "/dev/null"] {
+        let r = run_in(d, &["inspect", dev, "--json"]);
+        assert_ne!(r.code, 0, "{dev}");
+        assert!(r.stderr.contains("ntrescue locate"), "{dev}: {}", r.stderr);
+    }
 }
 
 #[test]
@@ -325,9 +341,17 @@ fn ssm_document_follows_the_automation_schema_and_embeds_the_flow_script() {
     assert!(pos.windows(2).all(|w| w[0] < w[1]), "{names:?}");
     let run = &steps[pos[4]];
     assert_eq!(run["action"], "aws:runCommand");
+    assert_eq!(run["inputs"]["DocumentName"], "AWS-RunShellScript");
     let cmds = run["inputs"]["Parameters"]["commands"].as_array().unwrap();
     let script = std::fs::read_to_string(repo().join("contrib/ntrescue-flow.sh")).unwrap();
-    assert_eq!(cmds.last().unwrap().as_str().unwrap(), script);
+    // The flow script travels verbatim, as a quoted here-document.
+    let last = cmds.last().unwrap().as_str().unwrap();
+    let body = last
+        .split_once("<<'NTRESCUE_FLOW_SH'\n")
+        .and_then(|(_, rest)| rest.split_once("\nNTRESCUE_FLOW_SH\n"))
+        .map(|(body, _)| format!("{body}\n"));
+    assert_eq!(body.as_deref(), Some(script.as_str()), "{last}");
+    ssm_step_runs_under_sh(cmds);
 
     // The validator rejects what the schema forbids.
     let text = std::fs::read_to_string(&doc).unwrap();
@@ -352,6 +376,59 @@ fn ssm_document_follows_the_automation_schema_and_embeds_the_flow_script() {
         let (valid, _) = validate(&p);
         assert!(!valid, "mutation {i} passed the validator");
     }
+}
+
+/// The runNtrescue step as AWS-RunShellScript runs it: its commands joined
+/// into one script, run by `sh` (dash on Debian and Ubuntu helpers). The
+/// composed script passes `shellcheck -s sh` and `dash -n`, and runs the
+/// flow under dash on the demo disk (the document's parameters filled in).
+fn ssm_step_runs_under_sh(cmds: &[Value]) {
+    require_tool("shellcheck");
+    require_tool("dash");
+    let lines: Vec<&str> = cmds.iter().map(|c| c.as_str().unwrap()).collect();
+    let composed = lines.join("\n");
+    assert!(composed.starts_with("export "), "{composed}");
+    let t = tmp();
+    let d = t.path();
+    let file = d.join("_script.sh");
+    std::fs::write(&file, &composed).unwrap();
+    for (tool, args) in [("shellcheck", &["-s", "sh"][..]), ("dash", &["-n"][..])] {
+        let o = Command::new(tool).args(args).arg(&file).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{tool}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // The parameters as the automation fills them in; the binary and the
+    // device come from the environment, which the flow prefers.
+    let filled = composed
+        .replace("{{ NtrescueS3Url }}", "https://example.invalid/ntrescue")
+        .replace("{{ findRootVolume.RootVolumeId }}", "vol-0123456789abcdef0")
+        .replace("{{ FixArguments }}", "--firewall-profiles-off")
+        .replace("{{ BundleS3Uri }}", "");
+    assert!(!filled.contains("{{"), "{filled}");
+    std::fs::write(&file, &filled).unwrap();
+    let img = demo(d, "demo.img");
+    let o = Command::new("dash")
+        .arg(&file)
+        .current_dir(d)
+        .env("NTRESCUE_BIN", bin())
+        .env("DEVICE", &img)
+        .env("WORK_DIR", d.join("work"))
+        .env("BACKUP_DIR", d.join("bk"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let last = out.lines().last().unwrap_or_default();
+    assert!(last.starts_with("NTRESCUE_RESULT=fixed "), "{out}{err}");
+    assert!(last.contains("blockers_after=0"), "{last}");
+    let again = ok(run_in(d, &["diagnose", s(&img), "--json"]));
+    assert_eq!(again["verdict"]["blockers"], 0);
 }
 
 /// The helper script's detect -> fix -> verify, as the SSM step and Azure
@@ -580,4 +657,41 @@ fn backups_list_tells_what_each_target_holds_now() {
     std::fs::remove_file(&hive).unwrap();
     let note = now("unreachable");
     assert!(note.as_str().unwrap().contains(s(&hive)), "{note}");
+}
+
+/// The installed binary carries no debug info: the release profile (what
+/// `cargo install --path .` builds) has none; `profiling` (the bench,
+/// perf) inherits it with line tables; `dist` keeps line tables only for
+/// scripts/dist to split them off into a `.debug` file before it strips
+/// the binary it ships and packs into the .deb.
+#[test]
+fn release_binaries_carry_no_debug_info() {
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,tomllib; print(json.dumps(tomllib.load(open(sys.argv[1],'rb'))))",
+            s(&repo().join("Cargo.toml")),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cargo: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &cargo["profile"];
+    assert_eq!(p["release"]["debug"], false, "{p}");
+    assert_eq!(p["release"]["strip"], "debuginfo", "{p}");
+    assert_eq!(p["profiling"]["inherits"], "release");
+    assert_eq!(p["profiling"]["debug"], 1);
+    assert_eq!(p["dist"]["inherits"], "release");
+    let assets = cargo["package"]["metadata"]["deb"]["assets"].to_string();
+    assert!(assets.contains("\"dist/bin/ntrescue\""), "{assets}");
+    let dist = std::fs::read_to_string(repo().join("scripts/dist")).unwrap();
+    for step in [
+        "objcopy --only-keep-debug \"$BIN\" \"$SHIP.debug\"",
+        "objcopy --strip-all --add-gnu-debuglink=\"$SHIP.debug\" \"$BIN\" \"$SHIP\"",
+        "cp \"$SHIP\" \"$OUT/bin/ntrescue\"",
+    ] {
+        assert!(dist.contains(step), "scripts/dist: {step}");
+    }
+    let bench = std::fs::read_to_string(repo().join("scripts/bench")).unwrap();
+    assert!(bench.contains("--profile profiling") && bench.contains("target/profiling/ntrescue"));
 }
