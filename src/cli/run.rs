@@ -627,7 +627,7 @@ fn edit_hives(h: &crate::commands::accounts::AccountHives) -> recipes::EditHives
     }
 }
 
-/// `account list|enable|unlock|password`.
+/// `account list|enable|unlock|expiry|password|add-to-group`.
 fn account(
     out: &Output,
     action: AccountAction,
@@ -655,6 +655,9 @@ fn account(
         }
         AccountAction::Enable { source, name, edit } => (source, name, AccountEdit::Enable, edit),
         AccountAction::Unlock { source, name, edit } => (source, name, AccountEdit::Unlock, edit),
+        AccountAction::Expiry {
+            source, name, edit, ..
+        } => (source, name, AccountEdit::AccountNeverExpires, edit),
         AccountAction::Password {
             source,
             name,
@@ -815,6 +818,7 @@ fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
             action:
                 AccountAction::Enable { edit, .. }
                 | AccountAction::Unlock { edit, .. }
+                | AccountAction::Expiry { edit, .. }
                 | AccountAction::Password { edit, .. }
                 | AccountAction::AddToGroup { edit, .. },
         }
@@ -877,6 +881,7 @@ fn wants_json(cli: &Cli) -> bool {
             action:
                 AccountAction::Enable { edit, .. }
                 | AccountAction::Unlock { edit, .. }
+                | AccountAction::Expiry { edit, .. }
                 | AccountAction::Password { edit, .. }
                 | AccountAction::AddToGroup { edit, .. },
         }
@@ -926,6 +931,7 @@ fn command_and_source(cli: &Cli) -> (String, Option<String>) {
             AccountAction::List { source, .. } => ("account list".into(), p(source)),
             AccountAction::Enable { source, .. } => ("account enable".into(), p(source)),
             AccountAction::Unlock { source, .. } => ("account unlock".into(), p(source)),
+            AccountAction::Expiry { source, .. } => ("account expiry".into(), p(source)),
             AccountAction::Password { source, .. } => ("account password".into(), p(source)),
             AccountAction::AddToGroup { source, .. } => ("account add-to-group".into(), p(source)),
         },

@@ -8,7 +8,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::util::{changed, copy_to, corpus_file, hivex_tree, ok, peer, require_tool, run_in, tmp};
+use crate::util::{
+    changed, copy_to, corpus_file, hivex_patch, hivex_raw, hivex_tree, ok, peer, require_tool,
+    run_in, sha256_file, tmp,
+};
 
 const AES_DIRS: [&str; 3] = [
     "accounts/win10__rathbunvm",
@@ -243,6 +246,80 @@ fn enable_and_unlock_change_only_f() {
         account(&l, "WDAGUtilityAccount")["password_never_expires"],
         true
     );
+}
+
+/// 2021-01-01T00:00:00Z as a FILETIME.
+const FT_2021: u64 = 132_539_328_000_000_000;
+
+/// `account expiry --never` writes AccountExpires (user F 0x20) =
+/// 0x7FFFFFFFFFFFFFFF and nothing else: hivex reads the 8 new bytes, every
+/// other byte of F and every other value and key unchanged; a dry run
+/// writes nothing; a rerun has nothing to do; `--never` is required.
+#[test]
+fn account_expiry_never_changes_only_account_expires() {
+    let (_t, d) = aes_dir("accounts/win11__goldpaper");
+    let sam = d.join("SAM");
+    let key = format!(r"{USERS}\000001F8");
+    hivex_patch(&sam, &key, "F", 0x20, &FT_2021.to_le_bytes());
+    let l = list(&d);
+    let wdag = account(&l, "WDAGUtilityAccount");
+    assert_eq!(wdag["account_expires"], "2021-01-01T00:00:00Z");
+    assert!(
+        wdag["rdp"]["because"].to_string().contains("row 22"),
+        "{wdag}"
+    );
+    let s = d.to_str().unwrap();
+    let sum = sha256_file(&sam);
+    let r = edit(
+        &[
+            "account",
+            "expiry",
+            s,
+            "WDAGUtilityAccount",
+            "--never",
+            "--dry-run",
+        ],
+        &d,
+    );
+    assert_eq!(r["outcome"], "dry-run", "{r}");
+    assert_eq!(sha256_file(&sam), sum, "a dry run wrote");
+    let (ty, f0) = hivex_raw(&sam, &key, "F").unwrap();
+    let before = hivex_tree(&sam);
+    let r = edit(
+        &["account", "expiry", s, "WDAGUtilityAccount", "--never"],
+        &d,
+    );
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert_eq!(r["command"], "account expiry --never");
+    assert_eq!(r["changes"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["changes"][0]["value"], "F");
+    assert_eq!(r["changes"][0]["hive"], "SAM");
+    let (ty1, f1) = hivex_raw(&sam, &key, "F").unwrap();
+    assert_eq!(ty1, ty);
+    assert_eq!(f1.len(), f0.len());
+    assert_eq!(f1[0x20..0x28], 0x7FFF_FFFF_FFFF_FFFFu64.to_le_bytes());
+    assert_eq!(&f1[..0x20], &f0[..0x20]);
+    assert_eq!(&f1[0x28..], &f0[0x28..]);
+    assert_eq!(
+        changed(&before, &hivex_tree(&sam)),
+        [(key.to_uppercase(), "F".to_string())]
+    );
+    let l = list(&d);
+    let wdag = account(&l, "WDAGUtilityAccount");
+    assert!(wdag["account_expires"].is_null(), "{wdag}");
+    assert!(!wdag["rdp"]["because"].to_string().contains("row 22"));
+    let r = edit(
+        &["account", "expiry", s, "WDAGUtilityAccount", "--never"],
+        &d,
+    );
+    assert_eq!(r["outcome"], "nothing-to-do");
+    let r = run_in(
+        Path::new("."),
+        &["account", "expiry", s, "WDAGUtilityAccount"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let h = run_in(Path::new("."), &["account", "expiry", "--help"]);
+    assert!(h.stdout.contains("ntrescue account expiry"), "{}", h.stdout);
 }
 
 /// secretsdump's `user:rid:lm:nt` lines.

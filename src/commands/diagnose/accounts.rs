@@ -41,7 +41,11 @@ fn reason(row: u8) -> Option<(&'static str, &'static [&'static str], &'static st
             &["account", "password", "SOURCE", "NAME", "--reset-expiry"],
             "PasswordLastSet within the maximum password age, or ACB 0x0200",
         ),
-        22 => ("account-expired", &[], "AccountExpires never, or in the future"),
+        22 => (
+            "account-expired",
+            &["account", "expiry", "SOURCE", "NAME", "--never"],
+            "AccountExpires never, or in the future",
+        ),
         23 => (
             "account-blank-password",
             &[],
@@ -70,10 +74,7 @@ fn account_findings(ctx: &Ctx<'_>, k: &KeyRead<'_>, a: &Account) -> Vec<Finding>
             Fix {
                 command: None,
                 manual: Some(
-                    match row {
-                        23 => "a blank account's hash blob has no room for a hash, so it cannot be set offline: set a password on the console (net user NAME *), or use another account; never lower LimitBlankPasswordUse",
-                        _ => "change the account's expiry on the console (net user NAME /expires:never)",
-                    }
+                    "a blank account's hash blob has no room for a hash, so it cannot be set offline: set a password on the console (net user NAME *), or use another account; never lower LimitBlankPasswordUse"
                     .replace("NAME", &a.name),
                 ),
                 risk: Risk::Medium,
