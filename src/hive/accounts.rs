@@ -258,6 +258,10 @@ pub struct Account {
     /// Key of the account.
     #[serde(skip)]
     pub key: String,
+    /// The SIDs of its RDP logon token (its own, the well-known ones,
+    /// its groups): the SIDs whose `ActSysAc` bits apply to it.
+    #[serde(skip)]
+    pub token: Vec<String>,
     /// Parsed F.
     #[serde(skip)]
     pub f: Option<UserF>,
@@ -413,6 +417,7 @@ fn read_user(sam: &Reader<'_>, key: &str, rid: u32, machine: Option<&Sid>) -> Re
             caveats: Vec::new(),
         },
         key: key.to_string(),
+        token: Vec::new(),
         f: Some(uf),
     })
 }
@@ -529,9 +534,10 @@ pub fn read_model(
     let now = now_filetime();
     let (max_age, duration) = (df.max_password_age, df.lockout_duration);
     for i in 0..model.accounts.len() {
-        let (groups, bits) = effective(&model, &model.accounts[i]);
+        let (groups, token, bits) = effective(&model, &model.accounts[i]);
         let a = &mut model.accounts[i];
         a.groups = groups;
+        a.token = token;
         a.rights = bits;
         a.right_names = lsa::right_names(bits);
     }
@@ -589,9 +595,9 @@ fn resolve_names(model: &mut AccountsModel) {
     }
 }
 
-/// The groups an account is in (names) and the right bits of every SID in
-/// its RDP logon token.
-fn effective(model: &AccountsModel, a: &Account) -> (Vec<String>, u32) {
+/// The groups an account is in (names), the SIDs of its RDP logon token
+/// and the right bits they hold together.
+fn effective(model: &AccountsModel, a: &Account) -> (Vec<String>, Vec<String>, u32) {
     let mut token: Vec<String> = RDP_TOKEN.iter().map(|s| s.to_string()).collect();
     if let Some(s) = &a.sid {
         token.push(s.clone());
@@ -616,7 +622,16 @@ fn effective(model: &AccountsModel, a: &Account) -> (Vec<String>, u32) {
         .iter()
         .filter(|r| token.contains(&r.sid))
         .fold(0, |acc, r| acc | r.bits);
-    (groups, bits)
+    (groups, token, bits)
+}
+
+/// The holders of logon rights in `a`'s token whose bits include `bit`.
+pub fn holders<'m>(model: &'m AccountsModel, a: &Account, bit: u32) -> Vec<&'m RightHolder> {
+    model
+        .rights
+        .iter()
+        .filter(|r| r.bits & bit != 0 && a.token.contains(&r.sid))
+        .collect()
 }
 
 /// The RDP answer for one account (rows 17-23, 28).

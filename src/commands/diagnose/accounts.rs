@@ -6,7 +6,10 @@
 //! Users) cannot log on over RDP, with the `account`/`rights` command that
 //! fixes it, and a blocker when no enabled local account can.
 
-use crate::hive::accounts::{read_model, Account, AccountsModel};
+use crate::format::lsa;
+use crate::hive::accounts::{
+    holders, read_model, sid_name, Account, AccountsModel, ADMINISTRATORS, REMOTE_DESKTOP_USERS,
+};
 use crate::report::diagnose::{Finding, Fix, NotChecked, Risk, Severity};
 
 use super::probe::{Ctx, KeyRead, New};
@@ -26,7 +29,7 @@ fn reason(row: u8) -> Option<(&'static str, &'static [&'static str], &'static st
     Some(match row {
         17 => (
             "account-rdp-right",
-            &["rights", "grant-rdp", "SOURCE", "NAME"],
+            &["rights", "grant-rdp", "SOURCE", "SID"],
             "SeRemoteInteractiveLogonRight held (Administrators 0x407, Remote Desktop Users 0x400), no SeDenyRemoteInteractiveLogonRight",
         ),
         18 => (
@@ -60,13 +63,106 @@ fn row_of(because: &str) -> Option<u8> {
     because.strip_prefix("row ")?.get(..2)?.parse().ok()
 }
 
+/// The SECURITY key of a SID's logon rights.
+fn act_sys_ac(sid: &str) -> String {
+    format!(r"{}\{sid}\{}", lsa::ACCOUNTS_KEY, lsa::ACT_SYS_AC)
+}
+
+/// A SID with its name, for explanations.
+fn named(m: &AccountsModel, sid: &str) -> String {
+    match sid_name(m, sid) {
+        Some(n) => format!("{n} ({sid})"),
+        None => sid.to_string(),
+    }
+}
+
+/// Row 17 for one account, on the SECURITY key whose bits decide it: one
+/// finding per SID of its token that holds SeDenyRemoteInteractiveLogonRight
+/// (fix: `rights remove-deny` of that SID), else one on the group that
+/// should hold SeRemoteInteractiveLogonRight (Administrators when it is a
+/// member, else Remote Desktop Users; fix: `rights grant-rdp` of it).
+fn right_findings(ctx: &Ctx<'_>, m: &AccountsModel, a: &Account, because: &str) -> Vec<Finding> {
+    let Some(sec) = ctx.hives.security else {
+        return Vec::new();
+    };
+    let (code, _, healthy) = reason(17).expect("row 17 has a reason");
+    let one = |sid: &str, explanation: String, args: &[&str]| {
+        let k = KeyRead::new(sec, "SECURITY", act_sys_ac(sid));
+        let mut f = k.finding(New {
+            code,
+            row: 17,
+            severity: Severity::Warning,
+            value: Some(""),
+            healthy,
+            explanation,
+            fix: Fix {
+                command: Some(ctx.command(args)),
+                manual: None,
+                risk: Risk::Medium,
+                rdp_repair: None,
+                ops: Vec::new(),
+            },
+        });
+        f.found = serde_json::Value::String(a.name.clone());
+        f
+    };
+    let denied = holders(m, a, lsa::DENY_REMOTE_INTERACTIVE);
+    if !denied.is_empty() {
+        return denied
+            .iter()
+            .map(|h| {
+                one(
+                    &h.sid,
+                    format!(
+                        "{}: {because}: {} holds it (ActSysAc 0x{:04x}) and is in its logon token; a deny wins over every grant",
+                        a.name,
+                        named(m, &h.sid),
+                        h.bits
+                    ),
+                    &["rights", "remove-deny", "SOURCE", &h.sid],
+                )
+            })
+            .collect();
+    }
+    let target = if a.groups.iter().any(|g| g == "Administrators") {
+        ADMINISTRATORS
+    } else {
+        REMOTE_DESKTOP_USERS
+    };
+    let bits = m
+        .rights
+        .iter()
+        .find(|r| r.sid == target)
+        .map_or("no ActSysAc".to_string(), |r| {
+            format!("ActSysAc 0x{:04x}", r.bits)
+        });
+    vec![one(
+        target,
+        format!(
+            "{}: {because}: {} ({bits}) does not grant it",
+            a.name,
+            named(m, target)
+        ),
+        &["rights", "grant-rdp", "SOURCE", target],
+    )]
+}
+
 /// The findings for one account.
-fn account_findings(ctx: &Ctx<'_>, k: &KeyRead<'_>, a: &Account) -> Vec<Finding> {
+fn account_findings(
+    ctx: &Ctx<'_>,
+    m: &AccountsModel,
+    k: &KeyRead<'_>,
+    a: &Account,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for because in &a.rdp.because {
         let Some(row) = row_of(because) else {
             continue;
         };
+        if row == 17 {
+            out.extend(right_findings(ctx, m, a, because));
+            continue;
+        }
         let Some((code, cmd, healthy)) = reason(row) else {
             continue;
         };
@@ -89,11 +185,7 @@ fn account_findings(ctx: &Ctx<'_>, k: &KeyRead<'_>, a: &Account) -> Vec<Finding>
             Fix {
                 command: Some(ctx.command(&args)),
                 manual: None,
-                risk: if row == 17 || row == 18 {
-                    Risk::Medium
-                } else {
-                    Risk::Low
-                },
+                risk: if row == 18 { Risk::Medium } else { Risk::Low },
                 rdp_repair: None,
                 ops: Vec::new(),
             }
@@ -133,7 +225,7 @@ fn from_model(
         let meant = a.groups.iter().any(|g| RDP_GROUPS.contains(&g.as_str()));
         if meant && !a.rdp.may_log_on {
             let k = KeyRead::new(sam, "SAM", a.key.clone());
-            out.extend(account_findings(ctx, &k, a));
+            out.extend(account_findings(ctx, m, &k, a));
         }
     }
     if !any {
