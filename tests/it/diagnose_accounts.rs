@@ -160,3 +160,73 @@ fn row17_missing_right_points_at_the_group() {
     assert_eq!(rights_of(&d, ADMINS), Some(0x407));
     assert_eq!(rights_of(&d, RDU), Some(0x400));
 }
+
+/// Makes WDAGUtilityAccount of a copied SAM an enabled account whose
+/// password never expires (ACB 0x0210, written by python-hivex): it could
+/// log on, but it is in neither Administrators nor Remote Desktop Users.
+pub(crate) fn enable_wdag(dir: &Path) {
+    let key = r"SAM\Domains\Account\Users\000001F8";
+    hivex_patch(&dir.join("SAM"), key, "F", 0x38, &0x0210u16.to_le_bytes());
+}
+
+/// The member SIDs of an alias `C` value, as hivex reads it.
+fn alias_members(dir: &Path, alias: &str) -> Vec<String> {
+    let (_, c) = hivex_raw(&dir.join("SAM"), alias, "C").unwrap();
+    let u32_at = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap()) as usize;
+    let (off, count) = (0x34 + u32_at(0x28), u32_at(0x30));
+    let mut at = off;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let n = c[at + 1] as usize;
+        let auth = c[at + 2..at + 8]
+            .iter()
+            .fold(0u64, |a, b| (a << 8) | u64::from(*b));
+        let mut s = format!("S-{}-{auth}", c[at]);
+        for i in 0..n {
+            s.push_str(&format!("-{}", u32_at(at + 8 + 4 * i)));
+        }
+        out.push(s);
+        at += 8 + 4 * n;
+    }
+    out
+}
+
+const RDU_KEY: &str = r"SAM\Domains\Builtin\Aliases\0000022B";
+const WIN10_WDAG_SID: &str = "S-1-5-21-2290304894-658537038-505560459-504";
+
+/// Row 18: an enabled account that could log on but is in neither group is
+/// reported (a warning here, where no local account may log on) on the
+/// alias `C` of Remote Desktop Users with `account add-to-group`; after
+/// the fix hivex reads its SID in `C`, the finding and the
+/// `no-account-may-rdp` blocker are gone. The built-in accounts Windows
+/// ships disabled are not reported.
+#[test]
+fn row18_not_a_member_is_reported_and_fixed() {
+    let (_t, d) = accounts_config(WIN10);
+    let r = diagnose(&d);
+    assert!(with_code(&r, "account-not-rdp-user").is_empty(), "{r:#}");
+    enable_wdag(&d);
+    let r = diagnose(&d);
+    let fix = "account add-to-group SOURCE WDAGUtilityAccount 'Remote Desktop Users'";
+    let f = one(
+        &r,
+        "account-not-rdp-user",
+        "WDAGUtilityAccount",
+        "SAM",
+        RDU_KEY,
+        Some("C"),
+        Some(fix),
+    );
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["row"], 18);
+    assert_eq!(with_code(&r, "account-not-rdp-user").len(), 1, "{r:#}");
+    // Remote Desktop Users holds the grant: no row-17 finding beside it.
+    assert!(about(&r, "account-rdp-right", "WDAGUtilityAccount").is_empty());
+    assert_eq!(with_code(&r, "no-account-may-rdp").len(), 1);
+    assert!(!alias_members(&d, RDU_KEY).contains(&WIN10_WDAG_SID.to_string()));
+    run_fix(&d, &format!("ntrescue {}", fix.replace("SOURCE", "SYSTEM")));
+    let r = diagnose(&d);
+    assert!(with_code(&r, "account-not-rdp-user").is_empty(), "{r:#}");
+    assert!(with_code(&r, "no-account-may-rdp").is_empty(), "{r:#}");
+    assert_eq!(alias_members(&d, RDU_KEY), [WIN10_WDAG_SID]);
+}

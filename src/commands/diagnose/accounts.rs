@@ -4,11 +4,13 @@
 //! the same model `account list` prints): one finding per reason an account
 //! meant for remote logon (a member of Administrators or Remote Desktop
 //! Users) cannot log on over RDP, with the `account`/`rights` command that
-//! fixes it, and a blocker when no enabled local account can.
+//! fixes it; `account-not-rdp-user` for an enabled account kept out only by
+//! its groups; and a blocker when no enabled local account can.
 
 use crate::format::lsa;
 use crate::hive::accounts::{
-    holders, read_model, sid_name, Account, AccountsModel, ADMINISTRATORS, REMOTE_DESKTOP_USERS,
+    holders, read_model, sid_name, Account, AccountsModel, ADMINISTRATORS, BUILTIN_ALIASES,
+    RDU_RID, REMOTE_DESKTOP_USERS,
 };
 use crate::report::diagnose::{Finding, Fix, NotChecked, Risk, Severity};
 
@@ -205,6 +207,76 @@ fn account_findings(
     out
 }
 
+/// Whether the only reasons `a` may not log on are its groups (row 18)
+/// and the logon right it would get through them (row 17): an enabled
+/// account that could otherwise log on over RDP.
+fn only_not_authorized(a: &Account) -> bool {
+    let rows: Vec<Option<u8>> = a.rdp.because.iter().map(|b| row_of(b)).collect();
+    !a.disabled
+        && !a.rdp.may_log_on
+        && rows.contains(&Some(18))
+        && rows.iter().all(|r| matches!(r, Some(17 | 18)))
+}
+
+/// Row 18 for an enabled account in neither Administrators nor Remote
+/// Desktop Users: the alias `C` of Remote Desktop Users, fixed by
+/// `account add-to-group`; row 17 beside it only when that would not be
+/// enough (a deny in its token, or Remote Desktop Users without the grant).
+fn not_member_findings(
+    ctx: &Ctx<'_>,
+    m: &AccountsModel,
+    sam: &crate::hive::reader::Reader<'_>,
+    a: &Account,
+    severity: Severity,
+) -> Vec<Finding> {
+    let (code, _, healthy) = reason(18).expect("row 18 has a reason");
+    let k = KeyRead::new(sam, "SAM", format!(r"{BUILTIN_ALIASES}\{RDU_RID:08X}"));
+    let because = a
+        .rdp
+        .because
+        .iter()
+        .find(|b| row_of(b) == Some(18))
+        .cloned()
+        .unwrap_or_default();
+    let mut f = k.finding(New {
+        code,
+        row: 18,
+        severity,
+        value: Some("C"),
+        healthy,
+        explanation: format!(
+            "{}: {because}; enabled and otherwise able to log on: a member of Remote Desktop Users may",
+            a.name
+        ),
+        fix: Fix {
+            command: Some(ctx.command(&[
+                "account",
+                "add-to-group",
+                "SOURCE",
+                &a.name,
+                "Remote Desktop Users",
+            ])),
+            manual: None,
+            risk: Risk::Medium,
+            rdp_repair: None,
+            ops: Vec::new(),
+        },
+    });
+    f.found = serde_json::Value::String(a.name.clone());
+    let mut out = vec![f];
+    if let Some(b) = a.rdp.because.iter().find(|b| row_of(b) == Some(17)) {
+        let rdu_grants = m.rights.iter().any(|r| {
+            r.sid == REMOTE_DESKTOP_USERS
+                && r.bits & lsa::REMOTE_INTERACTIVE != 0
+                && r.bits & lsa::DENY_REMOTE_INTERACTIVE == 0
+        });
+        if !rdu_grants || !holders(m, a, lsa::DENY_REMOTE_INTERACTIVE).is_empty() {
+            out.extend(right_findings(ctx, m, a, b));
+        }
+    }
+    out
+}
+
 /// The findings from a read model.
 fn from_model(
     ctx: &Ctx<'_>,
@@ -217,6 +289,7 @@ fn from_model(
     }
     let mut out = Vec::new();
     let mut any = false;
+    let mut not_members = Vec::new();
     for a in &m.accounts {
         if a.disabled && SHIPPED_DISABLED.contains(&a.rid) {
             continue;
@@ -226,7 +299,20 @@ fn from_model(
         if meant && !a.rdp.may_log_on {
             let k = KeyRead::new(sam, "SAM", a.key.clone());
             out.extend(account_findings(ctx, m, &k, a));
+        } else if !meant && only_not_authorized(a) {
+            not_members.push(a);
         }
+    }
+    // An enabled account kept out of RDP only by its groups: most likely on
+    // purpose while another account may log on (info), the cheapest way
+    // back in when none may (warning, beside the blocker).
+    let severity = if any {
+        Severity::Info
+    } else {
+        Severity::Warning
+    };
+    for a in not_members {
+        out.extend(not_member_findings(ctx, m, sam, a, severity));
     }
     if !any {
         let k = KeyRead::new(sam, "SAM", r"SAM\Domains\Account\Users".into());
