@@ -277,6 +277,94 @@ fn not_member_findings(
     out
 }
 
+/// What may still stop an account that is otherwise judged (the model's
+/// caveats): logon hours and workstation restrictions (row 22, in `V`;
+/// reported, no offline fix), and a lock bit whose lockout duration has
+/// passed (row 20: Windows clears it at the next logon; info).
+fn caveat_findings(
+    ctx: &Ctx<'_>,
+    sam: &crate::hive::reader::Reader<'_>,
+    a: &Account,
+) -> Vec<Finding> {
+    let k = KeyRead::new(sam, "SAM", a.key.clone());
+    let mut out = Vec::new();
+    let mut push = |code, row, severity, value, healthy, explanation: String, fix: Fix| {
+        let mut f = k.finding(New {
+            code,
+            row,
+            severity,
+            value: Some(value),
+            healthy,
+            explanation,
+            fix,
+        });
+        f.found = serde_json::Value::String(a.name.clone());
+        out.push(f);
+    };
+    let manual = |steps: String| Fix {
+        command: None,
+        manual: Some(steps),
+        risk: Risk::Low,
+        rdp_repair: None,
+        ops: Vec::new(),
+    };
+    if a.logon_hours_restricted {
+        push(
+            "account-logon-hours",
+            22,
+            Severity::Warning,
+            "V",
+            "logon hours: all (none restricted)",
+            format!(
+                "{}: logon hours restrict it: outside them the logon is refused (\"account restriction: time of day\")",
+                a.name
+            ),
+            manual(format!(
+                "after a logon at an allowed hour, or with another administrator: net user {} /times:all",
+                a.name
+            )),
+        );
+    }
+    if !a.workstations.is_empty() {
+        push(
+            "account-workstations-restricted",
+            22,
+            Severity::Warning,
+            "V",
+            "workstations: any (empty)",
+            format!(
+                "{}: may log on only from {} (over RDP the workstation is the client computer's name)",
+                a.name, a.workstations
+            ),
+            manual(format!(
+                "connect from one of those computers, or with another administrator: net user {} /workstations:*",
+                a.name
+            )),
+        );
+    }
+    if a.locked && !a.rdp.because.iter().any(|b| row_of(b) == Some(20)) {
+        push(
+            "account-lock-expired",
+            20,
+            Severity::Info,
+            "F",
+            "ACB 0x0400 clear",
+            format!(
+                "{}: the lock bit is set but the lockout duration has passed: Windows unlocks it at the next logon",
+                a.name
+            ),
+            Fix {
+                command: Some(ctx.command(&["account", "unlock", "SOURCE", &a.name])),
+                manual: None,
+                risk: Risk::Low,
+                rdp_repair: None,
+                ops: Vec::new(),
+            },
+        );
+    }
+    out
+}
+
 /// The findings from a read model.
 fn from_model(
     ctx: &Ctx<'_>,
@@ -301,6 +389,9 @@ fn from_model(
             out.extend(account_findings(ctx, m, &k, a));
         } else if !meant && only_not_authorized(a) {
             not_members.push(a);
+        }
+        if meant || only_not_authorized(a) {
+            out.extend(caveat_findings(ctx, sam, a));
         }
     }
     // An enabled account kept out of RDP only by its groups: most likely on
