@@ -549,6 +549,23 @@ pub fn read_model(
     for (a, r) in model.accounts.iter_mut().zip(rdp) {
         a.rdp = r;
     }
+    let domain = domain_rdp_members(&model);
+    if !dc && !domain.is_empty() {
+        model.notes.push(format!(
+            "domain members may log on over RDP through local groups (the domain decides their state): {}",
+            domain
+                .iter()
+                .map(|d| format!(
+                    "{} in {}",
+                    d.name
+                        .as_ref()
+                        .map_or(d.sid.clone(), |n| format!("{n} ({})", d.sid)),
+                    d.group
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     Ok(model)
 }
 
@@ -623,6 +640,89 @@ fn effective(model: &AccountsModel, a: &Account) -> (Vec<String>, Vec<String>, u
         .filter(|r| token.contains(&r.sid))
         .fold(0, |acc, r| acc | r.bits);
     (groups, token, bits)
+}
+
+/// Names of the well-known RIDs of a domain (MS-DTYP 2.4.2.4).
+const DOMAIN_RIDS: [(u32, &str); 7] = [
+    (512, "Domain Admins"),
+    (513, "Domain Users"),
+    (514, "Domain Guests"),
+    (515, "Domain Computers"),
+    (516, "Domain Controllers"),
+    (518, "Schema Admins"),
+    (519, "Enterprise Admins"),
+];
+
+/// A domain account or group in a local group that may log on over RDP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainMember {
+    /// Its SID.
+    pub sid: String,
+    /// A well-known domain group's name (Domain Admins...), if it is one.
+    pub name: Option<String>,
+    /// The local group it is a member of.
+    pub group: String,
+    /// The key of that group's alias.
+    pub group_key: String,
+}
+
+/// Members of Administrators or Remote Desktop Users from another domain
+/// than this machine's (`S-1-5-21-…` SIDs that are no local account) whose
+/// logon token would hold SeRemoteInteractiveLogonRight and no deny: on a
+/// domain member these may log on over RDP; the domain, not this SAM,
+/// decides their state. With rights unknown, every such member.
+pub fn domain_rdp_members(model: &AccountsModel) -> Vec<DomainMember> {
+    let machine = model.machine_sid.as_deref().and_then(Sid::parse_str);
+    let mut out = Vec::new();
+    for g in model
+        .groups
+        .iter()
+        .filter(|g| g.sid == ADMINISTRATORS || g.sid == REMOTE_DESKTOP_USERS)
+    {
+        for (m, _) in &g.members {
+            let Some((dom, rid)) = Sid::parse_str(m).and_then(|s| s.split_rid()) else {
+                continue;
+            };
+            if !m.starts_with("S-1-5-21-") || Some(&dom) == machine.as_ref() {
+                continue;
+            }
+            // Its token: itself, the well-known SIDs of a remote logon
+            // (not "Local account"), and the local groups holding it.
+            let mut token: Vec<String> = RDP_TOKEN
+                .iter()
+                .filter(|s| **s != "S-1-5-113")
+                .map(|s| s.to_string())
+                .collect();
+            token.push(m.clone());
+            token.extend(
+                model
+                    .groups
+                    .iter()
+                    .filter(|x| x.members.iter().any(|(y, _)| y == m))
+                    .map(|x| x.sid.clone()),
+            );
+            let bits = model
+                .rights
+                .iter()
+                .filter(|r| token.contains(&r.sid))
+                .fold(0, |acc, r| acc | r.bits);
+            let may = !model.rights_known
+                || (bits & lsa::REMOTE_INTERACTIVE != 0
+                    && bits & lsa::DENY_REMOTE_INTERACTIVE == 0);
+            if may && !out.iter().any(|d: &DomainMember| d.sid == *m) {
+                out.push(DomainMember {
+                    sid: m.clone(),
+                    name: DOMAIN_RIDS
+                        .iter()
+                        .find(|(r, _)| *r == rid)
+                        .map(|(_, n)| n.to_string()),
+                    group: g.name.clone(),
+                    group_key: g.key.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The holders of logon rights in `a`'s token whose bits include `bit`.
