@@ -721,3 +721,143 @@ fn domain_controller_is_detected_and_refused() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("domain controller"), "{}", r.stderr);
 }
+
+/// `--reset-expiry`, `--never-expires` and the rights edits, read back by
+/// hivex in lock-step: each changes exactly its one value (every other key
+/// and value of the hive equal before and after), and the changed bytes
+/// are the planned ones.
+#[test]
+fn expiry_and_rights_edits_read_back_lock_step() {
+    let (_t, d) = aes_dir("accounts/win10-domain__belkasoftctf");
+    let (sam, sec) = (d.join("SAM"), d.join("SECURITY"));
+    let s = d.to_str().unwrap();
+    // A deny on Users (0x803), written by hivex (which leaves this dirty
+    // SECURITY without logs clean).
+    let act = |sid: &str| format!(r"Policy\Accounts\{sid}\ActSysAc");
+    crate::diagnose::merge(
+        &sec,
+        "SECURITY",
+        &act("S-1-5-32-545"),
+        &["@=hex(0):03,08,00,00"],
+    );
+    let now = || {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        unix * 10_000_000 + 116_444_736_000_000_000
+    };
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    // --reset-expiry: PasswordLastSet (0x18) = now, nothing else.
+    let user = format!(r"{USERS}\000003E9");
+    let f0 = hivex_raw(&sam, &user, "F").unwrap().1;
+    let before = hivex_tree(&sam);
+    let t0 = now();
+    let r = edit(&["account", "password", s, "User", "--reset-expiry"], &d);
+    let t1 = now();
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert_eq!(
+        changed(&before, &hivex_tree(&sam)),
+        [(user.to_uppercase(), "F".to_string())]
+    );
+    let f1 = hivex_raw(&sam, &user, "F").unwrap().1;
+    let set = u64_at(&f1, 0x18);
+    assert!(set + 20_000_000 >= t0 && set <= t1 + 20_000_000, "{set}");
+    assert_eq!((&f1[..0x18], &f1[0x20..]), (&f0[..0x18], &f0[0x20..]));
+    // --never-expires: ACB 0x0200 set, nothing else.
+    let wdag = format!(r"{USERS}\000001F8");
+    let f0 = hivex_raw(&sam, &wdag, "F").unwrap().1;
+    let before = hivex_tree(&sam);
+    let r = edit(
+        &[
+            "account",
+            "password",
+            s,
+            "WDAGUtilityAccount",
+            "--never-expires",
+        ],
+        &d,
+    );
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert_eq!(
+        changed(&before, &hivex_tree(&sam)),
+        [(wdag.to_uppercase(), "F".to_string())]
+    );
+    let f1 = hivex_raw(&sam, &wdag, "F").unwrap().1;
+    let acb = |f: &[u8]| u16::from_le_bytes([f[0x38], f[0x39]]);
+    assert_eq!(acb(&f1), acb(&f0) | 0x0200);
+    assert_eq!((&f1[..0x38], &f1[0x3A..]), (&f0[..0x38], &f0[0x3A..]));
+    // rights grant-rdp: Backup Operators 0x7 -> 0x407, nothing else.
+    let bits = |sid: &str| {
+        let d = hivex_raw(&sec, &act(sid), "").unwrap().1;
+        u32::from_le_bytes(d[..4].try_into().unwrap())
+    };
+    assert_eq!(bits("S-1-5-32-551"), 0x7);
+    let before = hivex_tree(&sec);
+    let r = edit(&["rights", "grant-rdp", s, "S-1-5-32-551"], &d);
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert_eq!(
+        changed(&before, &hivex_tree(&sec)),
+        [(act("S-1-5-32-551").to_uppercase(), String::new())]
+    );
+    assert_eq!(bits("S-1-5-32-551"), 0x407);
+    // rights remove-deny: the deny on Users (0x803) -> 0x3.
+    assert_eq!(bits("S-1-5-32-545"), 0x803);
+    let before = hivex_tree(&sec);
+    let r = edit(&["rights", "remove-deny", s, "S-1-5-32-545"], &d);
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert_eq!(
+        changed(&before, &hivex_tree(&sec)),
+        [(act("S-1-5-32-545").to_uppercase(), String::new())]
+    );
+    assert_eq!(bits("S-1-5-32-545"), 0x3);
+}
+
+/// A local account linked to a Microsoft account (`InternetUserName`,
+/// added by hivexregedit) gets no offline password: refused, nothing
+/// written. `--password-file` sets one that secretsdump decrypts, and the
+/// password appears in no output.
+#[test]
+fn microsoft_account_refused_and_password_file_works() {
+    let (t, d) = dir_with(&[(XP_SAM, "SAM"), (XP_SYSTEM, "SYSTEM")]);
+    let (sam, system) = (d.join("SAM"), d.join("SYSTEM"));
+    let pw = "From-A-File-7";
+    let file = t.path().join("pw.txt");
+    std::fs::write(&file, format!("{pw}\n")).unwrap();
+    let bk = t.path().join("bk");
+    let r = run_in(
+        Path::new("."),
+        &[
+            "account",
+            "password",
+            d.to_str().unwrap(),
+            "Administrator",
+            "--password-file",
+            file.to_str().unwrap(),
+            "--json",
+            "--backup-dir",
+            bk.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains(pw) && !r.stderr.contains(pw));
+    let hash = impacket_nthash(pw);
+    assert!(
+        secretsdump(&system, &sam)
+            .iter()
+            .any(|l| l.starts_with("Administrator:500:") && l.ends_with(&format!(":{hash}:::"))),
+        "secretsdump does not read the new hash"
+    );
+    // Linked to a Microsoft account: refused before anything is written.
+    crate::diagnose::merge(
+        &sam,
+        "SAM",
+        &format!(r"{USERS}\000001F4"),
+        &["\"InternetUserName\"=\"pat@example.com\""],
+    );
+    let sum = sha256_file(&sam);
+    let (code, out, err) = set_password(&d, "Administrator", "Other-Pass-8", &[]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("Microsoft account pat@example.com"), "{err}");
+    assert_eq!(sha256_file(&sam), sum);
+}

@@ -230,3 +230,290 @@ fn row18_not_a_member_is_reported_and_fixed() {
     assert!(with_code(&r, "no-account-may-rdp").is_empty(), "{r:#}");
     assert_eq!(alias_members(&d, RDU_KEY), [WIN10_WDAG_SID]);
 }
+
+const USERS: &str = r"SAM\Domains\Account\Users";
+
+/// hivex's user `F` of RID key `rid` (8 hex digits).
+fn user_f(dir: &Path, rid: &str) -> Vec<u8> {
+    hivex_raw(&dir.join("SAM"), &format!(r"{USERS}\{rid}"), "F")
+        .unwrap()
+        .1
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes(b[at..at + 2].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Now as a FILETIME.
+fn now_filetime() -> u64 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    unix * 10_000_000 + 116_444_736_000_000_000
+}
+
+/// Rows 20–23 on the Windows 10 accounts, each cause written with
+/// python-hivex: the lock bit 0x0400 and 3 bad passwords on Administrator
+/// (row 20, `account unlock`); "password never expires" cleared on
+/// AndrewRathbun, whose PasswordLastSet is 0 (row 21, `--reset-expiry`);
+/// an AccountExpires in 2021 (row 22, `account expiry --never`); and
+/// AndrewRathbun's blank password (row 23: a manual fix, the offline one
+/// refused by design). Each fix is run as printed and hivex reads the
+/// fixed bytes.
+#[test]
+fn rows_20_to_23_are_found_fixed_and_read_back() {
+    let (_t, d) = accounts_config(WIN10);
+    let sam = d.join("SAM");
+    let (admin, user) = ("000001F4", "000003E9");
+    let admin_key = format!(r"{USERS}\{admin}");
+    let user_key = format!(r"{USERS}\{user}");
+    // Row 20.
+    let acb = u16_at(&user_f(&d, admin), 0x38);
+    hivex_patch(&sam, &admin_key, "F", 0x38, &(acb | 0x0400).to_le_bytes());
+    hivex_patch(&sam, &admin_key, "F", 0x40, &3u16.to_le_bytes());
+    // The last bad password is from 2022, long before the lockout
+    // duration: Windows unlocks it at the next logon (info).
+    let r = diagnose(&d);
+    let f = one(
+        &r,
+        "account-lock-expired",
+        "Administrator",
+        "SAM",
+        &admin_key,
+        Some("F"),
+        Some("account unlock SOURCE Administrator"),
+    );
+    assert_eq!(f["severity"], "info");
+    assert!(about(&r, "account-locked", "Administrator").is_empty());
+    // A bad password now: locked out.
+    hivex_patch(&sam, &admin_key, "F", 0x28, &now_filetime().to_le_bytes());
+    let r = diagnose(&d);
+    let fix = "account unlock SOURCE Administrator";
+    let f = one(
+        &r,
+        "account-locked",
+        "Administrator",
+        "SAM",
+        &admin_key,
+        Some("F"),
+        Some(fix),
+    );
+    assert_eq!(
+        (f["row"].as_u64(), f["severity"].as_str()),
+        (Some(20), Some("warning"))
+    );
+    run_fix(&d, &format!("ntrescue {}", fix.replace("SOURCE", "SYSTEM")));
+    let r = diagnose(&d);
+    assert!(about(&r, "account-locked", "Administrator").is_empty());
+    assert!(about(&r, "account-lock-expired", "Administrator").is_empty());
+    let f = user_f(&d, admin);
+    assert_eq!((u16_at(&f, 0x38), u16_at(&f, 0x40)), (acb, 0));
+
+    // Row 21: PasswordLastSet is 0 ("must change") once 0x0200 is cleared.
+    let acb = u16_at(&user_f(&d, user), 0x38);
+    assert_eq!(u64_at(&user_f(&d, user), 0x18), 0);
+    hivex_patch(&sam, &user_key, "F", 0x38, &(acb & !0x0200).to_le_bytes());
+    let r = diagnose(&d);
+    let fix = "account password SOURCE AndrewRathbun --reset-expiry";
+    one(
+        &r,
+        "account-password-expired",
+        "AndrewRathbun",
+        "SAM",
+        &user_key,
+        Some("F"),
+        Some(fix),
+    );
+    let t0 = now_filetime();
+    run_fix(&d, &format!("ntrescue {}", fix.replace("SOURCE", "SYSTEM")));
+    let t1 = now_filetime();
+    assert!(about(&diagnose(&d), "account-password-expired", "AndrewRathbun").is_empty());
+    let set = u64_at(&user_f(&d, user), 0x18);
+    assert!(set >= t0 - 20_000_000 && set <= t1 + 20_000_000, "{set}");
+
+    // Row 22.
+    hivex_patch(
+        &sam,
+        &user_key,
+        "F",
+        0x20,
+        &132_539_328_000_000_000u64.to_le_bytes(),
+    );
+    let r = diagnose(&d);
+    let fix = "account expiry SOURCE AndrewRathbun --never";
+    let f = one(
+        &r,
+        "account-expired",
+        "AndrewRathbun",
+        "SAM",
+        &user_key,
+        Some("F"),
+        Some(fix),
+    );
+    assert_eq!(f["fix"]["risk"], "low");
+    run_fix(&d, &format!("ntrescue {}", fix.replace("SOURCE", "SYSTEM")));
+    assert!(about(&diagnose(&d), "account-expired", "AndrewRathbun").is_empty());
+    assert_eq!(u64_at(&user_f(&d, user), 0x20), 0x7FFF_FFFF_FFFF_FFFF);
+
+    // Row 23: reported with the documented manual fix; the offline
+    // password is refused (the blank blob has no room for a hash).
+    let r = diagnose(&d);
+    let f = one(
+        &r,
+        "account-blank-password",
+        "AndrewRathbun",
+        "SAM",
+        &user_key,
+        Some("V"),
+        None,
+    );
+    let manual = f["fix"]["manual"].as_str().unwrap();
+    assert!(
+        manual.contains("net user AndrewRathbun *")
+            && manual.contains("never lower LimitBlankPasswordUse"),
+        "{manual}"
+    );
+    let out = std::process::Command::new(bin())
+        .args([
+            "account",
+            "password",
+            "SYSTEM",
+            "AndrewRathbun",
+            "--password-stdin",
+            "--dry-run",
+        ])
+        .current_dir(&d)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            writeln!(c.stdin.take().unwrap(), "Some-Pass-1")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    // Refused, nothing written (with this SYSTEM of another machine the
+    // boot-key check refuses first; the blank-blob refusal on a matching
+    // pair is tested in accounts.rs).
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// python-hivex: appends `data` to user `V` of `key` and points the
+/// header entry at `entry` (offset, length) at it.
+fn v_append(sam: &Path, key: &str, entry: usize, data: &[u8]) {
+    let script = r#"
+import sys, hivex, struct
+h = hivex.Hivex(sys.argv[1], write=True)
+n = h.root()
+for part in sys.argv[2].split("\\"):
+    n = h.node_get_child(n, part)
+entry = int(sys.argv[3]); data = bytes.fromhex(sys.argv[4])
+vals = []
+for v in h.node_values(n):
+    d = h.value_value(v)[1]
+    if h.value_key(v) == "V":
+        d = bytearray(d)
+        d[entry:entry + 8] = struct.pack("<LL", len(d) - 0xCC, len(data))
+        d = bytes(d) + data
+    vals.append({"key": h.value_key(v), "t": h.value_type(v)[0], "value": d})
+h.node_set_values(n, vals)
+h.commit(sys.argv[1])
+"#;
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(sam)
+        .arg(key)
+        .arg(entry.to_string())
+        .arg(hex(data))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Row 22's restrictions, which the model keeps as caveats: logon hours
+/// (one day blocked) and a workstations list written into AndrewRathbun's
+/// `V` by python-hivex are warnings on `V` with a manual fix.
+#[test]
+fn row22_logon_hours_and_workstations_are_reported() {
+    let (_t, d) = accounts_config(WIN10);
+    let sam = d.join("SAM");
+    let key = format!(r"{USERS}\000003E9");
+    let mut hours = vec![0xFFu8; 21];
+    hours[0] = 0;
+    v_append(&sam, &key, 0x84, &hours);
+    let ws: Vec<u8> = "JUMPHOST"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    v_append(&sam, &key, 0x78, &ws);
+    let r = diagnose(&d);
+    for code in ["account-logon-hours", "account-workstations-restricted"] {
+        let f = one(&r, code, "AndrewRathbun", "SAM", &key, Some("V"), None);
+        assert_eq!(
+            (f["row"].as_u64(), f["severity"].as_str()),
+            (Some(22), Some("warning"))
+        );
+        assert!(f["fix"]["manual"]
+            .as_str()
+            .unwrap()
+            .contains("net user AndrewRathbun"));
+    }
+    let ws = about(&r, "account-workstations-restricted", "AndrewRathbun")[0];
+    assert!(
+        ws["explanation"].as_str().unwrap().contains("JUMPHOST"),
+        "{ws:#}"
+    );
+    // The clean hive has neither.
+    let (_t2, d2) = accounts_config(WIN10);
+    let r = diagnose(&d2);
+    assert!(with_code(&r, "account-logon-hours").is_empty());
+    assert!(with_code(&r, "account-workstations-restricted").is_empty());
+}
+
+/// The real domain member's SAM: its local Administrators holds Domain
+/// Admins of its domain (…-512, read by hivex from the alias `C`), and
+/// Administrators hold the RDP right: no `no-account-may-rdp` blocker,
+/// an info naming the domain members instead.
+#[test]
+fn domain_member_corpus_names_domain_accounts_not_a_blocker() {
+    let (_t, d) = accounts_config("accounts/win10-domain__belkasoftctf");
+    let admins = r"SAM\Domains\Builtin\Aliases\00000220";
+    let da = "S-1-5-21-3064058907-2826536974-2889819764-512";
+    assert!(alias_members(&d, admins).contains(&da.to_string()));
+    let r = diagnose(&d);
+    assert!(
+        with_code(&r, "no-account-may-rdp").is_empty(),
+        "{:#}",
+        r["findings"]
+    );
+    let f = with_code(&r, "domain-accounts-may-rdp");
+    assert_eq!(f.len(), 1, "{:#}", r["findings"]);
+    let f = f[0];
+    assert_eq!(f["severity"], "info");
+    assert_eq!(
+        (f["hive"].as_str(), f["key"].as_str(), f["value"].as_str()),
+        (Some("SAM"), Some(admins), Some("C"))
+    );
+    assert_eq!(f["found"], serde_json::json!([da]));
+    assert!(
+        f["explanation"].as_str().unwrap().contains("Domain Admins"),
+        "{f:#}"
+    );
+    let l = ok(run_in(&d, &["account", "list", "SYSTEM", "--json"]));
+    assert!(l["notes"].to_string().contains(da), "{}", l["notes"]);
+}
