@@ -861,3 +861,45 @@ fn microsoft_account_refused_and_password_file_works() {
     assert!(err.contains("Microsoft account pat@example.com"), "{err}");
     assert_eq!(sha256_file(&sam), sum);
 }
+
+/// A password given as an extra argument of `account password` is a
+/// usage error whose message (text and JSON) never shows it, long or
+/// short; the message still names the problem.
+#[test]
+fn password_argument_is_not_echoed_in_usage_errors() {
+    for secret in ["Hunter2-Secret", "pw1", "it's"] {
+        let r = run_in(
+            Path::new("."),
+            &["account", "password", "/nonexistent", "admin", secret],
+        );
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(!r.stderr.contains(secret), "{}", r.stderr);
+        assert!(r.stderr.contains("unexpected argument"), "{}", r.stderr);
+        assert!(r.stderr.contains("<redacted>"), "{}", r.stderr);
+        let r = run_in(
+            Path::new("."),
+            &[
+                "account",
+                "password",
+                "/nonexistent",
+                "admin",
+                secret,
+                "--json",
+            ],
+        );
+        assert_eq!(r.code, 2);
+        assert!(
+            !r.stdout.contains(secret) && !r.stderr.contains(secret),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("unexpected argument"), "{}", r.stdout);
+    }
+    // Other commands keep clap's message as it is.
+    let r = run_in(
+        Path::new("."),
+        &["account", "unlock", "/x", "admin", "extra-word"],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("extra-word"), "{}", r.stderr);
+}
