@@ -240,7 +240,7 @@ pub enum Command {
         #[command(flatten)]
         edit: EditArgs,
     },
-    /// Local accounts: list them, or get one back in (enable, unlock, password).
+    /// Local accounts: list them, or get one back in (enable, unlock, expiry, password, add-to-group).
     #[command(
         after_help = "Examples:\n  ntrescue account list /dev/nvme1n1\n  ntrescue account enable /dev/nvme1n1 Administrator"
     )]
@@ -449,6 +449,21 @@ pub enum AccountAction {
         /// Read the new password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Make an account never expire (AccountExpires in its F value = never; rdp-causes.md row 22).
+    #[command(
+        after_help = "Examples:\n  ntrescue account expiry /dev/nvme1n1 admin --never --dry-run\n  ntrescue account expiry /mnt/win/Windows/System32/config alice --never --json"
+    )]
+    Expiry {
+        /// Disk, volume, mounted Windows tree, config directory or SAM file.
+        source: PathBuf,
+        /// Account name.
+        name: String,
+        /// The account never expires (AccountExpires = 0x7FFFFFFFFFFFFFFF, as Windows writes "never").
+        #[arg(long, required = true)]
+        never: bool,
         #[command(flatten)]
         edit: EditArgs,
     },

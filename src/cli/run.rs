@@ -689,7 +689,7 @@ fn edit_hives(h: &crate::commands::accounts::AccountHives) -> recipes::EditHives
     }
 }
 
-/// `account list|enable|unlock|password`.
+/// `account list|enable|unlock|expiry|password|add-to-group`.
 fn account(
     out: &Output,
     action: AccountAction,
@@ -717,6 +717,9 @@ fn account(
         }
         AccountAction::Enable { source, name, edit } => (source, name, AccountEdit::Enable, edit),
         AccountAction::Unlock { source, name, edit } => (source, name, AccountEdit::Unlock, edit),
+        AccountAction::Expiry {
+            source, name, edit, ..
+        } => (source, name, AccountEdit::AccountNeverExpires, edit),
         AccountAction::Password {
             source,
             name,
@@ -876,6 +879,7 @@ fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
             action:
                 AccountAction::Enable { edit, .. }
                 | AccountAction::Unlock { edit, .. }
+                | AccountAction::Expiry { edit, .. }
                 | AccountAction::Password { edit, .. }
                 | AccountAction::AddToGroup { edit, .. },
         }
@@ -938,6 +942,7 @@ fn wants_json(cli: &Cli) -> bool {
             action:
                 AccountAction::Enable { edit, .. }
                 | AccountAction::Unlock { edit, .. }
+                | AccountAction::Expiry { edit, .. }
                 | AccountAction::Password { edit, .. }
                 | AccountAction::AddToGroup { edit, .. },
         }
@@ -981,6 +986,7 @@ fn command_and_source(cli: &Cli) -> (String, Option<String>) {
             AccountAction::List { source, .. } => ("account list".into(), p(source)),
             AccountAction::Enable { source, .. } => ("account enable".into(), p(source)),
             AccountAction::Unlock { source, .. } => ("account unlock".into(), p(source)),
+            AccountAction::Expiry { source, .. } => ("account expiry".into(), p(source)),
             AccountAction::Password { source, .. } => ("account password".into(), p(source)),
             AccountAction::AddToGroup { source, .. } => ("account add-to-group".into(), p(source)),
         },
@@ -1119,6 +1125,32 @@ pub fn run_args(args: Vec<std::ffi::OsString>) -> Exit {
         color: ColorWhen::Never,
     };
     let rendered = e.render().to_string();
+    // `account password` never shows an argument back: a password given
+    // as an extra argument would be echoed by clap's message.
+    let secret = subcommand_of(&text).starts_with("account password");
+    let rendered = if secret {
+        // The JSON document's `run.command_line` too.
+        let start = text
+            .iter()
+            .position(|a| a == "password")
+            .map_or(1, |i| i + 1);
+        crate::report::set_run_args(
+            text.iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let name = a.starts_with('-') && a.len() > 1 && !a.contains('=');
+                    if i < start || name {
+                        a.into()
+                    } else {
+                        "<redacted>".into()
+                    }
+                })
+                .collect(),
+        );
+        redact_args(&rendered, &text)
+    } else {
+        rendered
+    };
     // clap's first paragraph ("error: ..." and the lines under it).
     let message = rendered
         .trim_start()
@@ -1142,10 +1174,57 @@ pub fn run_args(args: Vec<std::ffi::OsString>) -> Exit {
             return Exit::Usage;
         }
     } else {
-        let _ = e.print();
+        if secret {
+            eprint!("{rendered}");
+        } else {
+            let _ = e.print();
+        }
         print_err(&status_line(DocOutcome::Error, Exit::Usage.code()));
     }
     Exit::Usage
+}
+
+/// `text` with every argument value of the command line `args` after the
+/// subcommand words replaced by `<redacted>`: inside quotes wherever it
+/// appears (clap quotes the values it names), and bare when it is long
+/// enough not to be a piece of clap's own words. Option names are kept.
+fn redact_args(text: &str, args: &[String]) -> String {
+    let start = args
+        .iter()
+        .position(|a| a == "password")
+        .map_or(1, |i| i + 1);
+    let mut values: Vec<&str> = Vec::new();
+    for a in args.iter().skip(start) {
+        if let Some((_, v)) = a.split_once('=').filter(|_| a.starts_with('-')) {
+            values.push(v);
+        } else if !a.starts_with('-') || a.len() == 1 {
+            values.push(a);
+        }
+    }
+    values.retain(|v| !v.is_empty());
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    // Quoted segments holding a value.
+    let mut out = String::new();
+    let mut parts = text.split('\'');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for (i, part) in parts.enumerate() {
+        out.push('\'');
+        // Odd pieces are inside quotes.
+        if i % 2 == 0 && values.iter().any(|v| part.contains(v)) {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    for v in values
+        .iter()
+        .filter(|v| v.chars().count() >= 4 || v.contains('\''))
+    {
+        out = out.replace(*v, "<redacted>");
+    }
+    out
 }
 
 /// Whether option `flag` (`--name` or `-x`) of `cmd` takes a value.

@@ -20,7 +20,7 @@ pub const DOCUMENTS: [(&str, &str); 11] = [
     ("account-list", "account list"),
     (
         "edit",
-        "nla, rdp enable|repair|port, service, set, delete-value, account enable|unlock|password, rights",
+        "nla, rdp enable|repair|port, service, set, delete-value, account enable|unlock|expiry|password|add-to-group, rights",
     ),
     ("restore", "restore"),
     ("backups-list", "backups list"),

@@ -258,6 +258,10 @@ pub struct Account {
     /// Key of the account.
     #[serde(skip)]
     pub key: String,
+    /// The SIDs of its RDP logon token (its own, the well-known ones,
+    /// its groups): the SIDs whose `ActSysAc` bits apply to it.
+    #[serde(skip)]
+    pub token: Vec<String>,
     /// Parsed F.
     #[serde(skip)]
     pub f: Option<UserF>,
@@ -413,6 +417,7 @@ fn read_user(sam: &Reader<'_>, key: &str, rid: u32, machine: Option<&Sid>) -> Re
             caveats: Vec::new(),
         },
         key: key.to_string(),
+        token: Vec::new(),
         f: Some(uf),
     })
 }
@@ -529,9 +534,10 @@ pub fn read_model(
     let now = now_filetime();
     let (max_age, duration) = (df.max_password_age, df.lockout_duration);
     for i in 0..model.accounts.len() {
-        let (groups, bits) = effective(&model, &model.accounts[i]);
+        let (groups, token, bits) = effective(&model, &model.accounts[i]);
         let a = &mut model.accounts[i];
         a.groups = groups;
+        a.token = token;
         a.rights = bits;
         a.right_names = lsa::right_names(bits);
     }
@@ -542,6 +548,23 @@ pub fn read_model(
         .collect();
     for (a, r) in model.accounts.iter_mut().zip(rdp) {
         a.rdp = r;
+    }
+    let domain = domain_rdp_members(&model);
+    if !dc && !domain.is_empty() {
+        model.notes.push(format!(
+            "domain members may log on over RDP through local groups (the domain decides their state): {}",
+            domain
+                .iter()
+                .map(|d| format!(
+                    "{} in {}",
+                    d.name
+                        .as_ref()
+                        .map_or(d.sid.clone(), |n| format!("{n} ({})", d.sid)),
+                    d.group
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     Ok(model)
 }
@@ -589,9 +612,9 @@ fn resolve_names(model: &mut AccountsModel) {
     }
 }
 
-/// The groups an account is in (names) and the right bits of every SID in
-/// its RDP logon token.
-fn effective(model: &AccountsModel, a: &Account) -> (Vec<String>, u32) {
+/// The groups an account is in (names), the SIDs of its RDP logon token
+/// and the right bits they hold together.
+fn effective(model: &AccountsModel, a: &Account) -> (Vec<String>, Vec<String>, u32) {
     let mut token: Vec<String> = RDP_TOKEN.iter().map(|s| s.to_string()).collect();
     if let Some(s) = &a.sid {
         token.push(s.clone());
@@ -616,7 +639,99 @@ fn effective(model: &AccountsModel, a: &Account) -> (Vec<String>, u32) {
         .iter()
         .filter(|r| token.contains(&r.sid))
         .fold(0, |acc, r| acc | r.bits);
-    (groups, bits)
+    (groups, token, bits)
+}
+
+/// Names of the well-known RIDs of a domain (MS-DTYP 2.4.2.4).
+const DOMAIN_RIDS: [(u32, &str); 7] = [
+    (512, "Domain Admins"),
+    (513, "Domain Users"),
+    (514, "Domain Guests"),
+    (515, "Domain Computers"),
+    (516, "Domain Controllers"),
+    (518, "Schema Admins"),
+    (519, "Enterprise Admins"),
+];
+
+/// A domain account or group in a local group that may log on over RDP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainMember {
+    /// Its SID.
+    pub sid: String,
+    /// A well-known domain group's name (Domain Admins...), if it is one.
+    pub name: Option<String>,
+    /// The local group it is a member of.
+    pub group: String,
+    /// The key of that group's alias.
+    pub group_key: String,
+}
+
+/// Members of Administrators or Remote Desktop Users from another domain
+/// than this machine's (`S-1-5-21-…` SIDs that are no local account) whose
+/// logon token would hold SeRemoteInteractiveLogonRight and no deny: on a
+/// domain member these may log on over RDP; the domain, not this SAM,
+/// decides their state. With rights unknown, every such member.
+pub fn domain_rdp_members(model: &AccountsModel) -> Vec<DomainMember> {
+    let machine = model.machine_sid.as_deref().and_then(Sid::parse_str);
+    let mut out = Vec::new();
+    for g in model
+        .groups
+        .iter()
+        .filter(|g| g.sid == ADMINISTRATORS || g.sid == REMOTE_DESKTOP_USERS)
+    {
+        for (m, _) in &g.members {
+            let Some((dom, rid)) = Sid::parse_str(m).and_then(|s| s.split_rid()) else {
+                continue;
+            };
+            if !m.starts_with("S-1-5-21-") || Some(&dom) == machine.as_ref() {
+                continue;
+            }
+            // Its token: itself, the well-known SIDs of a remote logon
+            // (not "Local account"), and the local groups holding it.
+            let mut token: Vec<String> = RDP_TOKEN
+                .iter()
+                .filter(|s| **s != "S-1-5-113")
+                .map(|s| s.to_string())
+                .collect();
+            token.push(m.clone());
+            token.extend(
+                model
+                    .groups
+                    .iter()
+                    .filter(|x| x.members.iter().any(|(y, _)| y == m))
+                    .map(|x| x.sid.clone()),
+            );
+            let bits = model
+                .rights
+                .iter()
+                .filter(|r| token.contains(&r.sid))
+                .fold(0, |acc, r| acc | r.bits);
+            let may = !model.rights_known
+                || (bits & lsa::REMOTE_INTERACTIVE != 0
+                    && bits & lsa::DENY_REMOTE_INTERACTIVE == 0);
+            if may && !out.iter().any(|d: &DomainMember| d.sid == *m) {
+                out.push(DomainMember {
+                    sid: m.clone(),
+                    name: DOMAIN_RIDS
+                        .iter()
+                        .find(|(r, _)| *r == rid)
+                        .map(|(_, n)| n.to_string()),
+                    group: g.name.clone(),
+                    group_key: g.key.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The holders of logon rights in `a`'s token whose bits include `bit`.
+pub fn holders<'m>(model: &'m AccountsModel, a: &Account, bit: u32) -> Vec<&'m RightHolder> {
+    model
+        .rights
+        .iter()
+        .filter(|r| r.bits & bit != 0 && a.token.contains(&r.sid))
+        .collect()
 }
 
 /// The RDP answer for one account (rows 17-23, 28).

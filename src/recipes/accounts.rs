@@ -3,8 +3,9 @@
 //! RDP logon rights. Each is a same-layout edit of existing values through
 //! the write engine (backup, verification, dry run, JSON).
 //!
-//! - `F` edits (enable, unlock, never-expires, reset-expiry) change bytes
-//!   inside the 0x50-byte value (rdp-causes.md rows 19-22).
+//! - `F` edits (enable, unlock, never-expires, reset-expiry, account
+//!   expiry) change bytes inside the 0x50-byte value (rdp-causes.md rows
+//!   19-22).
 //! - A new password re-encrypts the NT hash in the account's own format
 //!   with its own salt at its own place in `V`; an LM hash, if one is
 //!   stored, is cleared to the header-only form Windows writes when it has
@@ -16,7 +17,7 @@ use crate::error::{Code, Error, Result, Warning};
 use crate::format::lsa;
 use crate::format::sam::{
     acb, alias_c_with_member, reverse_map_rids, with_u16, with_u64, AliasC, HashBlob, Sid, UserV,
-    F_ACB, F_BAD_COUNT, F_PASSWORD_LAST_SET,
+    FILETIME_NEVER, F_ACB, F_ACCOUNT_EXPIRES, F_BAD_COUNT, F_PASSWORD_LAST_SET,
 };
 use crate::format::secrets;
 use crate::hive::accounts::{
@@ -40,6 +41,8 @@ pub enum AccountEdit {
     NeverExpires,
     /// PasswordLastSet = now.
     ResetExpiry,
+    /// AccountExpires = never (0x7FFFFFFFFFFFFFFF, what Windows writes).
+    AccountNeverExpires,
     /// A new password (never printed, logged or stored in clear).
     Password(String),
 }
@@ -51,6 +54,7 @@ impl AccountEdit {
             AccountEdit::Unlock => "account unlock",
             AccountEdit::NeverExpires => "account password --never-expires",
             AccountEdit::ResetExpiry => "account password --reset-expiry",
+            AccountEdit::AccountNeverExpires => "account expiry --never",
             AccountEdit::Password(_) => "account password",
         }
     }
@@ -164,6 +168,11 @@ fn account_ops(v: &Views<'_>, a: &Account, edit: &AccountEdit) -> Result<Vec<Op>
             uf.acb | acb::DONT_EXPIRE_PASSWORD,
         )?)],
         AccountEdit::ResetExpiry => vec![f_op(with_u64(&f, F_PASSWORD_LAST_SET, now_filetime())?)],
+        // 0 means "never" too (`UserF::never_expires`): left as it is.
+        AccountEdit::AccountNeverExpires if uf.never_expires() => vec![f_op(f)],
+        AccountEdit::AccountNeverExpires => {
+            vec![f_op(with_u64(&f, F_ACCOUNT_EXPIRES, FILETIME_NEVER)?)]
+        }
         AccountEdit::Password(pw) => {
             if let Some(ms) = &a.microsoft_account {
                 return Err(Error::Refused(format!(

@@ -82,6 +82,12 @@ pub fn run_info() -> &'static RunInfo {
     RUN.get_or_init(|| RunInfo::capture(std::env::args_os()))
 }
 
+/// Records this run's metadata with `args` as its command line (a usage
+/// error's arguments with secrets taken out); no effect once captured.
+pub fn set_run_args(args: Vec<std::ffi::OsString>) {
+    let _ = RUN.set(RunInfo::capture(args));
+}
+
 /// The kernel's host name (Linux `/proc/sys/kernel/hostname`), else the
 /// `HOSTNAME` (Unix shells) or `COMPUTERNAME` (Windows) variable.
 pub fn host_name() -> Option<String> {

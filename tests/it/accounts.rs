@@ -8,7 +8,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::util::{changed, copy_to, corpus_file, hivex_tree, ok, peer, require_tool, run_in, tmp};
+use crate::util::{
+    changed, copy_to, corpus_file, hivex_patch, hivex_raw, hivex_tree, ok, peer, require_tool,
+    run_in, sha256_file, tmp,
+};
 
 const AES_DIRS: [&str; 3] = [
     "accounts/win10__rathbunvm",
@@ -243,6 +246,80 @@ fn enable_and_unlock_change_only_f() {
         account(&l, "WDAGUtilityAccount")["password_never_expires"],
         true
     );
+}
+
+/// 2021-01-01T00:00:00Z as a FILETIME.
+const FT_2021: u64 = 132_539_328_000_000_000;
+
+/// `account expiry --never` writes AccountExpires (user F 0x20) =
+/// 0x7FFFFFFFFFFFFFFF and nothing else: hivex reads the 8 new bytes, every
+/// other byte of F and every other value and key unchanged; a dry run
+/// writes nothing; a rerun has nothing to do; `--never` is required.
+#[test]
+fn account_expiry_never_changes_only_account_expires() {
+    let (_t, d) = aes_dir("accounts/win11__goldpaper");
+    let sam = d.join("SAM");
+    let key = format!(r"{USERS}\000001F8");
+    hivex_patch(&sam, &key, "F", 0x20, &FT_2021.to_le_bytes());
+    let l = list(&d);
+    let wdag = account(&l, "WDAGUtilityAccount");
+    assert_eq!(wdag["account_expires"], "2021-01-01T00:00:00Z");
+    assert!(
+        wdag["rdp"]["because"].to_string().contains("row 22"),
+        "{wdag}"
+    );
+    let s = d.to_str().unwrap();
+    let sum = sha256_file(&sam);
+    let r = edit(
+        &[
+            "account",
+            "expiry",
+            s,
+            "WDAGUtilityAccount",
+            "--never",
+            "--dry-run",
+        ],
+        &d,
+    );
+    assert_eq!(r["outcome"], "dry-run", "{r}");
+    assert_eq!(sha256_file(&sam), sum, "a dry run wrote");
+    let (ty, f0) = hivex_raw(&sam, &key, "F").unwrap();
+    let before = hivex_tree(&sam);
+    let r = edit(
+        &["account", "expiry", s, "WDAGUtilityAccount", "--never"],
+        &d,
+    );
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert_eq!(r["command"], "account expiry --never");
+    assert_eq!(r["changes"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["changes"][0]["value"], "F");
+    assert_eq!(r["changes"][0]["hive"], "SAM");
+    let (ty1, f1) = hivex_raw(&sam, &key, "F").unwrap();
+    assert_eq!(ty1, ty);
+    assert_eq!(f1.len(), f0.len());
+    assert_eq!(f1[0x20..0x28], 0x7FFF_FFFF_FFFF_FFFFu64.to_le_bytes());
+    assert_eq!(&f1[..0x20], &f0[..0x20]);
+    assert_eq!(&f1[0x28..], &f0[0x28..]);
+    assert_eq!(
+        changed(&before, &hivex_tree(&sam)),
+        [(key.to_uppercase(), "F".to_string())]
+    );
+    let l = list(&d);
+    let wdag = account(&l, "WDAGUtilityAccount");
+    assert!(wdag["account_expires"].is_null(), "{wdag}");
+    assert!(!wdag["rdp"]["because"].to_string().contains("row 22"));
+    let r = edit(
+        &["account", "expiry", s, "WDAGUtilityAccount", "--never"],
+        &d,
+    );
+    assert_eq!(r["outcome"], "nothing-to-do");
+    let r = run_in(
+        Path::new("."),
+        &["account", "expiry", s, "WDAGUtilityAccount"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let h = run_in(Path::new("."), &["account", "expiry", "--help"]);
+    assert!(h.stdout.contains("ntrescue account expiry"), "{}", h.stdout);
 }
 
 /// secretsdump's `user:rid:lm:nt` lines.
@@ -643,4 +720,186 @@ fn domain_controller_is_detected_and_refused() {
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("domain controller"), "{}", r.stderr);
+}
+
+/// `--reset-expiry`, `--never-expires` and the rights edits, read back by
+/// hivex in lock-step: each changes exactly its one value (every other key
+/// and value of the hive equal before and after), and the changed bytes
+/// are the planned ones.
+#[test]
+fn expiry_and_rights_edits_read_back_lock_step() {
+    let (_t, d) = aes_dir("accounts/win10-domain__belkasoftctf");
+    let (sam, sec) = (d.join("SAM"), d.join("SECURITY"));
+    let s = d.to_str().unwrap();
+    // A deny on Users (0x803), written by hivex (which leaves this dirty
+    // SECURITY without logs clean).
+    let act = |sid: &str| format!(r"Policy\Accounts\{sid}\ActSysAc");
+    crate::diagnose::merge(
+        &sec,
+        "SECURITY",
+        &act("S-1-5-32-545"),
+        &["@=hex(0):03,08,00,00"],
+    );
+    let now = || {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        unix * 10_000_000 + 116_444_736_000_000_000
+    };
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    // --reset-expiry: PasswordLastSet (0x18) = now, nothing else.
+    let user = format!(r"{USERS}\000003E9");
+    let f0 = hivex_raw(&sam, &user, "F").unwrap().1;
+    let before = hivex_tree(&sam);
+    let t0 = now();
+    let r = edit(&["account", "password", s, "User", "--reset-expiry"], &d);
+    let t1 = now();
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert_eq!(
+        changed(&before, &hivex_tree(&sam)),
+        [(user.to_uppercase(), "F".to_string())]
+    );
+    let f1 = hivex_raw(&sam, &user, "F").unwrap().1;
+    let set = u64_at(&f1, 0x18);
+    assert!(set + 20_000_000 >= t0 && set <= t1 + 20_000_000, "{set}");
+    assert_eq!((&f1[..0x18], &f1[0x20..]), (&f0[..0x18], &f0[0x20..]));
+    // --never-expires: ACB 0x0200 set, nothing else.
+    let wdag = format!(r"{USERS}\000001F8");
+    let f0 = hivex_raw(&sam, &wdag, "F").unwrap().1;
+    let before = hivex_tree(&sam);
+    let r = edit(
+        &[
+            "account",
+            "password",
+            s,
+            "WDAGUtilityAccount",
+            "--never-expires",
+        ],
+        &d,
+    );
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert_eq!(
+        changed(&before, &hivex_tree(&sam)),
+        [(wdag.to_uppercase(), "F".to_string())]
+    );
+    let f1 = hivex_raw(&sam, &wdag, "F").unwrap().1;
+    let acb = |f: &[u8]| u16::from_le_bytes([f[0x38], f[0x39]]);
+    assert_eq!(acb(&f1), acb(&f0) | 0x0200);
+    assert_eq!((&f1[..0x38], &f1[0x3A..]), (&f0[..0x38], &f0[0x3A..]));
+    // rights grant-rdp: Backup Operators 0x7 -> 0x407, nothing else.
+    let bits = |sid: &str| {
+        let d = hivex_raw(&sec, &act(sid), "").unwrap().1;
+        u32::from_le_bytes(d[..4].try_into().unwrap())
+    };
+    assert_eq!(bits("S-1-5-32-551"), 0x7);
+    let before = hivex_tree(&sec);
+    let r = edit(&["rights", "grant-rdp", s, "S-1-5-32-551"], &d);
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert_eq!(
+        changed(&before, &hivex_tree(&sec)),
+        [(act("S-1-5-32-551").to_uppercase(), String::new())]
+    );
+    assert_eq!(bits("S-1-5-32-551"), 0x407);
+    // rights remove-deny: the deny on Users (0x803) -> 0x3.
+    assert_eq!(bits("S-1-5-32-545"), 0x803);
+    let before = hivex_tree(&sec);
+    let r = edit(&["rights", "remove-deny", s, "S-1-5-32-545"], &d);
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert_eq!(
+        changed(&before, &hivex_tree(&sec)),
+        [(act("S-1-5-32-545").to_uppercase(), String::new())]
+    );
+    assert_eq!(bits("S-1-5-32-545"), 0x3);
+}
+
+/// A local account linked to a Microsoft account (`InternetUserName`,
+/// added by hivexregedit) gets no offline password: refused, nothing
+/// written. `--password-file` sets one that secretsdump decrypts, and the
+/// password appears in no output.
+#[test]
+fn microsoft_account_refused_and_password_file_works() {
+    let (t, d) = dir_with(&[(XP_SAM, "SAM"), (XP_SYSTEM, "SYSTEM")]);
+    let (sam, system) = (d.join("SAM"), d.join("SYSTEM"));
+    let pw = "From-A-File-7";
+    let file = t.path().join("pw.txt");
+    std::fs::write(&file, format!("{pw}\n")).unwrap();
+    let bk = t.path().join("bk");
+    let r = run_in(
+        Path::new("."),
+        &[
+            "account",
+            "password",
+            d.to_str().unwrap(),
+            "Administrator",
+            "--password-file",
+            file.to_str().unwrap(),
+            "--json",
+            "--backup-dir",
+            bk.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains(pw) && !r.stderr.contains(pw));
+    let hash = impacket_nthash(pw);
+    assert!(
+        secretsdump(&system, &sam)
+            .iter()
+            .any(|l| l.starts_with("Administrator:500:") && l.ends_with(&format!(":{hash}:::"))),
+        "secretsdump does not read the new hash"
+    );
+    // Linked to a Microsoft account: refused before anything is written.
+    crate::diagnose::merge(
+        &sam,
+        "SAM",
+        &format!(r"{USERS}\000001F4"),
+        &["\"InternetUserName\"=\"pat@example.com\""],
+    );
+    let sum = sha256_file(&sam);
+    let (code, out, err) = set_password(&d, "Administrator", "Other-Pass-8", &[]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("Microsoft account pat@example.com"), "{err}");
+    assert_eq!(sha256_file(&sam), sum);
+}
+
+/// A password given as an extra argument of `account password` is a
+/// usage error whose message (text and JSON) never shows it, long or
+/// short; the message still names the problem.
+#[test]
+fn password_argument_is_not_echoed_in_usage_errors() {
+    for secret in ["Hunter2-Secret", "pw1", "it's"] {
+        let r = run_in(
+            Path::new("."),
+            &["account", "password", "/nonexistent", "admin", secret],
+        );
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(!r.stderr.contains(secret), "{}", r.stderr);
+        assert!(r.stderr.contains("unexpected argument"), "{}", r.stderr);
+        assert!(r.stderr.contains("<redacted>"), "{}", r.stderr);
+        let r = run_in(
+            Path::new("."),
+            &[
+                "account",
+                "password",
+                "/nonexistent",
+                "admin",
+                secret,
+                "--json",
+            ],
+        );
+        assert_eq!(r.code, 2);
+        assert!(
+            !r.stdout.contains(secret) && !r.stderr.contains(secret),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("unexpected argument"), "{}", r.stdout);
+    }
+    // Other commands keep clap's message as it is.
+    let r = run_in(
+        Path::new("."),
+        &["account", "unlock", "/x", "admin", "extra-word"],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("extra-word"), "{}", r.stderr);
 }

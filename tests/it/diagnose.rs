@@ -255,6 +255,85 @@ fn clean_corpus_hives_give_only_real_blockers() {
     }
 }
 
+/// The account findings of the clean corpus SAM and SECURITY hives (beside
+/// the Windows 7 SYSTEM), each checked by hand against `account list` and
+/// the hives: Windows 10 and 11 ship the built-in Administrator disabled
+/// and their one user with a blank password (refused over the network), so
+/// no local account may log on — a real blocker; the domain member has the
+/// same local accounts, but Domain Admins in its local Administrators may
+/// log on: no blocker there. Guest, DefaultAccount and WDAGUtilityAccount
+/// (shipped disabled) are not reported.
+#[test]
+fn clean_corpus_accounts_give_only_real_blockers() {
+    /// (code, found, severity) of each finding of rows 17–23.
+    type Pinned = &'static [(&'static str, &'static str, &'static str)];
+    let pinned: [(&str, Pinned); 3] = [
+        (
+            "accounts/win10__rathbunvm",
+            &[
+                ("account-blank-password", "Administrator", "warning"),
+                ("account-blank-password", "AndrewRathbun", "warning"),
+                ("account-disabled", "Administrator", "warning"),
+                ("no-account-may-rdp", "null", "blocker"),
+            ],
+        ),
+        (
+            "accounts/win11__goldpaper",
+            &[
+                ("account-blank-password", "Administrator", "warning"),
+                ("account-blank-password", "AndrewRathbun", "warning"),
+                ("account-disabled", "Administrator", "warning"),
+                ("no-account-may-rdp", "null", "blocker"),
+            ],
+        ),
+        (
+            "accounts/win10-domain__belkasoftctf",
+            &[
+                ("account-blank-password", "Administrator", "warning"),
+                ("account-blank-password", "User", "warning"),
+                ("account-disabled", "Administrator", "warning"),
+                (
+                    "domain-accounts-may-rdp",
+                    "[\"S-1-5-21-3064058907-2826536974-2889819764-512\"]",
+                    "info",
+                ),
+            ],
+        ),
+    ];
+    for (acc, want) in pinned {
+        let (_t, d) = super::diagnose_accounts::accounts_config(acc);
+        let r = diagnose(&d);
+        let mut got: Vec<(String, String, String)> = r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| (17..=23).contains(&f["row"].as_u64().unwrap()))
+            .map(|f| {
+                let found = match &f["found"] {
+                    Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                };
+                (
+                    f["code"].as_str().unwrap().to_string(),
+                    found,
+                    f["severity"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        got.sort();
+        let want: Vec<(String, String, String)> = want
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
+        assert_eq!(got, want, "{acc}");
+        assert!(r["not_checked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| !n["rows"].as_array().unwrap().contains(&Value::from(17))));
+    }
+}
+
 #[test]
 fn system_rows_are_found_fixed_and_read_back() {
     let cases = [

@@ -568,3 +568,81 @@ pub fn strip_ntfs_times(v: &mut serde_json::Value) {
         _ => {}
     }
 }
+
+/// python-hivex (an independent reader): the type and raw data of value
+/// `value` ("" = the default value) of `key` (no leading backslash);
+/// `None` when the key or value is missing.
+pub fn hivex_raw(hive: &Path, key: &str, value: &str) -> Option<(u32, Vec<u8>)> {
+    let script = r#"
+import sys, hivex
+h = hivex.Hivex(sys.argv[1])
+n = h.root()
+for part in sys.argv[2].split("\\"):
+    n = h.node_get_child(n, part)
+    if n is None:
+        sys.exit(0)
+v = h.node_get_value(n, sys.argv[3])
+if v is None:
+    sys.exit(0)
+t, d = h.value_value(v)
+print(t, d.hex())
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(hive)
+        .arg(key)
+        .arg(value)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hivex: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8_lossy(&out.stdout);
+    let line = s.trim();
+    if line.is_empty() {
+        return None;
+    }
+    let (t, d) = line.split_once(' ').unwrap_or((line, ""));
+    let data = (0..d.len() / 2)
+        .map(|i| u8::from_str_radix(&d[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    Some((t.parse().unwrap(), data))
+}
+
+/// python-hivex (an independent writer): overwrites `bytes` at `at` in the
+/// data of value `value` of `key`, keeping its type and every other value.
+pub fn hivex_patch(hive: &Path, key: &str, value: &str, at: usize, bytes: &[u8]) {
+    let script = r#"
+import sys, hivex
+h = hivex.Hivex(sys.argv[1], write=True)
+n = h.root()
+for part in sys.argv[2].split("\\"):
+    n = h.node_get_child(n, part)
+at = int(sys.argv[4]); new = bytes.fromhex(sys.argv[5])
+vals = []
+for v in h.node_values(n):
+    d = h.value_value(v)[1]
+    if h.value_key(v) == sys.argv[3]:
+        assert at + len(new) <= len(d)
+        d = d[:at] + new + d[at + len(new):]
+    vals.append({"key": h.value_key(v), "t": h.value_type(v)[0], "value": d})
+h.node_set_values(n, vals)
+h.commit(sys.argv[1])
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(hive)
+        .arg(key)
+        .arg(value)
+        .arg(at.to_string())
+        .arg(hex(bytes))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hivex: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
