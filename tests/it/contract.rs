@@ -537,6 +537,7 @@ fn every_command_output_validates_against_its_schema() {
         vec!["account", "add-to-group", x, "Administrator"],
         vec!["rights", "grant-rdp", a, "S-1-5-32-544"],
         vec!["rights", "remove-deny", a, "S-1-5-32-544"],
+        vec!["account", "expiry", x, "Administrator", "--never"],
     ];
     for e in &accounts {
         add("edit", &[&e[..], &bk].concat(), 0);
