@@ -13,6 +13,7 @@ mod contract;
 mod core;
 mod crash;
 mod diagnose;
+mod diagnose_cases;
 mod diagnose_host;
 mod diagnose_rows;
 mod dirty;

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! More `diagnose` rows and fixes on copies of real corpus hives: `nla
+//! enable` without SOFTWARE (the release read from SYSTEM), then rows whose
+//! finding had no test of its own, then `rdp repair`'s flags.
+
+use std::path::Path;
+
+use super::diagnose::{config, merge, RDP, W10, W7};
+use crate::util::*;
+
+/// Deletes `key` (and everything below it) from `hive` with hivexregedit.
+fn delete_key(hive: &Path, prefix: &str, key: &str) {
+    let reg = hive.with_extension("reg");
+    std::fs::write(
+        &reg,
+        format!("Windows Registry Editor Version 5.00\r\n\r\n[-HKEY_LOCAL_MACHINE\\{prefix}\\{key}]\r\n"),
+    )
+    .unwrap();
+    sh(
+        "hivexregedit",
+        &[
+            "--merge",
+            "--prefix",
+            &format!("HKEY_LOCAL_MACHINE\\{prefix}"),
+            hive.to_str().unwrap(),
+            reg.to_str().unwrap(),
+        ],
+    );
+}
+
+/// The warning of an `nla enable` report that says where its values come
+/// from.
+fn defaults_warning(r: &serde_json::Value) -> String {
+    r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .find(|w| w.contains("no bundle of an earlier `nla disable`"))
+        .unwrap_or_else(|| panic!("no defaults warning: {r:#}"))
+        .to_string()
+}
+
+/// `nla enable` without SOFTWARE and without a bundle of an earlier
+/// `nla disable`: the release comes from SYSTEM's markers. Windows 10 1709
+/// (DriverDatabase) gets SecurityLayer 2, Windows 7 gets 1, and a SYSTEM
+/// that tells nothing (no `Select`, so no boot set to look in) gets the
+/// stronger 2, the warning saying the version was unknown.
+#[test]
+fn nla_enable_without_software_reads_the_release_from_system() {
+    let k = format!(r"\ControlSet001\{RDP}");
+    let (t, sys) = config(W10, false);
+    let json = ["--json", "--backup-dir"];
+    let run = |args: &[&str], dir: &str| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&json);
+        a.push(dir);
+        ok(run_in(t.path(), &a))
+    };
+    run(&["nla", "disable", "SYSTEM"], "disable-bundles");
+    assert_eq!(hivex_dword(&sys, &k, "SecurityLayer"), Some(0));
+    let r = run(&["nla", "enable", "SYSTEM"], "enable-bundles");
+    let w = defaults_warning(&r);
+    assert!(
+        w.contains("Windows 8 / Server 2012 or later, read from SYSTEM")
+            && w.contains("SecurityLayer 2"),
+        "{w}"
+    );
+    for (v, want) in [
+        ("SecurityLayer", 2),
+        ("UserAuthentication", 1),
+        ("fAllowSecProtocolNegotiation", 1),
+    ] {
+        assert_eq!(hivex_dword(&sys, &k, v), Some(want), "{v}");
+    }
+
+    // Windows 7: 1 (Negotiate), its own default.
+    let (t, sys) = config(W7, false);
+    merge(
+        &sys,
+        "SYSTEM",
+        &format!(r"ControlSet001\{RDP}"),
+        &["\"SecurityLayer\"=dword:00000000"],
+    );
+    let r = ok(run_in(t.path(), &["nla", "enable", "SYSTEM", "--json"]));
+    let w = defaults_warning(&r);
+    assert!(
+        w.contains("a release before Windows 8, read from SYSTEM") && w.contains("SecurityLayer 1"),
+        "{w}"
+    );
+    assert_eq!(hivex_dword(&sys, &k, "SecurityLayer"), Some(1));
+    assert_eq!(hivex_dword(&sys, &k, "UserAuthentication"), Some(1));
+
+    // Nothing tells the release: the stronger value, said so.
+    let (t, sys) = config(W7, false);
+    merge(
+        &sys,
+        "SYSTEM",
+        &format!(r"ControlSet001\{RDP}"),
+        &["\"SecurityLayer\"=dword:00000000"],
+    );
+    delete_key(&sys, "SYSTEM", "Select");
+    let r = ok(run_in(t.path(), &["nla", "enable", "SYSTEM", "--json"]));
+    let w = defaults_warning(&r);
+    assert!(
+        w.contains("unknown Windows version") && w.contains("SecurityLayer 2"),
+        "{w}"
+    );
+    assert_eq!(hivex_dword(&sys, &k, "SecurityLayer"), Some(2));
+}
