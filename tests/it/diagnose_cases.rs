@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::diagnose::{config, merge, RDP, W10, W7};
+use super::diagnose::{check_case, config, diagnose, merge, with_code, Case, RDP, W10, W7};
 use crate::util::*;
 
 /// Deletes `key` (and everything below it) from `hive` with hivexregedit.
@@ -107,4 +107,48 @@ fn nla_enable_without_software_reads_the_release_from_system() {
         "{w}"
     );
     assert_eq!(hivex_dword(&sys, &k, "SecurityLayer"), Some(2));
+}
+
+/// Rows 24 and 26, report only: NTLMv2 only, NTLMv2 session security
+/// required of NTLM clients, remote SAM calls restricted (each on the
+/// Windows 7 hive, which holds none of them set so).
+#[test]
+fn ntlm_and_remote_sam_rows_are_reported() {
+    for c in [
+        Case {
+            key: r"ControlSet001\Control\Lsa",
+            lines: &["\"LmCompatibilityLevel\"=dword:00000005"],
+            code: "ntlmv2-only",
+            severity: "info",
+            hive: "SYSTEM",
+            value: Some("LmCompatibilityLevel"),
+            fix: None,
+            fixed: None,
+        },
+        Case {
+            key: r"ControlSet001\Control\Lsa\MSV1_0",
+            lines: &["\"NtlmMinServerSec\"=dword:20080000"],
+            code: "ntlm-min-server-sec",
+            severity: "info",
+            hive: "SYSTEM",
+            value: Some("NtlmMinServerSec"),
+            fix: None,
+            fixed: None,
+        },
+        Case {
+            key: r"ControlSet001\Control\Lsa",
+            lines: &["\"RestrictRemoteSAM\"=\"O:BAG:BAD:(A;;RC;;;BA)\""],
+            code: "remote-sam-restricted",
+            severity: "info",
+            hive: "SYSTEM",
+            value: Some("RestrictRemoteSAM"),
+            fix: None,
+            fixed: None,
+        },
+    ] {
+        check_case(W7, false, &c);
+    }
+    // The Windows default 0x20000000 (128-bit) is not reported.
+    let (t, _) = config(W7, false);
+    assert!(with_code(&diagnose(t.path()), "ntlm-min-server-sec").is_empty());
 }
