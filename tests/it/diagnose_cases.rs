@@ -152,3 +152,86 @@ fn ntlm_and_remote_sam_rows_are_reported() {
     let (t, _) = config(W7, false);
     assert!(with_code(&diagnose(t.path()), "ntlm-min-server-sec").is_empty());
 }
+
+/// Row 6 on the Windows 7 hive (no SOFTWARE, so no policy): NLA made
+/// required, made off, and an undefined SecurityLayer; each finding's code,
+/// hive, key, value and fix, the printed fix run, the finding gone for that
+/// key, and hivex reading what the fix wrote (Windows 7's own SecurityLayer
+/// 1, read from SYSTEM, for `nla enable`).
+#[test]
+fn nla_rows_are_found_fixed_and_read_back() {
+    const RDP1: &str = r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp";
+    for c in [
+        Case {
+            key: RDP1,
+            lines: &["\"UserAuthentication\"=dword:00000001"],
+            code: "nla-required",
+            severity: "info",
+            hive: "SYSTEM",
+            value: Some("UserAuthentication"),
+            fix: Some("nla disable SOURCE"),
+            fixed: Some("0"),
+        },
+        Case {
+            key: RDP1,
+            lines: &[
+                "\"SecurityLayer\"=dword:00000000",
+                "\"UserAuthentication\"=dword:00000001",
+            ],
+            code: "nla-off",
+            severity: "info",
+            hive: "SYSTEM",
+            value: Some("UserAuthentication"),
+            fix: Some("nla enable SOURCE"),
+            fixed: Some("1"),
+        },
+        Case {
+            key: RDP1,
+            lines: &["\"SecurityLayer\"=dword:00000003"],
+            code: "security-layer-invalid",
+            severity: "warning",
+            hive: "SYSTEM",
+            value: Some("SecurityLayer"),
+            fix: Some("nla enable SOURCE"),
+            fixed: Some("1"),
+        },
+    ] {
+        check_case(W7, false, &c);
+    }
+    // What each fix wrote beside the value the finding names.
+    let (t, sys) = config(W7, false);
+    let k = format!(r"\{RDP1}");
+    merge(
+        &sys,
+        "SYSTEM",
+        RDP1,
+        &["\"UserAuthentication\"=dword:00000001"],
+    );
+    ok(run_in(t.path(), &["nla", "disable", "SYSTEM", "--json"]));
+    for v in [
+        "SecurityLayer",
+        "UserAuthentication",
+        "fAllowSecProtocolNegotiation",
+    ] {
+        assert_eq!(hivex_dword(&sys, &k, v), Some(0), "{v}");
+    }
+    let (t, sys) = config(W7, false);
+    merge(&sys, "SYSTEM", RDP1, &["\"SecurityLayer\"=dword:00000000"]);
+    ok(run_in(t.path(), &["nla", "enable", "SYSTEM", "--json"]));
+    for v in [
+        "SecurityLayer",
+        "UserAuthentication",
+        "fAllowSecProtocolNegotiation",
+    ] {
+        assert_eq!(hivex_dword(&sys, &k, v), Some(1), "{v}");
+    }
+    let r = diagnose(t.path());
+    assert!(with_code(&r, "nla-off").iter().all(|f| f["key"] != RDP1));
+    assert_eq!(
+        with_code(&r, "nla-required")
+            .iter()
+            .filter(|f| f["key"] == RDP1)
+            .count(),
+        1
+    );
+}
