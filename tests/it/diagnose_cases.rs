@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use super::diagnose::{check_case, config, diagnose, merge, with_code, Case, RDP, W10, W7};
+use super::diagnose::{
+    check_case, config, diagnose, hivex_text, merge, with_code, Case, RDP, W10, W7,
+};
 use crate::util::*;
 
 /// Deletes `key` (and everything below it) from `hive` with hivexregedit.
@@ -234,4 +236,246 @@ fn nla_rows_are_found_fixed_and_read_back() {
             .count(),
         1
     );
+}
+
+const FW1: &str = r"ControlSet001\Services\SharedAccess\Parameters\FirewallPolicy";
+const POLICY: &str = r"Policies\Microsoft\Windows NT\Terminal Services";
+
+/// `rdp repair --dry-run` / real run with `flags`, as JSON.
+fn repair(dir: &Path, flags: &[&str], dry: bool) -> serde_json::Value {
+    let mut a = vec!["rdp", "repair", "SYSTEM", "--json"];
+    a.extend_from_slice(flags);
+    if dry {
+        a.push("--dry-run");
+    }
+    ok(run_in(dir, &a))
+}
+
+/// (hive, key, value) of each planned or written change.
+fn changes(r: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["hive"].as_str().unwrap().to_string(),
+                c["key"].as_str().unwrap().to_string(),
+                c["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn ch(hive: &str, key: &str, value: &str) -> (String, String, String) {
+    (hive.into(), key.into(), value.into())
+}
+
+/// `rdp repair --include-policy`: the Group Policy denial and session limit
+/// in SOFTWARE and a disabled TermService in SYSTEM repaired in one run:
+/// one bundle holding both hives, both verified; without the flag only the
+/// SYSTEM fix is planned. hivex reads both hives afterwards.
+#[test]
+fn repair_include_policy_touches_system_and_software_in_one_bundle() {
+    let (t, sys) = config(W7, true);
+    let sw = t.path().join("SOFTWARE");
+    merge(
+        &sw,
+        "SOFTWARE",
+        POLICY,
+        &[
+            "\"fDenyTSConnections\"=dword:00000001",
+            "\"MaxInstanceCount\"=dword:00000000",
+        ],
+    );
+    merge(
+        &sys,
+        "SYSTEM",
+        r"ControlSet001\Services\TermService",
+        &["\"Start\"=dword:00000004"],
+    );
+    let before = diagnose(t.path());
+    for code in [
+        "rdp-denied-by-policy",
+        "max-instances-policy",
+        "termservice-disabled",
+    ] {
+        assert_eq!(
+            with_code(&before, code).len(),
+            1,
+            "{code}: {:#}",
+            before["findings"]
+        );
+    }
+    let svc = r"ControlSet001\Services\TermService";
+    let dry = repair(t.path(), &[], true);
+    assert_eq!(dry["outcome"], "dry-run");
+    assert_eq!(changes(&dry), [ch("SYSTEM", svc, "Start")]);
+    let dry = repair(t.path(), &["--include-policy"], true);
+    let want = [
+        ch("SOFTWARE", POLICY, "MaxInstanceCount"),
+        ch("SOFTWARE", POLICY, "fDenyTSConnections"),
+        ch("SYSTEM", svc, "Start"),
+    ];
+    assert_eq!(changes(&dry), want);
+    assert_eq!(
+        hivex_dword(&sw, &format!(r"\{POLICY}"), "fDenyTSConnections"),
+        Some(1)
+    );
+    let rep = repair(t.path(), &["--include-policy"], false);
+    assert_eq!(rep["outcome"], "written", "{rep:#}");
+    assert_eq!(changes(&rep), want);
+    // One bundle, holding both hives.
+    let bundle = t.path().join(rep["backup"].as_str().unwrap());
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let mut hives: Vec<&str> = m["hives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    hives.sort();
+    assert_eq!(hives, ["SOFTWARE", "SYSTEM"]);
+    let bundles = std::fs::read_dir(t.path().join("ntrescue-backups"))
+        .unwrap()
+        .count();
+    assert_eq!(bundles, 1);
+    // Both hives read back by hivex; diagnose clean for those rows.
+    for v in ["fDenyTSConnections", "MaxInstanceCount"] {
+        assert_eq!(hivex_dword(&sw, &format!(r"\{POLICY}"), v), None, "{v}");
+    }
+    assert_eq!(hivex_dword(&sys, &format!(r"\{svc}"), "Start"), Some(3));
+    let after = diagnose(t.path());
+    for code in [
+        "rdp-denied-by-policy",
+        "max-instances-policy",
+        "termservice-disabled",
+    ] {
+        assert!(with_code(&after, code).is_empty(), "{code}");
+    }
+    assert_eq!(after["verdict"]["blockers"], 0, "{:#}", after["findings"]);
+}
+
+/// `rdp repair --firewall-profiles-off`: an enabled profile dropping every
+/// exception and an inactive Remote Desktop rule. Without the flag only the
+/// rule is planned; with it, DoNotAllowExceptions 0 and every profile's
+/// EnableFirewall 0 too. hivex reads them; diagnose has no row 16 finding
+/// left in that set.
+#[test]
+fn repair_firewall_profiles_off() {
+    let (t, sys) = config(W7, false);
+    let rule = hivex_text(
+        &sys,
+        &format!(r"\{FW1}\FirewallRules"),
+        "RemoteDesktop-In-TCP",
+    );
+    let broken = rule.replace("|Active=TRUE|", "|Active=FALSE|");
+    merge(
+        &sys,
+        "SYSTEM",
+        &format!(r"{FW1}\FirewallRules"),
+        &[&format!("\"RemoteDesktop-In-TCP\"=\"{broken}\"")],
+    );
+    merge(
+        &sys,
+        "SYSTEM",
+        &format!(r"{FW1}\PublicProfile"),
+        &["\"DoNotAllowExceptions\"=dword:00000001"],
+    );
+    let r = diagnose(t.path());
+    let set1 = |code: &str| {
+        with_code(&r, code)
+            .iter()
+            .filter(|f| f["control_set"] == "ControlSet001")
+            .count()
+    };
+    assert_eq!(set1("firewall-no-exceptions"), 1);
+    assert_eq!(set1("firewall-rule-inactive"), 1);
+    assert_eq!(set1("firewall-profile-on"), 3);
+    let rules = format!(r"{FW1}\FirewallRules");
+    // The inactive rule opening all three profiles is the one activated.
+    let fixed = with_code(&r, "firewall-rule-inactive")[0]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(fixed, "RemoteDesktop-UserMode-In-TCP");
+    let dry = repair(t.path(), &[], true);
+    assert_eq!(changes(&dry), [ch("SYSTEM", &rules, &fixed)]);
+    let dry = repair(t.path(), &["--firewall-profiles-off"], true);
+    assert_eq!(dry["outcome"], "dry-run");
+    let mut want = vec![
+        ch(
+            "SYSTEM",
+            &format!(r"{FW1}\PublicProfile"),
+            "DoNotAllowExceptions",
+        ),
+        ch("SYSTEM", &rules, &fixed),
+    ];
+    for p in ["DomainProfile", "StandardProfile", "PublicProfile"] {
+        want.push(ch("SYSTEM", &format!(r"{FW1}\{p}"), "EnableFirewall"));
+    }
+    want.sort();
+    assert_eq!(changes(&dry), want);
+    let rep = repair(t.path(), &["--firewall-profiles-off"], false);
+    assert_eq!(rep["outcome"], "written", "{rep:#}");
+    assert_eq!(changes(&rep), want);
+    for p in ["DomainProfile", "StandardProfile", "PublicProfile"] {
+        assert_eq!(
+            hivex_dword(&sys, &format!(r"\{FW1}\{p}"), "EnableFirewall"),
+            Some(0),
+            "{p}"
+        );
+    }
+    assert_eq!(
+        hivex_dword(
+            &sys,
+            &format!(r"\{FW1}\PublicProfile"),
+            "DoNotAllowExceptions"
+        ),
+        Some(0)
+    );
+    let active = hivex_text(&sys, &format!(r"\{FW1}\FirewallRules"), &fixed);
+    assert!(active.contains("|Active=TRUE|"), "{active}");
+    let after = diagnose(t.path());
+    assert!(
+        after["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["row"] != 16 || f["control_set"] != "ControlSet001"),
+        "{:#}",
+        after["findings"]
+    );
+}
+
+/// `rdp repair --dhcp`: the Windows 7 hive's two static interfaces, in both
+/// control sets, get EnableDHCP 1; without the flag nothing is planned.
+#[test]
+fn repair_dhcp() {
+    let (t, sys) = config(W7, false);
+    let r = diagnose(t.path());
+    let mut keys: Vec<String> = with_code(&r, "static-ip")
+        .iter()
+        .map(|f| f["key"].as_str().unwrap().to_string())
+        .collect();
+    keys.sort();
+    assert_eq!(keys.len(), 4);
+    let dry = repair(t.path(), &[], true);
+    assert_eq!(dry["outcome"], "nothing-to-do", "{dry:#}");
+    let want: Vec<_> = keys.iter().map(|k| ch("SYSTEM", k, "EnableDHCP")).collect();
+    let dry = repair(t.path(), &["--dhcp"], true);
+    assert_eq!(changes(&dry), want);
+    let rep = repair(t.path(), &["--dhcp"], false);
+    assert_eq!(rep["outcome"], "written", "{rep:#}");
+    for k in &keys {
+        assert_eq!(
+            hivex_dword(&sys, &format!(r"\{k}"), "EnableDHCP"),
+            Some(1),
+            "{k}"
+        );
+    }
+    assert!(with_code(&diagnose(t.path()), "static-ip").is_empty());
 }

@@ -543,10 +543,17 @@ fn rule_findings(
     let inactive = |r: &&Rule| {
         !r.is("Active", "TRUE") && r.inbound_tcp_allow() && r.covers(port) && r.is_rdp_rule()
     };
+    // The inactive rule that opens the most of those profiles (the first,
+    // in the key's value order, of those that open as many).
     let candidate = |left: &[&str]| {
-        all.iter()
-            .filter(inactive)
-            .find(|r| left.iter().any(|s| r.in_profile(s)))
+        let mut best: Option<(&Rule, usize)> = None;
+        for r in all.iter().filter(inactive) {
+            let n = left.iter().filter(|s| r.in_profile(s)).count();
+            if n > 0 && best.is_none_or(|(_, b)| n > b) {
+                best = Some((r, n));
+            }
+        }
+        best.map(|(r, _)| r)
     };
     if left.len() == on.len() {
         let by: Vec<String> = on
