@@ -479,3 +479,96 @@ fn repair_dhcp() {
     }
     assert!(with_code(&diagnose(t.path()), "static-ip").is_empty());
 }
+
+/// Findings that had no test of their own, each on a copy of the Windows 7
+/// hive broken with hivexregedit: the Terminal Server key missing in one
+/// set, CredSSP set to Vulnerable, a certificate pin without SOFTWARE to
+/// check it, TermService under another account, Group Policy dropping every
+/// exception in a profile.
+#[test]
+fn remaining_rows_are_found() {
+    // Row 3: the whole key gone from ControlSet002.
+    let (t, sys) = config(W7, false);
+    delete_key(&sys, "SYSTEM", r"ControlSet002\Control\Terminal Server");
+    let r = diagnose(t.path());
+    let f = with_code(&r, "terminal-server-missing");
+    assert_eq!(f.len(), 1, "{:#}", r["findings"]);
+    assert_eq!(f[0]["severity"], "blocker");
+    assert_eq!(f[0]["hive"], "SYSTEM");
+    assert_eq!(f[0]["key"], r"ControlSet002\Control\Terminal Server");
+    assert!(f[0]["value"].is_null());
+    assert_eq!(f[0]["control_set"], "ControlSet002");
+    assert!(f[0]["fix"]["command"].is_null() && f[0]["fix"]["manual"].is_string());
+
+    check_case(
+        W7,
+        true,
+        &Case {
+            key: r"Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters",
+            lines: &["\"AllowEncryptionOracle\"=dword:00000002"],
+            code: "credssp-vulnerable",
+            severity: "warning",
+            hive: "SOFTWARE",
+            value: Some("AllowEncryptionOracle"),
+            fix: Some(
+                r"set SOURCE 'SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters' AllowEncryptionOracle --type dword --data 1",
+            ),
+            fixed: Some("1"),
+        },
+    );
+    for (software, c) in [
+        (
+            false,
+            Case {
+                key: r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp",
+                lines: &["\"SSLCertificateSHA1Hash\"=hex:0a,1b,2c,3d,4e,5f,60,71,82,93,a4,b5,c6,d7,e8,f9,00,11,22,33"],
+                code: "certificate-pin-unverified",
+                severity: "warning",
+                hive: "SYSTEM",
+                value: Some("SSLCertificateSHA1Hash"),
+                fix: None,
+                fixed: None,
+            },
+        ),
+        (
+            false,
+            Case {
+                key: r"ControlSet001\Services\TermService",
+                lines: &["\"ObjectName\"=\"LocalSystem\""],
+                code: "termservice-account",
+                severity: "warning",
+                hive: "SYSTEM",
+                value: Some("ObjectName"),
+                fix: None,
+                fixed: None,
+            },
+        ),
+        (
+            true,
+            Case {
+                key: r"Policies\Microsoft\WindowsFirewall\PublicProfile",
+                lines: &["\"DoNotAllowExceptions\"=dword:00000001"],
+                code: "firewall-policy-no-exceptions",
+                severity: "blocker",
+                hive: "SOFTWARE",
+                value: Some("DoNotAllowExceptions"),
+                fix: None,
+                fixed: None,
+            },
+        ),
+    ] {
+        check_case(W7, software, &c);
+    }
+    // The clean hive has none of them.
+    let (t, _) = config(W7, true);
+    let r = diagnose(t.path());
+    for code in [
+        "terminal-server-missing",
+        "credssp-vulnerable",
+        "certificate-pin-unverified",
+        "termservice-account",
+        "firewall-policy-no-exceptions",
+    ] {
+        assert!(with_code(&r, code).is_empty(), "{code}");
+    }
+}
