@@ -9,3 +9,4 @@ pub mod name;
 pub mod path;
 pub mod reader;
 pub mod reconcile;
+pub mod release;

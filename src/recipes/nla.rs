@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Code, Result, Warning};
 use crate::hive::name::HiveName;
+use crate::hive::release::{self, Release};
 use crate::recipes::paths::{NLA_VALUES, POLICY_PATH, RDP_TCP_PATH};
 use crate::recipes::policy::{policy_units, with_policy};
 use crate::recipes::{control_sets, needs};
@@ -119,14 +120,59 @@ pub fn previous_values(located: &Located, root: &Path) -> Previous {
     }
 }
 
-/// The Windows defaults for SecurityLayer, UserAuthentication and
-/// fAllowSecProtocolNegotiation: 2/1/1 from Windows 8 / Server 2012 on,
-/// 1/1/1 before and when the version is unknown (1, Negotiate, picks TLS
-/// whenever the client can).
-fn defaults(build: Option<u32>) -> [u32; 3] {
-    match build {
-        Some(b) if b >= BUILD_WIN8 => [2, 1, 1],
-        _ => [1, 1, 1],
+/// What is known of the Windows version, for the defaults of `nla enable`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// SOFTWARE `CurrentBuild`.
+    Build(u32),
+    /// SOFTWARE gives no build; SYSTEM's markers tell the release.
+    System(Release),
+    /// Neither tells.
+    Unknown,
+}
+
+impl Version {
+    /// The version of the hives of an edit: SOFTWARE `CurrentBuild`, else
+    /// SYSTEM's markers ([`crate::hive::release`]).
+    pub fn of(views: &Views<'_>) -> Version {
+        let build = views.software.and_then(|sw| {
+            let cv = r"Microsoft\Windows NT\CurrentVersion";
+            match sw.value(&sw.key(cv), cv, "CurrentBuild") {
+                crate::hive::reader::ValueState::Present { data, .. } => {
+                    data.as_str().and_then(|s| s.trim().parse().ok())
+                }
+                _ => None,
+            }
+        });
+        match (build, views.system.and_then(release::from_system)) {
+            (Some(b), _) => Version::Build(b),
+            (None, Some(r)) => Version::System(r),
+            (None, None) => Version::Unknown,
+        }
+    }
+
+    /// The Windows defaults for SecurityLayer, UserAuthentication and
+    /// fAllowSecProtocolNegotiation: 2/1/1 from Windows 8 / Server 2012 on
+    /// and when the version is unknown (2, TLS, the stronger value), 1/1/1
+    /// before (1, Negotiate, picks TLS whenever the client can).
+    fn defaults(self) -> [u32; 3] {
+        match self {
+            Version::Build(b) if b < BUILD_WIN8 => [1, 1, 1],
+            Version::System(Release::BeforeWin8) => [1, 1, 1],
+            _ => [2, 1, 1],
+        }
+    }
+
+    /// Where the defaults come from, for the warning.
+    fn describe(self) -> String {
+        let sl = self.defaults()[0];
+        let what = match self {
+            Version::Build(b) => format!("Windows build {b} (SOFTWARE CurrentBuild)"),
+            Version::System(Release::Win8OrLater) => "Windows 8 / Server 2012 or later, read from SYSTEM (no build in SOFTWARE; SYSTEM has the DriverDatabase key or the BasicDisplay driver)".into(),
+            Version::System(Release::BeforeWin8) => "a release before Windows 8, read from SYSTEM (no build in SOFTWARE; SYSTEM has neither the DriverDatabase key nor the BasicDisplay driver)".into(),
+            Version::Unknown => "an unknown Windows version (no build in SOFTWARE, and SYSTEM does not tell): the stronger value is chosen".into(),
+        };
+        format!("{what}: SecurityLayer {sl}, UserAuthentication 1, fAllowSecProtocolNegotiation 1")
     }
 }
 
@@ -136,10 +182,10 @@ fn defaults(build: Option<u32>) -> [u32; 3] {
 fn enable_values(
     set: &str,
     prev: &Previous,
-    build: Option<u32>,
+    version: Version,
     current: [Option<u32>; 3],
 ) -> [u32; 3] {
-    let def = defaults(build);
+    let def = version.defaults();
     let recorded: Vec<Option<u32>> = NLA_VALUES
         .iter()
         .map(|v| {
@@ -170,17 +216,21 @@ fn enable_values(
 }
 
 /// The `nla enable` units: per control set, the values [`enable_values`]
-/// chooses, created when missing.
+/// chooses, created when missing; the warning says where the values come
+/// from.
 fn enable_units(views: &Views<'_>, prev: &Previous) -> Result<Vec<Unit>> {
     let system = views.system.expect("SYSTEM is loaded");
-    let build = views.software.and_then(|sw| {
-        let cv = r"Microsoft\Windows NT\CurrentVersion";
-        match sw.value(&sw.key(cv), cv, "CurrentBuild") {
-            crate::hive::reader::ValueState::Present { data, .. } => {
-                data.as_str().and_then(|s| s.trim().parse().ok())
-            }
-            _ => None,
-        }
+    let version = Version::of(views);
+    views.notes.borrow_mut().push(match &prev.bundle {
+        Some(b) => Warning::new(Code::ValuesFromBundle, format!(
+            "restoring the values recorded before the last `nla disable` (bundle {}), never lowering one; sets without a record get the defaults of {}",
+            b.display(),
+            version.describe()
+        )),
+        None => Warning::new(Code::ValuesFromDefaults, format!(
+            "no bundle of an earlier `nla disable` of this hive: the defaults of {} are written, never lowering a value",
+            version.describe()
+        )),
     });
     Ok(control_sets(system)?
         .into_iter()
@@ -188,7 +238,7 @@ fn enable_units(views: &Views<'_>, prev: &Previous) -> Result<Vec<Unit>> {
             let key = format!(r"{set}\{RDP_TCP_PATH}");
             let k = system.key(&key);
             let current = NLA_VALUES.map(|v| system.value(&k, &key, v).dword());
-            let vals = enable_values(&set, prev, build, current);
+            let vals = enable_values(&set, prev, version, current);
             Unit {
                 ops: NLA_VALUES
                     .iter()
@@ -329,16 +379,7 @@ pub fn nla_full(
     engine::run(located, mode.command(), needs(include_policy), opts, &|v| {
         let mut units = match mode {
             NlaMode::Disable => nla_units(v, mode, true)?,
-            NlaMode::Enable => {
-                v.notes.borrow_mut().push(match &prev.bundle {
-                    Some(b) => Warning::new(Code::ValuesFromBundle, format!(
-                        "restoring the values recorded before the last `nla disable` (bundle {}), never lowering one",
-                        b.display()
-                    )),
-                    None => Warning::new(Code::ValuesFromDefaults, "no bundle of an earlier `nla disable` of this hive: the Windows version's defaults are written, never lowering a value"),
-                });
-                enable_units(v, &prev)?
-            }
+            NlaMode::Enable => enable_units(v, &prev)?,
         };
         let want = mode.value();
         policy_unreadable(v);
@@ -379,7 +420,7 @@ mod tests {
             enable_values(
                 "ControlSet001",
                 &prev([Some(2), Some(1), Some(1)]),
-                None,
+                Version::Unknown,
                 zero
             ),
             [2, 1, 1]
@@ -389,25 +430,48 @@ mod tests {
             enable_values(
                 "ControlSet002",
                 &prev([Some(2), Some(1), Some(1)]),
-                Some(20348),
+                Version::Build(20348),
                 zero
             ),
             [2, 1, 1]
         );
         assert_eq!(
-            enable_values("ControlSet002", &Previous::default(), Some(7601), zero),
+            enable_values(
+                "ControlSet002",
+                &Previous::default(),
+                Version::Build(7601),
+                zero
+            ),
             [1, 1, 1]
         );
+        // Unknown version: the stronger SecurityLayer 2; SYSTEM's markers
+        // decide when SOFTWARE gives no build.
         assert_eq!(
-            enable_values("ControlSet002", &Previous::default(), None, zero),
-            [1, 1, 1]
+            enable_values(
+                "ControlSet002",
+                &Previous::default(),
+                Version::Unknown,
+                zero
+            ),
+            [2, 1, 1]
         );
+        for (r, sl) in [(Release::Win8OrLater, 2), (Release::BeforeWin8, 1)] {
+            assert_eq!(
+                enable_values(
+                    "ControlSet002",
+                    &Previous::default(),
+                    Version::System(r),
+                    zero
+                ),
+                [sl, 1, 1]
+            );
+        }
         // A record that leaves NLA off is no enable: defaults.
         assert_eq!(
             enable_values(
                 "ControlSet001",
                 &prev([Some(0), Some(0), Some(1)]),
-                Some(20348),
+                Version::Build(20348),
                 zero
             ),
             [2, 1, 1]
@@ -415,14 +479,19 @@ mod tests {
         // Never lower: SecurityLayer 2 stays 2 on a version whose default is 1.
         let cur = [Some(2), Some(1), Some(1)];
         assert_eq!(
-            enable_values("ControlSet001", &Previous::default(), Some(7601), cur),
+            enable_values(
+                "ControlSet001",
+                &Previous::default(),
+                Version::Build(7601),
+                cur
+            ),
             [2, 1, 1]
         );
         assert_eq!(
             enable_values(
                 "ControlSet001",
                 &prev([Some(1), Some(1), Some(1)]),
-                None,
+                Version::Unknown,
                 cur
             ),
             [2, 1, 1]

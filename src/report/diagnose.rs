@@ -95,7 +95,8 @@ pub struct Finding {
     pub row: u8,
     /// Blocker, warning or info.
     pub severity: Severity,
-    /// The hive read ("SYSTEM", "SOFTWARE", "SAM", "SECURITY").
+    /// The hive read ("SYSTEM", "SOFTWARE", "SAM", "SECURITY", or "BCD" for
+    /// the boot configuration store of row 29).
     pub hive: &'static str,
     /// Full key path inside the hive.
     pub key: String,

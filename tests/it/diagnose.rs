@@ -193,12 +193,22 @@ fn clean_corpus_hives_give_only_real_blockers() {
     // Windows 7 SP1: RDP on (fDenyTSConnections 0, rule RemoteDesktop-In-TCP
     // active for 3389), TermService manual; two interfaces with static
     // addresses (10.3.58.5 and 192.168.1.123) in both sets; NLA off (0/1).
+    // Every profile is on and that rule is scoped Domain|Private; the
+    // Public one (RemoteDesktop-In-TCP_1) is inactive: RDP is dropped on a
+    // network Windows puts in the Public profile (a warning per set).
     let (t, _) = config(W7, false);
     let r = diagnose(t.path());
     assert_eq!(r["verdict"]["rdp"], "may-fail");
     assert_eq!(codes(&r, "blocker"), Vec::<String>::new());
-    assert_eq!(codes(&r, "warning"), ["static-ip"]);
+    assert_eq!(codes(&r, "warning"), ["firewall-rule-scope", "static-ip"]);
     assert_eq!(with_code(&r, "static-ip").len(), 4);
+    let scope = with_code(&r, "firewall-rule-scope");
+    assert_eq!(scope.len(), 2);
+    assert!(scope.iter().all(|f| f["value"] == "RemoteDesktop-In-TCP_1"
+        && f["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("the Public profile")));
     assert_eq!(codes(&r, "info"), ["nla-off"]);
     assert_eq!(
         r["control_sets"],

@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::Value;
 use sha1::Digest;
 
-use super::diagnose::{config, diagnose, merge, run_fix, with_code, RDP, W7};
+use super::diagnose::{codes, config, diagnose, hivex_text, merge, run_fix, with_code, RDP, W7};
 use crate::util::*;
 
 const RDP1: &str = r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp";
@@ -461,4 +461,239 @@ fn mdm_firewall_policy_is_checked() {
         );
     }
     assert!(in_set1(&diagnose(t.path()), "firewall-rule-inactive").is_empty());
+}
+
+/// The Group Policy firewall key of a profile in SOFTWARE.
+const FW_GP: &str = r"Policies\Microsoft\WindowsFirewall";
+
+fn fw_rule(sys: &Path, name: &str) -> String {
+    hivex_text(sys, &format!(r"\{FW1}\FirewallRules"), name)
+}
+
+/// The local profiles of ControlSet001 turned off.
+fn local_profiles_off(sys: &Path) {
+    for p in ["DomainProfile", "StandardProfile", "PublicProfile"] {
+        merge(
+            sys,
+            "SYSTEM",
+            &format!(r"{FW1}\{p}"),
+            &["\"EnableFirewall\"=dword:00000000"],
+        );
+    }
+}
+
+/// Row 16, Group Policy over the local firewall (Windows 7 corpus hive:
+/// RemoteDesktop-In-TCP active for Domain|Private, RemoteDesktop-In-TCP_1
+/// for Public inactive). Every local profile off, then Group Policy turns
+/// the Public profile on: the inactive Public rule is a blocker whose fix
+/// makes it active, and the policy key is named as what turns the profile
+/// on. Group Policy turning the profiles off silences a broken rule.
+#[test]
+fn group_policy_turns_a_profile_on_over_the_local_setting() {
+    let (t, sys) = config(W7, true);
+    local_profiles_off(&sys);
+    let r = diagnose(t.path());
+    assert!(
+        row(&r, 16)
+            .iter()
+            .all(|f| f["control_set"] != "ControlSet001"),
+        "{:#?}",
+        row(&r, 16)
+    );
+    let sw = t.path().join("SOFTWARE");
+    merge(
+        &sw,
+        "SOFTWARE",
+        &format!(r"{FW_GP}\PublicProfile"),
+        &["\"EnableFirewall\"=dword:00000001"],
+    );
+    let r = diagnose(t.path());
+    let f = in_set1(&r, "firewall-rule-inactive");
+    assert_eq!(f.len(), 1, "{:#}", r["findings"]);
+    let f = f[0];
+    assert_eq!(f["severity"], "blocker");
+    assert_eq!(f["hive"], "SYSTEM");
+    assert_eq!(f["key"], format!(r"{FW1}\FirewallRules"));
+    let name = f["value"].as_str().unwrap();
+    // The rule chosen covers the Public profile (no scope, or Public).
+    let found = f["found"].as_str().unwrap();
+    assert_eq!(found, fw_rule(&sys, name));
+    assert!(found.contains("|Active=FALSE|") && found.contains("|LPort=3389|"));
+    assert!(
+        !found.contains("|Profile=") || found.contains("|Profile=Public|"),
+        "{found}"
+    );
+    assert!(f["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("Public by Group Policy"));
+    let new = found.replace("|Active=FALSE|", "|Active=TRUE|");
+    let cmd = format!(
+        "ntrescue set SYSTEM 'SYSTEM\\{FW1}\\FirewallRules' {name} --type sz --data '{new}'"
+    );
+    assert_eq!(f["fix"]["command"], cmd.as_str());
+    assert_eq!(f["fix"]["rdp_repair"], "applied");
+    // The profile is on by Group Policy: its SOFTWARE key is named, and
+    // turning it off there is not part of --firewall-profiles-off.
+    let on = with_code(&r, "firewall-profile-on");
+    assert_eq!(on.len(), 1, "{on:#?}");
+    assert_eq!(on[0]["hive"], "SOFTWARE");
+    assert_eq!(on[0]["key"], format!(r"{FW_GP}\PublicProfile"));
+    assert!(on[0]["fix"]["rdp_repair"].is_null());
+    run_fix(t.path(), &cmd);
+    assert_eq!(fw_rule(&sys, name), new);
+    let r = diagnose(t.path());
+    assert!(
+        row(&r, 16)
+            .iter()
+            .all(|f| f["control_set"] != "ControlSet001"),
+        "{:#?}",
+        row(&r, 16)
+    );
+
+    // The other way: the RDP rules broken with every local profile on is a
+    // blocker; Group Policy turning the three profiles off (Vista and later
+    // write the Private one as PrivateProfile) leaves nothing to drop.
+    let (t, sys) = config(W7, true);
+    merge(
+        &sys,
+        "SYSTEM",
+        &format!(r"{FW1}\FirewallRules"),
+        &[&rdp_rule_line(&sys, false)],
+    );
+    assert_eq!(
+        in_set1(&diagnose(t.path()), "firewall-rule-inactive").len(),
+        1
+    );
+    let sw = t.path().join("SOFTWARE");
+    for p in ["DomainProfile", "PrivateProfile", "PublicProfile"] {
+        merge(
+            &sw,
+            "SOFTWARE",
+            &format!(r"{FW_GP}\{p}"),
+            &["\"EnableFirewall\"=dword:00000000"],
+        );
+    }
+    let r = diagnose(t.path());
+    assert!(row(&r, 16).is_empty(), "{:#?}", row(&r, 16));
+    // A Group Policy default inbound action "allow" drops nothing either.
+    let (t, sys) = config(W7, true);
+    merge(
+        &sys,
+        "SYSTEM",
+        &format!(r"{FW1}\FirewallRules"),
+        &[&rdp_rule_line(&sys, false)],
+    );
+    let sw = t.path().join("SOFTWARE");
+    for p in ["DomainProfile", "PrivateProfile", "PublicProfile"] {
+        merge(
+            &sw,
+            "SOFTWARE",
+            &format!(r"{FW_GP}\{p}"),
+            &["\"DefaultInboundAction\"=dword:00000000"],
+        );
+    }
+    assert!(row(&diagnose(t.path()), 16).is_empty());
+}
+
+/// Row 16, a rule's `Profile=` scope: the clean Windows 7 hive allows 3389
+/// in the Domain and Private profiles only while the Public profile is on
+/// (its Public rule is inactive): a warning naming the Public profile, whose
+/// fix makes that rule active. `rdp repair` leaves it (a warning).
+#[test]
+fn rule_scoped_to_other_profiles_is_a_warning_naming_the_profile() {
+    let (t, sys) = config(W7, false);
+    let r = diagnose(t.path());
+    let f = in_set1(&r, "firewall-rule-scope");
+    assert_eq!(f.len(), 1, "{:#}", r["findings"]);
+    let f = f[0];
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["hive"], "SYSTEM");
+    assert_eq!(f["key"], format!(r"{FW1}\FirewallRules"));
+    let why = f["explanation"].as_str().unwrap();
+    assert!(why.contains("the Public profile"), "{why}");
+    assert!(!why.contains("Domain") && !why.contains("Private"), "{why}");
+    let name = f["value"].as_str().unwrap();
+    let found = fw_rule(&sys, name);
+    assert_eq!(f["found"], found.as_str());
+    assert!(found.contains("|Active=FALSE|"));
+    assert!(!found.contains("|Profile=") || found.contains("|Profile=Public|"));
+    let new = found.replace("|Active=FALSE|", "|Active=TRUE|");
+    let cmd = format!(
+        "ntrescue set SYSTEM 'SYSTEM\\{FW1}\\FirewallRules' {name} --type sz --data '{new}'"
+    );
+    assert_eq!(f["fix"]["command"], cmd.as_str());
+    assert!(f["fix"]["rdp_repair"].is_null());
+    assert!(codes(&r, "blocker").is_empty());
+    run_fix(t.path(), &cmd);
+    assert_eq!(fw_rule(&sys, name), new);
+    assert!(in_set1(&diagnose(t.path()), "firewall-rule-scope").is_empty());
+}
+
+/// Row 16, block rules: an active inbound block rule for 3389 in the local
+/// store (made from Windows' own RDP rule string: the same fields, Action
+/// Block) is a blocker although the allow rule is active; its fix makes it
+/// inactive. The same rule in the Group Policy store is a blocker on
+/// SOFTWARE with a manual fix. A block rule for another port is nothing.
+#[test]
+fn block_rule_for_the_rdp_port_is_a_blocker() {
+    let (t, sys) = config(W7, false);
+    let allow = fw_rule(&sys, "RemoteDesktop-In-TCP");
+    assert!(allow.contains("|Action=Allow|Active=TRUE|"), "{allow}");
+    let block = allow.replace("|Action=Allow|", "|Action=Block|").replace(
+        "|Name=@FirewallAPI.dll,-28753|",
+        "|Name=Block Remote Desktop|",
+    );
+    let other = block.replace("|LPort=3389|", "|LPort=3390-3399|");
+    merge(
+        &sys,
+        "SYSTEM",
+        &format!(r"{FW1}\FirewallRules"),
+        &[
+            &format!("\"Block-RDP-In-TCP\"=\"{block}\""),
+            &format!("\"Block-Other-In-TCP\"=\"{other}\""),
+        ],
+    );
+    let r = diagnose(t.path());
+    let f = in_set1(&r, "firewall-block-rule");
+    assert_eq!(f.len(), 1, "{:#}", r["findings"]);
+    let f = f[0];
+    assert_eq!(f["severity"], "blocker");
+    assert_eq!(f["hive"], "SYSTEM");
+    assert_eq!(f["key"], format!(r"{FW1}\FirewallRules"));
+    assert_eq!(f["value"], "Block-RDP-In-TCP");
+    assert_eq!(f["found"], block.as_str());
+    assert!(f["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("Domain, Private profiles"));
+    let off = block.replace("|Active=TRUE|", "|Active=FALSE|");
+    let cmd = format!(
+        "ntrescue set SYSTEM 'SYSTEM\\{FW1}\\FirewallRules' Block-RDP-In-TCP --type sz --data '{off}'"
+    );
+    assert_eq!(f["fix"]["command"], cmd.as_str());
+    assert!(f["fix"]["rdp_repair"].is_null());
+    assert!(!in_set1(&r, "firewall-profile-on").is_empty());
+    run_fix(t.path(), &cmd);
+    assert_eq!(fw_rule(&sys, "Block-RDP-In-TCP"), off);
+    let r = diagnose(t.path());
+    assert!(in_set1(&r, "firewall-block-rule").is_empty());
+    assert!(in_set1(&r, "firewall-profile-on").is_empty());
+
+    // The same block rule deployed by Group Policy.
+    let (t, _) = config(W7, true);
+    let sw = t.path().join("SOFTWARE");
+    merge(
+        &sw,
+        "SOFTWARE",
+        &format!(r"{FW_GP}\FirewallRules"),
+        &[&format!("\"Block-RDP-In-TCP\"=\"{block}\"")],
+    );
+    let r = diagnose(t.path());
+    let f = with_code(&r, "firewall-block-rule");
+    assert_eq!(f.len(), 1, "once, not per control set: {:#}", r["findings"]);
+    assert_eq!(f[0]["hive"], "SOFTWARE");
+    assert_eq!(f[0]["key"], format!(r"{FW_GP}\FirewallRules"));
+    assert_eq!(f[0]["value"], "Block-RDP-In-TCP");
+    assert!(f[0]["fix"]["command"].is_null() && f[0]["fix"]["manual"].is_string());
 }

@@ -14,6 +14,7 @@ mod core;
 mod crash;
 mod diagnose;
 mod diagnose_accounts;
+mod diagnose_cases;
 mod diagnose_host;
 mod diagnose_rows;
 mod dirty;

@@ -13,6 +13,10 @@ use super::probe::{fix, manual, op_dword, Ctx, KeyRead, New};
 const LM_NTLMV2_ONLY: u32 = 5;
 /// `RestrictReceivingNTLMTraffic` 2: deny all incoming NTLM.
 const NTLM_DENY_ALL: u32 = 2;
+/// `NtlmMinServerSec` bit: the server requires NTLMv2 session security
+/// (NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY); 0x20000000, 128-bit
+/// encryption, is what Windows 7 and later ship.
+const NTLM_REQUIRE_V2_SESSION: u32 = 0x0008_0000;
 /// Per-device and per-user licensing modes (rdp-causes.md row 27).
 const LICENSING_MODES: [u32; 2] = [2, 4];
 
@@ -32,6 +36,20 @@ pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 value: Some("RestrictReceivingNTLMTraffic"),
                 healthy: "absent or 0",
                 explanation: "incoming NTLM is denied: NLA with local accounts (or from outside the domain) fails".into(),
+                fix: manual("report only: a security policy set this; change it deliberately", Risk::High),
+            }));
+        }
+        if let Some(v) = msv
+            .dword("NtlmMinServerSec")
+            .filter(|v| v & NTLM_REQUIRE_V2_SESSION != 0)
+        {
+            out.push(msv.finding(New {
+                code: "ntlm-min-server-sec",
+                row: 24,
+                severity: Severity::Info,
+                value: Some("NtlmMinServerSec"),
+                healthy: "536870912 (0x20000000, 128-bit encryption: the Windows 7 and later default) or absent",
+                explanation: format!("NtlmMinServerSec 0x{v:08x} requires NTLMv2 session security: NTLM clients that cannot negotiate it (very old ones, or clients restricted by their own policy) are refused"),
                 fix: manual("report only: a security policy set this; change it deliberately", Risk::High),
             }));
         }

@@ -47,8 +47,10 @@ pub struct Diagnosis {
 /// Rows that need SOFTWARE (wholly or for their policy part).
 const SOFTWARE_ROWS: [u8; 7] = [2, 6, 7, 10, 11, 16, 31];
 
-/// The Windows build: SOFTWARE `CurrentBuild`; without SOFTWARE, a listener
-/// without a `SecurityLayer` value means a release before Vista (XP/2003).
+/// The Windows build: SOFTWARE `CurrentBuild`; without it, the first build
+/// of Windows 8 when SYSTEM's markers say Windows 8 or later
+/// (`hive::release`), and a listener without a `SecurityLayer` value means a
+/// release before Vista (XP/2003).
 fn build_of(h: &Hives<'_>, boot: Option<&str>) -> Option<u32> {
     if let Some(sw) = h.software {
         let k = KeyRead::new(
@@ -59,6 +61,11 @@ fn build_of(h: &Hives<'_>, boot: Option<&str>) -> Option<u32> {
         if let Some(b) = k.string("CurrentBuild").and_then(|s| s.trim().parse().ok()) {
             return Some(b);
         }
+    }
+    if crate::hive::release::from_system(h.system)
+        == Some(crate::hive::release::Release::Win8OrLater)
+    {
+        return Some(probe::BUILD_WIN8);
     }
     let set = boot?;
     let rdp = KeyRead::new(

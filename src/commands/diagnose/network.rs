@@ -13,8 +13,19 @@ use crate::hive::reader::ValueState;
 const DEFAULT_PORT: u32 = 3389;
 /// Firewall policy key inside a control set.
 const FW_PATH: &str = r"Services\SharedAccess\Parameters\FirewallPolicy";
-/// Firewall profiles (the Private profile is `StandardProfile`).
-const PROFILES: [&str; 3] = ["DomainProfile", "StandardProfile", "PublicProfile"];
+/// Firewall profiles: the local (and MDM) key name, the name rules use in
+/// their `Profile=` field, and the Group Policy key names (the Private
+/// profile is `StandardProfile` locally; Group Policy writes
+/// `PrivateProfile`, or `StandardProfile` from the pre-Vista template).
+const PROFILES: [(&str, &str, &[&str]); 3] = [
+    ("DomainProfile", "Domain", &["DomainProfile"]),
+    (
+        "StandardProfile",
+        "Private",
+        &["PrivateProfile", "StandardProfile"],
+    ),
+    ("PublicProfile", "Public", &["PublicProfile"]),
+];
 /// The MDM (Intune, Firewall CSP `MdmStore`) copy of the firewall policy
 /// below [`FW_PATH`]: the same profile keys and values, and its own
 /// `FirewallRules`.
@@ -26,7 +37,8 @@ const INTERFACES_PATH: &str = r"Services\Tcpip\Parameters\Interfaces";
 
 /// Runs the checks of this group.
 pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    firewall_policy(ctx, out);
+    let gp = GroupPolicy::read(ctx);
+    firewall_policy(&gp, out);
     for set in &ctx.sets {
         let rdp = ctx.in_set(set, RDP_TCP_PATH);
         let port = if rdp.exists() {
@@ -53,7 +65,7 @@ pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             None
         };
         if let Some(port) = port {
-            firewall(ctx, set, port, out);
+            firewall(ctx, set, port, &gp, out);
         }
         static_ip(ctx, set, out);
     }
@@ -111,6 +123,19 @@ impl Rule {
         })
     }
 
+    /// Whether the rule applies in profile `scope` (`Domain`, `Private`,
+    /// `Public`): its `Profile=` fields, none meaning every profile.
+    fn in_profile(&self, scope: &str) -> bool {
+        let mut any = false;
+        for p in self.all("Profile").flat_map(|v| v.split(',')) {
+            any = true;
+            if p.trim().eq_ignore_ascii_case(scope) {
+                return true;
+            }
+        }
+        !any
+    }
+
     /// One of Windows' own Remote Desktop TCP rules (not shadow, not the
     /// WebSocket ones).
     fn is_rdp_rule(&self) -> bool {
@@ -123,9 +148,12 @@ impl Rule {
     }
 }
 
-/// The value names of Windows' own Remote Desktop TCP rules (rdp-causes.md
-/// row 16: Windows 8 and later, then Windows 7).
-const WINDOWS_RDP_RULES: [&str; 2] = ["RemoteDesktop-UserMode-In-TCP", "RemoteDesktop-In-TCP"];
+/// Active inbound rules of a store that cover `port`.
+fn covering<'r>(rules: &'r [Rule], port: u32) -> impl Iterator<Item = &'r Rule> + 'r {
+    rules
+        .iter()
+        .filter(move |r| r.is("Active", "TRUE") && r.is("Dir", "In") && r.covers(port))
+}
 
 fn rules(k: &KeyRead<'_>) -> Vec<Rule> {
     k.all_values()
@@ -141,35 +169,121 @@ fn rules(k: &KeyRead<'_>) -> Vec<Rule> {
         .collect()
 }
 
+/// The Group Policy firewall settings (SOFTWARE `Policies\Microsoft\
+/// WindowsFirewall`): per profile its key (the first of the profile's
+/// policy keys that exists) and the policy rule store.
+struct GroupPolicy<'a> {
+    profiles: [Option<KeyRead<'a>>; 3],
+    rules_key: Option<KeyRead<'a>>,
+    rules: Vec<Rule>,
+}
+
+impl<'a> GroupPolicy<'a> {
+    fn read(ctx: &Ctx<'a>) -> GroupPolicy<'a> {
+        let profiles = PROFILES.map(|(_, _, names)| {
+            names.iter().find_map(|n| {
+                ctx.software(&format!(r"{FW_POLICY_PATH}\{n}"))
+                    .filter(|k| k.exists())
+            })
+        });
+        let rules_key = ctx
+            .software(&format!(r"{FW_POLICY_PATH}\FirewallRules"))
+            .filter(|k| k.exists());
+        let rules = rules_key.as_ref().map(rules).unwrap_or_default();
+        GroupPolicy {
+            profiles,
+            rules_key,
+            rules,
+        }
+    }
+}
+
+/// One firewall profile of a control set, as Windows enforces it: a
+/// policy store's `EnableFirewall` and `DefaultInboundAction` win over the
+/// local ones (the MDM store first, then Group Policy).
+struct Profile<'a, 'g> {
+    /// The name rules use (`Profile=Public`).
+    scope: &'static str,
+    /// The local key.
+    local: KeyRead<'a>,
+    /// The MDM key.
+    mdm: KeyRead<'a>,
+    /// The Group Policy key, when it exists.
+    policy: Option<&'g KeyRead<'a>>,
+    /// Whether the local key turns the profile on.
+    local_on: bool,
+}
+
+impl Profile<'_, '_> {
+    /// `EnableFirewall` of the policy key.
+    fn policy_enable(&self) -> Option<u32> {
+        self.policy.and_then(|k| k.dword("EnableFirewall"))
+    }
+
+    /// Whether the profile is on: MDM, else Group Policy, else local.
+    fn enabled(&self) -> bool {
+        match self.mdm.dword("EnableFirewall").or(self.policy_enable()) {
+            Some(e) => e != 0,
+            None => self.local_on,
+        }
+    }
+
+    /// The effective default inbound action (0 allow, 1 block).
+    fn inbound(&self) -> Option<u32> {
+        self.mdm
+            .dword("DefaultInboundAction")
+            .or(self.policy.and_then(|k| k.dword("DefaultInboundAction")))
+            .or(self.local.dword("DefaultInboundAction"))
+    }
+
+    /// What turns it on, for explanations.
+    fn by(&self) -> &'static str {
+        if self.mdm.dword("EnableFirewall").is_some() {
+            "MDM policy"
+        } else if self.policy_enable().is_some() {
+            "Group Policy"
+        } else {
+            "the local setting"
+        }
+    }
+}
+
 /// Row 16 (and the port cross-check of row 5) in one control set.
-fn firewall(ctx: &Ctx<'_>, set: &str, port: u32, out: &mut Vec<Finding>) {
+fn firewall(ctx: &Ctx<'_>, set: &str, port: u32, gp: &GroupPolicy<'_>, out: &mut Vec<Finding>) {
     let fw = ctx.in_set(set, FW_PATH);
     if !fw.exists() {
         return;
     }
-    let mut on: Vec<KeyRead<'_>> = Vec::new();
-    let mut mdm_on: Vec<KeyRead<'_>> = Vec::new();
-    for p in PROFILES {
+    let mut on: Vec<Profile<'_, '_>> = Vec::new();
+    for (i, (p, scope, _)) in PROFILES.into_iter().enumerate() {
         let k = ctx.in_set(set, &format!(r"{FW_PATH}\{p}"));
         let m = ctx.in_set(set, &format!(r"{FW_PATH}\{MDM}\{p}"));
         out.extend(unreadable_value(&m, "EnableFirewall", 16));
-        let local_on = k.exists() && k.dword("EnableFirewall") != Some(0);
         if k.exists() {
             out.extend(unreadable_value(&k, "EnableFirewall", 16));
         }
-        // The MDM store is a policy store: its EnableFirewall wins over the
-        // local one, and its DefaultInboundAction too (0 allow, 1 block).
-        let enabled = match m.dword("EnableFirewall") {
-            Some(e) => e != 0,
-            None => local_on,
+        let local_on = k.exists() && k.dword("EnableFirewall") != Some(0);
+        let prof = Profile {
+            scope,
+            local: k,
+            mdm: m,
+            policy: gp.profiles[i].as_ref(),
+            local_on,
         };
-        let inbound = m
-            .dword("DefaultInboundAction")
-            .or(k.dword("DefaultInboundAction"));
-        if !enabled || inbound == Some(0) {
+        if !prof.enabled() || prof.inbound() == Some(0) {
             continue;
         }
-        if local_on && k.dword("DoNotAllowExceptions").is_some_and(|d| d != 0) {
+        // Group Policy's DoNotAllowExceptions replaces the local one (it is
+        // reported as firewall-policy-no-exceptions).
+        let policy_dnae = prof.policy.and_then(|k| k.dword("DoNotAllowExceptions"));
+        if policy_dnae.is_none()
+            && prof.local.exists()
+            && prof
+                .local
+                .dword("DoNotAllowExceptions")
+                .is_some_and(|d| d != 0)
+        {
+            let k = &prof.local;
             out.push(k.finding(New {
                 code: "firewall-no-exceptions",
                 row: 16,
@@ -180,36 +294,131 @@ fn firewall(ctx: &Ctx<'_>, set: &str, port: u32, out: &mut Vec<Finding>) {
                     "the {p} drops every inbound connection, allow rules included"
                 ),
                 fix: fix(
-                    ctx.set_dword(&k, "DoNotAllowExceptions", 0),
+                    ctx.set_dword(k, "DoNotAllowExceptions", 0),
                     Risk::Medium,
                     Some("--firewall-profiles-off"),
-                    vec![op_dword(&k, "DoNotAllowExceptions", 0)],
+                    vec![op_dword(k, "DoNotAllowExceptions", 0)],
                 ),
             }));
         }
-        if local_on {
-            on.push(k);
-        }
-        if m.dword("EnableFirewall").is_some_and(|e| e != 0) {
-            mdm_on.push(m);
-        }
+        on.push(prof);
     }
-    if on.is_empty() && mdm_on.is_empty() {
+    if on.is_empty() {
         return;
     }
     let rk = ctx.in_set(set, &format!(r"{FW_PATH}\FirewallRules"));
     if !rk.exists() && ctx.build.is_some_and(|b| b < super::probe::BUILD_VISTA) {
-        open_ports(ctx, &on, port, out);
+        let local: Vec<&KeyRead<'_>> = on.iter().filter(|p| p.local_on).map(|p| &p.local).collect();
+        open_ports(ctx, &local, port, out);
         return;
     }
+    let mdm_on: Vec<&KeyRead<'_>> = on
+        .iter()
+        .filter(|p| p.mdm.dword("EnableFirewall").is_some_and(|e| e != 0))
+        .map(|p| &p.mdm)
+        .collect();
+    let local = rules(&rk);
     let before = out.len();
-    if mdm_rules(ctx, set, port, &mdm_on, out) {
-        rule_findings(ctx, set, &rk, port, out);
+    let blocked = block_rules(ctx, &on, &rk, &local, gp, port, out);
+    if !blocked && mdm_rules(ctx, set, port, &mdm_on, out) {
+        rule_findings(ctx, set, &on, &rk, &local, gp, port, out);
     }
-    if out.len() > before {
-        on.extend(mdm_on);
+    if out
+        .iter()
+        .skip(before)
+        .any(|f| f.severity == Severity::Blocker)
+    {
         profiles_off(ctx, &on, out);
     }
+}
+
+/// Active inbound block rules for `port` (TCP or any protocol) in the local
+/// and the Group Policy rule stores, scoped to a profile that is on: block
+/// rules win over every allow rule. Returns whether one was found.
+fn block_rules(
+    ctx: &Ctx<'_>,
+    on: &[Profile<'_, '_>],
+    rk: &KeyRead<'_>,
+    local: &[Rule],
+    gp: &GroupPolicy<'_>,
+    port: u32,
+    out: &mut Vec<Finding>,
+) -> bool {
+    let mut found = false;
+    let stores = [
+        (Some(rk), local),
+        (gp.rules_key.as_ref(), gp.rules.as_slice()),
+    ];
+    for (key, rules) in stores {
+        let Some(key) = key else { continue };
+        for r in covering(rules, port)
+            .filter(|r| r.is("Action", "Block") && r.get("Protocol").is_none_or(|p| p == "6"))
+        {
+            let profiles: Vec<&str> = on
+                .iter()
+                .map(|p| p.scope)
+                .filter(|s| r.in_profile(s))
+                .collect();
+            if profiles.is_empty() {
+                continue;
+            }
+            found = true;
+            // A Group Policy rule is one finding, not one per control set.
+            if out.iter().any(|f| {
+                f.code == "firewall-block-rule"
+                    && f.hive == key.hive
+                    && f.key == key.path
+                    && f.value.as_deref() == Some(r.name.as_str())
+            }) {
+                continue;
+            }
+            let fix = if key.hive == "SYSTEM" {
+                let new = r.data.replacen("|Active=TRUE|", "|Active=FALSE|", 1);
+                let path = format!(r"{}\{}", key.hive, key.path);
+                let mut f = fix(
+                    ctx.command(&[
+                        "set", "SOURCE", &path, &r.name, "--type", "sz", "--data", &new,
+                    ]),
+                    Risk::Medium,
+                    None,
+                    vec![RepairOp {
+                        hive: crate::hive::name::HiveName::System,
+                        key: key.path.clone(),
+                        value: r.name.clone(),
+                        action: RepairAction::String(new),
+                    }],
+                );
+                f.manual = Some(
+                    "the rule is made inactive, not deleted; find out who added it first".into(),
+                );
+                f
+            } else {
+                manual(
+                    "change the Group Policy (domain GPO or local policy) that deploys the block rule",
+                    Risk::Medium,
+                )
+            };
+            let store = if key.hive == "SYSTEM" {
+                "a local firewall rule"
+            } else {
+                "a Group Policy firewall rule"
+            };
+            out.push(key.finding(New {
+                code: "firewall-block-rule",
+                row: 16,
+                severity: Severity::Blocker,
+                value: Some(&r.name),
+                healthy: "no active inbound block rule covering the RDP port",
+                explanation: format!(
+                    "{store} blocks inbound TCP {port} in the {} profile{}: block rules win over every allow rule",
+                    profiles.join(", "),
+                    if profiles.len() == 1 { "" } else { "s" }
+                ),
+                fix,
+            }));
+        }
+    }
+    found
 }
 
 /// The MDM (Intune) store's rules for `port`: an active inbound block rule
@@ -220,18 +429,16 @@ fn mdm_rules(
     ctx: &Ctx<'_>,
     set: &str,
     port: u32,
-    mdm_on: &[KeyRead<'_>],
+    mdm_on: &[&KeyRead<'_>],
     out: &mut Vec<Finding>,
 ) -> bool {
     let mk = ctx.in_set(set, &format!(r"{FW_PATH}\{MDM}\FirewallRules"));
     let all = rules(&mk);
-    let inbound = |r: &Rule| {
-        r.is("Active", "TRUE")
-            && r.is("Dir", "In")
-            && r.get("Protocol").is_none_or(|p| p == "6")
-            && r.covers(port)
-    };
-    if let Some(r) = all.iter().find(|r| inbound(r) && r.is("Action", "Block")) {
+    let tcp = |r: &&Rule| r.get("Protocol").is_none_or(|p| p == "6");
+    if let Some(r) = covering(&all, port)
+        .filter(tcp)
+        .find(|r| r.is("Action", "Block"))
+    {
         out.push(mk.finding(New {
             code: "firewall-mdm-block-rule",
             row: 16,
@@ -243,7 +450,10 @@ fn mdm_rules(
         }));
         return false;
     }
-    if all.iter().any(|r| inbound(r) && r.is("Action", "Allow")) {
+    if covering(&all, port)
+        .filter(tcp)
+        .any(|r| r.is("Action", "Allow"))
+    {
         return false;
     }
     if let Some(m) = mdm_on
@@ -264,109 +474,202 @@ fn mdm_rules(
     true
 }
 
-/// The RDP rule of `FirewallRules` (`rk`) for `port`: inactive, on another
-/// port, or missing.
-fn rule_findings(ctx: &Ctx<'_>, set: &str, rk: &KeyRead<'_>, port: u32, out: &mut Vec<Finding>) {
-    let active = |r: &Rule| r.is("Active", "TRUE");
-    // Windows' own Remote Desktop rules first: when one of them allows the
-    // port, no other rule needs to be read (a firewall holds hundreds).
-    if WINDOWS_RDP_RULES.iter().any(|n| {
-        rk.string(n)
-            .and_then(|d| Rule::parse(n.to_string(), d))
-            .is_some_and(|r| active(&r) && r.inbound_tcp_allow() && r.covers(port))
-    }) {
+/// Whether an active inbound TCP allow rule of the local or the Group
+/// Policy store allows `port` in profile `scope`.
+fn allows(local: &[Rule], gp: &GroupPolicy<'_>, port: u32, scope: &str) -> bool {
+    covering(local, port)
+        .chain(covering(&gp.rules, port))
+        .any(|r| r.inbound_tcp_allow() && r.in_profile(scope))
+}
+
+/// The fix that makes local rule `r` of `rk` active (`Active=FALSE` to
+/// `TRUE`: 2 bytes shorter, it fits its cell).
+fn activate(
+    ctx: &Ctx<'_>,
+    rk: &KeyRead<'_>,
+    r: &Rule,
+    how: Option<&'static str>,
+) -> crate::report::diagnose::Fix {
+    let new = r.data.replacen("|Active=FALSE|", "|Active=TRUE|", 1);
+    let path = format!(r"SYSTEM\{}", rk.path);
+    fix(
+        ctx.command(&[
+            "set", "SOURCE", &path, &r.name, "--type", "sz", "--data", &new,
+        ]),
+        Risk::Low,
+        how,
+        vec![RepairOp {
+            hive: crate::hive::name::HiveName::System,
+            key: rk.path.clone(),
+            value: r.name.clone(),
+            action: RepairAction::String(new),
+        }],
+    )
+}
+
+/// "the Public profile", "the Domain and Public profiles".
+fn profile_names(p: &[&str]) -> String {
+    match p {
+        [one] => format!("the {one} profile"),
+        [rest @ .., last] => format!("the {} and {last} profiles", rest.join(", ")),
+        [] => "no profile".into(),
+    }
+}
+
+/// The RDP rule of `FirewallRules` (`rk`, its rules `all`) for `port`, per
+/// profile that is on (a rule's `Profile=` fields scope it; none: every
+/// profile). Nothing allows the port in any profile that is on: a blocker
+/// (the inactive RDP rule, the rule on another port, or no rule). Some
+/// profiles allow it and others drop it: a warning naming them.
+#[allow(clippy::too_many_arguments)]
+fn rule_findings(
+    ctx: &Ctx<'_>,
+    set: &str,
+    on: &[Profile<'_, '_>],
+    rk: &KeyRead<'_>,
+    all: &[Rule],
+    gp: &GroupPolicy<'_>,
+    port: u32,
+    out: &mut Vec<Finding>,
+) {
+    let mut left: Vec<&str> = on
+        .iter()
+        .map(|p| p.scope)
+        .filter(|s| !allows(all, gp, port, s))
+        .collect();
+    if left.is_empty() {
         return;
     }
-    let all = rules(rk);
-    if all
-        .iter()
-        .any(|r| active(r) && r.inbound_tcp_allow() && r.covers(port))
-    {
-        return;
-    }
-    if let Some(r) = all
-        .iter()
-        .find(|r| !active(r) && r.inbound_tcp_allow() && r.covers(port) && r.is_rdp_rule())
-    {
-        let new = r.data.replacen("|Active=FALSE|", "|Active=TRUE|", 1);
-        let path = format!(r"SYSTEM\{}", rk.path);
-        out.push(rk.finding(New {
-            code: "firewall-rule-inactive",
-            row: 16,
-            severity: Severity::Blocker,
-            value: Some(&r.name),
-            healthy: "Active=TRUE when RDP is on (client installs ship Active=FALSE)",
-            explanation: format!("the firewall is on and its Remote Desktop rule for TCP {port} is inactive: port {port} is dropped"),
-            fix: fix(
-                ctx.command(&["set", "SOURCE", &path, &r.name, "--type", "sz", "--data", &new]),
-                Risk::Low,
-                Some("applied"),
-                vec![RepairOp {
-                    hive: crate::hive::name::HiveName::System,
-                    key: rk.path.clone(),
-                    value: r.name.clone(),
-                    action: RepairAction::String(new),
-                }],
-            ),
-        }));
-    } else if let Some(r) = all
-        .iter()
-        .find(|r| r.is_rdp_rule() && r.inbound_tcp_allow() && !r.covers(port))
-    {
-        let resets = port != DEFAULT_PORT && r.covers(DEFAULT_PORT);
-        let rdp = ctx.in_set(set, RDP_TCP_PATH);
-        let f = if resets {
-            let mut f = fix(
-                ctx.command(&["rdp", "port", "SOURCE", "--reset"]),
-                Risk::Medium,
-                Some("--reset-port"),
-                vec![op_dword(&rdp, "PortNumber", DEFAULT_PORT)],
-            );
-            f.manual = Some(format!("or, after boot, allow TCP {port} in the firewall"));
-            f
+    let inactive = |r: &&Rule| {
+        !r.is("Active", "TRUE") && r.inbound_tcp_allow() && r.covers(port) && r.is_rdp_rule()
+    };
+    // The inactive rule that opens the most of those profiles (the first,
+    // in the key's value order, of those that open as many).
+    let candidate = |left: &[&str]| {
+        let mut best: Option<(&Rule, usize)> = None;
+        for r in all.iter().filter(inactive) {
+            let n = left.iter().filter(|s| r.in_profile(s)).count();
+            if n > 0 && best.is_none_or(|(_, b)| n > b) {
+                best = Some((r, n));
+            }
+        }
+        best.map(|(r, _)| r)
+    };
+    if left.len() == on.len() {
+        let by: Vec<String> = on
+            .iter()
+            .map(|p| format!("{} by {}", p.scope, p.by()))
+            .collect();
+        if let Some(r) = candidate(&left) {
+            out.push(rk.finding(New {
+                code: "firewall-rule-inactive",
+                row: 16,
+                severity: Severity::Blocker,
+                value: Some(&r.name),
+                healthy: "Active=TRUE when RDP is on (client installs ship Active=FALSE)",
+                explanation: format!("the firewall is on ({}) and its Remote Desktop rule for TCP {port} is inactive: port {port} is dropped", by.join(", ")),
+                fix: activate(ctx, rk, r, Some("applied")),
+            }));
+            left.retain(|s| !r.in_profile(s));
+        } else if let Some(r) = all
+            .iter()
+            .find(|r| r.is_rdp_rule() && r.inbound_tcp_allow() && !r.covers(port))
+        {
+            port_mismatch(ctx, set, rk, r, port, out);
+            return;
         } else {
-            manual(
-                &format!("after boot, allow inbound TCP {port} in the firewall"),
-                Risk::Medium,
-            )
-        };
-        out.push(rk.finding(New {
-            code: "firewall-port-mismatch",
-            row: 5,
-            severity: Severity::Blocker,
-            value: Some(&r.name),
-            healthy: "the rule's LPort equals RDP-Tcp PortNumber",
-            explanation: format!(
-                "RDP listens on TCP {port} but the firewall's Remote Desktop rule allows LPort={}",
-                r.get("LPort").unwrap_or("?")
-            ),
-            fix: f,
-        }));
-    } else {
-        out.push(rk.finding(New {
-            code: "firewall-no-rdp-rule",
-            row: 16,
-            severity: Severity::Blocker,
-            value: None,
-            healthy: "an inbound TCP allow rule for the RDP port",
-            explanation: format!("the firewall is on and no rule allows inbound TCP {port}"),
-            fix: manual(&format!("after boot, allow inbound TCP {port}; or turn the firewall profiles off with `ntrescue rdp repair --firewall-profiles-off`"), Risk::Medium),
-        }));
+            out.push(rk.finding(New {
+                code: "firewall-no-rdp-rule",
+                row: 16,
+                severity: Severity::Blocker,
+                value: None,
+                healthy: "an inbound TCP allow rule for the RDP port",
+                explanation: format!("the firewall is on ({}) and no rule allows inbound TCP {port}", by.join(", ")),
+                fix: manual(&format!("after boot, allow inbound TCP {port}; or turn the firewall profiles off with `ntrescue rdp repair --firewall-profiles-off`"), Risk::Medium),
+            }));
+            return;
+        }
+        if left.is_empty() {
+            return;
+        }
     }
+    let names = profile_names(&left);
+    let (value, fix, healthy) = match candidate(&left) {
+        Some(r) => (
+            Some(r.name.as_str()),
+            activate(ctx, rk, r, None),
+            "Active=TRUE for every profile that is on",
+        ),
+        None => (
+            all.iter()
+                .find(|r| r.is("Active", "TRUE") && r.inbound_tcp_allow() && r.covers(port) && r.is_rdp_rule())
+                .map(|r| r.name.as_str()),
+            manual(&format!("after boot, allow inbound TCP {port} in {names} (add the profile to the Remote Desktop rule's scope)"), Risk::Medium),
+            "a Remote Desktop rule scoped to every profile that is on",
+        ),
+    };
+    out.push(rk.finding(New {
+        code: "firewall-rule-scope",
+        row: 16,
+        severity: Severity::Warning,
+        value,
+        healthy,
+        explanation: format!("the firewall allows inbound TCP {port} only in some profiles: {names} is on and drops it, so RDP fails whenever Windows puts the network in that profile"),
+        fix,
+    }));
+}
+
+/// Row 5 cross-check: the Remote Desktop rule `r` allows another port.
+fn port_mismatch(
+    ctx: &Ctx<'_>,
+    set: &str,
+    rk: &KeyRead<'_>,
+    r: &Rule,
+    port: u32,
+    out: &mut Vec<Finding>,
+) {
+    let resets = port != DEFAULT_PORT && r.covers(DEFAULT_PORT);
+    let rdp = ctx.in_set(set, RDP_TCP_PATH);
+    let f = if resets {
+        let mut f = fix(
+            ctx.command(&["rdp", "port", "SOURCE", "--reset"]),
+            Risk::Medium,
+            Some("--reset-port"),
+            vec![op_dword(&rdp, "PortNumber", DEFAULT_PORT)],
+        );
+        f.manual = Some(format!("or, after boot, allow TCP {port} in the firewall"));
+        f
+    } else {
+        manual(
+            &format!("after boot, allow inbound TCP {port} in the firewall"),
+            Risk::Medium,
+        )
+    };
+    out.push(rk.finding(New {
+        code: "firewall-port-mismatch",
+        row: 5,
+        severity: Severity::Blocker,
+        value: Some(&r.name),
+        healthy: "the rule's LPort equals RDP-Tcp PortNumber",
+        explanation: format!(
+            "RDP listens on TCP {port} but the firewall's Remote Desktop rule allows LPort={}",
+            r.get("LPort").unwrap_or("?")
+        ),
+        fix: f,
+    }));
 }
 
 /// The Windows XP / 2003 firewall: an enabled profile must list the port
 /// in `GloballyOpenPorts\List` as `PORT:TCP:scope:Enabled:name`.
-fn open_ports(ctx: &Ctx<'_>, on: &[KeyRead<'_>], port: u32, out: &mut Vec<Finding>) {
+fn open_ports(ctx: &Ctx<'_>, on: &[&KeyRead<'_>], port: u32, out: &mut Vec<Finding>) {
     let name = format!("{port}:TCP");
     let before = out.len();
     for p in on {
-        let list = KeyRead::new(
+        let mut list = KeyRead::new(
             ctx.hives.system,
             "SYSTEM",
             format!(r"{}\GloballyOpenPorts\List", p.path),
         );
-        let mut list = list;
         list.set = p.set.clone();
         let open = list.value_names().iter().any(|n| {
             list.string(n).is_some_and(|d| {
@@ -400,39 +703,79 @@ fn open_ports(ctx: &Ctx<'_>, on: &[KeyRead<'_>], port: u32, out: &mut Vec<Findin
         }));
     }
     if out.len() > before {
-        profiles_off(ctx, on, out);
+        for k in on {
+            out.push(profile_on(ctx, k));
+        }
     }
 }
 
-/// The alternative to the rule fix: the enabled profiles turned off (only
-/// with `rdp repair --firewall-profiles-off`).
-fn profiles_off(ctx: &Ctx<'_>, on: &[KeyRead<'_>], out: &mut Vec<Finding>) {
-    for k in on {
-        out.push(k.finding(New {
-            code: "firewall-profile-on",
-            row: 16,
-            severity: Severity::Info,
-            value: Some("EnableFirewall"),
-            healthy: "1 (on)",
-            explanation:
-                "this profile filters the RDP port; turning it off is the last resort".into(),
-            fix: fix(
+/// A profile's `EnableFirewall` turned off: the alternative to the rule
+/// fix, only with `rdp repair --firewall-profiles-off`.
+fn profile_on(ctx: &Ctx<'_>, k: &KeyRead<'_>) -> Finding {
+    k.finding(New {
+        code: "firewall-profile-on",
+        row: 16,
+        severity: Severity::Info,
+        value: Some("EnableFirewall"),
+        healthy: "1 (on)",
+        explanation: "this profile filters the RDP port; turning it off is the last resort".into(),
+        fix: fix(
+            ctx.set_dword(k, "EnableFirewall", 0),
+            Risk::High,
+            Some("--firewall-profiles-off"),
+            vec![op_dword(k, "EnableFirewall", 0)],
+        ),
+    })
+}
+
+/// The store that turns each profile of `on` on: the local key (when no
+/// policy overrides it), the MDM key, the Group Policy key (a domain GPO
+/// re-applies it: not part of `--firewall-profiles-off`).
+fn profiles_off(ctx: &Ctx<'_>, on: &[Profile<'_, '_>], out: &mut Vec<Finding>) {
+    for p in on {
+        if p.local_on && p.policy_enable().is_none() {
+            out.push(profile_on(ctx, &p.local));
+        }
+        if p.mdm.dword("EnableFirewall").is_some_and(|e| e != 0) {
+            out.push(profile_on(ctx, &p.mdm));
+        }
+        let policy_on = p.policy.filter(|k| {
+            p.policy_enable().is_some_and(|e| e != 0)
+                // once, not per control set
+                && !out.iter().any(|f| {
+                    f.code == "firewall-profile-on" && f.hive == k.hive && f.key == k.path
+                })
+        });
+        if let Some(k) = policy_on {
+            let mut f = fix(
                 ctx.set_dword(k, "EnableFirewall", 0),
                 Risk::High,
-                Some("--firewall-profiles-off"),
+                None,
                 vec![op_dword(k, "EnableFirewall", 0)],
-            ),
-        }));
+            );
+            f.manual =
+                Some("a domain GPO re-applies it at the next refresh: change the GPO too".into());
+            out.push(k.finding(New {
+                code: "firewall-profile-on",
+                row: 16,
+                severity: Severity::Info,
+                value: Some("EnableFirewall"),
+                healthy: "absent (the local setting decides)",
+                explanation: format!(
+                    "Group Policy turns the {} profile on and it filters the RDP port",
+                    p.scope
+                ),
+                fix: f,
+            }));
+        }
     }
 }
 
 /// Group Policy firewall settings in SOFTWARE.
-fn firewall_policy(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    for p in PROFILES {
-        let Some(k) = ctx.software(&format!(r"{FW_POLICY_PATH}\{p}")) else {
-            return;
-        };
-        if !k.exists() || k.dword("EnableFirewall") == Some(0) {
+fn firewall_policy(gp: &GroupPolicy<'_>, out: &mut Vec<Finding>) {
+    for ((_, scope, _), k) in PROFILES.iter().zip(&gp.profiles) {
+        let Some(k) = k else { continue };
+        if k.dword("EnableFirewall") == Some(0) {
             continue;
         }
         let manual_fix = || {
@@ -448,7 +791,9 @@ fn firewall_policy(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 severity: Severity::Blocker,
                 value: Some("DoNotAllowExceptions"),
                 healthy: "absent",
-                explanation: format!("Group Policy makes the {p} drop every inbound connection"),
+                explanation: format!(
+                    "Group Policy makes the {scope} profile drop every inbound connection"
+                ),
                 fix: manual_fix(),
             }));
         }
@@ -459,7 +804,7 @@ fn firewall_policy(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 severity: Severity::Warning,
                 value: Some("AllowLocalPolicyMerge"),
                 healthy: "absent or 1",
-                explanation: format!("Group Policy ignores local firewall rules in the {p}: only policy rules can allow RDP"),
+                explanation: format!("Group Policy ignores local firewall rules in the {scope} profile: only policy rules can allow RDP"),
                 fix: manual_fix(),
             }));
         }
