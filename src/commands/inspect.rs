@@ -3,6 +3,7 @@
 //! to bytes already read from read-only handles; nothing in this module can
 //! reach a write path.
 
+use crate::commands::diagnose::{AccountHives, RuleInputs};
 use crate::commands::input::{HiveInput, ReadMode};
 use crate::error::{Code, Error, Result, Warning};
 use crate::format::regf::base_block::BaseBlock;
@@ -15,6 +16,7 @@ use crate::recipes::paths::POLICY_VALUES;
 use crate::recipes::paths::RDP_TCP_EXTRA;
 use crate::recipes::paths::RDP_TCP_PATH;
 use crate::recipes::paths::TS_PATH;
+use crate::report::diagnose::{DiagnoseVerdict, NotChecked};
 use crate::report::forensic::ForensicReport;
 use crate::report::*;
 use crate::storage::lazy::ReadStats;
@@ -414,20 +416,41 @@ fn boot_set<'a>(
     boot_set
 }
 
-/// The blockers of the diagnose rules over SYSTEM (as Windows loads it)
-/// and SOFTWARE, so that `inspect` and `diagnose` cannot disagree; and the
-/// forensic section over the same hives.
-fn rule_blockers(
+/// What the rules read beside SYSTEM and SOFTWARE: SAM and SECURITY, and
+/// the source (for the BCD store).
+#[derive(Clone, Copy)]
+pub struct Beside<'a> {
+    /// SAM and SECURITY, loaded in the mode of the run.
+    pub accounts: &'a AccountHives,
+    /// The source; `None` for hives given without one (no BCD store).
+    pub located: Option<&'a Located>,
+}
+
+/// What the diagnose rules say over the hives of this report.
+struct Rules {
+    verdict: Option<DiagnoseVerdict>,
+    not_checked: Vec<NotChecked>,
+    forensic: Option<ForensicReport>,
+}
+
+/// The verdict of the diagnose rules, from the one evaluation `diagnose`
+/// makes over the same inputs (SYSTEM and SOFTWARE as Windows loads them,
+/// SAM, SECURITY, the BCD store), so that `inspect` and `diagnose` cannot
+/// disagree; and the forensic section over the same hives.
+fn rules(
     system: &Reader<'_>,
-    software: Option<&Reader<'_>>,
+    software: std::result::Result<&Reader<'_>, String>,
+    beside: Beside<'_>,
     source: &str,
     warnings: &mut Vec<Warning>,
-) -> (Vec<&'static str>, Option<ForensicReport>) {
+) -> Rules {
+    let sam = beside.accounts.sam.reader().and_then(|r| r.ok());
+    let security = beside.accounts.security.reader().and_then(|r| r.ok());
     let hives = crate::commands::diagnose::Hives {
         system,
-        software,
-        sam: None,
-        security: None,
+        software: software.as_ref().ok().copied(),
+        sam: sam.as_ref(),
+        security: security.as_ref(),
     };
     let forensic = match crate::commands::diagnose::forensic_section(hives, source) {
         Ok(f) => Some(f),
@@ -439,24 +462,54 @@ fn rule_blockers(
             None
         }
     };
-    let blockers = match crate::commands::diagnose::diagnose_hives(hives, source) {
-        Ok(d) => crate::report::diagnose::DiagnoseVerdict::of(&d.findings).blocker_codes,
+    let inputs = RuleInputs {
+        system,
+        software,
+        accounts: beside.accounts,
+        located: beside.located,
+        source,
+    };
+    match crate::commands::diagnose::evaluate(&inputs) {
+        Ok(d) => Rules {
+            verdict: Some(DiagnoseVerdict::of(&d.findings)),
+            not_checked: d.not_checked,
+            forensic,
+        },
         Err(e) => {
             warnings.push(Warning::new(
                 Code::DiagnoseFailed,
                 format!("the diagnose rules could not run: {e}"),
             ));
-            Vec::new()
+            Rules {
+                verdict: None,
+                not_checked: Vec::new(),
+                forensic,
+            }
         }
-    };
-    (blockers, forensic)
+    }
 }
 
-/// Builds the inspect report for hives read whole (the `--verify` mode).
+/// Builds the inspect report for hives read whole, without SAM, SECURITY
+/// or a BCD store (their rows not checked).
 pub fn inspect_loaded(
     source: SourceInfo,
     system: &LoadedHive,
     software: Option<&LoadedHive>,
+) -> Result<InspectReport> {
+    let accounts = AccountHives::none();
+    let beside = Beside {
+        accounts: &accounts,
+        located: None,
+    };
+    inspect_whole(source, system, software, beside)
+}
+
+/// Builds the inspect report for hives read whole (the `--verify` mode).
+fn inspect_whole(
+    source: SourceInfo,
+    system: &LoadedHive,
+    software: Option<&LoadedHive>,
+    beside: Beside<'_>,
 ) -> Result<InspectReport> {
     let sys_rec = reconcile(system);
     let sys = HiveInput::whole(system, &sys_rec)?;
@@ -464,7 +517,7 @@ pub fn inspect_loaded(
     let sw = software
         .zip(sw_rec.as_ref())
         .map(|(h, r)| HiveInput::whole(h, r));
-    inspect_input(source, &sys, sw.as_ref())
+    inspect_input(source, &sys, sw.as_ref(), beside)
 }
 
 /// The SOFTWARE hive, if it could be prepared: SOFTWARE is optional, a
@@ -491,6 +544,7 @@ pub fn inspect_input(
     source: SourceInfo,
     sys: &HiveInput<'_>,
     sw: Option<&Result<HiveInput<'_>>>,
+    beside: Beside<'_>,
 ) -> Result<InspectReport> {
     let path = sys.path;
     let r = &sys.stored;
@@ -541,17 +595,28 @@ pub fn inspect_input(
             "ComputerName",
         )
     });
+    // Why SOFTWARE is not given to the rules, in diagnose's words.
+    let sw_why = match sw {
+        None => Some("no SOFTWARE hive beside SYSTEM".to_string()),
+        Some(Err(e)) => Some(e.to_string()),
+        Some(Ok(_)) => None,
+    };
     let sw = usable_software(sw, &mut warnings);
     let software = sw.map(|h| software_report(h, &mut warnings));
     let boot_nla = boot_set.map_or(Nla::Unknown, |s| s.nla);
     let (effective_nla, rdp_enabled, policy_overrides) =
         effective(boot_set, software.as_ref(), &mut warnings);
-    let (blockers, forensic) = rule_blockers(
-        sys.loaded(),
-        sw.map(HiveInput::loaded),
-        &source.path,
-        &mut warnings,
-    );
+    let sw_rules = match sw {
+        Some(h) => Ok(h.loaded()),
+        None => Err(sw_why.unwrap_or_default()),
+    };
+    let rules = rules(sys.loaded(), sw_rules, beside, &source.path, &mut warnings);
+    let forensic = rules.forensic;
+    let blockers = rules
+        .verdict
+        .as_ref()
+        .map(|v| v.blocker_codes.clone())
+        .unwrap_or_default();
     let rdp_enabled = if blockers.is_empty() {
         rdp_enabled
     } else {
@@ -574,6 +639,9 @@ pub fn inspect_input(
             rdp_enabled,
             policy_overrides,
             blockers,
+            diagnose: rules.verdict,
+            not_checked: rules.not_checked,
+            hives_not_read: beside.accounts.not_read(),
         },
         select,
         computer_name,
@@ -623,6 +691,12 @@ fn inspect_with_hashes(
         path: located.input.display().to_string(),
     };
     let system_path = located.system.primary.display();
+    // SAM and SECURITY, read in the same mode, for the account rules.
+    let accounts = AccountHives::load(located, mode, algs);
+    let beside = Beside {
+        accounts: &accounts,
+        located: Some(located),
+    };
     let (report, stats) = match mode {
         ReadMode::Whole => {
             let system = LoadedHive::read(&located.system)?;
@@ -633,8 +707,8 @@ fn inspect_with_hashes(
             let stats = std::iter::once(&system)
                 .chain(software.as_ref())
                 .map(LoadedHive::stats)
-                .fold(ReadStats::default(), |a, b| a + b);
-            let mut report = inspect_loaded(source, &system, software.as_ref())?;
+                .fold(accounts.stats(), |a, b| a + b);
+            let mut report = inspect_whole(source, &system, software.as_ref(), beside)?;
             add_hashes(&mut report.system, &system, algs);
             if let (Some(sw), Some(h)) = (report.software.as_mut(), software.as_ref()) {
                 add_hashes(&mut sw.hive, h, algs);
@@ -651,15 +725,16 @@ fn inspect_with_hashes(
             let sw_rec = software.as_ref().map(|h| (h, reconcile_lazy(h)));
             let sys = HiveInput::on_demand(&system, &sys_rec)?;
             let sw = sw_rec.as_ref().map(|(h, r)| HiveInput::on_demand(h, r));
-            let report = inspect_input(source, &sys, sw.as_ref())?;
+            let report = inspect_input(source, &sys, sw.as_ref(), beside)?;
             let stats = std::iter::once(&system)
                 .chain(software.as_ref())
                 .map(LazyHive::stats)
-                .fold(ReadStats::default(), |a, b| a + b);
+                .fold(accounts.stats(), |a, b| a + b);
             (report, stats)
         }
     };
     let mut report = report;
+    report.warnings.extend(accounts.warnings.iter().cloned());
     if let Some(sig) = crate::storage::source::hibernation_beside(&system_path) {
         report.warnings.push(Warning::new(Code::HibernationActive, format!(
             "hiberfil.sys holds an active hibernation image ('{sig}'): Windows would resume from it; a write would be refused"

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::report::diagnose::{DiagnoseReport, Finding, Severity};
+use crate::report::diagnose::{DiagnoseReport, Finding, HiveStatus, NotChecked, Severity};
 
 use super::Style;
 
@@ -78,23 +78,34 @@ pub fn diagnose(r: &DiagnoseReport, st: Style) -> String {
         }
     }
     services_read(&mut o, r);
-    for n in &r.not_checked {
+    not_checked(&mut o, "", &r.not_checked, &r.hives);
+    o
+}
+
+/// The rows not checked and the hives not read, one line each (`diagnose`,
+/// and `inspect` under its verdict), each line after `indent`.
+pub(super) fn not_checked(o: &mut String, indent: &str, rows: &[NotChecked], hives: &[HiveStatus]) {
+    for n in rows {
         let rows: Vec<String> = n.rows.iter().map(u8::to_string).collect();
-        let _ = writeln!(o, "not checked (rows {}): {}", rows.join(", "), n.reason);
-    }
-    for h in r.hives.iter().filter(|h| h.state != "read") {
         let _ = writeln!(
             o,
-            "{}: {}{}",
+            "{indent}not checked (rows {}): {}",
+            rows.join(", "),
+            super::escape(&n.reason)
+        );
+    }
+    for h in hives.iter().filter(|h| h.state != "read") {
+        let _ = writeln!(
+            o,
+            "{indent}{}: {}{}",
             h.name,
             h.state,
             h.note
                 .as_deref()
-                .map(|n| format!(" ({n})"))
+                .map(|n| format!(" ({})", super::escape(n)))
                 .unwrap_or_default()
         );
     }
-    o
 }
 
 /// The boot set's service keys the rules read, with their last-write times

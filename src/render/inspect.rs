@@ -466,24 +466,34 @@ fn tree_changes(o: &mut String, t: &TreeDiff) {
 /// The verdict line.
 fn verdict(o: &mut String, r: &InspectReport, st: Style) {
     let v = &r.verdict;
-    let n = v.blockers.len();
-    let rdp = match v.rdp_enabled {
-        _ if n > 0 => format!(
-            "will fail: {n} blocker{} ({}; `ntrescue diagnose` explains)",
-            if n == 1 { "" } else { "s" },
+    // The headline `diagnose` prints, from the same verdict.
+    let rdp = match &v.diagnose {
+        Some(d) if d.rdp == "fail" => st.bad(&format!(
+            "{} ({}; `ntrescue diagnose` explains)",
+            d.headline(),
             v.blockers.join(", ")
+        )),
+        Some(d) if d.rdp == "may-fail" => {
+            st.warn(&format!("{} (`ntrescue diagnose` explains)", d.headline()))
+        }
+        Some(d) => st.good(&d.headline()),
+        None => format!(
+            "RDP {} (the diagnose rules could not run)",
+            match v.rdp_enabled {
+                Some(true) => "allowed",
+                Some(false) => "DENIED (fDenyTSConnections=1)",
+                None => "unknown",
+            }
         ),
-        Some(true) => "allowed".into(),
-        Some(false) => "DENIED (fDenyTSConnections=1)".into(),
-        None => "unknown".into(),
     };
     let _ = writeln!(
         o,
-        "\n{} all sets: {} | boot set: {} | effective: {} | RDP {}",
+        "\n{} all sets: {} | boot set: {} | effective: {} | {}",
         st.bold("Verdict:"),
         st.nla(v.nla),
         st.nla(v.boot_set_nla),
         st.nla(v.effective_nla),
         rdp
     );
+    super::diagnose::not_checked(o, "  ", &v.not_checked, &v.hives_not_read);
 }

@@ -448,10 +448,22 @@ pub struct Verdict {
     pub rdp_enabled: Option<bool>,
     /// Whether a Group Policy value overrides the SYSTEM values.
     pub policy_overrides: bool,
-    /// Codes of the blockers the diagnose rules find in SYSTEM and SOFTWARE
-    /// (`ntrescue diagnose` explains each); any blocker makes `rdp_enabled`
-    /// false.
+    /// Codes of the blockers the diagnose rules find (`ntrescue diagnose`
+    /// explains each), each once, in report order: `diagnose.blocker_codes`.
+    /// Any blocker makes `rdp_enabled` false.
     pub blockers: Vec<&'static str>,
+    /// The verdict of the diagnose rules over the same hives (SYSTEM,
+    /// SOFTWARE, SAM, SECURITY, the BCD store), from the same evaluation and
+    /// counted by the same function: the very object `diagnose` prints as
+    /// its `verdict`. Null when the rules could not run (`diagnose-failed`).
+    pub diagnose: Option<crate::report::diagnose::DiagnoseVerdict>,
+    /// Rows of rdp-causes.md the rules could not check, and why (a hive
+    /// missing or unreadable, the BCD store of a source that is not a disk),
+    /// as `diagnose` lists them.
+    pub not_checked: Vec<crate::report::diagnose::NotChecked>,
+    /// SAM and SECURITY when missing or unreadable (state and why); empty
+    /// when both were read.
+    pub hives_not_read: Vec<crate::report::diagnose::HiveStatus>,
 }
 
 /// What `inspect` prints.

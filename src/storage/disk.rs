@@ -574,14 +574,25 @@ pub fn find_windows(disk: &Disk, partition: Option<u32>) -> Result<WindowsVolume
 
 /// Another hive of the Windows volume on `partition` (`SAM`, `SECURITY`),
 /// with its logs; `None` when the volume has no such file.
-pub fn config_hive(
+pub fn config_hive(disk: &Disk, partition: &Partition, name: &str) -> Result<Option<HiveFiles>> {
+    Ok(config_hives(disk, partition, &[name])?.pop().flatten())
+}
+
+/// A hive file of a volume and its logs.
+pub type HiveFiles = (FileLocation, Vec<FileLocation>);
+
+/// [`config_hive`] for each of `names`, the volume opened once.
+pub fn config_hives(
     disk: &Disk,
     partition: &Partition,
-    name: &str,
-) -> Result<Option<(FileLocation, Vec<FileLocation>)>> {
+    names: &[&str],
+) -> Result<Vec<Option<HiveFiles>>> {
     let mut vol = open_volume(disk, partition).map_err(|e| e.in_file(&disk.path))?;
     let listing = vol.list(CONFIG_DIR)?;
-    hive_with_logs(&mut vol, &listing, name)
+    names
+        .iter()
+        .map(|name| hive_with_logs(&mut vol, &listing, name))
+        .collect()
 }
 
 /// Largest file [`volume_file`] reads (a security template is a few KiB).

@@ -132,6 +132,34 @@ pub struct Located {
     pub software: Option<HivePaths>,
     /// For disk and volume sources: the Windows volume found.
     pub windows: Option<crate::storage::disk::WindowsVolume>,
+    /// For disk and volume sources: the disk as opened to locate Windows,
+    /// read-only, with its partition table and NTFS metadata cache, for the
+    /// reads that follow (other hives of the volume, the BCD store), so
+    /// that nothing located is read twice.
+    pub disk: Option<SharedDisk>,
+}
+
+/// A read-only [`crate::storage::disk::Disk`] shared by the reads of one
+/// source.
+#[derive(Clone)]
+pub struct SharedDisk(pub std::sync::Arc<crate::storage::disk::Disk>);
+
+impl std::fmt::Debug for SharedDisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SharedDisk").field(&self.0.path()).finish()
+    }
+}
+
+impl Located {
+    /// The disk at `path`, read-only: the one opened to locate Windows when
+    /// it is that disk (its partition table and NTFS metadata already
+    /// read), else opened now.
+    pub fn open_disk(&self, path: &Path) -> Result<std::sync::Arc<crate::storage::disk::Disk>> {
+        match &self.disk {
+            Some(d) if d.0.path() == path => Ok(d.0.clone()),
+            _ => Ok(std::sync::Arc::new(crate::storage::disk::Disk::open(path)?)),
+        }
+    }
 }
 
 /// Refuses what is neither a regular file, a directory nor a block device
@@ -559,6 +587,7 @@ pub fn locate_disk(input: &Path, partition: Option<u32>) -> Result<Located> {
         system,
         software,
         windows: Some(w),
+        disk: Some(SharedDisk(std::sync::Arc::new(disk))),
     })
 }
 
@@ -659,6 +688,7 @@ pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
         system: hive_paths(primary)?,
         software,
         windows: None,
+        disk: None,
     })
 }
 
@@ -698,6 +728,7 @@ fn locate_tree(root: &Path) -> Result<Located> {
         system: hive_paths(system)?,
         software,
         windows: None,
+        disk: None,
     })
 }
 
@@ -705,26 +736,37 @@ fn locate_tree(root: &Path) -> Result<Located> {
 /// (`SAM`, `SECURITY`, `SOFTWARE`): beside it in its directory, or in the
 /// same NTFS volume's `config` directory. `None` when there is none.
 pub fn sibling_hive(located: &Located, name: &str) -> Result<Option<HivePaths>> {
+    Ok(sibling_hives(located, &[name])?.pop().flatten())
+}
+
+/// [`sibling_hive`] for each of `names` (on a raw disk, the volume opened
+/// once, through the disk opened to locate Windows).
+pub fn sibling_hives(located: &Located, names: &[&str]) -> Result<Vec<Option<HivePaths>>> {
     match &located.system.primary {
         FileRef::Path(p) => {
             let dir = match p.parent() {
                 Some(d) if !d.as_os_str().is_empty() => d,
                 _ => Path::new("."),
             };
-            match find_ci(dir, name)?.filter(|p| p.is_file()) {
-                Some(f) => Ok(Some(hive_paths(f)?)),
-                None => Ok(None),
-            }
+            names
+                .iter()
+                .map(|name| match find_ci(dir, name)?.filter(|p| p.is_file()) {
+                    Some(f) => Ok(Some(hive_paths(f)?)),
+                    None => Ok(None),
+                })
+                .collect()
         }
         FileRef::Ntfs {
             disk, partition, ..
         } => {
             let Some(w) = &located.windows else {
-                return Ok(None);
+                return Ok(vec![None; names.len()]);
             };
-            let d = crate::storage::disk::Disk::open(disk)?;
-            Ok(crate::storage::disk::config_hive(&d, partition, name)?
-                .map(|(h, logs)| ntfs_paths(disk, w, &h, &logs)))
+            let d = located.open_disk(disk)?;
+            Ok(crate::storage::disk::config_hives(&d, partition, names)?
+                .into_iter()
+                .map(|found| found.map(|(h, logs)| ntfs_paths(disk, w, &h, &logs)))
+                .collect())
         }
     }
 }

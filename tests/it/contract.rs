@@ -197,7 +197,9 @@ fn summary_result_file_detail_and_status_line() {
     let text = run_in(d, &["inspect", s, "--json"]).stdout;
     let at = text.find("\"verdict\"").unwrap();
     assert!(at < 400 && text.find("\"outcome\"").unwrap() < at, "{at}");
-    assert!(text.len() < 24_000, "{} bytes", text.len());
+    // Small without the tree changes (megabytes): the report, the forensic
+    // section and the verdict with the rows the rules could not check.
+    assert!(text.len() < 26_000, "{} bytes", text.len());
     // -o writes the document that --json prints.
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("doc.json")).unwrap()).unwrap();

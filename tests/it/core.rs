@@ -48,9 +48,20 @@ fn inspect_json(path: &Path) -> Value {
         if k == "computer_name" && whole[k].is_null() {
             continue;
         }
+        // Likewise the diagnose rules may warn about different damage
+        // (on the malformed XP hive 13 warnings on demand, 22 read whole,
+        // as `diagnose` and `diagnose --verify` say): the blockers agree.
+        let counted = |v: &Value| {
+            let mut v = without_errors(v);
+            if let Some(d) = v.get_mut("diagnose").and_then(Value::as_object_mut) {
+                d.remove("warnings");
+                d.remove("infos");
+            }
+            v
+        };
         assert_eq!(
-            without_errors(&lazy[k]),
-            without_errors(&whole[k]),
+            counted(&lazy[k]),
+            counted(&whole[k]),
             "{k} of {}",
             path.display()
         );

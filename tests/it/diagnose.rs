@@ -908,6 +908,175 @@ fn inspect_verdict_comes_from_the_diagnose_rules() {
     assert!(text.contains("RDP will fail: 1 blocker"), "{text}");
 }
 
+/// `inspect --json` and `diagnose --json` of `src` (in `dir`), and their
+/// text, after checking that they agree: inspect's `verdict.diagnose` is
+/// diagnose's `verdict` (the same rdp verdict and counts), its blocker
+/// count is the number of blocker findings diagnose lists, its blocker
+/// codes and rows not checked are diagnose's, and its text carries
+/// diagnose's headline. The same with `--verify` (the hives read whole).
+fn inspect_and_diagnose(dir: &Path, src: &str) -> (Value, Value, String) {
+    let i = ok(run_in(dir, &["inspect", src, "--json"]));
+    let d = ok(run_in(dir, &["diagnose", src, "--json"]));
+    let (iv, dv) = (&i["verdict"], &d["verdict"]);
+    assert_eq!(iv["diagnose"], *dv, "{src}: {:#}", d["findings"]);
+    let findings = d["findings"].as_array().unwrap();
+    let blockers = findings
+        .iter()
+        .filter(|f| f["severity"] == "blocker")
+        .count();
+    assert_eq!(iv["diagnose"]["blockers"], blockers, "{src}");
+    let mut distinct: Vec<&Value> = Vec::new();
+    for f in findings.iter().filter(|f| f["severity"] == "blocker") {
+        if !distinct.contains(&&f["code"]) {
+            distinct.push(&f["code"]);
+        }
+    }
+    assert_eq!(
+        iv["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        distinct
+    );
+    assert_eq!(iv["not_checked"], d["not_checked"], "{src}");
+    if blockers > 0 {
+        assert_eq!(iv["rdp_enabled"], false, "{src}");
+    }
+    let it = run_in(dir, &["inspect", src]).stdout;
+    let head = run_in(dir, &["diagnose", src]).stdout;
+    let head = head.lines().next().unwrap();
+    let line = it.lines().find(|l| l.starts_with("Verdict:")).unwrap();
+    assert!(
+        line.contains(&format!("| {head}")),
+        "{src}: {line} / {head}"
+    );
+    let iw = ok(run_in(dir, &["inspect", src, "--verify", "--json"]));
+    let dw = ok(run_in(dir, &["diagnose", src, "--verify", "--json"]));
+    assert_eq!(iw["verdict"]["diagnose"], dw["verdict"], "{src} --verify");
+    assert_eq!(dw["verdict"], *dv, "{src}: --verify changes nothing");
+    (i, d, it)
+}
+
+/// `inspect` and `diagnose` agree on every kind of source, each time from
+/// the same inputs: a config directory whose SAM leaves no account that
+/// may log on over RDP (the only blocker left after `rdp repair`, which
+/// inspect without SAM called "RDP allowed"); a disk whose BCD store boots
+/// Safe Mode (row 29, another partition); the demo disk, where one code
+/// stands for several blocker findings (the count is of findings, in
+/// both); and healthy sources with no blocker.
+#[test]
+fn inspect_and_diagnose_agree_on_every_source() {
+    // W10 SYSTEM with a real Windows 10 SAM and SECURITY (with logs).
+    let (t, _) = config(W10, false);
+    let d = t.path();
+    for f in ["SAM", "SAM.LOG1", "SAM.LOG2", "SECURITY", "SECURITY.LOG1"] {
+        copy_to(
+            &corpus_file(&format!("accounts/win10__rathbunvm/{f}")),
+            d,
+            f,
+        );
+    }
+    let rep = ok(run_in(d, &["rdp", "repair", "SYSTEM", "--json"]));
+    assert_eq!(rep["outcome"], "written", "{rep:#}");
+    let (i, r, text) = inspect_and_diagnose(d, "SYSTEM");
+    assert_eq!(codes(&r, "blocker"), ["no-account-may-rdp"]);
+    assert_eq!(with_code(&r, "no-account-may-rdp")[0]["hive"], "SAM");
+    assert_eq!(
+        i["verdict"]["blockers"],
+        serde_json::json!(["no-account-may-rdp"])
+    );
+    assert_eq!(i["verdict"]["rdp_enabled"], false);
+    assert!(
+        text.contains("RDP will fail: 1 blocker (no-account-may-rdp;"),
+        "{text}"
+    );
+    // SAM and SECURITY were read: only the BCD store and SOFTWARE's rows
+    // are not checked, and no hive is listed as not read.
+    assert_eq!(i["verdict"]["hives_not_read"], serde_json::json!([]));
+    let rows: Vec<u64> = i["verdict"]["not_checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| {
+            n["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_u64().unwrap())
+        })
+        .collect();
+    assert!(rows.contains(&29) && !rows.contains(&19), "{rows:?}");
+    // Without SAM the account rows are not checked, in both, saying why.
+    std::fs::remove_file(d.join("SAM")).unwrap();
+    let (i, r, text) = inspect_and_diagnose(d, "SYSTEM");
+    assert_eq!(r["verdict"]["blockers"], 0, "{:#}", r["findings"]);
+    assert_eq!(i["verdict"]["hives_not_read"][0]["name"], "SAM");
+    assert_eq!(i["verdict"]["hives_not_read"][0]["state"], "missing");
+    assert!(text.contains("not checked (rows 17, 18, 19"), "{text}");
+
+    // A disk whose BCD store boots Safe Mode with networking.
+    let t = tmp();
+    disk_with_bcd(t.path(), &bcd_store(Some(1)));
+    let (i, r, text) = inspect_and_diagnose(t.path(), "disk.img");
+    assert_eq!(with_code(&r, "safe-mode-boot")[0]["severity"], "blocker");
+    assert!(
+        i["verdict"]["blockers"]
+            .as_array()
+            .unwrap()
+            .contains(&"safe-mode-boot".into()),
+        "{:#}",
+        i["verdict"]
+    );
+    assert!(text.contains("safe-mode-boot"), "{text}");
+    // The same disk without the element.
+    let t = tmp();
+    disk_with_bcd(t.path(), &bcd_store(None));
+    let (i, _, _) = inspect_and_diagnose(t.path(), "disk.img");
+    assert!(!i["verdict"]["blockers"]
+        .as_array()
+        .unwrap()
+        .contains(&"safe-mode-boot".into()));
+
+    // The demo disk: more blocker findings than codes.
+    let t = tmp();
+    let gz = Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/demo-disk.img.gz");
+    let o = Command::new("gzip").arg("-dc").arg(&gz).output().unwrap();
+    assert!(o.status.success());
+    std::fs::write(t.path().join("demo.img"), o.stdout).unwrap();
+    let (i, _, text) = inspect_and_diagnose(t.path(), "demo.img");
+    let n = i["verdict"]["diagnose"]["blockers"].as_u64().unwrap();
+    let codes_n = i["verdict"]["blockers"].as_array().unwrap().len() as u64;
+    assert!(n > codes_n && codes_n > 0, "{:#}", i["verdict"]);
+    assert!(
+        text.contains(&format!("RDP will fail: {n} blockers")),
+        "{text}"
+    );
+
+    // Healthy: the demo disk after `rdp repair --firewall-profiles-off`
+    // (its firewall has no RDP rule to enable), and a clean Windows 7
+    // SYSTEM: no blocker in either, and inspect allows RDP.
+    let rep = ok(run_in(
+        t.path(),
+        &[
+            "rdp",
+            "repair",
+            "demo.img",
+            "--firewall-profiles-off",
+            "--json",
+        ],
+    ));
+    assert_eq!(rep["outcome"], "written", "{rep:#}");
+    let (w7, _) = config(W7, false);
+    for (dir, src) in [(t.path(), "demo.img"), (w7.path(), "SYSTEM")] {
+        let (i, r, text) = inspect_and_diagnose(dir, src);
+        assert_eq!(r["verdict"]["blockers"], 0, "{src}: {:#}", r["findings"]);
+        assert_eq!(i["verdict"]["blockers"], serde_json::json!([]));
+        assert_eq!(i["verdict"]["rdp_enabled"], true, "{src}");
+        assert!(!text.contains("will fail"), "{src}: {text}");
+    }
+}
+
 /// On a raw GPT disk image, SAM and SECURITY are found beside SYSTEM in the
 /// same NTFS volume (the dirty SECURITY replayed from its log), and the
 /// findings are those of the hive file.

@@ -417,6 +417,14 @@ impl Source {
             o.remove("disk");
             o.remove("run");
         }
+        // Row 29 (the BCD store) is looked for on a disk or volume only:
+        // why it was not checked names the source.
+        if let Some(nc) = v
+            .pointer_mut("/verdict/not_checked")
+            .and_then(Value::as_array_mut)
+        {
+            nc.retain(|n| n["rows"] != serde_json::json!([29]));
+        }
         strip_ntfs_times(&mut v);
         let escaped = serde_json::to_string(self.hive).unwrap();
         let text = v

@@ -303,3 +303,52 @@ fn a_damaged_consulted_software_is_a_warning() {
         assert!(issues.contains(code), "{what}: {issues}");
     }
 }
+
+/// On a disk holding SYSTEM, SAM and SECURITY (real hives, with logs),
+/// `inspect` reads the account hives for its verdict as `diagnose` does:
+/// on demand, through the disk that located Windows, so that no positioned
+/// read is repeated, and not more than a few pages beyond what `diagnose`
+/// reads in all.
+#[test]
+fn inspect_reads_the_account_hives_on_demand_as_diagnose_does() {
+    let t = tmp();
+    let acc = "accounts/win10__rathbunvm";
+    let img = t.path().join("disk.img");
+    let tool = corpus().join("../tools/make-windows-disk");
+    let mut cmd = Command::new(&tool);
+    for h in ["SAM", "SECURITY"] {
+        cmd.arg("--hive").arg(format!(
+            "{h}={}",
+            corpus_file(&format!("{acc}/{h}")).display()
+        ));
+    }
+    let o = cmd
+        .arg(corpus_file("system/win7sp1-x86__regipy__SYSTEM"))
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let i = image_reads(t.path(), &img, &["inspect", "--json"]);
+    let d = image_reads(t.path(), &img, &["diagnose", "--json"]);
+    for r in [&i, &d] {
+        assert_eq!(
+            r.distinct, r.preads,
+            "a positioned read was repeated: {r:?}"
+        );
+    }
+    // The same hives, read the same way: inspect's own sections (the
+    // computer name, the per-set table) add a few pages the rules do not
+    // read, nothing more.
+    assert!(
+        i.bytes <= d.bytes + (16 << 10),
+        "inspect {i:?}, diagnose {d:?}"
+    );
+    // SAM and SECURITY were read: their rows are checked.
+    let doc = ok(run_in(
+        t.path(),
+        &["inspect", img.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(doc["verdict"]["hives_not_read"], serde_json::json!([]));
+    let rows = doc["verdict"]["not_checked"].to_string();
+    assert!(!rows.contains("SAM"), "{rows}");
+}

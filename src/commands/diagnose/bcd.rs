@@ -10,7 +10,6 @@ use crate::format::regf::log::{recover, LogInput};
 use crate::hive::reader::{Reader, ValueState};
 use crate::report::diagnose::{Finding, NotChecked, Risk, Severity};
 use crate::storage::bcd::{self, BcdStore};
-use crate::storage::disk::Disk;
 use crate::storage::source::Located;
 
 use super::probe::{manual, KeyRead, New};
@@ -41,7 +40,10 @@ pub fn check(located: &Located) -> Result<Vec<Finding>, NotChecked> {
                 .into(),
         ));
     };
-    let store = Disk::open(&win.disk)
+    // The disk opened to locate Windows: its partition table and the first
+    // sectors of its partitions are not read again.
+    let store = located
+        .open_disk(&win.disk)
         .and_then(|d| {
             let table = d.table()?;
             bcd::find(&d, &table.partitions)

@@ -9,14 +9,11 @@ use std::path::Path;
 use crate::commands::input::ReadMode;
 use crate::error::Result;
 use crate::format::regf::base_block::BaseBlock;
-use crate::format::regf::log::find_log_files;
 use crate::hive::reader::Reader;
 use crate::hive::reconcile::{reconcile, reconcile_lazy, LazyReconciled, Reconciled, ReplayInfo};
 use crate::report::diagnose::HiveStatus;
 use crate::report::FileInfo;
-use crate::storage::disk::CONFIG_DIR;
 use crate::storage::lazy::ReadStats;
-use crate::storage::ntfs::Volume;
 use crate::storage::source::{
     find_ci, find_logs, FileRef, HivePaths, LazyHive, LoadedHive, Located,
 };
@@ -200,6 +197,13 @@ pub fn load(name: &'static str, paths: Option<&HivePaths>, mode: ReadMode) -> Lo
 /// `located`: in the same directory for files and trees, in the same
 /// volume's config directory for raw disks. `Ok(None)` when it is absent.
 pub fn beside_system(located: &Located, name: &str) -> Result<Option<HivePaths>> {
+    Ok(beside_system_all(located, &[name])?.pop().flatten())
+}
+
+/// [`beside_system`] for each of `names`; on a raw disk the volume is
+/// opened once, through the disk opened to locate Windows (its metadata is
+/// not read again).
+pub fn beside_system_all(located: &Located, names: &[&str]) -> Result<Vec<Option<HivePaths>>> {
     match &located.system.primary {
         FileRef::Path(p) => {
             let is_system = p
@@ -209,52 +213,23 @@ pub fn beside_system(located: &Located, name: &str) -> Result<Option<HivePaths>>
                 Some(d) if !d.as_os_str().is_empty() => d,
                 _ => Path::new("."),
             };
-            if !is_system {
-                return Ok(None);
-            }
-            let Some(hive) = find_ci(dir, name)?.filter(|h| h.is_file()) else {
-                return Ok(None);
-            };
-            let logs = find_logs(&hive)?.into_iter().map(FileRef::Path).collect();
-            Ok(Some(HivePaths {
-                primary: FileRef::Path(hive),
-                logs,
-            }))
-        }
-        FileRef::Ntfs {
-            disk,
-            partition,
-            serial,
-            ..
-        } => {
-            let device = crate::storage::disk::Disk::open(disk)?.device();
-            let mut vol = Volume::open(device, partition.start, partition.length)?;
-            let listing = vol.list(CONFIG_DIR)?;
-            let Some(real) = listing.iter().find(|n| n.eq_ignore_ascii_case(name)) else {
-                return Ok(None);
-            };
-            let mut at = |file: &str| -> Result<Option<FileRef>> {
-                let path = format!(r"{CONFIG_DIR}\{file}");
-                Ok(match vol.find(&path)? {
-                    Some(rec) => Some(FileRef::Ntfs {
-                        disk: disk.clone(),
-                        partition: partition.clone(),
-                        serial: *serial,
-                        loc: Box::new(vol.locate(rec, &path)?),
-                    }),
-                    None => None,
+            names
+                .iter()
+                .map(|name| {
+                    if !is_system {
+                        return Ok(None);
+                    }
+                    let Some(hive) = find_ci(dir, name)?.filter(|h| h.is_file()) else {
+                        return Ok(None);
+                    };
+                    let logs = find_logs(&hive)?.into_iter().map(FileRef::Path).collect();
+                    Ok(Some(HivePaths {
+                        primary: FileRef::Path(hive),
+                        logs,
+                    }))
                 })
-            };
-            let Some(primary) = at(real)? else {
-                return Ok(None);
-            };
-            let mut logs = Vec::new();
-            for (_, log) in find_log_files(&listing, real).iter() {
-                if let Some(l) = at(log)? {
-                    logs.push(l);
-                }
-            }
-            Ok(Some(HivePaths { primary, logs }))
+                .collect()
         }
+        FileRef::Ntfs { .. } => crate::storage::source::sibling_hives(located, names),
     }
 }

@@ -21,7 +21,7 @@ use crate::commands::input::ReadMode;
 use crate::error::{Code, Error, Result, Warning};
 use crate::hive::path::current_control_set;
 use crate::hive::reader::Reader;
-use crate::report::diagnose::{DiagnoseReport, DiagnoseVerdict, Finding, NotChecked};
+use crate::report::diagnose::{DiagnoseReport, DiagnoseVerdict, Finding, HiveStatus, NotChecked};
 use crate::report::{SourceInfo, WindowsInfo, SCHEMA, TOOL};
 use crate::storage::lazy::ReadStats;
 use crate::storage::source::Located;
@@ -138,6 +138,125 @@ pub fn diagnose_hives(hives: Hives<'_>, source: &str) -> Result<Diagnosis> {
     })
 }
 
+/// SAM and SECURITY, found beside SYSTEM and read (each with its logs
+/// replayed in memory) in the mode of the run; loaded once, read by the
+/// account rules only as far as they look.
+pub struct AccountHives {
+    /// The SAM hive, or why it was not read.
+    pub sam: hives::LoadedView,
+    /// The SECURITY hive, or why it was not read.
+    pub security: hives::LoadedView,
+    /// Where they could not be looked for, and why.
+    pub warnings: Vec<Warning>,
+}
+
+impl AccountHives {
+    /// Finds SAM and SECURITY beside the SYSTEM hive of `located` and reads
+    /// them in `mode` (the files read whole listed with the digests `algs`).
+    pub fn load(located: &Located, mode: ReadMode, algs: &[HashAlg]) -> Self {
+        const NAMES: [&str; 2] = ["SAM", "SECURITY"];
+        let mut warnings = Vec::new();
+        let found = match hives::beside_system_all(located, &NAMES) {
+            Ok(p) => p,
+            Err(e) => {
+                for name in NAMES {
+                    warnings.push(Warning::new(Code::HiveUnreadable, format!("{name}: {e}")));
+                }
+                vec![None, None]
+            }
+        };
+        let mut found = found.into_iter();
+        let mut one = |name: &'static str| {
+            let mut v = hives::load(name, found.next().flatten().as_ref(), mode);
+            v.hash_files(algs);
+            v
+        };
+        let sam = one(NAMES[0]);
+        let security = one(NAMES[1]);
+        AccountHives {
+            sam,
+            security,
+            warnings,
+        }
+    }
+
+    /// Neither hive (a report built from SYSTEM and SOFTWARE alone).
+    pub fn none() -> Self {
+        let missing = |name| hives::load(name, None, ReadMode::OnDemand);
+        AccountHives {
+            sam: missing("SAM"),
+            security: missing("SECURITY"),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// What was read of both.
+    pub fn stats(&self) -> ReadStats {
+        self.sam.stats() + self.security.stats()
+    }
+
+    /// The status of each hive not read (missing or unreadable).
+    pub fn not_read(&self) -> Vec<HiveStatus> {
+        [&self.sam, &self.security]
+            .into_iter()
+            .filter(|h| h.status.state != "read")
+            .map(|h| h.status.clone())
+            .collect()
+    }
+}
+
+/// The rules' inputs of one run: SYSTEM and SOFTWARE as Windows loads them,
+/// SAM and SECURITY, and the source (for the BCD store of row 29).
+pub struct RuleInputs<'a> {
+    /// SYSTEM (after replay).
+    pub system: &'a Reader<'a>,
+    /// SOFTWARE (after replay), or why it was not read.
+    pub software: std::result::Result<&'a Reader<'a>, String>,
+    /// SAM and SECURITY.
+    pub accounts: &'a AccountHives,
+    /// The source, for the BCD store; `None` when there is none to read.
+    pub located: Option<&'a Located>,
+    /// What fix commands name.
+    pub source: &'a str,
+}
+
+/// The one evaluation of the rules that `diagnose` reports and `inspect`
+/// takes its verdict from: every rule over the four hives, row 29 from the
+/// BCD store, and the rows a hive that was not read leaves not checked.
+/// [`DiagnoseVerdict::of`] over its findings is the verdict of both.
+pub fn evaluate(inputs: &RuleInputs<'_>) -> Result<Diagnosis> {
+    let (sam, security) = (
+        reader(&inputs.accounts.sam),
+        reader(&inputs.accounts.security),
+    );
+    let hives_in = Hives {
+        system: inputs.system,
+        software: inputs.software.as_ref().ok().copied(),
+        sam: sam.as_ref(),
+        security: security.as_ref(),
+    };
+    let mut d = diagnose_hives(hives_in, inputs.source)?;
+    match inputs.located {
+        Some(located) => add_bcd(located, &mut d),
+        None => d.not_checked.push(NotChecked {
+            rows: vec![29],
+            reason: "no disk was given: the BCD store was not read".into(),
+        }),
+    }
+    if let Err(why) = &inputs.software {
+        d.not_checked.insert(
+            0,
+            NotChecked {
+                rows: SOFTWARE_ROWS.to_vec(),
+                reason: format!(
+                    "SOFTWARE was not read ({why}): its Group Policy copies, CredSSP, the certificate store and Winlogon are not checked"
+                ),
+            },
+        );
+    }
+    Ok(d)
+}
+
 /// Reads the hives of `located` (read-only) and diagnoses them.
 pub fn diagnose(located: &Located) -> Result<DiagnoseReport> {
     Ok(diagnose_with(located, ReadMode::OnDemand)?.0)
@@ -156,7 +275,6 @@ pub fn diagnose_hashed(
     algs: &[HashAlg],
 ) -> Result<(DiagnoseReport, ReadStats)> {
     let source = located.input.display().to_string();
-    let mut warnings = Vec::new();
     let load = |name: &'static str, paths: Option<&crate::storage::source::HivePaths>| {
         let mut v = hives::load(name, paths, mode);
         v.hash_files(algs);
@@ -171,48 +289,32 @@ pub fn diagnose_hashed(
         });
     };
     let software = load("SOFTWARE", located.software.as_ref());
-    let mut other = |name: &'static str| match hives::beside_system(located, name) {
-        Ok(p) => load(name, p.as_ref()),
-        Err(e) => {
-            warnings.push(Warning::new(Code::HiveUnreadable, format!("{name}: {e}")));
-            load(name, None)
-        }
-    };
-    let sam = other("SAM");
-    let security = other("SECURITY");
+    let accounts = AccountHives::load(located, mode, algs);
+    let mut warnings = accounts.warnings.clone();
     let path = system.path().map(|p| p.to_path_buf()).unwrap_or_default();
     let sys_reader = sys_reader.map_err(|e| e.in_file(&path))?;
-    let (sw, sam_r, sec_r) = (reader(&software), reader(&sam), reader(&security));
-    let hives_in = Hives {
-        system: &sys_reader,
-        software: sw.as_ref(),
-        sam: sam_r.as_ref(),
-        security: sec_r.as_ref(),
-    };
+    let sw = reader(&software);
     let windows = sw.as_ref().map(windows_info);
-    let mut d = diagnose_hives(hives_in, &source).map_err(|e| e.in_file(&path))?;
-    add_bcd(located, &mut d);
-    if sw.is_none() {
-        d.not_checked.insert(
-            0,
-            NotChecked {
-                rows: SOFTWARE_ROWS.to_vec(),
-                reason: format!(
-                    "SOFTWARE was not read ({}): its Group Policy copies, CredSSP, the certificate store and Winlogon are not checked",
-                    software.status.note.as_deref().unwrap_or(software.status.state)
-                ),
-            },
-        );
-    }
+    let d = evaluate(&RuleInputs {
+        system: &sys_reader,
+        software: sw.as_ref().ok_or_else(|| {
+            software
+                .status
+                .note
+                .clone()
+                .unwrap_or_else(|| software.status.state.to_string())
+        }),
+        accounts: &accounts,
+        located: Some(located),
+        source: &source,
+    })
+    .map_err(|e| e.in_file(&path))?;
     warnings.extend(
-        [&system, &software, &sam, &security]
+        [&system, &software, &accounts.sam, &accounts.security]
             .into_iter()
             .filter_map(status_warning),
     );
-    let stats = [&system, &software, &sam, &security]
-        .iter()
-        .map(|h| h.stats())
-        .fold(ReadStats::default(), |a, b| a + b);
+    let stats = system.stats() + software.stats() + accounts.stats();
     let report = DiagnoseReport {
         schema: SCHEMA,
         tool: TOOL,
@@ -221,7 +323,7 @@ pub fn diagnose_hashed(
             kind: located.kind,
             path: source,
         },
-        hives: [system, software, sam, security]
+        hives: [system, software, accounts.sam, accounts.security]
             .into_iter()
             .map(|h| h.status)
             .collect(),
