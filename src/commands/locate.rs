@@ -110,7 +110,10 @@ pub fn locate_with_host(paths: &[PathBuf], roots: &Roots, host: Option<u64>) -> 
                     })
                     .collect();
             }
-            Err(e) => match crate::storage::disk::container_format(&path) {
+            Err(e) => match crate::storage::disk::SourceHead::open(&path)
+                .ok()
+                .and_then(|h| h.container())
+            {
                 Some(what) => d.notes.push(format!(
                     "{what}, not a raw image: convert it (qemu-img convert -O raw) or attach it \
                      read-only (qemu-nbd --read-only) and give the result"

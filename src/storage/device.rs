@@ -121,7 +121,7 @@ impl Device {
     pub fn from_file(file: Arc<File>, sector: u32, len: Option<u64>) -> std::io::Result<Self> {
         match strict_hook() {
             Some((check, align)) => Device::new(
-                Arc::new(StrictIo::new(file, check)?),
+                Arc::new(StrictIo::new(file, check)?.logging(strict_log())),
                 align.max(sector),
                 len,
             ),
@@ -299,6 +299,7 @@ impl Device {
 pub struct StrictIo<T> {
     inner: T,
     sector: u32,
+    log: Option<&'static std::sync::Mutex<File>>,
 }
 
 impl<T: BlockIo> StrictIo<T> {
@@ -307,7 +308,31 @@ impl<T: BlockIo> StrictIo<T> {
         if !valid_sector(sector) {
             return Err(invalid(format!("{sector} bytes is not a sector size")));
         }
-        Ok(StrictIo { inner, sector })
+        Ok(StrictIo {
+            inner,
+            sector,
+            log: None,
+        })
+    }
+
+    /// The same checker, also appending each request it lets through to
+    /// `log` as a line `r|w OFFSET LENGTH` (see [`strict_hook`]).
+    pub fn logging(mut self, log: Option<&'static std::sync::Mutex<File>>) -> Self {
+        self.log = log;
+        self
+    }
+
+    fn record(&self, op: char, len: usize, at: u64) -> std::io::Result<()> {
+        use std::io::Write;
+        match self.log {
+            Some(log) => {
+                let mut f = log
+                    .lock()
+                    .map_err(|_| invalid("the I/O log is poisoned".into()))?;
+                writeln!(f, "{op} {at} {len}")
+            }
+            None => Ok(()),
+        }
     }
 
     fn check(&self, what: &str, ptr: *const u8, len: usize, at: u64) -> std::io::Result<()> {
@@ -326,11 +351,13 @@ impl<T: BlockIo> StrictIo<T> {
 impl<T: BlockIo> BlockIo for StrictIo<T> {
     fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
         self.check("read", buf.as_ptr(), buf.len(), at)?;
+        self.record('r', buf.len(), at)?;
         self.inner.read_at(buf, at)
     }
 
     fn write_at(&self, buf: &[u8], at: u64) -> std::io::Result<usize> {
         self.check("write", buf.as_ptr(), buf.len(), at)?;
+        self.record('w', buf.len(), at)?;
         self.inner.write_at(buf, at)
     }
 
@@ -358,7 +385,11 @@ impl<T: BlockIo + ?Sized> BlockIo for Arc<T> {
 /// through [`Device::from_file`], and makes the device align to at least
 /// `CHECK` bytes, as a raw Windows device would demand;
 /// `NTRESCUE_STRICT_IO=CHECK:ALIGN` aligns to `ALIGN` bytes instead (to
-/// show that the check catches a device that aligns too little).
+/// show that the check catches a device that aligns too little). With it,
+/// `NTRESCUE_STRICT_IO_LOG=FILE` appends every request the checker lets
+/// through to `FILE` ([`StrictIo::logging`]): a test compares that list
+/// with the reads the kernel saw, so a read that bypasses the device path
+/// shows.
 pub fn strict_hook() -> Option<(u32, u32)> {
     if !cfg!(debug_assertions) {
         return None;
@@ -372,6 +403,22 @@ pub fn strict_hook() -> Option<(u32, u32)> {
         }
     };
     (valid_sector(check) && valid_sector(align)).then_some((check, align))
+}
+
+/// The log named by `NTRESCUE_STRICT_IO_LOG` (debug builds with the
+/// [`strict_hook`] set), opened once for appending.
+fn strict_log() -> Option<&'static std::sync::Mutex<File>> {
+    static LOG: std::sync::OnceLock<Option<std::sync::Mutex<File>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let path = std::env::var_os("NTRESCUE_STRICT_IO_LOG")?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()?;
+        Some(std::sync::Mutex::new(f))
+    })
+    .as_ref()
 }
 
 /// A disk's sector size and length as its first sectors tell them, for a

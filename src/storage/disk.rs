@@ -385,38 +385,6 @@ fn windows_hint(disk: &Disk, parts: &[PartitionSummary]) -> String {
     }
 }
 
-/// Whether the first MiB of `path` (all of it when shorter) is zeros: an
-/// empty disk, e.g. a cloud volume not attached yet or not yet restored
-/// from its snapshot. `false` when it cannot be read.
-pub fn is_blank(path: &Path) -> bool {
-    let Ok(mut f) = File::open(path) else {
-        return false;
-    };
-    // A sector at a time, stopping at the first non-zero byte: a disk with
-    // a partition table or a boot sector costs one 512-byte read, not a MiB.
-    let mut page = [0u8; BLANK_STEP];
-    let mut seen = 0usize;
-    while seen < BLANK_PROBE {
-        match f.read(&mut page) {
-            Ok(0) => break,
-            Ok(k) if page[..k].iter().any(|&b| b != 0) => return false,
-            Ok(k) => seen += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    true
-}
-
-/// Step of [`is_blank`]'s reads: the smallest sector, where an MBR, a
-/// protective MBR or a boot sector ends in its 0x55AA signature.
-const BLANK_STEP: usize = device::MIN_SECTOR as usize;
-
-/// How much of a source [`is_blank`] looks at: 1 MiB, where a partition
-/// table and the first partition's boot sector (aligned at 1 MiB by every
-/// current partitioning tool) or a volume's boot sector would be.
-const BLANK_PROBE: usize = 1 << 20;
-
 /// Looks at every partition.
 pub fn scan(disk: &Disk) -> Result<(Table, Vec<PartitionSummary>)> {
     let table = disk.table()?;
@@ -752,6 +720,139 @@ fn read_file_with(
     Ok((data, None))
 }
 
+/// The start of a source, read through the aligned device path before the
+/// source is opened as a disk or a hive: what it is (an evidence or
+/// virtual-disk container, a blank disk, a disk or volume, or a hive
+/// file). Every read is of whole sectors of at least
+/// [`device::PROBE_SECTOR`] bytes, valid on any disk in use, so that
+/// nothing reads a source except a [`Device`].
+pub struct SourceHead {
+    path: PathBuf,
+    dev: Device,
+    block: bool,
+    /// The first [`HEAD_LEN`] bytes (fewer when the source is shorter).
+    head: Vec<u8>,
+}
+
+/// Bytes of a source [`SourceHead`] reads first: one probe unit, holding
+/// every signature looked at (containers at 0, boot sectors' OEM ids at 3,
+/// the MBR's boot signature at 510).
+const HEAD_LEN: usize = device::PROBE_SECTOR as usize;
+
+/// How much of a source [`SourceHead::is_blank`] looks at: 1 MiB, where a
+/// partition table and the first partition's boot sector (aligned at 1 MiB
+/// by every current partitioning tool) or a volume's boot sector would be.
+const BLANK_PROBE: u64 = 1 << 20;
+
+/// Step of [`SourceHead::is_blank`]'s reads past the head.
+const BLANK_STEP: usize = 64 << 10;
+
+impl SourceHead {
+    /// Opens `path` read-only and reads its first sectors.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file =
+            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let file = Arc::new(file);
+        let block = os::is_block_device(path);
+        // A device whose size the OS does not give is read to its end.
+        let len = os::size_of(&file).ok().filter(|&n| n > 0 || !block);
+        let unit = os::logical_sector_size(path)
+            .unwrap_or(device::PROBE_SECTOR)
+            .max(device::PROBE_SECTOR);
+        let ctx = |e| Error::io(format!("reading {} at byte offset 0", path.display()), e);
+        let dev = Device::from_file(file, unit, len).map_err(ctx)?;
+        let mut head = vec![0u8; HEAD_LEN];
+        let n = dev.read_at(&mut head, 0).map_err(ctx)?;
+        head.truncate(n);
+        Ok(SourceHead {
+            path: path.to_path_buf(),
+            dev,
+            block,
+            head,
+        })
+    }
+
+    /// The first bytes read (up to 4 KiB).
+    pub fn bytes(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// The forensic evidence container (EWF, AFF) the source is, if any.
+    pub fn evidence(&self) -> Option<crate::format::evidence::Evidence> {
+        crate::format::evidence::evidence_format(&self.head)
+    }
+
+    /// An evidence container refused, naming the command that exposes it
+    /// raw (read-only); `None` for anything else.
+    pub fn evidence_refusal(&self) -> Option<Error> {
+        let ev = self.evidence()?;
+        let shown = self.path.display().to_string();
+        Some(Error::Unsupported {
+            what: "evidence image format",
+            offset: 0,
+            detail: format!(
+                "{shown} is {}, not a raw image: expose it raw, read-only, with `{}`; {}",
+                ev.what,
+                ev.command_for(&shown),
+                ev.then
+            ),
+        })
+    }
+
+    /// When the source is a virtual-disk container (qcow2, VHDX, sparse
+    /// VMDK, dynamic VHD) rather than a raw image, what it is. A fixed VHD
+    /// is a raw image with a footer and needs nothing.
+    pub fn container(&self) -> Option<&'static str> {
+        if self.block {
+            return None;
+        }
+        CONTAINERS
+            .iter()
+            .find(|(sig, _)| self.head.starts_with(sig))
+            .map(|(_, what)| *what)
+    }
+
+    /// Whether the source looks like a disk or volume rather than a hive
+    /// file: a block device, or a file starting with an MBR/GPT (boot
+    /// signature at byte 510) or an NTFS or BitLocker boot sector. Anything
+    /// else is treated as a hive file (and reported as "not a registry
+    /// hive" if it is not one).
+    pub fn is_disk(&self) -> bool {
+        if self.block {
+            return true;
+        }
+        let h = &self.head;
+        if h.len() < device::MIN_SECTOR as usize || h.starts_with(b"regf") {
+            return false;
+        }
+        h[510..512] == [0x55, 0xAA] || h[3..11] == *NTFS_OEM || h[3..11] == *BITLOCKER_OEM
+    }
+
+    /// Whether the first MiB of the source (all of it when shorter) is
+    /// zeros: an empty disk, e.g. a cloud volume not attached yet or not
+    /// yet restored from its snapshot. A source with a partition table or
+    /// a boot sector is told by its head alone; `false` when a read fails.
+    pub fn is_blank(&self) -> bool {
+        if self.head.iter().any(|&b| b != 0) {
+            return false;
+        }
+        if self.head.len() < HEAD_LEN {
+            return true;
+        }
+        let mut buf = vec![0u8; BLANK_STEP];
+        let mut at = HEAD_LEN as u64;
+        while at < BLANK_PROBE {
+            match self.dev.read_at(&mut buf, at) {
+                Ok(0) => break,
+                Ok(k) if buf[..k].iter().any(|&b| b != 0) => return false,
+                Ok(k) => at += k as u64,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
 /// Virtual-disk container formats, by the signature at byte 0: their
 /// sectors are not stored in order, so they must be converted (or attached
 /// read-only) first.
@@ -762,40 +863,6 @@ const CONTAINERS: [(&[u8], &str); 5] = [
     (b"conectix", "a dynamic VHD virtual disk"),
     (b"# Disk DescriptorFile", "a VMDK descriptor"),
 ];
-
-/// When `path` is a virtual-disk container (qcow2, VHDX, sparse VMDK,
-/// dynamic VHD) rather than a raw image, what it is. A fixed VHD is a raw
-/// image with a footer and needs nothing.
-pub fn container_format(path: &Path) -> Option<&'static str> {
-    if os::is_block_device(path) {
-        return None;
-    }
-    let mut head = [0u8; 64];
-    let n = File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
-    CONTAINERS
-        .iter()
-        .find(|(sig, _)| n >= sig.len() && head.starts_with(sig))
-        .map(|(_, what)| *what)
-}
-
-/// Whether `path` looks like a disk or volume rather than a hive file: a
-/// block device, or a file starting with an MBR/GPT (boot signature at
-/// byte 510) or an NTFS or BitLocker boot sector. Anything else is treated
-/// as a hive file (and reported as "not a registry hive" if it is not one).
-pub fn is_disk_source(path: &Path) -> bool {
-    if os::is_block_device(path) {
-        return true;
-    }
-    let mut head = [0u8; 512];
-    if File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_err()
-        || &head[..4] == b"regf"
-    {
-        return false;
-    }
-    head[510..512] == [0x55, 0xAA] || &head[3..11] == NTFS_OEM || &head[3..11] == BITLOCKER_OEM
-}
 
 #[cfg(test)]
 mod tests {

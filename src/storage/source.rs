@@ -562,29 +562,6 @@ pub fn locate_disk(input: &Path, partition: Option<u32>) -> Result<Located> {
     })
 }
 
-/// An EWF (E01) or AFF evidence image is not a raw disk: refused, naming
-/// the command that exposes it raw (read-only).
-fn refuse_evidence_container(input: &Path) -> Result<()> {
-    let mut head = [0u8; 16];
-    let Ok(n) = fs::File::open(input).and_then(|mut f| f.read(&mut head)) else {
-        return Ok(());
-    };
-    let Some(ev) = crate::format::evidence::evidence_format(&head[..n]) else {
-        return Ok(());
-    };
-    Err(Error::Unsupported {
-        what: "evidence image format",
-        offset: 0,
-        detail: format!(
-            "{} is {}, not a raw image: expose it raw, read-only, with `{}`; {}",
-            input.display(),
-            ev.what,
-            ev.command_for(&input.display().to_string()),
-            ev.then
-        ),
-    })
-}
-
 /// Detects what `input` is and where its hives are.
 pub fn locate(input: &Path) -> Result<Located> {
     locate_with(input, None)
@@ -602,18 +579,26 @@ pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
     if meta.is_dir() {
         return locate_tree(input);
     }
-    refuse_evidence_container(input)?;
-    if crate::storage::disk::is_blank(input) {
+    // What the source is, from its first sectors, read through the aligned
+    // device path (nothing reads a source otherwise).
+    let head = crate::storage::disk::SourceHead::open(input)?;
+    // An EWF (E01) or AFF evidence image is not a raw disk: refused, naming
+    // the command that exposes it raw (read-only).
+    if let Some(e) = head.evidence_refusal() {
+        return Err(e);
+    }
+    if head.is_blank() {
         return Err(Error::NotFound(format!(
             "{} is empty (its first MiB is all zeros: no partition table, no file system): \
              is the volume attached, and is it the right one? `ntrescue locate` lists the disks",
             input.display()
         )));
     }
-    if crate::storage::disk::is_disk_source(input) {
+    if head.is_disk() {
+        drop(head);
         return locate_disk(input, partition);
     }
-    if let Some(what) = crate::storage::disk::container_format(input) {
+    if let Some(what) = head.container() {
         return Err(Error::Unsupported {
             what: "disk image format",
             offset: 0,
