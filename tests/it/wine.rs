@@ -55,6 +55,10 @@ fn wine() -> &'static Wine {
         let exe = bin.join("ntrescue.exe");
         let sums = std::fs::read_to_string(bin.join("ntrescue.exe.sha256")).unwrap();
         assert_eq!(sums, format!("{}  ntrescue.exe\n", sha256_file(&exe)));
+        // The shipped build: the stripped dist profile, no debug sections.
+        let heads = peer("x86_64-w64-mingw32-objdump", &["-h", exe.to_str().unwrap()]);
+        assert!(heads.contains(".text"), "{heads}");
+        assert!(!heads.contains(".debug_"), "ntrescue.exe has debug info");
         sh(
             "x86_64-w64-mingw32-gcc",
             &[
