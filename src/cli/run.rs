@@ -289,21 +289,25 @@ fn hash_whole_source(
     }
     let show = std::io::stderr().is_terminal();
     let mut last = 0u64;
-    let hashes = crate::storage::source::hash_source_with(source, algs, &mut |done, total| {
-        if show && (done - last >= 64 << 20 || done == total) {
-            last = done;
-            print_err(&format!(
-                "\rhashing {}: {:>3}% ",
-                render::escape(&source.display().to_string()),
-                done.saturating_mul(100) / total.max(1)
-            ));
-        }
-    })?;
+    let (hashes, length) =
+        crate::storage::source::hash_source_with(source, algs, &mut |done, total| {
+            if show && (done - last >= 64 << 20 || done == total) {
+                last = done;
+                print_err(&format!(
+                    "\rhashing {}: {:>3}% ",
+                    render::escape(&source.display().to_string()),
+                    done.saturating_mul(100) / total.max(1)
+                ));
+            }
+        })?;
     if show {
         print_err("\n");
     }
     report.source_sha256 = hashes.sha256.clone();
     report.source_hashes = Some(hashes);
+    // A length the OS did not give (taken from the partition table or a
+    // boot sector) is said beside the hash.
+    report.warnings.extend(length);
     Ok(())
 }
 

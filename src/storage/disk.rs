@@ -46,6 +46,9 @@ pub struct Disk {
     /// header or NTFS boot sector on it) gave `sector_size`, rather than
     /// it being assumed (an image file).
     sector_size_exact: bool,
+    /// What told `size`, when the OS did not (a device it says nothing
+    /// about).
+    size_from: Option<device::LenFrom>,
     /// NTFS metadata pages read so far, shared by the volumes opened here.
     meta: Arc<crate::storage::ntfs::MetaCache>,
     /// The partition table, once read.
@@ -76,12 +79,16 @@ impl Disk {
         let os_size = os::size_of(&file).ok().filter(|&n| n > 0);
         let sector = os::logical_sector_size(path);
         let device = os::is_block_device(path);
-        let (size, sector_size, exact) = match (os_size, sector) {
-            (Some(n), Some(s)) => (n, s, true),
+        let (size, sector_size, exact, size_from) = match (os_size, sector) {
+            (Some(n), Some(s)) => (n, s, true, None),
             // An image file: any alignment is valid, 512 serves.
-            (Some(n), None) if !device => (n, device::MIN_SECTOR, false),
+            (Some(n), None) if !device => (n, device::MIN_SECTOR, false, None),
             // A device the OS says nothing about: ask the disk itself.
-            _ => from_content(&file, path, os_size)?,
+            _ => {
+                let probe = Device::from_file(file.clone(), device::PROBE_SECTOR, os_size)
+                    .map_err(|e| Error::io(ctx("opening"), e))?;
+                from_content(&probe, path, os_size)?
+            }
         };
         let unit = if direct {
             sector_size.max(os::DIRECT_ALIGN)
@@ -96,6 +103,7 @@ impl Disk {
             size,
             sector_size,
             sector_size_exact: exact,
+            size_from,
             meta: crate::storage::ntfs::MetaCache::new(),
             table: std::sync::OnceLock::new(),
         })
@@ -109,6 +117,12 @@ impl Disk {
     /// Size in bytes.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// What told [`Disk::size`] when the OS did not give it (the partition
+    /// table or a boot sector); `None` when the OS did.
+    pub fn size_inferred(&self) -> Option<device::LenFrom> {
+        self.size_from
     }
 
     /// Reads `len` bytes at `off` (bounded by the disk size).
@@ -161,16 +175,21 @@ impl Disk {
 
 /// Sector size and length of a device the OS says nothing about (a Windows
 /// `\\.\PhysicalDriveN`, whose handle has no size), from its first
-/// sectors, read with an alignment valid for any sector size in use. The
-/// OS's length, when it gave one, wins over the content's.
-fn from_content(file: &Arc<File>, path: &Path, os_size: Option<u64>) -> Result<(u64, u32, bool)> {
-    let probe = Device::from_file(file.clone(), device::PROBE_SECTOR, os_size)
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+/// sectors (and, for an MBR, its partitions' boot sectors:
+/// [`device::device_geometry`]), read through `probe`, a device aligned
+/// for any sector size in use. The OS's length, when it gave one, wins
+/// over the content's; otherwise what told it is returned too.
+fn from_content(
+    probe: &Device,
+    path: &Path,
+    os_size: Option<u64>,
+) -> Result<(u64, u32, bool, Option<device::LenFrom>)> {
     let mut head = vec![0u8; device::GEOMETRY_HEAD];
     let n = probe
         .read_at(&mut head, 0)
         .map_err(|e| Error::io(format!("reading {} at byte offset 0", path.display()), e))?;
-    let g = device::content_geometry(&head[..n]).ok_or_else(|| Error::Unsupported {
+    let mut read = |at: u64, buf: &mut [u8]| probe.read_exact_at(buf, at).is_ok();
+    let g = device::device_geometry(&head[..n], &mut read).ok_or_else(|| Error::Unsupported {
         what: "device geometry",
         offset: 0,
         detail: format!(
@@ -179,15 +198,21 @@ fn from_content(file: &Arc<File>, path: &Path, os_size: Option<u64>) -> Result<(
             path.display()
         ),
     })?;
-    let size = os_size.or(g.len).ok_or_else(|| Error::Unsupported {
-        what: "device size",
-        offset: 0,
-        detail: format!(
-            "{}: neither the OS nor its partition table gives its size",
-            path.display()
-        ),
-    })?;
-    Ok((size, g.sector, g.sector_known))
+    let (size, from) = match (os_size, g.len) {
+        (Some(n), _) => (n, None),
+        (None, Some(n)) => (n, Some(g.len_from)),
+        (None, None) => {
+            return Err(Error::Unsupported {
+                what: "device size",
+                offset: 0,
+                detail: format!(
+                    "{}: neither the OS nor its partition table gives its size",
+                    path.display()
+                ),
+            })
+        }
+    };
+    Ok((size, g.sector, g.sector_known, from))
 }
 
 /// What a partition holds.
@@ -910,5 +935,68 @@ mod tests {
             };
             assert_eq!(filesystem_of(&disk, &p), *want, "case {i}");
         }
+    }
+
+    /// A disk as bytes in memory.
+    struct Mem(Vec<u8>);
+
+    impl device::BlockIo for Mem {
+        fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+            let at = usize::try_from(at).unwrap_or(usize::MAX).min(self.0.len());
+            let n = buf.len().min(self.0.len() - at);
+            buf[..n].copy_from_slice(&self.0[at..at + n]);
+            Ok(n)
+        }
+
+        fn write_at(&self, _: &[u8], _: u64) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::PermissionDenied.into())
+        }
+
+        fn sync(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A device the OS says nothing about (a Windows `\\.\PhysicalDriveN`)
+    /// holding an MBR whose one NTFS partition starts at 4096-byte LBA 256
+    /// and spans 1000 sectors: read through a checker that refuses
+    /// anything but whole 4096-byte units, its sector size comes from the
+    /// NTFS boot sector, its length from the MBR, and hashing it says the
+    /// length was inferred (`source-length-inferred`). A length the OS gives
+    /// wins and is not flagged.
+    #[test]
+    fn a_device_without_os_geometry_is_measured_by_its_content() {
+        let mut d = vec![0u8; 256 * 4096 + 4096];
+        d[446 + 4] = 0x07;
+        d[446 + 8..446 + 12].copy_from_slice(&256u32.to_le_bytes());
+        d[446 + 12..446 + 16].copy_from_slice(&1000u32.to_le_bytes());
+        d[510] = 0x55;
+        d[511] = 0xAA;
+        let b = 256 * 4096;
+        d[b + 3..b + 11].copy_from_slice(NTFS_OEM);
+        d[b + 11..b + 13].copy_from_slice(&4096u16.to_le_bytes());
+        d[b + 0x1C..b + 0x20].copy_from_slice(&256u32.to_le_bytes());
+        d[b + 0x28..b + 0x30].copy_from_slice(&999u64.to_le_bytes());
+        let strict = device::StrictIo::new(Mem(d), 4096).unwrap();
+        let probe = Device::new(Arc::new(strict), 4096, None).unwrap();
+        let path = Path::new(r"\\.\PhysicalDrive2");
+        let (size, sector, known, from) = from_content(&probe, path, None).unwrap();
+        assert_eq!(
+            (size, sector, known, from),
+            (1256 * 4096, 4096, true, Some(device::LenFrom::Mbr))
+        );
+        let w = crate::storage::source::length_warning(path, size, from).unwrap();
+        assert_eq!(w.code, crate::error::Code::SourceLengthInferred);
+        assert!(
+            w.message
+                .contains(&format!("the {} bytes hashed", 1256 * 4096))
+                && w.message.contains("MBR partition: a lower bound")
+                && w.message.contains("PhysicalDrive2"),
+            "{}",
+            w.message
+        );
+        let (size, _, _, from) = from_content(&probe, path, Some(5 << 20)).unwrap();
+        assert_eq!((size, from), (5 << 20, None));
+        assert!(crate::storage::source::length_warning(path, size, from).is_none());
     }
 }

@@ -701,18 +701,20 @@ pub fn sibling_hive(located: &Located, name: &str) -> Result<Option<HivePaths>> 
 /// SHA-256 of a whole file or device, reading 4 MiB at a time; `progress`
 /// is called with (bytes done, total).
 pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Result<String> {
-    let h = hash_source_with(path, &[HashAlg::Sha256], progress)?;
+    let (h, _) = hash_source_with(path, &[HashAlg::Sha256], progress)?;
     Ok(h.sha256.unwrap_or_default())
 }
 
 /// The digests in `algs` of a whole file or device, read once through its
-/// aligned [`Device`](crate::storage::device::Device), 4 MiB at a time; `progress` is called with (bytes done, total). A directory (a
-/// mounted tree) has no single byte stream to hash: refused.
+/// aligned [`Device`](crate::storage::device::Device), 4 MiB at a time;
+/// `progress` is called with (bytes done, total). With them, the warning
+/// [`length_warning`] gives when the OS did not say the length hashed. A
+/// directory (a mounted tree) has no single byte stream to hash: refused.
 pub fn hash_source_with(
     path: &std::path::Path,
     algs: &[HashAlg],
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Hashes> {
+) -> Result<(Hashes, Option<crate::error::Warning>)> {
     if path.is_dir() {
         return Err(Error::Refused(format!(
             "{} is a directory: a mounted tree has no single image to hash; hash the device or \
@@ -739,7 +741,31 @@ pub fn hash_source_with(
         done += want as u64;
         progress(done, total);
     }
-    Ok(h.finish())
+    Ok((
+        h.finish(),
+        length_warning(path, total, disk.size_inferred()),
+    ))
+}
+
+/// The warning `source-length-inferred` for a source hashed to a length
+/// the OS did not give (a Windows `\\.\PhysicalDriveN`): `total` bytes, as
+/// `from` (the partition table or a boot sector) told them. `None` when
+/// the OS gave the length (`from` is `None`).
+pub fn length_warning(
+    path: &Path,
+    total: u64,
+    from: Option<crate::storage::device::LenFrom>,
+) -> Option<crate::error::Warning> {
+    let from = from?;
+    Some(crate::error::Warning::new(
+        crate::error::Code::SourceLengthInferred,
+        format!(
+            "--hash-source: the OS gives no length for {}; the {total} bytes hashed are the \
+             length told by {}",
+            path.display(),
+            from.describe()
+        ),
+    ))
 }
 
 /// Absolute form of a path (for the manifest), without resolving links.
