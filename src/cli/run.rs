@@ -367,13 +367,10 @@ fn locate(out: &Output, paths: &[std::path::PathBuf]) -> Result<Exit, Error> {
         .iter()
         .any(|d| d.partitions.iter().any(|p| p.windows.is_some()));
     if !found {
-        // A disk the OS would not let us read is not "nothing found".
-        for d in &report.disks {
-            if let Err(e) = std::fs::File::open(&d.path) {
-                if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    return Err(Error::io(format!("opening {}", d.path), e));
-                }
-            }
+        // A disk the OS would not let us read, or an evidence image, is not
+        // "nothing found".
+        if let Some(e) = crate::commands::locate::failure(&report) {
+            return Err(e);
         }
     }
     let head = if found {

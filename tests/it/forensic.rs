@@ -438,15 +438,41 @@ fn evidence_containers_are_refused_with_the_command_to_expose_them() {
         let p = d.join(name);
         std::fs::write(&p, bytes).unwrap();
         let ps = p.to_str().unwrap();
-        for args in [vec!["inspect", ps], vec!["diagnose", ps, "--json"]] {
+        let mut refusals = Vec::new();
+        for args in [
+            vec!["inspect", ps],
+            vec!["diagnose", ps, "--json"],
+            vec!["locate", ps],
+            vec!["locate", ps, "--json"],
+        ] {
             let r = run_in(d, &args);
-            assert_eq!(r.code, 3, "{name}: {}", r.stderr);
+            assert_eq!(r.code, 3, "{name} {args:?}: {}{}", r.stdout, r.stderr);
             assert!(
                 r.stderr.contains(&format!("{tool} {ps} /mnt/")),
-                "{name}: {}",
+                "{name} {args:?}: {}",
                 r.stderr
             );
+            let line = r.stderr.lines().find(|l| l.contains(tool)).unwrap();
+            refusals.push(line.to_string());
+            if args.contains(&"--json") {
+                let e = &r.json()["error"];
+                assert_eq!(e["code"], "unsupported", "{name} {args:?}: {e}");
+            }
         }
+        // locate refuses it with inspect's very words.
+        assert_eq!(refusals[2], refusals[0], "{name}");
+        // Beside a disk that holds Windows, it is a note, in the same words.
+        let demo = d.join("demo.img");
+        let gz = Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/demo-disk.img.gz");
+        let o = Command::new("gzip").arg("-dc").arg(&gz).output().unwrap();
+        std::fs::write(&demo, o.stdout).unwrap();
+        let r = ok(run_in(d, &["locate", demo.to_str().unwrap(), ps, "--json"]));
+        let note = r["disks"][1]["notes"][0].as_str().unwrap();
+        assert!(
+            refusals[0].contains(note) && note.contains(&format!("{tool} {ps} /mnt/")),
+            "{name}: {note}"
+        );
+        assert!(r["disks"][1]["partitions"].as_array().unwrap().is_empty());
     }
 }
 
