@@ -162,6 +162,9 @@ pub enum Code {
     VolumeMounted,
     /// `--hash-source` was given a directory, which cannot be hashed.
     SourceNotHashable,
+    /// `--hash-source` hashed a device whose length the OS did not give:
+    /// the length hashed is what its partition table or boot sector says.
+    SourceLengthInferred,
     /// A unit of an edit was left unchanged (its refusal is in `refusals`).
     UnitLeftUnchanged,
     /// An earlier run stopped before its write finished; this run wrote the

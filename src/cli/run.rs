@@ -334,21 +334,25 @@ fn hash_whole_source(
     }
     let show = std::io::stderr().is_terminal();
     let mut last = 0u64;
-    let hashes = crate::storage::source::hash_source_with(source, algs, &mut |done, total| {
-        if show && (done - last >= 64 << 20 || done == total) {
-            last = done;
-            print_err(&format!(
-                "\rhashing {}: {:>3}% ",
-                render::escape(&source.display().to_string()),
-                done.saturating_mul(100) / total.max(1)
-            ));
-        }
-    })?;
+    let (hashes, length) =
+        crate::storage::source::hash_source_with(source, algs, &mut |done, total| {
+            if show && (done - last >= 64 << 20 || done == total) {
+                last = done;
+                print_err(&format!(
+                    "\rhashing {}: {:>3}% ",
+                    render::escape(&source.display().to_string()),
+                    done.saturating_mul(100) / total.max(1)
+                ));
+            }
+        })?;
     if show {
         print_err("\n");
     }
     report.source_sha256 = hashes.sha256.clone();
     report.source_hashes = Some(hashes);
+    // A length the OS did not give (taken from the partition table or a
+    // boot sector) is said beside the hash.
+    report.warnings.extend(length);
     Ok(())
 }
 
@@ -410,13 +414,10 @@ fn locate(out: &Output, paths: &[std::path::PathBuf]) -> Result<Exit, Error> {
         .iter()
         .any(|d| d.partitions.iter().any(|p| p.windows.is_some()));
     if !found {
-        // A disk the OS would not let us read is not "nothing found".
-        for d in &report.disks {
-            if let Err(e) = std::fs::File::open(&d.path) {
-                if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    return Err(Error::io(format!("opening {}", d.path), e));
-                }
-            }
+        // A disk the OS would not let us read, or an evidence image, is not
+        // "nothing found".
+        if let Some(e) = crate::commands::locate::failure(&report) {
+            return Err(e);
         }
     }
     let head = if found {

@@ -39,6 +39,33 @@ fn windows_facts(path: &Path, number: u32) -> WindowsFacts {
     f
 }
 
+/// The refusal of an E01 (EWF) or AFF evidence image at `path`, with the
+/// command that exposes it raw (the same as `inspect`'s); `None` for
+/// anything else, or when it cannot be read.
+fn evidence_refusal(path: &Path) -> Option<crate::error::Error> {
+    crate::storage::disk::SourceHead::open(path)
+        .ok()?
+        .evidence_refusal()
+}
+
+/// Why a `locate` that found no Windows is an error rather than "nothing
+/// found": a disk the OS would not let us read (run as root), or an
+/// evidence image given by its path (refused as `inspect` refuses it,
+/// with the command that exposes it raw).
+pub fn failure(report: &LocateReport) -> Option<crate::error::Error> {
+    for d in &report.disks {
+        if let Err(e) = std::fs::File::open(&d.path) {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                return Some(crate::error::Error::io(format!("opening {}", d.path), e));
+            }
+        }
+    }
+    report
+        .disks
+        .iter()
+        .find_map(|d| evidence_refusal(Path::new(&d.path)))
+}
+
 /// Whether the partitions hold the host's system volume.
 fn is_host(parts: &[crate::storage::disk::PartitionSummary], host: Option<u64>) -> bool {
     let serials: Vec<u64> = parts
@@ -80,6 +107,13 @@ pub fn locate_with_host(paths: &[PathBuf], roots: &Roots, host: Option<u64>) -> 
             partitions: Vec::new(),
             notes: Vec::new(),
         };
+        // An E01/AFF evidence image is refused as inspect refuses it,
+        // naming the command that exposes it raw.
+        if let Some(e) = evidence_refusal(&path) {
+            d.notes.push(e.to_string());
+            disks.push(d);
+            continue;
+        }
         match Disk::open(&path).and_then(|disk| {
             d.size = disk.size();
             d.sector_size = disk.sector_size;
@@ -110,7 +144,10 @@ pub fn locate_with_host(paths: &[PathBuf], roots: &Roots, host: Option<u64>) -> 
                     })
                     .collect();
             }
-            Err(e) => match crate::storage::disk::container_format(&path) {
+            Err(e) => match crate::storage::disk::SourceHead::open(&path)
+                .ok()
+                .and_then(|h| h.container())
+            {
                 Some(what) => d.notes.push(format!(
                     "{what}, not a raw image: convert it (qemu-img convert -O raw) or attach it \
                      read-only (qemu-nbd --read-only) and give the result"

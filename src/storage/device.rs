@@ -121,7 +121,7 @@ impl Device {
     pub fn from_file(file: Arc<File>, sector: u32, len: Option<u64>) -> std::io::Result<Self> {
         match strict_hook() {
             Some((check, align)) => Device::new(
-                Arc::new(StrictIo::new(file, check)?),
+                Arc::new(StrictIo::new(file, check)?.logging(strict_log())),
                 align.max(sector),
                 len,
             ),
@@ -299,6 +299,7 @@ impl Device {
 pub struct StrictIo<T> {
     inner: T,
     sector: u32,
+    log: Option<&'static std::sync::Mutex<File>>,
 }
 
 impl<T: BlockIo> StrictIo<T> {
@@ -307,7 +308,31 @@ impl<T: BlockIo> StrictIo<T> {
         if !valid_sector(sector) {
             return Err(invalid(format!("{sector} bytes is not a sector size")));
         }
-        Ok(StrictIo { inner, sector })
+        Ok(StrictIo {
+            inner,
+            sector,
+            log: None,
+        })
+    }
+
+    /// The same checker, also appending each request it lets through to
+    /// `log` as a line `r|w OFFSET LENGTH` (see [`strict_hook`]).
+    pub fn logging(mut self, log: Option<&'static std::sync::Mutex<File>>) -> Self {
+        self.log = log;
+        self
+    }
+
+    fn record(&self, op: char, len: usize, at: u64) -> std::io::Result<()> {
+        use std::io::Write;
+        match self.log {
+            Some(log) => {
+                let mut f = log
+                    .lock()
+                    .map_err(|_| invalid("the I/O log is poisoned".into()))?;
+                writeln!(f, "{op} {at} {len}")
+            }
+            None => Ok(()),
+        }
     }
 
     fn check(&self, what: &str, ptr: *const u8, len: usize, at: u64) -> std::io::Result<()> {
@@ -326,11 +351,13 @@ impl<T: BlockIo> StrictIo<T> {
 impl<T: BlockIo> BlockIo for StrictIo<T> {
     fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
         self.check("read", buf.as_ptr(), buf.len(), at)?;
+        self.record('r', buf.len(), at)?;
         self.inner.read_at(buf, at)
     }
 
     fn write_at(&self, buf: &[u8], at: u64) -> std::io::Result<usize> {
         self.check("write", buf.as_ptr(), buf.len(), at)?;
+        self.record('w', buf.len(), at)?;
         self.inner.write_at(buf, at)
     }
 
@@ -358,7 +385,11 @@ impl<T: BlockIo + ?Sized> BlockIo for Arc<T> {
 /// through [`Device::from_file`], and makes the device align to at least
 /// `CHECK` bytes, as a raw Windows device would demand;
 /// `NTRESCUE_STRICT_IO=CHECK:ALIGN` aligns to `ALIGN` bytes instead (to
-/// show that the check catches a device that aligns too little).
+/// show that the check catches a device that aligns too little). With it,
+/// `NTRESCUE_STRICT_IO_LOG=FILE` appends every request the checker lets
+/// through to `FILE` ([`StrictIo::logging`]): a test compares that list
+/// with the reads the kernel saw, so a read that bypasses the device path
+/// shows.
 pub fn strict_hook() -> Option<(u32, u32)> {
     if !cfg!(debug_assertions) {
         return None;
@@ -374,6 +405,22 @@ pub fn strict_hook() -> Option<(u32, u32)> {
     (valid_sector(check) && valid_sector(align)).then_some((check, align))
 }
 
+/// The log named by `NTRESCUE_STRICT_IO_LOG` (debug builds with the
+/// [`strict_hook`] set), opened once for appending.
+fn strict_log() -> Option<&'static std::sync::Mutex<File>> {
+    static LOG: std::sync::OnceLock<Option<std::sync::Mutex<File>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let path = std::env::var_os("NTRESCUE_STRICT_IO_LOG")?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()?;
+        Some(std::sync::Mutex::new(f))
+    })
+    .as_ref()
+}
+
 /// A disk's sector size and length as its first sectors tell them, for a
 /// device the OS says nothing about (a Windows `\\.\PhysicalDriveN`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -387,6 +434,34 @@ pub struct ContentGeometry {
     /// sector) and a bare NTFS volume (its backup boot sector is the last),
     /// a lower bound for an MBR (the end of its last partition).
     pub len: Option<u64>,
+    /// What told `len`.
+    pub len_from: LenFrom,
+}
+
+/// What told a device's length when the OS did not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LenFrom {
+    /// The GPT header's `AlternateLBA`: the backup header is the last sector.
+    Gpt,
+    /// A bare NTFS volume's sector count: its backup boot sector is last.
+    Ntfs,
+    /// The end of the MBR's last partition: a lower bound.
+    Mbr,
+}
+
+impl LenFrom {
+    /// Where the length came from, for the operator.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LenFrom::Gpt => "the GPT header (its backup header is the disk's last sector)",
+            LenFrom::Ntfs => {
+                "the NTFS boot sector (its backup boot sector is the volume's last sector)"
+            }
+            LenFrom::Mbr => {
+                "the end of the last MBR partition: a lower bound, bytes past it are not counted"
+            }
+        }
+    }
 }
 
 /// GPT header signature (UEFI 2.10, 5.3.2 GPT Header, offset 0).
@@ -398,8 +473,9 @@ const GPT_ALTERNATE_LBA: usize = 32;
 const NTFS_OEM: &[u8; 8] = b"NTFS    ";
 const NTFS_BYTES_PER_SECTOR: usize = 11;
 const NTFS_TOTAL_SECTORS: usize = 0x28;
-/// MBR: four 16-byte partition entries at 446; LBA start at +8, sector
-/// count at +12 (u32 each); the boot signature 55 AA at 510.
+/// MBR: four 16-byte partition entries at 446; the type at +4 (0: unused),
+/// LBA start at +8, sector count at +12 (u32 each); the boot signature
+/// 55 AA at 510.
 const MBR_ENTRIES: usize = 446;
 const MBR_ENTRY_LEN: usize = 16;
 const MBR_SIGNATURE_AT: usize = 510;
@@ -429,6 +505,7 @@ pub fn content_geometry(head: &[u8]) -> Option<ContentGeometry> {
                 sector,
                 sector_known: true,
                 len,
+                len_from: LenFrom::Gpt,
             });
         }
     }
@@ -446,25 +523,97 @@ pub fn content_geometry(head: &[u8]) -> Option<ContentGeometry> {
             sector: bps,
             sector_known: true,
             len,
+            len_from: LenFrom::Ntfs,
         });
     }
     if head.get(MBR_SIGNATURE_AT..MBR_SIGNATURE_AT + 2) != Some(&[0x55, 0xAA][..]) {
         return None;
     }
-    let end = (0..4)
-        .filter_map(|i| {
-            let e = MBR_ENTRIES + i * MBR_ENTRY_LEN;
-            let start = u64::from(le_u32(head, e + 8)?);
-            let count = u64::from(le_u32(head, e + 12)?);
-            start.checked_add(count)
-        })
+    let end = mbr_entries(head)
+        .filter_map(|(start, count)| start.checked_add(count))
         .max()
         .filter(|&e| e > 0);
     Some(ContentGeometry {
         sector: MIN_SECTOR,
         sector_known: false,
         len: end.and_then(|e| e.checked_mul(u64::from(MIN_SECTOR))),
+        len_from: LenFrom::Mbr,
     })
+}
+
+/// The MBR's partition entries in use: (start LBA, sector count).
+fn mbr_entries(head: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    (0..4).filter_map(move |i| {
+        let e = MBR_ENTRIES + i * MBR_ENTRY_LEN;
+        let kind = *head.get(e + 4)?;
+        let start = u64::from(le_u32(head, e + 8)?);
+        let count = u64::from(le_u32(head, e + 12)?);
+        (kind != 0 && count > 0).then_some((start, count))
+    })
+}
+
+/// NTFS boot sector: `HiddenSectors` at 0x1C (u32), the partition's start
+/// LBA as Windows and mkntfs write it (0 when not set).
+const NTFS_HIDDEN_SECTORS: usize = 0x1C;
+
+/// [`content_geometry`], with an MBR's sector size taken from an NTFS boot
+/// sector when one agrees: an MBR counts in sectors of unstated size, so
+/// each partition's first sector is read at its start LBA counted in
+/// 512-byte and in 4096-byte sectors (`read` fills 512 bytes at a byte
+/// offset, `false` when it cannot), and an NTFS boot sector found there
+/// gives the size when it is consistent with where it was found: its
+/// `BytesPerSector` is that same size, its `HiddenSectors` is 0 or the
+/// partition's start, and its sector count fits in the partition. The
+/// length stays the end of the last partition, in that size.
+pub fn device_geometry(
+    head: &[u8],
+    read: &mut dyn FnMut(u64, &mut [u8]) -> bool,
+) -> Option<ContentGeometry> {
+    let g = content_geometry(head)?;
+    if g.sector_known || g.len_from != LenFrom::Mbr {
+        return Some(g);
+    }
+    let Some(sector) = mbr_volume_sector(head, read) else {
+        return Some(g);
+    };
+    let end = mbr_entries(head)
+        .filter_map(|(start, count)| start.checked_add(count))
+        .max();
+    Some(ContentGeometry {
+        sector,
+        sector_known: true,
+        len: end.and_then(|e| e.checked_mul(u64::from(sector))),
+        len_from: LenFrom::Mbr,
+    })
+}
+
+/// The sector size an MBR partition's NTFS boot sector agrees with (see
+/// [`device_geometry`]).
+fn mbr_volume_sector(head: &[u8], read: &mut dyn FnMut(u64, &mut [u8]) -> bool) -> Option<u32> {
+    let mut boot = [0u8; MIN_SECTOR as usize];
+    for sector in [MIN_SECTOR, PROBE_SECTOR] {
+        for (start, count) in mbr_entries(head) {
+            let Some(at) = start.checked_mul(u64::from(sector)) else {
+                continue;
+            };
+            if start == 0 || !read(at, &mut boot) || boot[3..11] != *NTFS_OEM {
+                continue;
+            }
+            let bps = u32::from(u16::from_le_bytes([
+                boot[NTFS_BYTES_PER_SECTOR],
+                boot[NTFS_BYTES_PER_SECTOR + 1],
+            ]));
+            let hidden = le_u32(&boot, NTFS_HIDDEN_SECTORS).map(u64::from);
+            let total = le_u64(&boot, NTFS_TOTAL_SECTORS);
+            if bps == sector
+                && hidden.is_some_and(|h| h == 0 || h == start)
+                && total.is_some_and(|t| t > 0 && t <= count)
+            {
+                return Some(sector);
+            }
+        }
+    }
+    None
 }
 
 /// Bytes of a disk's start that [`content_geometry`] looks at.
@@ -604,7 +753,8 @@ mod tests {
             Some(ContentGeometry {
                 sector: 4096,
                 sector_known: true,
-                len: Some(1 << 20)
+                len: Some(1 << 20),
+                len_from: LenFrom::Ntfs,
             })
         );
         ntfs[11..13].copy_from_slice(&1000u16.to_le_bytes());
@@ -612,13 +762,93 @@ mod tests {
         let mut mbr = vec![0u8; 512];
         mbr[510] = 0x55;
         mbr[511] = 0xAA;
+        mbr[446 + 4] = 0x07;
         mbr[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
         mbr[446 + 12..446 + 16].copy_from_slice(&u32::MAX.to_le_bytes());
         let g = content_geometry(&mbr).unwrap();
         assert!(!g.sector_known);
+        assert_eq!(g.len_from, LenFrom::Mbr);
         assert_eq!(g.len, Some((2048 + u64::from(u32::MAX)) * 512));
         gpt[544..552].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(content_geometry(&gpt).unwrap().len, None);
         assert_eq!(content_geometry(&[0u8; 100]), None);
+    }
+
+    /// An MBR disk (one NTFS partition, type 7, at LBA `start` of `count`
+    /// sectors) whose volume's boot sector says `bps` bytes per sector and
+    /// `hidden` hidden sectors, laid out in `unit`-byte sectors.
+    fn mbr_disk(unit: u64, start: u32, count: u32, bps: u16, hidden: u32) -> Vec<u8> {
+        let mut d = vec![0u8; (u64::from(start) * unit) as usize + 512];
+        d[510] = 0x55;
+        d[511] = 0xAA;
+        d[446 + 4] = 0x07;
+        d[446 + 8..446 + 12].copy_from_slice(&start.to_le_bytes());
+        d[446 + 12..446 + 16].copy_from_slice(&count.to_le_bytes());
+        let b = (u64::from(start) * unit) as usize;
+        d[b + 3..b + 11].copy_from_slice(NTFS_OEM);
+        d[b + 11..b + 13].copy_from_slice(&bps.to_le_bytes());
+        d[b + 0x1C..b + 0x20].copy_from_slice(&hidden.to_le_bytes());
+        d[b + 0x28..b + 0x30].copy_from_slice(&(u64::from(count) - 1).to_le_bytes());
+        d
+    }
+
+    fn geometry_of(d: &[u8]) -> ContentGeometry {
+        let head = &d[..d.len().min(GEOMETRY_HEAD)];
+        let mut read = |at: u64, buf: &mut [u8]| {
+            let at = at as usize;
+            match d.get(at..at + buf.len()) {
+                Some(b) => {
+                    buf.copy_from_slice(b);
+                    true
+                }
+                None => false,
+            }
+        };
+        device_geometry(head, &mut read).unwrap()
+    }
+
+    /// An MBR's sector size comes from its NTFS partition's boot sector
+    /// when that agrees with where it was found; the length is the end of
+    /// the last partition in that size. A boot sector that disagrees (its
+    /// `BytesPerSector`, its hidden sectors, a volume larger than the
+    /// partition) leaves the size unknown and assumed 512.
+    #[test]
+    fn an_mbr_disk_takes_its_sector_size_from_the_ntfs_boot_sector() {
+        let g = geometry_of(&mbr_disk(4096, 256, 1000, 4096, 256));
+        assert_eq!(
+            g,
+            ContentGeometry {
+                sector: 4096,
+                sector_known: true,
+                len: Some((256 + 1000) * 4096),
+                len_from: LenFrom::Mbr,
+            }
+        );
+        let g = geometry_of(&mbr_disk(512, 2048, 4000, 512, 0));
+        assert_eq!(
+            (g.sector, g.sector_known, g.len),
+            (512, true, Some((2048 + 4000) * 512))
+        );
+        let unknown = |d: Vec<u8>| {
+            let g = geometry_of(&d);
+            assert_eq!(
+                (g.sector, g.sector_known, g.len_from),
+                (512, false, LenFrom::Mbr),
+                "{g:?}"
+            );
+        };
+        // BytesPerSector 512 where the volume was found at 4096-byte LBAs.
+        unknown(mbr_disk(4096, 256, 1000, 512, 256));
+        // Hidden sectors naming another start.
+        unknown(mbr_disk(4096, 256, 1000, 4096, 63));
+        // A volume larger than its partition.
+        let mut d = mbr_disk(4096, 256, 1000, 4096, 256);
+        let b = 256 * 4096 + 0x28;
+        d[b..b + 8].copy_from_slice(&5000u64.to_le_bytes());
+        unknown(d);
+        // No volume where the partition starts.
+        let mut d = mbr_disk(4096, 256, 1000, 4096, 256);
+        d[256 * 4096 + 3] = b'X';
+        unknown(d);
     }
 }

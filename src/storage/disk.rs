@@ -46,6 +46,9 @@ pub struct Disk {
     /// header or NTFS boot sector on it) gave `sector_size`, rather than
     /// it being assumed (an image file).
     sector_size_exact: bool,
+    /// What told `size`, when the OS did not (a device it says nothing
+    /// about).
+    size_from: Option<device::LenFrom>,
     /// NTFS metadata pages read so far, shared by the volumes opened here.
     meta: Arc<crate::storage::ntfs::MetaCache>,
     /// The partition table, once read.
@@ -76,12 +79,16 @@ impl Disk {
         let os_size = os::size_of(&file).ok().filter(|&n| n > 0);
         let sector = os::logical_sector_size(path);
         let device = os::is_block_device(path);
-        let (size, sector_size, exact) = match (os_size, sector) {
-            (Some(n), Some(s)) => (n, s, true),
+        let (size, sector_size, exact, size_from) = match (os_size, sector) {
+            (Some(n), Some(s)) => (n, s, true, None),
             // An image file: any alignment is valid, 512 serves.
-            (Some(n), None) if !device => (n, device::MIN_SECTOR, false),
+            (Some(n), None) if !device => (n, device::MIN_SECTOR, false, None),
             // A device the OS says nothing about: ask the disk itself.
-            _ => from_content(&file, path, os_size)?,
+            _ => {
+                let probe = Device::from_file(file.clone(), device::PROBE_SECTOR, os_size)
+                    .map_err(|e| Error::io(ctx("opening"), e))?;
+                from_content(&probe, path, os_size)?
+            }
         };
         let unit = if direct {
             sector_size.max(os::DIRECT_ALIGN)
@@ -96,6 +103,7 @@ impl Disk {
             size,
             sector_size,
             sector_size_exact: exact,
+            size_from,
             meta: crate::storage::ntfs::MetaCache::new(),
             table: std::sync::OnceLock::new(),
         })
@@ -109,6 +117,12 @@ impl Disk {
     /// Size in bytes.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// What told [`Disk::size`] when the OS did not give it (the partition
+    /// table or a boot sector); `None` when the OS did.
+    pub fn size_inferred(&self) -> Option<device::LenFrom> {
+        self.size_from
     }
 
     /// Reads `len` bytes at `off` (bounded by the disk size).
@@ -161,16 +175,21 @@ impl Disk {
 
 /// Sector size and length of a device the OS says nothing about (a Windows
 /// `\\.\PhysicalDriveN`, whose handle has no size), from its first
-/// sectors, read with an alignment valid for any sector size in use. The
-/// OS's length, when it gave one, wins over the content's.
-fn from_content(file: &Arc<File>, path: &Path, os_size: Option<u64>) -> Result<(u64, u32, bool)> {
-    let probe = Device::from_file(file.clone(), device::PROBE_SECTOR, os_size)
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+/// sectors (and, for an MBR, its partitions' boot sectors:
+/// [`device::device_geometry`]), read through `probe`, a device aligned
+/// for any sector size in use. The OS's length, when it gave one, wins
+/// over the content's; otherwise what told it is returned too.
+fn from_content(
+    probe: &Device,
+    path: &Path,
+    os_size: Option<u64>,
+) -> Result<(u64, u32, bool, Option<device::LenFrom>)> {
     let mut head = vec![0u8; device::GEOMETRY_HEAD];
     let n = probe
         .read_at(&mut head, 0)
         .map_err(|e| Error::io(format!("reading {} at byte offset 0", path.display()), e))?;
-    let g = device::content_geometry(&head[..n]).ok_or_else(|| Error::Unsupported {
+    let mut read = |at: u64, buf: &mut [u8]| probe.read_exact_at(buf, at).is_ok();
+    let g = device::device_geometry(&head[..n], &mut read).ok_or_else(|| Error::Unsupported {
         what: "device geometry",
         offset: 0,
         detail: format!(
@@ -179,15 +198,21 @@ fn from_content(file: &Arc<File>, path: &Path, os_size: Option<u64>) -> Result<(
             path.display()
         ),
     })?;
-    let size = os_size.or(g.len).ok_or_else(|| Error::Unsupported {
-        what: "device size",
-        offset: 0,
-        detail: format!(
-            "{}: neither the OS nor its partition table gives its size",
-            path.display()
-        ),
-    })?;
-    Ok((size, g.sector, g.sector_known))
+    let (size, from) = match (os_size, g.len) {
+        (Some(n), _) => (n, None),
+        (None, Some(n)) => (n, Some(g.len_from)),
+        (None, None) => {
+            return Err(Error::Unsupported {
+                what: "device size",
+                offset: 0,
+                detail: format!(
+                    "{}: neither the OS nor its partition table gives its size",
+                    path.display()
+                ),
+            })
+        }
+    };
+    Ok((size, g.sector, g.sector_known, from))
 }
 
 /// What a partition holds.
@@ -384,38 +409,6 @@ fn windows_hint(disk: &Disk, parts: &[PartitionSummary]) -> String {
         many => format!("Windows is on partitions {}", many.join(", ")),
     }
 }
-
-/// Whether the first MiB of `path` (all of it when shorter) is zeros: an
-/// empty disk, e.g. a cloud volume not attached yet or not yet restored
-/// from its snapshot. `false` when it cannot be read.
-pub fn is_blank(path: &Path) -> bool {
-    let Ok(mut f) = File::open(path) else {
-        return false;
-    };
-    // A sector at a time, stopping at the first non-zero byte: a disk with
-    // a partition table or a boot sector costs one 512-byte read, not a MiB.
-    let mut page = [0u8; BLANK_STEP];
-    let mut seen = 0usize;
-    while seen < BLANK_PROBE {
-        match f.read(&mut page) {
-            Ok(0) => break,
-            Ok(k) if page[..k].iter().any(|&b| b != 0) => return false,
-            Ok(k) => seen += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    true
-}
-
-/// Step of [`is_blank`]'s reads: the smallest sector, where an MBR, a
-/// protective MBR or a boot sector ends in its 0x55AA signature.
-const BLANK_STEP: usize = device::MIN_SECTOR as usize;
-
-/// How much of a source [`is_blank`] looks at: 1 MiB, where a partition
-/// table and the first partition's boot sector (aligned at 1 MiB by every
-/// current partitioning tool) or a volume's boot sector would be.
-const BLANK_PROBE: usize = 1 << 20;
 
 /// Looks at every partition.
 pub fn scan(disk: &Disk) -> Result<(Table, Vec<PartitionSummary>)> {
@@ -766,6 +759,139 @@ fn read_file_with(
     Ok((data, None))
 }
 
+/// The start of a source, read through the aligned device path before the
+/// source is opened as a disk or a hive: what it is (an evidence or
+/// virtual-disk container, a blank disk, a disk or volume, or a hive
+/// file). Every read is of whole sectors of at least
+/// [`device::PROBE_SECTOR`] bytes, valid on any disk in use, so that
+/// nothing reads a source except a [`Device`].
+pub struct SourceHead {
+    path: PathBuf,
+    dev: Device,
+    block: bool,
+    /// The first [`HEAD_LEN`] bytes (fewer when the source is shorter).
+    head: Vec<u8>,
+}
+
+/// Bytes of a source [`SourceHead`] reads first: one probe unit, holding
+/// every signature looked at (containers at 0, boot sectors' OEM ids at 3,
+/// the MBR's boot signature at 510).
+const HEAD_LEN: usize = device::PROBE_SECTOR as usize;
+
+/// How much of a source [`SourceHead::is_blank`] looks at: 1 MiB, where a
+/// partition table and the first partition's boot sector (aligned at 1 MiB
+/// by every current partitioning tool) or a volume's boot sector would be.
+const BLANK_PROBE: u64 = 1 << 20;
+
+/// Step of [`SourceHead::is_blank`]'s reads past the head.
+const BLANK_STEP: usize = 64 << 10;
+
+impl SourceHead {
+    /// Opens `path` read-only and reads its first sectors.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file =
+            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let file = Arc::new(file);
+        let block = os::is_block_device(path);
+        // A device whose size the OS does not give is read to its end.
+        let len = os::size_of(&file).ok().filter(|&n| n > 0 || !block);
+        let unit = os::logical_sector_size(path)
+            .unwrap_or(device::PROBE_SECTOR)
+            .max(device::PROBE_SECTOR);
+        let ctx = |e| Error::io(format!("reading {} at byte offset 0", path.display()), e);
+        let dev = Device::from_file(file, unit, len).map_err(ctx)?;
+        let mut head = vec![0u8; HEAD_LEN];
+        let n = dev.read_at(&mut head, 0).map_err(ctx)?;
+        head.truncate(n);
+        Ok(SourceHead {
+            path: path.to_path_buf(),
+            dev,
+            block,
+            head,
+        })
+    }
+
+    /// The first bytes read (up to 4 KiB).
+    pub fn bytes(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// The forensic evidence container (EWF, AFF) the source is, if any.
+    pub fn evidence(&self) -> Option<crate::format::evidence::Evidence> {
+        crate::format::evidence::evidence_format(&self.head)
+    }
+
+    /// An evidence container refused, naming the command that exposes it
+    /// raw (read-only); `None` for anything else.
+    pub fn evidence_refusal(&self) -> Option<Error> {
+        let ev = self.evidence()?;
+        let shown = self.path.display().to_string();
+        Some(Error::Unsupported {
+            what: "evidence image format",
+            offset: 0,
+            detail: format!(
+                "{shown} is {}, not a raw image: expose it raw, read-only, with `{}`; {}",
+                ev.what,
+                ev.command_for(&shown),
+                ev.then
+            ),
+        })
+    }
+
+    /// When the source is a virtual-disk container (qcow2, VHDX, sparse
+    /// VMDK, dynamic VHD) rather than a raw image, what it is. A fixed VHD
+    /// is a raw image with a footer and needs nothing.
+    pub fn container(&self) -> Option<&'static str> {
+        if self.block {
+            return None;
+        }
+        CONTAINERS
+            .iter()
+            .find(|(sig, _)| self.head.starts_with(sig))
+            .map(|(_, what)| *what)
+    }
+
+    /// Whether the source looks like a disk or volume rather than a hive
+    /// file: a block device, or a file starting with an MBR/GPT (boot
+    /// signature at byte 510) or an NTFS or BitLocker boot sector. Anything
+    /// else is treated as a hive file (and reported as "not a registry
+    /// hive" if it is not one).
+    pub fn is_disk(&self) -> bool {
+        if self.block {
+            return true;
+        }
+        let h = &self.head;
+        if h.len() < device::MIN_SECTOR as usize || h.starts_with(b"regf") {
+            return false;
+        }
+        h[510..512] == [0x55, 0xAA] || h[3..11] == *NTFS_OEM || h[3..11] == *BITLOCKER_OEM
+    }
+
+    /// Whether the first MiB of the source (all of it when shorter) is
+    /// zeros: an empty disk, e.g. a cloud volume not attached yet or not
+    /// yet restored from its snapshot. A source with a partition table or
+    /// a boot sector is told by its head alone; `false` when a read fails.
+    pub fn is_blank(&self) -> bool {
+        if self.head.iter().any(|&b| b != 0) {
+            return false;
+        }
+        if self.head.len() < HEAD_LEN {
+            return true;
+        }
+        let mut buf = vec![0u8; BLANK_STEP];
+        let mut at = HEAD_LEN as u64;
+        while at < BLANK_PROBE {
+            match self.dev.read_at(&mut buf, at) {
+                Ok(0) => break,
+                Ok(k) if buf[..k].iter().any(|&b| b != 0) => return false,
+                Ok(k) => at += k as u64,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
 /// Virtual-disk container formats, by the signature at byte 0: their
 /// sectors are not stored in order, so they must be converted (or attached
 /// read-only) first.
@@ -776,40 +902,6 @@ const CONTAINERS: [(&[u8], &str); 5] = [
     (b"conectix", "a dynamic VHD virtual disk"),
     (b"# Disk DescriptorFile", "a VMDK descriptor"),
 ];
-
-/// When `path` is a virtual-disk container (qcow2, VHDX, sparse VMDK,
-/// dynamic VHD) rather than a raw image, what it is. A fixed VHD is a raw
-/// image with a footer and needs nothing.
-pub fn container_format(path: &Path) -> Option<&'static str> {
-    if os::is_block_device(path) {
-        return None;
-    }
-    let mut head = [0u8; 64];
-    let n = File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
-    CONTAINERS
-        .iter()
-        .find(|(sig, _)| n >= sig.len() && head.starts_with(sig))
-        .map(|(_, what)| *what)
-}
-
-/// Whether `path` looks like a disk or volume rather than a hive file: a
-/// block device, or a file starting with an MBR/GPT (boot signature at
-/// byte 510) or an NTFS or BitLocker boot sector. Anything else is treated
-/// as a hive file (and reported as "not a registry hive" if it is not one).
-pub fn is_disk_source(path: &Path) -> bool {
-    if os::is_block_device(path) {
-        return true;
-    }
-    let mut head = [0u8; 512];
-    if File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_err()
-        || &head[..4] == b"regf"
-    {
-        return false;
-    }
-    head[510..512] == [0x55, 0xAA] || &head[3..11] == NTFS_OEM || &head[3..11] == BITLOCKER_OEM
-}
 
 #[cfg(test)]
 mod tests {
@@ -857,5 +949,68 @@ mod tests {
             };
             assert_eq!(filesystem_of(&disk, &p), *want, "case {i}");
         }
+    }
+
+    /// A disk as bytes in memory.
+    struct Mem(Vec<u8>);
+
+    impl device::BlockIo for Mem {
+        fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+            let at = usize::try_from(at).unwrap_or(usize::MAX).min(self.0.len());
+            let n = buf.len().min(self.0.len() - at);
+            buf[..n].copy_from_slice(&self.0[at..at + n]);
+            Ok(n)
+        }
+
+        fn write_at(&self, _: &[u8], _: u64) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::PermissionDenied.into())
+        }
+
+        fn sync(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A device the OS says nothing about (a Windows `\\.\PhysicalDriveN`)
+    /// holding an MBR whose one NTFS partition starts at 4096-byte LBA 256
+    /// and spans 1000 sectors: read through a checker that refuses
+    /// anything but whole 4096-byte units, its sector size comes from the
+    /// NTFS boot sector, its length from the MBR, and hashing it says the
+    /// length was inferred (`source-length-inferred`). A length the OS gives
+    /// wins and is not flagged.
+    #[test]
+    fn a_device_without_os_geometry_is_measured_by_its_content() {
+        let mut d = vec![0u8; 256 * 4096 + 4096];
+        d[446 + 4] = 0x07;
+        d[446 + 8..446 + 12].copy_from_slice(&256u32.to_le_bytes());
+        d[446 + 12..446 + 16].copy_from_slice(&1000u32.to_le_bytes());
+        d[510] = 0x55;
+        d[511] = 0xAA;
+        let b = 256 * 4096;
+        d[b + 3..b + 11].copy_from_slice(NTFS_OEM);
+        d[b + 11..b + 13].copy_from_slice(&4096u16.to_le_bytes());
+        d[b + 0x1C..b + 0x20].copy_from_slice(&256u32.to_le_bytes());
+        d[b + 0x28..b + 0x30].copy_from_slice(&999u64.to_le_bytes());
+        let strict = device::StrictIo::new(Mem(d), 4096).unwrap();
+        let probe = Device::new(Arc::new(strict), 4096, None).unwrap();
+        let path = Path::new(r"\\.\PhysicalDrive2");
+        let (size, sector, known, from) = from_content(&probe, path, None).unwrap();
+        assert_eq!(
+            (size, sector, known, from),
+            (1256 * 4096, 4096, true, Some(device::LenFrom::Mbr))
+        );
+        let w = crate::storage::source::length_warning(path, size, from).unwrap();
+        assert_eq!(w.code, crate::error::Code::SourceLengthInferred);
+        assert!(
+            w.message
+                .contains(&format!("the {} bytes hashed", 1256 * 4096))
+                && w.message.contains("MBR partition: a lower bound")
+                && w.message.contains("PhysicalDrive2"),
+            "{}",
+            w.message
+        );
+        let (size, _, _, from) = from_content(&probe, path, Some(5 << 20)).unwrap();
+        assert_eq!((size, from), (5 << 20, None));
+        assert!(crate::storage::source::length_warning(path, size, from).is_none());
     }
 }

@@ -591,29 +591,6 @@ pub fn locate_disk(input: &Path, partition: Option<u32>) -> Result<Located> {
     })
 }
 
-/// An EWF (E01) or AFF evidence image is not a raw disk: refused, naming
-/// the command that exposes it raw (read-only).
-fn refuse_evidence_container(input: &Path) -> Result<()> {
-    let mut head = [0u8; 16];
-    let Ok(n) = fs::File::open(input).and_then(|mut f| f.read(&mut head)) else {
-        return Ok(());
-    };
-    let Some(ev) = crate::format::evidence::evidence_format(&head[..n]) else {
-        return Ok(());
-    };
-    Err(Error::Unsupported {
-        what: "evidence image format",
-        offset: 0,
-        detail: format!(
-            "{} is {}, not a raw image: expose it raw, read-only, with `{}`; {}",
-            input.display(),
-            ev.what,
-            ev.command_for(&input.display().to_string()),
-            ev.then
-        ),
-    })
-}
-
 /// Detects what `input` is and where its hives are.
 pub fn locate(input: &Path) -> Result<Located> {
     locate_with(input, None)
@@ -646,18 +623,26 @@ pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
         no_partitions("a directory")?;
         return locate_tree(input);
     }
-    refuse_evidence_container(input)?;
-    if crate::storage::disk::is_blank(input) {
+    // What the source is, from its first sectors, read through the aligned
+    // device path (nothing reads a source otherwise).
+    let head = crate::storage::disk::SourceHead::open(input)?;
+    // An EWF (E01) or AFF evidence image is not a raw disk: refused, naming
+    // the command that exposes it raw (read-only).
+    if let Some(e) = head.evidence_refusal() {
+        return Err(e);
+    }
+    if head.is_blank() {
         return Err(Error::NotFound(format!(
             "{} is empty (its first MiB is all zeros: no partition table, no file system): \
              is the volume attached, and is it the right one? `ntrescue locate` lists the disks",
             input.display()
         )));
     }
-    if crate::storage::disk::is_disk_source(input) {
+    if head.is_disk() {
+        drop(head);
         return locate_disk(input, partition);
     }
-    if let Some(what) = crate::storage::disk::container_format(input) {
+    if let Some(what) = head.container() {
         return Err(Error::Unsupported {
             what: "disk image format",
             offset: 0,
@@ -774,18 +759,20 @@ pub fn sibling_hives(located: &Located, names: &[&str]) -> Result<Vec<Option<Hiv
 /// SHA-256 of a whole file or device, reading 4 MiB at a time; `progress`
 /// is called with (bytes done, total).
 pub fn hash_source(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Result<String> {
-    let h = hash_source_with(path, &[HashAlg::Sha256], progress)?;
+    let (h, _) = hash_source_with(path, &[HashAlg::Sha256], progress)?;
     Ok(h.sha256.unwrap_or_default())
 }
 
 /// The digests in `algs` of a whole file or device, read once through its
-/// aligned [`Device`](crate::storage::device::Device), 4 MiB at a time; `progress` is called with (bytes done, total). A directory (a
-/// mounted tree) has no single byte stream to hash: refused.
+/// aligned [`Device`](crate::storage::device::Device), 4 MiB at a time;
+/// `progress` is called with (bytes done, total). With them, the warning
+/// [`length_warning`] gives when the OS did not say the length hashed. A
+/// directory (a mounted tree) has no single byte stream to hash: refused.
 pub fn hash_source_with(
     path: &std::path::Path,
     algs: &[HashAlg],
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Hashes> {
+) -> Result<(Hashes, Option<crate::error::Warning>)> {
     if path.is_dir() {
         return Err(Error::Refused(format!(
             "{} is a directory: a mounted tree has no single image to hash; hash the device or \
@@ -812,7 +799,31 @@ pub fn hash_source_with(
         done += want as u64;
         progress(done, total);
     }
-    Ok(h.finish())
+    Ok((
+        h.finish(),
+        length_warning(path, total, disk.size_inferred()),
+    ))
+}
+
+/// The warning `source-length-inferred` for a source hashed to a length
+/// the OS did not give (a Windows `\\.\PhysicalDriveN`): `total` bytes, as
+/// `from` (the partition table or a boot sector) told them. `None` when
+/// the OS gave the length (`from` is `None`).
+pub fn length_warning(
+    path: &Path,
+    total: u64,
+    from: Option<crate::storage::device::LenFrom>,
+) -> Option<crate::error::Warning> {
+    let from = from?;
+    Some(crate::error::Warning::new(
+        crate::error::Code::SourceLengthInferred,
+        format!(
+            "--hash-source: the OS gives no length for {}; the {total} bytes hashed are the \
+             length told by {}",
+            path.display(),
+            from.describe()
+        ),
+    ))
 }
 
 /// Absolute form of a path (for the manifest), without resolving links.

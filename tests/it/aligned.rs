@@ -124,3 +124,132 @@ fn the_alignment_checker_refuses_short_alignment() {
     assert_ne!(r.code, 0, "{}", r.stdout);
     assert_eq!(sha256_file(&img), orig, "nothing written");
 }
+
+/// Data syscalls that move a file's bytes: each one on the source must be
+/// a positioned read or write made by the device path.
+const DATA_CALLS: &str = "read,readv,pread64,preadv,preadv2,write,writev,pwrite64,pwritev,\
+                          pwritev2,mmap,sendfile,copy_file_range,splice";
+
+/// A data syscall on the source: its name, offset and length (`None`
+/// for a call that is not `pread64`/`pwrite64`).
+type Traced = (String, Option<u64>, Option<u64>);
+
+/// Runs ntrescue under strace (one trace file per thread, fd paths shown)
+/// with the checker at 4096 bytes and its request log on. Returns each
+/// data syscall made on `target` (name, offset, length; offset and length
+/// are `None` for calls that are not `pread64`/`pwrite64`) and the log.
+fn traced(dir: &Path, target: &Path, args: &[&str]) -> (Vec<Traced>, Vec<(String, u64, u64)>) {
+    let traces = dir.join("trace");
+    let log = dir.join("strict.log");
+    let _ = std::fs::remove_file(&log);
+    let out = Command::new("strace")
+        .args(["-ff", "-qq", "-y", "-s", "0", "-e"])
+        .arg(format!("trace={DATA_CALLS}"))
+        .arg("-o")
+        .arg(&traces)
+        .arg(bin())
+        .args(args)
+        .current_dir(dir)
+        .env("NTRESCUE_STRICT_IO", "4096")
+        .env("NTRESCUE_STRICT_IO_LOG", &log)
+        .env_remove("NTRESCUE_FAULT")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run strace");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let real = target.canonicalize().unwrap();
+    let tag = format!("<{}>", real.display());
+    // One file per thread, `trace.PID`: the main thread's (the lowest id)
+    // first, so the first call listed is the first the process made.
+    let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            let pid = p
+                .file_name()?
+                .to_str()?
+                .strip_prefix("trace.")?
+                .parse()
+                .ok()?;
+            Some((pid, p))
+        })
+        .collect();
+    files.sort();
+    let mut calls = Vec::new();
+    for (_, p) in files {
+        for line in std::fs::read_to_string(&p).unwrap().lines() {
+            if !line.contains(&tag) {
+                continue;
+            }
+            let call = line.split('(').next().unwrap().to_string();
+            // `pread64(3</path>, ""..., LENGTH, OFFSET) = N`
+            let (args, _) = line.rsplit_once(") = ").unwrap_or((line, ""));
+            let mut tail = args.rsplitn(3, ", ");
+            let off = tail.next().and_then(|s| s.trim().parse().ok());
+            let len = tail.next().and_then(|s| s.trim().parse().ok());
+            let positioned = call == "pread64" || call == "pwrite64";
+            calls.push((call, off.filter(|_| positioned), len.filter(|_| positioned)));
+        }
+        std::fs::remove_file(&p).unwrap();
+    }
+    let logged = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    (calls, logged)
+}
+
+/// Every read of the source that the kernel sees — from the very first
+/// one, which tells what the source is (evidence or virtual-disk
+/// container, blank disk, disk or hive), to the hash of the whole image —
+/// is a `pread64` of whole 4096-byte units at a 4096-byte offset that went
+/// through the device path's checker: the checker's log holds each one.
+/// A probe with a plain `read` of 16 or 512 bytes, or a positioned read
+/// made beside the device, fails here.
+#[test]
+fn every_read_of_the_source_goes_through_the_device() {
+    require_tool("strace");
+    let t = tmp();
+    let img = gpt_disk(t.path(), "disk.img");
+    let i = img.to_str().unwrap();
+    for args in [
+        vec!["inspect", i, "--json", "--hash-source"],
+        vec!["locate", i, "--json"],
+        vec!["get", i, r"SYSTEM\Select", "--json"],
+    ] {
+        let (calls, logged) = traced(t.path(), &img, &args);
+        assert!(!calls.is_empty(), "{args:?}: no read of the image traced");
+        let mut left = logged.clone();
+        for (call, off, len) in &calls {
+            let (Some(off), Some(len)) = (off, len) else {
+                panic!("{args:?}: {call} on the image, outside the device path");
+            };
+            assert!(
+                off % 4096 == 0 && len % 4096 == 0 && *len > 0,
+                "{args:?}: {call} of {len} bytes at {off}"
+            );
+            let op = if call == "pread64" { "r" } else { "w" };
+            let at = left
+                .iter()
+                .position(|(o, a, l)| o == op && a == off && l == len)
+                .unwrap_or_else(|| {
+                    panic!("{args:?}: {call} of {len} bytes at {off} did not pass the checker")
+                });
+            left.swap_remove(at);
+        }
+        // The first read is the probe of the source's first sectors.
+        assert_eq!(calls[0].1, Some(0), "{args:?}: {calls:?}");
+    }
+}

@@ -264,6 +264,7 @@ fn contrib_scripts_pass_shellcheck() {
         "contrib/ntrescue-flow.sh",
         "contrib/azure/ntrescue-repair.sh",
         "scripts/dist",
+        "scripts/windows-exe",
     ];
     let o = Command::new("shellcheck")
         .args(files)

@@ -152,6 +152,155 @@ fn key_times_equal_regipys() {
     }
 }
 
+/// Gives every key (nk cell) of `hive` its own last-write FILETIME, one
+/// second and 1234567 ticks apart, so that a key time reported from the
+/// wrong key (its parent, the base block) shows. Walks the hive bins'
+/// cells; the base block's checksum does not cover them.
+fn distinct_key_times(hive: &mut [u8]) -> usize {
+    let mut n = 0usize;
+    let mut bin = 4096usize;
+    while bin + 32 <= hive.len() && &hive[bin..bin + 4] == b"hbin" {
+        let size = u32::from_le_bytes(hive[bin + 8..bin + 12].try_into().unwrap()) as usize;
+        let mut cell = bin + 32;
+        while cell + 4 <= bin + size {
+            let raw = i32::from_le_bytes(hive[cell..cell + 4].try_into().unwrap());
+            let len = raw.unsigned_abs() as usize;
+            assert!(len >= 8, "cell at {cell:#x}");
+            if raw < 0 && &hive[cell + 4..cell + 6] == b"nk" {
+                n += 1;
+                let ft = 0x01da_6bcf_fc87_a000u64 + n as u64 * (10_000_000 + 1_234_567);
+                hive[cell + 8..cell + 16].copy_from_slice(&ft.to_le_bytes());
+            }
+            cell += len;
+        }
+        bin += size;
+    }
+    n
+}
+
+/// A SYSTEM and, beside it, a SOFTWARE with the Terminal Services policy
+/// key and Image File Execution Options keys for logon-screen tools (a
+/// `Debugger` on sethc.exe, in both views), every key with its own time.
+fn system_and_software(d: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use ntrescue::fixtures::build::{build, Data, KeySpec};
+    use ntrescue::fixtures::{software, system, SystemVariant};
+    let ifeo = |debugger: &str| {
+        KeySpec::new("Image File Execution Options")
+            .key(KeySpec::new("sethc.exe").value("Debugger", Data::Sz(debugger.into())))
+            .key(KeySpec::new("utilman.exe").value("GlobalFlag", Data::Dword(0)))
+            .key(KeySpec::new("notepad.exe"))
+    };
+    let mut sw = software();
+    let cv = sw
+        .root
+        .find_mut(r"Microsoft\Windows NT\CurrentVersion")
+        .unwrap();
+    cv.subkeys.push(ifeo(r"C:\Windows\System32\cmd.exe"));
+    sw.root.subkeys.push(KeySpec::new("Wow6432Node").key(
+        KeySpec::new("Microsoft").key(
+            KeySpec::new("Windows NT").key(KeySpec::new("CurrentVersion").key(ifeo("cmd.exe"))),
+        ),
+    ));
+    let mut bytes = build(&sw);
+    assert!(distinct_key_times(&mut bytes) > 10);
+    let (h, s) = (d.join("SYSTEM"), d.join("SOFTWARE"));
+    std::fs::write(&h, build(&system(SystemVariant::Modern))).unwrap();
+    std::fs::write(&s, bytes).unwrap();
+    (h, s)
+}
+
+/// Every SOFTWARE key time in the inspect, get and diagnose reports of
+/// `system` (SOFTWARE beside it), by key path inside SOFTWARE.
+fn reported_software_times(d: &Path, system: &Path) -> Vec<(String, u64, &'static str)> {
+    let h = system.to_str().unwrap();
+    let mut out = Vec::new();
+    let i = ok(run_in(d, &["inspect", h, "--json"]));
+    let mut add = |p: &str, s: &Value, cmd: &'static str| {
+        let p = p.strip_prefix(r"SOFTWARE\").unwrap_or(p);
+        if let Some((p, t)) = present(p, s) {
+            out.push((p, t, cmd));
+        }
+    };
+    add(
+        r"Policies\Microsoft\Windows NT\Terminal Services",
+        &i["software"]["policy_key"],
+        "inspect",
+    );
+    for k in i["forensic"]["keys"].as_array().unwrap() {
+        if k["hive"] == "SOFTWARE" {
+            add(k["key"].as_str().unwrap(), &k["state"], "inspect");
+        }
+    }
+    for key in [
+        r"SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services",
+        r"SOFTWARE\Microsoft\Windows NT\CurrentVersion\Image File Execution Options\sethc.exe",
+        r"SOFTWARE\Wow6432Node\Microsoft\Windows NT\CurrentVersion\Image File Execution Options\utilman.exe",
+    ] {
+        let g = ok(run_in(d, &["get", h, key, "--json"]));
+        for e in g["entries"].as_array().unwrap() {
+            add(e["key"].as_str().unwrap(), &e["state"], "get");
+        }
+    }
+    let dg = ok(run_in(d, &["diagnose", h, "--json"]));
+    for k in dg["keys_read"].as_array().unwrap() {
+        if k["hive"] == "SOFTWARE" {
+            let t = filetime(&k["last_written"]["filetime"]).unwrap();
+            out.push((k["key"].as_str().unwrap().to_string(), t, "diagnose"));
+        }
+    }
+    for f in dg["findings"].as_array().unwrap() {
+        if f["hive"] == "SOFTWARE" {
+            if let Some(t) = filetime(&f["last_write_filetime"]) {
+                out.push((f["key"].as_str().unwrap().to_string(), t, "diagnose"));
+            }
+        }
+    }
+    out
+}
+
+/// The SOFTWARE key times inspect, get and diagnose report — the Group
+/// Policy key and the Image File Execution Options keys, native and
+/// 32-bit — equal regipy's last-modified time of each key, every key
+/// holding its own time.
+#[test]
+fn software_key_times_equal_regipys() {
+    let t = tmp();
+    let d = t.path();
+    let (system, software) = system_and_software(d);
+    let ours = reported_software_times(d, &system);
+    let ifeo = r"Microsoft\Windows NT\CurrentVersion\Image File Execution Options\";
+    for (cmd, key) in [
+        (
+            "inspect",
+            r"Policies\Microsoft\Windows NT\Terminal Services".to_string(),
+        ),
+        ("inspect", format!("{ifeo}sethc.exe")),
+        ("inspect", format!("{ifeo}utilman.exe")),
+        ("inspect", format!(r"Wow6432Node\{ifeo}sethc.exe")),
+        ("get", format!(r"Wow6432Node\{ifeo}utilman.exe")),
+        ("get", format!("{ifeo}sethc.exe")),
+        ("diagnose", format!("{ifeo}sethc.exe")),
+    ] {
+        assert!(
+            ours.iter().any(|(k, _, c)| *c == cmd && *k == key),
+            "{cmd} reports no time for {key}: {ours:?}"
+        );
+    }
+    let keys: Vec<String> = ours.iter().map(|(k, _, _)| k.clone()).collect();
+    let theirs = regipy_times(&software, &keys);
+    let mut distinct: Vec<u64> = theirs.values().flatten().copied().collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), theirs.len(), "{theirs:?}");
+    for (key, ft, cmd) in &ours {
+        assert_eq!(
+            theirs[key],
+            Some(*ft),
+            "{cmd} reports SOFTWARE\\{key} last written at {ft}"
+        );
+    }
+}
+
 /// `istat -z UTC` times of inode `inode`: per attribute, the four
 /// (created, modified, MFT-modified, accessed) texts.
 fn istat_times(img: &Path, inode: &str) -> BTreeMap<String, Vec<String>> {
@@ -438,15 +587,41 @@ fn evidence_containers_are_refused_with_the_command_to_expose_them() {
         let p = d.join(name);
         std::fs::write(&p, bytes).unwrap();
         let ps = p.to_str().unwrap();
-        for args in [vec!["inspect", ps], vec!["diagnose", ps, "--json"]] {
+        let mut refusals = Vec::new();
+        for args in [
+            vec!["inspect", ps],
+            vec!["diagnose", ps, "--json"],
+            vec!["locate", ps],
+            vec!["locate", ps, "--json"],
+        ] {
             let r = run_in(d, &args);
-            assert_eq!(r.code, 3, "{name}: {}", r.stderr);
+            assert_eq!(r.code, 3, "{name} {args:?}: {}{}", r.stdout, r.stderr);
             assert!(
                 r.stderr.contains(&format!("{tool} {ps} /mnt/")),
-                "{name}: {}",
+                "{name} {args:?}: {}",
                 r.stderr
             );
+            let line = r.stderr.lines().find(|l| l.contains(tool)).unwrap();
+            refusals.push(line.to_string());
+            if args.contains(&"--json") {
+                let e = &r.json()["error"];
+                assert_eq!(e["code"], "unsupported", "{name} {args:?}: {e}");
+            }
         }
+        // locate refuses it with inspect's very words.
+        assert_eq!(refusals[2], refusals[0], "{name}");
+        // Beside a disk that holds Windows, it is a note, in the same words.
+        let demo = d.join("demo.img");
+        let gz = Path::new(env!("CARGO_MANIFEST_DIR")).join("hive-fixtures/demo-disk.img.gz");
+        let o = Command::new("gzip").arg("-dc").arg(&gz).output().unwrap();
+        std::fs::write(&demo, o.stdout).unwrap();
+        let r = ok(run_in(d, &["locate", demo.to_str().unwrap(), ps, "--json"]));
+        let note = r["disks"][1]["notes"][0].as_str().unwrap();
+        assert!(
+            refusals[0].contains(note) && note.contains(&format!("{tool} {ps} /mnt/")),
+            "{name}: {note}"
+        );
+        assert!(r["disks"][1]["partitions"].as_array().unwrap().is_empty());
     }
 }
 

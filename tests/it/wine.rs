@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! The Windows binary (`scripts/windows-exe`) under Wine, against the Linux
 //! binary on identical copies of the same inputs: a hive file, a mounted
-//! Windows tree reached through a drive letter, and a raw GPT disk image.
+//! Windows tree reached through a drive letter, a mounted tree with SOFTWARE
+//! (Group Policy and forensic values) given by its `Z:\...` path, and a raw
+//! GPT disk image.
 //! Every command's JSON must be equal once the fields that legitimately
 //! differ are normalised ([`normalise`]: paths, the time-stamped backup
-//! name), and the files must end byte for byte the same.
+//! name, the run facts), and the files must end byte for byte the same.
 //!
 //! Debian's Wine 8 has no `bcryptprimitives.dll`, which Rust's standard
 //! library needs (`ProcessPrng`): a stand-in built from
@@ -55,6 +57,10 @@ fn wine() -> &'static Wine {
         let exe = bin.join("ntrescue.exe");
         let sums = std::fs::read_to_string(bin.join("ntrescue.exe.sha256")).unwrap();
         assert_eq!(sums, format!("{}  ntrescue.exe\n", sha256_file(&exe)));
+        // The shipped build: the stripped dist profile, no debug sections.
+        let heads = peer("x86_64-w64-mingw32-objdump", &["-h", exe.to_str().unwrap()]);
+        assert!(heads.contains(".text"), "{heads}");
+        assert!(!heads.contains(".debug_"), "ntrescue.exe has debug info");
         sh(
             "x86_64-w64-mingw32-gcc",
             &[
@@ -418,6 +424,92 @@ fn mounted_tree_on_a_drive_letter_matches_linux() {
     same(&lin, &win, &dirs, |s| {
         v(&["get", &cfg(s), RDP, "UserAuthentication", "--json"])
     });
+}
+
+/// A SOFTWARE hive with the Terminal Services policy key (the fixture's,
+/// plus `Shadow` = 2: full control without consent) and a Sticky Keys
+/// debugger (`Image File Execution Options\sethc.exe\Debugger`): the
+/// policy and forensic values have something to report.
+fn software_hive() -> Vec<u8> {
+    use ntrescue::fixtures::build::{build, Data, KeySpec};
+    let mut sw = ntrescue::fixtures::software();
+    sw.root
+        .find_mut(r"Policies\Microsoft\Windows NT\Terminal Services")
+        .unwrap()
+        .values
+        .push(ntrescue::fixtures::build::ValueSpec {
+            name: "Shadow".into(),
+            data: Data::Dword(2),
+        });
+    sw.root
+        .find_mut(r"Microsoft\Windows NT\CurrentVersion")
+        .unwrap()
+        .subkeys
+        .push(
+            KeySpec::new("Image File Execution Options").key(
+                KeySpec::new("sethc.exe")
+                    .value("Debugger", Data::Sz(r"C:\Windows\System32\cmd.exe".into())),
+            ),
+        );
+    build(&sw)
+}
+
+/// A mounted Windows tree given by its `Z:\...` path (Wine's view of the
+/// Unix root, as a mounted volume's folder looks on Windows), holding
+/// SYSTEM and a SOFTWARE with Group Policy and forensic values: the policy
+/// override, the flags and a `get` in SOFTWARE (through the config
+/// directory named in another case) agree with Linux, and so does the
+/// whole suite.
+#[test]
+fn mounted_tree_by_z_path_with_software_matches_linux() {
+    let t = tmp();
+    let (lin, win) = (
+        Side::new(t.path(), "l", false),
+        Side::new(t.path(), "w", true),
+    );
+    let sw = software_hive();
+    for s in [&lin, &win] {
+        let cfg = s.dir.join("tree/Windows/System32/config");
+        std::fs::create_dir_all(&cfg).unwrap();
+        writable_copy(HIVE, &cfg, "SYSTEM");
+        std::fs::write(cfg.join("SOFTWARE"), &sw).unwrap();
+    }
+    let dirs = vec![lin.given.clone(), win.given.clone()];
+    let tree = |s: &Side| s.path("tree");
+    let (ins, _) = same(&lin, &win, &dirs, |s| v(&["inspect", &tree(s), "--json"]));
+    assert_eq!(ins["software"]["policy_key"]["state"], "present", "{ins}");
+    let flags = ins["forensic"]["flags"].to_string();
+    assert!(
+        flags.contains("sethc.exe") && flags.contains("Shadow"),
+        "{flags}"
+    );
+    let cfg = |s: &Side| {
+        if s.windows {
+            s.path(r"TREE\WINDOWS\SYSTEM32\CONFIG")
+        } else {
+            s.path("tree/Windows/System32/config")
+        }
+    };
+    let (got, _) = same(&lin, &win, &dirs, |s| {
+        v(&[
+            "get",
+            &cfg(s),
+            r"SOFTWARE\Microsoft\Windows NT\CurrentVersion\Image File Execution Options\sethc.exe",
+            "Debugger",
+            "--json",
+        ])
+    });
+    assert!(got.to_string().contains("cmd.exe"), "{got}");
+    suite(
+        &lin,
+        &win,
+        &dirs,
+        &tree,
+        &[
+            "tree/Windows/System32/config/SYSTEM",
+            "tree/Windows/System32/config/SOFTWARE",
+        ],
+    );
 }
 
 /// A raw GPT disk image (the shared `make-windows-disk`), read and written
