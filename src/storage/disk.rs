@@ -53,6 +53,11 @@ pub struct Disk {
     meta: Arc<crate::storage::ntfs::MetaCache>,
     /// The partition table, once read.
     table: std::sync::OnceLock<Table>,
+    /// NTFS volumes opened here and not in use, by partition (start,
+    /// length): a second look into a volume (SAM and SECURITY after
+    /// SYSTEM, the BCD store) does not parse its boot sector and 128 KiB
+    /// upcase table again.
+    volumes: std::sync::Mutex<Vec<((u64, u64), Volume)>>,
 }
 
 impl Disk {
@@ -106,6 +111,7 @@ impl Disk {
             size_from,
             meta: crate::storage::ntfs::MetaCache::new(),
             table: std::sync::OnceLock::new(),
+            volumes: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -389,8 +395,54 @@ pub fn active_hibernation(head: &[u8]) -> Option<String> {
     matches!(sig.to_ascii_uppercase().as_str(), "HIBR" | "WAKE" | "RSTR").then_some(sig)
 }
 
-fn open_volume(disk: &Disk, p: &Partition) -> Result<Volume> {
-    Volume::open_cached(disk.device(), p.start, p.length, disk.meta.clone())
+/// An NTFS volume of a disk, opened once: given back to the disk's cache
+/// when dropped, for the next look into the same partition.
+struct OpenVolume<'d> {
+    disk: &'d Disk,
+    at: (u64, u64),
+    vol: Option<Volume>,
+}
+
+impl std::ops::Deref for OpenVolume<'_> {
+    type Target = Volume;
+    fn deref(&self) -> &Volume {
+        self.vol
+            .as_ref()
+            .expect("an open volume is held until dropped")
+    }
+}
+
+impl std::ops::DerefMut for OpenVolume<'_> {
+    fn deref_mut(&mut self) -> &mut Volume {
+        self.vol
+            .as_mut()
+            .expect("an open volume is held until dropped")
+    }
+}
+
+impl Drop for OpenVolume<'_> {
+    fn drop(&mut self) {
+        if let (Some(v), Ok(mut cache)) = (self.vol.take(), self.disk.volumes.lock()) {
+            cache.push((self.at, v));
+        }
+    }
+}
+
+fn open_volume<'d>(disk: &'d Disk, p: &Partition) -> Result<OpenVolume<'d>> {
+    let at = (p.start, p.length);
+    let cached = disk.volumes.lock().ok().and_then(|mut cache| {
+        let i = cache.iter().position(|(k, _)| *k == at)?;
+        Some(cache.swap_remove(i).1)
+    });
+    let vol = match cached {
+        Some(v) => v,
+        None => Volume::open_cached(disk.device(), p.start, p.length, disk.meta.clone())?,
+    };
+    Ok(OpenVolume {
+        disk,
+        at,
+        vol: Some(vol),
+    })
 }
 
 /// Which partition holds Windows, for an operator who named another one.
