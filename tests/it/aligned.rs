@@ -44,10 +44,13 @@ fn run_strict(dir: &Path, strict: Option<&str>, args: &[&str]) -> Run {
     }
 }
 
-/// The reports without the backup's time-stamped name.
+/// The reports without the backup's time-stamped name (top level and `end`).
 fn without_backup(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
         o.remove("backup");
+        if let Some(end) = o.get_mut("end").and_then(Value::as_object_mut) {
+            end.remove("backup");
+        }
     }
     v
 }
