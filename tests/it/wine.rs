@@ -141,8 +141,10 @@ fn map_letter(dir: &Path) {
 /// turned into slashes and its case folded (Windows paths are
 /// case-insensitive and Wine keeps the case given); shell quotes around such
 /// a path (the Windows binary quotes a path with backslashes in the
-/// commands it suggests) and a `\\?\` prefix are dropped. `backup` (its
-/// name holds the time of the run) becomes `<backup>`, and `run` (the
+/// commands it suggests) and a `\\?\` prefix are dropped, and a fix's
+/// `command` is compared without its shell quotes. `backup` (its
+/// name holds the time of the run) becomes `<backup>` (and a bundle's
+/// name anywhere `<bundle>`), and `run` (the
 /// start time, command line and host of each run) becomes `<run>`.
 fn normalise(v: &Value, dirs: &[String]) -> Value {
     match v {
@@ -155,9 +157,12 @@ fn normalise(v: &Value, dirs: &[String]) -> Value {
                         "backup" if x.is_string() => Value::String("<backup>".into()),
                         "run" if x.is_object() => Value::String("<run>".into()),
                         // A fix's command line is quoted for the platform's
-                        // shell: '…' for a POSIX shell, "…" for cmd.exe.
-                        "command" if x.as_str().is_some_and(|c| c.contains('"')) => {
-                            let c = x.as_str().unwrap_or_default().replace('"', "'");
+                        // shell: '…' for a POSIX shell, "…" for cmd.exe, and
+                        // only where that shell needs it (a backslash does
+                        // for a POSIX shell, not for cmd.exe): compared
+                        // without the quotes.
+                        "command" if x.is_string() => {
+                            let c = x.as_str().unwrap_or_default().replace(['"', '\''], "");
                             Value::String(normalise_str(&c, dirs))
                         }
                         _ => normalise(x, dirs),
@@ -200,6 +205,40 @@ fn normalise_str(s: &str, dirs: &[String]) -> String {
         };
     }
     out.push_str(rest);
+    bundle_names(&out)
+}
+
+/// A bundle's directory name (`YYYYMMDDTHHMMSSZ-` and 8 hex digits: the
+/// time of the run) becomes `<bundle>`, and the separator before it `/`.
+fn bundle_names(s: &str) -> String {
+    let b = s.as_bytes();
+    let is_name = |i: usize| {
+        let Some(n) = b.get(i..i + 25) else {
+            return false;
+        };
+        n[..8].iter().all(u8::is_ascii_digit)
+            && n[8] == b'T'
+            && n[9..15].iter().all(u8::is_ascii_digit)
+            && &n[15..17] == b"Z-"
+            && n[17..].iter().all(u8::is_ascii_hexdigit)
+            && !b.get(i + 25).is_some_and(u8::is_ascii_alphanumeric)
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() && is_name(i) {
+            if out.ends_with('\\') {
+                out.pop();
+                out.push('/');
+            }
+            out.push_str("<bundle>");
+            i += 25;
+        } else {
+            let c = s[i..].chars().next().unwrap_or_default();
+            out.push(c);
+            i += c.len_utf8().max(1);
+        }
+    }
     out
 }
 
@@ -565,4 +604,18 @@ fn normalising_keeps_everything_but_paths() {
     assert_ne!(normalise(&l, &dirs), normalise(&w2, &dirs));
     let w3 = serde_json::json!({"p": r"Z:\tmp\b\system", "backup": r"bk\2", "n": 1, "k": r"a\b"});
     assert_ne!(normalise(&l, &dirs), normalise(&w3, &dirs));
+    // A fix command: the same arguments quoted for either shell are equal,
+    // other arguments are not.
+    let c = |s: &str| serde_json::json!({ "command": s });
+    let posix = c(r"ntrescue set /tmp/a/SYSTEM 'SYSTEM\K' V --data 'a|b'");
+    let cmd = c(r#"ntrescue set Z:\tmp\b\SYSTEM SYSTEM\K V --data "a|b""#);
+    assert_eq!(normalise(&posix, &dirs), normalise(&cmd, &dirs));
+    let other = c(r#"ntrescue set Z:\tmp\b\SYSTEM SYSTEM\K V --data "a|c""#);
+    assert_ne!(normalise(&posix, &dirs), normalise(&other, &dirs));
+    // A bundle's name, as each binary spells its path.
+    let l = serde_json::json!({"source": {"path": "bk/20261202T081634Z-74ccf18b"}});
+    let w = serde_json::json!({"source": {"path": r"bk\20261202T081634Z-86701479"}});
+    assert_eq!(normalise(&l, &dirs), normalise(&w, &dirs));
+    let w = serde_json::json!({"source": {"path": r"bk\20261202T081634Z-86701479x"}});
+    assert_ne!(normalise(&l, &dirs), normalise(&w, &dirs));
 }
