@@ -1251,7 +1251,12 @@ fn account_and_rights_edits_take_the_target_lock() {
             assert!(!d.join("bk").exists());
         }
         drop(holder);
-        let r = run_in(d, &[&args[..], &["--json", "--dry-run"]].concat());
+        // A child another test forks in this process may still hold a copy
+        // of the descriptor until it execs: wait for the lock to go.
+        let r = run_in(
+            d,
+            &[&args[..], &["--json", "--dry-run", "--wait", "30"]].concat(),
+        );
         assert_eq!(r.code, 0, "{args:?} once the lock is free: {}", r.stderr);
     }
 }
