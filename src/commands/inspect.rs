@@ -299,6 +299,38 @@ fn after_replay(
 }
 
 /// The warning for a dirty SYSTEM hive: what the verdict describes.
+/// A valid regf file, but no control set to report on (a user, SAM,
+/// SOFTWARE... hive): nothing found (exit 5).
+fn not_a_system_hive(path: &std::path::Path, select: &SelectInfo) -> Error {
+    Error::NotFound(format!(
+        "{}: no ControlSetNNN key at the root{}: not a SYSTEM hive",
+        path.display(),
+        match select.key {
+            KeyState::Present { .. } => "",
+            _ => " and no Select key",
+        }
+    ))
+}
+
+/// Warnings about the hive's own state: dirty (and what became of its
+/// logs), a failed structure check.
+fn state_warnings(
+    sys: &HiveInput<'_>,
+    after_replay: Option<&AfterReplay>,
+    warnings: &mut Vec<Warning>,
+) {
+    if let Some(w) = dirty_warning(&sys.bb, after_replay, sys.has_logs) {
+        warnings.push(w);
+    }
+    if let Some(s) = sys.hive.structure.as_ref().filter(|s| !s.ok) {
+        let msg = format!(
+            "structure check failed: {}",
+            s.error.as_deref().unwrap_or("")
+        );
+        warnings.push(Warning::new(Code::StructureCheckFailed, msg));
+    }
+}
+
 fn dirty_warning(
     bb: &BaseBlock,
     after_replay: Option<&AfterReplay>,
@@ -566,27 +598,9 @@ pub fn inspect_input(
         _ => select,
     };
     if sets.is_empty() {
-        // A valid regf file, but no control set to report on (a user,
-        // SAM, SOFTWARE... hive): nothing found (exit 5).
-        return Err(Error::NotFound(format!(
-            "{}: no ControlSetNNN key at the root{}: not a SYSTEM hive",
-            path.display(),
-            match select.key {
-                KeyState::Present { .. } => "",
-                _ => " and no Select key",
-            }
-        )));
+        return Err(not_a_system_hive(path, &select));
     }
-    if let Some(w) = dirty_warning(&sys.bb, after_replay.as_ref(), sys.has_logs) {
-        warnings.push(w);
-    }
-    if let Some(s) = sys.hive.structure.as_ref().filter(|s| !s.ok) {
-        let msg = format!(
-            "structure check failed: {}",
-            s.error.as_deref().unwrap_or("")
-        );
-        warnings.push(Warning::new(Code::StructureCheckFailed, msg));
-    }
+    state_warnings(sys, after_replay.as_ref(), &mut warnings);
     let boot_set = boot_set(&select, &sets, &mut warnings);
     let computer_name = boot_set.and_then(|s| {
         string_value(

@@ -99,6 +99,50 @@ fn compare_line(values: u64, new_keys: u64) -> String {
     }
 }
 
+/// An in-place edit changes only the base block, the first bin's copy of
+/// its timestamp (a write over an old-format replay moves both) and the
+/// planned 4-byte fields at `offsets`; `diff` as in [`verify_edit`].
+fn only_planned_fields(
+    base: &[u8],
+    new: &[u8],
+    offsets: &[u64],
+    diff: Option<&[Range<usize>]>,
+) -> Result<()> {
+    if base.len() != new.len() {
+        return Err(Error::Invalid {
+            what: "hive size",
+            offset: base.len() as u64,
+            detail: "an in-place edit changed the file size".into(),
+        });
+    }
+    let stamp = BASE_BLOCK_SIZE + HBIN_OFF_TIMESTAMP;
+    let allowed: Vec<Range<usize>> = [0..HEADER_SIZE, stamp..stamp + 8]
+        .into_iter()
+        .chain(offsets.iter().map(|&o| o as usize..o as usize + 4))
+        .collect();
+    let computed;
+    let ranges = match diff {
+        Some(d) => d,
+        None => {
+            computed = diff_ranges(base, new);
+            &computed
+        }
+    };
+    for r in ranges.iter().cloned() {
+        if !allowed.iter().any(|a| a.start <= r.start && r.end <= a.end) {
+            return Err(Error::Invalid {
+                what: "edit",
+                offset: r.start as u64,
+                detail: format!(
+                    "bytes {:#x}..{:#x} changed outside the planned fields",
+                    r.start, r.end
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Verifies that `new` is `base` with exactly `expects` applied:
 /// - `nt-hive` opens it strictly (clean base block, valid checksum);
 /// - for in-place edits (`inplace` = the changed 4-byte fields), only the
@@ -135,40 +179,7 @@ pub fn verify_edit(
         bb.seq1, bb.seq2
     ));
     if let Some(offsets) = inplace {
-        if base.len() != new.len() {
-            return Err(Error::Invalid {
-                what: "hive size",
-                offset: base.len() as u64,
-                detail: "an in-place edit changed the file size".into(),
-            });
-        }
-        // The base block, the first bin's copy of its timestamp (a write
-        // over an old-format replay moves both), and the planned fields.
-        let stamp = BASE_BLOCK_SIZE + HBIN_OFF_TIMESTAMP;
-        let allowed: Vec<Range<usize>> = [0..HEADER_SIZE, stamp..stamp + 8]
-            .into_iter()
-            .chain(offsets.iter().map(|&o| o as usize..o as usize + 4))
-            .collect();
-        let computed;
-        let ranges = match diff {
-            Some(d) => d,
-            None => {
-                computed = diff_ranges(base, new);
-                &computed
-            }
-        };
-        for r in ranges.iter().cloned() {
-            if !allowed.iter().any(|a| a.start <= r.start && r.end <= a.end) {
-                return Err(Error::Invalid {
-                    what: "edit",
-                    offset: r.start as u64,
-                    detail: format!(
-                        "bytes {:#x}..{:#x} changed outside the planned fields",
-                        r.start, r.end
-                    ),
-                });
-            }
-        }
+        only_planned_fields(base, new, offsets, diff)?;
         done.push("only the base block and the planned 4-byte value fields differ".into());
         // The tree is therefore the original's, byte for byte, but for those
         // fields: check each touched key's values and re-read the planned

@@ -408,42 +408,7 @@ fn from_model(
     let domain = domain_rdp_members(m);
     if !any && !domain.is_empty() {
         // A domain member: domain accounts in the local groups may log on.
-        let k = KeyRead::new(sam, "SAM", domain[0].group_key.clone());
-        let names: Vec<String> = domain
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} in {}",
-                    d.name
-                        .as_ref()
-                        .map_or(d.sid.clone(), |n| format!("{n} ({})", d.sid)),
-                    d.group
-                )
-            })
-            .collect();
-        let mut f = k.finding(New {
-            code: "domain-accounts-may-rdp",
-            row: 18,
-            severity: Severity::Info,
-            value: Some("C"),
-            healthy: "at least one account that may log on over RDP",
-            explanation: format!(
-                "no local account may log on over RDP, but domain members of local groups holding SeRemoteInteractiveLogonRight may: {} (the domain decides whether they are enabled and their passwords; a logon needs a domain controller or cached credentials)",
-                names.join(", ")
-            ),
-            fix: Fix {
-                command: None,
-                manual: Some(format!(
-                    "log on with one of those domain accounts; to have a local one too, see `{}`",
-                    ctx.command(&["account", "list", "SOURCE"])
-                )),
-                risk: Risk::Low,
-                rdp_repair: None,
-                ops: Vec::new(),
-            },
-        });
-        f.found = serde_json::Value::from(domain.iter().map(|d| d.sid.clone()).collect::<Vec<_>>());
-        out.push(f);
+        out.push(domain_members_finding(ctx, sam, &domain));
     } else if !any {
         let k = KeyRead::new(sam, "SAM", r"SAM\Domains\Account\Users".into());
         out.push(k.finding(New {
@@ -466,6 +431,51 @@ fn from_model(
         }));
     }
     out
+}
+
+/// Row 18 on a domain member whose local accounts may not log on: the
+/// domain accounts in the local groups holding the right may (info).
+fn domain_members_finding(
+    ctx: &Ctx<'_>,
+    sam: &crate::hive::reader::Reader<'_>,
+    domain: &[crate::hive::accounts::DomainMember],
+) -> Finding {
+    let k = KeyRead::new(sam, "SAM", domain[0].group_key.clone());
+    let names: Vec<String> = domain
+        .iter()
+        .map(|d| {
+            format!(
+                "{} in {}",
+                d.name
+                    .as_ref()
+                    .map_or(d.sid.clone(), |n| format!("{n} ({})", d.sid)),
+                d.group
+            )
+        })
+        .collect();
+    let mut f = k.finding(New {
+        code: "domain-accounts-may-rdp",
+        row: 18,
+        severity: Severity::Info,
+        value: Some("C"),
+        healthy: "at least one account that may log on over RDP",
+        explanation: format!(
+            "no local account may log on over RDP, but domain members of local groups holding SeRemoteInteractiveLogonRight may: {} (the domain decides whether they are enabled and their passwords; a logon needs a domain controller or cached credentials)",
+            names.join(", ")
+        ),
+        fix: Fix {
+            command: None,
+            manual: Some(format!(
+                "log on with one of those domain accounts; to have a local one too, see `{}`",
+                ctx.command(&["account", "list", "SOURCE"])
+            )),
+            risk: Risk::Low,
+            rdp_repair: None,
+            ops: Vec::new(),
+        },
+    });
+    f.found = serde_json::Value::from(domain.iter().map(|d| d.sid.clone()).collect::<Vec<_>>());
+    f
 }
 
 /// Findings about logon rights and accounts.
