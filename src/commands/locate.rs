@@ -54,9 +54,9 @@ fn evidence_refusal(path: &Path) -> Option<crate::error::Error> {
 /// with the command that exposes it raw).
 pub fn failure(report: &LocateReport) -> Option<crate::error::Error> {
     for d in &report.disks {
-        if let Err(e) = std::fs::File::open(&d.path) {
-            if e.kind() == std::io::ErrorKind::PermissionDenied {
-                return Some(crate::error::Error::io(format!("opening {}", d.path), e));
+        if let Err(e) = crate::storage::disk::open_source(Path::new(&d.path)) {
+            if e.code() == crate::error::Code::PermissionDenied {
+                return Some(e);
             }
         }
     }

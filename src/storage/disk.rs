@@ -60,11 +60,21 @@ pub struct Disk {
     volumes: std::sync::Mutex<Vec<((u64, u64), Volume)>>,
 }
 
+/// Opens the source `path` read-only, after refusing what cannot hold a
+/// disk, volume or hive (a FIFO would block the open itself; see
+/// [`crate::storage::source::check_source_type`]). A path the OS gives no
+/// metadata for (a Windows raw device) is opened as it is.
+pub fn open_source(path: &Path) -> Result<File> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        crate::storage::source::check_source_type(&meta, path)?;
+    }
+    File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))
+}
+
 impl Disk {
     /// Opens `path` read-only.
     pub fn open(path: &Path) -> Result<Self> {
-        let file =
-            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let file = open_source(path)?;
         Self::over(path, file, false)
     }
 
@@ -841,8 +851,7 @@ const BLANK_STEP: usize = 64 << 10;
 impl SourceHead {
     /// Opens `path` read-only and reads its first sectors.
     pub fn open(path: &Path) -> Result<Self> {
-        let file =
-            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let file = open_source(path)?;
         let file = Arc::new(file);
         let block = os::is_block_device(path);
         // A device whose size the OS does not give is read to its end.

@@ -342,6 +342,19 @@ fn a_fifo_or_a_character_device_is_refused_at_once() {
                 assert_eq!(r.json()["error"]["exit_code"], 3);
             }
         }
+        // `locate` given such a path says why, and ends.
+        let r = run_limited(
+            d,
+            &["locate", src.to_str().unwrap(), "--json"],
+            SMALL_AS_KIB,
+            10,
+        );
+        assert_eq!(r.code, 5, "{}", r.stderr);
+        let notes = r.json()["disks"][0]["notes"].to_string();
+        assert!(
+            notes.contains("FIFO") || notes.contains("character device"),
+            "{notes}"
+        );
     }
 }
 
