@@ -62,11 +62,11 @@ pub struct Disk {
 
 /// Opens the source `path` read-only, after refusing what cannot hold a
 /// disk, volume or hive (a FIFO would block the open itself; see
-/// [`crate::storage::source::check_source_type`]). A path the OS gives no
+/// [`crate::storage::os::check_source_type`]). A path the OS gives no
 /// metadata for (a Windows raw device) is opened as it is.
 pub fn open_source(path: &Path) -> Result<File> {
     if let Ok(meta) = std::fs::metadata(path) {
-        crate::storage::source::check_source_type(&meta, path)?;
+        crate::storage::os::check_source_type(&meta, path)?;
     }
     File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))
 }

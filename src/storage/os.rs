@@ -178,6 +178,40 @@ pub fn logical_sector_size(path: &Path) -> Option<u32> {
     None
 }
 
+/// Refuses what is neither a regular file, a directory nor a block device
+/// (a FIFO would block the first read for ever, a character device such as
+/// `/dev/zero` never ends), before anything opens it.
+pub fn check_source_type(meta: &std::fs::Metadata, input: &Path) -> crate::error::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        let what = if t.is_fifo() {
+            Some("a FIFO (named pipe)")
+        } else if t.is_char_device() {
+            Some("a character device")
+        } else if t.is_socket() {
+            Some("a socket")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(crate::error::Error::Unsupported {
+                what: "source",
+                offset: 0,
+                detail: format!(
+                    "{} is {what}: give a disk (block device or image), a partition, \
+                     a hive file or a directory; `ntrescue locate` lists the disks",
+                    input.display()
+                ),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (meta, input);
+    Ok(())
+}
+
 /// Refuses a write target that is read-only by its permissions or by the
 /// block layer, which `open(O_RDWR)` does not catch for root: a regular
 /// file without any write permission bit, or a block device whose

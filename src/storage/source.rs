@@ -162,40 +162,6 @@ impl Located {
     }
 }
 
-/// Refuses what is neither a regular file, a directory nor a block device
-/// (a FIFO would block the first read for ever, a character device such as
-/// `/dev/zero` never ends), before anything opens it.
-pub fn check_source_type(meta: &fs::Metadata, input: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        let t = meta.file_type();
-        let what = if t.is_fifo() {
-            Some("a FIFO (named pipe)")
-        } else if t.is_char_device() {
-            Some("a character device")
-        } else if t.is_socket() {
-            Some("a socket")
-        } else {
-            None
-        };
-        if let Some(what) = what {
-            return Err(Error::Unsupported {
-                what: "source",
-                offset: 0,
-                detail: format!(
-                    "{} is {what}: give a disk (block device or image), a partition, \
-                     a hive file or a directory; `ntrescue locate` lists the disks",
-                    input.display()
-                ),
-            });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (meta, input);
-    Ok(())
-}
-
 /// A file read into memory, with its hash.
 #[derive(Clone, Debug)]
 pub struct LoadedFile {
@@ -219,7 +185,7 @@ impl LoadedFile {
             FileRef::Path(p) => {
                 let ctx = |e| Error::io(format!("reading {}", p.display()), e);
                 let meta = fs::metadata(p).map_err(ctx)?;
-                check_source_type(&meta, p)?;
+                crate::storage::os::check_source_type(&meta, p)?;
                 check_registry_file_size(meta.len(), &p.display().to_string())?;
                 let f = fs::File::open(p).map_err(ctx)?;
                 let len = f.metadata().map_err(ctx)?.len();
@@ -296,7 +262,7 @@ impl LazyHive {
                 refuse_if_not_regf(p)?;
                 let ctx = |e| Error::io(format!("reading {}", p.display()), e);
                 let meta = fs::metadata(p).map_err(ctx)?;
-                check_source_type(&meta, p)?;
+                crate::storage::os::check_source_type(&meta, p)?;
                 let pages = FilePages::open(p)?;
                 let len = crate::storage::os::size_of(pages.file()).map_err(ctx)?;
                 check_registry_file_size(len, &p.display().to_string())?;
@@ -610,7 +576,7 @@ pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
         };
         Error::io(format!("opening {}{hint}", input.display()), e)
     })?;
-    check_source_type(&meta, input)?;
+    crate::storage::os::check_source_type(&meta, input)?;
     let no_partitions = |what: &str| match partition {
         Some(n) => Err(Error::Usage(format!(
             "--partition {n}: {} is {what}, which has no partitions; --partition chooses one \
