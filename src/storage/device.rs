@@ -67,15 +67,18 @@ pub fn valid_sector(n: u32) -> bool {
 }
 
 /// A zeroed buffer of `len` bytes whose start is aligned to `align` bytes
-/// (a power of two), carved out of a larger allocation.
-struct AlignedBuf {
+/// (a power of two), carved out of a larger allocation. Reading into one
+/// aligned to the device's sector size goes straight to the handle (no
+/// bounce buffer in [`Device::read_at`]).
+pub struct AlignedBuf {
     raw: Vec<u8>,
     start: usize,
     len: usize,
 }
 
 impl AlignedBuf {
-    fn new(len: usize, align: usize) -> std::io::Result<Self> {
+    /// A zeroed buffer of `len` bytes aligned to `align`.
+    pub fn new(len: usize, align: usize) -> std::io::Result<Self> {
         let total = len
             .checked_add(align)
             .ok_or_else(|| invalid(format!("an I/O buffer of {len} bytes is too large")))?;
@@ -87,11 +90,13 @@ impl AlignedBuf {
         Ok(AlignedBuf { raw, start, len })
     }
 
-    fn bytes(&self) -> &[u8] {
+    /// Its bytes.
+    pub fn bytes(&self) -> &[u8] {
         &self.raw[self.start..self.start + self.len]
     }
 
-    fn bytes_mut(&mut self) -> &mut [u8] {
+    /// Its bytes, to fill.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.raw[self.start..self.start + self.len]
     }
 }

@@ -261,12 +261,22 @@ fn copy_pages<'s>(
     Ok(())
 }
 
+/// The memory alignment of one read of consecutive pages, kept whole (its
+/// pages are slices of it): the common logical sector size, so that the
+/// sector-aligned device path reads straight into it (no bounce buffer, no
+/// copy per page; a device with larger sectors bounces).
+const RUN_ALIGN: usize = crate::storage::device::MIN_SECTOR as usize;
+
+/// One read of consecutive pages.
+type Run = crate::storage::device::AlignedBuf;
+
 /// A primary hive read page by page on demand.
 pub struct LazyImage {
     src: Box<dyn PageRead>,
     name: String,
     len: usize,
-    pages: Vec<OnceCell<Box<[u8]>>>,
+    /// Per page, once fetched: the run it was read in and its offset there.
+    pages: Vec<OnceCell<(Rc<Run>, usize)>>,
     spans: Spans,
     stats: Cell<ReadStats>,
     /// Page numbers fetched, in order (for tests and the bench).
@@ -328,15 +338,17 @@ impl LazyImage {
                 .unwrap_or(end);
             let start = p * PAGE;
             let stop = (run_end * PAGE).min(self.len);
-            let mut buf = vec![0u8; stop - start];
-            self.src.read_at(start as u64, &mut buf)?;
+            let mut run = Run::new(stop - start, RUN_ALIGN)
+                .map_err(|e| Error::io(format!("reading {}", self.name), e))?;
+            self.src.read_at(start as u64, run.bytes_mut())?;
             let mut s = self.stats.get();
-            s.reads += self.src.reads_for(start as u64, buf.len() as u64);
-            s.bytes += buf.len() as u64;
+            s.reads += self.src.reads_for(start as u64, (stop - start) as u64);
+            s.bytes += (stop - start) as u64;
             s.pages += (run_end - p) as u64;
             self.stats.set(s);
-            for (i, chunk) in buf.chunks(PAGE).enumerate() {
-                let _ = self.pages[p + i].set(chunk.to_vec().into_boxed_slice());
+            let run = Rc::new(run);
+            for i in 0..run_end - p {
+                let _ = self.pages[p + i].set((run.clone(), i * PAGE));
                 self.order.borrow_mut().push(p + i);
             }
             p = run_end;
@@ -354,7 +366,13 @@ impl LazyImage {
             )));
         }
         self.fetch(p, p + 1)?;
-        let page = self.pages[p].get().map(|b| &b[..]).unwrap_or_default();
+        let page = self.pages[p]
+            .get()
+            .map(|(run, at)| {
+                let b = run.bytes();
+                &b[*at..(at + PAGE).min(b.len())]
+            })
+            .unwrap_or_default();
         debug_assert_eq!(page.len(), self.page_len(p));
         Ok(page)
     }

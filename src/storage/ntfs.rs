@@ -111,16 +111,20 @@ impl MetaCache {
         let from = first.checked_mul(unit).ok_or_else(overflow)?;
         let to = end.checked_mul(unit).ok_or_else(overflow)?.min(len);
         let n = usize::try_from(to.saturating_sub(from)).map_err(|_| overflow())?;
-        let mut buf = vec![0u8; n];
+        // Aligned to the sector, so that the device reads straight into it.
+        let mut aligned = crate::storage::device::AlignedBuf::new(n, unit as usize)?;
         let at = start.checked_add(from).ok_or_else(overflow)?;
         let mut got = 0usize;
         while got < n {
-            match file.read_at(&mut buf[got..], at.saturating_add(got as u64))? {
+            match file.read_at(
+                &mut aligned.bytes_mut()[got..],
+                at.saturating_add(got as u64),
+            )? {
                 0 => break,
                 k => got += k,
             }
         }
-        buf.truncate(got);
+        let buf = &aligned.bytes()[..got];
         {
             let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
             s.reads += 1;
