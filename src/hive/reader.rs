@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::format::nthive::NtHive;
 use crate::format::regf::cell::{HiveBytes, HiveView};
-use crate::format::regf::key::{names_equal, reg_type, Key};
+use crate::format::regf::key::{name_key, names_equal, reg_type, Key};
 use crate::util::time::Stamp;
 
 /// State of a key.
@@ -99,6 +99,24 @@ impl ValueState {
     }
 }
 
+/// A value as both readers read it, its data as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RawValue {
+    /// The value exists and both readers agree on it.
+    Present {
+        /// Numeric type.
+        ty: u32,
+        /// The data bytes.
+        data: Vec<u8>,
+        /// Absolute file offset of the vk cell data.
+        offset: u64,
+    },
+    /// The value does not exist (both readers agree).
+    Missing,
+    /// The value could not be read, or the readers disagree: why.
+    Unreadable(String),
+}
+
 /// A named value and its state.
 #[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct NamedValue {
@@ -109,36 +127,37 @@ pub struct NamedValue {
     pub state: ValueState,
 }
 
+/// REG_SZ data as a string: as `String::from_utf16_lossy`, decoded
+/// straight into one string whose trailing NULs are cut off in place.
+pub fn utf16_string(d: &[u8]) -> String {
+    // The ASCII head (most strings are ASCII throughout) byte by byte,
+    // the rest decoded.
+    let ascii = d
+        .chunks_exact(2)
+        .take_while(|c| c[1] == 0 && c[0] < 0x80)
+        .count();
+    let head: Vec<u8> = d.chunks_exact(2).take(ascii).map(|c| c[0]).collect();
+    let mut s = String::from_utf8(head).unwrap_or_default();
+    s.reserve(d.len() / 2 - ascii);
+    let units = d[ascii * 2..]
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]));
+    s.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
+    let kept = s.trim_end_matches('\0').len();
+    s.truncate(kept);
+    s
+}
+
 /// Renders value data for the report.
 pub fn data_json(ty: u32, data: &[u8]) -> serde_json::Value {
     use serde_json::Value as J;
-    // As `String::from_utf16_lossy`, decoded straight into one string whose
-    // trailing NULs are cut off in place.
-    let utf16 = |d: &[u8]| -> String {
-        // The ASCII head (most strings are ASCII throughout) byte by byte,
-        // the rest decoded.
-        let ascii = d
-            .chunks_exact(2)
-            .take_while(|c| c[1] == 0 && c[0] < 0x80)
-            .count();
-        let head: Vec<u8> = d.chunks_exact(2).take(ascii).map(|c| c[0]).collect();
-        let mut s = String::from_utf8(head).unwrap_or_default();
-        s.reserve(d.len() / 2 - ascii);
-        let units = d[ascii * 2..]
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]));
-        s.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
-        let kept = s.trim_end_matches('\0').len();
-        s.truncate(kept);
-        s
-    };
     match (ty, data.len()) {
         (reg_type::DWORD, 4) => J::from(u32::from_le_bytes(data.try_into().unwrap())),
         (reg_type::DWORD_BIG_ENDIAN, 4) => J::from(u32::from_be_bytes(data.try_into().unwrap())),
         (reg_type::QWORD, 8) => J::from(u64::from_le_bytes(data.try_into().unwrap())),
-        (reg_type::SZ | reg_type::EXPAND_SZ, _) => J::from(utf16(data)),
+        (reg_type::SZ | reg_type::EXPAND_SZ, _) => J::from(utf16_string(data)),
         (reg_type::MULTI_SZ, _) => J::from(
-            utf16(data)
+            utf16_string(data)
                 .split('\0')
                 .filter(|s| !s.is_empty())
                 .map(String::from)
@@ -158,6 +177,37 @@ pub struct Reader<'a> {
     /// the longest one that prefixes its path. Diagnose looks up dozens of
     /// paths under one control set; each would otherwise walk from the root.
     found: std::cell::RefCell<std::collections::HashMap<String, u32>>,
+    /// Per key cell offset, of keys with many values: how often it was
+    /// asked for a value by name, then its name index ([`ValueIndex`]).
+    value_index: std::cell::RefCell<std::collections::HashMap<u32, IndexSlot>>,
+}
+
+/// Keys with at least this many values are indexed by name once they have
+/// been asked for [`VALUE_INDEX_AFTER`] values by name (diagnose asks a
+/// listener key with dozens of values for a few dozen of them; each lookup
+/// would otherwise read every value record before its own). A key asked
+/// once or twice, such as a store of hundreds of firewall rules read in
+/// one pass, is scanned: indexing it costs more than the scans.
+const VALUE_INDEX_MIN: u32 = 16;
+/// See [`VALUE_INDEX_MIN`].
+const VALUE_INDEX_AFTER: u8 = 2;
+
+/// A key's lookups by name so far, or its index.
+enum IndexSlot {
+    Asked(u8),
+    Built(std::rc::Rc<ValueIndex>),
+}
+
+/// A key's values by [`name_key`], first of each name, as far as a scan
+/// by name reads: up to the first value that cannot be read
+/// ([`Key::values_until_error`]). A name not found before that value is
+/// looked up by a scan again, which ends in that value's error exactly as
+/// it would have without the index.
+/// Values are kept by cell offset (and read again when asked: the reader
+/// stays covariant in its hive's lifetime).
+struct ValueIndex {
+    by_name: std::collections::HashMap<Vec<u16>, u32>,
+    broken: bool,
 }
 
 /// Result of looking a key up with both readers.
@@ -199,6 +249,7 @@ impl<'a> Reader<'a> {
             view,
             nt,
             found: Default::default(),
+            value_index: Default::default(),
         })
     }
 
@@ -211,6 +262,7 @@ impl<'a> Reader<'a> {
             view: HiveView::paged(src)?,
             nt: None,
             found: Default::default(),
+            value_index: Default::default(),
         })
     }
 
@@ -300,27 +352,81 @@ impl<'a> Reader<'a> {
             KeyLookup::Missing(_) => return ValueState::Missing,
             KeyLookup::Unreadable(e) => return ValueState::Unreadable { error: e.clone() },
         };
-        self.read_value(k.value(name), path, name)
+        self.read_value(self.find_value(k, name), path, name)
     }
 
-    /// Every value of the key at `path` (already looked up as `key`), by
-    /// name, in list order: one pass over its value list (a key with
-    /// hundreds of values, such as the firewall rules, is not scanned once
-    /// per value). A value whose name cannot be read is left out; a list
-    /// that cannot be read gives none.
-    pub fn all_values(&self, key: &KeyLookup<'a>, path: &str) -> Vec<(String, ValueState)> {
-        let KeyLookup::Found(k) = key else {
-            return Vec::new();
+    /// Value `name` of key `k`, as [`Key::value`] finds it, through the
+    /// key's name index when it has many values.
+    fn find_value(
+        &self,
+        k: &Key<'a>,
+        name: &str,
+    ) -> crate::Result<Option<crate::format::regf::key::Value<'a>>> {
+        if k.value_count().is_ok_and(|n| n < VALUE_INDEX_MIN) {
+            return k.value(name);
+        }
+        let asked = match self
+            .value_index
+            .borrow_mut()
+            .entry(k.offset())
+            .or_insert(IndexSlot::Asked(0))
+        {
+            IndexSlot::Built(i) => Ok(i.clone()),
+            IndexSlot::Asked(n) => {
+                *n = n.saturating_add(1);
+                Err(*n)
+            }
         };
-        k.values()
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|v| {
-                let name = v.name().ok()?;
-                let state = self.read_value(Ok(Some(v)), path, &name);
-                Some((name, state))
-            })
-            .collect()
+        let index = match asked {
+            Ok(i) => i,
+            Err(n) if n <= VALUE_INDEX_AFTER => return k.value(name),
+            Err(_) => {
+                let Ok((values, broken)) = k.values_until_error() else {
+                    return k.value(name);
+                };
+                let mut by_name = std::collections::HashMap::with_capacity(values.len());
+                for (v, n) in values {
+                    by_name.entry(name_key(&n)).or_insert(v.offset());
+                }
+                let i = std::rc::Rc::new(ValueIndex {
+                    by_name,
+                    broken: broken.is_some(),
+                });
+                self.value_index
+                    .borrow_mut()
+                    .insert(k.offset(), IndexSlot::Built(i.clone()));
+                i
+            }
+        };
+        match index.by_name.get(&name_key(name)) {
+            Some(&rel) => crate::format::regf::key::Value::at(self.view, rel).map(Some),
+            None if index.broken => k.value(name),
+            None => Ok(None),
+        }
+    }
+
+    /// Every value of the key at `path` (already looked up as `key`),
+    /// handed to `f` with its name, in list order, as it is read: one pass
+    /// over its value list (a key with hundreds of values, such as the
+    /// firewall rules, is not scanned once per value, and a caller that
+    /// keeps a few of them never holds them all). A value whose name cannot
+    /// be read is left out; a list that cannot be read gives none.
+    /// The data is left as stored (a caller that looks at a few fields of
+    /// hundreds of strings decodes only those it keeps).
+    pub fn each_raw_value(
+        &self,
+        key: &KeyLookup<'a>,
+        path: &str,
+        mut f: impl FnMut(String, RawValue),
+    ) {
+        let KeyLookup::Found(k) = key else {
+            return;
+        };
+        for v in k.values().unwrap_or_default() {
+            let Ok(name) = v.name() else { continue };
+            let raw = self.read_raw(Ok(Some(v)), path, &name);
+            f(name, raw);
+        }
     }
 
     /// The value `found` by our navigator (named `name`, in the key at
@@ -331,6 +437,25 @@ impl<'a> Reader<'a> {
         path: &str,
         name: &str,
     ) -> ValueState {
+        match self.read_raw(found, path, name) {
+            RawValue::Present { ty, data, offset } => ValueState::Present {
+                type_name: reg_type::name(ty),
+                type_code: ty,
+                data: data_json(ty, &data),
+                offset,
+            },
+            RawValue::Missing => ValueState::Missing,
+            RawValue::Unreadable(error) => ValueState::Unreadable { error },
+        }
+    }
+
+    /// As [`Reader::read_value`], the data left as stored.
+    fn read_raw(
+        &self,
+        found: crate::Result<Option<crate::format::regf::key::Value<'a>>>,
+        path: &str,
+        name: &str,
+    ) -> RawValue {
         let ours = found.and_then(|v| match v {
             None => Ok(None),
             Some(v) => Ok(Some((v.data_type()?, v.data()?, v.abs_of(0)))),
@@ -338,53 +463,28 @@ impl<'a> Reader<'a> {
         // nt-hive only reads what our navigator has read without error
         // (and inside its panic guard on top of that).
         let ours = match ours {
-            Err(e) => {
-                return ValueState::Unreadable {
-                    error: e.to_string(),
-                }
-            }
-            Ok(o) => Ok::<_, crate::Error>(o),
+            Err(e) => return RawValue::Unreadable(e.to_string()),
+            Ok(o) => o,
         };
         let Some(nt) = &self.nt else {
             return match ours {
-                Ok(None) => ValueState::Missing,
-                Ok(Some((ty, data, offset))) => ValueState::Present {
-                    type_name: reg_type::name(ty),
-                    type_code: ty,
-                    data: data_json(ty, &data),
-                    offset,
-                },
-                Err(e) => ValueState::Unreadable {
-                    error: e.to_string(),
-                },
+                None => RawValue::Missing,
+                Some((ty, data, offset)) => RawValue::Present { ty, data, offset },
             };
         };
-        let theirs = nt.value(path, name);
-        match (ours, theirs) {
-            (Err(e), _) => ValueState::Unreadable {
-                error: e.to_string(),
-            },
-            (_, Err(e)) => ValueState::Unreadable {
-                error: format!("nt-hive: {e}"),
-            },
-            (Ok(None), Ok(None)) => ValueState::Missing,
-            (Ok(Some((ty, data, offset))), Ok(Some((nty, ndata))))
+        match (ours, nt.value(path, name)) {
+            (_, Err(e)) => RawValue::Unreadable(format!("nt-hive: {e}")),
+            (None, Ok(None)) => RawValue::Missing,
+            (Some((ty, data, offset)), Ok(Some((nty, ndata))))
                 if nty.is_none_or(|t| t == ty) && ndata.as_ref().is_none_or(|d| *d == data) =>
             {
-                ValueState::Present {
-                    type_name: reg_type::name(ty),
-                    type_code: ty,
-                    data: data_json(ty, &data),
-                    offset,
-                }
+                RawValue::Present { ty, data, offset }
             }
-            (ours, theirs) => ValueState::Unreadable {
-                error: format!(
-                    "readers disagree: ours {}, nt-hive {}",
-                    describe(&ours.ok().flatten().map(|(t, d, _)| (Some(t), Some(d)))),
-                    describe(&theirs.ok().flatten())
-                ),
-            },
+            (ours, Ok(theirs)) => RawValue::Unreadable(format!(
+                "readers disagree: ours {}, nt-hive {}",
+                describe(&ours.map(|(t, d, _)| (Some(t), Some(d)))),
+                describe(&theirs)
+            )),
         }
     }
 
@@ -467,6 +567,48 @@ mod tests {
                 (w, _) => panic!("{p}: want {:?}", w.map(|k| k.offset())),
             }
         }
+    }
+
+    /// Every value of a key read through its name index (built after a
+    /// few lookups) is what a scan by name reads, in any case, for missing
+    /// names too; and with a value record broken in the middle of the list,
+    /// names before it are found and names after it give the scan's error.
+    #[test]
+    fn the_value_index_finds_what_a_scan_finds() {
+        let rdp = r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp";
+        let mut bytes = crate::testing::corpus("system/win7sp1-x86__regipy__SYSTEM");
+        let check = |bytes: &[u8]| {
+            let r = Reader::new(bytes).unwrap();
+            let key = r.key(rdp);
+            let KeyLookup::Found(k) = &key else {
+                panic!("no RDP-Tcp")
+            };
+            let (values, broken) = k.values_until_error().unwrap();
+            assert!(values.len() as u32 >= VALUE_INDEX_MIN);
+            let mut names: Vec<String> = values.iter().map(|(_, n)| n.clone()).collect();
+            names.extend(["nope".to_string(), String::new()]);
+            names.extend(names.clone().iter().map(|n| n.to_uppercase()));
+            names.extend(names.clone().iter().map(|n| n.to_lowercase()));
+            // Twice over, so that the second pass goes through the index.
+            for n in names.iter().chain(names.iter()) {
+                let scan = r.read_value(k.value(n), rdp, n);
+                assert_eq!(r.value(&key, rdp, n), scan, "{n}");
+            }
+            assert!(matches!(
+                r.value_index.borrow().get(&k.offset()),
+                Some(IndexSlot::Built(_))
+            ));
+            let at: Vec<u64> = values.iter().map(|(v, _)| v.abs_of(0)).collect();
+            (at, broken)
+        };
+        let (values, broken) = check(&bytes);
+        assert_eq!(broken, None);
+        // Break the signature of a value record in the middle of the list.
+        let mid = values[values.len() / 2] as usize;
+        bytes[mid..mid + 2].copy_from_slice(b"XX");
+        let (before, broken) = check(&bytes);
+        assert_eq!(broken, Some(values.len() / 2));
+        assert_eq!(before.len(), values.len() / 2);
     }
 
     /// Strings decode as `String::from_utf16_lossy` with the trailing NULs

@@ -7,7 +7,7 @@ use crate::recipes::paths::RDP_TCP_PATH;
 use crate::report::diagnose::{Finding, RepairAction, RepairOp, Risk, Severity};
 
 use super::probe::{fix, manual, op_dword, unreadable_value, Ctx, KeyRead, New};
-use crate::hive::reader::ValueState;
+use crate::hive::reader::RawValue;
 
 /// The RDP listener's default TCP port.
 const DEFAULT_PORT: u32 = 3389;
@@ -71,69 +71,180 @@ pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// A firewall rule string (`v2.x|Action=Allow|Active=TRUE|...|`). Its
-/// fields are read from the string when asked (a machine has hundreds of
-/// rules, each asked a few fields).
+/// What a rule's `Action=` field says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Allow,
+    Block,
+    Other,
+}
+
+/// An inbound firewall rule (`v2.x|Action=Allow|Active=TRUE|Dir=In|...|`;
+/// every check here is about inbound connections), its fields read in one
+/// pass over the stored UTF-16 when the rule is loaded (a machine has
+/// hundreds of rules, and each is asked a few fields once per profile and
+/// store). Field names are matched ignoring ASCII case; for a field given
+/// more than once the first wins, except `LPort` and `Profile`, whose
+/// values add up.
 struct Rule {
     name: String,
+    /// The rule string (decoded only for the rules kept).
     data: String,
+    action: Action,
+    /// `Active=TRUE`.
+    active: bool,
+    /// `Protocol=`: `None` when absent (any protocol), else whether it is
+    /// 6 (TCP).
+    tcp: Option<bool>,
+    /// The local port ranges of every `LPort=` field; `None` when the rule
+    /// has no `LPort`.
+    lports: Option<Vec<(u32, u32)>>,
+    /// The profiles of every `Profile=` field (bits of [`PROFILE_BITS`]);
+    /// `None` when it has none (every profile).
+    profiles: Option<u8>,
+}
+
+/// The bit of each profile name a rule's `Profile=` field uses.
+const PROFILE_BITS: [(&str, u8); 3] = [("Domain", 1), ("Private", 2), ("Public", 4)];
+
+/// UTF-16 units.
+type Units<'s> = &'s [u16];
+
+/// Whether `units` are `word`, ignoring ASCII case.
+fn units_are(units: Units<'_>, word: &str) -> bool {
+    units.len() == word.len()
+        && units
+            .iter()
+            .zip(word.bytes())
+            .all(|(&u, b)| u8::try_from(u).is_ok_and(|c| c.eq_ignore_ascii_case(&b)))
+}
+
+/// `units` without ASCII blanks at either end.
+fn trim_units(units: Units<'_>) -> Units<'_> {
+    let blank = |u: &u16| u8::try_from(*u).is_ok_and(|c| c.is_ascii_whitespace());
+    let start = units.iter().position(|u| !blank(u)).unwrap_or(units.len());
+    let end = units
+        .iter()
+        .rposition(|u| !blank(u))
+        .map_or(start, |e| e + 1);
+    &units[start..end]
+}
+
+/// A port number of an `LPort` list (surrounding blanks allowed).
+fn port_number(units: Units<'_>) -> Option<u32> {
+    // As `str::parse::<u32>`: one optional `+`, then decimal digits.
+    let digits = trim_units(units);
+    let digits = digits.strip_prefix(&[u16::from(b'+')]).unwrap_or(digits);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |n, &u| {
+        let d = u.checked_sub(u16::from(b'0')).filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u32::from(d))
+    })
 }
 
 impl Rule {
-    fn parse(name: String, data: String) -> Option<Rule> {
-        if !data.split('|').next()?.starts_with('v') {
+    /// The rule in `units` (a stored REG_SZ, trailing NULs dropped), when
+    /// it is a rule string (its first field starts with `v`) and inbound
+    /// (the first `Dir` field is `In`; reading stops at an outbound one).
+    /// Its text is left empty: [`rules`] decodes it for the rules kept.
+    fn parse(name: String, units: Units<'_>) -> Option<Rule> {
+        let (bar, eq) = (u16::from(b'|'), u16::from(b'='));
+        let mut fields = units.split(|&u| u == bar);
+        if fields.next()?.first() != Some(&u16::from(b'v')) {
             return None;
         }
-        Some(Rule { name, data })
+        let (mut action, mut active, mut inbound, mut tcp) = (None, None, None, None);
+        let (mut lports, mut profiles): (Option<Vec<(u32, u32)>>, Option<u8>) = (None, None);
+        for field in fields {
+            let Some(at) = field.iter().position(|&u| u == eq) else {
+                continue;
+            };
+            let (f, v) = (&field[..at], &field[at + 1..]);
+            if units_are(f, "Action") {
+                action.get_or_insert(if units_are(v, "Allow") {
+                    Action::Allow
+                } else if units_are(v, "Block") {
+                    Action::Block
+                } else {
+                    Action::Other
+                });
+            } else if units_are(f, "Active") {
+                active.get_or_insert(units_are(v, "TRUE"));
+            } else if units_are(f, "Dir") {
+                if !*inbound.get_or_insert(units_are(v, "In")) {
+                    return None;
+                }
+            } else if units_are(f, "Protocol") {
+                tcp.get_or_insert(v == [u16::from(b'6')]);
+            } else if units_are(f, "LPort") {
+                let ranges = lports.get_or_insert_with(Vec::new);
+                ranges.extend(v.split(|&u| u == u16::from(b',')).filter_map(|p| {
+                    match p.iter().position(|&u| u == u16::from(b'-')) {
+                        Some(d) => Some((port_number(&p[..d])?, port_number(&p[d + 1..])?)),
+                        None => port_number(p).map(|n| (n, n)),
+                    }
+                }));
+            } else if units_are(f, "Profile") {
+                let bits = profiles.get_or_insert(0);
+                for p in v.split(|&u| u == u16::from(b',')) {
+                    let p = trim_units(p);
+                    if let Some((_, b)) = PROFILE_BITS.iter().find(|(n, _)| units_are(p, n)) {
+                        *bits |= b;
+                    }
+                }
+            }
+        }
+        inbound.filter(|&i| i)?;
+        Some(Rule {
+            name,
+            data: String::new(),
+            action: action.unwrap_or(Action::Other),
+            active: active.unwrap_or(false),
+            tcp,
+            lports,
+            profiles,
+        })
     }
 
-    /// The values of every field called `k` (case-insensitive).
-    fn all<'s, 'k: 's>(&'s self, k: &'k str) -> impl Iterator<Item = &'s str> + 's {
+    /// The first `LPort` field as written (for explanations).
+    fn lport_text(&self) -> Option<&str> {
         self.data
             .split('|')
             .skip(1)
             .filter_map(|p| p.split_once('='))
-            .filter(move |(f, _)| f.eq_ignore_ascii_case(k))
+            .find(|(f, _)| f.eq_ignore_ascii_case("LPort"))
             .map(|(_, v)| v)
     }
 
-    fn get<'s>(&'s self, k: &'s str) -> Option<&'s str> {
-        self.all(k).next()
-    }
-
-    fn is(&self, k: &str, v: &str) -> bool {
-        self.get(k).is_some_and(|x| x.eq_ignore_ascii_case(v))
+    /// TCP, or any protocol.
+    fn tcp_or_any(&self) -> bool {
+        self.tcp != Some(false)
     }
 
     /// Inbound TCP allow rule.
     fn inbound_tcp_allow(&self) -> bool {
-        self.is("Action", "Allow") && self.is("Dir", "In") && self.is("Protocol", "6")
+        self.action == Action::Allow && self.tcp == Some(true)
     }
 
     /// Whether the rule's local ports include `port` (a list of numbers
-    /// and ranges; no `LPort` = any port).
+    /// and ranges; a rule without `LPort` is app-scoped, not the RDP rule).
     fn covers(&self, port: u32) -> bool {
-        let lports: Vec<&str> = self.all("LPort").collect();
-        if lports.is_empty() {
-            return false; // app-scoped rules without a port are not the RDP rule
-        }
-        lports.iter().flat_map(|l| l.split(',')).any(|p| match p.split_once('-') {
-            Some((a, b)) => matches!((a.trim().parse::<u32>(), b.trim().parse::<u32>()), (Ok(a), Ok(b)) if a <= port && port <= b),
-            None => p.trim().parse::<u32>() == Ok(port),
-        })
+        self.lports
+            .as_ref()
+            .is_some_and(|r| r.iter().any(|&(a, b)| a <= port && port <= b))
     }
 
     /// Whether the rule applies in profile `scope` (`Domain`, `Private`,
     /// `Public`): its `Profile=` fields, none meaning every profile.
     fn in_profile(&self, scope: &str) -> bool {
-        let mut any = false;
-        for p in self.all("Profile").flat_map(|v| v.split(',')) {
-            any = true;
-            if p.trim().eq_ignore_ascii_case(scope) {
-                return true;
-            }
-        }
-        !any
+        let Some(bits) = self.profiles else {
+            return true;
+        };
+        PROFILE_BITS
+            .iter()
+            .any(|(n, b)| bits & b != 0 && n.eq_ignore_ascii_case(scope))
     }
 
     /// One of Windows' own Remote Desktop TCP rules (not shadow, not the
@@ -150,23 +261,38 @@ impl Rule {
 
 /// Active inbound rules of a store that cover `port`.
 fn covering<'r>(rules: &'r [Rule], port: u32) -> impl Iterator<Item = &'r Rule> + 'r {
-    rules
-        .iter()
-        .filter(move |r| r.is("Active", "TRUE") && r.is("Dir", "In") && r.covers(port))
+    rules.iter().filter(move |r| r.active && r.covers(port))
 }
 
-fn rules(k: &KeyRead<'_>) -> Vec<Rule> {
-    k.all_values()
-        .into_iter()
-        .filter_map(|(n, state)| match state {
-            ValueState::Present {
-                data: serde_json::Value::String(data),
-                type_code: 1 | 2,
-                ..
-            } => Rule::parse(n, data),
-            _ => None,
-        })
-        .collect()
+/// The inbound rules of a rule store that can matter for the RDP `port`
+/// (all of them when `None`): those covering it, and Windows' own Remote
+/// Desktop rules whatever their port. Only those are decoded.
+fn rules(k: &KeyRead<'_>, port: Option<u32>) -> Vec<Rule> {
+    let mut out = Vec::new();
+    k.each_raw_value(|n, raw| {
+        let RawValue::Present {
+            ty: 1 | 2, data, ..
+        } = raw
+        else {
+            return;
+        };
+        let mut units: Vec<u16> = data
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        // As the string decoder does.
+        while units.last() == Some(&0) {
+            units.pop();
+        }
+        let Some(mut r) = Rule::parse(n, &units) else {
+            return;
+        };
+        if port.is_none_or(|p| r.covers(p) || r.is_rdp_rule()) {
+            r.data = String::from_utf16_lossy(&units);
+            out.push(r);
+        }
+    });
+    out
 }
 
 /// The Group Policy firewall settings (SOFTWARE `Policies\Microsoft\
@@ -189,7 +315,10 @@ impl<'a> GroupPolicy<'a> {
         let rules_key = ctx
             .software(&format!(r"{FW_POLICY_PATH}\FirewallRules"))
             .filter(|k| k.exists());
-        let rules = rules_key.as_ref().map(rules).unwrap_or_default();
+        let rules = rules_key
+            .as_ref()
+            .map(|k| rules(k, None))
+            .unwrap_or_default();
         GroupPolicy {
             profiles,
             rules_key,
@@ -317,7 +446,7 @@ fn firewall(ctx: &Ctx<'_>, set: &str, port: u32, gp: &GroupPolicy<'_>, out: &mut
         .filter(|p| p.mdm.dword("EnableFirewall").is_some_and(|e| e != 0))
         .map(|p| &p.mdm)
         .collect();
-    let local = rules(&rk);
+    let local = rules(&rk, Some(port));
     let before = out.len();
     let blocked = block_rules(ctx, &on, &rk, &local, gp, port, out);
     if !blocked && mdm_rules(ctx, set, port, &mdm_on, out) {
@@ -351,9 +480,7 @@ fn block_rules(
     ];
     for (key, rules) in stores {
         let Some(key) = key else { continue };
-        for r in covering(rules, port)
-            .filter(|r| r.is("Action", "Block") && r.get("Protocol").is_none_or(|p| p == "6"))
-        {
+        for r in covering(rules, port).filter(|r| r.action == Action::Block && r.tcp_or_any()) {
             let profiles: Vec<&str> = on
                 .iter()
                 .map(|p| p.scope)
@@ -433,11 +560,11 @@ fn mdm_rules(
     out: &mut Vec<Finding>,
 ) -> bool {
     let mk = ctx.in_set(set, &format!(r"{FW_PATH}\{MDM}\FirewallRules"));
-    let all = rules(&mk);
-    let tcp = |r: &&Rule| r.get("Protocol").is_none_or(|p| p == "6");
+    let all = rules(&mk, Some(port));
+    let tcp = |r: &&Rule| r.tcp_or_any();
     if let Some(r) = covering(&all, port)
         .filter(tcp)
-        .find(|r| r.is("Action", "Block"))
+        .find(|r| r.action == Action::Block)
     {
         out.push(mk.finding(New {
             code: "firewall-mdm-block-rule",
@@ -452,7 +579,7 @@ fn mdm_rules(
     }
     if covering(&all, port)
         .filter(tcp)
-        .any(|r| r.is("Action", "Allow"))
+        .any(|r| r.action == Action::Allow)
     {
         return false;
     }
@@ -540,9 +667,8 @@ fn rule_findings(
     if left.is_empty() {
         return;
     }
-    let inactive = |r: &&Rule| {
-        !r.is("Active", "TRUE") && r.inbound_tcp_allow() && r.covers(port) && r.is_rdp_rule()
-    };
+    let inactive =
+        |r: &&Rule| !r.active && r.inbound_tcp_allow() && r.covers(port) && r.is_rdp_rule();
     // The inactive rule that opens the most of those profiles (the first,
     // in the key's value order, of those that open as many).
     let candidate = |left: &[&str]| {
@@ -602,7 +728,7 @@ fn rule_findings(
         ),
         None => (
             all.iter()
-                .find(|r| r.is("Active", "TRUE") && r.inbound_tcp_allow() && r.covers(port) && r.is_rdp_rule())
+                .find(|r| r.active && r.inbound_tcp_allow() && r.covers(port) && r.is_rdp_rule())
                 .map(|r| r.name.as_str()),
             manual(&format!("after boot, allow inbound TCP {port} in {names} (add the profile to the Remote Desktop rule's scope)"), Risk::Medium),
             "a Remote Desktop rule scoped to every profile that is on",
@@ -653,7 +779,7 @@ fn port_mismatch(
         healthy: "the rule's LPort equals RDP-Tcp PortNumber",
         explanation: format!(
             "RDP listens on TCP {port} but the firewall's Remote Desktop rule allows LPort={}",
-            r.get("LPort").unwrap_or("?")
+            r.lport_text().unwrap_or("?")
         ),
         fix: f,
     }));
@@ -855,5 +981,132 @@ fn static_ip(ctx: &Ctx<'_>, set: &str, out: &mut Vec<Finding>) {
                 vec![op_dword(&k, "EnableDHCP", 1)],
             ),
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn units(s: &str) -> Vec<u16> {
+        s.encode_utf16().collect()
+    }
+
+    fn rule(data: &str) -> Option<Rule> {
+        Rule::parse("R".into(), &units(data))
+    }
+
+    #[test]
+    fn a_rule_string_is_read_field_by_field() {
+        let r = rule("v2.10|Action=Allow|Active=TRUE|Dir=In|Protocol=6|Profile=Domain|Profile=Public|LPort=3389|App=System|").unwrap();
+        assert!(r.action == Action::Allow && r.active && r.tcp == Some(true));
+        assert!(r.inbound_tcp_allow() && r.covers(3389) && !r.covers(3390));
+        assert!(r.in_profile("Domain") && r.in_profile("public") && !r.in_profile("Private"));
+    }
+
+    #[test]
+    fn fields_are_case_insensitive_and_the_first_wins() {
+        let r = rule("v2.30|action=BLOCK|active=true|dir=in|Action=Allow|Active=FALSE|Dir=Out|")
+            .unwrap();
+        assert!(r.action == Action::Block && r.active);
+        assert_eq!(r.tcp, None, "no Protocol field: any protocol");
+        assert!(r.tcp_or_any() && !r.inbound_tcp_allow());
+    }
+
+    #[test]
+    fn port_lists_and_ranges_add_up_over_repeated_fields() {
+        let r = rule("v2.10|Action=Allow|Dir=In|Protocol=6|LPort=80, 443|LPort=3000-3400|LPort=RPC|LPort=+22|").unwrap();
+        assert!(
+            r.covers(80) && r.covers(443) && r.covers(3389) && r.covers(3000) && r.covers(3400)
+        );
+        assert!(r.covers(22) && !r.covers(3401) && !r.covers(23));
+        // No LPort: an app-scoped rule, never the RDP rule.
+        assert!(!rule("v2.10|Action=Allow|Dir=In|Protocol=6|")
+            .unwrap()
+            .covers(3389));
+        // A range the wrong way round, junk, or a number past u32 covers nothing.
+        let junk = rule("v2.10|Dir=In|LPort=3400-3000|LPort=x-3389|LPort=4294967296|LPort=++3389|")
+            .unwrap();
+        assert!(!junk.covers(3389) && !junk.covers(0));
+        assert!(rule("v2.10|Dir=In|LPort=0003389|").unwrap().covers(3389));
+    }
+
+    #[test]
+    fn profile_scope_none_means_every_profile_and_unknown_names_none() {
+        let any = rule("v2.10|Action=Allow|Dir=In|").unwrap();
+        assert!(["Domain", "Private", "Public"]
+            .iter()
+            .all(|s| any.in_profile(s)));
+        let odd = rule("v2.10|Dir=In|Profile=Elsewhere|").unwrap();
+        assert!(["Domain", "Private", "Public"]
+            .iter()
+            .all(|s| !odd.in_profile(s)));
+        let list = rule("v2.10|Dir=In|Profile= Private ,Domain|").unwrap();
+        assert!(
+            list.in_profile("Private") && list.in_profile("Domain") && !list.in_profile("Public")
+        );
+    }
+
+    /// Only inbound rule strings are rules: the first `Dir` field decides.
+    #[test]
+    fn only_inbound_rule_strings_are_rules() {
+        for (s, inbound) in [
+            ("v2.10|Action=Allow|Dir=In|", true),
+            ("v2.10|dir=IN", true),
+            ("v2.10|Dir=In|Dir=Out|", true),
+            ("v2.10|Dir=Out|Dir=In|", false),
+            ("v2.10|Dir|Dir=In|", true),
+            ("v2.10|Dir =In|", false),
+            ("v2.10|Dir=In=x|", false),
+            ("v2.10|Dir=In\0|", false),
+            ("v2.10|Name=Dir=In|", false),
+            ("v2.10|Dır=In|", false),
+            ("v2.10|Name=Réseau — bureau à distance|Dir=In|", true),
+            ("Dir=In|", false),
+            ("v2.10", false),
+            ("", false),
+        ] {
+            assert_eq!(rule(s).is_some(), inbound, "{s:?}");
+        }
+    }
+
+    /// On a real store (both control sets): the rules kept for a port are
+    /// those of every inbound rule that cover it or are Remote Desktop
+    /// rules, each with its text as the string decoder reads it.
+    #[test]
+    fn a_store_keeps_what_can_matter_for_the_port() {
+        let bytes = crate::testing::corpus("system/win7sp1-x86__regipy__SYSTEM");
+        let r = crate::hive::reader::Reader::new(&bytes).unwrap();
+        let ctx_reader = &r;
+        for set in ["ControlSet001", "ControlSet002"] {
+            let path = format!(r"{set}\{FW_PATH}\FirewallRules");
+            let k = KeyRead::new(ctx_reader, "SYSTEM", path.clone());
+            let all = rules(&k, None);
+            let kept = rules(&k, Some(3389));
+            let mut texts = std::collections::HashMap::new();
+            ctx_reader.each_raw_value(&ctx_reader.key(&path), &path, |n, raw| {
+                if let RawValue::Present { data, .. } = raw {
+                    texts.insert(n, crate::hive::reader::utf16_string(&data));
+                }
+            });
+            assert!(
+                all.len() > 100 && texts.len() > all.len(),
+                "{} of {}",
+                all.len(),
+                texts.len()
+            );
+            let want: Vec<&str> = all
+                .iter()
+                .filter(|r| r.covers(3389) || r.is_rdp_rule())
+                .map(|r| r.name.as_str())
+                .collect();
+            let got: Vec<&str> = kept.iter().map(|r| r.name.as_str()).collect();
+            assert_eq!(got, want);
+            assert!(got.iter().any(|n| n.starts_with("RemoteDesktop-")));
+            for r in &all {
+                assert_eq!(r.data, texts[&r.name]);
+                assert!(r.data.to_ascii_lowercase().contains("|dir=in"));
+            }
+        }
     }
 }

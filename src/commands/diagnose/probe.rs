@@ -128,9 +128,10 @@ impl<'a> KeyRead<'a> {
         }
     }
 
-    /// Every value of the key with its state, in one pass over its list.
-    pub fn all_values(&self) -> Vec<(String, ValueState)> {
-        self.reader.all_values(&self.lookup, &self.path)
+    /// Every value of the key, its data as stored, handed to `f` as it is
+    /// read (one pass over its list).
+    pub fn each_raw_value(&self, f: impl FnMut(String, crate::hive::reader::RawValue)) {
+        self.reader.each_raw_value(&self.lookup, &self.path, f)
     }
 
     /// Names of the key's values (our navigator; each is then read by both).

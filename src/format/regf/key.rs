@@ -95,6 +95,10 @@ pub struct Key<'a> {
     cell: Cell<'a>,
 }
 
+/// What [`Key::values_until_error`] read: each value with its name, and the
+/// list position of the first that could not be read.
+pub type ValuesRead<'a> = (Vec<(Value<'a>, String)>, Option<usize>);
+
 /// A value record.
 #[derive(Clone, Copy)]
 pub struct Value<'a> {
@@ -121,16 +125,6 @@ fn decode_name(raw: &[u8], latin1: bool) -> String {
 /// character outside the BMP, is never folded (U+10410 and U+10438 are two
 /// names).
 pub fn names_equal(a: &str, b: &str) -> bool {
-    fn up(u: u16) -> u16 {
-        let Some(c) = char::from_u32(u32::from(u)) else {
-            return u;
-        };
-        let mut it = c.to_uppercase();
-        match (it.next(), it.next()) {
-            (Some(x), None) => u16::try_from(u32::from(x)).unwrap_or(u),
-            _ => u,
-        }
-    }
     if a.is_ascii() && b.is_ascii() {
         // Only a-z fold within ASCII (a non-ASCII unit such as U+0131 may
         // fold to an ASCII one, so both sides must be ASCII here).
@@ -138,7 +132,27 @@ pub fn names_equal(a: &str, b: &str) -> bool {
     }
     // Upper-casing keeps the number of UTF-16 units.
     a.encode_utf16().count() == b.encode_utf16().count()
-        && a.encode_utf16().map(up).eq(b.encode_utf16().map(up))
+        && a.encode_utf16()
+            .map(upcase_unit)
+            .eq(b.encode_utf16().map(upcase_unit))
+}
+
+/// One UTF-16 unit upper-cased on its own, as [`names_equal`] folds it.
+fn upcase_unit(u: u16) -> u16 {
+    let Some(c) = char::from_u32(u32::from(u)) else {
+        return u;
+    };
+    let mut it = c.to_uppercase();
+    match (it.next(), it.next()) {
+        (Some(x), None) => u16::try_from(u32::from(x)).unwrap_or(u),
+        _ => u,
+    }
+}
+
+/// The form [`names_equal`] compares, for indexing names:
+/// `names_equal(a, b)` exactly when `name_key(a) == name_key(b)`.
+pub fn name_key(name: &str) -> Vec<u16> {
+    name.encode_utf16().map(upcase_unit).collect()
 }
 
 /// Whether a stored name (`raw`, Latin-1 when `latin1`, else UTF-16LE) is
@@ -509,6 +523,33 @@ impl<'a> Key<'a> {
             .collect()
     }
 
+    /// The values in list order up to the first that cannot be read (its
+    /// record or its name), with that one's list position: what a scan by
+    /// name ([`Key::value`]) reads before it would stop with an error.
+    pub fn values_until_error(&self) -> Result<ValuesRead<'a>> {
+        let count = self.value_count()? as usize;
+        if count == 0 {
+            return Ok((Vec::new(), None));
+        }
+        let rel = self.u32(NK_VALUE_LIST)?;
+        let list = self.view.cell(rel, "value list")?;
+        let base = list.abs_of(0);
+        if count.checked_mul(4).is_none_or(|n| n > list.data.len()) {
+            return self.values().map(|_| (Vec::new(), None));
+        }
+        let mut out = Vec::with_capacity(count);
+        for i in 0..count {
+            let v = u32_at(list.data, base, i * 4, "value list element")
+                .and_then(|rel| Value::at(self.view, rel))
+                .and_then(|v| Ok((v, v.name()?)));
+            match v {
+                Ok(v) => out.push(v),
+                Err(_) => return Ok((out, Some(i))),
+            }
+        }
+        Ok((out, None))
+    }
+
     /// The value called `name` (case-insensitive; "" is the default value).
     pub fn value(&self, name: &str) -> Result<Option<Value<'a>>> {
         let count = self.value_count()? as usize;
@@ -837,6 +878,46 @@ impl Visited {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `name_key` folds exactly as `names_equal` compares.
+    #[test]
+    fn name_keys_are_equal_exactly_when_names_are() {
+        let names = [
+            "",
+            "a",
+            "A",
+            "SecurityLayer",
+            "SECURITYLAYER",
+            "securitylayer",
+            "ß",
+            "SS",
+            "ss",
+            "\u{131}",
+            "i",
+            "I",
+            "\u{130}",
+            "é",
+            "É",
+            "\u{10410}",
+            "\u{10438}",
+            "Ⅻ",
+            "ⅻ",
+            "\u{1C4}",
+            "\u{1C5}",
+            "\u{1C6}",
+            "K",
+            "\u{212A}",
+            "k",
+            "µ",
+            "Μ",
+            "\u{3BC}",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(name_key(a) == name_key(b), names_equal(a, b), "{a:?} {b:?}");
+            }
+        }
+    }
 
     /// A stored name is compared without decoding when the lengths or the
     /// ASCII bytes tell, and exactly as `names_equal` otherwise.
