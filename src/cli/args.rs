@@ -193,6 +193,11 @@ pub enum Command {
         /// Expand CurrentControlSet to every control set.
         #[arg(long)]
         all_control_sets: bool,
+        /// Read the hive whole: its sha256, and every value read by both
+        /// readers (forensics). Without it only the pages of the keys the
+        /// path resolves to are read.
+        #[arg(long)]
+        verify: bool,
         /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,

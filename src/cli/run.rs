@@ -447,10 +447,11 @@ fn get(
     located: &Located,
     path: &RegPath,
     value: Option<&str>,
-    all_control_sets: bool,
+    (all_control_sets, verify): (bool, bool),
     out: &Output,
 ) -> Result<Exit, Error> {
-    let report = crate::commands::get::get(located, path, value, all_control_sets)?;
+    let mode = crate::commands::input::ReadMode::of(verify);
+    let report = crate::commands::get::get(located, path, value, all_control_sets, mode)?;
     let warnings = report.warnings.clone();
     emit(out, REPORTED, report, &warnings, render::get)
 }
@@ -810,6 +811,7 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             path,
             value,
             all_control_sets,
+            verify,
             ..
         } => {
             let path = reg_path(&path)?;
@@ -817,7 +819,7 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
                 &locate(&source)?,
                 &path,
                 value.as_deref(),
-                all_control_sets,
+                (all_control_sets, verify),
                 out,
             )
         }

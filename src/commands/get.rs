@@ -1,30 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! `get`: read any key or value (read-only, both readers).
 
+use crate::commands::input::ReadMode;
 use crate::error::{Code, Error, Result, Warning};
-use crate::format::regf::base_block::BaseBlock;
+use crate::format::regf::base_block::{BaseBlock, BASE_BLOCK_SIZE};
+use crate::format::regf::cell::HiveBytes;
 use crate::hive::name::HiveName;
 use crate::hive::path::{current_control_set, RegPath};
 use crate::hive::reader::{KeyLookup, NamedValue, Reader};
-use crate::hive::reconcile::{reconcile, Reconciled};
+use crate::hive::reconcile::{reconcile, reconcile_lazy, LazyReconciled, Reconciled, ReplayInfo};
 use crate::report::get::GetEntry;
 use crate::report::get::GetReport;
 use crate::report::View;
 use crate::report::{FileInfo, SourceInfo, SCHEMA, TOOL};
-use crate::storage::source::{LoadedHive, Located};
+use crate::storage::source::{LazyHive, LoadedHive, Located};
 
-/// The hive as Windows will load it: the replayed image of a dirty hive,
-/// else the primary file. Notes what was read in `warnings`.
-fn loaded_view(
+/// Which view of hive `name` a command reads, with the warning that says
+/// so: `dirty` as its base block says, `rec` what reconciling it gave (the
+/// replay details and whether log data was applied, or why it failed).
+fn view_of(
     name: HiveName,
-    h: &LoadedHive,
+    dirty: bool,
+    seq1: u32,
+    rec: std::result::Result<(Option<&ReplayInfo>, bool), String>,
+    has_logs: bool,
     warnings: &mut Vec<Warning>,
-) -> Result<(Option<Reconciled>, View)> {
-    let bb = BaseBlock::parse(&h.primary.bytes).map_err(|e| e.in_file(&h.primary.path))?;
-    let rec = match reconcile(h) {
+) -> View {
+    let (replay, applied) = match rec {
         Ok(r) => r,
         Err(e) => {
-            if bb.is_dirty() {
+            if dirty {
                 warnings.push(Warning::new(
                     Code::LogsNotReplayed,
                     format!(
@@ -34,37 +39,87 @@ fn loaded_view(
                     ),
                 ));
             }
-            return Ok((None, View::Stored));
+            return View::Stored;
         }
     };
-    let view = match (&rec.replay, &rec.image) {
-        (Some(info), Some(_)) => {
+    match (replay, applied) {
+        (Some(info), true) => {
             warnings.push(Warning::new(Code::LogsReplayed, format!(
                 "{} is dirty: shown after replaying {} log entries (to sequence {}), as Windows will load it",
                 name.as_str(),
                 info.applied.len(),
-                info.last_sequence.unwrap_or(bb.seq1)
+                info.last_sequence.unwrap_or(seq1)
             )));
             View::AfterReplay
         }
-        (Some(_), None) => {
+        (Some(_), false) => {
             warnings.push(Warning::new(
                 Code::DirtyNothingToReplay,
                 format!(
                     "{} is dirty and {}: shown as stored in the primary file",
                     name.as_str(),
-                    if h.logs.is_empty() {
-                        "no transaction logs were found beside it"
-                    } else {
+                    if has_logs {
                         "its logs hold nothing Windows would replay"
+                    } else {
+                        "no transaction logs were found beside it"
                     }
                 ),
             ));
             View::Stored
         }
         _ => View::Stored,
+    }
+}
+
+/// A hive read whole as Windows will load it: the replayed image of a
+/// dirty hive, else the primary file. Notes what was read in `warnings`.
+fn loaded_view(
+    name: HiveName,
+    h: &LoadedHive,
+    warnings: &mut Vec<Warning>,
+) -> Result<(Option<Reconciled>, View)> {
+    let bb = BaseBlock::parse(&h.primary.bytes).map_err(|e| e.in_file(&h.primary.path))?;
+    let rec = reconcile(h);
+    let seen = match &rec {
+        Ok(r) => Ok((r.replay.as_ref(), r.image.is_some())),
+        Err(e) => Err(e.to_string()),
     };
-    Ok((Some(rec), view))
+    let view = view_of(
+        name,
+        bb.is_dirty(),
+        bb.seq1,
+        seen,
+        !h.logs.is_empty(),
+        warnings,
+    );
+    Ok((rec.ok(), view))
+}
+
+/// [`loaded_view`] for a hive read on demand.
+fn lazy_view(
+    name: HiveName,
+    h: &LazyHive,
+    warnings: &mut Vec<Warning>,
+) -> Result<(Option<LazyReconciled>, View)> {
+    let head = h
+        .image
+        .range(0, BASE_BLOCK_SIZE.min(h.image.len()))
+        .map_err(|e| e.in_file(&h.path))?;
+    let bb = BaseBlock::parse(head).map_err(|e| e.in_file(&h.path))?;
+    let rec = reconcile_lazy(h);
+    let seen = match &rec {
+        Ok(r) => Ok((r.replay.as_ref(), r.image.is_some())),
+        Err(e) => Err(e.to_string()),
+    };
+    let view = view_of(
+        name,
+        bb.is_dirty(),
+        bb.seq1,
+        seen,
+        !h.logs.is_empty(),
+        warnings,
+    );
+    Ok((rec.ok(), view))
 }
 
 /// The named value of a found key, or all its values and subkey names.
@@ -106,64 +161,26 @@ fn read_key(
     })
 }
 
-/// Reads `path` (and `value`, if given) from the hives of `located`, as
-/// Windows will load them (dirty hives after log replay).
-pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) -> Result<GetReport> {
-    let system = LoadedHive::read(&located.system)?;
-    let software = match (&located.software, path.hive) {
-        (Some(p), HiveName::Software) => Some(LoadedHive::read(p)?),
-        (None, HiveName::Software) => {
-            return Err(Error::NotFound("no SOFTWARE hive beside SYSTEM".into()))
-        }
-        _ => None,
-    };
-    let mut warnings = Vec::new();
-    // SYSTEM is replayed only when it is read: for a SYSTEM path, or to
-    // resolve CurrentControlSet.
-    let (sys_rec, sys_view) = if software.is_none() || path.uses_current_control_set() {
-        loaded_view(HiveName::System, &system, &mut warnings)?
-    } else {
-        (None, View::Stored)
-    };
-    let sys_bytes = sys_rec
-        .as_ref()
-        .map_or(&system.primary.bytes[..], |r| r.bytes(&system));
-    let sys_reader = Reader::new(sys_bytes).map_err(|e| e.in_file(&system.primary.path))?;
-    let sw_view = match &software {
-        Some(sw) => Some(loaded_view(HiveName::Software, sw, &mut warnings)?),
-        None => None,
-    };
-    let target = software.as_ref().unwrap_or(&system);
-    let (reader, view) = match (&software, &sw_view) {
-        (Some(sw), Some((rec, view))) => {
-            let bytes = rec.as_ref().map_or(&sw.primary.bytes[..], |r| r.bytes(sw));
-            (
-                Reader::new(bytes).map_err(|e| e.in_file(&sw.primary.path))?,
-                *view,
-            )
-        }
-        _ => (
-            Reader::new(sys_bytes).map_err(|e| e.in_file(&system.primary.path))?,
-            sys_view,
-        ),
-    };
+/// The entries the asked path resolves to: `reader` reads the hive it names,
+/// `sys` SYSTEM (for CurrentControlSet); paths are for messages.
+fn entries(
+    (sys, sys_path): (&Reader<'_>, &std::path::Path),
+    (reader, target_path): (&Reader<'_>, &std::path::Path),
+    &Ask { path, value, all }: &Ask<'_>,
+) -> Result<Vec<GetEntry>> {
     let resolved_from = if path.uses_current_control_set() && !all {
-        Some(
-            current_control_set(&sys_reader)
-                .map_err(|e| e.in_file(&system.primary.path))?
-                .1,
-        )
+        Some(current_control_set(sys).map_err(|e| e.in_file(sys_path))?.1)
     } else {
         None
     };
     let mut entries = Vec::new();
     let resolved = path
-        .resolve(Some(&sys_reader), all)
-        .map_err(|e| e.in_file(&system.primary.path))?;
+        .resolve(Some(sys), all)
+        .map_err(|e| e.in_file(sys_path))?;
     for (set, key_path) in resolved {
         let key = reader.key(&key_path);
-        let (values, subkeys) = read_key(&reader, &key, &key_path, value)
-            .map_err(|e| e.in_file(&target.primary.path))?;
+        let (values, subkeys) =
+            read_key(reader, &key, &key_path, value).map_err(|e| e.in_file(target_path))?;
         entries.push(GetEntry {
             control_set: (!set.is_empty()).then_some(set),
             resolved_from,
@@ -173,6 +190,129 @@ pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) ->
             subkeys,
         });
     }
+    Ok(entries)
+}
+
+/// What a read gives: the facts of the hive read, its view, the entries.
+type Read = (FileInfo, View, Vec<GetEntry>);
+
+/// What `get` asks: the path, the value, and whether CurrentControlSet
+/// expands to every control set.
+struct Ask<'a> {
+    path: &'a RegPath,
+    value: Option<&'a str>,
+    all: bool,
+}
+
+impl Ask<'_> {
+    /// Whether the path names SOFTWARE.
+    fn software(&self) -> bool {
+        self.path.hive == HiveName::Software
+    }
+
+    /// SYSTEM is replayed only when it is read: for a SYSTEM path, or to
+    /// resolve CurrentControlSet.
+    fn reads_system(&self) -> bool {
+        !self.software() || self.path.uses_current_control_set()
+    }
+}
+
+/// `get` over hives read whole (both readers, hashed).
+fn read_whole(located: &Located, ask: &Ask<'_>, warnings: &mut Vec<Warning>) -> Result<Read> {
+    let system = LoadedHive::read(&located.system)?;
+    let software = match (&located.software, ask.software()) {
+        (Some(p), true) => Some(LoadedHive::read(p)?),
+        _ => None,
+    };
+    let (sys_rec, sys_view) = if ask.reads_system() {
+        loaded_view(HiveName::System, &system, warnings)?
+    } else {
+        (None, View::Stored)
+    };
+    let sys_bytes = sys_rec
+        .as_ref()
+        .map_or(&system.primary.bytes[..], |r| r.bytes(&system));
+    let sys = Reader::new(sys_bytes).map_err(|e| e.in_file(&system.primary.path))?;
+    let sw = match &software {
+        Some(h) => Some((h, loaded_view(HiveName::Software, h, warnings)?)),
+        None => None,
+    };
+    let (target, reader, view) = match &sw {
+        Some((h, (rec, view))) => {
+            let bytes = rec.as_ref().map_or(&h.primary.bytes[..], |r| r.bytes(h));
+            let r = Reader::new(bytes).map_err(|e| e.in_file(&h.primary.path))?;
+            (*h, r, *view)
+        }
+        None => {
+            let r = Reader::new(sys_bytes).map_err(|e| e.in_file(&system.primary.path))?;
+            (&system, r, sys_view)
+        }
+    };
+    let entries = entries(
+        (&sys, &system.primary.path),
+        (&reader, &target.primary.path),
+        ask,
+    )?;
+    Ok((FileInfo::from(&target.primary), view, entries))
+}
+
+/// `get` over hives read on demand (the pages of the keys it resolves).
+fn read_on_demand(located: &Located, ask: &Ask<'_>, warnings: &mut Vec<Warning>) -> Result<Read> {
+    let system = LazyHive::open(&located.system)?;
+    let software = match (&located.software, ask.software()) {
+        (Some(p), true) => Some(LazyHive::open(p)?),
+        _ => None,
+    };
+    let (sys_rec, sys_view) = if ask.reads_system() {
+        lazy_view(HiveName::System, &system, warnings)?
+    } else {
+        (None, View::Stored)
+    };
+    let sys_bytes = sys_rec
+        .as_ref()
+        .map_or(&*system.image as &dyn HiveBytes, |r| r.bytes(&system));
+    let sys = Reader::paged(sys_bytes).map_err(|e| e.in_file(&system.path))?;
+    let sw = match &software {
+        Some(h) => Some((h, lazy_view(HiveName::Software, h, warnings)?)),
+        None => None,
+    };
+    let (target, reader, view) = match &sw {
+        Some((h, (rec, view))) => {
+            let bytes = rec
+                .as_ref()
+                .map_or(&*h.image as &dyn HiveBytes, |r| r.bytes(h));
+            let r = Reader::paged(bytes).map_err(|e| e.in_file(&h.path))?;
+            (*h, r, *view)
+        }
+        None => {
+            let r = Reader::paged(sys_bytes).map_err(|e| e.in_file(&system.path))?;
+            (&system, r, sys_view)
+        }
+    };
+    let entries = entries((&sys, &system.path), (&reader, &target.path), ask)?;
+    Ok((FileInfo::from(target), view, entries))
+}
+
+/// Reads `path` (and `value`, if given) from the hives of `located`, as
+/// Windows will load them (dirty hives after log replay): on demand, only
+/// the pages of the keys it resolves, or whole (`ReadMode::Whole`,
+/// `--verify`: hashed, and every value read by both readers).
+pub fn get(
+    located: &Located,
+    path: &RegPath,
+    value: Option<&str>,
+    all: bool,
+    mode: ReadMode,
+) -> Result<GetReport> {
+    let ask = Ask { path, value, all };
+    if ask.software() && located.software.is_none() {
+        return Err(Error::NotFound("no SOFTWARE hive beside SYSTEM".into()));
+    }
+    let mut warnings = Vec::new();
+    let (file, view, entries) = match mode {
+        ReadMode::Whole => read_whole(located, &ask, &mut warnings)?,
+        ReadMode::OnDemand => read_on_demand(located, &ask, &mut warnings)?,
+    };
     Ok(GetReport {
         schema: SCHEMA,
         tool: TOOL,
@@ -182,7 +322,7 @@ pub fn get(located: &Located, path: &RegPath, value: Option<&str>, all: bool) ->
             path: located.input.display().to_string(),
         },
         hive: path.hive,
-        file: FileInfo::from(&target.primary),
+        file,
         view,
         entries,
         warnings,
