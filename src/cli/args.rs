@@ -405,6 +405,10 @@ pub enum AccountAction {
     List {
         /// Disk, volume, mounted Windows tree, config directory or SAM file.
         source: PathBuf,
+        /// Read SYSTEM whole and hash it, as SAM and SECURITY are (without
+        /// it SYSTEM, only consulted, is read on demand).
+        #[arg(long)]
+        verify: bool,
         /// Print one JSON document (schema ntrescue/v1) instead of text.
         #[arg(long)]
         json: bool,

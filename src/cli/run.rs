@@ -700,8 +700,9 @@ fn account(
 ) -> Result<Exit, Error> {
     use recipes::AccountEdit;
     let (source, name, edit, e) = match action {
-        AccountAction::List { source, .. } => {
-            let report = crate::commands::accounts::list(&account_hives(&source, part)?)?;
+        AccountAction::List { source, verify, .. } => {
+            let mode = crate::commands::input::ReadMode::of(verify);
+            let report = crate::commands::accounts::list(&account_hives(&source, part)?, mode)?;
             let warnings = report.warnings.clone();
             return emit(out, REPORTED, report, &warnings, render::accounts);
         }

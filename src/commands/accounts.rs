@@ -5,18 +5,20 @@
 
 use std::path::Path;
 
+use crate::commands::input::ReadMode;
 use crate::error::{Code, Error, Result, Warning};
+use crate::format::regf::cell::HiveBytes;
 use crate::format::regf::cell::HiveView;
 use crate::format::regf::key::Key;
 use crate::hive::accounts::{read_model, AccountsModel};
 use crate::hive::reader::Reader;
-use crate::hive::reconcile::reconcile;
+use crate::hive::reconcile::{reconcile, reconcile_lazy, LazyReconciled};
 use crate::report::accounts::{AccountsReport, HiveRead};
 use crate::report::{FileInfo, SourceInfo, SCHEMA, TOOL};
 use crate::storage::disk::{volume_file, Disk};
 use crate::storage::source::{
-    find_ci, locate_with, sibling_hive, FileRef, HivePaths, LoadedFile, LoadedHive, Located,
-    SourceKind,
+    find_ci, locate_with, sibling_hive, FileRef, HivePaths, LazyHive, LoadedFile, LoadedHive,
+    Located, SourceKind,
 };
 
 /// The hives of an installation that the account commands read.
@@ -124,46 +126,109 @@ impl LoadedView {
     }
 }
 
-/// Loads a hive and replays its logs in memory when it is dirty; a dirty
-/// hive whose logs cannot be replayed is read as stored, with a warning.
-pub fn load_view(name: &str, paths: &HivePaths, warnings: &mut Vec<Warning>) -> Result<LoadedView> {
-    let hive = LoadedHive::read(paths)?;
-    let (image, view) = match reconcile(&hive) {
-        Ok(rec) => match (rec.image, rec.replay) {
-            (Some(img), Some(info)) => {
-                warnings.push(Warning::new(
-                    Code::LogsReplayed,
-                    format!(
-                        "{name} is dirty: read after replaying {} log entries in memory, as Windows will load it",
-                        info.applied.len()
-                    ),
-                ));
-                (Some(img), "after-replay")
-            }
-            (None, Some(_)) => {
-                warnings.push(Warning::new(
-                    Code::DirtyNothingToReplay,
-                    format!("{name} is dirty and its logs hold nothing to replay: read as stored"),
-                ));
-                (None, "stored")
-            }
-            _ => (None, "stored"),
-        },
+/// The view a hive is read in, with the warning that says so, from what
+/// reconciling it gave: whether log data was applied and replay details
+/// (`Ok`), or why it failed.
+fn replay_view(
+    name: &str,
+    rec: std::result::Result<(bool, Option<usize>), String>,
+    warnings: &mut Vec<Warning>,
+) -> &'static str {
+    match rec {
+        Ok((true, Some(applied))) => {
+            warnings.push(Warning::new(
+                Code::LogsReplayed,
+                format!(
+                    "{name} is dirty: read after replaying {applied} log entries in memory, as Windows will load it"
+                ),
+            ));
+            "after-replay"
+        }
+        Ok((false, Some(_))) => {
+            warnings.push(Warning::new(
+                Code::DirtyNothingToReplay,
+                format!("{name} is dirty and its logs hold nothing to replay: read as stored"),
+            ));
+            "stored"
+        }
+        Ok(_) => "stored",
         Err(e) => {
             warnings.push(Warning::new(
                 Code::LogsNotReplayed,
                 format!("{name}: logs not replayed ({e}): read as stored"),
             ));
-            (None, "stored")
+            "stored"
         }
+    }
+}
+
+/// Loads a hive and replays its logs in memory when it is dirty; a dirty
+/// hive whose logs cannot be replayed is read as stored, with a warning.
+pub fn load_view(name: &str, paths: &HivePaths, warnings: &mut Vec<Warning>) -> Result<LoadedView> {
+    let hive = LoadedHive::read(paths)?;
+    let (image, seen) = match reconcile(&hive) {
+        Ok(rec) => {
+            let seen = (rec.image.is_some(), rec.replay.map(|i| i.applied.len()));
+            (rec.image, Ok(seen))
+        }
+        Err(e) => (None, Err(e.to_string())),
     };
+    let view = replay_view(name, seen, warnings);
     Ok(LoadedView { hive, image, view })
+}
+
+/// A hive only consulted (SYSTEM: the boot key, LSA settings), read on
+/// demand: the pages of the keys the model reads, its logs replayed over
+/// them when it is dirty.
+pub struct LazyView {
+    hive: LazyHive,
+    rec: Option<LazyReconciled>,
+    view: &'static str,
+}
+
+impl LazyView {
+    /// Opens the hive at `paths` (nothing of the primary is read but its
+    /// base block).
+    fn open(name: &str, paths: &HivePaths, warnings: &mut Vec<Warning>) -> Result<LazyView> {
+        let hive = LazyHive::open(paths)?;
+        let (rec, seen) = match reconcile_lazy(&hive) {
+            Ok(rec) => {
+                let seen = (
+                    rec.image.is_some(),
+                    rec.replay.as_ref().map(|i| i.applied.len()),
+                );
+                (Some(rec), Ok(seen))
+            }
+            Err(e) => (None, Err(e.to_string())),
+        };
+        let view = replay_view(name, seen, warnings);
+        Ok(LazyView { hive, rec, view })
+    }
+
+    /// A reader of what Windows loads.
+    fn reader(&self) -> Result<Reader<'_>> {
+        let bytes = self
+            .rec
+            .as_ref()
+            .map_or(&*self.hive.image as &dyn HiveBytes, |r| r.bytes(&self.hive));
+        Reader::paged(bytes).map_err(|e| e.in_file(&self.hive.path))
+    }
+
+    /// The report line (the primary was not hashed).
+    fn read(&self, name: &'static str) -> HiveRead {
+        HiveRead {
+            name,
+            file: FileInfo::from(&self.hive),
+            view: self.view,
+        }
+    }
 }
 
 /// The model and the hives it was read from (SECURITY and SYSTEM optional;
 /// a damaged optional hive is a warning, not an error).
 pub fn load_model(
     h: &AccountHives,
+    mode: ReadMode,
     warnings: &mut Vec<Warning>,
 ) -> Result<(AccountsModel, Vec<HiveRead>)> {
     let sam = load_view("SAM", &h.sam, warnings)?;
@@ -181,15 +246,41 @@ pub fn load_model(
         None => None,
     };
     let security = optional("SECURITY", &h.security, warnings);
-    let system = optional("SYSTEM", &h.system, warnings);
+    // SYSTEM is only consulted: read on demand unless asked whole.
+    let (system, system_whole) = match mode {
+        ReadMode::Whole => (None, optional("SYSTEM", &h.system, warnings)),
+        ReadMode::OnDemand => {
+            let lazy =
+                h.system
+                    .as_ref()
+                    .and_then(|p| match LazyView::open("SYSTEM", p, warnings) {
+                        Ok(v) => Some(v),
+                        Err(e) => {
+                            warnings.push(Warning::new(
+                                Code::HiveUnreadable,
+                                format!("SYSTEM ignored: {e}"),
+                            ));
+                            None
+                        }
+                    });
+            (lazy, None)
+        }
+    };
     let sam_r = Reader::new(sam.bytes()).map_err(|e| e.in_file(&sam.hive.primary.path))?;
     let sec_r = reader(&security, warnings);
-    let sys_r = reader(&system, warnings);
+    let sys_r = match &system {
+        Some(v) => v
+            .reader()
+            .map_err(|e| warnings.push(Warning::new(Code::HiveUnreadable, e.to_string())))
+            .ok(),
+        None => reader(&system_whole, warnings),
+    };
     let model = read_model(&sam_r, sec_r.as_ref(), sys_r.as_ref())
         .map_err(|e| e.in_file(&sam.hive.primary.path))?;
     let mut reads = vec![sam.read("SAM")];
     reads.extend(security.as_ref().map(|v| v.read("SECURITY")));
     reads.extend(system.as_ref().map(|v| v.read("SYSTEM")));
+    reads.extend(system_whole.as_ref().map(|v| v.read("SYSTEM")));
     Ok((model, reads))
 }
 
@@ -206,9 +297,9 @@ fn reader<'a>(v: &'a Option<LoadedView>, w: &mut Vec<Warning>) -> Option<Reader<
 }
 
 /// `account list`.
-pub fn list(h: &AccountHives) -> Result<AccountsReport> {
+pub fn list(h: &AccountHives, mode: ReadMode) -> Result<AccountsReport> {
     let mut warnings = Vec::new();
-    let (model, hives) = load_model(h, &mut warnings)?;
+    let (model, hives) = load_model(h, mode, &mut warnings)?;
     Ok(AccountsReport {
         schema: SCHEMA,
         tool: TOOL,

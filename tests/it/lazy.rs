@@ -91,6 +91,25 @@ fn inspect_of_a_fragmented_image_reads_a_bounded_set_of_pages() {
     assert_eq!(a["verdict"], b["verdict"]);
 }
 
+/// `args` with `image` in place of `IMAGE`, or after them.
+fn with_image(args: &[&str], image: &Path) -> Vec<String> {
+    let img = image.to_str().unwrap().to_string();
+    let mut v: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if *a == "IMAGE" {
+                img.clone()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    if !args.contains(&"IMAGE") {
+        v.push(img);
+    }
+    v
+}
+
 /// What a run read from an image, as strace saw it.
 #[derive(Debug)]
 struct ImageReads {
@@ -105,7 +124,7 @@ struct ImageReads {
 }
 
 /// Runs the binary with `args` and `image` under strace: what it read from
-/// `image`.
+/// `image` (given in place of an `IMAGE` argument, else after the others).
 fn image_reads(dir: &Path, image: &Path, args: &[&str]) -> ImageReads {
     require_tool("strace");
     let log = dir.join("strace.log");
@@ -113,8 +132,7 @@ fn image_reads(dir: &Path, image: &Path, args: &[&str]) -> ImageReads {
         .args(["-f", "-qq", "-y", "-e", "trace=read,pread64", "-o"])
         .arg(&log)
         .arg(bin())
-        .args(args)
-        .arg(image)
+        .args(with_image(args, image))
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .output()
@@ -351,4 +369,68 @@ fn inspect_reads_the_account_hives_on_demand_as_diagnose_does() {
     assert_eq!(doc["verdict"]["hives_not_read"], serde_json::json!([]));
     let rows = doc["verdict"]["not_checked"].to_string();
     assert!(!rows.contains("SAM"), "{rows}");
+}
+
+/// `get` and `account list` read on demand what they report (SYSTEM is
+/// 11.8 MB here; a few hundred KiB of it are read), the same values as
+/// `--verify`, which reads SYSTEM whole and hashes it.
+#[test]
+fn get_and_account_list_read_on_demand_and_verify_reads_whole() {
+    let t = tmp();
+    let acc = "accounts/win10__rathbunvm";
+    let img = t.path().join("disk.img");
+    let tool = corpus().join("../tools/make-windows-disk");
+    let mut cmd = Command::new(&tool);
+    for h in ["SAM", "SECURITY"] {
+        cmd.arg("--hive").arg(format!(
+            "{h}={}",
+            corpus_file(&format!("{acc}/{h}")).display()
+        ));
+    }
+    let system = corpus_file("system/win7sp1-x86__regipy__SYSTEM");
+    let o = cmd.arg(&system).arg(&img).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let size = std::fs::metadata(&system).unwrap().len();
+    let rdp = r"SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp";
+    let get = ["get", "--json", "IMAGE", rdp, "SecurityLayer"];
+    let cases: [(&[&str], &[&str]); 2] = [
+        (
+            &get,
+            &["get", "--verify", "--json", "IMAGE", rdp, "SecurityLayer"],
+        ),
+        (
+            &["account", "list", "--json"],
+            &["account", "list", "--verify", "--json"],
+        ),
+    ];
+    for (lazy, whole) in cases {
+        let l = image_reads(t.path(), &img, lazy);
+        let w = image_reads(t.path(), &img, whole);
+        assert!(l.bytes < size / 8, "{lazy:?} read {l:?}");
+        assert!(w.bytes > size, "{whole:?} read {w:?}");
+        let run = |args: &[&str]| {
+            let args = with_image(args, &img);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ok(run_in(t.path(), &args))
+        };
+        let (a, b) = (run(lazy), run(whole));
+        if lazy[0] == "get" {
+            assert_eq!(a["entries"], b["entries"]);
+            assert_eq!(a["file"]["sha256"], serde_json::Value::Null);
+            assert!(b["file"]["sha256"].is_string());
+        } else {
+            assert_eq!(a["model"], b["model"]);
+            let sys = |d: &serde_json::Value| {
+                d["hives"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|h| h["name"] == "SYSTEM")
+                    .unwrap()["file"]["sha256"]
+                    .clone()
+            };
+            assert_eq!(sys(&a), serde_json::Value::Null);
+            assert!(sys(&b).is_string());
+        }
+    }
 }
