@@ -749,6 +749,13 @@ fn inspect_with_hashes(
     };
     let mut report = report;
     report.warnings.extend(accounts.warnings.iter().cloned());
+    // SAM and SECURITY as diagnose reports them: unreadable, or read after
+    // their logs were replayed.
+    report.warnings.extend(
+        [&accounts.sam, &accounts.security]
+            .into_iter()
+            .filter_map(crate::commands::diagnose::status_warning),
+    );
     if let Some(sig) = crate::storage::source::hibernation_beside(&system_path) {
         report.warnings.push(Warning::new(Code::HibernationActive, format!(
             "hiberfil.sys holds an active hibernation image ('{sig}'): Windows would resume from it; a write would be refused"

@@ -1313,3 +1313,35 @@ fn safe_mode_in_the_bcd_store_of_the_esp() {
     ));
     assert_eq!(rows29(&r), 1);
 }
+
+/// An unreadable SAM beside SYSTEM is a warning of `inspect` as of
+/// `diagnose` (the same text), besides the rows it leaves unchecked.
+#[test]
+fn an_unreadable_sam_is_a_warning_of_inspect_and_diagnose() {
+    let t = tmp();
+    let dir = t.path().join("config");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(
+        corpus_file("system/win7sp1-x86__regipy__SYSTEM"),
+        dir.join("SYSTEM"),
+    )
+    .unwrap();
+    let sam = std::fs::read(corpus_file("accounts/win10__rathbunvm/SAM")).unwrap();
+    std::fs::write(dir.join("SAM"), &sam[..8192]).unwrap();
+    let src = dir.join("SYSTEM");
+    let src = src.to_str().unwrap();
+    let i = ok(run_in(t.path(), &["inspect", src, "--json"]));
+    let d = ok(run_in(t.path(), &["diagnose", src, "--json"]));
+    let sam_warnings = |doc: &Value| -> Vec<String> {
+        doc["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.to_string())
+            .filter(|w| w.contains("SAM") && w.contains("truncated"))
+            .collect()
+    };
+    assert_eq!(sam_warnings(&i).len(), 1, "{}", i["warnings"]);
+    assert_eq!(sam_warnings(&i), sam_warnings(&d));
+    assert_eq!(i["verdict"]["hives_not_read"][0]["state"], "unreadable");
+}

@@ -353,7 +353,7 @@ fn add_bcd(located: &Located, d: &mut Diagnosis) {
 }
 
 /// A warning for a hive read after its logs were replayed, or unreadable.
-fn status_warning(h: &hives::LoadedView) -> Option<Warning> {
+pub fn status_warning(h: &hives::LoadedView) -> Option<Warning> {
     let unreadable = h.status.state == "unreadable";
     if h.status.view != Some("after-replay") && !unreadable {
         return None;
