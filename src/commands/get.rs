@@ -16,20 +16,20 @@ use crate::report::{FileInfo, SourceInfo, SCHEMA, TOOL};
 use crate::storage::source::{LazyHive, LoadedHive, Located};
 
 /// Which view of hive `name` a command reads, with the warning that says
-/// so: `dirty` as its base block says, `rec` what reconciling it gave (the
-/// replay details and whether log data was applied, or why it failed).
-fn view_of(
+/// so: `bb` its stored base block, `rec` what reconciling it gave, `parts`
+/// its replay details and whether log data was applied.
+fn view_of<R>(
     name: HiveName,
-    dirty: bool,
-    seq1: u32,
-    rec: std::result::Result<(Option<&ReplayInfo>, bool), String>,
+    bb: &BaseBlock,
+    rec: &Result<R>,
+    parts: impl for<'r> Fn(&'r R) -> (Option<&'r ReplayInfo>, bool),
     has_logs: bool,
     warnings: &mut Vec<Warning>,
 ) -> View {
     let (replay, applied) = match rec {
-        Ok(r) => r,
+        Ok(r) => parts(r),
         Err(e) => {
-            if dirty {
+            if bb.is_dirty() {
                 warnings.push(Warning::new(
                     Code::LogsNotReplayed,
                     format!(
@@ -48,7 +48,7 @@ fn view_of(
                 "{} is dirty: shown after replaying {} log entries (to sequence {}), as Windows will load it",
                 name.as_str(),
                 info.applied.len(),
-                info.last_sequence.unwrap_or(seq1)
+                info.last_sequence.unwrap_or(bb.seq1)
             )));
             View::AfterReplay
         }
@@ -80,15 +80,11 @@ fn loaded_view(
 ) -> Result<(Option<Reconciled>, View)> {
     let bb = BaseBlock::parse(&h.primary.bytes).map_err(|e| e.in_file(&h.primary.path))?;
     let rec = reconcile(h);
-    let seen = match &rec {
-        Ok(r) => Ok((r.replay.as_ref(), r.image.is_some())),
-        Err(e) => Err(e.to_string()),
-    };
     let view = view_of(
         name,
-        bb.is_dirty(),
-        bb.seq1,
-        seen,
+        &bb,
+        &rec,
+        |r| (r.replay.as_ref(), r.image.is_some()),
         !h.logs.is_empty(),
         warnings,
     );
@@ -107,15 +103,11 @@ fn lazy_view(
         .map_err(|e| e.in_file(&h.path))?;
     let bb = BaseBlock::parse(head).map_err(|e| e.in_file(&h.path))?;
     let rec = reconcile_lazy(h);
-    let seen = match &rec {
-        Ok(r) => Ok((r.replay.as_ref(), r.image.is_some())),
-        Err(e) => Err(e.to_string()),
-    };
     let view = view_of(
         name,
-        bb.is_dirty(),
-        bb.seq1,
-        seen,
+        &bb,
+        &rec,
+        |r| (r.replay.as_ref(), r.image.is_some()),
         !h.logs.is_empty(),
         warnings,
     );

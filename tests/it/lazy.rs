@@ -322,18 +322,12 @@ fn a_damaged_consulted_software_is_a_warning() {
     }
 }
 
-/// On a disk holding SYSTEM, SAM and SECURITY (real hives, with logs),
-/// `inspect` reads the account hives for its verdict as `diagnose` does:
-/// on demand, through the disk that located Windows, so that no positioned
-/// read is repeated, and not more than a few pages beyond what `diagnose`
-/// reads in all.
-#[test]
-fn inspect_reads_the_account_hives_on_demand_as_diagnose_does() {
-    let t = tmp();
+/// A disk image in `dir` holding the Windows 7 SYSTEM and the Windows 10
+/// SAM and SECURITY of the corpus (`make-windows-disk`).
+fn account_disk(dir: &Path) -> PathBuf {
     let acc = "accounts/win10__rathbunvm";
-    let img = t.path().join("disk.img");
-    let tool = corpus().join("../tools/make-windows-disk");
-    let mut cmd = Command::new(&tool);
+    let img = dir.join("disk.img");
+    let mut cmd = Command::new(corpus().join("../tools/make-windows-disk"));
     for h in ["SAM", "SECURITY"] {
         cmd.arg("--hive").arg(format!(
             "{h}={}",
@@ -346,6 +340,18 @@ fn inspect_reads_the_account_hives_on_demand_as_diagnose_does() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    img
+}
+
+/// On a disk holding SYSTEM, SAM and SECURITY (real hives, with logs),
+/// `inspect` reads the account hives for its verdict as `diagnose` does:
+/// on demand, through the disk that located Windows, so that no positioned
+/// read is repeated, and not more than a few pages beyond what `diagnose`
+/// reads in all.
+#[test]
+fn inspect_reads_the_account_hives_on_demand_as_diagnose_does() {
+    let t = tmp();
+    let img = account_disk(t.path());
     let i = image_reads(t.path(), &img, &["inspect", "--json"]);
     let d = image_reads(t.path(), &img, &["diagnose", "--json"]);
     for r in [&i, &d] {
@@ -377,19 +383,8 @@ fn inspect_reads_the_account_hives_on_demand_as_diagnose_does() {
 #[test]
 fn get_and_account_list_read_on_demand_and_verify_reads_whole() {
     let t = tmp();
-    let acc = "accounts/win10__rathbunvm";
-    let img = t.path().join("disk.img");
-    let tool = corpus().join("../tools/make-windows-disk");
-    let mut cmd = Command::new(&tool);
-    for h in ["SAM", "SECURITY"] {
-        cmd.arg("--hive").arg(format!(
-            "{h}={}",
-            corpus_file(&format!("{acc}/{h}")).display()
-        ));
-    }
+    let img = account_disk(t.path());
     let system = corpus_file("system/win7sp1-x86__regipy__SYSTEM");
-    let o = cmd.arg(&system).arg(&img).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let size = std::fs::metadata(&system).unwrap().len();
     let rdp = r"SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp";
     let get = ["get", "--json", "IMAGE", rdp, "SecurityLayer"];
