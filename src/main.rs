@@ -2,6 +2,8 @@
 //! The `ntrescue` binary: parses arguments, runs the command (which prints
 //! its report), exits with its code.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

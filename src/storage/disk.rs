@@ -825,8 +825,9 @@ fn read_file_with(
 /// source is opened as a disk or a hive: what it is (an evidence or
 /// virtual-disk container, a blank disk, a disk or volume, or a hive
 /// file). Every read is of whole sectors of at least
-/// [`device::PROBE_SECTOR`] bytes, valid on any disk in use, so that
-/// nothing reads a source except a [`Device`].
+/// [`device::PROBE_SECTOR`] bytes, valid on any disk in use, so that no
+/// disk, partition or image is read except through a [`Device`] (a source
+/// found to be a hive file is then read as a regular file).
 pub struct SourceHead {
     path: PathBuf,
     dev: Device,

@@ -590,7 +590,8 @@ pub fn locate_with(input: &Path, partition: Option<u32>) -> Result<Located> {
         return locate_tree(input);
     }
     // What the source is, from its first sectors, read through the aligned
-    // device path (nothing reads a source otherwise).
+    // device path (a disk, partition or image is never read otherwise; a
+    // hive file is then read as a regular file).
     let head = crate::storage::disk::SourceHead::open(input)?;
     // An EWF (E01) or AFF evidence image is not a raw disk: refused, naming
     // the command that exposes it raw (read-only).

@@ -45,6 +45,13 @@ pub const LOGON_SCREEN_TOOLS: [&str; 6] = [
 /// `Shadow` (RDP-Tcp and policy): 2 = full control and 4 = view, both
 /// without the user's consent (0 none, 1 and 3 with consent; absent = 1).
 const SHADOW_NO_CONSENT: [u32; 2] = [2, 4];
+/// The edition of a control set: `Control\ProductOptions` `ProductType`
+/// is `WinNT` on client editions, `ServerNT` on servers and `LanmanNT` on
+/// domain controllers.
+const PRODUCT_OPTIONS_PATH: &str = r"Control\ProductOptions";
+/// The `ProductType` values of server editions, on which Windows ships
+/// Remote Assistance off (client editions ship `fAllowToGetHelp` 1).
+const SERVER_PRODUCT_TYPES: [&str; 2] = ["ServerNT", "LanmanNT"];
 
 /// A key of the section, with what it is and the values to read.
 struct Spec {
@@ -185,6 +192,45 @@ fn warning(
     })
 }
 
+/// The `ProductType` of a server edition, read from `set` (the set that
+/// boots for a key outside the control sets); `None` on a client edition
+/// or when it cannot be read.
+fn server_product_type(ctx: &Ctx<'_>, set: Option<&str>) -> Option<String> {
+    let set = set.or(ctx.boot.as_deref())?;
+    let product = ctx
+        .system(&format!(r"{set}\{PRODUCT_OPTIONS_PATH}"))
+        .string("ProductType")?;
+    SERVER_PRODUCT_TYPES
+        .iter()
+        .any(|t| product.trim().eq_ignore_ascii_case(t))
+        .then_some(product)
+}
+
+/// `fAllowToGetHelp` 1 on a server edition, which ships Remote
+/// Assistance off.
+fn remote_assistance_on_server(
+    ctx: &Ctx<'_>,
+    k: &KeyRead<'_>,
+    state: &ValueState,
+    where_: &str,
+) -> Option<Finding> {
+    if state.dword() != Some(1) {
+        return None;
+    }
+    let product = server_product_type(ctx, k.set.as_deref())?;
+    Some(warning(
+        k,
+        "remote-assistance-on-server",
+        "fAllowToGetHelp",
+        "0 or absent on a server edition",
+        format!(
+            "{where_}: Remote Assistance is on (fAllowToGetHelp 1) on a server edition \
+             (ProductType {product}), which ships it off: a helper invited by a user may take \
+             the session"
+        ),
+    ))
+}
+
 /// The flags of one key.
 fn flags_of(ctx: &Ctx<'_>, k: &KeyRead<'_>, f: &ForensicKey, out: &mut Vec<Finding>) {
     let where_ = format!(r"{}\{}", k.hive, k.path);
@@ -250,6 +296,7 @@ fn flags_of(ctx: &Ctx<'_>, k: &KeyRead<'_>, f: &ForensicKey, out: &mut Vec<Findi
                     ),
                 )
             }),
+            "fAllowToGetHelp" => remote_assistance_on_server(ctx, k, &v.state, &where_),
             "Shadow" => v
                 .state
                 .dword()
@@ -384,6 +431,27 @@ mod tests {
         );
         let ts = format!(r"ControlSet001\{TS_PATH}");
         set(&mut spec.root, &ts, "fAllowUnsolicited", Data::Dword(1));
+        // Remote Assistance on: flagged on a server edition (ControlSet001,
+        // the set that boots, so the policy copy too), not on a client
+        // edition (ControlSet002), which ships it on.
+        let ra = format!(r"ControlSet001\{REMOTE_ASSISTANCE_PATH}");
+        set(&mut spec.root, &ra, "fAllowToGetHelp", Data::Dword(1));
+        let product = format!(r"ControlSet001\{PRODUCT_OPTIONS_PATH}");
+        set(
+            &mut spec.root,
+            &product,
+            "ProductType",
+            Data::Sz("ServerNT".into()),
+        );
+        let ra2 = format!(r"ControlSet002\{REMOTE_ASSISTANCE_PATH}");
+        set(&mut spec.root, &ra2, "fAllowToGetHelp", Data::Dword(1));
+        let product2 = format!(r"ControlSet002\{PRODUCT_OPTIONS_PATH}");
+        set(
+            &mut spec.root,
+            &product2,
+            "ProductType",
+            Data::Sz("WinNT".into()),
+        );
         let wds = format!(r"ControlSet001\{RDPWD_PATH}");
         set(
             &mut spec.root,
@@ -410,6 +478,7 @@ mod tests {
         let osk = format!(r"{}\osk.exe", IFEO_PATHS[1]);
         set(&mut sw.root, &osk, "GlobalFlag", Data::Dword(0));
         set(&mut sw.root, POLICY_PATH, "Shadow", Data::Dword(4));
+        set(&mut sw.root, POLICY_PATH, "fAllowToGetHelp", Data::Dword(1));
         let (sys, sw) = (build(&spec), build(&sw));
         let (s, w) = (Reader::new(&sys).unwrap(), Reader::new(&sw).unwrap());
         let hives = Hives {
@@ -423,6 +492,8 @@ mod tests {
             ("ifeo-debugger", ifeo.clone()),
             ("initial-program-set", rdp.clone()),
             ("rdpwd-startup-programs", wds.clone()),
+            ("remote-assistance-on-server", ra.clone()),
+            ("remote-assistance-on-server", POLICY_PATH.to_string()),
             ("remote-assistance-unsolicited", ts.clone()),
             ("shadow-without-consent", rdp.clone()),
             ("shadow-without-consent", POLICY_PATH.to_string()),
