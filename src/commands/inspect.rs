@@ -76,25 +76,7 @@ pub fn verdict_of(rdp_tcp: &KeyState, values: &[NamedValue]) -> SetVerdict {
     let rdp_enabled = get("fDenyTSConnections")
         .and_then(ValueState::dword)
         .map(|d| d == 0);
-    let bad = NLA_VALUES.iter().find_map(|n| match get(n) {
-        Some(ValueState::Unreadable { error }) => Some(format!("{n} unreadable: {error}")),
-        Some(s @ ValueState::Present { type_name, .. }) if s.dword().is_none() => {
-            Some(format!("{n} is {type_name}, not REG_DWORD"))
-        }
-        _ => None,
-    });
-    let sl = get("SecurityLayer").and_then(ValueState::dword);
-    let ua_state = get("UserAuthentication");
-    let ua = ua_state.and_then(ValueState::dword);
-    let (nla, reason) = if let Some(why) = bad {
-        (Nla::Unknown, Some(why))
-    } else if sl == Some(0) || ua == Some(0) || matches!(ua_state, Some(ValueState::Missing)) {
-        (Nla::Off, None)
-    } else if ua.is_some() {
-        (Nla::Required, None)
-    } else {
-        (Nla::Unknown, Some("UserAuthentication was not read".into()))
-    };
+    let (nla, reason) = crate::report::nla::nla_of(get);
     SetVerdict {
         nla,
         rdp_enabled,
@@ -371,17 +353,7 @@ fn effective(
         (Some(set), Some(sw)) if !sw.overrides.is_empty() || !sw.unreadable.is_empty() => {
             // Present policy values win over SYSTEM; unreadable ones may, so
             // they make what they govern unknown.
-            let mut vals = set.values.clone();
-            for p in sw.policy_values.iter().filter(|p| {
-                matches!(
-                    p.state,
-                    ValueState::Present { .. } | ValueState::Unreadable { .. }
-                )
-            }) {
-                if let Some(v) = vals.iter_mut().find(|v| v.name == p.name) {
-                    v.state = p.state.clone();
-                }
-            }
+            let vals = crate::report::nla::with_policy(&set.values, &sw.policy_values);
             let v = verdict_of(&set.rdp_tcp, &vals);
             if !sw.overrides.is_empty() {
                 warnings.push(Warning::new(

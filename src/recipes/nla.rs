@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Code, Result, Warning};
 use crate::hive::name::HiveName;
+use crate::hive::reader::NamedValue;
 use crate::hive::release::{self, Release};
 use crate::recipes::paths::{NLA_VALUES, POLICY_PATH, RDP_TCP_PATH};
 use crate::recipes::policy::{policy_units, with_policy};
 use crate::recipes::{control_sets, needs};
+use crate::report::nla::{self as rule, planned_dword};
+use crate::report::Nla;
 use crate::storage::source::LoadedFile;
 use crate::storage::source::Located;
 use crate::storage::target::TargetInfo;
@@ -69,11 +72,14 @@ fn same_file(saved: &TargetInfo, now: &TargetInfo) -> bool {
 /// of `located`, from the bundles under `root`. A bundle matches by file
 /// identity (volume serial + MFT record on a raw volume, the path for a
 /// file) or by hive identity (the hive still holds exactly the bytes that
-/// disable wrote). The newest match wins.
+/// disable wrote). The newest match by file identity wins; only without
+/// one, the newest by hive identity (two machines' hives made from one
+/// image can hold the same bytes, never the same volume and record).
 pub fn previous_values(located: &Located, root: &Path) -> Previous {
     let now = located.system.primary.target();
     let mut current_sha: Option<Option<String>> = None;
-    let mut best: Option<(String, PathBuf, Vec<Change>)> = None;
+    // Newest match by file identity [0] and by hive identity only [1].
+    let mut best: [Option<(String, PathBuf, Vec<Change>)>; 2] = [None, None];
     let Ok(dirs) = std::fs::read_dir(root) else {
         return Previous::default();
     };
@@ -97,14 +103,19 @@ pub fn previous_values(located: &Located, root: &Path) -> Previous {
             });
             sha.as_deref() == Some(h.expected_after_sha256.as_str())
         };
-        if !(by_file || by_hive()) {
+        let slot = if by_file {
+            0
+        } else if by_hive() {
+            1
+        } else {
             continue;
-        }
-        if best.as_ref().is_none_or(|(c, ..)| m.created > *c) {
-            best = Some((m.created.clone(), dir.clone(), m.changes.clone()));
+        };
+        if best[slot].as_ref().is_none_or(|(c, ..)| m.created > *c) {
+            best[slot] = Some((m.created.clone(), dir.clone(), m.changes.clone()));
         }
     }
-    let Some((_, dir, changes)) = best else {
+    let [by_file, by_hive] = best;
+    let Some((_, dir, changes)) = by_file.or(by_hive) else {
         return Previous::default();
     };
     Previous {
@@ -176,9 +187,12 @@ impl Version {
     }
 }
 
-/// The values `nla enable` writes in control set `set`: the recorded ones
-/// when they turn NLA on, else the defaults; never below what is there
-/// (SecurityLayer and UserAuthentication only go up).
+/// The values `nla enable` writes in control set `set`: each recorded one
+/// that does not leave NLA off (a SecurityLayer or UserAuthentication of 0
+/// does), else the version's default — so a SecurityLayer 2 recorded on a
+/// machine whose NLA was off comes back as 2, not as Windows 7's default
+/// 1; never below what is there (SecurityLayer and UserAuthentication only
+/// go up).
 fn enable_values(
     set: &str,
     prev: &Previous,
@@ -195,15 +209,13 @@ fn enable_values(
                 .and_then(|(_, _, old)| *old)
         })
         .collect();
-    // Recorded values that leave NLA off are no "enable": use the defaults.
-    let usable =
-        recorded.iter().all(Option::is_some) && recorded[0] != Some(0) && recorded[1] != Some(0);
     let mut out = [0u32; 3];
     for i in 0..3 {
-        let want = if usable {
-            recorded[i].unwrap_or(def[i])
-        } else {
-            def[i]
+        // A recorded 0 of SecurityLayer or UserAuthentication is no
+        // "enable": the default instead.
+        let want = match recorded[i] {
+            Some(v) if i == 2 || v != 0 => v,
+            _ => def[i],
         };
         out[i] = match (i, current[i]) {
             // SecurityLayer 0..=2 and UserAuthentication: higher is stronger.
@@ -319,28 +331,37 @@ fn policy_unreadable(views: &Views<'_>) {
     }
 }
 
-/// Whether the Group Policy copies of SecurityLayer / UserAuthentication
-/// would make the effective NLA state the opposite of what `mode` writes
-/// (an unreadable policy value counts: what it governs is unknown).
+/// Whether the Group Policy copies of the NLA values would make the
+/// effective NLA state other than what `mode` writes, by the rule
+/// `inspect`'s effective verdict uses ([`crate::report::nla`]): the values
+/// the fix leaves, overlaid with the present or unreadable policy copies,
+/// must give NLA off (disable) or required (enable); an unknown result (an
+/// unreadable or non-DWORD policy value) counts as overriding.
 pub fn policy_overrides(views: &Views<'_>, mode: NlaMode) -> bool {
     let Some(sw) = views.software else {
         return false;
     };
     let key = sw.key(POLICY_PATH);
-    let get = |n: &str| {
-        let s = sw.value(&key, POLICY_PATH, n);
-        let bad = matches!(s, crate::hive::reader::ValueState::Unreadable { .. });
-        (s.dword(), bad)
+    let policy: Vec<NamedValue> = NLA_VALUES
+        .iter()
+        .map(|n| NamedValue {
+            name: n.to_string(),
+            state: sw.value(&key, POLICY_PATH, n),
+        })
+        .collect();
+    // What the fix leaves locally: 0/0/0, or NLA on (UserAuthentication 1
+    // and a SecurityLayer that is not 0, whatever `enable` restores).
+    let local: Vec<NamedValue> = match mode {
+        NlaMode::Disable => NLA_VALUES.iter().map(|n| planned_dword(n, 0)).collect(),
+        NlaMode::Enable => NLA_VALUES.iter().map(|n| planned_dword(n, 1)).collect(),
     };
-    let (sl, sl_bad) = get(NLA_VALUES[0]);
-    let (ua, ua_bad) = get(NLA_VALUES[1]);
-    if sl_bad || ua_bad {
-        return true;
-    }
-    match mode {
-        NlaMode::Disable => ua.is_some_and(|u| u != 0) && sl.is_some_and(|l| l != 0),
-        NlaMode::Enable => ua == Some(0) || sl == Some(0),
-    }
+    let vals = rule::with_policy(&local, &policy);
+    let (nla, _) = rule::nla_of(|n| vals.iter().find(|v| v.name == n).map(|v| &v.state));
+    let want = match mode {
+        NlaMode::Disable => Nla::Off,
+        NlaMode::Enable => Nla::Required,
+    };
+    nla != want
 }
 
 /// Runs `nla disable|enable` on `located`.
@@ -466,7 +487,21 @@ mod tests {
                 [sl, 1, 1]
             );
         }
-        // A record that leaves NLA off is no enable: defaults.
+        // A machine whose NLA was off: its SecurityLayer 2 comes back (not
+        // Windows 7's default 1), UserAuthentication (0, or not recorded as
+        // disable left it) gets the default 1.
+        for ua in [None, Some(0)] {
+            assert_eq!(
+                enable_values(
+                    "ControlSet001",
+                    &prev([Some(2), ua, Some(1)]),
+                    Version::Build(7601),
+                    zero
+                ),
+                [2, 1, 1]
+            );
+        }
+        // Recorded values that leave NLA off are replaced by defaults.
         assert_eq!(
             enable_values(
                 "ControlSet001",

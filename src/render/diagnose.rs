@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! A diagnose report for a terminal: the verdict first, then one line per
-//! finding (blockers first) with its fix.
+//! finding (blockers first) ending in its fix, with the explanation, the
+//! key's last-write time and any manual steps indented under it.
 
 use std::fmt::Write;
 
@@ -49,9 +50,14 @@ pub fn diagnose(r: &DiagnoseReport, st: Style) -> String {
             Some(v) => format!(r"{}\{}\{v}", f.hive, f.key),
             None => format!(r"{}\{}", f.hive, f.key),
         };
+        // The finding's one line, its fix included; the details under it.
+        let fix = match &f.fix.command {
+            Some(c) => format!("fix: {c}"),
+            None => "fix: manual, see below".to_string(),
+        };
         let _ = writeln!(
             o,
-            "{} {:<30} {} = {} (healthy: {})",
+            "{} {:<30} {} = {} (healthy: {})  {fix}",
             tag(f.severity, st),
             f.code,
             at,
@@ -61,9 +67,6 @@ pub fn diagnose(r: &DiagnoseReport, st: Style) -> String {
         let _ = writeln!(o, "        {}", f.explanation);
         if let Some(t) = &f.last_write {
             let _ = writeln!(o, "        key last written {t}");
-        }
-        if let Some(c) = &f.fix.command {
-            let _ = writeln!(o, "        fix: {c}");
         }
         if let Some(m) = &f.fix.manual {
             let _ = writeln!(

@@ -14,6 +14,7 @@ use serde::Serialize;
 pub mod accounts;
 pub mod get;
 pub mod locate;
+pub mod nla;
 
 use crate::format::regf::base_block::BaseBlock;
 use crate::hive::reader::{KeyState, NamedValue};

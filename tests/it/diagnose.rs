@@ -684,6 +684,17 @@ fn software_rows_are_found_fixed_and_read_back() {
             fix: None,
             fixed: None,
         },
+        // A second program after userinit.exe (a known persistence point).
+        Case {
+            key: r"Microsoft\Windows NT\CurrentVersion\Winlogon",
+            lines: &["\"Userinit\"=str(1):\"C:\\\\Windows\\\\system32\\\\userinit.exe,C:\\\\x\\\\evil.exe,\""],
+            code: "winlogon-userinit-replaced",
+            severity: "warning",
+            hive: "SOFTWARE",
+            value: Some("Userinit"),
+            fix: None,
+            fixed: None,
+        },
     ];
     for c in &cases {
         check_case(W7, true, c);
@@ -906,6 +917,35 @@ fn inspect_verdict_comes_from_the_diagnose_rules() {
     assert_eq!(i["verdict"]["blockers"], d["verdict"]["blocker_codes"]);
     let text = run_in(t.path(), &["inspect", "SYSTEM"]).stdout;
     assert!(text.contains("RDP will fail: 1 blocker"), "{text}");
+    // diagnose's text: the verdict on the first line, then one line per
+    // finding, blockers first, each ending in its fix.
+    let text = run_in(t.path(), &["diagnose", "SYSTEM"]).stdout;
+    assert!(text.starts_with("RDP will fail: 1 blocker"), "{text}");
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            ["BLOCKER", "WARNING", "INFO"]
+                .iter()
+                .any(|s| l.starts_with(s))
+        })
+        .collect();
+    assert_eq!(
+        lines.len(),
+        d["findings"].as_array().unwrap().len(),
+        "{text}"
+    );
+    let rank = |l: &str| {
+        ["BLOCKER", "WARNING", "INFO"]
+            .iter()
+            .position(|s| l.starts_with(s))
+    };
+    assert!(lines.windows(2).all(|w| rank(w[0]) <= rank(w[1])), "{text}");
+    assert!(
+        lines[0].contains("termservice-disabled")
+            && lines[0].ends_with("fix: ntrescue service SYSTEM TermService --start manual"),
+        "{text}"
+    );
+    assert!(lines.iter().all(|l| l.contains("  fix: ")), "{text}");
 }
 
 /// `inspect --json` and `diagnose --json` of `src` (in `dir`), and their

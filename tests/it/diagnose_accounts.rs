@@ -517,3 +517,41 @@ fn domain_member_corpus_names_domain_accounts_not_a_blocker() {
     let l = ok(run_in(&d, &["account", "list", "SYSTEM", "--json"]));
     assert!(l["notes"].to_string().contains(da), "{}", l["notes"]);
 }
+
+/// Row 28 with a SAM beside it: on a domain controller (SYSTEM's `NTDS`
+/// parameters name the database) the SAM holds only the Directory Services
+/// Restore Mode accounts, so a deny that makes a local account finding on
+/// a member server gives none there: one `domain-controller` info, no
+/// account finding, no `no-account-may-rdp` blocker.
+#[test]
+fn a_domain_controller_gets_no_local_account_findings() {
+    let (_t, d) = accounts_config(WIN10);
+    set_rights(&d, ADMINS, 0xC07);
+    let member = diagnose(&d);
+    assert_eq!(
+        about(&member, "account-rdp-right", "AndrewRathbun").len(),
+        1
+    );
+    merge(
+        &d.join("SYSTEM"),
+        "SYSTEM",
+        r"ControlSet001\Services\NTDS\Parameters",
+        &["\"DSA Database file\"=str(1):\"C:\\\\Windows\\\\NTDS\\\\ntds.dit\""],
+    );
+    let r = diagnose(&d);
+    let dc = with_code(&r, "domain-controller");
+    assert_eq!(dc.len(), 1, "{:#}", r["findings"]);
+    assert_eq!(dc[0]["severity"], "info");
+    assert!(dc[0]["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("Directory Services Restore Mode"));
+    let accounts: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .filter(|c| c.starts_with("account-") || *c == "no-account-may-rdp")
+        .collect();
+    assert!(accounts.is_empty(), "{accounts:?}");
+}

@@ -43,6 +43,84 @@ fn defaults_warning(r: &serde_json::Value) -> String {
         .to_string()
 }
 
+/// `nla enable` takes the values of the `nla disable` bundle of *this*
+/// hive, not of the newest bundle in the backup root: on two raw NTFS
+/// volumes holding Windows 7 hives made SecurityLayer 2 and 1 (Windows 7's
+/// default is 1), each disabled in turn into one root — after which both
+/// hives hold the same bytes —, `enable` of the first restores its 2,
+/// matched by volume serial and MFT record before any match by content;
+/// and a copy of a disabled hive file at another path is matched by its
+/// bytes (hive identity).
+#[test]
+fn nla_enable_matches_its_own_bundle_by_volume_and_by_hive() {
+    const SYS: &str = "Windows/System32/config/SYSTEM";
+    let t = tmp();
+    let hive = |name: &str, layer: u32| {
+        let p = copy_to(&corpus_file(W7), t.path(), name);
+        merge(
+            &p,
+            "SYSTEM",
+            &format!(r"ControlSet001\{RDP}"),
+            &[&format!("\"SecurityLayer\"=dword:{layer:08x}")],
+        );
+        p
+    };
+    let two = hive("two.hive", 2);
+    let one = hive("one.hive", 1);
+    let a = volume(t.path(), "a.img", 48, 4096, 0, &[(SYS, two.clone())], &[]);
+    let b = volume(t.path(), "b.img", 48, 4096, 0, &[(SYS, one)], &[]);
+    // mkntfs seeds its serial from the clock: two volumes made in one
+    // second share it, so the second gets its own.
+    sh(
+        "ntfslabel",
+        &["--new-serial=0123456789abcdef", b.to_str().unwrap()],
+    );
+    let serial = |img: &Path| {
+        ok(run_in(
+            t.path(),
+            &["inspect", img.to_str().unwrap(), "--json"],
+        ))["disk"]["volume"]["serial"]
+            .clone()
+    };
+    assert_ne!(
+        serial(&a),
+        serial(&b),
+        "mkntfs gives each volume its own serial"
+    );
+    let run = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--backup-dir", "bk", "--json"]);
+        ok(run_in(t.path(), &a))
+    };
+    run(&["nla", "disable", a.to_str().unwrap()]);
+    run(&["nla", "disable", b.to_str().unwrap()]);
+    let r = run(&["nla", "enable", a.to_str().unwrap()]);
+    let restored = r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["value"] == "SecurityLayer" && c["control_set"] == "ControlSet001")
+        .unwrap_or_else(|| panic!("{r:#}"));
+    assert_eq!(restored["new"], 2, "{r:#}");
+    let r = run(&["nla", "enable", b.to_str().unwrap()]);
+    assert!(
+        r.to_string()
+            .contains("recorded before the last `nla disable`"),
+        "{r:#}"
+    );
+
+    // A hive file disabled, then copied elsewhere: matched by its bytes.
+    run(&["nla", "disable", two.to_str().unwrap()]);
+    let moved = t.path().join("moved");
+    std::fs::create_dir(&moved).unwrap();
+    let copy = copy_to(&two, &moved, "SYSTEM");
+    run(&["nla", "enable", copy.to_str().unwrap()]);
+    assert_eq!(
+        hivex_dword(&copy, &format!(r"\ControlSet001\{RDP}"), "SecurityLayer"),
+        Some(2)
+    );
+}
+
 /// `nla enable` without SOFTWARE and without a bundle of an earlier
 /// `nla disable`: the release comes from SYSTEM's markers. Windows 10 1709
 /// (DriverDatabase) gets SecurityLayer 2, Windows 7 gets 1, and a SYSTEM
@@ -153,6 +231,142 @@ fn ntlm_and_remote_sam_rows_are_reported() {
     // The Windows default 0x20000000 (128-bit) is not reported.
     let (t, _) = config(W7, false);
     assert!(with_code(&diagnose(t.path()), "ntlm-min-server-sec").is_empty());
+}
+
+/// Rows 13 and 14 beyond the listed services: a name TermService's own
+/// `DependOnService` adds (a blocker, with Windows' manual start) and one it
+/// makes needed (SessionEnv, otherwise a warning), nsi and Tcpip disabled;
+/// each fixed by its printed command and read back by hivex. Row 1's Group
+/// Policy cross-check: a local denial that a policy 0 overrides is info,
+/// not a blocker.
+#[test]
+fn dependencies_network_services_and_the_policy_override() {
+    let (t, sys) = config(W7, false);
+    merge(
+        &sys,
+        "SYSTEM",
+        r"ControlSet001\Services\TermService",
+        // REG_MULTI_SZ "RPCSS", "SessionEnv", "CustomDep".
+        &[&format!(
+            "\"DependOnService\"=hex(7):{}",
+            "RPCSS\0SessionEnv\0CustomDep\0\0"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        )],
+    );
+    for svc in ["SessionEnv", "CustomDep", "nsi", "Tcpip"] {
+        merge(
+            &sys,
+            "SYSTEM",
+            &format!(r"ControlSet001\Services\{svc}"),
+            &["\"Start\"=dword:00000004"],
+        );
+    }
+    let r = diagnose(t.path());
+    for (svc, code, start, fixed) in [
+        ("SessionEnv", "dependency-disabled", "manual", 3),
+        ("CustomDep", "dependency-disabled", "manual", 3),
+        ("nsi", "network-service-disabled", "automatic", 2),
+        ("Tcpip", "network-service-disabled", "boot", 0),
+    ] {
+        let key = format!(r"ControlSet001\Services\{svc}");
+        let f = with_code(&r, code);
+        let f = f
+            .iter()
+            .find(|f| f["key"] == key.as_str())
+            .unwrap_or_else(|| panic!("{svc}: {:#}", r["findings"]));
+        assert_eq!(f["severity"], "blocker", "{svc}");
+        assert_eq!(f["value"], "Start");
+        let cmd = format!("ntrescue service SYSTEM {svc} --start {start}");
+        assert_eq!(f["fix"]["command"], cmd.as_str());
+        super::diagnose::run_fix(t.path(), &cmd);
+        assert_eq!(hivex_dword(&sys, &format!(r"\{key}"), "Start"), Some(fixed));
+    }
+    let after = diagnose(t.path());
+    assert!(with_code(&after, "dependency-disabled").is_empty());
+    assert!(with_code(&after, "network-service-disabled").is_empty());
+
+    // fDenyTSConnections 1 in SYSTEM: a blocker; with the generated
+    // SOFTWARE beside it, whose policy copy holds 0 (hivex reads it), info.
+    let denied = |software: bool| {
+        let (t, sys) = config(W7, software);
+        merge(
+            &sys,
+            "SYSTEM",
+            r"ControlSet001\Control\Terminal Server",
+            &["\"fDenyTSConnections\"=dword:00000001"],
+        );
+        if software {
+            let policy = format!(r"\{POLICY}");
+            assert_eq!(
+                hivex_dword(&t.path().join("SOFTWARE"), &policy, "fDenyTSConnections"),
+                Some(0)
+            );
+        }
+        let r = diagnose(t.path());
+        assert!(with_code(&r, "rdp-denied-by-policy").is_empty());
+        with_code(&r, "rdp-denied")
+            .iter()
+            .find(|f| f["key"] == r"ControlSet001\Control\Terminal Server")
+            .map(|f| f["severity"].as_str().unwrap().to_string())
+    };
+    assert_eq!(denied(false).as_deref(), Some("blocker"));
+    assert_eq!(denied(true).as_deref(), Some("info"));
+}
+
+/// Row 27 weighs the licensing mode by the RD Session Host role SOFTWARE
+/// records: a warning with the role installed (`InstallState` 1) or when
+/// SOFTWARE is missing, info without it (the generated SOFTWARE has no
+/// Server Manager key, as client editions have none); a license server
+/// makes it go.
+#[test]
+fn licensing_is_weighed_by_the_session_host_role() {
+    let licensing = r"ControlSet001\Control\Terminal Server\RCM\Licensing Core";
+    let role = r"Microsoft\ServerManager\ServicingStorage\ServerComponentCache\RDS-RD-Server";
+    let severity = |r: &serde_json::Value| {
+        let f = with_code(r, "licensing-no-server");
+        assert_eq!(f.len(), 1, "{:#}", r["findings"]);
+        assert_eq!(f[0]["key"], licensing);
+        f[0]["severity"].as_str().unwrap().to_string()
+    };
+    let (t, sys) = config(W7, true);
+    merge(
+        &sys,
+        "SYSTEM",
+        licensing,
+        &["\"LicensingMode\"=dword:00000002"],
+    );
+    let r = diagnose(t.path());
+    assert_eq!(severity(&r), "info");
+    assert!(with_code(&r, "licensing-no-server")[0]["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("role is not installed"));
+    merge(
+        &t.path().join("SOFTWARE"),
+        "SOFTWARE",
+        role,
+        &["\"InstallState\"=dword:00000001"],
+    );
+    assert_eq!(severity(&diagnose(t.path())), "warning");
+    std::fs::remove_file(t.path().join("SOFTWARE")).unwrap();
+    let r = diagnose(t.path());
+    assert_eq!(severity(&r), "warning");
+    assert!(r["not_checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["rows"].as_array().unwrap().contains(&27.into())));
+    merge(
+        &sys,
+        "SYSTEM",
+        r"ControlSet001\Services\TermService\Parameters\LicenseServers",
+        &["\"SpecifiedLicenseServers\"=hex(7):6c,00,73,00,00,00,00,00"],
+    );
+    assert!(with_code(&diagnose(t.path()), "licensing-no-server").is_empty());
 }
 
 /// Row 6 on the Windows 7 hive (no SOFTWARE, so no policy): NLA made
@@ -271,6 +485,97 @@ fn changes(r: &serde_json::Value) -> Vec<(String, String, String)> {
 
 fn ch(hive: &str, key: &str, value: &str) -> (String, String, String) {
     (hive.into(), key.into(), value.into())
+}
+
+/// `rdp repair` on every other low-risk blocker at once (the server off and
+/// draining, logons refused on the listener, a session limit of 0, a
+/// dangling certificate pin, TLS 1.2 off for the server, a dependency and a
+/// network service disabled), broken with hivex in a copy of the clean
+/// Windows 7 hive: one run repairs them all (one bundle), a second
+/// `diagnose` has no blocker, hivex reads every repaired value and a rerun
+/// has nothing to do.
+#[test]
+fn rdp_repair_fixes_every_other_low_risk_blocker_in_one_run() {
+    const TS1: &str = r"ControlSet001\Control\Terminal Server";
+    const RDP1: &str = r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp";
+    const TLS12: &str =
+        r"ControlSet001\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2\Server";
+    let (t, sys) = config(W7, true);
+    for (key, lines) in [
+        (
+            TS1,
+            &["\"TSEnabled\"=dword:00000000", "\"TSServerDrainMode\"=dword:00000001"][..],
+        ),
+        (
+            RDP1,
+            &[
+                "\"fLogonDisabled\"=dword:00000001",
+                "\"MaxInstanceCount\"=dword:00000000",
+                "\"SSLCertificateSHA1Hash\"=hex:0a,1b,2c,3d,4e,5f,60,71,82,93,a4,b5,c6,d7,e8,f9,00,11,22,33",
+            ][..],
+        ),
+        (TLS12, &["\"Enabled\"=dword:00000000"][..]),
+        (r"ControlSet001\Services\RpcSs", &["\"Start\"=dword:00000004"][..]),
+        (r"ControlSet001\Services\Dhcp", &["\"Start\"=dword:00000004"][..]),
+    ] {
+        merge(&sys, "SYSTEM", key, lines);
+    }
+    let before = diagnose(t.path());
+    assert_eq!(
+        super::diagnose::codes(&before, "blocker"),
+        [
+            "certificate-pin-dangling",
+            "dependency-disabled",
+            "listener-logon-disabled",
+            "max-instances-limited",
+            "network-service-disabled",
+            "tls12-server-disabled",
+            "ts-disabled",
+            "ts-drain-mode",
+        ],
+        "{:#}",
+        before["findings"]
+    );
+    let dry = repair(t.path(), &[], true);
+    assert_eq!(dry["outcome"], "dry-run");
+    let mut want = vec![
+        ch("SYSTEM", r"ControlSet001\Services\Dhcp", "Start"),
+        ch("SYSTEM", r"ControlSet001\Services\RpcSs", "Start"),
+        ch("SYSTEM", TS1, "TSEnabled"),
+        ch("SYSTEM", TS1, "TSServerDrainMode"),
+        ch("SYSTEM", RDP1, "MaxInstanceCount"),
+        ch("SYSTEM", RDP1, "SSLCertificateSHA1Hash"),
+        ch("SYSTEM", RDP1, "fLogonDisabled"),
+        ch("SYSTEM", TLS12, "Enabled"),
+    ];
+    want.sort();
+    assert_eq!(changes(&dry), want);
+    let rep = repair(t.path(), &[], false);
+    assert_eq!(rep["outcome"], "written", "{rep:#}");
+    assert_eq!(changes(&rep), want);
+    assert!(rep["backup"].is_string());
+    let after = diagnose(t.path());
+    assert_eq!(after["verdict"]["blockers"], 0, "{:#}", after["findings"]);
+    let read = |key: &str, value: &str| hivex_dword(&sys, &format!(r"\{key}"), value);
+    assert_eq!(read(TS1, "TSEnabled"), Some(1));
+    assert_eq!(read(TS1, "TSServerDrainMode"), Some(0));
+    assert_eq!(read(RDP1, "fLogonDisabled"), Some(0));
+    // hivexget prints a DWORD as a signed number: read its bytes.
+    let max = hivex_raw(&sys, RDP1, "MaxInstanceCount").unwrap();
+    assert_eq!(max, (4, 0xFFFF_FFFFu32.to_le_bytes().to_vec()));
+    assert_eq!(read(TLS12, "Enabled"), Some(1));
+    assert_eq!(read(r"ControlSet001\Services\RpcSs", "Start"), Some(2));
+    assert_eq!(read(r"ControlSet001\Services\Dhcp", "Start"), Some(2));
+    let pin = std::process::Command::new("hivexget")
+        .args([
+            sys.to_str().unwrap(),
+            &format!(r"\{RDP1}"),
+            "SSLCertificateSHA1Hash",
+        ])
+        .output()
+        .unwrap();
+    assert!(!pin.status.success(), "the dangling pin is still there");
+    assert_eq!(repair(t.path(), &[], false)["outcome"], "nothing-to-do");
 }
 
 /// `rdp repair --include-policy`: the Group Policy denial and session limit

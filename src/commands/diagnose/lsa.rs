@@ -122,7 +122,23 @@ fn lsa_values(ctx: &Ctx<'_>, lsa: &KeyRead<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// Row 27: a licensing mode without a license server.
+/// Where Server Manager records the state of the RD Session Host role
+/// (SOFTWARE; rdp-causes.md row 27).
+const SESSION_HOST_ROLE_PATH: &str =
+    r"Microsoft\ServerManager\ServicingStorage\ServerComponentCache\RDS-RD-Server";
+/// Its `InstallState` when the role is installed.
+const ROLE_INSTALLED: u32 = 1;
+
+/// Whether the RD Session Host role is installed: `Some(false)` when
+/// SOFTWARE was read and does not record it installed (client editions
+/// have no such key), `None` without SOFTWARE.
+fn session_host_role(ctx: &Ctx<'_>) -> Option<bool> {
+    let k = ctx.software(SESSION_HOST_ROLE_PATH)?;
+    Some(k.dword("InstallState") == Some(ROLE_INSTALLED))
+}
+
+/// Row 27: a licensing mode without a license server; a warning where the
+/// RD Session Host role makes it bite.
 fn licensing(ctx: &Ctx<'_>, set: &str, out: &mut Vec<Finding>) {
     let core = ctx.in_set(set, &format!(r"{TS_PATH}\RCM\Licensing Core"));
     let policy = ctx.software(POLICY_PATH);
@@ -150,14 +166,30 @@ fn licensing(ctx: &Ctx<'_>, set: &str, out: &mut Vec<Finding>) {
     let grace = ctx
         .in_set(set, &format!(r"{TS_PATH}\RCM\GracePeriod"))
         .exists();
+    let (severity, role) = match session_host_role(ctx) {
+        Some(true) => (
+            Severity::Warning,
+            "the RD Session Host role is installed",
+        ),
+        // Without the role, Windows allows two admin sessions and never
+        // asks for a licence: the mode is left over, not a cause.
+        Some(false) => (
+            Severity::Info,
+            "the RD Session Host role is not installed, so the mode does not apply (two admin sessions need no licence)",
+        ),
+        None => (
+            Severity::Warning,
+            "whether the RD Session Host role is installed is unknown (SOFTWARE not read)",
+        ),
+    };
     out.push(core.finding(New {
         code: "licensing-no-server",
         row: 27,
-        severity: Severity::Warning,
+        severity,
         value: Some("LicensingMode"),
         healthy: "a license server when the RD Session Host role is installed",
         explanation: format!(
-            "licensing mode {} ({}) and no license server configured{}: once the grace period ends, only admin sessions connect",
+            "licensing mode {} ({}) and no license server configured{}; {role}: with the role, once the grace period ends only admin sessions connect",
             mode,
             if mode == 2 { "per device" } else { "per user" },
             if grace { "; a GracePeriod key exists" } else { "" }

@@ -45,7 +45,7 @@ pub struct Diagnosis {
 }
 
 /// Rows that need SOFTWARE (wholly or for their policy part).
-const SOFTWARE_ROWS: [u8; 7] = [2, 6, 7, 10, 11, 16, 31];
+const SOFTWARE_ROWS: [u8; 9] = [2, 6, 7, 9, 10, 11, 16, 27, 31];
 
 /// The Windows build: SOFTWARE `CurrentBuild`; without it, the first build
 /// of Windows 8 when SYSTEM's markers say Windows 8 or later
@@ -249,7 +249,7 @@ pub fn evaluate(inputs: &RuleInputs<'_>) -> Result<Diagnosis> {
             NotChecked {
                 rows: SOFTWARE_ROWS.to_vec(),
                 reason: format!(
-                    "SOFTWARE was not read ({why}): its Group Policy copies, CredSSP, the certificate store and Winlogon are not checked"
+                    "SOFTWARE was not read ({why}): its Group Policy copies, CredSSP, the certificate store, the Windows release (TLS), the RD Session Host role (licensing) and Winlogon are not checked"
                 ),
             },
         );
