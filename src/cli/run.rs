@@ -657,7 +657,9 @@ fn read_password(file: Option<&Path>, stdin: bool) -> Result<String, Error> {
     Ok(pw)
 }
 
-/// One line read from the terminal with echo off (`stty`).
+/// One line read from the terminal with echo off (`stty`). Echo goes off
+/// before the prompt shows, so nothing typed after the prompt is echoed;
+/// a terminal whose echo cannot be turned off is refused.
 fn prompt(text: &str) -> Result<String, Error> {
     let stty = |arg: &str| {
         std::process::Command::new("stty")
@@ -665,8 +667,13 @@ fn prompt(text: &str) -> Result<String, Error> {
             .stdin(std::process::Stdio::inherit())
             .status()
     };
+    if !stty("-echo").is_ok_and(|s| s.success()) {
+        return Err(Error::refused(
+            Code::InputRefused,
+            "cannot turn the terminal's echo off (stty): give --password-file FILE or --password-stdin",
+        ));
+    }
     eprint!("{text}");
-    let _ = stty("-echo");
     let mut line = String::new();
     let read = std::io::stdin().read_line(&mut line);
     let _ = stty("echo");

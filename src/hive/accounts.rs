@@ -48,6 +48,14 @@ pub const NTDS_DATABASE: &str = "DSA Database file";
 pub const LSA: &str = r"Control\Lsa";
 /// SYSTEM: refuse blank passwords over the network (default 1).
 pub const LIMIT_BLANK: &str = "LimitBlankPasswordUse";
+/// SYSTEM: the NTLM package's key under [`LSA`] (rdp-causes.md row 24).
+pub const MSV1_0: &str = r"Control\Lsa\MSV1_0";
+/// `RestrictReceivingNTLMTraffic` 2: every incoming NTLM logon is denied.
+pub const NTLM_INCOMING_DENY_ALL: u32 = 2;
+/// `LmCompatibilityLevel` 5: only NTLMv2 responses are accepted.
+pub const LM_NTLMV2_ONLY: u32 = 5;
+/// `NtlmMinServerSec` bit: NTLMv2 session security required.
+pub const NTLM_REQUIRE_V2_SESSION: u32 = 0x0008_0000;
 /// A relative NT time meaning "never" (the most negative interval).
 const NEVER_INTERVAL: u64 = 1 << 63;
 /// 100-ns intervals between 1601-01-01 and 1970-01-01.
@@ -305,6 +313,13 @@ pub struct Policy {
     pub lockout_duration_minutes: Option<u64>,
     /// SYSTEM `Control\Lsa\LimitBlankPasswordUse` (null = absent, default 1).
     pub limit_blank_password_use: Option<u32>,
+    /// SYSTEM `Control\Lsa\LmCompatibilityLevel` (row 24; null = absent).
+    pub lm_compatibility_level: Option<u32>,
+    /// SYSTEM `Control\Lsa\MSV1_0\RestrictReceivingNTLMTraffic` (row 24;
+    /// 2 denies every incoming NTLM logon).
+    pub restrict_receiving_ntlm_traffic: Option<u32>,
+    /// SYSTEM `Control\Lsa\MSV1_0\NtlmMinServerSec` (row 24).
+    pub ntlm_min_server_sec: Option<u32>,
 }
 
 /// Everything `account list` reports.
@@ -447,12 +462,30 @@ fn is_domain_controller(system: &Reader<'_>) -> Result<bool> {
     Ok(raw_value(system, &format!(r"{set}\{NTDS_PARAMETERS}"), NTDS_DATABASE)?.is_some())
 }
 
-fn limit_blank(system: &Reader<'_>) -> Result<Option<u32>> {
+/// The LSA values of the current control set the RDP answer weighs:
+/// `LimitBlankPasswordUse` (row 23) and the NTLM restrictions (row 24).
+#[derive(Default)]
+struct LsaValues {
+    limit_blank: Option<u32>,
+    lm_level: Option<u32>,
+    ntlm_incoming: Option<u32>,
+    ntlm_min_server_sec: Option<u32>,
+}
+
+fn lsa_values(system: &Reader<'_>) -> Result<LsaValues> {
     let (set, _) = current_control_set(system)?;
-    let Some((_, d, off)) = raw_value(system, &format!(r"{set}\{LSA}"), LIMIT_BLANK)? else {
-        return Ok(None);
+    let dword = |key: &str, name: &'static str| -> Result<Option<u32>> {
+        let Some((_, d, off)) = raw_value(system, &format!(r"{set}\{key}"), name)? else {
+            return Ok(None);
+        };
+        Ok(Some(crate::util::bytes::u32_at(&d, off, 0, name)?))
     };
-    Ok(Some(crate::util::bytes::u32_at(&d, off, 0, LIMIT_BLANK)?))
+    Ok(LsaValues {
+        limit_blank: dword(LSA, LIMIT_BLANK)?,
+        lm_level: dword(LSA, "LmCompatibilityLevel")?,
+        ntlm_incoming: dword(MSV1_0, "RestrictReceivingNTLMTraffic")?,
+        ntlm_min_server_sec: dword(MSV1_0, "NtlmMinServerSec")?,
+    })
 }
 
 fn read_policy(sam: &Reader<'_>) -> Result<(DomainF, Option<Sid>)> {
@@ -463,6 +496,28 @@ fn read_policy(sam: &Reader<'_>) -> Result<(DomainF, Option<Sid>)> {
         None => None,
     };
     Ok((df, machine))
+}
+
+/// What SYSTEM tells the model: whether the machine is a domain controller
+/// and its LSA values; the notes say what is unknown without SYSTEM.
+fn system_facts(system: Option<&Reader<'_>>, notes: &mut Vec<String>) -> Result<(bool, LsaValues)> {
+    let Some(s) = system else {
+        notes.push(
+            "SYSTEM was not found: the domain-controller test, LimitBlankPasswordUse and the \
+             NTLM restrictions are unknown"
+                .into(),
+        );
+        return Ok((false, LsaValues::default()));
+    };
+    let dc = is_domain_controller(s)?;
+    if dc {
+        notes.push(
+            "this machine is a domain controller: its accounts live in Active Directory (NTDS), not in \
+             the SAM; only domain accounts (Domain Admins by default) may log on over RDP"
+                .into(),
+        );
+    }
+    Ok((dc, lsa_values(s)?))
 }
 
 /// Reads the model. SECURITY and SYSTEM are optional: without them the
@@ -496,23 +551,7 @@ pub fn read_model(
             Vec::new()
         }
     };
-    let (dc, limit) = match system {
-        Some(s) => (is_domain_controller(s)?, limit_blank(s)?),
-        None => {
-            notes.push(
-                "SYSTEM was not found: the domain-controller test and LimitBlankPasswordUse are unknown"
-                    .into(),
-            );
-            (false, None)
-        }
-    };
-    if dc {
-        notes.push(
-            "this machine is a domain controller: its accounts live in Active Directory (NTDS), not in \
-             the SAM; only domain accounts (Domain Admins by default) may log on over RDP"
-                .into(),
-        );
-    }
+    let (dc, lsa) = system_facts(system, &mut notes)?;
     let mut model = AccountsModel {
         machine_sid: machine.as_ref().map(|m| m.to_string()),
         domain_controller: dc,
@@ -523,7 +562,10 @@ pub fn read_model(
             lockout_threshold: df.lockout_threshold,
             lockout_duration_minutes: relative_100ns(df.lockout_duration)
                 .map(|v| v / 10_000_000 / 60),
-            limit_blank_password_use: limit,
+            limit_blank_password_use: lsa.limit_blank,
+            lm_compatibility_level: lsa.lm_level,
+            restrict_receiving_ntlm_traffic: lsa.ntlm_incoming,
+            ntlm_min_server_sec: lsa.ntlm_min_server_sec,
         },
         accounts,
         groups,
@@ -804,6 +846,7 @@ fn rdp_answer(
     if a.logon_hours_restricted {
         caveats.push("row 22: logon hours restrict it".into());
     }
+    caveats.extend(ntlm_caveats(&model.policy));
     if !a.workstations.is_empty() {
         caveats.push(format!("row 22: may log on only from {}", a.workstations));
     }
@@ -823,6 +866,36 @@ fn rdp_answer(
         because,
         caveats,
     }
+}
+
+/// Row 24, for every local account: a local account authenticates by NTLM
+/// (never Kerberos), which NLA runs before the session starts; what the
+/// machine's NTLM settings refuse.
+fn ntlm_caveats(p: &Policy) -> Vec<String> {
+    let mut out = Vec::new();
+    if p.restrict_receiving_ntlm_traffic == Some(NTLM_INCOMING_DENY_ALL) {
+        out.push(
+            "row 24: incoming NTLM is denied (RestrictReceivingNTLMTraffic 2): with NLA a local \
+             account, which only NTLM can authenticate, cannot log on"
+                .into(),
+        );
+    }
+    if p.lm_compatibility_level == Some(LM_NTLMV2_ONLY) {
+        out.push(
+            "row 24: only NTLMv2 is accepted (LmCompatibilityLevel 5): a client that sends LM or \
+             NTLMv1 fails"
+                .into(),
+        );
+    }
+    if p.ntlm_min_server_sec
+        .is_some_and(|v| v & NTLM_REQUIRE_V2_SESSION != 0)
+    {
+        out.push(
+            "row 24: NTLMv2 session security is required (NtlmMinServerSec): an older client fails"
+                .into(),
+        );
+    }
+    out
 }
 
 /// Test helpers shared with other modules' unit tests.

@@ -82,8 +82,11 @@ pub(crate) fn read_values(k: &Key<'_>) -> Result<Vals> {
         .collect()
 }
 
+/// `s` folded as Windows compares names (each UTF-16 unit upper-cased on
+/// its own, [`crate::format::regf::key::names_equal`]): `ß` and `SS` stay
+/// two names.
 pub(crate) fn upper(s: &str) -> String {
-    s.chars().flat_map(char::to_uppercase).collect()
+    String::from_utf16_lossy(&crate::format::regf::key::name_key(s))
 }
 
 /// Checks one touched key: its values after the edit (`a`) must be its

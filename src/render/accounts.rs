@@ -10,6 +10,36 @@ fn or_never(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("never")
 }
 
+/// The machine-wide lines: SID, account policy, the NTLM settings.
+fn machine(o: &mut String, m: &crate::hive::accounts::AccountsModel) {
+    let _ = writeln!(
+        o,
+        "Machine SID {}; lockout after {} bad passwords; max password age {}; LimitBlankPasswordUse {}",
+        m.machine_sid.as_deref().unwrap_or("(unknown)"),
+        m.policy.lockout_threshold,
+        m.policy
+            .max_password_age_days
+            .map_or("never".into(), |d| format!("{d} days")),
+        m.policy
+            .limit_blank_password_use
+            .map_or("(absent: 1)".into(), |v| v.to_string())
+    );
+    let ntlm: Vec<String> = [
+        ("LmCompatibilityLevel", m.policy.lm_compatibility_level),
+        (
+            "RestrictReceivingNTLMTraffic",
+            m.policy.restrict_receiving_ntlm_traffic,
+        ),
+        ("NtlmMinServerSec", m.policy.ntlm_min_server_sec),
+    ]
+    .iter()
+    .filter_map(|(n, v)| v.map(|v| format!("{n} {v:#x}")))
+    .collect();
+    if !ntlm.is_empty() {
+        let _ = writeln!(o, "NTLM: {}", ntlm.join("; "));
+    }
+}
+
 /// Renders the account list: one block per account, its RDP answer first;
 /// then the SIDs holding logon rights and the notes.
 pub fn accounts(r: &AccountsReport, st: Style) -> String {
@@ -28,25 +58,24 @@ pub fn accounts(r: &AccountsReport, st: Style) -> String {
             st.warn("Domain controller: accounts live in Active Directory; no local SAM account may log on")
         );
     }
-    let _ = writeln!(
-        o,
-        "Machine SID {}; lockout after {} bad passwords; max password age {}; LimitBlankPasswordUse {}",
-        m.machine_sid.as_deref().unwrap_or("(unknown)"),
-        m.policy.lockout_threshold,
-        m.policy
-            .max_password_age_days
-            .map_or("never".into(), |d| format!("{d} days")),
-        m.policy
-            .limit_blank_password_use
-            .map_or("(absent: 1)".into(), |v| v.to_string())
-    );
+    machine(&mut o, m);
     for a in &m.accounts {
         let verdict = if a.rdp.may_log_on {
             st.good("may log on over RDP: yes")
         } else {
             st.bad("may log on over RDP: no")
         };
-        let _ = writeln!(o, "\n{} (RID {})  {verdict}", st.bold(&a.name), a.rid);
+        let full = if a.full_name.is_empty() {
+            String::new()
+        } else {
+            format!(" \"{}\"", super::escape(&a.full_name))
+        };
+        let _ = writeln!(
+            o,
+            "\n{}{full} (RID {})  {verdict}",
+            st.bold(&super::escape(&a.name)),
+            a.rid
+        );
         for b in &a.rdp.because {
             let _ = writeln!(o, "    because {b}");
         }

@@ -457,14 +457,13 @@ fn password_rc4_era_round_trips_through_secretsdump() {
 }
 
 /// A consistent AES-era SYSTEM/SAM pair, made with impacket's primitives:
-/// a real Windows 10 SAM whose Key0 is re-sealed under the XP SYSTEM's boot
-/// key with a fresh hashed boot key, and whose WDAGUtilityAccount NT hash
-/// is re-encrypted (its own salt) to MD4(`old`). Returns the directory.
-fn aes_pair(old: &str) -> (tempfile::TempDir, PathBuf) {
-    let (t, d) = dir_with(&[
-        ("accounts/win10__rathbunvm/SAM", "SAM"),
-        (XP_SYSTEM, "SYSTEM"),
-    ]);
+/// the SAM of `acc` (one of [`AES_DIRS`]) whose Key0 is re-sealed under the XP
+/// SYSTEM's boot key with a fresh hashed boot key, and whose
+/// WDAGUtilityAccount NT hash is re-encrypted (its own salt) to MD4(`old`).
+/// Returns the directory.
+fn aes_pair(acc: &str, old: &str) -> (tempfile::TempDir, PathBuf) {
+    let sam = format!("{acc}/SAM");
+    let (t, d) = dir_with(&[(&sam, "SAM"), (XP_SYSTEM, "SYSTEM")]);
     let (sam, system) = (d.join("SAM"), d.join("SYSTEM"));
     let read = r#"
 import sys, hivex
@@ -557,14 +556,23 @@ h.commit(sys.argv[1])
     (t, d)
 }
 
-/// AES era: on a consistent pair secretsdump reads the old hash, then the
-/// new one after `account password`, in the same format and length; the
-/// unmodified Windows 10 SAM with this SYSTEM (two machines) is refused;
-/// a blank AES-era account is refused.
+/// AES era, on each real AES-era SAM of the corpus: on a consistent pair
+/// secretsdump reads the old hash, then the new one after `account
+/// password`, in the same format and length; the unmodified SAM with this
+/// SYSTEM (two machines) is refused; a blank AES-era account is refused.
 #[test]
 fn password_aes_era_round_trips_and_mismatched_pair_is_refused() {
-    let old = "Old-Pass-1";
-    let (t, d) = aes_pair(old);
+    for (i, real) in AES_DIRS.iter().enumerate() {
+        aes_round_trip(
+            real,
+            &format!("Old-Pass-{i}"),
+            &format!("Brand-New-Aes-{i}9"),
+        );
+    }
+}
+
+fn aes_round_trip(real: &str, old: &str, pw: &str) {
+    let (t, d) = aes_pair(real, old);
     let (sam, system) = (d.join("SAM"), d.join("SYSTEM"));
     let line = |dump: &[String]| {
         dump.iter()
@@ -572,35 +580,67 @@ fn password_aes_era_round_trips_and_mismatched_pair_is_refused() {
             .cloned()
             .unwrap()
     };
-    assert!(line(&secretsdump(&system, &sam)).contains(&impacket_nthash(old)));
+    assert!(
+        line(&secretsdump(&system, &sam)).contains(&impacket_nthash(old)),
+        "{real}"
+    );
     let before = hivex_tree(&sam);
-    let pw = "Brand-New-Aes-9";
     let (code, out, err) = set_password(&d, "WDAGUtilityAccount", pw, &["--json"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(code, 0, "{real}: {out}\n{err}");
     let hash = impacket_nthash(pw);
-    assert!(line(&secretsdump(&system, &sam)).ends_with(&format!(":{hash}:::")));
+    assert!(
+        line(&secretsdump(&system, &sam)).ends_with(&format!(":{hash}:::")),
+        "{real}"
+    );
     let key = format!(r"{USERS}\000001F8").to_uppercase();
     let after = hivex_tree(&sam);
     assert_eq!(
         changed(&before, &after),
-        [(key.clone(), "F".into()), (key.clone(), "V".into())]
+        [(key.clone(), "F".into()), (key.clone(), "V".into())],
+        "{real}"
     );
     // Same length: the V value's size is unchanged in the AES era (no LM).
     assert_eq!(before[&key]["V"].len(), after[&key]["V"].len());
     assert!(!out.contains(pw) && !err.contains(pw) && !out.contains(&hash));
     assert_absent_under(&t.path().join("bk"), pw);
     assert_absent_under(&t.path().join("bk"), &hash);
-    let (code, _, err) = set_password(&d, "AndrewRathbun", pw, &["--dry-run"]);
-    assert_eq!(code, 3);
-    assert!(err.contains("blank password"), "{err}");
+    // The account at RID 1001 has a blank AES-era hash on all three.
+    let blank = account_name(&sam, "000003E9");
+    let (code, _, err) = set_password(&d, &blank, pw, &["--dry-run"]);
+    assert_eq!(code, 3, "{real}");
+    assert!(err.contains("blank password"), "{real}: {err}");
 
-    let (_t2, d2) = dir_with(&[
-        ("accounts/win10__rathbunvm/SAM", "SAM"),
-        (XP_SYSTEM, "SYSTEM"),
-    ]);
+    let (_t2, d2) = dir_with(&[(&format!("{real}/SAM"), "SAM"), (XP_SYSTEM, "SYSTEM")]);
     let (code, _, err) = set_password(&d2, "WDAGUtilityAccount", pw, &["--dry-run"]);
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("not from the same machine"), "{err}");
+    assert_eq!(code, 3, "{real}: {err}");
+    assert!(err.contains("not from the same machine"), "{real}: {err}");
+}
+
+/// The user name in `V` of SAM user `rid` (hex, as its key is named), read
+/// with python-hivex.
+fn account_name(sam: &Path, rid: &str) -> String {
+    let script = r#"
+import sys, struct, hivex
+h = hivex.Hivex(sys.argv[1])
+n = h.root()
+for part in ["SAM", "Domains", "Account", "Users", sys.argv[2]]:
+    n = h.node_get_child(n, part)
+v = [h.value_value(x)[1] for x in h.node_values(n) if h.value_key(x) == "V"][0]
+off, ln = struct.unpack("<LL", v[0x0c:0x14])
+print(v[0xcc + off:0xcc + off + ln].decode("utf-16-le"))
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(sam)
+        .arg(rid)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hivex: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// hivex's ActSysAc of a SID (python-hivex; the primary file as stored).
@@ -720,6 +760,24 @@ fn domain_controller_is_detected_and_refused() {
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("domain controller"), "{}", r.stderr);
+    // A new password is refused there too; the SAM is left as it was.
+    let sam = sha256_file(&d.join("SAM"));
+    let (code, _, err) = set_password(&d, "Administrator", "Dc-Pass-1", &[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("domain controller"), "{err}");
+    assert_eq!(sha256_file(&d.join("SAM")), sam);
+}
+
+/// `account password` for a name SAM does not hold (a domain account, or a
+/// typo) is refused, naming it; nothing is written.
+#[test]
+fn password_for_an_unknown_account_is_refused() {
+    let (_t, d) = dir_with(&[(XP_SAM, "SAM"), (XP_SYSTEM, "SYSTEM")]);
+    let sam = sha256_file(&d.join("SAM"));
+    let (code, _, err) = set_password(&d, "CORP\\alice", "Any-Pass-1", &[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("alice"), "{err}");
+    assert_eq!(sha256_file(&d.join("SAM")), sam);
 }
 
 /// `--reset-expiry`, `--never-expires` and the rights edits, read back by
@@ -902,4 +960,179 @@ fn password_argument_is_not_echoed_in_usage_errors() {
     );
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("extra-word"), "{}", r.stderr);
+}
+
+/// Runs `account password DIR NAME` on a pseudo-terminal (python's `pty`),
+/// answering each prompt with the next of `answers` once the prompt has
+/// appeared; returns the exit code and everything the terminal showed.
+fn password_on_a_terminal(dir: &Path, name: &str, answers: &[&str]) -> (i32, String) {
+    let driver = r#"
+import os, pty, sys
+bin, d, name, bk = sys.argv[1:5]
+answers = sys.argv[5:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ["NO_COLOR"] = "1"
+    os.execv(bin, [bin, "account", "password", d, name, "--backup-dir", bk])
+seen = b""
+prompts = [b"New password: ", b"Again: "]
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+    # Answer each prompt once it has shown, never ahead of it (echo is
+    # off only from the prompt on).
+    asked = sum(seen.count(p) for p in prompts)
+    while answers and asked > len(sys.argv[5:]) - len(answers):
+        os.write(fd, answers.pop(0).encode() + b"\n")
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(seen)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let bk = dir.parent().unwrap().join("bk");
+    let out = Command::new("python3")
+        .args(["-c", driver, crate::util::bin()])
+        .arg(dir)
+        .arg(name)
+        .arg(&bk)
+        .args(answers)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The password prompt on a terminal: asked twice with echo off (the
+/// terminal never shows it), two different entries refused with nothing
+/// written, two equal ones set it (secretsdump reads the new hash); without
+/// a terminal and without --password-file / --password-stdin it is
+/// refused, and so is an empty password.
+#[test]
+fn password_prompt_on_a_terminal() {
+    let (_t, d) = aes_pair(AES_DIRS[0], "Old-Pass-0");
+    let (sam, system) = (d.join("SAM"), d.join("SYSTEM"));
+    let original = sha256_file(&sam);
+    let (code, shown) =
+        password_on_a_terminal(&d, "WDAGUtilityAccount", &["One-Pass-1", "Other-Pass-2"]);
+    assert_eq!(code, 3, "{shown}");
+    assert!(shown.contains("the two passwords differ"), "{shown}");
+    assert!(
+        !shown.contains("One-Pass-1") && !shown.contains("Other-Pass-2"),
+        "{shown}"
+    );
+    assert_eq!(sha256_file(&sam), original, "nothing written");
+
+    let pw = "Typed-Pass-7";
+    let (code, shown) = password_on_a_terminal(&d, "WDAGUtilityAccount", &[pw, pw]);
+    assert_eq!(code, 0, "{shown}");
+    assert_eq!(shown.matches("New password: ").count(), 1, "{shown}");
+    assert_eq!(shown.matches("Again: ").count(), 1, "{shown}");
+    assert!(
+        !shown.contains(pw),
+        "the terminal showed the password: {shown}"
+    );
+    let dump = secretsdump(&system, &sam);
+    let line = dump
+        .iter()
+        .find(|l| l.starts_with("WDAGUtilityAccount:504:"))
+        .unwrap();
+    assert!(
+        line.ends_with(&format!(":{}:::", impacket_nthash(pw))),
+        "{line}"
+    );
+
+    // No terminal, no password option: refused before anything is read.
+    let now = sha256_file(&sam);
+    let out = Command::new(crate::util::bin())
+        .args([
+            "account",
+            "password",
+            d.to_str().unwrap(),
+            "WDAGUtilityAccount",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no terminal to prompt on"));
+    let (code, _, err) = set_password(&d, "WDAGUtilityAccount", "", &[]);
+    assert_eq!(code, 3);
+    assert!(err.contains("empty password"), "{err}");
+    assert_eq!(sha256_file(&sam), now);
+}
+
+/// Row 24 in the account model: the NTLM settings of SYSTEM's current
+/// control set are in `account list`'s policy, and incoming NTLM denied
+/// (RestrictReceivingNTLMTraffic 2, written by hivexregedit) is a caveat of
+/// every account's RDP answer, as `diagnose` reports it
+/// (`ntlm-incoming-denied`).
+#[test]
+fn ntlm_restrictions_are_caveats_of_every_account() {
+    let (_t, d) = dir_with(&[(XP_SAM, "SAM"), (XP_SYSTEM, "SYSTEM")]);
+    let r = list(&d);
+    assert!(r["policy"]["restrict_receiving_ntlm_traffic"].is_null());
+    let row24 = |r: &serde_json::Value| {
+        r["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| {
+                a["rdp"]["caveats"].as_array().unwrap().iter().any(|c| {
+                    c.as_str()
+                        .unwrap()
+                        .starts_with("row 24: incoming NTLM is denied")
+                })
+            })
+            .count()
+    };
+    assert_eq!(row24(&r), 0);
+    let reg = d.parent().unwrap().join("ntlm.reg");
+    std::fs::write(
+        &reg,
+        "Windows Registry Editor Version 5.00\r\n\r\n\
+         [HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Control\\Lsa\\MSV1_0]\r\n\
+         \"RestrictReceivingNTLMTraffic\"=dword:00000002\r\n\
+         \"NtlmMinServerSec\"=dword:20080000\r\n",
+    )
+    .unwrap();
+    peer(
+        "hivexregedit",
+        &[
+            "--merge",
+            "--prefix",
+            r"HKEY_LOCAL_MACHINE\SYSTEM",
+            d.join("SYSTEM").to_str().unwrap(),
+            reg.to_str().unwrap(),
+        ],
+    );
+    let r = list(&d);
+    assert_eq!(r["policy"]["restrict_receiving_ntlm_traffic"], 2);
+    assert_eq!(r["policy"]["ntlm_min_server_sec"], 0x2008_0000u32);
+    let n = r["accounts"].as_array().unwrap().len();
+    assert!(n > 0);
+    assert_eq!(row24(&r), n, "{r:#}");
+    let text = run_in(Path::new("."), &["account", "list", d.to_str().unwrap()]).stdout;
+    assert!(
+        text.contains("RestrictReceivingNTLMTraffic 0x2; NtlmMinServerSec 0x20080000"),
+        "{text}"
+    );
+    assert!(
+        text.contains("but row 24: incoming NTLM is denied"),
+        "{text}"
+    );
+    let diag = ok(run_in(
+        Path::new("."),
+        &["diagnose", d.to_str().unwrap(), "--json"],
+    ));
+    assert!(diag["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "ntlm-incoming-denied"));
 }

@@ -507,13 +507,12 @@ const MAX_KEY_NAME: usize = 255;
 /// Hives from format 1.5 on use `lh` leaves; older ones `lf`.
 const LH_MIN_MINOR: u32 = 5;
 
-/// The `lh` hash of a key name: for each upper-cased UTF-16 unit,
-/// hash = hash * 37 + unit (wrapping).
+/// The `lh` hash of a key name: for each UTF-16 unit upper-cased on its
+/// own (one unit for one, as Windows' upcase table does: `ß` stays `ß`,
+/// never `SS`), hash = hash * 37 + unit (wrapping).
 pub fn lh_hash(name: &str) -> u32 {
-    name.chars()
-        .flat_map(char::to_uppercase)
-        .collect::<String>()
-        .encode_utf16()
+    super::key::name_key(name)
+        .into_iter()
         .fold(0u32, |h, u| h.wrapping_mul(37).wrapping_add(u32::from(u)))
 }
 
@@ -527,13 +526,10 @@ fn lf_hint(name: &str) -> u32 {
     u32::from_le_bytes(b)
 }
 
-/// The sort key Windows orders subkeys by (upper-case UTF-16).
+/// The sort key Windows orders subkeys by: the name's UTF-16 units, each
+/// upper-cased on its own (the fold lookups compare names by).
 fn sort_key(name: &str) -> Vec<u16> {
-    name.chars()
-        .flat_map(char::to_uppercase)
-        .collect::<String>()
-        .encode_utf16()
-        .collect()
+    super::key::name_key(name)
 }
 
 /// One leaf of a parent's subkey index: its cell, signature, elements.
@@ -1005,6 +1001,21 @@ mod tests {
         } else {
             vec![read(cell)]
         }
+    }
+
+    /// Hash and order fold one UTF-16 unit to one, as Windows' upcase table
+    /// does: `ß` (whose Unicode upper case is two letters, `SS`) stays
+    /// itself, so `Straße` and `STRASSE` are two names with two hashes.
+    #[test]
+    fn names_fold_one_unit_for_one() {
+        assert_eq!(lh_hash("ß"), 0xDF);
+        assert_eq!(lh_hash("a"), u32::from(b'A'));
+        assert_eq!(lh_hash("ab"), u32::from(b'A') * 37 + u32::from(b'B'));
+        assert_ne!(lh_hash("Straße"), lh_hash("STRASSE"));
+        assert_eq!(lh_hash("Straße"), lh_hash("STRAßE"));
+        assert_eq!(sort_key("Straße").len(), "Straße".encode_utf16().count());
+        assert!(sort_key("STRASSE") < sort_key("Straße"));
+        assert_eq!(sort_key("é"), sort_key("É"));
     }
 
     /// A key created among the 512 siblings of `subkey-test`, and one in a
