@@ -279,6 +279,61 @@ fn contrib_scripts_pass_shellcheck() {
     );
 }
 
+/// The problems AWS's own JSON Schema of SSM documents finds in `doc`
+/// (YAML), one per line: the schema its document language service
+/// validates with, fetched by `scripts/aws-ssm-schema` (`.ci/run` runs it).
+fn aws_schema_problems(doc: &Path) -> String {
+    let schema = repo().join("target/peers/aws-ssm-document-schema.json");
+    assert!(
+        schema.is_file(),
+        "AWS's SSM document schema is missing: run scripts/aws-ssm-schema (.ci/run does)"
+    );
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             doc = yaml.safe_load(open(sys.argv[2]))\n\
+             for e in jsonschema.Draft7Validator(schema).iter_errors(doc):\n\
+             \x20   print(list(e.path), e.message)",
+            s(&schema),
+            s(doc),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The SSM document is valid by AWS's own schema of SSM documents, which
+/// refuses what it forbids (no schema version, an unknown action, a step
+/// without a name).
+#[test]
+fn ssm_document_validates_against_aws_own_schema() {
+    let doc = repo().join("contrib/aws/ntrescue-rdp.yaml");
+    let problems = aws_schema_problems(&doc);
+    assert!(problems.is_empty(), "{problems}");
+    let text = std::fs::read_to_string(&doc).unwrap();
+    let t = tmp();
+    for (i, b) in [
+        text.replacen("schemaVersion: '0.3'", "schemaVerzion: '0.3'", 1),
+        text.replacen(
+            "action: aws:changeInstanceState",
+            "action: aws:rebootEverything",
+            1,
+        ),
+        text.replacen("- name: stopInstance", "- nome: stopInstance", 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_ne!(b, &text, "mutation {i} changed nothing");
+        let p = t.path().join(format!("bad{i}.yaml"));
+        std::fs::write(&p, b).unwrap();
+        assert!(!aws_schema_problems(&p).is_empty(), "mutation {i} passed");
+    }
+}
+
 fn validate(doc: &Path) -> (bool, String) {
     let o = Command::new("python3")
         .arg(repo().join("contrib/aws/validate.py"))
