@@ -235,7 +235,7 @@ fn enable_units(views: &Views<'_>, prev: &Previous) -> Result<Vec<Unit>> {
     let version = Version::of(views);
     views.notes.borrow_mut().push(match &prev.bundle {
         Some(b) => Warning::new(Code::ValuesFromBundle, format!(
-            "restoring the values recorded before the last `nla disable` (bundle {}), never lowering one; sets without a record get the defaults of {}",
+            "restoring the values recorded before the last `nla disable` (bundle {}), never lowering one; values and sets without a record, and recorded values that would leave NLA off, get the defaults of {}",
             b.display(),
             version.describe()
         )),
