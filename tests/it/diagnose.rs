@@ -1223,6 +1223,10 @@ fn account_rows_come_from_the_account_model() {
         .find(|a| a["rid"] == 500)
         .unwrap_or_else(|| panic!("{l}"));
     assert_eq!(admin["disabled"], false);
+    // hivex reads the account-control word of F (u16 at 0x38): the
+    // disabled bit 0x0001 is clear.
+    let (_, f) = hivex_raw(&d.join("SAM"), r"SAM\Domains\Account\Users\000001F4", "F").unwrap();
+    assert_eq!(u16::from_le_bytes([f[0x38], f[0x39]]) & 0x0001, 0);
 }
 
 /// A BCD store as Windows lays it out: the boot manager names the default
@@ -1352,6 +1356,48 @@ fn safe_mode_in_the_bcd_store_of_the_esp() {
         &["diagnose", h.to_str().unwrap(), "--json"],
     ));
     assert_eq!(rows29(&r), 1);
+}
+
+/// Row 29 on an MBR disk: the BCD store is `Boot\BCD` on the NTFS "System
+/// Reserved" partition before the Windows one (written there through a
+/// loop device and an ntfs-3g mount); Safe Mode (minimal) is found, the
+/// disk is unchanged.
+#[test]
+fn safe_mode_in_the_bcd_store_of_an_mbr_system_partition() {
+    use crate::util::{Loop, Mount};
+    require_tool("losetup");
+    let t = tmp();
+    let img = t.path().join("disk.img");
+    let o = Command::new(corpus().join("../tools/make-windows-disk"))
+        .args(["--mbr", "--extra-parts"])
+        .arg(corpus_file(W10))
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "make-windows-disk: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    {
+        let lo = Loop::attach(&img, &[]).with_partitions();
+        let mut m = Mount::new(Path::new(&lo.part(1)), &t.path().join("mnt"));
+        std::fs::create_dir_all(m.dir.join("Boot")).unwrap();
+        std::fs::write(m.dir.join("Boot/BCD"), bcd_store(Some(0))).unwrap();
+        m.unmount();
+    }
+    let before = sha256_file(&img);
+    let r = ok(run_in(t.path(), &["diagnose", "disk.img", "--json"]));
+    let f = with_code(&r, "safe-mode-boot");
+    assert_eq!(f.len(), 1, "{:#}", r["findings"]);
+    assert_eq!(f[0]["hive"], "BCD");
+    assert_eq!(f[0]["found"], "0000000000000000");
+    assert!(
+        f[0]["explanation"].as_str().unwrap().contains("minimal"),
+        "{:#}",
+        f[0]
+    );
+    assert_eq!(sha256_file(&img), before);
 }
 
 /// An unreadable SAM beside SYSTEM is a warning of `inspect` as of

@@ -45,13 +45,9 @@ pub const LOGON_SCREEN_TOOLS: [&str; 6] = [
 /// `Shadow` (RDP-Tcp and policy): 2 = full control and 4 = view, both
 /// without the user's consent (0 none, 1 and 3 with consent; absent = 1).
 const SHADOW_NO_CONSENT: [u32; 2] = [2, 4];
-/// The edition of a control set: `Control\ProductOptions` `ProductType`
-/// is `WinNT` on client editions, `ServerNT` on servers and `LanmanNT` on
-/// domain controllers.
-const PRODUCT_OPTIONS_PATH: &str = r"Control\ProductOptions";
-/// The `ProductType` values of server editions, on which Windows ships
-/// Remote Assistance off (client editions ship `fAllowToGetHelp` 1).
-const SERVER_PRODUCT_TYPES: [&str; 2] = ["ServerNT", "LanmanNT"];
+/// Where SOFTWARE names the installation's edition (`InstallationType`:
+/// `Client`, `Server`, `Server Core`), a key diagnose reads anyway.
+const CURRENT_VERSION_PATH: &str = r"Microsoft\Windows NT\CurrentVersion";
 
 /// A key of the section, with what it is and the values to read.
 struct Spec {
@@ -192,18 +188,18 @@ fn warning(
     })
 }
 
-/// The `ProductType` of a server edition, read from `set` (the set that
-/// boots for a key outside the control sets); `None` on a client edition
-/// or when it cannot be read.
-fn server_product_type(ctx: &Ctx<'_>, set: Option<&str>) -> Option<String> {
-    let set = set.or(ctx.boot.as_deref())?;
-    let product = ctx
-        .system(&format!(r"{set}\{PRODUCT_OPTIONS_PATH}"))
-        .string("ProductType")?;
-    SERVER_PRODUCT_TYPES
-        .iter()
-        .any(|t| product.trim().eq_ignore_ascii_case(t))
-        .then_some(product)
+/// The `InstallationType` of a server edition (`Server`, `Server Core`),
+/// from SOFTWARE; `None` on a client edition, before Vista (no such
+/// value) or without SOFTWARE. SYSTEM's `ProductOptions` would tell too,
+/// but costs a read on-demand `inspect` does not otherwise make.
+fn server_edition(ctx: &Ctx<'_>) -> Option<String> {
+    let kind = ctx
+        .software(CURRENT_VERSION_PATH)?
+        .string("InstallationType")?;
+    kind.trim()
+        .to_ascii_lowercase()
+        .starts_with("server")
+        .then_some(kind)
 }
 
 /// `fAllowToGetHelp` 1 on a server edition, which ships Remote
@@ -217,7 +213,7 @@ fn remote_assistance_on_server(
     if state.dword() != Some(1) {
         return None;
     }
-    let product = server_product_type(ctx, k.set.as_deref())?;
+    let edition = server_edition(ctx)?;
     Some(warning(
         k,
         "remote-assistance-on-server",
@@ -225,8 +221,8 @@ fn remote_assistance_on_server(
         "0 or absent on a server edition",
         format!(
             "{where_}: Remote Assistance is on (fAllowToGetHelp 1) on a server edition \
-             (ProductType {product}), which ships it off: a helper invited by a user may take \
-             the session"
+             (InstallationType {edition}), which ships it off: a helper invited by a user may \
+             take the session"
         ),
     ))
 }
@@ -409,6 +405,40 @@ mod tests {
         );
     }
 
+    /// On a client edition (InstallationType Client) Remote Assistance on
+    /// is what Windows ships: reported, not flagged; nor without SOFTWARE
+    /// (the edition unknown).
+    #[test]
+    fn remote_assistance_on_a_client_edition_is_not_flagged() {
+        let mut spec = system(SystemVariant::Modern);
+        let ra = format!(r"ControlSet001\{REMOTE_ASSISTANCE_PATH}");
+        set(&mut spec.root, &ra, "fAllowToGetHelp", Data::Dword(1));
+        let mut client = software();
+        set(
+            &mut client.root,
+            CURRENT_VERSION_PATH,
+            "InstallationType",
+            Data::Sz("Client".into()),
+        );
+        let (sys, sw) = (build(&spec), build(&client));
+        let (s, w) = (Reader::new(&sys).unwrap(), Reader::new(&sw).unwrap());
+        for software in [Some(&w), None] {
+            let hives = Hives {
+                system: &s,
+                software,
+                sam: None,
+                security: None,
+            };
+            let f = forensic_section(hives, "SRC").unwrap();
+            assert!(f.flags.is_empty(), "{:?}", codes(&f.flags));
+            let ra_key = f.keys.iter().find(|k| k.key == ra).unwrap();
+            assert!(ra_key
+                .values
+                .iter()
+                .any(|v| v.name == "fAllowToGetHelp" && v.state.dword() == Some(1)));
+        }
+    }
+
     #[test]
     fn unusual_values_are_flagged_in_inspect_and_diagnose_alike() {
         let mut spec = system(SystemVariant::Modern);
@@ -431,27 +461,10 @@ mod tests {
         );
         let ts = format!(r"ControlSet001\{TS_PATH}");
         set(&mut spec.root, &ts, "fAllowUnsolicited", Data::Dword(1));
-        // Remote Assistance on: flagged on a server edition (ControlSet001,
-        // the set that boots, so the policy copy too), not on a client
-        // edition (ControlSet002), which ships it on.
+        // Remote Assistance on: flagged on a server edition (the SOFTWARE
+        // fixture's InstallationType is Server), the policy copy too.
         let ra = format!(r"ControlSet001\{REMOTE_ASSISTANCE_PATH}");
         set(&mut spec.root, &ra, "fAllowToGetHelp", Data::Dword(1));
-        let product = format!(r"ControlSet001\{PRODUCT_OPTIONS_PATH}");
-        set(
-            &mut spec.root,
-            &product,
-            "ProductType",
-            Data::Sz("ServerNT".into()),
-        );
-        let ra2 = format!(r"ControlSet002\{REMOTE_ASSISTANCE_PATH}");
-        set(&mut spec.root, &ra2, "fAllowToGetHelp", Data::Dword(1));
-        let product2 = format!(r"ControlSet002\{PRODUCT_OPTIONS_PATH}");
-        set(
-            &mut spec.root,
-            &product2,
-            "ProductType",
-            Data::Sz("WinNT".into()),
-        );
         let wds = format!(r"ControlSet001\{RDPWD_PATH}");
         set(
             &mut spec.root,
