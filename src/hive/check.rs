@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::format::nthive::walk_counts;
 use crate::format::regf::base_block::BaseBlock;
-use crate::format::regf::cell::{walk_bins, HiveView};
+use crate::format::regf::cell::{walk_bins_with_starts, HiveView};
 use crate::format::regf::key::{walk_tree, Key, Visited, MAX_DEPTH};
 
 /// Totals of a full check.
@@ -28,8 +28,11 @@ pub fn full_check(bytes: &[u8]) -> Result<CheckStats> {
     // while the bins and our navigator's walk run here.
     let (ours, theirs) = std::thread::scope(|s| {
         let nt = s.spawn(|| walk_counts(bytes));
-        let ours = walk_bins(bytes, bb.hive_bins_size).and_then(|bins| {
-            let view = HiveView::new(bytes)?;
+        // Every cell the tree reaches must be one the bins tile: a record
+        // pointing inside another cell (hostile input) fails here, before
+        // an edit of one cell could change the other.
+        let ours = walk_bins_with_starts(bytes, bb.hive_bins_size).and_then(|(bins, starts)| {
+            let view = HiveView::new(bytes)?.with_cell_starts(&starts);
             Ok((bins, walk_tree(Key::root(view)?)?))
         });
         (ours, nt.join().expect("nt-hive walk thread"))
@@ -367,6 +370,55 @@ mod tests {
     use crate::write::verify::verify_edit;
 
     use crate::testing::corpus;
+
+    /// A value list entry pointing inside another allocated cell (here the
+    /// data of a binary value, holding a copy of a real vk cell): both
+    /// readers walk it happily, so without the bins' cell map the hive
+    /// would pass, and an edit of either cell would change the other. The
+    /// full check refuses it, naming the offset; the untouched hive passes.
+    #[test]
+    fn a_cell_inside_another_cell_fails_the_full_check() {
+        use crate::fixtures::build::{build, Data, KeySpec};
+        use crate::fixtures::{system, SystemVariant};
+        use crate::format::regf::key::{walk_tree, NK_VALUE_LIST, VK_DATA_OFFSET};
+        use crate::util::bytes::{i32_at, u32_at};
+        let mut spec = system(SystemVariant::Modern);
+        spec.root.subkeys.push(
+            KeySpec::new("Overlap")
+                .value("blob", Data::Binary("00".repeat(256)))
+                .value("x", Data::Dword(7)),
+        );
+        let mut bytes = build(&spec);
+        full_check(&bytes).unwrap();
+        let bb = BASE_BLOCK_SIZE;
+        let (list_abs, x_rel, inner_abs, cell) = {
+            let view = HiveView::new(&bytes).unwrap();
+            let k = Key::root(view).unwrap().subkey("Overlap").unwrap().unwrap();
+            let x = k.value("x").unwrap().unwrap();
+            let blob = k.value("blob").unwrap().unwrap();
+            let x_abs = x.offset() as usize + bb;
+            let len = i32_at(&bytes, 0, x_abs, "x").unwrap().unsigned_abs() as usize;
+            let cell = bytes[x_abs..x_abs + len].to_vec();
+            let data_rel = u32_at(&bytes, 0, blob.abs_of(VK_DATA_OFFSET) as usize, "blob").unwrap();
+            // 16 bytes into the blob's cell: 8-aligned, inside its data.
+            let inner_abs = data_rel as usize + bb + 16;
+            let list_rel = u32_at(&bytes, 0, k.abs() as usize + NK_VALUE_LIST, "list").unwrap();
+            (list_rel as usize + bb + 4, x.offset(), inner_abs, cell)
+        };
+        bytes[inner_abs..inner_abs + cell.len()].copy_from_slice(&cell);
+        let entry = (0..2)
+            .map(|i| list_abs + 4 * i)
+            .find(|&e| u32_at(&bytes, 0, e, "entry").unwrap() == x_rel)
+            .unwrap();
+        put_u32(&mut bytes, entry, (inner_abs - bb) as u32);
+        // Both readers still walk it.
+        walk_tree(Key::root(HiveView::new(&bytes).unwrap()).unwrap()).unwrap();
+        let e = full_check(&bytes).unwrap_err().to_string();
+        assert!(
+            e.contains("inside another cell") && e.contains(&format!("{inner_abs:#x}")),
+            "{e}"
+        );
+    }
 
     /// Prove our navigator and nt-hive walk the same tree: nt-hive's own
     /// test hive (big data, every value type, a key with many subkeys).

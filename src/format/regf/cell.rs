@@ -79,6 +79,42 @@ pub struct HiveView<'a> {
     bins_end: usize,
     root: u32,
     big_data_records: bool,
+    /// When set, the allocated cells the bin walk found: a reference to
+    /// any other offset (inside another cell) is an error.
+    starts: Option<&'a CellStarts>,
+}
+
+/// The allocated cells of a hive as its bins tile them, one bit per 8-byte
+/// slot of the hive bins data (the cell alignment): what a reference must
+/// point at. A record pointing inside another cell would let an edit of one
+/// change the other.
+#[derive(Clone, Debug, Default)]
+pub struct CellStarts {
+    bits: Vec<u64>,
+}
+
+impl CellStarts {
+    fn slot(abs: usize) -> Option<usize> {
+        abs.checked_sub(BASE_BLOCK_SIZE)
+            .filter(|r| r.is_multiple_of(CELL_ALIGN))
+            .map(|r| r / CELL_ALIGN)
+    }
+
+    fn insert(&mut self, abs: usize) {
+        if let Some(i) = Self::slot(abs) {
+            if self.bits.len() <= i / 64 {
+                self.bits.resize(i / 64 + 1, 0);
+            }
+            self.bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    /// Whether an allocated cell starts at absolute offset `abs`.
+    pub fn contains(&self, abs: usize) -> bool {
+        Self::slot(abs)
+            .and_then(|i| self.bits.get(i / 64).map(|w| w & (1 << (i % 64)) != 0))
+            .unwrap_or(false)
+    }
 }
 
 /// One allocated cell.
@@ -124,7 +160,17 @@ impl<'a> HiveView<'a> {
             bins_end,
             root: bb.root_cell,
             big_data_records: bb.minor >= BIG_DATA_MIN_MINOR,
+            starts: None,
         })
+    }
+
+    /// This view, refusing any cell reference that is not one of `starts`
+    /// (the allocated cells of [`walk_bins`]): the full check's view.
+    pub fn with_cell_starts(self, starts: &'a CellStarts) -> Self {
+        HiveView {
+            starts: Some(starts),
+            ..self
+        }
     }
 
     /// `len` bytes at file offset `at`, bounds-checked.
@@ -205,6 +251,15 @@ impl<'a> HiveView<'a> {
                 detail: format!("size {len:#x} is not a multiple of 8 or runs past the hive bins"),
             });
         }
+        if self.starts.is_some_and(|m| !m.contains(abs)) {
+            return Err(Error::Invalid {
+                what,
+                offset: abs as u64,
+                detail: format!(
+                    "cell offset {rel:#x} is not a cell of its bin: it lies inside another cell"
+                ),
+            });
+        }
         Ok(Cell {
             rel,
             abs,
@@ -231,8 +286,14 @@ pub struct BinStats {
 /// field equal to the bin's position, size a non-zero multiple of 4096,
 /// cells tiling each bin exactly with 8-aligned, non-zero sizes.
 pub fn walk_bins(bytes: &[u8], hive_bins_size: u32) -> Result<BinStats> {
+    Ok(walk_bins_with_starts(bytes, hive_bins_size)?.0)
+}
+
+/// [`walk_bins`], with the allocated cells it found.
+pub fn walk_bins_with_starts(bytes: &[u8], hive_bins_size: u32) -> Result<(BinStats, CellStarts)> {
     let end = bins_end(bytes, hive_bins_size)?;
     let mut stats = BinStats::default();
+    let mut starts = CellStarts::default();
     let mut pos = BASE_BLOCK_SIZE;
     while pos < end {
         let hdr = slice(bytes, 0, pos, HBIN_HEADER_SIZE, "hive bin header")?;
@@ -276,6 +337,7 @@ pub fn walk_bins(bytes: &[u8], hive_bins_size: u32) -> Result<BinStats> {
             }
             if raw < 0 {
                 stats.used_cells += 1;
+                starts.insert(c);
             } else {
                 stats.free_cells += 1;
                 stats.free_bytes += len as u64;
@@ -285,5 +347,5 @@ pub fn walk_bins(bytes: &[u8], hive_bins_size: u32) -> Result<BinStats> {
         stats.bins += 1;
         pos = bin_end;
     }
-    Ok(stats)
+    Ok((stats, starts))
 }
