@@ -28,9 +28,9 @@ pub fn full_check(bytes: &[u8]) -> Result<CheckStats> {
     // while the bins and our navigator's walk run here.
     let (ours, theirs) = std::thread::scope(|s| {
         let nt = s.spawn(|| walk_counts(bytes));
-        // Every cell the tree reaches must be one the bins tile: a record
-        // pointing inside another cell (hostile input) fails here, before
-        // an edit of one cell could change the other.
+        // Every cell the tree reaches must be an allocated cell the bins
+        // tile: a record inside a free cell (which the editor would
+        // allocate over) or inside another cell fails here.
         let ours = walk_bins_with_starts(bytes, bb.hive_bins_size).and_then(|(bins, starts)| {
             let view = HiveView::new(bytes)?.with_cell_starts(&starts);
             Ok((bins, walk_tree(Key::root(view)?)?))

@@ -86,8 +86,9 @@ pub struct HiveView<'a> {
 
 /// The allocated cells of a hive as its bins tile them, one bit per 8-byte
 /// slot of the hive bins data (the cell alignment): what a reference must
-/// point at. A record pointing inside another cell would let an edit of one
-/// change the other.
+/// point at. A record inside a free cell would be overwritten when the
+/// editor allocates from it; one inside another allocated cell would change
+/// with it.
 #[derive(Clone, Debug, Default)]
 pub struct CellStarts {
     bits: Vec<u64>,
