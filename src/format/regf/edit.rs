@@ -377,7 +377,7 @@ impl HiveEdit {
         let (existing, count, list, nk_abs) = {
             let view = self.view()?;
             let key = Key::at(view, key_rel)?;
-            let existing = key.value(name)?.map(|v| v.offset());
+            let existing = only_value(&key, name)?.map(|(_, v)| v);
             let count = key.value_count()?;
             let list = if count == 0 {
                 NO_CELL
@@ -455,17 +455,11 @@ impl HiveEdit {
         let (index, vk, count, list, nk_abs) = {
             let view = self.view()?;
             let key = Key::at(view, key_rel)?;
-            let values = key.values()?;
-            let mut hit = None;
-            for (i, v) in values.iter().enumerate() {
-                if v.name_is(name)? {
-                    hit = Some((i, v.offset()));
-                    break;
-                }
-            }
-            let Some((i, vk)) = hit else { return Ok(false) };
+            let Some((i, vk)) = only_value(&key, name)? else {
+                return Ok(false);
+            };
             let list = key.value_list()?.map_or(NO_CELL, |l| l.0);
-            (i, vk, values.len(), list, Self::abs(key_rel))
+            (i, vk, key.values()?.len(), list, Self::abs(key_rel))
         };
         let base = Self::abs(list) + 4;
         self.bytes
@@ -484,6 +478,29 @@ impl HiveEdit {
         self.free(vk)?;
         Ok(true)
     }
+}
+
+/// The one value of `key` named `name` (as Windows compares names), with
+/// its index in the value list; an error when two values carry that name
+/// (a damaged or hostile hive: which one an edit would change, and which
+/// one a reader would then find, is not defined).
+fn only_value(key: &Key<'_>, name: &str) -> Result<Option<(usize, u32)>> {
+    let mut hit = None;
+    for (i, v) in key.values()?.iter().enumerate() {
+        if v.name_is(name)? {
+            if hit.is_some() {
+                return Err(Error::Invalid {
+                    what: "value list",
+                    offset: key.abs(),
+                    detail: format!(
+                        "two values of this key are named '{name}': an edit of one is ambiguous"
+                    ),
+                });
+            }
+            hit = Some((i, v.offset()));
+        }
+    }
+    Ok(hit)
 }
 
 // Key creation. Sources: regf specification "Key node", "Subkeys list",
@@ -1001,6 +1018,69 @@ mod tests {
         } else {
             vec![read(cell)]
         }
+    }
+
+    /// A value name stored as UTF-16 of odd length (one byte, flags 0) is
+    /// read as the empty name by every path (`name`, `name_is`, nt-hive);
+    /// beside the real default value it makes two values named "", and
+    /// the editor refuses to set or delete "" there (ambiguous) instead of
+    /// changing one and leaving the other for a reader to find.
+    #[test]
+    fn two_values_of_one_name_are_refused_by_the_editor() {
+        use crate::fixtures::build::{build, Data, KeySpec};
+        use crate::fixtures::{system, SystemVariant};
+        let mut spec = system(SystemVariant::Modern);
+        spec.root.subkeys.push(
+            KeySpec::new("Twins")
+                .value("", Data::Dword(1))
+                .value("Q", Data::Dword(2)),
+        );
+        let mut bytes = build(&spec);
+        let key = key_rel(&bytes, "Twins");
+        // Make "Q" a one-byte UTF-16 name: flags 0 (not Latin-1).
+        let q = {
+            let view = HiveView::new(&bytes).unwrap();
+            let k = Key::at(view, key).unwrap();
+            let q = k.value("Q").unwrap().unwrap();
+            q.abs_of(0) as usize
+        };
+        put_u16(&mut bytes, q + VK_FLAGS, 0);
+        let view = HiveView::new(&bytes).unwrap();
+        let k = Key::at(view, key).unwrap();
+        let names: Vec<String> = k
+            .values()
+            .unwrap()
+            .iter()
+            .map(|v| v.name().unwrap())
+            .collect();
+        assert_eq!(names, ["", ""]);
+        assert!(k.values().unwrap().iter().all(|v| v.name_is("").unwrap()));
+        let nt = nt_hive::Hive::without_validation(&bytes[..]).unwrap();
+        let nk = nt
+            .root_key_node()
+            .unwrap()
+            .subkey("Twins")
+            .unwrap()
+            .unwrap();
+        let nt_names: Vec<String> = nk
+            .values()
+            .unwrap()
+            .unwrap()
+            .map(|v| v.unwrap().name().unwrap().to_string_lossy())
+            .collect();
+        assert_eq!(nt_names, names, "nt-hive reads the same names");
+        let mut e = HiveEdit::new(bytes.clone()).unwrap();
+        for r in [
+            e.delete_value(key, "").map(|_| ()),
+            e.set_value(key, "", crate::format::regf::key::reg_type::DWORD, &[0; 4])
+                .map(|_| ()),
+        ] {
+            let err = r.unwrap_err().to_string();
+            assert!(err.contains("two values of this key are named ''"), "{err}");
+        }
+        assert_eq!(e.bytes(), &bytes[..], "nothing changed");
+        // Another name of the key is still edited.
+        assert!(!e.delete_value(key, "Q").unwrap());
     }
 
     /// Hash and order fold one UTF-16 unit to one, as Windows' upcase table

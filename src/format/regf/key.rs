@@ -167,7 +167,10 @@ fn stored_name_is(raw: &[u8], latin1: bool, name: &str) -> bool {
         if raw.len() != name.encode_utf16().count() {
             return false;
         }
-    } else if raw.len() != 2 * name.encode_utf16().count() {
+    } else if raw.len() / 2 != name.encode_utf16().count() {
+        // An odd trailing byte is no unit: the name is what
+        // `decode_name` (and Windows, counting NameLength / 2 units)
+        // reads.
         return false;
     }
     names_equal(&decode_name(raw, latin1), name)
