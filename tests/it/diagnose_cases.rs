@@ -110,11 +110,19 @@ fn nla_enable_matches_its_own_bundle_by_volume_and_by_hive() {
     );
 
     // A hive file disabled, then copied elsewhere: matched by its bytes.
-    run(&["nla", "disable", two.to_str().unwrap()]);
+    // Its own backup root: every disable above leaves these very bytes
+    // (0/0/0 over the same hive), so in "bk" three bundles match by
+    // content and, made in one second, none is the newest.
+    let own = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--backup-dir", "bk2", "--json"]);
+        ok(run_in(t.path(), &a))
+    };
+    own(&["nla", "disable", two.to_str().unwrap()]);
     let moved = t.path().join("moved");
     std::fs::create_dir(&moved).unwrap();
     let copy = copy_to(&two, &moved, "SYSTEM");
-    run(&["nla", "enable", copy.to_str().unwrap()]);
+    own(&["nla", "enable", copy.to_str().unwrap()]);
     assert_eq!(
         hivex_dword(&copy, &format!(r"\ControlSet001\{RDP}"), "SecurityLayer"),
         Some(2)
