@@ -25,7 +25,7 @@ use crate::format::regf::cell::{
     walk_bins, HiveView, CELL_ALIGN, HBIN_ALIGN, HBIN_HEADER_SIZE, HBIN_SIGNATURE, NO_CELL,
 };
 use crate::format::regf::key::{
-    Key, BIG_DATA_THRESHOLD, NK_COMP_NAME, NK_FLAGS, NK_NAME, NK_NAME_LEN, NK_SUBKEY_COUNT,
+    Key, Value, BIG_DATA_THRESHOLD, NK_COMP_NAME, NK_FLAGS, NK_NAME, NK_NAME_LEN, NK_SUBKEY_COUNT,
     NK_SUBKEY_LIST, NK_TIMESTAMP, NK_VALUE_COUNT, NK_VALUE_LIST, VK_COMP_NAME, VK_DATA_INLINE,
     VK_DATA_OFFSET, VK_DATA_SIZE, VK_FLAGS, VK_NAME, VK_NAME_LEN, VK_TYPE,
 };
@@ -377,7 +377,7 @@ impl HiveEdit {
         let (existing, count, list, nk_abs) = {
             let view = self.view()?;
             let key = Key::at(view, key_rel)?;
-            let existing = only_value(&key, name)?.map(|(_, v)| v);
+            let existing = only_value(&key, &key.values()?, name)?.map(|(_, v)| v);
             let count = key.value_count()?;
             let list = if count == 0 {
                 NO_CELL
@@ -455,11 +455,12 @@ impl HiveEdit {
         let (index, vk, count, list, nk_abs) = {
             let view = self.view()?;
             let key = Key::at(view, key_rel)?;
-            let Some((i, vk)) = only_value(&key, name)? else {
+            let values = key.values()?;
+            let Some((i, vk)) = only_value(&key, &values, name)? else {
                 return Ok(false);
             };
             let list = key.value_list()?.map_or(NO_CELL, |l| l.0);
-            (i, vk, key.values()?.len(), list, Self::abs(key_rel))
+            (i, vk, values.len(), list, Self::abs(key_rel))
         };
         let base = Self::abs(list) + 4;
         self.bytes
@@ -480,13 +481,13 @@ impl HiveEdit {
     }
 }
 
-/// The one value of `key` named `name` (as Windows compares names), with
+/// The one value of `key` (its `values`) named `name` (as Windows compares names), with
 /// its index in the value list; an error when two values carry that name
 /// (a damaged or hostile hive: which one an edit would change, and which
 /// one a reader would then find, is not defined).
-fn only_value(key: &Key<'_>, name: &str) -> Result<Option<(usize, u32)>> {
+fn only_value(key: &Key<'_>, values: &[Value<'_>], name: &str) -> Result<Option<(usize, u32)>> {
     let mut hit = None;
-    for (i, v) in key.values()?.iter().enumerate() {
+    for (i, v) in values.iter().enumerate() {
         if v.name_is(name)? {
             if hit.is_some() {
                 return Err(Error::Invalid {
