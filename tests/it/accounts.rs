@@ -617,30 +617,16 @@ fn aes_round_trip(real: &str, old: &str, pw: &str) {
 }
 
 /// The user name in `V` of SAM user `rid` (hex, as its key is named), read
-/// with python-hivex.
+/// with hivex.
 fn account_name(sam: &Path, rid: &str) -> String {
-    let script = r#"
-import sys, struct, hivex
-h = hivex.Hivex(sys.argv[1])
-n = h.root()
-for part in ["SAM", "Domains", "Account", "Users", sys.argv[2]]:
-    n = h.node_get_child(n, part)
-v = [h.value_value(x)[1] for x in h.node_values(n) if h.value_key(x) == "V"][0]
-off, ln = struct.unpack("<LL", v[0x0c:0x14])
-print(v[0xcc + off:0xcc + off + ln].decode("utf-16-le"))
-"#;
-    let out = Command::new("/usr/bin/python3")
-        .args(["-c", script])
-        .arg(sam)
-        .arg(rid)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hivex: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let (_, v) = hivex_raw(sam, &format!(r"{USERS}\{rid}"), "V").unwrap();
+    let u = |at: usize| u32::from_le_bytes(v[at..at + 4].try_into().unwrap()) as usize;
+    let (off, len) = (0xcc + u(0x0c), u(0x10));
+    let units: Vec<u16> = v[off..off + len]
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    String::from_utf16(&units).unwrap()
 }
 
 /// hivex's ActSysAc of a SID (python-hivex; the primary file as stored).
@@ -1092,23 +1078,13 @@ fn ntlm_restrictions_are_caveats_of_every_account() {
             .count()
     };
     assert_eq!(row24(&r), 0);
-    let reg = d.parent().unwrap().join("ntlm.reg");
-    std::fs::write(
-        &reg,
-        "Windows Registry Editor Version 5.00\r\n\r\n\
-         [HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Control\\Lsa\\MSV1_0]\r\n\
-         \"RestrictReceivingNTLMTraffic\"=dword:00000002\r\n\
-         \"NtlmMinServerSec\"=dword:20080000\r\n",
-    )
-    .unwrap();
-    peer(
-        "hivexregedit",
+    super::diagnose::merge(
+        &d.join("SYSTEM"),
+        "SYSTEM",
+        r"ControlSet001\Control\Lsa\MSV1_0",
         &[
-            "--merge",
-            "--prefix",
-            r"HKEY_LOCAL_MACHINE\SYSTEM",
-            d.join("SYSTEM").to_str().unwrap(),
-            reg.to_str().unwrap(),
+            "\"RestrictReceivingNTLMTraffic\"=dword:00000002",
+            "\"NtlmMinServerSec\"=dword:20080000",
         ],
     );
     let r = list(&d);
