@@ -131,9 +131,14 @@ const ROLE_INSTALLED: u32 = 1;
 
 /// Whether the RD Session Host role is installed: `Some(false)` when
 /// SOFTWARE was read and does not record it installed (client editions
-/// have no such key), `None` without SOFTWARE.
+/// have no such key), `None` without SOFTWARE or when the key or its
+/// `InstallState` cannot be read (never taken for "not installed").
 fn session_host_role(ctx: &Ctx<'_>) -> Option<bool> {
     let k = ctx.software(SESSION_HOST_ROLE_PATH)?;
+    if k.unreadable().is_some() || matches!(k.value("InstallState"), ValueState::Unreadable { .. })
+    {
+        return None;
+    }
     Some(k.dword("InstallState") == Some(ROLE_INSTALLED))
 }
 
@@ -179,7 +184,7 @@ fn licensing(ctx: &Ctx<'_>, set: &str, out: &mut Vec<Finding>) {
         ),
         None => (
             Severity::Warning,
-            "whether the RD Session Host role is installed is unknown (SOFTWARE not read)",
+            "whether the RD Session Host role is installed is unknown (SOFTWARE or its Server Manager key not read)",
         ),
     };
     out.push(core.finding(New {
