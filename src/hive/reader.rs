@@ -405,27 +405,39 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Every value of the key at `path` (already looked up as `key`),
-    /// handed to `f` with its name, in list order, as it is read: one pass
-    /// over its value list (a key with hundreds of values, such as the
-    /// firewall rules, is not scanned once per value, and a caller that
-    /// keeps a few of them never holds them all). A value whose name cannot
-    /// be read is left out; a list that cannot be read gives none.
-    /// The data is left as stored (a caller that looks at a few fields of
-    /// hundreds of strings decodes only those it keeps).
-    pub fn each_raw_value(
+    /// Every value of the key at `path` (already looked up as `key`) that
+    /// reads as present, in list order, handed to `f` with its record (its
+    /// name decoded only by a caller that wants it), type and data, as it
+    /// is read: one pass over the value list, and the data borrowed from
+    /// the hive where it lies in one piece (a store of hundreds of firewall
+    /// rules, read for the few that matter, costs no copy per value). A
+    /// value whose name or data cannot be read, or (nt-hive loaded) that
+    /// the readers disagree on, is left out; a list that cannot be read
+    /// gives none.
+    pub fn each_value_data(
         &self,
         key: &KeyLookup<'a>,
         path: &str,
-        mut f: impl FnMut(String, RawValue),
+        mut f: impl FnMut(&crate::format::regf::key::Value<'a>, u32, &[u8]),
     ) {
         let KeyLookup::Found(k) = key else {
             return;
         };
         for v in k.values().unwrap_or_default() {
-            let Ok(name) = v.name() else { continue };
-            let raw = self.read_raw(Ok(Some(v)), path, &name);
-            f(name, raw);
+            if self.nt.is_some() {
+                let Ok(name) = v.name() else { continue };
+                if let RawValue::Present { ty, data, .. } = self.read_raw(Ok(Some(v)), path, &name)
+                {
+                    f(&v, ty, &data);
+                }
+                continue;
+            }
+            if v.raw_name().is_err() {
+                continue;
+            }
+            if let (Ok(ty), Ok(data)) = (v.data_type(), v.data_ref()) {
+                f(&v, ty, &data);
+            }
         }
     }
 

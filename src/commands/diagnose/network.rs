@@ -7,7 +7,6 @@ use crate::recipes::paths::RDP_TCP_PATH;
 use crate::report::diagnose::{Finding, RepairAction, RepairOp, Risk, Severity};
 
 use super::probe::{fix, manual, op_dword, unreadable_value, Ctx, KeyRead, New};
-use crate::hive::reader::RawValue;
 
 /// The RDP listener's default TCP port.
 const DEFAULT_PORT: u32 = 3389;
@@ -269,24 +268,30 @@ fn covering<'r>(rules: &'r [Rule], port: u32) -> impl Iterator<Item = &'r Rule> 
 /// Desktop rules whatever their port. Only those are decoded.
 fn rules(k: &KeyRead<'_>, port: Option<u32>) -> Vec<Rule> {
     let mut out = Vec::new();
-    k.each_raw_value(|n, raw| {
-        let RawValue::Present {
-            ty: 1 | 2, data, ..
-        } = raw
-        else {
+    // One buffer for the UTF-16 units of every rule string in turn; the
+    // data itself is borrowed from the hive, and a name is decoded only
+    // for an inbound rule.
+    let mut units: Vec<u16> = Vec::new();
+    k.each_value_data(|v, ty, data| {
+        if !matches!(ty, 1 | 2) {
             return;
-        };
-        let mut units: Vec<u16> = data
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
+        }
+        units.clear();
+        units.extend(
+            data.chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]])),
+        );
         // As the string decoder does.
         while units.last() == Some(&0) {
             units.pop();
         }
-        let Some(mut r) = Rule::parse(n, &units) else {
+        let Some(mut r) = Rule::parse(String::new(), &units) else {
             return;
         };
+        let Ok(name) = v.name() else {
+            return;
+        };
+        r.name = name;
         if port.is_none_or(|p| r.covers(p) || r.is_rdp_rule()) {
             r.data = String::from_utf16_lossy(&units);
             out.push(r);
@@ -1070,42 +1075,58 @@ mod tests {
         }
     }
 
-    /// On a real store (both control sets): the rules kept for a port are
-    /// those of every inbound rule that cover it or are Remote Desktop
-    /// rules, each with its text as the string decoder reads it.
+    /// On a real store (both control sets), read with nt-hive's cross-check
+    /// and on demand alike: the rules kept for a port are those of every
+    /// inbound rule that cover it or are Remote Desktop rules, each with
+    /// its text as the string decoder reads it (from a copy of its data).
     #[test]
     fn a_store_keeps_what_can_matter_for_the_port() {
         let bytes = crate::testing::corpus("system/win7sp1-x86__regipy__SYSTEM");
-        let r = crate::hive::reader::Reader::new(&bytes).unwrap();
-        let ctx_reader = &r;
-        for set in ["ControlSet001", "ControlSet002"] {
-            let path = format!(r"{set}\{FW_PATH}\FirewallRules");
-            let k = KeyRead::new(ctx_reader, "SYSTEM", path.clone());
-            let all = rules(&k, None);
-            let kept = rules(&k, Some(3389));
-            let mut texts = std::collections::HashMap::new();
-            ctx_reader.each_raw_value(&ctx_reader.key(&path), &path, |n, raw| {
-                if let RawValue::Present { data, .. } = raw {
-                    texts.insert(n, crate::hive::reader::utf16_string(&data));
+        let whole = crate::hive::reader::Reader::new(&bytes).unwrap();
+        let image = crate::storage::lazy::LazyImage::new(
+            Box::new(crate::storage::lazy::MemPages(bytes.clone())),
+            bytes.len(),
+            "SYSTEM".into(),
+        );
+        let paged = crate::hive::reader::Reader::paged(&image).unwrap();
+        assert!(whole.cross_checked() && !paged.cross_checked());
+        for ctx_reader in [&whole, &paged] {
+            for set in ["ControlSet001", "ControlSet002"] {
+                let path = format!(r"{set}\{FW_PATH}\FirewallRules");
+                let k = KeyRead::new(ctx_reader, "SYSTEM", path.clone());
+                let all = rules(&k, None);
+                let kept = rules(&k, Some(3389));
+                let crate::hive::reader::KeyLookup::Found(key) = ctx_reader.key(&path) else {
+                    panic!("{path} is missing");
+                };
+                let texts: std::collections::HashMap<String, String> = key
+                    .values()
+                    .unwrap()
+                    .iter()
+                    .filter(|v| matches!(v.data_type(), Ok(1 | 2)))
+                    .map(|v| {
+                        let data = v.data().unwrap();
+                        (v.name().unwrap(), crate::hive::reader::utf16_string(&data))
+                    })
+                    .collect();
+                assert!(
+                    all.len() > 100 && texts.len() > all.len(),
+                    "{} of {}",
+                    all.len(),
+                    texts.len()
+                );
+                let want: Vec<&str> = all
+                    .iter()
+                    .filter(|r| r.covers(3389) || r.is_rdp_rule())
+                    .map(|r| r.name.as_str())
+                    .collect();
+                let got: Vec<&str> = kept.iter().map(|r| r.name.as_str()).collect();
+                assert_eq!(got, want);
+                assert!(got.iter().any(|n| n.starts_with("RemoteDesktop-")));
+                for r in &all {
+                    assert_eq!(r.data, texts[&r.name]);
+                    assert!(r.data.to_ascii_lowercase().contains("|dir=in"));
                 }
-            });
-            assert!(
-                all.len() > 100 && texts.len() > all.len(),
-                "{} of {}",
-                all.len(),
-                texts.len()
-            );
-            let want: Vec<&str> = all
-                .iter()
-                .filter(|r| r.covers(3389) || r.is_rdp_rule())
-                .map(|r| r.name.as_str())
-                .collect();
-            let got: Vec<&str> = kept.iter().map(|r| r.name.as_str()).collect();
-            assert_eq!(got, want);
-            assert!(got.iter().any(|n| n.starts_with("RemoteDesktop-")));
-            for r in &all {
-                assert_eq!(r.data, texts[&r.name]);
-                assert!(r.data.to_ascii_lowercase().contains("|dir=in"));
             }
         }
     }

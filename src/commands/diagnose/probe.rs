@@ -128,10 +128,11 @@ impl<'a> KeyRead<'a> {
         }
     }
 
-    /// Every value of the key, its data as stored, handed to `f` as it is
-    /// read (one pass over its list).
-    pub fn each_raw_value(&self, f: impl FnMut(String, crate::hive::reader::RawValue)) {
-        self.reader.each_raw_value(&self.lookup, &self.path, f)
+    /// Every value of the key that reads as present, with its type and its
+    /// data as stored, handed to `f` as it is read (one pass over its list;
+    /// see [`crate::hive::reader::Reader::each_value_data`]).
+    pub fn each_value_data(&self, f: impl FnMut(&crate::format::regf::key::Value<'a>, u32, &[u8])) {
+        self.reader.each_value_data(&self.lookup, &self.path, f)
     }
 
     /// Names of the key's values (our navigator; each is then read by both).

@@ -673,6 +673,25 @@ impl<'a> Value<'a> {
         Ok(out)
     }
 
+    /// [`Value::data`] without a copy when the data lies in one piece
+    /// (inline or one cell, as all but big-data values do): a rule store's
+    /// hundreds of values are read without an allocation each.
+    pub fn data_ref(&self) -> Result<std::borrow::Cow<'a, [u8]>> {
+        use std::borrow::Cow;
+        let mut out: Option<Cow<'a, [u8]>> = None;
+        self.data_pieces(&mut |p| {
+            out = Some(match out.take() {
+                None => Cow::Borrowed(p),
+                Some(prev) => {
+                    let mut v = prev.into_owned();
+                    v.extend_from_slice(p);
+                    Cow::Owned(v)
+                }
+            })
+        })?;
+        Ok(out.unwrap_or(Cow::Borrowed(&[])))
+    }
+
     /// Checks that the value's data is where its fields say (every bound
     /// [`Value::data`] checks) without copying it; returns its length.
     pub fn check_data(&self) -> Result<usize> {
@@ -682,7 +701,7 @@ impl<'a> Value<'a> {
     }
 
     /// Hands the data to `f` in order, one slice per cell it lives in.
-    fn data_pieces(&self, f: &mut dyn FnMut(&[u8])) -> Result<()> {
+    fn data_pieces(&self, f: &mut dyn FnMut(&'a [u8])) -> Result<()> {
         let raw = self.raw_data_size()?;
         let size = raw & !VK_DATA_INLINE;
         if raw & VK_DATA_INLINE != 0 {
@@ -722,7 +741,7 @@ impl<'a> Value<'a> {
         Ok(())
     }
 
-    fn big_data(&self, db: Cell<'a>, size: u32, f: &mut dyn FnMut(&[u8])) -> Result<()> {
+    fn big_data(&self, db: Cell<'a>, size: u32, f: &mut dyn FnMut(&'a [u8])) -> Result<()> {
         let base = db.abs_of(0);
         if size as usize > self.view.len() {
             return Err(Error::Invalid {
