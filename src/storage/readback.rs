@@ -118,7 +118,7 @@ pub fn compare_hashing(mut src: impl Read, want: &[u8]) -> std::io::Result<(Opti
                 if differs.is_none() {
                     let expect = &want[pos.min(want.len())..(pos + n).min(want.len())];
                     let got = &buf[..expect.len()];
-                    if got != expect {
+                    if !crate::util::bytes::same(got, expect) {
                         let i = got.iter().zip(expect).position(|(a, b)| a != b);
                         differs = Some((pos + i.unwrap_or(0)) as u64);
                     } else if expect.len() < n {
@@ -185,7 +185,7 @@ pub fn compare_units(
             .unwrap_or(usize::MAX)
             .min(want.len());
         let expect = &want[from..(from + n).min(want.len())];
-        if buf[..expect.len()] != *expect {
+        if !crate::util::bytes::same(&buf[..expect.len()], expect) {
             let i = buf.iter().zip(expect).position(|(a, b)| a != b);
             return Ok(Some(u.start + i.unwrap_or(0) as u64));
         }

@@ -161,9 +161,9 @@ pub fn first_difference(mut src: impl Read, want: &[u8]) -> std::io::Result<Opti
         }
         let expect = &want[pos.min(want.len())..(pos + n).min(want.len())];
         let got = &buf[..expect.len()];
-        // A slice compare first (memcmp); the offset is looked for only on
+        // A block compare first; the offset is looked for only on
         // a mismatch.
-        if got != expect {
+        if !crate::util::bytes::same(got, expect) {
             let i = got.iter().zip(expect).position(|(a, b)| a != b);
             return Ok(Some((pos + i.unwrap_or(0)) as u64));
         }

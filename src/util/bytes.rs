@@ -73,13 +73,37 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Whether `a` and `b` hold the same bytes, compared 64 bytes at a time as
+/// 64-bit words (code the compiler vectorises). Slice `==` calls `memcmp`,
+/// which in the static musl build goes byte by byte: comparing whole hives
+/// that way took 37 % of a fix's time (docs/performance.md).
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    const BLOCK: usize = 64;
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(s);
+        u64::from_ne_bytes(w)
+    };
+    let (blocks_a, blocks_b) = (a.chunks_exact(BLOCK), b.chunks_exact(BLOCK));
+    let (tail_a, tail_b) = (blocks_a.remainder(), blocks_b.remainder());
+    blocks_a.zip(blocks_b).all(|(x, y)| {
+        x.chunks_exact(8)
+            .zip(y.chunks_exact(8))
+            .fold(0u64, |d, (p, q)| d | (word(p) ^ word(q)))
+            == 0
+    }) && tail_a.iter().zip(tail_b).all(|(p, q)| p == q)
+}
+
 /// Byte ranges where `a` and `b` differ (same length), adjacent bytes merged.
 pub fn diff_ranges(a: &[u8], b: &[u8]) -> Vec<Range<usize>> {
     debug_assert_eq!(a.len(), b.len());
     let mut out: Vec<Range<usize>> = Vec::new();
     // Compare 4 KiB pages first: cheap on multi-MB hives where few bytes change.
     for (page, (pa, pb)) in a.chunks(4096).zip(b.chunks(4096)).enumerate() {
-        if pa == pb {
+        if same(pa, pb) {
             continue;
         }
         let base = page * 4096;
@@ -118,6 +142,25 @@ pub fn join_ranges(ranges: Vec<Range<usize>>, gap: usize) -> Vec<Range<usize>> {
 
 #[cfg(test)]
 mod tests {
+    /// `same` agrees with slice equality for every length around its block
+    /// size and a difference at every position, in the blocks and the tail.
+    #[test]
+    fn same_is_slice_equality() {
+        for len in [0usize, 1, 7, 8, 63, 64, 65, 127, 128, 200, 4096] {
+            let a: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+            assert!(same(&a, &a.clone()), "{len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x80;
+                assert!(!same(&a, &b), "{len} {at}");
+            }
+            assert!(!same(&a, &a[..len.saturating_sub(1)]) || len == 0);
+            let mut longer = a.clone();
+            longer.push(0);
+            assert!(!same(&a, &longer));
+        }
+    }
+
     use super::*;
 
     #[test]

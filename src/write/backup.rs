@@ -165,7 +165,7 @@ fn reads_back_as(path: &Path, want: &[u8]) -> std::io::Result<bool> {
     for chunk in want.chunks(buf.len()) {
         let got = &mut buf[..chunk.len()];
         f.read_exact(got)?;
-        if got != chunk {
+        if !crate::util::bytes::same(got, chunk) {
             return Ok(false);
         }
     }

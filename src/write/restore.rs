@@ -44,7 +44,7 @@ use crate::format::regf::base_block::{self, BaseBlock, BASE_BLOCK_SIZE};
 use crate::format::regf::log::{recover, recover_overlay, sequences_seen, LogInput};
 use crate::storage::access::WriteAccess;
 use crate::storage::target::{open_store, TargetInfo};
-use crate::util::bytes::{diff_ranges, join_ranges, WRITE_GAP};
+use crate::util::bytes::{diff_ranges, join_ranges, same, WRITE_GAP};
 use crate::util::digest::sha256_hex;
 use crate::write::commit::{write_verified, write_verified_hashed, LogTarget};
 use crate::write::intent::image_writes;
@@ -80,7 +80,7 @@ impl FileBack {
         if self.created {
             self.current.is_none()
         } else {
-            self.current.as_deref() == Some(&self.want[..])
+            self.current.as_deref().is_some_and(|c| same(c, &self.want))
         }
     }
 }
@@ -280,7 +280,7 @@ fn step3_is_safe(orig: &[u8], image: &[u8], o_logs: &[LogInput<'_>]) -> Result<(
     let head = BASE_BLOCK_SIZE.min(orig.len());
     let mut state = image.to_vec();
     state[..head].copy_from_slice(&orig[..head]);
-    if loads_as(&state, o_logs)? != want {
+    if !same(&loads_as(&state, o_logs)?, &want) {
         return refuse("its base block");
     }
     let common = orig.len().min(image.len());
@@ -312,7 +312,7 @@ fn step3_is_safe(orig: &[u8], image: &[u8], o_logs: &[LogInput<'_>]) -> Result<(
     }
     if image.len() > orig.len() {
         state[..common].copy_from_slice(&orig[..common]);
-        if loads_as(&state, o_logs)? != want {
+        if !same(&loads_as(&state, o_logs)?, &want) {
             return refuse("its body, before its length");
         }
     }

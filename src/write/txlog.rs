@@ -40,7 +40,7 @@ use crate::format::regf::log::write::{dirty_pages, log_base_block, new_entry, ol
 use crate::format::regf::log::{
     check_hive_bins, recover, recover_overlay, LogFormat, LogInput, LogSlot, LogSummary, Overlay,
 };
-use crate::util::bytes::put_u32;
+use crate::util::bytes::{put_u32, same};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -244,7 +244,7 @@ fn replays_to(head: &[u8], overlay: &Overlay, image: &[u8], applied: bool, x: &E
     };
     let end = bins_end.min(overlay.len);
     let h = head.len();
-    if x.len() != end || h > end || x.get(..h) != Some(head) {
+    if x.len() != end || h > end || !x.get(..h).is_some_and(|xh| same(xh, head)) {
         return false;
     }
     let mut covered = Covered::new();
@@ -253,10 +253,13 @@ fn replays_to(head: &[u8], overlay: &Overlay, image: &[u8], applied: bool, x: &E
             return false;
         };
         let (s, e) = ((*at).max(h), stop.min(end));
-        let same = cover(&mut covered, s, e, |a, b| {
-            bytes.get(a - at..b - at) == x.get(a..b)
+        let agrees = cover(&mut covered, s, e, |a, b| {
+            match (bytes.get(a - at..b - at), x.get(a..b)) {
+                (Some(w), Some(xw)) => same(w, xw),
+                (w, xw) => w == xw,
+            }
         });
-        if !same {
+        if !agrees {
             return false;
         }
     }
@@ -266,7 +269,7 @@ fn replays_to(head: &[u8], overlay: &Overlay, image: &[u8], applied: bool, x: &E
         let zeros = a + kept.len();
         // The same bytes in memory (`x` cut from the image itself) are equal.
         x.get(a..zeros)
-            .is_some_and(|xs| xs.as_ptr() == kept.as_ptr() || xs == kept)
+            .is_some_and(|xs| xs.as_ptr() == kept.as_ptr() || same(xs, kept))
             && x.get(zeros..b).is_some_and(|z| z.iter().all(|&c| c == 0))
     })
 }

@@ -151,7 +151,7 @@ pub fn old_log(base: &[u8], old: &[u8], new: &[u8], hive_bins_size: u32) -> Resu
             BASE_BLOCK_SIZE + end * SECTOR,
         );
         if let (Some(o), Some(n)) = (old.get(a..e), new.get(a..e)) {
-            if o == n {
+            if crate::util::bytes::same(o, n) {
                 continue;
             }
         }
@@ -160,7 +160,10 @@ pub fn old_log(base: &[u8], old: &[u8], new: &[u8], hive_bins_size: u32) -> Resu
             let page = new.get(a..a + SECTOR).ok_or_else(|| {
                 crate::error::truncated("hive sector", a as u64, SECTOR as u64, new.len() as u64)
             })?;
-            if old.get(a..a + SECTOR) != Some(page) {
+            if !old
+                .get(a..a + SECTOR)
+                .is_some_and(|o| crate::util::bytes::same(o, page))
+            {
                 bitmap[s / 8] |= 1 << (s % 8);
                 pages.extend_from_slice(page);
             }
