@@ -7,11 +7,12 @@
 use std::process::ExitCode;
 
 /// The shipped static (musl) build allocates through mimalloc (its 2.x
-/// series, without collection at exit: .cargo/config.toml): musl's own
-/// allocator hands memory back to the kernel eagerly, and `inspect` ran
-/// twice as long as the glibc build, 1,019 page faults against 567 (with
-/// mimalloc: 120). ripgrep's musl build swaps its allocator for the same
-/// reason. docs/performance.md has the figures.
+/// series, without transparent huge pages, without collection at exit:
+/// Cargo.toml, .cargo/config.toml): musl's own allocator hands memory back
+/// to the kernel eagerly, and `inspect` ran twice as long as the glibc
+/// build (1,019 page faults against 567). ripgrep's musl build swaps its
+/// allocator for the same reason. Huge pages would make `inspect` faster
+/// still but a fix's peak RSS larger than its bound (docs/performance.md).
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
