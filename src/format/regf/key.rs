@@ -1090,6 +1090,37 @@ mod tests {
         );
     }
 
+    /// `data_ref` reads what `data` reads: borrowed from the hive for
+    /// inline and one-cell data, a copy for big data (its segments joined).
+    #[test]
+    fn data_ref_is_data_borrowed_unless_big() {
+        use std::borrow::Cow;
+        let h = testhive();
+        let view = HiveView::new(&h).unwrap();
+        let (mut borrowed, mut owned) = (0, 0);
+        for k in Key::root(view).unwrap().subkeys().unwrap() {
+            for v in k.values().unwrap() {
+                let (copy, seen) = (v.data().unwrap(), v.data_ref().unwrap());
+                assert_eq!(copy, &*seen);
+                let big = v.raw_data_size().unwrap() & !VK_DATA_INLINE > BIG_DATA_THRESHOLD;
+                match seen {
+                    Cow::Borrowed(_) if !big => borrowed += 1,
+                    Cow::Owned(_) if big => owned += 1,
+                    other => panic!(
+                        "{} bytes read {}",
+                        copy.len(),
+                        if matches!(other, Cow::Borrowed(_)) {
+                            "borrowed"
+                        } else {
+                            "as a copy"
+                        }
+                    ),
+                }
+            }
+        }
+        assert!(borrowed > 3 && owned > 0, "{borrowed} {owned}");
+    }
+
     /// A big-data record listing one segment many times cannot make a
     /// value larger than the hive: an error with the offset.
     #[test]
