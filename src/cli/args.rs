@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::cli::exit::EXIT_CODES_HELP;
 
@@ -90,6 +90,125 @@ pub struct EditArgs {
     pub wait: Option<u64>,
 }
 
+/// Arguments clap builds only when the command line reaches them
+/// ([`clap::Command::defer`]): a run builds the top level and its own
+/// subcommand, not the argument lists of every other command (most of the
+/// start-up time of a short read command otherwise).
+#[derive(Debug)]
+pub struct Deferred<T>(pub T);
+
+impl<T> std::ops::Deref for Deferred<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Deferred<T> {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Deferred)
+    }
+    fn from_arg_matches_mut(m: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(m).map(Deferred)
+    }
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+    fn update_from_arg_matches_mut(&mut self, m: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(m)
+    }
+}
+
+impl<T: Subcommand> Subcommand for Deferred<T> {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        later(cmd, T::augment_subcommands, subcommands_later::<T>)
+    }
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        later(
+            cmd,
+            T::augment_subcommands_for_update,
+            subcommands_for_update_later::<T>,
+        )
+    }
+    fn has_subcommand(name: &str) -> bool {
+        T::has_subcommand(name)
+    }
+}
+
+impl<T: Args> Args for Deferred<T> {
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        later(cmd, T::augment_args, args_later::<T>)
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        later(cmd, T::augment_args_for_update, args_for_update_later::<T>)
+    }
+}
+
+/// Set while [`full_command`] builds the tree: nothing is deferred.
+static EAGER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The whole command tree with every argument list built, as the
+/// completion scripts, the man page and the definition's own checks need
+/// it (a deferred list is built only when parsing reaches its command).
+pub fn full_command() -> clap::Command {
+    use clap::CommandFactory;
+    EAGER.store(true, std::sync::atomic::Ordering::SeqCst);
+    let cmd = Cli::command();
+    EAGER.store(false, std::sync::atomic::Ordering::SeqCst);
+    cmd
+}
+
+/// `now` applied to `cmd` at once while [`full_command`] runs, else
+/// `deferred` when parsing reaches `cmd`.
+fn later(
+    cmd: clap::Command,
+    now: fn(clap::Command) -> clap::Command,
+    deferred: fn(clap::Command) -> clap::Command,
+) -> clap::Command {
+    if EAGER.load(std::sync::atomic::Ordering::SeqCst) {
+        now(cmd)
+    } else {
+        cmd.defer(deferred)
+    }
+}
+
+/// Applies `f` to a command whose own description is already set (by the
+/// variant that holds the deferred part): the description of the type
+/// `f` comes from must not replace it, as it does not when built at once
+/// (the variant's attributes are applied after its fields').
+fn keeping_about(cmd: clap::Command, f: fn(clap::Command) -> clap::Command) -> clap::Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let cmd = f(cmd);
+    let cmd = match about {
+        Some(a) => cmd.about(a),
+        None => cmd.about(None),
+    };
+    match long_about {
+        Some(a) => cmd.long_about(a),
+        None => cmd.long_about(None),
+    }
+}
+
+fn subcommands_later<T: Subcommand>(cmd: clap::Command) -> clap::Command {
+    keeping_about(cmd, T::augment_subcommands)
+}
+
+fn subcommands_for_update_later<T: Subcommand>(cmd: clap::Command) -> clap::Command {
+    keeping_about(cmd, T::augment_subcommands_for_update)
+}
+
+fn args_later<T: Args>(cmd: clap::Command) -> clap::Command {
+    keeping_about(cmd, T::augment_args)
+}
+
+fn args_for_update_later<T: Args>(cmd: clap::Command) -> clap::Command {
+    keeping_about(cmd, T::augment_args_for_update)
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -153,7 +272,7 @@ pub enum Command {
     )]
     Nla {
         #[command(subcommand)]
-        action: NlaAction,
+        action: Deferred<NlaAction>,
     },
     /// Remote Desktop fixes.
     #[command(
@@ -161,7 +280,7 @@ pub enum Command {
     )]
     Rdp {
         #[command(subcommand)]
-        action: RdpAction,
+        action: Deferred<RdpAction>,
     },
     /// Set a service's start type in every control set (e.g. disable a driver that crashes the boot).
     #[command(
@@ -177,7 +296,7 @@ pub enum Command {
         #[arg(long, value_enum)]
         start: StartType,
         #[command(flatten)]
-        edit: EditArgs,
+        edit: Deferred<EditArgs>,
     },
     /// Read a key or a value (read-only).
     #[command(
@@ -226,7 +345,7 @@ pub enum Command {
         #[arg(long)]
         all_control_sets: bool,
         #[command(flatten)]
-        edit: EditArgs,
+        edit: Deferred<EditArgs>,
     },
     /// Delete a value.
     #[command(
@@ -243,7 +362,7 @@ pub enum Command {
         #[arg(long)]
         all_control_sets: bool,
         #[command(flatten)]
-        edit: EditArgs,
+        edit: Deferred<EditArgs>,
     },
     /// Local accounts: list them, or get one back in (enable, unlock, expiry, password, add-to-group).
     #[command(
@@ -251,13 +370,13 @@ pub enum Command {
     )]
     Account {
         #[command(subcommand)]
-        action: AccountAction,
+        action: Deferred<AccountAction>,
     },
     /// RDP logon rights in SECURITY (Policy\Accounts\<SID>\ActSysAc).
     #[command(after_help = "Examples:\n  ntrescue rights grant-rdp /dev/nvme1n1 S-1-5-32-555")]
     Rights {
         #[command(subcommand)]
-        action: RightsAction,
+        action: Deferred<RightsAction>,
     },
     /// Put a backup bundle back byte-for-byte.
     #[command(
@@ -285,7 +404,7 @@ pub enum Command {
     )]
     Backups {
         #[command(subcommand)]
-        action: BackupsAction,
+        action: Deferred<BackupsAction>,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
@@ -661,7 +780,6 @@ pub enum HashArg {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
     use std::path::Path;
 
     fn walk(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
@@ -679,9 +797,42 @@ mod tests {
         }
     }
 
+    fn paths(cmd: &clap::Command, path: &[String], out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands() {
+            let mut p = path.to_vec();
+            p.push(sub.get_name().to_string());
+            out.push(p.clone());
+            paths(sub, &p, out);
+        }
+    }
+
+    /// The deferred argument lists give every command the help (and so
+    /// the arguments, descriptions and examples) the tree built at once
+    /// gives it: parsing `--help` and `-h` through both trees renders the same.
+    #[test]
+    fn deferred_arguments_parse_as_the_whole_tree() {
+        let mut all = vec![Vec::new()];
+        paths(&full_command(), &[], &mut all);
+        assert!(all.len() > 30, "{}", all.len());
+        for path in all {
+            for flag in ["--help", "-h"] {
+                let mut argv = vec!["ntrescue".to_string()];
+                argv.extend(path.iter().cloned());
+                argv.push(flag.into());
+                let lazy = Cli::try_parse_from(&argv).unwrap_err().render().to_string();
+                let whole = full_command()
+                    .try_get_matches_from(&argv)
+                    .unwrap_err()
+                    .render()
+                    .to_string();
+                assert_eq!(lazy, whole, "{argv:?}");
+            }
+        }
+    }
+
     #[test]
     fn every_subcommand_has_examples_of_itself() {
-        let cmd = Cli::command();
+        let cmd = full_command();
         cmd.clone().debug_assert();
         let mut missing = Vec::new();
         walk(&cmd, "", &mut missing);
@@ -726,7 +877,7 @@ mod tests {
         ] {
             assert_eq!(ok(args), unknown, "{args:?}");
         }
-        let help = Cli::command().render_help().to_string();
+        let help = full_command().render_help().to_string();
         assert!(!help.contains("--partition"), "{help}");
     }
 
@@ -740,14 +891,14 @@ mod tests {
         let cli = parse(&["nla", "disable", "x", "--dry-run", "--include-policy"]).unwrap();
         match cli.command {
             Command::Nla {
-                action: NlaAction::Disable(a),
+                action: Deferred(NlaAction::Disable(a)),
             } => assert!(a.edit.dry_run && a.include_policy && a.source == Path::new("x")),
             c => panic!("{c:?}"),
         }
         assert!(matches!(
             parse(&["nla", "enable", "x"]).unwrap().command,
             Command::Nla {
-                action: NlaAction::Enable(_)
+                action: Deferred(NlaAction::Enable(_))
             }
         ));
         let kind = |args: &[&str]| parse(args).map(|_| ()).map_err(|e| e.kind());
@@ -776,7 +927,7 @@ mod tests {
         assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
         let e = Cli::try_parse_from(["ntrescue", "inspect", "x", "--partition", "0"]).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
-        let help = Cli::command()
+        let help = full_command()
             .find_subcommand_mut("rdp")
             .unwrap()
             .find_subcommand_mut("port")

@@ -3,14 +3,12 @@
 //! and the hidden `man` (both generated from the clap definition, so they
 //! never drift from it).
 
-use clap::CommandFactory;
-
-use crate::cli::args::Cli;
+use crate::cli::args::full_command;
 use crate::error::Error;
 
 /// `completions SHELL`: the completion script.
 pub fn completions(shell: clap_complete::Shell) -> String {
-    let mut cmd = Cli::command();
+    let mut cmd = full_command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "ntrescue", &mut out);
     String::from_utf8_lossy(&out).into_owned()
@@ -18,7 +16,7 @@ pub fn completions(shell: clap_complete::Shell) -> String {
 
 /// `man`: the man page (roff), subcommands included.
 pub fn man() -> Result<String, Error> {
-    let cmd = Cli::command();
+    let cmd = full_command();
     let mut out = Vec::new();
     let io = |e| Error::io("rendering the man page", e);
     let man = clap_mangen::Man::new(cmd.clone());

@@ -6,8 +6,8 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::args::{
-    AccountAction, BackupsAction, Cli, ColorWhen, Command, DiagnoseRead, EditArgs, HashArg,
-    NlaAction, PartitionArg, RdpAction, RightsAction, ValueType,
+    AccountAction, BackupsAction, Cli, ColorWhen, Command, Deferred, DiagnoseRead, EditArgs,
+    HashArg, NlaAction, PartitionArg, RdpAction, RightsAction, ValueType,
 };
 use crate::cli::exit::Exit;
 use crate::error::Error;
@@ -804,7 +804,7 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
                 nla(&action, &located, a.include_policy, &opts(&a.edit)),
             )
         }
-        Command::Rdp { action } => rdp(out, action, &locate, &opts),
+        Command::Rdp { action } => rdp(out, action.0, &locate, &opts),
         Command::Service {
             source,
             name,
@@ -869,11 +869,11 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             target,
             ..
         } => restore(out, &backup, force, target.as_deref(), write),
-        Command::Backups { action } => backups(out, action, write),
+        Command::Backups { action } => backups(out, action.0, write),
         Command::Completions { shell } => shown(crate::cli::extra::completions(shell)),
         Command::Man => shown(crate::cli::extra::man()?),
-        Command::Account { action } => account(out, action, part, &opts),
-        Command::Rights { action } => rights(out, action, part, &opts),
+        Command::Account { action } => account(out, action.0, part, &opts),
+        Command::Rights { action } => rights(out, action.0, part, &opts),
     }
 }
 
@@ -884,27 +884,41 @@ fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
         | Command::Diagnose { part, .. }
         | Command::Get { part, .. }
         | Command::Account {
-            action: AccountAction::List { part, .. },
+            action: Deferred(AccountAction::List { part, .. }),
         } => Some(part),
         Command::Account {
             action:
-                AccountAction::Enable { edit, .. }
-                | AccountAction::Unlock { edit, .. }
-                | AccountAction::Expiry { edit, .. }
-                | AccountAction::Password { edit, .. }
-                | AccountAction::AddToGroup { edit, .. },
+                Deferred(
+                    AccountAction::Enable { edit, .. }
+                    | AccountAction::Unlock { edit, .. }
+                    | AccountAction::Expiry { edit, .. }
+                    | AccountAction::Password { edit, .. }
+                    | AccountAction::AddToGroup { edit, .. },
+                ),
         }
         | Command::Rights {
-            action: RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. },
+            action:
+                Deferred(RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. }),
         }
-        | Command::Service { edit, .. }
-        | Command::Set { edit, .. }
-        | Command::DeleteValue { edit, .. }
+        | Command::Service {
+            edit: Deferred(edit),
+            ..
+        }
+        | Command::Set {
+            edit: Deferred(edit),
+            ..
+        }
+        | Command::DeleteValue {
+            edit: Deferred(edit),
+            ..
+        }
         | Command::Rdp {
             action:
-                RdpAction::Enable { edit, .. }
-                | RdpAction::Port { edit, .. }
-                | RdpAction::Repair { edit, .. },
+                Deferred(
+                    RdpAction::Enable { edit, .. }
+                    | RdpAction::Port { edit, .. }
+                    | RdpAction::Repair { edit, .. },
+                ),
         } => Some(&edit.part),
         Command::Nla { action } => Some(&action.args().edit.part),
         Command::Locate { .. }
@@ -944,30 +958,44 @@ fn wants_json(cli: &Cli) -> bool {
         | Command::Get { json, .. }
         | Command::Restore { json, .. }
         | Command::Backups {
-            action: BackupsAction::List { json, .. } | BackupsAction::Pack { json, .. },
+            action: Deferred(BackupsAction::List { json, .. } | BackupsAction::Pack { json, .. }),
         }
         | Command::Account {
-            action: AccountAction::List { json, .. },
+            action: Deferred(AccountAction::List { json, .. }),
         } => *json,
         Command::Account {
             action:
-                AccountAction::Enable { edit, .. }
-                | AccountAction::Unlock { edit, .. }
-                | AccountAction::Expiry { edit, .. }
-                | AccountAction::Password { edit, .. }
-                | AccountAction::AddToGroup { edit, .. },
+                Deferred(
+                    AccountAction::Enable { edit, .. }
+                    | AccountAction::Unlock { edit, .. }
+                    | AccountAction::Expiry { edit, .. }
+                    | AccountAction::Password { edit, .. }
+                    | AccountAction::AddToGroup { edit, .. },
+                ),
         }
         | Command::Rights {
-            action: RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. },
+            action:
+                Deferred(RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. }),
         } => edit.json,
-        Command::Service { edit, .. }
-        | Command::Set { edit, .. }
-        | Command::DeleteValue { edit, .. }
+        Command::Service {
+            edit: Deferred(edit),
+            ..
+        }
+        | Command::Set {
+            edit: Deferred(edit),
+            ..
+        }
+        | Command::DeleteValue {
+            edit: Deferred(edit),
+            ..
+        }
         | Command::Rdp {
             action:
-                RdpAction::Enable { edit, .. }
-                | RdpAction::Port { edit, .. }
-                | RdpAction::Repair { edit, .. },
+                Deferred(
+                    RdpAction::Enable { edit, .. }
+                    | RdpAction::Port { edit, .. }
+                    | RdpAction::Repair { edit, .. },
+                ),
         } => edit.json,
         Command::Nla { action } => action.args().edit.json,
         Command::Completions { .. } | Command::Man => false,
@@ -988,12 +1016,12 @@ fn command_and_source(cli: &Cli) -> (String, Option<String>) {
         Command::Service { source, .. } => ("service".into(), p(source)),
         Command::Set { source, .. } => ("set".into(), p(source)),
         Command::DeleteValue { source, .. } => ("delete-value".into(), p(source)),
-        Command::Rdp { action } => match action {
+        Command::Rdp { action } => match &action.0 {
             RdpAction::Enable { source, .. } => ("rdp enable".into(), p(source)),
             RdpAction::Repair { source, .. } => ("rdp repair".into(), p(source)),
             RdpAction::Port { source, .. } => ("rdp port".into(), p(source)),
         },
-        Command::Account { action } => match action {
+        Command::Account { action } => match &action.0 {
             AccountAction::List { source, .. } => ("account list".into(), p(source)),
             AccountAction::Enable { source, .. } => ("account enable".into(), p(source)),
             AccountAction::Unlock { source, .. } => ("account unlock".into(), p(source)),
@@ -1001,11 +1029,11 @@ fn command_and_source(cli: &Cli) -> (String, Option<String>) {
             AccountAction::Password { source, .. } => ("account password".into(), p(source)),
             AccountAction::AddToGroup { source, .. } => ("account add-to-group".into(), p(source)),
         },
-        Command::Rights { action } => match action {
+        Command::Rights { action } => match &action.0 {
             RightsAction::GrantRdp { source, .. } => ("rights grant-rdp".into(), p(source)),
             RightsAction::RemoveDeny { source, .. } => ("rights remove-deny".into(), p(source)),
         },
-        Command::Backups { action } => match action {
+        Command::Backups { action } => match &action.0 {
             BackupsAction::List { dir, .. } => ("backups list".into(), dir.as_ref().and_then(p)),
             BackupsAction::Pack { backup, .. } => ("backups pack".into(), p(backup)),
         },
@@ -1255,8 +1283,7 @@ fn takes_value(cmd: &clap::Command, flag: &str) -> bool {
 /// The subcommand words at the start of a command line clap rejected
 /// ("rdp port"), as far as they name subcommands.
 fn subcommand_of(args: &[String]) -> String {
-    use clap::CommandFactory;
-    let mut cmd = Cli::command();
+    let mut cmd = crate::cli::args::full_command();
     let mut words = Vec::new();
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
