@@ -130,7 +130,7 @@ impl<'a> HiveInput<'a> {
         let (mut replayed, mut replay, mut replay_error) = (None, None, None);
         match rec {
             Ok(r) => {
-                hive.max_sequence_seen = Some(r.sequences_seen.highest);
+                hive.max_sequence_seen = r.sequences_seen.map(|s| s.highest);
                 replay = r.replay.clone();
                 if let Some(o) = &r.image {
                     replayed = Some(Reader::paged(o).map_err(|e| e.in_file(path))?);

@@ -101,8 +101,9 @@ pub struct LazyReconciled {
     pub image: Option<Overlaid>,
     /// Replay details for a dirty hive (`None` for a clean one).
     pub replay: Option<ReplayInfo>,
-    /// As in [`Reconciled`].
-    pub sequences_seen: SequencesSeen,
+    /// As in [`Reconciled`]; `None` for a clean primary, whose logs are
+    /// not read.
+    pub sequences_seen: Option<SequencesSeen>,
 }
 
 impl LazyReconciled {
@@ -128,16 +129,24 @@ pub fn reconcile_lazy(h: &LazyHive) -> Result<LazyReconciled> {
     let inputs: Vec<LogInput<'_>> = h
         .logs
         .iter()
+        .filter_map(crate::storage::source::LogFile::read)
         .map(|l| LogInput {
             name: l.name.clone(),
             bytes: &l.bytes,
         })
         .collect();
     if !bb.is_dirty() {
+        // The logs of a clean primary are not read (see `LogFile`): their
+        // sequence numbers are not known.
+        let all_read = inputs.len() == h.logs.len();
+        let seen = match all_read {
+            true => Some(log::sequences_seen(head, &inputs).map_err(|e| e.in_file(path))?),
+            false => None,
+        };
         return Ok(LazyReconciled {
             image: None,
             replay: None,
-            sequences_seen: log::sequences_seen(head, &inputs).map_err(|e| e.in_file(path))?,
+            sequences_seen: seen,
         });
     }
     let (rec, overlay) =
@@ -157,6 +166,6 @@ pub fn reconcile_lazy(h: &LazyHive) -> Result<LazyReconciled> {
             hive_bins_size: after.hive_bins_size,
         }),
         image,
-        sequences_seen: rec.sequences_seen,
+        sequences_seen: Some(rec.sequences_seen),
     })
 }

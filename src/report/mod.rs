@@ -152,6 +152,23 @@ impl From<&LoadedFile> for FileInfo {
     }
 }
 
+impl From<&crate::storage::source::LogFile> for FileInfo {
+    /// A log beside a hive read on demand: hashed when it was read.
+    fn from(l: &crate::storage::source::LogFile) -> Self {
+        match l {
+            crate::storage::source::LogFile::Read(f) => FileInfo::from(f),
+            crate::storage::source::LogFile::Unread { path, origin, size } => FileInfo {
+                path: path.display().to_string(),
+                size: *size,
+                sha256: None,
+                md5: None,
+                sha1: None,
+                ntfs_times: ntfs_times(origin),
+            },
+        }
+    }
+}
+
 impl From<&crate::storage::source::LazyHive> for FileInfo {
     /// A primary read on demand: not hashed.
     fn from(h: &crate::storage::source::LazyHive) -> Self {
@@ -285,7 +302,9 @@ pub struct HiveReport {
     /// read on demand (`--verify` walks it).
     pub structure: Option<StructureInfo>,
     /// Highest sequence number in the primary, any valid log base block or
-    /// log entry (a write must go above it); null if the logs could not be read.
+    /// log entry (a write must go above it); null if the logs could not be
+    /// read, or were not: beside a clean primary read on demand (Windows
+    /// loads it without them; `--verify` reads them).
     pub max_sequence_seen: Option<u32>,
 }
 

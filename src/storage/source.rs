@@ -245,8 +245,53 @@ pub struct LazyHive {
     pub size: u64,
     /// The primary's pages (shared with the replayed view of a dirty hive).
     pub image: std::rc::Rc<crate::storage::lazy::LazyImage>,
-    /// Its logs, read whole and hashed.
-    pub logs: Vec<LoadedFile>,
+    /// Its logs: read whole and hashed beside a dirty primary (they are
+    /// replayed), found but not read beside a clean one.
+    pub logs: Vec<LogFile>,
+}
+
+/// A transaction log beside a hive read on demand.
+#[derive(Clone, Debug)]
+pub enum LogFile {
+    /// Read whole and hashed: the primary is dirty (or its base block
+    /// unreadable), so the log may be replayed.
+    Read(LoadedFile),
+    /// Found, not read: beside a clean primary, which Windows loads without
+    /// its logs (a clean hive's log entries are never applied), so nothing
+    /// reported depends on them. `--verify` reads and hashes them.
+    Unread {
+        /// Where it is (for messages).
+        path: PathBuf,
+        /// Where it lives.
+        origin: FileRef,
+        /// Its length in bytes.
+        size: u64,
+    },
+}
+
+impl LogFile {
+    /// Notes a log without reading it: its length only.
+    fn unread(r: &FileRef) -> Result<Self> {
+        let size = match r {
+            FileRef::Path(p) => fs::metadata(p)
+                .map_err(|e| Error::io(format!("reading {}", p.display()), e))?
+                .len(),
+            FileRef::Ntfs { loc, .. } => loc.size,
+        };
+        Ok(LogFile::Unread {
+            path: r.display(),
+            origin: r.clone(),
+            size,
+        })
+    }
+
+    /// Its bytes, when it was read.
+    pub fn read(&self) -> Option<&LoadedFile> {
+        match self {
+            LogFile::Read(f) => Some(f),
+            LogFile::Unread { .. } => None,
+        }
+    }
 }
 
 impl LazyHive {
@@ -288,16 +333,29 @@ impl LazyHive {
             offset: 0,
             detail: format!("{} is too large for this platform", path.display()),
         })?;
+        use crate::format::regf::cell::HiveBytes;
+        let image = LazyImage::new(src, len, path.display().to_string());
+        // Clean by its base block: the logs are not read. Dirty, or a base
+        // block that does not parse (reconciling reports why): read whole.
+        let clean = image
+            .range(0, crate::format::regf::base_block::BASE_BLOCK_SIZE.min(len))
+            .ok()
+            .and_then(|head| crate::format::regf::base_block::BaseBlock::parse(head).ok())
+            .is_some_and(|bb| !bb.is_dirty());
+        let logs = paths
+            .logs
+            .iter()
+            .map(|l| match clean {
+                true => LogFile::unread(l),
+                false => LoadedFile::read(l).map(LogFile::Read),
+            })
+            .collect::<Result<_>>()?;
         Ok(LazyHive {
-            image: std::rc::Rc::new(LazyImage::new(src, len, path.display().to_string())),
+            image: std::rc::Rc::new(image),
             path,
             origin: paths.primary.clone(),
             size,
-            logs: paths
-                .logs
-                .iter()
-                .map(LoadedFile::read)
-                .collect::<Result<_>>()?,
+            logs,
         })
     }
 }
@@ -306,22 +364,22 @@ impl LazyHive {
     /// What has been read of the primary (pages, bytes, reads) and of the
     /// logs (whole, one read each).
     pub fn stats(&self) -> crate::storage::lazy::ReadStats {
-        self.image.stats() + logs_stats(&self.logs)
+        let read: Vec<&LoadedFile> = self.logs.iter().filter_map(LogFile::read).collect();
+        self.image.stats() + logs_stats(read.iter().copied())
     }
 }
 
 impl LoadedHive {
     /// What was read: every byte of the primary and the logs.
     pub fn stats(&self) -> crate::storage::lazy::ReadStats {
-        logs_stats(std::slice::from_ref(&self.primary)) + logs_stats(&self.logs)
+        logs_stats(std::iter::once(&self.primary).chain(&self.logs))
     }
 }
 
 /// Files read whole: one read each (a page count rounded up).
-fn logs_stats(files: &[LoadedFile]) -> crate::storage::lazy::ReadStats {
+fn logs_stats<'a>(files: impl Iterator<Item = &'a LoadedFile>) -> crate::storage::lazy::ReadStats {
     let page = crate::storage::lazy::PAGE as u64;
     files
-        .iter()
         .map(|f| crate::storage::lazy::ReadStats {
             pages: (f.bytes.len() as u64).div_ceil(page),
             bytes: f.bytes.len() as u64,
