@@ -82,6 +82,14 @@ impl MetaCache {
         Ok(buf)
     }
 
+    /// Counts one device read of `got` bytes.
+    fn count(&self, got: u64, unit: u64) {
+        let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.reads += 1;
+        s.bytes += got;
+        s.sectors += got.div_ceil(unit);
+    }
+
     /// What has been read through this cache.
     pub fn stats(&self) -> MetaStats {
         *self.stats.lock().unwrap_or_else(|e| e.into_inner())
@@ -125,12 +133,7 @@ impl MetaCache {
             }
         }
         let buf = &aligned.bytes()[..got];
-        {
-            let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-            s.reads += 1;
-            s.bytes += got as u64;
-            s.sectors += (got as u64).div_ceil(unit);
-        }
+        self.count(got as u64, unit);
         let mut head = None;
         for (i, chunk) in buf.chunks(unit as usize).enumerate() {
             let p: std::sync::Arc<[u8]> = chunk.into();
@@ -159,6 +162,9 @@ pub struct Region {
     /// forever without a system call; past the budget it is an error.
     budget: u64,
 }
+
+/// Reads at least this large bypass the sector cache ([`Region`]).
+const DIRECT_READ: usize = 64 << 10;
 
 /// The most the `ntfs` crate may read for one operation (opening a volume,
 /// one lookup, one listing, locating one file). A lookup reads a handful
@@ -208,6 +214,21 @@ impl Read for Region {
             })?;
         let unit = u64::from(self.file.sector());
         let mut done = 0usize;
+        // A large read (the upcase table, 128 KiB, read once when the
+        // volume is opened) goes straight into the caller's buffer: the
+        // cache would copy it twice, a sector at a time, for nothing.
+        if buf.len() >= DIRECT_READ && self.pos.is_multiple_of(unit) {
+            let want = usize::try_from(self.len.saturating_sub(self.pos))
+                .map_or(buf.len(), |left| left.min(buf.len()));
+            let at = self
+                .start
+                .checked_add(self.pos)
+                .ok_or_else(|| std::io::Error::other("read offset overflows"))?;
+            let got = self.file.read_at(&mut buf[..want], at)?;
+            self.cache.count(got as u64, unit);
+            self.pos += got as u64;
+            return Ok(got);
+        }
         while done < buf.len() && self.pos < self.len {
             let first = self.pos / unit;
             let data = match &self.last {
@@ -928,6 +949,43 @@ mod tests {
         r.rearm();
         r.seek(SeekFrom::Start(0)).unwrap();
         assert_eq!(r.read(&mut buf).unwrap(), 4096);
+    }
+
+    /// A read of `DIRECT_READ` bytes or more (the upcase table) goes to
+    /// the device in one read straight into the caller's buffer, counted,
+    /// and not cached; it stops at the region's end.
+    #[test]
+    fn a_large_read_goes_straight_to_the_device() {
+        let (dev, io, bytes) = counted(512 << 10);
+        let (start, len) = (8 * 512, (200 << 10) + 100);
+        let cache = MetaCache::new();
+        let mut r = Region::cached(dev, start, len, cache.clone());
+        r.seek(SeekFrom::Start(4096)).unwrap();
+        let mut big = vec![0u8; 128 << 10];
+        assert_eq!(r.read(&mut big).unwrap(), 128 << 10);
+        let s = start as usize + 4096;
+        assert_eq!(big, bytes[s..s + (128 << 10)]);
+        assert_eq!(*io.reads.lock().unwrap(), [(start + 4096, 128 << 10)]);
+        let st = cache.stats();
+        assert_eq!((st.reads, st.bytes, st.sectors), (1, 128 << 10, 256));
+        // Not cached: a small read of the same bytes reads its sector.
+        assert_eq!(read_at(&mut r, 4096, 16), bytes[s..s + 16]);
+        assert_eq!(io.reads.lock().unwrap().len(), 2);
+        // Near the end only what is left of the region.
+        r.seek(SeekFrom::Start(len - 612)).unwrap();
+        let mut tail = vec![0u8; 96 << 10];
+        let e = start as usize + len as usize;
+        assert_eq!(r.read(&mut tail).unwrap(), 612);
+        assert_eq!(tail[..612], bytes[e - 612..e]);
+        // (The device reads whole sectors.)
+        assert_eq!(io.reads.lock().unwrap()[2], (start + len - 612, 1024));
+        // An unaligned position goes through the cache.
+        r.seek(SeekFrom::Start(4097)).unwrap();
+        let before = io.reads.lock().unwrap().len();
+        assert_eq!(r.read(&mut big).unwrap(), 128 << 10);
+        assert_eq!(big, bytes[s + 1..s + 1 + (128 << 10)]);
+        assert_eq!(cache.stats().reads, st.reads + 3);
+        assert_eq!(io.reads.lock().unwrap().len(), before + 1);
     }
 
     /// Metadata is read in whole sectors, each once, whatever the pattern
