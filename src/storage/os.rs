@@ -306,11 +306,20 @@ pub fn mounts_of(path: &Path) -> Vec<String> {
     mount_check(path).unwrap_or_else(|why| vec![format!("unknown: {why}")])
 }
 
+/// A procfs file, whose size the kernel gives as 0: read with room for a
+/// typical one from the start, not grown from a few bytes read by read.
+#[cfg(target_os = "linux")]
+fn read_proc(path: &str) -> std::io::Result<String> {
+    let mut text = String::with_capacity(16 << 10);
+    std::io::Read::read_to_string(&mut File::open(path)?, &mut text)?;
+    Ok(text)
+}
+
 /// [`mounts_of`], with `Err(why)` when the mount state cannot be known.
 pub fn mount_check(path: &Path) -> std::result::Result<Vec<String>, String> {
     #[cfg(target_os = "linux")]
     {
-        let info = std::fs::read_to_string("/proc/self/mountinfo")
+        let info = read_proc("/proc/self/mountinfo")
             .map_err(|e| format!("cannot read /proc/self/mountinfo ({e})"))?;
         let mut devs: Vec<((u64, u64), String, bool)> = Vec::new();
         if let Some(dir) = sysfs_dir(path) {
@@ -319,7 +328,10 @@ pub fn mount_check(path: &Path) -> std::result::Result<Vec<String>, String> {
         // Loop devices backed by this file (an image attached with losetup).
         let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if let Ok(rd) = std::fs::read_dir("/sys/block") {
-            for e in rd.flatten() {
+            let loops = rd
+                .flatten()
+                .filter(|e| e.file_name().as_encoded_bytes().starts_with(b"loop"));
+            for e in loops {
                 let back = e.path().join("loop/backing_file");
                 if std::fs::read_to_string(&back).is_ok_and(|b| Path::new(b.trim()) == canon) {
                     if let Ok(dir) = std::fs::canonicalize(e.path()) {
