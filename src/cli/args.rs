@@ -216,56 +216,17 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  ntrescue inspect /dev/nvme1n1\n  ntrescue inspect disk.img --json --detail -o inspect.json\n  ntrescue inspect /mnt/win/Windows/System32/config/SYSTEM --summary"
     )]
-    Inspect {
-        /// Disk, volume, hive file or mounted Windows tree.
-        source: PathBuf,
-        /// Also hash the whole source (device or image) for evidence records
-        /// (implies --verify).
-        #[arg(long)]
-        hash_source: bool,
-        /// Digests of the hives, their logs and (with --hash-source) the
-        /// source; implies --verify (the hives are read whole). Without it,
-        /// SHA-256 of what is read whole.
-        #[arg(long, value_enum, value_delimiter = ',', value_name = "ALG,...")]
-        hash: Vec<HashArg>,
-        /// Read the hives whole: sha256 of hives and logs, both readers
-        /// cross-checking every value, the full structure walk (forensics).
-        /// Without it only the pages the report needs are read.
-        #[arg(long)]
-        verify: bool,
-        /// Print one JSON document (schema ntrescue/v1) instead of text.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        part: PartitionArg,
-    },
+    Inspect(Deferred<InspectArgs>),
     /// Every cause of "cannot RDP" the hives show, each with its fix (read-only).
     #[command(
         after_help = "Examples:\n  ntrescue diagnose /dev/nvme1n1\n  ntrescue diagnose /dev/sdc --json -o diagnose.json"
     )]
-    Diagnose {
-        /// Disk, volume, hive file or mounted Windows tree.
-        source: PathBuf,
-        /// How the hives are read.
-        #[command(flatten)]
-        read: DiagnoseRead,
-        /// Print one JSON document (schema ntrescue/v1) instead of text.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        part: PartitionArg,
-    },
+    Diagnose(Deferred<DiagnoseArgs>),
     /// List disks and partitions and which hold Windows (read-only).
     #[command(
         after_help = "Examples:\n  ntrescue locate\n  ntrescue locate /dev/nvme1n1 disk.img --json"
     )]
-    Locate {
-        /// Disks or images to look at [default: this machine's block devices, except the one holding /].
-        paths: Vec<PathBuf>,
-        /// Print one JSON document instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Locate(Deferred<LocateArgs>),
     /// Turn Network Level Authentication off (0/0/0) or back on (1/1/1) in every control set.
     #[command(
         after_help = "Examples:\n  ntrescue nla disable /dev/nvme1n1 --dry-run\n  ntrescue nla disable /dev/nvme1n1 --include-policy --backup-dir /root/bk --summary\n  ntrescue nla enable /dev/nvme1n1"
@@ -286,84 +247,22 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  ntrescue service /dev/nvme1n1 TermService --start manual --dry-run\n  ntrescue service /dev/sdc BadDriver --start disabled --json"
     )]
-    Service {
-        /// Disk, volume, hive file or mounted Windows tree.
-        source: PathBuf,
-        /// Service (or driver) key name under Services.
-        #[arg(value_parser = service_name)]
-        name: String,
-        /// New start type.
-        #[arg(long, value_enum)]
-        start: StartType,
-        #[command(flatten)]
-        edit: Deferred<EditArgs>,
-    },
+    Service(Deferred<ServiceArgs>),
     /// Read a key or a value (read-only).
     #[command(
         after_help = "Examples:\n  ntrescue get /dev/nvme1n1 'SYSTEM\\CurrentControlSet\\Control\\Terminal Server' fDenyTSConnections\n  ntrescue get SYSTEM 'SYSTEM\\Select' --json"
     )]
-    Get {
-        /// Disk, volume, hive file or mounted Windows tree.
-        source: PathBuf,
-        /// Key path starting with SYSTEM\ or SOFTWARE\ (CurrentControlSet is the set Select\Default boots, else Select\Current).
-        path: String,
-        /// Value name (all values and subkeys when omitted).
-        value: Option<String>,
-        /// Expand CurrentControlSet to every control set.
-        #[arg(long)]
-        all_control_sets: bool,
-        /// Read the hive whole: its sha256, and every value read by both
-        /// readers (forensics). Without it only the pages of the keys the
-        /// path resolves to are read.
-        #[arg(long)]
-        verify: bool,
-        /// Print one JSON document instead of text.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        part: PartitionArg,
-    },
+    Get(Deferred<GetArgs>),
     /// Set (or create) a value.
     #[command(
         after_help = "Examples:\n  ntrescue set /dev/nvme1n1 'SYSTEM\\CurrentControlSet\\Control\\Terminal Server' fDenyTSConnections --type dword --data 0 --dry-run\n  ntrescue set SYSTEM 'SYSTEM\\Setup' CmdLine --type sz --data 'cmd.exe' --all-control-sets"
     )]
-    Set {
-        /// Disk, volume, hive file or mounted Windows tree.
-        source: PathBuf,
-        /// Key path starting with SYSTEM\ or SOFTWARE\ (the key must exist).
-        path: String,
-        /// Value name.
-        value: String,
-        /// Value type.
-        #[arg(long = "type", value_enum)]
-        ty: ValueType,
-        /// Data: a number (decimal or 0x-hex), a string, hex bytes for binary;
-        /// repeat for each multi-sz item.
-        #[arg(long, required = true, allow_hyphen_values = true)]
-        data: Vec<String>,
-        /// Apply to CurrentControlSet in every control set.
-        #[arg(long)]
-        all_control_sets: bool,
-        #[command(flatten)]
-        edit: Deferred<EditArgs>,
-    },
+    Set(Deferred<SetArgs>),
     /// Delete a value.
     #[command(
         after_help = "Examples:\n  ntrescue delete-value /dev/nvme1n1 'SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services' fDenyTSConnections --dry-run"
     )]
-    DeleteValue {
-        /// Disk, volume, hive file or mounted Windows tree.
-        source: PathBuf,
-        /// Key path starting with SYSTEM\ or SOFTWARE\.
-        path: String,
-        /// Value name.
-        value: String,
-        /// Apply to CurrentControlSet in every control set.
-        #[arg(long)]
-        all_control_sets: bool,
-        #[command(flatten)]
-        edit: Deferred<EditArgs>,
-    },
+    DeleteValue(Deferred<DeleteValueArgs>),
     /// Local accounts: list them, or get one back in (enable, unlock, expiry, password, add-to-group).
     #[command(
         after_help = "Examples:\n  ntrescue account list /dev/nvme1n1\n  ntrescue account enable /dev/nvme1n1 Administrator"
@@ -382,22 +281,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  ntrescue restore ntrescue-backups/20261201T180000Z-nla-disable\n  ntrescue restore /root/bk/20261201T180000Z-nla-disable --json"
     )]
-    Restore {
-        /// The bundle directory (holds manifest.json).
-        backup: PathBuf,
-        /// Restore even if the target no longer matches the state recorded after the write.
-        #[arg(long)]
-        force: bool,
-        /// Where to restore to when the target moved since the bundle was made: the disk
-        /// or volume under its new device path (matched by volume serial, MFT record and
-        /// data runs), or the hive file's new path, or the new root of the mounted tree
-        /// (the hive must hold the bundle's before or after state, or a mix of its writes).
-        #[arg(long, value_name = "SOURCE")]
-        target: Option<PathBuf>,
-        /// Print one JSON document instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Restore(Deferred<RestoreArgs>),
     /// Backup bundles: list them, or pack one into a tar file.
     #[command(
         after_help = "Examples:\n  ntrescue backups list\n  ntrescue backups pack ntrescue-backups/20261201T180000Z-1a2b3c4d --tar bundle.tar"
@@ -410,16 +294,168 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  ntrescue completions bash > /etc/bash_completion.d/ntrescue\n  ntrescue completions zsh > ~/.zfunc/_ntrescue"
     )]
-    Completions {
-        /// The shell.
-        shell: clap_complete::Shell,
-    },
+    Completions(Deferred<CompletionsArgs>),
     /// Print the man page (roff).
     #[command(
         hide = true,
         after_help = "Examples:\n  ntrescue man | gzip > /usr/share/man/man1/ntrescue.1.gz\n  ntrescue man | man -l -"
     )]
     Man,
+}
+
+/// The arguments of `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Disk, volume, hive file or mounted Windows tree.
+    pub source: PathBuf,
+    /// Also hash the whole source (device or image) for evidence records
+    /// (implies --verify).
+    #[arg(long)]
+    pub hash_source: bool,
+    /// Digests of the hives, their logs and (with --hash-source) the
+    /// source; implies --verify (the hives are read whole). Without it,
+    /// SHA-256 of what is read whole.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "ALG,...")]
+    pub hash: Vec<HashArg>,
+    /// Read the hives whole: sha256 of hives and logs, both readers
+    /// cross-checking every value, the full structure walk (forensics).
+    /// Without it only the pages the report needs are read.
+    #[arg(long)]
+    pub verify: bool,
+    /// Print one JSON document (schema ntrescue/v1) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub part: PartitionArg,
+}
+
+/// The arguments of `diagnose`.
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// Disk, volume, hive file or mounted Windows tree.
+    pub source: PathBuf,
+    /// How the hives are read.
+    #[command(flatten)]
+    pub read: DiagnoseRead,
+    /// Print one JSON document (schema ntrescue/v1) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub part: PartitionArg,
+}
+
+/// The arguments of `locate`.
+#[derive(Debug, Args)]
+pub struct LocateArgs {
+    /// Disks or images to look at [default: this machine's block devices, except the one holding /].
+    pub paths: Vec<PathBuf>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments of `service`.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Disk, volume, hive file or mounted Windows tree.
+    pub source: PathBuf,
+    /// Service (or driver) key name under Services.
+    #[arg(value_parser = service_name)]
+    pub name: String,
+    /// New start type.
+    #[arg(long, value_enum)]
+    pub start: StartType,
+    #[command(flatten)]
+    pub edit: EditArgs,
+}
+
+/// The arguments of `get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Disk, volume, hive file or mounted Windows tree.
+    pub source: PathBuf,
+    /// Key path starting with SYSTEM\ or SOFTWARE\ (CurrentControlSet is the set Select\Default boots, else Select\Current).
+    pub path: String,
+    /// Value name (all values and subkeys when omitted).
+    pub value: Option<String>,
+    /// Expand CurrentControlSet to every control set.
+    #[arg(long)]
+    pub all_control_sets: bool,
+    /// Read the hive whole: its sha256, and every value read by both
+    /// readers (forensics). Without it only the pages of the keys the
+    /// path resolves to are read.
+    #[arg(long)]
+    pub verify: bool,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub part: PartitionArg,
+}
+
+/// The arguments of `set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// Disk, volume, hive file or mounted Windows tree.
+    pub source: PathBuf,
+    /// Key path starting with SYSTEM\ or SOFTWARE\ (the key must exist).
+    pub path: String,
+    /// Value name.
+    pub value: String,
+    /// Value type.
+    #[arg(long = "type", value_enum)]
+    pub ty: ValueType,
+    /// Data: a number (decimal or 0x-hex), a string, hex bytes for binary;
+    /// repeat for each multi-sz item.
+    #[arg(long, required = true, allow_hyphen_values = true)]
+    pub data: Vec<String>,
+    /// Apply to CurrentControlSet in every control set.
+    #[arg(long)]
+    pub all_control_sets: bool,
+    #[command(flatten)]
+    pub edit: EditArgs,
+}
+
+/// The arguments of `delete-value`.
+#[derive(Debug, Args)]
+pub struct DeleteValueArgs {
+    /// Disk, volume, hive file or mounted Windows tree.
+    pub source: PathBuf,
+    /// Key path starting with SYSTEM\ or SOFTWARE\.
+    pub path: String,
+    /// Value name.
+    pub value: String,
+    /// Apply to CurrentControlSet in every control set.
+    #[arg(long)]
+    pub all_control_sets: bool,
+    #[command(flatten)]
+    pub edit: EditArgs,
+}
+
+/// The arguments of `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The bundle directory (holds manifest.json).
+    pub backup: PathBuf,
+    /// Restore even if the target no longer matches the state recorded after the write.
+    #[arg(long)]
+    pub force: bool,
+    /// Where to restore to when the target moved since the bundle was made: the disk
+    /// or volume under its new device path (matched by volume serial, MFT record and
+    /// data runs), or the hive file's new path, or the new root of the mounted tree
+    /// (the hive must hold the bundle's before or after state, or a mix of its writes).
+    #[arg(long, value_name = "SOURCE")]
+    pub target: Option<PathBuf>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 /// `backups` subcommands.

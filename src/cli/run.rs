@@ -6,8 +6,10 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::args::{
-    AccountAction, BackupsAction, Cli, ColorWhen, Command, Deferred, DiagnoseRead, EditArgs,
-    HashArg, NlaAction, PartitionArg, RdpAction, RightsAction, ValueType,
+    AccountAction, BackupsAction, Cli, ColorWhen, Command, CompletionsArgs, Deferred,
+    DeleteValueArgs, DiagnoseArgs, DiagnoseRead, EditArgs, GetArgs, HashArg, InspectArgs,
+    LocateArgs, NlaAction, PartitionArg, RdpAction, RestoreArgs, RightsAction, ServiceArgs,
+    SetArgs, ValueType,
 };
 use crate::cli::exit::Exit;
 use crate::error::Error;
@@ -787,15 +789,17 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
     let write = (!cli.read_only).then(WriteAccess::grant);
     let opts = |e: &EditArgs| edit_options(e, write);
     match cli.command {
-        Command::Inspect {
+        Command::Inspect(Deferred(InspectArgs {
             source,
             hash_source,
             verify,
             hash: h,
             ..
-        } => inspect(out, &locate(&source)?, &source, (hash_source, verify, &h)),
-        Command::Locate { paths, .. } => self::locate(out, &paths),
-        Command::Diagnose { source, read, .. } => diagnose(out, &locate(&source)?, &read),
+        })) => inspect(out, &locate(&source)?, &source, (hash_source, verify, &h)),
+        Command::Locate(Deferred(LocateArgs { paths, .. })) => self::locate(out, &paths),
+        Command::Diagnose(Deferred(DiagnoseArgs { source, read, .. })) => {
+            diagnose(out, &locate(&source)?, &read)
+        }
         Command::Nla { action } => {
             let a = action.args();
             let located = locate(&a.source)?;
@@ -805,23 +809,23 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             )
         }
         Command::Rdp { action } => rdp(out, action.0, &locate, &opts),
-        Command::Service {
+        Command::Service(Deferred(ServiceArgs {
             source,
             name,
             start,
             edit: e,
-        } => {
+        })) => {
             let r = recipes::service_start(&locate(&source)?, &name, start.code(), &opts(&e));
             edited(out, r)
         }
-        Command::Get {
+        Command::Get(Deferred(GetArgs {
             source,
             path,
             value,
             all_control_sets,
             verify,
             ..
-        } => {
+        })) => {
             let path = reg_path(&path)?;
             get(
                 &locate(&source)?,
@@ -831,7 +835,7 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
                 out,
             )
         }
-        Command::Set {
+        Command::Set(Deferred(SetArgs {
             source,
             path,
             value,
@@ -839,7 +843,7 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             data,
             all_control_sets,
             edit: e,
-        } => {
+        })) => {
             let target = ValueTarget {
                 source: &source,
                 path: &path,
@@ -848,13 +852,13 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             };
             edit_value(&locate, target, Some((ty, &data)), out, &opts(&e))
         }
-        Command::DeleteValue {
+        Command::DeleteValue(Deferred(DeleteValueArgs {
             source,
             path,
             value,
             all_control_sets,
             edit: e,
-        } => {
+        })) => {
             let target = ValueTarget {
                 source: &source,
                 path: &path,
@@ -863,14 +867,16 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
             };
             edit_value(&locate, target, None, out, &opts(&e))
         }
-        Command::Restore {
+        Command::Restore(Deferred(RestoreArgs {
             backup,
             force,
             target,
             ..
-        } => restore(out, &backup, force, target.as_deref(), write),
+        })) => restore(out, &backup, force, target.as_deref(), write),
         Command::Backups { action } => backups(out, action.0, write),
-        Command::Completions { shell } => shown(crate::cli::extra::completions(shell)),
+        Command::Completions(Deferred(CompletionsArgs { shell })) => {
+            shown(crate::cli::extra::completions(shell))
+        }
         Command::Man => shown(crate::cli::extra::man()?),
         Command::Account { action } => account(out, action.0, part, &opts),
         Command::Rights { action } => rights(out, action.0, part, &opts),
@@ -880,9 +886,9 @@ fn dispatch(cli: Cli, out: &Output) -> Result<Exit, Error> {
 /// `--partition` of a command that opens a source: `None` for the others.
 fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
     match cmd {
-        Command::Inspect { part, .. }
-        | Command::Diagnose { part, .. }
-        | Command::Get { part, .. }
+        Command::Inspect(Deferred(InspectArgs { part, .. }))
+        | Command::Diagnose(Deferred(DiagnoseArgs { part, .. }))
+        | Command::Get(Deferred(GetArgs { part, .. }))
         | Command::Account {
             action: Deferred(AccountAction::List { part, .. }),
         } => Some(part),
@@ -900,18 +906,9 @@ fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
             action:
                 Deferred(RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. }),
         }
-        | Command::Service {
-            edit: Deferred(edit),
-            ..
-        }
-        | Command::Set {
-            edit: Deferred(edit),
-            ..
-        }
-        | Command::DeleteValue {
-            edit: Deferred(edit),
-            ..
-        }
+        | Command::Service(Deferred(ServiceArgs { edit, .. }))
+        | Command::Set(Deferred(SetArgs { edit, .. }))
+        | Command::DeleteValue(Deferred(DeleteValueArgs { edit, .. }))
         | Command::Rdp {
             action:
                 Deferred(
@@ -921,10 +918,10 @@ fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
                 ),
         } => Some(&edit.part),
         Command::Nla { action } => Some(&action.args().edit.part),
-        Command::Locate { .. }
-        | Command::Restore { .. }
+        Command::Locate(Deferred(LocateArgs { .. }))
+        | Command::Restore(Deferred(RestoreArgs { .. }))
         | Command::Backups { .. }
-        | Command::Completions { .. }
+        | Command::Completions(Deferred(CompletionsArgs { .. }))
         | Command::Man => None,
     }
 }
@@ -952,11 +949,11 @@ fn partition(cli: &Cli) -> Result<Option<u32>, Error> {
 
 fn wants_json(cli: &Cli) -> bool {
     match &cli.command {
-        Command::Inspect { json, .. }
-        | Command::Diagnose { json, .. }
-        | Command::Locate { json, .. }
-        | Command::Get { json, .. }
-        | Command::Restore { json, .. }
+        Command::Inspect(Deferred(InspectArgs { json, .. }))
+        | Command::Diagnose(Deferred(DiagnoseArgs { json, .. }))
+        | Command::Locate(Deferred(LocateArgs { json, .. }))
+        | Command::Get(Deferred(GetArgs { json, .. }))
+        | Command::Restore(Deferred(RestoreArgs { json, .. }))
         | Command::Backups {
             action: Deferred(BackupsAction::List { json, .. } | BackupsAction::Pack { json, .. }),
         }
@@ -977,18 +974,9 @@ fn wants_json(cli: &Cli) -> bool {
             action:
                 Deferred(RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. }),
         } => edit.json,
-        Command::Service {
-            edit: Deferred(edit),
-            ..
-        }
-        | Command::Set {
-            edit: Deferred(edit),
-            ..
-        }
-        | Command::DeleteValue {
-            edit: Deferred(edit),
-            ..
-        }
+        Command::Service(Deferred(ServiceArgs { edit, .. }))
+        | Command::Set(Deferred(SetArgs { edit, .. }))
+        | Command::DeleteValue(Deferred(DeleteValueArgs { edit, .. }))
         | Command::Rdp {
             action:
                 Deferred(
@@ -998,7 +986,7 @@ fn wants_json(cli: &Cli) -> bool {
                 ),
         } => edit.json,
         Command::Nla { action } => action.args().edit.json,
-        Command::Completions { .. } | Command::Man => false,
+        Command::Completions(Deferred(CompletionsArgs { .. })) | Command::Man => false,
     }
 }
 
@@ -1007,15 +995,17 @@ fn wants_json(cli: &Cli) -> bool {
 fn command_and_source(cli: &Cli) -> (String, Option<String>) {
     let p = |s: &std::path::PathBuf| Some(s.display().to_string());
     match &cli.command {
-        Command::Inspect { source, .. } => ("inspect".into(), p(source)),
-        Command::Diagnose { source, .. } => ("diagnose".into(), p(source)),
-        Command::Locate { .. } => ("locate".into(), None),
-        Command::Get { source, .. } => ("get".into(), p(source)),
-        Command::Restore { backup, .. } => ("restore".into(), p(backup)),
+        Command::Inspect(Deferred(InspectArgs { source, .. })) => ("inspect".into(), p(source)),
+        Command::Diagnose(Deferred(DiagnoseArgs { source, .. })) => ("diagnose".into(), p(source)),
+        Command::Locate(Deferred(LocateArgs { .. })) => ("locate".into(), None),
+        Command::Get(Deferred(GetArgs { source, .. })) => ("get".into(), p(source)),
+        Command::Restore(Deferred(RestoreArgs { backup, .. })) => ("restore".into(), p(backup)),
         Command::Nla { action } => (format!("nla {}", action.name()), p(&action.args().source)),
-        Command::Service { source, .. } => ("service".into(), p(source)),
-        Command::Set { source, .. } => ("set".into(), p(source)),
-        Command::DeleteValue { source, .. } => ("delete-value".into(), p(source)),
+        Command::Service(Deferred(ServiceArgs { source, .. })) => ("service".into(), p(source)),
+        Command::Set(Deferred(SetArgs { source, .. })) => ("set".into(), p(source)),
+        Command::DeleteValue(Deferred(DeleteValueArgs { source, .. })) => {
+            ("delete-value".into(), p(source))
+        }
         Command::Rdp { action } => match &action.0 {
             RdpAction::Enable { source, .. } => ("rdp enable".into(), p(source)),
             RdpAction::Repair { source, .. } => ("rdp repair".into(), p(source)),
@@ -1037,7 +1027,7 @@ fn command_and_source(cli: &Cli) -> (String, Option<String>) {
             BackupsAction::List { dir, .. } => ("backups list".into(), dir.as_ref().and_then(p)),
             BackupsAction::Pack { backup, .. } => ("backups pack".into(), p(backup)),
         },
-        Command::Completions { .. } => ("completions".into(), None),
+        Command::Completions(Deferred(CompletionsArgs { .. })) => ("completions".into(), None),
         Command::Man => ("man".into(), None),
     }
 }
