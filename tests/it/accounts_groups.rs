@@ -533,7 +533,7 @@ fn gpt_template_is_read_on_a_raw_volume() {
 /// of its partition: the warning quotes it.
 #[test]
 fn gpt_template_is_read_on_a_raw_disk() {
-    use crate::util::{corpus, Loop, Mount};
+    use crate::util::{make_windows_disk, Loop, Mount};
     require_tool("losetup");
     let t = tmp();
     let d = t.path();
@@ -541,16 +541,10 @@ fn gpt_template_is_read_on_a_raw_disk() {
     let img = d.join("disk.img");
     let sam = format!("SAM={}", rathbun.join("SAM").display());
     let sec = format!("SECURITY={}", rathbun.join("SECURITY").display());
-    let o = Command::new(corpus().join("../tools/make-windows-disk"))
-        .args(["--size", "64M", "--hive", &sam, "--hive", &sec])
-        .arg(corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM"))
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "make-windows-disk: {}",
-        String::from_utf8_lossy(&o.stderr)
+    make_windows_disk(
+        &["--size", "64M", "--hive", &sam, "--hive", &sec],
+        &corpus_file("system/winxpsp3-x86__bitcurator__SYSTEM"),
+        &img,
     );
     let line = "SeRemoteInteractiveLogonRight = *S-1-5-32-544";
     {

@@ -17,21 +17,13 @@ const HIVE: &str = "system/win7sp1-x86__regipy__SYSTEM";
 
 /// A GPT disk image holding [`HIVE`] as SYSTEM with two zeroed logs.
 fn gpt_disk(dir: &Path, name: &str) -> PathBuf {
-    let tool = corpus().join("../tools/make-windows-disk");
-    let zero = dir.join("zero-log");
-    std::fs::write(&zero, vec![0u8; 64 << 10]).unwrap();
+    let zero = zero_log(dir);
     let img = dir.join(name);
     let z = zero.to_str().unwrap();
-    let o = Command::new(&tool)
-        .args(["--size", "64M", "--log1", z, "--log2", z])
-        .arg(corpus_file(HIVE))
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "make-windows-disk: {}",
-        String::from_utf8_lossy(&o.stderr)
+    make_windows_disk(
+        &["--size", "64M", "--log1", z, "--log2", z],
+        &corpus_file(HIVE),
+        &img,
     );
     img
 }

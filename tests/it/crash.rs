@@ -246,25 +246,16 @@ fn template(kind: Kind, dir: &Path, hive: &str) -> Option<PathBuf> {
             Some(volume(dir, "vol.img", 64, 4096, 0, &files, &[]))
         }
         Kind::GptImage => {
-            let tool = corpus().join("../tools/make-windows-disk");
             let img = dir.join("disk.img");
             let mut a = vec!["--size".to_string(), "64M".to_string()];
             if logs.is_empty() {
-                let zero = dir.join("zero-log");
-                std::fs::write(&zero, vec![0u8; 64 << 10]).unwrap();
+                let zero = zero_log(dir);
                 for opt in ["--log1", "--log2"] {
                     a.push(opt.into());
                     a.push(zero.display().to_string());
                 }
             }
-            a.push(src.display().to_string());
-            a.push(img.display().to_string());
-            let o = Command::new(&tool).args(&a).output().unwrap();
-            assert!(
-                o.status.success(),
-                "make-windows-disk: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
+            make_windows_disk(&a, &src, &img);
             Some(img)
         }
     }

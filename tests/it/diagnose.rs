@@ -1117,22 +1117,6 @@ fn inspect_and_diagnose_agree_on_every_source() {
     }
 }
 
-/// `../shared/tools/make-windows-disk ARGS <corpus SYSTEM> IMG`, asserted
-/// to succeed.
-fn make_windows_disk(args: &[&str], system: &str, img: &Path) {
-    let o = Command::new(corpus().join("../tools/make-windows-disk"))
-        .args(args)
-        .arg(corpus_file(system))
-        .arg(img)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "make-windows-disk: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// On a raw GPT disk image, SAM and SECURITY are found beside SYSTEM in the
 /// same NTFS volume (the dirty SECURITY replayed from its log), and the
 /// findings are those of the hive file.
@@ -1144,7 +1128,7 @@ fn disk_image_reads_all_four_hives() {
     let hive = |name: &str| format!("{name}={}", corpus_file(&format!("{acc}/{name}")).display());
     make_windows_disk(
         &["--hive", &hive("SAM"), "--hive", &hive("SECURITY")],
-        W10,
+        &corpus_file(W10),
         &img,
     );
     let r = ok(run_in(t.path(), &["diagnose", "disk.img", "--json"]));
@@ -1267,7 +1251,7 @@ fn bcd_store(safeboot: Option<u8>) -> Vec<u8> {
 fn disk_with_bcd(dir: &Path, bcd: &[u8]) -> PathBuf {
     use std::io::{Seek, SeekFrom, Write};
     let img = dir.join("disk.img");
-    make_windows_disk(&["--extra-parts"], W10, &img);
+    make_windows_disk(&["--extra-parts"], &corpus_file(W10), &img);
     let esp = dir.join("esp.img");
     let store = dir.join("BCD");
     std::fs::write(&store, bcd).unwrap();
@@ -1358,7 +1342,7 @@ fn safe_mode_in_the_bcd_store_of_an_mbr_system_partition() {
     require_tool("losetup");
     let t = tmp();
     let img = t.path().join("disk.img");
-    make_windows_disk(&["--mbr", "--extra-parts"], W10, &img);
+    make_windows_disk(&["--mbr", "--extra-parts"], &corpus_file(W10), &img);
     {
         let lo = Loop::attach(&img, &[]).with_partitions();
         let mut m = Mount::new(Path::new(&lo.part(1)), &t.path().join("mnt"));

@@ -4,7 +4,6 @@
 //! leaving out the disk of the running Windows.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::diagnose::{config, W10};
 use crate::util::*;
@@ -14,16 +13,10 @@ use crate::util::*;
 /// exactly).
 fn odd_disk(dir: &Path) -> PathBuf {
     let img = dir.join("disk.img");
-    let o = Command::new(corpus().join("../tools/make-windows-disk"))
-        .args(["--size", "64M"])
-        .arg(corpus_file("system/win7sp1-x86__regipy__SYSTEM"))
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "make-windows-disk: {}",
-        String::from_utf8_lossy(&o.stderr)
+    make_windows_disk(
+        &["--size", "64M"],
+        &corpus_file("system/win7sp1-x86__regipy__SYSTEM"),
+        &img,
     );
     let mut f = std::fs::OpenOptions::new().append(true).open(&img).unwrap();
     std::io::Write::write_all(&mut f, &[0x5a; 512]).unwrap();

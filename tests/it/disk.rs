@@ -61,8 +61,6 @@ fn disk(dir: &Path, name: &str, vol: &Path, gpt: bool) -> PathBuf {
 
 /// The shared image builder (fragmented layouts, attribute lists).
 fn shared_disk(dir: &Path, name: &str, args: &[&str], hive: &str) -> PathBuf {
-    let tool = corpus().join("../tools/make-windows-disk");
-    assert!(tool.exists(), "{} is missing", tool.display());
     let img = dir.join(name);
     let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     // Windows keeps SYSTEM.LOG1/.LOG2 allocated: a corpus hive without logs
@@ -70,21 +68,13 @@ fn shared_disk(dir: &Path, name: &str, args: &[&str], hive: &str) -> PathBuf {
     // transaction entry inside the raw volume.
     let src = corpus_file(hive);
     if !a.iter().any(|x| x == "--log1") && !Path::new(&format!("{}.LOG1", src.display())).exists() {
-        let zero = dir.join(format!("{name}.zero-log"));
-        std::fs::write(&zero, vec![0u8; 64 << 10]).unwrap();
+        let zero = zero_log(dir);
         for opt in ["--log1", "--log2"] {
             a.push(opt.into());
             a.push(zero.display().to_string());
         }
     }
-    a.push(src.display().to_string());
-    a.push(img.display().to_string());
-    let o = Command::new(&tool).args(&a).output().unwrap();
-    assert!(
-        o.status.success(),
-        "make-windows-disk: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    make_windows_disk(&a, &src, &img);
     img
 }
 

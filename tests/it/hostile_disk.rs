@@ -105,17 +105,10 @@ fn loop_cluster(esp: &Path, cluster: u64) {
 fn disk_with_esp(dir: &Path, esp: &Path) -> PathBuf {
     use std::io::{Seek, SeekFrom, Write};
     let img = dir.join("disk.img");
-    let tool = corpus().join("../tools/make-windows-disk");
-    let o = Command::new(&tool)
-        .arg("--extra-parts")
-        .arg(crate::hostile::fixture(crate::hostile::MODERN))
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "make-windows-disk: {}",
-        String::from_utf8_lossy(&o.stderr)
+    make_windows_disk(
+        &["--extra-parts"],
+        &crate::hostile::fixture(crate::hostile::MODERN),
+        &img,
     );
     let mut out = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
     out.seek(SeekFrom::Start(1 << 20)).unwrap();

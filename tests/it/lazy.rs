@@ -72,18 +72,10 @@ fn both_ways(source: &Path) -> (ntrescue::storage::lazy::ReadStats, u64) {
 fn inspect_of_a_fragmented_image_reads_a_bounded_set_of_pages() {
     let t = tmp();
     let hive = corpus_file("system/win7sp1-x86__regipy__SYSTEM");
-    let zero = t.path().join("zero-log");
-    std::fs::write(&zero, vec![0u8; 64 << 10]).unwrap();
+    let zero = zero_log(t.path());
     let img = t.path().join("frag.img");
     let z = zero.to_str().unwrap();
-    let tool = corpus().join("../tools/make-windows-disk");
-    let o = Command::new(&tool)
-        .args(["--fragment", "--log1", z, "--log2", z])
-        .arg(&hive)
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    make_windows_disk(&["--fragment", "--log1", z, "--log2", z], &hive, &img);
     let (stats, whole) = both_ways(&img);
     let size = std::fs::metadata(&hive).unwrap().len();
     assert!(whole >= size, "the whole path reads every byte");
@@ -253,17 +245,13 @@ fn a_fix_reads_the_software_it_only_consults_on_demand() {
     let img = t.path().join("disk.img");
     let software = format!("SOFTWARE={}", big.display());
     // Allocated logs, as Windows keeps them: room for the fix's entry.
-    let zero = t.path().join("zero-log");
-    std::fs::write(&zero, vec![0u8; 64 << 10]).unwrap();
+    let zero = zero_log(t.path());
     let z = zero.to_str().unwrap();
-    let tool = corpus().join("../tools/make-windows-disk");
-    let o = Command::new(&tool)
-        .args(["--hive", &software, "--log1", z, "--log2", z])
-        .arg(&system)
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    make_windows_disk(
+        &["--hive", &software, "--log1", z, "--log2", z],
+        &system,
+        &img,
+    );
     let i = img.to_str().unwrap();
     let r = image_reads(
         t.path(),
@@ -347,19 +335,19 @@ fn a_damaged_consulted_software_is_a_warning() {
 fn account_disk(dir: &Path) -> PathBuf {
     let acc = "accounts/win10__rathbunvm";
     let img = dir.join("disk.img");
-    let mut cmd = Command::new(corpus().join("../tools/make-windows-disk"));
+    let mut args = Vec::new();
     for h in ["SAM", "SECURITY"] {
-        cmd.arg("--hive").arg(format!(
+        args.push("--hive".to_string());
+        args.push(format!(
             "{h}={}",
             corpus_file(&format!("{acc}/{h}")).display()
         ));
     }
-    let o = cmd
-        .arg(corpus_file("system/win7sp1-x86__regipy__SYSTEM"))
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    make_windows_disk(
+        &args,
+        &corpus_file("system/win7sp1-x86__regipy__SYSTEM"),
+        &img,
+    );
     img
 }
 

@@ -32,6 +32,32 @@ pub fn corpus_file(rel: &str) -> PathBuf {
     p
 }
 
+/// `../shared/tools/make-windows-disk ARGS SYSTEM IMG` (the shared disk
+/// builder), asserted to succeed.
+pub fn make_windows_disk<S: AsRef<std::ffi::OsStr>>(args: &[S], system: &Path, img: &Path) {
+    let tool = corpus().join("../tools/make-windows-disk");
+    let o = Command::new(&tool)
+        .args(args)
+        .arg(system)
+        .arg(img)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "make-windows-disk: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A zeroed 64 KiB file in `dir`, for make-windows-disk's `--log1` and
+/// `--log2`: the logs Windows keeps allocated beside a hive, room for a
+/// write's log entry inside the raw volume.
+pub fn zero_log(dir: &Path) -> PathBuf {
+    let p = dir.join("zero-log");
+    std::fs::write(&p, vec![0u8; 64 << 10]).unwrap();
+    p
+}
+
 /// Result of one run.
 pub struct Run {
     pub code: i32,

@@ -571,21 +571,13 @@ fn raw_disk_image_under_wine_matches_linux() {
 /// A GPT disk image with [`HIVE`] as `SYSTEM` and two zeroed 64 KiB logs
 /// (room for a write's log entry inside the raw volume).
 fn make_disk(dir: &Path) -> PathBuf {
-    let tool = corpus().join("../tools/make-windows-disk");
-    let zero = dir.join("zero-log");
-    std::fs::write(&zero, vec![0u8; 64 << 10]).unwrap();
+    let zero = zero_log(dir);
     let img = dir.join("disk.img");
     let z = zero.to_str().unwrap();
-    let o = Command::new(&tool)
-        .args(["--size", "64M", "--log1", z, "--log2", z])
-        .arg(corpus_file(HIVE))
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "make-windows-disk: {}",
-        String::from_utf8_lossy(&o.stderr)
+    make_windows_disk(
+        &["--size", "64M", "--log1", z, "--log2", z],
+        &corpus_file(HIVE),
+        &img,
     );
     img
 }
