@@ -383,6 +383,27 @@ impl HiveBytes for LazyImage {
         self.len
     }
 
+    fn prefetch(&self, offsets: &mut dyn Iterator<Item = usize>) {
+        let n = self.pages.len();
+        let mut want: Vec<usize> = offsets
+            .map(|o| o / PAGE)
+            .filter(|&p| p < n && self.pages[p].get().is_none())
+            .collect();
+        want.sort_unstable();
+        want.dedup();
+        // Each run of consecutive pages in one read; an error is the
+        // business of the read that needs the page.
+        let mut i = 0;
+        while i < want.len() {
+            let mut j = i + 1;
+            while j < want.len() && want[j] == want[j - 1] + 1 {
+                j += 1;
+            }
+            let _ = self.fetch(want[i], want[j - 1] + 1);
+            i = j;
+        }
+    }
+
     fn range(&self, offset: usize, len: usize) -> Result<&[u8]> {
         check_range(&self.name, self.len, offset, len)?;
         if len == 0 {
@@ -541,6 +562,41 @@ mod tests {
             bytes,
             reads,
         )
+    }
+
+    /// A prefetch reads the missing pages holding the offsets, each run of
+    /// consecutive pages in one read, nothing else; the pages then serve
+    /// the reads without another.
+    #[test]
+    fn prefetch_reads_runs_of_missing_pages_once() {
+        let (img, bytes, reads) = image(10 * PAGE + 100);
+        assert_eq!(
+            img.range(3 * PAGE, 4).unwrap(),
+            &bytes[3 * PAGE..3 * PAGE + 4]
+        );
+        assert_eq!(reads.get(), 1);
+        // Pages 1, 2 (twice), 3 (held), 4, 7 and the short last page; an
+        // offset past the end is ignored.
+        let offs = [
+            PAGE + 5,
+            2 * PAGE,
+            2 * PAGE + 9,
+            3 * PAGE,
+            4 * PAGE + 1,
+            7 * PAGE,
+            10 * PAGE + 50,
+            99 * PAGE,
+        ];
+        img.prefetch(&mut offs.into_iter());
+        // Runs 1-2, 4, 7, 10.
+        assert_eq!(reads.get(), 5);
+        let s = img.stats();
+        assert_eq!((s.pages, s.reads), (6, 5));
+        for o in offs.into_iter().filter(|&o| o < 10 * PAGE + 100) {
+            assert_eq!(img.range(o, 1).unwrap(), &bytes[o..o + 1]);
+        }
+        assert_eq!(reads.get(), 5);
+        assert_eq!(img.pages_read().len(), 6);
     }
 
     #[test]

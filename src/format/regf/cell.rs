@@ -60,6 +60,14 @@ pub trait HiveBytes {
     /// `len` bytes at file offset `offset`; an error names the offset when
     /// the range runs past the end or cannot be read.
     fn range(&self, offset: usize, len: usize) -> Result<&[u8]>;
+    /// A hint that the bytes at the file offsets `offsets` (sorted or not)
+    /// are read next: a source read on demand reads the pages holding them
+    /// that it has not read, each run of consecutive pages in one read.
+    /// Nothing else is read; an error is left to the read that needs the
+    /// bytes. A file in memory ignores it.
+    fn prefetch(&self, offsets: &mut dyn Iterator<Item = usize>) {
+        let _ = offsets;
+    }
 }
 
 /// Where a view's bytes come from.
@@ -212,6 +220,20 @@ impl<'a> HiveView<'a> {
     }
 
     /// Returns the allocated cell at relative offset `rel`.
+    /// Reads ahead, on demand, the pages holding the cells at `rels` (see
+    /// [`HiveBytes::prefetch`]): a value list's records, in a few reads
+    /// instead of one per page. Offsets outside the hive bins are skipped.
+    pub fn prefetch(&self, rels: impl Iterator<Item = u32>) {
+        if let Bytes::Paged(b) = self.bytes {
+            let end = self.bins_end;
+            b.prefetch(
+                &mut rels
+                    .filter_map(|r| (r as usize).checked_add(BASE_BLOCK_SIZE))
+                    .filter(|&abs| abs < end),
+            );
+        }
+    }
+
     pub fn cell(&self, rel: u32, what: &'static str) -> Result<Cell<'a>> {
         let abs = (rel as usize)
             .checked_add(BASE_BLOCK_SIZE)

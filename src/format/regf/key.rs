@@ -516,6 +516,12 @@ impl<'a> Key<'a> {
                 ),
             });
         }
+        // Read on demand, the records' pages come in runs, not one by one.
+        self.view.prefetch(
+            list.data[..count * 4]
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
         (0..count)
             .map(|i| {
                 Value::at(
