@@ -749,5 +749,9 @@ fn release_binaries_carry_no_debug_info() {
         assert!(dist.contains(step), "scripts/dist: {step}");
     }
     let bench = std::fs::read_to_string(repo().join("scripts/bench")).unwrap();
-    assert!(bench.contains("--profile profiling") && bench.contains("target/profiling/ntrescue"));
+    // The shipped build (musl, dist) against the `cargo install` one.
+    assert_eq!(p["dist"]["lto"], "fat");
+    assert!(
+        bench.contains("--profile dist --target") && bench.contains("target/profiling/ntrescue")
+    );
 }
