@@ -171,11 +171,61 @@ impl std::ops::Add for ReadStats {
     }
 }
 
+/// Pages per block of a [`PageTable`]: 2 MiB of file per block.
+const TABLE_BLOCK: usize = 512;
+
+/// A slot per page, in blocks allocated on first use: a lazy image of a
+/// 100 MB hive that reads a few hundred pages allocates (and the OS maps)
+/// only the blocks of those pages, not a slot for every page of the file.
+struct PageTable<T> {
+    blocks: Vec<OnceCell<Box<[OnceCell<T>]>>>,
+    pages: usize,
+}
+
+impl<T> PageTable<T> {
+    fn new(pages: usize) -> Self {
+        PageTable {
+            blocks: std::iter::repeat_with(OnceCell::new)
+                .take(pages.div_ceil(TABLE_BLOCK))
+                .collect(),
+            pages,
+        }
+    }
+
+    /// Number of pages.
+    fn len(&self) -> usize {
+        self.pages
+    }
+
+    /// Page `p`'s value, if set (allocates nothing).
+    fn get(&self, p: usize) -> Option<&T> {
+        self.blocks
+            .get(p / TABLE_BLOCK)?
+            .get()?
+            .get(p % TABLE_BLOCK)?
+            .get()
+    }
+
+    /// Page `p`'s slot (its block allocated on first use); `None` past the
+    /// end.
+    fn slot(&self, p: usize) -> Option<&OnceCell<T>> {
+        if p >= self.pages {
+            return None;
+        }
+        let block = self.blocks.get(p / TABLE_BLOCK)?.get_or_init(|| {
+            std::iter::repeat_with(OnceCell::new)
+                .take(TABLE_BLOCK)
+                .collect()
+        });
+        block.get(p % TABLE_BLOCK)
+    }
+}
+
 /// Ranges that cross a page boundary, copied once into contiguous memory
 /// and kept (so that references to them live as long as the cache).
 /// Keyed by offset and length; a chain per first page.
 struct Spans {
-    heads: Vec<OnceCell<Box<Span>>>,
+    heads: PageTable<Box<Span>>,
 }
 
 struct Span {
@@ -187,7 +237,7 @@ struct Span {
 impl Spans {
     fn new(pages: usize) -> Self {
         Spans {
-            heads: std::iter::repeat_with(OnceCell::new).take(pages).collect(),
+            heads: PageTable::new(pages),
         }
     }
 
@@ -201,7 +251,7 @@ impl Spans {
     ) -> Result<&[u8]> {
         let mut slot = self
             .heads
-            .get(offset / PAGE)
+            .slot(offset / PAGE)
             .ok_or_else(|| Error::Refused(format!("byte offset {offset:#x} is past the file")))?;
         loop {
             match slot.get() {
@@ -276,7 +326,7 @@ pub struct LazyImage {
     name: String,
     len: usize,
     /// Per page, once fetched: the run it was read in and its offset there.
-    pages: Vec<OnceCell<(Rc<Run>, usize)>>,
+    pages: PageTable<(Rc<Run>, usize)>,
     spans: Spans,
     stats: Cell<ReadStats>,
     /// Page numbers fetched, in order (for tests and the bench).
@@ -291,7 +341,7 @@ impl LazyImage {
             src,
             name,
             len,
-            pages: std::iter::repeat_with(OnceCell::new).take(n).collect(),
+            pages: PageTable::new(n),
             spans: Spans::new(n),
             stats: Cell::new(ReadStats::default()),
             order: RefCell::new(Vec::new()),
@@ -327,31 +377,55 @@ impl LazyImage {
     /// Fetches pages `first .. end` that are not cached yet, one read per
     /// run of missing pages.
     fn fetch(&self, first: usize, end: usize) -> Result<()> {
+        let mut runs = Vec::new();
         let mut p = first;
         while p < end {
-            if self.pages[p].get().is_some() {
+            if self.pages.get(p).is_some() {
                 p += 1;
                 continue;
             }
             let run_end = (p..end)
-                .find(|&q| self.pages[q].get().is_some())
+                .find(|&q| self.pages.get(q).is_some())
                 .unwrap_or(end);
-            let start = p * PAGE;
-            let stop = (run_end * PAGE).min(self.len);
-            let mut run = Run::new(stop - start, RUN_ALIGN)
-                .map_err(|e| Error::io(format!("reading {}", self.name), e))?;
-            self.src.read_at(start as u64, run.bytes_mut())?;
-            let mut s = self.stats.get();
-            s.reads += self.src.reads_for(start as u64, (stop - start) as u64);
-            s.bytes += (stop - start) as u64;
-            s.pages += (run_end - p) as u64;
-            self.stats.set(s);
-            let run = Rc::new(run);
-            for i in 0..run_end - p {
-                let _ = self.pages[p + i].set((run.clone(), i * PAGE));
-                self.order.borrow_mut().push(p + i);
-            }
+            runs.push((p, run_end));
             p = run_end;
+        }
+        self.fetch_runs(&runs)
+    }
+
+    /// Reads the missing page runs `runs` (`first .. end` each, ascending,
+    /// disjoint), one read per run, into one buffer shared by their pages:
+    /// one allocation for all of them.
+    fn fetch_runs(&self, runs: &[(usize, usize)]) -> Result<()> {
+        let span = |&(p, end): &(usize, usize)| (end * PAGE).min(self.len) - p * PAGE;
+        let total: usize = runs.iter().map(span).sum();
+        if total == 0 {
+            return Ok(());
+        }
+        let mut buf = Run::new(total, RUN_ALIGN)
+            .map_err(|e| Error::io(format!("reading {}", self.name), e))?;
+        let mut at = 0usize;
+        for run in runs {
+            let (start, len) = (run.0 * PAGE, span(run));
+            self.src
+                .read_at(start as u64, &mut buf.bytes_mut()[at..at + len])?;
+            let mut s = self.stats.get();
+            s.reads += self.src.reads_for(start as u64, len as u64);
+            s.bytes += len as u64;
+            s.pages += (run.1 - run.0) as u64;
+            self.stats.set(s);
+            at += len;
+        }
+        let buf = Rc::new(buf);
+        let mut at = 0usize;
+        for run in runs {
+            for p in run.0..run.1 {
+                if let Some(slot) = self.pages.slot(p) {
+                    let _ = slot.set((buf.clone(), at));
+                }
+                self.order.borrow_mut().push(p);
+                at += PAGE;
+            }
         }
         Ok(())
     }
@@ -366,8 +440,9 @@ impl LazyImage {
             )));
         }
         self.fetch(p, p + 1)?;
-        let page = self.pages[p]
-            .get()
+        let page = self
+            .pages
+            .get(p)
             .map(|(run, at)| {
                 let b = run.bytes();
                 &b[*at..(at + PAGE).min(b.len())]
@@ -387,21 +462,20 @@ impl HiveBytes for LazyImage {
         let n = self.pages.len();
         let mut want: Vec<usize> = offsets
             .map(|o| o / PAGE)
-            .filter(|&p| p < n && self.pages[p].get().is_none())
+            .filter(|&p| p < n && self.pages.get(p).is_none())
             .collect();
         want.sort_unstable();
         want.dedup();
-        // Each run of consecutive pages in one read; an error is the
-        // business of the read that needs the page.
-        let mut i = 0;
-        while i < want.len() {
-            let mut j = i + 1;
-            while j < want.len() && want[j] == want[j - 1] + 1 {
-                j += 1;
+        // Each run of consecutive pages in one read, all into one buffer;
+        // an error is the business of the read that needs the page.
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for p in want {
+            match runs.last_mut() {
+                Some(last) if last.1 == p => last.1 = p + 1,
+                _ => runs.push((p, p + 1)),
             }
-            let _ = self.fetch(want[i], want[j - 1] + 1);
-            i = j;
         }
+        let _ = self.fetch_runs(&runs);
     }
 
     fn range(&self, offset: usize, len: usize) -> Result<&[u8]> {
@@ -597,6 +671,35 @@ mod tests {
         }
         assert_eq!(reads.get(), 5);
         assert_eq!(img.pages_read().len(), 6);
+        // The runs of one prefetch share one buffer, each page at its place.
+        let run = |p: usize| img.pages.get(p).unwrap().clone();
+        for p in [2, 4, 7, 10] {
+            assert!(Rc::ptr_eq(&run(1).0, &run(p).0), "page {p}");
+        }
+        assert_eq!(
+            [1, 2, 4, 7, 10].map(|p| run(p).1),
+            [0, PAGE, 2 * PAGE, 3 * PAGE, 4 * PAGE]
+        );
+        assert_eq!(run(1).0.bytes().len(), 4 * PAGE + 100);
+        assert!(!Rc::ptr_eq(&run(1).0, &run(3).0));
+    }
+
+    /// The page table allocates a block only for pages asked for.
+    #[test]
+    fn page_table_allocates_blocks_on_first_use() {
+        let t: PageTable<u32> = PageTable::new(3 * TABLE_BLOCK + 1);
+        assert_eq!((t.len(), t.blocks.len()), (3 * TABLE_BLOCK + 1, 4));
+        assert!(t.get(TABLE_BLOCK + 3).is_none());
+        assert!(t.blocks.iter().all(|b| b.get().is_none()));
+        t.slot(TABLE_BLOCK + 3).unwrap().set(7).unwrap();
+        assert_eq!(t.get(TABLE_BLOCK + 3), Some(&7));
+        assert_eq!(t.get(TABLE_BLOCK + 4), None);
+        let used: Vec<bool> = t.blocks.iter().map(|b| b.get().is_some()).collect();
+        assert_eq!(used, [false, true, false, false]);
+        // The last page is the short block's only slot; past it, nothing.
+        assert!(t.slot(3 * TABLE_BLOCK).is_some());
+        assert!(t.slot(3 * TABLE_BLOCK + 1).is_none());
+        assert!(t.get(usize::MAX).is_none());
     }
 
     #[test]
