@@ -892,6 +892,14 @@ fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
         | Command::Account {
             action: Deferred(AccountAction::List { part, .. }),
         } => Some(part),
+        _ => edit_args(cmd).map(|e| &e.part),
+    }
+}
+
+/// The shared options of a command that edits a source (every fix), or
+/// `None` for the read-only commands.
+fn edit_args(cmd: &Command) -> Option<&EditArgs> {
+    match cmd {
         Command::Account {
             action:
                 Deferred(
@@ -916,12 +924,18 @@ fn partition_arg(cmd: &Command) -> Option<&PartitionArg> {
                     | RdpAction::Port { edit, .. }
                     | RdpAction::Repair { edit, .. },
                 ),
-        } => Some(&edit.part),
-        Command::Nla { action } => Some(&action.args().edit.part),
-        Command::Locate(Deferred(LocateArgs { .. }))
-        | Command::Restore(Deferred(RestoreArgs { .. }))
+        } => Some(edit),
+        Command::Nla { action } => Some(&action.args().edit),
+        Command::Inspect(_)
+        | Command::Diagnose(_)
+        | Command::Get(_)
+        | Command::Locate(_)
+        | Command::Restore(_)
+        | Command::Account {
+            action: Deferred(AccountAction::List { .. }),
+        }
         | Command::Backups { .. }
-        | Command::Completions(Deferred(CompletionsArgs { .. }))
+        | Command::Completions(_)
         | Command::Man => None,
     }
 }
@@ -960,33 +974,7 @@ fn wants_json(cli: &Cli) -> bool {
         | Command::Account {
             action: Deferred(AccountAction::List { json, .. }),
         } => *json,
-        Command::Account {
-            action:
-                Deferred(
-                    AccountAction::Enable { edit, .. }
-                    | AccountAction::Unlock { edit, .. }
-                    | AccountAction::Expiry { edit, .. }
-                    | AccountAction::Password { edit, .. }
-                    | AccountAction::AddToGroup { edit, .. },
-                ),
-        }
-        | Command::Rights {
-            action:
-                Deferred(RightsAction::GrantRdp { edit, .. } | RightsAction::RemoveDeny { edit, .. }),
-        } => edit.json,
-        Command::Service(Deferred(ServiceArgs { edit, .. }))
-        | Command::Set(Deferred(SetArgs { edit, .. }))
-        | Command::DeleteValue(Deferred(DeleteValueArgs { edit, .. }))
-        | Command::Rdp {
-            action:
-                Deferred(
-                    RdpAction::Enable { edit, .. }
-                    | RdpAction::Port { edit, .. }
-                    | RdpAction::Repair { edit, .. },
-                ),
-        } => edit.json,
-        Command::Nla { action } => action.args().edit.json,
-        Command::Completions(Deferred(CompletionsArgs { .. })) | Command::Man => false,
+        cmd => edit_args(cmd).is_some_and(|e| e.json),
     }
 }
 
