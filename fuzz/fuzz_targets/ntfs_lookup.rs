@@ -19,6 +19,9 @@ fuzz_target!(|data: &[u8]| {
         let mut f = std::fs::File::create(&path).expect("scratch image");
         f.write_all(data).expect("scratch image");
     }
+    // Removed when the run ends (libFuzzer exits between runs when its
+    // time is up, so no scratch image is left behind).
+    let _scratch = Scratch(&path);
     if let Ok(disk) = Disk::open(&path) {
         let _ = ntrescue::storage::disk::scan(&disk);
         if let Ok(w) = find_windows(&disk, None) {
@@ -37,3 +40,12 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// Deletes the scratch image when dropped.
+struct Scratch<'a>(&'a std::path::Path);
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
+    }
+}
