@@ -405,20 +405,29 @@ impl LazyImage {
         let mut buf = Run::new(total, RUN_ALIGN)
             .map_err(|e| Error::io(format!("reading {}", self.name), e))?;
         let mut at = 0usize;
+        let mut failed = None;
+        let mut read = 0usize;
         for run in runs {
             let (start, len) = (run.0 * PAGE, span(run));
-            self.src
-                .read_at(start as u64, &mut buf.bytes_mut()[at..at + len])?;
+            if let Err(e) = self
+                .src
+                .read_at(start as u64, &mut buf.bytes_mut()[at..at + len])
+            {
+                failed = Some(e);
+                break;
+            }
             let mut s = self.stats.get();
             s.reads += self.src.reads_for(start as u64, len as u64);
             s.bytes += len as u64;
             s.pages += (run.1 - run.0) as u64;
             self.stats.set(s);
             at += len;
+            read += 1;
         }
+        // The runs read before a failed one are kept: no page is read twice.
         let buf = Rc::new(buf);
         let mut at = 0usize;
-        for run in runs {
+        for run in &runs[..read] {
             for p in run.0..run.1 {
                 if let Some(slot) = self.pages.slot(p) {
                     let _ = slot.set((buf.clone(), at));
@@ -427,7 +436,7 @@ impl LazyImage {
                 at += PAGE;
             }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Page `p` (the last page may be short).
@@ -682,6 +691,44 @@ mod tests {
         );
         assert_eq!(run(1).0.bytes().len(), 4 * PAGE + 100);
         assert!(!Rc::ptr_eq(&run(1).0, &run(3).0));
+    }
+
+    /// A file whose page 4 cannot be read (a bad sector).
+    struct BadPage4(Mem);
+
+    impl PageRead for BadPage4 {
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+            let end = offset + buf.len() as u64;
+            if offset < 5 * PAGE as u64 && end > 4 * PAGE as u64 {
+                return Err(Error::Refused("bad sector".into()));
+            }
+            self.0.read_at(offset, buf)
+        }
+    }
+
+    /// A read that fails in a prefetch keeps the runs read before it (no
+    /// page is read twice) and leaves its own and later runs unread.
+    #[test]
+    fn a_failed_run_keeps_the_runs_read_before_it() {
+        let bytes: Vec<u8> = (0..8 * PAGE).map(|i| (i % 253) as u8).collect();
+        let reads = std::rc::Rc::new(Cell::new(0));
+        let src = BadPage4(Mem {
+            bytes: bytes.clone(),
+            reads: reads.clone(),
+        });
+        let img = LazyImage::new(Box::new(src), bytes.len(), "bad".into());
+        img.prefetch(&mut [PAGE, 4 * PAGE, 6 * PAGE].into_iter());
+        assert_eq!(reads.get(), 1);
+        assert_eq!(img.pages_read(), [PAGE as u64]);
+        assert_eq!(img.stats().pages, 1);
+        assert_eq!(img.range(PAGE + 1, 2).unwrap(), &bytes[PAGE + 1..PAGE + 3]);
+        assert_eq!(reads.get(), 1);
+        assert!(img.range(4 * PAGE, 1).is_err());
+        assert_eq!(
+            img.range(6 * PAGE, 3).unwrap(),
+            &bytes[6 * PAGE..6 * PAGE + 3]
+        );
+        assert_eq!(reads.get(), 2);
     }
 
     /// The page table allocates a block only for pages asked for.
