@@ -311,13 +311,15 @@ fn copy_pages<'s>(
     Ok(())
 }
 
-/// The memory alignment of one read of consecutive pages, kept whole (its
-/// pages are slices of it): the common logical sector size, so that the
-/// sector-aligned device path reads straight into it (no bounce buffer, no
-/// copy per page; a device with larger sectors bounces).
+/// The memory alignment of a buffer of page runs, kept whole (its pages are
+/// slices of it): the common logical sector size, so that the
+/// sector-aligned device path reads straight into it (each run starts at a
+/// whole number of pages into the buffer: no bounce buffer, no copy per
+/// page; a device with larger sectors bounces).
 const RUN_ALIGN: usize = crate::storage::device::MIN_SECTOR as usize;
 
-/// One read of consecutive pages.
+/// The buffer one fetch reads its runs of consecutive pages into, one
+/// after another.
 type Run = crate::storage::device::AlignedBuf;
 
 /// A primary hive read page by page on demand.
@@ -325,7 +327,8 @@ pub struct LazyImage {
     src: Box<dyn PageRead>,
     name: String,
     len: usize,
-    /// Per page, once fetched: the run it was read in and its offset there.
+    /// Per page, once fetched: the buffer it was read into and its offset
+    /// there.
     pages: PageTable<(Rc<Run>, usize)>,
     spans: Spans,
     stats: Cell<ReadStats>,
