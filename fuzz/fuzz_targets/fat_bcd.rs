@@ -8,7 +8,8 @@
 //! chain that loops) or a runaway allocation is a finding.
 #![no_main]
 
-use std::io::Write;
+#[path = "common/scratch.rs"]
+mod scratch;
 
 use libfuzzer_sys::fuzz_target;
 use ntrescue::commands::diagnose::bcd::findings;
@@ -17,15 +18,8 @@ use ntrescue::storage::bcd::{find, BCD_MAX, ESP_TYPE};
 use ntrescue::storage::disk::Disk;
 
 fuzz_target!(|data: &[u8]| {
-    let path = std::env::temp_dir().join(format!("ntrescue-fuzz-fat-{}.img", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&path).expect("scratch image");
-        f.write_all(data).expect("scratch image");
-    }
-    // Removed when the run ends (libFuzzer exits between runs when its
-    // time is up, so no scratch image is left behind).
-    let _scratch = Scratch(&path);
-    let Ok(disk) = Disk::open(&path) else {
+    let scratch = scratch::Scratch::new("fat", data);
+    let Ok(disk) = Disk::open(scratch.path()) else {
         return;
     };
     let esp = Partition {
@@ -44,12 +38,3 @@ fuzz_target!(|data: &[u8]| {
         let _ = findings(&store);
     }
 });
-
-/// Deletes the scratch image when dropped.
-struct Scratch<'a>(&'a std::path::Path);
-
-impl Drop for Scratch<'_> {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.0);
-    }
-}

@@ -7,22 +7,15 @@
 //! partition.
 #![no_main]
 
-use std::io::Write;
+#[path = "common/scratch.rs"]
+mod scratch;
 
 use libfuzzer_sys::fuzz_target;
 use ntrescue::storage::disk::{find_windows, read_file, Disk};
 
 fuzz_target!(|data: &[u8]| {
-    let dir = std::env::temp_dir();
-    let path = dir.join(format!("ntrescue-fuzz-ntfs-{}.img", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&path).expect("scratch image");
-        f.write_all(data).expect("scratch image");
-    }
-    // Removed when the run ends (libFuzzer exits between runs when its
-    // time is up, so no scratch image is left behind).
-    let _scratch = Scratch(&path);
-    if let Ok(disk) = Disk::open(&path) {
+    let scratch = scratch::Scratch::new("ntfs", data);
+    if let Ok(disk) = Disk::open(scratch.path()) {
         let _ = ntrescue::storage::disk::scan(&disk);
         if let Ok(w) = find_windows(&disk, None) {
             let p = &w.partition;
@@ -40,12 +33,3 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
-
-/// Deletes the scratch image when dropped.
-struct Scratch<'a>(&'a std::path::Path);
-
-impl Drop for Scratch<'_> {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.0);
-    }
-}
