@@ -21,9 +21,7 @@
 
 use std::io::{ErrorKind, Read};
 use std::ops::Range;
-use std::sync::mpsc;
 
-use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -74,71 +72,31 @@ pub struct ReadBack {
 const CHUNK: usize = 1 << 20;
 
 /// Reads `src` to its end, comparing it with `want` and hashing every byte
-/// read on a second thread (two buffers pass between the threads): the
+/// read on a second thread ([`crate::util::digest::read_hashing`]): the
 /// first differing offset (the shorter length when only the lengths
 /// differ; `None` if equal) and the SHA-256 of what was read. Reads on
 /// after a difference, so the hash is of the whole file.
 pub fn compare_hashing(mut src: impl Read, want: &[u8]) -> std::io::Result<(Option<u64>, String)> {
-    std::thread::scope(|s| {
-        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(2);
-        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(2);
-        let hasher = s.spawn(move || {
-            let mut h = Sha256::new();
-            for (buf, n) in full_rx {
-                h.update(&buf[..n]);
-                // The reader may have stopped on an error: nobody to return to.
-                let _ = empty_tx.send(buf);
+    let mut differs = None;
+    let mut pos = 0usize;
+    let size = CHUNK.min(want.len().max(4096));
+    let (read, sha) = crate::util::digest::read_hashing(&mut src, usize::MAX, size, |got| {
+        if differs.is_none() {
+            let expect = &want[pos.min(want.len())..(pos + got.len()).min(want.len())];
+            let same_part = &got[..expect.len()];
+            if !crate::util::bytes::same(same_part, expect) {
+                let i = same_part.iter().zip(expect).position(|(a, b)| a != b);
+                differs = Some((pos + i.unwrap_or(0)) as u64);
+            } else if expect.len() < got.len() {
+                differs = Some(want.len() as u64);
             }
-            crate::util::bytes::hex(&h.finalize())
-        });
-        let size = CHUNK.min(want.len().max(4096));
-        let mut spare = vec![vec![0u8; size], vec![0u8; size]];
-        let mut pos = 0usize;
-        let mut differs = None;
-        let read = (|| -> std::io::Result<()> {
-            loop {
-                let mut buf = match spare.pop() {
-                    Some(b) => b,
-                    None => empty_rx
-                        .recv()
-                        .map_err(|_| std::io::Error::other("the hash thread stopped"))?,
-                };
-                let mut n = 0;
-                while n < buf.len() {
-                    match src.read(&mut buf[n..]) {
-                        Ok(0) => break,
-                        Ok(k) => n += k,
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                if n == 0 {
-                    return Ok(());
-                }
-                if differs.is_none() {
-                    let expect = &want[pos.min(want.len())..(pos + n).min(want.len())];
-                    let got = &buf[..expect.len()];
-                    if !crate::util::bytes::same(got, expect) {
-                        let i = got.iter().zip(expect).position(|(a, b)| a != b);
-                        differs = Some((pos + i.unwrap_or(0)) as u64);
-                    } else if expect.len() < n {
-                        differs = Some(want.len() as u64);
-                    }
-                }
-                pos += n;
-                full_tx
-                    .send((buf, n))
-                    .map_err(|_| std::io::Error::other("the hash thread stopped"))?;
-            }
-        })();
-        drop(full_tx);
-        let sha = hasher.join().expect("hash thread");
-        read?;
-        if differs.is_none() && pos < want.len() {
-            differs = Some(pos as u64);
         }
-        Ok((differs, sha))
-    })
+        pos += got.len();
+    })?;
+    if differs.is_none() && read < want.len() {
+        differs = Some(read as u64);
+    }
+    Ok((differs, sha))
 }
 
 /// The `written` byte ranges of a `len`-byte file, each widened to whole

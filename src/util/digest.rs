@@ -30,14 +30,28 @@ pub fn read_hashed(mut src: impl Read, len: u64, what: &str) -> Result<(Vec<u8>,
         offset: 0,
         detail: format!("{what} is too large for this platform"),
     })?;
-    let mut buf = vec![0u8; len];
-    let sha = if len <= INLINE_HASH {
+    let (buf, sha) = if len <= INLINE_HASH {
         // Small (a log): a second thread would cost more than the hash.
+        let mut buf = vec![0u8; len];
         src.read_exact(&mut buf)
             .map_err(|e| Error::io(format!("reading {what}"), e))?;
-        sha256_hex(&buf)
+        let sha = sha256_hex(&buf);
+        (buf, sha)
     } else {
-        hash_while_reading(&mut src, &mut buf, what)?
+        // Never zero-filled first: each page of the result is first touched
+        // by the copy of its chunk, so faulting the pages in overlaps the
+        // hash of the chunk before (a zero-filled 12 MB buffer cost ~6 ms
+        // before the first byte was read; docs/performance.md).
+        let mut buf = Vec::with_capacity(len);
+        let (n, sha) = read_hashing(&mut src, len, CHUNK, |c| buf.extend_from_slice(c))
+            .map_err(|e| Error::io(format!("reading {what} at byte offset {:#x}", buf.len()), e))?;
+        if n < len {
+            return Err(Error::io(
+                format!("reading {what} at byte offset {n:#x}"),
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        (buf, sha)
     };
     let mut probe = [0u8; 1];
     if src
@@ -52,28 +66,70 @@ pub fn read_hashed(mut src: impl Read, len: u64, what: &str) -> Result<(Vec<u8>,
     Ok((buf, sha))
 }
 
-/// Fills `buf` from `src`, hashing each chunk on a second thread while the
-/// next one is read.
-fn hash_while_reading(src: &mut impl Read, buf: &mut [u8], what: &str) -> Result<String> {
-    std::thread::scope(|s| -> Result<String> {
-        let (tx, rx) = mpsc::channel::<&[u8]>();
+/// Reads `src` up to `limit` bytes or its end, `chunk` bytes at a time,
+/// into two buffers that take turns: each chunk goes to `each` on this
+/// thread, then to a second thread that hashes it while the next one is
+/// read. Returns how many bytes were read and their SHA-256 (lower-case
+/// hex). A failed read stops it; `each` has seen every byte read before.
+pub fn read_hashing(
+    src: &mut impl Read,
+    limit: usize,
+    chunk: usize,
+    mut each: impl FnMut(&[u8]),
+) -> std::io::Result<(usize, String)> {
+    std::thread::scope(|s| {
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(2);
         let hasher = s.spawn(move || {
             let mut h = Sha256::new();
-            for c in rx {
-                h.update(c);
+            for buf in full_rx {
+                h.update(&buf);
+                // The reader may have stopped on an error: nobody to return to.
+                let _ = empty_tx.send(buf);
             }
             crate::util::bytes::hex(&h.finalize())
         });
-        for (i, chunk) in buf.chunks_mut(CHUNK).enumerate() {
-            src.read_exact(chunk).map_err(|e| {
-                Error::io(format!("reading {what} at byte offset {:#x}", i * CHUNK), e)
-            })?;
-            let done: &[u8] = chunk;
-            // The receiver only stops when we drop the sender.
-            let _ = tx.send(done);
-        }
-        drop(tx);
-        Ok(hasher.join().expect("hash thread"))
+        let size = chunk.min(limit).max(1);
+        let mut spare = vec![vec![0u8; size], vec![0u8; size]];
+        let mut total = 0usize;
+        let read = (|| -> std::io::Result<()> {
+            while total < limit {
+                let mut buf = match spare.pop() {
+                    Some(b) => b,
+                    None => empty_rx
+                        .recv()
+                        .map_err(|_| std::io::Error::other("the hash thread stopped"))?,
+                };
+                let want = size.min(limit - total);
+                buf.resize(want, 0);
+                let mut n = 0;
+                while n < want {
+                    match src.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.truncate(n);
+                each(&buf);
+                total += n;
+                full_tx
+                    .send(buf)
+                    .map_err(|_| std::io::Error::other("the hash thread stopped"))?;
+                if n < want {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        })();
+        drop(full_tx);
+        let sha = hasher.join().expect("hash thread");
+        read?;
+        Ok((total, sha))
     })
 }
 
@@ -184,11 +240,97 @@ mod tests {
 
     #[test]
     fn pipeline_equals_one_shot_and_checks_length() {
-        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i * 7) as u8).collect();
-        let (b, h) = read_hashed(&data[..], data.len() as u64, "x").unwrap();
-        assert_eq!(b, data);
-        assert_eq!(h, sha256_hex(&data));
-        assert!(read_hashed(&data[..], data.len() as u64 + 1, "x").is_err());
-        assert!(read_hashed(&data[..], data.len() as u64 - 1, "x").is_err());
+        // Both paths: hashed inline (a log) and on the second thread.
+        for len in [3 * CHUNK + 17, INLINE_HASH + CHUNK / 2 + 17] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let (b, h) = read_hashed(&data[..], data.len() as u64, "x").unwrap();
+            assert_eq!(b, data);
+            assert_eq!(h, sha256_hex(&data));
+            assert!(read_hashed(&data[..], data.len() as u64 + 1, "x").is_err());
+            assert!(read_hashed(&data[..], data.len() as u64 - 1, "x").is_err());
+        }
+    }
+
+    /// A reader that hands out at most `step` bytes per call and fails
+    /// once `fail_at` bytes have been read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        at: usize,
+        step: usize,
+        fail_at: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at >= self.fail_at {
+                return Err(std::io::Error::other("bad sector"));
+            }
+            let n = buf
+                .len()
+                .min(self.step)
+                .min(self.data.len() - self.at)
+                .min(self.fail_at - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_hashing_sees_every_byte_in_order_up_to_the_limit() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let trickle = |fail_at| Trickle {
+            data: &data,
+            at: 0,
+            step: 999,
+            fail_at,
+        };
+        // Short reads fill each chunk; the limit stops it mid-chunk.
+        let mut seen = Vec::new();
+        let (n, h) = read_hashing(&mut trickle(usize::MAX), 70_001, 4096, |c| {
+            assert!(c.len() <= 4096);
+            seen.extend_from_slice(c)
+        })
+        .unwrap();
+        assert_eq!(
+            (n, &seen[..], h),
+            (70_001, &data[..70_001], sha256_hex(&data[..70_001]))
+        );
+        // Its end before the limit: what there is.
+        seen.clear();
+        let (n, h) = read_hashing(&mut trickle(usize::MAX), usize::MAX, 4096, |c| {
+            seen.extend_from_slice(c)
+        })
+        .unwrap();
+        assert_eq!(
+            (n, &seen[..], h),
+            (data.len(), &data[..], sha256_hex(&data))
+        );
+        // A failed read is an error; the chunks before it were seen.
+        seen.clear();
+        let e = read_hashing(&mut trickle(50_000), usize::MAX, 4096, |c| {
+            seen.extend_from_slice(c)
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "bad sector");
+        assert_eq!(&seen[..], &data[..seen.len()]);
+        assert!(seen.len() <= 50_000 && seen.len() > 40_000);
+        // Through read_hashed: the error names the offset of the chunk.
+        let big: Vec<u8> = (0..INLINE_HASH + CHUNK + 5)
+            .map(|i| (i % 13) as u8)
+            .collect();
+        let mut t = Trickle {
+            data: &big,
+            at: 0,
+            step: 1 << 16,
+            fail_at: INLINE_HASH + 3,
+        };
+        let e = read_hashed(&mut t, big.len() as u64, "SYSTEM")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("SYSTEM at byte offset {INLINE_HASH:#x}")),
+            "{e}"
+        );
     }
 }
