@@ -512,10 +512,15 @@ pub(crate) fn plan(
         rec.logs
     };
     let format = format_for(&summaries);
-    let mut cands: Vec<TxPlan> = Vec::new();
+    // Candidates in order of preference, each made only when the ones
+    // before it failed their check (making one compares the whole hive).
+    let mut cands: Vec<Box<dyn Fn() -> Result<Option<TxPlan>> + '_>> = Vec::new();
     if format == LogFormat::New {
         for i in 0..logs.len() {
-            cands.extend(append(i, logs, &summaries, original, new, seq)?);
+            let summaries = &summaries;
+            cands.push(Box::new(move || {
+                append(i, logs, summaries, original, new, seq)
+            }));
         }
     }
     // Fresh logs: the dual-logging slots first, the one with the older (or
@@ -534,17 +539,18 @@ pub(crate) fn plan(
         )
     });
     for i in order {
-        cands.extend(fresh(format, i, logs, original, new, seq)?);
-    }
-    if cands.is_empty() {
-        return Ok(None);
+        cands.push(Box::new(move || fresh(format, i, logs, original, new, seq)));
     }
     let mut why = Vec::new();
-    for c in cands {
+    for make in cands {
+        let Some(c) = make()? else { continue };
         match check_states(&c, original, loaded_original, new, logs) {
             Ok(()) => return Ok(Some(c)),
             Err(e) => why.push(format!("{}: {e}", c.summary)),
         }
+    }
+    if why.is_empty() {
+        return Ok(None);
     }
     Err(Error::Refused(format!(
         "no way to write this hive through its transaction logs keeps every moment of the write \
