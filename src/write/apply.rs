@@ -249,9 +249,15 @@ fn later_timestamp(image: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
+/// A hive's structure check started on its own thread before the plan
+/// (see [`plan_hives`]).
+pub(crate) type EarlyCheck<'scope> = std::thread::ScopedJoinHandle<'scope, Result<CheckStats>>;
+
 /// Plans and verifies each touched hive in memory: the new bytes per
 /// hive (index into `prepared`), with the report's per-hive fields and
 /// `checks` filled in. A raw-volume file that would have to grow is refused.
+/// `early[i]`, where present, is the structure check of `prepared[i]`
+/// already running (joined here); any other is run here.
 pub(crate) fn plan_hives(
     prepared: &[Prepared],
     resolved: &[Resolved],
@@ -259,8 +265,10 @@ pub(crate) fn plan_hives(
     hives: &mut [HiveOutcome],
     checks: &mut Vec<String>,
     with_tx: bool,
+    early: &mut [Option<EarlyCheck<'_>>],
 ) -> Result<Planned> {
     let mut planned: Planned = Vec::new();
+    let mut txs = Vec::new();
     for (i, p) in prepared.iter().enumerate() {
         let mine: Vec<&Resolved> = resolved.iter().filter(|r| r.op.hive == p.name).collect();
         if mine.is_empty() && !finish.contains(&i) {
@@ -274,7 +282,7 @@ pub(crate) fn plan_hives(
         let file = &p.files.primary.bytes;
         let plan = |base_stats: Option<&CheckStats>| -> Result<_> {
             let (new, appended, seq) = apply(p, &mine).map_err(|e| e.in_file(path))?;
-            let (done, sha, diff) = std::thread::scope(|s| {
+            let (done, sha, diff, tx) = std::thread::scope(|s| {
                 let hasher = s.spawn(|| sha256_hex(&new));
                 // Where the plan differs from the primary file, computed once:
                 // the write uses it, and so does the in-place check when the
@@ -290,7 +298,11 @@ pub(crate) fn plan_hives(
                     own,
                     base_stats,
                 );
-                (done, hasher.join().expect("hash thread"), diff)
+                // The transaction, planned while the hash (and the structure
+                // check) still run; its outcome is used after the checks that
+                // come before it (refuse_raw_limits).
+                let tx = (with_tx && done.is_ok()).then(|| transaction(p, &new));
+                (done, hasher.join().expect("hash thread"), diff, tx)
             });
             let done = done.map_err(|e| {
                 Error::Refused(format!(
@@ -298,25 +310,33 @@ pub(crate) fn plan_hives(
                 ))
                 .in_file(path)
             })?;
-            Ok((new, appended, seq, done, sha, diff))
+            Ok((new, appended, seq, done, sha, diff, tx))
         };
         // An in-place plan is verified without the original's walk, so the
         // structure check runs beside it; its edit is kept only if the check
         // passes. Any other plan needs the check's counts first.
-        let (stats, planned_one) = if inplace.is_some() {
-            std::thread::scope(|s| {
+        let started = early.get_mut(i).and_then(Option::take);
+        let join = |h: EarlyCheck<'_>| h.join().expect("structure check thread");
+        let (stats, planned_one) = match (started, inplace.is_some()) {
+            (Some(check), true) => {
+                let one = plan(None);
+                (join(check), one)
+            }
+            (None, true) => std::thread::scope(|s| {
                 let check = s.spawn(|| structure_check(p.base(), path));
                 let one = plan(None);
-                (check.join().expect("structure check thread"), one)
-            })
-        } else {
-            let stats = structure_check(p.base(), path)?;
-            let one = plan(Some(&stats));
-            (Ok(stats), one)
+                (join(check), one)
+            }),
+            (started, false) => {
+                let stats = started.map_or_else(|| structure_check(p.base(), path), join)?;
+                let one = plan(Some(&stats));
+                (Ok(stats), one)
+            }
         };
         let stats = stats?;
         checks.push(check_line(p.name, &stats));
-        let (new, appended, seq, done, sha, diff) = planned_one?;
+        let (new, appended, seq, done, sha, diff, tx) = planned_one?;
+        txs.push(tx);
         checks.extend(
             done.into_iter()
                 .map(|c| format!("{}: in memory: {c}", p.name.as_str())),
@@ -333,8 +353,18 @@ pub(crate) fn plan_hives(
         });
     }
     refuse_raw_limits(prepared, &planned)?;
-    if with_tx {
-        plan_transactions(prepared, &mut planned, checks)?;
+    for (ph, tx) in planned.iter_mut().zip(txs) {
+        let Some(tx) = tx else { continue };
+        let tx = tx?;
+        checks.push(format!(
+            "{}: transaction: {} ({} bytes), then the base block in flight, the body, the \
+             completed base block; every stop in between loads as the original or the edited hive \
+             (checked by replaying each state)",
+            prepared[ph.index].name.as_str(),
+            tx.plan.summary,
+            tx.plan.writes.iter().map(|w| w.bytes.len()).sum::<usize>()
+        ));
+        ph.tx = Some(tx);
     }
     Ok(planned)
 }
@@ -378,29 +408,6 @@ fn refuse_raw_limits(prepared: &[Prepared], planned: &Planned) -> Result<()> {
                 p.replayed.is_some(),
             )?;
         }
-    }
-    Ok(())
-}
-
-/// The transaction of each planned hive ([`crate::write::txlog`]), with its
-/// report line.
-fn plan_transactions(
-    prepared: &[Prepared],
-    planned: &mut Planned,
-    checks: &mut Vec<String>,
-) -> Result<()> {
-    for ph in planned.iter_mut() {
-        let p = &prepared[ph.index];
-        let tx = transaction(p, &ph.new)?;
-        checks.push(format!(
-            "{}: transaction: {} ({} bytes), then the base block in flight, the body, the \
-             completed base block; every stop in between loads as the original or the edited hive \
-             (checked by replaying each state)",
-            p.name.as_str(),
-            tx.plan.summary,
-            tx.plan.writes.iter().map(|w| w.bytes.len()).sum::<usize>()
-        ));
-        ph.tx = Some(tx);
     }
     Ok(())
 }

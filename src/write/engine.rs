@@ -33,7 +33,7 @@ use crate::storage::source::{LoadedHive, Located};
 use crate::storage::store::FileStore;
 use crate::storage::target::open_store;
 use crate::util::digest::sha256_hex;
-use crate::write::apply::{plan_hives, LogRef, Planned, TxChoice};
+use crate::write::apply::{plan_hives, EarlyCheck, LogRef, Planned, TxChoice};
 use crate::write::backup::{self, HiveBackup};
 use crate::write::commit::LogTarget;
 use crate::write::commit::{commit_all, PlannedWrite};
@@ -44,7 +44,8 @@ use crate::write::plan::EditOptions;
 use crate::write::plan::{resolve_all, Needs, Resolution, Resolved, Unit, Views};
 use crate::write::preflight::{backup_root, check_backup_root, open_targets, unchanged, Target};
 use crate::write::prepare::{
-    consulted_lines, damage_warnings, load_hives, readers, Consulted, Loaded, Prepared,
+    consulted_lines, damage_warnings, load_hives, readers, structure_check, Consulted, Loaded,
+    Prepared,
 };
 use crate::write::verify::verify_written;
 
@@ -321,6 +322,7 @@ impl Edit<'_> {
             &mut report.hives,
             &mut checks,
             with_tx,
+            &mut [],
         )?;
         report.checks = checks;
         if self.opts.dry_run {
@@ -392,7 +394,7 @@ impl Edit<'_> {
         planned: &Planned,
         report: &mut EditReport,
     ) -> Result<()> {
-        let (_, root, mut targets) = self.preflight(access)?;
+        let (root, mut targets) = self.preflight(access)?;
         unchanged(&mut targets, self.prepared)?;
         for ph in planned.iter() {
             let Some(tx) = ph.tx.as_ref() else { continue };
@@ -423,9 +425,9 @@ impl Edit<'_> {
     /// The checks both the write and the dry run make before anything is
     /// written: the backup directory chosen and writable, every touched
     /// hive's target opened for writing after its preflight checks. Returns
-    /// the touched hives, the backup root and the open targets, whose
-    /// contents the caller still compares with what was read ([`unchanged`]).
-    fn preflight(&self, access: &WriteAccess) -> Result<(Vec<usize>, PathBuf, Vec<Target>)> {
+    /// the backup root and the open targets, whose contents the caller
+    /// still compares with what was read ([`unchanged`]).
+    fn preflight(&self, access: &WriteAccess) -> Result<(PathBuf, Vec<Target>)> {
         let touched = self.touched();
         let root = backup_root(
             self.located,
@@ -435,25 +437,42 @@ impl Edit<'_> {
         )?;
         check_backup_root(access, &root)?;
         let targets = open_targets(access, self.located, self.prepared, &touched)?;
-        Ok((touched, root, targets))
+        Ok((root, targets))
     }
 
     /// In place: preflight, the backup bundle beside the plan, the commit.
+    /// The structure check of each touched hive, the longest part of the
+    /// plan, starts first, on its own thread: the preflight and the plan
+    /// run beside it.
     fn in_place(
         &self,
         access: &WriteAccess,
         mut report: EditReport,
         mut checks: Vec<String>,
     ) -> Result<EditReport> {
-        let (touched, root, mut targets) = self.preflight(access)?;
-        let (planned, dir) = self.plan_beside_backup(
-            access,
-            &root,
-            &touched,
-            &mut targets,
-            &mut report,
-            &mut checks,
-        )?;
+        let (planned, dir, targets) = std::thread::scope(|s| -> Result<_> {
+            let touched = self.touched();
+            let mut early: Vec<Option<EarlyCheck<'_>>> = self
+                .prepared
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    touched
+                        .contains(&i)
+                        .then(|| s.spawn(move || structure_check(p.base(), &p.files.primary.path)))
+                })
+                .collect();
+            let (root, mut targets) = self.preflight(access)?;
+            let (planned, dir) = self.plan_beside_backup(
+                access,
+                &root,
+                &mut targets,
+                &mut report,
+                &mut checks,
+                &mut early,
+            )?;
+            Ok((planned, dir, targets))
+        })?;
         report.checks = checks;
         report.backup = Some(dir.display().to_string());
         // From here on the bundle exists: an error names it.
@@ -506,12 +525,13 @@ impl Edit<'_> {
         &self,
         access: &WriteAccess,
         root: &Path,
-        touched: &[usize],
         targets: &mut [Target],
         report: &mut EditReport,
         checks: &mut Vec<String>,
+        early: &mut [Option<EarlyCheck<'_>>],
     ) -> Result<(Planned, PathBuf)> {
-        let to_save: Vec<(HiveName, &LoadedHive)> = touched
+        let to_save: Vec<(HiveName, &LoadedHive)> = self
+            .touched()
             .iter()
             .map(|&i| (self.prepared[i].name, &self.prepared[i].files))
             .collect();
@@ -529,6 +549,7 @@ impl Edit<'_> {
                     &mut report.hives,
                     checks,
                     true,
+                    early,
                 )
             });
             (planned, copier.join().expect("backup thread"))
