@@ -61,7 +61,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((touch, hive)) = layout(data) else {
         return;
     };
-    let lazy = LazyImage::new(Box::new(MemPages(hive.clone())), hive.len(), "fuzz".into());
+    let lazy = LazyImage::new(
+        Box::new(MemPages(hive.clone().into())),
+        hive.len(),
+        "fuzz".into(),
+    );
     let pages = hive.len().div_ceil(PAGE);
     for t in &touch {
         if pages > 0 {

@@ -811,7 +811,7 @@ mod tests {
                 name: name.into(),
                 origin: FileRef::Path(PathBuf::from(name)),
                 sha256: crate::util::digest::sha256_hex(&bytes),
-                bytes,
+                bytes: bytes.into(),
             },
             logs: Vec::new(),
         }

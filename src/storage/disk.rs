@@ -18,6 +18,7 @@ use crate::storage::device::{self, Device};
 use crate::storage::extent::ExtentReader;
 use crate::storage::ntfs::{FileLocation, Volume, VolumeFacts};
 use crate::storage::os;
+use crate::util::buf::Buf;
 
 /// Directory of the hives inside a Windows volume.
 pub const CONFIG_DIR: &str = r"Windows\System32\config";
@@ -694,7 +695,7 @@ pub fn unreadable_reason(loc: &FileLocation) -> Option<String> {
 /// Reads a file by its extents (zeros for holes), hashing it on the way. A
 /// resident file (a tiny or empty log) is the copy taken when it was
 /// located. Compressed and encrypted files are refused.
-pub fn read_file(disk: &Disk, loc: &FileLocation) -> Result<(Vec<u8>, String)> {
+pub fn read_file(disk: &Disk, loc: &FileLocation) -> Result<(Buf, String)> {
     let (data, sha) = read_file_with(disk, loc, true)?;
     Ok((data, sha.unwrap_or_default()))
 }
@@ -702,7 +703,7 @@ pub fn read_file(disk: &Disk, loc: &FileLocation) -> Result<(Vec<u8>, String)> {
 /// [`read_file`] without the hash: for re-reads that are compared byte for
 /// byte with bytes already hashed (before and after a write).
 pub fn read_file_bytes(disk: &Disk, loc: &FileLocation) -> Result<Vec<u8>> {
-    Ok(read_file_with(disk, loc, false)?.0)
+    Ok(read_file_with(disk, loc, false)?.0.into_vec())
 }
 
 /// Compares a file's current bytes with `want` as [`read_file`] would read
@@ -796,11 +797,7 @@ impl Read for FileReader<'_> {
     }
 }
 
-fn read_file_with(
-    disk: &Disk,
-    loc: &FileLocation,
-    hash: bool,
-) -> Result<(Vec<u8>, Option<String>)> {
+fn read_file_with(disk: &Disk, loc: &FileLocation, hash: bool) -> Result<(Buf, Option<String>)> {
     if let Some(why) = unreadable_reason(loc) {
         return Err(Error::Refused(why));
     }
@@ -818,7 +815,7 @@ fn read_file_with(
     let mut data = vec![0u8; len];
     r.read_exact(&mut data)
         .map_err(|e| Error::io(format!("reading {}", loc.path), e))?;
-    Ok((data, None))
+    Ok((data.into(), None))
 }
 
 /// The start of a source, read through the aligned device path before the

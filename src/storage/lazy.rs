@@ -130,7 +130,7 @@ impl PageRead for ExtentPages {
 
 /// A file already in memory (one the extent path cannot read page by
 /// page, read whole instead).
-pub struct MemPages(pub Vec<u8>);
+pub struct MemPages(pub crate::util::buf::Buf);
 
 impl PageRead for MemPages {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
@@ -848,7 +848,7 @@ mod tests {
         let (rec, overlay) = recover_overlay(&primary[..PAGE], primary.len(), &inputs).unwrap();
         assert_eq!(rec.applied, whole.applied);
         let img = Rc::new(LazyImage::new(
-            Box::new(MemPages(primary.clone())),
+            Box::new(MemPages(primary.clone().into())),
             primary.len(),
             "SYSTEM_B".into(),
         ));

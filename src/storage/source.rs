@@ -18,6 +18,7 @@ use std::io::Read;
 
 use crate::error::{Error, Result};
 use crate::format::regf::base_block::check_registry_file_size;
+use crate::util::buf::Buf;
 use crate::util::digest::{read_hashed, HashAlg, Hashes, MultiHasher};
 
 /// The kind of source, as reported.
@@ -172,7 +173,7 @@ pub struct LoadedFile {
     /// Where it lives, for writing back.
     pub origin: FileRef,
     /// Its bytes.
-    pub bytes: Vec<u8>,
+    pub bytes: Buf,
     /// SHA-256 of `bytes`, lower-case hex.
     pub sha256: String,
 }

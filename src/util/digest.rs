@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::util::buf::Buf;
 
 /// Chunk size of the read-and-hash pipeline.
 const CHUNK: usize = 1 << 20;
@@ -24,7 +25,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// while the rest is still being read, so hashing costs almost no wall time.
 /// `what` names the source in errors. Fails if `src` holds more or fewer
 /// bytes than `len` (a file that changes while it is read).
-pub fn read_hashed(mut src: impl Read, len: u64, what: &str) -> Result<(Vec<u8>, String)> {
+pub fn read_hashed(mut src: impl Read, len: u64, what: &str) -> Result<(Buf, String)> {
     let len = usize::try_from(len).map_err(|_| Error::Unsupported {
         what: "file size",
         offset: 0,
@@ -36,13 +37,14 @@ pub fn read_hashed(mut src: impl Read, len: u64, what: &str) -> Result<(Vec<u8>,
         src.read_exact(&mut buf)
             .map_err(|e| Error::io(format!("reading {what}"), e))?;
         let sha = sha256_hex(&buf);
-        (buf, sha)
+        (Buf::from(buf), sha)
     } else {
         // Never zero-filled first: each page of the result is first touched
         // by the copy of its chunk, so faulting the pages in overlaps the
         // hash of the chunk before (a zero-filled 12 MB buffer cost ~6 ms
-        // before the first byte was read; docs/performance.md).
-        let mut buf = Vec::with_capacity(len);
+        // before the first byte was read; docs/performance.md). A buffer
+        // this large is a huge-page mapping on Linux (util::buf).
+        let mut buf = Buf::with_capacity(len);
         let (n, sha) = read_hashing(&mut src, len, CHUNK, |c| buf.extend_from_slice(c))
             .map_err(|e| Error::io(format!("reading {what} at byte offset {:#x}", buf.len()), e))?;
         if n < len {

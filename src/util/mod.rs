@@ -2,6 +2,7 @@
 //! Small helpers every layer uses: bounds-checked bytes, digests, time
 //! formatting, and the panic guard around third-party parsers.
 
+pub mod buf;
 pub mod bytes;
 pub mod cellset;
 pub mod digest;

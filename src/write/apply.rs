@@ -11,6 +11,7 @@ use crate::format::regf::log::LogSlot;
 use crate::hive::check::{CheckStats, Expect};
 use crate::storage::source::{FileRef, LoadedFile};
 use crate::storage::target::TargetInfo;
+use crate::util::buf::Buf;
 use crate::util::bytes::{diff_ranges, join_ranges, put_u64, WRITE_GAP};
 use crate::util::digest::sha256_hex;
 use crate::write::outcome::HiveOutcome;
@@ -43,7 +44,7 @@ pub(crate) struct PlannedHive {
     /// Index in the prepared list.
     pub(crate) index: usize,
     /// The verified new image.
-    pub(crate) new: Vec<u8>,
+    pub(crate) new: Buf,
     /// Where `new` differs from the primary file as read, over their
     /// common length ([`diff_ranges`]): computed once, for the raw-volume
     /// check, the intent record and the commit (the in-memory verification
@@ -163,11 +164,11 @@ fn transaction(p: &Prepared, new: &[u8]) -> Result<TxChoice> {
 /// Applies the resolved operations of one hive; returns the new image, the
 /// number of hive bins appended and the sequence number it is written with
 /// (refused when none is safe, see [`SequencesSeen::next_clean`]).
-fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
+fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Buf, u32, u32)> {
     let seq = p.seen.next_clean()?;
     // `plan_hives` runs the full structure check on exactly these bytes
     // and keeps the edit only if it passes.
-    let mut edit = HiveEdit::unwalked(p.base().to_vec())?;
+    let mut edit = HiveEdit::unwalked(Buf::copy_of(p.base()))?;
     for r in ops {
         let key_rel = |edit: &HiveEdit, path: &str| -> Result<u32> {
             let view = HiveView::new(edit.bytes())?;
@@ -199,7 +200,7 @@ fn apply(p: &Prepared, ops: &[&Resolved]) -> Result<(Vec<u8>, u32, u32)> {
     }
     let appended = edit.appended_bins();
     let bins = edit.hive_bins_size();
-    let mut new = edit.into_bytes();
+    let mut new = edit.into_buf();
     // Keep any slack the file had past the bins (never shrink the file).
     if new.len() < p.base().len() {
         new.extend_from_slice(&p.base()[new.len()..]);

@@ -512,7 +512,7 @@ pub(crate) struct PlannedWrite<'a> {
     /// The file's bytes as read.
     pub(crate) original: &'a [u8],
     /// The verified plan.
-    pub(crate) new: Vec<u8>,
+    pub(crate) new: crate::util::buf::Buf,
     /// Where `new` differs from `original` over their common length, when
     /// the plan computed it.
     pub(crate) diff: Option<Vec<Range<usize>>>,

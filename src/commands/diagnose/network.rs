@@ -1084,7 +1084,7 @@ mod tests {
         let bytes = crate::testing::corpus("system/win7sp1-x86__regipy__SYSTEM");
         let whole = crate::hive::reader::Reader::new(&bytes).unwrap();
         let image = crate::storage::lazy::LazyImage::new(
-            Box::new(crate::storage::lazy::MemPages(bytes.clone())),
+            Box::new(crate::storage::lazy::MemPages(bytes.clone().into())),
             bytes.len(),
             "SYSTEM".into(),
         );

@@ -29,6 +29,7 @@ use crate::format::regf::key::{
     NK_SUBKEY_LIST, NK_TIMESTAMP, NK_VALUE_COUNT, NK_VALUE_LIST, VK_COMP_NAME, VK_DATA_INLINE,
     VK_DATA_OFFSET, VK_DATA_SIZE, VK_FLAGS, VK_NAME, VK_NAME_LEN, VK_TYPE,
 };
+use crate::util::buf::Buf;
 use crate::util::bytes::{i32_at, put_u16, put_u32, u16_at, u32_at};
 
 /// nk field: largest value-name length (UTF-16 bytes).
@@ -53,7 +54,7 @@ pub enum EditKind {
 
 /// A hive image being edited.
 pub struct HiveEdit {
-    bytes: Vec<u8>,
+    bytes: Buf,
     bins_end: usize,
     appended_bins: u32,
 }
@@ -63,19 +64,19 @@ impl HiveEdit {
     pub fn new(bytes: Vec<u8>) -> Result<Self> {
         let bb = BaseBlock::parse(&bytes)?;
         walk_bins(&bytes, bb.hive_bins_size)?;
-        Ok(Self::walked(bytes, &bb))
+        Ok(Self::walked(bytes.into(), &bb))
     }
 
     /// Takes an image without walking its bins: the caller runs
     /// `full_check` on exactly these bytes (the edit engine, beside an
     /// in-place edit) and keeps the result only if it passes. The editor's
     /// reads are bounds-checked either way.
-    pub(crate) fn unwalked(bytes: Vec<u8>) -> Result<Self> {
+    pub(crate) fn unwalked(bytes: Buf) -> Result<Self> {
         let bb = BaseBlock::parse(&bytes)?;
         Ok(Self::walked(bytes, &bb))
     }
 
-    fn walked(bytes: Vec<u8>, bb: &BaseBlock) -> Self {
+    fn walked(bytes: Buf, bb: &BaseBlock) -> Self {
         HiveEdit {
             bins_end: BASE_BLOCK_SIZE + bb.hive_bins_size as usize,
             bytes,
@@ -90,6 +91,11 @@ impl HiveEdit {
 
     /// Gives the image back.
     pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes.into_vec()
+    }
+
+    /// Gives the image back in its own buffer (no copy).
+    pub fn into_buf(self) -> Buf {
         self.bytes
     }
 
@@ -773,7 +779,7 @@ mod tests {
             let second =
                 BASE_BLOCK_SIZE + u32_at(&h, 0, BASE_BLOCK_SIZE + 8, "x").unwrap() as usize;
             put_u32(&mut h, second + 8, bad);
-            let mut e = HiveEdit::unwalked(h).unwrap();
+            let mut e = HiveEdit::unwalked(h.into()).unwrap();
             let err = e.alloc(16000, None).unwrap_err().to_string();
             assert!(
                 err.contains("hbin size") && err.contains(&format!("{:#x}", second + 8)),
