@@ -11,8 +11,10 @@ use std::process::ExitCode;
 /// Cargo.toml, .cargo/config.toml): musl's own allocator hands memory back
 /// to the kernel eagerly, and `inspect` ran twice as long as the glibc
 /// build (1,019 page faults against 567). ripgrep's musl build swaps its
-/// allocator for the same reason. Huge pages would make `inspect` faster
-/// still but a fix's peak RSS larger than its bound (docs/performance.md).
+/// allocator for the same reason. Huge pages for all of the allocator's
+/// memory would make `inspect` faster still but a fix's peak RSS larger
+/// than its bound (docs/performance.md); only a whole hive and its plan
+/// get them (`ntrescue::util::buf`).
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
