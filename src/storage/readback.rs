@@ -69,7 +69,7 @@ pub struct ReadBack {
 }
 
 /// Chunk size of [`compare_hashing`].
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 << 10;
 
 /// Reads `src` to its end, comparing it with `want` and hashing every byte
 /// read on a second thread ([`crate::util::digest::read_hashing`]): the

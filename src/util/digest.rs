@@ -12,7 +12,11 @@ use crate::error::{Error, Result};
 use crate::util::buf::Buf;
 
 /// Chunk size of the read-and-hash pipeline.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 << 10;
+/// Buffers in the read-and-hash pipeline: enough that the reading thread
+/// runs ahead and the hashing thread, the slower of the two, never waits
+/// for a chunk (two buffers of 1 MiB left it idle a third of the time).
+const BUFFERS: usize = 6;
 /// Up to this size a read is hashed on the reading thread.
 const INLINE_HASH: usize = 4 << 20;
 
@@ -69,8 +73,8 @@ pub fn read_hashed(mut src: impl Read, len: u64, what: &str) -> Result<(Buf, Str
 }
 
 /// Reads `src` up to `limit` bytes or its end, `chunk` bytes at a time,
-/// into two buffers that take turns: each chunk goes to `each` on this
-/// thread, then to a second thread that hashes it while the next one is
+/// into a few buffers that take turns: each chunk goes to `each` on this
+/// thread, then to a second thread that hashes it while the next ones are
 /// read. Returns how many bytes were read and their SHA-256 (lower-case
 /// hex). A failed read stops it; `each` has seen every byte read before.
 pub fn read_hashing(
@@ -80,8 +84,8 @@ pub fn read_hashing(
     mut each: impl FnMut(&[u8]),
 ) -> std::io::Result<(usize, String)> {
     std::thread::scope(|s| {
-        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(2);
-        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
         let hasher = s.spawn(move || {
             let mut h = Sha256::new();
             for buf in full_rx {
@@ -92,7 +96,7 @@ pub fn read_hashing(
             crate::util::bytes::hex(&h.finalize())
         });
         let size = chunk.min(limit).max(1);
-        let mut spare = vec![vec![0u8; size], vec![0u8; size]];
+        let mut spare = vec![vec![0u8; size]; BUFFERS];
         let mut total = 0usize;
         let read = (|| -> std::io::Result<()> {
             while total < limit {
