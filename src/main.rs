@@ -14,7 +14,7 @@ use std::process::ExitCode;
 /// allocator for the same reason. Huge pages for all of the allocator's
 /// memory would make `inspect` faster still but a fix's peak RSS larger
 /// than its bound (docs/performance.md); only a whole hive and its plan
-/// get them (`ntrescue::util::buf`).
+/// get them (src/util/buf.rs).
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -354,6 +354,19 @@ pub(crate) fn plan_hives(
         });
     }
     refuse_raw_limits(prepared, &planned)?;
+    attach_transactions(prepared, &mut planned, txs, checks)?;
+    Ok(planned)
+}
+
+/// Gives each planned hive its transaction, planned beside its hash
+/// (`None` where none was asked for), with its report line; the first
+/// that failed is the error.
+fn attach_transactions(
+    prepared: &[Prepared],
+    planned: &mut Planned,
+    txs: Vec<Option<Result<TxChoice>>>,
+    checks: &mut Vec<String>,
+) -> Result<()> {
     for (ph, tx) in planned.iter_mut().zip(txs) {
         let Some(tx) = tx else { continue };
         let tx = tx?;
@@ -367,7 +380,7 @@ pub(crate) fn plan_hives(
         ));
         ph.tx = Some(tx);
     }
-    Ok(planned)
+    Ok(())
 }
 
 /// A file inside a raw NTFS volume cannot grow (ntrescue never changes
