@@ -147,17 +147,21 @@ impl<T: Args> Args for Deferred<T> {
     }
 }
 
-/// Set while [`full_command`] builds the tree: nothing is deferred.
-static EAGER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+thread_local! {
+    /// Set while [`full_command`] builds the tree on this thread: nothing is
+    /// deferred. Per thread: a tree built on another thread at the same
+    /// time (tests run in parallel) must not see it switched off midway.
+    static EAGER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// The whole command tree with every argument list built, as the
 /// completion scripts, the man page and the definition's own checks need
 /// it (a deferred list is built only when parsing reaches its command).
 pub fn full_command() -> clap::Command {
     use clap::CommandFactory;
-    EAGER.store(true, std::sync::atomic::Ordering::SeqCst);
+    EAGER.set(true);
     let cmd = Cli::command();
-    EAGER.store(false, std::sync::atomic::Ordering::SeqCst);
+    EAGER.set(false);
     cmd
 }
 
@@ -168,7 +172,7 @@ fn later(
     now: fn(clap::Command) -> clap::Command,
     deferred: fn(clap::Command) -> clap::Command,
 ) -> clap::Command {
-    if EAGER.load(std::sync::atomic::Ordering::SeqCst) {
+    if EAGER.get() {
         now(cmd)
     } else {
         cmd.defer(deferred)
