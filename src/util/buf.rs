@@ -99,15 +99,17 @@ impl Buf {
     /// Makes room for `need` bytes in all, moving the contents when the
     /// buffer is full (to twice its capacity at least).
     fn reserve_total(&mut self, need: usize) {
-        if let Store::Heap(v) = &mut self.store {
-            v.reserve(need.saturating_sub(v.len()));
-            return;
-        }
-        let cap = self.capacity();
-        if need > cap {
-            let mut bigger = Self::with_capacity(need.max(cap.saturating_mul(2)));
-            bigger.extend_from_slice(self);
-            *self = bigger;
+        match &mut self.store {
+            Store::Heap(v) => v.reserve(need.saturating_sub(v.len())),
+            #[cfg(target_os = "linux")]
+            Store::Map { cap, .. } => {
+                let cap = *cap;
+                if need > cap {
+                    let mut bigger = Self::with_capacity(need.max(cap.saturating_mul(2)));
+                    bigger.extend_from_slice(self);
+                    *self = bigger;
+                }
+            }
         }
     }
 
