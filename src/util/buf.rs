@@ -40,13 +40,6 @@ enum Store {
 }
 
 impl Buf {
-    /// An empty buffer.
-    pub fn new() -> Self {
-        Buf {
-            store: Store::Heap(Vec::new()),
-        }
-    }
-
     /// An empty buffer with room for `cap` bytes.
     pub fn with_capacity(cap: usize) -> Self {
         #[cfg(target_os = "linux")]
@@ -172,12 +165,6 @@ impl Buf {
     }
 }
 
-impl Default for Buf {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Deref for Buf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -196,12 +183,6 @@ impl DerefMut for Buf {
             #[cfg(target_os = "linux")]
             Store::Map { map, off, len, .. } => &mut map[*off..*off + *len],
         }
-    }
-}
-
-impl AsRef<[u8]> for Buf {
-    fn as_ref(&self) -> &[u8] {
-        self
     }
 }
 
@@ -225,12 +206,6 @@ impl PartialEq for Buf {
 
 impl Eq for Buf {}
 
-impl PartialEq<[u8]> for Buf {
-    fn eq(&self, other: &[u8]) -> bool {
-        self[..] == *other
-    }
-}
-
 impl PartialEq<Vec<u8>> for Buf {
     fn eq(&self, other: &Vec<u8>) -> bool {
         self[..] == other[..]
@@ -242,12 +217,6 @@ impl From<Vec<u8>> for Buf {
         Buf {
             store: Store::Heap(v),
         }
-    }
-}
-
-impl From<&[u8]> for Buf {
-    fn from(data: &[u8]) -> Self {
-        Self::copy_of(data)
     }
 }
 
@@ -298,7 +267,7 @@ mod tests {
             assert_eq!(b.clone().into_vec(), v);
             assert_eq!(Buf::copy_of(&v), v);
         }
-        assert_eq!(Buf::new().len(), 0);
+        assert_eq!(Buf::from(Vec::new()).len(), 0);
         assert_eq!(Buf::from(vec![1u8, 2]), vec![1u8, 2]);
         assert_eq!(format!("{:?}", Buf::from(vec![1u8, 2])), "Buf(2 bytes)");
     }
