@@ -82,14 +82,7 @@ pub fn compare_hashing(mut src: impl Read, want: &[u8]) -> std::io::Result<(Opti
     let size = CHUNK.min(want.len().max(4096));
     let (read, sha) = crate::util::digest::read_hashing(&mut src, usize::MAX, size, |got| {
         if differs.is_none() {
-            let expect = &want[pos.min(want.len())..(pos + got.len()).min(want.len())];
-            let same_part = &got[..expect.len()];
-            if !crate::util::bytes::same(same_part, expect) {
-                let i = same_part.iter().zip(expect).position(|(a, b)| a != b);
-                differs = Some((pos + i.unwrap_or(0)) as u64);
-            } else if expect.len() < got.len() {
-                differs = Some(want.len() as u64);
-            }
+            differs = crate::util::bytes::chunk_mismatch(want, pos, got);
         }
         pos += got.len();
     })?;

@@ -147,28 +147,12 @@ pub fn first_difference(mut src: impl Read, want: &[u8]) -> std::io::Result<Opti
     let mut buf = vec![0u8; COMPARE_CHUNK.min(want.len()).max(1)];
     let mut pos = 0usize;
     loop {
-        let mut n = 0;
-        while n < buf.len() {
-            match src.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let n = crate::util::bytes::read_full(&mut src, &mut buf)?;
         if n == 0 {
             return Ok((pos != want.len()).then_some(pos as u64));
         }
-        let expect = &want[pos.min(want.len())..(pos + n).min(want.len())];
-        let got = &buf[..expect.len()];
-        // A block compare first; the offset is looked for only on
-        // a mismatch.
-        if !crate::util::bytes::same(got, expect) {
-            let i = got.iter().zip(expect).position(|(a, b)| a != b);
-            return Ok(Some((pos + i.unwrap_or(0)) as u64));
-        }
-        if expect.len() < n {
-            return Ok(Some(want.len() as u64));
+        if let Some(at) = crate::util::bytes::chunk_mismatch(want, pos, &buf[..n]) {
+            return Ok(Some(at));
         }
         pos += n;
     }

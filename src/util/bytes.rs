@@ -97,6 +97,35 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
     }) && tail_a.iter().zip(tail_b).all(|(p, q)| p == q)
 }
 
+/// Where `got`, read from offset `pos` of a file, first differs from
+/// `want` (the file as it should be): the differing offset, `want`'s
+/// length when `got` runs past its end, `None` when they agree. A block
+/// compare first ([`same`]); the offset is looked for only on a mismatch.
+pub fn chunk_mismatch(want: &[u8], pos: usize, got: &[u8]) -> Option<u64> {
+    let expect = &want[pos.min(want.len())..pos.saturating_add(got.len()).min(want.len())];
+    let head = &got[..expect.len()];
+    if !same(head, expect) {
+        let i = head.iter().zip(expect).position(|(a, b)| a != b);
+        return Some((pos + i.unwrap_or(0)) as u64);
+    }
+    (expect.len() < got.len()).then_some(want.len() as u64)
+}
+
+/// Reads from `src` until `buf` is full or `src` ends (reads that were
+/// interrupted are retried): how many bytes it holds.
+pub fn read_full(src: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match src.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Byte ranges where `a` and `b` differ (same length), adjacent bytes merged.
 pub fn diff_ranges(a: &[u8], b: &[u8]) -> Vec<Range<usize>> {
     debug_assert_eq!(a.len(), b.len());
@@ -142,6 +171,18 @@ pub fn join_ranges(ranges: Vec<Range<usize>>, gap: usize) -> Vec<Range<usize>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn chunk_mismatch_finds_the_offset_or_the_end_of_what_was_wanted() {
+        use super::chunk_mismatch;
+        let want = b"abcdefgh";
+        assert_eq!(chunk_mismatch(want, 2, b"cde"), None);
+        assert_eq!(chunk_mismatch(want, 2, b"cXe"), Some(3));
+        // Past the end of `want`: its length, unless a byte differs first.
+        assert_eq!(chunk_mismatch(want, 6, b"ghij"), Some(8));
+        assert_eq!(chunk_mismatch(want, 6, b"Xhij"), Some(6));
+        assert_eq!(chunk_mismatch(want, 8, b"z"), Some(8));
+    }
+
     /// `same` agrees with slice equality for every length around its block
     /// size and a difference at every position, in the blocks and the tail.
     #[test]

@@ -108,15 +108,7 @@ pub fn read_hashing(
                 };
                 let want = size.min(limit - total);
                 buf.resize(want, 0);
-                let mut n = 0;
-                while n < want {
-                    match src.read(&mut buf[n..]) {
-                        Ok(0) => break,
-                        Ok(k) => n += k,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+                let n = crate::util::bytes::read_full(src, &mut buf)?;
                 if n == 0 {
                     return Ok(());
                 }
