@@ -512,17 +512,6 @@ pub(crate) fn plan(
         rec.logs
     };
     let format = format_for(&summaries);
-    // Candidates in order of preference, each made only when the ones
-    // before it failed their check (making one compares the whole hive).
-    let mut cands: Vec<Box<dyn Fn() -> Result<Option<TxPlan>> + '_>> = Vec::new();
-    if format == LogFormat::New {
-        for i in 0..logs.len() {
-            let summaries = &summaries;
-            cands.push(Box::new(move || {
-                append(i, logs, summaries, original, new, seq)
-            }));
-        }
-    }
     // Fresh logs: the dual-logging slots first, the one with the older (or
     // no) valid base block first, as Windows alternates between them.
     let mut order: Vec<usize> = (0..logs.len()).collect();
@@ -538,12 +527,20 @@ pub(crate) fn plan(
             base.unwrap_or(0),
         )
     });
-    for i in order {
-        cands.push(Box::new(move || fresh(format, i, logs, original, new, seq)));
-    }
+    // Candidates in order of preference (an entry appended to a chain
+    // first), each made only when the ones before it failed their check:
+    // making one compares the whole hive.
+    let appends = (0..logs.len())
+        .filter(|_| format == LogFormat::New)
+        .map(|i| append(i, logs, &summaries, original, new, seq));
+    let cands = appends.chain(
+        order
+            .into_iter()
+            .map(|i| fresh(format, i, logs, original, new, seq)),
+    );
     let mut why = Vec::new();
-    for make in cands {
-        let Some(c) = make()? else { continue };
+    for made in cands {
+        let Some(c) = made? else { continue };
         match check_states(&c, original, loaded_original, new, logs) {
             Ok(()) => return Ok(Some(c)),
             Err(e) => why.push(format!("{}: {e}", c.summary)),
