@@ -14,8 +14,9 @@ use crate::util::buf::Buf;
 /// Chunk size of the read-and-hash pipeline.
 const CHUNK: usize = 256 << 10;
 /// Buffers in the read-and-hash pipeline: enough that the reading thread
-/// runs ahead and the hashing thread, the slower of the two, never waits
-/// for a chunk (two buffers of 1 MiB left it idle a third of the time).
+/// can run ahead, so that the hashing thread, the slower of the two, seldom
+/// waits for a chunk (with two buffers of 1 MiB it was idle about a third
+/// of a 12 MB read, by `perf`).
 const BUFFERS: usize = 6;
 /// Up to this size a read is hashed on the reading thread.
 const INLINE_HASH: usize = 4 << 20;
